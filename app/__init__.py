@@ -1,0 +1,38 @@
+"""Leadboard: lead management for small sales teams."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from app import config as app_config
+from app.extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The application factory: nothing touches the database or Redis until a request or command does."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(app_config.load(config))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from app import auth, board, leads, main, settings
+    from app.web import install
+
+    install(app)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(leads.bp)
+    app.register_blueprint(board.bp)
+    app.register_blueprint(settings.bp)
+
+    from app.cli import register
+
+    register(app)
+    return app

@@ -1,0 +1,83 @@
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.board import bp
+from app.board.forms import MoveForm
+from app.services import board as board_service, leads as lead_service
+from app.services.stages import pipeline
+from app.web import render, wants_fragment
+
+MAX_SHOWN = 200
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+def _owner_id(owner: str | None) -> int | None:
+    """The board's only filter: everyone's leads, or mine."""
+    if owner in (None, ""):
+        return None
+    if owner == "me":
+        return current_user.id
+    abort(400, description="The board can show everyone's leads or only yours (owner=me).")
+
+
+@bp.get("")
+def index():
+    owner = request.args.get("owner", "")
+    columns = board_service.columns(_owner_id(owner), current_app.config["BOARD_COLUMN_PAGE"])
+    return render("board/index.html", "board/_board.html", columns=columns, owner=owner, stages=pipeline())
+
+
+@bp.get("/columns/<int:stage_id>/cards")
+def more_cards(stage_id: int):
+    owner = request.args.get("owner", "")
+    offset = max(0, request.args.get("offset", 0, type=int))
+    column = board_service.column(stage_id, _owner_id(owner), offset, current_app.config["BOARD_COLUMN_PAGE"])
+    return render_template("board/_cards.html", column=column, owner=owner, stages=pipeline())
+
+
+def _refreshed(stage_ids: set[int], owner: str, shown: int | None) -> list:
+    limit = min(MAX_SHOWN, max(current_app.config["BOARD_COLUMN_PAGE"], shown or 0))
+    return [board_service.column(stage_id, _owner_id(owner), 0, limit) for stage_id in sorted(stage_ids)]
+
+
+def _next_page(owner: str) -> str:
+    """Plain-form moves (no JavaScript, or from a lead's page) return where they came from."""
+    target = request.form.get("next", "")
+    if target.startswith("/leads/") and "//" not in target:
+        return target
+    return url_for("board.index", owner=owner or None)
+
+
+@bp.post("/move")
+def move():
+    form = MoveForm()
+    if not form.validate_on_submit():
+        abort(400, description=next(iter(form.errors.values()))[0])
+    owner = form.owner.data or ""
+    try:
+        lead = lead_service.move_lead(form.lead_id.data, form.stage_id.data, form.after_id.data,
+                                      form.version.data, current_user.id)
+    except lead_service.StaleLead as exc:
+        if not wants_fragment():
+            flash(exc.message, "error")
+            return redirect(_next_page(owner))
+        current = lead_service.get_lead(form.lead_id.data)
+        affected = {current.stage_id, form.stage_id.data} | ({form.from_stage_id.data} - {None})
+        affected &= {s.id for s in pipeline()}
+        return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
+                               owner=owner, stages=pipeline(), message=exc.message, category="error"), 409, \
+            {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+    message = f"Moved {lead.full_name} to {lead.stage.name}."
+    if not wants_fragment():
+        flash(message, "success")
+        return redirect(_next_page(owner))
+    affected = {lead.stage_id} | ({form.from_stage_id.data} - {None})
+    affected &= {s.id for s in pipeline()}
+    return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
+                           owner=owner, stages=pipeline(), message=message, category="success"), 200, \
+        {"HX-Retarget": "#announce", "HX-Reswap": "innerHTML"}

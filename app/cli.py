@@ -1,0 +1,54 @@
+"""Operator commands: `flask --app app create-admin|create-user|seed-demo`."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from app.services import ServiceError
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--password", required=True, help="At least 12 characters, not a common password.")
+    @click.option("--role", type=click.Choice(["admin", "member"]), default="member", show_default=True)
+    @click.option("--name", default="", help="Display name (defaults to one made from the email).")
+    def create_user_command(email: str, password: str, role: str, name: str):
+        """Add a user to the team."""
+        from app.services.users import create_user
+        try:
+            user = create_user(email, password, role, name)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"Created {user.role} {user.email}.")
+
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--password", required=True, help="At least 12 characters, not a common password.")
+    @click.option("--name", default="")
+    @click.pass_context
+    def create_admin_command(ctx, email: str, password: str, name: str):
+        """Add an admin user."""
+        ctx.invoke(create_user_command, email=email, password=password, role="admin", name=name)
+
+    @app.cli.command("seed-demo")
+    @click.option("--leads", default=300, show_default=True, help="How many demo leads to create.")
+    @click.option("--if-empty", is_flag=True, help="Do nothing if the database already has users.")
+    def seed_demo_command(leads: int, if_empty: bool):
+        """Fill the database with a realistic demo team, pipeline and leads (Faker)."""
+        from app.services.demo import DEMO_ADMIN, has_users, seed
+        login_file = Path(current_app.config["INSTANCE_DIR"]) / "demo-login.txt"
+        if if_empty and has_users():
+            if login_file.exists():
+                click.echo(login_file.read_text().rstrip())
+            return
+        password = secrets.token_urlsafe(12)
+        counts = seed(leads=leads, admin_password=password)
+        login = f"Sign in at {current_app.config['BASE_URL']}/login as {DEMO_ADMIN} with password {password}"
+        login_file.parent.mkdir(parents=True, exist_ok=True)
+        login_file.write_text(login + "\n")
+        click.echo(f"Seeded {counts['users']} users and {counts['leads']:,} leads.")
+        click.echo(login)

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("leads", __name__, url_prefix="/leads")
+
+from app.leads import routes  # noqa: E402,F401

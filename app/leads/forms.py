@@ -1,0 +1,70 @@
+from flask_wtf import FlaskForm
+from wtforms import Form, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from app.services import ServiceError
+from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
+
+
+def _service_check(normalizer):
+    """Run one of the service's normalisers as a field validator, so form and API agree."""
+    def check(form, field):
+        try:
+            normalizer(field.data)
+        except ServiceError as exc:
+            raise ValidationError(exc.message) from None
+    return check
+
+
+class LeadForm(FlaskForm):
+    first_name = StringField("First name", validators=[Length(max=100)])
+    last_name = StringField("Last name", validators=[Length(max=100)])
+    email = StringField("Email", validators=[Length(max=254), _service_check(normalize_email)])
+    phone = StringField("Phone", validators=[Length(max=40), _service_check(normalize_phone)])
+    company = StringField("Company", validators=[Length(max=200)])
+    job_title = StringField("Job title", validators=[Length(max=200)])
+    source = StringField("Source", validators=[Length(max=100)])
+    value = StringField("Deal value ($)", validators=[Length(max=20), _service_check(normalize_value)])
+    version = HiddenField()
+
+    def validate_first_name(self, field):
+        if not (field.data or "").strip() and not (self.last_name.data or "").strip() \
+                and not (self.email.data or "").strip():
+            raise ValidationError("Give the lead a name or an email address.")
+
+    def lead_data(self) -> dict:
+        return {name: getattr(self, name).data for name in
+                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Add a note", validators=[DataRequired("Write something in the note first."),
+                                                   Length(max=10_000)])
+
+
+class AssignForm(FlaskForm):
+    owner = SelectField("Owner", choices=[], validate_choice=False)
+
+
+class BulkForm(FlaskForm):
+    lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
+                                   validators=[DataRequired("Select at least one lead first.")])
+    action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move")])
+    owner = SelectField("Assign to", choices=[], validate_choice=False)
+    stage = SelectField("Move to", choices=[], validate_choice=False)
+
+
+class PoolFilterForm(Form):
+    """The pool's query string. Plain Form: a GET changes nothing, so it carries no CSRF token."""
+
+    q = StringField("Search", validators=[Optional(), Length(max=100)])
+    stage = IntegerField("Stage", validators=[Optional()])
+    owner = StringField("Owner", validators=[Optional(), Length(max=12)])
+    source = StringField("Source", validators=[Optional(), Length(max=100)])
+    sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
+    dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
+    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)], default=1)
+
+    def validate_owner(self, field):
+        if field.data and field.data not in ("none", "me") and not field.data.isdigit():
+            raise ValidationError("Owner must be a teammate, 'me' or 'none'.")

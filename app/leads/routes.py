@@ -1,0 +1,198 @@
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.leads import bp
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, PoolFilterForm
+from app.services import ServiceError, leads as lead_service
+from app.services.leads import PoolFilters
+from app.services.stages import pipeline
+from app.services.users import team
+from app.web import notify_header, render, wants_fragment
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+def _owner_choices(pool_label: str = "Shared pool (no owner)") -> list[tuple[str, str]]:
+    return [("", pool_label)] + [(str(u.id), u.name) for u in team()]
+
+
+def _owner_id(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ServiceError("Pick a teammate from the list.", field="owner")
+    return int(raw)
+
+
+def _filters() -> PoolFilters:
+    form = PoolFilterForm(request.args)
+    if not form.validate():
+        field, errors = next(iter(form.errors.items()))
+        abort(400, description=f"The {field} filter is not valid: {errors[0]}")
+    return PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
+                       source=form.source.data or "", sort=form.sort.data, direction=form.dir.data,
+                       page=form.page.data or 1)
+
+
+def _pool_context(filters: PoolFilters) -> dict:
+    return {
+        "filters": filters,
+        "page": lead_service.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
+        "stages": pipeline(),
+        "team": team(),
+        "sources": lead_service.sources(),
+        "bulk_form": BulkForm(),
+    }
+
+
+@bp.get("")
+def index():
+    return render("leads/index.html", "leads/_table.html", **_pool_context(_filters()))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = LeadForm()
+    if form.validate_on_submit():
+        try:
+            lead = lead_service.create_lead(form.lead_data(), current_user.id,
+                                            region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
+        except ServiceError as exc:
+            _field_error(form, exc)
+        else:
+            flash(f"Added {lead.full_name} to the pool.", "success")
+            return _go(url_for("leads.show", lead_id=lead.id))
+    status = 422 if form.is_submitted() else 200
+    return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
+
+
+def _field_error(form, exc: ServiceError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _go(url: str):
+    """Redirect a plain form post; tell htmx to navigate instead of swapping a redirect."""
+    if wants_fragment():
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url)
+
+
+def _lead_page(lead, status: int = 200, **extra):
+    entries, more = lead_service.timeline(lead.id)
+    context = {"lead": lead, "entries": entries, "more_timeline": more, "notes": lead_service.notes(lead.id),
+               "note_form": NoteForm(), "assign_form": AssignForm(owner=str(lead.owner_id or "")),
+               "owner_choices": _owner_choices(), "stages": pipeline(), **extra}
+    return render_template("leads/show.html", **context), status
+
+
+@bp.get("/<int:lead_id>")
+def show(lead_id: int):
+    return _lead_page(lead_service.get_lead(lead_id))
+
+
+@bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
+def edit(lead_id: int):
+    lead = lead_service.get_lead(lead_id)
+    form = LeadForm(obj=lead) if request.method == "GET" else LeadForm()
+    if request.method == "GET":
+        form.version.data = lead.version
+        form.value.data = "" if lead.value is None else str(lead.value)
+    if form.validate_on_submit():
+        try:
+            version = int(form.version.data) if (form.version.data or "").isdigit() else None
+            lead = lead_service.update_lead(lead.id, form.lead_data(), current_user.id, expected_version=version,
+                                            region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
+        except lead_service.StaleLead as exc:
+            form.form_errors.append(exc.message)
+            form.version.data = lead.version
+        except ServiceError as exc:
+            _field_error(form, exc)
+        else:
+            flash("Saved.", "success")
+            return _go(url_for("leads.show", lead_id=lead.id))
+    status = 422 if form.is_submitted() else 200
+    return render("leads/edit.html", "leads/_form.html", status, form=form, lead=lead)
+
+
+@bp.post("/<int:lead_id>/notes")
+def add_note(lead_id: int):
+    form = NoteForm()
+    lead = lead_service.get_lead(lead_id)
+    if form.validate_on_submit():
+        lead_service.add_note(lead.id, form.body.data, current_user.id)
+        if not wants_fragment():
+            return redirect(url_for("leads.show", lead_id=lead.id))
+        entries, more = lead_service.timeline(lead.id)
+        return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
+                               notes=lead_service.notes(lead.id), entries=entries, more_timeline=more)
+    return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
+                  **_page_extras(lead))
+
+
+def _page_extras(lead) -> dict:
+    entries, more = lead_service.timeline(lead.id)
+    return {"entries": entries, "more_timeline": more, "notes": lead_service.notes(lead.id),
+            "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": _owner_choices(),
+            "stages": pipeline()}
+
+
+@bp.get("/<int:lead_id>/timeline")
+def timeline(lead_id: int):
+    lead = lead_service.get_lead(lead_id)
+    before = request.args.get("before", type=int)
+    entries, more = lead_service.timeline(lead.id, before_id=before)
+    return render_template("leads/_timeline_entries.html", lead=lead, entries=entries, more_timeline=more)
+
+
+def _after_ownership_change(lead, message: str):
+    """The pool row swaps in place; the lead page reloads to show the new owner and timeline."""
+    if wants_fragment():
+        return render_template("leads/_row.html", lead=lead), 200, notify_header(message)
+    flash(message, "success")
+    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/leads")
+                    else url_for("leads.show", lead_id=lead.id))
+
+
+@bp.post("/<int:lead_id>/claim")
+def claim(lead_id: int):
+    lead = lead_service.claim_lead(lead_id, current_user.id)
+    return _after_ownership_change(lead, f"{lead.full_name} is now yours.")
+
+
+@bp.post("/<int:lead_id>/assign")
+def assign(lead_id: int):
+    form = AssignForm()
+    if not form.validate_on_submit():
+        abort(400)
+    lead = lead_service.assign_lead(lead_id, _owner_id(form.owner.data), current_user.id)
+    who = lead.owner.name if lead.owner else "the shared pool"
+    return _after_ownership_change(lead, f"{lead.full_name} now belongs to {who}.")
+
+
+@bp.post("/bulk")
+def bulk():
+    form = BulkForm()
+    filters = _filters()
+    if not form.validate_on_submit():
+        message = "Select at least one lead first." if "lead_ids" in form.errors else "Choose an action."
+        raise ServiceError(message)
+    if form.action.data == "assign":
+        changed = lead_service.bulk_assign(form.lead_ids.data, _owner_id(form.owner.data), current_user.id)
+        message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
+    else:
+        if not (form.stage.data or "").isdigit():
+            raise ServiceError("Choose the stage to move the leads to.", field="stage")
+        changed = lead_service.bulk_move(form.lead_ids.data, int(form.stage.data), current_user.id)
+        message = f"Moved {changed} lead{'s' if changed != 1 else ''}."
+    if not wants_fragment():
+        flash(message, "success")
+        return redirect(url_for("leads.index", **filters.as_args()))
+    return render_template("leads/_table.html", flash_message=message, **_pool_context(filters))

@@ -1,0 +1,8 @@
+"""SQLAlchemy models, one module per aggregate."""
+from app.models.lead import Lead, Note, TimelineEntry
+from app.models.stage import Stage, StageKind
+from app.models.user import LoginThrottle, Role, User, UserSession
+
+__all__ = [
+    "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
+]

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.stage import Stage
+from app.models.user import User
+
+# Fields a person edits on the lead form; the timeline records changes to these.
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")
+
+
+class Lead(db.Model):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_stage_position", "stage_id", "position"),
+        # Board column totals read only this index (count and sum per stage, optionally per owner).
+        Index("ix_leads_stage_owner_value", "stage_id", "owner_id", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="", index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    company: Mapped[str | None] = mapped_column(String(200), index=True)
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100), index=True)
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Raised on every change; a move or edit based on an older version is refused as stale.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    stage_entered_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+
+    owner: Mapped[User | None] = relationship()
+    stage: Mapped[Stage] = relationship()
+
+    @property
+    def full_name(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.email or self.company or "Unnamed lead"
+
+    def __repr__(self) -> str:
+        return f"<Lead {self.id} {self.full_name}>"
+
+
+class Note(db.Model):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    author: Mapped[User | None] = relationship()
+
+
+class TimelineEntry(db.Model):
+    """One thing that happened to a lead: written in the same transaction as the change itself."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (Index("ix_timeline_entries_lead_created", "lead_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,100 @@
+"""Demo data: a realistic team, pipeline and leads, bulk-inserted so 100,000 leads take seconds."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from faker import Faker
+from sqlalchemy import func, insert, select, text
+
+from app.extensions import db
+from app.models import Lead, Note, Stage, TimelineEntry, User
+from app.services import atomic, utcnow
+from app.services.auth import hash_password
+from app.services.stages import ensure_default_pipeline
+
+DEMO_ADMIN = "admin@example.com"
+SOURCES = ("Website", "Referral", "LinkedIn", "Trade show", "Cold call", "Google Ads", "Newsletter", "Partner")
+STAGE_WEIGHTS = {"New": 30, "Contacted": 22, "Qualified": 15, "Appointment set": 10, "Won": 8, "Lost": 15}
+CHUNK = 5000
+
+
+def has_users() -> bool:
+    return bool(db.session.scalar(select(func.count()).select_from(User)))
+
+
+def seed(leads: int, admin_password: str, seed_value: int = 7) -> dict:
+    """Create the demo admin, four members, the default pipeline and `leads` leads with history."""
+    fake = Faker()
+    Faker.seed(seed_value)
+    stages = ensure_default_pipeline()
+    with atomic():
+        # One hash for everyone: Argon2 is deliberately slow, and these are throwaway demo accounts.
+        password_hash = hash_password(admin_password)
+        team = [User(email=DEMO_ADMIN, name="Alex Admin", role="admin", password_hash=password_hash)]
+        for _ in range(4):
+            name = fake.unique.name()
+            team.append(User(email=f"{name.split()[0].lower()}.{name.split()[-1].lower()}@example.com",
+                             name=name, role="member", password_hash=password_hash))
+        db.session.add_all(team)
+    bulk_leads(leads, [u.id for u in team], stages, fake=fake, rng=random.Random(seed_value))
+    return {"users": len(team), "leads": leads}
+
+
+def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: Faker | None = None,
+               rng: random.Random | None = None, notes: bool = True) -> None:
+    """Insert `count` leads with created/claimed/stage timeline entries, in chunks, bypassing the ORM."""
+    fake, rng = fake or Faker(), rng or random.Random(7)
+    # Faker is slow per call; draw pools once and combine them, which reads just as real.
+    firsts = [fake.first_name() for _ in range(400)]
+    lasts = [fake.last_name() for _ in range(600)]
+    companies = [fake.company() for _ in range(800)]
+    titles = [fake.job() for _ in range(200)]
+    weights = [STAGE_WEIGHTS.get(s.name, 10) for s in stages]
+    now = utcnow()
+    next_id = (db.session.scalar(select(func.max(Lead.id))) or 0) + 1
+    first_stage = stages[0]
+    for start in range(0, count, CHUNK):
+        leads, entries, note_rows = [], [], []
+        for i in range(start, min(count, start + CHUNK)):
+            lead_id = next_id + i
+            stage = rng.choices(stages, weights)[0]
+            owner_id = rng.choice(owner_ids) if rng.random() > 0.3 or stage is not first_stage else None
+            first, last = rng.choice(firsts), rng.choice(lasts)
+            company = rng.choice(companies)
+            created = now - timedelta(minutes=rng.randint(30, 90 * 24 * 60))
+            entered = created + (now - created) * rng.random() if stage is not first_stage else created
+            domain = "".join(ch for ch in company.lower() if ch.isalnum())[:20] or "example"
+            leads.append({
+                "id": lead_id, "first_name": first, "last_name": last,
+                "email": f"{first.lower()}.{last.lower()}{lead_id}@{domain}.example",
+                "phone": f"+1415{rng.randint(2000000, 9999999)}", "company": company,
+                "job_title": rng.choice(titles), "source": rng.choice(SOURCES),
+                "value": Decimal(rng.randrange(500, 50000, 250)), "owner_id": owner_id, "stage_id": stage.id,
+                "position": -lead_id * 1024, "version": 1, "created_at": created, "updated_at": entered,
+                "stage_entered_at": entered, "first_response_at": entered if stage is not first_stage else None,
+            })
+            entries.append({"lead_id": lead_id, "actor_id": None, "kind": "created", "created_at": created,
+                            "data": {"via": rng.choice(("web form", "CSV import", "manual entry")), "stage": first_stage.name}})
+            if owner_id is not None:
+                entries.append({"lead_id": lead_id, "actor_id": owner_id, "kind": "claimed", "data": {},
+                                "created_at": created + (entered - created) / 3})
+            if stage is not first_stage:
+                entries.append({"lead_id": lead_id, "actor_id": owner_id, "kind": "stage_changed",
+                                "data": {"from": first_stage.name, "to": stage.name}, "created_at": entered})
+            if notes and rng.random() < 0.25:
+                body = fake.sentence(nb_words=14)
+                at = created + (now - created) * rng.random()
+                note_rows.append({"lead_id": lead_id, "author_id": owner_id, "body": body, "created_at": at})
+                entries.append({"lead_id": lead_id, "actor_id": owner_id, "kind": "note", "data": {"body": body},
+                                "created_at": at})
+        with atomic():
+            db.session.execute(insert(Lead), leads)
+            db.session.execute(insert(TimelineEntry), entries)
+            if note_rows:
+                db.session.execute(insert(Note), note_rows)
+    if db.engine.dialect.name == "postgresql":  # explicit ids leave the sequence behind
+        with atomic():
+            db.session.execute(text("SELECT setval(pg_get_serial_sequence('leads', 'id'), "
+                                    "(SELECT coalesce(max(id), 1) FROM leads))"))

@@ -1,0 +1,448 @@
+"""Leads: creating, editing, claiming, assigning, moving, and the timeline that records it all."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.models import Lead, Note, Stage, TimelineEntry, User
+from app.models.lead import EDITABLE_FIELDS
+from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services.stages import get_stage
+
+POSITION_GAP = 1024
+MAX_BULK = 500
+MAX_VALUE = Decimal("1000000000000")
+FIELD_LABELS = {
+    "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
+    "company": "Company", "job_title": "Job title", "source": "Source", "value": "Deal value",
+}
+
+
+class LeadNotFound(NotFound):
+    def __init__(self):
+        super().__init__("That lead does not exist (it may have been deleted or merged).")
+
+
+class LeadAlreadyClaimed(Conflict):
+    def __init__(self, owner_name: str):
+        super().__init__(f"{owner_name} claimed this lead first.")
+        self.owner_name = owner_name
+
+
+class StaleLead(Conflict):
+    """The lead changed since the page showing it was drawn."""
+
+    def __init__(self, lead: Lead | None = None, message: str | None = None):
+        super().__init__(message or "Someone else changed this lead a moment ago, so your change was not saved. "
+                         "The board now shows where it is.")
+        self.lead = lead
+
+
+class UnknownUser(NotFound):
+    def __init__(self):
+        super().__init__("That teammate is not an active user.", field="owner")
+
+
+# --- normalising input ------------------------------------------------------------------------
+
+
+def normalize_email(raw: str | None) -> str | None:
+    """Trimmed and lower-cased, or None if empty; raises ServiceError if not a deliverable-looking address."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ServiceError(f"Enter a valid email address ({exc}).", field="email") from None
+
+
+def normalize_phone(raw: str | None, region: str = "US") -> str | None:
+    """E.164 (+14155550123), or None if empty; raises ServiceError if it cannot be a phone number."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise ServiceError("Enter a phone number with its area code, e.g. +1 415 555 0123.", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_value(raw) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = Decimal(str(raw).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ServiceError("Enter the deal value as a number, e.g. 2500 or 2500.50.", field="value") from None
+    if not value.is_finite() or value < 0:
+        raise ServiceError("The deal value cannot be negative.", field="value")
+    if value >= MAX_VALUE:
+        raise ServiceError("That deal value is too large.", field="value")
+    return value.quantize(Decimal("0.01"))
+
+
+def clean_fields(data: dict, region: str = "US") -> dict:
+    """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field."""
+    cleaned = {}
+    for name in EDITABLE_FIELDS:
+        if name not in data:
+            continue
+        raw = data[name]
+        if name == "email":
+            cleaned[name] = normalize_email(raw)
+        elif name == "phone":
+            cleaned[name] = normalize_phone(raw, region)
+        elif name == "value":
+            cleaned[name] = normalize_value(raw)
+        else:
+            text = (raw or "").strip()
+            limit = Lead.__table__.c[name].type.length
+            if len(text) > limit:
+                raise ServiceError(f"{FIELD_LABELS[name]} must be at most {limit} characters.", field=name)
+            cleaned[name] = text if name in {"first_name", "last_name"} else (text or None)
+    if "first_name" in cleaned or "last_name" in cleaned or "email" in cleaned:
+        if not (cleaned.get("first_name") or cleaned.get("last_name") or cleaned.get("email")):
+            raise ServiceError("Give the lead a name or an email address.", field="first_name")
+    return cleaned
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_lead(lead_id: int) -> Lead:
+    lead = db.session.get(Lead, lead_id, options=[joinedload(Lead.owner), joinedload(Lead.stage)])
+    if lead is None:
+        raise LeadNotFound()
+    return lead
+
+
+def _active_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        raise UnknownUser()
+    return user
+
+
+def timeline(lead_id: int, *, before_id: int | None = None, limit: int = 50) -> tuple[list[TimelineEntry], bool]:
+    """Newest first, `limit` at a time; the flag says whether older entries remain."""
+    query = (select(TimelineEntry).options(joinedload(TimelineEntry.actor))
+             .where(TimelineEntry.lead_id == lead_id)
+             .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc()).limit(limit + 1))
+    if before_id is not None:
+        anchor = db.session.get(TimelineEntry, before_id)
+        if anchor is not None and anchor.lead_id == lead_id:
+            query = query.where(or_(TimelineEntry.created_at < anchor.created_at,
+                                    (TimelineEntry.created_at == anchor.created_at) & (TimelineEntry.id < anchor.id)))
+    entries = list(db.session.scalars(query))
+    return entries[:limit], len(entries) > limit
+
+
+def notes(lead_id: int) -> list[Note]:
+    return list(db.session.scalars(select(Note).options(joinedload(Note.author))
+                                   .where(Note.lead_id == lead_id).order_by(Note.created_at.desc(), Note.id.desc())))
+
+
+SORTS = {
+    "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
+    "company": Lead.company, "value": Lead.value,
+}
+
+
+@dataclass
+class PoolFilters:
+    q: str = ""
+    stage_id: int | None = None
+    owner: str = ""  # "", "none" (the pool), or a user id as text
+    source: str = ""
+    sort: str = "created"
+    direction: str = "desc"
+    page: int = 1
+
+    def as_args(self, **changes) -> dict:
+        """Query-string arguments for this filter with some values changed (defaults left out)."""
+        values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
+                  "sort": self.sort, "dir": self.direction, "page": self.page}
+        values.update(changes)
+        defaults = {"sort": "created", "dir": "desc", "page": 1}
+        return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
+
+
+@dataclass
+class Page:
+    items: list[Lead]
+    total: int
+    page: int
+    per_page: int
+    pages: int = field(init=False)
+
+    def __post_init__(self):
+        self.pages = max(1, math.ceil(self.total / self.per_page))
+
+
+def _filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
+    if f.q:
+        like = f"%{f.q.strip().lower()}%"
+        digits = "".join(ch for ch in f.q if ch.isdigit())
+        clauses = [func.lower(Lead.first_name).like(like), func.lower(Lead.last_name).like(like),
+                   func.lower(Lead.first_name + " " + Lead.last_name).like(like),
+                   Lead.email.like(like), func.lower(Lead.company).like(like)]
+        if len(digits) >= 3:
+            clauses.append(Lead.phone.like(f"%{digits}%"))
+        query = query.where(or_(*clauses))
+    if f.stage_id is not None:
+        query = query.where(Lead.stage_id == f.stage_id)
+    if f.owner == "none":
+        query = query.where(Lead.owner_id.is_(None))
+    elif f.owner == "me" and acting_user_id is not None:
+        query = query.where(Lead.owner_id == acting_user_id)
+    elif f.owner.isdigit():
+        query = query.where(Lead.owner_id == int(f.owner))
+    if f.source:
+        query = query.where(Lead.source == f.source)
+    return query
+
+
+def pool_page(f: PoolFilters, acting_user_id: int | None, per_page: int = 50) -> Page:
+    """One page of the lead pool with the filter applied; the total counts every match."""
+    total = db.session.scalar(_filtered(select(func.count()).select_from(Lead), f, acting_user_id))
+    column = SORTS.get(f.sort, Lead.created_at)
+    order = column.asc() if f.direction == "asc" else column.desc()
+    tiebreak = Lead.id.asc() if f.direction == "asc" else Lead.id.desc()
+    page = max(1, f.page)
+    query = (_filtered(select(Lead), f, acting_user_id)
+             .options(joinedload(Lead.owner), joinedload(Lead.stage))
+             .order_by(order.nulls_last() if f.direction == "desc" else order, tiebreak)
+             .limit(per_page).offset((page - 1) * per_page))
+    return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
+
+
+def sources() -> list[str]:
+    return list(db.session.scalars(select(Lead.source).where(Lead.source.is_not(None)).distinct().order_by(Lead.source)))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def record(lead_id: int, kind: str, actor_id: int | None, data: dict | None = None, now: datetime | None = None) -> None:
+    """Add a timeline entry to the current transaction (call inside atomic())."""
+    db.session.add(TimelineEntry(lead_id=lead_id, kind=kind, actor_id=actor_id, data=data or {},
+                                 created_at=now or utcnow()))
+
+
+def _top_position(stage_id: int) -> int:
+    top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == stage_id))
+    return (top if top is not None else 0) - POSITION_GAP
+
+
+def _json(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
+                via: str = "manual entry", region: str = "US", now: datetime | None = None) -> Lead:
+    """Capture one lead into the pool (or to an owner) with a 'created' timeline entry.
+
+    This is the single entry point every way in will call; raises ServiceError for bad fields."""
+    cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
+    now = now or utcnow()
+    with atomic():
+        stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
+            select(Stage).order_by(Stage.position, Stage.id).limit(1))
+        if stage is None:
+            raise ServiceError("Add a pipeline stage before adding leads.")
+        owner = _active_user(owner_id) if owner_id is not None else None
+        lead = Lead(**cleaned, stage_id=stage.id, owner_id=owner.id if owner else None,
+                    position=_top_position(stage.id), version=1, created_at=now, updated_at=now,
+                    stage_entered_at=now)
+        db.session.add(lead)
+        db.session.flush()
+        record(lead.id, "created", actor_id, {"via": via, "stage": stage.name,
+                                              "owner": owner.name if owner else None}, now)
+    return lead
+
+
+def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
+                region: str = "US") -> Lead:
+    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
+    cleaned = clean_fields(data, region)
+    with atomic():
+        lead = get_lead(lead_id)
+        if expected_version is not None and lead.version != expected_version:
+            raise StaleLead(lead, "Someone else edited this lead while you were typing. "
+                                  "Their changes are shown; re-apply yours.")
+        changes = {name: [_json(getattr(lead, name)), _json(value)]
+                   for name, value in cleaned.items() if getattr(lead, name) != value}
+        if changes:
+            for name in changes:
+                setattr(lead, name, cleaned[name])
+            lead.version += 1
+            lead.updated_at = utcnow()
+            record(lead.id, "updated", actor_id, {"changes": changes})
+    return lead
+
+
+def add_note(lead_id: int, body: str, actor_id: int) -> Note:
+    """Log a note on a lead; a lead's first note by a person counts as its first response."""
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("Write something in the note first.", field="body")
+    if len(body) > 10_000:
+        raise ServiceError("Keep a note under 10,000 characters.", field="body")
+    with atomic():
+        lead = get_lead(lead_id)
+        note = Note(lead_id=lead.id, author_id=actor_id, body=body, created_at=utcnow())
+        db.session.add(note)
+        _touch(lead, first_response=True)
+        record(lead.id, "note", actor_id, {"body": body})
+    return note
+
+
+def _touch(lead: Lead, *, first_response: bool = False) -> None:
+    now = utcnow()
+    lead.updated_at = now
+    lead.version += 1
+    if first_response and lead.first_response_at is None:
+        lead.first_response_at = now
+
+
+def claim_lead(lead_id: int, actor_id: int) -> Lead:
+    """Make an unowned lead the actor's; raises LeadAlreadyClaimed if someone else got there first."""
+    with atomic():
+        _active_user(actor_id)
+        # Conditional update: of two simultaneous claims exactly one matches the row.
+        claimed = db.session.execute(
+            update(Lead).where(Lead.id == lead_id, Lead.owner_id.is_(None))
+            .values(owner_id=actor_id, version=Lead.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            lead = get_lead(lead_id)
+            db.session.refresh(lead)
+            if lead.owner_id == actor_id:
+                return lead
+            raise LeadAlreadyClaimed(lead.owner.name if lead.owner else "Someone")
+        record(lead_id, "claimed", actor_id)
+    lead = get_lead(lead_id)
+    db.session.refresh(lead)
+    return lead
+
+
+def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
+    if lead.owner_id == (owner.id if owner else None):
+        return False
+    before = lead.owner.name if lead.owner else None
+    lead.owner_id = owner.id if owner else None
+    lead.owner = owner
+    _touch(lead)
+    record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
+    return True
+
+
+def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
+    """Give a lead to a teammate, or back to the pool (owner_id None)."""
+    with atomic():
+        lead = get_lead(lead_id)
+        _assign(lead, _active_user(owner_id) if owner_id is not None else None, actor_id)
+    return lead
+
+
+def _many(lead_ids: list[int]) -> list[Lead]:
+    if not lead_ids:
+        raise ServiceError("Select at least one lead first.", field="lead_ids")
+    if len(lead_ids) > MAX_BULK:
+        raise ServiceError(f"Select at most {MAX_BULK} leads at a time.", field="lead_ids")
+    leads = list(db.session.scalars(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
+                                    .where(Lead.id.in_(set(lead_ids)))))
+    if len(leads) != len(set(lead_ids)):
+        raise LeadNotFound()
+    return leads
+
+
+def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int:
+    """Assign many leads at once; returns how many changed owner."""
+    with atomic():
+        owner = _active_user(owner_id) if owner_id is not None else None
+        return sum(_assign(lead, owner, actor_id) for lead in _many(lead_ids))
+
+
+def _change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime) -> None:
+    if lead.stage_id != stage.id:
+        record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name}, now)
+        lead.stage_entered_at = now
+        if actor_id is not None and lead.first_response_at is None:
+            lead.first_response_at = now
+    lead.stage_id, lead.stage, lead.position = stage.id, stage, position
+
+
+def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
+    """Move many leads to the top of one stage; returns how many changed stage."""
+    with atomic():
+        stage = get_stage(stage_id)
+        leads = [lead for lead in _many(lead_ids) if lead.stage_id != stage.id]
+        top, now = _top_position(stage.id), utcnow()
+        for offset, lead in enumerate(leads):
+            _change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
+            _touch(lead)
+        return len(leads)
+
+
+def _position_after(stage_id: int, moving_id: int, after: Lead | None) -> int | None:
+    """A position between `after` (None = the top) and the card below it, or None if there is no gap."""
+    below_q = select(func.min(Lead.position)).where(Lead.stage_id == stage_id, Lead.id != moving_id)
+    if after is None:
+        below = db.session.scalar(below_q)
+        return (below if below is not None else 0) - POSITION_GAP
+    below = db.session.scalar(below_q.where(Lead.position > after.position))
+    if below is None:
+        return after.position + POSITION_GAP
+    return (after.position + below) // 2 if below - after.position > 1 else None
+
+
+def _renumber(stage_id: int) -> None:
+    """Spread a column's positions out again (rare: only when two neighbours leave no gap)."""
+    ids = db.session.scalars(select(Lead.id).where(Lead.stage_id == stage_id).order_by(Lead.position, Lead.id)).all()
+    db.session.execute(update(Lead), [{"id": i, "position": n * POSITION_GAP} for n, i in enumerate(ids)])
+
+
+def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_version: int | None,
+              actor_id: int) -> Lead:
+    """Put a card in a stage just below `after_id` (None: at the top).
+
+    Raises StaleLead when the card or its new neighbour moved since the mover's board was drawn,
+    so two people moving one card never overwrite each other silently."""
+    with atomic():
+        lead = get_lead(lead_id)
+        stage = get_stage(stage_id)
+        if expected_version is not None and lead.version != expected_version:
+            raise StaleLead(lead)
+        after = None
+        if after_id is not None:
+            after = db.session.get(Lead, after_id)
+            if after is None or after.stage_id != stage.id or after.id == lead.id:
+                raise StaleLead(lead, "The board changed while you were dragging, so the card was not moved. "
+                                      "The columns are refreshed; try again.")
+        position = _position_after(stage.id, lead.id, after)
+        if position is None:
+            _renumber(stage.id)
+            db.session.refresh(after)
+            position = _position_after(stage.id, lead.id, after)
+        version, now = lead.version, utcnow()
+        moved = db.session.execute(
+            update(Lead).where(Lead.id == lead.id, Lead.version == version)
+            .values(version=version + 1, updated_at=now).execution_options(synchronize_session=False)).rowcount
+        if not moved:  # someone else's move committed between our read and our write
+            raise StaleLead(lead)
+        db.session.refresh(lead)
+        _change_stage(lead, stage, actor_id, position, now)
+    return lead

@@ -1,0 +1,151 @@
+"""The pipeline: stages admins add, rename, recolour, reorder and delete."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, insert, literal, select, update
+
+from app.extensions import db
+from app.models import Lead, Stage, StageKind, TimelineEntry
+from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+
+DEFAULT_PIPELINE = (
+    ("New", "#3b82f6", StageKind.open),
+    ("Contacted", "#06b6d4", StageKind.open),
+    ("Qualified", "#8b5cf6", StageKind.open),
+    ("Appointment set", "#f59e0b", StageKind.open),
+    ("Won", "#16a34a", StageKind.won),
+    ("Lost", "#dc2626", StageKind.lost),
+)
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class UnknownStage(NotFound):
+    def __init__(self):
+        super().__init__("That stage no longer exists. Reload the page to see the current pipeline.", field="stage")
+
+
+class LastOpenStage(Conflict):
+    def __init__(self):
+        super().__init__("The pipeline needs at least one open stage, so this one cannot be deleted or closed.")
+
+
+class StageNotEmpty(ServiceError):
+    status = 422
+
+    def __init__(self, count: int):
+        super().__init__(f"This stage holds {count} lead{'s' if count != 1 else ''}. Choose where to move them.",
+                         field="move_to")
+
+
+def pipeline() -> list[Stage]:
+    return list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+
+
+def get_stage(stage_id: int) -> Stage:
+    stage = db.session.get(Stage, stage_id) if isinstance(stage_id, int) else None
+    if stage is None:
+        raise UnknownStage()
+    return stage
+
+
+def ensure_default_pipeline() -> list[Stage]:
+    """Create the default stages if the pipeline is empty."""
+    with atomic():
+        if db.session.scalar(select(func.count()).select_from(Stage)) == 0:
+            for position, (name, colour, kind) in enumerate(DEFAULT_PIPELINE):
+                db.session.add(Stage(name=name, colour=colour, kind=kind.value, position=position))
+    return pipeline()
+
+
+def _check(name: str, colour: str, kind: str) -> tuple[str, str, str]:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Give the stage a name.", field="name")
+    if len(name) > 60:
+        raise ServiceError("Keep the name under 60 characters.", field="name")
+    if not COLOUR.match(colour or ""):
+        raise ServiceError("Pick a colour like #3b82f6.", field="colour")
+    if kind not in {k.value for k in StageKind}:
+        raise ServiceError("Kind must be open, won or lost.", field="kind")
+    return name, colour.lower(), kind
+
+
+def add_stage(name: str, colour: str, kind: str = StageKind.open.value) -> Stage:
+    """Append a stage at the end of the pipeline."""
+    name, colour, kind = _check(name, colour, kind)
+    with atomic():
+        last = db.session.scalar(select(func.max(Stage.position))) or 0
+        stage = Stage(name=name, colour=colour, kind=kind, position=last + 1)
+        db.session.add(stage)
+    return stage
+
+
+def _open_stages_other_than(stage_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Stage).where(
+        Stage.kind == StageKind.open.value, Stage.id != stage_id))
+
+
+def update_stage(stage_id: int, name: str, colour: str, kind: str) -> Stage:
+    """Rename, recolour or change the kind of a stage; raises LastOpenStage."""
+    name, colour, kind = _check(name, colour, kind)
+    with atomic():
+        stage = get_stage(stage_id)
+        if stage.kind == StageKind.open.value and kind != StageKind.open.value and not _open_stages_other_than(stage.id):
+            raise LastOpenStage()
+        stage.name, stage.colour, stage.kind = name, colour, kind
+    return stage
+
+
+def reorder(stage_ids: list[int]) -> list[Stage]:
+    """Put the stages in the given order; the list must name every stage exactly once."""
+    with atomic():
+        stages = {s.id: s for s in db.session.scalars(select(Stage))}
+        if sorted(stage_ids) != sorted(stages):
+            raise Conflict("The pipeline changed while you were editing it. Reload to see the current stages.")
+        for position, stage_id in enumerate(stage_ids):
+            stages[stage_id].position = position
+    return pipeline()
+
+
+def shift(stage_id: int, offset: int) -> list[Stage]:
+    """Move one stage up (-1) or down (+1): the keyboard alternative to dragging."""
+    ids = [s.id for s in pipeline()]
+    if stage_id not in ids:
+        raise UnknownStage()
+    i = ids.index(stage_id)
+    j = max(0, min(len(ids) - 1, i + offset))
+    ids[i], ids[j] = ids[j], ids[i]
+    return reorder(ids)
+
+
+def lead_count(stage_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Lead).where(Lead.stage_id == stage_id))
+
+
+def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> None:
+    """Delete a stage, first moving its leads (with a timeline entry each) to another stage."""
+    with atomic():
+        stage = get_stage(stage_id)
+        if stage.kind == StageKind.open.value and not _open_stages_other_than(stage.id):
+            raise LastOpenStage()
+        count = lead_count(stage.id)
+        if count:
+            if move_to is None:
+                raise StageNotEmpty(count)
+            target = get_stage(move_to)
+            if target.id == stage.id:
+                raise ServiceError("Choose a different stage to move the leads to.", field="move_to")
+            now = utcnow()
+            # Timeline first (set-based, one statement), then the move itself: one transaction.
+            db.session.execute(insert(TimelineEntry).from_select(
+                ["lead_id", "actor_id", "kind", "data", "created_at"],
+                select(Lead.id, literal(actor_id), literal("stage_changed"),
+                       literal({"from": stage.name, "to": target.name, "reason": "stage deleted"},
+                               TimelineEntry.data.type), literal(now))
+                .where(Lead.stage_id == stage.id)))
+            top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == target.id)) or 0
+            db.session.execute(update(Lead).where(Lead.stage_id == stage.id).values(
+                stage_id=target.id, position=(top - 1024) - Lead.id,
+                stage_entered_at=now, updated_at=now, version=Lead.version + 1))
+        db.session.delete(stage)

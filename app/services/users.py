@@ -1,0 +1,81 @@
+"""Team members: adding them, changing roles, deactivating."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Role, User
+from app.services import Conflict, NotFound, ServiceError, atomic
+from app.services.auth import check_password_strength, end_all_sessions, hash_password
+
+
+class EmailTaken(Conflict):
+    def __init__(self):
+        super().__init__("Someone on the team already uses that email.", field="email")
+
+
+class LastAdmin(Conflict):
+    def __init__(self):
+        super().__init__("The team needs at least one active admin. Make someone else admin first.")
+
+
+def _name_from_email(email: str) -> str:
+    return email.split("@")[0].replace(".", " ").replace("_", " ").title()
+
+
+def create_user(email: str, password: str, role: str = Role.member.value, name: str = "") -> User:
+    """Add a user; raises EmailTaken, WeakPassword, or ServiceError for an unknown role."""
+    email = email.strip().lower()
+    if role not in {r.value for r in Role}:
+        raise ServiceError(f"Role must be admin or member, not {role!r}.", field="role")
+    check_password_strength(password, email)
+    with atomic():
+        if db.session.scalar(select(User.id).where(User.email == email)):
+            raise EmailTaken()
+        user = User(email=email, name=(name or "").strip() or _name_from_email(email),
+                    password_hash=hash_password(password), role=role, active=True)
+        db.session.add(user)
+    return user
+
+
+def _get(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("That user does not exist.")
+    return user
+
+
+def _other_active_admins(user_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(User).where(
+        User.role == Role.admin.value, User.active.is_(True), User.id != user_id))
+
+
+def change_role(user_id: int, role: str) -> User:
+    """Make a user admin or member; raises LastAdmin when that would leave no active admin."""
+    if role not in {r.value for r in Role}:
+        raise ServiceError("Role must be admin or member.", field="role")
+    with atomic():
+        user = _get(user_id)
+        if user.role == Role.admin.value and role != Role.admin.value and not _other_active_admins(user_id):
+            raise LastAdmin()
+        user.role = role
+    return user
+
+
+def set_active(user_id: int, active: bool) -> User:
+    """Deactivate (ending all their sessions at once; their leads stay theirs) or reactivate a user."""
+    with atomic():
+        user = _get(user_id)
+        if not active and user.role == Role.admin.value and not _other_active_admins(user_id):
+            raise LastAdmin()
+        user.active = active
+        if not active:
+            end_all_sessions(user.id)
+    return user
+
+
+def team(include_inactive: bool = False) -> list[User]:
+    query = select(User).order_by(User.active.desc(), User.name)
+    if not include_inactive:
+        query = query.where(User.active.is_(True))
+    return list(db.session.scalars(query))

@@ -1,0 +1,179 @@
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.services import ServiceError, stages as stage_service, users as user_service
+from app.settings import bp
+from app.settings.forms import DeleteStageForm, RoleForm, StageForm, UserForm
+from app.web import admin_required, render, wants_fragment
+
+
+@bp.before_request
+@admin_required
+def require_admin():
+    pass
+
+
+def _add_error(form, exc: ServiceError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+def _users_page(form: UserForm, status: int = 200):
+    return render("settings/users.html", "settings/_user_form.html", status, form=form,
+                  users=user_service.team(include_inactive=True), role_form=RoleForm())
+
+
+@bp.get("/users")
+def users():
+    return _users_page(UserForm())
+
+
+@bp.post("/users")
+def add_user():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(form.email.data, form.password.data, form.role.data, form.name.data)
+        except ServiceError as exc:
+            _add_error(form, exc)
+        else:
+            flash(f"Added {user.name}. Give them their starting password in person.", "success")
+            return _back("settings.users")
+    return _users_page(form, 422)
+
+
+@bp.post("/users/<int:user_id>/role")
+def change_role(user_id: int):
+    form = RoleForm()
+    if not form.validate_on_submit():
+        raise ServiceError("Role must be admin or member.")
+    user = user_service.change_role(user_id, form.role.data)
+    flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
+    return _back("settings.users")
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def deactivate(user_id: int):
+    user = user_service.set_active(user_id, False)
+    flash(f"{user.name} can no longer sign in. Their leads stay assigned to them.", "success")
+    return _back("settings.users")
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+def reactivate(user_id: int):
+    user = user_service.set_active(user_id, True)
+    flash(f"{user.name} can sign in again.", "success")
+    return _back("settings.users")
+
+
+def _back(endpoint: str):
+    url = url_for(endpoint)
+    if wants_fragment():
+        return "", 204, {"HX-Location": url}
+    return redirect(url)
+
+
+# --- stages -----------------------------------------------------------------------------------
+
+
+def _stages_page(form: StageForm | None = None, status: int = 200, **extra):
+    stages = stage_service.pipeline()
+    counts = {s.id: stage_service.lead_count(s.id) for s in stages}
+    return render("settings/stages.html", "settings/_stage_list.html", status, stages=stages, counts=counts,
+                  form=form or StageForm(formdata=None), edit_form=StageForm(formdata=None), **extra)
+
+
+@bp.get("/stages")
+def stages():
+    return _stages_page()
+
+
+@bp.post("/stages")
+def add_stage():
+    form = StageForm()
+    if form.validate_on_submit():
+        try:
+            stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data)
+        except ServiceError as exc:
+            _add_error(form, exc)
+        else:
+            flash(f"Added the stage {stage.name}.", "success")
+            return _back("settings.stages")
+    return render("settings/stages.html", "settings/_stage_form.html", 422, form=form,
+                  **_stage_context())
+
+
+def _stage_context() -> dict:
+    stages = stage_service.pipeline()
+    return {"stages": stages, "counts": {s.id: stage_service.lead_count(s.id) for s in stages}}
+
+
+@bp.post("/stages/<int:stage_id>")
+def update_stage(stage_id: int):
+    form = StageForm()
+    stage = stage_service.get_stage(stage_id)
+    if form.validate_on_submit():
+        try:
+            stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data)
+        except ServiceError as exc:
+            _add_error(form, exc)
+        else:
+            flash(f"Saved the stage {form.name.data}.", "success")
+            return _back("settings.stages")
+    return render("settings/edit_stage.html", "settings/_stage_edit.html", 422, form=form, stage=stage)
+
+
+@bp.get("/stages/<int:stage_id>/edit")
+def edit_stage(stage_id: int):
+    stage = stage_service.get_stage(stage_id)
+    form = StageForm(obj=stage)
+    return render("settings/edit_stage.html", "settings/_stage_edit.html", form=form, stage=stage)
+
+
+@bp.post("/stages/order")
+def reorder_stages():
+    try:
+        ids = [int(i) for i in request.form.getlist("stage_ids")]
+    except ValueError:
+        raise ServiceError("The new order named a stage that does not exist. Reload and try again.") from None
+    stage_service.reorder(ids)
+    return _stages_page(announcement="Stage order saved.")
+
+
+@bp.post("/stages/<int:stage_id>/move")
+def shift_stage(stage_id: int):
+    direction = request.form.get("direction")
+    if direction not in ("up", "down"):
+        raise ServiceError("Move a stage up or down.")
+    stage_service.shift(stage_id, -1 if direction == "up" else 1)
+    if not wants_fragment():
+        return redirect(url_for("settings.stages"))
+    stage = stage_service.get_stage(stage_id)
+    return _stages_page(announcement=f"Moved {stage.name} {direction}.", focus=f"stage-{stage.id}-{direction}")
+
+
+@bp.route("/stages/<int:stage_id>/delete", methods=["GET", "POST"])
+def delete_stage(stage_id: int):
+    stage = stage_service.get_stage(stage_id)
+    form = DeleteStageForm()
+    others = [s for s in stage_service.pipeline() if s.id != stage.id]
+    form.move_to.choices = [(str(s.id), s.name) for s in others]
+    count = stage_service.lead_count(stage.id)
+    status = 200
+    if form.validate_on_submit():
+        target = int(form.move_to.data) if (form.move_to.data or "").isdigit() else None
+        try:
+            stage_service.delete_stage(stage.id, target, current_user.id)
+        except ServiceError as exc:
+            _add_error(form, exc)
+            status = exc.status if exc.status != 404 else 422
+        else:
+            flash(f"Deleted the stage {stage.name}.", "success")
+            return _back("settings.stages")
+    return render_template("settings/delete_stage.html", form=form, stage=stage, count=count), status

@@ -1,0 +1,130 @@
+"""What every page shares: fragment-or-page rendering, sign-in loading, errors, security headers."""
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from flask import Flask, abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import login_manager
+from app.services import ServiceError
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
+
+
+def wants_fragment() -> bool:
+    """An htmx swap gets a fragment; boosted links, history restores and plain browsers get the page."""
+    h = request.headers
+    return (h.get("HX-Request") == "true" and "HX-Boosted" not in h
+            and "HX-History-Restore-Request" not in h)
+
+
+def render(page_template: str, fragment_template: str | None = None, status: int = 200, /, **context):
+    """Render the full page, or only the fragment for an htmx request; one URL serves both."""
+    template = fragment_template if fragment_template and wants_fragment() else page_template
+    return render_template(template, **context), status, {"Vary": "HX-Request"}
+
+
+def notice(message: str, status: int = 200, category: str = "info", **headers):
+    """A message for the flash area: out of band for htmx, flashed and redirected for plain forms."""
+    return (render_template("_flash.html", messages=[(category, message)]), status,
+            {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", **headers})
+
+
+def notify_header(message: str, category: str = "success") -> dict:
+    """An htmx event that app.js shows in the flash area (for swaps whose target can't carry OOB markup)."""
+    return {"HX-Trigger": json.dumps({"leadboard:notice": {"message": message, "category": category}})}
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_admin:
+            abort(403, description="Only admins can change team settings. Ask an admin if something here needs changing.")
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _error(status: int, message: str):
+    if wants_fragment():
+        return notice(message, status, category="error")
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+MESSAGES = {
+    400: "That request could not be understood. Reload the page and try again.",
+    403: "You don't have access to that.",
+    404: "That page does not exist. It may have been deleted, or the link is mistyped.",
+    405: "That action is not available here.",
+    413: "That upload is too large.",
+    429: "Too many requests. Wait a moment and try again.",
+    500: "Something went wrong on our side. Nothing you saved was lost; try again in a moment.",
+}
+
+
+def install(app: Flask) -> None:
+    from app.models import User
+    from app.services.auth import load_session
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.session_protection = None  # sessions are checked against the database instead
+
+    @login_manager.user_loader
+    def load_user(token: str) -> User | None:
+        session = load_session(token)
+        if session is None:
+            return None
+        user = session.user
+        user.session_token = session.token
+        return user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        if wants_fragment():
+            return "", 401, {"HX-Redirect": url_for("auth.login", next=request.full_path)}
+        flash("Sign in to continue.", "info")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        return _error(exc.status, exc.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _error(400, "This form expired or came from somewhere else. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        description = exc.description if exc.description and exc.description != type(exc).description else None
+        return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("Unhandled error")
+        return _error(500, MESSAGES[500])
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    @app.context_processor
+    def layout():
+        from app.services import utcnow
+        return {"now": utcnow(), "fragment_request": wants_fragment()}
+
+    from app import filters
+    filters.register(app)
