@@ -1,0 +1,232 @@
+"""Shared fixtures: an app per test on SQLite and on PostgreSQL, a signed-in client, builders.
+
+The schema is made once per database by the migrations (never create_all), and each test
+leaves the tables empty again, even when it fails."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from app import create_app
+from app.extensions import db
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", shutil.which("chromium") or "/usr/bin/chromium")
+REQUIRED = os.environ.get("LEADBOARD_REQUIRE_SERVICES") == "1"
+TEST_PASSWORD = "correct horse battery staple"
+
+_skipped_groups: dict[str, str] = {}
+
+
+def service_missing(group: str, reason: str):
+    """Skip a group whose service is missing, or fail the run when CI requires every service."""
+    if REQUIRED:
+        pytest.fail(f"{group} is required (LEADBOARD_REQUIRE_SERVICES=1) but unavailable: {reason}", pytrace=False)
+    _skipped_groups[group] = reason
+    pytest.skip(f"{group} unavailable: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped_groups:
+        terminalreporter.section("test groups skipped")
+        for group, reason in sorted(_skipped_groups.items()):
+            terminalreporter.write_line(f"SKIPPED {group}: {reason}. Run scripts/services up (as root) to enable it.")
+
+
+def _postgres_problem() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure means "not available here"
+        return f"cannot connect to {POSTGRES_URL.split('@')[-1]} ({type(exc).__name__})"
+    return None
+
+
+def migrate_fresh(url: str, instance: Path) -> None:
+    """Drop everything and build the schema from the migrations, as production does."""
+    from flask_migrate import upgrade
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": instance, "SECRET_KEY": "test",
+                      "LEADBOARD_ENV": "testing"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    if request.param == "postgresql":
+        problem = _postgres_problem()
+        if problem:
+            service_missing("PostgreSQL", problem)
+        url = POSTGRES_URL
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    migrate_fresh(url, tmp_path_factory.mktemp("instance"))
+    return url
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for name in tables:
+            db.session.execute(text(f"DELETE FROM {name}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build an app on this test's database with config overrides; tables are emptied afterwards."""
+    apps = []
+
+    def build(**overrides):
+        config = {"SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": tmp_path / "instance",
+                  "SECRET_KEY": "test-secret", "LEADBOARD_ENV": "testing", "RATELIMIT_ENABLED": False,
+                  **overrides}
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps[:1]:
+        with app.app_context():
+            db.session.rollback()
+            _empty_tables()
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stages(app):
+    from app.services.stages import ensure_default_pipeline
+    return {s.name: s for s in ensure_default_pipeline()}
+
+
+@pytest.fixture
+def make_user(app):
+    from app.services.users import create_user
+    counter = iter(range(1, 10_000))
+
+    def build(role: str = "member", name: str = "", email: str = "", password: str = TEST_PASSWORD):
+        n = next(counter)
+        return create_user(email or f"user{n}@example.com", password, role, name or f"Test User{n}")
+    return build
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", name="Ada Admin", email="ada@example.com")
+
+
+@pytest.fixture
+def member(make_user):
+    return make_user("member", name="Max Member", email="max@example.com")
+
+
+@pytest.fixture
+def make_lead(app, stages):
+    from app.services.leads import create_lead
+
+    def build(stage: str = "New", owner=None, actor=None, **fields):
+        fields.setdefault("first_name", "Lena")
+        fields.setdefault("last_name", "Lead")
+        return create_lead(fields, actor.id if actor else None, stage_id=stages[stage].id,
+                           owner_id=owner.id if owner else None)
+    return build
+
+
+# --- a browser-like client --------------------------------------------------------------------
+
+
+class Web:
+    """A test client that signs in through /login and sends CSRF tokens like the real pages do."""
+
+    def __init__(self, client):
+        self.client = client
+        self._token = None
+
+    def token(self) -> str:
+        if self._token is None:
+            page = self.client.get("/login").get_data(as_text=True)
+            self._token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        return self._token
+
+    def login(self, user, password: str = TEST_PASSWORD):
+        response = self.client.post("/login", data={"email": user.email, "password": password,
+                                                    "csrf_token": self.token()})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        self._token = None  # sign-in starts a fresh session, so a fresh token
+        page = self.client.get("/leads/new").get_data(as_text=True)
+        self._token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        return response
+
+    def get(self, url: str, htmx: bool = False, **kwargs):
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self.client.get(url, headers=headers, **kwargs)
+
+    def post(self, url: str, data: dict | None = None, htmx: bool = False, csrf: bool = True, **kwargs):
+        headers = {"HX-Request": "true"} if htmx else {}
+        if csrf:
+            headers["X-CSRFToken"] = self.token()
+        return self.client.post(url, data=data or {}, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def web(app):
+    return Web(app.test_client())
+
+
+@pytest.fixture
+def as_admin(web, admin):
+    web.login(admin)
+    return web
+
+
+@pytest.fixture
+def as_member(web, member, admin):
+    web.login(member)
+    return web
+
+
+@pytest.fixture
+def count_queries(app):
+    """Count SQL statements run inside the `with` block."""
+    class Counter:
+        def __init__(self):
+            self.count = 0
+
+        def __enter__(self):
+            event.listen(db.engine, "before_cursor_execute", self._tick)
+            return self
+
+        def __exit__(self, *exc):
+            event.remove(db.engine, "before_cursor_execute", self._tick)
+
+        def _tick(self, *args):
+            self.count += 1
+    return Counter
