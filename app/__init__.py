@@ -18,8 +18,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    limiter.init_app(app)  # before CSRF: a flood is refused before any other work
     csrf.init_app(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
 
     from app import auth, board, leads, main, settings

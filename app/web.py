@@ -103,6 +103,8 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         description = exc.description if exc.description and exc.description != type(exc).description else None
+        if exc.code == 429:  # Flask-Limiter's description is the limit itself, e.g. "30 per 1 minute"
+            description = f"Too many requests ({description or 'rate limit'}). Wait a moment and try again."
         return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
 
     @app.errorhandler(Exception)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, text
 
+from flask import has_app_context
+
 from app import create_app
 from app.extensions import db
 
@@ -168,32 +170,42 @@ class Web:
 
     def __init__(self, client):
         self.client = client
+        self.app = client.application
         self._token = None
+
+    def _send(self, method: str, url: str, **kwargs):
+        # Each request gets its own app context (so its own `g` and database session), as it
+        # would in a server; afterwards the test's own session re-reads what the request wrote.
+        with self.app.app_context():
+            response = getattr(self.client, method)(url, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
 
     def token(self) -> str:
         if self._token is None:
-            page = self.client.get("/login").get_data(as_text=True)
+            page = self._send("get", "/login").get_data(as_text=True)
             self._token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         return self._token
 
     def login(self, user, password: str = TEST_PASSWORD):
-        response = self.client.post("/login", data={"email": user.email, "password": password,
-                                                    "csrf_token": self.token()})
+        response = self._send("post", "/login", data={"email": user.email, "password": password,
+                                                      "csrf_token": self.token()})
         assert response.status_code == 302, response.get_data(as_text=True)
         self._token = None  # sign-in starts a fresh session, so a fresh token
-        page = self.client.get("/leads/new").get_data(as_text=True)
+        page = self._send("get", "/leads/new").get_data(as_text=True)
         self._token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         return response
 
     def get(self, url: str, htmx: bool = False, **kwargs):
         headers = {"HX-Request": "true"} if htmx else {}
-        return self.client.get(url, headers=headers, **kwargs)
+        return self._send("get", url, headers=headers, **kwargs)
 
     def post(self, url: str, data: dict | None = None, htmx: bool = False, csrf: bool = True, **kwargs):
         headers = {"HX-Request": "true"} if htmx else {}
         if csrf:
             headers["X-CSRFToken"] = self.token()
-        return self.client.post(url, data=data or {}, headers=headers, **kwargs)
+        return self._send("post", url, data=data or {}, headers=headers, **kwargs)
 
 
 @pytest.fixture

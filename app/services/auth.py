@@ -42,7 +42,8 @@ class LoginThrottled(ServiceError):
     status = 429
 
     def __init__(self, retry_after: int):
-        super().__init__(f"Too many failed sign-ins. Try again in {retry_after} seconds.")
+        unit = "second" if retry_after == 1 else "seconds"
+        super().__init__(f"Too many failed sign-ins. Try again in {retry_after} {unit}.")
         self.retry_after = retry_after
 
 

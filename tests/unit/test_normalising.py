@@ -1,0 +1,89 @@
+from decimal import Decimal
+
+import pytest
+
+from app.filters import age, money
+from app.services import ServiceError
+from app.services.auth import WeakPassword, check_password_strength, hasher
+from app.services.leads import clean_fields, normalize_email, normalize_phone, normalize_value
+
+
+def test_emails_are_trimmed_and_lowercased():
+    assert normalize_email("  Ada.Lovelace@Example.COM ") == "ada.lovelace@example.com"
+
+
+@pytest.mark.parametrize("bad", ["ada", "ada@", "@example.com", "ada@@example.com", "a b@example.com"])
+def test_an_invalid_email_is_refused_with_a_message_for_the_email_field(bad):
+    with pytest.raises(ServiceError) as err:
+        normalize_email(bad)
+    assert err.value.field == "email" and "valid email" in err.value.message
+
+
+@pytest.mark.parametrize("raw, e164", [("(415) 555-0123", "+14155550123"), ("+44 20 7946 0958", "+442079460958"),
+                                       ("415.555.0123", "+14155550123")])
+def test_phones_are_stored_as_e164(raw, e164):
+    assert normalize_phone(raw) == e164
+
+
+@pytest.mark.parametrize("bad", ["12", "call me", "+999 1", "555"])
+def test_a_phone_that_cannot_be_a_number_is_refused(bad):
+    with pytest.raises(ServiceError) as err:
+        normalize_phone(bad)
+    assert err.value.field == "phone"
+
+
+def test_deal_values_are_money_with_two_decimals():
+    assert normalize_value("2,500.5") == Decimal("2500.50")
+    assert normalize_value("") is None
+
+
+@pytest.mark.parametrize("bad, words", [("-5", "negative"), ("ten", "number"), ("1e20", "too large"), ("NaN", "negative")])
+def test_bad_deal_values_are_refused_with_a_reason(bad, words):
+    with pytest.raises(ServiceError) as err:
+        normalize_value(bad)
+    assert words in err.value.message and err.value.field == "value"
+
+
+def test_a_lead_needs_a_name_or_an_email():
+    with pytest.raises(ServiceError) as err:
+        clean_fields({"first_name": " ", "last_name": "", "email": ""})
+    assert "name or an email" in err.value.message
+
+
+def test_over_long_text_fields_are_refused_naming_the_field():
+    with pytest.raises(ServiceError) as err:
+        clean_fields({"first_name": "x", "company": "c" * 201})
+    assert err.value.field == "company" and "200" in err.value.message
+
+
+@pytest.mark.parametrize("password, reason", [
+    ("short", "12 characters"),
+    ("password1234", "too common"),
+    ("aaaaaaaaaaaaaaaa", "too common"),
+    ("ada.lovelace", "email"),
+    ("eleven char", "12 characters"),
+    ("ada.lovelace@example.com", "email"),
+])
+def test_weak_passwords_are_refused(password, reason):
+    with pytest.raises(WeakPassword) as err:
+        check_password_strength(password, "ada.lovelace@example.com")
+    assert reason in err.value.message
+
+
+def test_a_long_uncommon_password_is_accepted():
+    check_password_strength("violet tractor mountain 42", "ada@example.com")
+
+
+def test_passwords_are_hashed_with_argon2id_at_owasp_strength():
+    encoded = hasher.hash("violet tractor mountain 42")
+    assert encoded.startswith("$argon2id$")
+    params = dict(p.split("=") for p in encoded.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2 and int(params["p"]) >= 1
+
+
+def test_money_and_age_read_like_a_person_would_write_them():
+    from datetime import datetime, timedelta
+    now = datetime(2026, 1, 10, 12)
+    assert money(Decimal("1234")) == "$1,234" and money(Decimal("99.5")) == "$99.50"
+    assert age(now - timedelta(days=3, hours=2), now) == "3d"
+    assert age(now - timedelta(minutes=5), now) == "5m"
