@@ -60,7 +60,8 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
         for i in range(start, min(count, start + CHUNK)):
             lead_id = next_id + i
             stage = rng.choices(stages, weights)[0]
-            owner_id = rng.choice(owner_ids) if rng.random() > 0.3 or stage is not first_stage else None
+            owned = owner_ids and (rng.random() > 0.3 or stage is not first_stage)
+            owner_id = rng.choice(owner_ids) if owned else None
             first, last = rng.choice(firsts), rng.choice(lasts)
             company = rng.choice(companies)
             created = now - timedelta(minutes=rng.randint(30, 90 * 24 * 60))

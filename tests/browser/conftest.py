@@ -213,18 +213,21 @@ def card(page, lead_name: str):
     return page.locator(".card").filter(has=page.get_by_role("link", name=lead_name, exact=True))
 
 
-def mouse_drag(page, source, target, *, target_position: str = "center", steps: int = 12) -> None:
-    """Press on `source`, move in small steps onto `target`, release: what SortableJS needs to see.
+def mouse_drag(page, source, target, *, target_position: str = "center", steps: int = 20) -> None:
+    """Press on `source`, move in small steps onto `target`, linger a moment, release.
 
-    target_position "top" drops just inside the target's upper edge, "center" in its middle."""
+    That is what SortableJS needs to see: a first small move starts the drag, the steps cross the
+    board, and the lingering moves give Sortable dragover events on the target after any animation
+    it started on the way has finished. target_position "top" aims just inside the target's upper edge."""
     source.scroll_into_view_if_needed()
     start = source.bounding_box()
-    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + min(12, start["height"] / 2))
+    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    page.mouse.move(x, y)
     page.mouse.down()
-    # A first small move starts the drag; the rest carry it over to the target.
-    page.mouse.move(start["x"] + start["width"] / 2 + 5, start["y"] + min(12, start["height"] / 2) + 5, steps=2)
+    page.mouse.move(x + 4, y + 4, steps=2)
     end = target.bounding_box()
-    y = end["y"] + (4 if target_position == "top" else end["height"] / 2)
-    page.mouse.move(end["x"] + end["width"] / 2, y, steps=steps)
-    page.mouse.move(end["x"] + end["width"] / 2, y + 1, steps=2)
+    x, y = end["x"] + end["width"] / 2, end["y"] + (4 if target_position == "top" else end["height"] / 2)
+    page.mouse.move(x, y, steps=steps)
+    for offset in range(1, 6):
+        page.mouse.move(x, y + offset)
     page.mouse.up()
