@@ -158,8 +158,9 @@ def new_page(browser, live_server):
     expect.set_options(timeout=TIMEOUT_MS)
     contexts = []
 
-    def open_page(viewport: dict | None = None):
-        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 800})
+    def open_page(viewport: dict | None = None, **options):
+        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 800},
+                                      **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         return context.new_page()

@@ -1,0 +1,95 @@
+"""What operators rely on: health checks, CLI commands, and migrations that match the models."""
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Lead, TimelineEntry, User
+from tests.conftest import REDIS_URL, service_missing
+
+
+def test_healthz_reports_the_database(web):
+    response = web.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok" and response.json["database"]["status"] == "ok"
+    assert "redis" not in response.json
+
+
+def test_healthz_reports_redis_once_configured(make_app):
+    import redis
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_missing("Redis", f"{REDIS_URL}: {type(exc).__name__}")
+    up = make_app(REDIS_URL=REDIS_URL).test_client().get("/healthz")
+    assert up.status_code == 200 and up.json["redis"]["status"] == "ok"
+    down = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client().get("/healthz")
+    assert down.status_code == 503
+    assert down.json["redis"]["status"] == "error" and down.json["database"]["status"] == "ok"
+
+
+def test_create_admin_and_create_user_commands(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-admin", "boss@example.com", "--password", "violet tractor mountain 42"])
+    assert result.exit_code == 0 and "Created admin boss@example.com" in result.output
+    result = runner.invoke(args=["create-user", "rep@example.com", "--password", "violet tractor mountain 43",
+                                 "--role", "member"])
+    assert result.exit_code == 0
+    roles = dict(db.session.execute(select(User.email, User.role)).all())
+    assert roles == {"boss@example.com": "admin", "rep@example.com": "member"}
+    weak = runner.invoke(args=["create-user", "weak@example.com", "--password", "password"])
+    assert weak.exit_code != 0 and "12 characters" in weak.output
+
+
+def test_seed_demo_fills_a_realistic_team_and_prints_the_login(app):
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--leads", "200"])
+    assert result.exit_code == 0, result.output
+    assert "admin@example.com with password" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 200
+    assert db.session.scalar(select(func.count()).select_from(User)) == 5
+    owners = db.session.scalar(select(func.count(func.distinct(Lead.owner_id))))
+    stages_used = db.session.scalar(select(func.count(func.distinct(Lead.stage_id))))
+    assert owners >= 4 and stages_used == 6
+    assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.owner_id.is_(None))) > 0
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry)) > 400
+    # A second run with --if-empty leaves the data alone and prints the same login.
+    again = app.test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
+    assert again.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Lead)) == 200
+    assert result.output.splitlines()[-1] == again.output.strip()
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    from app.config import ConfigError, load
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError):
+        load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path})
+    config = load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path, "SECRET_KEY": "s" * 40})
+    assert config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_keeps_one_generated_secret_key_in_the_instance_folder(monkeypatch, tmp_path):
+    from app.config import load
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = load({"INSTANCE_PATH": tmp_path})["SECRET_KEY"]
+    assert len(first) > 40 and load({"INSTANCE_PATH": tmp_path})["SECRET_KEY"] == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_an_unexpected_error_is_a_friendly_500_without_a_traceback(make_app):
+    app = make_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Nothing you saved was lost" in body
+    assert "secret internals" not in body and "Traceback" not in body

@@ -1,0 +1,161 @@
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Lead, Stage, TimelineEntry, User
+
+
+def pipeline_names() -> list[str]:
+    return list(db.session.scalars(select(Stage.name).order_by(Stage.position)))
+
+
+@pytest.mark.parametrize("method, url", [
+    ("get", "/settings/stages"), ("get", "/settings/users"), ("post", "/settings/stages"),
+    ("post", "/settings/stages/order"), ("post", "/settings/users"),
+])
+def test_members_are_refused_every_admin_page_with_a_clear_403(as_member, stages, method, url):
+    response = getattr(as_member, method)(url, **({"data": {"name": "Sneaky", "colour": "#000000", "kind": "open"}}
+                                                   if method == "post" else {}))
+    assert response.status_code == 403
+    assert "Only admins can change team settings" in response.get_data(as_text=True)
+    assert "Sneaky" not in pipeline_names()
+
+
+def test_members_do_not_see_admin_links(as_member, stages):
+    body = as_member.get("/board").get_data(as_text=True)
+    assert "/settings/stages" not in body and "/settings/users" not in body
+
+
+def test_an_admin_adds_renames_recolours_and_reorders_stages(as_admin, stages):
+    assert as_admin.post("/settings/stages", {"name": "Proposal sent", "colour": "#112233", "kind": "open"}).status_code == 302
+    assert pipeline_names()[-1] == "Proposal sent"
+    contacted = stages["Contacted"]
+    assert as_admin.post(f"/settings/stages/{contacted.id}", {"name": "Reached", "colour": "#AABBCC",
+                                                              "kind": "open"}).status_code == 302
+    db.session.refresh(contacted)
+    assert (contacted.name, contacted.colour) == ("Reached", "#aabbcc")
+    ids = [s.id for s in db.session.scalars(select(Stage).order_by(Stage.position))]
+    response = as_admin.post("/settings/stages/order", {"stage_ids": [str(i) for i in reversed(ids)]}, htmx=True)
+    assert response.status_code == 200 and "Stage order saved." in response.get_data(as_text=True)
+    assert pipeline_names()[0] == "Proposal sent"
+    board = as_admin.get("/board").get_data(as_text=True)
+    assert board.index(">Proposal sent</h2>") < board.index(">Reached</h2>") < board.index(">New</h2>")
+
+
+def test_up_and_down_buttons_are_the_keyboard_way_to_reorder(as_admin, stages):
+    response = as_admin.post(f"/settings/stages/{stages['Qualified'].id}/move", {"direction": "up"}, htmx=True)
+    assert response.status_code == 200 and 'data-focus="stage-' in response.get_data(as_text=True)
+    assert pipeline_names()[:3] == ["New", "Qualified", "Contacted"]
+    as_admin.post(f"/settings/stages/{stages['New'].id}/move", {"direction": "up"})  # already first: no change
+    assert pipeline_names()[0] == "New"
+    assert as_admin.post(f"/settings/stages/{stages['New'].id}/move", {"direction": "sideways"}).status_code == 400
+
+
+def test_a_reorder_that_does_not_name_every_stage_is_refused(as_admin, stages):
+    before = pipeline_names()
+    response = as_admin.post("/settings/stages/order", {"stage_ids": [str(stages["Won"].id)]}, htmx=True)
+    assert response.status_code == 409 and "pipeline changed" in response.get_data(as_text=True)
+    assert as_admin.post("/settings/stages/order", {"stage_ids": ["x"]}).status_code == 400
+    assert pipeline_names() == before
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "", "colour": "#112233", "kind": "open"}, "Give the stage a name."),
+    ({"name": "x" * 61, "colour": "#112233", "kind": "open"}, "60 characters"),
+    ({"name": "Fine", "colour": "red", "kind": "open"}, "Pick a colour like"),
+    ({"name": "Fine", "colour": "#112233", "kind": "maybe"}, "Not a valid choice"),
+])
+def test_bad_stage_input_is_shown_beside_the_field(as_admin, stages, data, message):
+    response = as_admin.post("/settings/stages", data, htmx=True)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert len(pipeline_names()) == 6
+
+
+def test_deleting_a_stage_with_leads_asks_where_they_go_then_moves_them_with_history(as_admin, stages, make_lead,
+                                                                                     admin):
+    leads = [make_lead(first_name=f"L{i}", stage="Qualified") for i in range(3)]
+    page = as_admin.get(f"/settings/stages/{stages['Qualified'].id}/delete").get_data(as_text=True)
+    assert "3 leads are in this stage" in page and "Move its leads to" in page
+    response = as_admin.post(f"/settings/stages/{stages['Qualified'].id}/delete", {"move_to": ""})
+    assert response.status_code == 422 and "Choose where to move them" in response.get_data(as_text=True)
+    assert "Qualified" in pipeline_names()
+    response = as_admin.post(f"/settings/stages/{stages['Qualified'].id}/delete",
+                             {"move_to": str(stages["Contacted"].id)})
+    assert response.status_code == 302 and "Qualified" not in pipeline_names()
+    for lead in leads:
+        db.session.refresh(lead)
+        assert lead.stage_id == stages["Contacted"].id
+    entries = db.session.scalars(select(TimelineEntry).where(TimelineEntry.kind == "stage_changed")).all()
+    assert sorted(e.lead_id for e in entries) == sorted(lead.id for lead in leads)
+    assert all(e.data == {"from": "Qualified", "to": "Contacted", "reason": "stage deleted"} and e.actor_id == admin.id
+               for e in entries)
+
+
+def test_an_empty_stage_deletes_without_a_target(as_admin, stages):
+    assert as_admin.post(f"/settings/stages/{stages['Lost'].id}/delete", {}).status_code == 302
+    assert "Lost" not in pipeline_names()
+
+
+def test_the_last_open_stage_cannot_be_deleted_or_closed(as_admin, stages):
+    for name in ("Contacted", "Qualified", "Appointment set"):
+        assert as_admin.post(f"/settings/stages/{stages[name].id}/delete", {}).status_code == 302
+    response = as_admin.post(f"/settings/stages/{stages['New'].id}/delete", {})
+    assert response.status_code == 409 and "at least one open stage" in response.get_data(as_text=True)
+    response = as_admin.post(f"/settings/stages/{stages['New'].id}", {"name": "New", "colour": "#112233",
+                                                                     "kind": "won"}, htmx=True)
+    assert response.status_code == 422 and "at least one open stage" in response.get_data(as_text=True)
+    assert "New" in pipeline_names()
+
+
+def test_deleting_into_a_stage_that_does_not_exist_is_refused(as_admin, stages, make_lead):
+    lead = make_lead(stage="Won")
+    response = as_admin.post(f"/settings/stages/{stages['Won'].id}/delete", {"move_to": "999999"})
+    assert response.status_code == 422 and "Won" in pipeline_names()
+    db.session.refresh(lead)
+    assert lead.stage_id == stages["Won"].id
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def test_an_admin_adds_a_teammate_who_can_then_sign_in(as_admin, app):
+    from tests.conftest import Web
+    response = as_admin.post("/settings/users", {"email": "New.Person@Example.com", "name": "New Person",
+                                                 "role": "member", "password": "violet tractor mountain 42"})
+    assert response.status_code == 302
+    user = db.session.scalars(select(User).where(User.email == "new.person@example.com")).one()
+    assert user.role == "member" and user.password_hash.startswith("$argon2id$")
+    Web(app.test_client()).login(user, "violet tractor mountain 42")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"email": "x@example.com", "password": "password1234", "role": "member"}, "too common"),
+    ({"email": "x@example.com", "password": "short", "role": "member"}, "at least 12"),
+    ({"email": "not-an-email", "password": "violet tractor mountain 42", "role": "member"}, "valid email"),
+    ({"email": "ada@example.com", "password": "violet tractor mountain 42", "role": "member"}, "already uses"),
+    ({"email": "x@example.com", "password": "violet tractor mountain 42", "role": "owner"}, "Not a valid choice"),
+])
+def test_bad_new_users_are_refused_beside_the_field(as_admin, data, message):
+    response = as_admin.post("/settings/users", data, htmx=True)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_roles_change_but_the_last_admin_stays_an_admin(as_admin, admin, member):
+    assert as_admin.post(f"/settings/users/{member.id}/role", {"role": "admin"}).status_code == 302
+    db.session.refresh(member)
+    assert member.is_admin
+    as_admin.post(f"/settings/users/{member.id}/role", {"role": "member"})
+    response = as_admin.post(f"/settings/users/{admin.id}/role", {"role": "member"}, htmx=True)
+    assert response.status_code == 409 and "at least one active admin" in response.get_data(as_text=True)
+    response = as_admin.post(f"/settings/users/{admin.id}/deactivate", htmx=True)
+    assert response.status_code == 409
+    db.session.refresh(admin)
+    assert admin.is_admin and admin.active
+
+
+def test_a_reactivated_user_can_sign_in_again(as_admin, member, app):
+    from tests.conftest import Web
+    as_admin.post(f"/settings/users/{member.id}/deactivate")
+    as_admin.post(f"/settings/users/{member.id}/reactivate")
+    Web(app.test_client()).login(member)
