@@ -165,6 +165,28 @@ class QueryCounter:
         self.count, self.seconds, self._started = 0, 0.0, []
 
 
+class RenderTimer:
+    """Time spent inside render_template (Jinja rendering, plus any lazy loads it triggers)."""
+
+    def __init__(self, app):
+        from flask import before_render_template, template_rendered
+        self.seconds = 0.0
+        self._started = None
+        before_render_template.connect(self._before, app)
+        template_rendered.connect(self._after, app)
+
+    def _before(self, sender, **extra):
+        self._started = time.perf_counter()
+
+    def _after(self, sender, **extra):
+        if self._started is not None:
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
+
+    def reset(self):
+        self.seconds, self._started = 0.0, None
+
+
 @dataclass
 class Probe:
     key: str
@@ -177,6 +199,7 @@ class Probe:
     samples: list[float] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
     sql: list[float] = field(default_factory=list)
+    render: list[float] = field(default_factory=list)
     size: int = 0
 
 
@@ -251,12 +274,52 @@ def build_probes(app, url: str, lead_id: int) -> tuple[list[Probe], dict]:
     return probes, {"helper": helper, "stages": stages}
 
 
-def measure(app, url: str, lead_id: int, repeat: int) -> list[Probe]:
+def _plan(conn, statement: str, params) -> list[str]:
+    if conn.dialect.name == "postgresql":
+        return [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)]
+    return [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+
+
+def explain(engine, client, probe: Probe, iteration: int, runs: int = 5) -> list[dict]:
+    """Capture the statements of one request, then time each SELECT alone (execute + fetch all rows)."""
+    captured = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if not executemany:
+            captured.append((statement, parameters))
+
+    request_url, data = probe.url, None
+    if probe.prepare is not None:
+        request_url, data = probe.prepare(iteration)
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        client.request(probe.method, request_url, data, htmx=probe.htmx)
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    out = []
+    with engine.connect() as conn:
+        for statement, params in captured:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                out.append({"sql": statement, "params": repr(params), "ms": None, "rows": None, "plan": []})
+                continue
+            times, rows = [], 0
+            for _ in range(runs):
+                started = time.perf_counter()
+                rows = len(conn.exec_driver_sql(statement, params).all())
+                times.append(time.perf_counter() - started)
+            out.append({"sql": statement, "params": repr(params), "ms": statistics.median(times) * 1000, "rows": rows,
+                        "plan": _plan(conn, statement, params)})
+        conn.rollback()
+    return out
+
+
+def measure(app, url: str, lead_id: int, repeat: int, with_explain: bool = False) -> tuple[list[Probe], dict]:
     from app.extensions import db
     from app.services.demo import DEMO_ADMIN
     with app.app_context():
         engine = db.engine
     counter = QueryCounter(engine)
+    renders = RenderTimer(app)
     signed_in = Client(app, DEMO_ADMIN, PASSWORD)
     signed_out = Client(app)  # no cookie at all: the trivial redirect never touches the database
     probes, extra = build_probes(app, url, lead_id)
@@ -267,6 +330,7 @@ def measure(app, url: str, lead_id: int, repeat: int) -> list[Probe]:
         if probe.prepare is not None:
             request_url, data = probe.prepare(iteration)
         counter.reset()
+        renders.reset()
         started = time.perf_counter()
         response = client.request(probe.method, request_url, data, htmx=probe.htmx)
         body = response.get_data()
@@ -279,6 +343,7 @@ def measure(app, url: str, lead_id: int, repeat: int) -> list[Probe]:
             probe.samples.append(elapsed)
             probe.queries.append(counter.count)
             probe.sql.append(counter.seconds)
+            probe.render.append(renders.seconds)
             probe.size = len(body)
 
     for i in range(WARMUP):
@@ -288,8 +353,13 @@ def measure(app, url: str, lead_id: int, repeat: int) -> list[Probe]:
     for i in range(repeat):
         for probe in probes:
             one(probe, WARMUP + i, record=True)
+    explained = {}
+    if with_explain:
+        for probe in probes:
+            if probe.key not in ("trivial", "static", "healthz"):
+                explained[probe.key] = explain(engine, signed_in, probe, WARMUP + repeat)
     extra["helper"].dispose()
-    return probes
+    return probes, explained
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -306,6 +376,7 @@ def summarise(probes: list[Probe]) -> list[dict]:
             "median_ms": median * 1000, "p95_ms": p95(p.samples) * 1000,
             "ratio_median": median / base_median, "ratio_p95": p95(p.samples) / base_p95,
             "queries": int(statistics.median(p.queries)), "sql_median_ms": statistics.median(p.sql) * 1000,
+            "render_median_ms": statistics.median(p.render) * 1000,
             "bytes": p.size, "samples": len(p.samples),
             "meets_aim": None if p.key in ("trivial", "static", "healthz") else median / base_median <= AIM,
         })
@@ -313,13 +384,39 @@ def summarise(probes: list[Probe]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| endpoint | median ms | p95 ms | x trivial (median) | x trivial (p95) | SQL queries | SQL ms (median) | "
-           "response bytes | within 10x |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+    out = ["| endpoint | median ms | p95 ms | x trivial (median) | x trivial (p95) | SQL queries | SQL execute ms | "
+           "render ms | response bytes | within 10x |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for r in rows:
         aim = "" if r["meets_aim"] is None else ("yes" if r["meets_aim"] else "**no**")
         out.append(f"| {r['label']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['ratio_median']:.1f} | "
-                   f"{r['ratio_p95']:.1f} | {r['queries']} | {r['sql_median_ms']:.2f} | {r['bytes']:,} | {aim} |")
+                   f"{r['ratio_p95']:.1f} | {r['queries']} | {r['sql_median_ms']:.2f} | {r['render_median_ms']:.2f} | "
+                   f"{r['bytes']:,} | {aim} |")
+    return "\n".join(out)
+
+
+def explain_report(probes: list[Probe], explained: dict, threshold_ms: float = 0.5) -> str:
+    out = ["## Query breakdown (--explain)", "",
+           "Each SELECT of one request, re-run alone 5 times (execute + fetch all rows), median; "
+           f"plans shown for those over {threshold_ms} ms.", ""]
+    labels = {p.key: p.label for p in probes}
+    for key, statements in explained.items():
+        selects = [s for s in statements if s["ms"] is not None]
+        total = sum(s["ms"] for s in selects)
+        writes = len(statements) - len(selects)
+        out.append(f"### {labels[key]}: {len(selects)} SELECTs, {total:.2f} ms alone"
+                   + (f", plus {writes} writes" if writes else ""))
+        out.append("")
+        for s in sorted(selects, key=lambda s: -s["ms"]):
+            first = " ".join(s["sql"].split())
+            short = first if len(first) <= 160 else first[:157] + "..."
+            out.append(f"- {s['ms']:.2f} ms, {s['rows']} rows: `{short}` {s['params']}")
+            if s["ms"] >= threshold_ms:
+                out.append("")
+                out.append("  ```")
+                out.extend("  " + line for line in s["plan"])
+                out.append("  ```")
+        out.append("")
     return "\n".join(out)
 
 
@@ -333,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"Default {DEFAULT_POSTGRES_URL}")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE after loading (to compare plans)")
+    parser.add_argument("--explain", action="store_true",
+                        help="after timing, re-run each page's SELECTs alone and print their times and plans")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file / temp dir and print where it is")
     args = parser.parse_args(argv)
 
@@ -369,19 +468,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- lead {lead_id}: {TIMELINE_ENTRIES} timeline entries (notes, edits, moves via the services) in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
-        probes = measure(app, url, lead_id, args.repeat)
+        probes, explained = measure(app, url, lead_id, args.repeat, args.explain)
         print(f"- measured in {time.perf_counter() - started:.1f} s ({WARMUP} warm-up rounds, then {args.repeat} "
               f"interleaved rounds; Python {platform.python_version()}, {os.cpu_count()} CPUs)\n", flush=True)
         rows = summarise(probes)
         print(table(rows))
         missed = [r["label"] for r in rows if r["meets_aim"] is False]
         print("\nMisses the 10x aim: " + (", ".join(missed) if missed else "none"))
+        if explained:
+            print("\n" + explain_report(probes, explained))
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "db": args.db, "leads": args.leads, "repeat": args.repeat, "warmup": WARMUP,
                 "analyze": not args.no_analyze, "analyze_seconds": analyze_seconds,
                 "migrate_seconds": migrate_seconds, "load": loaded, "lead_with_timeline": lead_id,
-                "python": platform.python_version(), "cpus": os.cpu_count(), "results": rows,
+                "python": platform.python_version(), "cpus": os.cpu_count(), "results": rows, "explain": explained,
             }, indent=2))
         from app.extensions import db
         with app.app_context():

@@ -31,7 +31,7 @@ def test_script_in_a_lead_name_shows_as_text_on_the_card_the_pool_and_the_lead_p
     expect(page).to_have_title(f"{name} · Leadboard")
 
     # Same again for a note added through the page (an htmx swap, not a full render).
-    page.get_by_label("Note").fill(f"Said {SCRIPT} on the phone {IMG}")
+    page.get_by_role("textbox", name="Add a note").fill(f"Said {SCRIPT} on the phone {IMG}")
     page.get_by_role("button", name="Save note").click()
     expect(page.locator("#notes .note-body")).to_have_text(f"Said {SCRIPT} on the phone {IMG}")
     expect(page.locator("#timeline")).to_contain_text(f"Note: Said {SCRIPT} on the phone {IMG}")
