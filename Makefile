@@ -23,6 +23,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@ $(APP_STAMP)
 
+run: export BASE_URL ?= http://$(HOST):$(PORT)
 run: $(APP_STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app seed-demo --if-empty --leads $(DEMO_LEADS)

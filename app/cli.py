@@ -43,12 +43,17 @@ def register(app: Flask) -> None:
         login_file = Path(current_app.config["INSTANCE_DIR"]) / "demo-login.txt"
         if if_empty and has_users():
             if login_file.exists():
-                click.echo(login_file.read_text().rstrip())
+                email, _, password = login_file.read_text().strip().partition(" ")
+                click.echo(_login_line(email, password))
             return
         password = secrets.token_urlsafe(12)
         counts = seed(leads=leads, admin_password=password)
-        login = f"Sign in at {current_app.config['BASE_URL']}/login as {DEMO_ADMIN} with password {password}"
         login_file.parent.mkdir(parents=True, exist_ok=True)
-        login_file.write_text(login + "\n")
+        login_file.write_text(f"{DEMO_ADMIN} {password}\n")
+        login_file.chmod(0o600)
         click.echo(f"Seeded {counts['users']} users and {counts['leads']:,} leads.")
-        click.echo(login)
+        click.echo(_login_line(DEMO_ADMIN, password))
+
+
+def _login_line(email: str, password: str) -> str:
+    return f"Sign in at {current_app.config['BASE_URL']}/login as {email} with password {password}"

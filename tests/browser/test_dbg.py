@@ -1,12 +1,19 @@
-from tests.browser.conftest import sign_in
-from app.services.leads import create_lead
-def test_dbg(new_page, seeded):
-    with seeded.live.db():
-        a = create_lead({"email": "pia.phone.with.a.rather.long.address@hyperconvergedinfrastructure.example", "company": "Northwind Traders", "job_title": "Head of Procurement and Strategic Vendor Relationships"}, None).id
-    b = seeded.lead("Pia", "Phone", company="Hyperconvergedinfrastructureconsultancyworldwide Incorporated")
-    page = new_page(viewport={"width":375,"height":812})
-    sign_in(page, seeded.member)
-    for url in [f"/leads/{a}", f"/leads/{b}", f"/leads/{a}/edit", "/leads/new", "/settings/users"]:
-        page.goto(url)
-        print(url, page.evaluate("document.documentElement.scrollWidth"))
-        print(page.evaluate("""Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > 380).map(e => e.tagName + '.' + e.className + ' ' + getComputedStyle(e).position + ' ' + Math.round(e.getBoundingClientRect().right) + ' ' + (e.textContent||'').trim().slice(0,30)).slice(0,30)"""))
+from tests.browser.test_csp import *
+def test_dbg(page, seeded):
+    found = []
+    page.expose_function("rep", lambda t: found.append(t))
+    page.add_init_script("""document.addEventListener("securitypolicyviolation", (e) => { window.rep(`${e.violatedDirective} ${e.lineNumber}:${e.columnNumber} sample=${e.sample} target=${e.target && e.target.tagName}#${e.target && e.target.id}`) });
+    const orig = Element.prototype.setAttribute;
+    Element.prototype.setAttribute = function(n, v) { if (n === 'style') window.rep('setAttribute style on ' + this.id + ' ' + new Error().stack); return orig.call(this, n, v); };
+    """)
+    seeded.lead("Cora", "Policy", company="Strict Ltd")
+    sign_in(page, seeded.admin)
+    page.goto("/board")
+    cora = card(page, "Cora Policy")
+    cora.locator("summary").click()
+    cora.get_by_label("Stage", exact=True).select_option(label="Contacted")
+    with page.expect_response("**/board/move"):
+        cora.get_by_role("button", name="Move", exact=True).click()
+    expect(column_cards(page, "Contacted").get_by_role("link", name="Cora Policy")).to_be_focused()
+    page.wait_for_timeout(300)
+    print("\n".join(found))
