@@ -40,6 +40,15 @@ def notify_header(message: str, category: str = "success") -> dict:
     return {"HX-Trigger": json.dumps({"leadboard:notice": {"message": message, "category": category}})}
 
 
+def add_form_error(form, exc: ServiceError) -> None:
+    """Show a service's refusal beside the field it names, or above the form."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
 def admin_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):

@@ -7,7 +7,7 @@ from app.services import ServiceError, leads as lead_service
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import notify_header, render, wants_fragment
+from app.web import add_form_error, notify_header, render, wants_fragment
 
 
 @bp.before_request
@@ -62,20 +62,12 @@ def new():
             lead = lead_service.create_lead(form.lead_data(), current_user.id,
                                             region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
         except ServiceError as exc:
-            _field_error(form, exc)
+            add_form_error(form, exc)
         else:
             flash(f"Added {lead.full_name} to the pool.", "success")
             return _go(url_for("leads.show", lead_id=lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
-
-
-def _field_error(form, exc: ServiceError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 def _go(url: str):
@@ -114,7 +106,7 @@ def edit(lead_id: int):
             form.form_errors.append(exc.message)
             form.version.data = lead.version
         except ServiceError as exc:
-            _field_error(form, exc)
+            add_form_error(form, exc)
         else:
             flash("Saved.", "success")
             return _go(url_for("leads.show", lead_id=lead.id))

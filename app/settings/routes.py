@@ -4,21 +4,13 @@ from flask_login import current_user
 from app.services import ServiceError, stages as stage_service, users as user_service
 from app.settings import bp
 from app.settings.forms import DeleteStageForm, RoleForm, StageForm, UserForm
-from app.web import admin_required, render, wants_fragment
+from app.web import add_form_error, admin_required, render, wants_fragment
 
 
 @bp.before_request
 @admin_required
 def require_admin():
     pass
-
-
-def _add_error(form, exc: ServiceError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -41,7 +33,7 @@ def add_user():
         try:
             user = user_service.create_user(form.email.data, form.password.data, form.role.data, form.name.data)
         except ServiceError as exc:
-            _add_error(form, exc)
+            add_form_error(form, exc)
         else:
             flash(f"Added {user.name}. Give them their starting password in person.", "success")
             return _back("settings.users")
@@ -86,7 +78,7 @@ def _stages_page(form: StageForm | None = None, status: int = 200, **extra):
     stages = stage_service.pipeline()
     counts = {s.id: stage_service.lead_count(s.id) for s in stages}
     return render("settings/stages.html", "settings/_stage_list.html", status, stages=stages, counts=counts,
-                  form=form or StageForm(formdata=None), edit_form=StageForm(formdata=None), **extra)
+                  form=form or StageForm(formdata=None), **extra)
 
 
 @bp.get("/stages")
@@ -101,7 +93,7 @@ def add_stage():
         try:
             stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data)
         except ServiceError as exc:
-            _add_error(form, exc)
+            add_form_error(form, exc)
         else:
             flash(f"Added the stage {stage.name}.", "success")
             return _back("settings.stages")
@@ -122,18 +114,18 @@ def update_stage(stage_id: int):
         try:
             stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data)
         except ServiceError as exc:
-            _add_error(form, exc)
+            add_form_error(form, exc)
         else:
             flash(f"Saved the stage {form.name.data}.", "success")
             return _back("settings.stages")
-    return render("settings/edit_stage.html", "settings/_stage_edit.html", 422, form=form, stage=stage)
+    return render("settings/edit_stage.html", "settings/_stage_form.html", 422, form=form, stage=stage)
 
 
 @bp.get("/stages/<int:stage_id>/edit")
 def edit_stage(stage_id: int):
     stage = stage_service.get_stage(stage_id)
     form = StageForm(obj=stage)
-    return render("settings/edit_stage.html", "settings/_stage_edit.html", form=form, stage=stage)
+    return render("settings/edit_stage.html", "settings/_stage_form.html", form=form, stage=stage)
 
 
 @bp.post("/stages/order")
@@ -171,7 +163,7 @@ def delete_stage(stage_id: int):
         try:
             stage_service.delete_stage(stage.id, target, current_user.id)
         except ServiceError as exc:
-            _add_error(form, exc)
+            add_form_error(form, exc)
             status = exc.status if exc.status != 404 else 422
         else:
             flash(f"Deleted the stage {stage.name}.", "success")
