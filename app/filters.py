@@ -15,14 +15,14 @@ def money(value) -> str:
 
 
 def age(then: datetime | None, now: datetime) -> str:
-    """How long ago, briefly: 5m, 3h, 2d, 6w."""
+    """How long ago, briefly: <1m, 5m, 3h, 2d, 6w."""
     if then is None:
         return ""
     seconds = max(0, int((now - then).total_seconds()))
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
-    return "now"
+    return "<1m"
 
 
 def when(moment: datetime | None) -> str:

@@ -40,6 +40,13 @@ def notify_header(message: str, category: str = "success") -> dict:
     return {"HX-Trigger": json.dumps({"leadboard:notice": {"message": message, "category": category}})}
 
 
+def go(url: str):
+    """After a successful form post: redirect a plain browser; tell htmx to load the whole page."""
+    if wants_fragment():
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url)
+
+
 def add_form_error(form, exc: ServiceError) -> None:
     """Show a service's refusal beside the field it names, or above the form."""
     field = getattr(form, exc.field, None) if exc.field else None

@@ -7,7 +7,7 @@ from app.services import ServiceError, leads as lead_service
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import add_form_error, notify_header, render, wants_fragment
+from app.web import add_form_error, go, notify_header, render, wants_fragment
 
 
 @bp.before_request
@@ -65,16 +65,9 @@ def new():
             add_form_error(form, exc)
         else:
             flash(f"Added {lead.full_name} to the pool.", "success")
-            return _go(url_for("leads.show", lead_id=lead.id))
+            return go(url_for("leads.show", lead_id=lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
-
-
-def _go(url: str):
-    """Redirect a plain form post; tell htmx to navigate instead of swapping a redirect."""
-    if wants_fragment():
-        return "", 204, {"HX-Redirect": url}
-    return redirect(url)
 
 
 def _lead_page(lead, status: int = 200, **extra):
@@ -109,7 +102,7 @@ def edit(lead_id: int):
             add_form_error(form, exc)
         else:
             flash("Saved.", "success")
-            return _go(url_for("leads.show", lead_id=lead.id))
+            return go(url_for("leads.show", lead_id=lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/edit.html", "leads/_form.html", status, form=form, lead=lead)
 

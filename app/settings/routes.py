@@ -4,7 +4,7 @@ from flask_login import current_user
 from app.services import ServiceError, stages as stage_service, users as user_service
 from app.settings import bp
 from app.settings.forms import DeleteStageForm, RoleForm, StageForm, UserForm
-from app.web import add_form_error, admin_required, render, wants_fragment
+from app.web import add_form_error, admin_required, go, render, wants_fragment
 
 
 @bp.before_request
@@ -36,7 +36,7 @@ def add_user():
             add_form_error(form, exc)
         else:
             flash(f"Added {user.name}. Give them their starting password in person.", "success")
-            return _back("settings.users")
+            return go(url_for("settings.users"))
     return _users_page(form, 422)
 
 
@@ -47,28 +47,21 @@ def change_role(user_id: int):
         raise ServiceError("Role must be admin or member.")
     user = user_service.change_role(user_id, form.role.data)
     flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
-    return _back("settings.users")
+    return go(url_for("settings.users"))
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
     user = user_service.set_active(user_id, False)
     flash(f"{user.name} can no longer sign in. Their leads stay assigned to them.", "success")
-    return _back("settings.users")
+    return go(url_for("settings.users"))
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 def reactivate(user_id: int):
     user = user_service.set_active(user_id, True)
     flash(f"{user.name} can sign in again.", "success")
-    return _back("settings.users")
-
-
-def _back(endpoint: str):
-    url = url_for(endpoint)
-    if wants_fragment():
-        return "", 204, {"HX-Location": url}
-    return redirect(url)
+    return go(url_for("settings.users"))
 
 
 # --- stages -----------------------------------------------------------------------------------
@@ -96,7 +89,7 @@ def add_stage():
             add_form_error(form, exc)
         else:
             flash(f"Added the stage {stage.name}.", "success")
-            return _back("settings.stages")
+            return go(url_for("settings.stages"))
     return render("settings/stages.html", "settings/_stage_form.html", 422, form=form,
                   **_stage_context())
 
@@ -117,7 +110,7 @@ def update_stage(stage_id: int):
             add_form_error(form, exc)
         else:
             flash(f"Saved the stage {form.name.data}.", "success")
-            return _back("settings.stages")
+            return go(url_for("settings.stages"))
     return render("settings/edit_stage.html", "settings/_stage_form.html", 422, form=form, stage=stage)
 
 
@@ -167,5 +160,5 @@ def delete_stage(stage_id: int):
             status = exc.status if exc.status != 404 else 422
         else:
             flash(f"Deleted the stage {stage.name}.", "success")
-            return _back("settings.stages")
+            return go(url_for("settings.stages"))
     return render_template("settings/delete_stage.html", form=form, stage=stage, count=count), status

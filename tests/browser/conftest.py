@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,13 +187,13 @@ def sign_in(page, person, password: str | None = None) -> None:
 
 
 @pytest.fixture
-def as_admin(page, seeded):
+def admin_page(page, seeded):
     sign_in(page, seeded.admin)
     return page
 
 
 @pytest.fixture
-def as_member(page, seeded):
+def member_page(page, seeded):
     sign_in(page, seeded.member)
     return page
 
@@ -214,12 +215,15 @@ def card(page, lead_name: str):
     return page.locator(".card").filter(has=page.get_by_role("link", name=lead_name, exact=True))
 
 
-def mouse_drag(page, source, target, *, target_position: str = "center", steps: int = 20) -> None:
-    """Press on `source`, move in small steps onto `target`, linger a moment, release.
+def mouse_drag(page, source, target, *, arrived, target_position: str = "center", steps: int = 20,
+               timeout: float = 5.0) -> None:
+    """Press on `source`, move in small steps onto `target`, keep nudging until `arrived()`, release.
 
     That is what SortableJS needs to see: a first small move starts the drag, the steps cross the
-    board, and the lingering moves give Sortable dragover events on the target after any animation
-    it started on the way has finished. target_position "top" aims just inside the target's upper edge."""
+    board, and the nudges give Sortable fresh dragover events on the target until it has put the
+    dragged element where `arrived` (a callable returning bool) says it should be; Sortable ignores
+    dragover on elements that are still animating, so one pass is not enough when the drag crosses
+    other items. target_position "top" aims just inside the target's upper edge."""
     source.scroll_into_view_if_needed()
     start = source.bounding_box()
     x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
@@ -229,6 +233,9 @@ def mouse_drag(page, source, target, *, target_position: str = "center", steps: 
     end = target.bounding_box()
     x, y = end["x"] + end["width"] / 2, end["y"] + (4 if target_position == "top" else end["height"] / 2)
     page.mouse.move(x, y, steps=steps)
-    for offset in range(1, 6):
-        page.mouse.move(x, y + offset)
+    deadline = time.monotonic() + timeout
+    nudge = 1
+    while not arrived() and time.monotonic() < deadline:
+        page.mouse.move(x, y + nudge)
+        nudge = -nudge
     page.mouse.up()

@@ -1,6 +1,4 @@
 """Moving cards on the board: by dragging, and by the keyboard's "Move to…" menu."""
-import re
-
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -18,8 +16,8 @@ def lead_row(live, lead_id):
         return lead.stage.name, [(kind, data, actor) for kind, data, actor in entries]
 
 
-def test_dragging_a_card_to_another_column_moves_the_lead_and_survives_a_reload(as_admin, seeded):
-    page = as_admin
+def test_dragging_a_card_to_another_column_moves_the_lead_and_survives_a_reload(admin_page, seeded):
+    page = admin_page
     dora = seeded.lead("Dora", "Drag", value="1200")
     seeded.lead("Nina", "Stays")
     seeded.lead("Carl", "Contacted", stage="Contacted", value="300")
@@ -28,7 +26,8 @@ def test_dragging_a_card_to_another_column_moves_the_lead_and_survives_a_reload(
     expect(column(page, "Contacted").locator(".count")).to_have_text("1 lead")
 
     with page.expect_response("**/board/move") as answer:
-        mouse_drag(page, card(page, "Dora Drag"), column_cards(page, "Contacted"))
+        mouse_drag(page, card(page, "Dora Drag"), column_cards(page, "Contacted"),
+                   arrived=lambda: column_cards(page, "Contacted").locator("#card-%d" % dora).count() == 1)
 
     assert answer.value.status == 200
     expect(column(page, "New").locator(".count")).to_have_text("1 lead")
@@ -47,8 +46,8 @@ def test_dragging_a_card_to_another_column_moves_the_lead_and_survives_a_reload(
     assert ("stage_changed", {"from": "New", "to": "Contacted"}, seeded.admin.id) in timeline
 
 
-def test_the_keyboard_move_to_menu_moves_a_card_and_focus_follows_it(as_admin, seeded):
-    page = as_admin
+def test_the_keyboard_move_to_menu_moves_a_card_and_focus_follows_it(admin_page, seeded):
+    page = admin_page
     kim = seeded.lead("Kim", "Keys")
     seeded.lead("Quinn", "Qualified", stage="Qualified")
     page.goto("/board")

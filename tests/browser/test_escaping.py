@@ -7,8 +7,8 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 
 
-def test_script_in_a_lead_name_shows_as_text_on_the_card_the_pool_and_the_lead_page(as_admin, seeded):
-    page = as_admin
+def test_script_in_a_lead_name_shows_as_text_on_the_card_the_pool_and_the_lead_page(admin_page, seeded):
+    page = admin_page
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     lead_id = seeded.lead(SCRIPT, IMG, company=f"{IMG} Inc", value="10")

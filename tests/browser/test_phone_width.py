@@ -23,11 +23,6 @@ def document_width(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: the .visually-hidden spans in cards are position:absolute and no ancestor up to the board is "
-    "positioned, so their containing block is the page, and the cards in off-screen columns widen the "
-    "document to 1639px (a phone then zooms the whole page out). Fix in static/app.css: "
-    ".board { position: relative; } (or .card { position: relative; })."))
 def test_at_phone_width_the_board_scrolls_inside_its_own_box_not_the_page(phone):
     page = phone
     expect(column(page, "Lost").get_by_role("link", name="Filler3 Card")).to_be_attached()
@@ -36,10 +31,6 @@ def test_at_phone_width_the_board_scrolls_inside_its_own_box_not_the_page(phone)
     assert document_width(page) <= PHONE["width"] + 1, f"the board page is {document_width(page)}px wide"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: same cause as the board: the Claim buttons' .visually-hidden spans are position:absolute "
-    "with no positioned ancestor, so they escape the .table-wrap scroller and widen the pool page to "
-    "~740px. Fix in static/app.css: .table-wrap { position: relative; }."))
 def test_at_phone_width_the_pool_scrolls_its_table_inside_its_box_not_the_page(phone, seeded):
     page = phone
     seeded.lead("Pia", "Phone", company="Northwind Traders", job_title="Head of Procurement", source="Referral",
@@ -51,11 +42,6 @@ def test_at_phone_width_the_pool_scrolls_its_table_inside_its_box_not_the_page(p
     assert document_width(page) <= PHONE["width"] + 1, f"the pool is {document_width(page)}px wide"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: a lead captured with only an email is named by its email, and templates/leads/show.html "
-    "puts that unbreakable string in the <h1> of a flex .page-head; nothing lets it wrap, so the page is "
-    "~1070px wide at 375px. Fix in static/app.css: h1 { overflow-wrap: anywhere; } "
-    ".page-head > * { min-width: 0; } .page-head .sub { overflow-wrap: anywhere; }."))
 def test_at_phone_width_a_lead_named_by_a_long_email_fits_the_screen(phone, seeded):
     from app.services.leads import create_lead
     email = "pia.phone.with.a.rather.long.address@hyperconvergedinfrastructure.example"
