@@ -27,8 +27,8 @@ run: export BASE_URL ?= http://$(HOST):$(PORT)
 run: $(APP_STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app seed-demo --if-empty --leads $(DEMO_LEADS)
-	@echo "Leadboard is starting on http://$(HOST):$(PORT) (Ctrl+C to stop)."
-	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	@echo "Leadboard is starting on http://$(HOST):$(PORT) with a worker beside it (Ctrl+C stops both)."
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m app.devserver
 
 # Starts PostgreSQL and Redis and installs Chromium where it can. Outside CI a failure only
 # means those test groups are skipped (pytest says which and why); with

@@ -22,11 +22,13 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from app import auth, board, leads, main, settings
+    from app import api, auth, board, leads, main, public, settings
     from app.web import install
 
     install(app)
     app.register_blueprint(main.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(leads.bp)
     app.register_blueprint(board.bp)

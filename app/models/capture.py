@@ -1,0 +1,130 @@
+"""How leads come in: capture forms, API keys (with idempotency records), CSV imports, merges."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class CaptureForm(db.Model):
+    """A web form admins publish at /f/<slug> or embed in their own site."""
+
+    __tablename__ = "capture_forms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    # [{"name": "email", "required": true}, ...] in display order.
+    fields: Mapped[list] = mapped_column(JSON, default=list)
+    default_source: Mapped[str | None] = mapped_column(String(100))
+    default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    thank_you_message: Mapped[str] = mapped_column(Text, default="Thanks! We'll be in touch soon.")
+    redirect_url: Mapped[str | None] = mapped_column(String(500))
+    active: Mapped[bool] = mapped_column(default=True)
+    submissions: Mapped[int] = mapped_column(default=0)
+    spam_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(db.Model):
+    """A bearer key for /api/v1. Only its SHA-256 is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(db.Model):
+    """The first answer to a request with an Idempotency-Key, replayed for retries."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_idempotency_records_api_key_id_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LeadImport(db.Model):
+    """One CSV upload: its bytes (in chunks), the column mapping, and the job's progress and results."""
+
+    __tablename__ = "lead_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(default=0)
+    encoding: Mapped[str] = mapped_column(String(20), default="utf-8")
+    delimiter: Mapped[str] = mapped_column(String(1), default=",")
+    headers: Mapped[list] = mapped_column(JSON, default=list)
+    mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # column index (as text) -> lead field
+    default_source: Mapped[str | None] = mapped_column(String(100))
+    default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    default_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    duplicates: Mapped[str] = mapped_column(String(10), default="skip")  # skip | update | keep
+    status: Mapped[str] = mapped_column(String(12), default="uploaded")  # uploaded queued running done failed
+    processed_bytes: Mapped[int] = mapped_column(default=0)
+    rows_done: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)
+    updated_count: Mapped[int] = mapped_column(default=0)
+    skipped_count: Mapped[int] = mapped_column(default=0)
+    rejected_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class ImportChunk(db.Model):
+    """A slice of an uploaded file, so any worker on any host can stream it back."""
+
+    __tablename__ = "import_chunks"
+    __table_args__ = (Index("ix_import_chunks_import_seq", "import_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("lead_imports.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRejection(db.Model):
+    __tablename__ = "import_rejections"
+    __table_args__ = (Index("ix_import_rejections_import_row", "import_id", "row_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("lead_imports.id", ondelete="CASCADE"))
+    row_number: Mapped[int]
+    reason: Mapped[str] = mapped_column(Text)
+    values: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class LeadMerge(db.Model):
+    """Everything needed to undo a merge: the loser as it was, the survivor's fields before, what moved."""
+
+    __tablename__ = "lead_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    loser_id: Mapped[int]  # the loser row is deleted; its id comes back on undo
+    loser_snapshot: Mapped[dict] = mapped_column(JSON)
+    survivor_before: Mapped[dict] = mapped_column(JSON)
+    survivor_after: Mapped[dict] = mapped_column(JSON)
+    moved_timeline_ids: Mapped[list] = mapped_column(JSON, default=list)
+    moved_note_ids: Mapped[list] = mapped_column(JSON, default=list)
+    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    merged_at: Mapped[datetime]
+    undone_at: Mapped[datetime | None]

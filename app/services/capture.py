@@ -1,0 +1,111 @@
+"""The one way in for every captured lead: form, API, import and manual entry.
+
+Emails are normalised and phones stored as E.164 before anything is compared, so a person who
+is already a lead never gets a twin: the existing lead gets a "submitted again" entry and its
+empty fields filled. Later issues (scoring, assignment, auto-emails) hook in here."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from app.extensions import db
+from app.models import Lead
+from app.models.lead import EDITABLE_FIELDS
+from app.services import ServiceError, atomic, utcnow
+from app.services.leads import _json, _touch, clean_fields, insert_lead, record
+
+# Where a lead came from, kept beside the lead fields (and never compared for duplicates).
+ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "referrer")
+ORIGIN_LIMITS = {"utm_source": 100, "utm_medium": 100, "utm_campaign": 100, "referrer": 500}
+
+
+class OnDuplicate(str, enum.Enum):
+    fill = "fill"  # the default: fill the existing lead's empty fields, note the resubmission
+    skip = "skip"  # leave the existing lead alone
+    update = "update"  # overwrite the existing lead's fields with the new non-empty values
+    keep = "keep"  # create a second lead anyway
+
+
+@dataclass
+class Captured:
+    lead: Lead
+    created: bool
+    matched_on: str | None = None  # "email" or "phone" when an existing lead was found
+    changed: dict = field(default_factory=dict)
+
+
+def find_existing(email: str | None, phone: str | None) -> tuple[Lead | None, str | None]:
+    """The oldest lead with this (normalised) email, else this E.164 phone."""
+    if not email and not phone:
+        return None, None
+    clauses = ([Lead.email == email] if email else []) + ([Lead.phone == phone] if phone else [])
+    candidates = db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all()
+    for lead in candidates:
+        if email and lead.email == email:
+            return lead, "email"
+    return (candidates[0], "phone") if candidates else (None, None)
+
+
+def clean_origin(origin: dict | None) -> dict:
+    cleaned = {}
+    for name in ORIGIN_FIELDS:
+        value = ((origin or {}).get(name) or "").strip()
+        if value:
+            cleaned[name] = value[:ORIGIN_LIMITS[name]]
+    return cleaned
+
+
+def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
+                 owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
+                 form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
+                 region: str = "US", now: datetime | None = None) -> Captured:
+    """Capture one lead, or recognise it as one we have; committed before this returns.
+
+    Raises ServiceError naming the bad field; nothing is saved then."""
+    cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
+    if source and not cleaned.get("source"):
+        cleaned["source"] = source.strip()[:100]
+    for name in ("first_name", "last_name"):
+        cleaned.setdefault(name, "")
+    extra = clean_origin(origin)
+    if form_id is not None:
+        extra["capture_form_id"] = form_id
+    now = now or utcnow()
+    with atomic():
+        existing, matched_on = (None, None) if on_duplicate == OnDuplicate.keep else \
+            find_existing(cleaned.get("email"), cleaned.get("phone"))
+        if existing is None:
+            lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
+            return Captured(lead=lead, created=True)
+        changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
+        record(existing.id, "resubmitted", actor_id,
+               {"via": via, "matched_on": matched_on, "changes": changed,
+                "ignored": on_duplicate == OnDuplicate.skip}, now)
+        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
+
+
+def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:
+    if mode == OnDuplicate.skip:
+        return {}
+    changed = {}
+    for name, value in {**cleaned, **extra}.items():
+        current = getattr(lead, name)
+        if value in (None, "") or current == value:
+            continue
+        if mode == OnDuplicate.update or current in (None, ""):
+            changed[name] = [_json(current), _json(value)]
+            setattr(lead, name, value)
+    if changed:
+        _touch(lead)
+    return changed
+
+
+def require_fields(data: dict, required: list[str]) -> None:
+    """Raise ServiceError for the first required field left empty."""
+    from app.services.leads import FIELD_LABELS
+    for name in required:
+        if not str(data.get(name) or "").strip():
+            raise ServiceError(f"{FIELD_LABELS.get(name, name)} is required.", field=name)
