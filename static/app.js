@@ -98,9 +98,8 @@
     // Keyboard "Move to…": remember which card moved so focus can follow it into the refreshed column.
     document.body.addEventListener("htmx:beforeRequest", function (evt) {
       var form = evt.detail.elt;
-      if (form.closest && form.closest(".move-to")) {
-        lastMovedLead = form.querySelector("[name=lead_id]").value;
-      }
+      var lead = form.tagName === "FORM" && form.closest(".move-to") && form.querySelector("[name=lead_id]");
+      if (lead) lastMovedLead = lead.value;
     });
 
     document.body.addEventListener("htmx:afterSettle", function () {

@@ -29,7 +29,7 @@ def _owner_id(owner: str | None) -> int | None:
 def index():
     owner = request.args.get("owner", "")
     columns = board_service.columns(_owner_id(owner), current_app.config["BOARD_COLUMN_PAGE"])
-    return render("board/index.html", "board/_board.html", columns=columns, owner=owner, stages=pipeline())
+    return render("board/index.html", "board/_board.html", columns=columns, owner=owner)
 
 
 @bp.get("/columns/<int:stage_id>/cards")
@@ -37,7 +37,19 @@ def more_cards(stage_id: int):
     owner = request.args.get("owner", "")
     offset = max(0, request.args.get("offset", 0, type=int))
     column = board_service.column(stage_id, _owner_id(owner), offset, current_app.config["BOARD_COLUMN_PAGE"])
-    return render_template("board/_cards.html", column=column, owner=owner, stages=pipeline())
+    return render_template("board/_cards.html", column=column, owner=owner)
+
+
+@bp.get("/cards/<int:lead_id>/move")
+def move_form(lead_id: int):
+    """The "Move to…" form of one card, fetched when its menu opens."""
+    return render_template("board/_move_form.html", lead=lead_service.get_lead(lead_id),
+                           owner=request.args.get("owner", ""), stages=pipeline())
+
+
+def _existing(stage_ids: set) -> set[int]:
+    """The named stages that still exist (a tampered or deleted from_stage_id is ignored)."""
+    return stage_ids & {s.id for s in pipeline()}
 
 
 def _refreshed(stage_ids: set[int], owner: str, shown: int | None) -> list:
@@ -67,17 +79,15 @@ def move():
             flash(exc.message, "error")
             return redirect(_next_page(owner))
         current = lead_service.get_lead(form.lead_id.data)
-        affected = {current.stage_id, form.stage_id.data} | ({form.from_stage_id.data} - {None})
-        affected &= {s.id for s in pipeline()}
+        affected = _existing({current.stage_id, form.stage_id.data, form.from_stage_id.data})
         return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
-                               owner=owner, stages=pipeline(), message=exc.message, category="error"), 409, \
+                               owner=owner, message=exc.message, category="error"), 409, \
             {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")
         return redirect(_next_page(owner))
-    affected = {lead.stage_id} | ({form.from_stage_id.data} - {None})
-    affected &= {s.id for s in pipeline()}
+    affected = _existing({lead.stage_id, form.from_stage_id.data})
     return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
-                           owner=owner, stages=pipeline(), message=message, category="success"), 200, \
+                           owner=owner, message=message, category="success"), 200, \
         {"HX-Retarget": "#announce", "HX-Reswap": "innerHTML"}

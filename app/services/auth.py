@@ -11,6 +11,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.orm import contains_eager
 
 from app.extensions import db
 from app.models import LoginThrottle, User, UserSession
@@ -166,7 +167,7 @@ def load_session(token: str, now: datetime | None = None) -> UserSession | None:
     """The live session for this cookie token, or None if it ended, expired or its user was deactivated."""
     now = now or utcnow()
     return db.session.scalar(
-        select(UserSession).join(UserSession.user)
+        select(UserSession).join(UserSession.user).options(contains_eager(UserSession.user))
         .where(UserSession.token == token, UserSession.expires_at > now, User.active.is_(True))
     )
 
