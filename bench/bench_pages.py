@@ -1,7 +1,8 @@
 """Page benchmark: 100,000 leads, server time of the heavy pages beside a trivial endpoint.
 
     python bench/bench_pages.py --db sqlite|postgresql [--leads 100000] [--repeat 30]
-                                [--postgres-url URL] [--json FILE] [--no-analyze] [--keep]
+                                [--postgres-url URL] [--sqlite-file PATH] [--reuse]
+                                [--explain] [--json FILE] [--no-analyze] [--keep]
 
 Builds the schema through the migrations, bulk-loads the demo data (app.services.demo.seed),
 runs ANALYZE, signs in through /login with a test client and times each page in-process with
@@ -36,6 +37,7 @@ PASSWORD = "bench password that is long enough"
 AIM = 10.0
 WARMUP = 3
 TIMELINE_ENTRIES = 200
+TIMELINE_EMAIL = "tina@history.example"
 REFERENCES = ("trivial", "static", "healthz", "floor")
 
 
@@ -56,6 +58,8 @@ def prepare_postgres(url: str) -> None:
     dbname = parts.path.lstrip("/")
     if not dbname:
         raise SystemExit("--postgres-url must name a database, e.g. .../bench")
+    if dbname == "test":
+        raise SystemExit("refusing to wipe the database 'test' (the test suite's); use .../bench")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -121,7 +125,7 @@ def lead_with_history(app, entries: int = TIMELINE_ENTRIES) -> int:
         actor = db.session.scalar(select(User).where(User.email == DEMO_ADMIN))
         stage_ids = [s.id for s in pipeline()]
         lead = lead_service.create_lead({"first_name": "Tina", "last_name": "Timeline", "company": "History Inc",
-                                         "email": "tina@history.example", "value": "12000"}, actor.id)
+                                         "email": TIMELINE_EMAIL, "value": "12000"}, actor.id)
         lead_id, actor_id = lead.id, actor.id
         for n in range(1, entries):  # 'created' is the first entry
             kind = n % 3
@@ -139,6 +143,28 @@ def lead_with_history(app, entries: int = TIMELINE_ENTRIES) -> int:
         count = db.session.scalar(text("SELECT count(*) FROM timeline_entries WHERE lead_id = :id"), {"id": lead_id})
     assert count == entries, count
     return lead_id
+
+
+def existing_leads(url: str) -> int | None:
+    """How many leads an earlier run left in this database, or None if it holds no loaded schema."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            count = conn.scalar(text("SELECT count(*) FROM leads"))
+            marked = conn.scalar(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": TIMELINE_EMAIL})
+        return count if count and marked else None
+    except Exception:  # no such database or table: nothing to reuse
+        return None
+    finally:
+        engine.dispose()
+
+
+def timeline_lead(app) -> int:
+    from app.extensions import db
+    with app.app_context():
+        return db.session.scalar(text("SELECT id FROM leads WHERE email = :e"), {"e": TIMELINE_EMAIL})
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -264,7 +290,8 @@ def build_probes(app, url: str, lead_id: int) -> tuple[list[Probe], dict]:
         Probe("trivial", "trivial: GET / signed out (302 to /login)", "GET", "/", 302),
         Probe("static", "reference: GET /static/app.css", "GET", "/static/app.css", 200),
         Probe("healthz", "reference: GET /healthz (SELECT 1)", "GET", "/healthz", 200),
-        Probe("floor", "reference: GET /leads/new (signed in, layout + empty form)", "GET", "/leads/new", 200),
+        Probe("floor", "reference: GET /leads/0 signed in (404 page: session check, 1 query, layout)", "GET",
+              "/leads/0", 404),
         Probe("board", "board", "GET", "/board", 200),
         Probe("pool_filtered", f"pool: stage {stages[0]['name']}, no owner, by value asc ({pool:,} matches)", "GET",
               f"/leads?stage={first}&owner=none&sort=value&dir=asc", 200),
@@ -370,6 +397,7 @@ def measure(app, url: str, lead_id: int, repeat: int, with_explain: bool = False
 def summarise(probes: list[Probe]) -> list[dict]:
     trivial = next(p for p in probes if p.key == "trivial")
     base_median, base_p95 = statistics.median(trivial.samples), p95(trivial.samples)
+    floor = statistics.median(next(p for p in probes if p.key == "floor").samples)
     rows = []
     for p in probes:
         median = statistics.median(p.samples)
@@ -377,6 +405,7 @@ def summarise(probes: list[Probe]) -> list[dict]:
             "key": p.key, "label": p.label, "request": f"{p.method} {p.url}",
             "median_ms": median * 1000, "p95_ms": p95(p.samples) * 1000,
             "ratio_median": median / base_median, "ratio_p95": p95(p.samples) / base_p95,
+            "ratio_floor": median / floor,
             "queries": int(statistics.median(p.queries)), "sql_median_ms": statistics.median(p.sql) * 1000,
             "render_median_ms": statistics.median(p.render) * 1000,
             "bytes": p.size, "samples": len(p.samples),
@@ -386,13 +415,13 @@ def summarise(probes: list[Probe]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| endpoint | median ms | p95 ms | x trivial (median) | x trivial (p95) | SQL queries | SQL execute ms | "
-           "render ms | response bytes | within 10x |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+    out = ["| endpoint | median ms | p95 ms | x trivial (median) | x trivial (p95) | x signed-in floor | SQL queries | "
+           "SQL execute ms | render ms | response bytes | within 10x |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for r in rows:
         aim = "" if r["meets_aim"] is None else ("yes" if r["meets_aim"] else "**no**")
         out.append(f"| {r['label']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['ratio_median']:.1f} | "
-                   f"{r['ratio_p95']:.1f} | {r['queries']} | {r['sql_median_ms']:.2f} | {r['render_median_ms']:.2f} | "
+                   f"{r['ratio_p95']:.1f} | {r['ratio_floor']:.1f} | {r['queries']} | {r['sql_median_ms']:.2f} | {r['render_median_ms']:.2f} | "
                    f"{r['bytes']:,} | {aim} |")
     return "\n".join(out)
 
@@ -422,6 +451,13 @@ def explain_report(probes: list[Probe], explained: dict, threshold_ms: float = 0
     return "\n".join(out)
 
 
+def _loadavg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -434,45 +470,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE after loading (to compare plans)")
     parser.add_argument("--explain", action="store_true",
                         help="after timing, re-run each page's SELECTs alone and print their times and plans")
-    parser.add_argument("--keep", action="store_true", help="keep the SQLite file / temp dir and print where it is")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (SQLite file) and print where it is")
+    parser.add_argument("--sqlite-file", metavar="PATH", help="SQLite file to (re)create instead of a temp one")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the database an earlier run loaded (--sqlite-file or --postgres-url) "
+                             "instead of rebuilding it; loads one if there is none")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="leadboard-bench-"))
     instance = workdir / "instance"
     if args.db == "postgresql":
         url = _normalise_pg(args.postgres_url)
-        prepare_postgres(url)
+    elif args.sqlite_file:
+        url = f"sqlite:///{Path(args.sqlite_file).resolve()}"
     else:
         url = f"sqlite:///{workdir / 'bench.db'}"
     where = url.split("@")[-1] if args.db == "postgresql" else url
+    reuse = args.reuse and existing_leads(url) is not None
+    if args.reuse and not reuse:
+        print("(--reuse: no loaded database found, loading one)", file=sys.stderr)
+    if args.db == "postgresql" and not reuse:
+        prepare_postgres(url)
+    elif args.db == "sqlite" and args.sqlite_file and not reuse:
+        Path(args.sqlite_file).unlink(missing_ok=True)
     print(f"# Leadboard page benchmark: {args.db}, {args.leads:,} leads, {args.repeat} timed requests each\n",
           flush=True)
+    migrate_seconds = analyze_seconds = loaded = None
     try:
         app = make_app(url, instance)
-        started = time.perf_counter()
-        migrate(app)
-        migrate_seconds = time.perf_counter() - started
-        print(f"- schema: migrations applied to {where} in {migrate_seconds:.1f} s", flush=True)
-        loaded = load(app, args.leads)
-        r = loaded["rows"]
-        print(f"- load: {r['leads']:,} leads + {r['timeline_entries']:,} timeline entries + {r['notes']:,} notes "
-              f"= {loaded['rows_total']:,} rows in {loaded['seconds']:.1f} s "
-              f"({loaded['rows_per_second']:,.0f} rows/s, {loaded['leads_per_second']:,.0f} leads/s)", flush=True)
-        analyze_seconds = None
+        if reuse:
+            print(f"- reusing {where} as loaded by an earlier run ({existing_leads(url):,} leads, not reloaded)",
+                  flush=True)
+            lead_id = timeline_lead(app)
+        else:
+            started = time.perf_counter()
+            migrate(app)
+            migrate_seconds = time.perf_counter() - started
+            print(f"- schema: migrations applied to {where} in {migrate_seconds:.1f} s", flush=True)
+            loaded = load(app, args.leads)
+            r = loaded["rows"]
+            print(f"- load: {r['leads']:,} leads + {r['timeline_entries']:,} timeline entries + {r['notes']:,} notes "
+                  f"= {loaded['rows_total']:,} rows in {loaded['seconds']:.1f} s "
+                  f"({loaded['rows_per_second']:,.0f} rows/s, {loaded['leads_per_second']:,.0f} leads/s)", flush=True)
         if not args.no_analyze:
             analyze_seconds = analyze(app)
             what = "VACUUM ANALYZE" if args.db == "postgresql" else "ANALYZE"
             print(f"- {what} in {analyze_seconds:.1f} s", flush=True)
         else:
             print("- no ANALYZE (--no-analyze)", flush=True)
-        started = time.perf_counter()
-        lead_id = lead_with_history(app)
-        print(f"- lead {lead_id}: {TIMELINE_ENTRIES} timeline entries (notes, edits, moves via the services) in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
-        started = time.perf_counter()
+        if not reuse:
+            started = time.perf_counter()
+            lead_id = lead_with_history(app)
+            print(f"- lead {lead_id}: {TIMELINE_ENTRIES} timeline entries (notes, edits, moves via the services) in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+        started, load_before = time.perf_counter(), _loadavg()
         probes, explained = measure(app, url, lead_id, args.repeat, args.explain)
+        load_after = _loadavg()
         print(f"- measured in {time.perf_counter() - started:.1f} s ({WARMUP} warm-up rounds, then {args.repeat} "
-              f"interleaved rounds; Python {platform.python_version()}, {os.cpu_count()} CPUs)\n", flush=True)
+              f"interleaved rounds; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+              f"1-min load average {load_before} before, {load_after} after)\n", flush=True)
         rows = summarise(probes)
         print(table(rows))
         missed = [r["label"] for r in rows if r["meets_aim"] is False]
@@ -482,9 +538,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "db": args.db, "leads": args.leads, "repeat": args.repeat, "warmup": WARMUP,
-                "analyze": not args.no_analyze, "analyze_seconds": analyze_seconds,
+                "reused": reuse, "analyze": not args.no_analyze, "analyze_seconds": analyze_seconds,
                 "migrate_seconds": migrate_seconds, "load": loaded, "lead_with_timeline": lead_id,
-                "python": platform.python_version(), "cpus": os.cpu_count(), "results": rows, "explain": explained,
+                "python": platform.python_version(), "cpus": os.cpu_count(), "loadavg_before": load_before,
+                "loadavg_after": load_after, "results": rows, "explain": explained,
             }, indent=2))
         from app.extensions import db
         with app.app_context():
