@@ -80,6 +80,9 @@ def load(overrides: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": _limiter_storage(redis_url),
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # How many reverse proxies set X-Forwarded-For in front of us (0: trust no such header),
+        # so per-address limits see the visitor rather than the proxy.
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0")),
         "PAGE_SIZE": 50,
         "BOARD_COLUMN_PAGE": 20,
     }
