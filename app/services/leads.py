@@ -88,9 +88,10 @@ def normalize_value(raw) -> Decimal | None:
         raise ServiceError("Enter the deal value as a number, e.g. 2500 or 2500.50.", field="value") from None
     if not value.is_finite() or value < 0:
         raise ServiceError("The deal value cannot be negative.", field="value")
-    if value >= MAX_VALUE:
+    value = value.quantize(Decimal("0.01")) if value < MAX_VALUE else value
+    if value >= MAX_VALUE:  # checked after rounding too: .995 can carry past what NUMERIC(14, 2) holds
         raise ServiceError("That deal value is too large.", field="value")
-    return value.quantize(Decimal("0.01"))
+    return value
 
 
 def clean_fields(data: dict, region: str = "US") -> dict:

@@ -37,7 +37,8 @@ def test_deal_values_are_money_with_two_decimals():
     assert normalize_value("") is None
 
 
-@pytest.mark.parametrize("bad, words", [("-5", "negative"), ("ten", "number"), ("1e20", "too large"), ("NaN", "negative")])
+@pytest.mark.parametrize("bad, words", [("-5", "negative"), ("ten", "number"), ("1e20", "too large"), ("NaN", "negative"),
+                                        ("999999999999.995", "too large")])
 def test_bad_deal_values_are_refused_with_a_reason(bad, words):
     with pytest.raises(ServiceError) as err:
         normalize_value(bad)

@@ -1,0 +1,41 @@
+"""How leads and stages look in JSON (the OpenAPI document in openapi.py describes exactly this)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.models import Lead, Stage
+
+LEAD_FIELDS = ("id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
+               "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "created_at", "updated_at")
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z; stored timestamps are naive UTC."""
+    return None if value is None else value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def lead_json(lead: Lead) -> dict:
+    return {
+        "id": lead.id,
+        "first_name": lead.first_name or "",
+        "last_name": lead.last_name or "",
+        "email": lead.email,
+        "phone": lead.phone,
+        "company": lead.company,
+        "job_title": lead.job_title,
+        "source": lead.source,
+        # A JSON number with at most two decimals (the column is NUMERIC(14, 2), so a float is exact enough).
+        "value": None if lead.value is None else float(lead.value),
+        "stage_id": lead.stage_id,
+        "owner_id": lead.owner_id,
+        "utm_source": lead.utm_source,
+        "utm_medium": lead.utm_medium,
+        "utm_campaign": lead.utm_campaign,
+        "created_at": timestamp(lead.created_at),
+        "updated_at": timestamp(lead.updated_at),
+    }
+
+
+def stage_json(stage: Stage) -> dict:
+    return {"id": stage.id, "name": stage.name, "colour": stage.colour, "kind": stage.kind,
+            "position": stage.position}

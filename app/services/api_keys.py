@@ -1,0 +1,175 @@
+"""API keys for /api/v1, and the Idempotency-Key records that make a retried create safe.
+
+A key is shown once: only its SHA-256 is stored. The key carries 256 random bits, so a plain
+(unsalted) hash is as strong as a password hash would be, and one indexed lookup finds it."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import ApiKey, IdempotencyRecord
+from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+
+KEY_PREFIX = "lb_"
+NAME_LIMIT = 120
+SECRET_LIMIT = 200  # anything longer is not one of ours; refuse it before hashing
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often per key
+
+IDEMPOTENCY_TTL = timedelta(hours=24)  # how long a first answer is replayed
+IDEMPOTENCY_PENDING_TIMEOUT = timedelta(seconds=60)  # a claim older than this was abandoned by a crash
+
+
+class UnknownApiKey(NotFound):
+    def __init__(self):
+        super().__init__("That API key does not exist.")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(name: str, created_by_id: int | None = None) -> tuple[ApiKey, str]:
+    """A new key and its secret (the only time the secret exists); raises ServiceError for a bad name."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Give the key a name, e.g. the tool or script that will use it.", field="name")
+    if len(name) > NAME_LIMIT:
+        raise ServiceError(f"Keep the name under {NAME_LIMIT} characters.", field="name")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    with atomic():
+        key = ApiKey(name=name, prefix=secret[:12], key_hash=_hash(secret), created_at=utcnow(),
+                     created_by_id=created_by_id)
+        db.session.add(key)
+    return key, secret
+
+
+def revoke_key(key_id: int, now: datetime | None = None) -> ApiKey:
+    """Stop a key working at once (revoking twice keeps the first time); raises UnknownApiKey."""
+    with atomic():
+        key = db.session.get(ApiKey, key_id)
+        if key is None:
+            raise UnknownApiKey()
+        if key.revoked_at is None:
+            key.revoked_at = now or utcnow()
+    return key
+
+
+def list_keys() -> list[ApiKey]:
+    """Working keys first (newest first), then revoked ones."""
+    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(),
+                                                           ApiKey.id.desc())))
+
+
+def authenticate(secret: str | None, now: datetime | None = None) -> ApiKey | None:
+    """The working key with this secret, or None (unknown, malformed or revoked)."""
+    if not secret or len(secret) > SECRET_LIMIT or not secret.startswith(KEY_PREFIX):
+        return None
+    digest = _hash(secret)
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # The lookup is by hash, so timing reveals nothing about the secret; compare anyway, in constant time.
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    now = now or utcnow()
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+        # At most one small write per key per minute, and never a lost request if it races another.
+        with atomic():
+            db.session.execute(
+                update(ApiKey).where(ApiKey.id == key.id, or_(ApiKey.last_used_at.is_(None),
+                                                              ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+                .values(last_used_at=now).execution_options(synchronize_session=False))
+    return key
+
+
+# --- Idempotency-Key records ----------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(ServiceError):
+    status = 422
+
+    def __init__(self):
+        super().__init__("This Idempotency-Key was already used with a different request body. "
+                         "Use a new key for a new request.", field="Idempotency-Key")
+
+
+class IdempotencyInProgress(Conflict):
+    def __init__(self):
+        super().__init__("A request with this Idempotency-Key is still being processed. Retry in a moment.",
+                         field="Idempotency-Key")
+
+
+@dataclass
+class Replay:
+    """The stored first answer to a request."""
+
+    status_code: int
+    body: dict
+
+
+def claim_idempotency_key(api_key_id: int, key: str, request_hash: str, now: datetime | None = None) -> Replay | int:
+    """The first answer to replay, or the id of a fresh claim to complete once the request succeeds.
+
+    Raises IdempotencyKeyReused (same key, other body) and IdempotencyInProgress (a concurrent
+    request holds the claim). The unique (api_key_id, key) constraint decides concurrent claims."""
+    now = now or utcnow()
+    for _ in range(3):
+        try:
+            with atomic():
+                record = db.session.scalar(select(IdempotencyRecord).where(
+                    IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key))
+                if record is not None and record.created_at < now - IDEMPOTENCY_TTL:
+                    db.session.delete(record)
+                    db.session.flush()
+                    record = None
+                if record is None:
+                    record = IdempotencyRecord(api_key_id=api_key_id, key=key, request_hash=request_hash,
+                                               status_code=0, response={}, created_at=now)
+                    db.session.add(record)
+                    db.session.flush()
+                    return record.id
+                if not hmac.compare_digest(record.request_hash, request_hash):
+                    raise IdempotencyKeyReused()
+                if record.status_code:
+                    return Replay(record.status_code, record.response)
+                if record.created_at >= now - IDEMPOTENCY_PENDING_TIMEOUT:
+                    raise IdempotencyInProgress()
+                # The request that claimed it died before answering; take the claim over (once).
+                taken = db.session.execute(
+                    update(IdempotencyRecord).where(IdempotencyRecord.id == record.id,
+                                                    IdempotencyRecord.created_at == record.created_at,
+                                                    IdempotencyRecord.status_code == 0)
+                    .values(created_at=now).execution_options(synchronize_session=False)).rowcount
+                if not taken:
+                    raise IdempotencyInProgress()
+                return record.id
+        except IntegrityError:
+            continue  # a concurrent request claimed the key first: read its record on the next pass
+    raise IdempotencyInProgress()
+
+
+def complete_idempotency_key(record_id: int, status_code: int, body: dict) -> None:
+    """Store the answer a claim produced, for every retry within the next day."""
+    with atomic():
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+                           .values(status_code=status_code, response=body)
+                           .execution_options(synchronize_session=False))
+
+
+def release_idempotency_key(record_id: int) -> None:
+    """Forget a claim whose request failed, so the client may fix the request and retry with the same key."""
+    with atomic():
+        db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
+                                                           IdempotencyRecord.status_code == 0))
+
+
+def purge_idempotency_records(now: datetime | None = None) -> int:
+    """Delete records past their replay window; returns how many."""
+    with atomic():
+        return db.session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < (now or utcnow()) - IDEMPOTENCY_TTL)).rowcount
