@@ -1,1 +1,151 @@
-"""Placeholder: being written now (issue 4)."""
+"""CSV import (upload, map, start, watch, download the rejected rows) and the pool's CSV export.
+
+The forms live here rather than in forms.py because the mapping form is built per file: one
+select per column of the upload."""
+from __future__ import annotations
+
+from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import RadioField, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from app.extensions import csrf
+from app.leads import bp
+from app.leads.routes import _filters, _owner_choices, _owner_id
+from app.services import ServiceError, imports, utcnow
+from app.services.csv_headers import FIELDS
+from app.services.stages import pipeline
+from app.web import add_form_error, render, wants_fragment
+
+# The app-wide MAX_CONTENT_LENGTH (2 MB) stays for every other route; this one takes the file
+# plus its multipart envelope.
+UPLOAD_LIMIT = imports.MAX_FILE_BYTES + 256 * 1024
+STATUS_LABELS = {"uploaded": "Not started", "queued": "Waiting for a worker", "running": "Importing",
+                 "done": "Finished", "failed": "Stopped"}
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+DUPLICATE_CHOICES = [("skip", "Skip the row: leave the existing lead as it is"),
+                     ("update", "Update the existing lead with the row's values"),
+                     ("keep", "Keep both: add the row as a new lead")]
+
+
+class UploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
+
+
+class ImportOptionsForm(FlaskForm):
+    source = StringField("Default source", validators=[Optional(), Length(max=100)])
+    stage = SelectField("Stage", choices=[])
+    owner = SelectField("Owner", choices=[])
+    duplicates = RadioField("Duplicates", choices=DUPLICATE_CHOICES, default="skip")
+
+    def mapping(self) -> dict[str, str]:
+        return {f.name.removeprefix("col_"): f.data for f in self if f.name.startswith("col_")}
+
+
+def _options_form(imp) -> ImportOptionsForm:
+    class MappingForm(ImportOptionsForm):
+        pass
+
+    for index, header in enumerate(imp.headers):
+        setattr(MappingForm, f"col_{index}", SelectField(header, choices=list(FIELDS.items()),
+                                                         default=imp.mapping.get(str(index), "ignore")))
+    stages = pipeline()
+    form = MappingForm(source=imp.default_source, duplicates=imp.duplicates,
+                       stage=str(imp.default_stage_id or (stages[0].id if stages else "")),
+                       owner=str(imp.default_owner_id or ""))
+    form.stage.choices = [(str(s.id), s.name) for s in stages]
+    form.owner.choices = _owner_choices()
+    return form
+
+
+def _upload_page(form: UploadForm, status: int = 200):
+    return render_template("leads/import.html", form=form, recent=imports.recent_imports(),
+                           status_labels=STATUS_LABELS, max_mb=imports.MAX_FILE_BYTES // (1024 * 1024)), status
+
+
+@csrf.exempt  # checked below, once the body may be larger than the app-wide limit
+@bp.route("/import", methods=["GET", "POST"])
+def import_upload():
+    request.max_content_length = UPLOAD_LIMIT
+    if request.method == "POST":
+        try:
+            request.files  # parse now, so an oversized body becomes a message beside the field
+        except RequestEntityTooLarge:
+            form = UploadForm(formdata=None)
+            form.file.errors = [imports.FileTooLarge().message]
+            return _upload_page(form, 413)
+        csrf.protect()
+    form = UploadForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            imp = imports.create_import(upload.stream, upload.filename, current_user.id)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+            return _upload_page(form, exc.status)
+        return redirect(url_for("leads.import_preview", import_id=imp.id))
+    return _upload_page(form, 422 if form.is_submitted() else 200)
+
+
+@bp.route("/import/<int:import_id>", methods=["GET", "POST"])
+def import_preview(import_id: int):
+    imp = imports.get_import(import_id)
+    if imp.status != "uploaded":
+        return redirect(url_for("leads.import_progress", import_id=imp.id))
+    form = _options_form(imp)
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        try:
+            imports.start_import(imp.id, mapping=form.mapping(), source=form.source.data,
+                                 stage_id=int(form.stage.data), owner_id=_owner_id(form.owner.data),
+                                 duplicates=form.duplicates.data, actor_id=current_user.id)
+        except imports.ImportStarted:
+            return redirect(url_for("leads.import_progress", import_id=imp.id))
+        except ServiceError as exc:  # a choice the service refused (422), or the queue is down (503)
+            add_form_error(form, exc)
+            status = 503 if isinstance(exc, imports.QueueDown) else 422
+        else:
+            return redirect(url_for("leads.import_progress", import_id=imp.id))
+    rows = imports.preview_rows(imp.id)
+    columns = [{"field": form[f"col_{i}"], "examples": [r[i] for r in rows[:3] if i < len(r) and r[i].strip()]}
+               for i in range(len(imp.headers))]
+    return render_template("leads/import_preview.html", imp=imp, form=form, rows=rows, columns=columns,
+                           encoding_label=imports.CODECS[imp.encoding].label,
+                           delimiter_label=DELIMITERS.get(imp.delimiter, repr(imp.delimiter))), status
+
+
+@bp.get("/import/<int:import_id>/progress")
+def import_progress(import_id: int):
+    imp = imports.get_import(import_id)
+    if imp.status == "uploaded" and not wants_fragment():
+        return redirect(url_for("leads.import_preview", import_id=imp.id))
+    finished = imp.status in ("done", "failed")
+    announce = None
+    if finished and wants_fragment():
+        announce = (f"Import finished: {imp.created_count} created, {imp.updated_count} updated, "
+                    f"{imp.skipped_count} skipped, {imp.rejected_count} rejected." if imp.status == "done"
+                    else "The import stopped.")
+    return render("leads/import_progress.html", "leads/_import_progress.html", imp=imp,
+                  percent=imports.percent_done(imp), polling=imp.status in ("queued", "running"),
+                  finished=finished, announce=announce)
+
+
+def _csv_download(lines, filename: str) -> Response:
+    return Response(stream_with_context(lines), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/import/<int:import_id>/rejected.csv")
+def import_rejected(import_id: int):
+    imp = imports.get_import(import_id)
+    return _csv_download(imports.rejected_rows_csv(imp.id), f"import-{imp.id}-rejected-rows.csv")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    return _csv_download(imports.export_leads(_filters(), current_user.id),
+                         f"leads-{utcnow():%Y-%m-%d}.csv")
