@@ -6,7 +6,7 @@ from app.services import ServiceError
 from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
 
 
-def _service_check(normalizer):
+def service_check(normalizer):
     """Run one of the service's normalisers as a field validator, so form and API agree."""
     def check(form, field):
         try:
@@ -19,12 +19,12 @@ def _service_check(normalizer):
 class LeadForm(FlaskForm):
     first_name = StringField("First name", validators=[Length(max=100)])
     last_name = StringField("Last name", validators=[Length(max=100)])
-    email = StringField("Email", validators=[Length(max=254), _service_check(normalize_email)])
-    phone = StringField("Phone", validators=[Length(max=40), _service_check(normalize_phone)])
+    email = StringField("Email", validators=[Length(max=254), service_check(normalize_email)])
+    phone = StringField("Phone", validators=[Length(max=40), service_check(normalize_phone)])
     company = StringField("Company", validators=[Length(max=200)])
     job_title = StringField("Job title", validators=[Length(max=200)])
     source = StringField("Source", validators=[Length(max=100)])
-    value = StringField("Deal value ($)", validators=[Length(max=20), _service_check(normalize_value)])
+    value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
     version = HiddenField()
 
     def validate_first_name(self, field):

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import EmailField, Form, StringField, TelField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.extensions import limiter
 from app.models import CaptureForm, Lead
@@ -16,6 +16,7 @@ from app.services import ServiceError
 from app.services import capture_forms as form_service
 from app.services.capture import ORIGIN_LIMITS
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
+from app.leads.forms import service_check
 from app.web import add_form_error
 
 HONEYPOT = "website"  # a name bots like to fill in
@@ -35,16 +36,6 @@ PROMPTS = {
 }
 
 
-def _normalised_by(normalizer):
-    """The service's own check as a field validator, so the form and capture_lead agree."""
-    def check(form, field):
-        try:
-            normalizer(field.data)
-        except ServiceError as exc:
-            raise ValidationError(exc.message) from None
-    return check
-
-
 def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
     """A WTForms form with the fields this capture form asks for, in its order (no CSRF: see __init__)."""
     class EntryForm(Form):
@@ -60,9 +51,9 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
         validators = [DataRequired(missing) if spec.get("required") else Optional(),
                       Length(max=limit, message=f"Keep this under {limit} characters.")]
         if name == "email":
-            validators.append(_normalised_by(normalize_email))
+            validators.append(service_check(normalize_email))
         elif name == "phone":
-            validators.append(_normalised_by(normalize_phone))
+            validators.append(service_check(normalize_phone))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
     return EntryForm(formdata)
 
