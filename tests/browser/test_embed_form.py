@@ -182,5 +182,6 @@ def test_the_hosted_form_fits_a_phone_and_its_trap_is_out_of_sight(new_page, pub
     expect(send).to_be_focused()
     send.click()
     expect(page.get_by_text("Enter your first name.")).to_be_visible()
+    page.wait_for_load_state("load")  # measure with the stylesheet applied
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert re.search(r"/f/talk-to-sales$", page.url)

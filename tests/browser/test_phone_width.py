@@ -20,14 +20,18 @@ def phone(new_page, seeded):
 
 
 def document_width(page) -> int:
+    page.wait_for_load_state("load")  # measured with the stylesheet applied, never mid-load
     return page.evaluate("document.documentElement.scrollWidth")
 
 
 def test_at_phone_width_the_board_scrolls_inside_its_own_box_not_the_page(phone):
     page = phone
     expect(column(page, "Lost").get_by_role("link", name="Filler3 Card")).to_be_attached()
-    assert page.locator("#board").evaluate("b => b.scrollWidth > b.clientWidth"), \
-        "six columns cannot fit 375px; the board should scroll inside its own box"
+    # The cards can be in the DOM before the stylesheet applies: wait for the laid-out board
+    # (fails with a timeout if the board never scrolls inside its own box).
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => { const b = document.getElementById('board');"
+                           " return b.scrollWidth > b.clientWidth; }", timeout=10_000)
     assert document_width(page) <= PHONE["width"] + 1, f"the board page is {document_width(page)}px wide"
 
 
