@@ -68,10 +68,8 @@ def reactivate(user_id: int):
 
 
 def _stages_page(form: StageForm | None = None, status: int = 200, **extra):
-    stages = stage_service.pipeline()
-    counts = {s.id: stage_service.lead_count(s.id) for s in stages}
-    return render("settings/stages.html", "settings/_stage_list.html", status, stages=stages, counts=counts,
-                  form=form or StageForm(formdata=None), **extra)
+    return render("settings/stages.html", "settings/_stage_list.html", status,
+                  form=form or StageForm(formdata=None), **_stage_context(), **extra)
 
 
 @bp.get("/stages")
@@ -95,8 +93,7 @@ def add_stage():
 
 
 def _stage_context() -> dict:
-    stages = stage_service.pipeline()
-    return {"stages": stages, "counts": {s.id: stage_service.lead_count(s.id) for s in stages}}
+    return {"stages": stage_service.pipeline(), "counts": stage_service.lead_counts()}
 
 
 @bp.post("/stages/<int:stage_id>")
