@@ -83,6 +83,17 @@ def load(overrides: dict | None = None) -> dict:
         # How many reverse proxies set X-Forwarded-For in front of us (0: trust no such header),
         # so per-address limits see the visitor rather than the proxy.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0")),
+        # Email: SMTP_URL empty keeps every email in the local outbox (read it at /outbox).
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Leadboard <leadboard@localhost>"),
+        "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
+        # Seconds to wait before each retry of a failed send: 5 attempts over about an hour.
+        "EMAIL_RETRY_DELAYS": [int(s) for s in os.environ.get("EMAIL_RETRY_DELAYS", "60,300,900,2400").split(",")],
+        # A worker holds a row this long while sending; past it, the sweeper hands the row to another.
+        "EMAIL_LEASE_SECONDS": int(os.environ.get("EMAIL_LEASE_SECONDS", "120")),
+        # The sweeper (in every worker.py) runs this often and re-enqueues rows left waiting this long.
+        "SWEEP_INTERVAL": float(os.environ.get("SWEEP_INTERVAL", "30")),
+        "SWEEP_GRACE_SECONDS": int(os.environ.get("SWEEP_GRACE_SECONDS", "60")),
+        "TEAM_TIMEZONE": os.environ.get("TEAM_TIMEZONE", "UTC"),
         "PAGE_SIZE": 50,
         "BOARD_COLUMN_PAGE": 20,
     }

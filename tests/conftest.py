@@ -242,3 +242,57 @@ def count_queries(app):
         def _tick(self, *args):
             self.count += 1
     return Counter
+
+
+# --- a real SMTP server -------------------------------------------------------------------------
+
+
+class SmtpSink:
+    """An aiosmtpd server on loopback that keeps every message it accepts, parsed.
+
+    `refuse_with` makes it answer DATA with that reply (e.g. "451 4.3.0 try later") instead."""
+
+    def __init__(self):
+        import threading
+        self.messages: list = []
+        self.refuse_with: str | None = None
+        self.attempts = 0
+        self._arrived = threading.Condition()
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes
+        from email.policy import default
+        self.attempts += 1
+        if self.refuse_with:
+            return self.refuse_with
+        with self._arrived:
+            self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=default))
+            self._arrived.notify_all()
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.controller.hostname}:{self.controller.port}"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list:
+        """Block until `count` messages have arrived (or fail the test); returns all messages."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                pytest.fail(f"expected {count} email(s) within {timeout}s, got {len(self.messages)}")
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server for this test; SMTP_URL=smtp_server.url sends to it."""
+    import socket
+    from aiosmtpd.controller import Controller
+    sink = SmtpSink()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink.controller = Controller(sink, hostname="127.0.0.1", port=port)
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()

@@ -2,11 +2,14 @@
 from app.models.capture import (
     ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRejection, LeadImport, LeadMerge,
 )
+from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
+from app.models.email import EmailState, OutboxEmail
 from app.models.lead import Lead, Note, TimelineEntry
 from app.models.stage import Stage, StageKind
 from app.models.user import LoginThrottle, Role, User, UserSession
 
 __all__ = [
+    "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
 ]

@@ -46,6 +46,9 @@ class Lead(db.Model):
     utm_campaign: Mapped[str | None] = mapped_column(String(100))
     referrer: Mapped[str | None] = mapped_column(String(500))
     capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="SET NULL"))
+    # The latest appointment's answer and time, kept here so the board shows badges without a join.
+    appointment_status: Mapped[str | None] = mapped_column(String(20))
+    appointment_starts_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

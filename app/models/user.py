@@ -23,6 +23,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.member.value)
     active: Mapped[bool] = mapped_column(default=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the team's timezone
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user", cascade="all, delete-orphan")

@@ -1,0 +1,91 @@
+"""Appointments booked on leads, the in-app notifications they cause, and team-wide settings."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.user import User
+
+
+class AppointmentStatus(str, enum.Enum):
+    awaiting = "awaiting"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+    new_time_requested = "new_time_requested"
+
+
+STATUS_LABELS = {
+    "awaiting": "Awaiting answer",
+    "confirmed": "Confirmed",
+    "cancelled": "Cancelled",
+    "new_time_requested": "New time asked",
+}
+
+
+class Appointment(db.Model):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        # The reminder sweep: confirmed appointments starting soon.
+        Index("ix_appointments_status_starts", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uid: Mapped[str] = mapped_column(String(120), unique=True)  # the calendar UID, stable for life
+    sequence: Mapped[int] = mapped_column(default=0)  # raised on every change the prospect is sent
+    starts_at: Mapped[datetime]  # naive UTC
+    duration_minutes: Mapped[int]
+    location: Mapped[str] = mapped_column(String(500), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    timezone: Mapped[str] = mapped_column(String(64))  # the prospect's, for showing them times
+    status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.awaiting.value)
+    prospect_message: Mapped[str | None] = mapped_column(Text)  # with a request for another time
+    responded_at: Mapped[datetime | None]
+    reminded_sequence: Mapped[int | None]  # the sequence a reminder went out for
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    booked_by: Mapped[User | None] = relationship()
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        """Still something the prospect can answer and a member can change."""
+        return self.status != AppointmentStatus.cancelled.value
+
+
+class Notification(db.Model):
+    """Something a teammate should know about: shown in the app until they have read it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    message: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class TeamSettings(db.Model):
+    """One row (id 1) of team-wide choices admins make."""
+
+    __tablename__ = "team_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Where booking an appointment moves a lead that sits earlier in the pipeline (None: nowhere).
+    appointment_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))

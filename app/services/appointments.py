@@ -1,0 +1,483 @@
+"""Appointments: booking, rescheduling and cancelling on a lead, the prospect's one-click answers,
+the invitations (.ics) and reminders they receive, and telling the lead's owner.
+
+Every change writes the lead's timeline and its outbox emails in the same transaction. The links in
+a prospect's email are signed tokens naming one appointment, one action and the invitation's
+sequence; they expire when the appointment ends."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from icalendar import Calendar, Event, vCalAddress, vText
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.models import Appointment, AppointmentStatus, Lead, Notification, Stage, StageKind, User
+from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services.leads import _change_stage, _top_position, _touch, get_lead, record
+from app.services.outbox import queue_email, withdraw
+from app.services.team_settings import check_timezone, current as team_settings, team_timezone
+
+ACTIONS = ("confirm", "cancel", "reschedule")
+DURATIONS = (15, 30, 45, 60, 90, 120)
+MAX_DURATION = 12 * 60
+MAX_AHEAD = timedelta(days=2 * 365)
+LOCATION_LIMIT, NOTE_LIMIT, MESSAGE_LIMIT = 500, 2000, 1000
+REMINDER_BEFORE = timedelta(hours=24)
+PRODID = "-//Leadboard//Appointments//EN"
+
+
+class AppointmentNotFound(NotFound):
+    def __init__(self):
+        super().__init__("That appointment does not exist.")
+
+
+class AppointmentCancelled(Conflict):
+    def __init__(self):
+        super().__init__("This appointment was cancelled, so it can no longer be changed or confirmed.")
+
+
+class LinkInvalid(ServiceError):
+    """A link that is not ours, was altered, or names another action."""
+
+    status = 404
+
+    def __init__(self):
+        super().__init__("This link is not valid. It may have been copied incompletely; "
+                         "open it again from the email.")
+
+
+class LinkExpired(ServiceError):
+    status = 410
+
+    def __init__(self):
+        super().__init__("This appointment has already ended, so its links no longer work.")
+
+
+class LinkReplaced(Conflict):
+    def __init__(self, appointment: Appointment):
+        super().__init__("This appointment has changed since this email was sent. "
+                         "Use the links in the newest email about it.")
+        self.appointment = appointment
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def to_utc(moment: datetime) -> datetime:
+    """An aware datetime as naive UTC (the storage form)."""
+    if moment.tzinfo is None:
+        raise ServiceError("Give the time with its UTC offset, e.g. 2026-12-08T14:00:00+01:00.", field="starts_at")
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def local_to_utc(naive: datetime, zone: str) -> datetime:
+    """A wall-clock time in a zone (as a person types it) as naive UTC."""
+    return to_utc(naive.replace(tzinfo=ZoneInfo(zone)))
+
+
+def in_zone(moment: datetime, zone: str) -> datetime:
+    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+
+
+def describe_time(appointment: Appointment, zone: str | None = None) -> str:
+    """'Tuesday 8 December 2026, 14:00–14:30 (Europe/Berlin)'."""
+    zone = zone or appointment.timezone
+    start, end = in_zone(appointment.starts_at, zone), in_zone(appointment.ends_at, zone)
+    day = f"{start:%A} {start.day} {start:%B %Y}"
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B}, {end:%H:%M}"
+    return f"{day}, {start:%H:%M}–{until} ({zone})"
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@dataclass
+class Details:
+    starts_at: datetime  # naive UTC
+    duration_minutes: int
+    location: str
+    note: str
+
+
+def clean_details(starts_at: datetime, duration_minutes, location: str | None, note: str | None,
+                  now: datetime | None = None) -> Details:
+    """Checked appointment details; raises ServiceError naming the first bad field."""
+    now = now or utcnow()
+    starts = to_utc(starts_at) if starts_at.tzinfo is not None else starts_at
+    if starts <= now:
+        raise ServiceError("Pick a time in the future.", field="starts_at")
+    if starts - now > MAX_AHEAD:
+        raise ServiceError("Pick a time within the next two years.", field="starts_at")
+    if not isinstance(duration_minutes, int) or isinstance(duration_minutes, bool) \
+            or not 5 <= duration_minutes <= MAX_DURATION:
+        raise ServiceError(f"The duration must be between 5 and {MAX_DURATION} minutes.", field="duration_minutes")
+    location, note = (location or "").strip(), (note or "").strip()
+    if len(location) > LOCATION_LIMIT:
+        raise ServiceError(f"Keep the location under {LOCATION_LIMIT} characters.", field="location")
+    if len(note) > NOTE_LIMIT:
+        raise ServiceError(f"Keep the note under {NOTE_LIMIT:,} characters.", field="note")
+    if "\x00" in location or "\x00" in note:
+        raise ServiceError("The text contains a character that cannot be saved.", field="note")
+    return Details(starts, duration_minutes, location, note)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_appointment(appointment_id: int) -> Appointment:
+    appointment = db.session.get(Appointment, appointment_id) if isinstance(appointment_id, int) else None
+    if appointment is None:
+        raise AppointmentNotFound()
+    return appointment
+
+
+def for_lead(lead_id: int) -> list[Appointment]:
+    """A lead's appointments, the soonest upcoming first, then past and cancelled ones."""
+    return list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
+                                   .where(Appointment.lead_id == lead_id)
+                                   .order_by(Appointment.starts_at.desc(), Appointment.id.desc())))
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="appointment-link")
+
+
+def link_token(appointment: Appointment, action: str) -> str:
+    """A signed token for one action on this version of the appointment, good until it ends."""
+    expires = int(appointment.ends_at.replace(tzinfo=timezone.utc).timestamp())
+    return _serializer().dumps([appointment.id, action, appointment.sequence, expires])
+
+
+def read_link(token: str, action: str, now: datetime | None = None) -> Appointment:
+    """The appointment a link names; raises LinkInvalid, LinkExpired or LinkReplaced."""
+    now = now or utcnow()
+    try:
+        appointment_id, signed_action, sequence, expires = _serializer().loads(token)
+    except (BadSignature, ValueError, TypeError):
+        raise LinkInvalid() from None
+    if signed_action != action or not isinstance(appointment_id, int) or not isinstance(expires, int):
+        raise LinkInvalid()
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise LinkInvalid()
+    if now.replace(tzinfo=timezone.utc).timestamp() >= expires or now >= appointment.ends_at:
+        raise LinkExpired()
+    if appointment.status == AppointmentStatus.cancelled.value:
+        return appointment  # any link of a cancelled appointment says so, whichever email it came from
+    if sequence != appointment.sequence:
+        raise LinkReplaced(appointment)
+    return appointment
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """A link for an email: BASE_URL and the route's path (no request needed, so jobs can build it)."""
+    path = current_app.url_map.bind("localhost", url_scheme="http").build(endpoint, values)
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def links(appointment: Appointment) -> dict[str, str]:
+    return {action: absolute_url(f"public.appointment_{action}", token=link_token(appointment, action))
+            for action in ACTIONS}
+
+
+# --- the invitation ---------------------------------------------------------------------------
+
+
+def calendar(appointment: Appointment, lead: Lead, method: str) -> str:
+    """The .ics text: METHOD REQUEST for an invitation or update, CANCEL when cancelled."""
+    from email.utils import parseaddr
+    organizer_name, organizer_email = parseaddr(current_app.config["MAIL_FROM"])
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", appointment.uid)
+    event.add("sequence", appointment.sequence)
+    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
+    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
+    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
+    event.add("summary", title(appointment))
+    if appointment.location:
+        event.add("location", appointment.location)
+    if appointment.note:
+        event.add("description", appointment.note)
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    organizer = vCalAddress(f"mailto:{organizer_email or 'leadboard@localhost'}")
+    organizer.params["cn"] = vText(organizer_name or "Leadboard")
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{lead.email}")
+    attendee.params["cn"] = vText(lead.full_name)
+    attendee.params["role"] = vText("REQ-PARTICIPANT")
+    attendee.params["rsvp"] = vText("FALSE")  # answers come through the links, not calendar replies
+    event.add("attendee", attendee)
+    cal.add_component(event)
+    return cal.to_ical().decode()
+
+
+def title(appointment: Appointment) -> str:
+    who = appointment.booked_by.name if appointment.booked_by else "our team"
+    return f"Appointment with {who}"
+
+
+def _render(name: str, **context) -> str:
+    # Straight from the Jinja environment: jobs have no request, so no context processors.
+    return current_app.jinja_env.get_template(name).render(**context)
+
+
+PROSPECT_EMAILS = {
+    # kind: (subject prefix, .ics method or None, heading)
+    "appointment_invite": ("Please confirm: ", "REQUEST"),
+    "appointment_update": ("Updated: ", "REQUEST"),
+    "appointment_cancel": ("Cancelled: ", "CANCEL"),
+    "appointment_reminder": ("Reminder: ", None),
+}
+
+
+def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetime) -> bool:
+    """Queue one email to the prospect; False (nothing queued) when the lead has no email address."""
+    if not lead.email:
+        return False
+    prefix, method = PROSPECT_EMAILS[kind]
+    when = describe_time(appointment)
+    context = {"kind": kind, "appointment": appointment, "lead": lead, "when": when, "title": title(appointment),
+               "links": links(appointment) if kind != "appointment_cancel" else {},
+               "first_name": lead.first_name or "there"}
+    attachments = []
+    if method:
+        attachments.append({"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
+                            "content_type": f"text/calendar; method={method}; charset=utf-8",
+                            "content": calendar(appointment, lead, method)})
+    queue_email(kind=kind, to_address=lead.email, to_name=lead.full_name,
+                subject=f"{prefix}{title(appointment)}, {when}",
+                text_body=_render("email/appointment.txt", **context),
+                html_body=_render("email/appointment.html", **context),
+                attachments=attachments, lead_id=lead.id, appointment_id=appointment.id, now=now)
+    return True
+
+
+def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime) -> None:
+    """An in-app notification and an email for the lead's owner (else whoever booked it)."""
+    person = lead.owner or appointment.booked_by
+    if person is None or not person.active:
+        return
+    db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
+    lead_url = absolute_url("leads.show", lead_id=lead.id)
+    context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
+               "appointment": appointment, "when": describe_time(appointment, person.timezone or team_timezone())}
+    queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=message[:300],
+                text_body=_render("email/owner_notice.txt", **context),
+                html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
+                appointment_id=appointment.id, now=now)
+
+
+def _mirror(lead: Lead, appointment: Appointment) -> None:
+    """Keep the card's badge in step with the appointment it last heard about."""
+    lead.appointment_status = appointment.status
+    lead.appointment_starts_at = appointment.starts_at
+    _touch(lead)
+
+
+def _timeline(lead: Lead, kind: str, actor_id: int | None, appointment: Appointment, now: datetime, **extra):
+    record(lead.id, kind, actor_id, {"appointment_id": appointment.id, "when": describe_time(appointment),
+                                     **extra}, now)
+
+
+# --- members: book, reschedule, cancel ----------------------------------------------------------
+
+
+def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime, duration_minutes: int,
+                     location: str = "", note: str = "", prospect_timezone: str | None = None,
+                     now: datetime | None = None) -> Appointment:
+    """Book an appointment and invite the prospect; moves the lead to the booked stage if earlier.
+
+    Raises ServiceError naming a bad field, LeadNotFound."""
+    now = now or utcnow()
+    details = clean_details(starts_at, duration_minutes, location, note, now)
+    zone = check_timezone(prospect_timezone, "timezone") if prospect_timezone else team_timezone()
+    with atomic():
+        lead = get_lead(lead_id)
+        booked_by = db.session.get(User, actor_id) if actor_id is not None else None
+        appointment = Appointment(lead_id=lead.id, booked_by_id=booked_by.id if booked_by else None,
+                                  booked_by=booked_by, uid=f"{secrets.token_hex(12)}@leadboard", sequence=0,
+                                  starts_at=details.starts_at, duration_minutes=details.duration_minutes,
+                                  location=details.location, note=details.note, timezone=zone,
+                                  status=AppointmentStatus.awaiting.value, created_at=now, updated_at=now)
+        db.session.add(appointment)
+        db.session.flush()
+        invited = _email_prospect(appointment, lead, "appointment_invite", now)
+        _timeline(lead, "appointment_booked", actor_id, appointment, now,
+                  invited=invited, location=details.location)
+        _move_to_booked_stage(lead, actor_id, now)
+        _mirror(lead, appointment)
+        if actor_id is not None and lead.first_response_at is None:
+            lead.first_response_at = now
+    return appointment
+
+
+def _move_to_booked_stage(lead: Lead, actor_id: int | None, now: datetime) -> None:
+    stage_id = team_settings().appointment_stage_id
+    target = db.session.get(Stage, stage_id) if stage_id else None
+    if target is None or lead.stage_id == target.id:
+        return
+    if lead.stage.kind == StageKind.open.value and lead.stage.position < target.position:
+        _change_stage(lead, target, actor_id, _top_position(target.id), now)
+
+
+def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_at: datetime,
+                           duration_minutes: int, location: str | None = None, note: str | None = None,
+                           now: datetime | None = None) -> Appointment:
+    """Move an appointment and send the prospect an updated invitation (it needs confirming again).
+
+    Raises AppointmentCancelled, ServiceError naming a bad field."""
+    now = now or utcnow()
+    with atomic():
+        appointment = get_appointment(appointment_id)
+        if appointment.status == AppointmentStatus.cancelled.value:
+            raise AppointmentCancelled()
+        details = clean_details(starts_at, duration_minutes,
+                                appointment.location if location is None else location,
+                                appointment.note if note is None else note, now)
+        before = describe_time(appointment)
+        appointment.starts_at, appointment.duration_minutes = details.starts_at, details.duration_minutes
+        appointment.location, appointment.note = details.location, details.note
+        appointment.status, appointment.sequence = AppointmentStatus.awaiting.value, appointment.sequence + 1
+        appointment.prospect_message, appointment.updated_at = None, now
+        lead = get_lead(appointment.lead_id)
+        withdraw(appointment.id, "appointment_reminder", now)
+        invited = _email_prospect(appointment, lead, "appointment_update", now)
+        _timeline(lead, "appointment_rescheduled", actor_id, appointment, now, before=before, invited=invited)
+        _mirror(lead, appointment)
+    return appointment
+
+
+def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime | None = None) -> Appointment:
+    """Cancel an appointment and send the prospect a cancellation; cancelling twice changes nothing."""
+    now = now or utcnow()
+    with atomic():
+        appointment = get_appointment(appointment_id)
+        if appointment.status == AppointmentStatus.cancelled.value:
+            return appointment
+        appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
+        appointment.updated_at = now
+        lead = get_lead(appointment.lead_id)
+        withdraw(appointment.id, "appointment_reminder", now)
+        told = _email_prospect(appointment, lead, "appointment_cancel", now)
+        _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="team", invited=told)
+        _mirror(lead, appointment)
+    return appointment
+
+
+# --- prospects: confirm, cancel, ask for another time -----------------------------------------------
+
+
+@dataclass
+class Answer:
+    appointment: Appointment
+    changed: bool
+
+
+ANSWERS = {
+    "confirm": (AppointmentStatus.confirmed, "appointment_confirmed", "{name} confirmed the appointment on {when}."),
+    "cancel": (AppointmentStatus.cancelled, "appointment_cancelled", "{name} cancelled the appointment on {when}."),
+    "reschedule": (AppointmentStatus.new_time_requested, "appointment_new_time_requested",
+                   "{name} asked for another time instead of {when}."),
+}
+
+
+def answer(token: str, action: str, message: str | None = None, now: datetime | None = None) -> Answer:
+    """The prospect's press of a button in their email. Pressing again changes nothing.
+
+    Raises LinkInvalid, LinkExpired, LinkReplaced, AppointmentCancelled, ServiceError (message too long)."""
+    now = now or utcnow()
+    message = (message or "").strip()
+    if len(message) > MESSAGE_LIMIT:
+        raise ServiceError(f"Keep the message under {MESSAGE_LIMIT:,} characters.", field="message")
+    if "\x00" in message:
+        raise ServiceError("The message contains a character that cannot be saved.", field="message")
+    status, kind, notice = ANSWERS[action]
+    with atomic():
+        appointment = read_link(token, action, now)
+        # Lock the row: two presses at once must not both count as the first.
+        appointment = db.session.scalar(select(Appointment).where(Appointment.id == appointment.id)
+                                        .with_for_update())
+        if appointment.status == status.value and not (action == "reschedule" and message
+                                                        and message != appointment.prospect_message):
+            return Answer(appointment, False)
+        if appointment.status == AppointmentStatus.cancelled.value:
+            raise AppointmentCancelled()
+        appointment.status, appointment.responded_at, appointment.updated_at = status.value, now, now
+        if action == "reschedule":
+            appointment.prospect_message = message or None
+        if action == "cancel":  # the sequence stays: their own links keep showing what they did
+            withdraw(appointment.id, "appointment_reminder", now)
+        lead = get_lead(appointment.lead_id)
+        _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
+        _mirror(lead, appointment)
+        text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))
+        if message:
+            text += f' They wrote: "{message[:200]}"'
+        _tell_owner(appointment, lead, text, now)
+    return Answer(appointment, True)
+
+
+# --- reminders (the sweeper calls this) -----------------------------------------------------------
+
+
+def queue_due_reminders(now: datetime | None = None) -> int:
+    """Queue a reminder for each confirmed appointment starting within 24 hours that has none yet
+    for its current time. One confirmed after the 24-hour mark needs no reminder and gets none."""
+    now = now or utcnow()
+    queued = 0
+    with atomic():
+        due = db.session.scalars(
+            select(Appointment).where(Appointment.status == AppointmentStatus.confirmed.value,
+                                      Appointment.starts_at > now, Appointment.starts_at <= now + REMINDER_BEFORE)
+            .with_for_update(skip_locked=True)).all()
+        for appointment in due:
+            if appointment.reminded_sequence == appointment.sequence:
+                continue
+            appointment.reminded_sequence = appointment.sequence
+            if appointment.responded_at and appointment.responded_at > appointment.starts_at - REMINDER_BEFORE:
+                continue
+            lead = db.session.get(Lead, appointment.lead_id)
+            if _email_prospect(appointment, lead, "appointment_reminder", now):
+                record(lead.id, "appointment_reminder_queued", None,
+                       {"appointment_id": appointment.id, "when": describe_time(appointment)}, now)
+                queued += 1
+    return queued
+
+
+# --- in-app notifications ---------------------------------------------------------------------
+
+
+def unread_count(user_id: int) -> int:
+    from sqlalchemy import func
+    return db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
+
+
+def notifications(user_id: int, limit: int = 50) -> list[Notification]:
+    return list(db.session.scalars(select(Notification).where(Notification.user_id == user_id)
+                                   .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+
+
+def mark_read(user_id: int, now: datetime | None = None) -> int:
+    """Mark every notification of this user read; returns how many were unread."""
+    from sqlalchemy import update
+    with atomic():
+        return db.session.execute(update(Notification).where(Notification.user_id == user_id,
+                                                             Notification.read_at.is_(None))
+                                  .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
+                                  ).rowcount

@@ -1,0 +1,352 @@
+"""The email pipeline: every email is an outbox row first, and jobs deliver rows.
+
+A row is written in the same transaction as the event that causes it (queue_email), and enqueued
+only once that transaction has committed (the after_commit hook below). A job claims its row with a
+conditional UPDATE before sending, so two workers, or one job delivered twice, never send one row
+twice. A failed send is retried with backoff from the row itself; a sweeper re-enqueues rows a Redis
+outage or a killed worker left behind. With no SMTP_URL, "sending" keeps the email in the local
+outbox, which admins read at /outbox."""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import EmailState, OutboxEmail
+from app.services import NotFound, ServiceError, atomic, utcnow
+
+log = logging.getLogger(__name__)
+PENDING = "leadboard_outbox_pending"
+JOB = "app.jobs.email.deliver"
+
+
+class EmailNotFound(NotFound):
+    def __init__(self):
+        super().__init__("That email is not in the outbox.")
+
+
+class SmtpUrlError(ServiceError):
+    """SMTP_URL is not something we can send through."""
+
+
+# --- writing rows -----------------------------------------------------------------------------
+
+
+def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, text_body: str, html_body: str,
+                attachments: list[dict] | None = None, lead_id: int | None = None,
+                appointment_id: int | None = None, now: datetime | None = None) -> OutboxEmail:
+    """Add an email to the current transaction (call inside atomic()); it is enqueued after commit."""
+    now = now or utcnow()
+    sender = current_app.config["MAIL_FROM"]
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    row = OutboxEmail(kind=kind, state=EmailState.queued.value, sender=sender, to_address=to_address,
+                      to_name=to_name or "", subject=subject, text_body=text_body, html_body=html_body,
+                      attachments=attachments or [], message_id=make_msgid(domain=domain),
+                      date_header=formatdate(localtime=False, usegmt=True), attempts=0, created_at=now,
+                      updated_at=now, next_attempt_at=now, lead_id=lead_id, appointment_id=appointment_id)
+    db.session.add(row)
+    db.session.flush()
+    db.session.info.setdefault(PENDING, []).append(row.id)
+    return row
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed(session: Session) -> None:
+    """Enqueue the rows this transaction wrote, now that they exist for any worker to read."""
+    ids = session.info.pop(PENDING, None)
+    if ids:
+        for outbox_id in ids:
+            enqueue_delivery(outbox_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    if not session.in_transaction():  # the outer transaction, not a savepoint
+        session.info.pop(PENDING, None)
+
+
+def job_id(outbox_id: int, attempts: int = 0) -> str:
+    """One job id per row and attempt, so a retry never reuses the id of the job now running."""
+    return f"outbox-{outbox_id}" if not attempts else f"outbox-{outbox_id}-retry{attempts}"
+
+
+def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = None) -> bool:
+    """Put a row's delivery job on the queue (at a time, for retries); False when Redis is away.
+
+    The row is the record, so a failure here loses nothing: the sweeper enqueues it later."""
+    from app.queue import QueueUnavailable, enqueue, queue
+    job = job_id(outbox_id, attempts)
+    try:
+        if at is None:
+            enqueue(JOB, outbox_id, job_id=job)
+        else:
+            from redis import RedisError
+            from datetime import timezone
+            try:
+                queue().enqueue_at(at.replace(tzinfo=timezone.utc), JOB, outbox_id, job_id=job)
+            except RedisError as exc:
+                raise QueueUnavailable(str(exc)) from exc
+    except QueueUnavailable as exc:
+        log.warning("Email %s stays queued in the outbox until the sweeper enqueues it: %s", outbox_id, exc)
+        return False
+    return True
+
+
+# --- delivering -------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    outcome: str  # "sent", "retry", "failed", "skipped"
+    retry_at: datetime | None = None
+    attempts: int = 0
+
+
+def build_message(row: OutboxEmail) -> EmailMessage:
+    """The row as a MIME message: text and HTML alternatives, then any attachments."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = row.sender
+    message["To"] = formataddr((row.to_name, row.to_address)) if row.to_name else row.to_address
+    message["Subject"] = row.subject
+    message["Date"] = row.date_header
+    message["Message-ID"] = row.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.text_body)
+    message.add_alternative(row.html_body, subtype="html")
+    for attachment in row.attachments or []:
+        maintype, _, rest = attachment["content_type"].partition("/")
+        subtype, *params = [part.strip() for part in rest.split(";")]
+        extra = dict(param.split("=", 1) for param in params if "=" in param)
+        message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
+                               params=extra)
+    return message
+
+
+def smtp_settings(url: str) -> dict:
+    """Parse SMTP_URL: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps:// (TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SmtpUrlError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465.")
+    return {"tls": parts.scheme == "smtps", "host": parts.hostname,
+            "port": parts.port or (465 if parts.scheme == "smtps" else 587),
+            "username": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password else None}
+
+
+def send_smtp(message: EmailMessage, url: str, timeout: float) -> None:
+    settings = smtp_settings(url)
+    context = ssl.create_default_context()
+    if settings["tls"]:
+        client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(settings["host"], settings["port"], timeout=timeout)
+    with client:
+        client.ehlo()
+        if not settings["tls"] and client.has_extn("starttls"):
+            client.starttls(context=context)
+            client.ehlo()
+        if settings["username"]:
+            client.login(settings["username"], settings["password"] or "")
+        client.send_message(message)
+
+
+def _claim(outbox_id: int, now: datetime) -> int | None:
+    """Take the row for this worker; the attempt number, or None if it isn't ours to send."""
+    lease = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"])
+    with atomic():
+        claimed = db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == outbox_id,
+                   or_((OutboxEmail.state == EmailState.queued.value) & (OutboxEmail.next_attempt_at <= now),
+                       (OutboxEmail.state == EmailState.sending.value) & (OutboxEmail.lease_until < now)))
+            .values(state=EmailState.sending.value, attempts=OutboxEmail.attempts + 1, lease_until=now + lease,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            return None
+        return db.session.scalar(select(OutboxEmail.attempts).where(OutboxEmail.id == outbox_id))
+
+
+def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
+    """Send one row, at most once: claim it, send it, record the outcome.
+
+    A failure leaves the row queued for a later attempt (retry_at says when) until the attempts run
+    out; then it is failed and the lead's timeline says so."""
+    now = now or utcnow()
+    attempt = _claim(outbox_id, now)
+    if attempt is None:
+        return Delivery("skipped")
+    row = db.session.get(OutboxEmail, outbox_id)
+    db.session.refresh(row)
+    lead_id, kind, facts = row.lead_id, row.kind, {"subject": row.subject, "to": row.to_address}
+    url = current_app.config["SMTP_URL"]
+    try:
+        # The local outbox keeps the row as it is; building the message still proves it is sendable.
+        message = build_message(row)
+        db.session.rollback()  # hold no transaction open while talking to the relay
+        if url:
+            send_smtp(message, url, current_app.config["SMTP_TIMEOUT"])
+    except (smtplib.SMTPException, OSError, ServiceError, ValueError) as exc:
+        db.session.rollback()
+        return _failed_attempt(outbox_id, attempt, f"{type(exc).__name__}: {exc}"[:2000])
+    with atomic():
+        finished = utcnow()
+        done = db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == outbox_id, OutboxEmail.state == EmailState.sending.value,
+                   OutboxEmail.attempts == attempt)
+            .values(state=EmailState.sent.value, sent_at=finished, updated_at=finished, lease_until=None,
+                    last_error=None, transport="smtp" if url else "local")
+            .execution_options(synchronize_session=False)).rowcount
+        if done and lead_id is not None and kind != "owner_notice":
+            from app.services.leads import record
+            record(lead_id, "email_sent", None, facts, finished)
+    return Delivery("sent")
+
+
+def _failed_attempt(outbox_id: int, attempt: int, error: str) -> Delivery:
+    delays = current_app.config["EMAIL_RETRY_DELAYS"]
+    now = utcnow()
+    with atomic():
+        row = db.session.get(OutboxEmail, outbox_id)
+        if row is None or row.state != EmailState.sending.value or row.attempts != attempt:
+            return Delivery("skipped")  # someone else has the row now
+        row.last_error, row.updated_at, row.lease_until = error, now, None
+        if attempt > len(delays):
+            row.state, row.failed_at = EmailState.failed.value, now
+            if row.lead_id is not None and row.kind != "owner_notice":
+                from app.services.leads import record
+                record(row.lead_id, "email_failed", None, {"subject": row.subject, "to": row.to_address,
+                                                           "error": error, "attempts": attempt}, now)
+            log.warning("Email %s failed for good after %s attempts: %s", outbox_id, attempt, error)
+            return Delivery("failed")
+        row.state = EmailState.queued.value
+        row.next_attempt_at = now + timedelta(seconds=delays[attempt - 1])
+        log.info("Email %s attempt %s failed (%s); next try at %s", outbox_id, attempt, error, row.next_attempt_at)
+        return Delivery("retry", row.next_attempt_at, attempt)
+
+
+# --- admins -----------------------------------------------------------------------------------
+
+
+def get_email(outbox_id: int) -> OutboxEmail:
+    row = db.session.get(OutboxEmail, outbox_id)
+    if row is None:
+        raise EmailNotFound()
+    return row
+
+
+def retry(outbox_id: int, actor_id: int) -> OutboxEmail:
+    """Give a failed email a fresh set of attempts, now; raises ServiceError unless it failed."""
+    with atomic():
+        row = get_email(outbox_id)
+        if row.state != EmailState.failed.value:
+            raise ServiceError("Only an email that failed can be retried.")
+        now = utcnow()
+        row.state, row.attempts, row.next_attempt_at, row.failed_at, row.updated_at = (
+            EmailState.queued.value, 0, now, None, now)
+        db.session.info.setdefault(PENDING, []).append(row.id)
+        if row.lead_id is not None and row.kind != "owner_notice":
+            from app.services.leads import record
+            record(row.lead_id, "email_retried", actor_id, {"subject": row.subject, "to": row.to_address}, now)
+    return row
+
+
+def withdraw(appointment_id: int, kind: str, now: datetime) -> int:
+    """Cancel this appointment's emails of one kind that have not gone out (inside atomic())."""
+    return db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.appointment_id == appointment_id, OutboxEmail.kind == kind,
+               OutboxEmail.state == EmailState.queued.value)
+        .values(state=EmailState.cancelled.value, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+@dataclass
+class OutboxPage:
+    items: list[OutboxEmail]
+    page: int
+    has_next: bool
+
+
+def listing(state: str = "", page: int = 1, per_page: int = 50) -> OutboxPage:
+    query = select(OutboxEmail).order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+    if state:
+        query = query.where(OutboxEmail.state == state)
+    page = max(1, page)
+    rows = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
+    return OutboxPage(items=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+def counts() -> dict[str, int]:
+    from sqlalchemy import func
+    return dict(db.session.execute(select(OutboxEmail.state, func.count()).group_by(OutboxEmail.state)).all())
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+@dataclass
+class Sweep:
+    reclaimed: int = 0
+    enqueued: int = 0
+    reminders: int = 0
+
+
+def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> Sweep:
+    """Recover what a dead worker or a Redis outage left behind, and write due reminders.
+
+    Rows sending past their lease go back to queued; queued rows that have been due for longer
+    than the grace period, and whose job Redis no longer holds, are enqueued again. A row enqueued
+    twice is still sent once: delivery claims it first."""
+    now = now or utcnow()
+    grace = timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"] if grace_seconds is None else grace_seconds)
+    result = Sweep()
+    with atomic():
+        result.reclaimed = db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.state == EmailState.sending.value, OutboxEmail.lease_until < now)
+            .values(state=EmailState.queued.value, next_attempt_at=now, lease_until=None, updated_at=now,
+                    last_error="The worker sending this stopped before it finished; trying again.")
+            .execution_options(synchronize_session=False)).rowcount
+    from app.services.appointments import queue_due_reminders
+    result.reminders = queue_due_reminders(now)
+    due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts).where(
+        OutboxEmail.state == EmailState.queued.value, OutboxEmail.next_attempt_at <= now - grace)
+        .order_by(OutboxEmail.next_attempt_at).limit(1000)).all()
+    db.session.rollback()
+    pending = _pending_jobs(due)
+    for outbox_id, attempts in due:
+        if outbox_id not in pending and enqueue_delivery(outbox_id, attempts):
+            result.enqueued += 1
+    if result.reclaimed or result.enqueued or result.reminders:
+        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
+                 result.reminders)
+    return result
+
+
+def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:
+    """The rows whose delivery job Redis still holds waiting (queued or scheduled)."""
+    if not rows:
+        return set()
+    from redis import RedisError
+    from rq.job import Job, JobStatus
+    from app.queue import QueueUnavailable, connection
+    try:
+        redis = connection()
+        jobs = Job.fetch_many([job_id(i, attempts) for i, attempts in rows], connection=redis)
+        waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+        return {i for (i, _), job in zip(rows, jobs) if job is not None and job.get_status(refresh=False) in waiting}
+    except (QueueUnavailable, RedisError):
+        return set()

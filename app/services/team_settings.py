@@ -1,0 +1,71 @@
+"""Team-wide choices: the default timezone and the stage a booked appointment moves a lead to."""
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Stage, TeamSettings, User
+from app.services import ServiceError, atomic
+
+BOOKED_STAGE_NAME = "Appointment set"
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> list[str]:
+    """Every IANA zone name, sorted, for the pickers."""
+    return sorted(name for name in available_timezones() if "/" in name or name == "UTC")
+
+
+def check_timezone(name: str | None, field: str = "timezone") -> str:
+    """The zone name if it is a real IANA zone; raises ServiceError naming the field otherwise."""
+    name = (name or "").strip()
+    try:
+        if name and name in set(timezone_names()):
+            ZoneInfo(name)
+            return name
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise ServiceError("Pick a timezone from the list, e.g. Europe/Berlin or America/New_York.", field=field)
+
+
+def current() -> TeamSettings:
+    """The settings row, or unsaved defaults when no admin has saved any."""
+    row = db.session.get(TeamSettings, 1)
+    if row is None:
+        row = TeamSettings(id=1, timezone=current_app.config["TEAM_TIMEZONE"], appointment_stage_id=None)
+        row.appointment_stage_id = db.session.scalar(
+            select(Stage.id).where(func.lower(Stage.name) == BOOKED_STAGE_NAME.lower()).limit(1))
+    return row
+
+
+def team_timezone() -> str:
+    return current().timezone or "UTC"
+
+
+def user_timezone(user: User | None) -> str:
+    return (user.timezone if user is not None and user.timezone else None) or team_timezone()
+
+
+def save(timezone: str, appointment_stage_id: int | None) -> TeamSettings:
+    """Save the team's settings; raises ServiceError naming a bad field."""
+    timezone = check_timezone(timezone)
+    with atomic():
+        if appointment_stage_id is not None and db.session.get(Stage, appointment_stage_id) is None:
+            raise ServiceError("That stage no longer exists. Reload the page.", field="appointment_stage")
+        row = db.session.get(TeamSettings, 1) or TeamSettings(id=1)
+        row.timezone, row.appointment_stage_id = timezone, appointment_stage_id
+        db.session.add(row)
+    return row
+
+
+def set_user_timezone(user_id: int, timezone: str | None) -> User:
+    """A person's own timezone for entering and reading times (None: the team's)."""
+    timezone = check_timezone(timezone) if timezone else None
+    with atomic():
+        user = db.session.get(User, user_id)
+        user.timezone = timezone
+    return user
