@@ -25,7 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from app import api, auth, board, leads, main, public, settings
+    from app import api, auth, board, leads, main, outbox, public, settings
     from app.web import install
 
     install(app)
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(leads.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(outbox.bp)
 
     from app.cli import register
 

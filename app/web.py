@@ -143,8 +143,17 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def layout():
+        from app.models.appointment import STATUS_LABELS
         from app.services import utcnow
-        return {"now": utcnow(), "fragment_request": wants_fragment()}
+        return {"now": utcnow(), "fragment_request": wants_fragment(), "appointment_labels": STATUS_LABELS,
+                "can_see_outbox": current_user.is_authenticated and current_user.is_admin,
+                # Called by the full-page layout only, so fragments don't pay for the count.
+                "unread_notifications": _unread_notifications}
 
     from app import filters
     filters.register(app)
+
+
+def _unread_notifications() -> int:
+    from app.services.appointments import unread_count
+    return unread_count(current_user.id) if current_user.is_authenticated else 0

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import Form, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.services import ServiceError
@@ -68,3 +68,20 @@ class PoolFilterForm(Form):
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and not field.data.isdigit():
             raise ValidationError("Owner must be a teammate, 'me' or 'none'.")
+
+
+class AppointmentForm(FlaskForm):
+    """Booking or moving an appointment: a wall-clock time in the member's timezone."""
+
+    date = DateField("Date", validators=[DataRequired("Pick the day.")])
+    time = TimeField("Start time", validators=[DataRequired("Pick the start time, e.g. 14:30.")])
+    duration = SelectField("Duration", coerce=int, default=30,
+                           choices=[(m, f"{m} minutes" if m < 60 else f"{m // 60} h {m % 60} min".replace(" 0 min", ""))
+                                    for m in (15, 30, 45, 60, 90, 120)])
+    location = StringField("Location or video link", validators=[Length(max=500)])
+    note = TextAreaField("Note for the prospect (optional)", validators=[Length(max=2000)])
+    timezone = SelectField("Prospect's timezone", choices=[], validate_choice=False)
+
+
+class RescheduleForm(AppointmentForm):
+    timezone = None

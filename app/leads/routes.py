@@ -77,10 +77,7 @@ def new():
 
 
 def _lead_page(lead, status: int = 200, **extra):
-    entries, more = lead_service.timeline(lead.id)
-    context = {"lead": lead, "entries": entries, "more_timeline": more, "notes": lead_service.notes(lead.id),
-               "note_form": NoteForm(), "assign_form": AssignForm(owner=str(lead.owner_id or "")),
-               "owner_choices": _owner_choices(), "stages": pipeline(), **extra}
+    context = {"lead": lead, "note_form": NoteForm(), **_page_extras(lead, **extra)}
     return render_template("leads/show.html", **context), status
 
 
@@ -128,11 +125,12 @@ def add_note(lead_id: int):
                   **_page_extras(lead))
 
 
-def _page_extras(lead) -> dict:
+def _page_extras(lead, **extra) -> dict:
+    from app.leads.appointments import appointment_context
     entries, more = lead_service.timeline(lead.id)
     return {"entries": entries, "more_timeline": more, "notes": lead_service.notes(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": _owner_choices(),
-            "stages": pipeline()}
+            "stages": pipeline(), **appointment_context(lead, **extra)}
 
 
 @bp.get("/<int:lead_id>/timeline")

@@ -1,5 +1,5 @@
-from flask import current_app, jsonify, redirect, url_for
-from flask_login import current_user
+from flask import current_app, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from app.extensions import db, limiter
@@ -32,3 +32,43 @@ def healthz():
             checks["redis"] = {"status": "error", "error": type(exc).__name__}
     healthy = all(c["status"] == "ok" for c in checks.values())
     return jsonify(status="ok" if healthy else "error", **checks), 200 if healthy else 503
+
+
+# --- a person's own things: notifications and timezone -------------------------------------------
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    from app.services.appointments import notifications as listing
+    return render_template("main/notifications.html", items=listing(current_user.id))
+
+
+@bp.post("/notifications/read")
+@login_required
+def mark_notifications_read():
+    from app.services.appointments import mark_read
+    count = mark_read(current_user.id)
+    flash(f"Marked {count} notification{'s' if count != 1 else ''} as read." if count else "Nothing was unread.",
+          "success")
+    return redirect(url_for("main.notifications"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    from app.main.forms import AccountForm
+    from app.services import ServiceError
+    from app.services.team_settings import set_user_timezone, team_timezone, timezone_names
+    from app.web import add_form_error
+    form = AccountForm(timezone=current_user.timezone or "")
+    form.timezone.choices = [("", f"The team's timezone ({team_timezone()})")] + [(n, n) for n in timezone_names()]
+    if form.validate_on_submit():
+        try:
+            set_user_timezone(current_user.id, form.timezone.data or None)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash("Saved. Times you enter and read now use this timezone.", "success")
+            return redirect(url_for("main.account"))
+    return render_template("main/account.html", form=form), 422 if form.is_submitted() else 200

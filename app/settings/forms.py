@@ -29,3 +29,9 @@ class StageForm(FlaskForm):
 
 class DeleteStageForm(FlaskForm):
     move_to = SelectField("Move its leads to", choices=[], validate_choice=False)
+
+
+class TeamSettingsForm(FlaskForm):
+    timezone = SelectField("Team timezone", choices=[], validate_choice=False)
+    appointment_stage = SelectField("When an appointment is booked, move the lead to", choices=[],
+                                    validate_choice=False)

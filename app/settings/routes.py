@@ -159,3 +159,28 @@ def delete_stage(stage_id: int):
             flash(f"Deleted the stage {stage.name}.", "success")
             return go(url_for("settings.stages"))
     return render_template("settings/delete_stage.html", form=form, stage=stage, count=count), status
+
+
+# --- team settings -----------------------------------------------------------------------------
+
+
+@bp.route("/team", methods=["GET", "POST"])
+def team():
+    from app.services import team_settings
+    from app.settings.forms import TeamSettingsForm
+    current = team_settings.current()
+    form = TeamSettingsForm(timezone=current.timezone, appointment_stage=str(current.appointment_stage_id or ""))
+    form.timezone.choices = [(n, n) for n in team_settings.timezone_names()]
+    form.appointment_stage.choices = [("", "Don't move it")] + [(str(s.id), s.name) for s in stage_service.pipeline()]
+    if form.validate_on_submit():
+        stage = form.appointment_stage.data or ""
+        try:
+            if stage and not stage.isdigit():
+                raise ServiceError("Pick a stage from the list.", field="appointment_stage")
+            team_settings.save(form.timezone.data, int(stage) if stage else None)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash("Team settings saved.", "success")
+            return go(url_for("settings.team"))
+    return render_template("settings/team.html", form=form), 422 if form.is_submitted() else 200

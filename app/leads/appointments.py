@@ -1,0 +1,114 @@
+"""Booking, moving and cancelling appointments from a lead's page."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import flash, redirect, url_for
+from flask_login import current_user
+
+from app.leads import bp
+from app.leads.forms import AppointmentForm, RescheduleForm
+from app.services import ServiceError, appointments as service, leads as lead_service
+from app.services.team_settings import timezone_names, user_timezone
+from app.web import add_form_error
+
+
+def booking_form(submitted: bool = False) -> AppointmentForm:
+    """The booking form: from the posted data, or empty with the member's timezone picked."""
+    form = AppointmentForm() if submitted else AppointmentForm(formdata=None)
+    form.timezone.choices = [(name, name) for name in timezone_names()]
+    if not submitted:
+        form.timezone.data = user_timezone(current_user)
+    return form
+
+
+def _prefilled(appointment) -> RescheduleForm:
+    local = service.in_zone(appointment.starts_at, user_timezone(current_user))
+    return RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(), time=local.time().replace(second=0, microsecond=0),
+                          duration=appointment.duration_minutes, location=appointment.location, note=appointment.note)
+
+
+def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False) -> dict:
+    """What the lead page's appointments panel needs: the list, the booking form, a form per open one."""
+    appointments = service.for_lead(lead.id)
+    forms = {a.id: _prefilled(a) for a in appointments if a.is_open}
+    forms.update(reschedule_forms or {})
+    zone = user_timezone(current_user)
+    return {"appointments": appointments, "booking_form": booking or booking_form(),
+            "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
+            "describe": lambda a: service.describe_time(a, zone)}
+
+
+
+
+def _starts(form) -> datetime:
+    """The form's date and time, read in the member's timezone, as naive UTC."""
+    return service.local_to_utc(datetime.combine(form.date.data, form.time.data), user_timezone(current_user))
+
+
+def _back(lead_id: int):
+    return redirect(url_for("leads.show", lead_id=lead_id, _anchor="appointments"))
+
+
+@bp.post("/<int:lead_id>/appointments")
+def book(lead_id: int):
+    from app.leads.routes import _lead_page
+    lead = lead_service.get_lead(lead_id)
+    form = booking_form(submitted=True)
+    if form.validate_on_submit():
+        try:
+            appointment = service.book_appointment(
+                lead.id, current_user.id, starts_at=_starts(form), duration_minutes=form.duration.data,
+                location=form.location.data, note=form.note.data, prospect_timezone=form.timezone.data)
+        except ServiceError as exc:
+            add_form_error(form, _field(exc))
+        else:
+            told = "The invitation is on its way." if lead.email else \
+                "No invitation was sent: the lead has no email address."
+            flash(f"Booked for {service.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
+            return _back(lead.id)
+    return _lead_page(lead, 422, booking=form, open_booking=True)
+
+
+def _field(exc: ServiceError) -> ServiceError:
+    """The service names starts_at and duration_minutes; the form asks for date/time and duration."""
+    names = {"starts_at": "date", "duration_minutes": "duration"}
+    if exc.field in names:
+        exc.field = names[exc.field]
+    return exc
+
+
+@bp.post("/<int:lead_id>/appointments/<int:appointment_id>/reschedule")
+def reschedule(lead_id: int, appointment_id: int):
+    from app.leads.routes import _lead_page
+    lead = lead_service.get_lead(lead_id)
+    appointment = _appointment_of(lead.id, appointment_id)
+    form = RescheduleForm(prefix=f"a{appointment.id}")
+    if form.validate_on_submit():
+        try:
+            appointment = service.reschedule_appointment(
+                appointment.id, current_user.id, starts_at=_starts(form), duration_minutes=form.duration.data,
+                location=form.location.data, note=form.note.data)
+        except ServiceError as exc:
+            add_form_error(form, _field(exc))
+        else:
+            flash(f"Moved to {service.describe_time(appointment, user_timezone(current_user))}. "
+                  "An updated invitation is on its way.", "success")
+            return _back(lead.id)
+    return _lead_page(lead, 422, reschedule_forms={appointment.id: form})
+
+
+@bp.post("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
+def cancel(lead_id: int, appointment_id: int):
+    lead = lead_service.get_lead(lead_id)
+    appointment = service.cancel_appointment(_appointment_of(lead.id, appointment_id).id, current_user.id)
+    flash(f"Cancelled the appointment on {service.describe_time(appointment, user_timezone(current_user))}."
+          + (" The prospect is told." if lead.email else ""), "success")
+    return _back(lead.id)
+
+
+def _appointment_of(lead_id: int, appointment_id: int):
+    appointment = service.get_appointment(appointment_id)
+    if appointment.lead_id != lead_id:
+        raise service.AppointmentNotFound()
+    return appointment

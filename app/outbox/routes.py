@@ -1,0 +1,66 @@
+"""/outbox: every email Leadboard sent or will send, for admins to read, check and retry."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.models import EmailState
+from app.outbox import bp
+from app.services import outbox as service
+from app.web import admin_required
+
+# The stored HTML is shown in a sandboxed frame: no scripts, no same-origin access; its links open
+# in a new tab, so a person can follow the confirmation link as the prospect would.
+EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'; "
+             "sandbox allow-popups allow-popups-to-escape-sandbox")
+
+
+@bp.before_request
+@admin_required
+def require_admin():
+    pass
+
+
+@bp.get("")
+def index():
+    state = request.args.get("state", "")
+    if state and state not in {s.value for s in EmailState}:
+        abort(400, description="Filter by one of: queued, sending, sent, failed, cancelled.")
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= 100_000:
+        abort(400, description="That page number is out of range.")
+    return render_template("outbox/index.html", listing=service.listing(state, page), state=state,
+                           counts=service.counts(), states=[s.value for s in EmailState])
+
+
+@bp.get("/<int:outbox_id>")
+def show(outbox_id: int):
+    email = service.get_email(outbox_id)
+    return render_template("outbox/show.html", email=email, headers=service.build_message(email).items())
+
+
+@bp.get("/<int:outbox_id>/html")
+def html(outbox_id: int):
+    body = service.get_email(outbox_id).html_body
+    # Links open in a new tab rather than inside the frame.
+    body = body.replace("<head>", '<head><base target="_blank">', 1)
+    return body, 200, {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": EMAIL_CSP,
+                       "X-Frame-Options": "SAMEORIGIN"}
+
+
+@bp.get("/<int:outbox_id>/attachments/<int:index>")
+def attachment(outbox_id: int, index: int):
+    attachments = service.get_email(outbox_id).attachments or []
+    if index >= len(attachments):
+        abort(404, description="That email has no such attachment.")
+    item = attachments[index]
+    filename = "".join(ch for ch in item["filename"] if ch.isalnum() or ch in "._-") or "attachment"
+    return item["content"], 200, {"Content-Type": item["content_type"],
+                                  "Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+@bp.post("/<int:outbox_id>/retry")
+def retry(outbox_id: int):
+    email = service.retry(outbox_id, current_user.id)
+    flash(f"Sending “{email.subject}” to {email.to_address} again.", "success")
+    return redirect(url_for("outbox.show", outbox_id=email.id))

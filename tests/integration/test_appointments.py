@@ -1,0 +1,394 @@
+"""Appointments from the lead page and the prospect's links: booking, the emails it writes, the
+one-click answers (which only a POST gives), the tokens, reminders, and what the team sees."""
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Appointment, Lead, Notification, OutboxEmail, TimelineEntry
+from app.services import appointments as service, outbox, utcnow
+
+
+def emails(kind: str | None = None) -> list[OutboxEmail]:
+    query = select(OutboxEmail).order_by(OutboxEmail.id)
+    if kind:
+        query = query.where(OutboxEmail.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def kinds(lead_id: int) -> list[str]:
+    return list(db.session.scalars(select(TimelineEntry.kind).where(TimelineEntry.lead_id == lead_id)
+                                   .order_by(TimelineEntry.id)))
+
+
+def ics(email: OutboxEmail) -> Calendar:
+    return Calendar.from_ical(email.attachments[0]["content"])
+
+
+def event(email: OutboxEmail):
+    return next(c for c in ics(email).walk("VEVENT"))
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def book(member, lead, hours: int = 48, **options) -> Appointment:
+    starts = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours)
+    return service.book_appointment(lead.id, member.id, starts_at=starts, duration_minutes=options.pop("duration", 30),
+                                    location=options.pop("location", "https://meet.example.com/abc"),
+                                    note=options.pop("note", "We'll walk through pricing."), **options)
+
+
+@pytest.fixture
+def lena(make_lead, member):
+    return make_lead(first_name="Lena", last_name="Lindqvist", email="lena@example.com", company="Acme",
+                     owner=member)
+
+
+# --- booking from the lead page -----------------------------------------------------------------
+
+
+def test_booking_from_the_lead_page_reads_the_time_in_the_members_timezone_and_invites_the_prospect(
+        as_member, member, lena, stages):
+    from app.services.team_settings import set_user_timezone
+    set_user_timezone(member.id, "America/New_York")
+    day = date.today() + timedelta(days=3)
+    response = as_member.post(f"/leads/{lena.id}/appointments", {
+        "date": day.isoformat(), "time": "14:30", "duration": "45", "location": "Zoom: https://zoom.example/j/1",
+        "note": "Bring the numbers", "timezone": "Europe/Berlin"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+    appointment = db.session.scalars(select(Appointment)).one()
+    expected = datetime.combine(day, time(14, 30), ZoneInfo("America/New_York")).astimezone(timezone.utc)
+    assert appointment.starts_at == expected.replace(tzinfo=None)
+    assert (appointment.duration_minutes, appointment.timezone, appointment.status) == (45, "Europe/Berlin", "awaiting")
+    lead = db.session.get(Lead, lena.id)
+    assert lead.stage.name == "Appointment set" and lead.appointment_status == "awaiting"
+    assert kinds(lena.id)[-2:] == ["appointment_booked", "stage_changed"]
+
+    invite = emails("appointment_invite")
+    assert len(invite) == 1 and invite[0].to_address == "lena@example.com" and invite[0].state == "queued"
+    berlin = expected.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{berlin:%H:%M}" in invite[0].text_body and "(Europe/Berlin)" in invite[0].subject
+    vevent = event(invite[0])
+    assert ics(invite[0])["METHOD"] == "REQUEST"
+    assert vevent["UID"] == appointment.uid and vevent["SEQUENCE"] == 0
+    assert vevent.decoded("DTSTART") == expected and vevent.decoded("DTEND") == expected + timedelta(minutes=45)
+
+    page = as_member.get(f"/leads/{lena.id}").get_data(as_text=True)
+    assert "Awaiting answer" in page and "America/New_York" in page
+
+
+@pytest.mark.parametrize("form, field, message", [
+    ({"date": "", "time": "10:00"}, "date", "Pick the day."),
+    ({"date": "2020-01-01", "time": "10:00"}, "date", "Pick a time in the future."),
+    ({"time": "25:99"}, "time", "Pick the start time"),
+    ({"duration": "7"}, "duration", "Not a valid choice."),
+    ({"location": "x" * 501}, "location", "Field cannot be longer than 500 characters."),
+    ({"timezone": "Mars/Olympus"}, "timezone", "Pick a timezone from the list"),
+])
+def test_a_bad_booking_is_refused_beside_its_field_and_books_nothing(as_member, lena, form, field, message):
+    data = {"date": (date.today() + timedelta(days=2)).isoformat(), "time": "10:00", "duration": "30",
+            "location": "", "note": "", "timezone": "UTC", **form}
+    response = as_member.post(f"/leads/{lena.id}/appointments", data)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(rf'id="{field}-error">[^<]*{re.escape(message)}', body), body[body.find("Book an"):][:3000]
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 0 and emails() == []
+
+
+def test_a_lead_without_email_gets_its_appointment_but_no_invitation(as_member, member, make_lead):
+    lead = make_lead(first_name="Phone", last_name="Only", phone="+14155550123")
+    book(member, lead)
+    assert emails() == []
+    assert db.session.scalars(select(TimelineEntry).where(TimelineEntry.kind == "appointment_booked")
+                              ).one().data["invited"] is False
+
+
+def test_booking_does_not_move_a_lead_back_from_a_later_stage(member, make_lead, stages):
+    lead = make_lead(stage="Won", email="won@example.com")
+    book(member, lead)
+    assert db.session.get(Lead, lead.id).stage_id == stages["Won"].id
+
+
+def test_rescheduling_raises_the_sequence_keeps_the_uid_and_needs_a_new_confirmation(as_member, member, lena):
+    appointment = book(member, lena)
+    first_uid = appointment.uid
+    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    local = service.in_zone(appointment.starts_at + timedelta(days=1), "UTC")
+    response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/reschedule", {
+        f"a{appointment.id}-date": local.date().isoformat(), f"a{appointment.id}-time": f"{local:%H:%M}",
+        f"a{appointment.id}-duration": "60", f"a{appointment.id}-location": "Office", f"a{appointment.id}-note": ""})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.refresh(appointment)
+    assert (appointment.sequence, appointment.status, appointment.uid) == (1, "awaiting", first_uid)
+    update = emails("appointment_update")
+    assert len(update) == 1 and event(update[0])["SEQUENCE"] == 1 and event(update[0])["LOCATION"] == "Office"
+    assert event(update[0]).decoded("DTSTART") == (appointment.starts_at).replace(tzinfo=timezone.utc)
+
+
+def test_cancelling_sends_a_cancel_invite_and_shows_on_the_board(as_member, member, lena):
+    appointment = book(member, lena)
+    response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/cancel")
+    assert response.status_code == 302
+    cancel = emails("appointment_cancel")
+    assert len(cancel) == 1
+    assert ics(cancel[0])["METHOD"] == "CANCEL" and event(cancel[0])["STATUS"] == "CANCELLED"
+    assert event(cancel[0])["SEQUENCE"] == 1 and event(cancel[0])["UID"] == appointment.uid
+    board = as_member.get("/board").get_data(as_text=True)
+    card = board[board.find(f'id="card-{lena.id}"'):][:2000]
+    assert "appt-cancelled" in card and "Cancelled" in card
+
+
+def test_an_appointment_of_another_lead_is_not_found_through_this_one(as_member, member, lena, make_lead):
+    other = make_lead(first_name="Other", email="other@example.com")
+    appointment = book(member, other)
+    response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/cancel")
+    assert response.status_code == 404
+    assert db.session.get(Appointment, appointment.id).status == "awaiting"
+
+
+# --- the prospect's links -----------------------------------------------------------------------
+
+
+def links_in(email: OutboxEmail) -> dict[str, str]:
+    found = dict(re.findall(r"(https?://\S+/appointments/(confirm|cancel|reschedule)/[\w.\-]+)", email.text_body))
+    return {action: path_of(url) for url, action in found.items()}
+
+
+@pytest.fixture
+def prospect(app):
+    """A stranger's browser: no sign-in; it fetches the page (and its CSRF token) before pressing."""
+    client = app.test_client()
+
+    def press(path: str, **form):
+        page = client.get(path).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        return client.post(path, data={"csrf_token": token.group(1) if token else "", **form})
+    client.press = press
+    return client
+
+
+def test_opening_a_confirm_link_any_number_of_ways_changes_nothing(app, member, lena, prospect):
+    appointment = book(member, lena)
+    confirm = links_in(emails("appointment_invite")[0])["confirm"]
+    for method in ("get", "head", "get", "options"):
+        response = getattr(prospect, method)(confirm)
+        assert response.status_code in (200, 204)
+    page = prospect.get(confirm).get_data(as_text=True)
+    assert "Yes, I&#39;ll be there" in page and "Hi Lena," in page
+    assert "Lindqvist" not in page and "lena@example.com" not in page and "Acme" not in page
+    db.session.refresh(appointment)
+    assert appointment.status == "awaiting" and appointment.responded_at is None
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_pressing_confirm_confirms_once_tells_the_owner_and_pressing_again_changes_nothing(
+        as_member, member, lena, prospect):
+    appointment = book(member, lena)
+    confirm = links_in(emails("appointment_invite")[0])["confirm"]
+    response = prospect.press(confirm)
+    assert response.status_code == 303 and response.headers["Location"].endswith(confirm)
+    db.session.refresh(appointment)
+    assert appointment.status == "confirmed" and appointment.responded_at is not None
+    assert "You&#39;re confirmed" in prospect.get(confirm).get_data(as_text=True)
+    assert db.session.get(Lead, lena.id).appointment_status == "confirmed"
+    assert kinds(lena.id).count("appointment_confirmed") == 1
+
+    notice = emails("owner_notice")
+    assert len(notice) == 1 and notice[0].to_address == member.email and "confirmed" in notice[0].subject
+    assert db.session.scalars(select(Notification.message)).one().startswith("Lena Lindqvist confirmed")
+    nav = as_member.get("/board").get_data(as_text=True)
+    assert re.search(r'Notifications<span class="nav-count">1<', nav)
+    assert "Lena Lindqvist confirmed" in as_member.get("/notifications").get_data(as_text=True)
+
+    prospect.press(confirm)  # replayed
+    assert kinds(lena.id).count("appointment_confirmed") == 1 and len(emails("owner_notice")) == 1
+
+    as_member.post("/notifications/read")
+    assert db.session.scalars(select(Notification.read_at)).one() is not None
+
+
+def test_asking_for_another_time_keeps_the_message_and_cancel_then_blocks_confirming(member, lena, prospect):
+    appointment = book(member, lena)
+    links = links_in(emails("appointment_invite")[0])
+    response = prospect.press(links["reschedule"], message="Mornings next week suit me better")
+    assert response.status_code == 303
+    db.session.refresh(appointment)
+    assert appointment.status == "new_time_requested"
+    assert appointment.prospect_message == "Mornings next week suit me better"
+    assert "Mornings next week" in emails("owner_notice")[0].text_body
+
+    assert prospect.press(links["cancel"]).status_code == 303
+    db.session.refresh(appointment)
+    assert appointment.status == "cancelled"
+    response = prospect.press(links["confirm"])
+    assert response.status_code == 409 and "cancelled" in response.get_data(as_text=True)
+    db.session.refresh(appointment)
+    assert appointment.status == "cancelled"
+    assert prospect.get(links["cancel"]).status_code == 200  # opening it again shows what they did
+
+
+def test_a_message_that_is_too_long_is_refused_with_what_was_typed(member, lena, prospect):
+    book(member, lena)
+    response = prospect.press(links_in(emails("appointment_invite")[0])["reschedule"], message="x" * 1001)
+    assert response.status_code == 422 and "under 1,000 characters" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Appointment.status)).one() == "awaiting"
+
+
+def test_a_press_without_the_pages_csrf_token_changes_nothing(app, member, lena):
+    book(member, lena)
+    confirm = links_in(emails("appointment_invite")[0])["confirm"]
+    response = app.test_client().post(confirm, data={})
+    assert response.status_code == 400 and "Press the button again" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Appointment.status)).one() == "awaiting"
+
+
+def tamper(token: str) -> str:
+    body, _, signature = token.rpartition(".")
+    return f"{body}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+
+
+def test_tampered_wrong_action_expired_and_replaced_links_get_a_friendly_page_and_change_nothing(
+        app, member, lena, prospect):
+    appointment = book(member, lena)
+    token = service.link_token(appointment, "confirm")
+    cases = {
+        f"/appointments/confirm/{tamper(token)}": (404, "not valid"),
+        f"/appointments/confirm/not-a-token": (404, "not valid"),
+        f"/appointments/cancel/{token}": (404, "not valid"),  # a confirm token on the cancel path
+    }
+    for path, (status, words) in cases.items():
+        for response in (prospect.get(path), prospect.press(path)):
+            assert response.status_code == status and words in response.get_data(as_text=True), path
+            assert "Traceback" not in response.get_data(as_text=True)
+
+    service.reschedule_appointment(appointment.id, member.id, starts_at=appointment.starts_at + timedelta(hours=1),
+                                   duration_minutes=30)
+    response = prospect.press(f"/appointments/confirm/{token}")
+    assert response.status_code == 409 and "newest email" in response.get_data(as_text=True)
+
+    db.session.refresh(appointment)
+    fresh = service.link_token(appointment, "confirm")
+    with pytest.raises(service.LinkExpired):
+        service.read_link(fresh, "confirm", now=appointment.ends_at + timedelta(seconds=1))
+    assert service.read_link(fresh, "confirm", now=appointment.ends_at - timedelta(seconds=1)).id == appointment.id
+    db.session.refresh(appointment)
+    assert appointment.status == "awaiting"
+
+
+def test_an_ended_appointments_link_says_so(app, member, lena, prospect):
+    appointment = book(member, lena)
+    token = service.link_token(appointment, "confirm")
+    appointment.starts_at = utcnow() - timedelta(hours=2)  # it has been and gone
+    db.session.commit()
+    response = prospect.get(f"/appointments/confirm/{token}")
+    assert response.status_code == 410 and "already ended" in response.get_data(as_text=True)
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+
+def test_a_reminder_goes_out_once_24_hours_before_a_confirmed_appointment(member, lena):
+    appointment = book(member, lena, hours=72)
+    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    db.session.refresh(appointment)
+    assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=25)) == 0
+    assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23)) == 1
+    assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=22)) == 0
+    reminder = emails("appointment_reminder")
+    assert len(reminder) == 1 and reminder[0].subject.startswith("Reminder:") and not reminder[0].attachments
+
+
+def test_no_reminder_for_a_cancelled_appointment_and_a_queued_one_is_withdrawn(member, lena, make_lead):
+    appointment = book(member, lena, hours=72)
+    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    db.session.refresh(appointment)
+    service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23))
+    service.cancel_appointment(appointment.id, member.id)
+    assert [e.state for e in emails("appointment_reminder")] == ["cancelled"]
+
+    other = make_lead(first_name="Otto", email="otto@example.com")
+    second = book(member, other, hours=72)
+    service.answer(service.link_token(second, "confirm"), "confirm")
+    service.cancel_appointment(second.id, member.id)
+    db.session.refresh(second)
+    assert service.queue_due_reminders(now=second.starts_at - timedelta(hours=23)) == 0
+
+
+def test_a_moved_appointment_gets_its_reminder_for_the_new_time(member, lena):
+    appointment = book(member, lena, hours=72)
+    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    db.session.refresh(appointment)
+    old_start = appointment.starts_at
+    service.queue_due_reminders(now=old_start - timedelta(hours=23))
+    service.reschedule_appointment(appointment.id, member.id, starts_at=old_start + timedelta(days=2),
+                                   duration_minutes=30, now=old_start - timedelta(hours=23))
+    assert [e.state for e in emails("appointment_reminder")] == ["cancelled"]
+    db.session.refresh(appointment)
+    service.answer(service.link_token(appointment, "confirm"), "confirm", now=old_start - timedelta(hours=22))
+    assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23)) == 1
+
+
+# --- the outbox, for admins ---------------------------------------------------------------------
+
+
+def test_the_local_outbox_shows_an_email_as_sent_with_its_parts_and_working_links(as_admin, admin, lena):
+    book(admin, lena)
+    row = emails("appointment_invite")[0]
+    assert outbox.deliver(row.id).outcome == "sent"
+    db.session.refresh(row)
+    assert (row.state, row.transport) == ("sent", "local")
+    listing = as_admin.get("/outbox").get_data(as_text=True)
+    assert row.subject.split(",")[0] in listing and "Sent" in listing
+    page = as_admin.get(f"/outbox/{row.id}").get_data(as_text=True)
+    assert "Message-Id" in page or "Message-ID" in page
+    assert "invite.ics" in page and "/appointments/confirm/" in page
+    html = as_admin.get(f"/outbox/{row.id}/html")
+    assert "sandbox" in html.headers["Content-Security-Policy"]
+    assert '<base target="_blank">' in html.get_data(as_text=True)
+    attachment = as_admin.get(f"/outbox/{row.id}/attachments/0")
+    assert attachment.headers["Content-Type"].startswith("text/calendar")
+    assert Calendar.from_ical(attachment.get_data(as_text=True))["METHOD"] == "REQUEST"
+    assert outbox.deliver(row.id).outcome == "skipped"  # a second delivery sends nothing
+
+
+def test_members_cannot_read_the_outbox(as_member, member, lena):
+    book(member, lena)
+    row = emails()[0]
+    for path in ("/outbox", f"/outbox/{row.id}", f"/outbox/{row.id}/html"):
+        assert as_member.get(path).status_code == 403
+    assert as_member.post(f"/outbox/{row.id}/retry").status_code == 403
+
+
+def test_an_admin_can_retry_only_a_failed_email(as_admin, admin, lena, app):
+    book(admin, lena)
+    row = emails()[0]
+    response = as_admin.post(f"/outbox/{row.id}/retry")
+    assert response.status_code == 400 and "Only an email that failed" in response.get_data(as_text=True)
+    row.state, row.attempts = "failed", 5
+    db.session.commit()
+    as_admin.post(f"/outbox/{row.id}/retry")
+    db.session.refresh(row)
+    assert (row.state, row.attempts) == ("queued", 0)
+    assert kinds(lena.id)[-1] == "email_retried"
+
+
+def test_team_settings_choose_the_timezone_and_the_booking_stage(as_admin, admin, stages, make_lead):
+    response = as_admin.post("/settings/team", {"timezone": "Asia/Tokyo", "appointment_stage": str(stages["Qualified"].id)})
+    assert response.status_code == 302
+    lead = make_lead(email="t@example.com")
+    appointment = book(admin, lead)
+    assert appointment.timezone == "Asia/Tokyo"
+    assert db.session.get(Lead, lead.id).stage_id == stages["Qualified"].id
+    bad = as_admin.post("/settings/team", {"timezone": "Nowhere/Else", "appointment_stage": ""})
+    assert bad.status_code == 422 and "Pick a timezone" in bad.get_data(as_text=True)
+
+
+def test_members_cannot_change_team_settings(as_member):
+    assert as_member.post("/settings/team", {"timezone": "UTC", "appointment_stage": ""}).status_code == 403
