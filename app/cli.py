@@ -63,7 +63,7 @@ def register(app: Flask) -> None:
         login_file.parent.mkdir(parents=True, exist_ok=True)
         login_file.write_text(f"{DEMO_ADMIN} {password}\n")
         login_file.chmod(0o600)
-        click.echo(f"Seeded {counts['users']} users and {counts['leads']:,} leads.")
+        click.echo(f"Seeded {counts['users']} users, {counts['leads']:,} leads and {counts['appointments']} appointments.")
         click.echo(_login_line(DEMO_ADMIN, password))
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 from faker import Faker
@@ -39,7 +39,33 @@ def seed(leads: int, admin_password: str, seed_value: int = 7) -> dict:
                              name=name, role="member", password_hash=password_hash))
         db.session.add_all(team)
     bulk_leads(leads, [u.id for u in team], stages, fake=fake, rng=random.Random(seed_value))
-    return {"users": len(team), "leads": leads}
+    appointments = seed_appointments(team[0].id, rng=random.Random(seed_value))
+    return {"users": len(team), "leads": leads, "appointments": appointments}
+
+
+def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None = None) -> int:
+    """Book a few appointments on the admin's leads through the real services, and answer some as
+    their prospects would, so the board's badges, the notifications and the outbox have something
+    to show. Their emails wait in the outbox until the worker delivers them."""
+    from app.services import appointments
+    rng = rng or random.Random(7)
+    lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(Stage.kind == "open", Lead.email.is_not(None))
+                                  .order_by(Lead.id).limit(count)).all()
+    answers = ["confirm", "confirm", "reschedule", "cancel", None, None]
+    for n, lead_id in enumerate(lead_ids):
+        with atomic():
+            db.session.get(Lead, lead_id).owner_id = admin_id
+        starts = (utcnow() + timedelta(days=rng.randint(1, 10), hours=rng.randint(0, 8))).replace(
+            minute=rng.choice((0, 30)), second=0, microsecond=0)
+        appointment = appointments.book_appointment(
+            lead_id, admin_id, starts_at=starts.replace(tzinfo=timezone.utc), duration_minutes=rng.choice((30, 45, 60)),
+            location=rng.choice(("https://meet.example.com/demo", "Our office, 5th floor", "Phone call")),
+            note="Looking forward to walking you through Leadboard.")
+        action = answers[n % len(answers)]
+        if action:
+            appointments.answer(appointments.link_token(appointment, action), action,
+                                "Could we do a morning next week instead?" if action == "reschedule" else None)
+    return len(lead_ids)
 
 
 def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: Faker | None = None,

@@ -51,6 +51,10 @@ def test_seed_demo_fills_a_realistic_team_and_prints_the_login(app):
     assert owners >= 4 and stages_used == 6
     assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.owner_id.is_(None))) > 0
     assert db.session.scalar(select(func.count()).select_from(TimelineEntry)) > 400
+    from app.models import Appointment, OutboxEmail
+    statuses = set(db.session.scalars(select(Appointment.status)))
+    assert statuses == {"awaiting", "confirmed", "new_time_requested", "cancelled"}
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.state == "queued")) >= 6
     # A second run with --if-empty leaves the data alone and prints the same login.
     again = app.test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
     assert again.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Lead)) == 200
