@@ -93,3 +93,29 @@ def test_at_phone_width_move_to_moves_a_card(phone, seeded):
     expect(column(page, "New").locator(".count")).to_have_text("1 lead")
     page.reload()
     expect(column_cards(page, "Won").get_by_role("link", name="Pia Phone", exact=True)).to_be_visible()
+
+
+def test_at_phone_width_appointments_the_outbox_and_notifications_fit(new_page, seeded):
+    from datetime import datetime, timedelta, timezone
+    from app.services import appointments
+    from app.services.outbox import deliver
+    lead_id = seeded.lead("Pia", "Phone", owner=seeded.admin,
+                          email="pia.phone.with.a.rather.long.address@hyperconvergedinfrastructure.example")
+    with seeded.live.db():
+        booked = appointments.book_appointment(
+            lead_id, seeded.admin.id, starts_at=datetime.now(timezone.utc) + timedelta(days=2), duration_minutes=45,
+            location="https://meet.example.com/a-very-long-meeting-room-name-that-goes-on-and-on")
+        appointments.answer(appointments.link_token(booked, "reschedule"), "reschedule", "Mornings, please")
+        from app.extensions import db
+        from app.models import OutboxEmail
+        invite = db.session.scalars(db.select(OutboxEmail.id).where(OutboxEmail.kind == "appointment_invite")).one()
+        deliver(invite)
+        token = appointments.link_token(booked, "confirm")
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(page, seeded.admin)
+    for path, text in [(f"/leads/{lead_id}", "New time asked"), ("/outbox", "Please confirm"),
+                       (f"/outbox/{invite}", "As the recipient sees it"), ("/notifications", "asked for another time"),
+                       ("/settings/team", "Team timezone"), (f"/appointments/confirm/{token}", "Hi Pia,")]:
+        page.goto(path)
+        expect(page.get_by_text(text).first).to_be_visible()
+        assert document_width(page) <= PHONE["width"] + 1, f"{path} is {document_width(page)}px wide"
