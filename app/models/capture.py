@@ -125,6 +125,8 @@ class LeadMerge(db.Model):
     survivor_after: Mapped[dict] = mapped_column(JSON)
     moved_timeline_ids: Mapped[list] = mapped_column(JSON, default=list)
     moved_note_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # The other rows that moved with the loser, by table: {"appointments": [3], "outbox_emails": [7, 9]}.
+    moved_ids: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     merged_at: Mapped[datetime]
     undone_at: Mapped[datetime | None]

@@ -3,8 +3,8 @@
 Exact duplicates (same email or phone) never get in: capture.capture_lead catches them. What is
 left are people typed twice a little differently at the same company ("Jon Smith, Acme Inc" and
 "John Smith, ACME"); a member compares them side by side and merges. A merge keeps everything:
-the loser's row is snapshotted into LeadMerge, its timeline and notes move to the survivor, and
-undo_merge puts both leads back."""
+the loser's row is snapshotted into LeadMerge, its timeline, notes, appointments, notifications and
+emails move to the survivor, and undo_merge puts both leads back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +18,8 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.filters import money
-from app.models import CaptureForm, Lead, LeadMerge, Note, Stage, TimelineEntry, User
+from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
+                        TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import ORIGIN_FIELDS
@@ -327,10 +328,11 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
     """Fold the loser into the survivor with the chosen field values, in one transaction.
 
     `choices` maps a MERGE_FIELDS name to "survivor" or "loser" (unnamed fields keep the survivor's
-    value). The loser's timeline entries and notes move to the survivor, its row is deleted and
-    kept whole in LeadMerge.loser_snapshot, and the survivor gets a "merged" entry offering undo.
-    The survivor keeps the earlier first response of the two; merges the loser had absorbed move
-    to the survivor with its timeline (and can still be undone). Raises SelfMerge,
+    value). The loser's timeline entries, notes, appointments, notifications and emails move to the
+    survivor, its row is deleted and kept whole in LeadMerge.loser_snapshot, and the survivor gets a
+    "merged" entry offering undo. The survivor keeps the earlier first response of the two, and its
+    board badge shows whichever of their appointments changed last; merges the loser had absorbed
+    move to the survivor with its timeline (and can still be undone). Raises SelfMerge,
     LeadNotFound, AlreadyMerged, StaleLead (a lead changed since `expected_versions`), or
     ServiceError for a bad choice or an owner who is no longer active."""
     if survivor_id == loser_id:
@@ -358,9 +360,10 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         responses = [t for t in (survivor.first_response_at, loser.first_response_at) if t is not None]
         survivor.first_response_at = min(responses) if responses else None
 
-        timeline_ids = list(db.session.scalars(select(TimelineEntry.id).where(TimelineEntry.lead_id == loser.id)))
-        note_ids = list(db.session.scalars(select(Note.id).where(Note.lead_id == loser.id)))
-        _move(timeline_ids, note_ids, loser.id, survivor.id)
+        moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
+                 for table, model in MOVABLE.items()}
+        _move(moved, loser.id, survivor.id)
+        _show_latest_appointment(survivor)
         # Merges the loser absorbed would be cascade-deleted with it: they follow their timeline.
         db.session.execute(update(LeadMerge).where(LeadMerge.survivor_id == loser.id)
                            .values(survivor_id=survivor.id).execution_options(synchronize_session=False))
@@ -370,20 +373,23 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         db.session.flush()
         merge = LeadMerge(survivor_id=survivor.id, loser_id=loser_id, loser_snapshot=loser_snapshot,
                           survivor_before=before, survivor_after=_snapshot(survivor, TRACKED_FIELDS),
-                          moved_timeline_ids=timeline_ids, moved_note_ids=note_ids, merged_by_id=actor_id,
-                          merged_at=now)
+                          moved_timeline_ids=moved.pop("timeline_entries"), moved_note_ids=moved.pop("notes"),
+                          moved_ids=moved, merged_by_id=actor_id, merged_at=now)
         db.session.add(merge)
         db.session.flush()
         _record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False}, now)
     return merge
 
 
-MOVED_TABLES = {"timeline_entries", "notes", "lead_merges"}
+# Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
+# are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
+MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail)}
+MOVED_TABLES = {*MOVABLE, "lead_merges"}
 
 
 def _refuse_unmovable(loser: Lead) -> None:
     """Refuse rather than lose rows that point at the loser in tables a merge does not move yet
-    (a table added later, such as appointments, until merge_leads learns to move and undo it)."""
+    (a table added later, until merge_leads learns to move and undo it: add its model to MOVABLE)."""
     for table in db.metadata.sorted_tables:
         if table.name in MOVED_TABLES:
             continue
@@ -406,12 +412,22 @@ def _take(survivor: Lead, loser: Lead, name: str) -> None:
     setattr(survivor, name, getattr(loser, name))
 
 
-def _move(timeline_ids: list[int], note_ids: list[int], from_id: int, to_id: int) -> None:
-    """Move these entries and notes, where they still sit on `from_id`, to `to_id`."""
-    for model, ids in ((TimelineEntry, timeline_ids), (Note, note_ids)):
+def _move(moved: dict[str, list[int]], from_id: int, to_id: int) -> None:
+    """Move these rows (ids by table name), where they still sit on `from_id`, to `to_id`."""
+    for table, ids in moved.items():
+        model = MOVABLE[table]
         for start in range(0, len(ids), 500):
             db.session.execute(update(model).where(model.id.in_(ids[start:start + 500]), model.lead_id == from_id)
                                .values(lead_id=to_id).execution_options(synchronize_session=False))
+
+
+def _show_latest_appointment(lead: Lead) -> None:
+    """Set the board badge as appointments._mirror would have: from the lead's appointment that
+    changed last (every change that mirrors also stamps updated_at), or none."""
+    latest = db.session.execute(select(Appointment.status, Appointment.starts_at)
+                                .where(Appointment.lead_id == lead.id)
+                                .order_by(Appointment.updated_at.desc(), Appointment.id.desc()).limit(1)).first()
+    lead.appointment_status, lead.appointment_starts_at = latest if latest else (None, None)
 
 
 def _record(lead_id: int, kind: str, actor_id: int | None, data: dict, now: datetime) -> None:
@@ -425,10 +441,11 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
     """Put both leads back as they were before the merge, keeping what happened since; one transaction.
 
     The loser comes back from its snapshot with every column (and its id, unless SQLite has
-    given that id to a newer lead), with the timeline entries and notes that moved. The survivor
+    given that id to a newer lead), with the timeline entries, notes, appointments, notifications
+    and emails that moved; each lead's board badge follows the appointments it now has. The survivor
     gets back each field the merge changed, unless that field was changed again after the merge:
     then the newer value stays (the stage, its position and its entry time count as one field).
-    Entries and notes added to the survivor since the merge stay on it. If the survivor was itself
+    Rows added to the survivor since the merge stay on it. If the survivor was itself
     merged away since, the same rule applies to it inside that later merge's snapshot, so undoing
     both merges in either order gives back all three leads. Raises MergeNotFound,
     MergeAlreadyUndone, or MergeExpired after UNDO_WINDOW."""
@@ -447,7 +464,10 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
             raise MergeAlreadyUndone()
         survivor = db.session.get(Lead, merge.survivor_id, with_for_update=True, populate_existing=True)
         loser = _restore_loser(merge.loser_snapshot)
-        _move(merge.moved_timeline_ids, merge.moved_note_ids, survivor.id, loser.id)
+        _move({"timeline_entries": merge.moved_timeline_ids, "notes": merge.moved_note_ids, **merge.moved_ids},
+              survivor.id, loser.id)
+        for lead in (survivor, loser):
+            _show_latest_appointment(lead)
         # Merges the loser had absorbed (moved to the survivor by this merge) go back to it.
         for absorbed in db.session.scalars(select(LeadMerge).where(LeadMerge.survivor_id == survivor.id,
                                                                    LeadMerge.id != merge.id)):

@@ -1,16 +1,18 @@
 """Likely duplicates, merging two leads and undoing the merge, on SQLite and PostgreSQL."""
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Lead, LeadMerge, Note, TimelineEntry
+from app.models import Appointment, Lead, LeadMerge, Note, Notification, OutboxEmail, TimelineEntry
+from app.services import appointments as appointment_service
 from app.services import leads as lead_service
 from app.services import merge as merge_service
+from app.services import utcnow
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,21 @@ def entries(lead_id: int) -> list[tuple[str, dict]]:
 
 def note_bodies(lead_id: int) -> list[str]:
     return sorted(db.session.scalars(select(Note.body).where(Note.lead_id == lead_id)))
+
+
+def lead_of(model) -> dict[int, int | None]:
+    """Each row of an appointments, notifications or outbox_emails table: id -> lead id."""
+    return dict(db.session.execute(select(model.id, model.lead_id).execution_options(populate_existing=True)).all())
+
+
+def badge(lead_id: int) -> tuple[str | None, datetime | None]:
+    lead = db.session.get(Lead, lead_id, populate_existing=True)
+    return lead.appointment_status, lead.appointment_starts_at
+
+
+def book(lead_id: int, actor, hours: int = 48, **options) -> Appointment:
+    starts = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours)
+    return appointment_service.book_appointment(lead_id, actor.id, starts_at=starts, duration_minutes=30, **options)
 
 
 def pair_names(page) -> list[tuple[str, str]]:
@@ -278,6 +295,7 @@ def test_a_chain_of_merges_can_be_undone_in_any_order_and_loses_nothing(twins, m
     johnny = make_lead(first_name="Johnny", last_name="Smith", company="Acme")
     johnny = Ref(johnny.id, johnny.version)
     lead_service.add_note(johnny.id, "Johnny prefers email.", member.id)
+    appointment_id = book(john.id, member).id  # it travels John -> Jon -> Johnny and back, badge and all
     before = {lead.id: (columns(lead), note_bodies(lead.id), entries(lead.id)) for lead in (jon, john, johnny)}
     first = merge_twins(jon, john, member, email="loser")  # John into Jon
     second = merge_service.merge_leads(johnny.id, jon.id, {"first_name": "loser"}, member.id)  # Jon into Johnny
@@ -295,6 +313,73 @@ def test_a_chain_of_merges_can_be_undone_in_any_order_and_loses_nothing(twins, m
             for name in ("version", "updated_at"):
                 restored.pop(name), cols.pop(name)
         assert restored == cols
+    assert lead_of(Appointment) == {appointment_id: john.id}
+
+
+# --- appointments, their emails and notifications -----------------------------------------------
+
+
+def test_appointments_emails_and_notifications_move_with_the_loser_and_undo_moves_them_back(
+        as_member, twins, member, admin):
+    jon, john = twins
+    appointment = book(john.id, member)
+    appointment_id, starts_at = appointment.id, appointment.starts_at
+    appointment_service.answer(appointment_service.link_token(appointment, "confirm"), "confirm")
+    johns_emails = sorted(lead_of(OutboxEmail))  # the invitation, and the notice to his owner Ada
+    notification_id = db.session.scalars(select(Notification.id)).one()  # Ada's "John Smith confirmed"
+    assert set(lead_of(OutboxEmail).values()) == {john.id} and lead_of(Notification) == {notification_id: john.id}
+    john_before = columns(john)
+    assert badge(john.id) == ("confirmed", starts_at) and badge(jon.id) == (None, None)
+
+    merge = merge_twins(jon, john, member)
+
+    assert lead_of(Appointment) == {appointment_id: jon.id}
+    assert lead_of(OutboxEmail) == {email_id: jon.id for email_id in johns_emails}
+    assert lead_of(Notification) == {notification_id: jon.id}
+    assert db.session.get(LeadMerge, merge.id).moved_ids == {
+        "appointments": [appointment_id], "notifications": [notification_id], "outbox_emails": johns_emails}
+    assert badge(jon.id) == ("confirmed", starts_at)  # Jon had none, so his card shows John's
+    board = as_member.get("/board").get_data(as_text=True)
+    card = re.search(rf'<li class="card" id="card-{jon.id}".*?</li>', board, re.S).group(0)
+    assert "appt-confirmed" in card and "Confirmed" in card
+    assert f'id="card-{john.id}"' not in board
+
+    later = book(jon.id, member, hours=72)  # booked on the merged lead: it stays with Jon
+    later_id, later_starts_at = later.id, later.starts_at
+    later_invite = db.session.scalars(select(OutboxEmail.id).where(OutboxEmail.appointment_id == later_id)).one()
+
+    merge_service.undo_merge(merge.id, member.id)
+
+    assert lead_of(Appointment) == {appointment_id: john.id, later_id: jon.id}
+    assert lead_of(OutboxEmail) == {**{email_id: john.id for email_id in johns_emails}, later_invite: jon.id}
+    assert lead_of(Notification) == {notification_id: john.id}
+    assert columns(john) == john_before
+    assert badge(jon.id) == ("awaiting", later_starts_at)
+    board = as_member.get("/board").get_data(as_text=True)
+    card = re.search(rf'<li class="card" id="card-{john.id}".*?</li>', board, re.S).group(0)
+    assert "appt-confirmed" in card
+
+
+def test_the_badge_shows_the_appointment_that_changed_last_and_follows_an_answer_through_undo(twins, member):
+    jon, john = twins
+    booked = utcnow()
+    johns = book(john.id, member, hours=72, now=booked)
+    jons = book(jon.id, member, hours=48, now=booked + timedelta(minutes=1))
+    johns_id, johns_starts_at, jons_starts_at = johns.id, johns.starts_at, jons.starts_at
+    confirm = appointment_service.link_token(johns, "confirm")
+
+    merge = merge_twins(jon, john, member)
+    assert lead_of(Appointment) == {johns_id: jon.id, jons.id: jon.id}
+    assert badge(jon.id) == ("awaiting", jons_starts_at)  # Jon's was booked last, so his card keeps it
+
+    # John's prospect confirms from the invitation sent before the merge: it lands on the merged lead.
+    appointment_service.answer(confirm, "confirm", now=booked + timedelta(minutes=2))
+    assert badge(jon.id) == ("confirmed", johns_starts_at)
+
+    merge_service.undo_merge(merge.id, member.id)
+    assert lead_of(Appointment) == {johns_id: john.id, jons.id: jon.id}
+    assert badge(john.id) == ("confirmed", johns_starts_at)  # the answer, not the "awaiting" of the snapshot
+    assert badge(jon.id) == ("awaiting", jons_starts_at)
 
 
 def test_merge_with_finds_the_other_lead_to_compare(as_member, twins, make_lead):
