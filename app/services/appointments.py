@@ -138,6 +138,15 @@ def get_appointment(appointment_id: int) -> Appointment:
     return appointment
 
 
+def _locked(appointment_id: int) -> Appointment:
+    """The appointment, re-read and locked for this transaction (two changes at once wait in turn)."""
+    appointment = db.session.scalar(select(Appointment).where(Appointment.id == appointment_id)
+                                    .with_for_update().execution_options(populate_existing=True))
+    if appointment is None:
+        raise AppointmentNotFound()
+    return appointment
+
+
 def for_lead(lead_id: int) -> list[Appointment]:
     """A lead's appointments, the soonest upcoming first, then past and cancelled ones."""
     return list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
@@ -343,7 +352,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
     Raises AppointmentCancelled, ServiceError naming a bad field."""
     now = now or utcnow()
     with atomic():
-        appointment = get_appointment(appointment_id)
+        appointment = _locked(appointment_id)
         if appointment.status == AppointmentStatus.cancelled.value:
             raise AppointmentCancelled()
         details = clean_details(starts_at, duration_minutes,
@@ -366,7 +375,7 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
     """Cancel an appointment and send the prospect a cancellation; cancelling twice changes nothing."""
     now = now or utcnow()
     with atomic():
-        appointment = get_appointment(appointment_id)
+        appointment = _locked(appointment_id)
         if appointment.status == AppointmentStatus.cancelled.value:
             return appointment
         appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
@@ -410,8 +419,7 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
     with atomic():
         appointment = read_link(token, action, now)
         # Lock the row: two presses at once must not both count as the first.
-        appointment = db.session.scalar(select(Appointment).where(Appointment.id == appointment.id)
-                                        .with_for_update())
+        appointment = _locked(appointment.id)
         if appointment.status == status.value and not (action == "reschedule" and message
                                                         and message != appointment.prospect_message):
             return Answer(appointment, False)
