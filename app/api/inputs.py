@@ -1,6 +1,7 @@
 """Reading API input strictly: the JSON body and the query string, checked against what the OpenAPI
 document promises before any service sees them. Each bad field is named in a 422 problem; the
-services then apply the domain rules (a deliverable-looking email, a possible phone number)."""
+services then apply the domain rules (a deliverable-looking email, a possible phone number, an
+appointment in the next two years)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from typing import Callable
 from flask import request
 
 from app.api.problems import ApiProblem, invalid
+from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
 
-MAX_BODY = 64 * 1024  # a lead is a few hundred bytes
+MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 MAX_VALUE = 999_999_999_999.99  # the largest NUMERIC(14, 2) value
 LIMIT_DEFAULT, LIMIT_MAX = 50, 200
@@ -82,20 +84,68 @@ CREATE_FIELDS = {**LEAD_FIELDS, **{name: _text(limit) for name, limit in ORIGIN_
 UPDATE_FIELDS = {**LEAD_FIELDS, "stage_id": _id(nullable=False), "owner_id": _id(nullable=True)}
 
 
+# --- appointments ---------------------------------------------------------------------------------
+
+MIN_DURATION = 5  # as the appointments service requires
+TIMEZONE_LIMIT = 64  # the longest IANA name is 32 characters; the column holds 64
+LEAP_SECOND = re.compile(r"([T ]\d\d:\d\d):60")
+# The shape is checked first: fromisoformat alone reads "14:00:00\x00Z" as 14:00:00Z.
+MOMENT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?", re.ASCII)
+MOMENT_EXAMPLE = "e.g. 2026-12-08T14:00:00+01:00 or 2026-12-08T13:00:00Z"
+
+
+def _moment(value):
+    """An ISO 8601 date-time with a UTC offset, as an aware datetime in UTC."""
+    wrong = f"must be an ISO 8601 date-time with a UTC offset, {MOMENT_EXAMPLE}."
+    if not isinstance(value, str) or len(value) > 64:
+        return None, wrong
+    value = value.strip().upper()
+    if not MOMENT.fullmatch(value):
+        return None, wrong
+    try:
+        parsed = datetime.fromisoformat(LEAP_SECOND.sub(r"\1:59", value))
+    except ValueError:  # the right shape, but no such day or hour
+        return None, wrong
+    if parsed.tzinfo is None:
+        # A time without an offset means a different moment to every reader; we do not guess.
+        return None, f"needs a UTC offset or Z, {MOMENT_EXAMPLE}."
+    try:
+        return parsed.astimezone(timezone.utc), None
+    except OverflowError:  # within a day of year 1 or 9999: nowhere near the next two years
+        return None, "must be a time within the next two years."
+
+
+def _duration(value):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None, "must be a whole number of minutes."
+    if not MIN_DURATION <= value <= MAX_DURATION:
+        return None, f"must be between {MIN_DURATION} and {MAX_DURATION} minutes."
+    return value, None
+
+
+APPOINTMENT_FIELDS = {"starts_at": _moment, "duration_minutes": _duration, "location": _text(LOCATION_LIMIT),
+                      "note": _text(NOTE_LIMIT)}
+BOOK_FIELDS = {**APPOINTMENT_FIELDS, "timezone": _text(TIMEZONE_LIMIT)}
+RESCHEDULE_FIELDS = APPOINTMENT_FIELDS
+
+
 def _reject_nan(constant: str):
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def json_body(fields: dict[str, Check]) -> tuple[dict, dict]:
+def json_body(fields: dict[str, Check], required: tuple[str, ...] = ()) -> tuple[dict, dict]:
     """The request's JSON object checked field by field: (values, the object as sent).
 
-    Raises ApiProblem: 415 not JSON, 413 too large, 400 malformed, 422 naming every bad or unknown field."""
+    Raises ApiProblem: 415 not JSON, 413 too large, 400 malformed, 422 naming every bad, unknown or
+    missing required field."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise ApiProblem(415, f"Send the body as JSON with 'Content-Type: application/json' "
                               f"(this request said {mimetype or 'nothing'}).")
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiProblem(413, f"The body is larger than {MAX_BODY // 1024} KiB; a lead needs far less.")
+        raise ApiProblem(413, f"The body is larger than {MAX_BODY // 1024} KiB; no request needs that much.")
     raw = request.get_data(cache=True)  # request.max_content_length also stops a chunked upload at MAX_BODY
     if not raw.strip():
         raise ApiProblem(400, "The body is empty; send a JSON object.")
@@ -118,6 +168,7 @@ def json_body(fields: dict[str, Check]) -> tuple[dict, dict]:
             errors.append({"field": name, "message": problem})
         else:
             values[name] = checked
+    errors += [{"field": name, "message": "is required."} for name in required if name not in data]
     if errors:
         raise invalid(errors)
     return values, data
@@ -130,7 +181,6 @@ def _printable(name: str) -> str:
 # --- the query string -----------------------------------------------------------------------------
 
 DIGITS = re.compile(r"^[0-9]{1,10}$")
-LEAP_SECOND = re.compile(r"(T\d\d:\d\d):60")
 
 
 class Query:
@@ -138,10 +188,11 @@ class Query:
 
     def __init__(self, accepted: set[str]):
         self.errors: list[dict] = []
+        message = (f"Unknown query parameter (accepted: {', '.join(sorted(accepted))})." if accepted
+                   else "Unknown query parameter (this operation takes none).")
         for name in request.args:
             if name not in accepted:
-                self.errors.append({"field": _printable(name),
-                                    "message": f"Unknown query parameter (accepted: {', '.join(sorted(accepted))})."})
+                self.errors.append({"field": _printable(name), "message": message})
 
     def _one(self, name: str) -> str | None:
         values = request.args.getlist(name)

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from copy import deepcopy
 
-from app.api.inputs import LIMIT_DEFAULT, LIMIT_MAX, MAX_BODY, MAX_ID, MAX_VALUE, ORIGIN_LIMITS, TEXT_LIMITS
+from app.api.inputs import (
+    LIMIT_DEFAULT, LIMIT_MAX, MAX_BODY, MAX_ID, MAX_VALUE, MIN_DURATION, ORIGIN_LIMITS, TEXT_LIMITS, TIMEZONE_LIMIT,
+)
+from app.models import AppointmentStatus
+from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
 
 IDEMPOTENCY_KEY_PATTERN = r"[!-~](?:[ -~]*[!-~])?"  # printable ASCII, no space at either end
 NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL, so no field accepts it
 
 DESCRIPTION = f"""\
-Push leads into Leadboard and read them out again.
+Push leads into Leadboard and read them out again, and book appointments with them.
 
 **Authentication.** Every operation except this document needs an API key, sent as
 `Authorization: Bearer <key>`. Admins create and revoke keys at `/settings/api-keys`; operators can run
@@ -37,6 +41,16 @@ successful answers are remembered, so after a `4xx` you may correct the body and
 **Pagination.** `GET /leads` returns leads oldest first, `limit` at a time (default {LIMIT_DEFAULT},
 at most {LIMIT_MAX}). Pass the `next_cursor` of one page as `cursor` to get the next; it is `null` on
 the last page. Keep the same filters while walking.
+
+**Appointments.** `POST /leads/{{lead_id}}/appointments` books one and emails the prospect (if the lead
+has an email address) an invitation with a calendar file (.ics) and links to confirm, cancel or ask for
+another time. A lead earlier in the pipeline moves to the team's booking stage ("Appointment set").
+`starts_at` must carry a UTC offset or `Z`, and lie in the future and within two years. `status` follows
+the prospect: `awaiting` until they answer, then `confirmed`, `new_time_requested` (with their
+`prospect_message`) or `cancelled`. Rescheduling (`PATCH /appointments/{{appointment_id}}`) sends an
+updated invitation, raises `sequence` and sets the status back to `awaiting`; a cancelled appointment
+cannot be rescheduled (`409`). `POST /appointments/{{appointment_id}}/cancel` sends a cancellation;
+cancelling again changes nothing.
 
 **Values.** `value` (the deal value) is a JSON number with at most two decimal places; more are
 rounded to cents. Timestamps are ISO 8601 in UTC with a `Z`. Phones are stored in E.164 (`+14155550123`;
@@ -169,6 +183,7 @@ def _schemas() -> dict:
             "required": ["data"],
             "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Stage"}}},
         },
+        **_appointment_schemas(),
         "Problem": {
             "type": "object",
             "description": "RFC 9457 problem details.",
@@ -186,6 +201,75 @@ def _schemas() -> dict:
                               "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
                 },
             },
+        },
+    }
+
+
+_APPOINTMENT_PROPERTIES = {
+    "id": {"type": "integer"},
+    "lead_id": {"type": "integer"},
+    "status": {"type": "string", "enum": [status.value for status in AppointmentStatus],
+               "description": "awaiting the prospect's answer, confirmed, cancelled (by the team or the prospect), "
+                              "or new_time_requested by the prospect."},
+    "starts_at": {"type": "string", "format": "date-time"},
+    "ends_at": {"type": "string", "format": "date-time", "description": "starts_at plus duration_minutes."},
+    "duration_minutes": {"type": "integer"},
+    "location": {"type": "string", "description": "Empty string when not given."},
+    "note": {"type": "string", "description": "Shown to the prospect in the invitation; empty when not given."},
+    "timezone": {"type": "string", "description": "The prospect's IANA timezone: their emails show times in it."},
+    "sequence": {"type": "integer", "minimum": 0,
+                 "description": "The invitation's version: raised each time the prospect is sent a change."},
+    "prospect_message": {"type": ["string", "null"],
+                         "description": "What the prospect wrote when asking for another time."},
+    "responded_at": {"type": ["string", "null"], "format": "date-time",
+                     "description": "When the prospect last answered."},
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+
+
+def _appointment_inputs() -> dict:
+    return {
+        "starts_at": {"type": "string", "format": "date-time", "maxLength": 64,
+                      "description": "ISO 8601 with a UTC offset or Z, e.g. 2026-12-08T14:00:00+01:00. In the "
+                                     "future and within two years."},
+        "duration_minutes": {"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION},
+        "location": _nullable(_text(LOCATION_LIMIT, "An address, phone number or video link.")),
+        "note": _nullable(_text(NOTE_LIMIT, "Shown to the prospect in the invitation.")),
+    }
+
+
+def _appointment_schemas() -> dict:
+    book = _appointment_inputs()
+    for name in ("location", "note"):
+        book[name]["description"] += " Empty or null for none."
+    book["timezone"] = _nullable(_text(TIMEZONE_LIMIT, "The prospect's IANA timezone (e.g. Europe/Berlin), in "
+                                                       "which their emails show times; the team's timezone if "
+                                                       "absent, null or empty."))
+    reschedule = _appointment_inputs()
+    reschedule["duration_minutes"]["description"] = "The current duration if absent."
+    for name in ("location", "note"):
+        reschedule[name]["description"] += " Unchanged if absent; null or empty clears it."
+    return {
+        "Appointment": {"type": "object", "required": list(_APPOINTMENT_PROPERTIES),
+                        "properties": deepcopy(_APPOINTMENT_PROPERTIES)},
+        "AppointmentBook": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["starts_at", "duration_minutes"],
+            "properties": book,
+        },
+        "AppointmentReschedule": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["starts_at"],
+            "description": "A new time; the prospect gets an updated invitation and is asked to confirm again.",
+            "properties": reschedule,
+        },
+        "AppointmentList": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Appointment"}}},
         },
     }
 
@@ -213,6 +297,7 @@ def _responses() -> dict:
             "WWW-Authenticate": {"required": True, "schema": {"type": "string"},
                                  "description": "Bearer realm=\"Leadboard API\""}}),
         "NotFound": _problem("No lead has this id."),
+        "AppointmentNotFound": _problem("No appointment has this id."),
         "PayloadTooLarge": _problem(f"The body is larger than {MAX_BODY // 1024} KiB."),
         "UnsupportedMediaType": _problem("The body is not sent as application/json."),
         "Invalid": _problem("A field, query parameter or header is invalid or unknown; `errors` names each one."),
@@ -242,6 +327,15 @@ CREATED_LINKS = {  # from a 201 (new lead) or a 200 (the lead we already had)
     "UpdateCreatedLead": {"operationId": "updateLead", "parameters": {"lead_id": "$response.body#/id"}},
 }
 LEAD_ID = {"name": "lead_id", "in": "path", "required": True, "schema": ID}
+APPOINTMENT_ID = {"name": "appointment_id", "in": "path", "required": True, "schema": ID}
+BOOKED_LINKS = {
+    "GetBookedAppointment": {"operationId": "getAppointment",
+                             "parameters": {"appointment_id": "$response.body#/id"}},
+    "RescheduleBookedAppointment": {"operationId": "rescheduleAppointment",
+                                    "parameters": {"appointment_id": "$response.body#/id"}},
+    "CancelBookedAppointment": {"operationId": "cancelAppointment",
+                                "parameters": {"appointment_id": "$response.body#/id"}},
+}
 JSON_BODY = "application/json"
 
 
@@ -349,6 +443,7 @@ def _paths() -> dict:
                 },
             },
         },
+        **_appointment_paths(),
         "/stages": {"get": {
             "operationId": "listStages",
             "summary": "The pipeline's stages, in order",
@@ -358,6 +453,84 @@ def _paths() -> dict:
                 "429": _ref("TooManyRequests"),
             },
         }},
+    }
+
+
+def _appointment_paths() -> dict:
+    body_problems = {"400": _ref("BadRequest"), "401": _ref("Unauthorized"), "413": _ref("PayloadTooLarge"),
+                     "415": _ref("UnsupportedMediaType"), "422": _ref("Invalid"), "429": _ref("TooManyRequests")}
+    return {
+        "/leads/{lead_id}/appointments": {
+            "parameters": [LEAD_ID],
+            "post": {
+                "operationId": "bookAppointment",
+                "summary": "Book an appointment with a lead and invite them",
+                "requestBody": {"required": True, "content": {JSON_BODY: {
+                    "schema": {"$ref": "#/components/schemas/AppointmentBook"},
+                    "example": {"starts_at": "2026-12-08T14:00:00+01:00", "duration_minutes": 30,
+                                "location": "https://meet.example.com/ada", "note": "A demo of the reports.",
+                                "timezone": "Europe/Berlin"},
+                }}},
+                "responses": {
+                    "201": {**_json("Appointment", "The appointment was booked and the prospect invited.", {
+                        "Location": {"required": True, "description": "The new appointment's address.",
+                                     "schema": {"type": "string"}}}), "links": BOOKED_LINKS},
+                    "404": _ref("NotFound"),
+                    **body_problems,
+                },
+            },
+            "get": {
+                "operationId": "listAppointments",
+                "summary": "A lead's appointments, cancelled ones included, latest start first",
+                "responses": {
+                    "200": _json("AppointmentList", "Every appointment of the lead."),
+                    "401": _ref("Unauthorized"),
+                    "404": _ref("NotFound"),
+                    "422": _ref("Invalid"),
+                    "429": _ref("TooManyRequests"),
+                },
+            },
+        },
+        "/appointments/{appointment_id}": {
+            "parameters": [APPOINTMENT_ID],
+            "get": {
+                "operationId": "getAppointment",
+                "summary": "Read one appointment",
+                "responses": {
+                    "200": _json("Appointment", "The appointment."),
+                    "401": _ref("Unauthorized"),
+                    "404": _ref("AppointmentNotFound"),
+                    "429": _ref("TooManyRequests"),
+                },
+            },
+            "patch": {
+                "operationId": "rescheduleAppointment",
+                "summary": "Move an appointment to another time and send the prospect an updated invitation",
+                "requestBody": {"required": True, "content": {JSON_BODY: {
+                    "schema": {"$ref": "#/components/schemas/AppointmentReschedule"},
+                    "example": {"starts_at": "2026-12-09T10:00:00+01:00", "duration_minutes": 45},
+                }}},
+                "responses": {
+                    "200": _json("Appointment", "The appointment as it is now, awaiting the prospect's answer."),
+                    "404": _ref("AppointmentNotFound"),
+                    "409": _problem("The appointment was cancelled, so it can no longer be changed."),
+                    **body_problems,
+                },
+            },
+        },
+        "/appointments/{appointment_id}/cancel": {
+            "parameters": [APPOINTMENT_ID],
+            "post": {
+                "operationId": "cancelAppointment",
+                "summary": "Cancel an appointment and tell the prospect",
+                "responses": {
+                    "200": _json("Appointment", "The cancelled appointment. Cancelling again changes nothing."),
+                    "401": _ref("Unauthorized"),
+                    "404": _ref("AppointmentNotFound"),
+                    "429": _ref("TooManyRequests"),
+                },
+            },
+        },
     }
 
 

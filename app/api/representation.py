@@ -1,9 +1,10 @@
-"""How leads and stages look in JSON (the OpenAPI document in openapi.py describes exactly this)."""
+"""How leads, stages and appointments look in JSON (the OpenAPI document in openapi.py describes
+exactly this)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from app.models import Lead, Stage
+from app.models import Appointment, Lead, Stage
 
 LEAD_FIELDS = ("id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
                "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "created_at", "updated_at")
@@ -39,3 +40,22 @@ def lead_json(lead: Lead) -> dict:
 def stage_json(stage: Stage) -> dict:
     return {"id": stage.id, "name": stage.name, "colour": stage.colour, "kind": stage.kind,
             "position": stage.position}
+
+
+def appointment_json(appointment: Appointment) -> dict:
+    return {
+        "id": appointment.id,
+        "lead_id": appointment.lead_id,
+        "status": appointment.status,
+        "starts_at": timestamp(appointment.starts_at),
+        "ends_at": timestamp(appointment.ends_at),
+        "duration_minutes": appointment.duration_minutes,
+        "location": appointment.location or "",
+        "note": appointment.note or "",
+        "timezone": appointment.timezone,
+        "sequence": appointment.sequence,
+        "prospect_message": appointment.prospect_message,
+        "responded_at": timestamp(appointment.responded_at),
+        "created_at": timestamp(appointment.created_at),
+        "updated_at": timestamp(appointment.updated_at),
+    }
