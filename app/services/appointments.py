@@ -74,7 +74,10 @@ def to_utc(moment: datetime) -> datetime:
     """An aware datetime as naive UTC (the storage form)."""
     if moment.tzinfo is None:
         raise ServiceError("Give the time with its UTC offset, e.g. 2026-12-08T14:00:00+01:00.", field="starts_at")
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # within a day of year 1 or 9999
+        raise ServiceError("Pick a time within the next two years.", field="starts_at") from None
 
 
 def local_to_utc(naive: datetime, zone: str) -> datetime:
@@ -123,9 +126,15 @@ def clean_details(starts_at: datetime, duration_minutes, location: str | None, n
         raise ServiceError(f"Keep the location under {LOCATION_LIMIT} characters.", field="location")
     if len(note) > NOTE_LIMIT:
         raise ServiceError(f"Keep the note under {NOTE_LIMIT:,} characters.", field="note")
-    if "\x00" in location or "\x00" in note:
-        raise ServiceError("The text contains a character that cannot be saved.", field="note")
+    for name, text in (("location", location), ("note", note)):
+        if not _storable(text):
+            raise ServiceError("The text contains a character that cannot be saved.", field=name)
     return Details(starts, duration_minutes, location, note)
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate: PostgreSQL text holds neither."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -148,7 +157,7 @@ def _locked(appointment_id: int) -> Appointment:
 
 
 def for_lead(lead_id: int) -> list[Appointment]:
-    """A lead's appointments, the soonest upcoming first, then past and cancelled ones."""
+    """A lead's appointments, the latest start first."""
     return list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
                                    .where(Appointment.lead_id == lead_id)
                                    .order_by(Appointment.starts_at.desc(), Appointment.id.desc())))
@@ -362,7 +371,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
         appointment.starts_at, appointment.duration_minutes = details.starts_at, details.duration_minutes
         appointment.location, appointment.note = details.location, details.note
         appointment.status, appointment.sequence = AppointmentStatus.awaiting.value, appointment.sequence + 1
-        appointment.prospect_message, appointment.updated_at = None, now
+        appointment.prospect_message, appointment.responded_at, appointment.updated_at = None, None, now
         lead = get_lead(appointment.lead_id)
         withdraw(appointment.id, "appointment_reminder", now)
         invited = _email_prospect(appointment, lead, "appointment_update", now)
@@ -413,7 +422,7 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
     message = (message or "").strip()
     if len(message) > MESSAGE_LIMIT:
         raise ServiceError(f"Keep the message under {MESSAGE_LIMIT:,} characters.", field="message")
-    if "\x00" in message:
+    if not _storable(message):
         raise ServiceError("The message contains a character that cannot be saved.", field="message")
     status, kind, notice = ANSWERS[action]
     with atomic():

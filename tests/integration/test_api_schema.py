@@ -10,6 +10,7 @@ answer to valid input."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 
 import pytest
 import schemathesis
@@ -18,7 +19,9 @@ from hypothesis import HealthCheck, settings
 
 from app.api.openapi import document
 from app.extensions import db
+from app.services import utcnow
 from app.services.api_keys import create_key
+from app.services.appointments import answer, book_appointment, cancel_appointment, link_token
 from app.services.leads import create_lead
 from app.services.stages import ensure_default_pipeline
 from app.services.users import create_user
@@ -49,8 +52,16 @@ def target(make_app):
         owner = create_user("owner@example.com", "correct horse battery staple", "member", "Olive Owner")
         # A few leads, so generated ids and filters sometimes find something.
         for n in range(1, 6):
-            create_lead({"first_name": f"Lead{n}", "email": f"lead{n}@example.com"}, None,
-                        stage_id=stages[n % len(stages)].id, owner_id=owner.id if n % 2 else None)
+            lead = create_lead({"first_name": f"Lead{n}", "email": f"lead{n}@example.com"}, None,
+                               stage_id=stages[n % len(stages)].id, owner_id=owner.id if n % 2 else None)
+            # ...and appointments in each state, so generated appointment ids sometimes find one.
+            appointment = book_appointment(lead.id, None, starts_at=utcnow().replace(tzinfo=timezone.utc)
+                                           + timedelta(days=n), duration_minutes=30)
+            if n == 2:
+                cancel_appointment(appointment.id, None)
+            elif n in (3, 4):
+                action = "confirm" if n == 3 else "reschedule"
+                answer(link_token(appointment, action), action)
         secret = create_key("schemathesis")[1]
         served = app.test_client().get("/api/v1/openapi.json").get_json()
         db.session.remove()
