@@ -12,7 +12,7 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
@@ -29,6 +29,9 @@ from app.services import NotFound, ServiceError, atomic, utcnow
 log = logging.getLogger(__name__)
 PENDING = "leadboard_outbox_pending"
 JOB = "app.jobs.email.deliver"
+# A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a
+# worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 class EmailNotFound(NotFound):
@@ -64,10 +67,9 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
     """Enqueue the rows this transaction wrote, now that they exist for any worker to read."""
-    ids = session.info.pop(PENDING, None)
-    if ids:
-        for outbox_id in ids:
-            enqueue_delivery(outbox_id)
+    for outbox_id in session.info.pop(PENDING, None) or []:
+        if not enqueue_delivery(outbox_id):
+            break  # Redis is away: the sweeper enqueues the rest, rather than each waiting out a timeout
 
 
 @event.listens_for(Session, "after_rollback")
@@ -92,9 +94,13 @@ def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = No
             enqueue(JOB, outbox_id, job_id=job)
         else:
             from redis import RedisError
-            from datetime import timezone
+            # RQ's scheduler keeps whole seconds, dropping the fraction, so it would start the job
+            # up to a second before the row is due, and the job would find nothing to claim.
+            at = at.replace(tzinfo=timezone.utc)
+            if at.microsecond:
+                at = at.replace(microsecond=0) + timedelta(seconds=1)
             try:
-                queue().enqueue_at(at.replace(tzinfo=timezone.utc), JOB, outbox_id, job_id=job)
+                queue().enqueue_at(at, JOB, outbox_id, job_id=job)
             except RedisError as exc:
                 raise QueueUnavailable(str(exc)) from exc
     except QueueUnavailable as exc:
@@ -168,7 +174,8 @@ def _claim(outbox_id: int, now: datetime) -> int | None:
         claimed = db.session.execute(
             update(OutboxEmail)
             .where(OutboxEmail.id == outbox_id,
-                   or_((OutboxEmail.state == EmailState.queued.value) & (OutboxEmail.next_attempt_at <= now),
+                   or_((OutboxEmail.state == EmailState.queued.value)
+                       & (OutboxEmail.next_attempt_at <= now + CLOCK_SKEW),
                        (OutboxEmail.state == EmailState.sending.value) & (OutboxEmail.lease_until < now)))
             .values(state=EmailState.sending.value, attempts=OutboxEmail.attempts + 1, lease_until=now + lease,
                     updated_at=now)
@@ -197,7 +204,9 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
         db.session.rollback()  # hold no transaction open while talking to the relay
         if url:
             send_smtp(message, url, current_app.config["SMTP_TIMEOUT"])
-    except (smtplib.SMTPException, OSError, ServiceError, ValueError) as exc:
+    except Exception as exc:
+        # Any error is this attempt failing. One escaping the job would leave the row sending, to be
+        # reclaimed and crash again after every lease, never reaching failed for an admin to see.
         db.session.rollback()
         return _failed_attempt(outbox_id, attempt, f"{type(exc).__name__}: {exc}"[:2000])
     with atomic():
@@ -307,23 +316,28 @@ class Sweep:
 def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> Sweep:
     """Recover what a dead worker or a Redis outage left behind, and write due reminders.
 
-    Rows sending past their lease go back to queued; queued rows that have been due for longer
-    than the grace period, and whose job Redis no longer holds, are enqueued again. A row enqueued
-    twice is still sent once: delivery claims it first."""
+    Rows sending past their lease go back to queued and are enqueued at once (no job of theirs is
+    waiting: the dead worker had taken it); other queued rows that have been due for longer than the
+    grace period, and whose job Redis no longer holds, are enqueued again. A row enqueued twice is
+    still sent once: delivery claims it first."""
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"] if grace_seconds is None else grace_seconds)
     result = Sweep()
+    abandoned = (OutboxEmail.state == EmailState.sending.value) & (OutboxEmail.lease_until < now)
     with atomic():
-        result.reclaimed = db.session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.state == EmailState.sending.value, OutboxEmail.lease_until < now)
-            .values(state=EmailState.queued.value, next_attempt_at=now, lease_until=None, updated_at=now,
-                    last_error="The worker sending this stopped before it finished; trying again.")
-            .execution_options(synchronize_session=False)).rowcount
+        reclaimed = list(db.session.scalars(select(OutboxEmail.id).where(abandoned).limit(1000)))
+        if reclaimed:
+            result.reclaimed = db.session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id.in_(reclaimed), abandoned)
+                .values(state=EmailState.queued.value, next_attempt_at=now, lease_until=None, updated_at=now,
+                        last_error="The worker sending this stopped before it finished; trying again.")
+                .execution_options(synchronize_session=False)).rowcount
     from app.services.appointments import queue_due_reminders
     result.reminders = queue_due_reminders(now)
     due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts).where(
-        OutboxEmail.state == EmailState.queued.value, OutboxEmail.next_attempt_at <= now - grace)
+        OutboxEmail.state == EmailState.queued.value,
+        or_(OutboxEmail.next_attempt_at <= now - grace, OutboxEmail.id.in_(reclaimed)))
         .order_by(OutboxEmail.next_attempt_at).limit(1000)).all()
     db.session.rollback()
     pending = _pending_jobs(due)

@@ -1,15 +1,22 @@
-"""Job tests: a real Redis (its own database number, emptied around each test) and a real
-worker process (`python worker.py --burst`) on the test's database, SQLite or PostgreSQL."""
+"""Job tests: a real Redis (its own database number, emptied around each test), a real worker
+process (`python worker.py --burst`) on the test's database, SQLite or PostgreSQL, and a real SMTP
+server it delivers to."""
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Web, service_missing
+from tests.conftest import SmtpSink, Web, service_missing
 
 JOBS_REDIS_URL = os.environ.get("TEST_JOBS_REDIS_URL", "redis://127.0.0.1:6379/14")
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,17 +42,84 @@ def redis(redis_url):
     connection.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, timeout: float = 15.0, interval: float = 0.02, message: str = ""):
+    """Poll `condition` until it returns something truthy (returned) or fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
+
+
+class StallingSmtpSink(SmtpSink):
+    """The SMTP sink, which can also hang on one message's DATA, as a relay that stops answering does.
+
+    After `stall_next()` the next DATA command gets no reply at all (and its message is not kept);
+    `stalled` is set once the client is waiting on it."""
+
+    def __init__(self):
+        super().__init__()
+        self._stall = False
+        self.stalled = threading.Event()
+
+    def stall_next(self) -> None:
+        self._stall = True
+
+    async def handle_DATA(self, server, session, envelope):
+        if self._stall:
+            self._stall = False
+            self.stalled.set()
+            await asyncio.Event().wait()  # until the server stops and cancels this session
+        return await super().handle_DATA(server, session, envelope)
+
+
 @pytest.fixture
-def worker_env(database_url, redis_url, tmp_path) -> dict:
+def smtp_server():
+    """A real SMTP server on loopback (see SmtpSink), for workers to deliver to."""
+    from aiosmtpd.controller import Controller
+    sink = StallingSmtpSink()
+    sink.controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+MAIL_FROM = "Acme Sales <sales@acme.example>"
+
+
+@pytest.fixture
+def worker_env(database_url, redis_url, smtp_server, tmp_path) -> dict:
+    """The worker's environment: this test's database, Redis and SMTP server, with short email
+    timings (retries 1s apart, three attempts in all) so failures play out within a test. The
+    sweeper's grace stays at its default, so a test that needs it to re-enqueue a lost job at once
+    says so (SWEEP_GRACE_SECONDS="0")."""
     return {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret", "LEADBOARD_INSTANCE": str(tmp_path / "worker-instance")}
+            "SECRET_KEY": "test-secret", "LEADBOARD_INSTANCE": str(tmp_path / "worker-instance"),
+            "MAIL_FROM": MAIL_FROM, "SMTP_URL": smtp_server.url, "SMTP_TIMEOUT": "10",
+            "EMAIL_RETRY_DELAYS": "1,1", "EMAIL_LEASE_SECONDS": "30", "SWEEP_INTERVAL": "60",
+            "SWEEP_GRACE_SECONDS": "60"}
+
+
+def _command(burst: bool) -> list[str]:
+    return [sys.executable, "worker.py", *(["--burst"] if burst else [])]
 
 
 @pytest.fixture
 def run_worker(worker_env):
-    """Run `worker.py --burst` until the queue is empty; fail the test with its log if it fails."""
-    def run(timeout: int = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=worker_env,
+    """Run `worker.py --burst` until the queue is empty; fail the test with its log if it fails.
+
+    Keyword arguments are environment variables for this run only (REDIS_URL="...")."""
+    def run(timeout: int = 300, **env) -> subprocess.CompletedProcess:
+        result = subprocess.run(_command(burst=True), cwd=ROOT, env={**worker_env, **env},
                                 capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, result.stdout + result.stderr
         return result
@@ -54,22 +128,73 @@ def run_worker(worker_env):
 
 @pytest.fixture
 def start_worker(worker_env):
-    """Start `worker.py --burst` in the background; it is stopped (by its own id) after the test."""
+    """Start a worker in the background (`--burst` unless burst=False), in its own process group
+    so a test can kill it together with its work horse and scheduler; whatever is left of each
+    group is stopped after the test. Keyword arguments are environment variables for this worker."""
     processes = []
 
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=worker_env,
+    def start(burst: bool = True, **env) -> subprocess.Popen:
+        process = subprocess.Popen(_command(burst), cwd=ROOT, env={**worker_env, **env}, start_new_session=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         processes.append(process)
         return process
     yield start
     for process in processes:
         if process.poll() is None:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        _signal_group(process, signal.SIGKILL)  # a work horse or scheduler the worker left behind
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+class ThrowawayRedis:
+    """A redis-server of this test's own, which the test can stop and start again on the same port."""
+
+    def __init__(self, port: int, workdir: Path):
+        self.port, self.workdir = port, workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from redis import Redis, RedisError
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                         "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            try:
+                return Redis.from_url(self.url, socket_connect_timeout=1).ping()
+            except RedisError:
+                assert self.process.poll() is None, f"redis-server on port {self.port} exited"
+                return False
+        wait_until(answers, timeout=10, message=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        """Kill it, as an outage would: nothing is saved, so it comes back empty."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    """A running redis-server on a free port (not the shared one), stopped after the test."""
+    if not shutil.which("redis-server"):
+        service_missing("redis-server", "the redis-server binary is not on PATH")
+    server = ThrowawayRedis(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
