@@ -437,9 +437,13 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
         appointment.status, appointment.responded_at, appointment.updated_at = status.value, now, now
         if action == "reschedule":
             appointment.prospect_message = message or None
-        if action == "cancel":  # the sequence stays: their own links keep showing what they did
-            withdraw(appointment.id, "appointment_reminder", now)
         lead = get_lead(appointment.lead_id)
+        if action == "cancel":
+            # A CANCEL with a raised sequence takes the event out of their calendar too. Their links
+            # still open (read_link shows any link of a cancelled appointment as cancelled).
+            appointment.sequence += 1
+            withdraw(appointment.id, "appointment_reminder", now)
+            _email_prospect(appointment, lead, "appointment_cancel", now)
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))

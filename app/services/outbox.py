@@ -104,7 +104,9 @@ def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = No
             except RedisError as exc:
                 raise QueueUnavailable(str(exc)) from exc
     except QueueUnavailable as exc:
-        log.warning("Email %s stays queued in the outbox until the sweeper enqueues it: %s", outbox_id, exc)
+        # No REDIS_URL at all (a seed script, a shell) is expected; Redis not answering is not.
+        level = logging.WARNING if current_app.config["REDIS_URL"] else logging.INFO
+        log.log(level, "Email %s stays queued in the outbox until a worker's sweeper enqueues it: %s", outbox_id, exc)
         return False
     return True
 
@@ -196,7 +198,7 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
         return Delivery("skipped")
     row = db.session.get(OutboxEmail, outbox_id)
     db.session.refresh(row)
-    lead_id, kind, facts = row.lead_id, row.kind, {"subject": row.subject, "to": row.to_address}
+    kind, facts = row.kind, {"subject": row.subject, "to": row.to_address}
     url = current_app.config["SMTP_URL"]
     try:
         # The local outbox keeps the row as it is; building the message still proves it is sendable.
@@ -218,7 +220,9 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
             .values(state=EmailState.sent.value, sent_at=finished, updated_at=finished, lease_until=None,
                     last_error=None, transport="smtp" if url else "local")
             .execution_options(synchronize_session=False)).rowcount
-        if done and lead_id is not None and kind != "owner_notice":
+        # Read the lead afresh: a merge may have moved the row, or the lead gone, while we sent.
+        lead_id = db.session.scalar(select(OutboxEmail.lead_id).where(OutboxEmail.id == outbox_id)) if done else None
+        if lead_id is not None and kind != "owner_notice":
             from app.services.leads import record
             record(lead_id, "email_sent", None, facts, finished)
     return Delivery("sent")
@@ -324,6 +328,7 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
     grace = timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"] if grace_seconds is None else grace_seconds)
     result = Sweep()
     abandoned = (OutboxEmail.state == EmailState.sending.value) & (OutboxEmail.lease_until < now)
+    _fail_exhausted(abandoned, now)
     with atomic():
         reclaimed = list(db.session.scalars(select(OutboxEmail.id).where(abandoned).limit(1000)))
         if reclaimed:
@@ -348,6 +353,22 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
         log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
                  result.reminders)
     return result
+
+
+def _fail_exhausted(abandoned, now: datetime) -> None:
+    """Abandoned rows that have had every attempt (a job that kills its worker each time, say) fail
+    for good, rather than being reclaimed and crashing a worker after every lease."""
+    limit = len(current_app.config["EMAIL_RETRY_DELAYS"]) + 1
+    with atomic():
+        rows = db.session.scalars(select(OutboxEmail).where(abandoned, OutboxEmail.attempts >= limit)
+                                  .limit(1000).with_for_update(skip_locked=True)).all()
+        for row in rows:
+            row.state, row.failed_at, row.updated_at, row.lease_until = EmailState.failed.value, now, now, None
+            row.last_error = "Every attempt ended with the worker stopping before it finished."
+            if row.lead_id is not None and row.kind != "owner_notice":
+                from app.services.leads import record
+                record(row.lead_id, "email_failed", None, {"subject": row.subject, "to": row.to_address,
+                                                           "error": row.last_error, "attempts": row.attempts}, now)
 
 
 def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:

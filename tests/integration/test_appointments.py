@@ -392,3 +392,26 @@ def test_team_settings_choose_the_timezone_and_the_booking_stage(as_admin, admin
 
 def test_members_cannot_change_team_settings(as_member):
     assert as_member.post("/settings/team", {"timezone": "UTC", "appointment_stage": ""}).status_code == 403
+
+
+def test_a_prospect_who_cancels_gets_a_cancellation_for_their_calendar(member, lena, prospect):
+    appointment = book(member, lena)
+    links = links_in(emails("appointment_invite")[0])
+    prospect.press(links["cancel"])
+    cancel = emails("appointment_cancel")
+    assert len(cancel) == 1 and ics(cancel[0])["METHOD"] == "CANCEL" and event(cancel[0])["SEQUENCE"] == 1
+    assert "cancelled" in prospect.get(links["cancel"]).get_data(as_text=True)
+    prospect.press(links["cancel"])  # again: nothing more is sent
+    assert len(emails("appointment_cancel")) == 1 and len(emails("owner_notice")) == 1
+
+
+def test_the_sweeper_fails_a_row_whose_every_attempt_killed_its_worker(app, member, lena):
+    book(member, lena)
+    row = emails("appointment_invite")[0]
+    limit = len(app.config["EMAIL_RETRY_DELAYS"]) + 1
+    row.state, row.attempts, row.lease_until = "sending", limit, utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    outbox.sweep()
+    db.session.refresh(row)
+    assert row.state == "failed" and "worker stopping" in row.last_error
+    assert kinds(lena.id)[-1] == "email_failed"
