@@ -415,3 +415,17 @@ def test_the_sweeper_fails_a_row_whose_every_attempt_killed_its_worker(app, memb
     db.session.refresh(row)
     assert row.state == "failed" and "worker stopping" in row.last_error
     assert kinds(lena.id)[-1] == "email_failed"
+
+
+def test_appointment_links_are_rate_limited_per_address(make_app, stages, member, make_lead):
+    limited = make_app(RATELIMIT_ENABLED=True)
+    with limited.app_context():
+        lead = make_lead(first_name="Rita", email="rita@example.com")
+        appointment = book(member, lead)
+        path = f"/appointments/confirm/{service.link_token(appointment, 'confirm')}"
+        client = limited.test_client()
+        answers = [client.get(path).status_code for _ in range(61)]
+        assert answers == [200] * 60 + [429]
+        refused = client.get(path)
+        assert refused.status_code == 429 and "Too many requests" in refused.get_data(as_text=True)
+        assert client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
