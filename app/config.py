@@ -56,6 +56,8 @@ def load(overrides: dict | None = None) -> dict:
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     redis_url = os.environ.get("REDIS_URL", "")
     production = env == "production"
+    if production and not (overrides.get("BASE_URL") or os.environ.get("BASE_URL")):
+        raise ConfigError("BASE_URL must be set in production: the links in emails point there.")
 
     config = {
         "LEADBOARD_ENV": env,

@@ -24,8 +24,11 @@ def booking_form(submitted: bool = False) -> AppointmentForm:
 
 def _prefilled(appointment) -> RescheduleForm:
     local = service.in_zone(appointment.starts_at, user_timezone(current_user))
-    return RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(), time=local.time().replace(second=0, microsecond=0),
-                          duration=appointment.duration_minutes, location=appointment.location, note=appointment.note)
+    form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
+                          time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
+                          location=appointment.location, note=appointment.note)
+    form.keep_duration(appointment.duration_minutes)
+    return form
 
 
 def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False) -> dict:
@@ -84,6 +87,7 @@ def reschedule(lead_id: int, appointment_id: int):
     lead = lead_service.get_lead(lead_id)
     appointment = _appointment_of(lead.id, appointment_id)
     form = RescheduleForm(prefix=f"a{appointment.id}")
+    form.keep_duration(appointment.duration_minutes)
     if form.validate_on_submit():
         try:
             appointment = service.reschedule_appointment(

@@ -3,6 +3,7 @@ from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, Selec
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.services import ServiceError
+from app.services.appointments import DURATIONS
 from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
 
 
@@ -70,18 +71,31 @@ class PoolFilterForm(Form):
             raise ValidationError("Owner must be a teammate, 'me' or 'none'.")
 
 
+def duration_label(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} h {minutes % 60} min".replace(" 0 min", "")
+
+
 class AppointmentForm(FlaskForm):
     """Booking or moving an appointment: a wall-clock time in the member's timezone."""
 
     date = DateField("Date", validators=[DataRequired("Pick the day.")])
     time = TimeField("Start time", validators=[DataRequired("Pick the start time, e.g. 14:30.")])
     duration = SelectField("Duration", coerce=int, default=30,
-                           choices=[(m, f"{m} minutes" if m < 60 else f"{m // 60} h {m % 60} min".replace(" 0 min", ""))
-                                    for m in (15, 30, 45, 60, 90, 120)])
+                           choices=[(m, duration_label(m)) for m in DURATIONS])
     location = StringField("Location or video link", validators=[Length(max=500)])
     note = TextAreaField("Note for the prospect (optional)", validators=[Length(max=2000)])
     timezone = SelectField("Prospect's timezone", choices=[], validate_choice=False)
 
 
 class RescheduleForm(AppointmentForm):
+    """Moving one: any duration the service allows, since the API may have booked one not listed."""
+
     timezone = None
+    duration = SelectField("Duration", coerce=int, choices=[(m, duration_label(m)) for m in DURATIONS],
+                           validate_choice=False)
+
+    def keep_duration(self, minutes: int) -> None:
+        if minutes not in dict(self.duration.choices):
+            self.duration.choices = sorted([*self.duration.choices, (minutes, duration_label(minutes))])

@@ -36,7 +36,8 @@ def index():
 @bp.get("/<int:outbox_id>")
 def show(outbox_id: int):
     email = service.get_email(outbox_id)
-    return render_template("outbox/show.html", email=email, headers=service.build_message(email).items())
+    headers, problem = service.headers_of(email)
+    return render_template("outbox/show.html", email=email, headers=headers, problem=problem)
 
 
 @bp.get("/<int:outbox_id>/html")

@@ -35,7 +35,9 @@ def _page(action: str, token: str, appointment=None, status: int = 200, problem:
                            wording=WORDING[action], message=message, error=error,
                            when=service.describe_time(appointment) if appointment is not None else "",
                            cancelled=appointment is not None and appointment.status == AppointmentStatus.cancelled.value)
-    return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: over HTTPS Flask-WTF's CSRF check needs our own Referer on the
+    # press, and no other site is ever sent this page's address (it holds the token).
+    return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
                           "X-Robots-Tag": "noindex"}
 
 

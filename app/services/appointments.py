@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -30,6 +30,8 @@ MAX_DURATION = 12 * 60
 MAX_AHEAD = timedelta(days=2 * 365)
 LOCATION_LIMIT, NOTE_LIMIT, MESSAGE_LIMIT = 500, 2000, 1000
 REMINDER_BEFORE = timedelta(hours=24)
+# Emails to the prospect that a change makes out of date, withdrawn if they have not gone out yet.
+SUPERSEDED = ("appointment_invite", "appointment_update", "appointment_reminder")
 PRODID = "-//Leadboard//Appointments//EN"
 
 
@@ -81,8 +83,13 @@ def to_utc(moment: datetime) -> datetime:
 
 
 def local_to_utc(naive: datetime, zone: str) -> datetime:
-    """A wall-clock time in a zone (as a person types it) as naive UTC."""
-    return to_utc(naive.replace(tzinfo=ZoneInfo(zone)))
+    """A wall-clock time in a zone (as a person types it) as naive UTC; raises ServiceError for a time
+    the clocks skip that day. A time they pass twice (clocks going back) is its first occurrence."""
+    moment = to_utc(naive.replace(tzinfo=ZoneInfo(zone), fold=0))
+    if in_zone(moment, zone).replace(tzinfo=None) != naive:
+        raise ServiceError(f"{naive:%H:%M} does not exist on {naive:%d %B %Y} in {zone}: the clocks skip it. "
+                           "Pick another time.", field="starts_at")
+    return moment
 
 
 def in_zone(moment: datetime, zone: str) -> datetime:
@@ -188,12 +195,12 @@ def read_link(token: str, action: str, now: datetime | None = None) -> Appointme
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None:
         raise LinkInvalid()
-    if now.replace(tzinfo=timezone.utc).timestamp() >= expires or now >= appointment.ends_at:
-        raise LinkExpired()
     if appointment.status == AppointmentStatus.cancelled.value:
         return appointment  # any link of a cancelled appointment says so, whichever email it came from
-    if sequence != appointment.sequence:
+    if sequence != appointment.sequence:  # before expiry: a moved appointment's old link says it moved
         raise LinkReplaced(appointment)
+    if now.replace(tzinfo=timezone.utc).timestamp() >= expires or now >= appointment.ends_at:
+        raise LinkExpired()
     return appointment
 
 
@@ -285,7 +292,7 @@ def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: dateti
     return True
 
 
-def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime) -> None:
+def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime, subject: str) -> None:
     """An in-app notification and an email for the lead's owner (else whoever booked it)."""
     person = lead.owner or appointment.booked_by
     if person is None or not person.active:
@@ -294,7 +301,7 @@ def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetim
     lead_url = absolute_url("leads.show", lead_id=lead.id)
     context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
                "appointment": appointment, "when": describe_time(appointment, person.timezone or team_timezone())}
-    queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=message[:300],
+    queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
                 text_body=_render("email/owner_notice.txt", **context),
                 html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
                 appointment_id=appointment.id, now=now)
@@ -373,7 +380,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
         appointment.status, appointment.sequence = AppointmentStatus.awaiting.value, appointment.sequence + 1
         appointment.prospect_message, appointment.responded_at, appointment.updated_at = None, None, now
         lead = get_lead(appointment.lead_id)
-        withdraw(appointment.id, "appointment_reminder", now)
+        withdraw(appointment.id, SUPERSEDED, now)
         invited = _email_prospect(appointment, lead, "appointment_update", now)
         _timeline(lead, "appointment_rescheduled", actor_id, appointment, now, before=before, invited=invited)
         _mirror(lead, appointment)
@@ -390,7 +397,7 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
         appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
         appointment.updated_at = now
         lead = get_lead(appointment.lead_id)
-        withdraw(appointment.id, "appointment_reminder", now)
+        withdraw(appointment.id, SUPERSEDED, now)
         told = _email_prospect(appointment, lead, "appointment_cancel", now)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="team", invited=told)
         _mirror(lead, appointment)
@@ -434,7 +441,19 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
             return Answer(appointment, False)
         if appointment.status == AppointmentStatus.cancelled.value:
             raise AppointmentCancelled()
-        appointment.status, appointment.responded_at, appointment.updated_at = status.value, now, now
+        # A conditional UPDATE as well as the lock: SQLite ignores FOR UPDATE, and of two presses
+        # at once only the one whose UPDATE still finds the row as both read it counts.
+        responded = Appointment.responded_at
+        won = db.session.execute(
+            update(Appointment)
+            .where(Appointment.id == appointment.id, Appointment.status == appointment.status,
+                   Appointment.sequence == appointment.sequence,
+                   responded.is_(None) if appointment.responded_at is None else responded == appointment.responded_at)
+            .values(status=status.value, responded_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        db.session.refresh(appointment)
+        if not won:
+            return Answer(appointment, False)
         if action == "reschedule":
             appointment.prospect_message = message or None
         lead = get_lead(appointment.lead_id)
@@ -442,14 +461,13 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
             # A CANCEL with a raised sequence takes the event out of their calendar too. Their links
             # still open (read_link shows any link of a cancelled appointment as cancelled).
             appointment.sequence += 1
-            withdraw(appointment.id, "appointment_reminder", now)
+            withdraw(appointment.id, SUPERSEDED, now)
             _email_prospect(appointment, lead, "appointment_cancel", now)
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))
-        if message:
-            text += f' They wrote: "{message[:200]}"'
-        _tell_owner(appointment, lead, text, now)
+        _tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now,
+                    subject=text)
     return Answer(appointment, True)
 
 

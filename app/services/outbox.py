@@ -14,8 +14,9 @@ import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
+from email.headerregistry import Address
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
@@ -54,7 +55,7 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
     sender = current_app.config["MAIL_FROM"]
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     row = OutboxEmail(kind=kind, state=EmailState.queued.value, sender=sender, to_address=to_address,
-                      to_name=to_name or "", subject=subject, text_body=text_body, html_body=html_body,
+                      to_name=one_line(to_name, 200), subject=one_line(subject, 300), text_body=text_body, html_body=html_body,
                       attachments=attachments or [], message_id=make_msgid(domain=domain),
                       date_header=formatdate(localtime=False, usegmt=True), attempts=0, created_at=now,
                       updated_at=now, next_attempt_at=now, lead_id=lead_id, appointment_id=appointment_id)
@@ -62,6 +63,12 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
     db.session.flush()
     db.session.info.setdefault(PENDING, []).append(row.id)
     return row
+
+
+def one_line(text: str | None, limit: int) -> str:
+    """Header text: whitespace (line breaks a person typed included) folded to single spaces, cut to fit."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @event.listens_for(Session, "after_commit")
@@ -83,6 +90,12 @@ def job_id(outbox_id: int, attempts: int = 0) -> str:
     return f"outbox-{outbox_id}" if not attempts else f"outbox-{outbox_id}-retry{attempts}"
 
 
+def _job_timeout() -> int:
+    """RQ stops a send that runs this long, well inside the row's lease, so a slow relay can never
+    still be sending when the lease runs out and the sweeper hands the row to another worker."""
+    return max(5, int(current_app.config["EMAIL_LEASE_SECONDS"] * 0.75))
+
+
 def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = None) -> bool:
     """Put a row's delivery job on the queue (at a time, for retries); False when Redis is away.
 
@@ -91,7 +104,7 @@ def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = No
     job = job_id(outbox_id, attempts)
     try:
         if at is None:
-            enqueue(JOB, outbox_id, job_id=job)
+            enqueue(JOB, outbox_id, job_id=job, job_timeout=_job_timeout())
         else:
             from redis import RedisError
             # RQ's scheduler keeps whole seconds, dropping the fraction, so it would start the job
@@ -100,7 +113,7 @@ def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = No
             if at.microsecond:
                 at = at.replace(microsecond=0) + timedelta(seconds=1)
             try:
-                queue().enqueue_at(at, JOB, outbox_id, job_id=job)
+                queue().enqueue_at(at, JOB, outbox_id, job_id=job, job_timeout=_job_timeout())
             except RedisError as exc:
                 raise QueueUnavailable(str(exc)) from exc
     except QueueUnavailable as exc:
@@ -125,7 +138,7 @@ def build_message(row: OutboxEmail) -> EmailMessage:
     """The row as a MIME message: text and HTML alternatives, then any attachments."""
     message = EmailMessage(policy=SMTP)
     message["From"] = row.sender
-    message["To"] = formataddr((row.to_name, row.to_address)) if row.to_name else row.to_address
+    message["To"] = Address(display_name=row.to_name, addr_spec=row.to_address) if row.to_name else row.to_address
     message["Subject"] = row.subject
     message["Date"] = row.date_header
     message["Message-ID"] = row.message_id
@@ -141,6 +154,14 @@ def build_message(row: OutboxEmail) -> EmailMessage:
     return message
 
 
+def headers_of(row: OutboxEmail) -> tuple[list[tuple[str, str]], str | None]:
+    """The headers the row goes out with, or none and the reason it cannot be built."""
+    try:
+        return build_message(row).items(), None
+    except (ValueError, KeyError, TypeError) as exc:
+        return [], f"{type(exc).__name__}: {exc}"
+
+
 def smtp_settings(url: str) -> dict:
     """Parse SMTP_URL: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps:// (TLS)."""
     parts = urlsplit(url)
@@ -152,21 +173,30 @@ def smtp_settings(url: str) -> dict:
             "password": unquote(parts.password) if parts.password else None}
 
 
-def send_smtp(message: EmailMessage, url: str, timeout: float) -> None:
+def send_smtp(message: EmailMessage, url: str, timeout: float, to_address: str) -> None:
+    """Hand the message to the relay. A password is never sent over a connection without TLS."""
     settings = smtp_settings(url)
     context = ssl.create_default_context()
     if settings["tls"]:
         client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=context)
     else:
         client = smtplib.SMTP(settings["host"], settings["port"], timeout=timeout)
-    with client:
+    try:
         client.ehlo()
         if not settings["tls"] and client.has_extn("starttls"):
             client.starttls(context=context)
             client.ehlo()
+        elif not settings["tls"] and settings["username"]:
+            raise smtplib.SMTPNotSupportedError(
+                "The relay does not offer STARTTLS, so the password was not sent. Use smtps:// or a relay with TLS.")
         if settings["username"]:
             client.login(settings["username"], settings["password"] or "")
-        client.send_message(message)
+        client.send_message(message, to_addrs=[to_address])
+    finally:
+        try:  # once the relay has accepted the message, trouble saying goodbye is not a failed send
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 def _claim(outbox_id: int, now: datetime) -> int | None:
@@ -205,12 +235,12 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
         message = build_message(row)
         db.session.rollback()  # hold no transaction open while talking to the relay
         if url:
-            send_smtp(message, url, current_app.config["SMTP_TIMEOUT"])
+            send_smtp(message, url, current_app.config["SMTP_TIMEOUT"], facts["to"])
     except Exception as exc:
         # Any error is this attempt failing. One escaping the job would leave the row sending, to be
         # reclaimed and crash again after every lease, never reaching failed for an admin to see.
         db.session.rollback()
-        return _failed_attempt(outbox_id, attempt, f"{type(exc).__name__}: {exc}"[:2000])
+        return _failed_attempt(outbox_id, attempt, f"{type(exc).__name__}: {exc}"[:2000], permanent(exc))
     with atomic():
         finished = utcnow()
         done = db.session.execute(
@@ -228,7 +258,17 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
     return Delivery("sent")
 
 
-def _failed_attempt(outbox_id: int, attempt: int, error: str) -> Delivery:
+def permanent(exc: Exception) -> bool:
+    """Failures that another attempt cannot fix: the relay's 5xx refusals, a message that cannot be
+    built, a relay without the TLS our password needs. An admin's retry still can, once fixed."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException) and not isinstance(exc, smtplib.SMTPServerDisconnected):
+        return exc.smtp_code >= 500
+    return isinstance(exc, (smtplib.SMTPNotSupportedError, SmtpUrlError, ValueError, KeyError, TypeError))
+
+
+def _failed_attempt(outbox_id: int, attempt: int, error: str, permanent: bool = False) -> Delivery:
     delays = current_app.config["EMAIL_RETRY_DELAYS"]
     now = utcnow()
     with atomic():
@@ -236,18 +276,22 @@ def _failed_attempt(outbox_id: int, attempt: int, error: str) -> Delivery:
         if row is None or row.state != EmailState.sending.value or row.attempts != attempt:
             return Delivery("skipped")  # someone else has the row now
         row.last_error, row.updated_at, row.lease_until = error, now, None
-        if attempt > len(delays):
+        if permanent or attempt > len(delays):
             row.state, row.failed_at = EmailState.failed.value, now
-            if row.lead_id is not None and row.kind != "owner_notice":
-                from app.services.leads import record
-                record(row.lead_id, "email_failed", None, {"subject": row.subject, "to": row.to_address,
-                                                           "error": error, "attempts": attempt}, now)
+            _record_on_lead(row, "email_failed", now, error=error, attempts=attempt)
             log.warning("Email %s failed for good after %s attempts: %s", outbox_id, attempt, error)
             return Delivery("failed")
         row.state = EmailState.queued.value
         row.next_attempt_at = now + timedelta(seconds=delays[attempt - 1])
         log.info("Email %s attempt %s failed (%s); next try at %s", outbox_id, attempt, error, row.next_attempt_at)
         return Delivery("retry", row.next_attempt_at, attempt)
+
+
+def _record_on_lead(row: OutboxEmail, kind: str, now: datetime, actor_id: int | None = None, **data) -> None:
+    """What happened to an email to a prospect goes on their lead's timeline (the team's own notices don't)."""
+    if row.lead_id is not None and row.kind != "owner_notice":
+        from app.services.leads import record
+        record(row.lead_id, kind, actor_id, {"subject": row.subject, "to": row.to_address, **data}, now)
 
 
 # --- admins -----------------------------------------------------------------------------------
@@ -270,17 +314,15 @@ def retry(outbox_id: int, actor_id: int) -> OutboxEmail:
         row.state, row.attempts, row.next_attempt_at, row.failed_at, row.updated_at = (
             EmailState.queued.value, 0, now, None, now)
         db.session.info.setdefault(PENDING, []).append(row.id)
-        if row.lead_id is not None and row.kind != "owner_notice":
-            from app.services.leads import record
-            record(row.lead_id, "email_retried", actor_id, {"subject": row.subject, "to": row.to_address}, now)
+        _record_on_lead(row, "email_retried", now, actor_id=actor_id)
     return row
 
 
-def withdraw(appointment_id: int, kind: str, now: datetime) -> int:
-    """Cancel this appointment's emails of one kind that have not gone out (inside atomic())."""
+def withdraw(appointment_id: int, kinds: tuple[str, ...], now: datetime) -> int:
+    """Cancel this appointment's emails of these kinds that have not gone out (inside atomic())."""
     return db.session.execute(
         update(OutboxEmail)
-        .where(OutboxEmail.appointment_id == appointment_id, OutboxEmail.kind == kind,
+        .where(OutboxEmail.appointment_id == appointment_id, OutboxEmail.kind.in_(kinds),
                OutboxEmail.state == EmailState.queued.value)
         .values(state=EmailState.cancelled.value, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
@@ -340,14 +382,17 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
                 .execution_options(synchronize_session=False)).rowcount
     from app.services.appointments import queue_due_reminders
     result.reminders = queue_due_reminders(now)
-    due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts).where(
+    due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts, OutboxEmail.next_attempt_at).where(
         OutboxEmail.state == EmailState.queued.value,
         or_(OutboxEmail.next_attempt_at <= now - grace, OutboxEmail.id.in_(reclaimed)))
         .order_by(OutboxEmail.next_attempt_at).limit(1000)).all()
     db.session.rollback()
-    pending = _pending_jobs(due)
-    for outbox_id, attempts in due:
-        if outbox_id not in pending and enqueue_delivery(outbox_id, attempts):
+    pending = _pending_jobs([(outbox_id, attempts) for outbox_id, attempts, _ in due])
+    for outbox_id, attempts, due_at in due:
+        # Redis says its job is waiting; believe it for a while, not forever (a job hash can outlive
+        # its place in the queue). A second job for one row is harmless: delivery claims it first.
+        overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
+        if (outbox_id not in pending or overdue) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
     if result.reclaimed or result.enqueued or result.reminders:
         log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
@@ -365,10 +410,7 @@ def _fail_exhausted(abandoned, now: datetime) -> None:
         for row in rows:
             row.state, row.failed_at, row.updated_at, row.lease_until = EmailState.failed.value, now, now, None
             row.last_error = "Every attempt ended with the worker stopping before it finished."
-            if row.lead_id is not None and row.kind != "owner_notice":
-                from app.services.leads import record
-                record(row.lead_id, "email_failed", None, {"subject": row.subject, "to": row.to_address,
-                                                           "error": row.last_error, "attempts": row.attempts}, now)
+            _record_on_lead(row, "email_failed", now, error=row.last_error, attempts=row.attempts)
 
 
 def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:

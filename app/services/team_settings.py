@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -33,7 +33,15 @@ def check_timezone(name: str | None, field: str = "timezone") -> str:
 
 
 def current() -> TeamSettings:
-    """The settings row, or unsaved defaults when no admin has saved any."""
+    """The settings row, or unsaved defaults when no admin has saved any (read once per request)."""
+    if has_request_context():
+        if "team_settings" not in g:
+            g.team_settings = _load()
+        return g.team_settings
+    return _load()
+
+
+def _load() -> TeamSettings:
     row = db.session.get(TeamSettings, 1)
     if row is None:
         row = TeamSettings(id=1, timezone=current_app.config["TEAM_TIMEZONE"], appointment_stage_id=None)
@@ -59,6 +67,7 @@ def save(timezone: str, appointment_stage_id: int | None) -> TeamSettings:
         row = db.session.get(TeamSettings, 1) or TeamSettings(id=1)
         row.timezone, row.appointment_stage_id = timezone, appointment_stage_id
         db.session.add(row)
+    g.pop("team_settings", None)
     return row
 
 

@@ -429,3 +429,99 @@ def test_appointment_links_are_rate_limited_per_address(make_app, stages, member
         refused = client.get(path)
         assert refused.status_code == 429 and "Too many requests" in refused.get_data(as_text=True)
         assert client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+
+
+# --- what the review found ----------------------------------------------------------------------
+
+
+def test_pressing_over_https_with_strict_csrf_confirms(make_app, stages, member, make_lead):
+    secure = make_app(WTF_CSRF_SSL_STRICT=True)
+    with secure.app_context():
+        appointment = book(member, make_lead(first_name="Sam", email="sam@example.com"))
+        path = f"/appointments/confirm/{service.link_token(appointment, 'confirm')}"
+        client, origin = secure.test_client(), "https://leads.example.com"
+        page = client.get(path, base_url=origin)
+        # The page's policy lets the browser send our own address back with the press (Flask-WTF's
+        # HTTPS check needs it) and never sends the token-bearing address to another site.
+        assert page.headers["Referrer-Policy"] == "same-origin"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+        pressed = client.post(path, data={"csrf_token": token}, base_url=origin, headers={"Referer": origin + path})
+        assert pressed.status_code == 303
+        db.session.refresh(appointment)
+        assert appointment.status == "confirmed"
+
+
+def test_a_message_over_several_lines_still_makes_a_sendable_notice(member, lena, prospect):
+    book(member, lena)
+    prospect.press(links_in(emails("appointment_invite")[0])["reschedule"],
+                   message="Tuesday works.\r\nOr Wednesday morning.")
+    notice = emails("owner_notice")[0]
+    assert "\n" not in notice.subject and notice.subject.startswith("Lena Lindqvist asked for another time")
+    assert "Or Wednesday morning." in notice.text_body
+    assert outbox.build_message(notice)["Subject"] == notice.subject
+
+
+def test_a_time_the_clocks_skip_is_refused(as_member, member, lena):
+    from app.services.team_settings import set_user_timezone
+    set_user_timezone(member.id, "America/New_York")
+    response = as_member.post(f"/leads/{lena.id}/appointments", {  # DST starts at 02:00 that day
+        "date": "2027-03-14", "time": "02:30", "duration": "30", "location": "", "note": "", "timezone": "UTC"})
+    assert response.status_code == 422
+    assert "02:30 does not exist on 14 March 2027 in America/New_York" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 0
+
+
+def test_moving_keeps_a_duration_the_form_does_not_list(as_member, member, lena):
+    appointment = book(member, lena, duration=20)
+    page = as_member.get(f"/leads/{lena.id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="20">20 minutes</option>', page)
+    local = service.in_zone(appointment.starts_at, "UTC")
+    response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/reschedule", {
+        f"a{appointment.id}-date": local.date().isoformat(), f"a{appointment.id}-time": "09:15",
+        f"a{appointment.id}-duration": "20", f"a{appointment.id}-location": "", f"a{appointment.id}-note": ""})
+    assert response.status_code == 302
+    db.session.refresh(appointment)
+    assert (appointment.duration_minutes, f"{appointment.starts_at:%H:%M}") == (20, "09:15")
+
+
+def test_a_change_withdraws_the_emails_it_makes_out_of_date(member, lena):
+    appointment = book(member, lena)  # Redis is away in this test, so the invitation is still queued
+    service.reschedule_appointment(appointment.id, member.id, starts_at=appointment.starts_at + timedelta(hours=2),
+                                   duration_minutes=30)
+    service.cancel_appointment(appointment.id, member.id)
+    assert [(e.kind, e.state) for e in emails()] == [
+        ("appointment_invite", "cancelled"), ("appointment_update", "cancelled"), ("appointment_cancel", "queued")]
+
+
+@pytest.fixture
+def smtp_app(app, smtp_server):
+    app.config["SMTP_URL"] = smtp_server.url
+    return app
+
+
+def test_a_relay_that_refuses_for_good_fails_the_email_at_once(smtp_app, smtp_server, member, lena):
+    book(member, lena)
+    smtp_server.refuse_with = "550 5.1.1 No such mailbox"
+    row = emails()[0]
+    assert outbox.deliver(row.id).outcome == "failed"
+    db.session.refresh(row)
+    assert (row.state, row.attempts) == ("failed", 1) and "No such mailbox" in row.last_error
+    assert kinds(lena.id)[-1] == "email_failed"
+
+
+def test_a_password_is_never_sent_to_a_relay_without_tls(smtp_app, smtp_server, member, lena):
+    smtp_app.config["SMTP_URL"] = smtp_server.url.replace("smtp://", "smtp://user:secret@")
+    book(member, lena)
+    row = emails()[0]
+    assert outbox.deliver(row.id).outcome == "failed"
+    db.session.refresh(row)
+    assert "STARTTLS" in row.last_error and smtp_server.attempts == 0
+
+
+def test_a_name_with_a_comma_and_accents_reaches_one_recipient(smtp_app, smtp_server, member, make_lead):
+    lead = make_lead(first_name="Léna", last_name="O'Brien, Jr.", email="lena@example.com")
+    book(member, lead)
+    assert outbox.deliver(emails()[0].id).outcome == "sent"
+    received = smtp_server.wait_for(1)[0]
+    assert [(a.display_name, a.addr_spec) for a in received["To"].addresses] == [("Léna O'Brien, Jr.",
+                                                                                 "lena@example.com")]

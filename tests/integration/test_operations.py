@@ -74,8 +74,12 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path)
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigError):
         load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path})
-    config = load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path, "SECRET_KEY": "s" * 40})
-    assert config["SESSION_COOKIE_SECURE"] is True
+    monkeypatch.delenv("BASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="BASE_URL"):  # every link in every email would be dead
+        load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path, "SECRET_KEY": "s" * 40})
+    config = load({"LEADBOARD_ENV": "production", "INSTANCE_PATH": tmp_path, "SECRET_KEY": "s" * 40,
+                   "BASE_URL": "https://leads.example.com"})
+    assert config["SESSION_COOKIE_SECURE"] is True and config["BASE_URL"] == "https://leads.example.com"
 
 
 def test_development_keeps_one_generated_secret_key_in_the_instance_folder(monkeypatch, tmp_path):
