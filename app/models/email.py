@@ -23,7 +23,9 @@ class OutboxEmail(db.Model):
     __table_args__ = (
         # The sweeper's question: which rows are due and waiting, or sending past their lease?
         Index("ix_outbox_emails_state_next_attempt", "state", "next_attempt_at"),
+        # The outbox page: newest first, all or one state.
         Index("ix_outbox_emails_created", "created_at"),
+        Index("ix_outbox_emails_state_created", "state", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -97,6 +97,7 @@ def upgrade():
     with op.batch_alter_table('outbox_emails', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_emails_appointment_id'), ['appointment_id'], unique=False)
         batch_op.create_index('ix_outbox_emails_created', ['created_at'], unique=False)
+        batch_op.create_index('ix_outbox_emails_state_created', ['state', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_emails_lead_id'), ['lead_id'], unique=False)
         batch_op.create_index('ix_outbox_emails_state_next_attempt', ['state', 'next_attempt_at'], unique=False)
 
@@ -129,6 +130,7 @@ def downgrade():
     with op.batch_alter_table('outbox_emails', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_emails_state_next_attempt')
         batch_op.drop_index(batch_op.f('ix_outbox_emails_lead_id'))
+        batch_op.drop_index('ix_outbox_emails_state_created')
         batch_op.drop_index('ix_outbox_emails_created')
         batch_op.drop_index(batch_op.f('ix_outbox_emails_appointment_id'))
 
