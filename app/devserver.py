@@ -12,6 +12,9 @@ from pathlib import Path
 
 
 def main() -> int:
+    # SIGTERM (a service manager, `kill`) unwinds like Ctrl+C, so the worker and Redis stop with us
+    # instead of living on as orphans.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     instance = Path(os.environ.get("LEADBOARD_INSTANCE", "instance")).resolve()
     instance.mkdir(parents=True, exist_ok=True)
