@@ -293,18 +293,21 @@ def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: dateti
 
 
 def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime, subject: str) -> None:
-    """An in-app notification and an email for the lead's owner (else whoever booked it)."""
-    person = lead.owner or appointment.booked_by
-    if person is None or not person.active:
-        return
-    db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
+    """An in-app notification and an email for the lead's owner, else whoever booked it, else (a pool
+    lead booked through the API) every active admin: an answer is never left unheard."""
+    person = next((p for p in (lead.owner, appointment.booked_by) if p is not None and p.active), None)
+    people = [person] if person else list(db.session.scalars(
+        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)))
     lead_url = absolute_url("leads.show", lead_id=lead.id)
-    context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
-               "appointment": appointment, "when": describe_time(appointment, person.timezone or team_timezone())}
-    queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
-                text_body=_render("email/owner_notice.txt", **context),
-                html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
-                appointment_id=appointment.id, now=now)
+    for person in people:
+        db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
+        context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
+                   "appointment": appointment,
+                   "when": describe_time(appointment, person.timezone or team_timezone())}
+        queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
+                    text_body=_render("email/owner_notice.txt", **context),
+                    html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
+                    appointment_id=appointment.id, now=now)
 
 
 def _mirror(lead: Lead, appointment: Appointment) -> None:

@@ -525,3 +525,13 @@ def test_a_name_with_a_comma_and_accents_reaches_one_recipient(smtp_app, smtp_se
     received = smtp_server.wait_for(1)[0]
     assert [(a.display_name, a.addr_spec) for a in received["To"].addresses] == [("Léna O'Brien, Jr.",
                                                                                  "lena@example.com")]
+
+
+def test_an_answer_on_a_pool_lead_booked_through_the_api_reaches_the_admins(admin, make_user, make_lead):
+    other_admin = make_user("admin", name="Bea Boss", email="bea@example.com")
+    lead = make_lead(first_name="Pool", email="pool@example.com")  # no owner
+    appointment = service.book_appointment(lead.id, None, starts_at=datetime.now(timezone.utc) + timedelta(days=1),
+                                           duration_minutes=30)  # as the API books: no one
+    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    assert sorted(e.to_address for e in emails("owner_notice")) == sorted([admin.email, other_admin.email])
+    assert sorted(db.session.scalars(select(Notification.user_id))) == sorted([admin.id, other_admin.id])
