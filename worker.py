@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     app = create_app()
+    if app.config["SMTP_URL"]:
+        # RQ forks a process per job: build the TLS context once here, and every job inherits it.
+        from app.services.outbox import _tls
+        _tls()
     sweep_once(app)
     stop = threading.Event()
     if not args.burst:
