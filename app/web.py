@@ -155,5 +155,5 @@ def install(app: Flask) -> None:
 
 
 def _unread_notifications() -> int:
-    from app.services.appointments import unread_count
+    from app.services.notifications import unread_count
     return unread_count(current_user.id) if current_user.is_authenticated else 0

@@ -4,6 +4,9 @@ from sqlalchemy import text
 
 from app.extensions import db, limiter
 from app.main import bp
+from app.main.forms import AccountForm
+from app.services import ServiceError, notifications as notification_service, team_settings
+from app.web import add_form_error
 
 
 @bp.get("/")
@@ -40,15 +43,13 @@ def healthz():
 @bp.get("/notifications")
 @login_required
 def notifications():
-    from app.services.appointments import notifications as listing
-    return render_template("main/notifications.html", items=listing(current_user.id))
+    return render_template("main/notifications.html", items=notification_service.recent(current_user.id))
 
 
 @bp.post("/notifications/read")
 @login_required
 def mark_notifications_read():
-    from app.services.appointments import mark_read
-    count = mark_read(current_user.id)
+    count = notification_service.mark_read(current_user.id)
     flash(f"Marked {count} notification{'s' if count != 1 else ''} as read." if count else "Nothing was unread.",
           "success")
     return redirect(url_for("main.notifications"))
@@ -57,15 +58,12 @@ def mark_notifications_read():
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
-    from app.main.forms import AccountForm
-    from app.services import ServiceError
-    from app.services.team_settings import set_user_timezone, team_timezone, timezone_names
-    from app.web import add_form_error
     form = AccountForm(timezone=current_user.timezone or "")
-    form.timezone.choices = [("", f"The team's timezone ({team_timezone()})")] + [(n, n) for n in timezone_names()]
+    form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
+        [(n, n) for n in team_settings.timezone_names()]
     if form.validate_on_submit():
         try:
-            set_user_timezone(current_user.id, form.timezone.data or None)
+            team_settings.set_user_timezone(current_user.id, form.timezone.data or None)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

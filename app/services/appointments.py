@@ -499,27 +499,3 @@ def queue_due_reminders(now: datetime | None = None) -> int:
                        {"appointment_id": appointment.id, "when": describe_time(appointment)}, now)
                 queued += 1
     return queued
-
-
-# --- in-app notifications ---------------------------------------------------------------------
-
-
-def unread_count(user_id: int) -> int:
-    from sqlalchemy import func
-    return db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
-
-
-def notifications(user_id: int, limit: int = 50) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user_id)
-                                   .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
-
-
-def mark_read(user_id: int, now: datetime | None = None) -> int:
-    """Mark every notification of this user read; returns how many were unread."""
-    from sqlalchemy import update
-    with atomic():
-        return db.session.execute(update(Notification).where(Notification.user_id == user_id,
-                                                             Notification.read_at.is_(None))
-                                  .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
-                                  ).rowcount

@@ -33,5 +33,4 @@ class DeleteStageForm(FlaskForm):
 
 class TeamSettingsForm(FlaskForm):
     timezone = SelectField("Team timezone", choices=[], validate_choice=False)
-    appointment_stage = SelectField("When an appointment is booked, move the lead to", choices=[],
-                                    validate_choice=False)
+    appointment_stage = SelectField("When an appointment is booked, move the lead to", choices=[])

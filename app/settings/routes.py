@@ -1,9 +1,9 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.services import ServiceError, stages as stage_service, users as user_service
+from app.services import ServiceError, stages as stage_service, team_settings, users as user_service
 from app.settings import bp
-from app.settings.forms import DeleteStageForm, RoleForm, StageForm, UserForm
+from app.settings.forms import DeleteStageForm, RoleForm, StageForm, TeamSettingsForm, UserForm
 from app.web import add_form_error, admin_required, go, render, wants_fragment
 
 
@@ -166,17 +166,13 @@ def delete_stage(stage_id: int):
 
 @bp.route("/team", methods=["GET", "POST"])
 def team():
-    from app.services import team_settings
-    from app.settings.forms import TeamSettingsForm
     current = team_settings.current()
     form = TeamSettingsForm(timezone=current.timezone, appointment_stage=str(current.appointment_stage_id or ""))
     form.timezone.choices = [(n, n) for n in team_settings.timezone_names()]
     form.appointment_stage.choices = [("", "Don't move it")] + [(str(s.id), s.name) for s in stage_service.pipeline()]
-    if form.validate_on_submit():
-        stage = form.appointment_stage.data or ""
+    if form.validate_on_submit():  # the stage must be one of the choices; the service checks it still exists
+        stage = form.appointment_stage.data
         try:
-            if stage and not stage.isdigit():
-                raise ServiceError("Pick a stage from the list.", field="appointment_stage")
             team_settings.save(form.timezone.data, int(stage) if stage else None)
         except ServiceError as exc:
             add_form_error(form, exc)

@@ -1,0 +1,29 @@
+"""In-app notifications: what a teammate should know about (a prospect's answer), until they read it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Notification
+from app.services import atomic, utcnow
+
+
+def unread_count(user_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
+
+
+def recent(user_id: int, limit: int = 50) -> list[Notification]:
+    return list(db.session.scalars(select(Notification).where(Notification.user_id == user_id)
+                                   .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+
+
+def mark_read(user_id: int, now: datetime | None = None) -> int:
+    """Mark every notification of this user read; returns how many were unread."""
+    with atomic():
+        return db.session.execute(update(Notification).where(Notification.user_id == user_id,
+                                                             Notification.read_at.is_(None))
+                                  .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
+                                  ).rowcount
