@@ -35,12 +35,52 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+DEPTH = "leadboard_atomic_depth"
+
+
 @contextmanager
 def atomic():
-    """One service entry point, one transaction: commit on success, roll back on any error."""
+    """One user action, one transaction: the outermost atomic() commits on success and rolls back
+    on any error; an atomic() inside another is a savepoint, so services compose.
+
+    A failure inside a nested block undoes only that block when its caller catches the error (an
+    import row), and the whole action when it does not. Nothing else commits."""
+    session = db.session
+    depth = session.info.get(DEPTH, 0)
+    if depth:
+        session.info[DEPTH] = depth + 1
+        try:
+            with session.begin_nested():
+                yield session
+        finally:
+            session.info[DEPTH] = depth
+        return
+    session.info[DEPTH] = 1
     try:
-        yield db.session
-        db.session.commit()
+        _begin_writing(session)
+        yield session
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
+    finally:
+        session.info[DEPTH] = 0
+
+
+def in_atomic() -> bool:
+    """True inside an atomic() block: a helper that must join the caller's transaction can check."""
+    return bool(db.session.info.get(DEPTH))
+
+
+def _begin_writing(session) -> None:
+    """SQLite: take the write lock now (BEGIN IMMEDIATE) so that savepoints nest inside a real
+    transaction and a read-then-write never fails to upgrade its lock under concurrency.
+
+    pysqlite otherwise begins lazily before the first write, and a SAVEPOINT issued outside a
+    transaction would commit on RELEASE."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
