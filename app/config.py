@@ -134,8 +134,9 @@ def _problem(error: dict) -> str:
     reason = error["msg"].removeprefix("Value error, ")
     expects = f"; it expects {field.description}" if field and field.description else ""
     value = error.get("input")
-    shown = value if isinstance(value, str) else ",".join(map(str, value)) if isinstance(value, list) else value
-    return f"{name}={shown!r} is not valid ({reason}){expects}."
+    shown = ",".join(map(str, value)) if isinstance(value, list) else value if isinstance(value, str) else str(value)
+    where = f" (entry {error['loc'][1] + 1})" if len(error["loc"]) > 1 and isinstance(error["loc"][1], int) else ""
+    return f"{name}={shown!r}{where} is not valid ({reason}){expects}."
 
 
 def _secret_key(settings: Settings, instance: Path) -> str:

@@ -46,7 +46,7 @@ def clean_env(monkeypatch, tmp_path):
     ("SMTP_TIMEOUT", "abc", "number of seconds"),
     ("SMTP_TIMEOUT", "0", "above 0"),
     ("EMAIL_RETRY_DELAYS", "x", "separated by commas"),
-    ("EMAIL_RETRY_DELAYS", "60,-5", "separated by commas"),
+    ("EMAIL_RETRY_DELAYS", "60,-5", "(entry 2) is not valid"),
     ("EMAIL_LEASE_SECONDS", "two minutes", "whole number of seconds"),
     ("SWEEP_INTERVAL", "-1", "seconds above 0"),
     ("SWEEP_GRACE_SECONDS", "1.5", "whole number of seconds"),
@@ -105,9 +105,9 @@ def test_the_flask_command_prints_one_line_for_a_bad_setting_not_a_traceback(tmp
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        "Error: SMTP_TIMEOUT='abc' is not valid (Input should be a valid number, unable to parse string as a "
-        "number); it expects a number of seconds above 0, such as 30."]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: SMTP_TIMEOUT='abc' is not valid (")
+    assert line.endswith("it expects a number of seconds above 0, such as 30.")
 
 
 def test_make_run_stops_before_starting_anything_on_a_bad_setting(tmp_path):
