@@ -10,13 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.config import ConfigError, read_settings
+
 
 def main() -> int:
     # SIGTERM (a service manager, `kill`) unwinds like Ctrl+C, so the worker and Redis stop with us
     # instead of living on as orphans.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
-    instance = Path(os.environ.get("LEADBOARD_INSTANCE", "instance")).resolve()
+    try:  # a bad setting stops here with one line, before any process starts
+        settings = read_settings()
+    except ConfigError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 2
+    host, port = settings.HOST, str(settings.PORT)
+    instance = settings.LEADBOARD_INSTANCE.resolve()
     instance.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     embedded = None

@@ -10,7 +10,6 @@ from app.api.problems import ApiProblem
 from app.extensions import limiter
 from app.services.api_keys import authenticate
 
-DEFAULT_RATE_LIMIT = "600 per minute"
 CHALLENGE = 'Bearer realm="Leadboard API"'
 
 
@@ -57,7 +56,7 @@ def _rate_limit_key() -> str:
 
 
 def _rate_limit() -> str:
-    return current_app.config.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    return current_app.config["API_RATE_LIMIT"]
 
 
 # One budget per key shared by every endpoint (set API_RATE_LIMIT in the config to change it).

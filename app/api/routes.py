@@ -130,7 +130,7 @@ def list_stages():
 
 
 def _region() -> str:
-    return current_app.config.get("DEFAULT_PHONE_REGION", "US")
+    return current_app.config["DEFAULT_PHONE_REGION"]
 
 
 def _load(lead_id: int):

@@ -61,7 +61,7 @@ def new():
     if form.validate_on_submit():
         try:
             captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,
-                                    region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
+                                    region=current_app.config["DEFAULT_PHONE_REGION"])
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -97,7 +97,7 @@ def edit(lead_id: int):
         try:
             version = int(form.version.data) if (form.version.data or "").isdigit() else None
             lead = lead_service.update_lead(lead.id, form.lead_data(), current_user.id, expected_version=version,
-                                            region=current_app.config.get("DEFAULT_PHONE_REGION", "US"))
+                                            region=current_app.config["DEFAULT_PHONE_REGION"])
         except lead_service.StaleLead as exc:
             form.form_errors.append(exc.message)
             form.version.data = lead.version

@@ -23,7 +23,6 @@ HONEYPOT = "website"  # a name bots like to fill in
 TOKEN = "rendered"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
 MAX_BODY = 64 * 1024  # a filled-in form is a few kilobytes
-DEFAULT_RATE_LIMIT = "20/hour;5/minute"
 
 # autocomplete token, input type, message when a required one is left empty
 PROMPTS = {
@@ -126,7 +125,7 @@ def form_page(slug: str):
 
 
 def _rate_limit() -> str:
-    return current_app.config.get("CAPTURE_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    return current_app.config["CAPTURE_RATE_LIMIT"]
 
 
 @bp.post("/f/<slug>")

@@ -61,7 +61,7 @@ def clean_origin(origin: dict | None) -> dict:
 def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
-                 region: str = "US", now: datetime | None = None) -> Captured:
+                 region: str | None = None, now: datetime | None = None) -> Captured:
     """Capture one lead, or recognise it as one we have; committed before this returns.
 
     Raises ServiceError naming the bad field; nothing is saved then."""

@@ -34,7 +34,6 @@ HOST = re.compile(rf"^(?:{LABEL}\.)*{LABEL}(?::\d{{1,5}})?$")
 NAME_MAX = 120
 MESSAGE_MAX = 2000
 DEFAULT_THANKS = "Thanks! We'll be in touch soon."
-DEFAULT_MIN_FILL_SECONDS = 3
 TOKEN_SALT = "capture-form-rendered-at"
 
 
@@ -254,7 +253,7 @@ def spam_reason(form_id: int, honeypot: str | None, token: str | None, now: floa
         return "bad token"
     if token_form_id != form_id:
         return "bad token"
-    minimum = float(current_app.config.get("CAPTURE_MIN_FILL_SECONDS", DEFAULT_MIN_FILL_SECONDS))
+    minimum = current_app.config["CAPTURE_MIN_FILL_SECONDS"]
     return "too fast" if elapsed < minimum else None
 
 

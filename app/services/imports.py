@@ -614,7 +614,7 @@ def _batch_transaction() -> Iterator[Session]:
             db.session.registry.clear()
 
 
-def run_import(import_id: int, *, region: str = "US", batch_rows: int = BATCH_ROWS) -> LeadImport | None:
+def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS) -> LeadImport | None:
     """Import every row of a queued import through capture_lead, committing a batch at a time.
 
     Returns None (doing nothing) when the import is not queued: another run claimed it first.

@@ -8,9 +8,11 @@ from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app, has_app_context
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.orm import joinedload
 
+from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
 from app.models.lead import EDITABLE_FIELDS
@@ -65,13 +67,22 @@ def normalize_email(raw: str | None) -> str | None:
         raise ServiceError(f"Enter a valid email address ({exc}).", field="email") from None
 
 
-def normalize_phone(raw: str | None, region: str = "US") -> str | None:
-    """E.164 (+14155550123), or None if empty; raises ServiceError if it cannot be a phone number."""
+def default_phone_region() -> str:
+    """The country of numbers typed without a +code: the DEFAULT_PHONE_REGION setting."""
+    if has_app_context():
+        return current_app.config["DEFAULT_PHONE_REGION"]
+    return Settings.model_fields["DEFAULT_PHONE_REGION"].default  # a script or unit test without an app
+
+
+def normalize_phone(raw: str | None, region: str | None = None) -> str | None:
+    """E.164 (+14155550123), or None if empty; raises ServiceError if it cannot be a phone number.
+
+    `region` (default: the DEFAULT_PHONE_REGION setting) is the country of a number without +code."""
     raw = (raw or "").strip()
     if not raw:
         return None
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(raw, region or default_phone_region())
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_possible_number(number):
@@ -94,7 +105,7 @@ def normalize_value(raw) -> Decimal | None:
     return value
 
 
-def clean_fields(data: dict, region: str = "US") -> dict:
+def clean_fields(data: dict, region: str | None = None) -> dict:
     """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field."""
     cleaned = {}
     for name in EDITABLE_FIELDS:
@@ -286,7 +297,7 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
 
 
 def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
-                via: str = "manual entry", region: str = "US", now: datetime | None = None) -> Lead:
+                via: str = "manual entry", region: str | None = None, now: datetime | None = None) -> Lead:
     """Add one lead as given, without duplicate checks (capture.capture_lead is the way in that checks)."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
     with atomic():
@@ -294,7 +305,7 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
-                region: str = "US") -> Lead:
+                region: str | None = None) -> Lead:
     """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
     cleaned = clean_fields(data, region)
     with atomic():
