@@ -32,7 +32,8 @@ NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL, so no field accepts
 IDEMPOTENCY_KEY_LIMIT = 255
 IDEMPOTENCY_KEY_PATTERN = r"[!-~](?:[ -~]*[!-~])?"  # printable ASCII, no space at either end
 READ_ONLY = {"id", "created_at", "updated_at"}
-INPUT = ConfigDict(extra="forbid")
+INPUT = ConfigDict(extra="forbid")  # an unknown field is an error, never silently dropped
+OUTPUT = ConfigDict(extra="forbid")  # the document promises exactly these keys, no more
 
 
 # --- field types ----------------------------------------------------------------------------------
@@ -202,6 +203,8 @@ class NoQuery(BaseModel):
 
 
 class Lead(BaseModel):
+    model_config = OUTPUT
+
     id: int
     first_name: str = Field(description="Empty string when unknown.")
     last_name: str = Field(description="Empty string when unknown.")
@@ -227,11 +230,15 @@ class CapturedDuplicate(Lead):
 
 
 class LeadList(BaseModel):
+    model_config = OUTPUT
+
     data: list[Lead]
     next_cursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class Stage(BaseModel):
+    model_config = OUTPUT
+
     id: int
     name: str
     colour: Annotated[str, Field(pattern="^#[0-9a-f]{6}$")]
@@ -240,6 +247,8 @@ class Stage(BaseModel):
 
 
 class StageList(BaseModel):
+    model_config = OUTPUT
+
     data: list[Stage]
 
 
@@ -277,6 +286,8 @@ class AppointmentReschedule(BaseModel):
 
 
 class Appointment(BaseModel):
+    model_config = OUTPUT
+
     id: int
     lead_id: int
     status: Literal[tuple(status.value for status in AppointmentStatus)] = Field(  # type: ignore[valid-type]
@@ -297,6 +308,8 @@ class Appointment(BaseModel):
 
 
 class AppointmentList(BaseModel):
+    model_config = OUTPUT
+
     data: list[Appointment]
 
 
@@ -304,12 +317,16 @@ class AppointmentList(BaseModel):
 
 
 class FieldError(BaseModel):
+    model_config = OUTPUT
+
     field: str
     message: str
 
 
 class Problem(BaseModel):
     """RFC 9457 problem details."""
+
+    model_config = OUTPUT
 
     type: str = Field(json_schema_extra={"format": "uri-reference"},
                       description="about:blank, or a urn:leadboard:problem:… naming the kind of problem.")

@@ -74,7 +74,7 @@ class Reply:
     """A successful answer an operation gives: its status, body model, headers and links."""
 
     status: int
-    model: type[BaseModel] | None
+    model: type[BaseModel] | dict  # a model from contract.py, or a plain JSON Schema
     description: str
     headers: dict = field(default_factory=dict)
     links: dict | None = None
@@ -193,8 +193,8 @@ def _schemas() -> dict:
 
 def _reply(reply: Reply, idempotent: bool) -> dict:
     response = {"description": reply.description}
-    if reply.model is not None:
-        response["content"] = {"application/json": {"schema": {"$ref": REF.format(model=reply.model.__name__)}}}
+    schema = reply.model if isinstance(reply.model, dict) else {"$ref": REF.format(model=reply.model.__name__)}
+    response["content"] = {"application/json": {"schema": schema}}
     headers = {**reply.headers, **(REPLAYED if idempotent else {})}
     if headers:
         response["headers"] = headers

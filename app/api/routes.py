@@ -43,7 +43,7 @@ def authenticate():
 
 
 @operation("GET", "/openapi.json", "getOpenApiDocument", "This document",
-           (Reply(200, None, "The OpenAPI 3.1 document."),), public=True)
+           (Reply(200, {"type": "object"}, "The OpenAPI 3.1 document."),), public=True)
 def openapi_document():
     return jsonify(document())
 

@@ -2,7 +2,7 @@
 and the sweep that forgets expired Idempotency-Key records, on both databases."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
@@ -62,6 +62,19 @@ def test_a_too_long_field_is_named_with_the_limit_the_document_shows(api):
     result = problem(api.post("/leads", {"first_name": "Ada", "company": "C" * (limit + 1)}), 422)
     assert result["errors"] == [{"field": "company", "message": f"must be at most {limit} characters."}]
     assert api.post("/leads", {"first_name": "Ada", "company": "C" * limit}).status_code == 201
+
+
+def test_the_json_the_api_answers_is_exactly_its_response_models(api, lead, stages):
+    from app.api import contract
+    from app.api.representation import appointment_json, lead_json, stage_json
+    from app.services.appointments import book_appointment
+    appointment = book_appointment(lead.id, None, starts_at=utcnow().replace(tzinfo=timezone.utc) + timedelta(days=2),
+                                   duration_minutes=30)
+    for model, body in [(contract.Lead, lead_json(db.session.get(Lead, lead.id))),
+                        (contract.Stage, stage_json(stages["New"])),
+                        (contract.Appointment, appointment_json(appointment))]:
+        assert list(body) == list(model.model_fields), model.__name__
+        model.model_validate(body)  # types, enums and patterns as the document states them
 
 
 # --- PATCH /leads/{id}: one transaction ---------------------------------------------------------
