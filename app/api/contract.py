@@ -377,7 +377,7 @@ def read_body(model: type[BaseModel]) -> BaseModel:
         return model.model_validate(data)
     except ValidationError as exc:
         unknown = f"Unknown field; this endpoint accepts {', '.join(model.model_fields)}."
-        raise invalid(field_errors(model, exc, unknown)) from None
+        raise invalid(field_errors(model, exc, unknown, in_query=False)) from None
 
 
 def read_query(model: type[BaseModel]) -> BaseModel:
@@ -395,13 +395,13 @@ def read_query(model: type[BaseModel]) -> BaseModel:
     try:
         parsed = model.model_validate(values)
     except ValidationError as exc:
-        raise invalid(errors + field_errors(model, exc, unknown)) from None
+        raise invalid(errors + field_errors(model, exc, unknown, in_query=True)) from None
     if errors:
         raise invalid(errors)
     return parsed
 
 
-def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str) -> list[dict]:
+def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str, *, in_query: bool) -> list[dict]:
     """One {"field", "message"} per bad field, worded from the field's JSON Schema."""
     errors, seen = [], set()
     for error in exc.errors(include_url=False, include_input=False):
@@ -415,12 +415,12 @@ def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str) -> 
         elif error["type"] == "missing":
             message = "is required."
         else:
-            message = _message(error, _field_schema(model, name))
+            message = _message(error, _field_schema(model, name), in_query)
         errors.append({"field": name, "message": message})
     return errors
 
 
-def _message(error: dict, schema: dict) -> str:
+def _message(error: dict, schema: dict, in_query: bool) -> str:
     kind, nullable = error["type"], schema.get("nullable", False)
     or_null = " or null" if nullable else ""
     if kind in ("unicode", "moment", "owner", "timestamp"):  # our own validators word their own messages
@@ -433,7 +433,7 @@ def _message(error: dict, schema: dict) -> str:
         return f"must be a string{or_null}."
     low, high = schema.get("minimum"), schema.get("maximum")
     if schema.get("type") == "integer":
-        if schema.get("in_query"):
+        if in_query:  # a query string has no types: everything arrives as text
             return f"must be a whole number from {low} to {high}."
         if kind.startswith(("greater", "less")):
             return f"must be between {low} and {high}."
@@ -458,7 +458,6 @@ def _field_schema(model: type[BaseModel], name: str) -> dict:
             schema["nullable"] = True
         else:
             schema.update(option)
-    schema["in_query"] = model in (LeadListQuery, NoQuery)
     return schema
 
 

@@ -403,9 +403,9 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
         overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
         if (outbox_id not in pending or overdue) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
-    if result.reclaimed or result.enqueued or result.reminders:
-        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
-                 result.reminders)
+    if result.reclaimed or result.enqueued or result.reminders or result.idempotency_purged:
+        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders, %s expired idempotency keys purged",
+                 result.reclaimed, result.enqueued, result.reminders, result.idempotency_purged)
     return result
 
 
