@@ -1,13 +1,11 @@
-"""How leads, stages and appointments look in JSON (the OpenAPI document in openapi.py describes
-exactly this)."""
+"""How leads, stages and appointments look in JSON: exactly the response models in contract.py
+(Lead, Stage, Appointment), which forbid any other key; tests/integration/test_api_contract.py holds
+each function to its model."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from app.models import Appointment, Lead, Stage
-
-LEAD_FIELDS = ("id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-               "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "created_at", "updated_at")
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -94,14 +95,21 @@ class IdempotencyKeyReused(ServiceError):
     status = 422
 
     def __init__(self):
-        super().__init__("This Idempotency-Key was already used with a different request body. "
-                         "Use a new key for a new request.", field="Idempotency-Key")
+        super().__init__("This Idempotency-Key was already used for a different request (another body "
+                         "or another operation). Use a new key for a new request.", field="Idempotency-Key")
 
 
 class IdempotencyInProgress(Conflict):
     def __init__(self):
         super().__init__("A request with this Idempotency-Key is still being processed. Retry in a moment.",
                          field="Idempotency-Key")
+
+
+def request_fingerprint(method: str, path: str, body: dict) -> str:
+    """What makes two requests the same request: the method, the path and the JSON body (however
+    it was spaced or ordered). A key reused on another endpoint then never replays another answer."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
 
 
 @dataclass
@@ -168,8 +176,8 @@ def release_idempotency_key(record_id: int) -> None:
                                                            IdempotencyRecord.status_code == 0))
 
 
-def purge_idempotency_records(now: datetime | None = None) -> int:
-    """Delete records past their replay window; returns how many."""
+def purge_expired_idempotency(now: datetime | None = None) -> int:
+    """Delete records past their replay window; returns how many. The outbox sweep calls it."""
     with atomic():
         return db.session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.created_at < (now or utcnow()) - IDEMPOTENCY_TTL)).rowcount

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import EmailState, OutboxEmail
 from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services.api_keys import purge_expired_idempotency
 
 log = logging.getLogger(__name__)
 PENDING = "leadboard_outbox_pending"
@@ -363,6 +364,7 @@ class Sweep:
     reclaimed: int = 0
     enqueued: int = 0
     reminders: int = 0
+    idempotency_purged: int = 0
 
 
 def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> Sweep:
@@ -388,6 +390,7 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
                 .execution_options(synchronize_session=False)).rowcount
     from app.services.appointments import queue_due_reminders
     result.reminders = queue_due_reminders(now)
+    result.idempotency_purged = purge_expired_idempotency(now)
     due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts, OutboxEmail.next_attempt_at).where(
         OutboxEmail.state == EmailState.queued.value,
         or_(OutboxEmail.next_attempt_at <= now - grace, OutboxEmail.id.in_(reclaimed)))
@@ -400,9 +403,9 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
         overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
         if (outbox_id not in pending or overdue) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
-    if result.reclaimed or result.enqueued or result.reminders:
-        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
-                 result.reminders)
+    if result.reclaimed or result.enqueued or result.reminders or result.idempotency_purged:
+        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders, %s expired idempotency keys purged",
+                 result.reclaimed, result.enqueued, result.reminders, result.idempotency_purged)
     return result
 
 

@@ -1,7 +1,6 @@
 """The JSON API at /api/v1, on a real database: what it stores, what it answers, what it refuses."""
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from datetime import timedelta
@@ -13,7 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import IdempotencyRecord, Lead, TimelineEntry
 from app.services import utcnow
-from app.services.api_keys import create_key, revoke_key
+from app.services.api_keys import create_key, request_fingerprint, revoke_key
 
 PROBLEM = "application/problem+json"
 
@@ -196,7 +195,7 @@ def test_a_retry_while_the_first_request_still_holds_the_key_is_told_to_wait(api
 
 
 def _fingerprint(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return request_fingerprint("POST", "/api/v1/leads", body)
 
 
 def test_concurrent_requests_with_one_idempotency_key_create_exactly_one_lead(api, app):
