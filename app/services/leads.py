@@ -479,7 +479,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
     return lead
 
 
-def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: str = "US") -> Lead:
+def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: str | None = None) -> Lead:
     """Apply a partial change in one transaction: the editable fields sent, then `stage_id` (to the
     top of that stage), then `owner_id` (None: back to the pool). Each step records its own timeline
     entry; if any step fails nothing of the change is kept. Raises what update_lead, move_lead and
