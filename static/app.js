@@ -1,4 +1,4 @@
-/* Leadboard's only script: paints stage colours, wires SortableJS to htmx, shows notices, keeps focus sane.
+/* Leadboard's only script: paints stage colours, wires SortableJS to htmx, keeps the pool's state, keeps focus sane.
    No inline scripts anywhere (the CSP forbids them), so everything hangs off data- attributes. */
 (function () {
   "use strict";

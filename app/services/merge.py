@@ -303,6 +303,14 @@ def result_name(preview: MergePreview, choices: dict[str, str]) -> str:
                 company=pick("company")).full_name
 
 
+def undoable(entries, now: datetime | None = None) -> set[int]:
+    """The ids of the "merged" timeline entries among these whose merge can still be undone
+    (not undone yet, and within UNDO_WINDOW): the lead page offers undo on exactly those."""
+    now = now or utcnow()
+    return {e.id for e in entries if e.kind == "merged" and (e.data or {}).get("merge_id")
+            and not e.data.get("undone") and now - e.created_at < UNDO_WINDOW}
+
+
 def loser_name(merge: LeadMerge) -> str:
     """The merged-away lead's name as it was, by the same rule as Lead.full_name."""
     return Lead(**{k: merge.loser_snapshot.get(k) for k in ("first_name", "last_name", "email", "company")}).full_name
