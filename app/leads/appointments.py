@@ -109,13 +109,11 @@ def confirm_cancel(lead_id: int, appointment_id: int):
     from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
     appointment = _appointment_of(lead.id, appointment_id)
-    keep = bool(request.args.get("keep"))
+    form = None if request.args.get("keep") else CancelAppointmentForm(formdata=None, prefix=f"c{appointment.id}")
     if not wants_fragment():
-        return _back(lead.id) if keep else \
-            _lead_page(lead, cancel_forms={appointment.id: CancelAppointmentForm(formdata=None, prefix=f"c{appointment.id}")})
+        return _lead_page(lead, cancel_forms={appointment.id: form}) if form else _back(lead.id)
     return render_template("leads/_cancel_appointment.html", lead=lead, a=appointment, describe=_describe,
-                           cancel_form=None if keep else CancelAppointmentForm(formdata=None, prefix=f"c{appointment.id}")), 200, \
-        {"Vary": "HX-Request"}
+                           cancel_form=form), 200, {"Vary": "HX-Request"}
 
 
 @bp.post("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
