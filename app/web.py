@@ -1,7 +1,6 @@
 """What every page shares: fragment-or-page rendering, sign-in loading, errors, security headers."""
 from __future__ import annotations
 
-import json
 from functools import wraps
 
 from flask import Flask, abort, flash, g, redirect, render_template, request, url_for
@@ -29,15 +28,24 @@ def render(page_template: str, fragment_template: str | None = None, status: int
     return render_template(template, **context), status, {"Vary": "HX-Request"}
 
 
+def _flash_fragment(message: str, category: str) -> str:
+    return render_template("_flash.html", messages=[(category, message)], oob=True)
+
+
+def with_notice(reply, message: str | None, category: str = "success"):
+    """The one way to show a notice after an htmx swap: the flash area, swapped out of band, rides
+    along with the reply (a body, or a (body, status, headers) tuple). Plain requests get the reply
+    unchanged: they flash() and redirect instead."""
+    if not message or not wants_fragment():
+        return reply
+    if isinstance(reply, tuple):
+        return (reply[0] + _flash_fragment(message, category), *reply[1:])
+    return reply + _flash_fragment(message, category)
+
+
 def notice(message: str, status: int = 200, category: str = "info", **headers):
-    """A message for the flash area: out of band for htmx, flashed and redirected for plain forms."""
-    return (render_template("_flash.html", messages=[(category, message)]), status,
-            {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", **headers})
-
-
-def notify_header(message: str, category: str = "success") -> dict:
-    """An htmx event that app.js shows in the flash area (for swaps whose target can't carry OOB markup)."""
-    return {"HX-Trigger": json.dumps({"leadboard:notice": {"message": message, "category": category}})}
+    """A reply that is only a notice (an error for an htmx request): nothing else on the page changes."""
+    return _flash_fragment(message, category), status, {"HX-Reswap": "none", **headers}
 
 
 def go(url: str):
@@ -146,7 +154,9 @@ def install(app: Flask) -> None:
         from app.models.appointment import STATUS_LABELS
         from app.services import utcnow
         return {"now": utcnow(), "fragment_request": wants_fragment(), "appointment_labels": STATUS_LABELS,
+                # Decisions for the layout and shared fragments; templates never check a role.
                 "can_see_outbox": current_user.is_authenticated and current_user.is_admin,
+                "can_change_settings": current_user.is_authenticated and current_user.is_admin,
                 # Called by the full-page layout only, so fragments don't pay for the count.
                 "unread_notifications": _unread_notifications}
 

@@ -1,4 +1,4 @@
-/* Leadboard's only script: paints stage colours, wires SortableJS to htmx, shows notices, keeps focus sane.
+/* Leadboard's only script: paints stage colours, wires SortableJS to htmx, keeps the pool's state, keeps focus sane.
    No inline scripts anywhere (the CSP forbids them), so everything hangs off data- attributes. */
 (function () {
   "use strict";
@@ -84,15 +84,89 @@
     });
   }
 
+  // The pool's filter form holds the table's whole state (search, filters, sort, page) and sends
+  // every request for it, one at a time (hx-sync replace): a sort or page click sets the state and
+  // submits, so a search still waiting out its typing delay can't race it with an older state.
+  function poolState(form) {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      if (value !== "" && !(name === "page" && value === "1")) params.append(name, value);
+    });
+    return params.toString();
+  }
+
+  function poolForm() {
+    return document.getElementById("pool-filters");
+  }
+
+  // Listeners hang off the document, so they survive the body being swapped by a history restore.
+  function initPool() {
+    // Capture phase: reset the page before htmx's own listener sends the changed filter.
+    ["input", "change"].forEach(function (type) {
+      document.addEventListener(type, function (evt) {
+        var form = poolForm();
+        if (form && evt.target.form === form && evt.target.type !== "hidden") form.elements.page.value = "1";
+      }, true);
+    });
+    document.addEventListener("click", function (evt) {
+      var form = poolForm();
+      var link = form && evt.target.closest && evt.target.closest("#lead-table [data-pool-sort], #lead-table [data-pool-page]");
+      if (!link || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.button !== 0) return;
+      evt.preventDefault();
+      if (link.dataset.poolSort) {
+        form.elements.sort.value = link.dataset.poolSort;
+        form.elements.dir.value = link.dataset.poolDir;
+        form.elements.page.value = "1";
+      } else {
+        form.elements.page.value = link.dataset.poolPage;
+      }
+      htmx.trigger(form, "submit");
+    });
+    // One request and one history entry per state: the delayed search firing after a click that
+    // already sent the same state sends nothing.
+    document.addEventListener("htmx:confirm", function (evt) {
+      var form = poolForm();
+      if (!form || evt.detail.elt !== form) return;
+      var state = poolState(form);
+      if (state === form.dataset.sent) evt.preventDefault();
+      else form.dataset.sent = state;
+    });
+    document.addEventListener("htmx:configRequest", function (evt) {
+      var form = poolForm();
+      if (!form || evt.detail.elt !== form) return;
+      Array.from(new FormData(form).entries()).forEach(function (pair) {
+        if (pair[1] === "" || (pair[0] === "page" && pair[1] === "1")) evt.detail.parameters.delete(pair[0]);
+      });
+    });
+    ["htmx:responseError", "htmx:sendError"].forEach(function (type) {
+      document.addEventListener(type, function (evt) {
+        var form = poolForm();
+        if (form && evt.detail.elt === form) form.dataset.sent = "";
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initPool();
     htmx.onLoad(function (root) {
+      var pool = poolForm();
+      if (pool && pool.dataset.sent === undefined) pool.dataset.sent = poolState(pool);
       paint(root);
       initBoard(root);
       initStageList(root);
     });
 
-    document.body.addEventListener("leadboard:notice", function (evt) {
-      flash(evt.detail.message, evt.detail.category);
+    // The merge button names the lead that results: follow the first/last name picks.
+    document.body.addEventListener("change", function (evt) {
+      var button = document.getElementById("merge-button");
+      if (!button || !/^keep_(first|last)_name$/.test(evt.target.name || "")) return;
+      function picked(name, fallback) {
+        var radio = document.querySelector("input[name=" + name + "]:checked");
+        return radio ? radio.dataset.value : fallback;
+      }
+      var name = (picked("keep_first_name", button.dataset.first) + " " +
+                  picked("keep_last_name", button.dataset.last)).trim();
+      button.querySelector("[data-merge-result]").textContent = name || button.dataset.fallback;
     });
 
     // Keyboard "Move to…": remember which card moved so focus can follow it into the refreshed column.

@@ -5,7 +5,7 @@ from app.board import bp
 from app.board.forms import MoveForm
 from app.services import board as board_service, leads as lead_service
 from app.services.stages import pipeline
-from app.web import render, wants_fragment
+from app.web import render, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 
@@ -80,14 +80,13 @@ def move():
             return redirect(_next_page(owner))
         current = lead_service.get_lead(form.lead_id.data)
         affected = _existing({current.stage_id, form.stage_id.data, form.from_stage_id.data})
-        return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
-                               owner=owner, message=exc.message, category="error"), 409, \
-            {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+        return with_notice((render_template("board/_move_result.html",
+                                            columns=_refreshed(affected, owner, form.shown.data), owner=owner),
+                            409, {"HX-Reswap": "none"}), exc.message, "error")
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")
         return redirect(_next_page(owner))
     affected = _existing({lead.stage_id, form.from_stage_id.data})
-    return render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
-                           owner=owner, message=message, category="success"), 200, \
-        {"HX-Retarget": "#announce", "HX-Reswap": "innerHTML"}
+    return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
+                                        owner=owner), 200, {"HX-Reswap": "none"}), message)

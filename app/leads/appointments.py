@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.leads import bp
-from app.leads.forms import AppointmentForm, RescheduleForm
+from app.leads.forms import AppointmentForm, CancelAppointmentForm, RescheduleForm
 from app.services import ServiceError, appointments as service, leads as lead_service
 from app.services.team_settings import timezone_names, user_timezone
-from app.web import add_form_error
+from app.web import add_form_error, wants_fragment
 
 
 def booking_form(submitted: bool = False) -> AppointmentForm:
@@ -31,7 +31,7 @@ def _prefilled(appointment) -> RescheduleForm:
     return form
 
 
-def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False) -> dict:
+def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False, cancel_forms=None) -> dict:
     """What the lead page's appointments panel needs: the list, the booking form, a form per open one."""
     appointments = service.for_lead(lead.id)
     forms = {a.id: _prefilled(a) for a in appointments if a.is_open}
@@ -39,6 +39,7 @@ def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=
     zone = user_timezone(current_user)
     return {"appointments": appointments, "booking_form": booking or booking_form(),
             "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
+            "cancel_forms": cancel_forms or {},
             "describe": lambda a: service.describe_time(a, zone)}
 
 
@@ -102,13 +103,40 @@ def reschedule(lead_id: int, appointment_id: int):
     return _lead_page(lead, 422, reschedule_forms={appointment.id: form})
 
 
+@bp.get("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
+def confirm_cancel(lead_id: int, appointment_id: int):
+    """The step before cancelling: are you sure, and a word for the prospect. `keep` puts the button back."""
+    from app.leads.routes import _lead_page
+    lead = lead_service.get_lead(lead_id)
+    appointment = _appointment_of(lead.id, appointment_id)
+    form = None if request.args.get("keep") else CancelAppointmentForm(formdata=None, prefix=f"c{appointment.id}")
+    if not wants_fragment():
+        return _lead_page(lead, cancel_forms={appointment.id: form}) if form else _back(lead.id)
+    return render_template("leads/_cancel_appointment.html", lead=lead, a=appointment, describe=_describe,
+                           cancel_form=form), 200, {"Vary": "HX-Request"}
+
+
 @bp.post("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
 def cancel(lead_id: int, appointment_id: int):
+    from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
-    appointment = service.cancel_appointment(_appointment_of(lead.id, appointment_id).id, current_user.id)
-    flash(f"Cancelled the appointment on {service.describe_time(appointment, user_timezone(current_user))}."
-          + (" The prospect is told." if lead.email else ""), "success")
-    return _back(lead.id)
+    appointment = _appointment_of(lead.id, appointment_id)
+    form = CancelAppointmentForm(prefix=f"c{appointment.id}")
+    if form.validate_on_submit():
+        try:
+            appointment = service.cancel_appointment(appointment.id, current_user.id, message=form.message.data)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            told = (" The prospect is told" + (", with your message." if (form.message.data or "").strip() else ".")
+                    if lead.email else "")
+            flash(f"Cancelled the appointment on {_describe(appointment)}.{told}", "success")
+            return _back(lead.id)
+    return _lead_page(lead, 422, cancel_forms={appointment.id: form})
+
+
+def _describe(appointment) -> str:
+    return service.describe_time(appointment, user_timezone(current_user))
 
 
 def _appointment_of(lead_id: int, appointment_id: int):

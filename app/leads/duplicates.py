@@ -62,6 +62,7 @@ def _merge_page(preview, status: int = 200, chosen: dict | None = None, errors: 
                 field_errors: dict | None = None):
     chosen = chosen or {f.name: f.default for f in preview.fields}
     return render_template("leads/merge.html", preview=preview, chosen=chosen, errors=errors or [],
+                           result_name=merge_service.result_name(preview, chosen),
                            field_errors=field_errors or {}), status
 
 

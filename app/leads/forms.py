@@ -99,3 +99,9 @@ class RescheduleForm(AppointmentForm):
     def keep_duration(self, minutes: int) -> None:
         if minutes not in dict(self.duration.choices):
             self.duration.choices = sorted([*self.duration.choices, (minutes, duration_label(minutes))])
+
+
+class CancelAppointmentForm(FlaskForm):
+    """Cancelling from the lead page: an optional word for the prospect, sent in the cancellation email."""
+
+    message = TextAreaField("Message for the prospect (optional)", validators=[Optional(), Length(max=1000)])

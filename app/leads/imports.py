@@ -18,7 +18,7 @@ from app.leads.routes import _filters, _owner_choices, _owner_id
 from app.services import ServiceError, imports, utcnow
 from app.services.csv_headers import FIELDS
 from app.services.stages import pipeline
-from app.web import add_form_error, render, wants_fragment
+from app.web import add_form_error, render, wants_fragment, with_notice
 
 # The app-wide MAX_CONTENT_LENGTH (2 MB) stays for every other route; this one takes the file
 # plus its multipart envelope.
@@ -128,9 +128,9 @@ def import_progress(import_id: int):
         announce = (f"Import finished: {imp.created_count} created, {imp.updated_count} updated, "
                     f"{imp.skipped_count} skipped, {imp.rejected_count} rejected." if imp.status == "done"
                     else "The import stopped.")
-    return render("leads/import_progress.html", "leads/_import_progress.html", imp=imp,
-                  percent=imports.percent_done(imp), polling=imp.status in ("queued", "running"),
-                  finished=finished, announce=announce)
+    return with_notice(render("leads/import_progress.html", "leads/_import_progress.html", imp=imp,
+                              percent=imports.percent_done(imp), polling=imp.status in ("queued", "running"),
+                              finished=finished), announce, "success" if imp.status == "done" else "error")
 
 
 def _csv_download(lines, filename: str) -> Response:

@@ -3,12 +3,12 @@ from flask_login import current_user, login_required
 
 from app.leads import bp
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, PoolFilterForm
-from app.services import ServiceError, leads as lead_service
+from app.services import ServiceError, leads as lead_service, merge as merge_service
 from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import add_form_error, go, notify_header, render, wants_fragment
+from app.web import add_form_error, go, render, wants_fragment, with_notice
 
 
 @bp.before_request
@@ -118,17 +118,15 @@ def add_note(lead_id: int):
         lead_service.add_note(lead.id, form.body.data, current_user.id)
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
-        entries, more = lead_service.timeline(lead.id)
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               notes=lead_service.notes(lead.id), entries=entries, more_timeline=more)
+                               notes=lead_service.notes(lead.id), **_timeline(lead.id))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **_page_extras(lead))
 
 
 def _page_extras(lead, **extra) -> dict:
     from app.leads.appointments import appointment_context
-    entries, more = lead_service.timeline(lead.id)
-    return {"entries": entries, "more_timeline": more, "notes": lead_service.notes(lead.id),
+    return {**_timeline(lead.id), "notes": lead_service.notes(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": _owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
 
@@ -137,14 +135,19 @@ def _page_extras(lead, **extra) -> dict:
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
     before = request.args.get("before", type=int)
-    entries, more = lead_service.timeline(lead.id, before_id=before)
-    return render_template("leads/_timeline_entries.html", lead=lead, entries=entries, more_timeline=more)
+    return render_template("leads/_timeline_entries.html", lead=lead, **_timeline(lead.id, before))
+
+
+def _timeline(lead_id: int, before_id: int | None = None) -> dict:
+    """A page of the timeline, with the decision of which merges still offer undo."""
+    entries, more = lead_service.timeline(lead_id, before_id=before_id)
+    return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
 
 
 def _after_ownership_change(lead, message: str):
     """The pool row swaps in place; the lead page reloads to show the new owner and timeline."""
     if wants_fragment():
-        return render_template("leads/_row.html", lead=lead), 200, notify_header(message)
+        return with_notice(render_template("leads/_row.html", lead=lead), message)
     flash(message, "success")
     return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/leads")
                     else url_for("leads.show", lead_id=lead.id))
@@ -184,4 +187,4 @@ def bulk():
     if not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.index", **filters.as_args()))
-    return render_template("leads/_table.html", flash_message=message, **_pool_context(filters))
+    return with_notice(render_template("leads/_table.html", **_pool_context(filters)), message)

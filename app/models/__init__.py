@@ -4,6 +4,7 @@ from app.models.capture import (
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, TimelineEntry
 from app.models.stage import Stage, StageKind
 from app.models.user import LoginThrottle, Role, User, UserSession
@@ -11,5 +12,5 @@ from app.models.user import LoginThrottle, Role, User, UserSession
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
 ]

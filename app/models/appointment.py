@@ -75,6 +75,9 @@ class Notification(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    # Set on "a submission was held" notices, so a form raises at most one unread notice per person.
+    capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="CASCADE"),
+                                                        index=True)
     message: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]

@@ -13,7 +13,7 @@ from app.extensions import limiter
 from app.models import CaptureForm, Lead
 from app.public import bp
 from app.services import ServiceError
-from app.services import capture_forms as form_service
+from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.capture import ORIGIN_LIMITS
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 from app.leads.forms import service_check
@@ -142,7 +142,7 @@ def submit_form(slug: str):
                         "The form could not be sent because it was far larger than any answer needs. "
                         "Go back, shorten what you typed, and send it again.")
     spam = form_service.spam_reason(capture_form.id, posted.get(HONEYPOT), posted.get(TOKEN))
-    if spam:
+    if spam and spam != held_service.TOO_FAST:
         form_service.record_spam(capture_form.id)
         current_app.logger.info("Capture form %s: dropped a submission as spam (%s)", capture_form.id, spam)
         return _after_submit(capture_form)
@@ -151,7 +151,10 @@ def submit_form(slug: str):
     if entry.validate():
         origin = {**hidden, "referrer": hidden["referrer"] or _outside_referrer()}
         try:
-            form_service.submit(capture_form, entry.data, origin)
+            if spam:  # too fast for a person, or a quick one: held for an admin to release or discard
+                held_service.hold(capture_form.id, entry.data, origin)
+            else:
+                form_service.submit(capture_form, entry.data, origin)
         except ServiceError as exc:
             add_form_error(entry, exc)
         else:

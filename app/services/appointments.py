@@ -270,15 +270,16 @@ PROSPECT_EMAILS = {
 }
 
 
-def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetime) -> bool:
-    """Queue one email to the prospect; False (nothing queued) when the lead has no email address."""
+def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetime, message: str = "") -> bool:
+    """Queue one email to the prospect, with the team's message if any; False (nothing queued) when
+    the lead has no email address."""
     if not lead.email:
         return False
     prefix, method = PROSPECT_EMAILS[kind]
     when = describe_time(appointment)
     context = {"kind": kind, "appointment": appointment, "lead": lead, "when": when, "title": title(appointment),
                "links": links(appointment) if kind != "appointment_cancel" else {},
-               "first_name": lead.first_name or "there"}
+               "first_name": lead.first_name or "there", "message": message}
     attachments = []
     if method:
         attachments.append({"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
@@ -390,9 +391,14 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
     return appointment
 
 
-def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime | None = None) -> Appointment:
-    """Cancel an appointment and send the prospect a cancellation; cancelling twice changes nothing."""
+def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime | None = None,
+                       message: str | None = None) -> Appointment:
+    """Cancel an appointment and send the prospect a cancellation, with the team's optional message;
+    cancelling twice changes nothing. Raises ServiceError (message too long) on field "message"."""
     now = now or utcnow()
+    message = (message or "").strip()
+    if len(message) > MESSAGE_LIMIT:
+        raise ServiceError(f"Keep the message under {MESSAGE_LIMIT:,} characters.", field="message")
     with atomic():
         appointment = _locked(appointment_id)
         if appointment.status == AppointmentStatus.cancelled.value:
@@ -401,7 +407,7 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
         appointment.updated_at = now
         lead = get_lead(appointment.lead_id)
         withdraw(appointment.id, SUPERSEDED, now)
-        told = _email_prospect(appointment, lead, "appointment_cancel", now)
+        told = _email_prospect(appointment, lead, "appointment_cancel", now, message=message)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="team", invited=told)
         _mirror(lead, appointment)
     return appointment

@@ -269,16 +269,14 @@ def _display(lead: Lead, name: str) -> str:
 
 
 def _default_choice(name: str, survivor: Lead, loser: Lead) -> str:
-    """The stage stays the survivor's, and its owner unless it has none; otherwise a value beats an
-    empty one, and between two values the lead edited more recently wins."""
+    """The kept lead's value stays; the other's only fills a field the kept lead has empty.
+
+    A merge joins a lead with its twin, often a misspelt or stale copy: preferring the more recently
+    edited one renamed the kept lead to the misspelling, so the member has to pick the other on purpose."""
     mine, theirs = getattr(survivor, name), getattr(loser, name)
-    if name == "stage_id" or mine == theirs or _empty(theirs):
-        return "survivor"
-    if _empty(mine):
+    if name != "stage_id" and _empty(mine) and not _empty(theirs):
         return "loser"
-    if name == "owner_id":
-        return "survivor"
-    return "loser" if (loser.updated_at, loser.id) > (survivor.updated_at, survivor.id) else "survivor"
+    return "survivor"
 
 
 def merge_preview(a_id: int, b_id: int, survivor_id: int | None = None) -> MergePreview:
@@ -295,6 +293,22 @@ def merge_preview(a_id: int, b_id: int, survivor_id: int | None = None) -> Merge
                           getattr(survivor, name) == getattr(loser, name), _default_choice(name, survivor, loser))
               for name in MERGE_FIELDS]
     return MergePreview(survivor, loser, fields)
+
+
+def result_name(preview: MergePreview, choices: dict[str, str]) -> str:
+    """The kept lead's name once the merge has taken the chosen first and last names."""
+    def pick(name: str):
+        return getattr(preview.loser if choices.get(name) == "loser" else preview.survivor, name)
+    return Lead(first_name=pick("first_name") or "", last_name=pick("last_name") or "", email=pick("email"),
+                company=pick("company")).full_name
+
+
+def undoable(entries, now: datetime | None = None) -> set[int]:
+    """The ids of the "merged" timeline entries among these whose merge can still be undone
+    (not undone yet, and within UNDO_WINDOW): the lead page offers undo on exactly those."""
+    now = now or utcnow()
+    return {e.id for e in entries if e.kind == "merged" and (e.data or {}).get("merge_id")
+            and not e.data.get("undone") and now - e.created_at < UNDO_WINDOW}
 
 
 def loser_name(merge: LeadMerge) -> str:

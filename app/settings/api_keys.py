@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.services import ServiceError, api_keys as key_service
 from app.settings import bp
-from app.web import add_form_error, go, render, wants_fragment
+from app.web import add_form_error, go, render, wants_fragment, with_notice
 
 
 class ApiKeyForm(FlaskForm):
@@ -39,8 +39,8 @@ def create_api_key():
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            return _page(ApiKeyForm(formdata=None), 201, new_key=key, secret=secret,
-                         announcement=f"Created the API key {key.name}. Copy it now: it is shown only once.")
+            return with_notice(_page(ApiKeyForm(formdata=None), 201, new_key=key, secret=secret),
+                               f"Created the API key {key.name}. Copy it now: it is shown only once.")
     return _page(form, 422)
 
 
@@ -49,6 +49,6 @@ def revoke_api_key(key_id: int):
     key = key_service.revoke_key(key_id)
     message = f"Revoked the API key {key.name}. Requests using it now get 401."
     if wants_fragment():
-        return _page(ApiKeyForm(formdata=None), announcement=message)
+        return with_notice(_page(ApiKeyForm(formdata=None)), message)
     flash(message, "success")
     return go(url_for("settings.api_keys"))

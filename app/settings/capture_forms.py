@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.public.routes import HONEYPOT, entry_form
 from app.services import ServiceError, stages as stage_service
-from app.services import capture_forms as form_service
+from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS
 from app.settings import bp
 from app.web import add_form_error, go, render
@@ -86,13 +86,15 @@ def _share(capture_form) -> dict:
 def _editor(template: str, form: CaptureFormForm, capture_form=None, status: int = 200):
     extra = {}
     if capture_form is not None:
-        extra = {**_share(capture_form), "lead_count": form_service.lead_count(capture_form.id)}
+        extra = {**_share(capture_form), "lead_count": form_service.lead_count(capture_form.id),
+                 "held_count": held_service.held_count(capture_form.id)}
     return render(template, "settings/_form_editor.html", status, form=form, capture_form=capture_form, **extra)
 
 
 @bp.get("/forms")
 def forms():
-    return render_template("settings/forms.html", capture_forms=form_service.list_forms(), base_url=_base_url())
+    return render_template("settings/forms.html", capture_forms=form_service.list_forms(), base_url=_base_url(),
+                           held_counts=held_service.held_counts())
 
 
 @bp.get("/forms/new")

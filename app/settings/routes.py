@@ -4,7 +4,7 @@ from flask_login import current_user
 from app.services import ServiceError, stages as stage_service, team_settings, users as user_service
 from app.settings import bp
 from app.settings.forms import DeleteStageForm, RoleForm, StageForm, TeamSettingsForm, UserForm
-from app.web import add_form_error, admin_required, go, render, wants_fragment
+from app.web import add_form_error, admin_required, go, render, wants_fragment, with_notice
 
 
 @bp.before_request
@@ -125,7 +125,7 @@ def reorder_stages():
     except ValueError:
         raise ServiceError("The new order named a stage that does not exist. Reload and try again.") from None
     stage_service.reorder(ids)
-    return _stages_page(announcement="Stage order saved.")
+    return with_notice(_stages_page(), "Stage order saved.")
 
 
 @bp.post("/stages/<int:stage_id>/move")
@@ -137,7 +137,7 @@ def shift_stage(stage_id: int):
     if not wants_fragment():
         return redirect(url_for("settings.stages"))
     stage = stage_service.get_stage(stage_id)
-    return _stages_page(announcement=f"Moved {stage.name} {direction}.", focus=f"stage-{stage.id}-{direction}")
+    return with_notice(_stages_page(focus=f"stage-{stage.id}-{direction}"), f"Moved {stage.name} {direction}.")
 
 
 @bp.route("/stages/<int:stage_id>/delete", methods=["GET", "POST"])

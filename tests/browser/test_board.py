@@ -33,7 +33,7 @@ def test_dragging_a_card_to_another_column_moves_the_lead_and_survives_a_reload(
     expect(column(page, "New").locator(".count")).to_have_text("1 lead")
     expect(column(page, "Contacted").locator(".count")).to_have_text("2 leads")
     expect(column(page, "Contacted").locator(".total")).to_have_text("$1,500")
-    expect(page.locator("#announce")).to_have_text("Moved Dora Drag to Contacted.")
+    expect(page.locator("#flash")).to_have_text("Moved Dora Drag to Contacted.")
     expect(column_cards(page, "Contacted").get_by_role("link", name="Dora Drag", exact=True)).to_be_visible()
 
     page.reload()
@@ -77,7 +77,7 @@ def test_the_keyboard_move_to_menu_moves_a_card_and_focus_follows_it(admin_page,
     expect(column_cards(page, "New").get_by_role("link", name="Kim Keys", exact=True)).to_have_count(0)
     expect(column(page, "Qualified").locator(".count")).to_have_text("2 leads")
     expect(column(page, "New").locator(".count")).to_have_text("0 leads")
-    expect(page.locator("#announce")).to_have_text("Moved Kim Keys to Qualified.")
+    expect(page.locator("#flash")).to_have_text("Moved Kim Keys to Qualified.")
 
     page.reload()
     expect(column_cards(page, "Qualified").get_by_role("link", name="Kim Keys", exact=True)).to_be_visible()

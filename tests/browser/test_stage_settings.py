@@ -64,7 +64,7 @@ def test_an_admin_renames_and_reorders_stages_and_the_board_follows(admin_page, 
     assert answer.value.status == 200
     expected = ["Lost", "Reached out", "New", "Qualified", "Won", "Appointment set"]
     expect_stage_list(page, expected)
-    expect(page.locator("#announce")).to_have_text("Stage order saved.")
+    expect(page.locator("#flash")).to_have_text("Stage order saved.")
     assert stage_names_in_db(seeded.live) == expected
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Board").click()

@@ -287,7 +287,7 @@ def test_the_finished_progress_fragment_shows_the_counts_and_stops_polling(as_me
     assert "<html" not in fragment and 'id="import-progress"' in fragment and "hx-trigger" not in fragment
     assert re.search(r'id="count-created">1<', fragment) and re.search(r'id="count-skipped">2<', fragment)
     assert re.search(r'id="count-rejected">1<', fragment) and f"/leads/import/{imp.id}/rejected.csv" in fragment
-    assert 'id="announce" hx-swap-oob' in fragment and "Import finished: 1 created" in fragment
+    assert 'id="flash"' in fragment and 'hx-swap-oob' in fragment and "Import finished: 1 created" in fragment
 
 
 def test_a_running_import_polls_every_second_and_its_page_survives_a_reload(as_member, stages):

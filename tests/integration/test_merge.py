@@ -123,14 +123,14 @@ def test_an_empty_list_says_what_to_do_next(as_member, stages):
 # --- comparing and merging --------------------------------------------------------------------
 
 
-def test_the_compare_page_keeps_the_older_lead_and_defaults_to_filled_and_newer_values(as_member, twins):
+def test_the_compare_page_keeps_the_older_lead_and_its_values_filling_only_its_empty_fields(as_member, twins):
     jon, john = twins
     page = as_member.get(f"/leads/merge?a={john.id}&b={jon.id}").get_data(as_text=True)
     assert "Keep Jon Smith, merge in John Smith" in page
-    checked = dict(re.findall(r'name="keep_(\w+)" value="(\w+)"\s+checked', page))
-    # John was edited last (his note), so his differing values win; Jon keeps his stage.
-    assert checked == {"first_name": "loser", "email": "loser", "phone": "survivor", "company": "loser",
-                       "job_title": "loser", "value": "loser", "stage_id": "survivor", "owner_id": "loser"}
+    checked = dict(re.findall(r'name="keep_(\w+)" value="(\w+)"[^>]*\s+checked', page))
+    # Jon's own values stay, though John was edited last; John's fill Jon's empty job title and owner.
+    assert checked == {"first_name": "survivor", "email": "survivor", "phone": "survivor", "company": "survivor",
+                       "job_title": "loser", "value": "survivor", "stage_id": "survivor", "owner_id": "loser"}
     assert "Smith <span class=\"sub\">(the same on both)" in page
     swapped = as_member.get(f"/leads/merge?a={john.id}&b={jon.id}&survivor={john.id}").get_data(as_text=True)
     assert "Keep John Smith, merge in Jon Smith" in swapped

@@ -1,0 +1,64 @@
+"""The pool's table keeps one state: typing a search and at once sorting or paging ends with the
+address and the table saying the same thing (issue 9, section 6)."""
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.sync_api import expect
+
+
+def names_in_table(page) -> list[str]:
+    return page.locator("#lead-table tbody tr td:nth-child(2) a").all_inner_texts()
+
+
+def query(page) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+def test_typing_a_search_then_clicking_a_sort_header_at_once_keeps_both(admin_page, seeded):
+    page = admin_page
+    for last in ("Carlsson", "Andersson", "Berg"):  # the name column sorts by last name
+        seeded.lead("Pat", last, company="Acme")
+    seeded.lead("Zed", "Zimmer", company="Globex")
+    page.goto("/leads")
+    expect(page.locator("#lead-table tbody tr")).to_have_count(4)
+
+    page.get_by_label("Search").press_sequentially("acme")
+    page.locator("#lead-table").get_by_role("link", name="Name", exact=True).click()  # within the typing delay
+
+    expect(page.locator("#lead-table").get_by_role("link", name=re.compile(r"^Name"))).to_have_attribute(
+        "aria-sort", "descending")
+    expect(page.locator("#lead-table tbody tr")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"[?&]q=acme"))
+    expect(page).to_have_url(re.compile(r"[?&]sort=name"))
+    assert query(page) == {"q": "acme", "sort": "name", "dir": "desc"}
+    assert names_in_table(page) == ["Pat Carlsson", "Pat Berg", "Pat Andersson"]
+
+    # The address is the state: loading it again shows the same table.
+    page.reload()
+    expect(page.locator("#lead-table tbody tr")).to_have_count(3)
+    assert names_in_table(page) == ["Pat Carlsson", "Pat Berg", "Pat Andersson"]
+    expect(page.get_by_label("Search")).to_have_value("acme")
+
+
+def test_paging_keeps_the_search_and_sort_and_a_new_search_goes_back_to_page_one(admin_page, seeded):
+    page = admin_page
+    seeded.live.app.config["PAGE_SIZE"] = 2
+    try:
+        for last in ("Andersson", "Berg", "Carlsson", "Dahl", "Ek"):
+            seeded.lead("Pat", last, company="Acme")
+        seeded.lead("Zed", "Zimmer", company="Globex")
+        page.goto("/leads?sort=name&dir=asc")
+        page.get_by_label("Search").press_sequentially("acme")
+        page.get_by_role("link", name="Next →").click()  # the pager of the table before the search
+
+        expect(page.locator(".pager")).to_contain_text("Page 2 of 3")
+        expect(page).to_have_url(re.compile(r"[?&]page=2"))
+        assert query(page) == {"q": "acme", "sort": "name", "dir": "asc", "page": "2"}
+        assert names_in_table(page) == ["Pat Carlsson", "Pat Dahl"]
+
+        page.get_by_label("Search").fill("acm")
+        expect(page.locator(".pager")).to_contain_text("Page 1 of 3")
+        expect(page).not_to_have_url(re.compile(r"[?&]page="))
+        assert names_in_table(page) == ["Pat Andersson", "Pat Berg"]
+    finally:
+        seeded.live.app.config["PAGE_SIZE"] = 50
