@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 from functools import wraps
 
+from urllib.parse import urlsplit
+
 from flask import Flask, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from app.extensions import login_manager
+from app.extensions import db, login_manager
 from app.services import ServiceError
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,6 +49,59 @@ def go(url: str):
     if wants_fragment():
         return "", 204, {"HX-Redirect": url}
     return redirect(url)
+
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """The one rule for redirect targets taken from a request: a same-site path, or `default`
+    (the board). Never an open redirect, never a header broken by a control character."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target) and not urlsplit(target).netloc):
+        return target
+    return default or url_for("board.index")
+
+
+# Ids in paths are 32-bit database integers: a larger one names nothing (404), rather than
+# reaching the database as an out-of-range value.
+INT32_MAX = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", INT32_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+def query_int(name: str, default: int = 0, *, minimum: int = 0, maximum: int = INT32_MAX) -> int:
+    """An integer query value (an offset, a page, an id) kept within what the database accepts;
+    anything else is a 400 naming the value."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+        abort(400, description=f"The {name} value must be a whole number from {minimum} to {maximum}.")
+    return int(raw)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_bytes():
+    """No text we store or query may hold a NUL byte (PostgreSQL refuses them): say so up front."""
+    values = [*request.args.listvalues(), *(request.view_args or {}).values()]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        values += [*request.form.listvalues(), *(f.filename for f in request.files.values())]
+        if request.is_json:
+            values.append(request.get_json(silent=True))
+    if _has_nul(values):
+        abort(400, description="That request contains a NUL character, which no field accepts. "
+                               "Remove it and try again.")
 
 
 def add_form_error(form, exc: ServiceError) -> None:
@@ -88,6 +145,9 @@ def install(app: Flask) -> None:
     from app.models import User
     from app.services.auth import load_session
 
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
+    app.before_request(refuse_nul_bytes)
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to continue."
     login_manager.session_protection = None  # sessions are checked against the database instead
@@ -123,9 +183,21 @@ def install(app: Flask) -> None:
             description = f"Too many requests ({description or 'rate limit'}). Wait a moment and try again."
         return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
 
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def out_of_range(exc: Exception):
+        # A value the database cannot hold (a number past its integer range) is bad input, not our fault.
+        db.session.rollback()
+        return _error(400, "A value in that request is out of range. Check the numbers and try again.")
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         app.logger.exception("Unhandled error")
+        # The failed transaction must go first: the error page itself loads the signed-in user.
+        try:
+            db.session.rollback()
+        except Exception:  # the connection itself may be gone; the page must still render
+            app.logger.exception("Rollback after an unhandled error failed")
         return _error(500, MESSAGES[500])
 
     @app.after_request

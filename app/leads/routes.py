@@ -8,7 +8,7 @@ from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import add_form_error, go, notify_header, render, wants_fragment
+from app.web import add_form_error, go, notify_header, query_int, render, safe_next, wants_fragment
 
 
 @bp.before_request
@@ -136,7 +136,7 @@ def _page_extras(lead, **extra) -> dict:
 @bp.get("/<int:lead_id>/timeline")
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    before = request.args.get("before", type=int)
+    before = query_int("before", None, minimum=1)
     entries, more = lead_service.timeline(lead.id, before_id=before)
     return render_template("leads/_timeline_entries.html", lead=lead, entries=entries, more_timeline=more)
 
@@ -146,8 +146,9 @@ def _after_ownership_change(lead, message: str):
     if wants_fragment():
         return render_template("leads/_row.html", lead=lead), 200, notify_header(message)
     flash(message, "success")
-    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/leads")
-                    else url_for("leads.show", lead_id=lead.id))
+    here = url_for("leads.show", lead_id=lead.id)
+    target = safe_next(request.form.get("next"), here)
+    return redirect(target if target.startswith("/leads") else here)
 
 
 @bp.post("/<int:lead_id>/claim")
