@@ -6,10 +6,10 @@ from app.models.appointment import Appointment, AppointmentStatus, Notification,
 from app.models.email import EmailState, OutboxEmail
 from app.models.lead import Lead, Note, TimelineEntry
 from app.models.stage import Stage, StageKind
-from app.models.user import LoginThrottle, Role, User, UserSession
+from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
+    "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
 ]
