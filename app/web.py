@@ -200,6 +200,17 @@ def install(app: Flask) -> None:
             app.logger.exception("Rollback after an unhandled error failed")
         return _error(500, MESSAGES[500])
 
+    def keep_retry_after(response):
+        """A view that names its own wait (the sign-in throttle) keeps it: Flask-Limiter otherwise
+        sets Retry-After to its own window's reset, and the page and the header would disagree."""
+        wait = g.pop("retry_after", None)
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
+        return response
+
+    # First in the list is run last, after Flask-Limiter's header injection.
+    app.after_request_funcs.setdefault(None, []).insert(0, keep_retry_after)
+
     @app.after_request
     def security_headers(response):
         if "Content-Security-Policy" not in response.headers:

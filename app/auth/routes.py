@@ -1,6 +1,6 @@
 import secrets
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import current_app, g, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -46,7 +46,8 @@ def login():
                                    lifetime_days=current_app.config["SESSION_LIFETIME_DAYS"])
         except LoginThrottled as exc:
             form.form_errors.append(exc.message)
-            return render_template("auth/login.html", form=form), 429, {"Retry-After": str(exc.retry_after)}
+            g.retry_after = exc.retry_after  # the one number: the page says it, Retry-After says it
+            return render_template("auth/login.html", form=form), 429
         except InvalidCredentials as exc:
             form.form_errors.append(exc.message)
             status = 401
