@@ -10,7 +10,7 @@ from flask import Flask, abort, flash, g, redirect, render_template, request, ur
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from app.extensions import db, login_manager
@@ -66,9 +66,13 @@ INT32_MAX = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", INT32_MAX)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > INT32_MAX:
+            # NotFound rather than a failed match: with a failed match, a URL served by two rules
+            # (GET and PATCH) would answer 405 for one method and 404 for the other.
+            raise NotFound()
+        return number
 
 
 def query_int(name: str, default: int = 0, *, minimum: int = 0, maximum: int = INT32_MAX) -> int:

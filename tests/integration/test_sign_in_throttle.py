@@ -74,7 +74,7 @@ def test_failures_from_a_known_device_slow_that_device_only(member):
 
 
 def _sign_in_page(client: Web, user, password: str, ip: str):
-    return client.client.post("/login", data={"email": user.email, "password": password,
+    return client._send("post", "/login", data={"email": user.email, "password": password,
                                               "csrf_token": client.token()},
                               environ_base={"REMOTE_ADDR": ip})
 
