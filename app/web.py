@@ -6,11 +6,12 @@ from functools import wraps
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, g, redirect, render_template, request, url_for
+from flask import Flask, Request, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from app.extensions import db, login_manager
@@ -96,16 +97,31 @@ def _has_nul(value) -> bool:
     return False
 
 
+NUL_REFUSED = "That request contains a NUL character, which no field accepts. Remove it and try again."
+
+
 def refuse_nul_bytes():
-    """No text we store or query may hold a NUL byte (PostgreSQL refuses them): say so up front."""
-    values = [*request.args.listvalues(), *(request.view_args or {}).values()]
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        values += [*request.form.listvalues(), *(f.filename for f in request.files.values())]
-        if request.is_json:
-            values.append(request.get_json(silent=True))
-    if _has_nul(values):
-        abort(400, description="That request contains a NUL character, which no field accepts. "
-                               "Remove it and try again.")
+    """No text we store or query may hold a NUL byte (PostgreSQL refuses them): say so up front.
+    The query and path here; bodies when they are read (LeadboardRequest)."""
+    if _has_nul([*request.args.listvalues(), *(request.view_args or {}).values()]):
+        abort(400, description=NUL_REFUSED)
+
+
+class LeadboardRequest(Request):
+    """Refuses a NUL byte in a form value, file name or JSON string as the body is read: lazily,
+    so a view that sets its own size limit (uploads, public forms) reads the body first."""
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        if _has_nul([*self.form.listvalues(), *(f.filename for f in self.files.values())]):
+            self.__dict__["form"], self.__dict__["files"] = MultiDict(), MultiDict()
+            raise BadRequest(NUL_REFUSED)
+
+    def get_json(self, *args, **kwargs):
+        data = super().get_json(*args, **kwargs)
+        if _has_nul(data):
+            raise BadRequest(NUL_REFUSED)
+        return data
 
 
 def add_form_error(form, exc: ServiceError) -> None:
@@ -150,6 +166,7 @@ def install(app: Flask) -> None:
     from app.services.auth import load_session
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
+    app.request_class = LeadboardRequest
     app.before_request(refuse_nul_bytes)
 
     login_manager.login_view = "auth.login"
