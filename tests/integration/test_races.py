@@ -71,7 +71,8 @@ def test_eight_moves_of_one_card_version_move_it_once(app, make_user, make_lead,
     targets = [stages[name].id for name in ("Contacted", "Qualified", "Won", "Lost") * 2]
     results = together(app, *(lambda target=target: move_lead(lead_id, target, None, version, actor_id)
                               for target in targets))
-    assert sorted(type(r).__name__ for r in results) == ["Lead"] + ["StaleLead"] * 7, results
+    assert sum(isinstance(r, Lead) for r in results) == 1, results
+    assert sum(isinstance(r, StaleLead) for r in results) == 7, results
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(TimelineEntry).where(
         TimelineEntry.lead_id == lead_id, TimelineEntry.kind == "stage_changed")) == 1

@@ -161,7 +161,7 @@ def test_a_nul_byte_anywhere_is_a_clear_400_on_every_route(app, world, as_admin)
             else:
                 response = send(as_admin, method, url, data={name: f"x\x00{name}" for name in FORM_FIELDS},
                                 token=as_admin.token())
-            if api and method != "GET":  # the API validates its JSON itself (or ignores a body it doesn't read)
+            if api:  # the API checks its own input, as problems naming the field (or ignores what it doesn't read)
                 assert response.status_code < 500 and response.is_json, (method, url, response.status_code)
                 continue
             assert response.status_code == 400, (method, url, response.status_code)
@@ -191,7 +191,10 @@ def test_an_id_past_the_databases_range_in_a_path_is_404_on_every_route(app, wor
                     api = rule.endpoint.startswith("api.")
                     response = send(as_admin, method, url, token=as_admin.token(),
                                     api_key=world["api_key"] if api else None, json={} if api and method != "GET" else None)
-                    assert response.status_code == 404, (method, url, response.status_code)
+                    if api:  # its own check: a 404 problem, or a 422 for a body it validates first
+                        assert response.status_code in (404, 422) and response.is_json, (method, url)
+                    else:
+                        assert response.status_code == 404, (method, url, response.status_code)
                     walked += 1
     assert walked > 100
 
