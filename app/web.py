@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, flash, g, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import Flask, Request, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException
 
-from app.extensions import login_manager
+from app.extensions import db, login_manager
 from app.services import ServiceError
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -55,6 +59,79 @@ def go(url: str):
     return redirect(url)
 
 
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """The one rule for redirect targets taken from a request: a same-site path, or `default`
+    (the board). Never an open redirect, never a header broken by a control character."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target) and not urlsplit(target).netloc):
+        return target
+    return default or url_for("board.index")
+
+
+# Ids in paths are 32-bit database integers: a larger one names nothing (404), rather than
+# reaching the database as an out-of-range value.
+INT32_MAX = 2**31 - 1
+
+
+# The API answers these itself, as problem details naming the field.
+SELF_CHECKING_BLUEPRINTS = {"api"}
+
+
+def query_int(name: str, default: int = 0, *, minimum: int = 0, maximum: int = INT32_MAX) -> int:
+    """An integer query value (an offset, a page, an id) kept within what the database accepts;
+    anything else is a 400 naming the value."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+        abort(400, description=f"The {name} value must be a whole number from {minimum} to {maximum}.")
+    return int(raw)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+NUL_REFUSED = "That request contains a NUL character, which no field accepts. Remove it and try again."
+
+
+def refuse_hostile_input():
+    """No text we store or query may hold a NUL byte (PostgreSQL refuses them): say so up front,
+    for the query and path here, for bodies as they are read (LeadboardRequest). An id in the path
+    past the database's integer range names nothing: 404. (A matching check in the URL converter
+    would make a URL that two rules serve, GET and POST, answer 405 to one of them.)"""
+    if request.blueprint in SELF_CHECKING_BLUEPRINTS:
+        return
+    view_args = (request.view_args or {}).values()
+    if any(isinstance(value, int) and value > INT32_MAX for value in view_args):
+        abort(404)
+    if _has_nul([*request.args.listvalues(), *view_args]):
+        abort(400, description=NUL_REFUSED)
+
+
+class LeadboardRequest(Request):
+    """Refuses a NUL byte in a form value, file name or JSON string as the body is read: lazily,
+    so a view that sets its own size limit (uploads, public forms) reads the body first."""
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        if _has_nul([*self.form.listvalues(), *(f.filename for f in self.files.values())]):
+            self.__dict__["form"], self.__dict__["files"] = MultiDict(), MultiDict()
+            raise BadRequest(NUL_REFUSED)
+
+    def get_json(self, *args, **kwargs):
+        data = super().get_json(*args, **kwargs)
+        if _has_nul(data):
+            raise BadRequest(NUL_REFUSED)
+        return data
+
+
 def add_form_error(form, exc: ServiceError) -> None:
     """Show a service's refusal beside the field it names, or above the form."""
     field = getattr(form, exc.field, None) if exc.field else None
@@ -96,6 +173,9 @@ def install(app: Flask) -> None:
     from app.models import User
     from app.services.auth import load_session
 
+    app.request_class = LeadboardRequest
+    app.before_request(refuse_hostile_input)
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to continue."
     login_manager.session_protection = None  # sessions are checked against the database instead
@@ -131,10 +211,33 @@ def install(app: Flask) -> None:
             description = f"Too many requests ({description or 'rate limit'}). Wait a moment and try again."
         return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
 
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def out_of_range(exc: Exception):
+        # A value the database cannot hold (a number past its integer range) is bad input, not our fault.
+        db.session.rollback()
+        return _error(400, "A value in that request is out of range. Check the numbers and try again.")
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         app.logger.exception("Unhandled error")
+        # The failed transaction must go first: the error page itself loads the signed-in user.
+        try:
+            db.session.rollback()
+        except Exception:  # the connection itself may be gone; the page must still render
+            app.logger.exception("Rollback after an unhandled error failed")
         return _error(500, MESSAGES[500])
+
+    def keep_retry_after(response):
+        """A view that names its own wait (the sign-in throttle) keeps it: Flask-Limiter otherwise
+        sets Retry-After to its own window's reset, and the page and the header would disagree."""
+        wait = g.pop("retry_after", None)
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
+        return response
+
+    # First in the list is run last, after Flask-Limiter's header injection.
+    app.after_request_funcs.setdefault(None, []).insert(0, keep_retry_after)
 
     @app.after_request
     def security_headers(response):

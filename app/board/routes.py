@@ -4,8 +4,8 @@ from flask_login import current_user, login_required
 from app.board import bp
 from app.board.forms import MoveForm
 from app.services import board as board_service, leads as lead_service
-from app.services.stages import pipeline
-from app.web import render, wants_fragment, with_notice
+from app.services.stages import UnknownStage, pipeline
+from app.web import query_int, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 
@@ -35,7 +35,7 @@ def index():
 @bp.get("/columns/<int:stage_id>/cards")
 def more_cards(stage_id: int):
     owner = request.args.get("owner", "")
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = query_int("offset")
     column = board_service.column(stage_id, _owner_id(owner), offset, current_app.config["BOARD_COLUMN_PAGE"])
     return render_template("board/_cards.html", column=column, owner=owner)
 
@@ -59,10 +59,9 @@ def _refreshed(stage_ids: set[int], owner: str, shown: int | None) -> list:
 
 def _next_page(owner: str) -> str:
     """Plain-form moves (no JavaScript, or from a lead's page) return where they came from."""
-    target = request.form.get("next", "")
-    if target.startswith("/leads/") and "//" not in target:
-        return target
-    return url_for("board.index", owner=owner or None)
+    board = url_for("board.index", owner=owner or None)
+    target = safe_next(request.form.get("next"), board)
+    return target if target.startswith("/leads/") else board
 
 
 @bp.post("/move")
@@ -74,6 +73,14 @@ def move():
     try:
         lead = lead_service.move_lead(form.lead_id.data, form.stage_id.data, form.after_id.data,
                                       form.version.data, current_user.id)
+    except UnknownStage:
+        # The stage was deleted (or is being deleted) as the card was dropped: nothing moved, and
+        # the columns on this page are out of date, so the whole board reloads with the notice.
+        message = "That stage no longer exists (it was just deleted), so the card was not moved. The board is refreshed."
+        flash(message, "error")
+        if not wants_fragment():
+            return redirect(_next_page(owner))
+        return notice(message, 409, category="error", **{"HX-Refresh": "true"})
     except lead_service.StaleLead as exc:
         if not wants_fragment():
             flash(exc.message, "error")

@@ -4,6 +4,8 @@ The forms live here rather than in forms.py because the mapping form is built pe
 select per column of the upload."""
 from __future__ import annotations
 
+import itertools
+
 from flask import Response, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -134,7 +136,11 @@ def import_progress(import_id: int):
 
 
 def _csv_download(lines, filename: str) -> Response:
-    return Response(stream_with_context(lines), mimetype="text/csv",
+    # The first piece (the header and the first batch of rows) is made before anything is sent:
+    # a database error then answers an error page, rather than a 200 and a cut file.
+    lines = iter(lines)
+    first = next(lines, "")
+    return Response(stream_with_context(itertools.chain([first], lines)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})
 

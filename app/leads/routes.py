@@ -8,7 +8,7 @@ from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import add_form_error, go, render, wants_fragment, with_notice
+from app.web import add_form_error, go, query_int, render, safe_next, wants_fragment, with_notice
 
 
 @bp.before_request
@@ -134,7 +134,7 @@ def _page_extras(lead, **extra) -> dict:
 @bp.get("/<int:lead_id>/timeline")
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    before = request.args.get("before", type=int)
+    before = query_int("before", None, minimum=1)
     return render_template("leads/_timeline_entries.html", lead=lead, **_timeline(lead.id, before))
 
 
@@ -149,8 +149,9 @@ def _after_ownership_change(lead, message: str):
     if wants_fragment():
         return with_notice(render_template("leads/_row.html", lead=lead), message)
     flash(message, "success")
-    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/leads")
-                    else url_for("leads.show", lead_id=lead.id))
+    here = url_for("leads.show", lead_id=lead.id)
+    target = safe_next(request.form.get("next"), here)
+    return redirect(target if target.startswith("/leads") else here)
 
 
 @bp.post("/<int:lead_id>/claim")

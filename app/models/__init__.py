@@ -7,10 +7,10 @@ from app.models.email import EmailState, OutboxEmail
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, TimelineEntry
 from app.models.stage import Stage, StageKind
-from app.models.user import LoginThrottle, Role, User, UserSession
+from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "HeldSubmission", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "TimelineEntry", "User", "UserSession",
 ]

@@ -80,3 +80,13 @@ class LoginThrottle(db.Model):
     key: Mapped[str] = mapped_column(String(320), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     last_failure_at: Mapped[datetime]
+
+
+class KnownSignInAddress(db.Model):
+    """An address this user has signed in from: a correct password from it skips the per-account delay."""
+
+    __tablename__ = "known_sign_in_addresses"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_signed_in_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import contains_eager
 
 from app.extensions import db
-from app.models import LoginThrottle, User, UserSession
+from app.models import KnownSignInAddress, LoginThrottle, User, UserSession
 from app.services import ServiceError, atomic, utcnow
 
 # OWASP Password Storage Cheat Sheet, Argon2id option 1: m=19 MiB, t=2, p=1.
@@ -83,18 +84,35 @@ class ThrottleRule:
     forget_after: timedelta
 
 
-# Per address+account: a guesser at one account is slowed hard. Per address: a sprayer across
-# accounts is slowed hard. Per account from anywhere: capped low, so a stranger can slow a real
-# user down a little but never lock them out.
+# Per source+account: a guesser at one account is slowed hard (the source is the device, for a
+# browser holding this account's device cookie, else the address). Per address: a sprayer across
+# accounts is slowed hard. Per account from anywhere: capped low, and only for sources the account
+# has never signed in from, so a stranger can slow a real user a little but never lock them out.
 RULES = (
     ThrottleRule("pair", free_failures=5, max_delay=900, forget_after=timedelta(hours=24)),
     ThrottleRule("ip", free_failures=20, max_delay=900, forget_after=timedelta(hours=1)),
     ThrottleRule("account", free_failures=10, max_delay=30, forget_after=timedelta(hours=1)),
 )
+KNOWN_ADDRESS_FOR = timedelta(days=180)
 
 
-def _keys(email: str, ip: str) -> dict[str, str]:
-    return {"pair": f"pair:{email}|{ip}", "ip": f"ip:{ip}", "account": f"account:{email}"}
+@dataclass(frozen=True)
+class Source:
+    """Where a sign-in comes from: its address, and the device id of a device cookie that this
+    browser earned by signing in to this account before (None without one)."""
+
+    ip: str
+    device: str | None = None
+
+
+def _keys(email: str, source: Source, known_address: bool) -> dict[str, str]:
+    """The throttle keys that apply to this attempt, by rule."""
+    if source.device:  # a known device: its own counter, untouched by anyone else's failures
+        return {"pair": f"pair:{email}|device:{source.device}"}
+    keys = {"pair": f"pair:{email}|{source.ip}", "ip": f"ip:{source.ip}"}
+    if not known_address:
+        keys["account"] = f"account:{email}"
+    return keys
 
 
 def _delay(rule: ThrottleRule, failures: int) -> int:
@@ -102,23 +120,24 @@ def _delay(rule: ThrottleRule, failures: int) -> int:
     return 0 if over < 0 else min(rule.max_delay, 2**over)
 
 
-def _retry_after(email: str, ip: str, now: datetime) -> int:
-    keys = _keys(email, ip)
+def _retry_after(keys: dict[str, str], now: datetime) -> int:
+    """Whole seconds until every applicable delay has passed (what the page and Retry-After say)."""
     rows = {t.key: t for t in db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys.values())))}
     wait = 0
     for rule in RULES:
-        row = rows.get(keys[rule.prefix])
+        row = rows.get(keys.get(rule.prefix))
         if row is None or now - row.last_failure_at > rule.forget_after:
             continue
         until = row.last_failure_at + timedelta(seconds=_delay(rule, row.failures))
-        wait = max(wait, int((until - now).total_seconds() + 0.999))
+        wait = max(wait, math.ceil((until - now).total_seconds()))
     return wait
 
 
-def _record_failure(email: str, ip: str, now: datetime) -> None:
-    keys = _keys(email, ip)
+def _record_failure(keys: dict[str, str], now: datetime) -> None:
     for rule in RULES:
-        row = db.session.get(LoginThrottle, keys[rule.prefix])
+        if rule.prefix not in keys:
+            continue
+        row = db.session.get(LoginThrottle, keys[rule.prefix], with_for_update=True)
         if row is None:
             db.session.add(LoginThrottle(key=keys[rule.prefix], failures=1, last_failure_at=now))
         else:
@@ -126,27 +145,50 @@ def _record_failure(email: str, ip: str, now: datetime) -> None:
             row.last_failure_at = now
 
 
+def _known_address(user: User | None, ip: str, now: datetime) -> bool:
+    if user is None:
+        return False
+    seen = db.session.scalar(select(KnownSignInAddress.last_signed_in_at).where(
+        KnownSignInAddress.user_id == user.id, KnownSignInAddress.ip == ip[:64]))
+    return seen is not None and now - seen <= KNOWN_ADDRESS_FOR
+
+
+def _remember_address(user: User, ip: str, now: datetime) -> None:
+    known = db.session.get(KnownSignInAddress, (user.id, ip[:64]))
+    if known is None:
+        db.session.add(KnownSignInAddress(user_id=user.id, ip=ip[:64], last_signed_in_at=now))
+    else:
+        known.last_signed_in_at = now
+
+
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def sign_in(email: str, password: str, ip: str, user_agent: str = "", *, lifetime_days: int = 14,
-            now: datetime | None = None) -> UserSession:
-    """Check the credentials and open a new server-side session; raises LoginThrottled or InvalidCredentials."""
+def sign_in(email: str, password: str, ip: str, user_agent: str = "", *, device_of: str | None = None,
+            device: str | None = None, lifetime_days: int = 14, now: datetime | None = None) -> UserSession:
+    """Check the credentials and open a new server-side session; raises LoginThrottled or InvalidCredentials.
+
+    `device` is the id from this browser's device cookie and `device_of` the email it was issued
+    for: a device or an address that signed in to this account before is never held back by the
+    failures of others (the per-account delay applies only to unknown sources)."""
     now = now or utcnow()
     email = email.strip().lower()
+    source = Source(ip, device if device and device_of == email else None)
     with atomic():
-        wait = _retry_after(email, ip, now)
+        user = db.session.scalar(select(User).where(User.email == email))
+        keys = _keys(email, source, _known_address(user, ip, now))
+        wait = _retry_after(keys, now)
         if wait > 0:
             raise LoginThrottled(wait)
-        user = db.session.scalar(select(User).where(User.email == email))
         ok = _verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None and user.active
         if not ok:
-            _record_failure(email, ip, now)
+            _record_failure(keys, now)
     if not ok:
         raise InvalidCredentials()
     with atomic():
-        db.session.execute(delete(LoginThrottle).where(
-            LoginThrottle.key.in_([_keys(email, ip)["pair"], _keys(email, ip)["account"]])))
+        # This source's counters start over; others' (a stranger's) stay theirs.
+        db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([keys["pair"], keys.get("account", "")])))
+        _remember_address(user, ip, now)
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         session = UserSession(token=secrets.token_urlsafe(32), user=user, created_at=now,

@@ -723,7 +723,8 @@ EXPORT_COLUMNS = (
 
 
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
-    """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory at a time."""
+    """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
+    at a time. The query runs now, and the first batch is read when the first piece is taken."""
     column = SORTS.get(filters.sort, Lead.created_at)
     ascending = filters.direction == "asc"
     query = (_filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
@@ -733,13 +734,25 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
                        Lead.id.asc() if ascending else Lead.id.desc())
              .execution_options(yield_per=EXPORT_BATCH))
     line = _CsvLines()
-    yield BOM + line(name for name, _ in EXPORT_COLUMNS)
-    buffer = []
-    for row in db.session.execute(query):
-        *cells, created = row
-        buffer.append(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""]))
-        if len(buffer) >= EXPORT_BATCH:
-            yield "".join(buffer)
-            buffer = []
-    if buffer:
-        yield "".join(buffer)
+
+    def lines(rows) -> str:
+        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
+                       for *cells, created in rows)
+
+    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
+                      (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
+
+
+EXPORT_FAILED = "The export stopped part way because of an error on our side; this file is incomplete. Download it again."
+
+
+def csv_stream(header: str, batches: Iterator[str]) -> Iterator[str]:
+    """The header with the first batch, then the rest. The caller takes the first piece before
+    sending anything (so a failing query is an error page, not a cut file); a failure after that
+    ends the file with a line saying it is incomplete, then breaks off the download."""
+    yield header + next(batches, "")
+    try:
+        yield from batches
+    except Exception:
+        yield _CsvLines()([EXPORT_FAILED])
+        raise

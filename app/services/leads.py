@@ -11,13 +11,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services.stages import get_stage
+from app.services.stages import get_stage, lock_stage
 
 POSITION_GAP = 1024
 MAX_BULK = 500
@@ -271,6 +272,9 @@ def record(lead_id: int, kind: str, actor_id: int | None, data: dict | None = No
 
 
 def _top_position(stage_id: int) -> int:
+    """A free place above every card of the stage; locks the stage row until the transaction ends
+    so that two writers never pick the same place (positions are unique per stage)."""
+    lock_stage(stage_id)
     top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == stage_id))
     return (top if top is not None else 0) - POSITION_GAP
 
@@ -310,18 +314,33 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
     cleaned = clean_fields(data, region)
     with atomic():
         lead = get_lead(lead_id)
+        stale = StaleLead(lead, "Someone else edited this lead while you were typing. "
+                                "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
-            raise StaleLead(lead, "Someone else edited this lead while you were typing. "
-                                  "Their changes are shown; re-apply yours.")
+            raise stale
         changes = {name: [_json(getattr(lead, name)), _json(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
         if changes:
+            if not bump_version(lead, lead.version):
+                raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
-            lead.version += 1
-            lead.updated_at = utcnow()
             record(lead.id, "updated", actor_id, {"changes": changes})
     return lead
+
+
+def bump_version(lead: Lead, version: int) -> bool:
+    """Raise the lead's version from `version` by a conditional update; False if it is no longer
+    that version. Of simultaneous changes based on one version exactly one gets True: on
+    PostgreSQL the others wait for its row lock, then match no row."""
+    now = utcnow()
+    bumped = db.session.execute(
+        update(Lead).where(Lead.id == lead.id, Lead.version == version)
+        .values(version=version + 1, updated_at=now).execution_options(synchronize_session=False)).rowcount
+    if bumped:
+        set_committed_value(lead, "version", version + 1)
+        set_committed_value(lead, "updated_at", now)
+    return bool(bumped)
 
 
 def add_note(lead_id: int, body: str, actor_id: int) -> Note:
@@ -343,7 +362,7 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
 def _touch(lead: Lead, *, first_response: bool = False) -> None:
     now = utcnow()
     lead.updated_at = now
-    lead.version += 1
+    lead.version = Lead.version + 1  # in SQL, so simultaneous changes never lose an increment
     if first_response and lead.first_response_at is None:
         lead.first_response_at = now
 
@@ -443,7 +462,14 @@ def _position_after(stage_id: int, moving_id: int, after: Lead | None) -> int | 
 def _renumber(stage_id: int) -> None:
     """Spread a column's positions out again (rare: only when two neighbours leave no gap)."""
     ids = db.session.scalars(select(Lead.id).where(Lead.stage_id == stage_id).order_by(Lead.position, Lead.id)).all()
-    db.session.execute(update(Lead), [{"id": i, "position": n * POSITION_GAP} for n, i in enumerate(ids)])
+    if not ids:
+        return
+    # Positions are unique per stage and checked row by row, so go by way of places above every
+    # card (free), then down to evenly spread places below them (free again).
+    above = db.session.scalar(select(func.max(Lead.position)).where(Lead.stage_id == stage_id)) + 1
+    db.session.execute(update(Lead), [{"id": i, "position": above + n} for n, i in enumerate(ids)])
+    db.session.execute(update(Lead), [{"id": i, "position": above - (len(ids) - n) * POSITION_GAP}
+                                      for n, i in enumerate(ids)])
 
 
 def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_version: int | None,
@@ -454,7 +480,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
     so two people moving one card never overwrite each other silently."""
     with atomic():
         lead = get_lead(lead_id)
-        stage = get_stage(stage_id)
+        stage = lock_stage(stage_id)  # UnknownStage if it is gone (or being deleted right now)
         if expected_version is not None and lead.version != expected_version:
             raise StaleLead(lead)
         after = None
@@ -468,14 +494,10 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
             _renumber(stage.id)
             db.session.refresh(after)
             position = _position_after(stage.id, lead.id, after)
-        version, now = lead.version, utcnow()
-        moved = db.session.execute(
-            update(Lead).where(Lead.id == lead.id, Lead.version == version)
-            .values(version=version + 1, updated_at=now).execution_options(synchronize_session=False)).rowcount
-        if not moved:  # someone else's move committed between our read and our write
+        if not bump_version(lead, lead.version):  # someone else's change committed since our read
             raise StaleLead(lead)
         db.session.refresh(lead)
-        _change_stage(lead, stage, actor_id, position, now)
+        _change_stage(lead, stage, actor_id, position, lead.updated_at)
     return lead
 
 

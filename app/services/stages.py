@@ -49,6 +49,19 @@ def get_stage(stage_id: int) -> Stage:
     return stage
 
 
+def lock_stage(stage_id: int) -> Stage:
+    """The stage, its row locked until the transaction ends; raises UnknownStage.
+
+    Every write of card positions in a stage takes this lock first, so two writers never pick the
+    same place, and a stage being deleted cannot receive a card (PostgreSQL: FOR UPDATE; SQLite:
+    atomic()'s BEGIN IMMEDIATE already serialises writers)."""
+    stage = db.session.scalar(select(Stage).where(Stage.id == stage_id).with_for_update()
+                              .execution_options(populate_existing=True)) if isinstance(stage_id, int) else None
+    if stage is None:
+        raise UnknownStage()
+    return stage
+
+
 def ensure_default_pipeline() -> list[Stage]:
     """Create the default stages if the pipeline is empty."""
     with atomic():
@@ -132,14 +145,17 @@ def lead_count(stage_id: int) -> int:
 def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> None:
     """Delete a stage, first moving its leads (with a timeline entry each) to another stage."""
     with atomic():
-        stage = get_stage(stage_id)
+        if isinstance(move_to, int) and move_to != stage_id:
+            lock_stage(min(stage_id, move_to))  # both, in id order: two deletions never deadlock
+            lock_stage(max(stage_id, move_to))
+        stage = lock_stage(stage_id)
         if stage.kind == StageKind.open.value and not _open_stages_other_than(stage.id):
             raise LastOpenStage()
         count = lead_count(stage.id)
         if count:
             if move_to is None:
                 raise StageNotEmpty(count)
-            target = get_stage(move_to)
+            target = lock_stage(move_to)
             if target.id == stage.id:
                 raise ServiceError("Choose a different stage to move the leads to.", field="move_to")
             now = utcnow()

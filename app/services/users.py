@@ -1,7 +1,7 @@
 """Team members: adding them, changing roles, deactivating."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Role, User
@@ -46,8 +46,13 @@ def _get(user_id: int) -> User:
 
 
 def _other_active_admins(user_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(User).where(
-        User.role == Role.admin.value, User.active.is_(True), User.id != user_id))
+    """Active admins besides this user, with their rows locked until the caller's transaction ends.
+
+    Two admins demoting each other at once: the second waits for the first to commit, then counts
+    again and is refused (PostgreSQL: FOR UPDATE; SQLite: atomic()'s BEGIN IMMEDIATE serialises)."""
+    ids = db.session.scalars(select(User.id).where(User.role == Role.admin.value, User.active.is_(True))
+                             .order_by(User.id).with_for_update()).all()
+    return sum(1 for i in ids if i != user_id)
 
 
 def change_role(user_id: int, role: str) -> User:
@@ -56,8 +61,10 @@ def change_role(user_id: int, role: str) -> User:
         raise ServiceError("Role must be admin or member.", field="role")
     with atomic():
         user = _get(user_id)
-        if user.role == Role.admin.value and role != Role.admin.value and not _other_active_admins(user_id):
-            raise LastAdmin()
+        if role != Role.admin.value and not _other_active_admins(user_id):
+            db.session.refresh(user)  # it may have changed while we waited for the lock
+            if user.role == Role.admin.value and user.active:
+                raise LastAdmin()
         user.role = role
     return user
 
@@ -66,8 +73,10 @@ def set_active(user_id: int, active: bool) -> User:
     """Deactivate (ending all their sessions at once; their leads stay theirs) or reactivate a user."""
     with atomic():
         user = _get(user_id)
-        if not active and user.role == Role.admin.value and not _other_active_admins(user_id):
-            raise LastAdmin()
+        if not active and not _other_active_admins(user_id):
+            db.session.refresh(user)
+            if user.role == Role.admin.value and user.active:
+                raise LastAdmin()
         user.active = active
         if not active:
             end_all_sessions(user.id)

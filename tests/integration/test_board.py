@@ -135,7 +135,8 @@ def test_a_tampered_stage_or_lead_id_is_refused_and_nothing_moves(as_member, mak
     lead = make_lead()
     bad_stage = as_member.post("/board/move", {"lead_id": lead.id, "stage_id": 999999, "version": lead.version},
                                htmx=True)
-    assert bad_stage.status_code == 404 and "stage no longer exists" in bad_stage.get_data(as_text=True)
+    assert bad_stage.status_code == 409 and "stage no longer exists" in bad_stage.get_data(as_text=True)
+    assert bad_stage.headers["HX-Refresh"] == "true"  # the board reloads: its columns are out of date
     bad_lead = as_member.post("/board/move", {"lead_id": 999999, "stage_id": stages["Won"].id}, htmx=True)
     assert bad_lead.status_code == 404
     garbage = as_member.post("/board/move", {"lead_id": "x", "stage_id": "<script>"}, htmx=True)
