@@ -5,7 +5,7 @@ from app.board import bp
 from app.board.forms import MoveForm
 from app.services import board as board_service, leads as lead_service
 from app.services.stages import UnknownStage, pipeline
-from app.web import query_int, render, safe_next, wants_fragment, with_notice
+from app.web import notice, query_int, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 
