@@ -75,6 +75,10 @@ def max_length(name: str, *, typed: bool = False) -> int:
     return Lead.__table__.c[name].type.length
 
 
+# Capture's identity rule looks people without an email or phone up by name (services/identity.py).
+Index("ix_leads_lower_last_name", func.lower(Lead.last_name))
+
+
 class Note(db.Model):
     __tablename__ = "notes"
 
