@@ -5,7 +5,8 @@ duplicates list compares with.
 - The same phone with a different email is a different person (the two are listed on
   /leads/duplicates as "same phone"; nothing is skipped or overwritten).
 - The same phone with no email on one side or both is the same person only if the names are
-  similar, or one of them has no name; otherwise a different person (again a "same phone" pair).
+  similar (similar_names: the duplicate finder's score, or one side has no name, or the name parts
+  both gave agree); otherwise a different person (again a "same phone" pair).
 - No email and no phone: the same normalised name and company is the same lead, so importing a
   file twice creates nothing new.
 """
