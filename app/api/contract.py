@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from app.api.problems import ApiProblem, invalid
 from app.models import AppointmentStatus
+from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
@@ -150,22 +151,22 @@ PHONE_IN = "Any common notation; numbers without a country code are read as US. 
 class _LeadFields(BaseModel):
     model_config = INPUT
 
-    first_name: Optional[Text(100)] = None
-    last_name: Optional[Text(100)] = None
-    email: Optional[Text(254, EMAIL_IN)] = None
-    phone: Optional[Text(40, PHONE_IN)] = None
-    company: Optional[Text(200)] = None
-    job_title: Optional[Text(200)] = None
-    source: Optional[Text(100)] = None
+    first_name: Optional[Text(max_length("first_name"))] = None
+    last_name: Optional[Text(max_length("last_name"))] = None
+    email: Optional[Text(max_length("email"), EMAIL_IN)] = None
+    phone: Optional[Text(max_length("phone", typed=True), PHONE_IN)] = None
+    company: Optional[Text(max_length("company"))] = None
+    job_title: Optional[Text(max_length("job_title"))] = None
+    source: Optional[Text(max_length("source"))] = None
     value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
 
 
 class LeadCreate(_LeadFields):
     """Give at least one of first_name, last_name, email or phone."""
 
-    utm_source: Optional[Text(100)] = None
-    utm_medium: Optional[Text(100)] = None
-    utm_campaign: Optional[Text(100)] = None
+    utm_source: Optional[Text(max_length("utm_source"))] = None
+    utm_medium: Optional[Text(max_length("utm_medium"))] = None
+    utm_campaign: Optional[Text(max_length("utm_campaign"))] = None
     stage_id: Optional[Id] = Field(None, description="A stage from GET /stages; the first stage if absent. "
                                                      "Applies only when a new lead is created.")
     owner_id: Optional[Id] = Field(None, description="An active teammate's user id; the shared pool if absent. "
@@ -188,8 +189,8 @@ class LeadListQuery(BaseModel):
     q: Text(200, "Matches name, email, company, or phone digits.") = ""
     stage_id: Optional[QueryId] = Field(None, description="Only leads in this stage.")
     owner_id: Owner = Field("", description="Only this teammate's leads, or `none` for the shared pool.")
-    source: Text(100, "Only leads with exactly this source.") = ""
-    email: Text(254, "Only leads with this email (case-insensitive).") = ""
+    source: Text(max_length("source"), "Only leads with exactly this source.") = ""
+    email: Text(max_length("email"), "Only leads with this email (case-insensitive).") = ""
     updated_since: Optional[Since] = Field(
         None, description="Only leads changed at or after this time (ISO 8601; no offset means UTC).")
     cursor: Text(500, "The `next_cursor` of the previous page.") = ""
@@ -226,7 +227,7 @@ class Lead(BaseModel):
 class CapturedDuplicate(Lead):
     """The lead that already existed, and which field matched."""
 
-    matched_on: Literal["email", "phone"]
+    matched_on: Literal["email", "phone", "name and company"]
 
 
 class LeadList(BaseModel):

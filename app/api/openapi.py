@@ -31,9 +31,10 @@ Push leads into Leadboard and read them out again, and book appointments with th
 `API_RATE_LIMIT` setting). Over the limit the answer is `429` with `Retry-After` (seconds);
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` come with every limited answer.
 
-**Duplicates.** `POST /leads` for someone who is already a lead (same email, trimmed and
-lower-cased, or same phone number in E.164) creates no twin: it answers `200` with the existing lead,
-a `matched_on` field and a `Leadboard-Duplicate` header saying which field matched, records
+**Duplicates.** `POST /leads` for someone who is already a lead creates no twin: the same email
+(trimmed and lower-cased); the same phone number (E.164) when at most one side has an email and the
+names are alike; or, with neither email nor phone, the same name and company. It answers `200` with
+the existing lead, a `matched_on` field and a `Leadboard-Duplicate` header saying what matched, records
 "submitted again via the API" on the lead's timeline and fills in the lead's empty fields.
 A new lead answers `201` with a `Location` header.
 

@@ -58,7 +58,7 @@ def openapi_document():
     Reply(200, CapturedDuplicate, "The person is already a lead: no twin was made. The existing lead's empty fields "
           "were filled in and the resubmission is on its timeline.", {
               "Leadboard-Duplicate": {"required": True, "description": "Which field matched.",
-                                      "schema": {"type": "string", "enum": ["email", "phone"]}}},
+                                      "schema": {"type": "string", "enum": ["email", "phone", "name and company"]}}},
           links=CREATED_LINKS),
 ), body=LeadCreate, idempotent=True, example={
     "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines",

@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from app.models.lead import max_length
 from app.services import ServiceError
 from app.services.appointments import DURATIONS
 from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
@@ -18,13 +19,13 @@ def service_check(normalizer):
 
 
 class LeadForm(FlaskForm):
-    first_name = StringField("First name", validators=[Length(max=100)])
-    last_name = StringField("Last name", validators=[Length(max=100)])
-    email = StringField("Email", validators=[Length(max=254), service_check(normalize_email)])
-    phone = StringField("Phone", validators=[Length(max=40), service_check(normalize_phone)])
-    company = StringField("Company", validators=[Length(max=200)])
-    job_title = StringField("Job title", validators=[Length(max=200)])
-    source = StringField("Source", validators=[Length(max=100)])
+    first_name = StringField("First name", validators=[Length(max=max_length("first_name"))])
+    last_name = StringField("Last name", validators=[Length(max=max_length("last_name"))])
+    email = StringField("Email", validators=[Length(max=max_length("email")), service_check(normalize_email)])
+    phone = StringField("Phone", validators=[Length(max=max_length("phone", typed=True)), service_check(normalize_phone)])
+    company = StringField("Company", validators=[Length(max=max_length("company"))])
+    job_title = StringField("Job title", validators=[Length(max=max_length("job_title"))])
+    source = StringField("Source", validators=[Length(max=max_length("source"))])
     value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
     version = HiddenField()
 

@@ -66,7 +66,10 @@ def new():
             add_form_error(form, exc)
         else:
             lead = captured.lead
-            if captured.created:
+            if captured.created and captured.same_phone:
+                flash(f"Added {lead.full_name} to the pool. Another lead has the same phone number, so the two "
+                      "are listed under likely duplicates.", "success")
+            elif captured.created:
                 flash(f"Added {lead.full_name} to the pool.", "success")
             else:
                 flash(f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "

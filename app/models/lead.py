@@ -62,6 +62,23 @@ class Lead(db.Model):
         return f"<Lead {self.id} {self.full_name}>"
 
 
+# A phone as people type it ("(415) 555-0123 ext. 9") is longer than the E.164 the column stores.
+PHONE_INPUT_MAX = 40
+
+
+def max_length(name: str, *, typed: bool = False) -> int:
+    """The most characters a lead's text column holds: the one home of every lead field's limit.
+
+    typed=True: the most a person may type into the field (a phone is stored shorter than typed)."""
+    if typed and name == "phone":
+        return PHONE_INPUT_MAX
+    return Lead.__table__.c[name].type.length
+
+
+# Capture's identity rule looks people without an email or phone up by name (services/identity.py).
+Index("ix_leads_lower_last_name", func.lower(Lead.last_name))
+
+
 class Note(db.Model):
     __tablename__ = "notes"
 

@@ -10,7 +10,8 @@ from wtforms import EmailField, Form, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.extensions import limiter
-from app.models import CaptureForm, Lead
+from app.models import CaptureForm
+from app.models.lead import max_length
 from app.public import bp
 from app.services import ServiceError
 from app.services import capture_forms as form_service, held_submissions as held_service
@@ -46,7 +47,7 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             continue
         autocomplete, kind, missing = PROMPTS[name]
         label = FIELD_LABELS[name] + ("" if spec.get("required") else " (optional)")
-        limit = 40 if name == "phone" else Lead.__table__.c[name].type.length  # typed phones carry spaces
+        limit = max_length(name, typed=True)
         validators = [DataRequired(missing) if spec.get("required") else Optional(),
                       Length(max=limit, message=f"Keep this under {limit} characters.")]
         if name == "email":

@@ -1,25 +1,25 @@
 """The one way in for every captured lead: form, API, import and manual entry.
 
-Emails are normalised and phones stored as E.164 before anything is compared, so a person who
-is already a lead never gets a twin: the existing lead gets a "submitted again" entry and its
-empty fields filled. Later issues (scoring, assignment, auto-emails) hook in here."""
+Emails are normalised and phones stored as E.164 before anything is compared, and identity.identify
+decides who the person is (the rule lives there, and only there): a person who is already a lead
+never gets a twin (the existing lead gets a "submitted again" entry and its empty fields filled),
+and two people sharing a phone are never made one. Later issues (scoring, assignment, auto-emails)
+hook in here, inside capture_lead's transaction."""
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
-
-from app.extensions import db
 from app.models import Lead
-from app.models.lead import EDITABLE_FIELDS
+from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, utcnow
+from app.services.identity import identify
 from app.services.leads import _json, _touch, clean_fields, insert_lead, record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
 ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "referrer")
-ORIGIN_LIMITS = {"utm_source": 100, "utm_medium": 100, "utm_campaign": 100, "referrer": 500}
+ORIGIN_LIMITS = {name: max_length(name) for name in ORIGIN_FIELDS}
 
 
 class OnDuplicate(str, enum.Enum):
@@ -33,20 +33,9 @@ class OnDuplicate(str, enum.Enum):
 class Captured:
     lead: Lead
     created: bool
-    matched_on: str | None = None  # "email" or "phone" when an existing lead was found
+    matched_on: str | None = None  # "email", "phone" or "name and company" when an existing lead was found
     changed: dict = field(default_factory=dict)
-
-
-def find_existing(email: str | None, phone: str | None) -> tuple[Lead | None, str | None]:
-    """The oldest lead with this (normalised) email, else this E.164 phone."""
-    if not email and not phone:
-        return None, None
-    clauses = ([Lead.email == email] if email else []) + ([Lead.phone == phone] if phone else [])
-    candidates = db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all()
-    for lead in candidates:
-        if email and lead.email == email:
-            return lead, "email"
-    return (candidates[0], "phone") if candidates else (None, None)
+    same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -62,12 +51,13 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
                  region: str | None = None, now: datetime | None = None) -> Captured:
-    """Capture one lead, or recognise it as one we have; committed before this returns.
+    """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
+    savepoint inside the caller's.
 
     Raises ServiceError naming the bad field; nothing is saved then."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
     if source and not cleaned.get("source"):
-        cleaned["source"] = source.strip()[:100]
+        cleaned["source"] = source.strip()[:max_length("source")]
     for name in ("first_name", "last_name"):
         cleaned.setdefault(name, "")
     extra = clean_origin(origin)
@@ -75,11 +65,11 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         extra["capture_form_id"] = form_id
     now = now or utcnow()
     with atomic():
-        existing, matched_on = (None, None) if on_duplicate == OnDuplicate.keep else \
-            find_existing(cleaned.get("email"), cleaned.get("phone"))
+        match = identify(cleaned) if on_duplicate != OnDuplicate.keep else None
+        existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
-            return Captured(lead=lead, created=True)
+            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else ())
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,

@@ -135,39 +135,31 @@ def _check(settings: FormSettings, form_id: int | None) -> dict:
             "redirect_url": _check_redirect(settings.redirect_url)}
 
 
-def _saved(form: CaptureForm) -> CaptureForm:
-    """Commit; a slug taken by a simultaneous save becomes the same message as a slug taken before."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ServiceError(f"Another form already uses /f/{form.slug}. Pick a different address.",
-                           field="slug") from None
-    return form
-
-
 def create_form(settings: FormSettings) -> CaptureForm:
     """Add an active form; raises ServiceError naming the bad field."""
     try:
-        values = _check(settings, None)
-        form = CaptureForm(**values, active=True, submissions=0, spam_count=0, created_at=utcnow())
-        db.session.add(form)
-    except BaseException:
-        db.session.rollback()
-        raise
-    return _saved(form)
+        with atomic():
+            values = _check(settings, None)
+            form = CaptureForm(**values, active=True, submissions=0, spam_count=0, created_at=utcnow())
+            db.session.add(form)
+    except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
+        raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
+                           field="slug") from None
+    return form
 
 
 def update_form(form_id: int, settings: FormSettings) -> CaptureForm:
     """Save an admin's changes; raises FormNotFound or ServiceError naming the bad field."""
     try:
-        form = get_form(form_id)
-        for name, value in _check(settings, form.id).items():
-            setattr(form, name, value)
-    except BaseException:
-        db.session.rollback()
-        raise
-    return _saved(form)
+        with atomic():
+            form = get_form(form_id)
+            values = _check(settings, form.id)
+            for name, value in values.items():
+                setattr(form, name, value)
+    except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
+        raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
+                           field="slug") from None
+    return form
 
 
 def set_active(form_id: int, active: bool) -> CaptureForm:
@@ -290,13 +282,10 @@ def submit(form: CaptureForm, values: dict, origin: dict | None = None) -> Captu
     data = check_values(form, values)
     # A deleted default stage (SQLite does not null the column) must not turn people away: use the first.
     stage_id = form.default_stage_id if form.default_stage_id and db.session.get(Stage, form.default_stage_id) else None
-    try:
+    with atomic():
         # Counted in capture_lead's transaction. The row lock also makes a double-clicked submit wait
         # for the first one, which it then finds as an existing lead instead of making a twin.
         db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
                            .values(submissions=CaptureForm.submissions + 1))
         return capture_lead(data, via=f"web form {form.name}", source=form.default_source,
                             stage_id=stage_id, origin=origin, form_id=form.id)
-    except BaseException:
-        db.session.rollback()  # capture_lead may refuse before its own transaction starts
-        raise

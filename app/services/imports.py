@@ -14,13 +14,11 @@ import itertools
 import re
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import ImportChunk, ImportRejection, Lead, LeadImport, Stage, User
@@ -577,41 +575,11 @@ def _import_record(record: Record, plan: Plan) -> str:
     except ServiceError as exc:
         header = plan.header_of.get(exc.field or "")
         raise RowRejected(f"{header}: {exc.message}" if header and exc.field != "first_name" else exc.message)
-    except (DataError, IntegrityError) as exc:  # capture_lead rolled back to this row's savepoint
+    except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     if captured.created:
         return "created"
     return "updated" if captured.changed else "skipped"
-
-
-@contextmanager
-def _batch_transaction() -> Iterator[Session]:
-    """One transaction for a batch of rows, in which capture_lead's own commit only releases a
-    savepoint (and its rollback undoes only its row): the batch's leads, rejections and progress
-    counters commit together, or not at all."""
-    connection = db.engine.connect()
-    outer = connection.begin()
-    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
-        # pysqlite begins lazily, and a SAVEPOINT outside a transaction would commit on RELEASE;
-        # IMMEDIATE takes the write lock now instead of failing to upgrade a read lock later.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    previous = db.session.registry() if db.session.registry.has() else None
-    db.session.registry.set(session)
-    try:
-        yield session
-        session.commit()
-        outer.commit()
-    except BaseException:
-        outer.rollback()
-        raise
-    finally:
-        session.close()
-        connection.close()
-        if previous is not None:
-            db.session.registry.set(previous)
-        else:
-            db.session.registry.clear()
 
 
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS) -> LeadImport | None:
@@ -633,7 +601,6 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
                                "imported. Upload the file again and choose another owner or the pool.")
         plan = Plan.of(imp, region)
         encoding, delimiter, size = imp.encoding, imp.delimiter, imp.size_bytes
-        db.session.commit()  # nothing to write: ends the read, so this connection isn't left idle in a transaction
         _import_rows(plan, encoding, delimiter, size, batch_rows)
     except Exception as exc:
         message = exc.message if isinstance(exc, ServiceError) else \
@@ -654,11 +621,11 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
     records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter))
     finished = False
     while not finished:
-        with _batch_transaction() as session:
+        with atomic():  # one batch: its leads, rejections and progress counters commit together
             # Held for the batch so capture_lead's lookups of them hit the session, not the database
             # (the identity map keeps only what something references).
-            session.info["defaults"] = [session.get(Stage, plan.stage_id) if plan.stage_id else None,
-                                        session.get(User, plan.owner_id) if plan.owner_id else None]
+            held = [db.session.get(Stage, plan.stage_id) if plan.stage_id else None,
+                    db.session.get(User, plan.owner_id) if plan.owner_id else None]
             started, rows, rejections = time.monotonic(), 0, []
             finished = True
             for record in records:
@@ -667,6 +634,9 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                     continue
                 tally.rows_done += 1
                 try:
+                    # capture_lead's atomic() is the row's savepoint (a rejected row leaves nothing of
+                    # itself behind); another around it would cost two round trips and a second
+                    # PostgreSQL subtransaction per row (see BATCH_ROWS).
                     outcome = _import_record(record, plan)
                 except RowRejected as exc:
                     tally.rejected += 1
@@ -679,13 +649,14 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                     finished = False
                     break
             if rejections:
-                session.execute(insert(ImportRejection), rejections)
+                db.session.execute(insert(ImportRejection), rejections)
             values = tally.values()
             if finished:
                 values.update(status="done", finished_at=utcnow(), processed_bytes=size)
-                session.execute(delete(ImportChunk).where(ImportChunk.import_id == plan.import_id))
-            session.execute(update(LeadImport).where(LeadImport.id == plan.import_id).values(**values)
-                            .execution_options(synchronize_session=False))
+                db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == plan.import_id))
+            db.session.execute(update(LeadImport).where(LeadImport.id == plan.import_id).values(**values)
+                               .execution_options(synchronize_session=False))
+            del held
 
 
 def percent_done(imp: LeadImport) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
-from app.models.lead import EDITABLE_FIELDS
+from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.stages import get_stage, lock_stage
 
@@ -121,7 +121,7 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
             cleaned[name] = normalize_value(raw)
         else:
             text = (raw or "").strip()
-            limit = Lead.__table__.c[name].type.length
+            limit = max_length(name)
             if len(text) > limit:
                 raise ServiceError(f"{FIELD_LABELS[name]} must be at most {limit} characters.", field=name)
             cleaned[name] = text if name in {"first_name", "last_name"} else (text or None)

@@ -1,18 +1,20 @@
 """Likely duplicates, merging two leads into one, and undoing a merge within 30 days.
 
-Exact duplicates (same email or phone) never get in: capture.capture_lead catches them. What is
-left are people typed twice a little differently at the same company ("Jon Smith, Acme Inc" and
-"John Smith, ACME"); a member compares them side by side and merges. A merge keeps everything:
+Exact duplicates never get in: capture.capture_lead recognises them (identity.identify holds the
+rule). What is left are people typed twice a little differently at the same company ("Jon Smith,
+Acme Inc" and "John Smith, ACME"), and leads sharing a phone number that the rule keeps apart (a
+household, a switchboard, or one person with two emails); a member compares them side by side and
+merges, or leaves them be. A merge keeps everything:
 the loser's row is snapshotted into LeadMerge, its timeline, notes, appointments, notifications and
 emails move to the survivor, and undo_merge puts both leads back."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Iterator
 
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, process
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -23,17 +25,13 @@ from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notific
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import ORIGIN_FIELDS
+from app.services.identity import MATCH_THRESHOLD, company_key, name_key, name_score
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, _json
 
 UNDO_WINDOW = timedelta(days=30)
-MATCH_THRESHOLD = 85  # name_score, 0-100
 GROUP_CAP = 1000  # leads compared pairwise in one block; bigger companies are split further
 STREAM_BATCH = 5000
 KEYS_PER_READ = 20  # company keys whose people are read in one query
-
-# Company suffixes that do not tell two companies apart ("Acme Inc" is "ACME"). One is stripped.
-COMPANY_SUFFIXES = ("incorporated", "corporation", "limited", "company", "gmbh", "corp", "inc", "llc",
-                    "ltd", "plc", "co")
 
 # What a member chooses between when merging: the lead form's fields, stage, owner and origin.
 MERGE_FIELDS = EDITABLE_FIELDS + ("stage_id", "owner_id") + ORIGIN_FIELDS
@@ -71,20 +69,6 @@ class MergeExpired(Conflict):
 
 
 # --- likely duplicates ------------------------------------------------------------------------
-
-
-def company_key(company: str | None) -> str:
-    """A company name as duplicates compare it: trimmed, lower-cased, one legal suffix dropped."""
-    base = (company or "").strip().lower().rstrip(" ,.")
-    for suffix in COMPANY_SUFFIXES:
-        if base.endswith(" " + suffix):
-            return base[:-len(suffix) - 1].rstrip(" ,")
-    return base
-
-
-def name_key(name: str | None) -> str:
-    """A first or last name lower-cased, punctuation as spaces, single-spaced."""
-    return " ".join(utils.default_process(name or "").split())
 
 
 Person = tuple[int, str, str]  # (lead id, first name key, last name key)
@@ -175,18 +159,48 @@ def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
 class DuplicatePair:
     a: Lead  # the older of the two: the default survivor
     b: Lead
-    score: int
+    score: int  # name_score
+    reason: str = "similar name"  # or "same phone"
 
 
 @dataclass
 class DuplicatePage:
     pairs: list[DuplicatePair]
     next_after: str | None  # pass as `after` for the next page; None on the last page
+    same_phone: list[DuplicatePair] = field(default_factory=list)  # on the first page only
+
+
+SAME_PHONE_PHONES = 50  # shared phone numbers listed (their pairs all shown)
+SAME_PHONE_GROUP = 10  # leads per shared phone paired up; more is a switchboard, not a household
+
+
+def same_phone_pairs(limit: int = SAME_PHONE_PHONES) -> list[DuplicatePair]:
+    """Pairs of leads sharing a phone number, newest shared number first: people the identity
+    rule kept apart (different emails, or names too different), listed with the reason "same phone"."""
+    shared = (select(Lead.phone, func.max(Lead.id).label("newest")).where(Lead.phone.is_not(None))
+              .group_by(Lead.phone).having(func.count() > 1).order_by(func.max(Lead.id).desc()).limit(limit))
+    phones = [phone for phone, _ in db.session.execute(shared)]
+    if not phones:
+        return []
+    by_phone: dict[str, list[Lead]] = {phone: [] for phone in phones}
+    for lead in db.session.scalars(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
+                                   .where(Lead.phone.in_(phones)).order_by(Lead.created_at, Lead.id)):
+        by_phone[lead.phone].append(lead)
+    pairs = []
+    for phone in phones:
+        group = by_phone[phone][:SAME_PHONE_GROUP]
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                score = name_score(name_key(a.first_name), name_key(a.last_name),
+                                   name_key(b.first_name), name_key(b.last_name))
+                pairs.append(DuplicatePair(a, b, round(score), "same phone"))
+    return pairs
 
 
 def likely_duplicates(limit: int = 25, after: str | None = None,
                       threshold: float = MATCH_THRESHOLD) -> DuplicatePage:
-    """About `limit` pairs of leads at the same company with similar names, companies in key order.
+    """About `limit` pairs of leads at the same company with similar names, companies in key order;
+    the first page also lists the leads that share a phone number (same_phone_pairs).
 
     A page holds whole companies (so may run a little over `limit`) and starts after the company
     key `after`. Leads without a company or without a name are not compared: a shared name alone
@@ -209,7 +223,7 @@ def likely_duplicates(limit: int = 25, after: str | None = None,
     for a, b, score in found:
         first, second = sorted((leads[a], leads[b]), key=lambda lead: (lead.created_at, lead.id))
         result.append(DuplicatePair(first, second, score))
-    return DuplicatePage(result, next_after)
+    return DuplicatePage(result, next_after, same_phone_pairs() if after is None else [])
 
 
 # --- comparing and merging --------------------------------------------------------------------

@@ -125,8 +125,8 @@ def test_creating_someone_who_is_already_a_lead_answers_200_with_that_lead(api, 
 
 
 def test_a_matching_phone_number_is_a_duplicate_too(api, make_lead):
-    existing = make_lead(phone="+14155550123")
-    response = api.post("/leads", {"last_name": "Other", "phone": "415-555-0123"})
+    existing = make_lead(phone="+14155550123")  # Lena Lead; with another name it is another person (test_identity)
+    response = api.post("/leads", {"first_name": "Lena", "phone": "415-555-0123"})
     assert response.status_code == 200 and response.get_json()["id"] == existing.id
     assert response.get_json()["matched_on"] == "phone" and lead_count() == 1
 

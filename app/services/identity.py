@@ -1,0 +1,115 @@
+"""What identifies a person: the one rule capture_lead applies on every way in, and the keys the
+duplicates list compares with.
+
+- The same normalised email is the same person.
+- The same phone with a different email is a different person (the two are listed on
+  /leads/duplicates as "same phone"; nothing is skipped or overwritten).
+- The same phone with no email on one side or both is the same person only if the names are
+  similar (similar_names: the duplicate finder's score, or one side has no name, or the name parts
+  both gave agree); otherwise a different person (again a "same phone" pair).
+- No email and no phone: the same normalised name and company is the same lead, so importing a
+  file twice creates nothing new.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, utils
+from sqlalchemy import func, or_, select
+
+from app.extensions import db
+from app.models import Lead
+
+MATCH_THRESHOLD = 85  # name_score, 0-100
+
+# Company suffixes that do not tell two companies apart ("Acme Inc" is "ACME"). One is stripped.
+COMPANY_SUFFIXES = ("incorporated", "corporation", "limited", "company", "gmbh", "corp", "inc", "llc",
+                    "ltd", "plc", "co")
+
+
+def company_key(company: str | None) -> str:
+    """A company name as duplicates compare it: trimmed, lower-cased, one legal suffix dropped."""
+    base = (company or "").strip().lower().rstrip(" ,.")
+    for suffix in COMPANY_SUFFIXES:
+        if base.endswith(" " + suffix):
+            return base[:-len(suffix) - 1].rstrip(" ,")
+    return base
+
+
+def name_key(name: str | None) -> str:
+    """A first or last name lower-cased, punctuation as spaces, single-spaced."""
+    return " ".join(utils.default_process(name or "").split())
+
+
+def name_score(a_first: str, a_last: str, b_first: str, b_last: str) -> float:
+    """How alike two people's names are, 0-100: the weaker of the first-name and last-name matches
+    (either way round, for names typed into the wrong boxes), so a shared surname alone or a
+    shared first name alone never makes a match. Without both parts on both sides, whole names."""
+    if not (a_first and a_last and b_first and b_last):
+        whole = f"{a_first} {a_last}".strip()
+        return max(fuzz.ratio(whole, f"{b_first} {b_last}".strip()),
+                   fuzz.ratio(whole, f"{b_last} {b_first}".strip()))
+    return max(min(fuzz.ratio(a_first, b_first), fuzz.ratio(a_last, b_last)),
+               min(fuzz.ratio(a_first, b_last), fuzz.ratio(a_last, b_first)))
+
+
+def similar_names(a_first: str | None, a_last: str | None, b_first: str | None, b_last: str | None) -> bool:
+    """True when two names may be one person's: alike by name_score, or one side has no name, or the
+    parts both sides gave agree ("Bo" and "Bo Lead"; "Ada" and "Lovelace" have nothing to agree on)."""
+    a = (name_key(a_first), name_key(a_last))
+    b = (name_key(b_first), name_key(b_last))
+    if not any(a) or not any(b):
+        return True
+    if name_score(*a, *b) >= MATCH_THRESHOLD:
+        return True
+    if all(a) and all(b):
+        return False
+    given = [(x, y) for x, y in zip(a, b) if x and y]
+    return bool(given) and min(fuzz.ratio(x, y) for x, y in given) >= MATCH_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Match:
+    lead: Lead | None  # the person we already have, or None: a new lead
+    matched_on: str | None = None  # "email", "phone" or "name and company"
+    same_phone: tuple[int, ...] = ()  # leads sharing the phone that are other people
+
+
+def identify(cleaned: dict) -> Match:
+    """Who these cleaned lead fields (normalised email, E.164 phone) belong to, by the rule above.
+
+    The oldest matching lead wins; same_phone names the leads that share the phone but are
+    other people (the new lead and each of them make a "same phone" pair)."""
+    email, phone = cleaned.get("email"), cleaned.get("phone")
+    first, last = cleaned.get("first_name"), cleaned.get("last_name")
+    if not email and not phone:
+        lead = _same_name_and_company(first, last, cleaned.get("company"))
+        return Match(lead, "name and company") if lead else Match(None)
+    # One query for both (an import row costs one lookup), oldest first.
+    clauses = ([Lead.email == email] if email else []) + ([Lead.phone == phone] if phone else [])
+    candidates = db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all()
+    for lead in candidates:
+        if email and lead.email == email:
+            return Match(lead, "email")
+    others = []
+    for lead in candidates:  # all share the phone now
+        both_have_email = bool(email) and bool(lead.email)
+        if not both_have_email and similar_names(first, last, lead.first_name, lead.last_name):
+            return Match(lead, "phone")
+        others.append(lead.id)
+    return Match(None, same_phone=tuple(others))
+
+
+def _same_name_and_company(first: str | None, last: str | None, company: str | None) -> Lead | None:
+    keys = (name_key(first), name_key(last))
+    if not any(keys):
+        return None
+    # The names lower-cased by the database narrow it down (ix_leads_lower_last_name); the keys then
+    # decide. Both sides go through the database's lower(), which on SQLite folds only ASCII.
+    query = select(Lead).where(func.lower(Lead.last_name) == func.lower((last or "").strip()),
+                               func.lower(Lead.first_name) == func.lower((first or "").strip())).order_by(Lead.id)
+    wanted = company_key(company)
+    for lead in db.session.scalars(query):
+        if (name_key(lead.first_name), name_key(lead.last_name)) == keys and company_key(lead.company) == wanted:
+            return lead
+    return None
