@@ -74,18 +74,6 @@ class MergeExpired(Conflict):
 Person = tuple[int, str, str]  # (lead id, first name key, last name key)
 
 
-def name_score(a_first: str, a_last: str, b_first: str, b_last: str) -> float:
-    """How alike two people's names are, 0-100: the weaker of the first-name and last-name matches
-    (either way round, for names typed into the wrong boxes), so a shared surname alone or a
-    shared first name alone never makes a match. Without both parts on both sides, whole names."""
-    if not (a_first and a_last and b_first and b_last):
-        whole = f"{a_first} {a_last}".strip()
-        return max(fuzz.ratio(whole, f"{b_first} {b_last}".strip()),
-                   fuzz.ratio(whole, f"{b_last} {b_first}".strip()))
-    return max(min(fuzz.ratio(a_first, b_first), fuzz.ratio(a_last, b_last)),
-               min(fuzz.ratio(a_first, b_last), fuzz.ratio(a_last, b_first)))
-
-
 def similar_pairs(people: list[Person], threshold: float = MATCH_THRESHOLD) -> list[tuple[int, int, int]]:
     """Pairs (id, id, score) among `people` whose name_score is at least `threshold`, best first."""
     # rapidfuzz compares one name with all the rest in C. Whole names ("first last") scoring under
