@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from email.headerregistry import Address
+from email.header import Header
 from email.policy import SMTP
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
@@ -34,6 +34,7 @@ JOB = "app.jobs.email.deliver"
 # A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a
 # worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
 CLOCK_SKEW = timedelta(seconds=2)
+NEWLINE_FOLD = "\n "  # a header continues on the next line; the generator writes the policy's CRLF
 
 
 class EmailNotFound(NotFound):
@@ -138,8 +139,9 @@ class Delivery:
 def build_message(row: OutboxEmail) -> EmailMessage:
     """The row as a MIME message: text and HTML alternatives, then any attachments."""
     message = EmailMessage(policy=SMTP)
-    message["From"] = row.sender
-    message["To"] = Address(display_name=row.to_name, addr_spec=row.to_address) if row.to_name else row.to_address
+    sender_name, sender_address = parseaddr(row.sender)
+    message.set_raw("From", address_header("From", sender_name, sender_address) if sender_address else row.sender)
+    message.set_raw("To", address_header("To", row.to_name, row.to_address))
     message["Subject"] = row.subject
     message["Date"] = row.date_header
     message["Message-ID"] = row.message_id
@@ -153,6 +155,23 @@ def build_message(row: OutboxEmail) -> EmailMessage:
         message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
                                params=extra)
     return message
+
+
+def address_header(header: str, name: str, address: str) -> str:
+    """`Name <address>` for a From or To header, already folded, so nothing refolds it.
+
+    The email package's folder can break a long quoted display name across lines and drop its
+    quotes, so "Smith, John" becomes two addresses. A name that fits on the line is a quoted string;
+    a longer one (or one outside ASCII) is RFC 2047 encoded words, which fold between words and
+    cannot change the address whatever a reader makes of them."""
+    if not name:
+        return address
+    plain = formataddr((name, address))
+    if plain.isascii() and "=?" not in plain and len(header) + 2 + len(plain) <= 78:
+        return plain
+    encoded = Header(name, "utf-8", header_name=header).encode(linesep="\n")
+    fits = len(encoded.rsplit("\n", 1)[-1]) + len(address) + 3 <= 78
+    return f"{encoded}{' ' if fits else NEWLINE_FOLD}<{address}>"
 
 
 def headers_of(row: OutboxEmail) -> tuple[list[tuple[str, str]], str | None]:
