@@ -416,8 +416,11 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
     for outbox_id, attempts, due_at in due:
         # Redis says its job is waiting; believe it for a while, not forever (a job hash can outlive
         # its place in the queue). A second job for one row is harmless: delivery claims it first.
+        # A retry still scheduled after its time (the rows here are due past the grace period) has
+        # lost its scheduler, which a Redis outage takes down with it: enqueue it now.
         overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
-        if (outbox_id not in pending or overdue) and enqueue_delivery(outbox_id, attempts):
+        stranded = pending.get(outbox_id) == "scheduled"
+        if (outbox_id not in pending or overdue or stranded) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
     if result.reclaimed or result.enqueued or result.reminders:
         log.info("Sweep: %s reclaimed, %s enqueued, %s reminders", result.reclaimed, result.enqueued,
@@ -438,10 +441,10 @@ def _fail_exhausted(abandoned, now: datetime) -> None:
             _record_on_lead(row, "email_failed", now, error=row.last_error, attempts=row.attempts)
 
 
-def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:
-    """The rows whose delivery job Redis still holds waiting (queued or scheduled)."""
+def _pending_jobs(rows: list[tuple[int, int]]) -> dict[int, str]:
+    """The rows whose delivery job Redis still holds waiting, and how ("queued", "scheduled", ...)."""
     if not rows:
-        return set()
+        return {}
     from redis import RedisError
     from rq.job import Job, JobStatus
     from app.queue import QueueUnavailable, connection
@@ -449,6 +452,7 @@ def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:
         redis = connection()
         jobs = Job.fetch_many([job_id(i, attempts) for i, attempts in rows], connection=redis)
         waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-        return {i for (i, _), job in zip(rows, jobs) if job is not None and job.get_status(refresh=False) in waiting}
+        statuses = {i: job.get_status(refresh=False) for (i, _), job in zip(rows, jobs) if job is not None}
+        return {i: status.value for i, status in statuses.items() if status in waiting}
     except (QueueUnavailable, RedisError):
-        return set()
+        return {}
