@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -62,6 +63,13 @@ def test_the_sweeper_enqueues_a_due_retry_whose_scheduler_went_down_with_redis(m
         assert queue.job_ids == [outbox.job_id(row.id, 1)]
 
 
+def drained(worker) -> list[str]:
+    """The worker's log, read as it comes in a thread (a full pipe would stop the worker mid-outage)."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(worker.stdout.readline, "")), daemon=True).start()
+    return lines
+
+
 def said(worker, text: str, timeout: float = 60) -> bool:
     """Read the worker's log until a line contains `text`: False if it exits or goes quiet first."""
     deadline = time.monotonic() + timeout
@@ -80,15 +88,17 @@ def test_killing_redis_during_a_backlog_delays_the_emails_and_each_still_arrives
     # The sweeper looks every half second and takes a queued row whose job Redis lost at once.
     worker = start_worker(burst=False, REDIS_URL=throwaway_redis.url, SWEEP_INTERVAL="0.5",
                           SWEEP_GRACE_SECONDS="0")
+    log = drained(worker)
     smtp_server.wait_for(3)
 
     throwaway_redis.stop()  # comes back empty: every job still queued in it is gone
     at_outage = len(smtp_server.messages)
     time.sleep(3)
-    assert worker.poll() is None, worker.stdout.read()
+    assert worker.poll() is None, "".join(log)
     throwaway_redis.start()
 
-    smtp_server.wait_for(40, timeout=120)
+    wait_until(lambda: len(smtp_server.messages) >= 40, timeout=120,
+               message=f"all 40 emails; the worker said:\n{''.join(log[-60:])}")
     assert at_outage < 40, "the backlog was gone before Redis went down; the test proved nothing"
     assert received(smtp_server) == Counter({row.message_id: 1 for row in rows})
     assert wait_until(lambda: states() == Counter(sent=40), timeout=30, message="every row marked sent")
@@ -104,6 +114,7 @@ def test_a_worker_started_while_redis_is_down_starts_working_once_redis_comes_up
     worker = start_worker(burst=False, REDIS_URL=throwaway_redis.url, SWEEP_INTERVAL="0.5",
                           SWEEP_GRACE_SECONDS="0")
     assert said(worker, "Redis is not answering") and said(worker, "Redis is not answering")  # twice: it waits
+    drained(worker)
     assert worker.poll() is None
     assert smtp_server.messages == [] and states() == Counter(queued=1)
 
