@@ -7,22 +7,101 @@ It reads REDIS_URL (and DATABASE_URL, SECRET_KEY, SMTP_URL, ...) like the web ap
 
 The sweeper re-enqueues outbox rows that a Redis outage or a killed worker left behind and writes
 due reminders. It runs once at start and then every SWEEP_INTERVAL seconds in a thread; a Redis lock
-lets one worker of many sweep each interval (a sweep twice over is harmless, only wasted)."""
+lets one worker of many sweep each interval (a sweep twice over is harmless, only wasted).
+
+A Redis outage stops nothing for good: started while Redis is away, or losing it mid-job, the process
+waits for Redis with backoff (the sweeper keeps reclaiming rows meanwhile), lets a job in flight
+finish, and starts a fresh RQ worker once Redis answers. Only a signal (or --burst with the queues
+drained) ends it."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import threading
+import time
 
 from redis import RedisError
-from rq import Worker
+from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from app import create_app
 from app.queue import QUEUES, connection
 
 SWEEP_LOCK = "leadboard:sweeper"
+# Waiting for Redis: the first retry after half a second, doubling to at most ten seconds.
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 log = logging.getLogger("worker")
+stopping = threading.Event()  # set by SIGINT/SIGTERM: finish the job in hand and exit
+
+
+class LeadboardWorker(Worker):
+    """RQ's worker, which also tells our loop that a stop was asked for, and which looks for a lost
+    Redis again within seconds (RQ's own wait grows to a minute)."""
+
+    max_connection_wait_time = BACKOFF_MAX
+
+    def request_stop(self, signum, frame):
+        stopping.set()
+        super().request_stop(signum, frame)
+
+
+def _stop_on_signals() -> None:
+    """Between RQ workers (waiting for Redis), a signal ends the process at once."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+
+
+def _wait_for_horse(worker: Worker) -> None:
+    """A worker that lost Redis mid-job quits without its work horse, which is still sending: let it
+    finish (its row's claim and lease guard the email), so no send is cut off or left a zombie."""
+    if worker.horse_pid:
+        try:
+            os.waitpid(worker.horse_pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _drained(redis) -> bool:
+    try:
+        return all(Queue(name, connection=redis).count == 0 for name in QUEUES)
+    except RedisError:
+        return False
+
+
+def work(app, burst: bool, name: str | None) -> None:
+    """Run RQ workers until a signal (or, with burst, until the queues are empty), riding out Redis
+    outages: wait for Redis with backoff, work, and start a fresh worker when one quits on Redis."""
+    delay = BACKOFF_FIRST
+    while not stopping.is_set():
+        with app.app_context():
+            redis = connection()
+        try:
+            redis.ping()
+        except RedisError as exc:
+            log.warning("Redis is not answering (%s); trying again in %.1fs", exc, delay)
+            stopping.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+            continue
+        # A scheduler that Redis took down is started again at the next maintenance, within a minute.
+        worker = LeadboardWorker(list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
+                                 maintenance_interval=60)
+        started = time.monotonic()
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        except RedisError as exc:  # RQ's start-up and tear-down talk to Redis outside its own guard
+            log.warning("The worker lost Redis (%s)", exc)
+        finally:
+            _stop_on_signals()
+            _wait_for_horse(worker)
+        if stopping.is_set() or (burst and _drained(redis)):
+            return
+        if time.monotonic() - started > 60:  # it had been working: Redis just went away
+            delay = BACKOFF_FIRST
+        log.warning("The worker stopped without being asked (Redis away?); starting another in %.1fs", delay)
+        stopping.wait(delay)
+        delay = min(delay * 2, BACKOFF_MAX)
 
 
 def sweep_once(app) -> None:
@@ -61,16 +140,13 @@ def main(argv: list[str] | None = None) -> None:
         from app.services.outbox import _tls
         _tls()
     sweep_once(app)
-    stop = threading.Event()
+    _stop_on_signals()
     if not args.burst:
-        threading.Thread(target=sweep_forever, args=(app, stop), name="outbox-sweeper", daemon=True).start()
+        threading.Thread(target=sweep_forever, args=(app, stopping), name="outbox-sweeper", daemon=True).start()
     try:
-        with app.app_context():
-            redis = connection()
-            worker = Worker(list(QUEUES), connection=redis, serializer=JSONSerializer, name=args.name)
-            worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+        work(app, args.burst, args.name)
     finally:
-        stop.set()
+        stopping.set()
 
 
 if __name__ == "__main__":

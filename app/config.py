@@ -205,6 +205,11 @@ def load(overrides: dict | None = None) -> dict:
         "WTF_CSRF_SSL_STRICT": production,
         "RATELIMIT_STORAGE_URI": _limiter_storage(redis_url),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis away: count in this process's memory (the same limits) until it answers again, and
+        # never fail a request for a counter. Short timeouts so a silent Redis costs a request ~1 s.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # How many reverse proxies set X-Forwarded-For in front of us (0: trust no such header),
         # so per-address limits see the visitor rather than the proxy.

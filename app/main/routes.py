@@ -33,8 +33,8 @@ def healthz():
             checks["redis"] = {"status": "ok"}
         except redis.RedisError as exc:
             checks["redis"] = {"status": "error", "error": type(exc).__name__}
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return jsonify(status="ok" if healthy else "error", **checks), 200 if healthy else 503
+    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    return jsonify(status="error" if down else "ok", down=down, **checks), 503 if down else 200
 
 
 # --- a person's own things: notifications and timezone -------------------------------------------

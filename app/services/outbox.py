@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from email.headerregistry import Address
+from email.header import Header
 from email.policy import SMTP
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
@@ -35,6 +35,7 @@ JOB = "app.jobs.email.deliver"
 # A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a
 # worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
 CLOCK_SKEW = timedelta(seconds=2)
+NEWLINE_FOLD = "\n "  # a header continues on the next line; the generator writes the policy's CRLF
 
 
 class EmailNotFound(NotFound):
@@ -139,8 +140,9 @@ class Delivery:
 def build_message(row: OutboxEmail) -> EmailMessage:
     """The row as a MIME message: text and HTML alternatives, then any attachments."""
     message = EmailMessage(policy=SMTP)
-    message["From"] = row.sender
-    message["To"] = Address(display_name=row.to_name, addr_spec=row.to_address) if row.to_name else row.to_address
+    sender_name, sender_address = parseaddr(row.sender)
+    message.set_raw("From", address_header("From", sender_name, sender_address) if sender_address else row.sender)
+    message.set_raw("To", address_header("To", row.to_name, row.to_address))
     message["Subject"] = row.subject
     message["Date"] = row.date_header
     message["Message-ID"] = row.message_id
@@ -154,6 +156,23 @@ def build_message(row: OutboxEmail) -> EmailMessage:
         message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
                                params=extra)
     return message
+
+
+def address_header(header: str, name: str, address: str) -> str:
+    """`Name <address>` for a From or To header, already folded, so nothing refolds it.
+
+    The email package's folder can break a long quoted display name across lines and drop its
+    quotes, so "Smith, John" becomes two addresses. A name that fits on the line is a quoted string;
+    a longer one (or one outside ASCII) is RFC 2047 encoded words, which fold between words and
+    cannot change the address whatever a reader makes of them."""
+    if not name:
+        return address
+    plain = formataddr((name, address))
+    if plain.isascii() and "=?" not in plain and len(header) + 2 + len(plain) <= 78:
+        return plain
+    encoded = Header(name, "utf-8", header_name=header).encode(linesep="\n")
+    fits = len(encoded.rsplit("\n", 1)[-1]) + len(address) + 3 <= 78
+    return f"{encoded}{' ' if fits else NEWLINE_FOLD}<{address}>"
 
 
 def headers_of(row: OutboxEmail) -> tuple[list[tuple[str, str]], str | None]:
@@ -400,8 +419,11 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
     for outbox_id, attempts, due_at in due:
         # Redis says its job is waiting; believe it for a while, not forever (a job hash can outlive
         # its place in the queue). A second job for one row is harmless: delivery claims it first.
+        # A retry still scheduled after its time (the rows here are due past the grace period) has
+        # lost its scheduler, which a Redis outage takes down with it: enqueue it now.
         overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
-        if (outbox_id not in pending or overdue) and enqueue_delivery(outbox_id, attempts):
+        stranded = pending.get(outbox_id) == "scheduled"
+        if (outbox_id not in pending or overdue or stranded) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
     if result.reclaimed or result.enqueued or result.reminders or result.idempotency_purged:
         log.info("Sweep: %s reclaimed, %s enqueued, %s reminders, %s expired idempotency keys purged",
@@ -422,10 +444,10 @@ def _fail_exhausted(abandoned, now: datetime) -> None:
             _record_on_lead(row, "email_failed", now, error=row.last_error, attempts=row.attempts)
 
 
-def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:
-    """The rows whose delivery job Redis still holds waiting (queued or scheduled)."""
+def _pending_jobs(rows: list[tuple[int, int]]) -> dict[int, str]:
+    """The rows whose delivery job Redis still holds waiting, and how ("queued", "scheduled", ...)."""
     if not rows:
-        return set()
+        return {}
     from redis import RedisError
     from rq.job import Job, JobStatus
     from app.queue import QueueUnavailable, connection
@@ -433,6 +455,7 @@ def _pending_jobs(rows: list[tuple[int, int]]) -> set[int]:
         redis = connection()
         jobs = Job.fetch_many([job_id(i, attempts) for i, attempts in rows], connection=redis)
         waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-        return {i for (i, _), job in zip(rows, jobs) if job is not None and job.get_status(refresh=False) in waiting}
+        statuses = {i: job.get_status(refresh=False) for (i, _), job in zip(rows, jobs) if job is not None}
+        return {i: status.value for i, status in statuses.items() if status in waiting}
     except (QueueUnavailable, RedisError):
-        return set()
+        return {}

@@ -140,6 +140,7 @@ def start_worker(worker_env):
         return process
     yield start
     for process in processes:
+        horses = work_horses(process.pid) if process.poll() is None else []
         if process.poll() is None:
             _signal_group(process, signal.SIGTERM)
         try:
@@ -147,14 +148,53 @@ def start_worker(worker_env):
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
             process.wait()
-        _signal_group(process, signal.SIGKILL)  # a work horse or scheduler the worker left behind
+        # a work horse or scheduler the worker left behind
+        _signal_groups([process.pid, *horses], signal.SIGKILL)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    _signal_groups([process.pid], signum)
+
+
+def _signal_groups(groups: list[int], signum: int) -> None:
+    for group in groups:
+        try:
+            os.killpg(group, signum)
+        except ProcessLookupError:
+            pass
+
+
+def work_horses(worker_pid: int) -> list[int]:
+    """The worker's children that lead process groups of their own: RQ's work horses, which call
+    setpgrp() so that a signal to the worker's group does not reach a job mid-send."""
+    horses = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        ppid, pgrp = (int(field) for field in stat.rpartition(")")[2].split()[1:3])
+        if ppid == worker_pid and pgrp == int(entry.name):
+            horses.append(int(entry.name))
+    return horses
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL a worker as a crash would: its process group (scheduler included) and its work horse."""
+    horses = work_horses(process.pid)  # before the worker dies and its horse is handed to init
+    _signal_groups([process.pid, *horses], signal.SIGKILL)
+    process.wait(timeout=10)
+    wait_until(lambda: not any(alive(horse) for horse in horses), timeout=10, message="the work horse to die")
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
     try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
 
 
 class ThrowawayRedis:

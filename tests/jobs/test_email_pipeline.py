@@ -1,9 +1,7 @@
 """The email pipeline end to end: outbox rows written with the change behind them, delivered by real
 `worker.py` processes over real SMTP, through Redis outages, killed workers, refusals and
 duplicate jobs, and the sweeper that recovers what those leave behind."""
-import os
 import re
-import signal
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -20,7 +18,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Appointment, OutboxEmail, TimelineEntry
 from app.services import appointments, atomic, outbox, utcnow
-from tests.jobs.conftest import MAIL_FROM, wait_until
+from tests.jobs.conftest import MAIL_FROM, alive, kill_worker, wait_until, work_horses
 
 pytestmark = [pytest.mark.redis, pytest.mark.jobs]
 
@@ -233,8 +231,9 @@ def test_an_email_whose_worker_was_killed_mid_send_goes_out_once_from_the_next_w
     assert smtp_server.stalled.wait(30), "the worker never got as far as sending the message"
     stuck = email(row.id)
     assert (stuck.state, stuck.attempts) == ("sending", 1)
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-conversation
-    worker.wait(timeout=10)
+    [horse] = work_horses(worker.pid)
+    kill_worker(worker)  # the worker, its scheduler and its work horse (a group of its own), mid-conversation
+    assert not alive(horse)
     wait_until(lambda: utcnow() > stuck.lease_until, timeout=5, message="the lease to run out")
 
     # The default grace period (60s) is still running: a reclaimed row is enqueued at once anyway.
