@@ -27,6 +27,10 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from app import create_app
+from app.extensions import db
+from app.services.api_keys import purge_expired_idempotency
+from app.services.appointments import queue_due_reminders
+from app.services.outbox import sweep, tls_context
 from app.queue import QUEUES, connection
 
 SWEEP_LOCK = "leadboard:sweeper"
@@ -104,16 +108,24 @@ def work(app, burst: bool, name: str | None) -> None:
         delay = min(delay * 2, BACKOFF_MAX)
 
 
+# What every sweep does, side by side: each is its own transaction, and one failing (the database
+# restarting, say) neither stops the others nor the worker; it is tried again next interval.
+HOUSEKEEPING = (
+    ("due appointment reminders", queue_due_reminders),
+    ("outbox sweep", sweep),
+    ("expired idempotency keys", purge_expired_idempotency),
+)
+
+
 def sweep_once(app) -> None:
-    from app.services.outbox import sweep
     with app.app_context():
-        try:
-            sweep()
-        except Exception:  # a sweep that fails (database restarting, say) is tried again next interval
-            log.exception("The outbox sweep failed; trying again in %ss", app.config["SWEEP_INTERVAL"])
-        finally:
-            from app.extensions import db
-            db.session.remove()
+        for name, task in HOUSEKEEPING:
+            try:
+                task()
+            except Exception:
+                log.exception("The %s failed; trying again in %ss", name, app.config["SWEEP_INTERVAL"])
+                db.session.rollback()
+        db.session.remove()
 
 
 def sweep_forever(app, stop: threading.Event) -> None:
@@ -137,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app()
     if app.config["SMTP_URL"]:
         # RQ forks a process per job: build the TLS context once here, and every job inherits it.
-        from app.services.outbox import _tls
-        _tls()
+        tls_context()
     sweep_once(app)
     _stop_on_signals()
     if not args.burst:

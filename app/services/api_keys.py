@@ -177,7 +177,7 @@ def release_idempotency_key(record_id: int) -> None:
 
 
 def purge_expired_idempotency(now: datetime | None = None) -> int:
-    """Delete records past their replay window; returns how many. The outbox sweep calls it."""
+    """Delete records past their replay window; returns how many. Every worker sweep calls it."""
     with atomic():
         return db.session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.created_at < (now or utcnow()) - IDEMPOTENCY_TTL)).rowcount

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import EmailState, OutboxEmail
 from app.services import NotFound, ServiceError, atomic, utcnow
-from app.services.api_keys import purge_expired_idempotency
 
 log = logging.getLogger(__name__)
 PENDING = "leadboard_outbox_pending"
@@ -195,7 +194,7 @@ def smtp_settings(url: str) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _tls() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process: loading the CA bundle costs ~24 ms a send (bench/)."""
     return ssl.create_default_context()
 
@@ -204,13 +203,13 @@ def send_smtp(message: EmailMessage, url: str, timeout: float, to_address: str) 
     """Hand the message to the relay. A password is never sent over a connection without TLS."""
     settings = smtp_settings(url)
     if settings["tls"]:
-        client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=_tls())
+        client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=tls_context())
     else:
         client = smtplib.SMTP(settings["host"], settings["port"], timeout=timeout)
     try:
         client.ehlo()
         if not settings["tls"] and client.has_extn("starttls"):
-            client.starttls(context=_tls())
+            client.starttls(context=tls_context())
             client.ehlo()
         elif not settings["tls"] and settings["username"]:
             raise smtplib.SMTPNotSupportedError(
@@ -382,12 +381,10 @@ def counts() -> dict[str, int]:
 class Sweep:
     reclaimed: int = 0
     enqueued: int = 0
-    reminders: int = 0
-    idempotency_purged: int = 0
 
 
 def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> Sweep:
-    """Recover what a dead worker or a Redis outage left behind, and write due reminders.
+    """Recover what a dead worker or a Redis outage left behind.
 
     Rows sending past their lease go back to queued and are enqueued at once (no job of theirs is
     waiting: the dead worker had taken it); other queued rows that have been due for longer than the
@@ -407,9 +404,6 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
                 .values(state=EmailState.queued.value, next_attempt_at=now, lease_until=None, updated_at=now,
                         last_error="The worker sending this stopped before it finished; trying again.")
                 .execution_options(synchronize_session=False)).rowcount
-    from app.services.appointments import queue_due_reminders
-    result.reminders = queue_due_reminders(now)
-    result.idempotency_purged = purge_expired_idempotency(now)
     due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts, OutboxEmail.next_attempt_at).where(
         OutboxEmail.state == EmailState.queued.value,
         or_(OutboxEmail.next_attempt_at <= now - grace, OutboxEmail.id.in_(reclaimed)))
@@ -425,9 +419,8 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
         stranded = pending.get(outbox_id) == "scheduled"
         if (outbox_id not in pending or overdue or stranded) and enqueue_delivery(outbox_id, attempts):
             result.enqueued += 1
-    if result.reclaimed or result.enqueued or result.reminders or result.idempotency_purged:
-        log.info("Sweep: %s reclaimed, %s enqueued, %s reminders, %s expired idempotency keys purged",
-                 result.reclaimed, result.enqueued, result.reminders, result.idempotency_purged)
+    if result.reclaimed or result.enqueued:
+        log.info("Sweep: %s reclaimed, %s enqueued", result.reclaimed, result.enqueued)
     return result
 
 

@@ -11,9 +11,8 @@ from app.api.openapi import OPERATIONS, document
 from app.extensions import db
 from app.models import Appointment, IdempotencyRecord, Lead, OutboxEmail, TimelineEntry
 from app.services import utcnow
-from app.services.api_keys import claim_idempotency_key, complete_idempotency_key, create_key
+from app.services.api_keys import claim_idempotency_key, complete_idempotency_key, create_key, purge_expired_idempotency
 from app.services.leads import UnknownUser, change_lead
-from app.services.outbox import sweep
 from app.services.users import set_active
 from tests.integration.test_api import Api, entries, error_fields, problem
 
@@ -181,7 +180,7 @@ def test_the_document_offers_an_idempotency_key_for_booking(app):
 # --- expired records are purged by the sweep ----------------------------------------------------
 
 
-def test_the_outbox_sweep_purges_expired_idempotency_records_and_keeps_fresh_ones(api):
+def test_the_sweep_purges_expired_idempotency_records_and_keeps_fresh_ones(api):
     from app.models import ApiKey
     key_id = db.session.scalar(select(ApiKey.id))
     now = utcnow()
@@ -189,6 +188,5 @@ def test_the_outbox_sweep_purges_expired_idempotency_records_and_keeps_fresh_one
     complete_idempotency_key(old, 201, {"id": 1})
     fresh = claim_idempotency_key(key_id, "fresh", "b" * 64, now=now - timedelta(hours=23))
     complete_idempotency_key(fresh, 201, {"id": 2})
-    result = sweep(now)
-    assert result.idempotency_purged == 1
+    assert purge_expired_idempotency(now) == 1
     assert db.session.scalars(select(IdempotencyRecord.key)).all() == ["fresh"]
