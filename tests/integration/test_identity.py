@@ -130,11 +130,13 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("way_in", WAYS_IN)
-@pytest.mark.parametrize("case, ours, newcomer, outcome", CASES, ids=[c[0] for c in CASES])
+# Every case through every way in that can send its newcomer (a web form needs an email or a phone).
+RUNS = [pytest.param(way_in, *case, id=f"{way_in}-{case[0]}") for case in CASES for way_in in WAYS_IN
+        if not CANNOT_SEND.get(way_in, lambda f: False)(case[2])]
+
+
+@pytest.mark.parametrize("way_in, case, ours, newcomer, outcome", RUNS)
 def test_identity_rule(app, stages, make_lead, way_in, case, ours, newcomer, outcome):
-    if CANNOT_SEND.get(way_in, lambda f: False)(newcomer):
-        pytest.skip(f"the {way_in} cannot send this newcomer")
     existing = make_lead(**{"first_name": "", "last_name": "", **ours})
     WAYS_IN[way_in](app, newcomer)
     people = leads()
