@@ -1,6 +1,8 @@
 """What every page shares: fragment-or-page rendering, sign-in loading, errors, security headers."""
 from __future__ import annotations
 
+import math
+import time
 from functools import wraps
 
 from urllib.parse import urlsplit
@@ -12,7 +14,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from app.extensions import db, login_manager
+from app.extensions import db, limiter, login_manager
 from app.services import ServiceError
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -169,6 +171,12 @@ MESSAGES = {
 }
 
 
+def limit_wait() -> int:
+    """Whole seconds until the rate limit that refused this request lets the next one through."""
+    limit = limiter.current_limit
+    return max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
+
+
 def install(app: Flask) -> None:
     from app.models import User
     from app.services.auth import load_session
@@ -208,7 +216,9 @@ def install(app: Flask) -> None:
     def http_error(exc: HTTPException):
         description = exc.description if exc.description and exc.description != type(exc).description else None
         if exc.code == 429:  # Flask-Limiter's description is the limit itself, e.g. "30 per 1 minute"
-            description = f"Too many requests ({description or 'rate limit'}). Wait a moment and try again."
+            g.retry_after = wait = limit_wait()  # the page and the Retry-After header name one number
+            description = (f"Too many requests ({description or 'rate limit'}). "
+                           f"Try again in {wait} second{'' if wait == 1 else 's'}.")
         return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
 
     @app.errorhandler(DataError)
@@ -234,6 +244,9 @@ def install(app: Flask) -> None:
         wait = g.pop("retry_after", None)
         if wait is not None:
             response.headers["Retry-After"] = str(wait)
+        elif response.status_code not in (429, 503):
+            # Flask-Limiter's headers put one on every limited answer; only a refusal asks for a wait.
+            response.headers.pop("Retry-After", None)
         return response
 
     # First in the list is run last, after Flask-Limiter's header injection.

@@ -31,8 +31,15 @@ def _device_cookie() -> tuple[str | None, str | None]:
     return email, device
 
 
+def login_source() -> str:
+    """Whom the sign-in rate limit counts: a browser holding a signed device cookie is counted on its
+    own, so a stranger's flood from the same address (or proxy) never holds a known device back."""
+    _, device = _device_cookie()
+    return f"device:{device}" if device else (request.remote_addr or "unknown")
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("30/minute", methods=["POST"])
+@limiter.limit("30/minute", methods=["POST"], key_func=login_source)
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))

@@ -101,3 +101,39 @@ def test_the_throttled_page_and_its_retry_after_header_name_the_same_wait(make_a
     assert response.status_code == 429
     said = re.search(r"Try again in (\d+) seconds?", response.get_data(as_text=True))
     assert said and said.group(1) == response.headers["Retry-After"]
+
+
+def test_a_flood_from_the_same_address_never_holds_back_a_browser_with_a_device_cookie(make_app, member):
+    """The per-address request limit (30 a minute) counts a known device on its own: behind one proxy
+    or on one office network, a stranger's flood cannot keep the owner out."""
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    owner, stranger = Web(limited.test_client()), Web(limited.test_client())
+    office = "192.0.2.40"
+    assert _sign_in_page(owner, member, TEST_PASSWORD, office).status_code == 302
+    owner.client.delete_cookie("session")
+    owner._token = None
+    refused = [_sign_in_page(stranger, member, "a wrong guess", office).status_code for _ in range(35)]
+    assert refused[-1] == 429  # the stranger is stopped by the address limit ...
+    assert _sign_in_page(owner, member, TEST_PASSWORD, office).status_code == 302  # ... the owner is not
+
+
+def test_the_address_limit_page_and_its_retry_after_header_name_the_same_wait(make_app, member):
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    client = Web(limited.test_client())
+    for i in range(31):  # other accounts each time: only the address limit can refuse
+        response = client._send("post", "/login", data={"email": f"nobody{i}@example.com", "password": "x" * 12,
+                                                        "csrf_token": client.token()},
+                                environ_base={"REMOTE_ADDR": "192.0.2.77"})
+    assert response.status_code == 429
+    said = re.search(r"Try again in (\d+) seconds?", response.get_data(as_text=True))
+    assert said and said.group(1) == response.headers["Retry-After"]
+
+
+def test_only_a_refusal_carries_retry_after(make_app, member):
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    client = Web(limited.test_client())
+    failed = _sign_in_page(client, member, "a wrong guess", "192.0.2.8")
+    assert failed.status_code == 401 and "Retry-After" not in failed.headers
+    assert "X-RateLimit-Remaining" in failed.headers  # the limit is still announced
+    signed_in = _sign_in_page(client, member, TEST_PASSWORD, "192.0.2.8")
+    assert signed_in.status_code == 302 and "Retry-After" not in signed_in.headers
