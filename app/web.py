@@ -244,8 +244,8 @@ def install(app: Flask) -> None:
         wait = g.pop("retry_after", None)
         if wait is not None:
             response.headers["Retry-After"] = str(wait)
-        elif response.status_code not in (429, 503):
-            # Flask-Limiter's headers put one on every limited answer; only a refusal asks for a wait.
+        elif response.status_code not in (409, 429, 503):
+            # Flask-Limiter puts one on every limited answer; only a refusal or a "busy" asks for a wait.
             response.headers.pop("Retry-After", None)
         return response
 
