@@ -8,6 +8,9 @@ import click
 from flask import Flask, current_app
 
 from app.services import ServiceError
+from app.services.api_keys import create_key
+from app.services.demo import DEMO_ADMIN, has_users, seed
+from app.services.users import create_user
 
 
 def register(app: Flask) -> None:
@@ -18,7 +21,6 @@ def register(app: Flask) -> None:
     @click.option("--name", default="", help="Display name (defaults to one made from the email).")
     def create_user_command(email: str, password: str, role: str, name: str):
         """Add a user to the team."""
-        from app.services.users import create_user
         try:
             user = create_user(email, password, role, name)
         except ServiceError as exc:
@@ -38,7 +40,6 @@ def register(app: Flask) -> None:
     @click.argument("name")
     def create_api_key_command(name: str):
         """Create an API key for /api/v1 and print it (it is shown only this once)."""
-        from app.services.api_keys import create_key
         try:
             key, secret = create_key(name, created_by_id=None)
         except ServiceError as exc:
@@ -51,7 +52,6 @@ def register(app: Flask) -> None:
     @click.option("--if-empty", is_flag=True, help="Do nothing if the database already has users.")
     def seed_demo_command(leads: int, if_empty: bool):
         """Fill the database with a realistic demo team, pipeline and leads (Faker)."""
-        from app.services.demo import DEMO_ADMIN, has_users, seed
         login_file = Path(current_app.config["INSTANCE_DIR"]) / "demo-login.txt"
         if if_empty and has_users():
             if login_file.exists():

@@ -7,15 +7,20 @@ from functools import wraps
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, abort, flash, g, redirect, render_template, request, url_for
+from flask import Flask, Request, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from app import filters
 from app.extensions import db, limiter, login_manager
-from app.services import ServiceError
+from app.models import User
+from app.models.appointment import STATUS_LABELS
+from app.services import ServiceError, utcnow
+from app.services.auth import load_session
+from app.services.notifications import unread_count
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
@@ -178,9 +183,6 @@ def limit_wait() -> int:
 
 
 def install(app: Flask) -> None:
-    from app.models import User
-    from app.services.auth import load_session
-
     app.request_class = LeadboardRequest
     app.before_request(refuse_hostile_input)
 
@@ -267,19 +269,27 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def layout():
-        from app.models.appointment import STATUS_LABELS
-        from app.services import utcnow
         return {"now": utcnow(), "fragment_request": wants_fragment(), "appointment_labels": STATUS_LABELS,
                 # Decisions for the layout and shared fragments; templates never check a role.
                 "can_see_outbox": current_user.is_authenticated and current_user.is_admin,
                 "can_change_settings": current_user.is_authenticated and current_user.is_admin,
+                "nav_current": nav_current(),
                 # Called by the full-page layout only, so fragments don't pay for the count.
                 "unread_notifications": _unread_notifications}
 
-    from app import filters
     filters.register(app)
 
 
+def nav_current() -> str:
+    """Which main-menu entry this page belongs to (aria-current): its blueprint, `notifications`, or
+    for settings `settings.<screen>`, the module that serves the screen (one module per screen)."""
+    if request.blueprint == "settings":
+        view = current_app.view_functions.get(request.endpoint)
+        return "settings." + view.__module__.rsplit(".", 1)[-1] if view else "settings"
+    if request.endpoint == "main.notifications":
+        return "notifications"
+    return request.blueprint or ""
+
+
 def _unread_notifications() -> int:
-    from app.services.notifications import unread_count
     return unread_count(current_user.id) if current_user.is_authenticated else 0

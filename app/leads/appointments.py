@@ -7,42 +7,11 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.leads import bp
-from app.leads.forms import AppointmentForm, CancelAppointmentForm, RescheduleForm
+from app.leads.forms import CancelAppointmentForm, RescheduleForm
+from app.leads.page import booking_form, lead_page
 from app.services import ServiceError, appointments as service, leads as lead_service
-from app.services.team_settings import timezone_names, user_timezone
+from app.services.team_settings import user_timezone
 from app.web import add_form_error, wants_fragment
-
-
-def booking_form(submitted: bool = False) -> AppointmentForm:
-    """The booking form: from the posted data, or empty with the member's timezone picked."""
-    form = AppointmentForm() if submitted else AppointmentForm(formdata=None)
-    form.timezone.choices = [(name, name) for name in timezone_names()]
-    if not submitted:
-        form.timezone.data = user_timezone(current_user)
-    return form
-
-
-def _prefilled(appointment) -> RescheduleForm:
-    local = service.in_zone(appointment.starts_at, user_timezone(current_user))
-    form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
-                          time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
-                          location=appointment.location, note=appointment.note)
-    form.keep_duration(appointment.duration_minutes)
-    return form
-
-
-def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False, cancel_forms=None) -> dict:
-    """What the lead page's appointments panel needs: the list, the booking form, a form per open one."""
-    appointments = service.for_lead(lead.id)
-    forms = {a.id: _prefilled(a) for a in appointments if a.is_open}
-    forms.update(reschedule_forms or {})
-    zone = user_timezone(current_user)
-    return {"appointments": appointments, "booking_form": booking or booking_form(),
-            "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
-            "cancel_forms": cancel_forms or {},
-            "describe": lambda a: service.describe_time(a, zone)}
-
-
 
 
 def _starts(form) -> datetime:
@@ -56,7 +25,6 @@ def _back(lead_id: int):
 
 @bp.post("/<int:lead_id>/appointments")
 def book(lead_id: int):
-    from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
     form = booking_form(submitted=True)
     if form.validate_on_submit():
@@ -71,7 +39,7 @@ def book(lead_id: int):
                 "No invitation was sent: the lead has no email address."
             flash(f"Booked for {service.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
             return _back(lead.id)
-    return _lead_page(lead, 422, booking=form, open_booking=True)
+    return lead_page(lead, 422, booking=form, open_booking=True)
 
 
 def _field(exc: ServiceError) -> ServiceError:
@@ -84,7 +52,6 @@ def _field(exc: ServiceError) -> ServiceError:
 
 @bp.post("/<int:lead_id>/appointments/<int:appointment_id>/reschedule")
 def reschedule(lead_id: int, appointment_id: int):
-    from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
     appointment = _appointment_of(lead.id, appointment_id)
     form = RescheduleForm(prefix=f"a{appointment.id}")
@@ -100,25 +67,23 @@ def reschedule(lead_id: int, appointment_id: int):
             flash(f"Moved to {service.describe_time(appointment, user_timezone(current_user))}. "
                   "An updated invitation is on its way.", "success")
             return _back(lead.id)
-    return _lead_page(lead, 422, reschedule_forms={appointment.id: form})
+    return lead_page(lead, 422, reschedule_forms={appointment.id: form})
 
 
 @bp.get("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
 def confirm_cancel(lead_id: int, appointment_id: int):
     """The step before cancelling: are you sure, and a word for the prospect. `keep` puts the button back."""
-    from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
     appointment = _appointment_of(lead.id, appointment_id)
     form = None if request.args.get("keep") else CancelAppointmentForm(formdata=None, prefix=f"c{appointment.id}")
     if not wants_fragment():
-        return _lead_page(lead, cancel_forms={appointment.id: form}) if form else _back(lead.id)
+        return lead_page(lead, cancel_forms={appointment.id: form}) if form else _back(lead.id)
     return render_template("leads/_cancel_appointment.html", lead=lead, a=appointment, describe=_describe,
                            cancel_form=form), 200, {"Vary": "HX-Request"}
 
 
 @bp.post("/<int:lead_id>/appointments/<int:appointment_id>/cancel")
 def cancel(lead_id: int, appointment_id: int):
-    from app.leads.routes import _lead_page
     lead = lead_service.get_lead(lead_id)
     appointment = _appointment_of(lead.id, appointment_id)
     form = CancelAppointmentForm(prefix=f"c{appointment.id}")
@@ -132,7 +97,7 @@ def cancel(lead_id: int, appointment_id: int):
                     if lead.email else "")
             flash(f"Cancelled the appointment on {_describe(appointment)}.{told}", "success")
             return _back(lead.id)
-    return _lead_page(lead, 422, cancel_forms={appointment.id: form})
+    return lead_page(lead, 422, cancel_forms={appointment.id: form})
 
 
 def _describe(appointment) -> str:

@@ -2,20 +2,10 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from app.forms import service_check
 from app.models.lead import max_length
-from app.services import ServiceError
 from app.services.appointments import DURATIONS
 from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
-
-
-def service_check(normalizer):
-    """Run one of the service's normalisers as a field validator, so form and API agree."""
-    def check(form, field):
-        try:
-            normalizer(field.data)
-        except ServiceError as exc:
-            raise ValidationError(exc.message) from None
-    return check
 
 
 class LeadForm(FlaskForm):

@@ -16,7 +16,7 @@ from wtforms.validators import Length, Optional
 
 from app.extensions import csrf
 from app.leads import bp
-from app.leads.routes import _filters, _owner_choices, _owner_id
+from app.leads.filters import owner_choices, owner_id, pool_filters
 from app.services import ServiceError, imports, utcnow
 from app.services.csv_headers import FIELDS
 from app.services.stages import pipeline
@@ -59,7 +59,7 @@ def _options_form(imp) -> ImportOptionsForm:
                        stage=str(imp.default_stage_id or (stages[0].id if stages else "")),
                        owner=str(imp.default_owner_id or ""))
     form.stage.choices = [(str(s.id), s.name) for s in stages]
-    form.owner.choices = _owner_choices()
+    form.owner.choices = owner_choices()
     return form
 
 
@@ -102,7 +102,7 @@ def import_preview(import_id: int):
     if form.validate_on_submit():
         try:
             imports.start_import(imp.id, mapping=form.mapping(), source=form.source.data,
-                                 stage_id=int(form.stage.data), owner_id=_owner_id(form.owner.data),
+                                 stage_id=int(form.stage.data), owner_id=owner_id(form.owner.data),
                                  duplicates=form.duplicates.data, actor_id=current_user.id)
         except imports.ImportStarted:
             return redirect(url_for("leads.import_progress", import_id=imp.id))
@@ -153,5 +153,5 @@ def import_rejected(import_id: int):
 
 @bp.get("/export.csv")
 def export_csv():
-    return _csv_download(imports.export_leads(_filters(), current_user.id),
+    return _csv_download(imports.export_leads(pool_filters(), current_user.id),
                          f"leads-{utcnow():%Y-%m-%d}.csv")

@@ -2,8 +2,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.leads import bp
-from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, PoolFilterForm
-from app.services import ServiceError, leads as lead_service, merge as merge_service
+from app.leads.filters import owner_id, pool_filters
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
+from app.leads.page import lead_page, page_context, timeline_context
+from app.services import ServiceError, leads as lead_service
 from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
@@ -15,28 +17,6 @@ from app.web import add_form_error, go, query_int, render, safe_next, wants_frag
 @login_required
 def require_login():
     pass
-
-
-def _owner_choices(pool_label: str = "Shared pool (no owner)") -> list[tuple[str, str]]:
-    return [("", pool_label)] + [(str(u.id), u.name) for u in team()]
-
-
-def _owner_id(raw: str | None) -> int | None:
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ServiceError("Pick a teammate from the list.", field="owner")
-    return int(raw)
-
-
-def _filters() -> PoolFilters:
-    form = PoolFilterForm(request.args)
-    if not form.validate():
-        field, errors = next(iter(form.errors.items()))
-        abort(400, description=f"The {field} filter is not valid: {errors[0]}")
-    return PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                       source=form.source.data or "", sort=form.sort.data, direction=form.dir.data,
-                       page=form.page.data or 1)
 
 
 def _pool_context(filters: PoolFilters) -> dict:
@@ -52,7 +32,7 @@ def _pool_context(filters: PoolFilters) -> dict:
 
 @bp.get("")
 def index():
-    return render("leads/index.html", "leads/_table.html", **_pool_context(_filters()))
+    return render("leads/index.html", "leads/_table.html", **_pool_context(pool_filters()))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -79,14 +59,9 @@ def new():
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
 
 
-def _lead_page(lead, status: int = 200, **extra):
-    context = {"lead": lead, "note_form": NoteForm(), **_page_extras(lead, **extra)}
-    return render_template("leads/show.html", **context), status
-
-
 @bp.get("/<int:lead_id>")
 def show(lead_id: int):
-    return _lead_page(lead_service.get_lead(lead_id))
+    return lead_page(lead_service.get_lead(lead_id))
 
 
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
@@ -122,29 +97,16 @@ def add_note(lead_id: int):
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               notes=lead_service.notes(lead.id), **_timeline(lead.id))
+                               notes=lead_service.notes(lead.id), **timeline_context(lead.id))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
-                  **_page_extras(lead))
-
-
-def _page_extras(lead, **extra) -> dict:
-    from app.leads.appointments import appointment_context
-    return {**_timeline(lead.id), "notes": lead_service.notes(lead.id),
-            "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": _owner_choices(),
-            "stages": pipeline(), **appointment_context(lead, **extra)}
+                  **page_context(lead))
 
 
 @bp.get("/<int:lead_id>/timeline")
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
     before = query_int("before", None, minimum=1)
-    return render_template("leads/_timeline_entries.html", lead=lead, **_timeline(lead.id, before))
-
-
-def _timeline(lead_id: int, before_id: int | None = None) -> dict:
-    """A page of the timeline, with the decision of which merges still offer undo."""
-    entries, more = lead_service.timeline(lead_id, before_id=before_id)
-    return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
+    return render_template("leads/_timeline_entries.html", lead=lead, **timeline_context(lead.id, before))
 
 
 def _after_ownership_change(lead, message: str):
@@ -168,7 +130,7 @@ def assign(lead_id: int):
     form = AssignForm()
     if not form.validate_on_submit():
         abort(400)
-    lead = lead_service.assign_lead(lead_id, _owner_id(form.owner.data), current_user.id)
+    lead = lead_service.assign_lead(lead_id, owner_id(form.owner.data), current_user.id)
     who = lead.owner.name if lead.owner else "the shared pool"
     return _after_ownership_change(lead, f"{lead.full_name} now belongs to {who}.")
 
@@ -176,12 +138,12 @@ def assign(lead_id: int):
 @bp.post("/bulk")
 def bulk():
     form = BulkForm()
-    filters = _filters()
+    filters = pool_filters()
     if not form.validate_on_submit():
         message = "Select at least one lead first." if "lead_ids" in form.errors else "Choose an action."
         raise ServiceError(message)
     if form.action.data == "assign":
-        changed = lead_service.bulk_assign(form.lead_ids.data, _owner_id(form.owner.data), current_user.id)
+        changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
     else:
         if not (form.stage.data or "").isdigit():

@@ -1,3 +1,4 @@
+import redis
 from flask import current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
@@ -27,7 +28,6 @@ def healthz():
         checks["database"] = {"status": "error", "error": type(exc).__name__}
     redis_url = current_app.config["REDIS_URL"]
     if redis_url:
-        import redis
         try:
             redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1).ping()
             checks["redis"] = {"status": "ok"}

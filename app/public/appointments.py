@@ -11,6 +11,7 @@ from app.extensions import csrf, limiter
 from app.models import AppointmentStatus
 from app.public import bp
 from app.services import ServiceError, appointments as service
+from app.services.leads import get_lead
 
 LINK_RATE_LIMIT = "60/minute"
 
@@ -28,12 +29,12 @@ WORDING = {
 
 def _page(action: str, token: str, appointment=None, status: int = 200, problem: str | None = None,
           message: str = "", error: str | None = None):
-    from app.services.leads import get_lead
     lead = get_lead(appointment.lead_id) if appointment is not None else None
     body = render_template("public/appointment.html", action=action, token=token, appointment=appointment,
                            first_name=(lead.first_name if lead else "") or "there", problem=problem,
                            wording=WORDING[action], message=message, error=error,
                            when=service.describe_time(appointment) if appointment is not None else "",
+                           answered=appointment is not None and appointment.status == WORDING[action]["status"],
                            cancelled=appointment is not None and appointment.status == AppointmentStatus.cancelled.value)
     # same-origin, not no-referrer: over HTTPS Flask-WTF's CSRF check needs our own Referer on the
     # press, and no other site is ever sent this page's address (it holds the token).

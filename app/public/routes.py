@@ -6,56 +6,20 @@ from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import EmailField, Form, StringField, TelField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import Form
 
 from app.extensions import limiter
+from app.forms import HONEYPOT, entry_form
 from app.models import CaptureForm
-from app.models.lead import max_length
 from app.public import bp
 from app.services import ServiceError
 from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.capture import ORIGIN_LIMITS
-from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
-from app.leads.forms import service_check
 from app.web import add_form_error
 
-HONEYPOT = "website"  # a name bots like to fill in
 TOKEN = "rendered"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
 MAX_BODY = 64 * 1024  # a filled-in form is a few kilobytes
-
-# autocomplete token, input type, message when a required one is left empty
-PROMPTS = {
-    "first_name": ("given-name", StringField, "Enter your first name."),
-    "last_name": ("family-name", StringField, "Enter your last name."),
-    "email": ("email", EmailField, "Enter your email address."),
-    "phone": ("tel", TelField, "Enter your phone number."),
-    "company": ("organization", StringField, "Enter your company's name."),
-    "job_title": ("organization-title", StringField, "Enter your job title."),
-}
-
-
-def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
-    """A WTForms form with the fields this capture form asks for, in its order (no CSRF: see __init__)."""
-    class EntryForm(Form):
-        pass
-
-    for spec in capture_form.fields or []:
-        name = spec["name"]
-        if name not in PROMPTS:
-            continue
-        autocomplete, kind, missing = PROMPTS[name]
-        label = FIELD_LABELS[name] + ("" if spec.get("required") else " (optional)")
-        limit = max_length(name, typed=True)
-        validators = [DataRequired(missing) if spec.get("required") else Optional(),
-                      Length(max=limit, message=f"Keep this under {limit} characters.")]
-        if name == "email":
-            validators.append(service_check(normalize_email))
-        elif name == "phone":
-            validators.append(service_check(normalize_phone))
-        setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
-    return EntryForm(formdata)
 
 
 # --- headers and pages ------------------------------------------------------------------------

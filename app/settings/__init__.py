@@ -1,5 +1,16 @@
+"""Team settings, admins only: one module per screen (team, stages, users, capture_forms with its
+held_submissions, api_keys), each with its forms."""
 from flask import Blueprint
+
+from app.web import admin_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-from app.settings import api_keys, capture_forms, held_submissions, routes  # noqa: E402,F401
+
+@bp.before_request
+@admin_required
+def require_admin():
+    pass
+
+
+from app.settings import api_keys, capture_forms, held_submissions, stages, team, users  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Admins create, name and revoke API keys at /settings/api-keys (admin-only: see routes.require_admin)."""
+"""Admins create, name and revoke API keys at /settings/api-keys (admin-only: the blueprint's require_admin in __init__.py)."""
 from flask import flash, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm

@@ -1,6 +1,6 @@
 """Capture forms in settings: list, create, edit (with the hosted URL and embed snippets), switch, delete.
 
-The admin check is the settings blueprint's before_request (app/settings/routes.py)."""
+The admin check is the settings blueprint's before_request (app/settings/__init__.py)."""
 from __future__ import annotations
 
 from flask import current_app, flash, render_template, url_for
@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.public.routes import HONEYPOT, entry_form
+from app.forms import HONEYPOT, entry_form
 from app.services import ServiceError, stages as stage_service
 from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS

@@ -1,6 +1,6 @@
 """A capture form's held submissions (sent too fast to be sure): list, release, discard.
 
-The admin check is the settings blueprint's before_request (app/settings/routes.py)."""
+The admin check is the settings blueprint's before_request (app/settings/__init__.py)."""
 from __future__ import annotations
 
 from flask import flash, render_template, url_for

@@ -1,0 +1,73 @@
+"""The team at /settings/users: add a teammate, change a role, deactivate and reactivate."""
+from flask import flash, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from app.services import ServiceError, users as user_service
+from app.settings import bp
+from app.web import add_form_error, go, render
+
+ROLES = [("member", "Member"), ("admin", "Admin")]
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter their email."), Length(max=254),
+                                            Email("Enter a valid email address.")])
+    name = StringField("Name", validators=[Length(max=120)])
+    role = SelectField("Role", choices=ROLES)
+    password = PasswordField("Starting password", validators=[DataRequired("Set a starting password."),
+                                                              Length(max=256)])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLES)
+
+
+def _page(form: UserForm, status: int = 200):
+    team = user_service.team(include_inactive=True)
+    return render("settings/users.html", "settings/_user_form.html", status, form=form, users=team,
+                  role_forms={user.id: RoleForm(formdata=None, role=user.role) for user in team})
+
+
+@bp.get("/users")
+def users():
+    return _page(UserForm())
+
+
+@bp.post("/users")
+def add_user():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(form.email.data, form.password.data, form.role.data, form.name.data)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash(f"Added {user.name}. Give them their starting password in person.", "success")
+            return go(url_for("settings.users"))
+    return _page(form, 422)
+
+
+@bp.post("/users/<int:user_id>/role")
+def change_role(user_id: int):
+    form = RoleForm()
+    if not form.validate_on_submit():
+        raise ServiceError("Role must be admin or member.")
+    user = user_service.change_role(user_id, form.role.data)
+    flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
+    return go(url_for("settings.users"))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def deactivate(user_id: int):
+    user = user_service.set_active(user_id, False)
+    flash(f"{user.name} can no longer sign in. Their leads stay assigned to them.", "success")
+    return go(url_for("settings.users"))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+def reactivate(user_id: int):
+    user = user_service.set_active(user_id, True)
+    flash(f"{user.name} can sign in again.", "success")
+    return go(url_for("settings.users"))

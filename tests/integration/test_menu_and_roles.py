@@ -1,0 +1,38 @@
+"""The layout is told which menu entry is current, and the team page which role each person has:
+the templates compare what they are given and check no endpoint name or role themselves."""
+import re
+
+import pytest
+
+from app.extensions import db
+from app.models import User
+
+
+def current_entry(body: str) -> list[str]:
+    menu = re.search(r'<nav aria-label="Main">(.*?)</nav>', body, re.S).group(1)
+    return re.findall(r'<a href="[^"]*" aria-current="page">([^<]*)', menu)
+
+
+@pytest.mark.parametrize("url, entry", [
+    ("/board", "Board"), ("/leads", "Leads"), ("/notifications", "Notifications"), ("/outbox", "Outbox"),
+    ("/settings/team", "Team settings"), ("/settings/stages", "Stages"), ("/settings/users", "Team"),
+    ("/settings/forms", "Forms"), ("/settings/forms/new", "Forms"), ("/settings/api-keys", "API keys"),
+])
+def test_the_menu_marks_the_entry_of_the_page_it_is_on(as_admin, stages, url, entry):
+    assert current_entry(as_admin.get(url).get_data(as_text=True)) == [entry]
+
+
+def test_a_stage_edit_page_belongs_to_stages_and_an_account_page_to_no_entry(as_admin, stages):
+    assert current_entry(as_admin.get(f"/settings/stages/{stages['Won'].id}/edit").get_data(as_text=True)) \
+        == ["Stages"]
+    assert current_entry(as_admin.get("/account").get_data(as_text=True)) == []
+
+
+def test_the_team_page_shows_each_persons_role_selected(as_admin, admin, member):
+    body = as_admin.get("/settings/users").get_data(as_text=True)
+    for user, role in ((admin, "admin"), (member, "member")):
+        select = re.search(rf'<select id="role-{user.id}" name="role">(.*?)</select>', body, re.S).group(1)
+        options = re.findall(r'<option([^>]*)>', select)
+        assert [re.search(r'value="(\w+)"', o).group(1) for o in options if " selected" in o] == [role]
+    assert as_admin.post(f"/settings/users/{member.id}/role", {"role": "admin"}).status_code == 302
+    assert db.session.get(User, member.id).role == "admin"
