@@ -18,7 +18,7 @@ from app import filters
 from app.extensions import db, limiter, login_manager
 from app.models import User
 from app.models.appointment import STATUS_LABELS
-from app.services import ServiceError, utcnow
+from app.services import INT32_MAX, ServiceError, utcnow, whole_number
 from app.services.auth import load_session
 from app.services.notifications import unread_count
 
@@ -77,7 +77,6 @@ def safe_next(target: str | None, default: str | None = None) -> str:
 
 # Ids in paths are 32-bit database integers: a larger one names nothing (404), rather than
 # reaching the database as an out-of-range value.
-INT32_MAX = 2**31 - 1
 
 
 # The API answers these itself, as problem details naming the field.
@@ -90,9 +89,10 @@ def query_int(name: str, default: int = 0, *, minimum: int = 0, maximum: int = I
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+    number = whole_number(raw, maximum)
+    if number is None or number < minimum:
         abort(400, description=f"The {name} value must be a whole number from {minimum} to {maximum}.")
-    return int(raw)
+    return number
 
 
 def _has_nul(value) -> bool:

@@ -6,7 +6,7 @@ from wtforms import Form, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.leads import bp
-from app.services import ServiceError, leads as lead_service
+from app.services import ServiceError, leads as lead_service, whole_number
 from app.services import merge as merge_service
 from app.services.leads import PoolFilters, StaleLead
 from app.web import go, render
@@ -35,7 +35,7 @@ class MergeForm(FlaskForm):
 
     def expected_versions(self) -> dict[int, int]:
         versions = {self.survivor.data: self.survivor_version.data, self.loser.data: self.loser_version.data}
-        return {lead_id: int(v) for lead_id, v in versions.items() if (v or "").isdigit()}
+        return {lead_id: whole_number(v) for lead_id, v in versions.items() if whole_number(v) is not None}
 
 
 for _name in merge_service.MERGE_FIELDS:

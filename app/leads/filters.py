@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, request
 
 from app.leads.forms import PoolFilterForm
-from app.services import ServiceError
+from app.services import ServiceError, whole_number
 from app.services.leads import PoolFilters
 from app.services.users import team
 
@@ -30,6 +30,7 @@ def owner_id(raw: str | None) -> int | None:
     """The picked owner's id, or None for the pool; anything else is refused beside the owner field."""
     if not raw:
         return None
-    if not raw.isdigit():
+    picked = whole_number(raw)
+    if picked is None:
         raise ServiceError("Pick a teammate from the list.", field="owner")
-    return int(raw)
+    return picked

@@ -3,6 +3,7 @@ from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, Selec
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.forms import service_check
+from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
 from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
@@ -58,7 +59,7 @@ class PoolFilterForm(Form):
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)], default=1)
 
     def validate_owner(self, field):
-        if field.data and field.data not in ("none", "me") and not field.data.isdigit():
+        if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:
             raise ValidationError("Owner must be a teammate, 'me' or 'none'.")
 
 

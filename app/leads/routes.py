@@ -5,7 +5,7 @@ from app.leads import bp
 from app.leads.filters import owner_id, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
 from app.leads.page import lead_page, page_context, timeline_context
-from app.services import ServiceError, leads as lead_service
+from app.services import ServiceError, leads as lead_service, whole_number
 from app.services.capture import capture_lead
 from app.services.leads import PoolFilters
 from app.services.stages import pipeline
@@ -64,21 +64,35 @@ def show(lead_id: int):
     return lead_page(lead_service.get_lead(lead_id))
 
 
+def _edit_form(lead, formdata=None) -> LeadForm:
+    """The edit form drawn from the lead as it is saved now."""
+    form = LeadForm(obj=lead, formdata=formdata)
+    form.version.data = lead.version
+    form.value.data = "" if lead.value is None else str(lead.value)
+    return form
+
+
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
 def edit(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    form = LeadForm(obj=lead) if request.method == "GET" else LeadForm()
-    if request.method == "GET":
-        form.version.data = lead.version
-        form.value.data = "" if lead.value is None else str(lead.value)
+    form = _edit_form(lead) if request.method == "GET" else LeadForm()
     if form.validate_on_submit():
+        version = whole_number(form.version.data)
         try:
-            version = int(form.version.data) if (form.version.data or "").isdigit() else None
+            if version is None:  # a form without its version cannot be checked, so it is not saved
+                raise lead_service.StaleLead(message="This form is out of date, so nothing was saved. "
+                                                     "The lead as it is now is shown; make your change again.")
             lead = lead_service.update_lead(lead.id, form.lead_data(), current_user.id, expected_version=version,
                                             region=current_app.config["DEFAULT_PHONE_REGION"])
         except lead_service.StaleLead as exc:
-            form.form_errors.append(exc.message)
-            form.version.data = lead.version
+            # Show their saved values, and list what this person typed so nothing they wrote is lost.
+            typed = form.lead_data()
+            lead = lead_service.get_lead(lead.id)
+            form = _edit_form(lead)
+            typed = {name: (value or "").strip() for name, value in typed.items()}
+            yours = [f"{form[name].label.text}: {value or '(empty)'}" for name, value in typed.items()
+                     if value != str(form[name].data or "").strip()]
+            form.form_errors.append(exc.message + (" What you had typed: " + "; ".join(yours) + "." if yours else ""))
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -146,9 +160,10 @@ def bulk():
         changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
     else:
-        if not (form.stage.data or "").isdigit():
+        stage_id = whole_number(form.stage.data)
+        if stage_id is None:
             raise ServiceError("Choose the stage to move the leads to.", field="stage")
-        changed = lead_service.bulk_move(form.lead_ids.data, int(form.stage.data), current_user.id)
+        changed = lead_service.bulk_move(form.lead_ids.data, stage_id, current_user.id)
         message = f"Moved {changed} lead{'s' if changed != 1 else ''}."
     if not wants_fragment():
         flash(message, "success")

@@ -30,6 +30,20 @@ class Forbidden(ServiceError):
     status = 403
 
 
+INT32_MAX = 2**31 - 1
+
+
+def whole_number(raw, maximum: int = INT32_MAX) -> int | None:
+    """An id or count as a person or a form sends it: ASCII digits that fit, else None.
+
+    (str.isdigit alone accepts "²" and other digits int() refuses.)"""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not (text and text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if number <= maximum else None
+
+
 def utcnow() -> datetime:
     """Naive UTC, as stored in every timestamp column."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

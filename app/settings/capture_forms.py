@@ -9,7 +9,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.forms import HONEYPOT, entry_form
-from app.services import ServiceError, stages as stage_service
+from app.services import ServiceError, stages as stage_service, whole_number
 from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS
 from app.settings import bp
@@ -53,13 +53,12 @@ class CaptureFormForm(FlaskForm):
         self.default_source.data = capture_form.default_source or ""
 
     def settings(self) -> form_service.FormSettings:
-        stage = self.default_stage_id.data or ""
         return form_service.FormSettings(
             name=self.name.data or "", slug=self.slug.data or "",
             fields={name: getattr(self, f"ask_{name}").data for name in form_service.ASKABLE_FIELDS
                     if getattr(self, f"ask_{name}").data},
             default_source=self.default_source.data or "",
-            default_stage_id=int(stage) if stage.isdigit() else None,
+            default_stage_id=whole_number(self.default_stage_id.data),
             thank_you_message=self.thank_you_message.data or "", redirect_url=self.redirect_url.data or "")
 
     def refused(self, exc: ServiceError) -> None:

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from app.services import ServiceError, stages as stage_service
+from app.services import ServiceError, stages as stage_service, whole_number
 from app.services.stages import COLOUR
 from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
@@ -107,7 +107,7 @@ def delete_stage(stage_id: int):
     count = stage_service.lead_count(stage.id)
     status = 200
     if form.validate_on_submit():
-        target = int(form.move_to.data) if (form.move_to.data or "").isdigit() else None
+        target = whole_number(form.move_to.data)
         try:
             stage_service.delete_stage(stage.id, target, current_user.id)
         except ServiceError as exc:
