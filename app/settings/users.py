@@ -1,12 +1,12 @@
 """The team at /settings/users: add a teammate, change a role, deactivate and reactivate."""
-from flask import flash, url_for
+from flask import flash, redirect, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from app.services import ServiceError, users as user_service
 from app.settings import bp
-from app.web import add_form_error, go, render
+from app.web import add_form_error, go, notice, render, wants_fragment
 
 ROLES = [("member", "Member"), ("admin", "Admin")]
 
@@ -49,19 +49,33 @@ def add_user():
     return _page(form, 422)
 
 
+def _refused(exc: ServiceError):
+    """A refusal (the last admin, say) is told on the team page itself, which stays as it was."""
+    if wants_fragment():
+        return notice(exc.message, exc.status, category="error")
+    flash(exc.message, "error")
+    return redirect(url_for("settings.users"))
+
+
 @bp.post("/users/<int:user_id>/role")
 def change_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         raise ServiceError("Role must be admin or member.")
-    user = user_service.change_role(user_id, form.role.data)
+    try:
+        user = user_service.change_role(user_id, form.role.data)
+    except user_service.LastAdmin as exc:
+        return _refused(exc)
     flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
     return go(url_for("settings.users"))
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
-    user = user_service.set_active(user_id, False)
+    try:
+        user = user_service.set_active(user_id, False)
+    except user_service.LastAdmin as exc:
+        return _refused(exc)
     flash(f"{user.name} can no longer sign in. Their leads stay assigned to them.", "success")
     return go(url_for("settings.users"))
 

@@ -159,3 +159,16 @@ def test_a_reactivated_user_can_sign_in_again(as_admin, member, app):
     as_admin.post(f"/settings/users/{member.id}/deactivate")
     as_admin.post(f"/settings/users/{member.id}/reactivate")
     Web(app.test_client()).login(member)
+
+
+def test_refusing_to_demote_the_last_admin_stays_on_the_team_page(as_admin, admin):
+    plain = as_admin.post(f"/settings/users/{admin.id}/role", {"role": "member"})
+    assert plain.status_code == 302 and plain.headers["Location"] == "/settings/users"
+    page = as_admin.get("/settings/users").get_data(as_text=True)
+    assert "at least one active admin" in page and "That didn" not in page
+    swapped = as_admin.post(f"/settings/users/{admin.id}/deactivate", htmx=True)
+    body = swapped.get_data(as_text=True)
+    assert swapped.status_code == 409 and swapped.headers["HX-Reswap"] == "none"
+    assert 'id="flash"' in body and "<html" not in body
+    db.session.refresh(admin)
+    assert admin.is_admin and admin.active
