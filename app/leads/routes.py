@@ -135,7 +135,14 @@ def _after_ownership_change(lead, message: str):
 
 @bp.post("/<int:lead_id>/claim")
 def claim(lead_id: int):
-    lead = lead_service.claim_lead(lead_id, current_user.id)
+    try:
+        lead = lead_service.claim_lead(lead_id, current_user.id)
+    except lead_service.LeadAlreadyClaimed as exc:
+        if not wants_fragment():
+            raise
+        # The row swaps to show who has it now, with the notice: no stale "Claim" button stays behind.
+        current = lead_service.get_lead(lead_id)
+        return with_notice((render_template("leads/_row.html", lead=current), exc.status), exc.message, "error")
     return _after_ownership_change(lead, f"{lead.full_name} is now yours.")
 
 

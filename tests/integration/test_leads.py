@@ -275,3 +275,16 @@ def test_the_empty_pool_says_what_to_do_next(as_member, stages):
     assert "No leads yet" in body and "Add your first lead" in body
     body = as_member.get("/leads?q=nobody").get_data(as_text=True)
     assert "No leads match these filters" in body
+
+
+def test_losing_a_claim_race_swaps_the_row_to_show_the_new_owner(as_member, make_lead, make_user):
+    rival = make_user(name="Rita Rival")
+    lead = make_lead()
+    lead_service.claim_lead(lead.id, rival.id)
+    response = as_member.post(f"/leads/{lead.id}/claim", htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409 and "<html" not in body
+    row = body[body.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Rita Rival" in row and "Claim" not in row
+    assert "Rita Rival claimed this lead first" in body  # the notice rides along
