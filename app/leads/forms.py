@@ -5,7 +5,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from app.models.lead import max_length
 from app.services import ServiceError
 from app.services.appointments import DURATIONS
-from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
+from app.services.lead_queries import SORTS
+from app.services.leads import normalize_email, normalize_phone, normalize_value
 
 
 def service_check(normalizer):

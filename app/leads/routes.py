@@ -5,7 +5,8 @@ from app.leads import bp
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, PoolFilterForm
 from app.services import ServiceError, leads as lead_service, merge as merge_service
 from app.services.capture import capture_lead
-from app.services.leads import PoolFilters
+from app.services import lead_queries, timeline as timeline_service
+from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
 from app.web import add_form_error, go, query_int, render, safe_next, wants_fragment, with_notice
@@ -42,10 +43,10 @@ def _filters() -> PoolFilters:
 def _pool_context(filters: PoolFilters) -> dict:
     return {
         "filters": filters,
-        "page": lead_service.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
+        "page": lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
         "stages": pipeline(),
         "team": team(),
-        "sources": lead_service.sources(),
+        "sources": lead_queries.sources(),
         "bulk_form": BulkForm(),
     }
 
@@ -122,14 +123,14 @@ def add_note(lead_id: int):
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               notes=lead_service.notes(lead.id), **_timeline(lead.id))
+                               notes=timeline_service.notes(lead.id), **_timeline(lead.id))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **_page_extras(lead))
 
 
 def _page_extras(lead, **extra) -> dict:
     from app.leads.appointments import appointment_context
-    return {**_timeline(lead.id), "notes": lead_service.notes(lead.id),
+    return {**_timeline(lead.id), "notes": timeline_service.notes(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": _owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
 
@@ -143,7 +144,7 @@ def timeline(lead_id: int):
 
 def _timeline(lead_id: int, before_id: int | None = None) -> dict:
     """A page of the timeline, with the decision of which merges still offer undo."""
-    entries, more = lead_service.timeline(lead_id, before_id=before_id)
+    entries, more = timeline_service.timeline(lead_id, before_id=before_id)
     return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
 
 

@@ -20,8 +20,9 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, Lead, Notification, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services.leads import _change_stage, _top_position, _touch, get_lead, record
+from app.services.leads import change_stage, get_lead, top_position, touch
 from app.services.outbox import queue_email, withdraw
+from app.services.timeline import record
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
 
 ACTIONS = ("confirm", "cancel", "reschedule")
@@ -315,7 +316,7 @@ def _mirror(lead: Lead, appointment: Appointment) -> None:
     """Keep the card's badge in step with the appointment it last heard about."""
     lead.appointment_status = appointment.status
     lead.appointment_starts_at = appointment.starts_at
-    _touch(lead)
+    touch(lead)
 
 
 def _timeline(lead: Lead, kind: str, actor_id: int | None, appointment: Appointment, now: datetime, **extra):
@@ -361,7 +362,7 @@ def _move_to_booked_stage(lead: Lead, actor_id: int | None, now: datetime) -> No
     if target is None or lead.stage_id == target.id:
         return
     if lead.stage.kind == StageKind.open.value and lead.stage.position < target.position:
-        _change_stage(lead, target, actor_id, _top_position(target.id), now)
+        change_stage(lead, target, actor_id, top_position(target.id), now)
 
 
 def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_at: datetime,

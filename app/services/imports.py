@@ -26,7 +26,8 @@ from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import OnDuplicate, capture_lead
 from app.services.csv_headers import FIELDS, guess_field, guess_mapping
-from app.services.leads import SORTS, PoolFilters, _active_user, _filtered
+from app.services.lead_queries import SORTS, PoolFilters, filtered
+from app.services.leads import active_user
 from app.services.stages import get_stage
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -415,7 +416,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
         if stage_id is not None:
             get_stage(stage_id)
         if owner_id is not None:
-            _active_user(owner_id)
+            active_user(owner_id)
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
         imp.status = "queued"
@@ -698,7 +699,7 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
     column = SORTS.get(filters.sort, Lead.created_at)
     ascending = filters.direction == "asc"
-    query = (_filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
+    query = (filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
                        .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
                        filters, acting_user_id)
              .order_by(column.asc() if ascending else column.desc().nulls_last(),

@@ -26,7 +26,8 @@ from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.identity import MATCH_THRESHOLD, company_key, name_key, name_score
-from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, _json
+from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
+from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
 GROUP_CAP = 1000  # leads compared pairwise in one block; bigger companies are split further
@@ -220,7 +221,7 @@ def likely_duplicates(limit: int = 25, after: str | None = None,
 def _jsonable(value):
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    return _json(value)
+    return json_value(value)
 
 
 def _from_json(name: str, value):
@@ -393,7 +394,7 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
                           moved_ids=moved, merged_by_id=actor_id, merged_at=now)
         db.session.add(merge)
         db.session.flush()
-        _record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False}, now)
+        record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False}, now)
     return merge
 
 
@@ -444,10 +445,6 @@ def _show_latest_appointment(lead: Lead) -> None:
                                 .where(Appointment.lead_id == lead.id)
                                 .order_by(Appointment.updated_at.desc(), Appointment.id.desc()).limit(1)).first()
     lead.appointment_status, lead.appointment_starts_at = latest if latest else (None, None)
-
-
-def _record(lead_id: int, kind: str, actor_id: int | None, data: dict, now: datetime) -> None:
-    db.session.add(TimelineEntry(lead_id=lead_id, kind=kind, actor_id=actor_id, data=data, created_at=now))
 
 
 # --- undoing a merge --------------------------------------------------------------------------
@@ -505,8 +502,8 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
                                                                     TimelineEntry.kind == "merged")):
             if (entry.data or {}).get("merge_id") == merge.id:
                 entry.data = {**entry.data, "undone": True}  # a new dict, so the JSON change is saved
-        _record(survivor.id, "merge_undone", actor_id, {"other": loser.full_name}, now)
-        _record(loser.id, "merge_undone", actor_id, {"other": survivor.full_name}, now)
+        record(survivor.id, "merge_undone", actor_id, {"other": loser.full_name}, now)
+        record(loser.id, "merge_undone", actor_id, {"other": survivor.full_name}, now)
     return merge
 
 
