@@ -8,7 +8,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from app.leads import bp
 from app.services import ServiceError, leads as lead_service
 from app.services import merge as merge_service
-from app.services import lead_queries
+from app.services import duplicates as duplicate_service, lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.leads import StaleLead
 from app.web import go, render
@@ -56,7 +56,7 @@ def _query() -> DuplicatesQuery:
 @bp.get("/duplicates")
 def duplicates():
     after = _query().after.data or None
-    page = merge_service.likely_duplicates(PAGE_PAIRS, after)
+    page = duplicate_service.likely_duplicates(PAGE_PAIRS, after)
     return render("leads/duplicates.html", "leads/_dup_list.html", page=page, after=after)
 
 

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import Appointment, Lead, LeadMerge, Note, Notification, OutboxEmail, TimelineEntry
 from app.services import appointments as appointment_service
 from app.services import leads as lead_service
+from app.services import duplicates as duplicate_service
 from app.services import merge as merge_service
 from app.services import utcnow
 
@@ -82,7 +83,7 @@ def test_the_list_pairs_similar_names_at_the_same_company_and_not_unrelated_peop
     make_lead(first_name="John", last_name="Smith", company=None)  # no company to go on
     make_lead(first_name="Ada", last_name="Lovelace", company="Globex")
 
-    assert pair_names(merge_service.likely_duplicates()) == [("Jon Smith", "John Smith")]
+    assert pair_names(duplicate_service.likely_duplicates()) == [("Jon Smith", "John Smith")]
     page = as_member.get("/leads/duplicates").get_data(as_text=True)
     row = re.search(r'<tr id="dup-\d+-\d+">.*?</tr>', page, re.S).group(0)
     assert "Jon Smith" in row and "John Smith" in row and "86%" in row and "Jane Doe" not in page
@@ -93,7 +94,7 @@ def test_the_list_pairs_similar_names_at_the_same_company_and_not_unrelated_peop
 def test_spellings_of_one_company_are_compared_together(app, make_lead):
     for company in ("Acme Inc", "ACME", "  Acme, Inc. ", "Acme LLC", "Acme Industries"):
         make_lead(first_name="Grace", last_name="Hopper", company=company)
-    pairs = merge_service.likely_duplicates().pairs
+    pairs = duplicate_service.likely_duplicates().pairs
     assert len(pairs) == 6  # the four spellings of Acme pair up; Acme Industries is another company
     assert all(p.a.company != "Acme Industries" and p.b.company != "Acme Industries" for p in pairs)
 
@@ -102,15 +103,15 @@ def test_the_list_pages_through_whole_companies_and_merged_pairs_disappear(as_me
     for company in ("Initech", "Globex", "Hooli"):
         make_lead(first_name="Peter", last_name="Gibbons", company=company)
         make_lead(first_name="Petr", last_name="Gibbons", company=company)
-    first = merge_service.likely_duplicates(limit=1)
-    second = merge_service.likely_duplicates(limit=1, after=first.next_after)
-    third = merge_service.likely_duplicates(limit=1, after=second.next_after)
+    first = duplicate_service.likely_duplicates(limit=1)
+    second = duplicate_service.likely_duplicates(limit=1, after=first.next_after)
+    third = duplicate_service.likely_duplicates(limit=1, after=second.next_after)
     assert [p.a.company for p in first.pairs + second.pairs + third.pairs] == ["Globex", "Hooli", "Initech"]
     assert third.next_after is None
 
     hooli = second.pairs[0]
     merge_service.merge_leads(hooli.a.id, hooli.b.id, {}, member.id)
-    assert [p.a.company for p in merge_service.likely_duplicates().pairs] == ["Globex", "Initech"]
+    assert [p.a.company for p in duplicate_service.likely_duplicates().pairs] == ["Globex", "Initech"]
     page = as_member.get(f"/leads/duplicates?after={first.next_after}").get_data(as_text=True)
     assert "Initech" in page and "Globex" not in page and "First page" in page
 
