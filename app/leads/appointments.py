@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import AppointmentForm, CancelAppointmentForm, RescheduleForm
-from app.services import ServiceError, appointments as service, leads as lead_service
+from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service
 from app.services.team_settings import timezone_names, user_timezone
 from app.web import add_form_error, wants_fragment
 
@@ -23,7 +23,7 @@ def booking_form(submitted: bool = False) -> AppointmentForm:
 
 
 def _prefilled(appointment) -> RescheduleForm:
-    local = service.in_zone(appointment.starts_at, user_timezone(current_user))
+    local = appointment_emails.in_zone(appointment.starts_at, user_timezone(current_user))
     form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
                           time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
                           location=appointment.location, note=appointment.note)
@@ -40,7 +40,7 @@ def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=
     return {"appointments": appointments, "booking_form": booking or booking_form(),
             "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
             "cancel_forms": cancel_forms or {},
-            "describe": lambda a: service.describe_time(a, zone)}
+            "describe": lambda a: appointment_emails.describe_time(a, zone)}
 
 
 
@@ -69,7 +69,7 @@ def book(lead_id: int):
         else:
             told = "The invitation is on its way." if lead.email else \
                 "No invitation was sent: the lead has no email address."
-            flash(f"Booked for {service.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
+            flash(f"Booked for {appointment_emails.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
             return _back(lead.id)
     return _lead_page(lead, 422, booking=form, open_booking=True)
 
@@ -97,7 +97,7 @@ def reschedule(lead_id: int, appointment_id: int):
         except ServiceError as exc:
             add_form_error(form, _field(exc))
         else:
-            flash(f"Moved to {service.describe_time(appointment, user_timezone(current_user))}. "
+            flash(f"Moved to {appointment_emails.describe_time(appointment, user_timezone(current_user))}. "
                   "An updated invitation is on its way.", "success")
             return _back(lead.id)
     return _lead_page(lead, 422, reschedule_forms={appointment.id: form})
@@ -136,7 +136,7 @@ def cancel(lead_id: int, appointment_id: int):
 
 
 def _describe(appointment) -> str:
-    return service.describe_time(appointment, user_timezone(current_user))
+    return appointment_emails.describe_time(appointment, user_timezone(current_user))
 
 
 def _appointment_of(lead_id: int, appointment_id: int):

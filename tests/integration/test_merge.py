@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Appointment, Lead, LeadMerge, Note, Notification, OutboxEmail, TimelineEntry
 from app.services import appointments as appointment_service
+from app.services.appointment_emails import link_token
 from app.services import leads as lead_service
 from app.services import duplicates as duplicate_service
 from app.services import merge as merge_service
@@ -325,7 +326,7 @@ def test_appointments_emails_and_notifications_move_with_the_loser_and_undo_move
     jon, john = twins
     appointment = book(john.id, member)
     appointment_id, starts_at = appointment.id, appointment.starts_at
-    appointment_service.answer(appointment_service.link_token(appointment, "confirm"), "confirm")
+    appointment_service.answer(link_token(appointment, "confirm"), "confirm")
     johns_emails = sorted(lead_of(OutboxEmail))  # the invitation, and the notice to his owner Ada
     notification_id = db.session.scalars(select(Notification.id)).one()  # Ada's "John Smith confirmed"
     assert set(lead_of(OutboxEmail).values()) == {john.id} and lead_of(Notification) == {notification_id: john.id}
@@ -367,7 +368,7 @@ def test_the_badge_shows_the_appointment_that_changed_last_and_follows_an_answer
     johns = book(john.id, member, hours=72, now=booked)
     jons = book(jon.id, member, hours=48, now=booked + timedelta(minutes=1))
     johns_id, johns_starts_at, jons_starts_at = johns.id, johns.starts_at, jons.starts_at
-    confirm = appointment_service.link_token(johns, "confirm")
+    confirm = link_token(johns, "confirm")
 
     merge = merge_twins(jon, john, member)
     assert lead_of(Appointment) == {johns_id: jon.id, jons.id: jon.id}
