@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead
-from app.services.leads import PoolFilters, _filtered
+from app.services.lead_queries import PoolFilters, filtered
 
 
 @dataclass
@@ -52,7 +52,7 @@ def decode_cursor(cursor: str) -> int:
 
 def leads_after(query: LeadQuery, after_id: int, limit: int) -> tuple[list[Lead], int | None]:
     """Up to `limit` matching leads with id > after_id, oldest id first, and the id to continue after."""
-    statement = _filtered(select(Lead), PoolFilters(q=query.q, stage_id=query.stage_id, owner=query.owner,
+    statement = filtered(select(Lead), PoolFilters(q=query.q, stage_id=query.stage_id, owner=query.owner,
                                                     source=query.source), None)
     if query.email:
         statement = statement.where(Lead.email == query.email.strip().lower())

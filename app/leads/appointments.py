@@ -9,7 +9,7 @@ from flask_login import current_user
 from app.leads import bp
 from app.leads.forms import CancelAppointmentForm, RescheduleForm
 from app.leads.page import booking_form, lead_page
-from app.services import ServiceError, appointments as service, leads as lead_service
+from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service
 from app.services.team_settings import user_timezone
 from app.web import add_form_error, wants_fragment
 
@@ -37,7 +37,7 @@ def book(lead_id: int):
         else:
             told = "The invitation is on its way." if lead.email else \
                 "No invitation was sent: the lead has no email address."
-            flash(f"Booked for {service.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
+            flash(f"Booked for {appointment_emails.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
             return _back(lead.id)
     return lead_page(lead, 422, booking=form, open_booking=True)
 
@@ -64,7 +64,7 @@ def reschedule(lead_id: int, appointment_id: int):
         except ServiceError as exc:
             add_form_error(form, _field(exc))
         else:
-            flash(f"Moved to {service.describe_time(appointment, user_timezone(current_user))}. "
+            flash(f"Moved to {appointment_emails.describe_time(appointment, user_timezone(current_user))}. "
                   "An updated invitation is on its way.", "success")
             return _back(lead.id)
     return lead_page(lead, 422, reschedule_forms={appointment.id: form})
@@ -101,7 +101,7 @@ def cancel(lead_id: int, appointment_id: int):
 
 
 def _describe(appointment) -> str:
-    return service.describe_time(appointment, user_timezone(current_user))
+    return appointment_emails.describe_time(appointment, user_timezone(current_user))
 
 
 def _appointment_of(lead_id: int, appointment_id: int):

@@ -8,7 +8,9 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from app.leads import bp
 from app.services import ServiceError, leads as lead_service, whole_number
 from app.services import merge as merge_service
-from app.services.leads import PoolFilters, StaleLead
+from app.services import duplicates as duplicate_service, lead_queries
+from app.services.lead_queries import PoolFilters
+from app.services.leads import StaleLead
 from app.web import go, render
 
 PAGE_PAIRS = 25
@@ -54,7 +56,7 @@ def _query() -> DuplicatesQuery:
 @bp.get("/duplicates")
 def duplicates():
     after = _query().after.data or None
-    page = merge_service.likely_duplicates(PAGE_PAIRS, after)
+    page = duplicate_service.likely_duplicates(PAGE_PAIRS, after)
     return render("leads/duplicates.html", "leads/_dup_list.html", page=page, after=after)
 
 
@@ -75,7 +77,7 @@ def merge():
         abort(400, description="Choose the two leads to compare, e.g. from the likely duplicates list.")
     lead = lead_service.get_lead(query.a.data)
     q = (query.q.data or "").strip()
-    matches = [m for m in lead_service.pool_page(PoolFilters(q=q, sort="name", direction="asc"), current_user.id,
+    matches = [m for m in lead_queries.pool_page(PoolFilters(q=q, sort="name", direction="asc"), current_user.id,
                                                   per_page=20).items if m.id != lead.id] if q else []
     return render("leads/merge.html", "leads/_merge_matches.html", preview=None, lead=lead, q=q, matches=matches)
 

@@ -6,7 +6,7 @@ from flask import abort, request
 
 from app.leads.forms import PoolFilterForm
 from app.services import ServiceError, whole_number
-from app.services.leads import PoolFilters
+from app.services.lead_queries import PoolFilters
 from app.services.users import team
 
 

@@ -6,7 +6,8 @@ from app.forms import service_check
 from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
-from app.services.leads import SORTS, normalize_email, normalize_phone, normalize_value
+from app.services.lead_queries import SORTS
+from app.services.leads import normalize_email, normalize_phone, normalize_value
 
 
 class LeadForm(FlaskForm):

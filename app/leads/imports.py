@@ -17,7 +17,8 @@ from wtforms.validators import Length, Optional
 from app.extensions import csrf
 from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
-from app.services import ServiceError, imports, utcnow
+from app.services import ServiceError, export, imports, utcnow
+from app.services.csv_reading import CODECS
 from app.services.csv_headers import FIELDS
 from app.services.stages import pipeline
 from app.web import add_form_error, render, wants_fragment, with_notice
@@ -115,7 +116,7 @@ def import_preview(import_id: int):
     columns = [{"field": form[f"col_{i}"], "examples": [r[i] for r in rows[:3] if i < len(r) and r[i].strip()]}
                for i in range(len(imp.headers))]
     return render_template("leads/import_preview.html", imp=imp, form=form, rows=rows, columns=columns,
-                           encoding_label=imports.CODECS[imp.encoding].label,
+                           encoding_label=CODECS[imp.encoding].label,
                            delimiter_label=DELIMITERS.get(imp.delimiter, repr(imp.delimiter))), status
 
 
@@ -153,5 +154,5 @@ def import_rejected(import_id: int):
 
 @bp.get("/export.csv")
 def export_csv():
-    return _csv_download(imports.export_leads(pool_filters(), current_user.id),
+    return _csv_download(export.export_leads(pool_filters(), current_user.id),
                          f"leads-{utcnow():%Y-%m-%d}.csv")

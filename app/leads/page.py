@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from app.leads.filters import owner_choices
 from app.leads.forms import AppointmentForm, AssignForm, NoteForm, RescheduleForm
-from app.services import appointments as appointment_service, leads as lead_service, merge as merge_service
+from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service
 from app.services.stages import pipeline
 from app.services.team_settings import timezone_names, user_timezone
 
@@ -20,14 +20,14 @@ def lead_page(lead, status: int = 200, **extra):
 
 def page_context(lead, **extra) -> dict:
     """Everything on the lead page beside the lead and its note form."""
-    return {**timeline_context(lead.id), "notes": lead_service.notes(lead.id),
+    return {**timeline_context(lead.id), "notes": timeline_service.notes(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
 
 
 def timeline_context(lead_id: int, before_id: int | None = None) -> dict:
     """A page of the timeline, with the decision of which merges still offer undo."""
-    entries, more = lead_service.timeline(lead_id, before_id=before_id)
+    entries, more = timeline_service.timeline(lead_id, before_id=before_id)
     return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
 
 
@@ -41,7 +41,7 @@ def booking_form(submitted: bool = False) -> AppointmentForm:
 
 
 def _prefilled(appointment) -> RescheduleForm:
-    local = appointment_service.in_zone(appointment.starts_at, user_timezone(current_user))
+    local = appointment_emails.in_zone(appointment.starts_at, user_timezone(current_user))
     form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
                           time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
                           location=appointment.location, note=appointment.note)
@@ -58,4 +58,4 @@ def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=
     return {"appointments": appointments, "booking_form": booking or booking_form(),
             "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
             "cancel_forms": cancel_forms or {},
-            "describe": lambda a: appointment_service.describe_time(a, zone)}
+            "describe": lambda a: appointment_emails.describe_time(a, zone)}

@@ -7,7 +7,8 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
 from app.leads.page import lead_page, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, whole_number
 from app.services.capture import capture_lead
-from app.services.leads import PoolFilters
+from app.services import lead_queries, timeline as timeline_service
+from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
 from app.web import add_form_error, go, query_int, render, safe_next, wants_fragment, with_notice
@@ -22,10 +23,10 @@ def require_login():
 def _pool_context(filters: PoolFilters) -> dict:
     return {
         "filters": filters,
-        "page": lead_service.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
+        "page": lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
         "stages": pipeline(),
         "team": team(),
-        "sources": lead_service.sources(),
+        "sources": lead_queries.sources(),
         "bulk_form": BulkForm(),
     }
 
@@ -111,7 +112,7 @@ def add_note(lead_id: int):
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               notes=lead_service.notes(lead.id), **timeline_context(lead.id))
+                               notes=timeline_service.notes(lead.id), **timeline_context(lead.id))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **page_context(lead))
 

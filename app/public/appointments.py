@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from app.extensions import csrf, limiter
 from app.models import AppointmentStatus
 from app.public import bp
-from app.services import ServiceError, appointments as service
+from app.services import ServiceError, appointment_emails, appointments as service
 from app.services.leads import get_lead
 
 LINK_RATE_LIMIT = "60/minute"
@@ -33,7 +33,7 @@ def _page(action: str, token: str, appointment=None, status: int = 200, problem:
     body = render_template("public/appointment.html", action=action, token=token, appointment=appointment,
                            first_name=(lead.first_name if lead else "") or "there", problem=problem,
                            wording=WORDING[action], message=message, error=error,
-                           when=service.describe_time(appointment) if appointment is not None else "",
+                           when=appointment_emails.describe_time(appointment) if appointment is not None else "",
                            answered=appointment is not None and appointment.status == WORDING[action]["status"],
                            cancelled=appointment is not None and appointment.status == AppointmentStatus.cancelled.value)
     # same-origin, not no-referrer: over HTTPS Flask-WTF's CSRF check needs our own Referer on the
@@ -78,5 +78,5 @@ def _routes(action: str):
     bp.add_url_rule(f"/appointments/{action}/<token>", view.__name__, view, methods=["GET", "POST"])
 
 
-for _action in service.ACTIONS:
+for _action in appointment_emails.ACTIONS:
     _routes(_action)

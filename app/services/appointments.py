@@ -1,9 +1,7 @@
 """Appointments: booking, rescheduling and cancelling on a lead, the prospect's one-click answers,
-the invitations (.ics) and reminders they receive, and telling the lead's owner.
+and the reminders before one; appointment_emails writes what each step sends.
 
-Every change writes the lead's timeline and its outbox emails in the same transaction. The links in
-a prospect's email are signed tokens naming one appointment, one action and the invitation's
-sequence; they expire when the appointment ends."""
+Every change writes the lead's timeline and its outbox emails in the same transaction."""
 from __future__ import annotations
 
 import secrets
@@ -11,20 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-from icalendar import Calendar, Event, vCalAddress, vText
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Appointment, AppointmentStatus, Lead, Notification, Stage, StageKind, User
+from app.models import Appointment, AppointmentStatus, Lead, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services.leads import _change_stage, _top_position, _touch, get_lead, record
-from app.services.outbox import queue_email, withdraw
+from app.services.appointment_emails import describe_time, email_prospect, in_zone, link_serializer, tell_owner
+from app.services.leads import change_stage, get_lead, top_position, touch
+from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
+from app.services.timeline import record
 
-ACTIONS = ("confirm", "cancel", "reschedule")
 DURATIONS = (15, 30, 45, 60, 90, 120)
 MAX_DURATION = 12 * 60
 MAX_AHEAD = timedelta(days=2 * 365)
@@ -32,7 +29,6 @@ LOCATION_LIMIT, NOTE_LIMIT, MESSAGE_LIMIT = 500, 2000, 1000
 REMINDER_BEFORE = timedelta(hours=24)
 # Emails to the prospect that a change makes out of date, withdrawn if they have not gone out yet.
 SUPERSEDED = ("appointment_invite", "appointment_update", "appointment_reminder")
-PRODID = "-//Leadboard//Appointments//EN"
 
 
 class AppointmentNotFound(NotFound):
@@ -90,19 +86,6 @@ def local_to_utc(naive: datetime, zone: str) -> datetime:
         raise ServiceError(f"{naive:%H:%M} does not exist on {naive:%d %B %Y} in {zone}: the clocks skip it. "
                            "Pick another time.", field="starts_at")
     return moment
-
-
-def in_zone(moment: datetime, zone: str) -> datetime:
-    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
-
-
-def describe_time(appointment: Appointment, zone: str | None = None) -> str:
-    """'Tuesday 8 December 2026, 14:00–14:30 (Europe/Berlin)'."""
-    zone = zone or appointment.timezone
-    start, end = in_zone(appointment.starts_at, zone), in_zone(appointment.ends_at, zone)
-    day = f"{start:%A} {start.day} {start:%B %Y}"
-    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B}, {end:%H:%M}"
-    return f"{day}, {start:%H:%M}–{until} ({zone})"
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -170,24 +153,14 @@ def for_lead(lead_id: int) -> list[Appointment]:
                                    .order_by(Appointment.starts_at.desc(), Appointment.id.desc())))
 
 
-# --- tokens -----------------------------------------------------------------------------------
-
-
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="appointment-link")
-
-
-def link_token(appointment: Appointment, action: str) -> str:
-    """A signed token for one action on this version of the appointment, good until it ends."""
-    expires = int(appointment.ends_at.replace(tzinfo=timezone.utc).timestamp())
-    return _serializer().dumps([appointment.id, action, appointment.sequence, expires])
+# --- reading a link (appointment_emails signs them) ---------------------------------------------
 
 
 def read_link(token: str, action: str, now: datetime | None = None) -> Appointment:
     """The appointment a link names; raises LinkInvalid, LinkExpired or LinkReplaced."""
     now = now or utcnow()
     try:
-        appointment_id, signed_action, sequence, expires = _serializer().loads(token)
+        appointment_id, signed_action, sequence, expires = link_serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
         raise LinkInvalid() from None
     if signed_action != action or not isinstance(appointment_id, int) or not isinstance(expires, int):
@@ -204,118 +177,14 @@ def read_link(token: str, action: str, now: datetime | None = None) -> Appointme
     return appointment
 
 
-def absolute_url(endpoint: str, **values) -> str:
-    """A link for an email: BASE_URL and the route's path (no request needed, so jobs can build it)."""
-    path = current_app.url_map.bind("localhost", url_scheme="http").build(endpoint, values)
-    return current_app.config["BASE_URL"].rstrip("/") + path
-
-
-def links(appointment: Appointment) -> dict[str, str]:
-    return {action: absolute_url(f"public.appointment_{action}", token=link_token(appointment, action))
-            for action in ACTIONS}
-
-
-# --- the invitation ---------------------------------------------------------------------------
-
-
-def calendar(appointment: Appointment, lead: Lead, method: str) -> str:
-    """The .ics text: METHOD REQUEST for an invitation or update, CANCEL when cancelled."""
-    from email.utils import parseaddr
-    organizer_name, organizer_email = parseaddr(current_app.config["MAIL_FROM"])
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
-    event = Event()
-    event.add("uid", appointment.uid)
-    event.add("sequence", appointment.sequence)
-    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
-    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
-    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
-    event.add("summary", title(appointment))
-    if appointment.location:
-        event.add("location", appointment.location)
-    if appointment.note:
-        event.add("description", appointment.note)
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    organizer = vCalAddress(f"mailto:{organizer_email or 'leadboard@localhost'}")
-    organizer.params["cn"] = vText(organizer_name or "Leadboard")
-    event.add("organizer", organizer)
-    attendee = vCalAddress(f"mailto:{lead.email}")
-    attendee.params["cn"] = vText(lead.full_name)
-    attendee.params["role"] = vText("REQ-PARTICIPANT")
-    attendee.params["rsvp"] = vText("FALSE")  # answers come through the links, not calendar replies
-    event.add("attendee", attendee)
-    cal.add_component(event)
-    return cal.to_ical().decode()
-
-
-def title(appointment: Appointment) -> str:
-    who = appointment.booked_by.name if appointment.booked_by else "our team"
-    return f"Appointment with {who}"
-
-
-def _render(name: str, **context) -> str:
-    # Straight from the Jinja environment: jobs have no request, so no context processors.
-    return current_app.jinja_env.get_template(name).render(**context)
-
-
-PROSPECT_EMAILS = {
-    # kind: (subject prefix, .ics method or None, heading)
-    "appointment_invite": ("Please confirm: ", "REQUEST"),
-    "appointment_update": ("Updated: ", "REQUEST"),
-    "appointment_cancel": ("Cancelled: ", "CANCEL"),
-    "appointment_reminder": ("Reminder: ", None),
-}
-
-
-def _email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetime, message: str = "") -> bool:
-    """Queue one email to the prospect, with the team's message if any; False (nothing queued) when
-    the lead has no email address."""
-    if not lead.email:
-        return False
-    prefix, method = PROSPECT_EMAILS[kind]
-    when = describe_time(appointment)
-    context = {"kind": kind, "appointment": appointment, "lead": lead, "when": when, "title": title(appointment),
-               "links": links(appointment) if kind != "appointment_cancel" else {},
-               "first_name": lead.first_name or "there", "message": message}
-    attachments = []
-    if method:
-        attachments.append({"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
-                            "content_type": f"text/calendar; method={method}; charset=utf-8",
-                            "content": calendar(appointment, lead, method)})
-    queue_email(kind=kind, to_address=lead.email, to_name=lead.full_name,
-                subject=f"{prefix}{title(appointment)}, {when}",
-                text_body=_render("email/appointment.txt", **context),
-                html_body=_render("email/appointment.html", **context),
-                attachments=attachments, lead_id=lead.id, appointment_id=appointment.id, now=now)
-    return True
-
-
-def _tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime, subject: str) -> None:
-    """An in-app notification and an email for the lead's owner, else whoever booked it, else (a pool
-    lead booked through the API) every active admin: an answer is never left unheard."""
-    person = next((p for p in (lead.owner, appointment.booked_by) if p is not None and p.active), None)
-    people = [person] if person else list(db.session.scalars(
-        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)))
-    lead_url = absolute_url("leads.show", lead_id=lead.id)
-    for person in people:
-        db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
-        context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
-                   "appointment": appointment,
-                   "when": describe_time(appointment, person.timezone or team_timezone())}
-        queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
-                    text_body=_render("email/owner_notice.txt", **context),
-                    html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
-                    appointment_id=appointment.id, now=now)
+# --- what every change does to the lead -------------------------------------------------------
 
 
 def _mirror(lead: Lead, appointment: Appointment) -> None:
     """Keep the card's badge in step with the appointment it last heard about."""
     lead.appointment_status = appointment.status
     lead.appointment_starts_at = appointment.starts_at
-    _touch(lead)
+    touch(lead)
 
 
 def _timeline(lead: Lead, kind: str, actor_id: int | None, appointment: Appointment, now: datetime, **extra):
@@ -345,7 +214,7 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
                                   status=AppointmentStatus.awaiting.value, created_at=now, updated_at=now)
         db.session.add(appointment)
         db.session.flush()
-        invited = _email_prospect(appointment, lead, "appointment_invite", now)
+        invited = email_prospect(appointment, lead, "appointment_invite", now)
         _timeline(lead, "appointment_booked", actor_id, appointment, now,
                   invited=invited, location=details.location)
         _move_to_booked_stage(lead, actor_id, now)
@@ -361,7 +230,7 @@ def _move_to_booked_stage(lead: Lead, actor_id: int | None, now: datetime) -> No
     if target is None or lead.stage_id == target.id:
         return
     if lead.stage.kind == StageKind.open.value and lead.stage.position < target.position:
-        _change_stage(lead, target, actor_id, _top_position(target.id), now)
+        change_stage(lead, target, actor_id, top_position(target.id), now)
 
 
 def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_at: datetime,
@@ -385,7 +254,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
         appointment.prospect_message, appointment.responded_at, appointment.updated_at = None, None, now
         lead = get_lead(appointment.lead_id)
         withdraw(appointment.id, SUPERSEDED, now)
-        invited = _email_prospect(appointment, lead, "appointment_update", now)
+        invited = email_prospect(appointment, lead, "appointment_update", now)
         _timeline(lead, "appointment_rescheduled", actor_id, appointment, now, before=before, invited=invited)
         _mirror(lead, appointment)
     return appointment
@@ -407,7 +276,7 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
         appointment.updated_at = now
         lead = get_lead(appointment.lead_id)
         withdraw(appointment.id, SUPERSEDED, now)
-        told = _email_prospect(appointment, lead, "appointment_cancel", now, message=message)
+        told = email_prospect(appointment, lead, "appointment_cancel", now, message=message)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="team", invited=told)
         _mirror(lead, appointment)
     return appointment
@@ -471,11 +340,11 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
             # still open (read_link shows any link of a cancelled appointment as cancelled).
             appointment.sequence += 1
             withdraw(appointment.id, SUPERSEDED, now)
-            _email_prospect(appointment, lead, "appointment_cancel", now)
+            email_prospect(appointment, lead, "appointment_cancel", now)
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))
-        _tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now,
+        tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now,
                     subject=text)
     return Answer(appointment, True)
 
@@ -500,7 +369,7 @@ def queue_due_reminders(now: datetime | None = None) -> int:
             if appointment.responded_at and appointment.responded_at > appointment.starts_at - REMINDER_BEFORE:
                 continue
             lead = db.session.get(Lead, appointment.lead_id)
-            if _email_prospect(appointment, lead, "appointment_reminder", now):
+            if email_prospect(appointment, lead, "appointment_reminder", now):
                 record(lead.id, "appointment_reminder_queued", None,
                        {"appointment_id": appointment.id, "when": describe_time(appointment)}, now)
                 queued += 1

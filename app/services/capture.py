@@ -15,7 +15,8 @@ from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, utcnow
 from app.services.identity import identify
-from app.services.leads import _json, _touch, clean_fields, insert_lead, record
+from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
+from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
 ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "referrer")
@@ -86,16 +87,15 @@ def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) 
         if value in (None, "") or current == value:
             continue
         if mode == OnDuplicate.update or current in (None, ""):
-            changed[name] = [_json(current), _json(value)]
+            changed[name] = [json_value(current), json_value(value)]
             setattr(lead, name, value)
     if changed:
-        _touch(lead)
+        touch(lead)
     return changed
 
 
 def require_fields(data: dict, required: list[str]) -> None:
     """Raise ServiceError for the first required field left empty."""
-    from app.services.leads import FIELD_LABELS
     for name in required:
         if not str(data.get(name) or "").strip():
             raise ServiceError(f"{FIELD_LABELS.get(name, name)} is required.", field=name)

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, text
 
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
-from app.services import atomic, utcnow
+from app.services import appointment_emails, appointments, atomic, utcnow
 from app.services.auth import hash_password
 from app.services.stages import ensure_default_pipeline
 
@@ -47,7 +47,6 @@ def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None =
     """Book a few appointments on the admin's leads through the real services, and answer some as
     their prospects would, so the board's badges, the notifications and the outbox have something
     to show. Their emails wait in the outbox until the worker delivers them."""
-    from app.services import appointments
     rng = rng or random.Random(7)
     lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(Stage.kind == "open", Lead.email.is_not(None))
                                   .order_by(Lead.id).limit(count)).all()
@@ -63,7 +62,7 @@ def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None =
             note="Looking forward to walking you through Leadboard.")
         action = answers[n % len(answers)]
         if action:
-            appointments.answer(appointments.link_token(appointment, action), action,
+            appointments.answer(appointment_emails.link_token(appointment, action), action,
                                 "Could we do a morning next week instead?" if action == "reschedule" else None)
     return len(lead_ids)
 

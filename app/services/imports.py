@@ -1,19 +1,15 @@
-"""CSV import and export.
+"""CSV import runs.
 
 An upload is stored in ~1 MB chunks so any worker on any host can stream it back; its encoding,
-delimiter and headers are guessed on the way in. The import job then reads it record by record
-through capture_lead (the one way in), and commits every few dozen rows together with the
-progress counters, so a crash leaves counts that match what was saved. Exports hold at most a
-batch of leads in memory, and no cell they write can start a spreadsheet formula."""
+delimiter and headers are guessed on the way in (csv_reading). The import job then reads it record
+by record through capture_lead (the one way in), and commits every few dozen rows together with the
+progress counters, so a crash leaves counts that match what was saved."""
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import itertools
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -21,38 +17,30 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from app.extensions import db
-from app.models import ImportChunk, ImportRejection, Lead, LeadImport, Stage, User
+from app.models import ImportChunk, ImportRejection, LeadImport, Stage, User
 from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import OnDuplicate, capture_lead
-from app.services.csv_headers import FIELDS, guess_field, guess_mapping
-from app.services.leads import SORTS, PoolFilters, _active_user, _filtered
+from app.services.csv_headers import FIELDS, guess_mapping
+from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, Utf8Evidence, data_records,
+                                      detect_encoding, inspect_sample, printable, read_records)
+from app.services.export import EXPORT_BATCH
+from app.services.leads import active_user
 from app.services.stages import get_stage
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 PREVIEW_ROWS = 5
-MAX_COLUMNS = 200
 # Rows per transaction. Each row is a savepoint inside it, and PostgreSQL caches only 64
 # subtransactions per transaction before every other session's snapshots get slower; past ~50
 # rows a batch saves nothing anyway (measured: bench/IMPORT.md). A batch also ends after
 # BATCH_SECONDS, so progress shows and SQLite's write lock is released often.
 BATCH_ROWS = 50
 BATCH_SECONDS = 1.0
-EXPORT_BATCH = 1000
 JOB_TIMEOUT = 6 * 3600
 
 DUPLICATE_MODES = {"skip": OnDuplicate.skip, "update": OnDuplicate.update, "keep": OnDuplicate.keep}
 ORIGIN = ("utm_source", "utm_medium", "utm_campaign")
-IDENTIFYING = {"first_name", "last_name", "full_name", "email", "phone"}
-BOM = "\ufeff"
-
-
-class NotACsv(ServiceError):
-    status = 422
-
-    def __init__(self, message: str):
-        super().__init__(message, field="file")
 
 
 class FileTooLarge(ServiceError):
@@ -85,242 +73,6 @@ class ImportDamaged(ServiceError):
     def __init__(self):
         super().__init__("Part of the uploaded file is missing from the database, so the import stopped. "
                          "The rows counted here were saved; upload the file again to import the rest.")
-
-
-# --- spreadsheet safety -----------------------------------------------------------------------
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    """A cell no spreadsheet will run as a formula: a leading = + - @ tab or CR gets a quote first."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _CsvLines:
-    """Rows in, CSV text out, one row at a time, every cell neutralised."""
-
-    def __init__(self):
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer)
-
-    def __call__(self, cells: Iterable) -> str:
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._writer.writerow([neutralise(cell) for cell in cells])
-        return self._buffer.getvalue()
-
-
-# --- reading bytes as text ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Codec:
-    codec: str  # what decodes the bytes
-    errors: str  # how undecodable bytes survive: as lone surrogates, so a row can name them
-    sized_as: str  # what re-encodes a line to count its bytes exactly
-    bom: int  # bytes of byte-order mark before the first line
-    label: str
-
-
-CODECS = {
-    "utf-8": Codec("utf-8", "surrogateescape", "utf-8", 0, "UTF-8"),
-    "utf-8-sig": Codec("utf-8-sig", "surrogateescape", "utf-8", 3, "UTF-8"),
-    "utf-16": Codec("utf-16", "surrogatepass", "utf-16-le", 2, "UTF-16"),
-    "utf-16-le": Codec("utf-16-le", "surrogatepass", "utf-16-le", 0, "UTF-16"),
-    "utf-16-be": Codec("utf-16-be", "surrogatepass", "utf-16-be", 0, "UTF-16"),
-    "cp1252": Codec("cp1252", "surrogateescape", "cp1252", 0, "Windows-1252 (Latin-1)"),
-}
-_BROKEN = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-
-
-class Utf8Evidence:
-    """Over a whole upload: bytes that are not UTF-8, and characters only UTF-8 explains.
-
-    Genuine Windows-1252 text almost never forms a valid UTF-8 multi-byte sequence, so one such
-    character means UTF-8 with a few broken rows, not Windows-1252."""
-
-    def __init__(self):
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        self.invalid = 0
-        self.multibyte = 0
-
-    def feed(self, chunk: bytes, final: bool = False) -> Utf8Evidence:
-        text = self._decoder.decode(chunk, final)
-        invalid = len(_BROKEN.findall(text))
-        self.invalid += invalid
-        self.multibyte += len(text) - len(text.encode("ascii", "ignore")) - invalid
-        return self
-
-    @property
-    def utf8(self) -> bool:
-        return self.invalid == 0 or self.multibyte > 0
-
-
-def detect_encoding(sample: bytes, evidence: Utf8Evidence | None = None) -> str:
-    """A key of CODECS: from the byte-order mark, else UTF-16's zero bytes, else UTF-8 or Windows-1252."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    head = sample[:4096]
-    half = len(head) // 2
-    if half and head.count(0) > half // 2:  # ASCII as UTF-16 without a BOM: every other byte is zero
-        odd, even = head[1::2].count(0), head[0::2].count(0)
-        if odd > half // 2 and even < odd // 8:
-            return "utf-16-le"
-        if even > half // 2 and odd < even // 8:
-            return "utf-16-be"
-    return "utf-8" if (evidence or Utf8Evidence().feed(sample)).utf8 else "cp1252"
-
-
-def decode_lines(chunks: Iterable[bytes], encoding: str) -> Iterator[tuple[str, int]]:
-    """(line with its line ending, the bytes it took in the file), decoding incrementally."""
-    spec = CODECS[encoding]
-    decoder = codecs.getincrementaldecoder(spec.codec)(errors=spec.errors)
-    bom, newline, pending = spec.bom, None, ""
-    chunks = iter(chunks)
-    while True:
-        chunk = next(chunks, None)
-        if chunk is None:
-            try:
-                pending += decoder.decode(b"", final=True)
-            except UnicodeDecodeError:  # a UTF-16 file cut in the middle of a character
-                pending += "\udcff"
-            lines, pending = [pending] if pending else [], ""
-        else:
-            pending += decoder.decode(chunk)
-            if newline is None and pending:
-                # Old Mac files end lines with CR alone; everything else has LF (CR LF stays together).
-                newline = "\r" if "\n" not in pending and "\r" in pending[:-1] else "\n"
-            lines = pending.split(newline or "\n")
-            pending = lines.pop()
-            lines = [line + (newline or "\n") for line in lines]
-        for line in lines:
-            yield line, len(line.encode(spec.sized_as, spec.errors)) + bom
-            bom = 0
-        if chunk is None:
-            return
-
-
-@dataclass
-class Record:
-    number: int  # as a spreadsheet numbers it: the header is row 1
-    cells: list[str]
-    end: int  # bytes of the file read through this record
-    error: str | None = None
-
-    @property
-    def blank(self) -> bool:
-        return self.error is None and not any(cell.strip() for cell in self.cells)
-
-
-class _Counted:
-    def __init__(self, lines: Iterator[tuple[str, int]]):
-        self._lines, self.bytes = lines, 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line, size = next(self._lines)
-        self.bytes += size
-        return line
-
-
-def read_records(chunks: Iterable[bytes], encoding: str, delimiter: str) -> Iterator[Record]:
-    """Every CSV record of the file, blank ones included, streaming: memory holds one chunk."""
-    return parse_records(decode_lines(chunks, encoding), delimiter)
-
-
-def parse_records(lines: Iterator[tuple[str, int]], delimiter: str) -> Iterator[Record]:
-    counted = _Counted(lines)
-    reader = csv.reader(counted, delimiter=delimiter or ",")
-    for number in itertools.count(1):
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield Record(number, [], counted.bytes, error=f"This row could not be read as CSV ({exc}).")
-            continue
-        yield Record(number, cells, counted.bytes)
-
-
-def data_records(records: Iterator[Record]) -> Iterator[Record]:
-    """The records after the header (the first record that is not blank)."""
-    for record in records:
-        if not record.blank:
-            break
-    yield from records
-
-
-def printable(text: str) -> str:
-    """Broken bytes and NULs as U+FFFD: safe for JSON columns, PostgreSQL and people."""
-    return _BROKEN.sub("\ufffd", text).replace("\x00", "\ufffd")
-
-
-def sniff_delimiter(lines: list[str]) -> str:
-    """, ; tab or |, from csv.Sniffer over the first lines, else the most frequent in the header; '' if none."""
-    sample = "".join(lines[:20])[:32_768]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        header = lines[0] if lines else ""
-        counts = {d: header.count(d) for d in ",;\t|"}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else ""
-
-
-_SIGNATURES = {
-    b"PK\x03\x04": "This is an Excel workbook or another zip file, not a CSV. In Excel choose "
-                   "File > Save As > CSV UTF-8, then upload that file.",
-    b"\xd0\xcf\x11\xe0": "This is an old Excel (.xls) workbook, not a CSV. In Excel choose "
-                         "File > Save As > CSV UTF-8, then upload that file.",
-    b"%PDF": "This is a PDF, not a CSV. Export your leads as CSV from the tool they are in.",
-}
-BINARY = "This is not a CSV file: it contains binary data. Export your leads as CSV (values separated by " \
-         "commas, semicolons or tabs) and upload that."
-
-
-@dataclass(frozen=True)
-class Shape:
-    encoding: str
-    delimiter: str
-    headers: list[str]
-
-
-def inspect_sample(sample: bytes, whole: bool, encoding: str) -> Shape:
-    """The delimiter and headers from the file's first chunk; raises NotACsv saying what is wrong."""
-    if not sample.strip():
-        raise NotACsv("The file is empty.")
-    for signature, message in _SIGNATURES.items():
-        if sample.startswith(signature):
-            raise NotACsv(message)
-    lines = [line for line, _ in decode_lines([sample], encoding)]
-    if not whole and lines and not lines[-1].endswith(("\n", "\r")):
-        lines.pop()  # cut off mid-line by the chunk boundary
-    text = "".join(lines)
-    if "\x00" in text or len(_CONTROL.findall(text)) > len(text) // 100:
-        raise NotACsv(BINARY)
-    delimiter = sniff_delimiter(lines)
-    records = [r for r in itertools.islice(parse_records(((line, 0) for line in lines), delimiter), 200)
-               if not r.blank]
-    if not records:
-        raise NotACsv("The file has no rows.")
-    header = [printable(cell).strip() for cell in records[0].cells]
-    if len(records) < 2:
-        raise NotACsv("The file has a header row but no data rows, so there is nothing to import."
-                      if whole else "No data rows were found in the file's first megabyte.")
-    if not delimiter and len(header) == 1 and guess_field(header[0]) not in IDENTIFYING:
-        raise NotACsv("We could not find the columns: no comma, semicolon, tab or pipe separates the values "
-                      "in the first rows. Check that this is a CSV file.")
-    if len(header) > MAX_COLUMNS:
-        raise NotACsv(f"The file has {len(header)} columns; we can map at most {MAX_COLUMNS}. "
-                      "Remove the columns you don't need and upload it again.")
-    headers = [(cell or f"Column {i + 1}")[:100] for i, cell in enumerate(header)]
-    return Shape(encoding=encoding, delimiter=delimiter or ",", headers=headers)
 
 
 # --- uploading ------------------------------------------------------------------------------------
@@ -415,7 +167,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
         if stage_id is not None:
             get_stage(stage_id)
         if owner_id is not None:
-            _active_user(owner_id)
+            active_user(owner_id)
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
         imp.status = "queued"
@@ -558,7 +310,7 @@ def _import_record(record: Record, plan: Plan) -> str:
     if record.error:
         raise RowRejected(record.error)
     text = "".join(record.cells)
-    if _BROKEN.search(text):
+    if BROKEN.search(text):
         raise RowRejected("Has bytes that are not valid text in this file's encoding (a broken character), "
                           "so it was not imported. Fix the characters shown as \ufffd and import this row again.")
     if "\x00" in text:
@@ -670,7 +422,7 @@ def percent_done(imp: LeadImport) -> int:
 def rejected_rows_csv(import_id: int) -> Iterator[str]:
     """The rejected rows as CSV: row number, reason, then the row as it was; streamed in batches."""
     imp = get_import(import_id)
-    line = _CsvLines()
+    line = CsvLines()
     yield BOM + line(["Row", "Reason", *imp.headers])
     query = (select(ImportRejection.row_number, ImportRejection.reason, ImportRejection.values)
              .where(ImportRejection.import_id == imp.id).order_by(ImportRejection.row_number, ImportRejection.id)
@@ -683,47 +435,3 @@ def rejected_rows_csv(import_id: int) -> Iterator[str]:
             buffer = []
     if buffer:
         yield "".join(buffer)
-
-
-EXPORT_COLUMNS = (
-    ("ID", Lead.id), ("First name", Lead.first_name), ("Last name", Lead.last_name), ("Email", Lead.email),
-    ("Phone", Lead.phone), ("Company", Lead.company), ("Job title", Lead.job_title), ("Source", Lead.source),
-    ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
-    ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Created (UTC)", Lead.created_at),
-)
-
-
-def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
-    """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
-    at a time. The query runs now, and the first batch is read when the first piece is taken."""
-    column = SORTS.get(filters.sort, Lead.created_at)
-    ascending = filters.direction == "asc"
-    query = (_filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
-                       .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
-                       filters, acting_user_id)
-             .order_by(column.asc() if ascending else column.desc().nulls_last(),
-                       Lead.id.asc() if ascending else Lead.id.desc())
-             .execution_options(yield_per=EXPORT_BATCH))
-    line = _CsvLines()
-
-    def lines(rows) -> str:
-        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
-                       for *cells, created in rows)
-
-    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
-                      (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
-
-
-EXPORT_FAILED = "The export stopped part way because of an error on our side; this file is incomplete. Download it again."
-
-
-def csv_stream(header: str, batches: Iterator[str]) -> Iterator[str]:
-    """The header with the first batch, then the rest. The caller takes the first piece before
-    sending anything (so a failing query is an error page, not a cut file); a failure after that
-    ends the file with a line saying it is incomplete, then breaks off the download."""
-    yield header + next(batches, "")
-    try:
-        yield from batches
-    except Exception:
-        yield _CsvLines()([EXPORT_FAILED])
-        raise

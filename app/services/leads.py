@@ -1,24 +1,23 @@
-"""Leads: creating, editing, claiming, assigning, moving, and the timeline that records it all."""
+"""Leads: creating, editing, claiming, assigning and moving them (timeline.record writes down each change)."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.extensions import db
-from app.models import Lead, Note, Stage, TimelineEntry, User
+from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.stages import get_stage, lock_stage
+from app.services.timeline import record
 
 POSITION_GAP = 1024
 MAX_BULK = 500
@@ -141,137 +140,18 @@ def get_lead(lead_id: int) -> Lead:
     return lead
 
 
-def _active_user(user_id: int) -> User:
+def active_user(user_id: int) -> User:
+    """The user with this id if they may be given leads; raises UnknownUser if missing or deactivated."""
     user = db.session.get(User, user_id)
     if user is None or not user.active:
         raise UnknownUser()
     return user
 
 
-def timeline(lead_id: int, *, before_id: int | None = None, limit: int = 50) -> tuple[list[TimelineEntry], bool]:
-    """Newest first, `limit` at a time; the flag says whether older entries remain."""
-    query = (select(TimelineEntry).options(joinedload(TimelineEntry.actor))
-             .where(TimelineEntry.lead_id == lead_id)
-             .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc()).limit(limit + 1))
-    if before_id is not None:
-        anchor = db.session.get(TimelineEntry, before_id)
-        if anchor is not None and anchor.lead_id == lead_id:
-            query = query.where(or_(TimelineEntry.created_at < anchor.created_at,
-                                    (TimelineEntry.created_at == anchor.created_at) & (TimelineEntry.id < anchor.id)))
-    entries = list(db.session.scalars(query))
-    return entries[:limit], len(entries) > limit
-
-
-def notes(lead_id: int) -> list[Note]:
-    return list(db.session.scalars(select(Note).options(joinedload(Note.author))
-                                   .where(Note.lead_id == lead_id).order_by(Note.created_at.desc(), Note.id.desc())))
-
-
-SORTS = {
-    "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
-    "company": Lead.company, "value": Lead.value,
-}
-
-
-@dataclass
-class PoolFilters:
-    q: str = ""
-    stage_id: int | None = None
-    owner: str = ""  # "", "none" (the pool), or a user id as text
-    source: str = ""
-    sort: str = "created"
-    direction: str = "desc"
-    page: int = 1
-
-    def as_args(self, **changes) -> dict:
-        """Query-string arguments for this filter with some values changed (defaults left out)."""
-        values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "sort": self.sort, "dir": self.direction, "page": self.page}
-        values.update(changes)
-        defaults = {"sort": "created", "dir": "desc", "page": 1}
-        return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
-
-
-@dataclass
-class Page:
-    items: list[Lead]
-    total: int
-    page: int
-    per_page: int
-    pages: int = field(init=False)
-
-    def __post_init__(self):
-        self.pages = max(1, math.ceil(self.total / self.per_page))
-
-
-def _filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        digits = "".join(ch for ch in f.q if ch.isdigit())
-        clauses = [func.lower(Lead.first_name).like(like), func.lower(Lead.last_name).like(like),
-                   func.lower(Lead.first_name + " " + Lead.last_name).like(like),
-                   Lead.email.like(like), func.lower(Lead.company).like(like)]
-        if len(digits) >= 3:
-            clauses.append(Lead.phone.like(f"%{digits}%"))
-        query = query.where(or_(*clauses))
-    if f.stage_id is not None:
-        query = query.where(Lead.stage_id == f.stage_id)
-    if f.owner == "none":
-        query = query.where(Lead.owner_id.is_(None))
-    elif f.owner == "me" and acting_user_id is not None:
-        query = query.where(Lead.owner_id == acting_user_id)
-    elif f.owner.isdigit():
-        query = query.where(Lead.owner_id == int(f.owner))
-    if f.source:
-        query = query.where(Lead.source == f.source)
-    return query
-
-
-NULLABLE_SORTS = {"company", "value"}
-
-
-def pool_page(f: PoolFilters, acting_user_id: int | None, per_page: int = 50) -> Page:
-    """One page of the lead pool with the filter applied; the total counts every match."""
-    total = db.session.scalar(_filtered(select(func.count()).select_from(Lead), f, acting_user_id))
-    column = SORTS.get(f.sort, Lead.created_at)
-    order = column.asc() if f.direction == "asc" else column.desc()
-    if f.direction == "desc" and f.sort in NULLABLE_SORTS:
-        # Only where NULLs exist: NULLS LAST on a NOT NULL column stops PostgreSQL using its index.
-        order = order.nulls_last()
-    tiebreak = Lead.id.asc() if f.direction == "asc" else Lead.id.desc()
-    page = max(1, f.page)
-    # Page the ids first, then load just those rows with their owner and stage: a deep OFFSET
-    # then skips index entries instead of joined rows.
-    ids = db.session.scalars(_filtered(select(Lead.id), f, acting_user_id).order_by(order, tiebreak)
-                             .limit(per_page).offset((page - 1) * per_page)).all()
-    rows = {lead.id: lead for lead in db.session.scalars(
-        select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage)).where(Lead.id.in_(ids)))} if ids else {}
-    return Page(items=[rows[i] for i in ids], total=total, page=page, per_page=per_page)
-
-
-def sources() -> list[str]:
-    """Every distinct source, found by hopping along the source index (a loose index scan):
-    one lookup per source instead of reading every lead."""
-    hop = text("""
-        WITH RECURSIVE s(source) AS (
-            SELECT min(source) FROM leads
-            UNION ALL
-            SELECT (SELECT min(source) FROM leads WHERE leads.source > s.source) FROM s WHERE s.source IS NOT NULL
-        )
-        SELECT source FROM s WHERE source IS NOT NULL""")
-    return list(db.session.scalars(hop))
-
-
 # --- writing ----------------------------------------------------------------------------------
 
 
-def record(lead_id: int, kind: str, actor_id: int | None, data: dict | None = None, now: datetime | None = None) -> None:
-    """Add a timeline entry to the current transaction (call inside atomic())."""
-    db.session.add(TimelineEntry(lead_id=lead_id, kind=kind, actor_id=actor_id, data=data or {},
-                                 created_at=now or utcnow()))
-
-
-def _top_position(stage_id: int) -> int:
+def top_position(stage_id: int) -> int:
     """A free place above every card of the stage; locks the stage row until the transaction ends
     so that two writers never pick the same place (positions are unique per stage)."""
     lock_stage(stage_id)
@@ -279,7 +159,8 @@ def _top_position(stage_id: int) -> int:
     return (top if top is not None else 0) - POSITION_GAP
 
 
-def _json(value):
+def json_value(value):
+    """A field's value as a timeline entry stores it (JSON): a Decimal as text, anything else as is."""
     return str(value) if isinstance(value, Decimal) else value
 
 
@@ -291,9 +172,9 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
         select(Stage).order_by(Stage.position, Stage.id).limit(1))
     if stage is None:
         raise ServiceError("Add a pipeline stage before adding leads.")
-    owner = _active_user(owner_id) if owner_id is not None else None
+    owner = active_user(owner_id) if owner_id is not None else None
     lead = Lead(**cleaned, **(extra or {}), stage_id=stage.id, owner_id=owner.id if owner else None,
-                position=_top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)
+                position=top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
@@ -318,7 +199,7 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
                                 "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
             raise stale
-        changes = {name: [_json(getattr(lead, name)), _json(value)]
+        changes = {name: [json_value(getattr(lead, name)), json_value(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
         if changes:
             if not bump_version(lead, lead.version):
@@ -354,12 +235,13 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
         lead = get_lead(lead_id)
         note = Note(lead_id=lead.id, author_id=actor_id, body=body, created_at=utcnow())
         db.session.add(note)
-        _touch(lead, first_response=True)
+        touch(lead, first_response=True)
         record(lead.id, "note", actor_id, {"body": body})
     return note
 
 
-def _touch(lead: Lead, *, first_response: bool = False) -> None:
+def touch(lead: Lead, *, first_response: bool = False) -> None:
+    """Mark the lead changed now (version and updated_at); a person's response may count as its first."""
     now = utcnow()
     lead.updated_at = now
     lead.version = Lead.version + 1  # in SQL, so simultaneous changes never lose an increment
@@ -370,7 +252,7 @@ def _touch(lead: Lead, *, first_response: bool = False) -> None:
 def claim_lead(lead_id: int, actor_id: int) -> Lead:
     """Make an unowned lead the actor's; raises LeadAlreadyClaimed if someone else got there first."""
     with atomic():
-        _active_user(actor_id)
+        active_user(actor_id)
         # Conditional update: of two simultaneous claims exactly one matches the row.
         claimed = db.session.execute(
             update(Lead).where(Lead.id == lead_id, Lead.owner_id.is_(None))
@@ -394,7 +276,7 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     before = lead.owner.name if lead.owner else None
     lead.owner_id = owner.id if owner else None
     lead.owner = owner
-    _touch(lead)
+    touch(lead)
     record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
     return True
 
@@ -403,7 +285,7 @@ def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
     """Give a lead to a teammate, or back to the pool (owner_id None)."""
     with atomic():
         lead = get_lead(lead_id)
-        _assign(lead, _active_user(owner_id) if owner_id is not None else None, actor_id)
+        _assign(lead, active_user(owner_id) if owner_id is not None else None, actor_id)
     return lead
 
 
@@ -422,11 +304,12 @@ def _many(lead_ids: list[int]) -> list[Lead]:
 def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int:
     """Assign many leads at once; returns how many changed owner."""
     with atomic():
-        owner = _active_user(owner_id) if owner_id is not None else None
+        owner = active_user(owner_id) if owner_id is not None else None
         return sum(_assign(lead, owner, actor_id) for lead in _many(lead_ids))
 
 
-def _change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime) -> None:
+def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime) -> None:
+    """Put the lead at `position` in `stage`, recording the stage change (and a first response) if it moves."""
     if lead.stage_id != stage.id:
         record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name}, now)
         lead.stage_entered_at = now
@@ -440,10 +323,10 @@ def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
     with atomic():
         stage = get_stage(stage_id)
         leads = [lead for lead in _many(lead_ids) if lead.stage_id != stage.id]
-        top, now = _top_position(stage.id), utcnow()
+        top, now = top_position(stage.id), utcnow()
         for offset, lead in enumerate(leads):
-            _change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
-            _touch(lead)
+            change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
+            touch(lead)
         return len(leads)
 
 
@@ -497,7 +380,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
         if not bump_version(lead, lead.version):  # someone else's change committed since our read
             raise StaleLead(lead)
         db.session.refresh(lead)
-        _change_stage(lead, stage, actor_id, position, lead.updated_at)
+        change_stage(lead, stage, actor_id, position, lead.updated_at)
     return lead
 
 

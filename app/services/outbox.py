@@ -21,12 +21,16 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
-from sqlalchemy import event, or_, select, update
+from redis import RedisError
+from rq.job import Job, JobStatus
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import EmailState, OutboxEmail
+from app.queue import QueueUnavailable, connection, enqueue, queue
 from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services.timeline import record
 
 log = logging.getLogger(__name__)
 PENDING = "leadboard_outbox_pending"
@@ -102,13 +106,11 @@ def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = No
     """Put a row's delivery job on the queue (at a time, for retries); False when Redis is away.
 
     The row is the record, so a failure here loses nothing: the sweeper enqueues it later."""
-    from app.queue import QueueUnavailable, enqueue, queue
     job = job_id(outbox_id, attempts)
     try:
         if at is None:
             enqueue(JOB, outbox_id, job_id=job, job_timeout=_job_timeout())
         else:
-            from redis import RedisError
             # RQ's scheduler keeps whole seconds, dropping the fraction, so it would start the job
             # up to a second before the row is due, and the job would find nothing to claim.
             at = at.replace(tzinfo=timezone.utc)
@@ -278,7 +280,6 @@ def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
         # Read the lead afresh: a merge may have moved the row, or the lead gone, while we sent.
         lead_id = db.session.scalar(select(OutboxEmail.lead_id).where(OutboxEmail.id == outbox_id)) if done else None
         if lead_id is not None and kind != "owner_notice":
-            from app.services.leads import record
             record(lead_id, "email_sent", None, facts, finished)
     return Delivery("sent")
 
@@ -315,7 +316,6 @@ def _failed_attempt(outbox_id: int, attempt: int, error: str, permanent: bool = 
 def _record_on_lead(row: OutboxEmail, kind: str, now: datetime, actor_id: int | None = None, **data) -> None:
     """What happened to an email to a prospect goes on their lead's timeline (the team's own notices don't)."""
     if row.lead_id is not None and row.kind != "owner_notice":
-        from app.services.leads import record
         record(row.lead_id, kind, actor_id, {"subject": row.subject, "to": row.to_address, **data}, now)
 
 
@@ -370,7 +370,6 @@ def listing(state: str = "", page: int = 1, per_page: int = 50) -> OutboxPage:
 
 
 def counts() -> dict[str, int]:
-    from sqlalchemy import func
     return dict(db.session.execute(select(OutboxEmail.state, func.count()).group_by(OutboxEmail.state)).all())
 
 
@@ -441,9 +440,6 @@ def _pending_jobs(rows: list[tuple[int, int]]) -> dict[int, str]:
     """The rows whose delivery job Redis still holds waiting, and how ("queued", "scheduled", ...)."""
     if not rows:
         return {}
-    from redis import RedisError
-    from rq.job import Job, JobStatus
-    from app.queue import QueueUnavailable, connection
     try:
         redis = connection()
         jobs = Job.fetch_many([job_id(i, attempts) for i, attempts in rows], connection=redis)

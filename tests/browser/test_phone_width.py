@@ -97,7 +97,7 @@ def test_at_phone_width_move_to_moves_a_card(phone, seeded):
 
 def test_at_phone_width_appointments_the_outbox_and_notifications_fit(new_page, seeded):
     from datetime import datetime, timedelta, timezone
-    from app.services import appointments
+    from app.services import appointment_emails, appointments
     from app.services.outbox import deliver
     lead_id = seeded.lead("Pia", "Phone", owner=seeded.admin,
                           email="pia.phone.with.a.rather.long.address@hyperconvergedinfrastructure.example")
@@ -105,12 +105,12 @@ def test_at_phone_width_appointments_the_outbox_and_notifications_fit(new_page, 
         booked = appointments.book_appointment(
             lead_id, seeded.admin.id, starts_at=datetime.now(timezone.utc) + timedelta(days=2), duration_minutes=45,
             location="https://meet.example.com/a-very-long-meeting-room-name-that-goes-on-and-on")
-        appointments.answer(appointments.link_token(booked, "reschedule"), "reschedule", "Mornings, please")
+        appointments.answer(appointment_emails.link_token(booked, "reschedule"), "reschedule", "Mornings, please")
         from app.extensions import db
         from app.models import OutboxEmail
         invite = db.session.scalars(db.select(OutboxEmail.id).where(OutboxEmail.kind == "appointment_invite")).one()
         deliver(invite)
-        token = appointments.link_token(booked, "confirm")
+        token = appointment_emails.link_token(booked, "confirm")
     page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     sign_in(page, seeded.admin)
     for path, text in [(f"/leads/{lead_id}", "New time asked"), ("/outbox", "Please confirm"),

@@ -13,6 +13,7 @@ from app.api.openapi import document
 from app.extensions import db
 from app.models import Appointment, Lead, OutboxEmail
 from app.services import appointments as service, utcnow
+from app.services.appointment_emails import link_token
 from app.services.api_keys import create_key
 from tests.integration.test_api import Api, entries, error_fields, problem
 
@@ -147,7 +148,7 @@ def test_listing_and_reading_show_each_appointment_with_its_status(api, lead, ma
     sooner = book(api, lead.id, starts_at=at(day_in(7), 10, 0))
     book(api, make_lead(first_name="Other", email="other@example.com").id)  # another lead's: not listed
     # The prospect confirms the sooner one with the link in their email.
-    service.answer(service.link_token(db.session.get(Appointment, sooner["id"]), "confirm"), "confirm")
+    service.answer(link_token(db.session.get(Appointment, sooner["id"]), "confirm"), "confirm")
 
     response = api.get(f"/leads/{lead.id}/appointments")
     assert response.status_code == 200
@@ -163,7 +164,7 @@ def test_listing_and_reading_show_each_appointment_with_its_status(api, lead, ma
 
 def test_a_prospect_asking_for_another_time_shows_their_message(api, lead):
     booked = book(api, lead.id)
-    token = service.link_token(db.session.get(Appointment, booked["id"]), "reschedule")
+    token = link_token(db.session.get(Appointment, booked["id"]), "reschedule")
     service.answer(token, "reschedule", "Could we make it Thursday?")
     body = api.get(f"/appointments/{booked['id']}").get_json()
     assert (body["status"], body["prospect_message"]) == ("new_time_requested", "Could we make it Thursday?")
@@ -178,7 +179,7 @@ def test_a_lead_without_appointments_lists_none(api, lead):
 
 def test_rescheduling_sends_an_updated_invitation_with_a_higher_sequence(api, lead):
     booked = book(api, lead.id, location="Engine room", note="Bring cards.")
-    service.answer(service.link_token(db.session.get(Appointment, booked["id"]), "confirm"), "confirm")
+    service.answer(link_token(db.session.get(Appointment, booked["id"]), "confirm"), "confirm")
     day = day_in(9)
 
     response = api.patch(f"/appointments/{booked['id']}", {"starts_at": at(day, 11, 0, "+02:00"), "note": None})

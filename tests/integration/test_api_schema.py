@@ -21,7 +21,8 @@ from app.api.openapi import document
 from app.extensions import db
 from app.services import utcnow
 from app.services.api_keys import create_key
-from app.services.appointments import answer, book_appointment, cancel_appointment, link_token
+from app.services.appointment_emails import link_token
+from app.services.appointments import answer, book_appointment, cancel_appointment
 from app.services.leads import create_lead
 from app.services.stages import ensure_default_pipeline
 from app.services.users import create_user

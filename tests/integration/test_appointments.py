@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Appointment, Lead, Notification, OutboxEmail, TimelineEntry
 from app.services import appointments as service, outbox, utcnow
+from app.services.appointment_emails import in_zone, link_token
 
 
 def emails(kind: str | None = None) -> list[OutboxEmail]:
@@ -119,8 +120,8 @@ def test_booking_does_not_move_a_lead_back_from_a_later_stage(member, make_lead,
 def test_rescheduling_raises_the_sequence_keeps_the_uid_and_needs_a_new_confirmation(as_member, member, lena):
     appointment = book(member, lena)
     first_uid = appointment.uid
-    service.answer(service.link_token(appointment, "confirm"), "confirm")
-    local = service.in_zone(appointment.starts_at + timedelta(days=1), "UTC")
+    service.answer(link_token(appointment, "confirm"), "confirm")
+    local = in_zone(appointment.starts_at + timedelta(days=1), "UTC")
     response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/reschedule", {
         f"a{appointment.id}-date": local.date().isoformat(), f"a{appointment.id}-time": f"{local:%H:%M}",
         f"a{appointment.id}-duration": "60", f"a{appointment.id}-location": "Office", f"a{appointment.id}-note": ""})
@@ -257,7 +258,7 @@ def tamper(token: str) -> str:
 def test_tampered_wrong_action_expired_and_replaced_links_get_a_friendly_page_and_change_nothing(
         app, member, lena, prospect):
     appointment = book(member, lena)
-    token = service.link_token(appointment, "confirm")
+    token = link_token(appointment, "confirm")
     cases = {
         f"/appointments/confirm/{tamper(token)}": (404, "not valid"),
         f"/appointments/confirm/not-a-token": (404, "not valid"),
@@ -274,7 +275,7 @@ def test_tampered_wrong_action_expired_and_replaced_links_get_a_friendly_page_an
     assert response.status_code == 409 and "newest email" in response.get_data(as_text=True)
 
     db.session.refresh(appointment)
-    fresh = service.link_token(appointment, "confirm")
+    fresh = link_token(appointment, "confirm")
     with pytest.raises(service.LinkExpired):
         service.read_link(fresh, "confirm", now=appointment.ends_at + timedelta(seconds=1))
     assert service.read_link(fresh, "confirm", now=appointment.ends_at - timedelta(seconds=1)).id == appointment.id
@@ -284,7 +285,7 @@ def test_tampered_wrong_action_expired_and_replaced_links_get_a_friendly_page_an
 
 def test_an_ended_appointments_link_says_so(app, member, lena, prospect):
     appointment = book(member, lena)
-    token = service.link_token(appointment, "confirm")
+    token = link_token(appointment, "confirm")
     appointment.starts_at = utcnow() - timedelta(hours=2)  # it has been and gone
     db.session.commit()
     response = prospect.get(f"/appointments/confirm/{token}")
@@ -296,7 +297,7 @@ def test_an_ended_appointments_link_says_so(app, member, lena, prospect):
 
 def test_a_reminder_goes_out_once_24_hours_before_a_confirmed_appointment(member, lena):
     appointment = book(member, lena, hours=72)
-    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    service.answer(link_token(appointment, "confirm"), "confirm")
     db.session.refresh(appointment)
     assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=25)) == 0
     assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23)) == 1
@@ -307,7 +308,7 @@ def test_a_reminder_goes_out_once_24_hours_before_a_confirmed_appointment(member
 
 def test_no_reminder_for_a_cancelled_appointment_and_a_queued_one_is_withdrawn(member, lena, make_lead):
     appointment = book(member, lena, hours=72)
-    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    service.answer(link_token(appointment, "confirm"), "confirm")
     db.session.refresh(appointment)
     service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23))
     service.cancel_appointment(appointment.id, member.id)
@@ -315,7 +316,7 @@ def test_no_reminder_for_a_cancelled_appointment_and_a_queued_one_is_withdrawn(m
 
     other = make_lead(first_name="Otto", email="otto@example.com")
     second = book(member, other, hours=72)
-    service.answer(service.link_token(second, "confirm"), "confirm")
+    service.answer(link_token(second, "confirm"), "confirm")
     service.cancel_appointment(second.id, member.id)
     db.session.refresh(second)
     assert service.queue_due_reminders(now=second.starts_at - timedelta(hours=23)) == 0
@@ -323,7 +324,7 @@ def test_no_reminder_for_a_cancelled_appointment_and_a_queued_one_is_withdrawn(m
 
 def test_a_moved_appointment_gets_its_reminder_for_the_new_time(member, lena):
     appointment = book(member, lena, hours=72)
-    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    service.answer(link_token(appointment, "confirm"), "confirm")
     db.session.refresh(appointment)
     old_start = appointment.starts_at
     service.queue_due_reminders(now=old_start - timedelta(hours=23))
@@ -331,7 +332,7 @@ def test_a_moved_appointment_gets_its_reminder_for_the_new_time(member, lena):
                                    duration_minutes=30, now=old_start - timedelta(hours=23))
     assert [e.state for e in emails("appointment_reminder")] == ["cancelled"]
     db.session.refresh(appointment)
-    service.answer(service.link_token(appointment, "confirm"), "confirm", now=old_start - timedelta(hours=22))
+    service.answer(link_token(appointment, "confirm"), "confirm", now=old_start - timedelta(hours=22))
     assert service.queue_due_reminders(now=appointment.starts_at - timedelta(hours=23)) == 1
 
 
@@ -422,7 +423,7 @@ def test_appointment_links_are_rate_limited_per_address(make_app, stages, member
     with limited.app_context():
         lead = make_lead(first_name="Rita", email="rita@example.com")
         appointment = book(member, lead)
-        path = f"/appointments/confirm/{service.link_token(appointment, 'confirm')}"
+        path = f"/appointments/confirm/{link_token(appointment, 'confirm')}"
         client = limited.test_client()
         answers = [client.get(path).status_code for _ in range(61)]
         assert answers == [200] * 60 + [429]
@@ -438,7 +439,7 @@ def test_pressing_over_https_with_strict_csrf_confirms(make_app, stages, member,
     secure = make_app(WTF_CSRF_SSL_STRICT=True)
     with secure.app_context():
         appointment = book(member, make_lead(first_name="Sam", email="sam@example.com"))
-        path = f"/appointments/confirm/{service.link_token(appointment, 'confirm')}"
+        path = f"/appointments/confirm/{link_token(appointment, 'confirm')}"
         client, origin = secure.test_client(), "https://leads.example.com"
         page = client.get(path, base_url=origin)
         # The page's policy lets the browser send our own address back with the press (Flask-WTF's
@@ -475,7 +476,7 @@ def test_moving_keeps_a_duration_the_form_does_not_list(as_member, member, lena)
     appointment = book(member, lena, duration=20)
     page = as_member.get(f"/leads/{lena.id}").get_data(as_text=True)
     assert re.search(rf'<option selected value="20">20 minutes</option>', page)
-    local = service.in_zone(appointment.starts_at, "UTC")
+    local = in_zone(appointment.starts_at, "UTC")
     response = as_member.post(f"/leads/{lena.id}/appointments/{appointment.id}/reschedule", {
         f"a{appointment.id}-date": local.date().isoformat(), f"a{appointment.id}-time": "09:15",
         f"a{appointment.id}-duration": "20", f"a{appointment.id}-location": "", f"a{appointment.id}-note": ""})
@@ -532,6 +533,6 @@ def test_an_answer_on_a_pool_lead_booked_through_the_api_reaches_the_admins(admi
     lead = make_lead(first_name="Pool", email="pool@example.com")  # no owner
     appointment = service.book_appointment(lead.id, None, starts_at=datetime.now(timezone.utc) + timedelta(days=1),
                                            duration_minutes=30)  # as the API books: no one
-    service.answer(service.link_token(appointment, "confirm"), "confirm")
+    service.answer(link_token(appointment, "confirm"), "confirm")
     assert sorted(e.to_address for e in emails("owner_notice")) == sorted([admin.email, other_admin.email])
     assert sorted(db.session.scalars(select(Notification.user_id))) == sorted([admin.id, other_admin.id])

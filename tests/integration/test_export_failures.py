@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
-from app.services.imports import EXPORT_FAILED, csv_stream
+from app.services.export import EXPORT_FAILED, csv_stream
 
 
 @pytest.fixture

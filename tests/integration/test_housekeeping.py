@@ -8,7 +8,7 @@ from sqlalchemy import event, select
 import worker
 from app.extensions import db
 from app.models import ApiKey, IdempotencyRecord, OutboxEmail
-from app.services import appointments, utcnow
+from app.services import appointment_emails, appointments, utcnow
 from app.services.api_keys import claim_idempotency_key, complete_idempotency_key, create_key
 
 
@@ -18,7 +18,7 @@ def confirmed_tomorrow(make_lead, member):
     starts = (booked_at + timedelta(hours=30)).replace(tzinfo=timezone.utc)
     appointment = appointments.book_appointment(lead.id, member.id, starts_at=starts, duration_minutes=30,
                                                 now=booked_at)
-    appointments.answer(appointments.link_token(appointment, "confirm"), "confirm", now=booked_at)
+    appointments.answer(appointment_emails.link_token(appointment, "confirm"), "confirm", now=booked_at)
     return appointment
 
 

@@ -16,7 +16,7 @@ from app.services import capture_forms as form_service
 from app.services.api_keys import create_key
 from app.services.capture import capture_lead
 from app.services.imports import create_import, run_import
-from app.services.merge import likely_duplicates
+from app.services.duplicates import likely_duplicates
 from tests.conftest import Web
 from tests.integration.test_api import Api
 from tests.integration.test_import import csv_bytes

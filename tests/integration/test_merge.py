@@ -10,7 +10,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Appointment, Lead, LeadMerge, Note, Notification, OutboxEmail, TimelineEntry
 from app.services import appointments as appointment_service
+from app.services.appointment_emails import link_token
 from app.services import leads as lead_service
+from app.services import duplicates as duplicate_service
 from app.services import merge as merge_service
 from app.services import utcnow
 
@@ -82,7 +84,7 @@ def test_the_list_pairs_similar_names_at_the_same_company_and_not_unrelated_peop
     make_lead(first_name="John", last_name="Smith", company=None)  # no company to go on
     make_lead(first_name="Ada", last_name="Lovelace", company="Globex")
 
-    assert pair_names(merge_service.likely_duplicates()) == [("Jon Smith", "John Smith")]
+    assert pair_names(duplicate_service.likely_duplicates()) == [("Jon Smith", "John Smith")]
     page = as_member.get("/leads/duplicates").get_data(as_text=True)
     row = re.search(r'<tr id="dup-\d+-\d+">.*?</tr>', page, re.S).group(0)
     assert "Jon Smith" in row and "John Smith" in row and "86%" in row and "Jane Doe" not in page
@@ -93,7 +95,7 @@ def test_the_list_pairs_similar_names_at_the_same_company_and_not_unrelated_peop
 def test_spellings_of_one_company_are_compared_together(app, make_lead):
     for company in ("Acme Inc", "ACME", "  Acme, Inc. ", "Acme LLC", "Acme Industries"):
         make_lead(first_name="Grace", last_name="Hopper", company=company)
-    pairs = merge_service.likely_duplicates().pairs
+    pairs = duplicate_service.likely_duplicates().pairs
     assert len(pairs) == 6  # the four spellings of Acme pair up; Acme Industries is another company
     assert all(p.a.company != "Acme Industries" and p.b.company != "Acme Industries" for p in pairs)
 
@@ -102,15 +104,15 @@ def test_the_list_pages_through_whole_companies_and_merged_pairs_disappear(as_me
     for company in ("Initech", "Globex", "Hooli"):
         make_lead(first_name="Peter", last_name="Gibbons", company=company)
         make_lead(first_name="Petr", last_name="Gibbons", company=company)
-    first = merge_service.likely_duplicates(limit=1)
-    second = merge_service.likely_duplicates(limit=1, after=first.next_after)
-    third = merge_service.likely_duplicates(limit=1, after=second.next_after)
+    first = duplicate_service.likely_duplicates(limit=1)
+    second = duplicate_service.likely_duplicates(limit=1, after=first.next_after)
+    third = duplicate_service.likely_duplicates(limit=1, after=second.next_after)
     assert [p.a.company for p in first.pairs + second.pairs + third.pairs] == ["Globex", "Hooli", "Initech"]
     assert third.next_after is None
 
     hooli = second.pairs[0]
     merge_service.merge_leads(hooli.a.id, hooli.b.id, {}, member.id)
-    assert [p.a.company for p in merge_service.likely_duplicates().pairs] == ["Globex", "Initech"]
+    assert [p.a.company for p in duplicate_service.likely_duplicates().pairs] == ["Globex", "Initech"]
     page = as_member.get(f"/leads/duplicates?after={first.next_after}").get_data(as_text=True)
     assert "Initech" in page and "Globex" not in page and "First page" in page
 
@@ -324,7 +326,7 @@ def test_appointments_emails_and_notifications_move_with_the_loser_and_undo_move
     jon, john = twins
     appointment = book(john.id, member)
     appointment_id, starts_at = appointment.id, appointment.starts_at
-    appointment_service.answer(appointment_service.link_token(appointment, "confirm"), "confirm")
+    appointment_service.answer(link_token(appointment, "confirm"), "confirm")
     johns_emails = sorted(lead_of(OutboxEmail))  # the invitation, and the notice to his owner Ada
     notification_id = db.session.scalars(select(Notification.id)).one()  # Ada's "John Smith confirmed"
     assert set(lead_of(OutboxEmail).values()) == {john.id} and lead_of(Notification) == {notification_id: john.id}
@@ -366,7 +368,7 @@ def test_the_badge_shows_the_appointment_that_changed_last_and_follows_an_answer
     johns = book(john.id, member, hours=72, now=booked)
     jons = book(jon.id, member, hours=48, now=booked + timedelta(minutes=1))
     johns_id, johns_starts_at, jons_starts_at = johns.id, johns.starts_at, jons.starts_at
-    confirm = appointment_service.link_token(johns, "confirm")
+    confirm = link_token(johns, "confirm")
 
     merge = merge_twins(jon, john, member)
     assert lead_of(Appointment) == {johns_id: jon.id, jons.id: jon.id}

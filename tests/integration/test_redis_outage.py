@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db, limiter
 from app.models import Lead, OutboxEmail
-from app.services import appointments, capture_forms as form_service
+from app.services import appointment_emails, appointments, capture_forms as form_service
 from app.services.api_keys import create_key
 from tests.conftest import Web
 from tests.jobs.conftest import throwaway_redis, wait_until  # noqa: F401 (a fixture)
@@ -47,7 +47,7 @@ def test_with_redis_down_people_sign_in_forms_capture_the_api_creates_and_links_
     rita = make_lead(first_name="Rita", email="rita@example.com")
     starts = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
     appointment = appointments.book_appointment(rita.id, member.id, starts_at=starts, duration_minutes=30)
-    confirm = f"/appointments/confirm/{appointments.link_token(appointment, 'confirm')}"
+    confirm = f"/appointments/confirm/{appointment_emails.link_token(appointment, 'confirm')}"
     web = Web(outage_app.test_client())
     assert web.get("/login").status_code == 200  # the limiter has counted on Redis so far
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Appointment, OutboxEmail, TimelineEntry
-from app.services import appointments, atomic, outbox, utcnow
+from app.services import appointment_emails, appointments, atomic, outbox, utcnow
 from tests.jobs.conftest import MAIL_FROM, alive, kill_worker, wait_until, work_horses
 
 pytestmark = [pytest.mark.redis, pytest.mark.jobs]
@@ -352,7 +352,7 @@ def test_the_sweeper_queues_a_reminder_for_a_confirmed_appointment_within_a_day_
     confirmed = book(lena, member, starts, now=booked_at)
     called_off = book(make_lead(first_name="Otto", email="otto@example.com"), member, starts, now=booked_at)
     for appointment in (confirmed, called_off):
-        appointments.answer(appointments.link_token(appointment, "confirm"), "confirm", now=booked_at)
+        appointments.answer(appointment_emails.link_token(appointment, "confirm"), "confirm", now=booked_at)
     appointments.cancel_appointment(called_off.id, member.id, now=booked_at)
     assert appointments.queue_due_reminders(booked_at + timedelta(hours=5)) == 0  # 25 hours ahead: too early
 
@@ -374,7 +374,7 @@ def test_a_queued_reminder_is_withdrawn_when_its_appointment_is_cancelled(app, m
                                                                           smtp_server):
     booked_at = utcnow() - timedelta(hours=7)
     appointment = book(lena, member, (booked_at + timedelta(hours=30)).replace(tzinfo=timezone.utc), now=booked_at)
-    appointments.answer(appointments.link_token(appointment, "confirm"), "confirm", now=booked_at)
+    appointments.answer(appointment_emails.link_token(appointment, "confirm"), "confirm", now=booked_at)
     assert appointments.queue_due_reminders() == 1
     [reminder] = emails("appointment_reminder")
 

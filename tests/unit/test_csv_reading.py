@@ -6,10 +6,11 @@ import io
 import pytest
 
 from app.services.csv_headers import guess_field, guess_mapping
-from app.services.imports import (
-    BINARY, NotACsv, Plan, RowRejected, Utf8Evidence, decode_lines, detect_encoding, inspect_sample,
-    lead_fields, money_text, neutralise, read_records, sniff_delimiter, split_name,
+from app.services.csv_reading import (
+    BINARY, NotACsv, Utf8Evidence, decode_lines, detect_encoding, inspect_sample, neutralise, read_records,
+    sniff_delimiter,
 )
+from app.services.imports import Plan, RowRejected, lead_fields, money_text, split_name
 from app.services.capture import OnDuplicate
 
 

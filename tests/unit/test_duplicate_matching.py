@@ -1,6 +1,7 @@
 import pytest
 
-from app.services.merge import GROUP_CAP, _blocks, company_key, name_key, name_score, similar_pairs
+from app.services.duplicates import GROUP_CAP, blocks, similar_pairs
+from app.services.identity import company_key, name_key, name_score
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -60,7 +61,7 @@ def test_pairs_come_best_match_first_and_each_pair_once():
 
 def test_a_company_bigger_than_the_cap_is_split_by_surname_initial():
     people = [(i, f"person{i}", "smith" if i % 2 else "jones") for i in range(GROUP_CAP + 10)]
-    blocks = list(_blocks(people))
-    assert sorted(len(b) for b in blocks) == [(GROUP_CAP + 10) // 2] * 2
-    assert all(len({last for _, _, last in block}) == 1 for block in blocks)
-    assert list(_blocks(people[:5])) == [people[:5]]
+    split = list(blocks(people))
+    assert sorted(len(b) for b in split) == [(GROUP_CAP + 10) // 2] * 2
+    assert all(len({last for _, _, last in block}) == 1 for block in split)
+    assert list(blocks(people[:5])) == [people[:5]]

@@ -1,0 +1,165 @@
+"""What an appointment sends: the prospect's emails with their calendar files (.ics) and signed
+one-click links, and the notice to the lead's owner. appointments.py decides when; this module
+decides what they say. Nothing here commits: the emails are outbox rows in the caller's transaction.
+
+The links in a prospect's email are signed tokens naming one appointment, one action and the
+invitation's sequence; they expire when the appointment ends."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from icalendar import Calendar, Event, vCalAddress, vText
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Appointment, Lead, Notification, User
+from app.services import utcnow
+from app.services.outbox import queue_email
+from app.services.team_settings import team_timezone
+
+# The one-click answers a prospect's email offers (appointments.answer takes each).
+ACTIONS = ("confirm", "cancel", "reschedule")
+PRODID = "-//Leadboard//Appointments//EN"
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def in_zone(moment: datetime, zone: str) -> datetime:
+    """A stored (naive UTC) time as an aware time in `zone`."""
+    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+
+
+def describe_time(appointment: Appointment, zone: str | None = None) -> str:
+    """'Tuesday 8 December 2026, 14:00–14:30 (Europe/Berlin)'."""
+    zone = zone or appointment.timezone
+    start, end = in_zone(appointment.starts_at, zone), in_zone(appointment.ends_at, zone)
+    day = f"{start:%A} {start.day} {start:%B %Y}"
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B}, {end:%H:%M}"
+    return f"{day}, {start:%H:%M}–{until} ({zone})"
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def link_serializer() -> URLSafeSerializer:
+    """What signs and reads the links in a prospect's email (appointments.read_link reads them)."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="appointment-link")
+
+
+def link_token(appointment: Appointment, action: str) -> str:
+    """A signed token for one action on this version of the appointment, good until it ends."""
+    expires = int(appointment.ends_at.replace(tzinfo=timezone.utc).timestamp())
+    return link_serializer().dumps([appointment.id, action, appointment.sequence, expires])
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """A link for an email: BASE_URL and the route's path (no request needed, so jobs can build it)."""
+    path = current_app.url_map.bind("localhost", url_scheme="http").build(endpoint, values)
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def links(appointment: Appointment) -> dict[str, str]:
+    """The prospect's one-click links for this version of the appointment, by action."""
+    return {action: absolute_url(f"public.appointment_{action}", token=link_token(appointment, action))
+            for action in ACTIONS}
+
+
+# --- the invitation and the emails -------------------------------------------------------------
+
+
+def calendar(appointment: Appointment, lead: Lead, method: str) -> str:
+    """The .ics text: METHOD REQUEST for an invitation or update, CANCEL when cancelled."""
+    organizer_name, organizer_email = parseaddr(current_app.config["MAIL_FROM"])
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", appointment.uid)
+    event.add("sequence", appointment.sequence)
+    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
+    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
+    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
+    event.add("summary", title(appointment))
+    if appointment.location:
+        event.add("location", appointment.location)
+    if appointment.note:
+        event.add("description", appointment.note)
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    organizer = vCalAddress(f"mailto:{organizer_email or 'leadboard@localhost'}")
+    organizer.params["cn"] = vText(organizer_name or "Leadboard")
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{lead.email}")
+    attendee.params["cn"] = vText(lead.full_name)
+    attendee.params["role"] = vText("REQ-PARTICIPANT")
+    attendee.params["rsvp"] = vText("FALSE")  # answers come through the links, not calendar replies
+    event.add("attendee", attendee)
+    cal.add_component(event)
+    return cal.to_ical().decode()
+
+
+def title(appointment: Appointment) -> str:
+    """The appointment's name in emails and calendars: who the prospect meets."""
+    who = appointment.booked_by.name if appointment.booked_by else "our team"
+    return f"Appointment with {who}"
+
+
+def _render(name: str, **context) -> str:
+    # Straight from the Jinja environment: jobs have no request, so no context processors.
+    return current_app.jinja_env.get_template(name).render(**context)
+
+
+PROSPECT_EMAILS = {
+    # kind: (subject prefix, .ics method or None, heading)
+    "appointment_invite": ("Please confirm: ", "REQUEST"),
+    "appointment_update": ("Updated: ", "REQUEST"),
+    "appointment_cancel": ("Cancelled: ", "CANCEL"),
+    "appointment_reminder": ("Reminder: ", None),
+}
+
+
+def email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetime, message: str = "") -> bool:
+    """Queue one email to the prospect, with the team's message if any; False (nothing queued) when
+    the lead has no email address."""
+    if not lead.email:
+        return False
+    prefix, method = PROSPECT_EMAILS[kind]
+    when = describe_time(appointment)
+    context = {"kind": kind, "appointment": appointment, "lead": lead, "when": when, "title": title(appointment),
+               "links": links(appointment) if kind != "appointment_cancel" else {},
+               "first_name": lead.first_name or "there", "message": message}
+    attachments = []
+    if method:
+        attachments.append({"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
+                            "content_type": f"text/calendar; method={method}; charset=utf-8",
+                            "content": calendar(appointment, lead, method)})
+    queue_email(kind=kind, to_address=lead.email, to_name=lead.full_name,
+                subject=f"{prefix}{title(appointment)}, {when}",
+                text_body=_render("email/appointment.txt", **context),
+                html_body=_render("email/appointment.html", **context),
+                attachments=attachments, lead_id=lead.id, appointment_id=appointment.id, now=now)
+    return True
+
+
+def tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime, subject: str) -> None:
+    """An in-app notification and an email for the lead's owner, else whoever booked it, else (a pool
+    lead booked through the API) every active admin: an answer is never left unheard."""
+    person = next((p for p in (lead.owner, appointment.booked_by) if p is not None and p.active), None)
+    people = [person] if person else list(db.session.scalars(
+        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)))
+    lead_url = absolute_url("leads.show", lead_id=lead.id)
+    for person in people:
+        db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
+        context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
+                   "appointment": appointment,
+                   "when": describe_time(appointment, person.timezone or team_timezone())}
+        queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
+                    text_body=_render("email/owner_notice.txt", **context),
+                    html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
+                    appointment_id=appointment.id, now=now)

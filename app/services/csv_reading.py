@@ -1,0 +1,266 @@
+"""CSV files as other tools write them, and as spreadsheets read ours.
+
+Reading: the encoding (byte-order mark, UTF-16's zero bytes, else UTF-8 or Windows-1252), the
+delimiter and the header are guessed from the first chunk; records then stream from any number of
+chunks, each knowing how many bytes of the file it has read. Writing: no cell we write can start a
+spreadsheet formula."""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from app.services import ServiceError
+from app.services.csv_headers import guess_field
+
+MAX_COLUMNS = 200
+IDENTIFYING = {"first_name", "last_name", "full_name", "email", "phone"}
+BOM = "\ufeff"
+
+
+class NotACsv(ServiceError):
+    status = 422
+
+    def __init__(self, message: str):
+        super().__init__(message, field="file")
+
+
+# --- spreadsheet safety -----------------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value) -> str:
+    """A cell no spreadsheet will run as a formula: a leading = + - @ tab or CR gets a quote first."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class CsvLines:
+    """Rows in, CSV text out, one row at a time, every cell neutralised."""
+
+    def __init__(self):
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
+
+    def __call__(self, cells: Iterable) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow([neutralise(cell) for cell in cells])
+        return self._buffer.getvalue()
+
+
+# --- reading bytes as text ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Codec:
+    codec: str  # what decodes the bytes
+    errors: str  # how undecodable bytes survive: as lone surrogates, so a row can name them
+    sized_as: str  # what re-encodes a line to count its bytes exactly
+    bom: int  # bytes of byte-order mark before the first line
+    label: str
+
+
+CODECS = {
+    "utf-8": Codec("utf-8", "surrogateescape", "utf-8", 0, "UTF-8"),
+    "utf-8-sig": Codec("utf-8-sig", "surrogateescape", "utf-8", 3, "UTF-8"),
+    "utf-16": Codec("utf-16", "surrogatepass", "utf-16-le", 2, "UTF-16"),
+    "utf-16-le": Codec("utf-16-le", "surrogatepass", "utf-16-le", 0, "UTF-16"),
+    "utf-16-be": Codec("utf-16-be", "surrogatepass", "utf-16-be", 0, "UTF-16"),
+    "cp1252": Codec("cp1252", "surrogateescape", "cp1252", 0, "Windows-1252 (Latin-1)"),
+}
+# Bytes the encoding could not decode, kept as lone surrogates (see Codec.errors).
+BROKEN = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+class Utf8Evidence:
+    """Over a whole upload: bytes that are not UTF-8, and characters only UTF-8 explains.
+
+    Genuine Windows-1252 text almost never forms a valid UTF-8 multi-byte sequence, so one such
+    character means UTF-8 with a few broken rows, not Windows-1252."""
+
+    def __init__(self):
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self.invalid = 0
+        self.multibyte = 0
+
+    def feed(self, chunk: bytes, final: bool = False) -> Utf8Evidence:
+        text = self._decoder.decode(chunk, final)
+        invalid = len(BROKEN.findall(text))
+        self.invalid += invalid
+        self.multibyte += len(text) - len(text.encode("ascii", "ignore")) - invalid
+        return self
+
+    @property
+    def utf8(self) -> bool:
+        return self.invalid == 0 or self.multibyte > 0
+
+
+def detect_encoding(sample: bytes, evidence: Utf8Evidence | None = None) -> str:
+    """A key of CODECS: from the byte-order mark, else UTF-16's zero bytes, else UTF-8 or Windows-1252."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = sample[:4096]
+    half = len(head) // 2
+    if half and head.count(0) > half // 2:  # ASCII as UTF-16 without a BOM: every other byte is zero
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        if odd > half // 2 and even < odd // 8:
+            return "utf-16-le"
+        if even > half // 2 and odd < even // 8:
+            return "utf-16-be"
+    return "utf-8" if (evidence or Utf8Evidence().feed(sample)).utf8 else "cp1252"
+
+
+def decode_lines(chunks: Iterable[bytes], encoding: str) -> Iterator[tuple[str, int]]:
+    """(line with its line ending, the bytes it took in the file), decoding incrementally."""
+    spec = CODECS[encoding]
+    decoder = codecs.getincrementaldecoder(spec.codec)(errors=spec.errors)
+    bom, newline, pending = spec.bom, None, ""
+    chunks = iter(chunks)
+    while True:
+        chunk = next(chunks, None)
+        if chunk is None:
+            try:
+                pending += decoder.decode(b"", final=True)
+            except UnicodeDecodeError:  # a UTF-16 file cut in the middle of a character
+                pending += "\udcff"
+            lines, pending = [pending] if pending else [], ""
+        else:
+            pending += decoder.decode(chunk)
+            if newline is None and pending:
+                # Old Mac files end lines with CR alone; everything else has LF (CR LF stays together).
+                newline = "\r" if "\n" not in pending and "\r" in pending[:-1] else "\n"
+            lines = pending.split(newline or "\n")
+            pending = lines.pop()
+            lines = [line + (newline or "\n") for line in lines]
+        for line in lines:
+            yield line, len(line.encode(spec.sized_as, spec.errors)) + bom
+            bom = 0
+        if chunk is None:
+            return
+
+
+@dataclass
+class Record:
+    number: int  # as a spreadsheet numbers it: the header is row 1
+    cells: list[str]
+    end: int  # bytes of the file read through this record
+    error: str | None = None
+
+    @property
+    def blank(self) -> bool:
+        return self.error is None and not any(cell.strip() for cell in self.cells)
+
+
+class _Counted:
+    def __init__(self, lines: Iterator[tuple[str, int]]):
+        self._lines, self.bytes = lines, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line, size = next(self._lines)
+        self.bytes += size
+        return line
+
+
+def read_records(chunks: Iterable[bytes], encoding: str, delimiter: str) -> Iterator[Record]:
+    """Every CSV record of the file, blank ones included, streaming: memory holds one chunk."""
+    return parse_records(decode_lines(chunks, encoding), delimiter)
+
+
+def parse_records(lines: Iterator[tuple[str, int]], delimiter: str) -> Iterator[Record]:
+    counted = _Counted(lines)
+    reader = csv.reader(counted, delimiter=delimiter or ",")
+    for number in itertools.count(1):
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Record(number, [], counted.bytes, error=f"This row could not be read as CSV ({exc}).")
+            continue
+        yield Record(number, cells, counted.bytes)
+
+
+def data_records(records: Iterator[Record]) -> Iterator[Record]:
+    """The records after the header (the first record that is not blank)."""
+    for record in records:
+        if not record.blank:
+            break
+    yield from records
+
+
+def printable(text: str) -> str:
+    """Broken bytes and NULs as U+FFFD: safe for JSON columns, PostgreSQL and people."""
+    return BROKEN.sub("\ufffd", text).replace("\x00", "\ufffd")
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """, ; tab or |, from csv.Sniffer over the first lines, else the most frequent in the header; '' if none."""
+    sample = "".join(lines[:20])[:32_768]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        counts = {d: header.count(d) for d in ",;\t|"}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ""
+
+
+_SIGNATURES = {
+    b"PK\x03\x04": "This is an Excel workbook or another zip file, not a CSV. In Excel choose "
+                   "File > Save As > CSV UTF-8, then upload that file.",
+    b"\xd0\xcf\x11\xe0": "This is an old Excel (.xls) workbook, not a CSV. In Excel choose "
+                         "File > Save As > CSV UTF-8, then upload that file.",
+    b"%PDF": "This is a PDF, not a CSV. Export your leads as CSV from the tool they are in.",
+}
+BINARY = "This is not a CSV file: it contains binary data. Export your leads as CSV (values separated by " \
+         "commas, semicolons or tabs) and upload that."
+
+
+@dataclass(frozen=True)
+class Shape:
+    encoding: str
+    delimiter: str
+    headers: list[str]
+
+
+def inspect_sample(sample: bytes, whole: bool, encoding: str) -> Shape:
+    """The delimiter and headers from the file's first chunk; raises NotACsv saying what is wrong."""
+    if not sample.strip():
+        raise NotACsv("The file is empty.")
+    for signature, message in _SIGNATURES.items():
+        if sample.startswith(signature):
+            raise NotACsv(message)
+    lines = [line for line, _ in decode_lines([sample], encoding)]
+    if not whole and lines and not lines[-1].endswith(("\n", "\r")):
+        lines.pop()  # cut off mid-line by the chunk boundary
+    text = "".join(lines)
+    if "\x00" in text or len(_CONTROL.findall(text)) > len(text) // 100:
+        raise NotACsv(BINARY)
+    delimiter = sniff_delimiter(lines)
+    records = [r for r in itertools.islice(parse_records(((line, 0) for line in lines), delimiter), 200)
+               if not r.blank]
+    if not records:
+        raise NotACsv("The file has no rows.")
+    header = [printable(cell).strip() for cell in records[0].cells]
+    if len(records) < 2:
+        raise NotACsv("The file has a header row but no data rows, so there is nothing to import."
+                      if whole else "No data rows were found in the file's first megabyte.")
+    if not delimiter and len(header) == 1 and guess_field(header[0]) not in IDENTIFYING:
+        raise NotACsv("We could not find the columns: no comma, semicolon, tab or pipe separates the values "
+                      "in the first rows. Check that this is a CSV file.")
+    if len(header) > MAX_COLUMNS:
+        raise NotACsv(f"The file has {len(header)} columns; we can map at most {MAX_COLUMNS}. "
+                      "Remove the columns you don't need and upload it again.")
+    headers = [(cell or f"Column {i + 1}")[:100] for i, cell in enumerate(header)]
+    return Shape(encoding=encoding, delimiter=delimiter or ",", headers=headers)
