@@ -33,7 +33,16 @@ def _pool_context(filters: PoolFilters) -> dict:
 
 @bp.get("")
 def index():
-    return render("leads/index.html", "leads/_table.html", **_pool_context(pool_filters()))
+    filters = pool_filters()
+    context = _pool_context(filters)
+    if context["page"].page != filters.page:  # past the last page: the address follows the table
+        filters.page = context["page"].page
+        corrected = url_for("leads.index", **filters.as_args())
+        if not wants_fragment():
+            return redirect(corrected)
+        body, status, headers = render("leads/index.html", "leads/_table.html", **context)
+        return body, status, {**headers, "HX-Push-Url": corrected}
+    return render("leads/index.html", "leads/_table.html", **context)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -76,7 +76,8 @@ NULLABLE_SORTS = {"company", "value"}
 
 
 def pool_page(f: PoolFilters, acting_user_id: int | None, per_page: int = 50) -> Page:
-    """One page of the lead pool with the filter applied; the total counts every match."""
+    """One page of the lead pool with the filter applied; the total counts every match. A page past
+    the last (a pager from before the filter changed) is the last page, never an empty one."""
     total = db.session.scalar(filtered(select(func.count()).select_from(Lead), f, acting_user_id))
     column = SORTS.get(f.sort, Lead.created_at)
     order = column.asc() if f.direction == "asc" else column.desc()
@@ -84,7 +85,7 @@ def pool_page(f: PoolFilters, acting_user_id: int | None, per_page: int = 50) ->
         # Only where NULLs exist: NULLS LAST on a NOT NULL column stops PostgreSQL using its index.
         order = order.nulls_last()
     tiebreak = Lead.id.asc() if f.direction == "asc" else Lead.id.desc()
-    page = max(1, f.page)
+    page = min(max(1, f.page), max(1, math.ceil(total / per_page)))
     # Page the ids first, then load just those rows with their owner and stage: a deep OFFSET
     # then skips index entries instead of joined rows.
     ids = db.session.scalars(filtered(select(Lead.id), f, acting_user_id).order_by(order, tiebreak)

@@ -288,3 +288,14 @@ def test_losing_a_claim_race_swaps_the_row_to_show_the_new_owner(as_member, make
     row = row[:row.index("</tr>")]
     assert "Rita Rival" in row and "Claim" not in row
     assert "Rita Rival claimed this lead first" in body  # the notice rides along
+
+
+def test_a_page_past_the_last_shows_the_last_page_and_the_address_follows(as_member, make_lead):
+    for i in range(3):
+        make_lead(first_name=f"John{i}", last_name="Smith")
+    plain = as_member.get("/leads?q=john&page=4")
+    assert plain.status_code == 302 and plain.headers["Location"] == "/leads?q=john"
+    swapped = as_member.get("/leads?q=john&page=4", htmx=True)
+    body = swapped.get_data(as_text=True)
+    assert swapped.status_code == 200 and swapped.headers["HX-Push-Url"] == "/leads?q=john"
+    assert body.count('id="lead-row-') == 3 and "No leads match" not in body

@@ -12,9 +12,6 @@ APP = Path(__file__).resolve().parents[2] / "app"
 BLUEPRINTS = sorted(p.parent.name for p in APP.glob("*/__init__.py") if "Blueprint(" in p.read_text())
 WEB_LAYER = [p for name in BLUEPRINTS for p in (APP / name).glob("*.py")] + [
     APP / "web.py", APP / "cli.py", APP / "filters.py", APP / "forms.py"]
-# The service layer's private names are being made public in their own change; until it lands,
-# these are the only ones a module outside the services still reaches for.
-PENDING_SERVICE_NAMES = {("api/listing.py", "_filtered")}
 
 
 def _imports(path: Path):
@@ -47,11 +44,11 @@ def test_a_blueprint_imports_no_other_blueprint(blueprint):
     assert crossings == []
 
 
-def test_no_module_outside_the_services_imports_a_private_name():
-    reached = {(_name(path), name) for path in APP.rglob("*.py") if "services" not in path.parts
+def test_no_module_imports_another_modules_private_name():
+    reached = {(_name(path), name) for path in APP.rglob("*.py")
                for module, names, _ in _imports(path) if module.startswith("app")
                for name in names if name.startswith("_") and not name.startswith("__")}
-    assert reached - PENDING_SERVICE_NAMES == set()
+    assert reached == set()
 
 
 def test_the_web_layer_imports_at_module_top():
