@@ -84,10 +84,20 @@ def _check(name: str, colour: str, kind: str) -> tuple[str, str, str]:
     return name, colour.lower(), kind
 
 
+def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
+    """Two stages never share a name, whatever its case: every picker would show both."""
+    taken = select(Stage.id).where(func.lower(Stage.name) == name.lower())
+    if stage_id is not None:
+        taken = taken.where(Stage.id != stage_id)
+    if db.session.scalar(taken.limit(1)) is not None:
+        raise ServiceError(f"There is already a stage called {name}. Pick another name.", field="name")
+
+
 def add_stage(name: str, colour: str, kind: str = StageKind.open.value) -> Stage:
-    """Append a stage at the end of the pipeline."""
+    """Append a stage at the end of the pipeline; raises ServiceError for a name already in use."""
     name, colour, kind = _check(name, colour, kind)
     with atomic():
+        _refuse_taken_name(name)
         last = db.session.scalar(select(func.max(Stage.position))) or 0
         stage = Stage(name=name, colour=colour, kind=kind, position=last + 1)
         db.session.add(stage)
@@ -104,6 +114,7 @@ def update_stage(stage_id: int, name: str, colour: str, kind: str) -> Stage:
     name, colour, kind = _check(name, colour, kind)
     with atomic():
         stage = get_stage(stage_id)
+        _refuse_taken_name(name, stage.id)
         if stage.kind == StageKind.open.value and kind != StageKind.open.value and not _open_stages_other_than(stage.id):
             raise LastOpenStage()
         stage.name, stage.colour, stage.kind = name, colour, kind

@@ -103,7 +103,8 @@ def delete_stage(stage_id: int):
     stage = stage_service.get_stage(stage_id)
     form = DeleteStageForm()
     others = [s for s in stage_service.pipeline() if s.id != stage.id]
-    form.move_to.choices = [(str(s.id), s.name) for s in others]
+    # No stage is picked for the person: their leads go only where they choose.
+    form.move_to.choices = [("", "Choose a stage…")] + [(str(s.id), s.name) for s in others]
     count = stage_service.lead_count(stage.id)
     status = 200
     if form.validate_on_submit():

@@ -1,8 +1,11 @@
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Lead, Stage, TimelineEntry, User
+from app.services import stages as stage_service
 
 
 def pipeline_names() -> list[str]:
@@ -172,3 +175,26 @@ def test_refusing_to_demote_the_last_admin_stays_on_the_team_page(as_admin, admi
     assert 'id="flash"' in body and "<html" not in body
     db.session.refresh(admin)
     assert admin.is_admin and admin.active
+
+
+def test_a_stage_name_already_in_use_is_refused_whatever_its_case(as_admin, stages):
+    response = as_admin.post("/settings/stages", {"name": "qualified", "colour": "#112233", "kind": "open"},
+                             htmx=True)
+    assert response.status_code == 422 and "already a stage called qualified" in response.get_data(as_text=True)
+    renamed = as_admin.post(f"/settings/stages/{stages['New'].id}", {"name": "WON ", "colour": "#112233",
+                                                                     "kind": "open"}, htmx=True)
+    assert renamed.status_code == 422
+    names = [s.name for s in stage_service.pipeline()]
+    assert names.count("Qualified") == 1 and "qualified" not in names and "New" in names
+
+
+def test_deleting_a_stage_with_leads_picks_no_target_for_you(as_admin, make_lead, stages):
+    lead = make_lead(stage="Contacted")
+    page = as_admin.get(f"/settings/stages/{stages['Contacted'].id}/delete").get_data(as_text=True)
+    picker = page[page.index('name="move_to"'):]
+    first, second = re.findall(r"<option[^>]*>[^<]*", picker)[:2]
+    assert 'value=""' in first and "Choose a stage" in first and "selected" not in second
+    refused = as_admin.post(f"/settings/stages/{stages['Contacted'].id}/delete", {"move_to": ""})
+    assert refused.status_code == 422
+    db.session.refresh(lead)
+    assert lead.stage_id == stages["Contacted"].id
