@@ -20,7 +20,7 @@ def lead_page(lead, status: int = 200, **extra):
 
 def page_context(lead, **extra) -> dict:
     """Everything on the lead page beside the lead and its note form."""
-    return {**timeline_context(lead.id), "notes": timeline_service.notes(lead.id),
+    return {**timeline_context(lead.id), "notes": timeline_service.notes(lead.id), "can_claim": lead.owner_id is None,
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
 

@@ -29,15 +29,18 @@ def index():
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= 100_000:
         abort(400, description="That page number is out of range.")
-    return render_template("outbox/index.html", listing=service.listing(state, page), state=state,
-                           counts=service.counts(), states=[s.value for s in EmailState])
+    listing = service.listing(state, page)
+    return render_template("outbox/index.html", listing=listing, state=state, counts=service.counts(),
+                           states=[s.value for s in EmailState],
+                           retryable={row.id for row in listing.items if service.retryable(row)})
 
 
 @bp.get("/<int:outbox_id>")
 def show(outbox_id: int):
     email = service.get_email(outbox_id)
     headers, problem = service.headers_of(email)
-    return render_template("outbox/show.html", email=email, headers=headers, problem=problem)
+    return render_template("outbox/show.html", email=email, headers=headers, problem=problem,
+                           can_retry=service.retryable(email))
 
 
 @bp.get("/<int:outbox_id>/html")

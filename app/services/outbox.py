@@ -329,11 +329,16 @@ def get_email(outbox_id: int) -> OutboxEmail:
     return row
 
 
+def retryable(row: OutboxEmail) -> bool:
+    """Whether an admin may send this email again: only one that failed."""
+    return row.state == EmailState.failed.value
+
+
 def retry(outbox_id: int, actor_id: int) -> OutboxEmail:
     """Give a failed email a fresh set of attempts, now; raises ServiceError unless it failed."""
     with atomic():
         row = get_email(outbox_id)
-        if row.state != EmailState.failed.value:
+        if not retryable(row):
             raise ServiceError("Only an email that failed can be retried.")
         now = utcnow()
         row.state, row.attempts, row.next_attempt_at, row.failed_at, row.updated_at = (

@@ -372,8 +372,11 @@ def test_an_admin_can_retry_only_a_failed_email(as_admin, admin, lena, app):
     row = emails()[0]
     response = as_admin.post(f"/outbox/{row.id}/retry")
     assert response.status_code == 400 and "Only an email that failed" in response.get_data(as_text=True)
+    assert "Retry" not in as_admin.get(f"/outbox/{row.id}").get_data(as_text=True)
     row.state, row.attempts = "failed", 5
     db.session.commit()
+    assert "Retry sending" in as_admin.get(f"/outbox/{row.id}").get_data(as_text=True)
+    assert f'/outbox/{row.id}/retry' in as_admin.get("/outbox").get_data(as_text=True)
     as_admin.post(f"/outbox/{row.id}/retry")
     db.session.refresh(row)
     assert (row.state, row.attempts) == ("queued", 0)

@@ -299,3 +299,9 @@ def test_a_page_past_the_last_shows_the_last_page_and_the_address_follows(as_mem
     body = swapped.get_data(as_text=True)
     assert swapped.status_code == 200 and swapped.headers["HX-Push-Url"] == "/leads?q=john"
     assert body.count('id="lead-row-') == 3 and "No leads match" not in body
+
+
+def test_the_lead_page_offers_claim_only_for_a_pool_lead(as_member, make_lead, member):
+    pooled, owned = make_lead(first_name="Pooled"), make_lead(first_name="Owned", owner=member)
+    assert "Claim this lead" in as_member.get(f"/leads/{pooled.id}").get_data(as_text=True)
+    assert "Claim this lead" not in as_member.get(f"/leads/{owned.id}").get_data(as_text=True)
