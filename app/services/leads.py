@@ -64,7 +64,7 @@ def normalize_email(raw: str | None) -> str | None:
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ServiceError(f"Enter a valid email address ({exc}).", field="email") from None
+        raise ServiceError(f"Enter a valid email address. {exc}", field="email") from None
 
 
 def default_phone_region() -> str:
