@@ -283,16 +283,22 @@ class SmtpSink:
             return list(self.messages)
 
 
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server for this test; SMTP_URL=smtp_server.url sends to it."""
+def serving(sink):
+    """Run an aiosmtpd handler on a free loopback port until the generator is closed (a fixture body)."""
     import socket
     from aiosmtpd.controller import Controller
-    sink = SmtpSink()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     sink.controller = Controller(sink, hostname="127.0.0.1", port=port)
     sink.controller.start()
-    yield sink
-    sink.controller.stop()
+    try:
+        yield sink
+    finally:
+        sink.controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server for this test; SMTP_URL=smtp_server.url sends to it."""
+    yield from serving(SmtpSink())

@@ -49,12 +49,18 @@ def add_user():
     return _page(form, 422)
 
 
-def _refused(exc: ServiceError):
-    """A refusal (the last admin, say) is told on the team page itself, which stays as it was."""
-    if wants_fragment():
-        return notice(exc.message, exc.status, category="error")
-    flash(exc.message, "error")
-    return redirect(url_for("settings.users"))
+def _changed(change, told):
+    """Make a change to a teammate and say so; a refusal (the last admin) is told on the team page
+    itself, which stays as it was."""
+    try:
+        user = change()
+    except user_service.LastAdmin as exc:
+        if wants_fragment():
+            return notice(exc.message, exc.status, category="error")
+        flash(exc.message, "error")
+        return redirect(url_for("settings.users"))
+    flash(told(user), "success")
+    return go(url_for("settings.users"))
 
 
 @bp.post("/users/<int:user_id>/role")
@@ -62,22 +68,14 @@ def change_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         raise ServiceError("Role must be admin or member.")
-    try:
-        user = user_service.change_role(user_id, form.role.data)
-    except user_service.LastAdmin as exc:
-        return _refused(exc)
-    flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
-    return go(url_for("settings.users"))
+    return _changed(lambda: user_service.change_role(user_id, form.role.data),
+                    lambda user: f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.")
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
-    try:
-        user = user_service.set_active(user_id, False)
-    except user_service.LastAdmin as exc:
-        return _refused(exc)
-    flash(f"{user.name} can no longer sign in. Their leads stay assigned to them.", "success")
-    return go(url_for("settings.users"))
+    return _changed(lambda: user_service.set_active(user_id, False),
+                    lambda user: f"{user.name} can no longer sign in. Their leads stay assigned to them.")
 
 
 @bp.post("/users/<int:user_id>/reactivate")

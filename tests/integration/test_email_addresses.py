@@ -1,6 +1,5 @@
 """Recipients survive header folding: however long or odd a display name is, the To header of the
 bytes on the wire parses back to exactly one address, the one we meant, with the name intact."""
-import socket
 from email.header import decode_header, make_header
 from email.parser import BytesParser
 from email.policy import SMTP, compat32, default
@@ -9,7 +8,7 @@ from email.utils import getaddresses
 import pytest
 
 from app.services import atomic, outbox
-from tests.conftest import SmtpSink
+from tests.conftest import SmtpSink, serving
 
 NAMES = [
     "Lena Lindqvist",
@@ -43,15 +42,7 @@ class RawSmtpSink(SmtpSink):
 @pytest.fixture
 def raw_smtp_server():
     """A real SMTP server on loopback that keeps the raw bytes it received."""
-    from aiosmtpd.controller import Controller
-    sink = RawSmtpSink()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    sink.controller = Controller(sink, hostname="127.0.0.1", port=port)
-    sink.controller.start()
-    yield sink
-    sink.controller.stop()
+    yield from serving(RawSmtpSink())
 
 
 def queued(to_name: str, to_address: str = "john@example.com"):
