@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from app import config as app_config
-from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.extensions import compress, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)  # before CSRF: a flood is refused before any other work
     csrf.init_app(app)
     login_manager.init_app(app)
+    compress.init_app(app)
 
     from app import api, auth, board, leads, main, outbox, public, settings
     from app.web import install

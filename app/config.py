@@ -207,6 +207,10 @@ def load(overrides: dict | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Redis away: count in this process's memory (the same limits) until it answers again, and
         # never fail a request for a counter. Short timeouts so a silent Redis costs a request ~1 s.
+        # Streams (the CSV export, static files) go out as they are: wrapping a stream that already
+        # carries its own request context in another breaks the context stack. Static files are
+        # cached for a year by their hashed URLs instead.
+        "COMPRESS_STREAMS": False,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -1,4 +1,5 @@
 """Extensions are created here and bound to an app in create_app()."""
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -38,3 +39,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Pages and fragments go out compressed (zstd, brotli or gzip, as the browser accepts).
+compress = Compress()

@@ -1,9 +1,11 @@
 """What every page shares: fragment-or-page rendering, sign-in loading, errors, security headers."""
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
-from functools import wraps
+from functools import lru_cache, wraps
 
 from urllib.parse import urlsplit
 
@@ -13,6 +15,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.security import safe_join
 
 from app import filters
 from app.extensions import db, limiter, login_manager
@@ -182,9 +185,47 @@ def limit_wait() -> int:
     return max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
 
 
+STATIC_MAX_AGE = 365 * 24 * 3600
+
+
+@lru_cache(maxsize=256)
+def _content_version(path: str, mtime_ns: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:12]
+
+
+def static_version(app: Flask, filename: str) -> str:
+    """A static file's content hash (12 hex digits), or "" for a file that is not there."""
+    path = safe_join(app.static_folder, filename)
+    try:
+        return _content_version(path, os.stat(path).st_mtime_ns) if path else ""
+    except OSError:
+        return ""
+
+
+def version_static_files(app: Flask) -> None:
+    """Every static URL carries its file's content hash (?v=...), so a browser may keep the file for a
+    year and still sees a changed file at once: a new hash is a new URL. A URL with an old or no
+    hash gets the ordinary revalidating answer."""
+
+    @app.url_defaults
+    def add_version(endpoint: str, values: dict) -> None:
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            version = static_version(app, values["filename"])
+            if version:
+                values["v"] = version
+
+    def max_age(filename: str | None) -> int | None:
+        current = filename is not None and request.args.get("v") == static_version(app, filename)
+        return STATIC_MAX_AGE if current else None
+
+    app.get_send_file_max_age = max_age
+
+
 def install(app: Flask) -> None:
     app.request_class = LeadboardRequest
     app.before_request(refuse_hostile_input)
+    version_static_files(app)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to continue."
