@@ -211,6 +211,9 @@ def load(overrides: dict | None = None) -> dict:
         # carries its own request context in another breaks the context stack. Static files are
         # cached for a year by their hashed URLs instead.
         "COMPRESS_STREAMS": False,
+        # Pages and fragments only: API clients (and the schemathesis run) get plain JSON, since a
+        # client may advertise an encoding its HTTP layer cannot decode.
+        "COMPRESS_MIMETYPES": ["text/html"],
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

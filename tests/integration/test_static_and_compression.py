@@ -51,3 +51,12 @@ def test_the_csv_export_streams_as_it_is_whatever_the_browser_accepts(as_member,
     streamed = as_member._send("get", "/leads/export.csv", headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
     assert "Content-Encoding" not in streamed.headers
     assert streamed.get_data() == plain and plain.count(b"@example.com") == 30
+
+
+def test_api_answers_stay_plain_json_whatever_the_client_advertises(app, admin):
+    from app.services.api_keys import create_key
+    _, secret = create_key("Website", admin.id)
+    answer = app.test_client().get("/api/v1/openapi.json", headers={"Accept-Encoding": "gzip, br, zstd",
+                                                                    "Authorization": f"Bearer {secret}"})
+    assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
+    assert answer.get_json()["openapi"].startswith("3.1")
