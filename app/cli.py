@@ -1,4 +1,4 @@
-"""Operator commands: `flask --app app create-admin|create-user|seed-demo`."""
+"""Operator commands: `flask --app app create-admin|create-user|create-api-key|seed-demo|reconcile-totals`."""
 from __future__ import annotations
 
 import secrets
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from app.services import ServiceError
+from app.services import ServiceError, totals
 from app.services.api_keys import create_key
 from app.services.demo import DEMO_ADMIN, has_users, seed
 from app.services.users import create_user
@@ -65,6 +65,15 @@ def register(app: Flask) -> None:
         login_file.chmod(0o600)
         click.echo(f"Seeded {counts['users']} users, {counts['leads']:,} leads and {counts['appointments']} appointments.")
         click.echo(_login_line(DEMO_ADMIN, password))
+
+    @app.cli.command("reconcile-totals")
+    def reconcile_totals_command():
+        """Recount the board's stage totals from the leads and fix any that drifted."""
+        wrong = totals.reconcile()
+        if wrong:
+            click.echo(f"Fixed {wrong} stage total{'s' if wrong != 1 else ''} that did not match the leads.")
+        else:
+            click.echo("Every stage total matches the leads.")
 
 
 def _login_line(email: str, password: str) -> str:

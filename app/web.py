@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Request, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.security import safe_join
@@ -21,7 +21,7 @@ from app import filters
 from app.extensions import db, limiter, login_manager
 from app.models import User
 from app.models.appointment import STATUS_LABELS
-from app.services import INT32_MAX, ServiceError, utcnow, whole_number
+from app.services import INT32_MAX, ServiceError, contention, utcnow, whole_number
 from app.services.auth import load_session
 from app.services.notifications import unread_count
 
@@ -176,6 +176,7 @@ MESSAGES = {
     413: "That upload is too large.",
     429: "Too many requests. Wait a moment and try again.",
     500: "Something went wrong on our side. Nothing you saved was lost; try again in a moment.",
+    503: "Someone else was changing the same leads at that moment, so nothing was saved. Try again.",
 }
 
 
@@ -270,6 +271,14 @@ def install(app: Flask) -> None:
         # A value the database cannot hold (a number past its integer range) is bad input, not our fault.
         db.session.rollback()
         return _error(400, "A value in that request is out of range. Check the numbers and try again.")
+
+    @app.errorhandler(OperationalError)
+    def database_busy(exc: OperationalError):
+        if not contention(exc):
+            return unexpected(exc)
+        db.session.rollback()
+        g.retry_after = 1
+        return _error(503, MESSAGES[503])
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -7,7 +7,8 @@ from http import HTTPStatus
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app.services import ServiceError
+from app.extensions import db
+from app.services import ServiceError, contention
 
 PROBLEM_TYPE = "application/problem+json"
 VALIDATION = "urn:leadboard:problem:validation"
@@ -89,6 +90,10 @@ def _from_http(exc: HTTPException):
 
 
 def _unexpected(exc: Exception):
+    if contention(exc):
+        db.session.rollback()
+        return problem_response(503, "Another change to the same leads was being saved at that moment, so "
+                                     "nothing was saved. Retry the request.", headers={"Retry-After": "1"})
     current_app.logger.exception("Unhandled error in the API")
     return problem_response(500, "Something went wrong on our side. Retry the request "
                                  "(with the same Idempotency-Key, if you sent one).")

@@ -45,7 +45,7 @@ class Lead(db.Model):
     utm_medium: Mapped[str | None] = mapped_column(String(100))
     utm_campaign: Mapped[str | None] = mapped_column(String(100))
     referrer: Mapped[str | None] = mapped_column(String(500))
-    capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="SET NULL"))
+    capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="SET NULL"), index=True)
     # The latest appointment's answer and time, kept here so the board shows badges without a join.
     appointment_status: Mapped[str | None] = mapped_column(String(20))
     appointment_starts_at: Mapped[datetime | None]
@@ -73,6 +73,21 @@ def max_length(name: str, *, typed: bool = False) -> int:
     if typed and name == "phone":
         return PHONE_INPUT_MAX
     return Lead.__table__.c[name].type.length
+
+
+class StageTotal(db.Model):
+    """How many leads, and their value in cents, per stage and owner (owner_key 0: the pool).
+
+    Kept by triggers on `leads` (migration c4f1a7e2b9d3) in the same transaction as every change, so
+    a board's column totals cost one read per stage whatever the number of leads. Only the database
+    writes these rows; `services.totals.reconcile()` recomputes them from the leads."""
+
+    __tablename__ = "stage_totals"
+
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True)
+    owner_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    lead_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # Capture's identity rule looks people without an email or phone up by name (services/identity.py).

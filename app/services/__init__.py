@@ -98,3 +98,16 @@ def _begin_writing(session) -> None:
     dbapi = connection.connection.dbapi_connection
     if not dbapi.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# PostgreSQL's answers when two transactions wanted the same rows at once: a deadlock, a
+# serialization failure, a lock wait given up. SQLite's is "database is locked" after its timeout.
+CONTENTION_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def contention(exc: BaseException) -> bool:
+    """Whether a database error means "busy with another change right now": nothing was saved,
+    and the same request a moment later will very likely succeed."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in CONTENTION_SQLSTATES or "database is locked" in str(orig or "")

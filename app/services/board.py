@@ -1,14 +1,15 @@
-"""The Kanban board: one column per stage, honest totals from SQL, the first cards of each."""
+"""The Kanban board: one column per stage, its maintained totals (services/totals.py), the first cards of each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
+from app.services import totals
 from app.services.stages import get_stage, pipeline
 
 
@@ -36,14 +37,11 @@ def _cards(stage_id: int, owner_id: int | None, offset: int, limit: int) -> list
 
 
 def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tuple[int, Decimal]]:
-    query = select(Lead.stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)).group_by(Lead.stage_id)
-    if stage_id is not None:
-        query = query.where(Lead.stage_id == stage_id)
-    return {sid: (count, Decimal(total)) for sid, count, total in db.session.execute(_owner_filter(query, owner_id))}
+    return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
 
 
 def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
-    """Every stage in order; one totals query, then one bounded card query per stage."""
+    """Every stage in order; one read of the kept totals, then one bounded card query per stage."""
     totals = _totals(owner_id)
     return [Column(stage=stage, count=totals.get(stage.id, (0, 0))[0], total_value=totals.get(stage.id, (0, Decimal(0)))[1],
                    cards=_cards(stage.id, owner_id, 0, per_column))

@@ -342,13 +342,42 @@ def _position_after(stage_id: int, moving_id: int, after: Lead | None) -> int | 
     return (after.position + below) // 2 if below - after.position > 1 else None
 
 
+ROOM_WINDOWS = (16, 128, 1024, 8192)  # how many cards below a full gap a move may spread, tried in turn
+
+
+def _make_room(stage_id: int, moving_id: int, after: Lead) -> int:
+    """A position just below `after` when the card below it leaves no gap.
+
+    The cards below are spread out, up to the first gap wide enough for them and the moving card
+    (or the column's end), so a move rewrites a small handful of positions, never the whole column.
+    A spread leaves gaps of two or more, so a region only packs again after as many moves into it
+    as it has cards, and each wider window is tried only then: the rewrites stay few on average."""
+    for window in ROOM_WINDOWS:
+        below = db.session.execute(
+            select(Lead.id, Lead.position).where(Lead.stage_id == stage_id, Lead.id != moving_id,
+                                                 Lead.position > after.position)
+            .order_by(Lead.position, Lead.id).limit(window)).all()
+        room = next((k for k in range(1, len(below)) if below[k].position - after.position >= 2 * (k + 2)), None)
+        if room is not None:
+            k, step = room, (below[room].position - after.position) // (room + 2)
+            break
+        if len(below) < window:  # the column ends within the window: there is room below its last card
+            k, step = len(below), POSITION_GAP
+            break
+    else:  # 8,192 cards packed without a gap: never seen, but stay correct
+        _renumber(stage_id)
+        db.session.refresh(after)
+        return _position_after(stage_id, moving_id, after)
+    db.session.execute(update(Lead), [{"id": row.id, "position": after.position + step * (n + 2)}
+                                      for n, row in enumerate(below[:k])])
+    return after.position + step
+
+
 def _renumber(stage_id: int) -> None:
-    """Spread a column's positions out again (rare: only when two neighbours leave no gap)."""
+    """Spread a whole column's positions out again (the last resort of _make_room)."""
     ids = db.session.scalars(select(Lead.id).where(Lead.stage_id == stage_id).order_by(Lead.position, Lead.id)).all()
     if not ids:
         return
-    # Positions are unique per stage and checked row by row, so go by way of places above every
-    # card (free), then down to evenly spread places below them (free again).
     above = db.session.scalar(select(func.max(Lead.position)).where(Lead.stage_id == stage_id)) + 1
     db.session.execute(update(Lead), [{"id": i, "position": above + n} for n, i in enumerate(ids)])
     db.session.execute(update(Lead), [{"id": i, "position": above - (len(ids) - n) * POSITION_GAP}
@@ -374,9 +403,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
                                       "The columns are refreshed; try again.")
         position = _position_after(stage.id, lead.id, after)
         if position is None:
-            _renumber(stage.id)
-            db.session.refresh(after)
-            position = _position_after(stage.id, lead.id, after)
+            position = _make_room(stage.id, lead.id, after)
         if not bump_version(lead, lead.version):  # someone else's change committed since our read
             raise StaleLead(lead)
         db.session.refresh(lead)

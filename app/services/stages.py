@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
-from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, totals, utcnow
 
 DEFAULT_PIPELINE = (
     ("New", "#3b82f6", StageKind.open),
@@ -144,13 +144,13 @@ def shift(stage_id: int, offset: int) -> list[Stage]:
 
 
 def lead_counts() -> dict[int, int]:
-    """Leads per stage, every stage included, in one query."""
-    counts = dict(db.session.execute(select(Lead.stage_id, func.count()).group_by(Lead.stage_id)).all())
-    return {stage.id: counts.get(stage.id, 0) for stage in pipeline()}
+    """Leads per stage, every stage included, from the kept totals."""
+    counts = totals.by_stage()
+    return {stage.id: counts[stage.id].count if stage.id in counts else 0 for stage in pipeline()}
 
 
 def lead_count(stage_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Lead).where(Lead.stage_id == stage_id))
+    return totals.lead_count(stage_id=stage_id)
 
 
 def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> None:
