@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from app.models import EmailState
 from app.outbox import bp
-from app.services import outbox as service
+from app.services import outbox as service, whole_number
 from app.web import admin_required
 
 # The stored HTML is shown in a sandboxed frame: no scripts, no same-origin access; its links open
@@ -26,11 +26,11 @@ def index():
     state = request.args.get("state", "")
     if state and state not in {s.value for s in EmailState}:
         abort(400, description="Filter by one of: queued, sending, sent, failed, cancelled.")
-    page = request.args.get("page", 1, type=int)
-    if not 1 <= page <= 100_000:
-        abort(400, description="That page number is out of range.")
-    listing = service.listing(state, page)
+    # Cursors are email ids; one that is garbage, out of range or names no email gives the newest page.
+    listing = service.listing(state, before_id=whole_number(request.args.get("before")),
+                              after_id=whole_number(request.args.get("after")))
     return render_template("outbox/index.html", listing=listing, state=state, counts=service.counts(),
+                           count_cap=service.COUNT_CAP,
                            states=[s.value for s in EmailState],
                            retryable={row.id for row in listing.items if service.retryable(row)})
 

@@ -361,21 +361,46 @@ def withdraw(appointment_id: int, kinds: tuple[str, ...], now: datetime) -> int:
 @dataclass
 class OutboxPage:
     items: list[OutboxEmail]
-    page: int
-    has_next: bool
+    newer: bool  # there are newer emails than the first shown
+    older: bool  # there are older emails than the last shown
 
 
-def listing(state: str = "", page: int = 1, per_page: int = 50) -> OutboxPage:
-    query = select(OutboxEmail).order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+COUNT_CAP = 10_000  # the state filters say "10,000+" beyond this, rather than count every email
+
+
+def listing(state: str = "", *, before_id: int | None = None, after_id: int | None = None,
+            per_page: int = 50) -> OutboxPage:
+    """Newest first, a page at a time by keyset: the emails just older than `before_id`, or just
+    newer than `after_id`. A cursor naming no email (deleted, or made up) gives the newest page."""
+    query = select(OutboxEmail)
     if state:
         query = query.where(OutboxEmail.state == state)
-    page = max(1, page)
-    rows = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
-    return OutboxPage(items=rows[:per_page], page=page, has_next=len(rows) > per_page)
+    cursor = db.session.get(OutboxEmail, before_id or after_id) if (before_id or after_id) else None
+    newest_first = query.order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+    if cursor is not None and after_id:
+        newer = (OutboxEmail.created_at > cursor.created_at) | (
+            (OutboxEmail.created_at == cursor.created_at) & (OutboxEmail.id > cursor.id))
+        rows = list(db.session.scalars(query.where(newer).order_by(OutboxEmail.created_at, OutboxEmail.id)
+                                       .limit(per_page + 1)))
+        if rows:
+            return OutboxPage(items=list(reversed(rows[:per_page])), newer=len(rows) > per_page, older=True)
+    elif cursor is not None:
+        older = (OutboxEmail.created_at < cursor.created_at) | (
+            (OutboxEmail.created_at == cursor.created_at) & (OutboxEmail.id < cursor.id))
+        rows = list(db.session.scalars(newest_first.where(older).limit(per_page + 1)))
+        if rows:
+            return OutboxPage(items=rows[:per_page], newer=True, older=len(rows) > per_page)
+    rows = list(db.session.scalars(newest_first.limit(per_page + 1)))
+    return OutboxPage(items=rows[:per_page], newer=False, older=len(rows) > per_page)
 
 
 def counts() -> dict[str, int]:
-    return dict(db.session.execute(select(OutboxEmail.state, func.count()).group_by(OutboxEmail.state)).all())
+    """Emails per state, each counted up to COUNT_CAP + 1 (an index range each, never the whole table)."""
+    found = {}
+    for state in EmailState:
+        capped = select(OutboxEmail.id).where(OutboxEmail.state == state.value).limit(COUNT_CAP + 1).subquery()
+        found[state.value] = db.session.scalar(select(func.count()).select_from(capped))
+    return found
 
 
 # --- the sweeper ------------------------------------------------------------------------------
