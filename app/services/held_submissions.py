@@ -52,10 +52,13 @@ def _notify_admins(form: CaptureForm, now: datetime) -> None:
                                         created_at=now))
 
 
-def held_for(form_id: int) -> list[HeldSubmission]:
-    """The form's held submissions, oldest first."""
+HELD_SHOWN = 50
+
+
+def held_for(form_id: int, limit: int = HELD_SHOWN) -> list[HeldSubmission]:
+    """The form's oldest `limit` held submissions, oldest first: a queue worked from its head."""
     return list(db.session.scalars(select(HeldSubmission).where(HeldSubmission.form_id == form_id)
-                                   .order_by(HeldSubmission.created_at, HeldSubmission.id)))
+                                   .order_by(HeldSubmission.created_at, HeldSubmission.id).limit(limit)))
 
 
 def held_count(form_id: int) -> int:

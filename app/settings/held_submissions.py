@@ -13,7 +13,8 @@ from app.web import go
 
 def _page(capture_form, status: int = 200, error: str | None = None):
     return render_template("settings/forms_held.html", capture_form=capture_form, error=error,
-                           held=held_service.held_for(capture_form.id), labels=FIELD_LABELS), status
+                           held=held_service.held_for(capture_form.id), held_count=held_service.held_count(capture_form.id),
+                           labels=FIELD_LABELS), status
 
 
 @bp.get("/forms/<int:form_id>/held")

@@ -158,3 +158,17 @@ def test_release_and_discard_need_a_csrf_token(as_admin, prospect, capture_form)
     response = as_admin.post(f"/settings/forms/{capture_form.id}/held/{row.id}/release", csrf=False)
     assert response.status_code == 400
     assert len(held()) == 1 and leads() == []
+
+
+def test_a_flood_of_held_submissions_shows_the_oldest_fifty_and_says_how_many_wait(as_admin, capture_form):
+    from datetime import timedelta
+
+    from app.services import utcnow
+    start = utcnow() - timedelta(hours=1)
+    db.session.add_all([HeldSubmission(form_id=capture_form.id, values={"email": f"bot{n:02d}@example.com"},
+                                       origin={}, reason="too fast", created_at=start + timedelta(seconds=n))
+                        for n in range(55)])
+    db.session.commit()
+    page = as_admin.get(f"/settings/forms/{capture_form.id}/held").get_data(as_text=True)
+    assert "55 held submissions: the oldest 50 are shown" in page
+    assert "bot00@example.com" in page and "bot49@example.com" in page and "bot50@example.com" not in page
