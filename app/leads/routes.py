@@ -7,7 +7,7 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, whole_number
 from app.services.capture import capture_lead
-from app.services import lead_queries, timeline as timeline_service
+from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import Appointment, AppointmentStatus, Lead, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.appointment_emails import describe_time, email_prospect, in_zone, link_serializer, tell_owner
-from app.services.keyset import newest_first
+from app.services.keyset import anchor, newest_first
 from app.services.leads import change_stage, get_lead, top_position, touch
 from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
@@ -173,8 +173,7 @@ def past(lead_id: int, now: datetime | None = None, *, before_id: int | None = N
     now = now or utcnow()
     query = (select(Appointment).options(joinedload(Appointment.booked_by))
              .where(Appointment.lead_id == lead_id, Appointment.starts_at < now))
-    anchor = db.session.get(Appointment, before_id) if before_id is not None else None
-    start = (anchor.starts_at, anchor.id) if anchor is not None and anchor.lead_id == lead_id else None
+    start = anchor(Appointment, before_id, "starts_at", lead_id=lead_id)
     return newest_first(query, Appointment.starts_at, Appointment.id, start, limit)
 
 

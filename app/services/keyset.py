@@ -7,13 +7,10 @@ nothing gets the first page, never an error."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import Select, and_, or_
 
 from app.extensions import db
-
-T = TypeVar("T")
 
 
 def older_than(moment, ident, anchor_moment: datetime, anchor_id: int):
@@ -22,12 +19,21 @@ def older_than(moment, ident, anchor_moment: datetime, anchor_id: int):
     return and_(moment <= anchor_moment, or_(moment < anchor_moment, ident < anchor_id))
 
 
-def newest_first(query: Select, moment, ident, anchor: tuple[datetime, int] | None,
+def anchor(model, row_id: int | None, moment: str, **owner) -> tuple[datetime, int] | None:
+    """Where a page starts: row `row_id`'s (moment, id) if it belongs to this list (`owner`, e.g.
+    lead_id=3); None, the first page, for another list's row, a deleted one or none."""
+    row = db.session.get(model, row_id) if row_id is not None else None
+    if row is None or any(getattr(row, name) != value for name, value in owner.items()):
+        return None
+    return getattr(row, moment), row.id
+
+
+def newest_first(query: Select, moment, ident, start: tuple[datetime, int] | None,
                  limit: int) -> tuple[list, bool]:
-    """Up to `limit` rows of `query` in (moment desc, id desc) order after `anchor` (None: from the
-    newest), and whether more remain."""
+    """Up to `limit` rows of `query` in (moment desc, id desc) order after `start` (an anchor(); None:
+    from the newest), and whether more remain."""
     query = query.order_by(moment.desc(), ident.desc()).limit(limit + 1)
-    if anchor is not None:
-        query = query.where(older_than(moment, ident, *anchor))
+    if start is not None:
+        query = query.where(older_than(moment, ident, *start))
     rows = list(db.session.scalars(query))
     return rows[:limit], len(rows) > limit

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Notification
 from app.services import atomic, utcnow
-from app.services.keyset import newest_first
+from app.services.keyset import anchor, newest_first
 
 PAGE = 50
 
@@ -21,8 +21,7 @@ def unread_count(user_id: int) -> int:
 def recent(user_id: int, *, before_id: int | None = None, limit: int = PAGE) -> tuple[list[Notification], bool]:
     """A person's notifications newest first, `limit` at a time after the notification `before_id`
     (someone else's, or none: the newest); the flag says whether older ones remain."""
-    anchor = db.session.get(Notification, before_id) if before_id is not None else None
-    start = (anchor.created_at, anchor.id) if anchor is not None and anchor.user_id == user_id else None
+    start = anchor(Notification, before_id, "created_at", user_id=user_id)
     query = select(Notification).where(Notification.user_id == user_id)
     return newest_first(query, Notification.created_at, Notification.id, start, limit)
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Note, TimelineEntry
 from app.services import utcnow
-from app.services.keyset import newest_first
+from app.services.keyset import anchor, newest_first
 
 NOTES_PAGE = 20
 
@@ -25,18 +25,13 @@ def timeline(lead_id: int, *, before_id: int | None = None, limit: int = 50) -> 
     newest); the flag says whether older entries remain."""
     query = (select(TimelineEntry).options(joinedload(TimelineEntry.actor))
              .where(TimelineEntry.lead_id == lead_id))
-    anchor = _anchor(TimelineEntry, before_id, lead_id)
-    return newest_first(query, TimelineEntry.created_at, TimelineEntry.id, anchor, limit)
+    start = anchor(TimelineEntry, before_id, "created_at", lead_id=lead_id)
+    return newest_first(query, TimelineEntry.created_at, TimelineEntry.id, start, limit)
 
 
 def notes(lead_id: int, *, before_id: int | None = None, limit: int = NOTES_PAGE) -> tuple[list[Note], bool]:
     """A lead's notes newest first, with their authors, `limit` at a time after the note `before_id`
     (another lead's, or none: the newest); the flag says whether older notes remain."""
     query = select(Note).options(joinedload(Note.author)).where(Note.lead_id == lead_id)
-    return newest_first(query, Note.created_at, Note.id, _anchor(Note, before_id, lead_id), limit)
-
-
-def _anchor(model, row_id: int | None, lead_id: int):
-    """Where a page starts: the named row's (created_at, id) if it is this lead's."""
-    row = db.session.get(model, row_id) if row_id is not None else None
-    return (row.created_at, row.id) if row is not None and row.lead_id == lead_id else None
+    start = anchor(Note, before_id, "created_at", lead_id=lead_id)
+    return newest_first(query, Note.created_at, Note.id, start, limit)
