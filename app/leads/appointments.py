@@ -8,10 +8,11 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import CancelAppointmentForm, RescheduleForm
-from app.leads.page import booking_form, lead_page
+from app.leads.page import booking_form, lead_page, past_appointments_context
+from app.leads.routes import older
 from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service
-from app.services.team_settings import user_timezone
-from app.web import add_form_error, wants_fragment
+from app.services.team_settings import timezone_names, user_timezone
+from app.web import add_form_error, query_int, wants_fragment
 
 
 def _starts(form) -> datetime:
@@ -31,7 +32,8 @@ def book(lead_id: int):
         try:
             appointment = service.book_appointment(
                 lead.id, current_user.id, starts_at=_starts(form), duration_minutes=form.duration.data,
-                location=form.location.data, note=form.note.data, prospect_timezone=form.timezone.data)
+                location=form.location.data, note=form.note.data,
+                prospect_timezone=form.timezone.data or user_timezone(current_user))
         except ServiceError as exc:
             add_form_error(form, _field(exc))
         else:
@@ -40,6 +42,22 @@ def book(lead_id: int):
             flash(f"Booked for {appointment_emails.describe_time(appointment, user_timezone(current_user))}. {told}", "success")
             return _back(lead.id)
     return lead_page(lead, 422, booking=form, open_booking=True)
+
+
+@bp.get("/<int:lead_id>/appointments")
+def appointments(lead_id: int):
+    """Older past appointments, after the one named by `before`."""
+    lead = lead_service.get_lead(lead_id)
+    return older(lead, "Older appointments", "leads/_appointment_items.html", "div", "appointment-list",
+                 **past_appointments_context(lead.id, query_int("before", None, minimum=1)))
+
+
+@bp.get("/timezones")
+def timezone_options():
+    """Every zone as <option>s, for the booking form's suggestions. The page asks for it by a
+    versioned address (`v`, the list's digest), so it is cached for a year."""
+    body = render_template("leads/_timezone_options.html", timezone_options=timezone_names())
+    return body, 200, {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 def _field(exc: ServiceError) -> ServiceError:

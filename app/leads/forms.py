@@ -79,7 +79,9 @@ class AppointmentForm(FlaskForm):
                            choices=[(m, duration_label(m)) for m in DURATIONS])
     location = StringField("Location or video link", validators=[Length(max=500)])
     note = TextAreaField("Note for the prospect (optional)", validators=[Length(max=2000)])
-    timezone = SelectField("Prospect's timezone", choices=[], validate_choice=False)
+    # Free text with suggestions (the page lists a few zones, fetching all on demand); the service
+    # accepts any IANA zone and names the field when it is not one.
+    timezone = StringField("Prospect's timezone", filters=[lambda value: value.strip() if value else value])
 
 
 class RescheduleForm(AppointmentForm):

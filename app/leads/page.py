@@ -1,15 +1,24 @@
 """The lead page's context, shared by the routes that render it: the lead's own (routes.py) and its
-appointments panel's (appointments.py), which re-render the whole page when a form is refused."""
+appointments panel's (appointments.py), which re-render the whole page when a form is refused.
+
+Every list on it is a bounded first page with a "Show older" link (keyset on time and id), so the
+page costs the same for a lead with five notes as for one with five thousand."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, url_for
 from flask_login import current_user
 
 from app.leads.filters import owner_choices
 from app.leads.forms import AppointmentForm, AssignForm, NoteForm, RescheduleForm
-from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service
+from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
 from app.services.stages import pipeline
-from app.services.team_settings import timezone_names, user_timezone
+from app.services.team_settings import team_timezone, timezone_names_version, user_timezone
+
+# Suggested in the booking form before (or without) the full list of zones: the member's own and the
+# team's come first.
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
+                "America/Denver", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Singapore",
+                "Asia/Tokyo", "Australia/Sydney")
 
 
 def lead_page(lead, status: int = 200, **extra):
@@ -20,7 +29,7 @@ def lead_page(lead, status: int = 200, **extra):
 
 def page_context(lead, **extra) -> dict:
     """Everything on the lead page beside the lead and its note form."""
-    return {**timeline_context(lead.id), "notes": timeline_service.notes(lead.id), "can_claim": lead.owner_id is None,
+    return {**timeline_context(lead.id), **notes_context(lead.id), "can_claim": lead.owner_id is None,
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
 
@@ -31,17 +40,22 @@ def timeline_context(lead_id: int, before_id: int | None = None) -> dict:
     return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
 
 
+def notes_context(lead_id: int, before_id: int | None = None) -> dict:
+    """A page of the lead's notes, newest first."""
+    notes, more = timeline_service.notes(lead_id, before_id=before_id)
+    return {"notes": notes, "more_notes": more}
+
+
 def booking_form(submitted: bool = False) -> AppointmentForm:
-    """The booking form: from the posted data, or empty with the member's timezone picked."""
+    """The booking form: from the posted data, or empty with the member's timezone filled in."""
     form = AppointmentForm() if submitted else AppointmentForm(formdata=None)
-    form.timezone.choices = [(name, name) for name in timezone_names()]
     if not submitted:
         form.timezone.data = user_timezone(current_user)
     return form
 
 
-def _prefilled(appointment) -> RescheduleForm:
-    local = appointment_emails.in_zone(appointment.starts_at, user_timezone(current_user))
+def _prefilled(appointment, zone: str) -> RescheduleForm:
+    local = appointment_emails.in_zone(appointment.starts_at, zone)
     form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
                           time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
                           location=appointment.location, note=appointment.note)
@@ -49,13 +63,37 @@ def _prefilled(appointment) -> RescheduleForm:
     return form
 
 
-def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False, cancel_forms=None) -> dict:
-    """What the lead page's appointments panel needs: the list, the booking form, a form per open one."""
-    appointments = appointment_service.for_lead(lead.id)
-    forms = {a.id: _prefilled(a) for a in appointments if a.is_open}
-    forms.update(reschedule_forms or {})
+def appointment_items_context(appointments, reschedule_forms=None, cancel_forms=None) -> dict:
+    """What each shown appointment needs: a reschedule form per open one (a refused one kept), the
+    cancel steps open, times described in the member's timezone."""
     zone = user_timezone(current_user)
-    return {"appointments": appointments, "booking_form": booking or booking_form(),
-            "reschedule_forms": forms, "open_booking": open_booking, "my_timezone": zone,
-            "cancel_forms": cancel_forms or {},
+    forms = {a.id: _prefilled(a, zone) for a in appointments if a.is_open}
+    forms.update(reschedule_forms or {})
+    return {"reschedule_forms": forms, "cancel_forms": cancel_forms or {}, "my_timezone": zone,
             "describe": lambda a: appointment_emails.describe_time(a, zone)}
+
+
+def past_appointments_context(lead_id: int, before_id: int | None = None) -> dict:
+    """A page of the lead's past appointments, the latest first (the "Show older" load)."""
+    past, more = appointment_service.past(lead_id, before_id=before_id)
+    return {"appointments": past, "more_appointments": more, **appointment_items_context(past)}
+
+
+def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=False, cancel_forms=None) -> dict:
+    """The appointments panel: the upcoming ones, the latest past ones (older on demand), a form per
+    open one shown, and the booking form."""
+    now = utcnow()
+    upcoming, more_upcoming = appointment_service.upcoming(lead.id, now)
+    past, more_past = appointment_service.past(lead.id, now)
+    shown = upcoming + past
+    # A form refused (or a cancel step opened without JavaScript) on an older appointment: show it too.
+    named = set(reschedule_forms or {}) | {i for i, form in (cancel_forms or {}).items() if form}
+    pinned = [appointment_service.get_appointment(i) for i in sorted(named - {a.id for a in shown})]
+    zone = user_timezone(current_user)
+    return {"appointments": shown, "more_appointments": more_past, "pinned_appointments": pinned,
+            "more_upcoming": more_upcoming, "appointments_upcoming": len(upcoming),
+            "booking_form": booking or booking_form(), "open_booking": open_booking,
+            # The full list's address names its content, so the browser may keep it for good.
+            "timezone_options_url": url_for("leads.timezone_options", v=timezone_names_version()),
+            "timezone_options": list(dict.fromkeys((zone, team_timezone(), *COMMON_ZONES))),
+            **appointment_items_context(shown + pinned, reschedule_forms, cancel_forms)}

@@ -4,10 +4,10 @@ from flask_login import current_user, login_required
 from app.leads import bp
 from app.leads.filters import owner_id, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
-from app.leads.page import lead_page, page_context, timeline_context
+from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, whole_number
 from app.services.capture import capture_lead
-from app.services import lead_queries, timeline as timeline_service
+from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
@@ -121,16 +121,30 @@ def add_note(lead_id: int):
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               notes=timeline_service.notes(lead.id), **timeline_context(lead.id))
+                               **notes_context(lead.id), **timeline_context(lead.id))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **page_context(lead))
+
+
+def older(lead, heading: str, items_template: str, list_tag: str, list_class: str, **context):
+    """A "Show older" load: the next rows for htmx to put in place of the link, or on a page of their
+    own without JavaScript. A cursor naming no row of this lead starts from the newest."""
+    return render("leads/older.html", items_template, lead=lead, heading=heading, items_template=items_template,
+                  list_tag=list_tag, list_class=list_class, focus_first=wants_fragment(), **context)
+
+
+@bp.get("/<int:lead_id>/notes")
+def notes(lead_id: int):
+    lead = lead_service.get_lead(lead_id)
+    return older(lead, "Older notes", "leads/_note_items.html", "ul", "notes",
+                 **notes_context(lead.id, query_int("before", None, minimum=1)))
 
 
 @bp.get("/<int:lead_id>/timeline")
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    before = query_int("before", None, minimum=1)
-    return render_template("leads/_timeline_entries.html", lead=lead, **timeline_context(lead.id, before))
+    return older(lead, "Older timeline entries", "leads/_timeline_entries.html", "ol", "timeline",
+                 **timeline_context(lead.id, query_int("before", None, minimum=1)))
 
 
 def _after_ownership_change(lead, message: str):

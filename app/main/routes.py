@@ -7,7 +7,7 @@ from app.extensions import db, limiter
 from app.main import bp
 from app.main.forms import AccountForm
 from app.services import ServiceError, notifications as notification_service, team_settings
-from app.web import add_form_error
+from app.web import add_form_error, query_int, render, wants_fragment
 
 
 @bp.get("/")
@@ -43,7 +43,12 @@ def healthz():
 @bp.get("/notifications")
 @login_required
 def notifications():
-    return render_template("main/notifications.html", items=notification_service.recent(current_user.id))
+    """The newest notifications, or (`before`: the last one shown) the next older ones: a fragment
+    for htmx's "Show older", a page of its own without JavaScript."""
+    before = query_int("before", None, minimum=1)
+    items, more = notification_service.recent(current_user.id, before_id=before)
+    return render("main/notifications.html", "main/_notification_items.html", items=items, more=more,
+                  older=before is not None, focus_first=wants_fragment())
 
 
 @bp.post("/notifications/read")

@@ -31,10 +31,12 @@ class Appointment(db.Model):
     __table_args__ = (
         # The reminder sweep: confirmed appointments starting soon.
         Index("ix_appointments_status_starts", "status", "starts_at"),
+        # A lead's appointments by start: the lead page's upcoming ones and its pages of past ones.
+        Index("ix_appointments_lead_starts", "lead_id", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     uid: Mapped[str] = mapped_column(String(120), unique=True)  # the calendar UID, stable for life
     sequence: Mapped[int] = mapped_column(default=0)  # raised on every change the prospect is sent
@@ -70,7 +72,9 @@ class Notification(db.Model):
     """Something a teammate should know about: shown in the app until they have read it."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),
+                      # The notifications page: a person's newest first, a keyset page at a time.
+                      Index("ix_notifications_user_created", "user_id", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -96,9 +96,11 @@ Index("ix_leads_lower_last_name", func.lower(Lead.last_name))
 
 class Note(db.Model):
     __tablename__ = "notes"
+    # The lead page's notes: a lead's newest first, a keyset page at a time.
+    __table_args__ = (Index("ix_notes_lead_created", "lead_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import Appointment, AppointmentStatus, Lead, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.appointment_emails import describe_time, email_prospect, in_zone, link_serializer, tell_owner
+from app.services.keyset import anchor, newest_first
 from app.services.leads import change_stage, get_lead, top_position, touch
 from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
@@ -27,6 +28,8 @@ MAX_DURATION = 12 * 60
 MAX_AHEAD = timedelta(days=2 * 365)
 LOCATION_LIMIT, NOTE_LIMIT, MESSAGE_LIMIT = 500, 2000, 1000
 REMINDER_BEFORE = timedelta(hours=24)
+# The lead page shows the upcoming appointments (the soonest this many) and pages through past ones.
+UPCOMING_LIMIT, PAST_PAGE = 50, 10
 # Emails to the prospect that a change makes out of date, withdrawn if they have not gone out yet.
 SUPERSEDED = ("appointment_invite", "appointment_update", "appointment_reminder")
 
@@ -147,10 +150,31 @@ def _locked(appointment_id: int) -> Appointment:
 
 
 def for_lead(lead_id: int) -> list[Appointment]:
-    """A lead's appointments, the latest start first."""
+    """A lead's appointments, the latest start first (all of them: the API's listing)."""
     return list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
                                    .where(Appointment.lead_id == lead_id)
                                    .order_by(Appointment.starts_at.desc(), Appointment.id.desc())))
+
+
+def upcoming(lead_id: int, now: datetime | None = None, limit: int = UPCOMING_LIMIT) -> tuple[list[Appointment], bool]:
+    """A lead's appointments starting from `now` on, the latest start first: the soonest `limit` of
+    them, and whether later ones were left out."""
+    now = now or utcnow()
+    rows = list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
+                                   .where(Appointment.lead_id == lead_id, Appointment.starts_at >= now)
+                                   .order_by(Appointment.starts_at, Appointment.id).limit(limit + 1)))
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def past(lead_id: int, now: datetime | None = None, *, before_id: int | None = None,
+         limit: int = PAST_PAGE) -> tuple[list[Appointment], bool]:
+    """A lead's appointments that started before `now`, the latest first, `limit` at a time after the
+    appointment `before_id` (another lead's, or none: the latest); the flag says whether older remain."""
+    now = now or utcnow()
+    query = (select(Appointment).options(joinedload(Appointment.booked_by))
+             .where(Appointment.lead_id == lead_id, Appointment.starts_at < now))
+    start = anchor(Appointment, before_id, "starts_at", lead_id=lead_id)
+    return newest_first(query, Appointment.starts_at, Appointment.id, start, limit)
 
 
 # --- reading a link (appointment_emails signs them) ---------------------------------------------

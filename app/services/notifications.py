@@ -8,6 +8,9 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Notification
 from app.services import atomic, utcnow
+from app.services.keyset import anchor, newest_first
+
+PAGE = 50
 
 
 def unread_count(user_id: int) -> int:
@@ -15,9 +18,12 @@ def unread_count(user_id: int) -> int:
                              .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
 
 
-def recent(user_id: int, limit: int = 50) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user_id)
-                                   .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+def recent(user_id: int, *, before_id: int | None = None, limit: int = PAGE) -> tuple[list[Notification], bool]:
+    """A person's notifications newest first, `limit` at a time after the notification `before_id`
+    (someone else's, or none: the newest); the flag says whether older ones remain."""
+    start = anchor(Notification, before_id, "created_at", user_id=user_id)
+    query = select(Notification).where(Notification.user_id == user_id)
+    return newest_first(query, Notification.created_at, Notification.id, start, limit)
 
 
 def mark_read(user_id: int, now: datetime | None = None) -> int:

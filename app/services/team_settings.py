@@ -1,6 +1,7 @@
 """Team-wide choices: the default timezone and the stage a booked appointment moves a lead to."""
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -18,6 +19,12 @@ BOOKED_STAGE_NAME = "Appointment set"
 def timezone_names() -> list[str]:
     """Every IANA zone name, sorted, for the pickers."""
     return sorted(name for name in available_timezones() if "/" in name or name == "UTC")
+
+
+@lru_cache(maxsize=1)
+def timezone_names_version() -> str:
+    """A short digest of timezone_names(): it changes only when the zone database does."""
+    return hashlib.sha256("\n".join(timezone_names()).encode()).hexdigest()[:12]
 
 
 def check_timezone(name: str | None, field: str = "timezone") -> str:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Note, TimelineEntry
 from app.services import utcnow
+from app.services.keyset import anchor, newest_first
+
+NOTES_PAGE = 20
 
 
 def record(lead_id: int, kind: str, actor_id: int | None, data: dict | None = None, now: datetime | None = None) -> None:
@@ -18,20 +21,17 @@ def record(lead_id: int, kind: str, actor_id: int | None, data: dict | None = No
 
 
 def timeline(lead_id: int, *, before_id: int | None = None, limit: int = 50) -> tuple[list[TimelineEntry], bool]:
-    """Newest first, `limit` at a time; the flag says whether older entries remain."""
+    """Newest first, `limit` at a time after the entry `before_id` (another lead's, or none: the
+    newest); the flag says whether older entries remain."""
     query = (select(TimelineEntry).options(joinedload(TimelineEntry.actor))
-             .where(TimelineEntry.lead_id == lead_id)
-             .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc()).limit(limit + 1))
-    if before_id is not None:
-        anchor = db.session.get(TimelineEntry, before_id)
-        if anchor is not None and anchor.lead_id == lead_id:
-            query = query.where(or_(TimelineEntry.created_at < anchor.created_at,
-                                    (TimelineEntry.created_at == anchor.created_at) & (TimelineEntry.id < anchor.id)))
-    entries = list(db.session.scalars(query))
-    return entries[:limit], len(entries) > limit
+             .where(TimelineEntry.lead_id == lead_id))
+    start = anchor(TimelineEntry, before_id, "created_at", lead_id=lead_id)
+    return newest_first(query, TimelineEntry.created_at, TimelineEntry.id, start, limit)
 
 
-def notes(lead_id: int) -> list[Note]:
-    """A lead's notes, newest first, with their authors loaded."""
-    return list(db.session.scalars(select(Note).options(joinedload(Note.author))
-                                   .where(Note.lead_id == lead_id).order_by(Note.created_at.desc(), Note.id.desc())))
+def notes(lead_id: int, *, before_id: int | None = None, limit: int = NOTES_PAGE) -> tuple[list[Note], bool]:
+    """A lead's notes newest first, with their authors, `limit` at a time after the note `before_id`
+    (another lead's, or none: the newest); the flag says whether older notes remain."""
+    query = select(Note).options(joinedload(Note.author)).where(Note.lead_id == lead_id)
+    start = anchor(Note, before_id, "created_at", lead_id=lead_id)
+    return newest_first(query, Note.created_at, Note.id, start, limit)
