@@ -5,7 +5,7 @@ the newest had to read and sort a lead's (or a person's) whole history. A (paren
 serves both the parent lookup and the newest-first keyset page, so the lead_id-only indexes go.
 
 Revision ID: c4f2a8e61d07
-Revises: b7d41e2a9c10
+Revises: c4f1a7e2b9d3
 Create Date: 2026-12-02 17:40:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c4f2a8e61d07'
-down_revision = 'b7d41e2a9c10'
+down_revision = 'c4f1a7e2b9d3'
 branch_labels = None
 depends_on = None
 
