@@ -1,6 +1,5 @@
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup, escape
 
 from app.board import bp
 from app.board.forms import MoveForm
@@ -46,20 +45,20 @@ class CardUrls:
     PLACEHOLDER = str(INT32_MAX)  # an id no row has; it stands where the card's id goes
 
     def __init__(self) -> None:
-        self._parts: dict[tuple, tuple[Markup, Markup]] = {}
+        self._parts: dict[tuple, tuple[str, str]] = {}
 
-    def _for(self, lead_id: int, endpoint: str, **values) -> Markup:
+    def _for(self, lead_id: int, endpoint: str, **values) -> str:
         key = (endpoint, *sorted(values.items()))
         parts = self._parts.get(key)
         if parts is None:
             head, _, tail = url_for(endpoint, lead_id=INT32_MAX, **values).partition(self.PLACEHOLDER)
-            parts = self._parts[key] = (escape(head), escape(tail))
-        return Markup(f"{parts[0]}{int(lead_id)}{parts[1]}")
+            parts = self._parts[key] = (head, tail)
+        return f"{parts[0]}{int(lead_id)}{parts[1]}"  # escaped by the template, as url_for's would be
 
-    def lead(self, lead_id: int) -> Markup:
+    def lead(self, lead_id: int) -> str:
         return self._for(lead_id, "leads.show")
 
-    def move_form(self, lead_id: int, owner: str | None) -> Markup:
+    def move_form(self, lead_id: int, owner: str | None) -> str:
         return self._for(lead_id, "board.move_form", owner=owner or None)
 
 
