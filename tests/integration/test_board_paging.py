@@ -130,6 +130,13 @@ def test_a_cursor_past_the_ends_of_the_position_range_answers_without_error(page
     assert card_ids(high.get_data(as_text=True)) == [] and more_link(high.get_data(as_text=True)) is None
 
 
+def test_more_cards_of_a_stage_that_is_gone_is_a_404(paged, stages):
+    web, _, _ = paged
+    for url in ("/board/columns/999999/cards?after_position=1&after_id=1", "/board/columns/99999999999/cards"):
+        response = web.get(url, htmx=True)
+        assert response.status_code == 404, url
+
+
 def test_a_nul_byte_in_the_cursor_is_a_clear_400(paged, stages):
     web, _, _ = paged
     response = web.get(f"/board/columns/{stages['New'].id}/cards?after_position=1%00&after_id=1", htmx=True)
