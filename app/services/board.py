@@ -59,7 +59,7 @@ def _owner_filter(query, owner_id: int | None):
 def _cards(stage_id: int, owner_id: int | None, after: Cursor | None, limit: int) -> Cards:
     query = select(Lead).options(joinedload(Lead.owner)).where(Lead.stage_id == stage_id)
     if after is not None:
-        # (position, id) > after, written so the (stage_id, position) index bounds the scan.
+        # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
         query = query.where(Lead.position >= after.position,
                             or_(Lead.position > after.position, Lead.id > after.id))
     rows = list(db.session.scalars(_owner_filter(query, owner_id).order_by(Lead.position, Lead.id).limit(limit + 1)))
