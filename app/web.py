@@ -22,7 +22,7 @@ from app.extensions import db, limiter, login_manager
 from app.models import User
 from app.models.appointment import STATUS_LABELS
 from app.services import INT32_MAX, ServiceError, contention, utcnow, whole_number
-from app.services.auth import load_session
+from app.services.auth import load_session, load_session_with_unread
 from app.services.notifications import unread_count
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -234,7 +234,11 @@ def install(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str) -> User | None:
-        session = load_session(token)
+        if request.method == "GET" and not wants_fragment():
+            # A full page's layout shows the unread badge: the sign-in check's query counts it too.
+            session, g.unread_notifications = load_session_with_unread(token) or (None, None)
+        else:
+            session = load_session(token)
         if session is None:
             return None
         user = session.user
@@ -342,4 +346,7 @@ def nav_current() -> str:
 
 
 def _unread_notifications() -> int:
-    return unread_count(current_user.id) if current_user.is_authenticated else 0
+    if not current_user.is_authenticated:
+        return 0
+    counted = g.get("unread_notifications")
+    return counted if counted is not None else unread_count(current_user.id)

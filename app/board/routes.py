@@ -5,15 +5,67 @@ from app.board import bp
 from app.board.forms import MoveForm
 from app.services import board as board_service, leads as lead_service
 from app.services.stages import UnknownStage, pipeline
-from app.web import notice, query_int, render, safe_next, wants_fragment, with_notice
+from app.services import INT32_MAX
+from app.web import notice, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
+BIGINT_MAX = 2**63 - 1
+
+
+def _signed(raw: str | None, limit: int) -> int | None:
+    """A whole number, maybe negative, within ±limit; anything else None."""
+    text = (raw or "").strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits and digits.isascii() and digits.isdigit() and len(digits) <= 19):
+        return None
+    number = int(text)
+    return number if -limit <= number <= limit else None
+
+
+def _cursor() -> board_service.Cursor | None:
+    """The "more" link's place in the column (the last shown card's position and id). A missing,
+    tampered or garbled one starts the column from the top: never an error for a stale link."""
+    position = _signed(request.args.get("after_position"), BIGINT_MAX)
+    lead_id = _signed(request.args.get("after_id"), INT32_MAX)
+    if position is None or lead_id is None or lead_id < 0:
+        return None
+    return board_service.Cursor(position, lead_id)
 
 
 @bp.before_request
 @login_required
 def require_login():
     pass
+
+
+class CardUrls:
+    """The links every card carries, each kind built by one url_for per render and then joined with
+    the card's id: a board of 120 cards would otherwise route-build 360 URLs (a third of its render)."""
+
+    PLACEHOLDER = str(INT32_MAX)  # an id no row has; it stands where the card's id goes
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple, tuple[str, str]] = {}
+
+    def _for(self, lead_id: int, endpoint: str, **values) -> str:
+        key = (endpoint, *sorted(values.items()))
+        parts = self._parts.get(key)
+        if parts is None:
+            head, _, tail = url_for(endpoint, lead_id=INT32_MAX, **values).partition(self.PLACEHOLDER)
+            parts = self._parts[key] = (head, tail)
+        return f"{parts[0]}{int(lead_id)}{parts[1]}"  # escaped by the template, as url_for's would be
+
+    def lead(self, lead_id: int) -> str:
+        return self._for(lead_id, "leads.show")
+
+    def move_form(self, lead_id: int, owner: str | None) -> str:
+        return self._for(lead_id, "board.move_form", owner=owner or None)
+
+
+@bp.context_processor
+def card_urls() -> dict:
+    """Once per rendered template (the includes of one render share it)."""
+    return {"card_urls": CardUrls()}
 
 
 def _owner_id(owner: str | None) -> int | None:
@@ -35,8 +87,11 @@ def index():
 @bp.get("/columns/<int:stage_id>/cards")
 def more_cards(stage_id: int):
     owner = request.args.get("owner", "")
-    offset = query_int("offset")
-    column = board_service.column(stage_id, _owner_id(owner), offset, current_app.config["BOARD_COLUMN_PAGE"])
+    after = _cursor()
+    # `shown` only labels "N left"; a column started over from the top has shown nothing above.
+    shown = _signed(request.args.get("shown"), INT32_MAX) if after else 0
+    column = board_service.column(stage_id, _owner_id(owner), after, current_app.config["BOARD_COLUMN_PAGE"],
+                                  shown_before=max(shown or 0, 0))
     return render_template("board/_cards.html", column=column, owner=owner)
 
 
@@ -54,7 +109,7 @@ def _existing(stage_ids: set) -> set[int]:
 
 def _refreshed(stage_ids: set[int], owner: str, shown: int | None) -> list:
     limit = min(MAX_SHOWN, max(current_app.config["BOARD_COLUMN_PAGE"], shown or 0))
-    return [board_service.column(stage_id, _owner_id(owner), 0, limit) for stage_id in sorted(stage_ids)]
+    return [board_service.column(stage_id, _owner_id(owner), None, limit) for stage_id in sorted(stage_ids)]
 
 
 def _next_page(owner: str) -> str:

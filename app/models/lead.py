@@ -18,6 +18,8 @@ class Lead(db.Model):
     __tablename__ = "leads"
     __table_args__ = (
         Index("ix_leads_stage_position", "stage_id", "position"),
+        # "My leads" board columns page by keyset over this one (the owner's cards in position order).
+        Index("ix_leads_stage_owner_position", "stage_id", "owner_id", "position"),
         # Board column totals read only this index (count and sum per stage, optionally per owner).
         Index("ix_leads_stage_owner_value", "stage_id", "owner_id", "value"),
     )

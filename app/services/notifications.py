@@ -13,9 +13,15 @@ from app.services.keyset import anchor, newest_first
 PAGE = 50
 
 
+def unread_query(user_id):
+    """The count of a user's unread notifications, as a query (`user_id` may be a column, to count
+    inside another query: the sign-in check counts them for the layout in its own round trip)."""
+    return (select(func.count()).select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
+
+
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.user_id == user_id, Notification.read_at.is_(None)))
+    return db.session.scalar(unread_query(user_id))
 
 
 def recent(user_id: int, *, before_id: int | None = None, limit: int = PAGE) -> tuple[list[Notification], bool]:
