@@ -20,7 +20,7 @@ class Lead(db.Model):
         Index("ix_leads_stage_position", "stage_id", "position"),
         # "My leads" board columns page by keyset over this one (the owner's cards in position order).
         Index("ix_leads_stage_owner_position", "stage_id", "owner_id", "position"),
-        # Board column totals read only this index (count and sum per stage, optionally per owner).
+        # The pool filtered by stage and owner, sorted by value, reads this index in order.
         Index("ix_leads_stage_owner_value", "stage_id", "owner_id", "value"),
     )
 
