@@ -93,8 +93,7 @@ def test_a_filter_walks_only_its_leads(many):
     f = PoolFilters(source="Web", sort="value", direction="desc")
     walked = walk_forward(f)
     assert walked == ordered_ids(PoolFilters(source="Web", sort="value", direction="desc"))
-    assert 0 < len(walked) < 37
-    assert {r["source"] for r in many if r["source"] == "Web"} == {"Web"}
+    assert len(walked) == sum(r["source"] == "Web" for r in many) and 0 < len(walked) < 37
 
 
 def test_the_last_page_is_the_reversed_orders_first_shown_in_order(many):
