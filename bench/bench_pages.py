@@ -295,7 +295,7 @@ def build_probes(app, url: str, lead_id: int) -> tuple[list[Probe], dict]:
         Probe("board", "board", "GET", "/board", 200),
         Probe("pool_filtered", f"pool: stage {stages[0]['name']}, no owner, by value asc ({pool:,} matches)", "GET",
               f"/leads?stage={first}&owner=none&sort=value&dir=asc", 200),
-        Probe("pool_page50", "pool: page 50 (default sort)", "GET", "/leads?page=50", 200),
+        Probe("pool_last", "pool: last page (default sort, keyset from the end)", "GET", "/leads?last=1", 200),
         Probe("move", "card move (htmx POST /board/move)", "POST", "/board/move", 200, prepare=prepare_move,
               htmx=True),
         Probe("lead_page", f"lead page, {TIMELINE_ENTRIES} timeline entries", "GET", f"/leads/{lead_id}", 200),

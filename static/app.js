@@ -85,14 +85,21 @@
   }
 
   // The pool's filter form holds the table's whole state (search, filters, sort, page) and sends
-  // every request for it, one at a time (hx-sync replace): a sort or page click sets the state and
+  // every request for it, one at a time (hx-sync replace): a sort or pager click sets the state and
   // submits, so a search still waiting out its typing delay can't race it with an older state.
+  var PAGER_FIELDS = ["after", "before", "last"];
+
   function poolState(form) {
     var params = new URLSearchParams();
     new FormData(form).forEach(function (value, name) {
-      if (value !== "" && !(name === "page" && value === "1")) params.append(name, value);
+      if (value !== "") params.append(name, value);
     });
     return params.toString();
+  }
+
+  // Back to the first page: the pager's cursor names a place in one filter and sort only.
+  function firstPage(form) {
+    PAGER_FIELDS.forEach(function (name) { form.elements[name].value = ""; });
   }
 
   function poolForm() {
@@ -105,7 +112,7 @@
     ["input", "change"].forEach(function (type) {
       document.addEventListener(type, function (evt) {
         var form = poolForm();
-        if (form && evt.target.form === form && evt.target.type !== "hidden") form.elements.page.value = "1";
+        if (form && evt.target.form === form && evt.target.type !== "hidden") firstPage(form);
       }, true);
     });
     document.addEventListener("click", function (evt) {
@@ -113,12 +120,13 @@
       var link = form && evt.target.closest && evt.target.closest("#lead-table [data-pool-sort], #lead-table [data-pool-page]");
       if (!link || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.button !== 0) return;
       evt.preventDefault();
+      firstPage(form);
       if (link.dataset.poolSort) {
         form.elements.sort.value = link.dataset.poolSort;
         form.elements.dir.value = link.dataset.poolDir;
-        form.elements.page.value = "1";
-      } else {
-        form.elements.page.value = link.dataset.poolPage;
+      } else {  // a pager link: its address carries the cursor of the page it shows
+        var target = new URL(link.href).searchParams;
+        PAGER_FIELDS.forEach(function (name) { form.elements[name].value = target.get(name) || ""; });
       }
       htmx.trigger(form, "submit");
     });
@@ -135,7 +143,7 @@
       var form = poolForm();
       if (!form || evt.detail.elt !== form) return;
       Array.from(new FormData(form).entries()).forEach(function (pair) {
-        if (pair[1] === "" || (pair[0] === "page" && pair[1] === "1")) evt.detail.parameters.delete(pair[0]);
+        if (pair[1] === "") evt.detail.parameters.delete(pair[0]);
       });
     });
     ["htmx:responseError", "htmx:sendError"].forEach(function (type) {

@@ -1,24 +1,63 @@
 """What the pool page, the bulk actions, the import and the export read alike: the pool's filters
-from the query string, and the owner picker's choices and answer."""
+and page from the query string, the pager's links, and the owner picker's choices and answer."""
 from __future__ import annotations
 
-from flask import abort, request
+from dataclasses import dataclass
+
+from flask import abort, request, url_for
 
 from app.leads.forms import PoolFilterForm
 from app.services import ServiceError, whole_number
-from app.services.lead_queries import PoolFilters
+from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor
 from app.services.users import team
+
+PAGER_ARGS = ("after", "before", "last")
 
 
 def pool_filters() -> PoolFilters:
-    """The pool's search, filters, sort and page from the query string; a bad one is a 400 naming it."""
+    """The pool's search, filters, sort and page from the query string; a bad filter is a 400 naming
+    it, while a bad page cursor (garbage, tampered, another sort's) just means the first page."""
     form = PoolFilterForm(request.args)
     if not form.validate():
         field, errors = next(iter(form.errors.items()))
         abort(400, description=f"The {field} filter is not valid: {errors[0]}")
-    return PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                       source=form.source.data or "", sort=form.sort.data, direction=form.dir.data,
-                       page=form.page.data or 1)
+    filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
+                          source=form.source.data or "", sort=form.sort.data, direction=form.dir.data)
+    filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
+    filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None
+    filters.last = request.args.get("last") == "1"
+    return filters
+
+
+def pager_args() -> dict:
+    """The page this request's address asks for, as sent (an old `page=` counts, to be dropped)."""
+    return {name: request.args[name] for name in (*PAGER_ARGS, "page") if request.args.get(name)}
+
+
+@dataclass
+class Pager:
+    here: dict  # the address arguments of the page shown
+    first: str | None = None  # links, or None where there is no such page
+    prev: str | None = None
+    next: str | None = None
+    last: str | None = None
+
+
+def pager(filters: PoolFilters, page: Page) -> Pager:
+    """The pager for `page`: First and Previous when a page comes before it, Next and Last when
+    one comes after; each link keeps the filters and sort."""
+    def link(**where) -> str:
+        return url_for("leads.index", **filters.as_args(**where))
+
+    here = {"first": {}, "last": {"last": "1"},
+            "after": {"after": encode_cursor(filters, filters.after)} if filters.after else {},
+            "before": {"before": encode_cursor(filters, filters.before)} if filters.before else {}}[page.at]
+    result = Pager(here=here)
+    if page.has_prev and page.start:
+        result.first, result.prev = link(), link(before=encode_cursor(filters, page.start))
+    if page.has_next and page.end:
+        result.next, result.last = link(after=encode_cursor(filters, page.end)), link(last="1")
+    return result
 
 
 def owner_choices(pool_label: str = "Shared pool (no owner)") -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import service_check
 from app.services import whole_number
@@ -57,7 +57,6 @@ class PoolFilterForm(Form):
     source = StringField("Source", validators=[Optional(), Length(max=100)])
     sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
-    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)], default=1)
 
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:

@@ -2,7 +2,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.leads import bp
-from app.leads.filters import owner_id, pool_filters
+from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, whole_number
@@ -21,9 +21,12 @@ def require_login():
 
 
 def _pool_context(filters: PoolFilters) -> dict:
+    page = lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"])
     return {
         "filters": filters,
-        "page": lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"]),
+        "page": page,
+        "pager": pager(filters, page),
+        "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),
         "team": team(),
         "sources": lead_queries.sources(),
@@ -35,9 +38,9 @@ def _pool_context(filters: PoolFilters) -> dict:
 def index():
     filters = pool_filters()
     context = _pool_context(filters)
-    if context["page"].page != filters.page:  # past the last page: the address follows the table
-        filters.page = context["page"].page
-        corrected = url_for("leads.index", **filters.as_args())
+    here = context["pager"].here
+    if pager_args() != here:  # a stale cursor, or a walk off either end: the address follows the table
+        corrected = url_for("leads.index", **filters.as_args(**here))
         if not wants_fragment():
             return redirect(corrected)
         body, status, headers = render("leads/index.html", "leads/_table.html", **context)
@@ -198,5 +201,5 @@ def bulk():
         message = f"Moved {changed} lead{'s' if changed != 1 else ''}."
     if not wants_fragment():
         flash(message, "success")
-        return redirect(url_for("leads.index", **filters.as_args()))
+        return redirect(url_for("leads.index", **filters.as_args(**pager_args())))
     return with_notice(render_template("leads/_table.html", **_pool_context(filters)), message)

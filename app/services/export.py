@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Lead, Stage, User
 from app.services.csv_reading import BOM, CsvLines
-from app.services.lead_queries import SORTS, PoolFilters, filtered
+from app.services.lead_queries import PoolFilters, filtered, pool_order
 
 EXPORT_BATCH = 1000
 
@@ -24,13 +24,10 @@ EXPORT_COLUMNS = (
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
-    column = SORTS.get(filters.sort, Lead.created_at)
-    ascending = filters.direction == "asc"
     query = (filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
                        .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
                        filters, acting_user_id)
-             .order_by(column.asc() if ascending else column.desc().nulls_last(),
-                       Lead.id.asc() if ascending else Lead.id.desc())
+             .order_by(*pool_order(filters))
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()
 

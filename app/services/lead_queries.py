@@ -1,20 +1,37 @@
 """The lead pool's list queries: filters, sorting and paging, shared by the pool page, the API's
-listing and the CSV export so that all three show the same leads in the same order."""
+listing and the CSV export so that all three show the same leads in the same order.
+
+The pool pages by keyset, never OFFSET: a page is "the leads after (or before) this one" in the
+order (sort key, id), found by an index range scan that costs the same on page 1 and page 20,000.
+The page a cursor names is carried in the address as a signed token (`encode_cursor`)."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead
+from app.services import INT32_MAX
 
 SORTS = {
     "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
     "company": Lead.company, "value": Lead.value,
 }
+NULLABLE_SORTS = {"company", "value"}
+COUNT_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Position:
+    """A lead's place in a sort order: its sort key (None in the NULL section) and its id."""
+    key: object
+    id: int
 
 
 @dataclass
@@ -25,27 +42,35 @@ class PoolFilters:
     source: str = ""
     sort: str = "created"
     direction: str = "desc"
-    page: int = 1
+    after: Position | None = None  # the page after this lead
+    before: Position | None = None  # the page before this lead
+    last: bool = False  # the last page
 
     def as_args(self, **changes) -> dict:
-        """Query-string arguments for this filter with some values changed (defaults left out)."""
+        """Query-string arguments for this filter with some values changed (defaults left out). The
+        page is not among them: pass after=, before= or last= to name one; any other change of
+        filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "sort": self.sort, "dir": self.direction, "page": self.page}
+                  "sort": self.sort, "dir": self.direction}
         values.update(changes)
-        defaults = {"sort": "created", "dir": "desc", "page": 1}
+        defaults = {"sort": "created", "dir": "desc"}
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
 
 
 @dataclass
 class Page:
     items: list[Lead]
-    total: int
-    page: int
-    per_page: int
-    pages: int = field(init=False)
+    at: str  # which page this is: "first", "after", "before" or "last" (a stale cursor gives "first")
+    has_prev: bool
+    has_next: bool
+    start: Position | None = None  # the first lead's place, for the page before this one
+    end: Position | None = None  # the last lead's place, for the page after it
 
-    def __post_init__(self):
-        self.pages = max(1, math.ceil(self.total / self.per_page))
+
+@dataclass(frozen=True)
+class Total:
+    count: int
+    exact: bool  # False: at least `count` leads match ("more than 10,000")
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
@@ -72,27 +97,160 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
     return query
 
 
-NULLABLE_SORTS = {"company", "value"}
+
+def _nulls_first(f: PoolFilters) -> bool:
+    """Where leads without a sort key go: PostgreSQL sorts NULLs last ascending (and the descending
+    order asks for NULLS LAST); SQLite sorts them first ascending, last descending."""
+    return f.sort in NULLABLE_SORTS and f.direction == "asc" and db.session.get_bind().dialect.name == "sqlite"
+
+
+def pool_order(f: PoolFilters) -> list:
+    """The pool's ORDER BY for `f`: the sort key, then id, both in the chosen direction."""
+    column = SORTS.get(f.sort, Lead.created_at)
+    if f.direction == "asc":
+        return [column.asc(), Lead.id.asc()]
+    # Only where NULLs exist: NULLS LAST on a NOT NULL column stops PostgreSQL using its index.
+    return [column.desc().nulls_last() if f.sort in NULLABLE_SORTS else column.desc(), Lead.id.desc()]
+
+
+def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LIMIT) -> Total:
+    """How many leads match `f`, counting at most `limit` + 1 of them: past `limit` the answer is
+    Total(limit, exact=False), shown as "more than 10,000", so the count never reads a million rows."""
+    first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()
+    counted = db.session.scalar(select(func.count()).select_from(first))
+    return Total(count=min(counted, limit), exact=counted <= limit)
+
+
+def _cursor_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="pool-cursor")
+
+
+def encode_cursor(f: PoolFilters, position: Position) -> str:
+    """An opaque, signed token naming `position` in the order `f` sorts by."""
+    key = position.key
+    if isinstance(key, datetime):
+        key = key.isoformat()
+    elif isinstance(key, Decimal):
+        key = str(key)
+    return _cursor_serializer().dumps({"s": f.sort, "d": f.direction, "k": key, "i": position.id})
+
+
+def _key(sort: str, raw) -> object:
+    """The sort key a cursor carries, as the column's type; ValueError if it cannot be one."""
+    if raw is None:
+        if sort not in NULLABLE_SORTS:
+            raise ValueError("this sort has no NULL keys")
+        return None
+    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 200:
+        raise ValueError("a key travels as text")
+    if sort in ("created", "updated"):
+        moment = datetime.fromisoformat(raw)
+        if moment.tzinfo is not None:
+            raise ValueError("times are stored as naive UTC")
+        return moment
+    if sort == "value":
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise ValueError("not a number") from None
+        if not amount.is_finite() or abs(amount) >= 10**12:
+            raise ValueError("not a deal value")
+        return amount
+    return raw
+
+
+def decode_cursor(f: PoolFilters, token: str) -> Position | None:
+    """The position a token names, or None if it is garbage, tampered with, or made for another
+    sort or direction. (Whether its lead still exists is pool_page's question.)"""
+    try:
+        data = _cursor_serializer().loads(token)
+    except (BadSignature, UnicodeError, ValueError, TypeError):
+        return None
+    if not isinstance(data, dict) or data.get("s") != f.sort or data.get("d") != f.direction:
+        return None
+    lead_id = data.get("i")
+    if isinstance(lead_id, bool) or not isinstance(lead_id, int) or not 1 <= lead_id <= INT32_MAX:
+        return None
+    try:
+        return Position(key=_key(f.sort, data.get("k")), id=lead_id)
+    except ValueError:
+        return None
+
+
+def _walk(f: PoolFilters, acting_user_id: int | None, ascending: bool, nulls_first: bool,
+          start: Position | None, limit: int) -> list[Position]:
+    """Up to `limit` matching leads strictly after `start` in the order (sort key, id), ascending or
+    descending, NULL keys first or last. Each section (keys, then NULLs, or the reverse) is its own
+    query, so each is one range scan of an index in a plain direction, never a sort of every match."""
+    column = SORTS.get(f.sort, Lead.created_at)
+    by = (lambda c: c.asc()) if ascending else (lambda c: c.desc())
+    beyond = (lambda c, v: c > v) if ascending else (lambda c, v: c < v)
+    reach = (lambda c, v: c >= v) if ascending else (lambda c, v: c <= v)
+    sections = ["keys"]
+    if f.sort in NULLABLE_SORTS:
+        sections = ["nulls", "keys"] if nulls_first else ["keys", "nulls"]
+    if start is not None:
+        sections = sections[sections.index("nulls" if start.key is None else "keys"):]
+    found: list[Position] = []
+    for section in sections:
+        query = filtered(select(Lead.id, column), f, acting_user_id)
+        if section == "keys":
+            if f.sort in NULLABLE_SORTS:
+                query = query.where(column.is_not(None))
+            if start is not None:  # (key, id) beyond start's, written so the key alone bounds the scan
+                query = query.where(reach(column, start.key),
+                                    or_(beyond(column, start.key), beyond(Lead.id, start.id)))
+            query = query.order_by(by(column), by(Lead.id))
+        else:
+            query = query.where(column.is_(None))
+            if start is not None:
+                query = query.where(beyond(Lead.id, start.id))
+            query = query.order_by(by(Lead.id))
+        found += [Position(key=key, id=lead_id)
+                  for lead_id, key in db.session.execute(query.limit(limit - len(found)))]
+        start = None  # the sections after the cursor's are read from their start
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _exists(lead_id: int) -> bool:
+    return db.session.scalar(select(Lead.id).where(Lead.id == lead_id)) is not None
 
 
 def pool_page(f: PoolFilters, acting_user_id: int | None, per_page: int = 50) -> Page:
-    """One page of the lead pool with the filter applied; the total counts every match. A page past
-    the last (a pager from before the filter changed) is the last page, never an empty one."""
-    total = db.session.scalar(filtered(select(func.count()).select_from(Lead), f, acting_user_id))
-    column = SORTS.get(f.sort, Lead.created_at)
-    order = column.asc() if f.direction == "asc" else column.desc()
-    if f.direction == "desc" and f.sort in NULLABLE_SORTS:
-        # Only where NULLs exist: NULLS LAST on a NOT NULL column stops PostgreSQL using its index.
-        order = order.nulls_last()
-    tiebreak = Lead.id.asc() if f.direction == "asc" else Lead.id.desc()
-    page = min(max(1, f.page), max(1, math.ceil(total / per_page)))
-    # Page the ids first, then load just those rows with their owner and stage: a deep OFFSET
-    # then skips index entries instead of joined rows.
-    ids = db.session.scalars(filtered(select(Lead.id), f, acting_user_id).order_by(order, tiebreak)
-                             .limit(per_page).offset((page - 1) * per_page)).all()
+    """One page of the lead pool for `f`: the first, the one after or before a position, or the
+    last, each read by keyset. A cursor naming a deleted lead gives the first page; walking off
+    either end (rows deleted since) gives the first or last page, never an empty one."""
+    ascending, nulls_first = f.direction == "asc", _nulls_first(f)
+    at, cursor = "first", None
+    if f.last:
+        at = "last"
+    elif f.before is not None and _exists(f.before.id):
+        at, cursor = "before", f.before
+    elif f.after is not None and _exists(f.after.id):
+        at, cursor = "after", f.after
+    if at == "after":
+        found = _walk(f, acting_user_id, ascending, nulls_first, cursor, per_page + 1)
+        if not found:
+            at, cursor = "last", None
+    if at in ("before", "last"):  # the reversed order's first page, shown in this order
+        found = _walk(f, acting_user_id, not ascending, not nulls_first, cursor, per_page + 1)
+        if len(found) > per_page:
+            return _page(found[:per_page][::-1], at, has_prev=True, has_next=at == "before")
+        at = "first"  # it reached the first lead: that is the first page
+    if at == "first":
+        found = _walk(f, acting_user_id, ascending, nulls_first, None, per_page + 1)
+    return _page(found[:per_page], at, has_prev=at == "after", has_next=len(found) > per_page)
+
+
+def _page(positions: list[Position], at: str, has_prev: bool, has_next: bool) -> Page:
+    """The leads at `positions`, in that order, loaded with their owner and stage in one query."""
+    ids = [p.id for p in positions]
     rows = {lead.id: lead for lead in db.session.scalars(
         select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage)).where(Lead.id.in_(ids)))} if ids else {}
-    return Page(items=[rows[i] for i in ids], total=total, page=page, per_page=per_page)
+    return Page(items=[rows[i] for i in ids if i in rows], at=at, has_prev=has_prev, has_next=has_next,
+                start=positions[0] if positions else None, end=positions[-1] if positions else None)
 
 
 def sources() -> list[str]:

@@ -5,9 +5,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in
+
 
 def names_in_table(page) -> list[str]:
     return page.locator("#lead-table tbody tr td:nth-child(2) a").all_inner_texts()
+
+
+def names(page):
+    return page.locator("#lead-table tbody tr td:nth-child(2) a")
 
 
 def query(page) -> dict:
@@ -51,14 +57,45 @@ def test_paging_keeps_the_search_and_sort_and_a_new_search_goes_back_to_page_one
         page.get_by_label("Search").press_sequentially("acme")
         page.get_by_role("link", name="Next →").click()  # the pager of the table before the search
 
-        expect(page.locator(".pager")).to_contain_text("Page 2 of 3")
-        expect(page).to_have_url(re.compile(r"[?&]page=2"))
-        assert query(page) == {"q": "acme", "sort": "name", "dir": "asc", "page": "2"}
-        assert names_in_table(page) == ["Pat Carlsson", "Pat Dahl"]
+        expect(page.get_by_role("link", name="← Previous")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"[?&]after="))
+        assert set(query(page)) == {"q", "sort", "dir", "after"} and query(page)["q"] == "acme"
+        expect(names(page)).to_have_text(["Pat Carlsson", "Pat Dahl"])
 
         page.get_by_label("Search").fill("acm")
-        expect(page.locator(".pager")).to_contain_text("Page 1 of 3")
-        expect(page).not_to_have_url(re.compile(r"[?&]page="))
-        assert names_in_table(page) == ["Pat Andersson", "Pat Berg"]
+        expect(page.get_by_role("link", name="← Previous")).to_have_count(0)
+        expect(page).not_to_have_url(re.compile(r"[?&]after="))
+        expect(names(page)).to_have_text(["Pat Andersson", "Pat Berg"])
+    finally:
+        seeded.live.app.config["PAGE_SIZE"] = 50
+
+
+def test_the_pager_works_from_the_keyboard_and_fits_a_phone(new_page, seeded):
+    page = new_page(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    sign_in(page, seeded.member)
+    seeded.live.app.config["PAGE_SIZE"] = 2
+    try:
+        for last in ("Andersson", "Berg", "Carlsson", "Dahl", "Ek"):
+            seeded.lead("Pat", last)
+        page.goto("/leads?sort=name&dir=asc")
+        expect(page.get_by_text("5 leads", exact=True)).to_be_visible()
+
+        page.get_by_role("link", name="Last »").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("link", name="Next →")).to_have_count(0)
+        expect(names(page)).to_have_text(["Pat Dahl", "Pat Ek"])
+        expect(page).to_have_url(re.compile(r"[?&]last=1"))
+
+        page.get_by_role("link", name="← Previous").focus()
+        page.keyboard.press("Enter")
+        expect(names(page)).to_have_text(["Pat Berg", "Pat Carlsson"])
+        expect(page.get_by_role("link", name="« First")).to_be_visible()
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 376
+
+        page.get_by_role("link", name="« First").click()
+        expect(page.get_by_role("link", name="« First")).to_have_count(0)
+        expect(names(page)).to_have_text(["Pat Andersson", "Pat Berg"])
+        expect(page).not_to_have_url(re.compile(r"[?&](after|before|last)="))
     finally:
         seeded.live.app.config["PAGE_SIZE"] = 50

@@ -256,15 +256,17 @@ def test_filtering_with_htmx_swaps_only_the_table(as_member, make_lead):
 def test_the_pool_pages_through_every_lead(app, as_member, stages):
     from app.services.demo import bulk_leads
     bulk_leads(120, [], list(stages.values()), notes=False)
-    seen = []
-    for page in (1, 2, 3):
-        body = as_member.get(f"/leads?page={page}&sort=created&dir=asc").get_data(as_text=True)
+    seen, url = [], "/leads?sort=created&dir=asc"
+    while url:
+        body = as_member.get(url).get_data(as_text=True)
+        assert "120 leads" in body
         seen += re.findall(r'id="lead-row-(\d+)"', body)
+        found = re.search(r'<a href="([^"]+)" data-pool-page rel="next">', body)
+        url = found and found.group(1).replace("&amp;", "&")
     assert len(seen) == 120 and len(set(seen)) == 120
-    assert "page 3 of 3" in body
 
 
-@pytest.mark.parametrize("query", ["page=abc", "page=0", "stage=x", "owner=robert'); drop", "sort=evil", "dir=sideways"])
+@pytest.mark.parametrize("query", ["stage=x", "owner=robert'); drop", "sort=evil", "dir=sideways"])
 def test_tampered_pool_filters_get_a_clear_400(as_member, query):
     response = as_member.get(f"/leads?{query}")
     assert response.status_code == 400 and "filter is not valid" in response.get_data(as_text=True)
@@ -290,7 +292,7 @@ def test_losing_a_claim_race_swaps_the_row_to_show_the_new_owner(as_member, make
     assert "Rita Rival claimed this lead first" in body  # the notice rides along
 
 
-def test_a_page_past_the_last_shows_the_last_page_and_the_address_follows(as_member, make_lead):
+def test_an_old_page_number_shows_the_first_page_and_the_address_follows(as_member, make_lead):
     for i in range(3):
         make_lead(first_name=f"John{i}", last_name="Smith")
     plain = as_member.get("/leads?q=john&page=4")
