@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead
-from app.services import INT32_MAX
+from app.services import INT32_MAX, totals, whole_number
 
 SORTS = {
     "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
@@ -73,6 +73,18 @@ class Total:
     exact: bool  # False: at least `count` leads match ("more than 10,000")
 
 
+POOL = "pool"
+
+
+def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
+    """Whose leads `f` asks for: None (everyone's), POOL (nobody's), or a user id."""
+    if f.owner == "none":
+        return POOL
+    if f.owner == "me":
+        return acting_user_id
+    return whole_number(f.owner)
+
+
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
     """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source); no order."""
     if f.q:
@@ -86,12 +98,11 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
         query = query.where(or_(*clauses))
     if f.stage_id is not None:
         query = query.where(Lead.stage_id == f.stage_id)
-    if f.owner == "none":
+    owner = owner_scope(f, acting_user_id)
+    if owner is POOL:
         query = query.where(Lead.owner_id.is_(None))
-    elif f.owner == "me" and acting_user_id is not None:
-        query = query.where(Lead.owner_id == acting_user_id)
-    elif f.owner.isdigit():
-        query = query.where(Lead.owner_id == int(f.owner))
+    elif owner is not None:
+        query = query.where(Lead.owner_id == owner)
     if f.source:
         query = query.where(Lead.source == f.source)
     return query
@@ -114,8 +125,13 @@ def pool_order(f: PoolFilters) -> list:
 
 
 def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LIMIT) -> Total:
-    """How many leads match `f`, counting at most `limit` + 1 of them: past `limit` the answer is
-    Total(limit, exact=False), shown as "more than 10,000", so the count never reads a million rows."""
+    """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
+    answer exactly; a search or source filter counts at most `limit` + 1 matching rows, and past
+    `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
+    if not f.q and not f.source:
+        owner = owner_scope(f, acting_user_id)
+        return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
+                                             pool=owner is POOL), exact=True)
     first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()
     counted = db.session.scalar(select(func.count()).select_from(first))
     return Total(count=min(counted, limit), exact=counted <= limit)

@@ -103,12 +103,28 @@ def test_the_last_page_is_the_reversed_orders_first_shown_in_order(many):
     assert page.at == "last" and page.has_prev and not page.has_next
 
 
-def test_the_total_is_a_bounded_count(many):
-    assert pool_total(PoolFilters(), None) == Total(count=37, exact=True)
-    assert pool_total(PoolFilters(), None, limit=37) == Total(count=37, exact=True)
-    assert pool_total(PoolFilters(), None, limit=10) == Total(count=10, exact=False)
+def test_a_search_or_source_total_is_a_bounded_count(many):
     web_leads = sum(r["source"] == "Web" for r in many)
     assert pool_total(PoolFilters(source="Web"), None) == Total(count=web_leads, exact=True)
+    assert pool_total(PoolFilters(source="Web"), None, limit=web_leads) == Total(count=web_leads, exact=True)
+    assert pool_total(PoolFilters(source="Web"), None, limit=3) == Total(count=3, exact=False)
+    assert pool_total(PoolFilters(q="e"), None, limit=3) == Total(count=3, exact=False)
+
+
+def test_a_stage_and_owner_total_is_exact_from_the_kept_totals_however_many(many, stages, member):
+    from app.services.leads import assign_lead
+    everyone = db.session.scalars(select(Lead).order_by(Lead.id)).all()
+    for lead in everyone[:5]:
+        assign_lead(lead.id, member.id, member.id)
+    new = sum(1 for lead in everyone if lead.stage_id == stages["New"].id)
+    mine_in_new = sum(1 for lead in everyone[:5] if lead.stage_id == stages["New"].id)
+    assert pool_total(PoolFilters(), None, limit=10) == Total(count=37, exact=True)
+    assert pool_total(PoolFilters(stage_id=stages["New"].id), None, limit=1) == Total(count=new, exact=True)
+    assert pool_total(PoolFilters(owner="me"), member.id) == Total(count=5, exact=True)
+    assert pool_total(PoolFilters(owner=str(member.id)), None) == Total(count=5, exact=True)
+    assert pool_total(PoolFilters(owner="none"), None) == Total(count=32, exact=True)
+    assert pool_total(PoolFilters(owner="me", stage_id=stages["New"].id), member.id) == Total(mine_in_new, True)
+    assert pool_total(PoolFilters(owner="²"), None) == Total(count=37, exact=True)  # not a user: everyone's
 
 
 @pytest.mark.parametrize("key, lead_id", [(123, 1), (None, 1), (["Ng"], 1), ("Ng", "1"), ("Ng", True),
@@ -267,8 +283,9 @@ def test_a_deep_page_runs_no_offset_and_a_bounded_count(many, app, as_member, sm
             assert db.engine.dialect.name == "sqlite" and statement.count("LIMIT ? OFFSET ?") == 1
             assert parameters[-1] == 0  # the last parameter: nothing follows the limit in these queries
     assert lead_reads and any(" < " in s or " > " in s for s in lead_reads)  # a range, not a skip
-    counts = [s for s in lead_reads if "COUNT(" in s]
-    assert counts and all("LIMIT" in s for s in counts)
+    # The unfiltered total comes from the kept totals: nothing counts the leads.
+    assert not [s for s in lead_reads if "COUNT(" in s]
+    assert [s for s, _ in statements if "FROM STAGE_TOTALS" in s]
 
 
 def test_the_page_shows_the_total_with_separators_and_says_more_than_past_the_limit(app, stages, as_member):
@@ -280,9 +297,11 @@ def test_the_page_shows_the_total_with_separators_and_says_more_than_past_the_li
     assert "1,234 leads" in as_member.get("/leads").get_data(as_text=True)
     app.config["POOL_COUNT_LIMIT"] = 1000
     try:
-        body = as_member.get("/leads", htmx=True).get_data(as_text=True)
+        exact = as_member.get("/leads", htmx=True).get_data(as_text=True)  # kept totals: exact past the limit
+        body = as_member.get("/leads?q=bulk", htmx=True).get_data(as_text=True)
     finally:
         app.config["POOL_COUNT_LIMIT"] = 10_000
+    assert "1,234 leads" in exact
     assert "More than 1,000 leads" in body and "1,234" not in body
 
 
