@@ -1021,10 +1021,11 @@ def measure_browser(port: int, repeat: int, chromium: str) -> dict:
 # --- reporting ----------------------------------------------------------------------------------
 
 
-def _stats(samples: Samples, floor_p95: float) -> dict:
-    p = p95(samples.seconds)
-    out = {"median_ms": statistics.median(samples.seconds) * 1000, "p95_ms": p * 1000,
-           "x_floor_p95": p / floor_p95, "bytes": samples.size, "samples": len(samples.seconds), "url": samples.url}
+def _stats(samples: Samples, floor: Samples) -> dict:
+    p, median = p95(samples.seconds), statistics.median(samples.seconds)
+    out = {"median_ms": median * 1000, "p95_ms": p * 1000, "x_floor_p95": p / p95(floor.seconds),
+           "x_floor_median": median / statistics.median(floor.seconds), "bytes": samples.size,
+           "samples": len(samples.seconds), "url": samples.url, "seconds": samples.seconds}
     if samples.queries:
         out.update(queries=int(statistics.median(samples.queries)), sql_median_ms=statistics.median(samples.sql) * 1000,
                    render_median_ms=statistics.median(samples.render) * 1000)
@@ -1033,13 +1034,11 @@ def _stats(samples: Samples, floor_p95: float) -> dict:
 
 def summarise(pages: list[Page], inproc: dict, http_samples: dict | None) -> list[dict]:
     rows = []
-    floor_in = p95(inproc["floor"].seconds)
-    floor_http = p95(http_samples["floor"].seconds) if http_samples else None
     for page in pages:
         row = {"key": page.key, "label": page.label, "reference": page.reference,
-               "in_process": _stats(inproc[page.key], floor_in)}
+               "in_process": _stats(inproc[page.key], inproc["floor"])}
         if http_samples and page.key in http_samples:
-            row["http"] = _stats(http_samples[page.key], floor_http)
+            row["http"] = _stats(http_samples[page.key], http_samples["floor"])
             if not page.reference:
                 row["http"]["meets_floor_aim"] = row["http"]["x_floor_p95"] <= AIM_FLOOR
         rows.append(row)
