@@ -819,7 +819,7 @@ def explain(engine, client: TestClient, page: Page, ctx: Context, iteration: int
     out = []
     with engine.connect() as conn:
         for statement, params in captured:
-            if not statement.lstrip().upper().startswith("SELECT"):
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
                 out.append({"sql": statement, "params": repr(params), "ms": None, "rows": None, "plan": []})
                 continue
             times, rows = [], 0
