@@ -652,13 +652,15 @@ def p95(values: list[float]) -> float:
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 NEXT_LINK = re.compile(r"<a\s[^>]*\brel=\"next\"[^>]*>", re.S)
+NEXT_TEXT = re.compile(r"(<a\s[^>]*>)\s*Next\b", re.S)
 HREF = re.compile(r'\bhref="([^"]+)"')
 
 
 def next_link(page: str) -> str | None:
-    """The href of the page's rel="next" link, if it has one."""
+    """The href of the page's rel="next" link, else of a link whose text starts with "Next"."""
     tag = NEXT_LINK.search(page)
-    found = HREF.search(tag.group(0)) if tag else None
+    tag = tag.group(0) if tag else (m.group(1) if (m := NEXT_TEXT.search(page)) else None)
+    found = HREF.search(tag) if tag else None
     return html.unescape(found.group(1)) if found else None
 
 
@@ -1272,7 +1274,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.perf_counter() - started:.1f} s (load average {before} -> {_loadavg()})", flush=True)
                 if args.browser:
                     started = time.perf_counter()
-                    run["browser"] = browser_summary(measure_browser(server.port, args.browser_repeat, args.chromium))
+                    try:
+                        run["browser"] = browser_summary(measure_browser(server.port, args.browser_repeat,
+                                                                         args.chromium))
+                    except Exception as exc:  # no Playwright or Chromium, or a page changed: say so, go on
+                        run["browser_error"] = f"{type(exc).__name__}: {exc}"
+                        print(f"- Chromium: not measured ({run['browser_error'][:300]})", flush=True)
+                if "browser" in run:
                     b = run["browser"]
                     print(f"- Chromium, navigation to loaded and interactive ({args.browser_repeat} loads each, "
                           f"{time.perf_counter() - started:.1f} s): board p95 {b['board_p95_ms']:.1f} ms, floor page "
