@@ -8,11 +8,11 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import CancelAppointmentForm, RescheduleForm
-from app.leads.page import booking_form, lead_page, past_appointments_context
+from app.leads.page import booking_form, lead_page, past_appointments_context, reschedule_form
 from app.leads.routes import older
 from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service
 from app.services.team_settings import timezone_names, user_timezone
-from app.web import add_form_error, query_int, wants_fragment
+from app.web import add_form_error, notice, query_int, wants_fragment
 
 
 def _starts(form) -> datetime:
@@ -66,6 +66,26 @@ def _field(exc: ServiceError) -> ServiceError:
     if exc.field in names:
         exc.field = names[exc.field]
     return exc
+
+
+@bp.get("/<int:lead_id>/appointments/<int:appointment_id>/reschedule")
+def reschedule_step(lead_id: int, appointment_id: int):
+    """The form to move an appointment, fetched when its "Move to another time" opens (without
+    JavaScript: the lead's page with that form open). Rendering every open one's form up front was
+    most of a lead page's cost."""
+    lead = lead_service.get_lead(lead_id)
+    appointment = _appointment_of(lead.id, appointment_id)
+    if not appointment.is_open:
+        message = "That appointment is no longer open, so it cannot be moved. The page is refreshed."
+        if wants_fragment():
+            return notice(message, 409, category="error", **{"HX-Refresh": "true"})
+        flash(message, "error")
+        return _back(lead.id)
+    form = reschedule_form(appointment)
+    if not wants_fragment():
+        return lead_page(lead, reschedule_forms={appointment.id: form})
+    return render_template("leads/_reschedule_form.html", lead=lead, a=appointment, rf=form,
+                           my_timezone=user_timezone(current_user)), 200, {"Vary": "HX-Request"}
 
 
 @bp.post("/<int:lead_id>/appointments/<int:appointment_id>/reschedule")

@@ -54,8 +54,9 @@ def booking_form(submitted: bool = False) -> AppointmentForm:
     return form
 
 
-def _prefilled(appointment, zone: str) -> RescheduleForm:
-    local = appointment_emails.in_zone(appointment.starts_at, zone)
+def reschedule_form(appointment, zone: str | None = None) -> RescheduleForm:
+    """The form to move an open appointment, filled in with its time (in the member's timezone)."""
+    local = appointment_emails.in_zone(appointment.starts_at, zone or user_timezone(current_user))
     form = RescheduleForm(formdata=None, prefix=f"a{appointment.id}", date=local.date(),
                           time=local.time().replace(second=0, microsecond=0), duration=appointment.duration_minutes,
                           location=appointment.location, note=appointment.note)
@@ -64,12 +65,11 @@ def _prefilled(appointment, zone: str) -> RescheduleForm:
 
 
 def appointment_items_context(appointments, reschedule_forms=None, cancel_forms=None) -> dict:
-    """What each shown appointment needs: a reschedule form per open one (a refused one kept), the
-    cancel steps open, times described in the member's timezone."""
+    """What each shown appointment needs: the reschedule forms open (a refused one, or one opened
+    without JavaScript; the others are fetched when opened), the cancel steps open, times described
+    in the member's timezone."""
     zone = user_timezone(current_user)
-    forms = {a.id: _prefilled(a, zone) for a in appointments if a.is_open}
-    forms.update(reschedule_forms or {})
-    return {"reschedule_forms": forms, "cancel_forms": cancel_forms or {}, "my_timezone": zone,
+    return {"reschedule_forms": reschedule_forms or {}, "cancel_forms": cancel_forms or {}, "my_timezone": zone,
             "describe": lambda a: appointment_emails.describe_time(a, zone)}
 
 

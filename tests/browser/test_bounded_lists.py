@@ -50,3 +50,29 @@ def test_the_zone_list_arrives_on_focus_and_a_typed_zone_books(member_page, seed
     from app.models import Appointment
     with seeded.live.db():
         assert db.session.scalars(select(Appointment.timezone)).one() == "Pacific/Chatham"
+
+
+def test_the_move_form_arrives_when_opened_from_the_keyboard_and_moves_the_appointment(member_page, seeded):
+    from datetime import datetime
+
+    from app.services.appointments import book_appointment
+    page = member_page
+    lead_id = seeded.lead("Mo", "Moves", owner=seeded.member)
+    with seeded.live.db():
+        starts = (datetime.now().astimezone() + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+        booked = book_appointment(lead_id, seeded.member.id, starts_at=starts, duration_minutes=30).id
+    page.goto(f"/leads/{lead_id}")
+    item = page.locator(f"#appointment-{booked}")
+    expect(item.get_by_label("Start time")).to_have_count(0)  # not rendered until asked for
+    item.get_by_text("Move to another time").focus()
+    page.keyboard.press("Enter")
+    start = item.get_by_label("Start time")
+    expect(start).to_be_visible()
+    start.fill("15:45")
+    item.get_by_role("button", name="Move and send the update").click()
+    expect(page.locator("#flash")).to_contain_text("Moved to")
+
+    from app.extensions import db
+    from app.models import Appointment
+    with seeded.live.db():
+        assert f"{db.session.get(Appointment, booked).starts_at:%M}" == "45"
