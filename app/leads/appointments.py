@@ -128,6 +128,9 @@ def cancel(lead_id: int, appointment_id: int):
     if form.validate_on_submit():
         try:
             appointment = service.cancel_appointment(appointment.id, current_user.id, message=form.message.data)
+        except service.AppointmentEnded as exc:  # it ended while the confirm step was open
+            flash(exc.message, "error")
+            return _back(lead.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

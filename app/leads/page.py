@@ -68,8 +68,9 @@ def appointment_items_context(appointments, reschedule_forms=None, cancel_forms=
     """What each shown appointment needs: the reschedule forms open (a refused one, or one opened
     without JavaScript; the others are fetched when opened), the cancel steps open, times described
     in the member's timezone."""
-    zone = user_timezone(current_user)
+    zone, now = user_timezone(current_user), utcnow()
     return {"reschedule_forms": reschedule_forms or {}, "cancel_forms": cancel_forms or {}, "my_timezone": zone,
+            "cancellable": {a.id for a in appointments if appointment_service.can_cancel(a, now)},
             "describe": lambda a: appointment_emails.describe_time(a, zone)}
 
 

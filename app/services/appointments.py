@@ -39,6 +39,12 @@ class AppointmentNotFound(NotFound):
         super().__init__("That appointment does not exist.")
 
 
+class AppointmentEnded(Conflict):
+    def __init__(self):
+        super().__init__("This appointment has already ended, so there is nothing to cancel. "
+                         "Move it to another time if it needs one.")
+
+
 class AppointmentCancelled(Conflict):
     def __init__(self):
         super().__init__("This appointment was cancelled, so it can no longer be changed or confirmed.")
@@ -157,13 +163,13 @@ def for_lead(lead_id: int) -> list[Appointment]:
 
 
 def upcoming(lead_id: int, now: datetime | None = None, limit: int = UPCOMING_LIMIT) -> tuple[list[Appointment], bool]:
-    """A lead's appointments starting from `now` on, the latest start first: the soonest `limit` of
-    them, and whether later ones were left out."""
+    """A lead's appointments starting from `now` on, the soonest first: `limit` of them, and whether
+    later ones were left out."""
     now = now or utcnow()
     rows = list(db.session.scalars(select(Appointment).options(joinedload(Appointment.booked_by))
                                    .where(Appointment.lead_id == lead_id, Appointment.starts_at >= now)
                                    .order_by(Appointment.starts_at, Appointment.id).limit(limit + 1)))
-    return rows[:limit][::-1], len(rows) > limit
+    return rows[:limit], len(rows) > limit
 
 
 def past(lead_id: int, now: datetime | None = None, *, before_id: int | None = None,
@@ -284,10 +290,16 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
     return appointment
 
 
+def can_cancel(appointment: Appointment, now: datetime | None = None) -> bool:
+    """Whether a member may still cancel it: open, and not over yet (a cancellation for a meeting in
+    the past would only confuse the prospect; a missed one is moved instead)."""
+    return appointment.is_open and appointment.ends_at > (now or utcnow())
+
+
 def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime | None = None,
                        message: str | None = None) -> Appointment:
     """Cancel an appointment and send the prospect a cancellation, with the team's optional message;
-    cancelling twice changes nothing. Raises ServiceError (message too long) on field "message"."""
+    cancelling twice changes nothing. Raises AppointmentEnded, or ServiceError (message too long) on field "message"."""
     now = now or utcnow()
     message = (message or "").strip()
     if len(message) > MESSAGE_LIMIT:
@@ -296,6 +308,8 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
         appointment = _locked(appointment_id)
         if appointment.status == AppointmentStatus.cancelled.value:
             return appointment
+        if not can_cancel(appointment, now):
+            raise AppointmentEnded()
         appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
         appointment.updated_at = now
         lead = get_lead(appointment.lead_id)

@@ -27,16 +27,33 @@ def timezone_names_version() -> str:
     return hashlib.sha256("\n".join(timezone_names()).encode()).hexdigest()[:12]
 
 
+@lru_cache(maxsize=1)
+def _zone_lookup() -> dict[str, str]:
+    """What people type, lower-cased, to the zone name: the name itself ("europe/paris") and, where
+    only one zone has it, its city ("chicago", "new york", "new_york")."""
+    names = timezone_names()
+    cities: dict[str, list[str]] = {}
+    for name in names:
+        city = name.rsplit("/", 1)[-1].lower()
+        for spelling in {city, city.replace("_", " ")}:
+            cities.setdefault(spelling, []).append(name)
+    lookup = {spelling: found[0] for spelling, found in cities.items() if len(found) == 1}
+    lookup.update({name.lower(): name for name in names})
+    return lookup
+
+
 def check_timezone(name: str | None, field: str = "timezone") -> str:
-    """The zone name if it is a real IANA zone; raises ServiceError naming the field otherwise."""
-    name = (name or "").strip()
+    """The IANA zone a person meant ("Europe/Paris", "europe/paris" or just "Paris"); raises
+    ServiceError naming the field if it is none."""
+    found = _zone_lookup().get(" ".join((name or "").split()).lower())
     try:
-        if name and name in set(timezone_names()):
-            ZoneInfo(name)
-            return name
+        if found:
+            ZoneInfo(found)
+            return found
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    raise ServiceError("Pick a timezone from the list, e.g. Europe/Berlin or America/New_York.", field=field)
+    raise ServiceError("That is not a timezone we know. Type a zone such as Europe/Berlin or America/New_York, "
+                       "or a city such as Chicago.", field=field)
 
 
 def current() -> TeamSettings:
