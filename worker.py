@@ -30,6 +30,7 @@ from app import create_app
 from app.extensions import db
 from app.services.api_keys import purge_expired_idempotency
 from app.services.appointments import queue_due_reminders
+from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
 from app.queue import QUEUES, connection
 
@@ -114,6 +115,7 @@ HOUSEKEEPING = (
     ("due appointment reminders", queue_due_reminders),
     ("outbox sweep", sweep),
     ("expired idempotency keys", purge_expired_idempotency),
+    ("board totals fold", fold_totals),
 )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -80,16 +80,29 @@ def max_length(name: str, *, typed: bool = False) -> int:
 class StageTotal(db.Model):
     """How many leads, and their value in cents, per stage and owner (owner_key 0: the pool).
 
-    Kept by triggers on `leads` (migration c4f1a7e2b9d3) in the same transaction as every change, so
-    a board's column totals cost one read per stage whatever the number of leads. Only the database
-    writes these rows; `services.totals.reconcile()` recomputes them from the leads."""
+    Kept by triggers on `leads` (migration c4f1a7e2b9d3) in the same transaction as every change:
+    on SQLite in place; on PostgreSQL as StageTotalDelta rows, added in when read and folded in by
+    the worker. Only the database and services/totals.py write these rows."""
 
     __tablename__ = "stage_totals"
 
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True)
+    stage_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     owner_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     lead_count: Mapped[int] = mapped_column(BigInteger, default=0)
     value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StageTotalDelta(db.Model):
+    """A change to a StageTotal not yet folded into it (PostgreSQL): appending these instead of
+    updating the totals row means concurrent lead changes never wait for each other on it."""
+
+    __tablename__ = "stage_total_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    stage_id: Mapped[int]
+    owner_key: Mapped[int]
+    lead_count: Mapped[int] = mapped_column(BigInteger)
+    value_cents: Mapped[int] = mapped_column(BigInteger)
 
 
 # Capture's identity rule looks people without an email or phone up by name (services/identity.py).

@@ -53,9 +53,12 @@ def lock_stage(stage_id: int) -> Stage:
     """The stage, its row locked until the transaction ends; raises UnknownStage.
 
     Every write of card positions in a stage takes this lock first, so two writers never pick the
-    same place, and a stage being deleted cannot receive a card (PostgreSQL: FOR UPDATE; SQLite:
-    atomic()'s BEGIN IMMEDIATE already serialises writers)."""
-    stage = db.session.scalar(select(Stage).where(Stage.id == stage_id).with_for_update()
+    same place, and a stage being deleted cannot receive a card (PostgreSQL: FOR NO KEY UPDATE,
+    which a DELETE of the stage still waits for, but which lets the foreign-key checks of rows
+    pointing at the stage (a lead's insert, its stage_totals row) through: FOR UPDATE made those
+    wait behind every card move and deadlock with them. SQLite: atomic()'s BEGIN IMMEDIATE
+    already serialises writers)."""
+    stage = db.session.scalar(select(Stage).where(Stage.id == stage_id).with_for_update(key_share=True)
                               .execution_options(populate_existing=True)) if isinstance(stage_id, int) else None
     if stage is None:
         raise UnknownStage()

@@ -5,9 +5,12 @@ Triggers keep them in the same transaction as each insert, update and delete of 
 writes it (the ORM, a bulk UPDATE, an import batch, a merge and its undo), and a rolled-back
 transaction or savepoint takes its changes to the totals with it.
 
-PostgreSQL uses statement-level triggers with transition tables: one upsert per statement,
-whatever the number of rows, taking the totals rows in key order so that two statements never
-deadlock on them. SQLite has only row triggers; it has one writer at a time, so order is moot.
+PostgreSQL: statement-level triggers with transition tables append one delta row per (stage,
+owner) a statement changes to stage_total_deltas: inserts only, so concurrent writers never wait
+for each other on a shared totals row (updating those rows in place deadlocked bulk actions that
+touch them in different orders). services.totals adds the deltas to stage_totals when it reads
+and folds them in (worker housekeeping). SQLite has one writer at a time: its row triggers update
+stage_totals in place.
 
 Value is summed in whole cents (BIGINT), so adding and taking away never drifts by rounding.
 
@@ -37,19 +40,15 @@ PG_FUNCTION = """
 CREATE FUNCTION leads_keep_stage_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO stage_totals AS t (stage_id, owner_key, lead_count, value_cents)
+        INSERT INTO stage_total_deltas (stage_id, owner_key, lead_count, value_cents)
         SELECT stage_id, coalesce(owner_id, 0), count(*), coalesce(sum(round(value * 100)), 0)::bigint
-        FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (stage_id, owner_key) DO UPDATE
-        SET lead_count = t.lead_count + excluded.lead_count, value_cents = t.value_cents + excluded.value_cents;
+        FROM new_rows GROUP BY 1, 2;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO stage_totals AS t (stage_id, owner_key, lead_count, value_cents)
+        INSERT INTO stage_total_deltas (stage_id, owner_key, lead_count, value_cents)
         SELECT stage_id, coalesce(owner_id, 0), -count(*), -coalesce(sum(round(value * 100)), 0)::bigint
-        FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (stage_id, owner_key) DO UPDATE
-        SET lead_count = t.lead_count + excluded.lead_count, value_cents = t.value_cents + excluded.value_cents;
+        FROM old_rows GROUP BY 1, 2;
     ELSE
-        INSERT INTO stage_totals AS t (stage_id, owner_key, lead_count, value_cents)
+        INSERT INTO stage_total_deltas (stage_id, owner_key, lead_count, value_cents)
         SELECT stage_id, owner_key, sum(n), sum(cents)::bigint FROM (
             SELECT o.stage_id, coalesce(o.owner_id, 0) AS owner_key, -1 AS n, -coalesce(round(o.value * 100), 0) AS cents
             FROM old_rows o JOIN new_rows n USING (id)
@@ -59,9 +58,7 @@ BEGIN
             FROM old_rows o JOIN new_rows n USING (id)
             WHERE (o.stage_id, o.owner_id, o.value) IS DISTINCT FROM (n.stage_id, n.owner_id, n.value)
         ) AS changes
-        GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (stage_id, owner_key) DO UPDATE
-        SET lead_count = t.lead_count + excluded.lead_count, value_cents = t.value_cents + excluded.value_cents;
+        GROUP BY 1, 2 HAVING sum(n) <> 0 OR sum(cents) <> 0;
     END IF;
     RETURN NULL;
 END
@@ -101,8 +98,18 @@ def upgrade():
         sa.Column('owner_key', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('lead_count', sa.BigInteger(), nullable=False),
         sa.Column('value_cents', sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(['stage_id'], ['stages.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('stage_id', 'owner_key'),
+    )
+    # Neither table has a foreign key to stages: checking one would share-lock the stage row under
+    # every lead change. A deleted stage's rows (its leads moved out first) just add up to nothing.
+    op.create_table(
+        'stage_total_deltas',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+        sa.Column('stage_id', sa.Integer(), nullable=False),
+        sa.Column('owner_key', sa.Integer(), nullable=False),
+        sa.Column('lead_count', sa.BigInteger(), nullable=False),
+        sa.Column('value_cents', sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
     )
     # A capture form's settings page counts the leads that came through it.
     op.create_index('ix_leads_capture_form_id', 'leads', ['capture_form_id'], unique=False)
@@ -124,5 +131,6 @@ def downgrade():
                    else f"DROP TRIGGER IF EXISTS {name}")
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP FUNCTION IF EXISTS leads_keep_stage_totals()")
+    op.drop_table('stage_total_deltas')
     op.drop_table('stage_totals')
     op.drop_index('ix_leads_capture_form_id', table_name='leads')
