@@ -15,7 +15,7 @@ from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -133,8 +133,16 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
 # --- reading ----------------------------------------------------------------------------------
 
 
+# Inside a transaction a lead is read FOR KEY SHARE: nothing else waits for that lock but a merge
+# deleting the lead, so a change racing a merge waits for it and then finds the lead gone
+# (LeadNotFound, a 404) instead of writing rows that point at a deleted lead.
+KEEP_ROW = {"read": True, "key_share": True, "of": Lead}
+
+
 def get_lead(lead_id: int) -> Lead:
-    lead = db.session.get(Lead, lead_id, options=[joinedload(Lead.owner), joinedload(Lead.stage)])
+    writing = in_atomic()
+    lead = db.session.get(Lead, lead_id, options=[joinedload(Lead.owner), joinedload(Lead.stage)],
+                          with_for_update=KEEP_ROW if writing else None, populate_existing=writing)
     if lead is None:
         raise LeadNotFound()
     return lead
@@ -295,7 +303,8 @@ def _many(lead_ids: list[int]) -> list[Lead]:
     if len(lead_ids) > MAX_BULK:
         raise ServiceError(f"Select at most {MAX_BULK} leads at a time.", field="lead_ids")
     leads = list(db.session.scalars(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
-                                    .where(Lead.id.in_(set(lead_ids)))))
+                                    .where(Lead.id.in_(set(lead_ids))).order_by(Lead.id)
+                                    .with_for_update(**KEEP_ROW).execution_options(populate_existing=True)))
     if len(leads) != len(set(lead_ids)):
         raise LeadNotFound()
     return leads

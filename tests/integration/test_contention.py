@@ -42,3 +42,45 @@ def test_a_lead_added_while_its_stage_totals_are_locked_is_refused_as_busy_and_n
     # The next try, with the other change finished, goes through.
     assert web.post("/leads/new", {"first_name": "Grace", "email": "grace@example.com"}).status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+
+
+def test_a_change_racing_a_merge_waits_for_it_and_then_finds_the_lead_gone(app, database_url, make_lead, member):
+    """A merge locks and deletes the lead it folds away; an assign or a note arriving meanwhile
+    waits, then answers "not found" instead of writing rows that point at a deleted lead (a 500)."""
+    import threading
+
+    from app.services.leads import LeadNotFound, add_note, assign_lead
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: the change simply runs before or after the merge")
+    loser = make_lead(first_name="Gone", email="gone@example.com").id
+    member_id, outcomes = member.id, []
+
+    def change(action):
+        with app.app_context():
+            try:
+                action()
+                outcomes.append("saved")
+            except LeadNotFound:
+                outcomes.append("not found")
+            except Exception as exc:  # noqa: BLE001 - any other failure is the finding
+                outcomes.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    other = create_engine(database_url)
+    with other.connect() as merging:
+        merging.execute(text("SELECT id FROM leads WHERE id = :id FOR UPDATE"), {"id": loser})
+        threads = [threading.Thread(target=change, args=(lambda: assign_lead(loser, member_id, member_id),)),
+                   threading.Thread(target=change, args=(lambda: add_note(loser, "Called them", member_id),))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=0.5)
+        assert outcomes == []  # both wait for the merge
+        merging.execute(text("DELETE FROM timeline_entries WHERE lead_id = :id"), {"id": loser})
+        merging.execute(text("DELETE FROM leads WHERE id = :id"), {"id": loser})
+        merging.commit()
+    for thread in threads:
+        thread.join(timeout=10)
+    other.dispose()
+    assert outcomes == ["not found", "not found"]

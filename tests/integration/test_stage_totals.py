@@ -138,6 +138,7 @@ def test_concurrent_bulk_changes_of_different_leads_never_wait_on_each_other_int
         pytest.skip("SQLite has one writer at a time")
     names = list(stages)
     sets = [[make_lead(names[n % 4], first_name=f"S{k}-{n}").id for n in range(12)] for k in range(4)]
+    admin_id, member_id = admin.id, member.id  # read here: the threads have sessions of their own
     errors = []
 
     def churn(ids: list[int], seed: int):
@@ -147,7 +148,7 @@ def test_concurrent_bulk_changes_of_different_leads_never_wait_on_each_other_int
             for _ in range(15):
                 rng.shuffle(ids)
                 try:
-                    bulk_assign(ids, rng.choice([admin.id, member.id, None]), admin.id)
+                    bulk_assign(ids, rng.choice([admin_id, member_id, None]), admin_id)
                 except Exception as exc:  # noqa: BLE001 - any failure is the finding
                     errors.append(repr(exc))
                     db.session.rollback()
