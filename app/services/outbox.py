@@ -375,6 +375,8 @@ def listing(state: str = "", *, before_id: int | None = None, after_id: int | No
     query = select(OutboxEmail)
     if state:
         query = query.where(OutboxEmail.state == state)
+    if before_id and after_id:  # a made-up address asking both ways: the newest page
+        before_id = after_id = None
     cursor = db.session.get(OutboxEmail, before_id or after_id) if (before_id or after_id) else None
     newest_first = query.order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
     if cursor is not None and after_id:
