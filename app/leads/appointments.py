@@ -10,9 +10,9 @@ from app.leads import bp
 from app.leads.forms import CancelAppointmentForm, RescheduleForm
 from app.leads.page import booking_form, lead_page, past_appointments_context, reschedule_form
 from app.leads.routes import older
-from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service
+from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service, whole_number
 from app.services.team_settings import timezone_names, user_timezone
-from app.web import add_form_error, notice, query_int, wants_fragment
+from app.web import add_form_error, notice, wants_fragment
 
 
 def _starts(form) -> datetime:
@@ -49,7 +49,7 @@ def appointments(lead_id: int):
     """Older past appointments, after the one named by `before`."""
     lead = lead_service.get_lead(lead_id)
     return older(lead, "Older appointments", "leads/_appointment_items.html", "div", "appointment-list",
-                 **past_appointments_context(lead.id, query_int("before", None, minimum=1)))
+                 **past_appointments_context(lead.id, whole_number(request.args.get("before"))))
 
 
 @bp.get("/timezones")

@@ -11,7 +11,7 @@ from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
-from app.web import add_form_error, go, query_int, render, safe_next, wants_fragment, with_notice
+from app.web import add_form_error, go, render, safe_next, wants_fragment, with_notice
 
 
 @bp.before_request
@@ -140,14 +140,14 @@ def older(lead, heading: str, items_template: str, list_tag: str, list_class: st
 def notes(lead_id: int):
     lead = lead_service.get_lead(lead_id)
     return older(lead, "Older notes", "leads/_note_items.html", "ul", "notes",
-                 **notes_context(lead.id, query_int("before", None, minimum=1)))
+                 **notes_context(lead.id, whole_number(request.args.get("before"))))
 
 
 @bp.get("/<int:lead_id>/timeline")
 def timeline(lead_id: int):
     lead = lead_service.get_lead(lead_id)
     return older(lead, "Older timeline entries", "leads/_timeline_entries.html", "ol", "timeline",
-                 **timeline_context(lead.id, query_int("before", None, minimum=1)))
+                 **timeline_context(lead.id, whole_number(request.args.get("before"))))
 
 
 def _after_ownership_change(lead, message: str):

@@ -1,13 +1,13 @@
 import redis
-from flask import current_app, flash, jsonify, redirect, render_template, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from app.extensions import db, limiter
 from app.main import bp
 from app.main.forms import AccountForm
-from app.services import ServiceError, notifications as notification_service, team_settings
-from app.web import add_form_error, query_int, render, wants_fragment
+from app.services import ServiceError, notifications as notification_service, team_settings, whole_number
+from app.web import add_form_error, render, wants_fragment
 
 
 @bp.get("/")
@@ -45,7 +45,7 @@ def healthz():
 def notifications():
     """The newest notifications, or (`before`: the last one shown) the next older ones: a fragment
     for htmx's "Show older", a page of its own without JavaScript."""
-    before = query_int("before", None, minimum=1)
+    before = whole_number(request.args.get("before"))
     items, more = notification_service.recent(current_user.id, before_id=before)
     return render("main/notifications.html", "main/_notification_items.html", items=items, more=more,
                   older=before is not None, focus_first=wants_fragment())

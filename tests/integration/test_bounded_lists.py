@@ -1,6 +1,6 @@
 """Every list on the lead page and the notifications page is a bounded first page with a "Show older"
 link: following the links walks the whole history once, newest first, with no row twice and none
-missed, even where rows share a timestamp. A cursor that was tampered with gets a 400 or the first
+missed, even where rows share a timestamp. A cursor that was tampered with gets the first
 page, never a 500. The booking form no longer carries every time zone."""
 import re
 from datetime import date, datetime, timedelta
@@ -94,14 +94,12 @@ def test_a_new_note_shows_at_the_top_and_the_list_stays_one_page(as_member, memb
     assert older_link(notes, "notes") is not None
 
 
-@pytest.mark.parametrize("before, status", [("abc", 400), ("-1", 400), ("99999999999", 400), ("0", 400),
-                                            ("2147483647", 200)])
-def test_a_tampered_notes_cursor_is_refused_or_starts_from_the_newest(as_member, member, lena, before, status):
+@pytest.mark.parametrize("before", ["abc", "-1", "99999999999", "0", "²", "2147483647"])
+def test_a_tampered_notes_cursor_starts_from_the_newest(as_member, member, lena, before):
     add_notes(lena, member, 25)
     for htmx in (True, False):
         response = as_member.get(f"/leads/{lena.id}/notes?before={before}", htmx=htmx)
-        assert response.status_code == status
-    if status == 200:
+        assert response.status_code == 200
         assert ids(response.get_data(as_text=True), "note") == newest_first(Note, Note.created_at, lead_id=lena.id)[:20]
 
 
@@ -175,7 +173,8 @@ def test_older_appointments_come_with_their_forms_and_moving_one_still_works(as_
 def test_a_tampered_appointments_cursor_is_refused_or_starts_from_the_latest(as_member, member, lena):
     add_past_appointments(lena, member, 15)
     latest_past = newest_first(Appointment, Appointment.starts_at, lead_id=lena.id)[:10]
-    assert as_member.get(f"/leads/{lena.id}/appointments?before=x1", htmx=True).status_code == 400
+    garbage = as_member.get(f"/leads/{lena.id}/appointments?before=x1", htmx=True).get_data(as_text=True)
+    assert ids(garbage, "appointment") == latest_past
     body = as_member.get(f"/leads/{lena.id}/appointments?before=2147483000", htmx=True).get_data(as_text=True)
     assert ids(body, "appointment") == latest_past
 
@@ -236,16 +235,14 @@ def test_notifications_show_the_newest_and_load_the_older_ones_once_each(as_memb
     assert sum(pages, []) == newest_first(Notification, Notification.created_at, user_id=member.id)
 
 
-@pytest.mark.parametrize("before, status", [("zz", 400), ("99999999999", 400), ("2147483647", 200), ("other", 200)])
-def test_a_tampered_notifications_cursor_is_refused_or_starts_from_the_newest(as_member, member, admin,
-                                                                               before, status):
+@pytest.mark.parametrize("before", ["zz", "99999999999", "2147483647", "other"])
+def test_a_tampered_notifications_cursor_starts_from_the_newest(as_member, member, admin, before):
     add_notifications(member, 60)
     add_notifications(admin, 2)
     if before == "other":
         before = newest_first(Notification, Notification.created_at, user_id=admin.id)[0]
     for htmx in (True, False):
         response = as_member.get(f"/notifications?before={before}", htmx=htmx)
-        assert response.status_code == status
-    if status == 200:
+        assert response.status_code == 200
         assert ids(response.get_data(as_text=True), "notification") == \
             newest_first(Notification, Notification.created_at, user_id=member.id)[:50]
