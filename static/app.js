@@ -154,6 +154,19 @@
     });
   }
 
+  // A card move re-renders both columns it touches: as long as they are now, so a column opened
+  // with "Show more" stays open (drag and the "Move to…" menu both post here).
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var board = document.getElementById("board");
+    if (!board || evt.detail.verb !== "post" || evt.detail.path !== board.dataset.moveUrl) return;
+    var params = evt.detail.parameters;
+    var count = function (stageId) {
+      var cards = board.querySelector('.cards[data-stage-id="' + stageId + '"]');
+      return cards ? cards.querySelectorAll(".card").length : 0;
+    };
+    params.set("shown", Math.max(count(params.get("from_stage_id")), count(params.get("stage_id")) + 1));
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     initPool();
     htmx.onLoad(function (root) {

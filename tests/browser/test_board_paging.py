@@ -30,4 +30,5 @@ def test_show_more_loads_the_rest_of_a_long_column_and_its_cards_move_by_keyboar
     assert moved.value.status == 200
     expect(column_cards(page, "Qualified").get_by_role("link", name="Card00 Long", exact=True)).to_be_visible()
     expect(column(page, "New").locator(".count")).to_have_text("22 leads")
+    expect(cards.locator(".card")).to_have_count(22)  # the opened column stays open after the move
     expect(column(page, "Qualified").locator(".count")).to_have_text("2 leads")
