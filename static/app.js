@@ -126,7 +126,10 @@
         form.elements.dir.value = link.dataset.poolDir;
       } else {  // a pager link: its address carries the cursor of the page it shows
         var target = new URL(link.href).searchParams;
-        PAGER_FIELDS.forEach(function (name) { form.elements[name].value = target.get(name) || ""; });
+        PAGER_FIELDS.forEach(function (name) {
+          form.elements[name].disabled = false;  // sent from now on (see the template)
+          form.elements[name].value = target.get(name) || "";
+        });
       }
       htmx.trigger(form, "submit");
     });

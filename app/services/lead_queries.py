@@ -148,13 +148,7 @@ def encode_cursor(f: PoolFilters, position: Position) -> str:
         key = key.isoformat()
     elif isinstance(key, Decimal):
         key = str(key)
-    return _cursor_serializer().dumps({"s": f.sort, "d": f.direction, "f": _filter_of(f), "k": key,
-                                       "i": position.id})
-
-
-def _filter_of(f: PoolFilters) -> list:
-    """What a cursor remembers of the filter it was made in: a place in one list means nothing in another."""
-    return [f.q.strip(), f.stage_id, f.owner, f.source]
+    return _cursor_serializer().dumps({"s": f.sort, "d": f.direction, "k": key, "i": position.id})
 
 
 def _key(sort: str, raw) -> object:
@@ -183,15 +177,12 @@ def _key(sort: str, raw) -> object:
 
 def decode_cursor(f: PoolFilters, token: str) -> Position | None:
     """The position a token names, or None if it is garbage, tampered with, or made for another
-    filter, sort or direction (a filter changed on a later page, say without JavaScript, starts
-    from the top). Whether its lead still exists is pool_page's question."""
+    sort or direction. (Whether its lead still exists is pool_page's question.)"""
     try:
         data = _cursor_serializer().loads(token)
     except (BadSignature, UnicodeError, ValueError, TypeError):
         return None
     if not isinstance(data, dict) or data.get("s") != f.sort or data.get("d") != f.direction:
-        return None
-    if data.get("f") != _filter_of(f):
         return None
     lead_id = data.get("i")
     if isinstance(lead_id, bool) or not isinstance(lead_id, int) or not 1 <= lead_id <= INT32_MAX:

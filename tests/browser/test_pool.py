@@ -99,3 +99,22 @@ def test_the_pager_works_from_the_keyboard_and_fits_a_phone(new_page, seeded):
         expect(page).not_to_have_url(re.compile(r"[?&](after|before|last)="))
     finally:
         seeded.live.app.config["PAGE_SIZE"] = 50
+
+
+def test_without_javascript_a_filter_applied_on_a_later_page_starts_from_its_first_page(new_page, seeded):
+    page = new_page(java_script_enabled=False)
+    sign_in(page, seeded.member)
+    seeded.live.app.config["PAGE_SIZE"] = 2
+    try:
+        for last in ("Andersson", "Berg", "Carlsson", "Dahl", "Ek"):
+            seeded.lead("Pat", last, source="Web")
+        seeded.lead("Zed", "Zimmer", source="Referral")
+        page.goto("/leads?sort=name&dir=asc")
+        page.get_by_role("link", name="Next →").click()
+        expect(names(page)).to_have_text(["Pat Carlsson", "Pat Dahl"])
+        page.get_by_label("Source").select_option("Web")
+        page.get_by_role("button", name="Apply filters").click()
+        expect(page).not_to_have_url(re.compile(r"[?&](after|before|last)="))
+        expect(names(page)).to_have_text(["Pat Andersson", "Pat Berg"])
+    finally:
+        seeded.live.app.config["PAGE_SIZE"] = 50
