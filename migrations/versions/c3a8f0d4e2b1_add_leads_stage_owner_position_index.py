@@ -1,7 +1,7 @@
 """add an index on leads (stage_id, owner_id, position), for "my leads" board columns paged by keyset
 
 Revision ID: c3a8f0d4e2b1
-Revises: c4f2a8e61d07
+Revises: b7d41e2a9c10
 Create Date: 2026-12-02 17:55:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c3a8f0d4e2b1'
-down_revision = 'c4f2a8e61d07'
+down_revision = 'b7d41e2a9c10'
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ stage_totals in place.
 Value is summed in whole cents (BIGINT), so adding and taking away never drifts by rounding.
 
 Revision ID: c4f1a7e2b9d3
-Revises: b7d41e2a9c10
+Revises: c3a8f0d4e2b1
 Create Date: 2026-12-02 17:40:00.000000
 
 """
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4f1a7e2b9d3'
-down_revision = 'b7d41e2a9c10'
+down_revision = 'c3a8f0d4e2b1'
 branch_labels = None
 depends_on = None
 
