@@ -1,4 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
+from app.models.assignment import (
+    AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Target,
+)
 from app.models.capture import (
     ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRejection, LeadImport, LeadMerge,
 )
@@ -10,6 +13,7 @@ from app.models.stage import Stage, StageKind
 from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
+    "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -76,6 +76,7 @@ class LeadImport(db.Model):
     default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     default_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     duplicates: Mapped[str] = mapped_column(String(10), default="skip")  # skip | update | keep
+    apply_rules: Mapped[bool] = mapped_column(default=False, server_default=false())  # route new rows by the assignment rules
     status: Mapped[str] = mapped_column(String(12), default="uploaded")  # uploaded queued running done failed
     processed_bytes: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)
