@@ -3,12 +3,13 @@ the capture form), and a capture form's entry form (the public page takes it, se
 snippet). Each area's own forms stay in its `forms.py`."""
 from __future__ import annotations
 
-from wtforms import EmailField, Form, StringField, TelField
+from wtforms import EmailField, Form, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.models import CaptureForm
 from app.models.lead import max_length
 from app.services import ServiceError
+from app.services.conditions import kind_ops, op_choices
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 
 HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
@@ -55,3 +56,33 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             validators.append(service_check(normalize_phone))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
     return EntryForm(formdata)
+
+
+class ConditionFields:
+    """The three controls of a rule's condition (services/conditions.py): mix into a rule's
+    FlaskForm, call `fill_condition_choices()` before validating, read `condition()` after.
+    The service checks the condition (conditions.check) and names the control to mark."""
+
+    condition_field = SelectField("When", choices=[], validate_choice=False)
+    condition_op = SelectField("Test", choices=[], validate_choice=False)
+    condition_value = StringField("Value", validators=[Optional(), Length(max=2000)])
+
+    def fill_condition_choices(self, field_choices: list[tuple[str, str, str]]) -> None:
+        """Offer these fields (conditions.field_choices()) and every operator; each option says
+        which kind it is or fits, so the page can narrow the operators to the chosen field."""
+        fits: dict[str, list[str]] = {}
+        for kind, ops in kind_ops().items():
+            for op in ops:
+                fits.setdefault(op, []).append(kind)
+        self.condition_field.choices = [("", "Choose a field…")] + [
+            (value, label, {"data-kind": kind}) for value, label, kind in field_choices]
+        self.condition_op.choices = [("", "Choose a test…")] + [
+            (op, label, {"data-kinds": " ".join(fits.get(op, []))}) for op, label in op_choices()]
+
+    def condition(self) -> dict:
+        return {"field": self.condition_field.data, "op": self.condition_op.data, "value": self.condition_value.data}
+
+    def show_condition(self, cond: dict, describe_value) -> None:
+        """Put a stored condition back into the controls (describe_value: its value as typed)."""
+        self.condition_field.data, self.condition_op.data = cond.get("field"), cond.get("op")
+        self.condition_value.data = describe_value(cond)

@@ -10,11 +10,11 @@ from app.models.email import EmailState, OutboxEmail
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.stage import Stage, StageKind
-from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
+from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
 
 __all__ = [
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

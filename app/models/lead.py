@@ -33,6 +33,9 @@ class Lead(db.Model):
     job_title: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(100), index=True)
     value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), index=True)
+    # Territory: an ISO 3166-1 alpha-2 code ("DE") and a free-text region (state, province).
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    region: Mapped[str | None] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
     position: Mapped[int] = mapped_column(BigInteger, default=0)
