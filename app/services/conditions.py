@@ -107,6 +107,8 @@ BUILTIN: tuple[FieldSpec, ...] = (
     FieldSpec("company", "Company", "text"),
     FieldSpec("job_title", "Job title", "text"),
     FieldSpec("source", "Source", "text"),
+    FieldSpec("country", "Country (2-letter code)", "text"),
+    FieldSpec("region", "Region", "text"),
     FieldSpec("value", "Deal value", "number"),
     FieldSpec("utm_source", "UTM source", "text"),
     FieldSpec("utm_medium", "UTM medium", "text"),
@@ -347,6 +349,7 @@ def _base_facts(lead: Lead) -> dict:
         "utm_source": lead.utm_source, "utm_medium": lead.utm_medium, "utm_campaign": lead.utm_campaign,
         "referrer": lead.referrer, "created_at": lead.created_at, "owner": lead.owner_id,
         "form": lead.capture_form_id, "stage": lead.stage_id,
+        "country": lead.country, "region": lead.region,
     }
 
 
