@@ -169,7 +169,8 @@ class LeadCreate(_LeadFields):
     utm_campaign: Optional[Text(max_length("utm_campaign"))] = None
     stage_id: Optional[Id] = Field(None, description="A stage from GET /stages; the first stage if absent. "
                                                      "Applies only when a new lead is created.")
-    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; the shared pool if absent. "
+    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; if absent, the assignment "
+                                                     "rules choose, or the lead waits in the shared pool. "
                                                      "Applies only when a new lead is created.")
 
 

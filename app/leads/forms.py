@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -29,6 +31,48 @@ class LeadForm(FlaskForm):
     def lead_data(self) -> dict:
         return {name: getattr(self, name).data for name in
                 ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
+
+
+RULES, ME, POOL = "rules", "me", "pool"
+
+
+class NewLeadForm(LeadForm):
+    """The new-lead form: the fields, plus who owns the lead and where it starts.
+
+    A post without `owner` (a script, an old page) means the rules: with none, the pool."""
+
+    owner = SelectField("Owner", choices=[], validate_choice=False)
+    stage = SelectField("Stage", choices=[], validate_choice=False)
+
+    def offer(self, team, stages, rules_exist: bool, me_id: int) -> NewLeadForm:
+        self.owner.choices = ([(RULES, "By the assignment rules")] if rules_exist else []) + [(ME, "Me")] + [
+            (str(u.id), u.name) for u in team if u.id != me_id] + [(POOL, "The shared pool")]
+        self.stage.choices = [(str(s.id), s.name) for s in stages]
+        if not self.is_submitted():
+            self.owner.data = RULES if rules_exist else ME
+        elif not self.owner.data:
+            self.owner.data = RULES
+        return self
+
+    def validate_owner(self, field):
+        if field.data not in (RULES, ME, POOL) and whole_number(field.data) is None:
+            raise ValidationError("Choose who owns the lead.")
+
+    def validate_stage(self, field):
+        if field.data and whole_number(field.data) is None:
+            raise ValidationError("Choose a stage.")
+
+    def ownership(self, me_id: int) -> tuple[int | None, bool]:
+        """(owner id, whether the assignment rules choose) as picked."""
+        choice = self.owner.data or RULES
+        if choice == RULES:
+            return None, True
+        if choice == POOL:
+            return None, False
+        return (me_id if choice == ME else whole_number(choice)), False
+
+    def stage_id(self) -> int | None:
+        return whole_number(self.stage.data)
 
 
 class NoteForm(FlaskForm):

@@ -3,9 +3,9 @@ from flask_login import current_user, login_required
 
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
-from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
-from app.services import ServiceError, leads as lead_service, whole_number
+from app.services import ServiceError, assignment, leads as lead_service, whole_number
 from app.services.capture import capture_lead
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
@@ -50,26 +50,37 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    form = LeadForm()
+    form = NewLeadForm().offer(team(), pipeline(), assignment.any_enabled(), current_user.id)
     if form.validate_on_submit():
+        owner_id, by_rules = form.ownership(current_user.id)
         try:
             captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,
+                                    owner_id=owner_id, stage_id=form.stage_id(), apply_rules=by_rules,
                                     region=current_app.config["DEFAULT_PHONE_REGION"])
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            lead = captured.lead
-            if captured.created and captured.same_phone:
-                flash(f"Added {lead.full_name} to the pool. Another lead has the same phone number, so the two "
-                      "are listed under likely duplicates.", "success")
-            elif captured.created:
-                flash(f"Added {lead.full_name} to the pool.", "success")
-            else:
-                flash(f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
-                      "this entry is on its timeline and its empty fields were filled in.", "info")
-            return go(url_for("leads.show", lead_id=lead.id))
+            flash(_added_message(captured), "success" if captured.created else "info")
+            return go(url_for("leads.show", lead_id=captured.lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
+
+
+def _added_message(captured) -> str:
+    lead = captured.lead
+    if not captured.created:
+        return (f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
+                "this entry is on its timeline and its empty fields were filled in.")
+    if captured.routed:
+        where = f"to {captured.routed.owner_name} (rule “{captured.routed.rule_name}”)"
+    elif lead.owner_id is not None:
+        where = f"for {lead.owner.name}"
+    else:
+        where = "to the pool"
+    if captured.same_phone:
+        return (f"Added {lead.full_name} {where}. Another lead has the same phone number, so the two "
+                "are listed under likely duplicates.")
+    return f"Added {lead.full_name} {where}."
 
 
 @bp.get("/<int:lead_id>")
