@@ -346,6 +346,9 @@ def _clean_name(name: str | None, what: str) -> str:
 
 
 def _check_rule(target: str, user_id: int | None, group_id: int | None, cap: int | None) -> None:
+    if cap is not None and not 1 <= cap <= MAX_CAP:
+        raise ServiceError(f"A cap is a number of open leads from 1 to {MAX_CAP:,}; leave it empty for no cap.",
+                           field="cap")
     if target not in TARGET_LABELS:
         raise ServiceError("Choose who receives the leads.", field="target")
     if target == Target.person.value:
@@ -360,9 +363,6 @@ def _check_rule(target: str, user_id: int | None, group_id: int | None, cap: int
             raise ServiceError("Choose the group that shares the leads.", field="group")
         if not group.members:
             raise ServiceError(f"The group {group.name} has nobody in it. Add members to it first.", field="group")
-    if cap is not None and not 1 <= cap <= MAX_CAP:
-        raise ServiceError(f"A cap is a number of open leads from 1 to {MAX_CAP:,}; leave it empty for no cap.",
-                           field="cap")
 
 
 def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, user_id: int | None = None,
