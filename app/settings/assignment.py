@@ -58,8 +58,9 @@ class MemberForm(Form):
 
 
 class GroupForm(FlaskForm):
-    name = StringField("Group name", validators=[DataRequired("Give the group a name."),
-                                                 Length(max=service.NAME_MAX)])
+    # Not "name": the rule form beside it on the same page has that id.
+    group_name = StringField("Group name", validators=[DataRequired("Give the group a name."),
+                                                       Length(max=service.NAME_MAX)])
     members = FieldList(FormField(MemberForm))
 
     def fill(self, group=None, people=None):
@@ -108,8 +109,10 @@ def _group_error(form: GroupForm, exc: ServiceError) -> None:
                 return
     if exc.field == "members":
         form.members.errors = [exc.message]
-        return
-    add_form_error(form, exc)
+    elif exc.field == "name":
+        form.group_name.errors = [*form.group_name.errors, exc.message]
+    else:
+        add_form_error(form, exc)
 
 
 def _context(**extra) -> dict:
@@ -220,7 +223,7 @@ def add_group():
 def edit_group(group_id: int):
     group = service.get_group(group_id)
     if request.method == "GET":
-        form = GroupForm(formdata=None, obj=group).fill(group)
+        form = GroupForm(formdata=None, group_name=group.name).fill(group)
         return render("settings/edit_group.html", "settings/_group_form.html", group_form=form, group=group)
     return _save_group(group)
 
@@ -229,7 +232,8 @@ def _save_group(group):
     form = GroupForm().fill(group)
     if form.validate_on_submit():
         try:
-            saved = service.save_group(group.id if group else None, name=form.name.data, members=form.chosen())
+            saved = service.save_group(group.id if group else None, name=form.group_name.data,
+                                       members=form.chosen())
         except ServiceError as exc:
             _group_error(form, exc)
         else:

@@ -50,7 +50,7 @@ def test_the_empty_page_says_what_to_do_next(as_admin, stages):
 
 def test_an_admin_adds_a_group_and_a_rule_that_then_routes_leads(as_admin, stages, people):
     response = as_admin.post("/settings/assignment/groups", {
-        "name": "Sales DACH", "members-0-user_id": str(people[0].id), "members-0-include": "y",
+        "group_name": "Sales DACH", "members-0-user_id": str(people[0].id), "members-0-include": "y",
         "members-0-weight": "2", "members-1-user_id": str(people[1].id), "members-1-include": "y",
         "members-1-weight": "1"})
     assert response.status_code == 302
@@ -115,11 +115,11 @@ def test_the_hundred_and_first_rule_is_refused(as_admin, stages, people):
 
 
 @pytest.mark.parametrize("data, field_id, message", [
-    ({"name": "Empty"}, "members", "Pick at least one member"),
-    ({"name": "", "members-0-include": "y"}, "name", "Give the group a name."),
-    ({"name": "Zero", "members-0-include": "y", "members-0-weight": "0"}, r"members-\d+-weight", "from 1 to 100"),
-    ({"name": "Minus", "members-0-include": "y", "members-0-weight": "-2"}, r"members-\d+-weight", "from 1 to 100"),
-    ({"name": "Text", "members-0-include": "y", "members-0-weight": "lots"}, r"members-\d+-weight", "from 1 to 100"),
+    ({"group_name": "Empty"}, "members", "Pick at least one member"),
+    ({"group_name": "", "members-0-include": "y"}, "group_name", "Give the group a name."),
+    ({"group_name": "Zero", "members-0-include": "y", "members-0-weight": "0"}, r"members-\d+-weight", "from 1 to 100"),
+    ({"group_name": "Minus", "members-0-include": "y", "members-0-weight": "-2"}, r"members-\d+-weight", "from 1 to 100"),
+    ({"group_name": "Text", "members-0-include": "y", "members-0-weight": "lots"}, r"members-\d+-weight", "from 1 to 100"),
 ])
 def test_bad_groups_are_refused_beside_the_control(as_admin, stages, people, data, field_id, message):
     data = {"members-0-user_id": str(people[0].id), "members-0-weight": "1", **data}
@@ -132,9 +132,9 @@ def test_bad_groups_are_refused_beside_the_control(as_admin, stages, people, dat
 
 def test_a_group_name_in_use_is_refused_and_a_group_in_use_cannot_be_deleted(as_admin, stages, group, people):
     response = as_admin.post("/settings/assignment/groups", {
-        "name": "sales dach", "members-0-user_id": str(people[0].id), "members-0-include": "y",
+        "group_name": "sales dach", "members-0-user_id": str(people[0].id), "members-0-include": "y",
         "members-0-weight": "1"}, htmx=True)
-    assert "already a group called" in error(response.get_data(as_text=True), "name")
+    assert "already a group called" in error(response.get_data(as_text=True), "group_name")
     assignment.save_rule(None, name="DACH", condition={}, target="round_robin", group_id=group.id)
     response = as_admin.post(f"/settings/assignment/groups/{group.id}/delete")
     assert response.status_code == 409 and "used by the rule DACH" in response.get_data(as_text=True)
@@ -199,3 +199,22 @@ def test_the_history_shows_leads_per_rule_and_member_this_week(as_admin, stages,
         capture_lead({"first_name": f"L{n}", "email": f"l{n}@example.com"}, via="test")
     page = as_admin.get("/settings/assignment").get_data(as_text=True)
     assert re.search(r"<td>Everyone</td>\s*<td>Ann: 2, Ben: 1</td>\s*<td class=\"num\">3</td>", page)
+
+
+def test_editing_a_group_changes_its_members_and_clears_its_rules_broken_flag(as_admin, stages, group, people):
+    rule = assignment.save_rule(None, name="DACH", condition={}, target="round_robin", group_id=group.id)
+    db.session.get(AssignmentRule, rule.id).broken_since = datetime(2026, 1, 1)
+    db.session.commit()
+    page = as_admin.get(f"/settings/assignment/groups/{group.id}").get_data(as_text=True)
+    assert 'value="Sales DACH"' in page and page.count("checked") == 2
+    data = {"group_name": "Sales DACH"}
+    offered = re.findall(r'name="members-(\d+)-user_id" type="hidden" value="(\d+)"', page)
+    assert {int(user_id) for _, user_id in offered} >= {p.id for p in people}
+    for n, user_id in offered:
+        data[f"members-{n}-user_id"], data[f"members-{n}-weight"] = user_id, "3"
+        if int(user_id) == people[1].id:
+            data[f"members-{n}-include"] = "y"
+    assert as_admin.post(f"/settings/assignment/groups/{group.id}", data).status_code == 302
+    saved = db.session.get(AssignmentGroup, group.id)
+    assert [(m.user_id, m.weight) for m in saved.members] == [(people[1].id, 3)]
+    assert db.session.get(AssignmentRule, rule.id).broken_since is None
