@@ -6,11 +6,12 @@ from app.models.appointment import Appointment, AppointmentStatus, Notification,
 from app.models.email import EmailState, OutboxEmail
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
+from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.stage import Stage, StageKind
 from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
 ]
