@@ -16,6 +16,7 @@ from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, utcnow
 from app.services.identity import identify
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
+from app.services.scoring import rescore
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -75,6 +76,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,
                 "ignored": on_duplicate == OnDuplicate.skip}, now)
+        rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
 
 

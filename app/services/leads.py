@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services.scoring import rescore
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -186,6 +187,7 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
+    rescore(lead, now, actor_id=actor_id)
     return lead
 
 
@@ -215,6 +217,7 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
             for name in changes:
                 setattr(lead, name, cleaned[name])
             record(lead.id, "updated", actor_id, {"changes": changes})
+            rescore(lead, actor_id=actor_id)
     return lead
 
 
@@ -245,6 +248,7 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
         db.session.add(note)
         touch(lead, first_response=True)
         record(lead.id, "note", actor_id, {"body": body})
+        rescore(lead, actor_id=actor_id)
     return note
 
 
@@ -273,6 +277,7 @@ def claim_lead(lead_id: int, actor_id: int) -> Lead:
                 return lead
             raise LeadAlreadyClaimed(lead.owner.name if lead.owner else "Someone")
         record(lead_id, "claimed", actor_id)
+        rescore(lead_id, actor_id=actor_id)
     lead = get_lead(lead_id)
     db.session.refresh(lead)
     return lead
@@ -286,6 +291,7 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     lead.owner = owner
     touch(lead)
     record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
+    rescore(lead, actor_id=actor_id)
     return True
 
 
@@ -336,6 +342,7 @@ def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
         for offset, lead in enumerate(leads):
             change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
             touch(lead)
+        rescore(leads, now, actor_id=actor_id)
         return len(leads)
 
 
@@ -417,6 +424,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
             raise StaleLead(lead)
         db.session.refresh(lead)
         change_stage(lead, stage, actor_id, position, lead.updated_at)
+        rescore(lead, lead.updated_at, actor_id=actor_id)
     return lead
 
 
