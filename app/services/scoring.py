@@ -388,9 +388,9 @@ def run_rescore(run_id: int, *, batch: int = BATCH, now: datetime | None = None)
                 values.update(status="done", finished_at=utcnow(), total=max(run.total, values["done"]))
             db.session.execute(update(ScoringRun).where(ScoringRun.id == run_id, ScoringRun.status == "running")
                                .values(**values).execution_options(synchronize_session=False))
-        db.session.expunge_all()
         if len(leads) < batch:
             return db.session.get(ScoringRun, run_id)
+        del leads  # the session's identity map is weak: a committed batch is freed once unreferenced
 
 
 def rescore_due(now: datetime | None = None, *, batch: int = BATCH, batches: int = SWEEP_BATCHES) -> int:
@@ -411,7 +411,6 @@ def rescore_due(now: datetime | None = None, *, batch: int = BATCH, batches: int
                                                   Lead.score_changes_at <= now)
                                .values(score_changes_at=None).execution_options(synchronize_session=False))
         seen += len(leads)
-        db.session.expunge_all()
         if len(leads) < batch:
             break
     return seen
