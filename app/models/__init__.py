@@ -4,6 +4,7 @@ from app.models.capture import (
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.stage import Stage, StageKind
@@ -12,5 +13,6 @@ from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserS
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
+    "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
     "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
 ]
