@@ -95,6 +95,14 @@ def card_fields() -> list[CustomField]:
     return [f for f in active_fields() if f.show_on_card]
 
 
+def form_custom_fields(capture_form) -> list[tuple[CustomField, bool]]:
+    """The custom fields a capture form asks, in its order, each with whether it is required there
+    (a field deleted since is left out)."""
+    by_id = {f.id: f for f in active_fields()}
+    return [(by_id[spec["field_id"]], bool(spec.get("required"))) for spec in capture_form.custom_fields or []
+            if isinstance(spec, dict) and spec.get("field_id") in by_id]
+
+
 def form_name(key: str) -> str:
     """The name a custom field has in HTML forms and in ServiceError.field: custom_<key>."""
     return f"custom_{key}"
@@ -168,6 +176,11 @@ def json_value(value):
     return value
 
 
+def entry_value(value):
+    """A custom value as a timeline entry keeps it: readable text (Yes/No, options joined), None for empty."""
+    return display(value) or None if not isinstance(value, Decimal) else str(value)
+
+
 def api_value(value):
     """A custom value for the JSON API: numbers as JSON numbers, dates as ISO text."""
     if isinstance(value, Decimal):
@@ -210,15 +223,14 @@ def clean_value(custom: CustomField, raw):
     """One value as the field's kind stores it, or None for empty; raises ServiceError(field=custom_<key>)."""
     name, label, kind = form_name(custom.key), custom.label, custom.kind
     if kind == FieldKind.checkbox.value:
-        if isinstance(raw, bool):
-            return raw
-        if raw is None:
-            return None
+        # Ticked is a value; unticked is no value (a box left alone says no more than that).
+        if isinstance(raw, bool) or raw is None:
+            return True if raw else None
         word = str(raw).strip().lower()
         if word in TRUE_WORDS:
             return True
         if word in FALSE_WORDS:
-            return False
+            return None
         raise ServiceError(f"{label}: answer yes or no.", field=name)
     if kind == FieldKind.multi_choice.value:
         if _blank(raw):
@@ -335,12 +347,13 @@ def check_values(raw: dict[str, object], *, partial: bool, required: bool = Fals
 
 
 def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | None = None, *,
-               fill_only: bool = False, record_entry: bool = True) -> dict:
+               fill_only: bool = False, record_entry: bool = True, touch_lead: bool = True) -> dict:
     """Write checked values (check_values) for one lead, joining the caller's atomic(); returns
     {label: [old, new]} of what changed, also recorded as one "updated" timeline entry unless
     record_entry=False (a caller adding the changes to its own entry).
 
-    fill_only=True fills only the fields the lead has no value for (a resubmission)."""
+    fill_only=True fills only the fields the lead has no value for (a resubmission);
+    touch_lead=False leaves the lead's version to the caller (which raises it conditionally)."""
     from app.services.leads import touch
     from app.services.timeline import record
 
@@ -360,9 +373,10 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
             if old == value or (fill_only and (old is not None or value is None)):
                 continue
             _write(lead.id, custom, value)
-            changes[custom.label] = [json_value(old), json_value(value)]
+            changes[custom.label] = [entry_value(old), entry_value(value)]
         if changes:
-            touch(lead)
+            if touch_lead:
+                touch(lead)
             if record_entry:
                 record(lead.id, "updated", actor_id, {"custom": changes}, now or utcnow())
     return changes

@@ -198,23 +198,33 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
-                region: str | None = None) -> Lead:
-    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
+                region: str | None = None, custom: dict | None = None, custom_partial: bool = False) -> Lead:
+    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead.
+
+    `custom`: custom field values by key (the lead form sends all of them, required ones required;
+    custom_partial=True, as the API does, changes only the keys sent)."""
+    from app.services import custom_fields
+
     cleaned = clean_fields(data, region)
+    custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
+        if custom is not None else {}
     with atomic():
         lead = get_lead(lead_id)
         stale = StaleLead(lead, "Someone else edited this lead while you were typing. "
                                 "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
             raise stale
+        version = lead.version
         changes = {name: [json_value(getattr(lead, name)), json_value(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
-        if changes:
-            if not bump_version(lead, lead.version):
+        custom_changes = custom_fields.set_values(lead, custom_cleaned, actor_id, record_entry=False,
+                                                  touch_lead=False)
+        if changes or custom_changes:
+            if not bump_version(lead, version):
                 raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
-            record(lead.id, "updated", actor_id, {"changes": changes})
+            record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
     return lead
 
 
