@@ -29,8 +29,18 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
 
 
+def custom_value(value, kind: str = "") -> str:
+    """A custom field's value as a person reads it (money with separators, Yes/No, options joined)."""
+    from app.services.custom_fields import display
+
+    if kind == "money" and value not in (None, ""):
+        return money(value)
+    return display(value)
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(money)
+    app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -2,7 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.forms import service_check
+from app.forms import custom_data, custom_form_value, custom_input, service_check
+from app.services import custom_fields as field_service
 from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
@@ -20,6 +21,21 @@ class LeadForm(FlaskForm):
     source = StringField("Source", validators=[Length(max=max_length("source"))])
     value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
     version = HiddenField()
+    custom_defs: list = []  # the custom fields lead_form() added, in order
+
+    def custom_inputs(self) -> list:
+        """(definition, bound field) for each custom field, for the template."""
+        return [(custom, self[field_service.form_name(custom.key)]) for custom in self.custom_defs]
+
+    def custom_data(self) -> dict:
+        return custom_data(self, self.custom_defs)
+
+    def load_custom(self, values: dict) -> None:
+        """Fill the custom fields from a lead's stored values (field_service.values_for)."""
+        for custom, bound in self.custom_inputs():
+            value = values.get(custom.key)
+            bound.data = custom_form_value(value) if value is not None else (
+                [] if custom.kind == "multi_choice" else False if custom.kind == "checkbox" else "")
 
     def validate_first_name(self, field):
         if not (field.data or "").strip() and not (self.last_name.data or "").strip() \
@@ -29,6 +45,20 @@ class LeadForm(FlaskForm):
     def lead_data(self) -> dict:
         return {name: getattr(self, name).data for name in
                 ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
+
+
+def lead_form(**kwargs) -> LeadForm:
+    """The lead form with today's custom fields after the built-in ones; required ones required."""
+    fields = field_service.active_fields()
+
+    class CustomLeadForm(LeadForm):
+        pass
+
+    for custom in fields:
+        setattr(CustomLeadForm, field_service.form_name(custom.key), custom_input(custom, required=custom.required))
+    form = CustomLeadForm(**kwargs)
+    form.custom_defs = fields
+    return form
 
 
 class NoteForm(FlaskForm):

@@ -3,9 +3,9 @@ from flask_login import current_user, login_required
 
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
-from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
-from app.services import ServiceError, leads as lead_service, whole_number
+from app.services import ServiceError, custom_fields as field_service, leads as lead_service, whole_number
 from app.services.capture import capture_lead
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
@@ -50,10 +50,10 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    form = LeadForm()
+    form = lead_form()
     if form.validate_on_submit():
         try:
-            captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,
+            captured = capture_lead({**form.lead_data(), "custom": form.custom_data()}, via="manual entry", actor_id=current_user.id,
                                     region=current_app.config["DEFAULT_PHONE_REGION"])
         except ServiceError as exc:
             add_form_error(form, exc)
@@ -79,16 +79,18 @@ def show(lead_id: int):
 
 def _edit_form(lead, formdata=None) -> LeadForm:
     """The edit form drawn from the lead as it is saved now."""
-    form = LeadForm(obj=lead, formdata=formdata)
+    form = lead_form(obj=lead, formdata=formdata)
     form.version.data = lead.version
     form.value.data = "" if lead.value is None else str(lead.value)
+    if formdata is None:
+        form.load_custom(field_service.values_for([lead.id])[lead.id])
     return form
 
 
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
 def edit(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    form = _edit_form(lead) if request.method == "GET" else LeadForm()
+    form = _edit_form(lead) if request.method == "GET" else lead_form()
     if form.validate_on_submit():
         version = whole_number(form.version.data)
         try:
@@ -96,7 +98,8 @@ def edit(lead_id: int):
                 raise lead_service.StaleLead(message="This form is out of date, so nothing was saved. "
                                                      "The lead as it is now is shown; make your change again.")
             lead = lead_service.update_lead(lead.id, form.lead_data(), current_user.id, expected_version=version,
-                                            region=current_app.config["DEFAULT_PHONE_REGION"])
+                                            region=current_app.config["DEFAULT_PHONE_REGION"],
+                                            custom=form.custom_data())
         except lead_service.StaleLead as exc:
             # Show their saved values, and list what this person typed so nothing they wrote is lost.
             typed = form.lead_data()

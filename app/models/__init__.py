@@ -4,6 +4,7 @@ from app.models.capture import (
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
@@ -13,5 +14,6 @@ from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserS
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
+    "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
     "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
 ]

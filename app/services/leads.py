@@ -175,7 +175,8 @@ def json_value(value):
 
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
-    """Add a lead with its 'created' entry to the current transaction (call inside atomic())."""
+    """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
+    caller scores it (scoring.rescore) once everything else about it is written."""
     now = now or utcnow()
     stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
         select(Stage).order_by(Stage.position, Stage.id).limit(1))
@@ -187,7 +188,6 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
-    rescore(lead, now, actor_id=actor_id)
     return lead
 
 
@@ -196,27 +196,39 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
     """Add one lead as given, without duplicate checks (capture.capture_lead is the way in that checks)."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
     with atomic():
-        return insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        rescore(lead, now, actor_id=actor_id)
+        return lead
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
-                region: str | None = None) -> Lead:
-    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
+                region: str | None = None, custom: dict | None = None, custom_partial: bool = False) -> Lead:
+    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead.
+
+    `custom`: custom field values by key (the lead form sends all of them, required ones required;
+    custom_partial=True, as the API does, changes only the keys sent)."""
+    from app.services import custom_fields
+
     cleaned = clean_fields(data, region)
+    custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
+        if custom is not None else {}
     with atomic():
         lead = get_lead(lead_id)
         stale = StaleLead(lead, "Someone else edited this lead while you were typing. "
                                 "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
             raise stale
+        version = lead.version
         changes = {name: [json_value(getattr(lead, name)), json_value(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
-        if changes:
-            if not bump_version(lead, lead.version):
+        custom_changes = custom_fields.set_values(lead, custom_cleaned, actor_id, record_entry=False,
+                                                  touch_lead=False)
+        if changes or custom_changes:
+            if not bump_version(lead, version):
                 raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
-            record(lead.id, "updated", actor_id, {"changes": changes})
+            record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
             rescore(lead, actor_id=actor_id)
     return lead
 
