@@ -7,10 +7,11 @@ from app.models.email import EmailState, OutboxEmail
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.stage import Stage, StageKind
+from app.models.tags import LeadTag, Tag
 from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "TimelineEntry", "User", "UserSession",
 ]
