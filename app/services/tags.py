@@ -296,6 +296,11 @@ def bulk_untag(lead_ids: list[int], names, actor_id: int | None, now: datetime |
         return _detach(ids, found, actor_id, now or utcnow())
 
 
+def tag_ids_of(lead_id: int) -> list[int]:
+    """The ids of a lead's tags (a merge keeps the loser's, to give them back on undo)."""
+    return list(db.session.scalars(select(LeadTag.tag_id).where(LeadTag.lead_id == lead_id).order_by(LeadTag.tag_id)))
+
+
 def fold_tags(loser_id: int, survivor_id: int) -> list[int]:
     """A merge: the loser's tags join the survivor's (call inside the merge's atomic()). Returns the
     ids of the tags the survivor gained, which undoing the merge takes off again."""
@@ -310,6 +315,23 @@ def fold_tags(loser_id: int, survivor_id: int) -> list[int]:
     _count(lost, -1)
     _count([(survivor_id, tag_id) for tag_id in gained], +1)
     return gained
+
+
+def unfold_tags(survivor_id: int, loser_id: int, loser_tag_ids: list[int], gained_tag_ids: list[int]) -> None:
+    """Undoing a merge: the loser gets its tags back (those not deleted since) and the survivor loses
+    the ones the merge gave it (call inside the undo's atomic())."""
+    if loser_tag_ids:
+        back = [tuple(row) for row in db.session.execute(
+            _insert(LeadTag).from_select(["lead_id", "tag_id"], select(literal(loser_id, Integer), Tag.id)
+                                         .where(Tag.id.in_(loser_tag_ids)))
+            .on_conflict_do_nothing(index_elements=["lead_id", "tag_id"])
+            .returning(LeadTag.lead_id, LeadTag.tag_id))]
+        _count(back, +1)
+    if gained_tag_ids:
+        taken = [tuple(row) for row in db.session.execute(
+            delete(LeadTag).where(LeadTag.lead_id == survivor_id, LeadTag.tag_id.in_(gained_tag_ids))
+            .returning(LeadTag.lead_id, LeadTag.tag_id).execution_options(synchronize_session=False))]
+        _count(taken, -1)
 
 
 # --- the admin's list -------------------------------------------------------------------------

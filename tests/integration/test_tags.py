@@ -137,3 +137,16 @@ def test_suggestions_are_bounded_most_used_first_and_match_what_is_typed(app, ma
     assert tag_service.suggestions("SHOW") == ["Trade show", "Show me"]
     assert tag_service.suggestions("%") == [] and tag_service.suggestions("_") == ["a_b"]
     assert len(tag_service.suggestions("", limit=1)) == 1
+
+
+def test_merging_gives_the_survivor_the_losers_tags_and_undo_gives_them_back(app, make_lead):
+    from app.services.merge import merge_leads, undo_merge
+    survivor, loser = make_lead(first_name="Sam"), make_lead(first_name="Lou")
+    tag_service.add_tags(survivor.id, "vip", None)
+    tag_service.add_tags(loser.id, "VIP, hot", None)
+    merge = merge_leads(survivor.id, loser.id, {}, None)
+    assert tags_for([survivor.id])[survivor.id] == ["hot", "vip"]
+    assert counts() == {"vip": 1, "hot": 1}
+    undo_merge(merge.id, None)
+    assert tags_for([survivor.id, merge.loser_id]) == {survivor.id: ["vip"], merge.loser_id: ["hot", "vip"]}
+    assert counts() == {"vip": 2, "hot": 1}
