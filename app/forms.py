@@ -103,7 +103,19 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
         elif name == "phone":
             validators.append(service_check(normalize_phone))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
-    return EntryForm(formdata)
+    asked = []
+    for custom, required in field_service.form_custom_fields(capture_form):
+        setattr(EntryForm, field_service.form_name(custom.key),
+                custom_input(custom, required=required, label_suffix="" if required else " (optional)"))
+        asked.append(custom)
+    form = EntryForm(formdata)
+    form.custom_defs = asked
+    return form
+
+
+def custom_data(form, fields: list[CustomField]) -> dict:
+    """{key: what was typed} for these custom fields of a submitted form."""
+    return {custom.key: form[field_service.form_name(custom.key)].data for custom in fields}
 
 
 class ConditionFields:
@@ -134,16 +146,3 @@ class ConditionFields:
         """Put a stored condition back into the controls (describe_value: its value as typed)."""
         self.condition_field.data, self.condition_op.data = cond.get("field"), cond.get("op")
         self.condition_value.data = describe_value(cond)
-    asked = []
-    for custom, required in field_service.form_custom_fields(capture_form):
-        setattr(EntryForm, field_service.form_name(custom.key),
-                custom_input(custom, required=required, label_suffix="" if required else " (optional)"))
-        asked.append(custom)
-    form = EntryForm(formdata)
-    form.custom_defs = asked
-    return form
-
-
-def custom_data(form, fields: list[CustomField]) -> dict:
-    """{key: what was typed} for these custom fields of a submitted form."""
-    return {custom.key: form[field_service.form_name(custom.key)].data for custom in fields}

@@ -66,6 +66,16 @@ class NoteForm(FlaskForm):
                                                    Length(max=10_000)])
 
 
+class TagForm(FlaskForm):
+    """Tags to add to a lead, as typed: the tag service decides what a tag may be."""
+
+    tags = StringField("Add tags", validators=[DataRequired("Type a tag first.")])
+
+
+class RemoveTagForm(FlaskForm):
+    name = HiddenField(validators=[DataRequired()])
+
+
 class AssignForm(FlaskForm):
     owner = SelectField("Owner", choices=[], validate_choice=False)
 
@@ -73,7 +83,9 @@ class AssignForm(FlaskForm):
 class BulkForm(FlaskForm):
     lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
                                    validators=[DataRequired("Select at least one lead first.")])
-    action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move")])
+    action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move"), ("tag", "Add tags"),
+                                            ("untag", "Remove tags")])
+    tags = StringField("Tags")
     owner = SelectField("Assign to", choices=[], validate_choice=False)
     stage = SelectField("Move to", choices=[], validate_choice=False)
 
@@ -85,6 +97,7 @@ class PoolFilterForm(Form):
     stage = IntegerField("Stage", validators=[Optional()])
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
+    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
 

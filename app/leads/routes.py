@@ -5,7 +5,7 @@ from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
-from app.services import ServiceError, custom_fields as field_service, leads as lead_service, whole_number
+from app.services import ServiceError, custom_fields as field_service, leads as lead_service, tags as tag_service, whole_number
 from app.services.capture import capture_lead
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
@@ -25,6 +25,8 @@ def _pool_context(filters: PoolFilters) -> dict:
     return {
         "filters": filters,
         "page": page,
+        "lead_tags": tag_service.tags_for([lead.id for lead in page.items]),
+        "tag_options": tag_service.suggestions(),
         "pager": pager(filters, page),
         "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),
@@ -156,7 +158,8 @@ def timeline(lead_id: int):
 def _after_ownership_change(lead, message: str):
     """The pool row swaps in place; the lead page reloads to show the new owner and timeline."""
     if wants_fragment():
-        return with_notice(render_template("leads/_row.html", lead=lead), message)
+        return with_notice(render_template("leads/_row.html", lead=lead, lead_tags=tag_service.tags_for([lead.id])),
+                           message)
     flash(message, "success")
     here = url_for("leads.show", lead_id=lead.id)
     target = safe_next(request.form.get("next"), here)
@@ -172,7 +175,8 @@ def claim(lead_id: int):
             raise
         # The row swaps to show who has it now, with the notice: no stale "Claim" button stays behind.
         current = lead_service.get_lead(lead_id)
-        return with_notice((render_template("leads/_row.html", lead=current), exc.status), exc.message, "error")
+        row = render_template("leads/_row.html", lead=current, lead_tags=tag_service.tags_for([current.id]))
+        return with_notice((row, exc.status), exc.message, "error")
     return _after_ownership_change(lead, f"{lead.full_name} is now yours.")
 
 
@@ -196,6 +200,11 @@ def bulk():
     if form.action.data == "assign":
         changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
+    elif form.action.data in ("tag", "untag"):
+        change = tag_service.bulk_tag if form.action.data == "tag" else tag_service.bulk_untag
+        changed = change(form.lead_ids.data, form.tags.data, current_user.id)
+        done = "Tagged" if form.action.data == "tag" else "Removed the tags from"
+        message = f"{done} {changed} lead{'s' if changed != 1 else ''}."
     else:
         stage_id = whole_number(form.stage.data)
         if stage_id is None:

@@ -9,11 +9,12 @@ from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.stage import Stage, StageKind
+from app.models.tags import LeadTag, Tag
 from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
 
 __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "TimelineEntry", "User", "UserSession",
 ]

@@ -16,8 +16,9 @@ from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Lead
+from app.models import Lead, LeadTag, Tag
 from app.services import INT32_MAX, totals, whole_number
+from app.services.tags import tag_key
 
 SORTS = {
     "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
@@ -40,6 +41,7 @@ class PoolFilters:
     stage_id: int | None = None
     owner: str = ""  # "", "none" (the pool), or a user id as text
     source: str = ""
+    tag: str = ""  # a tag's name, in any case
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -51,7 +53,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "sort": self.sort, "dir": self.direction}
+                  "tag": self.tag, "sort": self.sort, "dir": self.direction}
         values.update(changes)
         defaults = {"sort": "created", "dir": "desc"}
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
@@ -86,7 +88,7 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source); no order."""
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag); no order."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -105,6 +107,10 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
         query = query.where(Lead.owner_id == owner)
     if f.source:
         query = query.where(Lead.source == f.source)
+    if f.tag:
+        # The tag's leads through the (tag_id, lead_id) index; an unknown tag matches nothing.
+        tag_id = select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))).scalar_subquery()
+        query = query.where(Lead.id.in_(select(LeadTag.lead_id).where(LeadTag.tag_id == tag_id)))
     return query
 
 
@@ -126,9 +132,9 @@ def pool_order(f: PoolFilters) -> list:
 
 def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LIMIT) -> Total:
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
-    answer exactly; a search or source filter counts at most `limit` + 1 matching rows, and past
+    answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source:
+    if not f.q and not f.source and not f.tag:
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)

@@ -177,3 +177,23 @@ def test_bands_must_not_overlap_and_need_colours(app):
     saved = scoring.save_bands([("Cold", "", "#000000"), ("Hot", "40", "#ff0000"), ("", "", "")])
     assert [(b.name, b.min_score, b.max_score) for b in saved] == [("Cold", None, 40), ("Hot", 40, None)]
     assert scoring.band_of(39).name == "Cold" and scoring.band_of(40).name == "Hot"
+
+
+def test_conditions_cover_custom_fields_and_tags_and_a_deleted_field_breaks_its_rule(app, stages, admin):
+    from app.services import custom_fields, tags
+    from app.services.custom_fields import FieldSettings
+    budget = custom_fields.create_field(FieldSettings(label="Budget", key="budget", kind="number"))
+    rule("big budget", "custom.budget", "gte", "10000", points=30)
+    rule("VIP", "tags", "contains", "vip", points=10)
+    lead = capture_lead({"first_name": "Ann", "email": "ann@acme.example", "custom": {"budget": "25000"}},
+                        via="api").lead
+    assert reload(lead).score == 30
+    tags.add_tags(lead.id, ["VIP"], admin.id)
+    assert reload(lead).score == 40
+    tags.remove_tag(lead.id, "vip", admin.id)
+    assert reload(lead).score == 30
+    custom_fields.delete_field(budget.id, admin.id)
+    ruleset = scoring.load_ruleset()
+    assert len(ruleset.broken) == 1 and "deleted" in next(iter(ruleset.broken.values()))
+    other = capture_lead({"first_name": "Bob", "email": "bob@acme.example"}, via="api").lead
+    assert reload(other).score == 0
