@@ -98,6 +98,7 @@ class PoolFilterForm(Form):
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
+    band = StringField("Score band", validators=[Optional(), Length(max=30)])
     sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
 

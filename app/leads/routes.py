@@ -5,7 +5,7 @@ from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
-from app.services import ServiceError, custom_fields as field_service, leads as lead_service, tags as tag_service, whole_number
+from app.services import ServiceError, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
 from app.services.capture import capture_lead
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
@@ -32,6 +32,8 @@ def _pool_context(filters: PoolFilters) -> dict:
         "stages": pipeline(),
         "team": team(),
         "sources": lead_queries.sources(),
+        "score_bands": scoring.bands(),
+        "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
     }
 

@@ -197,3 +197,29 @@ def test_conditions_cover_custom_fields_and_tags_and_a_deleted_field_breaks_its_
     assert len(ruleset.broken) == 1 and "deleted" in next(iter(ruleset.broken.values()))
     other = capture_lead({"first_name": "Bob", "email": "bob@acme.example"}, via="api").lead
     assert reload(other).score == 0
+
+
+def test_the_pool_sorts_and_filters_by_score_with_keyset_pages_and_the_api_shows_reasons(app, stages, as_admin):
+    import re
+    from app.api.representation import lead_json
+    rule("business email", "email", "is_not_free_mail", points=20)
+    rule("big deal", "value", "gte", "1000", points=40)
+    for n in range(5):
+        capture_lead({"first_name": f"Free{n}", "email": f"f{n}@gmail.com"}, via="api")
+    for n in range(4):
+        capture_lead({"first_name": f"Biz{n}", "email": f"b{n}@acme.example", "value": "5000" if n < 2 else ""},
+                     via="api")
+    app.config["PAGE_SIZE"] = 3
+    page = as_admin.get("/leads?sort=score&dir=desc").get_data(as_text=True)
+    assert re.findall(r"Score: </span>(\d+)", page) == ["60", "60", "20"]
+    nxt = re.search(r'href="([^"]+)" data-pool-page rel="next"', page).group(1).replace("&amp;", "&")
+    assert re.findall(r"Score: </span>(\d+)", as_admin.get(nxt).get_data(as_text=True)) == ["20", "0", "0"]
+    hot = as_admin.get("/leads?band=hot").get_data(as_text=True)
+    assert re.findall(r"Score: </span>(\d+)", hot) == ["60", "60"] and "2 leads" in hot
+    assert "No leads match" in as_admin.get("/leads?band=nosuchband").get_data(as_text=True)
+    lead = db.session.scalar(select(Lead).where(Lead.first_name == "Biz0"))
+    shown = lead_json(lead)
+    assert shown["score"] == 60 and shown["score_band"] == "Hot"
+    assert shown["score_reasons"] == [{"label": "business email", "points": 20}, {"label": "big deal", "points": 40}]
+    page = as_admin.get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert "+20 business email, +40 big deal" in page
