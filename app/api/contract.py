@@ -204,6 +204,13 @@ class NoQuery(BaseModel):
     model_config = INPUT
 
 
+class ScoreReason(BaseModel):
+    model_config = OUTPUT
+
+    label: str = Field(description="The rule's reason, e.g. \"business email\".")
+    points: int = Field(description="Points it adds (negative: takes away).")
+
+
 class Lead(BaseModel):
     model_config = OUTPUT
 
@@ -223,6 +230,9 @@ class Lead(BaseModel):
     utm_campaign: Optional[str]
     created_at: datetime
     updated_at: datetime
+    score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
+    score_band: Optional[str] = Field(description="The name of the score band the score falls in (e.g. \"Hot\").")
+    score_reasons: list[ScoreReason] = Field(description="Why: each rule that adds or takes points, in rule order.")
 
 
 class CapturedDuplicate(Lead):

@@ -22,6 +22,9 @@ class Lead(db.Model):
         Index("ix_leads_stage_owner_position", "stage_id", "owner_id", "position"),
         # The pool filtered by stage and owner, sorted by value, reads this index in order.
         Index("ix_leads_stage_owner_value", "stage_id", "owner_id", "value"),
+        # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
+        Index("ix_leads_score_id", "score", "id"),
+        Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +57,11 @@ class Lead(db.Model):
     # The latest appointment's answer and time, kept here so the board shows badges without a join.
     appointment_status: Mapped[str | None] = mapped_column(String(20))
     appointment_starts_at: Mapped[datetime | None]
+    # Scoring (services/scoring.py): the points, why ([{"rule_id", "label", "points"}...]), and when
+    # the clock alone changes them next (points fading, a lead going idle), for the worker's sweep.
+    score: Mapped[int] = mapped_column(default=0, server_default="0")
+    score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
+    score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

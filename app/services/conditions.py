@@ -132,7 +132,7 @@ CUSTOM_PREFIX = "custom."
 # A custom field's type (helper "fields") as a condition kind.
 CUSTOM_KINDS = {"text": "text", "long_text": "text", "url": "text", "number": "number", "money": "number",
                 "date": "date", "choice": "choice", "single_choice": "choice", "multi": "multi",
-                "multiple_choice": "multi", "checkbox": "checkbox"}
+                "multiple_choice": "multi", "multi_choice": "multi", "checkbox": "checkbox"}
 
 
 def custom_field_specs() -> list[FieldSpec]:

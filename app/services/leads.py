@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services.scoring import rescore
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -174,7 +175,8 @@ def json_value(value):
 
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
-    """Add a lead with its 'created' entry to the current transaction (call inside atomic())."""
+    """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
+    caller scores it (scoring.rescore) once everything else about it is written."""
     now = now or utcnow()
     stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
         select(Stage).order_by(Stage.position, Stage.id).limit(1))
@@ -194,27 +196,40 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
     """Add one lead as given, without duplicate checks (capture.capture_lead is the way in that checks)."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
     with atomic():
-        return insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        rescore(lead, now, actor_id=actor_id)
+        return lead
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
-                region: str | None = None) -> Lead:
-    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
+                region: str | None = None, custom: dict | None = None, custom_partial: bool = False) -> Lead:
+    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead.
+
+    `custom`: custom field values by key (the lead form sends all of them, required ones required;
+    custom_partial=True, as the API does, changes only the keys sent)."""
+    from app.services import custom_fields
+
     cleaned = clean_fields(data, region)
+    custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
+        if custom is not None else {}
     with atomic():
         lead = get_lead(lead_id)
         stale = StaleLead(lead, "Someone else edited this lead while you were typing. "
                                 "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
             raise stale
+        version = lead.version
         changes = {name: [json_value(getattr(lead, name)), json_value(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
-        if changes:
-            if not bump_version(lead, lead.version):
+        custom_changes = custom_fields.set_values(lead, custom_cleaned, actor_id, record_entry=False,
+                                                  touch_lead=False)
+        if changes or custom_changes:
+            if not bump_version(lead, version):
                 raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
-            record(lead.id, "updated", actor_id, {"changes": changes})
+            record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
+            rescore(lead, actor_id=actor_id)
     return lead
 
 
@@ -245,6 +260,7 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
         db.session.add(note)
         touch(lead, first_response=True)
         record(lead.id, "note", actor_id, {"body": body})
+        rescore(lead, actor_id=actor_id)
     return note
 
 
@@ -273,6 +289,7 @@ def claim_lead(lead_id: int, actor_id: int) -> Lead:
                 return lead
             raise LeadAlreadyClaimed(lead.owner.name if lead.owner else "Someone")
         record(lead_id, "claimed", actor_id)
+        rescore(lead_id, actor_id=actor_id)
     lead = get_lead(lead_id)
     db.session.refresh(lead)
     return lead
@@ -286,6 +303,7 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     lead.owner = owner
     touch(lead)
     record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
+    rescore(lead, actor_id=actor_id)
     return True
 
 
@@ -336,6 +354,7 @@ def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
         for offset, lead in enumerate(leads):
             change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
             touch(lead)
+        rescore(leads, now, actor_id=actor_id)
         return len(leads)
 
 
@@ -417,6 +436,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
             raise StaleLead(lead)
         db.session.refresh(lead)
         change_stage(lead, stage, actor_id, position, lead.updated_at)
+        rescore(lead, lead.updated_at, actor_id=actor_id)
     return lead
 
 
