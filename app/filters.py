@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from flask import Flask
 
+from app.services.countries import country_choices, country_name
+
 
 def money(value) -> str:
     if value is None or value == "":
@@ -33,4 +35,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(country_name, "country")
+    app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

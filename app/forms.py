@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from app.models import CaptureForm
 from app.models.lead import max_length
 from app.services import ServiceError
+from app.services.countries import normalize_country
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 
 HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
@@ -21,6 +22,8 @@ PROMPTS = {
     "phone": ("tel", TelField, "Enter your phone number."),
     "company": ("organization", StringField, "Enter your company's name."),
     "job_title": ("organization-title", StringField, "Enter your job title."),
+    "country": ("country-name", StringField, "Enter your country."),
+    "region": ("address-level1", StringField, "Enter your state, province or region."),
 }
 
 
@@ -53,5 +56,7 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             validators.append(service_check(normalize_email))
         elif name == "phone":
             validators.append(service_check(normalize_phone))
+        elif name == "country":
+            validators.append(service_check(normalize_country))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
     return EntryForm(formdata)

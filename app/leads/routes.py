@@ -7,6 +7,7 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, whole_number
 from app.services.capture import capture_lead
+from app.services.countries import country_name
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
@@ -82,6 +83,7 @@ def _edit_form(lead, formdata=None) -> LeadForm:
     form = LeadForm(obj=lead, formdata=formdata)
     form.version.data = lead.version
     form.value.data = "" if lead.value is None else str(lead.value)
+    form.country.data = country_name(lead.country)
     return form
 
 

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -25,6 +26,7 @@ MAX_VALUE = Decimal("1000000000000")
 FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
     "company": "Company", "job_title": "Job title", "source": "Source", "value": "Deal value",
+    "country": "Country", "region": "Region",
 }
 
 
@@ -118,6 +120,8 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
             cleaned[name] = normalize_phone(raw, region)
         elif name == "value":
             cleaned[name] = normalize_value(raw)
+        elif name == "country":
+            cleaned[name] = normalize_country(raw)
         else:
             text = (raw or "").strip()
             limit = max_length(name)
