@@ -1,7 +1,7 @@
 """Jinja filters: how numbers, money and ages read to a person."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from flask import Flask
@@ -31,10 +31,19 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
 
 
+def short_day(day: date | None, today: date | None = None) -> str:
+    """'12 Dec', with the year when it is not this year's: '3 Jan 2027'."""
+    if day is None:
+        return ""
+    today = today or datetime.now(timezone.utc).date()
+    return f"{day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(age)
     app.add_template_filter(when)
     app.add_template_filter(country_name, "country")
+    app.add_template_filter(short_day)
     app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")
