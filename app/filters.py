@@ -1,13 +1,15 @@
 """Jinja filters: how numbers, money and ages read to a person."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from flask import Flask, g
 
 from app.services import scoring
 from app.services.custom_fields import display
+
+from app.services.countries import country_choices, country_name
 
 
 def money(value) -> str:
@@ -51,6 +53,14 @@ def score_reasons(reasons: list | None) -> str:
     return scoring.reasons_text(reasons)
 
 
+def short_day(day: date | None, today: date | None = None) -> str:
+    """'12 Dec', with the year when it is not this year's: '3 Jan 2027'."""
+    if day is None:
+        return ""
+    today = today or datetime.now(timezone.utc).date()
+    return f"{day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
@@ -58,4 +68,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(country_name, "country")
+    app.add_template_filter(short_day)
+    app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -1,9 +1,15 @@
 """Form pieces more than one area uses: a service's normaliser as a field validator (the lead form,
-the capture form), and a capture form's entry form (the public page takes it, settings shows its
+the capture form), a person's availability (their account page, and admins' team settings), and a capture form's entry form (the public page takes it, settings shows its
 snippet). Each area's own forms stay in its `forms.py`."""
 from __future__ import annotations
 
-from wtforms import BooleanField, EmailField, Form, SelectField, SelectMultipleField, StringField, TelField, TextAreaField
+from datetime import time
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField, DateField, EmailField, Form, SelectField, SelectMultipleField, StringField, TelField,
+    TextAreaField, TimeField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.models import CaptureForm, CustomField, FieldKind
@@ -11,6 +17,7 @@ from app.models.lead import max_length
 from app.services import ServiceError
 from app.services import custom_fields as field_service
 from app.services.conditions import kind_ops, op_choices
+from app.services.countries import normalize_country
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 
 HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
@@ -23,6 +30,8 @@ PROMPTS = {
     "phone": ("tel", TelField, "Enter your phone number."),
     "company": ("organization", StringField, "Enter your company's name."),
     "job_title": ("organization-title", StringField, "Enter your job title."),
+    "country": ("country-name", StringField, "Enter your country."),
+    "region": ("address-level1", StringField, "Enter your state, province or region."),
 }
 
 
@@ -102,6 +111,8 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             validators.append(service_check(normalize_email))
         elif name == "phone":
             validators.append(service_check(normalize_phone))
+        elif name == "country":
+            validators.append(service_check(normalize_country))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
     asked = []
     for custom, required in field_service.form_custom_fields(capture_form):
@@ -146,3 +157,59 @@ class ConditionFields:
         """Put a stored condition back into the controls (describe_value: its value as typed)."""
         self.condition_field.data, self.condition_op.data = cond.get("field"), cond.get("op")
         self.condition_value.data = describe_value(cond)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class ClockField(TimeField):
+    """A time of day (HH:MM) whose parse error says what to type."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a time as hours and minutes, e.g. 09:00 or 17:30.") from None
+
+
+class DayField(DateField):
+    """A calendar day (YYYY-MM-DD, as date inputs send it) whose parse error says what to type."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a date such as 2026-12-24, or leave it empty.") from None
+
+
+class AvailabilityForm(FlaskForm):
+    """A person's last day away and their working hours per weekday, in their own timezone."""
+
+    away_until = DayField("Away until (last day away)", validators=[Optional()])
+
+    def days(self):
+        """(weekday name, start field, end field) for each day of the week, Monday first."""
+        return [(name, self[f"day{d}_start"], self[f"day{d}_end"]) for d, name in enumerate(WEEKDAYS)]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name, start, end in self.days():
+            if bool(start.data) != bool(end.data) and not (start.errors or end.errors):
+                start.errors = [*start.errors, f"Give {name} both a start and an end time, or neither."]
+                valid = False
+        return valid
+
+    def shifts(self) -> dict[int, tuple[time, time]]:
+        return {d: (start.data, end.data) for d, (_, start, end) in enumerate(self.days())
+                if start.data and end.data}
+
+    def fill(self, away_until, shifts: dict[int, tuple[time, time]]) -> None:
+        self.away_until.data = away_until
+        for d, (start, end) in shifts.items():
+            self[f"day{d}_start"].data, self[f"day{d}_end"].data = start, end
+
+
+for _day, _name in enumerate(WEEKDAYS):
+    setattr(AvailabilityForm, f"day{_day}_start", ClockField(f"{_name} from", validators=[Optional()]))
+    setattr(AvailabilityForm, f"day{_day}_end", ClockField(f"{_name} to", validators=[Optional()]))
+del _day, _name

@@ -146,6 +146,8 @@ Since = Annotated[datetime, PlainValidator(_since), WithJsonSchema({"type": "str
 # No `format: email`: the server's check (email-validator) is the rule, and it answers 422.
 EMAIL_IN = "An email address (checked, trimmed and lower-cased); empty or null for none."
 PHONE_IN = "Any common notation; numbers without a country code are read as US. Stored in E.164."
+COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English name (\"de\", \"DEU\", "
+              "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
 
 
 class _LeadFields(BaseModel):
@@ -159,6 +161,8 @@ class _LeadFields(BaseModel):
     job_title: Optional[Text(max_length("job_title"))] = None
     source: Optional[Text(max_length("source"))] = None
     value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
+    country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
+    region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
 
 
 class LeadCreate(_LeadFields):
@@ -223,6 +227,8 @@ class Lead(BaseModel):
     job_title: Optional[str]
     source: Optional[str] = Field(description="Where the lead came from; API-created leads default to \"API\".")
     value: Optional[Annotated[float, Field(ge=0)]] = Field(description="Deal value, at most two decimal places.")
+    country: Optional[str] = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    region: Optional[str] = Field(description="State, province or area.")
     stage_id: int
     owner_id: Optional[int] = Field(description="null: the lead is in the shared pool.")
     utm_source: Optional[str]

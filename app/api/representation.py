@@ -28,6 +28,8 @@ def lead_json(lead: Lead) -> dict:
         "source": lead.source,
         # A JSON number with at most two decimals (the column is NUMERIC(14, 2), so a float is exact enough).
         "value": None if lead.value is None else float(lead.value),
+        "country": lead.country,
+        "region": lead.region,
         "stage_id": lead.stage_id,
         "owner_id": lead.owner_id,
         "utm_source": lead.utm_source,

@@ -9,6 +9,7 @@ from app.services import custom_fields as field_service
 from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
+from app.services.countries import normalize_country
 from app.services.lead_queries import SORTS
 from app.services.leads import normalize_email, normalize_phone, normalize_value
 
@@ -22,6 +23,8 @@ class LeadForm(FlaskForm):
     job_title = StringField("Job title", validators=[Length(max=max_length("job_title"))])
     source = StringField("Source", validators=[Length(max=max_length("source"))])
     value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
+    country = StringField("Country", validators=[Length(max=max_length("country", typed=True)), service_check(normalize_country)])
+    region = StringField("Region", validators=[Length(max=max_length("region"))])
     version = HiddenField()
     custom_defs: list = []  # the custom fields lead_form() added, in order
 
@@ -46,7 +49,8 @@ class LeadForm(FlaskForm):
 
     def lead_data(self) -> dict:
         return {name: getattr(self, name).data for name in
-                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
+                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
+                 "country", "region")}
 
 
 RULES, ME, POOL = "rules", "me", "pool"

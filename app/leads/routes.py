@@ -7,6 +7,7 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteFor
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
 from app.services.capture import capture_lead
+from app.services.countries import country_name
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
@@ -100,6 +101,7 @@ def _edit_form(lead, formdata=None) -> LeadForm:
     form.value.data = "" if lead.value is None else str(lead.value)
     if formdata is None:
         form.load_custom(field_service.values_for([lead.id])[lead.id])
+    form.country.data = country_name(lead.country)
     return form
 
 

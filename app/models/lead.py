@@ -11,7 +11,8 @@ from app.models.stage import Stage
 from app.models.user import User
 
 # Fields a person edits on the lead form; the timeline records changes to these.
-EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
+                   "country", "region")
 
 
 class Lead(db.Model):
@@ -77,6 +78,8 @@ class Lead(db.Model):
 
 # A phone as people type it ("(415) 555-0123 ext. 9") is longer than the E.164 the column stores.
 PHONE_INPUT_MAX = 40
+# A country is typed as a name ("Saint Vincent and the Grenadines") and stored as two letters.
+COUNTRY_INPUT_MAX = 100
 
 
 def max_length(name: str, *, typed: bool = False) -> int:
@@ -85,6 +88,8 @@ def max_length(name: str, *, typed: bool = False) -> int:
     typed=True: the most a person may type into the field (a phone is stored shorter than typed)."""
     if typed and name == "phone":
         return PHONE_INPUT_MAX
+    if typed and name == "country":
+        return COUNTRY_INPUT_MAX
     return Lead.__table__.c[name].type.length
 
 

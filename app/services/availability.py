@@ -107,13 +107,25 @@ def set_availability(user_id: int, away_until: date | None, shifts: dict[int, tu
                                field="away_until")
         for weekday, (start, end) in shifts.items():
             if weekday not in range(7):
-                raise ServiceError("Pick a day of the week.", field="hours")
+                raise ServiceError("Pick a day of the week.")
             if start == end:
                 raise ServiceError(f"{WEEKDAYS[weekday]}'s hours start and end at the same time; "
-                                   "give an end time, or leave the day empty.", field=f"day{weekday}")
+                                   "give an end time, or leave the day empty.", field=f"day{weekday}_start")
         user.away_until = away_until
         db.session.execute(delete(WorkingHours).where(WorkingHours.user_id == user.id))
         db.session.add_all(WorkingHours(user_id=user.id, weekday=weekday, starts_at=start, ends_at=end)
                            for weekday, (start, end) in sorted(shifts.items()))
     db.session.expire(user, ["working_hours"])
     return user
+
+
+def away_now(users: list[User], now: datetime | None = None) -> dict[int, date]:
+    """{user id: last day away} for those of `users` who are away today in their own timezone."""
+    team_zone = team_settings.team_timezone()
+    return {user.id: user.away_until for user in users
+            if is_away(user.away_until, local_now(user.timezone or team_zone, now).date())}
+
+
+def shifts_of(user: User) -> dict[int, tuple[time, time]]:
+    """A person's weekly shifts as {weekday: (start, end)}, for forms and summaries."""
+    return {hours.weekday: (hours.starts_at, hours.ends_at) for hours in user.working_hours}

@@ -15,6 +15,7 @@ from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, custom_fields, utcnow
 from app.services.assignment import Routed, route
+from app.services.countries import country_from_phone
 from app.services.identity import identify
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
 from app.services.scoring import rescore
@@ -65,6 +66,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     Raises ServiceError naming the bad field; nothing is saved then."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
     custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
+    if not cleaned.get("country") and cleaned.get("phone"):
+        cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
     if source and not cleaned.get("source"):
         cleaned["source"] = source.strip()[:max_length("source")]
     for name in ("first_name", "last_name"):

@@ -2,9 +2,11 @@
 many open leads each person holds. The clock is frozen by passing `now`."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 
 import pytest
+from markupsafe import escape
 
 from app.extensions import db
 from app.models import User, WorkingHours
@@ -123,7 +125,7 @@ def test_saving_availability_replaces_the_shifts_and_refuses_bad_input(make_user
     assert [(h.weekday, h.starts_at, h.ends_at) for h in user.working_hours] == [(SAT, time(10), time(14))]
     with pytest.raises(ServiceError) as same:
         set_availability(ada.id, None, {TUE: (time(9), time(9))}, now=THURSDAY_2PM_UTC)
-    assert same.value.field == "day1" and "Tuesday" in same.value.message
+    assert same.value.field == "day1_start" and "Tuesday" in same.value.message
     with pytest.raises(ServiceError) as past:
         set_availability(ada.id, date(2026, 12, 2), {}, now=THURSDAY_2PM_UTC)
     assert past.value.field == "away_until"
@@ -155,3 +157,85 @@ def test_open_lead_counts_count_only_open_stages_per_owner_in_one_query(make_use
         counts = open_lead_counts(ids)
     assert counts == {ada.id: 2, bo.id: 2, cy.id: 0}
     assert counter.count == 1
+
+
+# --- the forms: a member's own on /account, an admin's for anyone on /settings/users -------------
+
+
+def hours_form(**changes) -> dict:
+    data = {"away_until": "", **{f"day{d}_{part}": "" for d in range(7) for part in ("start", "end")}}
+    data.update(changes)
+    return data
+
+
+def test_a_member_sets_their_own_away_date_and_hours_on_the_account_page(as_member, member):
+    page = as_member.get("/account").get_data(as_text=True)
+    assert 'id="availability-h">Availability' in page
+    assert re.search(r'<label for="day0_start"><span class="visually-hidden">Monday </span>from</label>', page)
+    response = as_member.post("/account/availability", hours_form(away_until="2099-12-12", day0_start="09:00",
+                                                                 day0_end="17:00", day4_start="22:00",
+                                                                 day4_end="06:00"))
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
+    db.session.expire_all()
+    user = db.session.get(User, member.id)
+    assert user.away_until == date(2099, 12, 12)
+    assert [(h.weekday, h.starts_at, h.ends_at) for h in user.working_hours] == [
+        (MON, time(9), time(17)), (FRI, time(22), time(6))]
+    again = as_member.get("/account").get_data(as_text=True)
+    assert 'value="2099-12-12"' in again and re.search(r'id="day4_end"[^>]*value="06:00"', again)
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"day1_start": "09:00"}, "day1_start", "Give Tuesday both a start and an end time, or neither."),
+    ({"day2_start": "09:00", "day2_end": "09:00"}, "day2_start", "Wednesday's hours start and end at the same time"),
+    ({"day3_start": "nine", "day3_end": "17:00"}, "day3_start", "Enter a time as hours and minutes, e.g. 09:00"),
+    ({"away_until": "next week"}, "away_until", "Enter a date such as 2026-12-24, or leave it empty."),
+    ({"away_until": "2001-01-01"}, "away_until", "Pick today or a later day"),
+])
+def test_bad_availability_is_refused_beside_its_field(as_member, member, changes, field, message):
+    response = as_member.post("/account/availability", hours_form(**changes), htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<html" not in body
+    assert re.search(f'id="{field}-error">' + re.escape(str(escape(message))), body), body
+    assert 'aria-invalid="true"' in body
+    db.session.expire_all()
+    assert db.session.get(User, member.id).working_hours == []
+
+
+def test_availability_needs_the_csrf_token(as_member, member):
+    response = as_member.post("/account/availability", hours_form(away_until="2099-12-12"), csrf=False)
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(User, member.id).away_until is None
+
+
+def test_an_admin_sets_a_teammates_availability_and_the_team_page_shows_away(as_admin, member):
+    page = as_admin.get(f"/settings/users/{member.id}/availability").get_data(as_text=True)
+    assert "Max Member's availability" in page
+    response = as_admin.post(f"/settings/users/{member.id}/availability",
+                             hours_form(away_until="2099-12-12", day0_start="08:00", day0_end="12:00"))
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, member.id).away_until == date(2099, 12, 12)
+    team = as_admin.get("/settings/users").get_data(as_text=True)
+    assert "Away until 12 Dec 2099" in team
+
+
+def test_the_team_page_shows_only_people_away_now(as_admin, member, make_user):
+    back = make_user(name="Back Again")
+    set_availability(back.id, date(2026, 1, 1), {}, now=datetime(2025, 12, 1))  # long over
+    set_availability(member.id, date.today().replace(year=date.today().year + 1), {})
+    team = as_admin.get("/settings/users").get_data(as_text=True)
+    assert team.count("Away until") == 1
+
+
+def test_members_cannot_set_someone_elses_availability(as_member, admin):
+    assert as_member.get(f"/settings/users/{admin.id}/availability").status_code == 403
+    response = as_member.post(f"/settings/users/{admin.id}/availability", hours_form(away_until="2099-12-12"))
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).away_until is None
+
+
+def test_an_unknown_teammates_availability_is_not_found(as_admin):
+    assert as_admin.get("/settings/users/999999/availability").status_code == 404
