@@ -128,6 +128,11 @@ EVENTS: tuple[FieldSpec, ...] = (
     FieldSpec("event.stage_reached", "Stage reached", "stage"),
     FieldSpec("event.idle", "No activity", "idle"),
 )
+# Only assignment rules may ask for the score: a scoring rule that did would depend on its own result.
+SCORE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("score", "Score", "number"),
+    FieldSpec("score_band", "Score band", "choice"),
+)
 CUSTOM_PREFIX = "custom."
 # A custom field's type (helper "fields") as a condition kind.
 CUSTOM_KINDS = {"text": "text", "long_text": "text", "url": "text", "number": "number", "money": "number",
@@ -167,8 +172,10 @@ def tags_for(lead_ids: list[int]) -> dict[int, Iterable[str]]:
     return tags.tags_for(lead_ids)
 
 
-def fields() -> dict[str, FieldSpec]:
-    """Every field a condition may name right now, by key (a few small queries: stages, forms, owners)."""
+def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
+    """Every field a condition may name right now, by key (a few small queries: stages, forms, owners).
+
+    with_score=True (assignment rules): the lead's score and score band too."""
     stages = tuple((s.id, s.name) for s in db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
     forms = tuple((f.id, f.name) for f in db.session.scalars(select(CaptureForm).order_by(CaptureForm.name).limit(500)))
     owners = tuple((u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name).limit(500)))
@@ -181,13 +188,18 @@ def fields() -> dict[str, FieldSpec]:
         elif spec.key == "owner":
             spec = FieldSpec(spec.key, spec.label, spec.kind, owners)
         by_key[spec.key] = spec
+    if with_score:
+        from app.services.scoring import bands  # noqa: PLC0415 (scoring builds on this module)
+        names = tuple((band.name, band.name) for band in bands())
+        by_key["score"] = SCORE_FIELDS[0]
+        by_key["score_band"] = FieldSpec("score_band", "Score band", "choice", names)
     return by_key
 
 
-def field_choices() -> list[tuple[str, str, str]]:
+def field_choices(*, with_score: bool = False) -> list[tuple[str, str, str]]:
     """(value, label, kind) of every field, for an editor's field select: lead fields, then custom
-    fields, then events."""
-    specs = fields().values()
+    fields, then events (with_score: then score and band)."""
+    specs = fields(with_score=with_score).values()
     return [(s.key, s.label, s.kind) for s in specs]
 
 
@@ -204,11 +216,11 @@ def kind_ops() -> dict[str, list[str]]:
 # --- checking what an admin typed -------------------------------------------------------------
 
 
-def check(raw: dict, *, known: dict[str, FieldSpec] | None = None) -> dict:
+def check(raw: dict, *, known: dict[str, FieldSpec] | None = None, with_score: bool = False) -> dict:
     """The condition normalised ({"field", "op", "value"}), or ServiceError naming condition_field,
     condition_op or condition_value with a message to show beside it. `known`: fields() if the
     caller already has it (checking many rules at once)."""
-    known = fields() if known is None else known
+    known = fields(with_score=with_score) if known is None else known
     key = str((raw or {}).get("field") or "").strip()
     spec = known.get(key)
     if not key:
@@ -321,6 +333,8 @@ def facts_for(leads: list[Lead], now: datetime) -> dict[int, dict]:
             cancelled[lead_id] = changed
     custom = custom_values_for(ids)
     tags = tags_for(ids)
+    from app.services.scoring import band_of, bands  # noqa: PLC0415 (scoring builds on this module)
+    all_bands = bands()
     facts = {}
     for lead in leads:
         f = _base_facts(lead)
@@ -334,6 +348,8 @@ def facts_for(leads: list[Lead], now: datetime) -> dict[int, dict]:
             "event.appointment_cancelled": cancelled.get(lead.id),
             "event.stage_reached": lead.stage_id,
             "event.idle": lead.updated_at,
+            "score": lead.score or 0,
+            "score_band": getattr(band_of(lead.score or 0, all_bands), "name", None),
         })
         for key, value in (custom.get(lead.id) or {}).items():
             f[CUSTOM_PREFIX + key] = value
