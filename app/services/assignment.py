@@ -93,7 +93,7 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
     if not rules:
         return None
     facts = conditions.facts_for([lead], now)[lead.id]
-    known = conditions.fields()
+    known = conditions.fields(with_score=True)
     for rule in rules:
         problem = rule_problem(rule, known)
         matched = False
@@ -128,9 +128,9 @@ def _reason(exc: Exception) -> str:
 
 def rule_problem(rule: AssignmentRule, known: dict | None = None) -> str | None:
     """Why a rule cannot route anything (its condition names a deleted field or value, its person
-    or group is gone, its group is empty), or None. `known`: conditions.fields(), if at hand."""
+    or group is gone, its group is empty), or None. `known`: conditions.fields(with_score=True), if at hand."""
     if rule.condition:
-        problem = conditions.broken(rule.condition, known)
+        problem = conditions.broken(rule.condition, known if known is not None else conditions.fields(with_score=True))
         if problem:
             return f"its condition no longer works: {problem[0].lower()}{problem[1:].rstrip('.')}"
     if rule.target == Target.person.value:
@@ -328,7 +328,7 @@ def describe_condition(rule: AssignmentRule, known: dict | None = None) -> str:
     if not rule.condition:
         return "Every lead"
     try:
-        return conditions.describe(rule.condition, known)
+        return conditions.describe(rule.condition, known if known is not None else conditions.fields(with_score=True))
     except Exception as exc:
         return f"A condition that can no longer be read ({_reason(exc)})"
 
@@ -482,7 +482,7 @@ def try_lead(lead: Lead, now: datetime | None = None) -> tuple[list[Verdict], Ve
     now = now or utcnow()
     facts = conditions.facts_for([lead], now)[lead.id]
     names = {u.id: u.name for u in db.session.scalars(select(User))}
-    known = conditions.fields()
+    known = conditions.fields(with_score=True)
     verdicts, winner = [], None
     for rule in rules():
         if winner is not None:

@@ -32,14 +32,14 @@ class RuleForm(ConditionFields, FlaskForm):
         super().__init__(*args, **kwargs)
         self.user.choices = [("", "Choose a person…")] + [(str(u.id), u.name) for u in team()]
         self.group.choices = [("", "Choose a group…")] + [(str(g.id), g.name) for g in service.groups()]
-        self.fill_condition_choices(conditions.field_choices())
+        self.fill_condition_choices(conditions.field_choices(with_score=True))
 
     def rule_condition(self) -> dict:
         """The checked condition; no field, test or value at all means every lead."""
         raw = self.condition()
         if not any((value or "").strip() for value in raw.values()):
             return {}
-        return conditions.check(raw)
+        return conditions.check(raw, with_score=True)
 
     def cap_value(self) -> int | None:
         text = (self.cap.data or "").strip()
@@ -116,7 +116,7 @@ def _group_error(form: GroupForm, exc: ServiceError) -> None:
 
 
 def _context(**extra) -> dict:
-    known = conditions.fields()
+    known = conditions.fields(with_score=True)
     return {"rules": service.rules(), "groups": service.groups(), "history": service.history(),
             "describe_target": service.describe_target,
             "describe_condition": lambda rule: service.describe_condition(rule, known),

@@ -297,3 +297,22 @@ def test_simultaneous_captures_take_round_robin_turns_in_order(app, database_url
     assert given == ["Ann", "Ben", "Cat"] * 3
     counts = dict(db.session.execute(select(Lead.owner_id, func.count()).group_by(Lead.owner_id)).all())
     assert counts == {u.id: 3 for u in team}
+
+
+def test_a_rule_can_route_by_score_band_which_capture_scores_first(stages, team):
+    from app.models import ScoringRule
+    db.session.add(ScoringRule(position=0, label="trade fair", points=60, enabled=True, created_at=NOW,
+                               updated_at=NOW, condition={"field": "source", "op": "equals", "value": "Fair"}))
+    db.session.commit()
+    rule("Hot leads", condition={"field": "score_band", "op": "equals", "value": "Hot"}, target="person",
+         user=team[0])
+    hot, cold = capture(1, source="Fair"), capture(2, source="Web")
+    assert owners([hot, cold]) == ["Ann", None]
+    assert "Score band is “Hot”" in assignment.describe_condition(assignment.rules()[0])
+
+
+def test_scoring_rules_cannot_ask_for_the_score(app):
+    from app.services import ServiceError, conditions
+    with pytest.raises(ServiceError):
+        conditions.check({"field": "score_band", "op": "equals", "value": "Hot"})
+    assert conditions.check({"field": "score_band", "op": "equals", "value": "hot"}, with_score=True)["value"] == "Hot"
