@@ -28,6 +28,7 @@ from app.models import (
     Role, Target, User,
 )
 from app.services import Conflict, NotFound, ServiceError, atomic, availability, conditions, utcnow
+from app.services.countries import normalize_country
 from app.services.leads import normalize_email
 from app.services.team_settings import team_timezone
 from app.services.timeline import record
@@ -525,13 +526,13 @@ def lead_by_email(email: str) -> Lead | None:
 
 
 def sample_lead(values: dict) -> Lead:
-    """An unsaved lead (id 0) holding typed fields, for the tester; fields Lead lacks are ignored."""
-    lead = Lead(id=0, first_name="", last_name="", owner_id=None)
+    """An unsaved lead (id 0) holding typed fields, for the tester; fields Lead lacks are ignored.
+    Raises ServiceError naming a country that is none."""
+    lead = Lead(id=0, first_name="", last_name="", owner_id=None, score=0)
     for name, value in values.items():
         if hasattr(Lead, name) and value not in (None, ""):
             setattr(lead, name, value.strip() if isinstance(value, str) else value)
-    if getattr(lead, "country", None):
-        lead.country = lead.country.upper()
+    lead.country = normalize_country(lead.country)  # raises ServiceError (field "country")
     return lead
 
 

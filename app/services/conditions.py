@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, CaptureForm, Lead, Stage, TimelineEntry, User
 from app.services import ServiceError
+from app.services.countries import country_choices
 
 MAX_TEXT = 200
 MAX_LIST = 100
@@ -107,7 +108,7 @@ BUILTIN: tuple[FieldSpec, ...] = (
     FieldSpec("company", "Company", "text"),
     FieldSpec("job_title", "Job title", "text"),
     FieldSpec("source", "Source", "text"),
-    FieldSpec("country", "Country (2-letter code)", "text"),
+    FieldSpec("country", "Country", "choice"),
     FieldSpec("region", "Region", "text"),
     FieldSpec("value", "Deal value", "number"),
     FieldSpec("utm_source", "UTM source", "text"),
@@ -187,6 +188,8 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
             spec = FieldSpec(spec.key, spec.label, spec.kind, forms)
         elif spec.key == "owner":
             spec = FieldSpec(spec.key, spec.label, spec.kind, owners)
+        elif spec.key == "country":  # typed as a name or a code, stored as the code leads hold ("DE")
+            spec = FieldSpec(spec.key, spec.label, spec.kind, tuple(country_choices()))
         by_key[spec.key] = spec
     if with_score:
         from app.services.scoring import bands  # noqa: PLC0415 (scoring builds on this module)

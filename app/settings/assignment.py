@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import ConditionFields
-
-from app.models import Lead, Target
+from app.models import Lead
 from app.services import ServiceError, assignment as service, capture_forms, conditions, whole_number
 from app.services.users import team
 from app.settings import bp
@@ -96,7 +95,7 @@ class TryForm(Form):
     email = StringField("Email", validators=[Optional(), Length(max=254)])
     company = StringField("Company", validators=[Optional(), Length(max=200)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
-    country = StringField("Country", validators=[Optional(), Length(max=2)])
+    country = StringField("Country", validators=[Optional(), Length(max=100)])
     region = StringField("Region", validators=[Optional(), Length(max=100)])
     form = SelectField("Capture form", choices=[], validate_choice=False)
 
@@ -168,9 +167,9 @@ def add_rule():
                   group_form=GroupForm(formdata=None).fill(), try_form=_try_form(), **_context())
 
 
-@bp.route("/assignment/rules/<int:rule_id>", methods=["GET", "POST"])
-def edit_rule(rule_id: int):
-    rule = service.get_rule(rule_id)
+@bp.route("/assignment/rules/<int:assignment_rule_id>", methods=["GET", "POST"])
+def edit_rule(assignment_rule_id: int):
+    rule = service.get_rule(assignment_rule_id)
     if request.method == "GET":
         form = RuleForm(formdata=None, obj=rule, user=str(rule.user_id or ""), group=str(rule.group_id or ""))
         if rule.condition:
@@ -184,30 +183,30 @@ def edit_rule(rule_id: int):
     return render("settings/edit_rule.html", "settings/_rule_form.html", 422, form=form, rule=rule, rule_form=form)
 
 
-@bp.post("/assignment/rules/<int:rule_id>/move")
-def move_rule(rule_id: int):
+@bp.post("/assignment/rules/<int:assignment_rule_id>/move")
+def move_rule(assignment_rule_id: int):
     direction = request.form.get("direction")
     if direction not in ("up", "down"):
         raise ServiceError("Move a rule up or down.")
-    service.shift_rule(rule_id, -1 if direction == "up" else 1)
+    service.shift_rule(assignment_rule_id, -1 if direction == "up" else 1)
     if not wants_fragment():
         return redirect(url_for("settings.assignment"))
-    rule = service.get_rule(rule_id)
+    rule = service.get_rule(assignment_rule_id)
     return with_notice(_page(focus=f"rule-{rule.id}-{direction}"), f"Moved {rule.name} {direction}.")
 
 
-@bp.post("/assignment/rules/<int:rule_id>/enabled")
-def toggle_rule(rule_id: int):
-    rule = service.set_enabled(rule_id, request.form.get("enabled") == "1")
+@bp.post("/assignment/rules/<int:assignment_rule_id>/enabled")
+def toggle_rule(assignment_rule_id: int):
+    rule = service.set_enabled(assignment_rule_id, request.form.get("enabled") == "1")
     if not wants_fragment():
         return redirect(url_for("settings.assignment"))
     state = "on" if rule.enabled else "off"
     return with_notice(_page(focus=f"rule-{rule.id}-toggle"), f"Turned {rule.name} {state}.")
 
 
-@bp.post("/assignment/rules/<int:rule_id>/delete")
-def delete_rule(rule_id: int):
-    rule = service.get_rule(rule_id)
+@bp.post("/assignment/rules/<int:assignment_rule_id>/delete")
+def delete_rule(assignment_rule_id: int):
+    rule = service.get_rule(assignment_rule_id)
     name = rule.name
     service.delete_rule(rule.id)
     flash(f"Deleted the rule {name}.", "success")
@@ -257,23 +256,22 @@ def delete_group(group_id: int):
 def try_rules():
     form = _try_form()
     verdicts = winner = lead = None
-    status = 200
     if form.validate():
-        lead = _lead_to_try(form)
-        if lead is None:
-            form.lead_email.errors = ["No lead has that email. Check it, or fill in the fields instead."]
-            status = 422
-        else:
+        try:
+            lead = _lead_to_try(form)
             verdicts, winner = service.try_lead(lead)
-    else:
-        status = 422
-    return render("settings/assignment_try.html", "settings/_try.html", status, try_form=form, verdicts=verdicts,
-                  winner=winner, lead=lead)
+        except ServiceError as exc:
+            add_form_error(form, exc)
+    return render("settings/assignment_try.html", "settings/_try.html", 200 if verdicts is not None else 422,
+                  try_form=form, verdicts=verdicts, winner=winner, lead=lead)
 
 
-def _lead_to_try(form: TryForm) -> Lead | None:
+def _lead_to_try(form: TryForm) -> Lead:
     if form.lead_email.data:
-        return service.lead_by_email(form.lead_email.data)
+        lead = service.lead_by_email(form.lead_email.data)
+        if lead is None:
+            raise ServiceError("No lead has that email. Check it, or fill in the fields instead.", field="lead_email")
+        return lead
     return service.sample_lead({"email": form.email.data, "company": form.company.data, "source": form.source.data,
                                 "capture_form_id": whole_number(form.form.data), "country": form.country.data,
                                 "region": form.region.data})

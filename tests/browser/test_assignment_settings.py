@@ -40,7 +40,7 @@ def test_an_admin_builds_groups_and_rules_and_tries_a_lead(new_page, seeded, siz
     # A cap of zero is refused beside the cap, and what was typed stays.
     form = page.locator("#rule-form")
     form.get_by_label("Rule name").fill("Germany → sales DACH")
-    form.get_by_label("When").select_option(label="Country (2-letter code)")
+    form.get_by_label("When").select_option(label="Country")
     form.get_by_label("Test").select_option(label="is")
     form.get_by_label("Value").fill("DE")
     form.get_by_label("Who receives the leads").select_option(label="Weighted round-robin over a group")
@@ -54,7 +54,7 @@ def test_an_admin_builds_groups_and_rules_and_tries_a_lead(new_page, seeded, siz
     cap.fill("30")
     page.locator("#rule-form").get_by_role("button", name="Add rule").click()
     expect(rule_names(page)).to_have_text(["Germany → sales DACH"])
-    expect(page.get_by_text("Country (2-letter code) is “DE” → weighted round-robin over Sales DACH, "
+    expect(page.get_by_text("Country is “Germany” → weighted round-robin over Sales DACH, "
                             "at most 30 open leads each")).to_be_visible()
 
     # A catch-all rule for Max, then moved to the top with the keyboard-usable button.

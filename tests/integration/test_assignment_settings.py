@@ -64,7 +64,7 @@ def test_an_admin_adds_a_group_and_a_rule_that_then_routes_leads(as_admin, stage
     assert (rule.name, rule.condition, rule.target, rule.group_id, rule.cap) == (
         "Germany → sales DACH", {"field": "country", "op": "equals", "value": "DE"}, "weighted", saved.id, 25)
     page = as_admin.get("/settings/assignment").get_data(as_text=True)
-    assert "Country (2-letter code) is “DE” → weighted round-robin over Sales DACH, at most 25 open leads each" in page
+    assert "Country is “Germany” → weighted round-robin over Sales DACH, at most 25 open leads each" in page
 
 
 def test_a_rule_without_a_condition_takes_every_lead(as_admin, stages, people):
@@ -79,7 +79,7 @@ def test_a_rule_without_a_condition_takes_every_lead(as_admin, stages, people):
 @pytest.mark.parametrize("changes, field, message", [
     ({"name": ""}, "name", "Give the rule a name."),
     ({"condition_op": "gt"}, "condition_op", "can be checked with"),
-    ({"condition_op": "equals", "condition_value": ""}, "condition_value", "Enter a value"),
+    ({"condition_field": "source", "condition_value": ""}, "condition_value", "Enter a value"),
     ({"condition_field": "custom.deleted"}, "condition_field", "custom field was deleted"),
     ({"target": "person"}, "user", "Choose the person"),
     ({"target": "round_robin"}, "group", "Choose the group"),
@@ -190,7 +190,12 @@ def test_the_tester_shows_each_rules_answer_and_the_outcome_without_assigning(as
     assert "would get Grace Lead" in body
     assert db.session.get(Lead, lead.id).owner_id is None  # the tester assigns nothing
     missing = as_admin.get("/settings/assignment/try?lead_email=nobody%40example.com", htmx=True)
-    assert missing.status_code == 422 and "No lead has that email" in missing.get_data(as_text=True)
+    assert missing.status_code == 422 and "No lead has that email" in error(missing.get_data(as_text=True),
+                                                                            "lead_email")
+    named = as_admin.get("/settings/assignment/try?country=Germany", htmx=True).get_data(as_text=True)
+    assert "by the rule “Germany”" in named
+    nowhere = as_admin.get("/settings/assignment/try?country=Atlantis", htmx=True)
+    assert nowhere.status_code == 422 and error(nowhere.get_data(as_text=True), "country")
 
 
 def test_the_history_shows_leads_per_rule_and_member_this_week(as_admin, stages, group):

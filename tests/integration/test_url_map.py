@@ -45,7 +45,7 @@ def world(app, admin, member, make_lead, stages):
         "ids": {"lead_id": lead.id, "appointment_id": appointment.id, "merge_id": merged.id,
                 "stage_id": stages["Contacted"].id, "user_id": member.id, "form_id": form.id, "held_id": held.id, "key_id": key.id,
                 "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
-                "group_id": group.id, "rule_id": rule.id},
+                "group_id": group.id, "assignment_rule_id": rule.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token"},
         "api_key": secret,
     }
