@@ -462,9 +462,11 @@ def matches(cond: dict, facts: dict) -> bool:
 def changes_at(cond: dict, facts: dict) -> datetime | None:
     """When the answer of matches() will flip by the clock alone (after `now`), or None."""
     op, value = cond["op"], cond.get("value")
+    if op not in DAY_OPS:
+        return None
     now: datetime = facts["now"]
     when = _as_datetime(facts.get(cond["field"]))
-    if op in DAY_OPS and when is not None:
+    if when is not None:
         flip = when + timedelta(days=value)
         return flip if flip > now else None
     return None

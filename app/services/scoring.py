@@ -60,6 +60,8 @@ class Ruleset:
     broken: dict[int, str] = field(default_factory=dict)
     bands: list[Band] = field(default_factory=list)
     known: dict = field(default_factory=dict)
+    # (id, label, points, fade_days, condition, whether the clock can change it): compute()'s inputs
+    plain: list[tuple] = field(default_factory=list)
 
 
 def rules() -> list[ScoringRule]:
@@ -97,7 +99,10 @@ def load_ruleset() -> Ruleset:
         if problem:
             ruleset.broken[rule.id] = problem
         elif rule.enabled:
-            ruleset.usable.append((rule, conditions.check(rule.condition, known=known)))
+            cond = conditions.check(rule.condition, known=known)
+            ruleset.usable.append((rule, cond))
+            ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
+                                  cond["op"] in conditions.DAY_OPS))
     return ruleset
 
 
@@ -134,13 +139,26 @@ def _judge(rule: ScoringRule, cond: dict, facts: dict) -> tuple[Verdict, datetim
 
 
 def compute(ruleset: Ruleset, facts: dict) -> tuple[int, list[dict], datetime | None]:
-    """The score, its reasons and when the clock alone changes it next, for one lead's facts."""
+    """The score, its reasons and when the clock alone changes it next, for one lead's facts.
+
+    The hot loop of re-scoring every lead: the rules' fields are read once per batch (ruleset.plain)."""
     score, reasons, next_at = 0, [], None
-    for rule, cond in ruleset.usable:
-        verdict, flips = _judge(rule, cond, facts)
-        if verdict.points:
-            score += verdict.points
-            reasons.append({"rule_id": rule.id, "label": rule.label, "points": verdict.points})
+    now = facts["now"]
+    matches, changes_at = conditions.matches, conditions.changes_at
+    for rule_id, label, points, fade_days, cond, timed in ruleset.plain:
+        fired = matches(cond, facts)
+        flips = changes_at(cond, facts) if timed else None
+        if fired and fade_days:
+            start = conditions.since(cond, facts)
+            if start is not None:
+                fades_at = start + timedelta(days=fade_days)
+                if fades_at <= now:
+                    fired = False
+                elif flips is None or fades_at < flips:
+                    flips = fades_at
+        if fired:
+            score += points
+            reasons.append({"rule_id": rule_id, "label": label, "points": points})
         if flips is not None and (next_at is None or flips < next_at):
             next_at = flips
     return score, reasons, next_at
