@@ -62,6 +62,7 @@ class Ruleset:
     known: dict = field(default_factory=dict)
     # (id, label, points, fade_days, condition, whether the clock can change it): compute()'s inputs
     plain: list[tuple] = field(default_factory=list)
+    needs: set[str] = field(default_factory=set)  # the condition fields the enabled rules ask about
 
 
 def rules() -> list[ScoringRule]:
@@ -103,7 +104,24 @@ def load_ruleset() -> Ruleset:
             ruleset.usable.append((rule, cond))
             ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
                                   cond["op"] in conditions.DAY_OPS))
+            ruleset.needs.add(cond["field"])
+            if rule.fade_days:
+                ruleset.needs.add("event.idle")
     return ruleset
+
+
+# An import scores hundreds of leads in one transaction: the rules are read once for it, and
+# forgotten when it ends (and whenever a rule changes within it).
+CACHED = "leadboard_scoring_ruleset"
+
+
+def _transaction_ruleset() -> Ruleset:
+    """The rules, read once per (outermost) transaction: the cache names the transaction it was read in."""
+    info, current = db.session.info, db.session().get_transaction()
+    cached = info.get(CACHED)
+    if cached is None or cached[0] is not current:
+        cached = info[CACHED] = (current, load_ruleset())
+    return cached[1]
 
 
 # --- computing ------------------------------------------------------------------------------------
@@ -184,7 +202,7 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
         return 0
     now = now or utcnow()
     with atomic():
-        ruleset = ruleset or load_ruleset()
+        ruleset = ruleset or _transaction_ruleset()
         changed = 0
         for start in range(0, len(ids), BATCH):
             batch = list(db.session.scalars(select(Lead).where(Lead.id.in_(ids[start:start + BATCH]))))
@@ -195,7 +213,7 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
 def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool) -> int:
     """Compute and store the batch's scores: on the ORM objects (orm=True, inside a service's change)
     or as one bulk UPDATE of the rows that changed (the job and the sweep)."""
-    facts = conditions.facts_for(leads, now)
+    facts = conditions.facts_for(leads, now, ruleset.needs)
     updates, crossings, changed = [], [], 0
     for lead in leads:
         score, reasons, next_at = compute(ruleset, facts[lead.id])
@@ -268,6 +286,7 @@ def save_rule(rule_id: int | None, *, label: str, condition: dict, points, fade_
         rule.label, rule.condition, rule.points, rule.fade_days = label, cond, points, fade
         rule.enabled, rule.updated_at = bool(enabled), now
         db.session.flush()
+        db.session.info.pop(CACHED, None)
         run = _new_run(now)
     _enqueue(run.id)
     return rule
@@ -337,6 +356,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
         db.session.query(ScoreBand).delete()
         db.session.flush()
         db.session.add_all([ScoreBand(name=name, min_score=low, colour=colour) for name, low, colour in cleaned])
+        db.session.info.pop(CACHED, None)
     return bands()
 
 
@@ -345,6 +365,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
 
 def _new_run(now: datetime) -> ScoringRun:
     """A run re-scoring every lead, superseding any unfinished one (call inside the rule change's atomic())."""
+    db.session.info.pop(CACHED, None)
     db.session.execute(update(ScoringRun).where(ScoringRun.status.in_(("queued", "running")))
                        .values(status="superseded", finished_at=now).execution_options(synchronize_session=False))
     run = ScoringRun(status="queued", total=db.session.scalar(select(func.count()).select_from(Lead)) or 0,
