@@ -11,7 +11,9 @@ text, number, date, list, stage reached, events, idle; a few with fading). Then 
 services.scoring.run_rescore() over the whole table, in the batches the job uses, twice: a first run
 that changes every score (the rules are new) and a second that changes nothing (the same rules again,
 what a rule edit that moves few leads costs). Prints leads per second and the process's peak
-resident memory (ru_maxrss) before and after each run. See bench/README.md ("Scoring").
+resident memory (ru_maxrss) before and after each run. Then it times capture_lead (one transaction
+each) with the 30 rules off and on, in alternating rounds, and prints the ratio of medians.
+See bench/README.md ("Scoring").
 """
 from __future__ import annotations
 
@@ -160,6 +162,33 @@ def timed_run(app, batch: int) -> dict:
     return result
 
 
+def capture_ratio(app, count: int) -> dict:
+    """Capture latency (capture_lead, one transaction each, as the API and form do) with the rules
+    turned off and on, alternating in rounds so that a busy machine slows both alike."""
+    import statistics
+    from sqlalchemy import update
+    from app.extensions import db
+    from app.models import ScoringRule
+    from app.services import atomic
+    from app.services.capture import capture_lead
+    samples = {"no rules": [], "30 rules": []}
+    with app.app_context():
+        for round_ in range(count // 25):
+            for label, enabled in (("no rules", False), ("30 rules", True)):
+                with atomic():
+                    db.session.execute(update(ScoringRule).values(enabled=enabled))
+                for n in range(25):
+                    started = time.perf_counter()
+                    capture_lead({"first_name": "Cap", "email": f"cap-{label[:2]}-{round_}-{n}@acme.example",
+                                  "company": "Acme", "job_title": "CEO"}, via="api")
+                    samples[label].append((time.perf_counter() - started) * 1000)
+        db.session.remove()
+    result = {label: {"median_ms": round(statistics.median(v), 2),
+                      "p95_ms": round(statistics.quantiles(v, n=20)[18], 2)} for label, v in samples.items()}
+    result["ratio_median"] = round(result["30 rules"]["median_ms"] / result["no rules"]["median_ms"], 2)
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], required=True)
@@ -167,6 +196,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rules", type=int, default=30)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--captures", type=int, default=500, help="captures timed with and without rules (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from flask_migrate import upgrade
@@ -191,6 +221,12 @@ def main(argv=None) -> None:
         results[name] = result
         print(f"{name}: {result['leads']:,} leads in {result['seconds']}s = {result['leads_per_second']:,} leads/s; "
               f"peak RSS {result['peak_rss_mib_before']} MiB before, {result['peak_rss_mib_after']} MiB after")
+    if args.captures:
+        result = capture_ratio(app, args.captures)
+        results["capture"] = result
+        print(f"capture_lead with 30 rules vs none: median {result['30 rules']['median_ms']} ms vs "
+              f"{result['no rules']['median_ms']} ms = {result['ratio_median']}x "
+              f"(p95 {result['30 rules']['p95_ms']} vs {result['no rules']['p95_ms']} ms)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
