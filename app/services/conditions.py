@@ -313,31 +313,43 @@ def broken(cond: dict, known: dict[str, FieldSpec] | None = None) -> str | None:
 # --- reading facts about leads ----------------------------------------------------------------
 
 
-def facts_for(leads: list[Lead], now: datetime) -> dict[int, dict]:
+def facts_for(leads: list[Lead], now: datetime, needs: Iterable[str] | None = None) -> dict[int, dict]:
     """{lead id: facts} for a batch of leads in a fixed number of queries: their fields, tags,
-    custom fields, appointment and timeline events, last activity, and the clock."""
+    custom fields, appointment and timeline events, last activity, and the clock.
+
+    `needs`: the condition fields the caller will ask about (None: all); facts nobody asks about
+    are not read, so scoring with no event or custom-field rule costs no query here."""
     ids = [lead.id for lead in leads]
     if not ids:
         return {}
-    positions = dict(db.session.execute(select(Stage.id, Stage.position)).all())
+    needs = None if needs is None else set(needs)
+
+    def wanted(*keys: str) -> bool:
+        return needs is None or any(k in needs or (k.endswith(".") and any(n.startswith(k) for n in needs))
+                                    for k in keys)
+
+    positions = dict(db.session.execute(select(Stage.id, Stage.position)).all()) \
+        if wanted("event.stage_reached") else {}
     resubmitted = dict(db.session.execute(
         select(TimelineEntry.lead_id, func.max(TimelineEntry.created_at))
         .where(TimelineEntry.lead_id.in_(ids), TimelineEntry.kind == "resubmitted")
-        .group_by(TimelineEntry.lead_id)).all())
+        .group_by(TimelineEntry.lead_id)).all()) if wanted("event.submitted_again") else {}
     booked, confirmed, cancelled = {}, {}, {}
-    for lead_id, status, created, changed in db.session.execute(
-            select(Appointment.lead_id, Appointment.status, func.min(Appointment.created_at),
-                   func.max(func.coalesce(Appointment.responded_at, Appointment.updated_at)))
-            .where(Appointment.lead_id.in_(ids)).group_by(Appointment.lead_id, Appointment.status)):
-        booked[lead_id] = max(created, booked.get(lead_id, created))
-        if status == AppointmentStatus.confirmed.value:
-            confirmed[lead_id] = changed
-        elif status == AppointmentStatus.cancelled.value:
-            cancelled[lead_id] = changed
-    custom = custom_values_for(ids)
-    tags = tags_for(ids)
-    from app.services.scoring import band_of, bands  # noqa: PLC0415 (scoring builds on this module)
-    all_bands = bands()
+    if wanted("event.appointment_booked", "event.appointment_confirmed", "event.appointment_cancelled"):
+        for lead_id, status, created, changed in db.session.execute(
+                select(Appointment.lead_id, Appointment.status, func.min(Appointment.created_at),
+                       func.max(func.coalesce(Appointment.responded_at, Appointment.updated_at)))
+                .where(Appointment.lead_id.in_(ids)).group_by(Appointment.lead_id, Appointment.status)):
+            booked[lead_id] = max(created, booked.get(lead_id, created))
+            if status == AppointmentStatus.confirmed.value:
+                confirmed[lead_id] = changed
+            elif status == AppointmentStatus.cancelled.value:
+                cancelled[lead_id] = changed
+    custom = custom_values_for(ids) if wanted(CUSTOM_PREFIX) else {}
+    tags = tags_for(ids) if wanted("tags") else {}
+    if wanted("score_band"):
+        from app.services.scoring import band_of, bands  # noqa: PLC0415 (scoring builds on this module)
+        all_bands = bands()
     facts = {}
     for lead in leads:
         f = _base_facts(lead)
@@ -352,7 +364,7 @@ def facts_for(leads: list[Lead], now: datetime) -> dict[int, dict]:
             "event.stage_reached": lead.stage_id,
             "event.idle": lead.updated_at,
             "score": lead.score or 0,
-            "score_band": getattr(band_of(lead.score or 0, all_bands), "name", None),
+            "score_band": getattr(band_of(lead.score or 0, all_bands), "name", None) if wanted("score_band") else None,
         })
         for key, value in (custom.get(lead.id) or {}).items():
             f[CUSTOM_PREFIX + key] = value
@@ -484,9 +496,11 @@ def matches(cond: dict, facts: dict) -> bool:
 def changes_at(cond: dict, facts: dict) -> datetime | None:
     """When the answer of matches() will flip by the clock alone (after `now`), or None."""
     op, value = cond["op"], cond.get("value")
+    if op not in DAY_OPS:
+        return None
     now: datetime = facts["now"]
     when = _as_datetime(facts.get(cond["field"]))
-    if op in DAY_OPS and when is not None:
+    if when is not None:
         flip = when + timedelta(days=value)
         return flip if flip > now else None
     return None

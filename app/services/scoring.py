@@ -60,6 +60,9 @@ class Ruleset:
     broken: dict[int, str] = field(default_factory=dict)
     bands: list[Band] = field(default_factory=list)
     known: dict = field(default_factory=dict)
+    # (id, label, points, fade_days, condition, whether the clock can change it): compute()'s inputs
+    plain: list[tuple] = field(default_factory=list)
+    needs: set[str] = field(default_factory=set)  # the condition fields the enabled rules ask about
 
 
 def rules() -> list[ScoringRule]:
@@ -97,8 +100,28 @@ def load_ruleset() -> Ruleset:
         if problem:
             ruleset.broken[rule.id] = problem
         elif rule.enabled:
-            ruleset.usable.append((rule, conditions.check(rule.condition, known=known)))
+            cond = conditions.check(rule.condition, known=known)
+            ruleset.usable.append((rule, cond))
+            ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
+                                  cond["op"] in conditions.DAY_OPS))
+            ruleset.needs.add(cond["field"])
+            if rule.fade_days:
+                ruleset.needs.add("event.idle")
     return ruleset
+
+
+# An import scores hundreds of leads in one transaction: the rules are read once for it, and
+# forgotten when it ends (and whenever a rule changes within it).
+CACHED = "leadboard_scoring_ruleset"
+
+
+def _transaction_ruleset() -> Ruleset:
+    """The rules, read once per (outermost) transaction: the cache names the transaction it was read in."""
+    info, current = db.session.info, db.session().get_transaction()
+    cached = info.get(CACHED)
+    if cached is None or cached[0] is not current:
+        cached = info[CACHED] = (current, load_ruleset())
+    return cached[1]
 
 
 # --- computing ------------------------------------------------------------------------------------
@@ -134,13 +157,26 @@ def _judge(rule: ScoringRule, cond: dict, facts: dict) -> tuple[Verdict, datetim
 
 
 def compute(ruleset: Ruleset, facts: dict) -> tuple[int, list[dict], datetime | None]:
-    """The score, its reasons and when the clock alone changes it next, for one lead's facts."""
+    """The score, its reasons and when the clock alone changes it next, for one lead's facts.
+
+    The hot loop of re-scoring every lead: the rules' fields are read once per batch (ruleset.plain)."""
     score, reasons, next_at = 0, [], None
-    for rule, cond in ruleset.usable:
-        verdict, flips = _judge(rule, cond, facts)
-        if verdict.points:
-            score += verdict.points
-            reasons.append({"rule_id": rule.id, "label": rule.label, "points": verdict.points})
+    now = facts["now"]
+    matches, changes_at = conditions.matches, conditions.changes_at
+    for rule_id, label, points, fade_days, cond, timed in ruleset.plain:
+        fired = matches(cond, facts)
+        flips = changes_at(cond, facts) if timed else None
+        if fired and fade_days:
+            start = conditions.since(cond, facts)
+            if start is not None:
+                fades_at = start + timedelta(days=fade_days)
+                if fades_at <= now:
+                    fired = False
+                elif flips is None or fades_at < flips:
+                    flips = fades_at
+        if fired:
+            score += points
+            reasons.append({"rule_id": rule_id, "label": label, "points": points})
         if flips is not None and (next_at is None or flips < next_at):
             next_at = flips
     return score, reasons, next_at
@@ -166,7 +202,7 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
         return 0
     now = now or utcnow()
     with atomic():
-        ruleset = ruleset or load_ruleset()
+        ruleset = ruleset or _transaction_ruleset()
         changed = 0
         for start in range(0, len(ids), BATCH):
             batch = list(db.session.scalars(select(Lead).where(Lead.id.in_(ids[start:start + BATCH]))))
@@ -177,7 +213,7 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
 def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool) -> int:
     """Compute and store the batch's scores: on the ORM objects (orm=True, inside a service's change)
     or as one bulk UPDATE of the rows that changed (the job and the sweep)."""
-    facts = conditions.facts_for(leads, now)
+    facts = conditions.facts_for(leads, now, ruleset.needs)
     updates, crossings, changed = [], [], 0
     for lead in leads:
         score, reasons, next_at = compute(ruleset, facts[lead.id])
@@ -250,6 +286,7 @@ def save_rule(rule_id: int | None, *, label: str, condition: dict, points, fade_
         rule.label, rule.condition, rule.points, rule.fade_days = label, cond, points, fade
         rule.enabled, rule.updated_at = bool(enabled), now
         db.session.flush()
+        db.session.info.pop(CACHED, None)
         run = _new_run(now)
     _enqueue(run.id)
     return rule
@@ -319,6 +356,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
         db.session.query(ScoreBand).delete()
         db.session.flush()
         db.session.add_all([ScoreBand(name=name, min_score=low, colour=colour) for name, low, colour in cleaned])
+        db.session.info.pop(CACHED, None)
     return bands()
 
 
@@ -327,6 +365,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
 
 def _new_run(now: datetime) -> ScoringRun:
     """A run re-scoring every lead, superseding any unfinished one (call inside the rule change's atomic())."""
+    db.session.info.pop(CACHED, None)
     db.session.execute(update(ScoringRun).where(ScoringRun.status.in_(("queued", "running")))
                        .values(status="superseded", finished_at=now).execution_options(synchronize_session=False))
     run = ScoringRun(status="queued", total=db.session.scalar(select(func.count()).select_from(Lead)) or 0,

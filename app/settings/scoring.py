@@ -2,7 +2,7 @@
 and a "try a lead" panel that shows which rules fire for one lead and why."""
 from __future__ import annotations
 
-from flask import flash, request, url_for
+from flask import abort, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, FormField, StringField
 from wtforms import Form as PlainForm
@@ -84,9 +84,7 @@ def scoring_page():
 
 @bp.get("/scoring/progress")
 def scoring_progress():
-    run = scoring.current_run()
-    return render("settings/scoring.html", "settings/_scoring_progress.html",
-                  run=run, percent=scoring.percent_done(run) if run else 100)
+    return render("settings/scoring.html", "settings/_scoring_progress.html", **_context())
 
 
 def _save(rule_id: int | None):
@@ -125,8 +123,13 @@ def update_scoring_rule(rule_id: int):
     return _save(rule_id)
 
 
-@bp.post("/scoring/rules/<int:rule_id>/<any(on, off, up, down, delete):action>")
+RULE_ACTIONS = ("on", "off", "up", "down", "delete")
+
+
+@bp.post("/scoring/rules/<int:rule_id>/<action>")
 def change_scoring_rule(rule_id: int, action: str):
+    if action not in RULE_ACTIONS:
+        abort(404)
     rule = scoring.get_rule(rule_id)
     label = rule.label
     if action in ("on", "off"):

@@ -92,7 +92,8 @@ def test_bulk_tag_and_untag_change_many_leads_in_a_few_statements(app, make_lead
     tag_service.add_tags(ids[0], "vip", None)
     with count_queries() as counter:
         changed = tag_service.bulk_tag(ids, "VIP, Hot", None)
-    assert changed == 30 and counter.count < 15
+    # Re-scoring the tagged leads adds a fixed handful (the rules, once; the leads, one query; one UPDATE).
+    assert changed == 30 and counter.count < 25
     assert counts() == {"vip": 30, "Hot": 30}
     assert entries(ids[0], "tagged")[-1] == {"tags": ["Hot"]}
     assert entries(ids[1], "tagged") == [{"tags": ["Hot", "vip"]}]
