@@ -15,9 +15,8 @@ from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
 from app.services.scoring import rescore
-from app.services import team_settings
 from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
