@@ -146,6 +146,8 @@ Since = Annotated[datetime, PlainValidator(_since), WithJsonSchema({"type": "str
 # No `format: email`: the server's check (email-validator) is the rule, and it answers 422.
 EMAIL_IN = "An email address (checked, trimmed and lower-cased); empty or null for none."
 PHONE_IN = "Any common notation; numbers without a country code are read as US. Stored in E.164."
+COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English name (\"de\", \"DEU\", "
+              "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
 
 
 class _LeadFields(BaseModel):
@@ -159,6 +161,8 @@ class _LeadFields(BaseModel):
     job_title: Optional[Text(max_length("job_title"))] = None
     source: Optional[Text(max_length("source"))] = None
     value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
+    country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
+    region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
 
 
 class LeadCreate(_LeadFields):
@@ -169,7 +173,8 @@ class LeadCreate(_LeadFields):
     utm_campaign: Optional[Text(max_length("utm_campaign"))] = None
     stage_id: Optional[Id] = Field(None, description="A stage from GET /stages; the first stage if absent. "
                                                      "Applies only when a new lead is created.")
-    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; the shared pool if absent. "
+    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; if absent, the assignment "
+                                                     "rules choose, or the lead waits in the shared pool. "
                                                      "Applies only when a new lead is created.")
 
 
@@ -203,6 +208,13 @@ class NoQuery(BaseModel):
     model_config = INPUT
 
 
+class ScoreReason(BaseModel):
+    model_config = OUTPUT
+
+    label: str = Field(description="The rule's reason, e.g. \"business email\".")
+    points: int = Field(description="Points it adds (negative: takes away).")
+
+
 class Lead(BaseModel):
     model_config = OUTPUT
 
@@ -215,6 +227,8 @@ class Lead(BaseModel):
     job_title: Optional[str]
     source: Optional[str] = Field(description="Where the lead came from; API-created leads default to \"API\".")
     value: Optional[Annotated[float, Field(ge=0)]] = Field(description="Deal value, at most two decimal places.")
+    country: Optional[str] = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    region: Optional[str] = Field(description="State, province or area.")
     stage_id: int
     owner_id: Optional[int] = Field(description="null: the lead is in the shared pool.")
     utm_source: Optional[str]
@@ -222,6 +236,9 @@ class Lead(BaseModel):
     utm_campaign: Optional[str]
     created_at: datetime
     updated_at: datetime
+    score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
+    score_band: Optional[str] = Field(description="The name of the score band the score falls in (e.g. \"Hot\").")
+    score_reasons: list[ScoreReason] = Field(description="Why: each rule that adds or takes points, in rule order.")
 
 
 class CapturedDuplicate(Lead):

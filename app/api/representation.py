@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import g
+
 from app.models import Appointment, Lead, Stage
+from app.services import scoring
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -25,6 +28,8 @@ def lead_json(lead: Lead) -> dict:
         "source": lead.source,
         # A JSON number with at most two decimals (the column is NUMERIC(14, 2), so a float is exact enough).
         "value": None if lead.value is None else float(lead.value),
+        "country": lead.country,
+        "region": lead.region,
         "stage_id": lead.stage_id,
         "owner_id": lead.owner_id,
         "utm_source": lead.utm_source,
@@ -32,7 +37,18 @@ def lead_json(lead: Lead) -> dict:
         "utm_campaign": lead.utm_campaign,
         "created_at": timestamp(lead.created_at),
         "updated_at": timestamp(lead.updated_at),
+        "score": lead.score or 0,
+        "score_band": score_band(lead.score or 0),
+        "score_reasons": [{"label": r["label"], "points": r["points"]} for r in lead.score_reasons or []],
     }
+
+
+def score_band(score: int) -> str | None:
+    """The band's name; the bands are read once per request, however many leads a list shows."""
+    if "score_bands" not in g:
+        g.score_bands = scoring.bands()
+    band = scoring.band_of(score, g.score_bands)
+    return band.name if band else None
 
 
 def stage_json(stage: Stage) -> dict:

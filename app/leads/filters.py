@@ -22,7 +22,8 @@ def pool_filters() -> PoolFilters:
         field, errors = next(iter(form.errors.items()))
         abort(400, description=f"The {field} filter is not valid: {errors[0]}")
     filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                          source=form.source.data or "", sort=form.sort.data, direction=form.dir.data)
+                          source=form.source.data or "", tag=form.tag.data or "", band=form.band.data or "",
+                          sort=form.sort.data, direction=form.dir.data)
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
     filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None
     filters.last = request.args.get("last") == "1"

@@ -13,9 +13,12 @@ from datetime import datetime
 
 from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import ServiceError, atomic, utcnow
+from app.services import ServiceError, atomic, custom_fields, utcnow
+from app.services.assignment import Routed, route
+from app.services.countries import country_from_phone
 from app.services.identity import identify
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
+from app.services.scoring import rescore
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -37,6 +40,7 @@ class Captured:
     matched_on: str | None = None  # "email", "phone" or "name and company" when an existing lead was found
     changed: dict = field(default_factory=dict)
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
+    routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -51,12 +55,19 @@ def clean_origin(origin: dict | None) -> dict:
 def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
-                 region: str | None = None, now: datetime | None = None) -> Captured:
+                 region: str | None = None, now: datetime | None = None, apply_rules: bool = True) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
-    savepoint inside the caller's.
+    savepoint inside the caller's. A new lead without an owner goes where the assignment rules
+    say (apply_rules=False: it stays in the pool).
+
+    `data["custom"]`: custom field values by key (custom_fields.check_values; a new lead gets them,
+    a known one has its empty ones filled, or all overwritten with on_duplicate=update).
 
     Raises ServiceError naming the bad field; nothing is saved then."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
+    custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
+    if not cleaned.get("country") and cleaned.get("phone"):
+        cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
     if source and not cleaned.get("source"):
         cleaned["source"] = source.strip()[:max_length("source")]
     for name in ("first_name", "last_name"):
@@ -70,11 +81,19 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
-            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else ())
+            custom_fields.set_values(lead, custom, actor_id, now, record_entry=False, touch_lead=False)
+            rescore(lead, now, actor_id=actor_id)  # first: a rule may ask for the score band
+            routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
+            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
+        custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
+            existing, custom, actor_id, now, fill_only=on_duplicate != OnDuplicate.update, record_entry=False,
+            touch_lead=not changed)
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,
-                "ignored": on_duplicate == OnDuplicate.skip}, now)
+                "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {})},
+               now)
+        rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
 
 

@@ -25,7 +25,7 @@ from app.services.stages import get_stage
 
 # The lead fields a prospect may be asked for, in display order. Source and deal value are the
 # team's business, not the prospect's: the form sets the source itself.
-ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title")
+ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "region")
 CONTACT_FIELDS = ("email", "phone")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 SLUG_MAX = 80

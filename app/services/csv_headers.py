@@ -18,6 +18,8 @@ FIELDS = {
     "job_title": "Job title",
     "source": "Source",
     "value": "Deal value",
+    "country": "Country",
+    "region": "Region (state, province)",
     "utm_source": "UTM source",
     "utm_medium": "UTM medium",
     "utm_campaign": "UTM campaign",
@@ -67,6 +69,16 @@ _ALIASES = {
     "value": [
         "value", "amount", "deal value", "deal amount", "opportunity amount", "expected revenue",
         "potential value", "lead value", "deal size", "estimated value",
+    ],
+    "country": [
+        "country", "country code", "country name", "country region", "nation", "mailing country",
+        "billing country", "business country", "business country region", "home country region",
+        "address country", "address 1 country", "lead country", "contact country", "person country",
+    ],
+    "region": [
+        "region", "state", "province", "state province", "state or province", "state region", "county",
+        "mailing state", "mailing state province", "billing state", "billing state province",
+        "business state", "address state", "address 1 region", "lead state", "contact state",
     ],
     "utm_source": ["utm source", "utmsource", "campaign source"],
     "utm_medium": ["utm medium", "utmmedium", "campaign medium"],

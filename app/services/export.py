@@ -17,7 +17,8 @@ EXPORT_COLUMNS = (
     ("ID", Lead.id), ("First name", Lead.first_name), ("Last name", Lead.last_name), ("Email", Lead.email),
     ("Phone", Lead.phone), ("Company", Lead.company), ("Job title", Lead.job_title), ("Source", Lead.source),
     ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
-    ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Created (UTC)", Lead.created_at),
+    ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Country", Lead.country),
+    ("Region", Lead.region), ("Created (UTC)", Lead.created_at),
 )
 
 

@@ -150,7 +150,8 @@ def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
 # --- choosing and starting --------------------------------------------------------------------------
 
 def start_import(import_id: int, *, mapping: dict[str, str], source: str | None, stage_id: int | None,
-                 owner_id: int | None, duplicates: str, actor_id: int | None) -> LeadImport:
+                 owner_id: int | None, duplicates: str, actor_id: int | None,
+                 apply_rules: bool = False) -> LeadImport:
     """Save the mapping and options, then queue the import job.
 
     Raises ImportStarted, ServiceError naming a bad choice, or QueueDown (the import is kept, ready to start)."""
@@ -170,6 +171,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
             active_user(owner_id)
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
+        imp.apply_rules = bool(apply_rules)
         imp.status = "queued"
     try:
         enqueue("app.jobs.imports.run_import", imp.id, job_id=f"import-{imp.id}", job_timeout=JOB_TIMEOUT)
@@ -230,6 +232,7 @@ class Plan:
     on_duplicate: OnDuplicate
     actor_id: int | None
     region: str
+    apply_rules: bool = False  # new leads without an owner go where the assignment rules say
     header_of: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -245,7 +248,7 @@ class Plan:
         return cls(import_id=imp.id, columns=columns, headers=list(imp.headers), source=imp.default_source,
                    stage_id=stage_id, owner_id=imp.default_owner_id,
                    on_duplicate=DUPLICATE_MODES.get(imp.duplicates, OnDuplicate.skip), actor_id=imp.created_by_id,
-                   region=region, header_of=header_of)
+                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules))
 
 
 class RowRejected(Exception):
@@ -323,7 +326,7 @@ def _import_record(record: Record, plan: Plan) -> str:
     try:
         captured = capture_lead(data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
                                 owner_id=plan.owner_id, source=plan.source, origin=origin,
-                                on_duplicate=plan.on_duplicate, region=plan.region)
+                                on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules)
     except ServiceError as exc:
         header = plan.header_of.get(exc.field or "")
         raise RowRejected(f"{header}: {exc.message}" if header and exc.field != "first_name" else exc.message)

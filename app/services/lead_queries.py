@@ -12,16 +12,17 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, false, func, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Lead
-from app.services import INT32_MAX, totals, whole_number
+from app.models import Lead, LeadTag, Tag
+from app.services import INT32_MAX, scoring, totals, whole_number
+from app.services.tags import tag_key
 
 SORTS = {
     "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
-    "company": Lead.company, "value": Lead.value,
+    "company": Lead.company, "value": Lead.value, "score": Lead.score,
 }
 NULLABLE_SORTS = {"company", "value"}
 COUNT_LIMIT = 10_000
@@ -40,6 +41,8 @@ class PoolFilters:
     stage_id: int | None = None
     owner: str = ""  # "", "none" (the pool), or a user id as text
     source: str = ""
+    tag: str = ""  # a tag's name, in any case
+    band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -51,7 +54,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "sort": self.sort, "dir": self.direction}
+                  "tag": self.tag, "band": self.band, "sort": self.sort, "dir": self.direction}
         values.update(changes)
         defaults = {"sort": "created", "dir": "desc"}
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
@@ -86,7 +89,7 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source); no order."""
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag); no order."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -105,7 +108,26 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
         query = query.where(Lead.owner_id == owner)
     if f.source:
         query = query.where(Lead.source == f.source)
+    if f.tag:
+        # The tag's leads through the (tag_id, lead_id) index; an unknown tag matches nothing.
+        tag_id = select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))).scalar_subquery()
+        query = query.where(Lead.id.in_(select(LeadTag.lead_id).where(LeadTag.tag_id == tag_id)))
+    if f.band:
+        query = query.where(*score_range(f.band))
     return query
+
+
+def score_range(band_name: str) -> list:
+    """The WHERE clauses of a score band by name (an unknown band matches nothing)."""
+    band = scoring.band_named(band_name)
+    if band is None:
+        return [false()]
+    clauses = []
+    if band.min_score is not None:
+        clauses.append(Lead.score >= band.min_score)
+    if band.max_score is not None:
+        clauses.append(Lead.score < band.max_score)
+    return clauses
 
 
 
@@ -126,9 +148,9 @@ def pool_order(f: PoolFilters) -> list:
 
 def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LIMIT) -> Total:
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
-    answer exactly; a search or source filter counts at most `limit` + 1 matching rows, and past
+    answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source:
+    if not f.q and not f.source and not f.tag and not f.band:
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
@@ -157,6 +179,10 @@ def _key(sort: str, raw) -> object:
         if sort not in NULLABLE_SORTS:
             raise ValueError("this sort has no NULL keys")
         return None
+    if sort == "score":  # the one key that travels as a JSON number
+        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) <= INT32_MAX:
+            return raw
+        raise ValueError("not a score")
     if not isinstance(raw, str) or "\x00" in raw or len(raw) > 200:
         raise ValueError("a key travels as text")
     if sort in ("created", "updated"):

@@ -21,6 +21,7 @@ from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
+from app.services.tags import fold_tags, tag_ids_of, unfold_tags
 from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
@@ -225,6 +226,10 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
                  for table, model in MOVABLE.items()}
         _move(moved, loser.id, survivor.id)
+        # Tags are not rows with ids: the loser's join the survivor's, and the snapshot keeps both
+        # lists so that undo gives the loser its own back and takes from the survivor what it gained.
+        loser_snapshot["tag_ids"] = tag_ids_of(loser.id)
+        loser_snapshot["survivor_gained_tag_ids"] = fold_tags(loser.id, survivor.id)
         _show_latest_appointment(survivor)
         # Merges the loser absorbed would be cascade-deleted with it: they follow their timeline.
         db.session.execute(update(LeadMerge).where(LeadMerge.survivor_id == loser.id)
@@ -246,7 +251,7 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
 MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail)}
-MOVED_TABLES = {*MOVABLE, "lead_merges"}
+MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags"}
 
 
 def _refuse_unmovable(loser: Lead) -> None:
@@ -322,6 +327,8 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
             raise MergeAlreadyUndone()
         survivor = db.session.get(Lead, merge.survivor_id, with_for_update=True, populate_existing=True)
         loser = _restore_loser(merge.loser_snapshot)
+        unfold_tags(survivor.id, loser.id, merge.loser_snapshot.get("tag_ids", []),
+                    merge.loser_snapshot.get("survivor_gained_tag_ids", []))
         _move({"timeline_entries": merge.moved_timeline_ids, "notes": merge.moved_note_ids, **merge.moved_ids},
               survivor.id, loser.id)
         for lead in (survivor, loser):

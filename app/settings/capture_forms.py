@@ -28,6 +28,8 @@ class CaptureFormForm(FlaskForm):
     ask_phone = SelectField(FIELD_LABELS["phone"], choices=ASK_CHOICES, default="optional")
     ask_company = SelectField(FIELD_LABELS["company"], choices=ASK_CHOICES, default="")
     ask_job_title = SelectField(FIELD_LABELS["job_title"], choices=ASK_CHOICES, default="")
+    ask_country = SelectField(FIELD_LABELS["country"], choices=ASK_CHOICES, default="")
+    ask_region = SelectField(FIELD_LABELS["region"], choices=ASK_CHOICES, default="")
     default_source = StringField("Source for its leads", default="Web form", validators=[Length(max=100)])
     default_stage_id = SelectField("Stage for new leads", choices=[], validate_choice=False)
     thank_you_message = TextAreaField("Thank-you message", default=form_service.DEFAULT_THANKS,

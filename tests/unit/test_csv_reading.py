@@ -144,9 +144,12 @@ def test_binary_message_tells_what_to_do():
     ("snake case", ["first_name", "last_name", "e_mail", "utm_source", "deal_value", "job_title"],
      ["first_name", "last_name", "email", "utm_source", "value", "job_title"]),
     ("Leadboard", ["ID", "First name", "Last name", "Email", "Phone", "Company", "Job title", "Source",
-                   "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Created (UTC)"],
+                   "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Country", "Region",
+                   "Created (UTC)"],
      ["ignore", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value", "ignore",
-      "ignore", "utm_source", "utm_medium", "utm_campaign", "ignore"]),
+      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region", "ignore"]),
+    ("Salesforce territory", ["First Name", "Last Name", "Email", "Mailing Country", "Mailing State/Province"],
+     ["first_name", "last_name", "email", "country", "region"]),
 ])
 def test_the_mapping_is_guessed_from_each_tools_headers(tool, headers, expected):
     mapping = guess_mapping(headers)
