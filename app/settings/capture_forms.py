@@ -71,6 +71,12 @@ class CaptureFormForm(FlaskForm):
             custom_fields={field_id: getattr(self, f"ask_cf_{field_id}").data for field_id in self.custom_ids
                            if getattr(self, f"ask_cf_{field_id}").data})
 
+    def refused(self, exc: ServiceError) -> None:
+        if exc.field == "fields":
+            self.fields_errors.append(exc.message)
+        else:
+            add_form_error(self, exc)
+
 
 def editor_form(**kwargs) -> CaptureFormForm:
     """The capture form editor with an "ask" choice for each custom field (none asked by default)."""
@@ -84,12 +90,6 @@ def editor_form(**kwargs) -> CaptureFormForm:
     form = EditorForm(**kwargs)
     form.custom_ids = [custom.id for custom in fields]
     return form
-
-    def refused(self, exc: ServiceError) -> None:
-        if exc.field == "fields":
-            self.fields_errors.append(exc.message)
-        else:
-            add_form_error(self, exc)
 
 
 def _base_url() -> str:
