@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from flask import Flask
 
+from app.services.custom_fields import display
+
 
 def money(value) -> str:
     if value is None or value == "":
@@ -31,8 +33,6 @@ def when(moment: datetime | None) -> str:
 
 def custom_value(value, kind: str = "") -> str:
     """A custom field's value as a person reads it (money with separators, Yes/No, options joined)."""
-    from app.services.custom_fields import display
-
     if kind == "money" and value not in (None, ""):
         return money(value)
     return display(value)

@@ -37,6 +37,7 @@ class Captured:
     matched_on: str | None = None  # "email", "phone" or "name and company" when an existing lead was found
     changed: dict = field(default_factory=dict)
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
+    custom_changed: dict = field(default_factory=dict)  # custom field label -> [old, new] on a known lead
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -84,7 +85,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                {"via": via, "matched_on": matched_on, "changes": changed,
                 "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {})},
                now)
-        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
+        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
+                        custom_changed=custom_changed)
 
 
 def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:

@@ -8,6 +8,7 @@ INSERT ... SELECT, then deletes the values: the data stays readable on every lea
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field as dc_field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
 from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services.timeline import record
 
 MAX_FIELDS = 100
 MAX_CHOICES = 50
@@ -354,8 +356,7 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
 
     fill_only=True fills only the fields the lead has no value for (a resubmission);
     touch_lead=False leaves the lead's version to the caller (which raises it conditionally)."""
-    from app.services.leads import touch
-    from app.services.timeline import record
+    from app.services.leads import touch  # leads imports this module: a top-level import would be circular
 
     if not cleaned:
         return {}
@@ -405,8 +406,6 @@ def _write(lead_id: int, custom: CustomField, value) -> None:
 
 def key_from_label(label: str) -> str:
     """'Budget (EUR)' -> 'budget_eur'."""
-    import unicodedata
-
     ascii_text = unicodedata.normalize("NFKD", label or "").encode("ascii", "ignore").decode()
     key = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:KEY_MAX].rstrip("_")
     if not key or not key[0].isalpha():

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead, Stage, User
+from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
 from app.services.lead_queries import PoolFilters, filtered, pool_order
 
@@ -30,12 +31,18 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
              .order_by(*pool_order(filters))
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()
+    fields = custom_fields.active_fields()
 
     def lines(rows) -> str:
-        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
+        # A batch's custom values in one query per batch (the first column is the lead's id).
+        custom = custom_fields.values_for([row[0] for row in rows]) if fields else {}
+        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else "",
+                             *(custom_fields.csv_value(custom[cells[0]].get(f.key)) for f in fields)])
                        for *cells, created in rows)
 
-    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
+    # Custom fields come last, headed by their labels (an import of this file maps them back).
+    header = [*(name for name, _ in EXPORT_COLUMNS), *(f.label for f in fields)]
+    return csv_stream(BOM + line(header),
                       (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
 
 

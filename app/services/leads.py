@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services import custom_fields
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -203,8 +204,6 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
 
     `custom`: custom field values by key (the lead form sends all of them, required ones required;
     custom_partial=True, as the API does, changes only the keys sent)."""
-    from app.services import custom_fields
-
     cleaned = clean_fields(data, region)
     custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
         if custom is not None else {}
