@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import Lead, Stage, User
 from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
-from app.services.lead_queries import PoolFilters, filtered, pool_order
+from app.services.lead_queries import PoolFilters, filtered, ordered
 
 EXPORT_BATCH = 1000
 
@@ -25,10 +25,9 @@ EXPORT_COLUMNS = (
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
-    query = (filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
-                       .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
-                       filters, acting_user_id)
-             .order_by(*pool_order(filters))
+    query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
+                              .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
+                              filters, acting_user_id), filters)
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()
     fields = custom_fields.active_fields()
