@@ -136,26 +136,30 @@ def _plain(number: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 
-def values_for(lead_ids: list[int]) -> dict[int, dict[str, object]]:
-    """{lead_id: {key: value}} for these leads (two queries per 500 leads); a lead without values
-    maps to {}. Values are str, Decimal, date, bool, or a list of chosen options in the field's order."""
+def values_for(lead_ids: list[int], fields: list[CustomField] | None = None) -> dict[int, dict[str, object]]:
+    """{lead_id: {key: value}} for these leads (at most two queries per 500 leads, none without
+    fields); a lead without values maps to {}. Values are str, Decimal, date, True, or a list of
+    chosen options in the field's order. `fields`: the definitions, if the caller has them."""
     result: dict[int, dict[str, object]] = {lead_id: {} for lead_id in lead_ids}
     if not lead_ids:
         return result
-    by_id = {f.id: f for f in active_fields()}
+    by_id = {f.id: f for f in (fields if fields is not None else active_fields())}
+    typed = any(f.kind != FieldKind.multi_choice.value for f in by_id.values())
+    multi = any(f.kind == FieldKind.multi_choice.value for f in by_id.values())
     ids = sorted(set(lead_ids))
-    for start in range(0, len(ids), BATCH):
+    for start in range(0, len(ids), BATCH) if by_id else ():
         chunk = ids[start:start + BATCH]
-        for row in db.session.scalars(select(LeadFieldValue).where(LeadFieldValue.lead_id.in_(chunk))):
+        rows = db.session.scalars(select(LeadFieldValue).where(LeadFieldValue.lead_id.in_(chunk))) if typed else ()
+        for row in rows:
             custom = by_id.get(row.field_id)
             if custom is not None:
                 value = _python(custom, row)
                 if value is not None:
                     result[row.lead_id][custom.key] = value
         chosen: dict[tuple[int, int], set[str]] = {}
-        for lead_id, field_id, choice in db.session.execute(
-                select(LeadFieldChoice.lead_id, LeadFieldChoice.field_id, LeadFieldChoice.choice)
-                .where(LeadFieldChoice.lead_id.in_(chunk))):
+        rows = db.session.execute(select(LeadFieldChoice.lead_id, LeadFieldChoice.field_id, LeadFieldChoice.choice)
+                                  .where(LeadFieldChoice.lead_id.in_(chunk))) if multi else ()
+        for lead_id, field_id, choice in rows:
             chosen.setdefault((lead_id, field_id), set()).add(choice)
         for (lead_id, field_id), options in chosen.items():
             custom = by_id.get(field_id)
@@ -360,8 +364,9 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
 
     if not cleaned:
         return {}
-    defined = fields_by_key()
-    current = values_for([lead.id])[lead.id]
+    fields = active_fields()
+    defined = {f.key: f for f in fields}
+    current = values_for([lead.id], fields)[lead.id]
     changes = {}
     with atomic():
         for key, value in cleaned.items():
