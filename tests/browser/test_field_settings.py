@@ -68,3 +68,31 @@ def test_an_admin_adds_reorders_uses_and_deletes_a_custom_field(new_page, seeded
     expect(page.locator("#flash")).to_contain_text("Each lead's value is kept on its timeline")
     page.goto(f"/leads/{lead_id}")
     expect(page.locator("#timeline")).to_contain_text("The field Industry was deleted; its value here was Banking")
+
+
+def test_the_pool_filters_and_sorts_by_a_custom_field_and_keeps_it_in_the_address(admin_page, seeded):
+    from app.services import atomic, custom_fields as cf
+    from app.services.leads import get_lead
+    page = admin_page
+    with seeded.live.db():
+        cf.create_field(cf.FieldSettings("Plan", kind="choice", choices=["Basic", "Pro"]))
+        cf.create_field(cf.FieldSettings("Budget", kind="money"))
+    for name, plan, budget in (("Ann", "Pro", "300"), ("Bob", "Basic", "100"), ("Cat", "Pro", "200"), ("Dan", "", "")):
+        lead_id = seeded.lead(name)
+        with seeded.live.db(), atomic():
+            cf.set_values(get_lead(lead_id), cf.check_values({"plan": plan, "budget": budget}, partial=True), None)
+    page.goto("/leads")
+    with page.expect_response(re.compile(r"/leads\?")):
+        page.get_by_label("Custom field").select_option(label="Plan")
+    page.get_by_label("Plan is").select_option("Pro")
+    expect(page.locator("#lead-table tbody tr")).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"field=plan.*field_value=Pro"))
+    page.get_by_role("link", name="Plan").click()  # sort by the shown column
+    expect(page).to_have_url(re.compile(r"sort=cf(:|%3A)plan"))
+    with page.expect_response(re.compile(r"/leads\?")):
+        page.get_by_label("Custom field").select_option(label="Budget")
+    page.get_by_label("Budget from").fill("150")
+    page.get_by_label("Budget from").press("Enter")
+    expect(page.locator("#lead-table tbody tr")).to_have_count(2)
+    expect(page.locator("#lead-table")).to_contain_text("$300")
+    expect(page.locator("#lead-table")).not_to_contain_text("Bob")
