@@ -388,6 +388,20 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
     return changes
 
 
+def restore_values(lead: Lead, saved: dict) -> dict:
+    """Put back values kept as JSON (a merge's snapshot, for its undo): the ones whose field still
+    exists and still accepts them; the others are left out. Joins the caller's atomic()."""
+    defined = fields_by_key()
+    cleaned = {}
+    for key, raw in saved.items():
+        if key in defined:
+            try:
+                cleaned[key] = clean_value(defined[key], raw)
+            except ServiceError:
+                continue
+    return set_values(lead, cleaned, None, record_entry=False, touch_lead=False)
+
+
 def _write(lead_id: int, custom: CustomField, value) -> None:
     where = (LeadFieldValue.lead_id == lead_id, LeadFieldValue.field_id == custom.id)
     if custom.kind == FieldKind.multi_choice.value:
