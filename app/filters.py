@@ -11,6 +11,8 @@ from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
 
+from app.services.custom_fields import display
+
 
 def money(value) -> str:
     if value is None or value == "":

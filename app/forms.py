@@ -96,7 +96,11 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
     """A WTForms form with the fields this capture form asks for, in its order. A plain Form, no CSRF:
     prospects post it from other websites (see app/public/__init__.py)."""
     class EntryForm(Form):
-        pass
+        custom_defs: list = []
+
+        def custom_inputs(self) -> dict:
+            """{input name: definition} of the custom fields asked, for the template."""
+            return {field_service.form_name(custom.key): custom for custom in self.custom_defs}
 
     for spec in capture_form.fields or []:
         name = spec["name"]

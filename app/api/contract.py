@@ -10,11 +10,12 @@ import json
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from flask import request
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema,
+    BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt,
+    ValidationError, WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +23,7 @@ from app.api.problems import ApiProblem, invalid
 from app.models import AppointmentStatus
 from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
+from app.services import custom_fields as field_rules
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -150,6 +152,20 @@ COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English 
               "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
 
 
+# Custom fields are defined by admins at run time, so the document describes their shape and the
+# service checks each value against its field's definition (a 422 naming custom_fields.<key>).
+CUSTOM_KEY = Annotated[str, Field(max_length=field_rules.KEY_MAX, pattern=r"^[a-z][a-z0-9_]*$")]
+CustomValueIn = Optional[Union[StrictBool, StrictInt, StrictFloat, Text(field_rules.LONG_TEXT_MAX),
+                               Annotated[list[Text(field_rules.CHOICE_MAX)], Field(max_length=field_rules.MAX_CHOICES)]]]
+CUSTOM_IN = ("Custom field values keyed by each field's key (admins define the fields; GET /custom-fields "
+             "lists them): text, long_text, url and choice take a string; number and money a number; date a "
+             "string YYYY-MM-DD; checkbox true or false; multi_choice a list of options. null clears a value. "
+             "Only the keys sent change.")
+CustomValuesIn = Annotated[dict[CUSTOM_KEY, CustomValueIn], Field(max_length=field_rules.MAX_FIELDS,
+                                                                  description=CUSTOM_IN)]
+CustomValueOut = Optional[Union[bool, int, float, str, list[str]]]
+
+
 class _LeadFields(BaseModel):
     model_config = INPUT
 
@@ -163,6 +179,7 @@ class _LeadFields(BaseModel):
     value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
     country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
     region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
+    custom_fields: Optional[CustomValuesIn] = None
 
 
 class LeadCreate(_LeadFields):
@@ -234,6 +251,9 @@ class Lead(BaseModel):
     utm_source: Optional[str]
     utm_medium: Optional[str]
     utm_campaign: Optional[str]
+    custom_fields: dict[str, CustomValueOut] = Field(description=(
+        "Every custom field by key: null when empty (a checkbox false); money and number as numbers, "
+        "date as YYYY-MM-DD, multi_choice as a list."))
     created_at: datetime
     updated_at: datetime
     score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
@@ -252,6 +272,23 @@ class LeadList(BaseModel):
 
     data: list[Lead]
     next_cursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class CustomFieldDefinition(BaseModel):
+    model_config = OUTPUT
+
+    key: str = Field(description="The name in custom_fields, CSV columns and filters.")
+    label: str
+    kind: Literal["text", "long_text", "number", "money", "date", "choice", "multi_choice", "checkbox", "url"]
+    help_text: str
+    required: bool = Field(description="Required on the lead form in the app; the API may leave it empty.")
+    choices: list[str] = Field(description="The options of a choice or multi_choice field; empty otherwise.")
+
+
+class CustomFieldList(BaseModel):
+    model_config = OUTPUT
+
+    data: list[CustomFieldDefinition]
 
 
 class Stage(BaseModel):
@@ -355,7 +392,8 @@ class Problem(BaseModel):
         None, description="For invalid input: each bad field (a body field, query parameter or header).")
 
 
-COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, Stage, StageList, Appointment,
+COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, CustomFieldDefinition, CustomFieldList,
+              Stage, StageList, Appointment,
               AppointmentBook, AppointmentReschedule, AppointmentList, Problem)
 
 
@@ -427,7 +465,9 @@ def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str, *, 
         if name in seen:
             continue  # one message per field, the first that applies
         seen.add(name)
-        if error["type"] == "extra_forbidden":
+        if name == "custom_fields":
+            name, message = _custom_error(error)
+        elif error["type"] == "extra_forbidden":
             message = "is read-only." if name in READ_ONLY else unknown
             name = _printable(name)
         elif error["type"] == "missing":
@@ -436,6 +476,22 @@ def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str, *, 
             message = _message(error, _field_schema(model, name), in_query)
         errors.append({"field": name, "message": message})
     return errors
+
+
+def _custom_error(error: dict) -> tuple[str, str]:
+    """(field, message) for a custom_fields value of the wrong shape; the service checks the rest."""
+    loc = error["loc"]
+    if len(loc) == 1:
+        return "custom_fields", (f"must be an object of at most {field_rules.MAX_FIELDS} custom field values "
+                                 "keyed by each field's key, or null.")
+    key = _printable(str(loc[1]))[:field_rules.KEY_MAX + 10]
+    if "[key]" in loc:
+        return "custom_fields", (f"“{key}” is not a custom field key: lower-case letters, digits and _, at most "
+                                 f"{field_rules.KEY_MAX} characters (GET /custom-fields lists them).")
+    return f"custom_fields.{key}", (
+        f"must be a string (at most {field_rules.LONG_TEXT_MAX:,} characters, no NUL), a number, true or false, "
+        f"a list of at most {field_rules.MAX_CHOICES} options (each at most {field_rules.CHOICE_MAX} "
+        "characters), or null.")
 
 
 def _message(error: dict, schema: dict, in_query: bool) -> str:

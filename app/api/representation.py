@@ -7,8 +7,8 @@ from datetime import datetime
 
 from flask import g
 
-from app.models import Appointment, Lead, Stage
-from app.services import scoring
+from app.models import Appointment, CustomField, Lead, Stage
+from app.services import custom_fields as field_service, scoring
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -16,7 +16,18 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def lead_json(lead: Lead) -> dict:
+def custom_json(values: dict, fields: list[CustomField]) -> dict:
+    """Every defined custom field by key, null when the lead has no value (a checkbox: false)."""
+    return {custom.key: field_service.api_value(values[custom.key]) if custom.key in values
+            else (False if custom.kind == "checkbox" else None) for custom in fields}
+
+
+def lead_json(lead: Lead, custom: dict | None = None, fields: list[CustomField] | None = None) -> dict:
+    """The lead as JSON; `custom` (its values_for entry) and `fields` save queries in a list of leads."""
+    if custom is None:
+        custom = field_service.values_for([lead.id])[lead.id]
+    if fields is None:
+        fields = field_service.active_fields()
     return {
         "id": lead.id,
         "first_name": lead.first_name or "",
@@ -35,6 +46,7 @@ def lead_json(lead: Lead) -> dict:
         "utm_source": lead.utm_source,
         "utm_medium": lead.utm_medium,
         "utm_campaign": lead.utm_campaign,
+        "custom_fields": custom_json(custom, fields),
         "created_at": timestamp(lead.created_at),
         "updated_at": timestamp(lead.updated_at),
         "score": lead.score or 0,
@@ -49,6 +61,9 @@ def score_band(score: int) -> str | None:
         g.score_bands = scoring.bands()
     band = scoring.band_of(score, g.score_bands)
     return band.name if band else None
+def custom_field_json(custom: CustomField) -> dict:
+    return {"key": custom.key, "label": custom.label, "kind": custom.kind, "help_text": custom.help_text or "",
+            "required": custom.required, "choices": list(custom.choices or [])}
 
 
 def stage_json(stage: Stage) -> dict:

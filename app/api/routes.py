@@ -10,16 +10,16 @@ from flask import current_app, jsonify, request, url_for
 from app.api import bp, problems
 from app.api.auth import current_caller, require_caller
 from app.api.contract import (
-    MAX_BODY, MAX_ID, ORIGIN_FIELDS, CapturedDuplicate, Lead, LeadCreate, LeadList, LeadListQuery, LeadUpdate,
-    StageList,
+    MAX_BODY, MAX_ID, ORIGIN_FIELDS, CapturedDuplicate, CustomFieldList, Lead, LeadCreate, LeadList, LeadListQuery,
+    LeadUpdate, StageList,
 )
 from app.api.idempotency import once
 from app.api.listing import BadCursor, LeadQuery, decode_cursor, encode_cursor, leads_after
 from app.api.openapi import Reply, document, operation
 from app.api.problems import invalid
-from app.api.representation import lead_json, stage_json
+from app.api.representation import custom_field_json, lead_json, stage_json
 from app.models.lead import EDITABLE_FIELDS
-from app.services import leads as lead_service
+from app.services import custom_fields as field_service, leads as lead_service
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
 from app.services.stages import get_stage, pipeline
@@ -85,7 +85,8 @@ def list_leads(query: LeadListQuery):
         raise invalid([{"field": "cursor", "message": "is not a cursor from this API; "
                                                       "start again without it, then pass next_cursor back."}]) from None
     leads, last_id = leads_after(filters, after, query.limit)
-    return jsonify({"data": [lead_json(lead) for lead in leads],
+    values, fields = field_service.values_for([lead.id for lead in leads]), field_service.active_fields()
+    return jsonify({"data": [lead_json(lead, values[lead.id], fields) for lead in leads],
                     "next_cursor": encode_cursor(last_id) if last_id is not None else None})
 
 
@@ -100,6 +101,12 @@ def update_lead(lead_id: int, body: LeadUpdate):
     _check_references(changes)
     lead_service.change_lead(lead.id, changes, None, region=_region())
     return jsonify(lead_json(_load(lead_id)))
+
+
+@operation("GET", "/custom-fields", "listCustomFields", "The custom lead fields admins defined, in order",
+           (Reply(200, CustomFieldList, "Every custom field: the keys custom_fields takes."),))
+def list_custom_fields():
+    return jsonify({"data": [custom_field_json(custom) for custom in field_service.active_fields()]})
 
 
 @operation("GET", "/stages", "listStages", "The pipeline's stages, in order", (Reply(200, StageList, "Every stage."),))
@@ -136,7 +143,10 @@ def _capture(body: LeadCreate) -> tuple[int, dict]:
         raise invalid([{"field": "email", "message": "Give the lead a name, an email address or a phone number."}])
     _check_references(values)
     caller = current_caller()
-    captured = capture_lead({name: values[name] for name in EDITABLE_FIELDS if name in values},
+    data = {name: values[name] for name in EDITABLE_FIELDS if name in values}
+    if values.get("custom_fields"):
+        data["custom"] = values["custom_fields"]
+    captured = capture_lead(data,
                             via=f"API key {caller.name}", stage_id=values.get("stage_id"),
                             owner_id=values.get("owner_id"), source=DEFAULT_SOURCE,
                             origin={name: values.get(name) for name in ORIGIN_FIELDS}, region=_region())

@@ -10,7 +10,7 @@ from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
-from app.services.lead_queries import SORTS
+from app.services.lead_queries import valid_sort
 from app.services.leads import normalize_email, normalize_phone, normalize_value
 
 
@@ -148,8 +148,16 @@ class PoolFilterForm(Form):
     source = StringField("Source", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     band = StringField("Score band", validators=[Optional(), Length(max=30)])
-    sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
+    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
+    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
+    field_min = StringField("From", validators=[Optional(), Length(max=40)])
+    field_max = StringField("To", validators=[Optional(), Length(max=40)])
+    sort = StringField("Sort by", default="created", validators=[Length(max=60)])
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
+
+    def validate_sort(self, field):
+        if field.data and not valid_sort(field.data):
+            raise ValidationError("Sort by a column of the table.")
 
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:

@@ -19,7 +19,6 @@ from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
 from app.services import ServiceError, export, imports, utcnow
 from app.services.csv_reading import CODECS
-from app.services.csv_headers import FIELDS
 from app.services.stages import pipeline
 from app.web import add_form_error, render, wants_fragment, with_notice
 
@@ -53,8 +52,9 @@ def _options_form(imp) -> ImportOptionsForm:
     class MappingForm(ImportOptionsForm):
         pass
 
+    targets = list(imports.mapping_targets().items())
     for index, header in enumerate(imp.headers):
-        setattr(MappingForm, f"col_{index}", SelectField(header, choices=list(FIELDS.items()),
+        setattr(MappingForm, f"col_{index}", SelectField(header, choices=targets,
                                                          default=imp.mapping.get(str(index), "ignore")))
     stages = pipeline()
     form = MappingForm(source=imp.default_source, duplicates=imp.duplicates, apply_rules=imp.apply_rules,

@@ -39,8 +39,9 @@ def page_context(lead, **extra) -> dict:
 
 def custom_details(lead_id: int) -> list[tuple]:
     """(field, value or None) for every custom field, in the admins' order."""
-    values = field_service.values_for([lead_id])[lead_id]
-    return [(custom, values.get(custom.key)) for custom in field_service.active_fields()]
+    fields = field_service.active_fields()
+    values = field_service.values_for([lead_id], fields)[lead_id]
+    return [(custom, values.get(custom.key)) for custom in fields]
 
 
 def timeline_context(lead_id: int, before_id: int | None = None) -> dict:

@@ -1,3 +1,5 @@
+from urllib.parse import parse_qs, urlsplit
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -24,6 +26,8 @@ def require_login():
 def _pool_context(filters: PoolFilters) -> dict:
     page = lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"])
     return {
+        **_field_column(filters, page.items),
+        "custom_fields": field_service.active_fields(),
         "filters": filters,
         "page": page,
         "lead_tags": tag_service.tags_for([lead.id for lead in page.items]),
@@ -37,6 +41,14 @@ def _pool_context(filters: PoolFilters) -> dict:
         "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
     }
+
+
+def _field_column(filters: PoolFilters, leads) -> dict:
+    """The custom field shown as a column (the one filtered on, or sorted by), its values for these
+    leads read in one query."""
+    shown = filters.field or lead_queries.custom_sort_field(filters)
+    values = field_service.values_for([lead.id for lead in leads]) if shown else {}
+    return {"shown_field": shown, "field_values": values, "sortable_kinds": lead_queries.SORTABLE_KINDS}
 
 
 @bp.get("")
@@ -171,11 +183,21 @@ def timeline(lead_id: int):
                  **timeline_context(lead.id, whole_number(request.args.get("before"))))
 
 
+def _row_column(lead) -> dict:
+    """The pool's custom column for one swapped row: the pool page's address (`next`) names it."""
+    args = parse_qs(urlsplit(request.form.get("next") or "").query)
+    sort = (args.get("sort") or [""])[0]
+    key = (args.get("field") or [""])[0] or (sort.removeprefix(lead_queries.CUSTOM_SORT)
+                                             if sort.startswith(lead_queries.CUSTOM_SORT) else "")
+    shown = field_service.fields_by_key().get(key) if key else None
+    return {"shown_field": shown, "field_values": field_service.values_for([lead.id]) if shown else {}}
+
+
 def _after_ownership_change(lead, message: str):
     """The pool row swaps in place; the lead page reloads to show the new owner and timeline."""
     if wants_fragment():
-        return with_notice(render_template("leads/_row.html", lead=lead, lead_tags=tag_service.tags_for([lead.id])),
-                           message)
+        return with_notice(render_template("leads/_row.html", lead=lead, lead_tags=tag_service.tags_for([lead.id]),
+                                           **_row_column(lead)), message)
     flash(message, "success")
     here = url_for("leads.show", lead_id=lead.id)
     target = safe_next(request.form.get("next"), here)
@@ -191,7 +213,8 @@ def claim(lead_id: int):
             raise
         # The row swaps to show who has it now, with the notice: no stale "Claim" button stays behind.
         current = lead_service.get_lead(lead_id)
-        row = render_template("leads/_row.html", lead=current, lead_tags=tag_service.tags_for([current.id]))
+        row = render_template("leads/_row.html", lead=current, lead_tags=tag_service.tags_for([current.id]),
+                              **_row_column(current))
         return with_notice((row, exc.status), exc.message, "error")
     return _after_ownership_change(lead, f"{lead.full_name} is now yours.")
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import totals
+from app.services import custom_fields, totals
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
@@ -39,6 +39,9 @@ class Column:
     cards: list[Lead]
     shown_before: int = 0  # cards shown above this page: only for the "N left" label
     tags: dict[int, list[str]] = field(default_factory=dict)  # the cards' tags, by lead id
+    # The custom fields admins show on cards, and the cards' values (read for all columns at once).
+    card_fields: list = field(default_factory=list)
+    card_values: dict = field(default_factory=dict)
 
     @property
     def has_more(self) -> bool:
@@ -84,7 +87,18 @@ def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
         col.tags = tags
-    return board
+    return with_card_fields(board)
+
+
+def with_card_fields(cols: list[Column]) -> list[Column]:
+    """The "show on card" custom fields and their values for every card shown, in one batch (no
+    query per card; none at all beyond the definitions when no field is shown on cards)."""
+    fields = custom_fields.card_fields()
+    if fields:
+        values = custom_fields.values_for([lead.id for col in cols for lead in col.cards], fields)
+        for col in cols:
+            col.card_fields, col.card_values = fields, values
+    return cols
 
 
 def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = None, limit: int = 20,
@@ -93,5 +107,5 @@ def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = No
     stage = get_stage(stage_id)
     count, total = _totals(owner_id, stage.id).get(stage.id, (0, Decimal(0)))
     cards = _cards(stage.id, owner_id, after, limit)
-    return Column(stage=stage, count=count, total_value=total, cards=cards, shown_before=shown_before,
-                  tags=tags_for([lead.id for lead in cards]))
+    return with_card_fields([Column(stage=stage, count=count, total_value=total, cards=cards,
+                                    shown_before=shown_before, tags=tags_for([lead.id for lead in cards]))])[0]

@@ -41,6 +41,7 @@ class Captured:
     changed: dict = field(default_factory=dict)
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
     routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did
+    custom_changed: dict = field(default_factory=dict)  # custom field label -> [old, new] on a known lead
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -94,7 +95,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {})},
                now)
         rescore(existing, now, actor_id=actor_id)
-        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
+        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
+                        custom_changed=custom_changed)
 
 
 def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:

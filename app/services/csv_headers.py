@@ -119,13 +119,15 @@ def guess_field(header: str) -> str:
     return _LOOKUP.get(normal_form(raw), "ignore")
 
 
-def guess_mapping(headers: list[str]) -> dict[str, str]:
+def guess_mapping(headers: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
     """Column index (as text) -> field. Each field goes to its first column only, and a full-name
-    column is used only when there are no separate first/last name columns."""
+    column is used only when there are no separate first/last name columns.
+
+    `extra`: more targets by a header's normal form (custom fields by label and key), tried first."""
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for index, header in enumerate(headers):
-        field = guess_field(header)
+        field = (extra or {}).get(normal_form(header)) or guess_field(header)
         if field != "ignore" and field in taken:
             field = "ignore"
         taken.add(field)

@@ -8,6 +8,7 @@ INSERT ... SELECT, then deletes the values: the data stays readable on every lea
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field as dc_field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
 from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services.timeline import record
 
 MAX_FIELDS = 100
 MAX_CHOICES = 50
@@ -134,26 +136,30 @@ def _plain(number: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 
-def values_for(lead_ids: list[int]) -> dict[int, dict[str, object]]:
-    """{lead_id: {key: value}} for these leads (two queries per 500 leads); a lead without values
-    maps to {}. Values are str, Decimal, date, bool, or a list of chosen options in the field's order."""
+def values_for(lead_ids: list[int], fields: list[CustomField] | None = None) -> dict[int, dict[str, object]]:
+    """{lead_id: {key: value}} for these leads (at most two queries per 500 leads, none without
+    fields); a lead without values maps to {}. Values are str, Decimal, date, True, or a list of
+    chosen options in the field's order. `fields`: the definitions, if the caller has them."""
     result: dict[int, dict[str, object]] = {lead_id: {} for lead_id in lead_ids}
     if not lead_ids:
         return result
-    by_id = {f.id: f for f in active_fields()}
+    by_id = {f.id: f for f in (fields if fields is not None else active_fields())}
+    typed = any(f.kind != FieldKind.multi_choice.value for f in by_id.values())
+    multi = any(f.kind == FieldKind.multi_choice.value for f in by_id.values())
     ids = sorted(set(lead_ids))
-    for start in range(0, len(ids), BATCH):
+    for start in range(0, len(ids), BATCH) if by_id else ():
         chunk = ids[start:start + BATCH]
-        for row in db.session.scalars(select(LeadFieldValue).where(LeadFieldValue.lead_id.in_(chunk))):
+        rows = db.session.scalars(select(LeadFieldValue).where(LeadFieldValue.lead_id.in_(chunk))) if typed else ()
+        for row in rows:
             custom = by_id.get(row.field_id)
             if custom is not None:
                 value = _python(custom, row)
                 if value is not None:
                     result[row.lead_id][custom.key] = value
         chosen: dict[tuple[int, int], set[str]] = {}
-        for lead_id, field_id, choice in db.session.execute(
-                select(LeadFieldChoice.lead_id, LeadFieldChoice.field_id, LeadFieldChoice.choice)
-                .where(LeadFieldChoice.lead_id.in_(chunk))):
+        rows = db.session.execute(select(LeadFieldChoice.lead_id, LeadFieldChoice.field_id, LeadFieldChoice.choice)
+                                  .where(LeadFieldChoice.lead_id.in_(chunk))) if multi else ()
+        for lead_id, field_id, choice in rows:
             chosen.setdefault((lead_id, field_id), set()).add(choice)
         for (lead_id, field_id), options in chosen.items():
             custom = by_id.get(field_id)
@@ -354,13 +360,13 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
 
     fill_only=True fills only the fields the lead has no value for (a resubmission);
     touch_lead=False leaves the lead's version to the caller (which raises it conditionally)."""
-    from app.services.leads import touch
-    from app.services.timeline import record
+    from app.services.leads import touch  # leads imports this module: a top-level import would be circular
 
     if not cleaned:
         return {}
-    defined = fields_by_key()
-    current = values_for([lead.id])[lead.id]
+    fields = active_fields()
+    defined = {f.key: f for f in fields}
+    current = values_for([lead.id], fields)[lead.id]
     changes = {}
     with atomic():
         for key, value in cleaned.items():
@@ -380,6 +386,20 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
             if record_entry:
                 record(lead.id, "updated", actor_id, {"custom": changes}, now or utcnow())
     return changes
+
+
+def restore_values(lead: Lead, saved: dict) -> dict:
+    """Put back values kept as JSON (a merge's snapshot, for its undo): the ones whose field still
+    exists and still accepts them; the others are left out. Joins the caller's atomic()."""
+    defined = fields_by_key()
+    cleaned = {}
+    for key, raw in saved.items():
+        if key in defined:
+            try:
+                cleaned[key] = clean_value(defined[key], raw)
+            except ServiceError:
+                continue
+    return set_values(lead, cleaned, None, record_entry=False, touch_lead=False)
 
 
 def _write(lead_id: int, custom: CustomField, value) -> None:
@@ -405,8 +425,6 @@ def _write(lead_id: int, custom: CustomField, value) -> None:
 
 def key_from_label(label: str) -> str:
     """'Budget (EUR)' -> 'budget_eur'."""
-    import unicodedata
-
     ascii_text = unicodedata.normalize("NFKD", label or "").encode("ascii", "ignore").decode()
     key = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:KEY_MAX].rstrip("_")
     if not key or not key[0].isalpha():

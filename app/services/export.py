@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead, Stage, User
+from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
-from app.services.lead_queries import PoolFilters, filtered, pool_order
+from app.services.lead_queries import PoolFilters, filtered, ordered
 
 EXPORT_BATCH = 1000
 
@@ -25,18 +26,23 @@ EXPORT_COLUMNS = (
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
-    query = (filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
-                       .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
-                       filters, acting_user_id)
-             .order_by(*pool_order(filters))
+    query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
+                              .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
+                              filters, acting_user_id), filters)
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()
+    fields = custom_fields.active_fields()
 
     def lines(rows) -> str:
-        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
+        # A batch's custom values in one query per batch (the first column is the lead's id).
+        custom = custom_fields.values_for([row[0] for row in rows]) if fields else {}
+        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else "",
+                             *(custom_fields.csv_value(custom[cells[0]].get(f.key)) for f in fields)])
                        for *cells, created in rows)
 
-    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
+    # Custom fields come last, headed by their labels (an import of this file maps them back).
+    header = [*(name for name, _ in EXPORT_COLUMNS), *(f.label for f in fields)]
+    return csv_stream(BOM + line(header),
                       (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
 
 

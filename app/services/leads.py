@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
+from app.services import custom_fields
 from app.services.scoring import rescore
 from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
@@ -229,8 +230,6 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
 
     `custom`: custom field values by key (the lead form sends all of them, required ones required;
     custom_partial=True, as the API does, changes only the keys sent)."""
-    from app.services import custom_fields
-
     cleaned = clean_fields(data, region)
     custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
         if custom is not None else {}
@@ -500,18 +499,20 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
 
 
 def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: str | None = None) -> Lead:
-    """Apply a partial change in one transaction: the editable fields sent, then `stage_id` (to the
+    """Apply a partial change in one transaction: the editable fields sent (custom ones by key in
+    `custom_fields`, only those sent), then `stage_id` (to the
     top of that stage), then `owner_id` (None: back to the pool). Each step records its own timeline
     entry; if any step fails nothing of the change is kept. Raises what update_lead, move_lead and
     assign_lead raise (LeadNotFound, UnknownStage, UnknownUser, StaleLead, ServiceError)."""
     with atomic():
         lead = get_lead(lead_id)
         fields = {name: changes[name] for name in EDITABLE_FIELDS if name in changes}
-        if fields:
+        custom = changes.get("custom_fields")
+        if fields or custom:
             if any(name in fields for name in ("first_name", "last_name", "email")):
                 # The name-or-email rule looks at what the lead will be, not only at what is sent.
                 fields = {"first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email, **fields}
-            update_lead(lead.id, fields, actor_id, region=region)
+            update_lead(lead.id, fields, actor_id, region=region, custom=custom, custom_partial=True)
         if changes.get("stage_id") is not None and changes["stage_id"] != lead.stage_id:
             move_lead(lead.id, changes["stage_id"], None, None, actor_id)
         if "owner_id" in changes and changes["owner_id"] != lead.owner_id:

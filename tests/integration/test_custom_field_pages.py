@@ -164,3 +164,29 @@ def test_editing_custom_fields_records_one_entry_with_built_in_and_custom_change
     as_member.post(f"/leads/{lead.id}/edit", {"first_name": "Ada", "last_name": "Lead", "email": "ada@example.com",
                                               "version": lead.version, "custom_plan": "Pro"})
     assert cf.values_for([lead.id])[lead.id] == {"plan": "Pro"}
+
+
+# --- board cards ------------------------------------------------------------------------------
+
+
+def test_board_cards_show_the_on_card_fields_read_in_one_batch(as_member, stages, make_lead, count_queries):
+    budget = cf.create_field(FieldSettings("Budget", kind="money", show_on_card=True))
+    cf.create_field(FieldSettings("Secret", kind="text"))
+    leads = [make_lead(email=f"l{n}@example.com") for n in range(3)]
+    from app.services import atomic
+    for n, lead in enumerate(leads):
+        with atomic():
+            cf.set_values(lead, cf.check_values({"budget": str(100 * (n + 1)), "secret": "hush"}, partial=True), None)
+    with count_queries() as few:
+        body = as_member.get("/board").get_data(as_text=True)
+    assert body.count('<dl class="card-fields"><dt>Budget</dt><dd>$') == 3 and "$300" in body
+    assert "hush" not in body  # not shown on cards
+    for n in range(20):
+        lead = make_lead(email=f"more{n}@example.com")
+        with atomic():
+            cf.set_values(lead, cf.check_values({"budget": "5"}, partial=True), None)
+    with count_queries() as more:
+        as_member.get("/board")
+    assert more.count == few.count  # the values of every card come in one query
+    cf.update_field(budget.id, FieldSettings("Budget", kind="money", show_on_card=False), None)
+    assert 'class="card-fields"' not in as_member.get("/board").get_data(as_text=True)

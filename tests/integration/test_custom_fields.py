@@ -160,3 +160,18 @@ def test_resubmission_fills_only_empty_fields(fields, make_lead):
                                 fill_only=True)
     assert changes == {"Seats": [None, "4"]}
     assert cf.values_for([lead.id])[lead.id] == {"plan": "Basic", "seats": Decimal(4)}
+
+
+def test_a_merge_fills_the_survivors_empty_fields_and_its_undo_gives_the_loser_its_values_back(fields, make_lead,
+                                                                                            admin):
+    from app.services.merge import merge_leads, undo_merge
+    survivor, loser = make_lead(email="a@example.com"), make_lead(email="b@example.com")
+    save(survivor, {"plan": "Basic"})
+    save(loser, {"plan": "Pro", "seats": "7", "modules": "Mail"})
+    loser_id = loser.id
+    merge = merge_leads(survivor.id, loser_id, {}, admin.id)
+    assert cf.values_for([survivor.id])[survivor.id] == {"plan": "Basic", "seats": Decimal(7), "modules": ["Mail"]}
+    undo_merge(merge.id, admin.id)
+    restored = db.session.scalars(select(TimelineEntry.lead_id).where(TimelineEntry.kind == "merge_undone",
+                                                                      TimelineEntry.lead_id != survivor.id)).one()
+    assert cf.values_for([restored])[restored] == {"plan": "Pro", "seats": Decimal(7), "modules": ["Mail"]}

@@ -27,7 +27,7 @@ ADMIN_BLUEPRINTS = {"settings", "outbox"}
 @pytest.fixture
 def world(app, admin, member, make_lead, stages):
     """One of everything a route can name, so each URL in the map can be built with real ids."""
-    from app.services import api_keys, assignment, capture_forms, held_submissions, imports, merge
+    from app.services import api_keys, assignment, capture_forms, custom_fields, held_submissions, imports, merge
     from app.services.appointments import book_appointment
     lead = make_lead(first_name="Lena", last_name="Lindqvist", email="lena@example.com", owner=member)
     twin = make_lead(first_name="Lena", last_name="Lindqvist", email="lena.l@example.com")
@@ -41,7 +41,7 @@ def world(app, admin, member, make_lead, stages):
     email = db.session.scalars(select(OutboxEmail).limit(1)).first()
     group = assignment.save_group(None, name="Walkers", members={member.id: 1})
     rule = assignment.save_rule(None, name="Walk", condition={}, target="round_robin", group_id=group.id)
-    from app.services import custom_fields, scoring
+    from app.services import scoring
     custom = custom_fields.create_field(custom_fields.FieldSettings(label="Budget", kind="number"))
     scoring_rule = scoring.save_rule(None, label="has email", condition={"field": "email", "op": "is_not_empty"},
                                      points=5)
