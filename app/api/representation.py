@@ -13,7 +13,8 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def lead_json(lead: Lead) -> dict:
+def lead_json(lead: Lead, tags: list[str]) -> dict:
+    """A lead with its tags (services/tags.tags_for, loaded for a whole page at once)."""
     return {
         "id": lead.id,
         "first_name": lead.first_name or "",
@@ -30,6 +31,7 @@ def lead_json(lead: Lead) -> dict:
         "utm_source": lead.utm_source,
         "utm_medium": lead.utm_medium,
         "utm_campaign": lead.utm_campaign,
+        "tags": list(tags),
         "created_at": timestamp(lead.created_at),
         "updated_at": timestamp(lead.updated_at),
     }

@@ -31,6 +31,15 @@ class LeadForm(FlaskForm):
                 ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
 
 
+class NewLeadForm(LeadForm):
+    """Manual entry: the lead form plus its first tags (later ones are added on the lead page)."""
+
+    tags = StringField("Tags (optional)")
+
+    def lead_data(self) -> dict:
+        return {**super().lead_data(), "tags": self.tags.data}
+
+
 class NoteForm(FlaskForm):
     body = TextAreaField("Add a note", validators=[DataRequired("Write something in the note first."),
                                                    Length(max=10_000)])

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
-from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
 from app.services import ServiceError, leads as lead_service, tags as tag_service, whole_number
 from app.services.capture import capture_lead
@@ -52,7 +52,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    form = LeadForm()
+    form = NewLeadForm()
     if form.validate_on_submit():
         try:
             captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,

@@ -15,6 +15,7 @@ from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, utcnow
 from app.services.identity import identify
+from app.services.tags import add_tags, clean_tags
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
 from app.services.timeline import record
 
@@ -55,7 +56,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
     savepoint inside the caller's.
 
-    Raises ServiceError naming the bad field; nothing is saved then."""
+    `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
+    on_duplicate is skip). Raises ServiceError naming the bad field; nothing is saved then."""
+    tags = clean_tags(data.get("tags"))
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
     if source and not cleaned.get("source"):
         cleaned["source"] = source.strip()[:max_length("source")]
@@ -70,12 +73,27 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
+            if tags:
+                add_tags(lead.id, tags, actor_id, now)
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else ())
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
+        refused = _tag_if_room(existing.id, tags, actor_id, now) if on_duplicate != OnDuplicate.skip else None
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,
-                "ignored": on_duplicate == OnDuplicate.skip}, now)
+                "ignored": on_duplicate == OnDuplicate.skip, **({"tags_refused": refused} if refused else {})}, now)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
+
+
+def _tag_if_room(lead_id: int, tags: list[str], actor_id: int | None, now: datetime) -> str | None:
+    """Add a resubmission's tags; a lead with no room left for them is still captured, and the
+    refusal (returned) goes on its timeline instead."""
+    if not tags:
+        return None
+    try:
+        add_tags(lead_id, tags, actor_id, now)
+    except ServiceError as exc:  # add_tags' savepoint has undone its part
+        return exc.message
+    return None
 
 
 def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:

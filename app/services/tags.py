@@ -184,10 +184,14 @@ def _count(changed: list[tuple[int, int]], sign: int) -> None:
 
 def _record_each(changed: list[tuple[int, int]], names: dict[int, str], kind: str, actor_id: int | None,
                  now: datetime) -> int:
+    """One timeline entry per changed lead, and its updated_at stamped (an API client syncing by
+    updated_since sees the change); the version stays, so an open edit form is not made stale."""
     per_lead: dict[int, list[str]] = defaultdict(list)
     for lead_id, tag_id in changed:
         per_lead[lead_id].append(names[tag_id])
     if per_lead:
+        db.session.execute(update(Lead).where(Lead.id.in_(list(per_lead))).values(updated_at=now)
+                           .execution_options(synchronize_session=False))
         db.session.execute(TimelineEntry.__table__.insert(), [
             {"lead_id": lead_id, "actor_id": actor_id, "kind": kind, "data": {"tags": sorted(tags, key=tag_key)},
              "created_at": now} for lead_id, tags in sorted(per_lead.items())])

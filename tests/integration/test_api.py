@@ -354,7 +354,7 @@ def test_reading_one_lead_returns_every_documented_field(api, make_lead, stages)
     lead = make_lead(first_name="Ada", email="ada@example.com", value="10.5")
     body = api.get(f"/leads/{lead.id}").get_json()
     assert set(body) == {"id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                         "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "created_at",
+                         "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "tags", "created_at",
                          "updated_at"}
     assert (body["id"], body["first_name"], body["value"], body["stage_id"]) == (lead.id, "Ada", 10.5, stages["New"].id)
 
