@@ -10,8 +10,10 @@ from app.extensions import db
 from app.models import Lead, Stage, User
 from app.services.csv_reading import BOM, CsvLines
 from app.services.lead_queries import PoolFilters, filtered, pool_order
+from app.services.tags import tags_for
 
 EXPORT_BATCH = 1000
+TAG_SEPARATOR = "; "  # the import splits a Tags cell on ; or , so an export reads back in
 
 EXPORT_COLUMNS = (
     ("ID", Lead.id), ("First name", Lead.first_name), ("Last name", Lead.last_name), ("Email", Lead.email),
@@ -32,10 +34,12 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
     line = CsvLines()
 
     def lines(rows) -> str:
-        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
+        tags = tags_for([row[0] for row in rows])  # one query per batch, not per lead
+        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else "",
+                             TAG_SEPARATOR.join(tags[cells[0]])])
                        for *cells, created in rows)
 
-    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
+    return csv_stream(BOM + line([*(name for name, _ in EXPORT_COLUMNS), "Tags"]),
                       (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
 
 

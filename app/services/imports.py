@@ -298,6 +298,9 @@ def lead_fields(cells: list[str], plan: Plan) -> tuple[dict, dict]:
             origin[name] = value
         elif name == "value":
             data["value"] = money_text(value)
+        elif name == "tags":
+            # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
+            data["tags"] = value.replace('"', "")
         else:
             data[name] = value
     if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):

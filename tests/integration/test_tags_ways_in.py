@@ -111,3 +111,45 @@ def test_the_openapi_document_describes_tags(api):
     create = schemas["LeadCreate"]["properties"]["tags"]
     assert create["anyOf"][0]["maxItems"] == MAX_PER_LEAD and create["anyOf"][0]["items"]["maxLength"] == 40
     assert "tags" in schemas["LeadUpdate"]["properties"]
+
+
+# --- CSV import and export --------------------------------------------------------------------
+
+
+def test_a_tags_column_imports_split_on_semicolons_or_commas_and_a_bad_cell_rejects_its_row(stages):
+    from app.models import ImportRejection
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    data = csv_bytes([["Email", "First name", "Labels"],
+                      ["ada@example.com", "Ada", "VIP; trade show, vip"],
+                      ["bo@example.com", "Bo", "<bad>"],
+                      ["cy@example.com", "Cy", ""],
+                      ["di@example.com", "Di", '"Customer","Mailchimp style"']])
+    imp = queued(data)
+    assert imp.mapping["2"] == "tags"
+    imp = run_import(imp.id)
+    assert (imp.created_count, imp.rejected_count) == (3, 1)
+    di = db.session.scalar(select(Lead).where(Lead.email == "di@example.com"))
+    assert tags_for([di.id])[di.id] == ["Customer", "Mailchimp style"]
+    ada = db.session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
+    assert tags_for([ada.id])[ada.id] == ["trade show", "VIP"]
+    reason = db.session.scalar(select(ImportRejection.reason))
+    assert reason.startswith("Labels: Tags may hold letters")
+
+
+def test_the_export_has_a_tags_column_that_imports_back(as_member, stages, make_lead):
+    from app.services.imports import run_import
+    from tests.integration.test_import import queued, read_csv
+    ada, bo = make_lead(first_name="Ada", email="ada@example.com"), make_lead(first_name="Bo", email="bo@x.org")
+    tag_service.add_tags(ada.id, "VIP, -minus, trade show", None)
+    exported = as_member.get("/leads/export.csv?sort=name&dir=asc").get_data()
+    rows = read_csv(as_member.get("/leads/export.csv?tag=vip"))
+    assert rows[0][-1] == "Tags" and len(rows) == 2
+    assert rows[1][-1] == "'-minus; trade show; VIP"
+    db.session.execute(Lead.__table__.delete())
+    db.session.commit()
+    imp = run_import(queued(exported).id)
+    assert imp.created_count == 2
+    ada = db.session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
+    bo = db.session.scalar(select(Lead).where(Lead.email == "bo@x.org"))
+    assert tags_for([ada.id, bo.id]) == {ada.id: ["-minus", "trade show", "VIP"], bo.id: []}
