@@ -112,20 +112,35 @@ def find_tag(name: str) -> Tag | None:
     return db.session.scalar(select(Tag).where(Tag.name_key == tag_key(name)))
 
 
+def _containing(query, typed: str):
+    """`query` narrowed to tags whose name contains what was typed (in any case; % and _ are literal)."""
+    typed = " ".join((typed or "").split())[:MAX_LENGTH]
+    if not typed:
+        return query
+    pattern = tag_key(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return query.where(Tag.name_key.like(f"%{pattern}%", escape="\\"))
+
+
 def suggestions(typed: str = "", limit: int = SUGGESTIONS) -> list[str]:
     """Up to `limit` tag names containing what was typed, the most used first (reads tags only)."""
     query = select(Tag.name).order_by(Tag.lead_count.desc(), Tag.name_key).limit(limit)
-    typed = " ".join((typed or "").split())[:MAX_LENGTH]
-    if typed:
-        pattern = tag_key(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Tag.name_key.like(f"%{pattern}%", escape="\\"))
+    query = _containing(query, typed)
     return list(db.session.scalars(query))
 
 
-def all_tags(*, after: str | None = None, limit: int = 200) -> tuple[list[Tag], bool]:
-    """Tags in alphabetical order, `limit` at a time after the name key `after`; the flag says
-    whether more remain."""
+def get_tag(tag_id: int) -> Tag:
+    """The tag with this id; raises UnknownTag."""
+    tag = db.session.get(Tag, tag_id)
+    if tag is None:
+        raise UnknownTag()
+    return tag
+
+
+def all_tags(*, typed: str = "", after: str | None = None, limit: int = 100) -> tuple[list[Tag], bool]:
+    """Tags containing `typed` in alphabetical order, `limit` at a time after the name key `after`;
+    the flag says whether more remain."""
     query = select(Tag).order_by(Tag.name_key).limit(limit + 1)
+    query = _containing(query, typed)
     if after:
         query = query.where(Tag.name_key > after)
     tags = list(db.session.scalars(query))

@@ -13,4 +13,4 @@ def require_admin():
     pass
 
 
-from app.settings import api_keys, capture_forms, held_submissions, stages, team, users  # noqa: E402,F401
+from app.settings import api_keys, capture_forms, held_submissions, stages, tags, team, users  # noqa: E402,F401

@@ -39,10 +39,13 @@ def world(app, admin, member, make_lead, stages):
     key, secret = api_keys.create_key("Walker", admin.id)
     imp = imports.create_import(io.BytesIO(b"Email,First name\nx@example.com,X\n"), "walk.csv", admin.id)
     email = db.session.scalars(select(OutboxEmail).limit(1)).first()
+    from app.services.tags import add_tags, find_tag
+    add_tags(lead.id, "vip", admin.id)
     return {
         "ids": {"lead_id": lead.id, "appointment_id": appointment.id, "merge_id": merged.id,
                 "stage_id": stages["Contacted"].id, "user_id": member.id, "form_id": form.id, "held_id": held.id, "key_id": key.id,
-                "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0},
+                "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
+                "tag_id": find_tag("vip").id},
         "strings": {"slug": form.slug, "token": "not-a-real-token"},
         "api_key": secret,
     }
