@@ -173,7 +173,10 @@ def ensure_tags(names: list[str]) -> dict[int, str]:
     keys = {tag_key(name): name for name in names}
     if not keys:
         return {}
-    existing = dict(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))).all())
+    # KEY SHARE: an admin deleting one of these tags right now finishes first (and it is made anew
+    # here), or waits until this transaction has put it on its leads.
+    existing = dict(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))
+                                       .with_for_update(read=True, key_share=True)).all())
     missing = [key for key in keys if key not in existing]
     if missing:
         if db.session.scalar(select(func.count()).select_from(Tag)) + len(missing) > MAX_TAGS:
@@ -183,7 +186,8 @@ def ensure_tags(names: list[str]) -> dict[int, str]:
         db.session.execute(_insert(Tag).values([{"name": keys[key], "name_key": key, "lead_count": 0}
                                                 for key in missing])
                            .on_conflict_do_nothing(index_elements=["name_key"]))
-    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.name_key.in_(list(keys))))
+    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.name_key.in_(list(keys)))
+                              .with_for_update(read=True, key_share=True))
     return dict(rows.all())
 
 
