@@ -23,7 +23,7 @@ from app.api.problems import ApiProblem, invalid
 from app.models import AppointmentStatus
 from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
-from app.services import custom_fields as field_rules
+from app.services import ServiceError, custom_fields as field_rules, tags as tag_rules
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -182,6 +182,31 @@ class _LeadFields(BaseModel):
     custom_fields: Optional[CustomValuesIn] = None
 
 
+TAGS_IN = (f"Free labels; the same tag in any case is one tag. Each at most {tag_rules.MAX_LENGTH} characters of "
+           f"letters, digits, spaces and {' '.join(tag_rules.PUNCTUATION)}; at most {tag_rules.MAX_PER_LEAD} "
+           "per lead.")
+
+
+def _tags(value) -> list[str]:
+    """A list of tags, checked by the tag service's own rule (the one home of what a tag may be)."""
+    if not isinstance(value, list):
+        raise PydanticCustomError("tags", "must be a list of strings, e.g. [\"vip\", \"trade show\"].")
+    # The document's limits hold as sent, before spaces are collapsed and repeats dropped.
+    if len(value) > tag_rules.MAX_PER_LEAD:
+        raise PydanticCustomError("tags", f"must list at most {tag_rules.MAX_PER_LEAD} tags.")
+    if any(isinstance(item, str) and len(item) > tag_rules.MAX_LENGTH for item in value):
+        raise PydanticCustomError("tags", f"Keep each tag to {tag_rules.MAX_LENGTH} characters.")
+    try:
+        return tag_rules.clean_tags(value)
+    except ServiceError as exc:
+        raise PydanticCustomError("tags", exc.message) from None
+
+
+Tags = Annotated[list[str], PlainValidator(_tags), WithJsonSchema(
+    {"type": "array", "maxItems": tag_rules.MAX_PER_LEAD,
+     "items": {"type": "string", "maxLength": tag_rules.MAX_LENGTH}})]
+
+
 class LeadCreate(_LeadFields):
     """Give at least one of first_name, last_name, email or phone."""
 
@@ -193,6 +218,7 @@ class LeadCreate(_LeadFields):
     owner_id: Optional[Id] = Field(None, description="An active teammate's user id; if absent, the assignment "
                                                      "rules choose, or the lead waits in the shared pool. "
                                                      "Applies only when a new lead is created.")
+    tags: Optional[Tags] = Field(None, description=TAGS_IN + " Added to the lead we already had, if any.")
 
 
 class LeadUpdate(_LeadFields):
@@ -200,6 +226,7 @@ class LeadUpdate(_LeadFields):
 
     stage_id: Id = Field(None, description="Moves the lead to the top of this stage.")
     owner_id: Optional[Id] = Field(None, description="null returns the lead to the pool.")
+    tags: Optional[Tags] = Field(None, description=TAGS_IN + " Replaces the lead's tags; [] or null removes them all.")
 
 
 ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
@@ -212,6 +239,7 @@ class LeadListQuery(BaseModel):
     stage_id: Optional[QueryId] = Field(None, description="Only leads in this stage.")
     owner_id: Owner = Field("", description="Only this teammate's leads, or `none` for the shared pool.")
     source: Text(max_length("source"), "Only leads with exactly this source.") = ""
+    tag: Text(100, "Only leads with this tag (in any case).") = ""
     email: Text(max_length("email"), "Only leads with this email (case-insensitive).") = ""
     updated_since: Optional[Since] = Field(
         None, description="Only leads changed at or after this time (ISO 8601; no offset means UTC).")
@@ -254,6 +282,7 @@ class Lead(BaseModel):
     custom_fields: dict[str, CustomValueOut] = Field(description=(
         "Every custom field by key: null when empty (a checkbox false); money and number as numbers, "
         "date as YYYY-MM-DD, multi_choice as a list."))
+    tags: list[str] = Field(description="The lead's tags in alphabetical order.")
     created_at: datetime
     updated_at: datetime
     score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
@@ -497,7 +526,7 @@ def _custom_error(error: dict) -> tuple[str, str]:
 def _message(error: dict, schema: dict, in_query: bool) -> str:
     kind, nullable = error["type"], schema.get("nullable", False)
     or_null = " or null" if nullable else ""
-    if kind in ("unicode", "moment", "owner", "timestamp"):  # our own validators word their own messages
+    if kind in ("unicode", "moment", "owner", "timestamp", "tags"):  # our own validators word their own messages
         return error["msg"]
     if kind == "string_too_long":
         return f"must be at most {schema['maxLength']} characters."

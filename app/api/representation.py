@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import g
 
 from app.models import Appointment, CustomField, Lead, Stage
-from app.services import custom_fields as field_service, scoring
+from app.services import custom_fields as field_service, scoring, tags as tag_service
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -22,8 +22,12 @@ def custom_json(values: dict, fields: list[CustomField]) -> dict:
             else (False if custom.kind == "checkbox" else None) for custom in fields}
 
 
-def lead_json(lead: Lead, custom: dict | None = None, fields: list[CustomField] | None = None) -> dict:
-    """The lead as JSON; `custom` (its values_for entry) and `fields` save queries in a list of leads."""
+def lead_json(lead: Lead, tags: list[str] | None = None, *, custom: dict | None = None,
+              fields: list[CustomField] | None = None) -> dict:
+    """The lead as JSON; a list of leads passes its page's tags (tags.tags_for), custom values
+    (custom_fields.values_for) and field definitions, read once for the whole page."""
+    if tags is None:
+        tags = tag_service.tags_for([lead.id])[lead.id]
     if custom is None:
         custom = field_service.values_for([lead.id])[lead.id]
     if fields is None:
@@ -47,6 +51,7 @@ def lead_json(lead: Lead, custom: dict | None = None, fields: list[CustomField] 
         "utm_medium": lead.utm_medium,
         "utm_campaign": lead.utm_campaign,
         "custom_fields": custom_json(custom, fields),
+        "tags": list(tags),
         "created_at": timestamp(lead.created_at),
         "updated_at": timestamp(lead.updated_at),
         "score": lead.score or 0,

@@ -110,6 +110,15 @@ def lead_form(base: type[LeadForm] = LeadForm, **kwargs) -> LeadForm:
     return form
 
 
+class NewLeadForm(LeadForm):
+    """Manual entry: the lead form plus its first tags (later ones are added on the lead page)."""
+
+    tags = StringField("Tags (optional)")
+
+    def lead_data(self) -> dict:
+        return {**super().lead_data(), "tags": self.tags.data}
+
+
 class NoteForm(FlaskForm):
     body = TextAreaField("Add a note", validators=[DataRequired("Write something in the note first."),
                                                    Length(max=10_000)])

@@ -17,6 +17,7 @@ from app.services import ServiceError, atomic, custom_fields, utcnow
 from app.services.assignment import Routed, route
 from app.services.countries import country_from_phone
 from app.services.identity import identify
+from app.services.tags import add_tags, clean_tags
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
 from app.services.scoring import rescore
 from app.services.timeline import record
@@ -64,7 +65,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     `data["custom"]`: custom field values by key (custom_fields.check_values; a new lead gets them,
     a known one has its empty ones filled, or all overwritten with on_duplicate=update).
 
-    Raises ServiceError naming the bad field; nothing is saved then."""
+    `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
+    on_duplicate is skip). Raises ServiceError naming the bad field; nothing is saved then."""
+    tags = clean_tags(data.get("tags"))
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
     custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
     if not cleaned.get("country") and cleaned.get("phone"):
@@ -83,20 +86,36 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
             custom_fields.set_values(lead, custom, actor_id, now, record_entry=False, touch_lead=False)
-            rescore(lead, now, actor_id=actor_id)  # first: a rule may ask for the score band
+            if tags:
+                add_tags(lead.id, tags, actor_id, now)
+            rescore(lead, now, actor_id=actor_id)  # after the values and tags it may count, before routing
             routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
         custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
             existing, custom, actor_id, now, fill_only=on_duplicate != OnDuplicate.update, record_entry=False,
             touch_lead=not changed)
+        refused = _tag_if_room(existing.id, tags, actor_id, now) if on_duplicate != OnDuplicate.skip else None
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,
-                "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {})},
+                "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {}),
+                **({"tags_refused": refused} if refused else {})},
                now)
         rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
                         custom_changed=custom_changed)
+
+
+def _tag_if_room(lead_id: int, tags: list[str], actor_id: int | None, now: datetime) -> str | None:
+    """Add a resubmission's tags; a lead with no room left for them is still captured, and the
+    refusal (returned) goes on its timeline instead."""
+    if not tags:
+        return None
+    try:
+        add_tags(lead_id, tags, actor_id, now)
+    except ServiceError as exc:  # add_tags' savepoint has undone its part
+        return exc.message
+    return None
 
 
 def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:

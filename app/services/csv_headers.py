@@ -23,6 +23,7 @@ FIELDS = {
     "utm_source": "UTM source",
     "utm_medium": "UTM medium",
     "utm_campaign": "UTM campaign",
+    "tags": "Tags (split on ; or ,)",
     "ignore": "Don't import",
 }
 
@@ -83,6 +84,7 @@ _ALIASES = {
     "utm_source": ["utm source", "utmsource", "campaign source"],
     "utm_medium": ["utm medium", "utmmedium", "campaign medium"],
     "utm_campaign": ["utm campaign", "utmcampaign", "campaign name", "campaign"],
+    "tags": ["tags", "tag", "labels", "label", "lead tags", "contact tags", "keywords"],
 }
 
 # Pipedrive prefixes every header with the record it belongs to ("Person - Email - Work",

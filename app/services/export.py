@@ -11,8 +11,10 @@ from app.models import Lead, Stage, User
 from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
 from app.services.lead_queries import PoolFilters, filtered, ordered
+from app.services.tags import tags_for
 
 EXPORT_BATCH = 1000
+TAG_SEPARATOR = "; "  # the import splits a Tags cell on ; or , so an export reads back in
 
 EXPORT_COLUMNS = (
     ("ID", Lead.id), ("First name", Lead.first_name), ("Last name", Lead.last_name), ("Email", Lead.email),
@@ -34,14 +36,17 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
     fields = custom_fields.active_fields()
 
     def lines(rows) -> str:
-        # A batch's custom values in one query per batch (the first column is the lead's id).
-        custom = custom_fields.values_for([row[0] for row in rows]) if fields else {}
+        # A batch's custom values and tags in one query each per batch (the first column is the lead's id).
+        ids = [row[0] for row in rows]
+        custom = custom_fields.values_for(ids) if fields else {}
+        tags = tags_for(ids)
         return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else "",
+                             TAG_SEPARATOR.join(tags[cells[0]]),
                              *(custom_fields.csv_value(custom[cells[0]].get(f.key)) for f in fields)])
                        for *cells, created in rows)
 
-    # Custom fields come last, headed by their labels (an import of this file maps them back).
-    header = [*(name for name, _ in EXPORT_COLUMNS), *(f.label for f in fields)]
+    # Tags, then the custom fields headed by their labels (an import of this file maps them back).
+    header = [*(name for name, _ in EXPORT_COLUMNS), "Tags", *(f.label for f in fields)]
     return csv_stream(BOM + line(header),
                       (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
 

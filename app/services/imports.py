@@ -329,6 +329,9 @@ def lead_fields(cells: list[str], plan: Plan) -> tuple[dict, dict]:
             data["value"] = money_text(value)
         elif name.startswith(CUSTOM_TARGET):
             data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
+        elif name == "tags":
+            # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
+            data["tags"] = value.replace('"', "")
         else:
             data[name] = value
     if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):

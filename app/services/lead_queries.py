@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, and_, exists, false, func, literal, or_, select, text
+from sqlalchemy import Integer, Select, and_, exists, false, func, literal, literal_column, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -131,9 +131,15 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
     if f.source:
         query = query.where(Lead.source == f.source)
     if f.tag:
-        # The tag's leads through the (tag_id, lead_id) index; an unknown tag matches nothing.
-        tag_id = select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))).scalar_subquery()
-        query = query.where(Lead.id.in_(select(LeadTag.lead_id).where(LeadTag.tag_id == tag_id)))
+        # The tag's id is looked up first and written into the SQL as a literal, so the planner knows
+        # from its statistics how many leads carry this tag: a rare tag reads its (tag_id, lead_id)
+        # index range, a common one walks the sort's index. As a subquery, or a bound parameter once
+        # the driver prepares the statement (a generic plan), it guesses, and a rare tag walked every lead.
+        tag_id = db.session.scalar(select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))))
+        if tag_id is None:
+            return query.where(false())
+        query = query.where(Lead.id.in_(select(LeadTag.lead_id)
+                                        .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
     if f.band:
         query = query.where(*score_range(f.band))
     if f.field is not None:

@@ -17,6 +17,7 @@ from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
 from app.services import custom_fields
+from app.services import tags as tag_service
 from app.services.scoring import rescore
 from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
@@ -500,8 +501,9 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
 
 def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: str | None = None) -> Lead:
     """Apply a partial change in one transaction: the editable fields sent (custom ones by key in
-    `custom_fields`, only those sent), then `stage_id` (to the
-    top of that stage), then `owner_id` (None: back to the pool). Each step records its own timeline
+    `custom_fields`, only those sent), then `stage_id` (to the top of that stage), then `owner_id`
+    (None: back to the pool), then `tags` (the lead's whole set of tags, as tags.set_tags takes
+    them). Each step records its own timeline
     entry; if any step fails nothing of the change is kept. Raises what update_lead, move_lead and
     assign_lead raise (LeadNotFound, UnknownStage, UnknownUser, StaleLead, ServiceError)."""
     with atomic():
@@ -517,4 +519,6 @@ def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: st
             move_lead(lead.id, changes["stage_id"], None, None, actor_id)
         if "owner_id" in changes and changes["owner_id"] != lead.owner_id:
             assign_lead(lead.id, changes["owner_id"], actor_id)
+        if "tags" in changes:
+            tag_service.set_tags(lead.id, changes["tags"] or [], actor_id)
     return lead

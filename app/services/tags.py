@@ -113,20 +113,35 @@ def find_tag(name: str) -> Tag | None:
     return db.session.scalar(select(Tag).where(Tag.name_key == tag_key(name)))
 
 
+def _containing(query, typed: str):
+    """`query` narrowed to tags whose name contains what was typed (in any case; % and _ are literal)."""
+    typed = " ".join((typed or "").split())[:MAX_LENGTH]
+    if not typed:
+        return query
+    pattern = tag_key(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return query.where(Tag.name_key.like(f"%{pattern}%", escape="\\"))
+
+
 def suggestions(typed: str = "", limit: int = SUGGESTIONS) -> list[str]:
     """Up to `limit` tag names containing what was typed, the most used first (reads tags only)."""
     query = select(Tag.name).order_by(Tag.lead_count.desc(), Tag.name_key).limit(limit)
-    typed = " ".join((typed or "").split())[:MAX_LENGTH]
-    if typed:
-        pattern = tag_key(typed).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Tag.name_key.like(f"%{pattern}%", escape="\\"))
+    query = _containing(query, typed)
     return list(db.session.scalars(query))
 
 
-def all_tags(*, after: str | None = None, limit: int = 200) -> tuple[list[Tag], bool]:
-    """Tags in alphabetical order, `limit` at a time after the name key `after`; the flag says
-    whether more remain."""
+def get_tag(tag_id: int) -> Tag:
+    """The tag with this id; raises UnknownTag."""
+    tag = db.session.get(Tag, tag_id)
+    if tag is None:
+        raise UnknownTag()
+    return tag
+
+
+def all_tags(*, typed: str = "", after: str | None = None, limit: int = 100) -> tuple[list[Tag], bool]:
+    """Tags containing `typed` in alphabetical order, `limit` at a time after the name key `after`;
+    the flag says whether more remain."""
     query = select(Tag).order_by(Tag.name_key).limit(limit + 1)
+    query = _containing(query, typed)
     if after:
         query = query.where(Tag.name_key > after)
     tags = list(db.session.scalars(query))
@@ -159,7 +174,10 @@ def ensure_tags(names: list[str]) -> dict[int, str]:
     keys = {tag_key(name): name for name in names}
     if not keys:
         return {}
-    existing = dict(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))).all())
+    # KEY SHARE: an admin deleting one of these tags right now finishes first (and it is made anew
+    # here), or waits until this transaction has put it on its leads.
+    existing = dict(db.session.execute(select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))
+                                       .with_for_update(read=True, key_share=True)).all())
     missing = [key for key in keys if key not in existing]
     if missing:
         if db.session.scalar(select(func.count()).select_from(Tag)) + len(missing) > MAX_TAGS:
@@ -169,7 +187,8 @@ def ensure_tags(names: list[str]) -> dict[int, str]:
         db.session.execute(_insert(Tag).values([{"name": keys[key], "name_key": key, "lead_count": 0}
                                                 for key in missing])
                            .on_conflict_do_nothing(index_elements=["name_key"]))
-    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.name_key.in_(list(keys))))
+    rows = db.session.execute(select(Tag.id, Tag.name).where(Tag.name_key.in_(list(keys)))
+                              .with_for_update(read=True, key_share=True))
     return dict(rows.all())
 
 
@@ -185,10 +204,14 @@ def _count(changed: list[tuple[int, int]], sign: int) -> None:
 
 def _record_each(changed: list[tuple[int, int]], names: dict[int, str], kind: str, actor_id: int | None,
                  now: datetime) -> int:
+    """One timeline entry per changed lead, and its updated_at stamped (an API client syncing by
+    updated_since sees the change); the version stays, so an open edit form is not made stale."""
     per_lead: dict[int, list[str]] = defaultdict(list)
     for lead_id, tag_id in changed:
         per_lead[lead_id].append(names[tag_id])
     if per_lead:
+        db.session.execute(update(Lead).where(Lead.id.in_(list(per_lead))).values(updated_at=now)
+                           .execution_options(synchronize_session=False))
         db.session.execute(TimelineEntry.__table__.insert(), [
             {"lead_id": lead_id, "actor_id": actor_id, "kind": kind, "data": {"tags": sorted(tags, key=tag_key)},
              "created_at": now} for lead_id, tags in sorted(per_lead.items())])

@@ -151,3 +151,31 @@ def test_merging_gives_the_survivor_the_losers_tags_and_undo_gives_them_back(app
     undo_merge(merge.id, None)
     assert tags_for([survivor.id, merge.loser_id]) == {survivor.id: ["vip"], merge.loser_id: ["hot", "vip"]}
     assert counts() == {"vip": 2, "hot": 1}
+
+
+def test_tagging_while_an_admin_deletes_that_tag_never_fails(app, make_lead, database_url):
+    """On PostgreSQL the tagger waits for the delete and makes the tag anew (or the delete waits)."""
+    import threading
+    from app.extensions import db as database
+    lead, other = make_lead(), make_lead()
+    tag_service.add_tags(other.id, "vip", None)
+    vip = tag_service.find_tag("vip").id
+    errors = []
+
+    def tag_it():
+        with app.app_context():
+            try:
+                tag_service.add_tags(lead.id, "vip", None)
+            except Exception as exc:  # noqa: BLE001 (the test reports any failure)
+                errors.append(exc)
+            finally:
+                database.session.remove()
+
+    with atomic():
+        tag_service.delete_tag(vip, None)
+        worker = threading.Thread(target=tag_it)
+        worker.start()
+        worker.join(0.5)  # on PostgreSQL it waits on the tag row this transaction is deleting
+    worker.join(10)
+    assert errors == [] and tags_for([lead.id, other.id]) == {lead.id: ["vip"], other.id: []}
+    assert counts() == {"vip": 1}

@@ -144,3 +144,50 @@ def test_the_bulk_bar_adds_and_removes_tags_on_the_selected_leads(as_member, mak
     assert refused.status_code in (400, 422) and "Tags may hold letters" in refused.get_data(as_text=True)
     no_tags = as_member.post("/leads/bulk", {"lead_ids": ids, "action": "tag", "tags": ""}, htmx=True)
     assert "Type the tags to add." in no_tags.get_data(as_text=True)
+
+
+# --- the admin's tag list ---------------------------------------------------------------------
+
+
+def test_members_cannot_reach_the_tag_settings(as_member, make_lead):
+    lead = make_lead()
+    tag_service.add_tags(lead.id, "vip", None)
+    vip = tag_service.find_tag("vip")
+    assert as_member.get("/settings/tags").status_code == 403
+    assert as_member.post(f"/settings/tags/{vip.id}/delete").status_code == 403
+    assert tags_for([lead.id])[lead.id] == ["vip"]
+
+
+def test_an_admin_finds_and_renames_a_tag_inline_and_a_clash_is_refused_beside_the_field(as_admin, make_lead):
+    lead = make_lead()
+    tag_service.add_tags(lead.id, "vip, hot", None)
+    vip = tag_service.find_tag("vip")
+    page = as_admin.get("/settings/tags").get_data(as_text=True)
+    assert "on 1 lead" in page and "Rename<span class=\"visually-hidden\"> vip</span>" in page
+    found = as_admin.get("/settings/tags?q=VI", htmx=True).get_data(as_text=True)
+    assert "<html" not in found and f'id="tag-{vip.id}"' in found and "hot" not in found
+    renamed = as_admin.post(f"/settings/tags/{vip.id}", {f"tag{vip.id}-name": "Key account"}, htmx=True)
+    body = renamed.get_data(as_text=True)
+    assert renamed.status_code == 200 and "<html" not in body and "Renamed the tag vip to Key account." in body
+    assert tags_for([lead.id])[lead.id] == ["hot", "Key account"]
+    clash = as_admin.post(f"/settings/tags/{vip.id}", {f"tag{vip.id}-name": "HOT"}, htmx=True)
+    body = clash.get_data(as_text=True)
+    assert clash.status_code == 422 and 'aria-invalid="true"' in body and "There is already a tag" in body
+    bad = as_admin.post(f"/settings/tags/{vip.id}", {f"tag{vip.id}-name": "a,b"}, htmx=True)
+    assert bad.status_code == 422 and "Tags may hold letters" in bad.get_data(as_text=True)
+    assert as_admin.post("/settings/tags/999999", {"tag999999-name": "x"}, htmx=True).status_code == 404
+
+
+def test_deleting_a_tag_asks_first_then_takes_it_off_every_lead_with_a_timeline_entry(as_admin, make_lead):
+    a, b = make_lead(), make_lead()
+    tag_service.bulk_tag([a.id, b.id], "vip", None)
+    vip = tag_service.find_tag("vip")
+    ask = as_admin.get(f"/settings/tags/{vip.id}/delete").get_data(as_text=True)
+    assert "2 leads carry it" in ask
+    assert tags_for([a.id])[a.id] == ["vip"]
+    done = as_admin.post(f"/settings/tags/{vip.id}/delete")
+    assert done.status_code == 302 and tag_service.find_tag("vip") is None
+    assert tags_for([a.id, b.id]) == {a.id: [], b.id: []}
+    page = as_admin.get(f"/leads/{a.id}").get_data(as_text=True)
+    assert "The tag vip was deleted by an admin." in page
+    assert "No tags yet." in as_admin.get("/settings/tags").get_data(as_text=True)
