@@ -57,12 +57,17 @@ RULES, ME, POOL = "rules", "me", "pool"
 
 
 class NewLeadForm(LeadForm):
-    """The new-lead form: the fields, plus who owns the lead and where it starts.
+    """The new-lead form: the fields, its first tags (later ones are added on the lead page), and
+    who owns the lead and where it starts.
 
     A post without `owner` (a script, an old page) means the rules: with none, the pool."""
 
+    tags = StringField("Tags (optional)")
     owner = SelectField("Owner", choices=[], validate_choice=False)
     stage = SelectField("Stage", choices=[], validate_choice=False)
+
+    def lead_data(self) -> dict:
+        return {**super().lead_data(), "tags": self.tags.data}
 
     def offer(self, team, stages, rules_exist: bool, me_id: int) -> NewLeadForm:
         self.owner.choices = ([(RULES, "By the assignment rules")] if rules_exist else []) + [(ME, "Me")] + [
@@ -108,15 +113,6 @@ def lead_form(base: type[LeadForm] = LeadForm, **kwargs) -> LeadForm:
     form = CustomLeadForm(**kwargs)
     form.custom_defs = fields
     return form
-
-
-class NewLeadForm(LeadForm):
-    """Manual entry: the lead form plus its first tags (later ones are added on the lead page)."""
-
-    tags = StringField("Tags (optional)")
-
-    def lead_data(self) -> dict:
-        return {**super().lead_data(), "tags": self.tags.data}
 
 
 class NoteForm(FlaskForm):
