@@ -524,7 +524,9 @@ def _label(spec: FieldSpec | None, key: str) -> str:
 
 def _value_text(spec: FieldSpec | None, value) -> str:
     names = dict(spec.choices) if spec and spec.choices else {}
-    if isinstance(value, list):
+    if isinstance(value, (set, frozenset)):  # a lead's tags or choices, as facts hold them
+        value = sorted(value, key=str)
+    if isinstance(value, (list, tuple)):
         return ", ".join(str(names.get(v, v)) for v in value)
     return str(names.get(value, value))
 

@@ -171,7 +171,9 @@ def add_rule():
 def edit_rule(assignment_rule_id: int):
     rule = service.get_rule(assignment_rule_id)
     if request.method == "GET":
-        form = RuleForm(formdata=None, obj=rule, user=str(rule.user_id or ""), group=str(rule.group_id or ""))
+        form = RuleForm(formdata=None, obj=rule)
+        # After obj: the rule's `user` and `group` are relationships, and obj wins over keyword data.
+        form.user.data, form.group.data = str(rule.user_id or ""), str(rule.group_id or "")
         if rule.condition:
             form.show_condition(rule.condition, conditions.value_text)
         return render("settings/edit_rule.html", "settings/_rule_form.html", form=form, rule=rule, rule_form=form)

@@ -67,3 +67,20 @@ def test_a_member_adds_and_removes_tags_with_the_keyboard(new_page, seeded, widt
     page.goto("/leads?tag=SHOW")
     expect(page.get_by_role("link", name="Tia Tagged")).to_be_visible()
     expect(page.get_by_role("link", name="Olga Other")).to_have_count(0)
+
+
+def test_enter_in_the_pools_bulk_tags_box_adds_the_tags_and_keeps_the_owner(new_page, seeded):
+    """Enter used to send the bulk form's first button, Assign (to the pool), instead of Add tags."""
+    page = new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, seeded.member)
+    lead_id = seeded.lead("Bea", "Bulk", owner=seeded.member)
+    page.goto("/leads")
+    page.get_by_label("Select Bea Bulk").check()
+    page.locator("#bulk-tags").fill("vip")
+    page.locator("#bulk-tags").press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Tagged 1 lead.")
+    assert lead_tags(seeded.live, lead_id) == ["vip"]
+    from app.extensions import db
+    from app.models import Lead
+    with seeded.live.db():
+        assert db.session.get(Lead, lead_id).owner_id == seeded.member.id

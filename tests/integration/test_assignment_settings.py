@@ -223,3 +223,14 @@ def test_editing_a_group_changes_its_members_and_clears_its_rules_broken_flag(as
     saved = db.session.get(AssignmentGroup, group.id)
     assert [(m.user_id, m.weight) for m in saved.members] == [(people[1].id, 3)]
     assert db.session.get(AssignmentRule, rule.id).broken_since is None
+
+
+def test_editing_a_rule_shows_its_person_and_group_chosen(as_admin, stages, group, people):
+    to_ann = assignment.save_rule(None, name="To Ann", condition={}, target="person", user_id=people[0].id)
+    to_group = assignment.save_rule(None, name="To the group", condition={}, target="round_robin", group_id=group.id)
+    ann = as_admin.get(f"/settings/assignment/rules/{to_ann.id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{people[0].id}">Ann</option>|<option value="{people[0].id}" selected>Ann',
+                     ann), ann
+    grouped = as_admin.get(f"/settings/assignment/rules/{to_group.id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{group.id}">Sales DACH</option>|<option value="{group.id}" selected>',
+                     grouped)

@@ -223,3 +223,13 @@ def test_the_pool_sorts_and_filters_by_score_with_keyset_pages_and_the_api_shows
     assert shown["score_reasons"] == [{"label": "business email", "points": 20}, {"label": "big deal", "points": 40}]
     page = as_admin.get(f"/leads/{lead.id}").get_data(as_text=True)
     assert "+20 business email, +40 big deal" in page
+
+
+def test_trying_a_tagged_lead_explains_a_tag_rule(as_admin, stages):
+    """The tester used to fail on a lead with tags (its facts hold them as a set)."""
+    rule("VIP", "tags", "contains", "vip", points=25)
+    lead = capture_lead({"first_name": "Tia", "last_name": "Tagged", "tags": "vip, trade show"}, via="api").lead
+    response = as_admin.get(f"/settings/scoring/try?lead={lead.id}", htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200, body
+    assert "VIP" in body and "trade show, vip" in body and "<html" not in body
