@@ -550,11 +550,20 @@ def update_field(field_id: int, settings: FieldSettings, actor_id: int | None, *
                     _archive_choices(custom, removed, actor_id)
             for old, new in renamed.items():
                 _rename_choice(custom, old, new)
+            rules_read_it = bool(removed or renamed) or values.get("key", custom.key) != custom.key
             for name, value in values.items():
                 setattr(custom, name, value)
     except IntegrityError:
         raise ServiceError("Another field already uses that key. Pick another.", field="key") from None
+    if rules_read_it:
+        _rescore_everyone()
     return custom
+
+
+def _rescore_everyone() -> None:
+    """Scores that counted a value now gone (or a key rules no longer name) are recomputed."""
+    from app.services.scoring import rescore_everyone  # noqa: PLC0415 (scoring reads this module's values)
+    rescore_everyone()
 
 
 def _rename_choice(custom: CustomField, old: str, new: str) -> None:
@@ -637,6 +646,7 @@ def delete_field(field_id: int, actor_id: int | None) -> str:
                      custom, "field deleted", actor_id)
             db.session.execute(delete(LeadFieldValue).where(LeadFieldValue.field_id == custom.id))
         db.session.delete(custom)
+    _rescore_everyone()
     return label
 
 

@@ -346,24 +346,25 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     return True
 
 
-def _claims(owner: User | None, actor_id: int, from_pool: int) -> int:
-    """How many of the leads just assigned count as claims: a member (not an admin) taking pool
-    leads for themselves is claiming, however they ask."""
+def _claims(owner: User | None, actor_id: int, taken: int) -> int:
+    """How many of the leads just assigned count as claims: a member (not an admin) taking leads
+    for themselves is claiming, however they ask."""
     if owner is None or owner.id != actor_id or owner.is_admin:
         return 0
-    return from_pool
+    return taken
 
 
 def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
-    """Give a lead to a teammate, or back to the pool (owner_id None). A member taking a pool lead
-    for themselves is claiming it: raises ClaimCapReached past the cap (admins are never capped)."""
+    """Give a lead to a teammate, or back to the pool (owner_id None). A member taking a lead for
+    themselves (from the pool, or from a teammate) is claiming it: raises ClaimCapReached past the
+    cap (admins are never capped). Counting a teammate's lead too closes a detour: hand pool leads
+    to a teammate, then take them back."""
     with atomic():
         lead = get_lead(lead_id)
         owner = active_user(owner_id) if owner_id is not None else None
-        from_pool = lead.owner_id is None
         if _assign(lead, owner, actor_id):
             db.session.flush()
-            enforce_claim_cap(actor_id, _claims(owner, actor_id, int(from_pool)))
+            enforce_claim_cap(actor_id, _claims(owner, actor_id, 1))
     return lead
 
 
@@ -381,16 +382,16 @@ def _many(lead_ids: list[int]) -> list[Lead]:
 
 
 def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int:
-    """Assign many leads at once; returns how many changed owner. A member taking pool leads for
-    themselves is claiming them: raises ClaimCapReached past the cap, and then none change."""
+    """Assign many leads at once; returns how many changed owner. A member taking leads for
+    themselves (from the pool or a teammate) is claiming them: raises ClaimCapReached past the cap,
+    and then none change."""
     with atomic():
         owner = active_user(owner_id) if owner_id is not None else None
         leads = _many(lead_ids)
-        from_pool = sum(1 for lead in leads if lead.owner_id is None and owner is not None)
         changed = sum(_assign(lead, owner, actor_id) for lead in leads)
         if changed:
             db.session.flush()
-            enforce_claim_cap(actor_id, _claims(owner, actor_id, from_pool))
+            enforce_claim_cap(actor_id, _claims(owner, actor_id, changed))
         return changed
 
 

@@ -384,6 +384,18 @@ def _enqueue(run_id: int) -> None:
         pass
 
 
+def rescore_everyone(now: datetime | None = None) -> ScoringRun | None:
+    """Start re-scoring every lead after a change to what the rules read (a custom field or option
+    deleted, a tag renamed or deleted), when any rule is on. Call it after that change's
+    transaction: the job is queued once this one commits (or by the sweep, if Redis is away)."""
+    if not any(rule.enabled for rule in rules()):
+        return None
+    with atomic():
+        run = _new_run(now or utcnow())
+    _enqueue(run.id)
+    return run
+
+
 def current_run() -> ScoringRun | None:
     """The run re-scoring every lead now, if any: pages say "scores are being updated" until it ends."""
     return db.session.scalar(select(ScoringRun).where(ScoringRun.status.in_(("queued", "running")))

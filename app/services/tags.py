@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.extensions import db
 from app.models import Lead, LeadTag, Tag, TimelineEntry
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services.scoring import rescore
+from app.services.scoring import rescore, rescore_everyone
 from app.services.timeline import record
 
 MAX_LENGTH = 40
@@ -375,6 +375,7 @@ def rename_tag(tag_id: int, new_name: str, actor_id: int | None) -> Tag:
         if other is not None:
             raise Conflict(f"There is already a tag \"{name}\". Delete one of the two instead.", field="name")
         tag.name, tag.name_key = name, tag_key(name)
+    rescore_everyone()  # rules name tags by their words: "vip" renamed no longer counts as "vip"
     return tag
 
 
@@ -394,4 +395,5 @@ def delete_tag(tag_id: int, actor_id: int | None, now: datetime | None = None) -
             ["lead_id", "actor_id", "kind", "data", "created_at"], entries))
         db.session.execute(delete(LeadTag).where(LeadTag.tag_id == tag.id).execution_options(synchronize_session=False))
         db.session.delete(tag)
+    rescore_everyone()
     return count

@@ -136,6 +136,20 @@ def test_a_member_handing_pool_leads_to_a_teammate_is_not_claiming(app, member, 
     assert bulk_assign([make_lead().id, make_lead().id], other.id, member.id) == 2
 
 
+def test_handing_pool_leads_to_a_teammate_and_taking_them_back_is_capped(app, member, make_user, make_lead):
+    """The detour the attacker review found: give pool leads away, then assign them to yourself."""
+    set_cap(1)
+    other = make_user()
+    make_lead(owner=member)
+    pooled = [make_lead().id, make_lead().id]
+    assert bulk_assign(pooled, other.id, member.id) == 2
+    with pytest.raises(ClaimCapReached):
+        bulk_assign(pooled, member.id, member.id)
+    with pytest.raises(ClaimCapReached):
+        assign_lead(pooled[0], member.id, member.id)
+    assert owned_by(member.id) == 1 and owned_by(other.id) == 2
+
+
 def test_simultaneous_claims_by_one_member_never_pass_the_cap(app, database_url, member, make_lead):
     """Eight claims of different pool leads at the same instant, by someone one below the cap: one wins."""
     set_cap(3)

@@ -233,3 +233,22 @@ def test_trying_a_tagged_lead_explains_a_tag_rule(as_admin, stages):
     body = response.get_data(as_text=True)
     assert response.status_code == 200, body
     assert "VIP" in body and "trade show, vip" in body and "<html" not in body
+
+
+def test_deleting_a_field_or_renaming_a_tag_a_rule_reads_rescores_every_lead(app, stages, admin):
+    from app.services import custom_fields, tags
+    custom = custom_fields.create_field(custom_fields.FieldSettings(label="Industry", kind="choice",
+                                                                    choices=["Software", "Retail"]))
+    rule("Software", f"custom.{custom.key}", "equals", "Software", points=15)
+    rule("VIP", "tags", "contains", "vip", points=25)
+    finish_runs()
+    lead = capture_lead({"first_name": "Sam", "custom": {custom.key: "Software"}, "tags": "vip"}, via="api").lead
+    assert reload(lead).score == 40
+
+    tags.rename_tag(tags.find_tag("vip").id, "Key account", admin.id)
+    finish_runs()
+    assert reload(lead).score == 15  # "vip" is gone, so the VIP rule no longer fires for anyone
+
+    custom_fields.delete_field(custom.id, admin.id)
+    finish_runs()
+    assert reload(lead).score == 0
