@@ -93,7 +93,8 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
     rules = _enabled_rules()
     if not rules:
         return None
-    facts = conditions.facts_for([lead], now)[lead.id]
+    needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # read only these facts
+    facts = conditions.facts_for([lead], now, needs)[lead.id]
     known = conditions.fields(with_score=True)
     for rule in rules:
         problem = rule_problem(rule, known)

@@ -87,7 +87,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
             custom_fields.set_values(lead, custom, actor_id, now, record_entry=False, touch_lead=False)
             if tags:
-                add_tags(lead.id, tags, actor_id, now)
+                add_tags(lead.id, tags, actor_id, now, score=False)  # scored just below, once
             rescore(lead, now, actor_id=actor_id)  # after the values and tags it may count, before routing
             routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
@@ -112,7 +112,7 @@ def _tag_if_room(lead_id: int, tags: list[str], actor_id: int | None, now: datet
     if not tags:
         return None
     try:
-        add_tags(lead_id, tags, actor_id, now)
+        add_tags(lead_id, tags, actor_id, now, score=False)  # the caller rescores after
     except ServiceError as exc:  # add_tags' savepoint has undone its part
         return exc.message
     return None

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, CaptureForm, Lead, Stage, TimelineEntry, User
-from app.services import ServiceError
+from app.services import ServiceError, transaction_memo
 from app.services.countries import country_choices
 
 MAX_TEXT = 200
@@ -176,7 +176,18 @@ def tags_for(lead_ids: list[int]) -> dict[int, Iterable[str]]:
 def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
     """Every field a condition may name right now, by key (a few small queries: stages, forms, owners).
 
-    with_score=True (assignment rules): the lead's score and score band too."""
+    with_score=True (assignment rules): the lead's score and score band too. Read once per
+    transaction (services.transaction_memo): scoring and routing a capture both ask."""
+    by_key = dict(transaction_memo("conditions.fields", _read_fields))
+    if with_score:
+        from app.services.scoring import bands  # noqa: PLC0415 (scoring builds on this module)
+        names = tuple((band.name, band.name) for band in bands())
+        by_key["score"] = SCORE_FIELDS[0]
+        by_key["score_band"] = FieldSpec("score_band", "Score band", "choice", names)
+    return by_key
+
+
+def _read_fields() -> dict[str, FieldSpec]:
     stages = tuple((s.id, s.name) for s in db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
     forms = tuple((f.id, f.name) for f in db.session.scalars(select(CaptureForm).order_by(CaptureForm.name).limit(500)))
     owners = tuple((u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name).limit(500)))
@@ -191,11 +202,6 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
         elif spec.key == "country":  # typed as a name or a code, stored as the code leads hold ("DE")
             spec = FieldSpec(spec.key, spec.label, spec.kind, tuple(country_choices()))
         by_key[spec.key] = spec
-    if with_score:
-        from app.services.scoring import bands  # noqa: PLC0415 (scoring builds on this module)
-        names = tuple((band.name, band.name) for band in bands())
-        by_key["score"] = SCORE_FIELDS[0]
-        by_key["score_band"] = FieldSpec("score_band", "Score band", "choice", names)
     return by_key
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
-from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services import NotFound, ServiceError, atomic, transaction_memo, utcnow
 from app.services.timeline import record
 
 MAX_FIELDS = 100
@@ -77,8 +77,10 @@ class FieldSettings:
 
 
 def active_fields() -> list[CustomField]:
-    """Every defined field in the admins' order."""
-    return list(db.session.scalars(select(CustomField).order_by(CustomField.position, CustomField.id)))
+    """Every defined field in the admins' order (read once per transaction: a capture checks, writes,
+    scores and shows its values)."""
+    return list(transaction_memo("custom_fields.active_fields", lambda: list(
+        db.session.scalars(select(CustomField).order_by(CustomField.position, CustomField.id)))))
 
 
 def fields_by_key() -> dict[str, CustomField]:

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, ScoreBand, ScoringRule, ScoringRun, TimelineEntry
-from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services import NotFound, ServiceError, atomic, transaction_memo, utcnow
 from app.services import conditions
 from app.services.timeline import record
 
@@ -71,9 +71,9 @@ def rules() -> list[ScoringRule]:
 
 
 def bands() -> list[Band]:
-    """The bands from lowest to highest (the defaults until admins save their own)."""
-    rows = list(db.session.scalars(select(ScoreBand).order_by(ScoreBand.min_score.is_not(None), ScoreBand.min_score)))
-    raw = [(b.name, b.min_score, b.colour) for b in rows] or list(DEFAULT_BANDS)
+    """The bands from lowest to highest (the defaults until admins save their own); read once per transaction."""
+    raw = transaction_memo("scoring.bands", lambda: [(b.name, b.min_score, b.colour) for b in db.session.scalars(
+        select(ScoreBand).order_by(ScoreBand.min_score.is_not(None), ScoreBand.min_score))]) or list(DEFAULT_BANDS)
     return [Band(name, low, raw[i + 1][1] if i + 1 < len(raw) else None, colour)
             for i, (name, low, colour) in enumerate(raw)]
 

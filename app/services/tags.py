@@ -227,7 +227,8 @@ def _refuse_over_limit(lead_ids: list[int]) -> None:
                            "Remove some first.", field="tags")
 
 
-def _attach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None, now: datetime) -> int:
+def _attach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None, now: datetime, *,
+            score: bool = True) -> int:
     if not lead_ids or not tag_names:
         return 0
     pairs = (select(Lead.id, Tag.id).select_from(Lead).join(Tag, Tag.id.in_(list(tag_names)))
@@ -238,7 +239,8 @@ def _attach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None
         .returning(LeadTag.lead_id, LeadTag.tag_id))]
     _refuse_over_limit(lead_ids)
     _count(changed, +1)
-    rescore(sorted({lead_id for lead_id, _ in changed}), now, actor_id=actor_id)  # tags are scoring conditions
+    if score:
+        rescore(sorted({lead_id for lead_id, _ in changed}), now, actor_id=actor_id)  # tags are scoring conditions
     return _record_each(changed, tag_names, "tagged", actor_id, now)
 
 
@@ -253,14 +255,18 @@ def _detach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None
     return _record_each(changed, tag_names, "untagged", actor_id, now)
 
 
-def add_tags(lead_id: int, names, actor_id: int | None, now: datetime | None = None) -> list[str]:
+def add_tags(lead_id: int, names, actor_id: int | None, now: datetime | None = None, *,
+             score: bool = True) -> list[str]:
     """Put tags on a lead (names as clean_tags takes them; ones it has already are left alone), with a
     'tagged' timeline entry naming the new ones; returns the lead's tags. Raises LeadNotFound, or
-    ServiceError(field="tags") for a bad tag or one past MAX_PER_LEAD."""
+    ServiceError(field="tags") for a bad tag or one past MAX_PER_LEAD.
+
+    score=False: the caller rescores the lead itself once the rest of its change is written
+    (capture_lead does), so the lead is not scored twice."""
     names = clean_tags(names)
     with atomic():
         _lock_leads([lead_id])
-        _attach([lead_id], ensure_tags(names), actor_id, now or utcnow())
+        _attach([lead_id], ensure_tags(names), actor_id, now or utcnow(), score=score)
         return tags_for([lead_id])[lead_id]
 
 
