@@ -32,6 +32,7 @@ from app.services.api_keys import purge_expired_idempotency
 from app.services.appointments import queue_due_reminders
 from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
+from app.services.scoring import sweep as sweep_scores
 from app.queue import QUEUES, connection
 
 SWEEP_LOCK = "leadboard:sweeper"
@@ -116,6 +117,7 @@ HOUSEKEEPING = (
     ("outbox sweep", sweep),
     ("expired idempotency keys", purge_expired_idempotency),
     ("board totals fold", fold_totals),
+    ("scores the clock changes", sweep_scores),
 )
 
 

@@ -1,10 +1,17 @@
 """Jinja filters: how numbers, money and ages read to a person."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from flask import Flask
+from flask import Flask, g
+
+from app.services import scoring
+from app.services.custom_fields import display
+
+from app.services.countries import country_choices, country_name
+
+from app.services.custom_fields import display
 
 
 def money(value) -> str:
@@ -29,8 +36,41 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
 
 
+def custom_value(value, kind: str = "") -> str:
+    """A custom field's value as a person reads it (money with separators, Yes/No, options joined)."""
+    if kind == "money" and value not in (None, ""):
+        return money(value)
+    return display(value)
+
+
+def score_band(score: int | None) -> scoring.Band | None:
+    """The band a score falls in (name and colour); the bands are read once per request."""
+    if "score_bands" not in g:
+        g.score_bands = scoring.bands()
+    return scoring.band_of(score or 0, g.score_bands)
+
+
+def score_reasons(reasons: list | None) -> str:
+    """"+20 business email, −10 idle 14 days"."""
+    return scoring.reasons_text(reasons)
+
+
+def short_day(day: date | None, today: date | None = None) -> str:
+    """'12 Dec', with the year when it is not this year's: '3 Jan 2027'."""
+    if day is None:
+        return ""
+    today = today or datetime.now(timezone.utc).date()
+    return f"{day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(score_band)
+    app.add_template_filter(score_reasons)
     app.add_template_filter(money)
+    app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(country_name, "country")
+    app.add_template_filter(short_day)
+    app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -1,14 +1,23 @@
 """Form pieces more than one area uses: a service's normaliser as a field validator (the lead form,
-the capture form), and a capture form's entry form (the public page takes it, settings shows its
+the capture form), a person's availability (their account page, and admins' team settings), and a capture form's entry form (the public page takes it, settings shows its
 snippet). Each area's own forms stay in its `forms.py`."""
 from __future__ import annotations
 
-from wtforms import EmailField, Form, StringField, TelField
+from datetime import time
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField, DateField, EmailField, Form, SelectField, SelectMultipleField, StringField, TelField,
+    TextAreaField, TimeField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.models import CaptureForm
+from app.models import CaptureForm, CustomField, FieldKind
 from app.models.lead import max_length
 from app.services import ServiceError
+from app.services import custom_fields as field_service
+from app.services.conditions import kind_ops, op_choices
+from app.services.countries import normalize_country
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 
 HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
@@ -21,6 +30,8 @@ PROMPTS = {
     "phone": ("tel", TelField, "Enter your phone number."),
     "company": ("organization", StringField, "Enter your company's name."),
     "job_title": ("organization-title", StringField, "Enter your job title."),
+    "country": ("country-name", StringField, "Enter your country."),
+    "region": ("address-level1", StringField, "Enter your state, province or region."),
 }
 
 
@@ -34,11 +45,62 @@ def service_check(normalizer):
     return check
 
 
+# How each kind of custom field is typed in: (input type, inputmode) for the text-like ones.
+CUSTOM_INPUTS = {
+    FieldKind.text.value: ("text", None), FieldKind.url.value: ("url", "url"),
+    FieldKind.number.value: ("text", "decimal"), FieldKind.money.value: ("text", "decimal"),
+    FieldKind.date.value: ("date", None),
+}
+
+
+def _custom_check(custom: CustomField, required: bool):
+    """The service's rule for this field's values (clean_value) as a field validator."""
+    def check(form, field):
+        try:
+            value = field_service.clean_value(custom, field.data)
+        except ServiceError as exc:
+            raise ValidationError(exc.message) from None
+        if required and value in (None, False):
+            raise ValidationError(f"{'Tick' if custom.kind == FieldKind.checkbox.value else 'Fill in'} "
+                                  f"{custom.label}: it is required.")
+    return check
+
+
+def custom_input(custom: CustomField, *, required: bool, label_suffix: str = ""):
+    """An unbound WTForms field for a custom field, named in forms by field_service.form_name(key)."""
+    label, check = custom.label + label_suffix, [_custom_check(custom, required)]
+    kind, described = custom.kind, custom.help_text or None
+    if kind == FieldKind.checkbox.value:
+        return BooleanField(label, validators=check, description=described)
+    if kind == FieldKind.long_text.value:
+        return TextAreaField(label, validators=check, description=described)
+    if kind == FieldKind.choice.value:
+        return SelectField(label, choices=[("", "Choose…")] + [(c, c) for c in custom.choices or []],
+                           validate_choice=False, validators=check, description=described)
+    if kind == FieldKind.multi_choice.value:
+        return SelectMultipleField(label, choices=[(c, c) for c in custom.choices or []], validate_choice=False,
+                                   validators=check, description=described)
+    input_type, mode = CUSTOM_INPUTS.get(kind, ("text", None))
+    render_kw = {"type": input_type, **({"inputmode": mode} if mode else {})}
+    return StringField(label, validators=check, description=described, render_kw=render_kw)
+
+
+def custom_form_value(value):
+    """A stored custom value as a form field holds it (the edit form's starting values)."""
+    if isinstance(value, (list, bool)):
+        return value
+    return field_service.json_value(value)
+
+
 def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
     """A WTForms form with the fields this capture form asks for, in its order. A plain Form, no CSRF:
     prospects post it from other websites (see app/public/__init__.py)."""
     class EntryForm(Form):
-        pass
+        custom_defs: list = []
+
+        def custom_inputs(self) -> dict:
+            """{input name: definition} of the custom fields asked, for the template."""
+            return {field_service.form_name(custom.key): custom for custom in self.custom_defs}
 
     for spec in capture_form.fields or []:
         name = spec["name"]
@@ -53,5 +115,105 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             validators.append(service_check(normalize_email))
         elif name == "phone":
             validators.append(service_check(normalize_phone))
+        elif name == "country":
+            validators.append(service_check(normalize_country))
         setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
-    return EntryForm(formdata)
+    asked = []
+    for custom, required in field_service.form_custom_fields(capture_form):
+        setattr(EntryForm, field_service.form_name(custom.key),
+                custom_input(custom, required=required, label_suffix="" if required else " (optional)"))
+        asked.append(custom)
+    form = EntryForm(formdata)
+    form.custom_defs = asked
+    return form
+
+
+def custom_data(form, fields: list[CustomField]) -> dict:
+    """{key: what was typed} for these custom fields of a submitted form."""
+    return {custom.key: form[field_service.form_name(custom.key)].data for custom in fields}
+
+
+class ConditionFields:
+    """The three controls of a rule's condition (services/conditions.py): mix into a rule's
+    FlaskForm, call `fill_condition_choices()` before validating, read `condition()` after.
+    The service checks the condition (conditions.check) and names the control to mark."""
+
+    condition_field = SelectField("When", choices=[], validate_choice=False)
+    condition_op = SelectField("Test", choices=[], validate_choice=False)
+    condition_value = StringField("Value", validators=[Optional(), Length(max=2000)])
+
+    def fill_condition_choices(self, field_choices: list[tuple[str, str, str]]) -> None:
+        """Offer these fields (conditions.field_choices()) and every operator; each option says
+        which kind it is or fits, so the page can narrow the operators to the chosen field."""
+        fits: dict[str, list[str]] = {}
+        for kind, ops in kind_ops().items():
+            for op in ops:
+                fits.setdefault(op, []).append(kind)
+        self.condition_field.choices = [("", "Choose a field…")] + [
+            (value, label, {"data-kind": kind}) for value, label, kind in field_choices]
+        self.condition_op.choices = [("", "Choose a test…")] + [
+            (op, label, {"data-kinds": " ".join(fits.get(op, []))}) for op, label in op_choices()]
+
+    def condition(self) -> dict:
+        return {"field": self.condition_field.data, "op": self.condition_op.data, "value": self.condition_value.data}
+
+    def show_condition(self, cond: dict, describe_value) -> None:
+        """Put a stored condition back into the controls (describe_value: its value as typed)."""
+        self.condition_field.data, self.condition_op.data = cond.get("field"), cond.get("op")
+        self.condition_value.data = describe_value(cond)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class ClockField(TimeField):
+    """A time of day (HH:MM) whose parse error says what to type."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a time as hours and minutes, e.g. 09:00 or 17:30.") from None
+
+
+class DayField(DateField):
+    """A calendar day (YYYY-MM-DD, as date inputs send it) whose parse error says what to type."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a date such as 2026-12-24, or leave it empty.") from None
+
+
+class AvailabilityForm(FlaskForm):
+    """A person's last day away and their working hours per weekday, in their own timezone."""
+
+    away_until = DayField("Away until (last day away)", validators=[Optional()])
+
+    def days(self):
+        """(weekday name, start field, end field) for each day of the week, Monday first."""
+        return [(name, self[f"day{d}_start"], self[f"day{d}_end"]) for d, name in enumerate(WEEKDAYS)]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name, start, end in self.days():
+            if bool(start.data) != bool(end.data) and not (start.errors or end.errors):
+                start.errors = [*start.errors, f"Give {name} both a start and an end time, or neither."]
+                valid = False
+        return valid
+
+    def shifts(self) -> dict[int, tuple[time, time]]:
+        return {d: (start.data, end.data) for d, (_, start, end) in enumerate(self.days())
+                if start.data and end.data}
+
+    def fill(self, away_until, shifts: dict[int, tuple[time, time]]) -> None:
+        self.away_until.data = away_until
+        for d, (start, end) in shifts.items():
+            self[f"day{d}_start"].data, self[f"day{d}_end"].data = start, end
+
+
+for _day, _name in enumerate(WEEKDAYS):
+    setattr(AvailabilityForm, f"day{_day}_start", ClockField(f"{_name} from", validators=[Optional()]))
+    setattr(AvailabilityForm, f"day{_day}_end", ClockField(f"{_name} to", validators=[Optional()]))
+del _day, _name

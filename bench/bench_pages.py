@@ -53,6 +53,7 @@ WARMUP = 3
 TIMELINE_ENTRIES = 200  # made through the services on the long-history lead
 HISTORY_BULK = {"notes": 1000, "edits": 1000, "appointments": 12}  # and bulk-loaded on top of them
 TIMELINE_EMAIL = "tina@history.example"
+CUSTOM_KEY = "employees"  # the custom field every bench lead may hold (85% do), sorted and filtered on
 CHUNK = 50_000  # leads per bulk-load transaction
 # Aims (issue 10): every page within 3x the signed-in floor over HTTP; at the largest size within
 # 1.3x of the same page's ratio at the smallest; a board in Chromium within 2x a floor page.
@@ -112,6 +113,11 @@ PAGES = [
     Page("pool_filtered", "pool: stage New, no owner, by value asc", pool_filtered),
     Page("pool_deep", "pool: deep page (Next followed from the first page)", pool_deep),
     Page("pool_last", "pool: last page (Last: the reversed order's first page)", "/leads?last=1"),
+    Page("pool_score", "pool: by score, highest first", "/leads?sort=score"),
+    Page("pool_band", "pool: score band Hot, by score", "/leads?band=Hot&sort=score"),
+    Page("pool_custom_sort", "pool: by a custom number field", f"/leads?sort=cf:{CUSTOM_KEY}&dir=asc"),
+    Page("pool_custom_filter", "pool: custom number field 100 to 200",
+         f"/leads?field={CUSTOM_KEY}&field_min=100&field_max=200"),
     Page("lead_page", "lead page, long history", lead_page),
     Page("move", "card move (htmx POST /board/move)", "/board/move", method="POST", prepare=card_move, htmx=True),
     Page("notifications", "notifications", "/notifications"),
@@ -172,9 +178,13 @@ def migrate(app) -> None:
 
 def make_team(app) -> None:
     """The demo admin, four members and the default pipeline, through the demo seeder (no leads)."""
+    from app.services import custom_fields, scoring
     from app.services.demo import seed
     with app.app_context():
         seed(leads=0, admin_password=PASSWORD)
+        # Issue 11's lists: a number field every lead may hold, and score bands to filter by.
+        custom_fields.create_field(custom_fields.FieldSettings(label="Employees", key=CUSTOM_KEY, kind="number"))
+        scoring.save_bands([("Cold", None, "#6b7280"), ("Warm", 20, "#b45309"), ("Hot", 50, "#b91c1c")])
 
 
 def analyze(app) -> float:
@@ -266,7 +276,8 @@ def lead_with_history(app, entries: int = TIMELINE_ENTRIES) -> int:
 COLUMNS = {
     "leads": ("id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
               "owner_id", "stage_id", "position", "version", "created_at", "updated_at", "stage_entered_at",
-              "first_response_at", "appointment_status", "appointment_starts_at"),
+              "first_response_at", "appointment_status", "appointment_starts_at", "score"),
+    "lead_field_values": ("lead_id", "field_id", "value_number"),
     "timeline_entries": ("lead_id", "actor_id", "kind", "data", "created_at"),
     "notes": ("lead_id", "author_id", "body", "created_at"),
     "appointments": ("id", "lead_id", "booked_by_id", "uid", "sequence", "starts_at", "duration_minutes", "location",
@@ -305,6 +316,8 @@ class Clock:
 
 class Shapes:
     """The demo data's shape (app.services.demo): names, companies, sources, stage weights, owners."""
+
+    field_id: int | None = None  # the custom field's id (set by _context from the database)
 
     def __init__(self, stages: list, user_ids: list[int], admin_id: int, dialect: str, seed: int = 7):
         from faker import Faker
@@ -354,7 +367,7 @@ def generate(shapes: Shapes, clock: Clock, first_id: int, first_appointment_id: 
     appointment_id = first_appointment_id
     rand, randint, choice, choices = rng.random, rng.randint, rng.choice, rng.choices
     for start in range(0, count, CHUNK):
-        leads, entries, notes, appointments, notices = [], [], [], [], []
+        leads, entries, notes, appointments, notices, values = [], [], [], [], [], []
         for lead_id in range(first_id + start, first_id + min(count, start + CHUNK)):
             stage_id, stage_name, stage_kind = choices(stages, cum_weights=cum)[0]
             in_first = stage_id == first_stage
@@ -385,9 +398,11 @@ def generate(shapes: Shapes, clock: Clock, first_id: int, first_appointment_id: 
             leads.append((lead_id, first, last, f"{first.lower()}.{last.lower()}{lead_id}@{domain}.example",
                           f"+1415{randint(2000000, 9999999)}", company, choice(titles), choice(sources), value,
                           owner, stage_id, -lead_id * 1024, 1, created_s, entered_s, created_s,
-                          None if in_first else entered_s, status, starts_s))
-        yield {"leads": leads, "timeline_entries": entries, "notes": notes, "appointments": appointments,
-               "notifications": notices}
+                          None if in_first else entered_s, status, starts_s, randint(-20, 100)))
+            if rand() < 0.85:
+                values.append((lead_id, shapes.field_id, randint(1, 5000)))
+        yield {"leads": leads, "lead_field_values": values, "timeline_entries": entries, "notes": notes,
+               "appointments": appointments, "notifications": notices}
 
 
 def _appointment(shapes, clock, rng, lead_id, appointment_id, owner, booked_at, name, appointments, entries,
@@ -529,6 +544,7 @@ class PostgresWriter:
 def _context(url: str) -> tuple[list[dict], list[int], int, int, int, str]:
     engine = create_engine(url)
     with engine.connect() as conn:
+        Shapes.field_id = conn.scalar(text("SELECT id FROM custom_fields WHERE key = :k"), {"k": CUSTOM_KEY})
         stages = [dict(r._mapping) for r in conn.execute(text("SELECT id, name, kind FROM stages ORDER BY position, id"))]
         users = [r.id for r in conn.execute(text("SELECT id FROM users ORDER BY id"))]
         admin = conn.scalar(text("SELECT id FROM users WHERE role = 'admin' ORDER BY id LIMIT 1"))

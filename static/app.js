@@ -228,3 +228,34 @@
     });
   });
 })();
+
+// Condition editors (scoring, assignment rules): offer only the tests that fit the chosen field.
+(function () {
+  function narrow(editor) {
+    var fieldSelect = editor.querySelector("[data-condition-field]");
+    var opSelect = editor.querySelector("[data-condition-op]");
+    if (!fieldSelect || !opSelect) { return; }
+    var chosen = fieldSelect.options[fieldSelect.selectedIndex];
+    var kind = chosen ? chosen.getAttribute("data-kind") : null;
+    Array.prototype.forEach.call(opSelect.options, function (option) {
+      var kinds = option.getAttribute("data-kinds");
+      var fits = !kind || !kinds || kinds.split(" ").indexOf(kind) !== -1;
+      option.hidden = !fits;
+      option.disabled = !fits;
+    });
+    var current = opSelect.options[opSelect.selectedIndex];
+    if (current && current.disabled) { opSelect.value = ""; }
+  }
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches && evt.target.matches("[data-condition-field]")) {
+      narrow(evt.target.closest("[data-condition-editor]"));
+    }
+  });
+  function init(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-condition-editor]").forEach(narrow);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    if (window.htmx) { htmx.onLoad(init); }
+  });
+})();

@@ -10,11 +10,12 @@ import json
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from flask import request
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema,
+    BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt,
+    ValidationError, WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +23,7 @@ from app.api.problems import ApiProblem, invalid
 from app.models import AppointmentStatus
 from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
+from app.services import ServiceError, custom_fields as field_rules, tags as tag_rules
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -146,6 +148,22 @@ Since = Annotated[datetime, PlainValidator(_since), WithJsonSchema({"type": "str
 # No `format: email`: the server's check (email-validator) is the rule, and it answers 422.
 EMAIL_IN = "An email address (checked, trimmed and lower-cased); empty or null for none."
 PHONE_IN = "Any common notation; numbers without a country code are read as US. Stored in E.164."
+COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English name (\"de\", \"DEU\", "
+              "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
+
+
+# Custom fields are defined by admins at run time, so the document describes their shape and the
+# service checks each value against its field's definition (a 422 naming custom_fields.<key>).
+CUSTOM_KEY = Annotated[str, Field(max_length=field_rules.KEY_MAX, pattern=r"^[a-z][a-z0-9_]*$")]
+CustomValueIn = Optional[Union[StrictBool, StrictInt, StrictFloat, Text(field_rules.LONG_TEXT_MAX),
+                               Annotated[list[Text(field_rules.CHOICE_MAX)], Field(max_length=field_rules.MAX_CHOICES)]]]
+CUSTOM_IN = ("Custom field values keyed by each field's key (admins define the fields; GET /custom-fields "
+             "lists them): text, long_text, url and choice take a string; number and money a number; date a "
+             "string YYYY-MM-DD; checkbox true or false; multi_choice a list of options. null clears a value. "
+             "Only the keys sent change.")
+CustomValuesIn = Annotated[dict[CUSTOM_KEY, CustomValueIn], Field(max_length=field_rules.MAX_FIELDS,
+                                                                  description=CUSTOM_IN)]
+CustomValueOut = Optional[Union[bool, int, float, str, list[str]]]
 
 
 class _LeadFields(BaseModel):
@@ -159,6 +177,34 @@ class _LeadFields(BaseModel):
     job_title: Optional[Text(max_length("job_title"))] = None
     source: Optional[Text(max_length("source"))] = None
     value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
+    country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
+    region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
+    custom_fields: Optional[CustomValuesIn] = None
+
+
+TAGS_IN = (f"Free labels; the same tag in any case is one tag. Each at most {tag_rules.MAX_LENGTH} characters of "
+           f"letters, digits, spaces and {' '.join(tag_rules.PUNCTUATION)}; at most {tag_rules.MAX_PER_LEAD} "
+           "per lead.")
+
+
+def _tags(value) -> list[str]:
+    """A list of tags, checked by the tag service's own rule (the one home of what a tag may be)."""
+    if not isinstance(value, list):
+        raise PydanticCustomError("tags", "must be a list of strings, e.g. [\"vip\", \"trade show\"].")
+    # The document's limits hold as sent, before spaces are collapsed and repeats dropped.
+    if len(value) > tag_rules.MAX_PER_LEAD:
+        raise PydanticCustomError("tags", f"must list at most {tag_rules.MAX_PER_LEAD} tags.")
+    if any(isinstance(item, str) and len(item) > tag_rules.MAX_LENGTH for item in value):
+        raise PydanticCustomError("tags", f"Keep each tag to {tag_rules.MAX_LENGTH} characters.")
+    try:
+        return tag_rules.clean_tags(value)
+    except ServiceError as exc:
+        raise PydanticCustomError("tags", exc.message) from None
+
+
+Tags = Annotated[list[str], PlainValidator(_tags), WithJsonSchema(
+    {"type": "array", "maxItems": tag_rules.MAX_PER_LEAD,
+     "items": {"type": "string", "maxLength": tag_rules.MAX_LENGTH}})]
 
 
 class LeadCreate(_LeadFields):
@@ -169,8 +215,10 @@ class LeadCreate(_LeadFields):
     utm_campaign: Optional[Text(max_length("utm_campaign"))] = None
     stage_id: Optional[Id] = Field(None, description="A stage from GET /stages; the first stage if absent. "
                                                      "Applies only when a new lead is created.")
-    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; the shared pool if absent. "
+    owner_id: Optional[Id] = Field(None, description="An active teammate's user id; if absent, the assignment "
+                                                     "rules choose, or the lead waits in the shared pool. "
                                                      "Applies only when a new lead is created.")
+    tags: Optional[Tags] = Field(None, description=TAGS_IN + " Added to the lead we already had, if any.")
 
 
 class LeadUpdate(_LeadFields):
@@ -178,6 +226,7 @@ class LeadUpdate(_LeadFields):
 
     stage_id: Id = Field(None, description="Moves the lead to the top of this stage.")
     owner_id: Optional[Id] = Field(None, description="null returns the lead to the pool.")
+    tags: Optional[Tags] = Field(None, description=TAGS_IN + " Replaces the lead's tags; [] or null removes them all.")
 
 
 ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
@@ -190,6 +239,7 @@ class LeadListQuery(BaseModel):
     stage_id: Optional[QueryId] = Field(None, description="Only leads in this stage.")
     owner_id: Owner = Field("", description="Only this teammate's leads, or `none` for the shared pool.")
     source: Text(max_length("source"), "Only leads with exactly this source.") = ""
+    tag: Text(100, "Only leads with this tag (in any case).") = ""
     email: Text(max_length("email"), "Only leads with this email (case-insensitive).") = ""
     updated_since: Optional[Since] = Field(
         None, description="Only leads changed at or after this time (ISO 8601; no offset means UTC).")
@@ -201,6 +251,13 @@ class NoQuery(BaseModel):
     """An operation that takes no query parameters."""
 
     model_config = INPUT
+
+
+class ScoreReason(BaseModel):
+    model_config = OUTPUT
+
+    label: str = Field(description="The rule's reason, e.g. \"business email\".")
+    points: int = Field(description="Points it adds (negative: takes away).")
 
 
 class Lead(BaseModel):
@@ -215,13 +272,22 @@ class Lead(BaseModel):
     job_title: Optional[str]
     source: Optional[str] = Field(description="Where the lead came from; API-created leads default to \"API\".")
     value: Optional[Annotated[float, Field(ge=0)]] = Field(description="Deal value, at most two decimal places.")
+    country: Optional[str] = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    region: Optional[str] = Field(description="State, province or area.")
     stage_id: int
     owner_id: Optional[int] = Field(description="null: the lead is in the shared pool.")
     utm_source: Optional[str]
     utm_medium: Optional[str]
     utm_campaign: Optional[str]
+    custom_fields: dict[str, CustomValueOut] = Field(description=(
+        "Every custom field by key: null when empty (a checkbox false); money and number as numbers, "
+        "date as YYYY-MM-DD, multi_choice as a list."))
+    tags: list[str] = Field(description="The lead's tags in alphabetical order.")
     created_at: datetime
     updated_at: datetime
+    score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
+    score_band: Optional[str] = Field(description="The name of the score band the score falls in (e.g. \"Hot\").")
+    score_reasons: list[ScoreReason] = Field(description="Why: each rule that adds or takes points, in rule order.")
 
 
 class CapturedDuplicate(Lead):
@@ -235,6 +301,23 @@ class LeadList(BaseModel):
 
     data: list[Lead]
     next_cursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class CustomFieldDefinition(BaseModel):
+    model_config = OUTPUT
+
+    key: str = Field(description="The name in custom_fields, CSV columns and filters.")
+    label: str
+    kind: Literal["text", "long_text", "number", "money", "date", "choice", "multi_choice", "checkbox", "url"]
+    help_text: str
+    required: bool = Field(description="Required on the lead form in the app; the API may leave it empty.")
+    choices: list[str] = Field(description="The options of a choice or multi_choice field; empty otherwise.")
+
+
+class CustomFieldList(BaseModel):
+    model_config = OUTPUT
+
+    data: list[CustomFieldDefinition]
 
 
 class Stage(BaseModel):
@@ -338,7 +421,8 @@ class Problem(BaseModel):
         None, description="For invalid input: each bad field (a body field, query parameter or header).")
 
 
-COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, Stage, StageList, Appointment,
+COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, CustomFieldDefinition, CustomFieldList,
+              Stage, StageList, Appointment,
               AppointmentBook, AppointmentReschedule, AppointmentList, Problem)
 
 
@@ -410,7 +494,9 @@ def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str, *, 
         if name in seen:
             continue  # one message per field, the first that applies
         seen.add(name)
-        if error["type"] == "extra_forbidden":
+        if name == "custom_fields":
+            name, message = _custom_error(error)
+        elif error["type"] == "extra_forbidden":
             message = "is read-only." if name in READ_ONLY else unknown
             name = _printable(name)
         elif error["type"] == "missing":
@@ -421,10 +507,26 @@ def field_errors(model: type[BaseModel], exc: ValidationError, unknown: str, *, 
     return errors
 
 
+def _custom_error(error: dict) -> tuple[str, str]:
+    """(field, message) for a custom_fields value of the wrong shape; the service checks the rest."""
+    loc = error["loc"]
+    if len(loc) == 1:
+        return "custom_fields", (f"must be an object of at most {field_rules.MAX_FIELDS} custom field values "
+                                 "keyed by each field's key, or null.")
+    key = _printable(str(loc[1]))[:field_rules.KEY_MAX + 10]
+    if "[key]" in loc:
+        return "custom_fields", (f"“{key}” is not a custom field key: lower-case letters, digits and _, at most "
+                                 f"{field_rules.KEY_MAX} characters (GET /custom-fields lists them).")
+    return f"custom_fields.{key}", (
+        f"must be a string (at most {field_rules.LONG_TEXT_MAX:,} characters, no NUL), a number, true or false, "
+        f"a list of at most {field_rules.MAX_CHOICES} options (each at most {field_rules.CHOICE_MAX} "
+        "characters), or null.")
+
+
 def _message(error: dict, schema: dict, in_query: bool) -> str:
     kind, nullable = error["type"], schema.get("nullable", False)
     or_null = " or null" if nullable else ""
-    if kind in ("unicode", "moment", "owner", "timestamp"):  # our own validators word their own messages
+    if kind in ("unicode", "moment", "owner", "timestamp", "tags"):  # our own validators word their own messages
         return error["msg"]
     if kind == "string_too_long":
         return f"must be at most {schema['maxLength']} characters."

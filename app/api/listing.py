@@ -22,6 +22,7 @@ class LeadQuery:
     stage_id: int | None = None
     owner: str = ""  # "", "none" or a user id as text
     source: str = ""
+    tag: str = ""
     email: str = ""
     updated_since: datetime | None = None
 
@@ -53,7 +54,7 @@ def decode_cursor(cursor: str) -> int:
 def leads_after(query: LeadQuery, after_id: int, limit: int) -> tuple[list[Lead], int | None]:
     """Up to `limit` matching leads with id > after_id, oldest id first, and the id to continue after."""
     statement = filtered(select(Lead), PoolFilters(q=query.q, stage_id=query.stage_id, owner=query.owner,
-                                                    source=query.source), None)
+                                                    source=query.source, tag=query.tag), None)
     if query.email:
         statement = statement.where(Lead.email == query.email.strip().lower())
     if query.updated_since is not None:

@@ -60,6 +60,8 @@ def _from_service_error(exc: ServiceError):
     """A rule said no: a bad field is a 422 naming it; a missing thing 404; a clash 409."""
     if exc.field:
         field = FIELD_NAMES.get(exc.field, exc.field)
+        if field.startswith("custom_") and field != "custom_fields":  # custom_<key>, as the API names it
+            field = "custom_fields." + field.removeprefix("custom_")
         status = exc.status if exc.status in (409, 422) else 422
         return problem_response(status, exc.message, type=VALIDATION if status == 422 else "about:blank",
                                 title="Your request has invalid fields." if status == 422 else None,

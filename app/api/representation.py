@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.models import Appointment, Lead, Stage
+from flask import g
+
+from app.models import Appointment, CustomField, Lead, Stage
+from app.services import custom_fields as field_service, scoring, tags as tag_service
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -13,7 +16,22 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def lead_json(lead: Lead) -> dict:
+def custom_json(values: dict, fields: list[CustomField]) -> dict:
+    """Every defined custom field by key, null when the lead has no value (a checkbox: false)."""
+    return {custom.key: field_service.api_value(values[custom.key]) if custom.key in values
+            else (False if custom.kind == "checkbox" else None) for custom in fields}
+
+
+def lead_json(lead: Lead, tags: list[str] | None = None, *, custom: dict | None = None,
+              fields: list[CustomField] | None = None) -> dict:
+    """The lead as JSON; a list of leads passes its page's tags (tags.tags_for), custom values
+    (custom_fields.values_for) and field definitions, read once for the whole page."""
+    if tags is None:
+        tags = tag_service.tags_for([lead.id])[lead.id]
+    if custom is None:
+        custom = field_service.values_for([lead.id])[lead.id]
+    if fields is None:
+        fields = field_service.active_fields()
     return {
         "id": lead.id,
         "first_name": lead.first_name or "",
@@ -25,14 +43,32 @@ def lead_json(lead: Lead) -> dict:
         "source": lead.source,
         # A JSON number with at most two decimals (the column is NUMERIC(14, 2), so a float is exact enough).
         "value": None if lead.value is None else float(lead.value),
+        "country": lead.country,
+        "region": lead.region,
         "stage_id": lead.stage_id,
         "owner_id": lead.owner_id,
         "utm_source": lead.utm_source,
         "utm_medium": lead.utm_medium,
         "utm_campaign": lead.utm_campaign,
+        "custom_fields": custom_json(custom, fields),
+        "tags": list(tags),
         "created_at": timestamp(lead.created_at),
         "updated_at": timestamp(lead.updated_at),
+        "score": lead.score or 0,
+        "score_band": score_band(lead.score or 0),
+        "score_reasons": [{"label": r["label"], "points": r["points"]} for r in lead.score_reasons or []],
     }
+
+
+def score_band(score: int) -> str | None:
+    """The band's name; the bands are read once per request, however many leads a list shows."""
+    if "score_bands" not in g:
+        g.score_bands = scoring.bands()
+    band = scoring.band_of(score, g.score_bands)
+    return band.name if band else None
+def custom_field_json(custom: CustomField) -> dict:
+    return {"key": custom.key, "label": custom.label, "kind": custom.kind, "help_text": custom.help_text or "",
+            "required": custom.required, "choices": list(custom.choices or [])}
 
 
 def stage_json(stage: Stage) -> dict:

@@ -10,19 +10,20 @@ from flask import current_app, jsonify, request, url_for
 from app.api import bp, problems
 from app.api.auth import current_caller, require_caller
 from app.api.contract import (
-    MAX_BODY, MAX_ID, ORIGIN_FIELDS, CapturedDuplicate, Lead, LeadCreate, LeadList, LeadListQuery, LeadUpdate,
-    StageList,
+    MAX_BODY, MAX_ID, ORIGIN_FIELDS, CapturedDuplicate, CustomFieldList, Lead, LeadCreate, LeadList, LeadListQuery,
+    LeadUpdate, StageList,
 )
 from app.api.idempotency import once
 from app.api.listing import BadCursor, LeadQuery, decode_cursor, encode_cursor, leads_after
 from app.api.openapi import Reply, document, operation
 from app.api.problems import invalid
-from app.api.representation import lead_json, stage_json
+from app.api.representation import custom_field_json, lead_json, stage_json
 from app.models.lead import EDITABLE_FIELDS
-from app.services import leads as lead_service
+from app.services import custom_fields as field_service, leads as lead_service
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
 from app.services.stages import get_stage, pipeline
+from app.services.tags import tags_for
 from app.services.users import team
 
 problems.install(bp)
@@ -71,21 +72,23 @@ def create_lead(body: LeadCreate):
 @operation("GET", "/leads/<int:lead_id>", "getLead", "Read one lead", (Reply(200, Lead, "The lead."),),
            not_found="NotFound")
 def get_lead(lead_id: int):
-    return jsonify(lead_json(_load(lead_id)))
+    return jsonify(_lead_json(_load(lead_id)))
 
 
 @operation("GET", "/leads", "listLeads", "List leads, oldest first, a page at a time",
            (Reply(200, LeadList, "A page of leads."),), query=LeadListQuery)
 def list_leads(query: LeadListQuery):
     filters = LeadQuery(q=query.q, stage_id=query.stage_id, owner=query.owner_id, source=query.source,
-                        email=query.email, updated_since=query.updated_since)
+                        tag=query.tag, email=query.email, updated_since=query.updated_since)
     try:
         after = decode_cursor(query.cursor) if query.cursor else 0
     except BadCursor:
         raise invalid([{"field": "cursor", "message": "is not a cursor from this API; "
                                                       "start again without it, then pass next_cursor back."}]) from None
     leads, last_id = leads_after(filters, after, query.limit)
-    return jsonify({"data": [lead_json(lead) for lead in leads],
+    ids = [lead.id for lead in leads]
+    values, fields, tags = field_service.values_for(ids), field_service.active_fields(), tags_for(ids)
+    return jsonify({"data": [lead_json(lead, tags[lead.id], custom=values[lead.id], fields=fields) for lead in leads],
                     "next_cursor": encode_cursor(last_id) if last_id is not None else None})
 
 
@@ -99,7 +102,13 @@ def update_lead(lead_id: int, body: LeadUpdate):
     # Check every reference first, so a bad one is a 422 naming its field.
     _check_references(changes)
     lead_service.change_lead(lead.id, changes, None, region=_region())
-    return jsonify(lead_json(_load(lead_id)))
+    return jsonify(_lead_json(_load(lead_id)))
+
+
+@operation("GET", "/custom-fields", "listCustomFields", "The custom lead fields admins defined, in order",
+           (Reply(200, CustomFieldList, "Every custom field: the keys custom_fields takes."),))
+def list_custom_fields():
+    return jsonify({"data": [custom_field_json(custom) for custom in field_service.active_fields()]})
 
 
 @operation("GET", "/stages", "listStages", "The pipeline's stages, in order", (Reply(200, StageList, "Every stage."),))
@@ -120,6 +129,10 @@ def _load(lead_id: int):
     return lead_service.get_lead(lead_id)
 
 
+def _lead_json(lead) -> dict:
+    return lead_json(lead, tags_for([lead.id])[lead.id])
+
+
 def _check_references(values: dict) -> None:
     """A stage_id or owner_id that names nothing is a 422 naming the field."""
     if values.get("stage_id") is not None:
@@ -136,13 +149,16 @@ def _capture(body: LeadCreate) -> tuple[int, dict]:
         raise invalid([{"field": "email", "message": "Give the lead a name, an email address or a phone number."}])
     _check_references(values)
     caller = current_caller()
-    captured = capture_lead({name: values[name] for name in EDITABLE_FIELDS if name in values},
+    data = {name: values[name] for name in (*EDITABLE_FIELDS, "tags") if name in values}
+    if values.get("custom_fields"):
+        data["custom"] = values["custom_fields"]
+    captured = capture_lead(data,
                             via=f"API key {caller.name}", stage_id=values.get("stage_id"),
                             owner_id=values.get("owner_id"), source=DEFAULT_SOURCE,
                             origin={name: values.get(name) for name in ORIGIN_FIELDS}, region=_region())
     if captured.created:
-        return 201, lead_json(captured.lead)
-    return 200, {**lead_json(captured.lead), "matched_on": captured.matched_on}
+        return 201, _lead_json(captured.lead)
+    return 200, {**_lead_json(captured.lead), "matched_on": captured.matched_on}
 
 
 def _lead_response(status: int, body: dict, replayed: bool = False):

@@ -3,7 +3,7 @@ from flask_login import current_user, login_required
 
 from app.board import bp
 from app.board.forms import MoveForm
-from app.services import board as board_service, leads as lead_service
+from app.services import board as board_service, leads as lead_service, scoring
 from app.services.stages import UnknownStage, pipeline
 from app.services import INT32_MAX
 from app.web import notice, render, safe_next, wants_fragment, with_notice
@@ -81,7 +81,8 @@ def _owner_id(owner: str | None) -> int | None:
 def index():
     owner = request.args.get("owner", "")
     columns = board_service.columns(_owner_id(owner), current_app.config["BOARD_COLUMN_PAGE"])
-    return render("board/index.html", "board/_board.html", columns=columns, owner=owner)
+    return render("board/index.html", "board/_board.html", columns=columns, owner=owner,
+                  rescoring=scoring.current_run() is not None)
 
 
 @bp.get("/columns/<int:stage_id>/cards")

@@ -8,7 +8,7 @@ from flask import abort, request, url_for
 
 from app.leads.forms import PoolFilterForm
 from app.services import ServiceError, whole_number
-from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor
+from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor, field_filter
 from app.services.users import team
 
 PAGER_ARGS = ("after", "before", "last")
@@ -21,8 +21,15 @@ def pool_filters() -> PoolFilters:
     if not form.validate():
         field, errors = next(iter(form.errors.items()))
         abort(400, description=f"The {field} filter is not valid: {errors[0]}")
+    try:
+        field, value, low, high = field_filter(form.field.data, form.field_value.data, form.field_min.data,
+                                               form.field_max.data)
+    except ServiceError as exc:
+        abort(400, description=f"The {exc.field.replace('_', ' ')} filter is not valid: {exc.message}")
     filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                          source=form.source.data or "", sort=form.sort.data, direction=form.dir.data)
+                          source=form.source.data or "", tag=form.tag.data or "", band=form.band.data or "",
+                          sort=form.sort.data or "created", direction=form.dir.data,
+                          field=field, field_value=value, field_min=low, field_max=high)
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
     filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None
     filters.last = request.args.get("last") == "1"

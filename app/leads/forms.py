@@ -1,12 +1,16 @@
+from __future__ import annotations
+
 from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.forms import service_check
+from app.forms import custom_data, custom_form_value, custom_input, service_check
+from app.services import custom_fields as field_service
 from app.services import whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
-from app.services.lead_queries import SORTS
+from app.services.countries import normalize_country
+from app.services.lead_queries import valid_sort
 from app.services.leads import normalize_email, normalize_phone, normalize_value
 
 
@@ -19,7 +23,24 @@ class LeadForm(FlaskForm):
     job_title = StringField("Job title", validators=[Length(max=max_length("job_title"))])
     source = StringField("Source", validators=[Length(max=max_length("source"))])
     value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
+    country = StringField("Country", validators=[Length(max=max_length("country", typed=True)), service_check(normalize_country)])
+    region = StringField("Region", validators=[Length(max=max_length("region"))])
     version = HiddenField()
+    custom_defs: list = []  # the custom fields lead_form() added, in order
+
+    def custom_inputs(self) -> list:
+        """(definition, bound field) for each custom field, for the template."""
+        return [(custom, self[field_service.form_name(custom.key)]) for custom in self.custom_defs]
+
+    def custom_data(self) -> dict:
+        return custom_data(self, self.custom_defs)
+
+    def load_custom(self, values: dict) -> None:
+        """Fill the custom fields from a lead's stored values (field_service.values_for)."""
+        for custom, bound in self.custom_inputs():
+            value = values.get(custom.key)
+            bound.data = custom_form_value(value) if value is not None else (
+                [] if custom.kind == "multi_choice" else False if custom.kind == "checkbox" else "")
 
     def validate_first_name(self, field):
         if not (field.data or "").strip() and not (self.last_name.data or "").strip() \
@@ -28,12 +49,85 @@ class LeadForm(FlaskForm):
 
     def lead_data(self) -> dict:
         return {name: getattr(self, name).data for name in
-                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")}
+                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
+                 "country", "region")}
+
+
+RULES, ME, POOL = "rules", "me", "pool"
+
+
+class NewLeadForm(LeadForm):
+    """The new-lead form: the fields, its first tags (later ones are added on the lead page), and
+    who owns the lead and where it starts.
+
+    A post without `owner` (a script, an old page) means the rules: with none, the pool."""
+
+    tags = StringField("Tags (optional)")
+    owner = SelectField("Owner", choices=[], validate_choice=False)
+    stage = SelectField("Stage", choices=[], validate_choice=False)
+
+    def lead_data(self) -> dict:
+        return {**super().lead_data(), "tags": self.tags.data}
+
+    def offer(self, team, stages, rules_exist: bool, me_id: int) -> NewLeadForm:
+        self.owner.choices = ([(RULES, "By the assignment rules")] if rules_exist else []) + [(ME, "Me")] + [
+            (str(u.id), u.name) for u in team if u.id != me_id] + [(POOL, "The shared pool")]
+        self.stage.choices = [(str(s.id), s.name) for s in stages]
+        if not self.is_submitted():
+            self.owner.data = RULES if rules_exist else ME
+        elif not self.owner.data:
+            self.owner.data = RULES
+        return self
+
+    def validate_owner(self, field):
+        if field.data not in (RULES, ME, POOL) and whole_number(field.data) is None:
+            raise ValidationError("Choose who owns the lead.")
+
+    def validate_stage(self, field):
+        if field.data and whole_number(field.data) is None:
+            raise ValidationError("Choose a stage.")
+
+    def ownership(self, me_id: int) -> tuple[int | None, bool]:
+        """(owner id, whether the assignment rules choose) as picked."""
+        choice = self.owner.data or RULES
+        if choice == RULES:
+            return None, True
+        if choice == POOL:
+            return None, False
+        return (me_id if choice == ME else whole_number(choice)), False
+
+    def stage_id(self) -> int | None:
+        return whole_number(self.stage.data)
+
+
+def lead_form(base: type[LeadForm] = LeadForm, **kwargs) -> LeadForm:
+    """The lead form (or `base`, e.g. NewLeadForm) with today's custom fields after the built-in
+    ones; required ones required."""
+    fields = field_service.active_fields()
+
+    class CustomLeadForm(base):
+        pass
+
+    for custom in fields:
+        setattr(CustomLeadForm, field_service.form_name(custom.key), custom_input(custom, required=custom.required))
+    form = CustomLeadForm(**kwargs)
+    form.custom_defs = fields
+    return form
 
 
 class NoteForm(FlaskForm):
     body = TextAreaField("Add a note", validators=[DataRequired("Write something in the note first."),
                                                    Length(max=10_000)])
+
+
+class TagForm(FlaskForm):
+    """Tags to add to a lead, as typed: the tag service decides what a tag may be."""
+
+    tags = StringField("Add tags", validators=[DataRequired("Type a tag first.")])
+
+
+class RemoveTagForm(FlaskForm):
+    name = HiddenField(validators=[DataRequired()])
 
 
 class AssignForm(FlaskForm):
@@ -43,7 +137,9 @@ class AssignForm(FlaskForm):
 class BulkForm(FlaskForm):
     lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
                                    validators=[DataRequired("Select at least one lead first.")])
-    action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move")])
+    action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move"), ("tag", "Add tags"),
+                                            ("untag", "Remove tags")])
+    tags = StringField("Tags")
     owner = SelectField("Assign to", choices=[], validate_choice=False)
     stage = SelectField("Move to", choices=[], validate_choice=False)
 
@@ -55,8 +151,18 @@ class PoolFilterForm(Form):
     stage = IntegerField("Stage", validators=[Optional()])
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
-    sort = SelectField("Sort by", choices=[(k, k) for k in SORTS], default="created")
+    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
+    band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
+    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
+    field_min = StringField("From", validators=[Optional(), Length(max=40)])
+    field_max = StringField("To", validators=[Optional(), Length(max=40)])
+    sort = StringField("Sort by", default="created", validators=[Length(max=60)])
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
+
+    def validate_sort(self, field):
+        if field.data and not valid_sort(field.data):
+            raise ValidationError("Sort by a column of the table.")
 
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:

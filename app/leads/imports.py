@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import RadioField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from app.extensions import csrf
@@ -19,7 +19,6 @@ from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
 from app.services import ServiceError, export, imports, utcnow
 from app.services.csv_reading import CODECS
-from app.services.csv_headers import FIELDS
 from app.services.stages import pipeline
 from app.web import add_form_error, render, wants_fragment, with_notice
 
@@ -43,6 +42,7 @@ class ImportOptionsForm(FlaskForm):
     stage = SelectField("Stage", choices=[])
     owner = SelectField("Owner", choices=[])
     duplicates = RadioField("Duplicates", choices=DUPLICATE_CHOICES, default="skip")
+    apply_rules = BooleanField("Give leads without an owner to people by the assignment rules")
 
     def mapping(self) -> dict[str, str]:
         return {f.name.removeprefix("col_"): f.data for f in self if f.name.startswith("col_")}
@@ -52,11 +52,12 @@ def _options_form(imp) -> ImportOptionsForm:
     class MappingForm(ImportOptionsForm):
         pass
 
+    targets = list(imports.mapping_targets().items())
     for index, header in enumerate(imp.headers):
-        setattr(MappingForm, f"col_{index}", SelectField(header, choices=list(FIELDS.items()),
+        setattr(MappingForm, f"col_{index}", SelectField(header, choices=targets,
                                                          default=imp.mapping.get(str(index), "ignore")))
     stages = pipeline()
-    form = MappingForm(source=imp.default_source, duplicates=imp.duplicates,
+    form = MappingForm(source=imp.default_source, duplicates=imp.duplicates, apply_rules=imp.apply_rules,
                        stage=str(imp.default_stage_id or (stages[0].id if stages else "")),
                        owner=str(imp.default_owner_id or ""))
     form.stage.choices = [(str(s.id), s.name) for s in stages]
@@ -104,7 +105,8 @@ def import_preview(import_id: int):
         try:
             imports.start_import(imp.id, mapping=form.mapping(), source=form.source.data,
                                  stage_id=int(form.stage.data), owner_id=owner_id(form.owner.data),
-                                 duplicates=form.duplicates.data, actor_id=current_user.id)
+                                 duplicates=form.duplicates.data, apply_rules=form.apply_rules.data,
+                                 actor_id=current_user.id)
         except imports.ImportStarted:
             return redirect(url_for("leads.import_progress", import_id=imp.id))
         except ServiceError as exc:  # a choice the service refused (422), or the queue is down (503)

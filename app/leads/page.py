@@ -9,7 +9,9 @@ from flask import render_template, url_for
 from flask_login import current_user
 
 from app.leads.filters import owner_choices
-from app.leads.forms import AppointmentForm, AssignForm, NoteForm, RescheduleForm
+from app.leads.forms import AppointmentForm, AssignForm, NoteForm, RescheduleForm, TagForm
+from app.services import custom_fields as field_service
+from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
 from app.services.stages import pipeline
 from app.services.team_settings import team_timezone, timezone_names_version, user_timezone
@@ -29,15 +31,29 @@ def lead_page(lead, status: int = 200, **extra):
 
 def page_context(lead, **extra) -> dict:
     """Everything on the lead page beside the lead and its note form."""
-    return {**timeline_context(lead.id), **notes_context(lead.id), "can_claim": lead.owner_id is None,
+    return {**timeline_context(lead.id), **notes_context(lead.id), **tags_context(lead.id),
+            "can_claim": lead.owner_id is None, "custom_details": custom_details(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), **appointment_context(lead, **extra)}
+
+
+def custom_details(lead_id: int) -> list[tuple]:
+    """(field, value or None) for every custom field, in the admins' order."""
+    fields = field_service.active_fields()
+    values = field_service.values_for([lead_id], fields)[lead_id]
+    return [(custom, values.get(custom.key)) for custom in fields]
 
 
 def timeline_context(lead_id: int, before_id: int | None = None) -> dict:
     """A page of the timeline, with the decision of which merges still offer undo."""
     entries, more = timeline_service.timeline(lead_id, before_id=before_id)
     return {"entries": entries, "more_timeline": more, "undoable": merge_service.undoable(entries)}
+
+
+def tags_context(lead_id: int, form: TagForm | None = None, typed: str = "") -> dict:
+    """The tags panel: the lead's tags, the add form, and the first suggestions for its box."""
+    return {"tags": tag_service.tags_for([lead_id])[lead_id], "tag_form": form or TagForm(formdata=None),
+            "tag_options": tag_service.suggestions(typed)}
 
 
 def notes_context(lead_id: int, before_id: int | None = None) -> dict:

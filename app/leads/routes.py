@@ -1,12 +1,15 @@
+from urllib.parse import parse_qs, urlsplit
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
-from app.leads.forms import AssignForm, BulkForm, LeadForm, NoteForm
+from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context
-from app.services import ServiceError, leads as lead_service, whole_number
+from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
 from app.services.capture import capture_lead
+from app.services.countries import country_name
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
@@ -23,15 +26,29 @@ def require_login():
 def _pool_context(filters: PoolFilters) -> dict:
     page = lead_queries.pool_page(filters, current_user.id, current_app.config["PAGE_SIZE"])
     return {
+        **_field_column(filters, page.items),
+        "custom_fields": field_service.active_fields(),
         "filters": filters,
         "page": page,
+        "lead_tags": tag_service.tags_for([lead.id for lead in page.items]),
+        "tag_options": tag_service.suggestions(),
         "pager": pager(filters, page),
         "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),
         "team": team(),
         "sources": lead_queries.sources(),
+        "score_bands": scoring.bands(),
+        "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
     }
+
+
+def _field_column(filters: PoolFilters, leads) -> dict:
+    """The custom field shown as a column (the one filtered on, or sorted by), its values for these
+    leads read in one query."""
+    shown = filters.field or lead_queries.custom_sort_field(filters)
+    values = field_service.values_for([lead.id for lead in leads]) if shown else {}
+    return {"shown_field": shown, "field_values": values, "sortable_kinds": lead_queries.SORTABLE_KINDS}
 
 
 @bp.get("")
@@ -50,26 +67,38 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    form = LeadForm()
+    form = lead_form(NewLeadForm).offer(team(), pipeline(), assignment.any_enabled(), current_user.id)
     if form.validate_on_submit():
+        owner_id, by_rules = form.ownership(current_user.id)
         try:
-            captured = capture_lead(form.lead_data(), via="manual entry", actor_id=current_user.id,
+            captured = capture_lead({**form.lead_data(), "custom": form.custom_data()}, via="manual entry",
+                                    actor_id=current_user.id, owner_id=owner_id, stage_id=form.stage_id(),
+                                    apply_rules=by_rules,
                                     region=current_app.config["DEFAULT_PHONE_REGION"])
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            lead = captured.lead
-            if captured.created and captured.same_phone:
-                flash(f"Added {lead.full_name} to the pool. Another lead has the same phone number, so the two "
-                      "are listed under likely duplicates.", "success")
-            elif captured.created:
-                flash(f"Added {lead.full_name} to the pool.", "success")
-            else:
-                flash(f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
-                      "this entry is on its timeline and its empty fields were filled in.", "info")
-            return go(url_for("leads.show", lead_id=lead.id))
+            flash(_added_message(captured), "success" if captured.created else "info")
+            return go(url_for("leads.show", lead_id=captured.lead.id))
     status = 422 if form.is_submitted() else 200
     return render("leads/new.html", "leads/_form.html", status, form=form, lead=None)
+
+
+def _added_message(captured) -> str:
+    lead = captured.lead
+    if not captured.created:
+        return (f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
+                "this entry is on its timeline and its empty fields were filled in.")
+    if captured.routed:
+        where = f"to {captured.routed.owner_name} (rule “{captured.routed.rule_name}”)"
+    elif lead.owner_id is not None:
+        where = f"for {lead.owner.name}"
+    else:
+        where = "to the pool"
+    if captured.same_phone:
+        return (f"Added {lead.full_name} {where}. Another lead has the same phone number, so the two "
+                "are listed under likely duplicates.")
+    return f"Added {lead.full_name} {where}."
 
 
 @bp.get("/<int:lead_id>")
@@ -79,16 +108,19 @@ def show(lead_id: int):
 
 def _edit_form(lead, formdata=None) -> LeadForm:
     """The edit form drawn from the lead as it is saved now."""
-    form = LeadForm(obj=lead, formdata=formdata)
+    form = lead_form(obj=lead, formdata=formdata)
     form.version.data = lead.version
     form.value.data = "" if lead.value is None else str(lead.value)
+    if formdata is None:
+        form.load_custom(field_service.values_for([lead.id])[lead.id])
+    form.country.data = country_name(lead.country)
     return form
 
 
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
 def edit(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    form = _edit_form(lead) if request.method == "GET" else LeadForm()
+    form = _edit_form(lead) if request.method == "GET" else lead_form()
     if form.validate_on_submit():
         version = whole_number(form.version.data)
         try:
@@ -96,7 +128,8 @@ def edit(lead_id: int):
                 raise lead_service.StaleLead(message="This form is out of date, so nothing was saved. "
                                                      "The lead as it is now is shown; make your change again.")
             lead = lead_service.update_lead(lead.id, form.lead_data(), current_user.id, expected_version=version,
-                                            region=current_app.config["DEFAULT_PHONE_REGION"])
+                                            region=current_app.config["DEFAULT_PHONE_REGION"],
+                                            custom=form.custom_data())
         except lead_service.StaleLead as exc:
             # Show their saved values, and list what this person typed so nothing they wrote is lost.
             typed = form.lead_data()
@@ -150,10 +183,21 @@ def timeline(lead_id: int):
                  **timeline_context(lead.id, whole_number(request.args.get("before"))))
 
 
+def _row_column(lead) -> dict:
+    """The pool's custom column for one swapped row: the pool page's address (`next`) names it."""
+    args = parse_qs(urlsplit(request.form.get("next") or "").query)
+    sort = (args.get("sort") or [""])[0]
+    key = (args.get("field") or [""])[0] or (sort.removeprefix(lead_queries.CUSTOM_SORT)
+                                             if sort.startswith(lead_queries.CUSTOM_SORT) else "")
+    shown = field_service.fields_by_key().get(key) if key else None
+    return {"shown_field": shown, "field_values": field_service.values_for([lead.id]) if shown else {}}
+
+
 def _after_ownership_change(lead, message: str):
     """The pool row swaps in place; the lead page reloads to show the new owner and timeline."""
     if wants_fragment():
-        return with_notice(render_template("leads/_row.html", lead=lead), message)
+        return with_notice(render_template("leads/_row.html", lead=lead, lead_tags=tag_service.tags_for([lead.id]),
+                                           **_row_column(lead)), message)
     flash(message, "success")
     here = url_for("leads.show", lead_id=lead.id)
     target = safe_next(request.form.get("next"), here)
@@ -169,7 +213,9 @@ def claim(lead_id: int):
             raise
         # The row swaps to show who has it now, with the notice: no stale "Claim" button stays behind.
         current = lead_service.get_lead(lead_id)
-        return with_notice((render_template("leads/_row.html", lead=current), exc.status), exc.message, "error")
+        row = render_template("leads/_row.html", lead=current, lead_tags=tag_service.tags_for([current.id]),
+                              **_row_column(current))
+        return with_notice((row, exc.status), exc.message, "error")
     return _after_ownership_change(lead, f"{lead.full_name} is now yours.")
 
 
@@ -193,6 +239,11 @@ def bulk():
     if form.action.data == "assign":
         changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
+    elif form.action.data in ("tag", "untag"):
+        change = tag_service.bulk_tag if form.action.data == "tag" else tag_service.bulk_untag
+        changed = change(form.lead_ids.data, form.tags.data, current_user.id)
+        done = "Tagged" if form.action.data == "tag" else "Removed the tags from"
+        message = f"{done} {changed} lead{'s' if changed != 1 else ''}."
     else:
         stage_id = whole_number(form.stage.data)
         if stage_id is None:

@@ -1,13 +1,17 @@
 import redis
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from app.extensions import db, limiter
 from app.main import bp
+from app.forms import AvailabilityForm
 from app.main.forms import AccountForm
-from app.services import ServiceError, notifications as notification_service, team_settings, whole_number
-from app.web import add_form_error, render, wants_fragment
+from app.services import (
+    ServiceError, availability as availability_service, notifications as notification_service, team_settings,
+    whole_number,
+)
+from app.web import add_form_error, go, render, wants_fragment
 
 
 @bp.get("/")
@@ -60,12 +64,48 @@ def mark_notifications_read():
     return redirect(url_for("main.notifications"))
 
 
-@bp.route("/account", methods=["GET", "POST"])
-@login_required
-def account():
+def _account_page(form: AccountForm, availability: AvailabilityForm, status: int = 200):
+    return render("main/account.html", "_availability_form.html", status, form=form, **_availability(availability))
+
+
+def _availability(form: AvailabilityForm) -> dict:
+    return {"availability": form, "action": url_for("main.availability"), "whom": "you",
+            "zone": team_settings.user_timezone(current_user)}
+
+
+def _own_availability_form() -> AvailabilityForm:
+    form = AvailabilityForm(formdata=None)
+    form.fill(current_user.away_until, availability_service.shifts_of(current_user))
+    return form
+
+
+def _timezone_form() -> AccountForm:
     form = AccountForm(timezone=current_user.timezone or "")
     form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
         [(n, n) for n in team_settings.timezone_names()]
+    return form
+
+
+@bp.post("/account/availability")
+@login_required
+def availability():
+    """A person's own "away until" date and working hours."""
+    form = AvailabilityForm()
+    if form.validate_on_submit():
+        try:
+            availability_service.set_availability(current_user.id, form.away_until.data, form.shifts())
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash("Saved your availability.", "success")
+            return go(url_for("main.account"))
+    return _account_page(_timezone_form(), form, 422)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = _timezone_form()
     if form.validate_on_submit():
         try:
             team_settings.set_user_timezone(current_user.id, form.timezone.data or None)
@@ -74,4 +114,4 @@ def account():
         else:
             flash("Saved. Times you enter and read now use this timezone.", "success")
             return redirect(url_for("main.account"))
-    return render_template("main/account.html", form=form), 422 if form.is_submitted() else 200
+    return _account_page(form, _own_availability_form(), 422 if form.is_submitted() else 200)

@@ -1,16 +1,24 @@
 """SQLAlchemy models, one module per aggregate."""
+from app.models.assignment import (
+    AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Target,
+)
 from app.models.capture import (
     ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRejection, LeadImport, LeadMerge,
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
+from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.stage import Stage, StageKind
-from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession
+from app.models.tags import LeadTag, Tag
+from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
 
 __all__ = [
+    "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
-    "HeldSubmission", "KnownSignInAddress", "Lead", "LoginThrottle", "Note", "Role", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "TimelineEntry", "User", "UserSession",
+    "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
+    "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

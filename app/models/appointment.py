@@ -96,3 +96,5 @@ class TeamSettings(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Where booking an appointment moves a lead that sits earlier in the pipeline (None: nowhere).
     appointment_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    # The most open leads a member may hold and still claim one from the pool (None: no cap).
+    pool_claim_cap: Mapped[int | None]

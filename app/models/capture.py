@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -19,6 +19,8 @@ class CaptureForm(db.Model):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     # [{"name": "email", "required": true}, ...] in display order.
     fields: Mapped[list] = mapped_column(JSON, default=list)
+    # [{"field_id": 3, "required": false}, ...]: the custom fields (services/custom_fields) it asks, in order.
+    custom_fields: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     default_source: Mapped[str | None] = mapped_column(String(100))
     default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     thank_you_message: Mapped[str] = mapped_column(Text, default="Thanks! We'll be in touch soon.")
@@ -76,6 +78,7 @@ class LeadImport(db.Model):
     default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     default_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     duplicates: Mapped[str] = mapped_column(String(10), default="skip")  # skip | update | keep
+    apply_rules: Mapped[bool] = mapped_column(default=False, server_default=false())  # route new rows by the assignment rules
     status: Mapped[str] = mapped_column(String(12), default="uploaded")  # uploaded queued running done failed
     processed_bytes: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)

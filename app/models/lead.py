@@ -11,7 +11,8 @@ from app.models.stage import Stage
 from app.models.user import User
 
 # Fields a person edits on the lead form; the timeline records changes to these.
-EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value")
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
+                   "country", "region")
 
 
 class Lead(db.Model):
@@ -22,6 +23,9 @@ class Lead(db.Model):
         Index("ix_leads_stage_owner_position", "stage_id", "owner_id", "position"),
         # The pool filtered by stage and owner, sorted by value, reads this index in order.
         Index("ix_leads_stage_owner_value", "stage_id", "owner_id", "value"),
+        # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
+        Index("ix_leads_score_id", "score", "id"),
+        Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +37,9 @@ class Lead(db.Model):
     job_title: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(100), index=True)
     value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), index=True)
+    # Territory: an ISO 3166-1 alpha-2 code ("DE") and a free-text region (state, province).
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    region: Mapped[str | None] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
     position: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -51,6 +58,11 @@ class Lead(db.Model):
     # The latest appointment's answer and time, kept here so the board shows badges without a join.
     appointment_status: Mapped[str | None] = mapped_column(String(20))
     appointment_starts_at: Mapped[datetime | None]
+    # Scoring (services/scoring.py): the points, why ([{"rule_id", "label", "points"}...]), and when
+    # the clock alone changes them next (points fading, a lead going idle), for the worker's sweep.
+    score: Mapped[int] = mapped_column(default=0, server_default="0")
+    score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
+    score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()
@@ -66,6 +78,8 @@ class Lead(db.Model):
 
 # A phone as people type it ("(415) 555-0123 ext. 9") is longer than the E.164 the column stores.
 PHONE_INPUT_MAX = 40
+# A country is typed as a name ("Saint Vincent and the Grenadines") and stored as two letters.
+COUNTRY_INPUT_MAX = 100
 
 
 def max_length(name: str, *, typed: bool = False) -> int:
@@ -74,6 +88,8 @@ def max_length(name: str, *, typed: bool = False) -> int:
     typed=True: the most a person may type into the field (a phone is stored shorter than typed)."""
     if typed and name == "phone":
         return PHONE_INPUT_MAX
+    if typed and name == "country":
+        return COUNTRY_INPUT_MAX
     return Lead.__table__.c[name].type.length
 
 

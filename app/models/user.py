@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,9 +24,13 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.member.value)
     active: Mapped[bool] = mapped_column(default=True)
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the team's timezone
+    # The last day (in the user's timezone) they are away: assignment skips them until the day after.
+    away_until: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    working_hours: Mapped[list[WorkingHours]] = relationship(
+        cascade="all, delete-orphan", order_by="WorkingHours.weekday", passive_deletes=True)
 
     # Flask-Login protocol. The cookie names a server-side session, not the user, so that
     # logging out or deactivating the user ends it at once; the loader sets session_token.
@@ -70,6 +74,21 @@ class UserSession(db.Model):
 
     user: Mapped[User] = relationship(back_populates="sessions")
 
+
+
+class WorkingHours(db.Model):
+    """One weekday's working hours of a user, as wall-clock times in the user's timezone.
+
+    A user with no rows works at any time; a user with rows works only on those weekdays. A shift
+    whose end is not after its start runs past midnight into the next day (Mon 22:00-06:00 covers
+    Monday night to Tuesday morning)."""
+
+    __tablename__ = "working_hours"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    weekday: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 0 Monday .. 6 Sunday
+    starts_at: Mapped[time]
+    ends_at: Mapped[time]
 
 
 class LoginThrottle(db.Model):

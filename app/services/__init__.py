@@ -3,8 +3,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.extensions import db
+
+T = TypeVar("T")
 
 
 class ServiceError(Exception):
@@ -111,3 +117,60 @@ def contention(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None)
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return state in CONTENTION_SQLSTATES or "database is locked" in str(orig or "")
+
+
+# --- reading the team's settings once per transaction -------------------------------------------
+
+MEMO = "leadboard_transaction_memo"
+# Tables whose rows a capture writes and no memo reads: writing them keeps the memo. A write to any
+# other table (a stage, a form, a user, a custom field, a band) forgets it at once.
+LEAD_ROWS = frozenset({
+    "leads", "timeline_entries", "lead_field_values", "lead_field_choices", "lead_tags", "tags", "notes",
+    "notifications", "assignment_turns", "assignment_tallies", "stage_totals", "stage_total_deltas",
+    "outbox_emails", "appointments", "idempotency_records", "held_submissions", "lead_imports", "import_chunks",
+    "import_rejections", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
+    "known_sign_in_addresses",
+})
+
+
+def transaction_memo(name: str, load: Callable[[], T]) -> T:
+    """load()'s answer, read once per (outermost) transaction: a capture asks for the same stages,
+    fields and bands from scoring, routing and its reply. Forgotten when the transaction ends, when
+    a savepoint rolls back, and when the transaction writes to anything but lead rows (LEAD_ROWS),
+    so every process sees settings as fresh as a plain query would."""
+    session = db.session()
+    current = session.get_transaction()
+    if current is None:
+        return load()
+    memo = session.info.get(MEMO)
+    if memo is None or memo[0] is not current:
+        memo = session.info[MEMO] = (current, {})
+    if name not in memo[1]:
+        memo[1][name] = load()
+    return memo[1][name]
+
+
+def forget_memo(session) -> None:
+    session.info.pop(MEMO, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session, previous_transaction) -> None:
+    forget_memo(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_settings_flush(session, flush_context) -> None:
+    if MEMO in session.info and any(
+            getattr(getattr(obj, "__table__", None), "name", None) not in LEAD_ROWS
+            for obj in (*session.new, *session.dirty, *session.deleted)):
+        forget_memo(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_settings_statement(state) -> None:
+    if MEMO not in state.session.info or not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in LEAD_ROWS:
+        forget_memo(state.session)

@@ -21,6 +21,7 @@ from app.services.keyset import anchor, newest_first
 from app.services.leads import change_stage, get_lead, top_position, touch
 from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
+from app.services.scoring import rescore
 from app.services.timeline import record
 
 DURATIONS = (15, 30, 45, 60, 90, 120)
@@ -215,6 +216,7 @@ def _mirror(lead: Lead, appointment: Appointment) -> None:
     lead.appointment_status = appointment.status
     lead.appointment_starts_at = appointment.starts_at
     touch(lead)
+    rescore(lead)
 
 
 def _timeline(lead: Lead, kind: str, actor_id: int | None, appointment: Appointment, now: datetime, **extra):

@@ -5,7 +5,7 @@ as limit + 1 so that whether more follow is known without counting, and the cost
 grow with how far down the column it is."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -13,8 +13,9 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import totals
+from app.services import custom_fields, totals
 from app.services.stages import get_stage, pipeline
+from app.services.tags import tags_for
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Column:
     total_value: Decimal
     cards: list[Lead]
     shown_before: int = 0  # cards shown above this page: only for the "N left" label
+    tags: dict[int, list[str]] = field(default_factory=dict)  # the cards' tags, by lead id
+    # The custom fields admins show on cards, and the cards' values (read for all columns at once).
+    card_fields: list = field(default_factory=list)
+    card_values: dict = field(default_factory=dict)
 
     @property
     def has_more(self) -> bool:
@@ -76,9 +81,24 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
 def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
     """Every stage in order; one read of the kept totals, then one bounded card query per stage."""
     kept = _totals(owner_id)
-    return [Column(stage=stage, count=kept.get(stage.id, (0, 0))[0], total_value=kept.get(stage.id, (0, Decimal(0)))[1],
-                   cards=_cards(stage.id, owner_id, None, per_column))
-            for stage in pipeline()]
+    board = [Column(stage=stage, count=kept.get(stage.id, (0, 0))[0], total_value=kept.get(stage.id, (0, Decimal(0)))[1],
+                    cards=_cards(stage.id, owner_id, None, per_column))
+             for stage in pipeline()]
+    tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
+    for col in board:
+        col.tags = tags
+    return with_card_fields(board)
+
+
+def with_card_fields(cols: list[Column]) -> list[Column]:
+    """The "show on card" custom fields and their values for every card shown, in one batch (no
+    query per card; none at all beyond the definitions when no field is shown on cards)."""
+    fields = custom_fields.card_fields()
+    if fields:
+        values = custom_fields.values_for([lead.id for col in cols for lead in col.cards], fields)
+        for col in cols:
+            col.card_fields, col.card_values = fields, values
+    return cols
 
 
 def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = None, limit: int = 20,
@@ -86,5 +106,6 @@ def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = No
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
     stage = get_stage(stage_id)
     count, total = _totals(owner_id, stage.id).get(stage.id, (0, Decimal(0)))
-    return Column(stage=stage, count=count, total_value=total, cards=_cards(stage.id, owner_id, after, limit),
-                  shown_before=shown_before)
+    cards = _cards(stage.id, owner_id, after, limit)
+    return with_card_fields([Column(stage=stage, count=count, total_value=total, cards=cards,
+                                    shown_before=shown_before, tags=tags_for([lead.id for lead in cards]))])[0]

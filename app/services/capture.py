@@ -13,9 +13,13 @@ from datetime import datetime
 
 from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import ServiceError, atomic, utcnow
+from app.services import ServiceError, atomic, custom_fields, utcnow
+from app.services.assignment import Routed, route
+from app.services.countries import country_from_phone
 from app.services.identity import identify
+from app.services.tags import add_tags, clean_tags
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
+from app.services.scoring import rescore
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -37,6 +41,8 @@ class Captured:
     matched_on: str | None = None  # "email", "phone" or "name and company" when an existing lead was found
     changed: dict = field(default_factory=dict)
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
+    routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did
+    custom_changed: dict = field(default_factory=dict)  # custom field label -> [old, new] on a known lead
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -51,12 +57,21 @@ def clean_origin(origin: dict | None) -> dict:
 def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
-                 region: str | None = None, now: datetime | None = None) -> Captured:
+                 region: str | None = None, now: datetime | None = None, apply_rules: bool = True) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
-    savepoint inside the caller's.
+    savepoint inside the caller's. A new lead without an owner goes where the assignment rules
+    say (apply_rules=False: it stays in the pool).
 
-    Raises ServiceError naming the bad field; nothing is saved then."""
+    `data["custom"]`: custom field values by key (custom_fields.check_values; a new lead gets them,
+    a known one has its empty ones filled, or all overwritten with on_duplicate=update).
+
+    `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
+    on_duplicate is skip). Raises ServiceError naming the bad field; nothing is saved then."""
+    tags = clean_tags(data.get("tags"))
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
+    custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
+    if not cleaned.get("country") and cleaned.get("phone"):
+        cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
     if source and not cleaned.get("source"):
         cleaned["source"] = source.strip()[:max_length("source")]
     for name in ("first_name", "last_name"):
@@ -70,12 +85,37 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
-            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else ())
+            custom_fields.set_values(lead, custom, actor_id, now, record_entry=False, touch_lead=False)
+            if tags:
+                add_tags(lead.id, tags, actor_id, now, score=False)  # scored just below, once
+            rescore(lead, now, actor_id=actor_id)  # after the values and tags it may count, before routing
+            routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
+            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
+        custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
+            existing, custom, actor_id, now, fill_only=on_duplicate != OnDuplicate.update, record_entry=False,
+            touch_lead=not changed)
+        refused = _tag_if_room(existing.id, tags, actor_id, now) if on_duplicate != OnDuplicate.skip else None
         record(existing.id, "resubmitted", actor_id,
                {"via": via, "matched_on": matched_on, "changes": changed,
-                "ignored": on_duplicate == OnDuplicate.skip}, now)
-        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed)
+                "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {}),
+                **({"tags_refused": refused} if refused else {})},
+               now)
+        rescore(existing, now, actor_id=actor_id)
+        return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
+                        custom_changed=custom_changed)
+
+
+def _tag_if_room(lead_id: int, tags: list[str], actor_id: int | None, now: datetime) -> str | None:
+    """Add a resubmission's tags; a lead with no room left for them is still captured, and the
+    refusal (returned) goes on its timeline instead."""
+    if not tags:
+        return None
+    try:
+        add_tags(lead_id, tags, actor_id, now, score=False)  # the caller rescores after
+    except ServiceError as exc:  # add_tags' savepoint has undone its part
+        return exc.message
+    return None
 
 
 def _apply_duplicate(lead: Lead, cleaned: dict, extra: dict, mode: OnDuplicate) -> dict:

@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import CaptureForm, Lead, Stage
-from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services import NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
 from app.services.stages import get_stage
 
 # The lead fields a prospect may be asked for, in display order. Source and deal value are the
 # team's business, not the prospect's: the form sets the source itself.
-ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title")
+ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "region")
 CONTACT_FIELDS = ("email", "phone")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 SLUG_MAX = 80
@@ -53,6 +53,7 @@ class FormSettings:
     default_stage_id: int | None = None
     thank_you_message: str = ""
     redirect_url: str = ""
+    custom_fields: dict = field(default_factory=dict)  # custom field id -> "optional" or "required"
 
 
 # --- admin side -------------------------------------------------------------------------------
@@ -118,6 +119,7 @@ def _check(settings: FormSettings, form_id: int | None) -> dict:
         raise ServiceError("Ask for an email address or a phone number (or both), so the team can reach people.",
                            field="fields")
     fields = [{"name": n, "required": settings.fields[n] == "required"} for n in ASKABLE_FIELDS if n in settings.fields]
+    custom = _check_custom(settings.custom_fields)
     source = (settings.default_source or "").strip()
     if len(source) > 100:
         raise ServiceError("Keep the source under 100 characters.", field="default_source")
@@ -132,7 +134,17 @@ def _check(settings: FormSettings, form_id: int | None) -> dict:
         raise ServiceError(f"Keep the thank-you message under {MESSAGE_MAX:,} characters.", field="thank_you_message")
     return {"name": name, "slug": slug, "fields": fields, "default_source": source or None,
             "default_stage_id": stage_id, "thank_you_message": message or DEFAULT_THANKS,
-            "redirect_url": _check_redirect(settings.redirect_url)}
+            "redirect_url": _check_redirect(settings.redirect_url), "custom_fields": custom}
+
+
+def _check_custom(asked: dict) -> list:
+    """The custom fields to ask, in the admins' field order; raises ServiceError for an unknown one."""
+    defined = custom_fields.active_fields()
+    known = {f.id for f in defined}
+    if set(asked) - known or any(v not in ("optional", "required") for v in asked.values()):
+        raise ServiceError("A custom field on this form no longer exists. Reload the page and choose again.",
+                           field="fields")
+    return [{"field_id": f.id, "required": asked[f.id] == "required"} for f in defined if f.id in asked]
 
 
 def create_form(settings: FormSettings) -> CaptureForm:
@@ -200,6 +212,12 @@ def asked(form: CaptureForm) -> dict:
     return {spec["name"]: "required" if spec.get("required") else "optional" for spec in form.fields or []}
 
 
+def asked_custom(form: CaptureForm) -> dict:
+    """{custom field id: "required" or "optional"} for the custom fields the form asks."""
+    return {custom.id: "required" if required else "optional"
+            for custom, required in custom_fields.form_custom_fields(form)}
+
+
 # --- public side ------------------------------------------------------------------------------
 
 
@@ -257,7 +275,8 @@ def record_spam(form_id: int) -> None:
 
 
 def check_values(form: CaptureForm, values: dict) -> dict:
-    """The asked fields that were filled in; raises ServiceError for a missing required or contact field.
+    """The asked fields that were filled in (custom ones under "custom", by key); raises ServiceError
+    for a missing required or contact field, or a custom value that does not fit its field.
 
     Formats (email, phone, lengths) are checked by capture_lead, which names the bad field."""
     data, specs = {}, form.fields or []
@@ -272,6 +291,16 @@ def check_values(form: CaptureForm, values: dict) -> dict:
     if contacts and not any(name in data for name in contacts):
         wanted = " or ".join("an email address" if n == "email" else "a phone number" for n in contacts)
         raise ServiceError(f"Give {wanted} so we can get back to you.", field=contacts[0])
+    custom = {}
+    for definition, required in custom_fields.form_custom_fields(form):
+        name = custom_fields.form_name(definition.key)
+        value = custom_fields.clean_value(definition, values.get(name))
+        if value is not None:
+            custom[definition.key] = value
+        elif required:
+            raise ServiceError(f"{definition.label} is required.", field=name)
+    if custom:
+        data["custom"] = custom
     return data
 
 

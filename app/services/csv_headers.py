@@ -18,9 +18,12 @@ FIELDS = {
     "job_title": "Job title",
     "source": "Source",
     "value": "Deal value",
+    "country": "Country",
+    "region": "Region (state, province)",
     "utm_source": "UTM source",
     "utm_medium": "UTM medium",
     "utm_campaign": "UTM campaign",
+    "tags": "Tags (split on ; or ,)",
     "ignore": "Don't import",
 }
 
@@ -68,9 +71,20 @@ _ALIASES = {
         "value", "amount", "deal value", "deal amount", "opportunity amount", "expected revenue",
         "potential value", "lead value", "deal size", "estimated value",
     ],
+    "country": [
+        "country", "country code", "country name", "country region", "nation", "mailing country",
+        "billing country", "business country", "business country region", "home country region",
+        "address country", "address 1 country", "lead country", "contact country", "person country",
+    ],
+    "region": [
+        "region", "state", "province", "state province", "state or province", "state region", "county",
+        "mailing state", "mailing state province", "billing state", "billing state province",
+        "business state", "address state", "address 1 region", "lead state", "contact state",
+    ],
     "utm_source": ["utm source", "utmsource", "campaign source"],
     "utm_medium": ["utm medium", "utmmedium", "campaign medium"],
     "utm_campaign": ["utm campaign", "utmcampaign", "campaign name", "campaign"],
+    "tags": ["tags", "tag", "labels", "label", "lead tags", "contact tags", "keywords"],
 }
 
 # Pipedrive prefixes every header with the record it belongs to ("Person - Email - Work",
@@ -107,13 +121,15 @@ def guess_field(header: str) -> str:
     return _LOOKUP.get(normal_form(raw), "ignore")
 
 
-def guess_mapping(headers: list[str]) -> dict[str, str]:
+def guess_mapping(headers: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
     """Column index (as text) -> field. Each field goes to its first column only, and a full-name
-    column is used only when there are no separate first/last name columns."""
+    column is used only when there are no separate first/last name columns.
+
+    `extra`: more targets by a header's normal form (custom fields by label and key), tried first."""
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for index, header in enumerate(headers):
-        field = guess_field(header)
+        field = (extra or {}).get(normal_form(header)) or guess_field(header)
         if field != "ignore" and field in taken:
             field = "ignore"
         taken.add(field)

@@ -8,34 +8,46 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead, Stage, User
+from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
-from app.services.lead_queries import PoolFilters, filtered, pool_order
+from app.services.lead_queries import PoolFilters, filtered, ordered
+from app.services.tags import tags_for
 
 EXPORT_BATCH = 1000
+TAG_SEPARATOR = "; "  # the import splits a Tags cell on ; or , so an export reads back in
 
 EXPORT_COLUMNS = (
     ("ID", Lead.id), ("First name", Lead.first_name), ("Last name", Lead.last_name), ("Email", Lead.email),
     ("Phone", Lead.phone), ("Company", Lead.company), ("Job title", Lead.job_title), ("Source", Lead.source),
     ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
-    ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Created (UTC)", Lead.created_at),
+    ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Country", Lead.country),
+    ("Region", Lead.region), ("Created (UTC)", Lead.created_at),
 )
 
 
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
-    query = (filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
-                       .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
-                       filters, acting_user_id)
-             .order_by(*pool_order(filters))
+    query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
+                              .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
+                              filters, acting_user_id), filters)
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()
+    fields = custom_fields.active_fields()
 
     def lines(rows) -> str:
-        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else ""])
+        # A batch's custom values and tags in one query each per batch (the first column is the lead's id).
+        ids = [row[0] for row in rows]
+        custom = custom_fields.values_for(ids) if fields else {}
+        tags = tags_for(ids)
+        return "".join(line([*cells, created.isoformat(sep=" ", timespec="seconds") if created else "",
+                             TAG_SEPARATOR.join(tags[cells[0]]),
+                             *(custom_fields.csv_value(custom[cells[0]].get(f.key)) for f in fields)])
                        for *cells, created in rows)
 
-    return csv_stream(BOM + line(name for name, _ in EXPORT_COLUMNS),
+    # Tags, then the custom fields headed by their labels (an import of this file maps them back).
+    header = [*(name for name, _ in EXPORT_COLUMNS), "Tags", *(f.label for f in fields)]
+    return csv_stream(BOM + line(header),
                       (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
 
 

@@ -21,7 +21,8 @@ from app.models import ImportChunk, ImportRejection, LeadImport, Stage, User
 from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import OnDuplicate, capture_lead
-from app.services.csv_headers import FIELDS, guess_mapping
+from app.services import custom_fields
+from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, Utf8Evidence, data_records,
                                       detect_encoding, inspect_sample, printable, read_records)
 from app.services.export import EXPORT_BATCH
@@ -108,7 +109,7 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
         if encoding != shape.encoding:  # a later chunk showed UTF-8 that the first one did not
             shape = inspect_sample(first, size == len(first), encoding)
         imp.size_bytes, imp.encoding, imp.delimiter = size, shape.encoding, shape.delimiter
-        imp.headers, imp.mapping = shape.headers, guess_mapping(shape.headers)
+        imp.headers, imp.mapping = shape.headers, guess_mapping(shape.headers, custom_header_targets())
     return imp
 
 
@@ -150,7 +151,8 @@ def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
 # --- choosing and starting --------------------------------------------------------------------------
 
 def start_import(import_id: int, *, mapping: dict[str, str], source: str | None, stage_id: int | None,
-                 owner_id: int | None, duplicates: str, actor_id: int | None) -> LeadImport:
+                 owner_id: int | None, duplicates: str, actor_id: int | None,
+                 apply_rules: bool = False) -> LeadImport:
     """Save the mapping and options, then queue the import job.
 
     Raises ImportStarted, ServiceError naming a bad choice, or QueueDown (the import is kept, ready to start)."""
@@ -170,6 +172,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
             active_user(owner_id)
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
+        imp.apply_rules = bool(apply_rules)
         imp.status = "queued"
     try:
         enqueue("app.jobs.imports.run_import", imp.id, job_id=f"import-{imp.id}", job_timeout=JOB_TIMEOUT)
@@ -181,14 +184,36 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
     return imp
 
 
+CUSTOM_TARGET = "custom:"  # a mapping target naming a custom field: "custom:<key>"
+
+
+def mapping_targets() -> dict[str, str]:
+    """What a column can be mapped to, in menu order: the lead fields, the custom fields, "Don't import"."""
+    targets = {name: label for name, label in FIELDS.items() if name != "ignore"}
+    for custom in custom_fields.active_fields():
+        targets[CUSTOM_TARGET + custom.key] = f"{custom.label} (custom field)"
+    targets["ignore"] = FIELDS["ignore"]
+    return targets
+
+
+def custom_header_targets() -> dict[str, str]:
+    """A header naming a custom field, by its label or key (in csv_headers' normal form) -> its target."""
+    targets = {}
+    for custom in custom_fields.active_fields():
+        for name in (custom.key, custom.label):
+            targets.setdefault(normal_form(name), CUSTOM_TARGET + custom.key)
+    return targets
+
+
 def _checked_mapping(headers: list[str], mapping: dict[str, str]) -> dict[str, str]:
     checked, used = {}, {}
+    targets = mapping_targets()
     for index, header in enumerate(headers):
         name = mapping.get(str(index), "ignore")
-        if name not in FIELDS:
+        if name not in targets:
             raise ServiceError("Pick a lead field from the list.", field=f"col_{index}")
         if name != "ignore" and name in used:
-            raise ServiceError(f"“{headers[used[name]]}” is already mapped to {FIELDS[name]}; map only one column "
+            raise ServiceError(f"“{headers[used[name]]}” is already mapped to {targets[name]}; map only one column "
                                "to each field.", field=f"col_{index}")
         used.setdefault(name, index)
         checked[str(index)] = name
@@ -230,6 +255,7 @@ class Plan:
     on_duplicate: OnDuplicate
     actor_id: int | None
     region: str
+    apply_rules: bool = False  # new leads without an owner go where the assignment rules say
     header_of: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -237,6 +263,9 @@ class Plan:
         columns = sorted(((int(i), f) for i, f in imp.mapping.items() if f != "ignore"),
                          key=lambda c: (c[1] == "full_name", c[0]))
         header_of = {f: imp.headers[i] for i, f in columns if i < len(imp.headers)}
+        for target, header in list(header_of.items()):  # a custom field's error names custom_<key>
+            if target.startswith(CUSTOM_TARGET):
+                header_of[custom_fields.form_name(target.removeprefix(CUSTOM_TARGET))] = header
         for part in ("first_name", "last_name"):
             if "full_name" in header_of:
                 header_of.setdefault(part, header_of["full_name"])
@@ -245,7 +274,7 @@ class Plan:
         return cls(import_id=imp.id, columns=columns, headers=list(imp.headers), source=imp.default_source,
                    stage_id=stage_id, owner_id=imp.default_owner_id,
                    on_duplicate=DUPLICATE_MODES.get(imp.duplicates, OnDuplicate.skip), actor_id=imp.created_by_id,
-                   region=region, header_of=header_of)
+                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules))
 
 
 class RowRejected(Exception):
@@ -298,6 +327,11 @@ def lead_fields(cells: list[str], plan: Plan) -> tuple[dict, dict]:
             origin[name] = value
         elif name == "value":
             data["value"] = money_text(value)
+        elif name.startswith(CUSTOM_TARGET):
+            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
+        elif name == "tags":
+            # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
+            data["tags"] = value.replace('"', "")
         else:
             data[name] = value
     if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
@@ -323,15 +357,16 @@ def _import_record(record: Record, plan: Plan) -> str:
     try:
         captured = capture_lead(data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
                                 owner_id=plan.owner_id, source=plan.source, origin=origin,
-                                on_duplicate=plan.on_duplicate, region=plan.region)
+                                on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules)
     except ServiceError as exc:
         header = plan.header_of.get(exc.field or "")
-        raise RowRejected(f"{header}: {exc.message}" if header and exc.field != "first_name" else exc.message)
+        named = header and exc.field != "first_name" and not exc.message.startswith(header)
+        raise RowRejected(f"{header}: {exc.message}" if named else exc.message)
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     if captured.created:
         return "created"
-    return "updated" if captured.changed else "skipped"
+    return "updated" if captured.changed or captured.custom_changed else "skipped"
 
 
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS) -> LeadImport | None:

@@ -7,24 +7,32 @@ The page a cursor names is carried in the address as a signed token (`encode_cur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Integer, Select, and_, exists, false, func, literal, literal_column, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Lead
-from app.services import INT32_MAX, totals, whole_number
+from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
+from app.models.fields import VALUE_COLUMN
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, whole_number
+from app.services.tags import tag_key
 
 SORTS = {
     "created": Lead.created_at, "updated": Lead.updated_at, "name": Lead.last_name,
-    "company": Lead.company, "value": Lead.value,
+    "company": Lead.company, "value": Lead.value, "score": Lead.score,
 }
 NULLABLE_SORTS = {"company", "value"}
 COUNT_LIMIT = 10_000
+# A custom field sorts as "cf:<key>": by its typed value column, through that column's index
+# (field_id, value, lead_id); leads without a value come last in both directions.
+CUSTOM_SORT = "cf:"
+SORTABLE_KINDS = {FieldKind.text.value, FieldKind.url.value, FieldKind.choice.value, FieldKind.number.value,
+                  FieldKind.money.value, FieldKind.date.value, FieldKind.checkbox.value}
+RANGE_KINDS = {FieldKind.number.value, FieldKind.money.value, FieldKind.date.value}
 
 
 @dataclass(frozen=True)
@@ -40,21 +48,38 @@ class PoolFilters:
     stage_id: int | None = None
     owner: str = ""  # "", "none" (the pool), or a user id as text
     source: str = ""
+    tag: str = ""  # a tag's name, in any case
+    band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
     before: Position | None = None  # the page before this lead
     last: bool = False  # the last page
+    # A custom field shown as a column and filtered on: equals (a choice, a checkbox "yes"/"no", an
+    # option of a multiple choice), contains (text), or a range (number, money, date; either end).
+    field: CustomField | None = None
+    field_value: object = None
+    field_min: object = None
+    field_max: object = None
 
     def as_args(self, **changes) -> dict:
         """Query-string arguments for this filter with some values changed (defaults left out). The
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
+                  "tag": self.tag, "band": self.band,
+                  "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
+                  "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
         values.update(changes)
         defaults = {"sort": "created", "dir": "desc"}
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
+
+
+def _arg(value) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @dataclass
@@ -86,7 +111,7 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source); no order."""
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag); no order."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -105,13 +130,132 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
         query = query.where(Lead.owner_id == owner)
     if f.source:
         query = query.where(Lead.source == f.source)
+    if f.tag:
+        # The tag's id is looked up first and written into the SQL as a literal, so the planner knows
+        # from its statistics how many leads carry this tag: a rare tag reads its (tag_id, lead_id)
+        # index range, a common one walks the sort's index. As a subquery, or a bound parameter once
+        # the driver prepares the statement (a generic plan), it guesses, and a rare tag walked every lead.
+        tag_id = db.session.scalar(select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))))
+        if tag_id is None:
+            return query.where(false())
+        query = query.where(Lead.id.in_(select(LeadTag.lead_id)
+                                        .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
+    if f.band:
+        query = query.where(*score_range(f.band))
+    if f.field is not None:
+        query = _field_filter(query, f)
     return query
+
+
+def score_range(band_name: str) -> list:
+    """The WHERE clauses of a score band by name (an unknown band matches nothing)."""
+    band = scoring.band_named(band_name)
+    if band is None:
+        return [false()]
+    clauses = []
+    if band.min_score is not None:
+        clauses.append(Lead.score >= band.min_score)
+    if band.max_score is not None:
+        clauses.append(Lead.score < band.max_score)
+    return clauses
+
+
+def _field_filter(query: Select, f: PoolFilters) -> Select:
+    """Leads whose value in f.field matches, found through the value indexes (field_id, value, lead_id)."""
+    custom = f.field
+    if custom.kind == FieldKind.multi_choice.value:
+        if f.field_value not in (None, ""):
+            return query.where(Lead.id.in_(select(LeadFieldChoice.lead_id).where(
+                LeadFieldChoice.field_id == custom.id, LeadFieldChoice.choice == f.field_value)))
+        return query
+    rows = select(LeadFieldValue.lead_id).where(LeadFieldValue.field_id == custom.id)
+    column = getattr(LeadFieldValue, VALUE_COLUMN[custom.kind])
+    if custom.kind == FieldKind.checkbox.value:
+        if f.field_value is True:
+            return query.where(Lead.id.in_(rows))
+        if f.field_value is False:
+            return query.where(Lead.id.not_in(rows))
+        return query
+    if custom.kind in RANGE_KINDS:
+        if f.field_min is not None:
+            rows = rows.where(column >= f.field_min)
+        if f.field_max is not None:
+            rows = rows.where(column <= f.field_max)
+        return query.where(Lead.id.in_(rows)) if f.field_min is not None or f.field_max is not None else query
+    if f.field_value in (None, ""):
+        return query
+    if custom.kind == FieldKind.choice.value:
+        return query.where(Lead.id.in_(rows.where(column == f.field_value)))
+    like = "%" + str(f.field_value).lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return query.where(Lead.id.in_(rows.where(func.lower(column).like(like, escape="\\"))))
+
+
+def field_filter(key: str, value: str, low: str, high: str) -> tuple:
+    """(field, value, low, high) for the pool's custom-field filter from the query string, each
+    value read as the field's kind; raises ServiceError naming the bad parameter."""
+    if not key:
+        return None, None, None, None
+    custom = db.session.scalar(select(CustomField).where(CustomField.key == key))
+    if custom is None:
+        raise ServiceError("That custom field no longer exists; pick another.", field="field")
+    value, low, high = (value or "").strip(), (low or "").strip(), (high or "").strip()
+    kind = custom.kind
+    if kind == FieldKind.checkbox.value:
+        return custom, {"yes": True, "no": False}.get(value.lower()), None, None
+    if kind in RANGE_KINDS:
+        def bound(raw, name):
+            try:
+                return custom_fields.clean_value(custom, raw) if raw else None
+            except ServiceError as exc:
+                raise ServiceError(exc.message, field=name) from None
+        return custom, None, bound(low, "field_min"), bound(high, "field_max")
+    if kind in (FieldKind.choice.value, FieldKind.multi_choice.value) and value:
+        matches = [c for c in custom.choices or [] if c.casefold() == value.casefold()]
+        if not matches:
+            raise ServiceError(f"“{value[:60]}” is not an option of {custom.label}.", field="field_value")
+        return custom, matches[0], None, None
+    return custom, value[:200] or None, None, None
+
+
+def sortable_fields() -> list[CustomField]:
+    """The custom fields the pool can sort by (not long text or multiple choice), in the admins' order."""
+    return list(db.session.scalars(select(CustomField).where(CustomField.kind.in_(SORTABLE_KINDS))
+                                   .order_by(CustomField.position, CustomField.id)))
+
+
+def valid_sort(sort: str) -> bool:
+    """A built-in sort, or "cf:<key>" of a sortable custom field."""
+    if sort in SORTS:
+        return True
+    return sort.startswith(CUSTOM_SORT) and any(CUSTOM_SORT + f.key == sort for f in sortable_fields())
+
+
+def custom_sort_field(f: PoolFilters) -> CustomField | None:
+    """The custom field `f` sorts by ("cf:<key>"), or None for a built-in sort."""
+    if not f.sort.startswith(CUSTOM_SORT):
+        return None
+    return db.session.scalar(select(CustomField).where(CustomField.key == f.sort.removeprefix(CUSTOM_SORT)))
+
+
+def ordered(query: Select, f: PoolFilters) -> Select:
+    """`query` (over leads) in the pool's order for `f`, a custom sort's value joined in (the
+    export's order; the pool's pages walk by keyset in _walk)."""
+    custom = custom_sort_field(f)
+    if custom is None:
+        return query.order_by(*pool_order(f))
+    column = getattr(LeadFieldValue, VALUE_COLUMN[custom.kind])
+    query = query.outerjoin(LeadFieldValue, and_(LeadFieldValue.lead_id == Lead.id,
+                                                 LeadFieldValue.field_id == custom.id))
+    by = (lambda c: c.asc()) if f.direction == "asc" else (lambda c: c.desc())
+    return query.order_by(column.is_(None), by(column), by(Lead.id))
 
 
 
 def _nulls_first(f: PoolFilters) -> bool:
     """Where leads without a sort key go: PostgreSQL sorts NULLs last ascending (and the descending
     order asks for NULLS LAST); SQLite sorts them first ascending, last descending."""
+    if f.sort.startswith(CUSTOM_SORT):
+        return False  # a custom field's NULL section is read by its own query: last, in both directions
     return f.sort in NULLABLE_SORTS and f.direction == "asc" and db.session.get_bind().dialect.name == "sqlite"
 
 
@@ -126,15 +270,19 @@ def pool_order(f: PoolFilters) -> list:
 
 def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LIMIT) -> Total:
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
-    answer exactly; a search or source filter counts at most `limit` + 1 matching rows, and past
+    answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source:
+    if not f.q and not f.source and not f.tag and not f.band and not _field_filtering(f):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
     first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()
     counted = db.session.scalar(select(func.count()).select_from(first))
     return Total(count=min(counted, limit), exact=counted <= limit)
+
+
+def _field_filtering(f: PoolFilters) -> bool:
+    return f.field is not None and any(v not in (None, "") for v in (f.field_value, f.field_min, f.field_max))
 
 
 def _cursor_serializer() -> URLSafeSerializer:
@@ -144,7 +292,7 @@ def _cursor_serializer() -> URLSafeSerializer:
 def encode_cursor(f: PoolFilters, position: Position) -> str:
     """An opaque, signed token naming `position` in the order `f` sorts by."""
     key = position.key
-    if isinstance(key, datetime):
+    if isinstance(key, (datetime, date)):
         key = key.isoformat()
     elif isinstance(key, Decimal):
         key = str(key)
@@ -153,12 +301,33 @@ def encode_cursor(f: PoolFilters, position: Position) -> str:
 
 def _key(sort: str, raw) -> object:
     """The sort key a cursor carries, as the column's type; ValueError if it cannot be one."""
+    custom = sort.startswith(CUSTOM_SORT)
     if raw is None:
-        if sort not in NULLABLE_SORTS:
+        if sort not in NULLABLE_SORTS and not custom:
             raise ValueError("this sort has no NULL keys")
         return None
-    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 200:
+    if sort == "score":  # the one key that travels as a JSON number
+        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) <= INT32_MAX:
+            return raw
+        raise ValueError("not a score")
+    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 600:
         raise ValueError("a key travels as text")
+    if custom:
+        field = db.session.scalar(select(CustomField).where(CustomField.key == sort.removeprefix(CUSTOM_SORT)))
+        if field is None:
+            raise ValueError("no such field")
+        column = VALUE_COLUMN[field.kind]
+        if column == "value_date":
+            return date.fromisoformat(raw)
+        if column == "value_number":
+            try:
+                number = Decimal(raw)
+            except InvalidOperation:
+                raise ValueError("not a number") from None
+            if not number.is_finite() or abs(number) >= 10**16:
+                raise ValueError("not a stored number")
+            return number
+        return raw
     if sort in ("created", "updated"):
         moment = datetime.fromisoformat(raw)
         if moment.tzinfo is not None:
@@ -198,6 +367,9 @@ def _walk(f: PoolFilters, acting_user_id: int | None, ascending: bool, nulls_fir
     """Up to `limit` matching leads strictly after `start` in the order (sort key, id), ascending or
     descending, NULL keys first or last. Each section (keys, then NULLs, or the reverse) is its own
     query, so each is one range scan of an index in a plain direction, never a sort of every match."""
+    custom = custom_sort_field(f)
+    if custom is not None:
+        return _walk_custom(f, custom, acting_user_id, ascending, nulls_first, start, limit)
     column = SORTS.get(f.sort, Lead.created_at)
     by = (lambda c: c.asc()) if ascending else (lambda c: c.desc())
     beyond = (lambda c, v: c > v) if ascending else (lambda c, v: c < v)
@@ -225,6 +397,41 @@ def _walk(f: PoolFilters, acting_user_id: int | None, ascending: bool, nulls_fir
         found += [Position(key=key, id=lead_id)
                   for lead_id, key in db.session.execute(query.limit(limit - len(found)))]
         start = None  # the sections after the cursor's are read from their start
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _walk_custom(f: PoolFilters, custom: CustomField, acting_user_id: int | None, ascending: bool,
+                 nulls_first: bool, start: Position | None, limit: int) -> list[Position]:
+    """_walk for a custom field: the leads with a value, read in (value, lead_id) order along the
+    value index of that field, then (or, walking backwards, first) the leads without one, by id."""
+    column = getattr(LeadFieldValue, VALUE_COLUMN[custom.kind])
+    by = (lambda c: c.asc()) if ascending else (lambda c: c.desc())
+    beyond = (lambda c, v: c > v) if ascending else (lambda c, v: c < v)
+    reach = (lambda c, v: c >= v) if ascending else (lambda c, v: c <= v)
+    sections = ["nulls", "keys"] if nulls_first else ["keys", "nulls"]
+    if start is not None:
+        sections = sections[sections.index("nulls" if start.key is None else "keys"):]
+    found: list[Position] = []
+    for section in sections:
+        if section == "keys":
+            query = filtered(select(Lead.id, column).join(LeadFieldValue, and_(
+                LeadFieldValue.lead_id == Lead.id, LeadFieldValue.field_id == custom.id)), f, acting_user_id)
+            query = query.where(column.is_not(None))
+            if start is not None:
+                query = query.where(reach(column, start.key),
+                                    or_(beyond(column, start.key), beyond(LeadFieldValue.lead_id, start.id)))
+            query = query.order_by(by(column), by(LeadFieldValue.lead_id))
+        else:
+            has_value = exists().where(LeadFieldValue.lead_id == Lead.id, LeadFieldValue.field_id == custom.id)
+            query = filtered(select(Lead.id, literal(None)), f, acting_user_id).where(~has_value)
+            if start is not None:
+                query = query.where(beyond(Lead.id, start.id))
+            query = query.order_by(by(Lead.id))
+        found += [Position(key=key, id=lead_id)
+                  for lead_id, key in db.session.execute(query.limit(limit - len(found)))]
+        start = None
         if len(found) >= limit:
             break
     return found

@@ -15,7 +15,12 @@ from app.config import Settings
 from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
+from app.services import custom_fields
+from app.services import tags as tag_service
+from app.services.scoring import rescore
+from app.services.availability import open_lead_counts
+from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 
@@ -25,6 +30,7 @@ MAX_VALUE = Decimal("1000000000000")
 FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
     "company": "Company", "job_title": "Job title", "source": "Source", "value": "Deal value",
+    "country": "Country", "region": "Region",
 }
 
 
@@ -37,6 +43,23 @@ class LeadAlreadyClaimed(Conflict):
     def __init__(self, owner_name: str):
         super().__init__(f"{owner_name} claimed this lead first.")
         self.owner_name = owner_name
+
+
+class ClaimCapReached(Conflict):
+    """Claiming would take a person past the team's pool claim cap."""
+
+    def __init__(self, held: int, cap: int, adding: int = 1):
+        leads = f"{held} open lead{'s' if held != 1 else ''}"
+        if adding == 1:
+            message = (f"You hold {leads}, and the most a member may hold when claiming from the pool is {cap}. "
+                       "Close or hand on a lead first, or ask an admin to assign this one to you.")
+        else:
+            room = max(cap - held, 0)
+            message = (f"You hold {leads}; claiming these {adding} would make {held + adding}, and the most a "
+                       f"member may hold when claiming from the pool is {cap}. "
+                       + (f"Select at most {room}." if room else "Close or hand on a lead first."))
+        super().__init__(message)
+        self.held, self.cap, self.adding = held, cap, adding
 
 
 class StaleLead(Conflict):
@@ -118,6 +141,8 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
             cleaned[name] = normalize_phone(raw, region)
         elif name == "value":
             cleaned[name] = normalize_value(raw)
+        elif name == "country":
+            cleaned[name] = normalize_country(raw)
         else:
             text = (raw or "").strip()
             limit = max_length(name)
@@ -174,7 +199,8 @@ def json_value(value):
 
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
-    """Add a lead with its 'created' entry to the current transaction (call inside atomic())."""
+    """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
+    caller scores it (scoring.rescore) once everything else about it is written."""
     now = now or utcnow()
     stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
         select(Stage).order_by(Stage.position, Stage.id).limit(1))
@@ -194,27 +220,38 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
     """Add one lead as given, without duplicate checks (capture.capture_lead is the way in that checks)."""
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS}, region)
     with atomic():
-        return insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
+        rescore(lead, now, actor_id=actor_id)
+        return lead
 
 
 def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_version: int | None = None,
-                region: str | None = None) -> Lead:
-    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead."""
+                region: str | None = None, custom: dict | None = None, custom_partial: bool = False) -> Lead:
+    """Save edited fields with one 'updated' entry listing old and new values; raises StaleLead.
+
+    `custom`: custom field values by key (the lead form sends all of them, required ones required;
+    custom_partial=True, as the API does, changes only the keys sent)."""
     cleaned = clean_fields(data, region)
+    custom_cleaned = custom_fields.check_values(custom, partial=custom_partial, required=not custom_partial) \
+        if custom is not None else {}
     with atomic():
         lead = get_lead(lead_id)
         stale = StaleLead(lead, "Someone else edited this lead while you were typing. "
                                 "Their changes are shown; re-apply yours.")
         if expected_version is not None and lead.version != expected_version:
             raise stale
+        version = lead.version
         changes = {name: [json_value(getattr(lead, name)), json_value(value)]
                    for name, value in cleaned.items() if getattr(lead, name) != value}
-        if changes:
-            if not bump_version(lead, lead.version):
+        custom_changes = custom_fields.set_values(lead, custom_cleaned, actor_id, record_entry=False,
+                                                  touch_lead=False)
+        if changes or custom_changes:
+            if not bump_version(lead, version):
                 raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
-            record(lead.id, "updated", actor_id, {"changes": changes})
+            record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
+            rescore(lead, actor_id=actor_id)
     return lead
 
 
@@ -245,6 +282,7 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
         db.session.add(note)
         touch(lead, first_response=True)
         record(lead.id, "note", actor_id, {"body": body})
+        rescore(lead, actor_id=actor_id)
     return note
 
 
@@ -257,8 +295,24 @@ def touch(lead: Lead, *, first_response: bool = False) -> None:
         lead.first_response_at = now
 
 
+def enforce_claim_cap(user_id: int, claimed: int) -> None:
+    """After `claimed` pool leads became the user's in this transaction: raise ClaimCapReached if they
+    now hold more open leads than the team's pool claim cap allows (call inside atomic()).
+
+    Locks the user's row (FOR NO KEY UPDATE on PostgreSQL, which a lead's owner foreign key does not
+    wait for) before counting, so simultaneous claims by one person are counted one after another."""
+    cap = team_settings.pool_claim_cap()
+    if cap is None or not claimed:
+        return
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    held = open_lead_counts([user_id])[user_id]
+    if held > cap:
+        raise ClaimCapReached(max(held - claimed, 0), cap, claimed)
+
+
 def claim_lead(lead_id: int, actor_id: int) -> Lead:
-    """Make an unowned lead the actor's; raises LeadAlreadyClaimed if someone else got there first."""
+    """Make an unowned lead the actor's; raises LeadAlreadyClaimed if someone else got there first,
+    ClaimCapReached if the actor already holds as many open leads as the pool claim cap allows."""
     with atomic():
         active_user(actor_id)
         # Conditional update: of two simultaneous claims exactly one matches the row.
@@ -272,7 +326,9 @@ def claim_lead(lead_id: int, actor_id: int) -> Lead:
             if lead.owner_id == actor_id:
                 return lead
             raise LeadAlreadyClaimed(lead.owner.name if lead.owner else "Someone")
+        enforce_claim_cap(actor_id, 1)
         record(lead_id, "claimed", actor_id)
+        rescore(lead_id, actor_id=actor_id)
     lead = get_lead(lead_id)
     db.session.refresh(lead)
     return lead
@@ -286,14 +342,29 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     lead.owner = owner
     touch(lead)
     record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
+    rescore(lead, actor_id=actor_id)
     return True
 
 
+def _claims(owner: User | None, actor_id: int, taken: int) -> int:
+    """How many of the leads just assigned count as claims: a member (not an admin) taking leads
+    for themselves is claiming, however they ask."""
+    if owner is None or owner.id != actor_id or owner.is_admin:
+        return 0
+    return taken
+
+
 def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
-    """Give a lead to a teammate, or back to the pool (owner_id None)."""
+    """Give a lead to a teammate, or back to the pool (owner_id None). A member taking a lead for
+    themselves (from the pool, or from a teammate) is claiming it: raises ClaimCapReached past the
+    cap (admins are never capped). Counting a teammate's lead too closes a detour: hand pool leads
+    to a teammate, then take them back."""
     with atomic():
         lead = get_lead(lead_id)
-        _assign(lead, active_user(owner_id) if owner_id is not None else None, actor_id)
+        owner = active_user(owner_id) if owner_id is not None else None
+        if _assign(lead, owner, actor_id):
+            db.session.flush()
+            enforce_claim_cap(actor_id, _claims(owner, actor_id, 1))
     return lead
 
 
@@ -311,10 +382,17 @@ def _many(lead_ids: list[int]) -> list[Lead]:
 
 
 def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int:
-    """Assign many leads at once; returns how many changed owner."""
+    """Assign many leads at once; returns how many changed owner. A member taking leads for
+    themselves (from the pool or a teammate) is claiming them: raises ClaimCapReached past the cap,
+    and then none change."""
     with atomic():
         owner = active_user(owner_id) if owner_id is not None else None
-        return sum(_assign(lead, owner, actor_id) for lead in _many(lead_ids))
+        leads = _many(lead_ids)
+        changed = sum(_assign(lead, owner, actor_id) for lead in leads)
+        if changed:
+            db.session.flush()
+            enforce_claim_cap(actor_id, _claims(owner, actor_id, changed))
+        return changed
 
 
 def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime) -> None:
@@ -336,6 +414,7 @@ def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
         for offset, lead in enumerate(leads):
             change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
             touch(lead)
+        rescore(leads, now, actor_id=actor_id)
         return len(leads)
 
 
@@ -417,24 +496,30 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
             raise StaleLead(lead)
         db.session.refresh(lead)
         change_stage(lead, stage, actor_id, position, lead.updated_at)
+        rescore(lead, lead.updated_at, actor_id=actor_id)
     return lead
 
 
 def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: str | None = None) -> Lead:
-    """Apply a partial change in one transaction: the editable fields sent, then `stage_id` (to the
-    top of that stage), then `owner_id` (None: back to the pool). Each step records its own timeline
+    """Apply a partial change in one transaction: the editable fields sent (custom ones by key in
+    `custom_fields`, only those sent), then `stage_id` (to the top of that stage), then `owner_id`
+    (None: back to the pool), then `tags` (the lead's whole set of tags, as tags.set_tags takes
+    them). Each step records its own timeline
     entry; if any step fails nothing of the change is kept. Raises what update_lead, move_lead and
     assign_lead raise (LeadNotFound, UnknownStage, UnknownUser, StaleLead, ServiceError)."""
     with atomic():
         lead = get_lead(lead_id)
         fields = {name: changes[name] for name in EDITABLE_FIELDS if name in changes}
-        if fields:
+        custom = changes.get("custom_fields")
+        if fields or custom:
             if any(name in fields for name in ("first_name", "last_name", "email")):
                 # The name-or-email rule looks at what the lead will be, not only at what is sent.
                 fields = {"first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email, **fields}
-            update_lead(lead.id, fields, actor_id, region=region)
+            update_lead(lead.id, fields, actor_id, region=region, custom=custom, custom_partial=True)
         if changes.get("stage_id") is not None and changes["stage_id"] != lead.stage_id:
             move_lead(lead.id, changes["stage_id"], None, None, actor_id)
         if "owner_id" in changes and changes["owner_id"] != lead.owner_id:
             assign_lead(lead.id, changes["owner_id"], actor_id)
+        if "tags" in changes:
+            tag_service.set_tags(lead.id, changes["tags"] or [], actor_id)
     return lead

@@ -18,9 +18,10 @@ from app.filters import money
 from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
-from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
+from app.services.tags import fold_tags, tag_ids_of, unfold_tags
 from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
@@ -215,6 +216,12 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         _refuse_unmovable(loser)
         before = _snapshot(survivor, TRACKED_FIELDS)
         loser_snapshot = _snapshot(loser, [c.key for c in Lead.__table__.columns])
+        # The loser's custom values fill the survivor's empty ones, and are kept for an undo.
+        loser_custom = custom_fields.values_for([loser.id])[loser.id]
+        if loser_custom:
+            loser_snapshot["custom_fields"] = {k: custom_fields.json_value(v) for k, v in loser_custom.items()}
+            custom_fields.set_values(survivor, loser_custom, actor_id, now, fill_only=True, record_entry=False,
+                                     touch_lead=False)
         other_name = loser.full_name
         for name, side in choices.items():
             if side == "loser" and getattr(survivor, name) != getattr(loser, name):
@@ -225,6 +232,10 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
                  for table, model in MOVABLE.items()}
         _move(moved, loser.id, survivor.id)
+        # Tags are not rows with ids: the loser's join the survivor's, and the snapshot keeps both
+        # lists so that undo gives the loser its own back and takes from the survivor what it gained.
+        loser_snapshot["tag_ids"] = tag_ids_of(loser.id)
+        loser_snapshot["survivor_gained_tag_ids"] = fold_tags(loser.id, survivor.id)
         _show_latest_appointment(survivor)
         # Merges the loser absorbed would be cascade-deleted with it: they follow their timeline.
         db.session.execute(update(LeadMerge).where(LeadMerge.survivor_id == loser.id)
@@ -246,7 +257,9 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
 MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail)}
-MOVED_TABLES = {*MOVABLE, "lead_merges"}
+# Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
+# the loser's snapshot, from which an undo restores them.
+MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
 
 
 def _refuse_unmovable(loser: Lead) -> None:
@@ -322,6 +335,9 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
             raise MergeAlreadyUndone()
         survivor = db.session.get(Lead, merge.survivor_id, with_for_update=True, populate_existing=True)
         loser = _restore_loser(merge.loser_snapshot)
+        unfold_tags(survivor.id, loser.id, merge.loser_snapshot.get("tag_ids", []),
+                    merge.loser_snapshot.get("survivor_gained_tag_ids", []))
+        custom_fields.restore_values(loser, merge.loser_snapshot.get("custom_fields") or {})
         _move({"timeline_entries": merge.moved_timeline_ids, "notes": merge.moved_note_ids, **merge.moved_ids},
               survivor.id, loser.id)
         for lead in (survivor, loser):

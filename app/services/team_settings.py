@@ -1,4 +1,5 @@
-"""Team-wide choices: the default timezone and the stage a booked appointment moves a lead to."""
+"""Team-wide choices: the default timezone, the stage a booked appointment moves a lead to, and the
+pool claim cap."""
 from __future__ import annotations
 
 import hashlib
@@ -74,6 +75,11 @@ def _load() -> TeamSettings:
     return row
 
 
+def pool_claim_cap() -> int | None:
+    """The most open leads a member may hold and still claim from the pool (None: no cap)."""
+    return current().pool_claim_cap
+
+
 def team_timezone() -> str:
     return current().timezone or "UTC"
 
@@ -82,14 +88,32 @@ def user_timezone(user: User | None) -> str:
     return (user.timezone if user is not None and user.timezone else None) or team_timezone()
 
 
-def save(timezone: str, appointment_stage_id: int | None) -> TeamSettings:
-    """Save the team's settings; raises ServiceError naming a bad field."""
+MAX_CLAIM_CAP = 100_000
+UNCHANGED = object()
+
+
+def check_claim_cap(cap: int | None) -> int | None:
+    """A pool claim cap as admins may set it: None (no cap) or a whole number from 1; raises ServiceError."""
+    if cap is None:
+        return None
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= MAX_CLAIM_CAP:
+        raise ServiceError(f"A cap is a whole number from 1 to {MAX_CLAIM_CAP:,}; leave it empty for no cap.",
+                           field="pool_claim_cap")
+    return cap
+
+
+def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED) -> TeamSettings:
+    """Save the team's settings (the claim cap only when given); raises ServiceError naming a bad field."""
     timezone = check_timezone(timezone)
+    if pool_claim_cap is not UNCHANGED:
+        pool_claim_cap = check_claim_cap(pool_claim_cap)
     with atomic():
         if appointment_stage_id is not None and db.session.get(Stage, appointment_stage_id) is None:
             raise ServiceError("That stage no longer exists. Reload the page.", field="appointment_stage")
         row = db.session.get(TeamSettings, 1) or TeamSettings(id=1)
         row.timezone, row.appointment_stage_id = timezone, appointment_stage_id
+        if pool_claim_cap is not UNCHANGED:
+            row.pool_claim_cap = pool_claim_cap
         db.session.add(row)
     g.pop("team_settings", None)
     return row

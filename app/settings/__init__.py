@@ -1,4 +1,4 @@
-"""Team settings, admins only: one module per screen (team, stages, users, capture_forms with its
+"""Team settings, admins only: one module per screen (team, stages, fields, users, capture_forms with its
 held_submissions, api_keys), each with its forms."""
 from flask import Blueprint
 
@@ -13,4 +13,4 @@ def require_admin():
     pass
 
 
-from app.settings import api_keys, capture_forms, held_submissions, stages, team, users  # noqa: E402,F401
+from app.settings import api_keys, assignment, capture_forms, fields, held_submissions, scoring, stages, tags, team, users  # noqa: E402,F401

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.forms import HONEYPOT, entry_form
 from app.services import ServiceError, stages as stage_service, whole_number
-from app.services import capture_forms as form_service, held_submissions as held_service
+from app.services import capture_forms as form_service, custom_fields as field_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS
 from app.settings import bp
 from app.web import add_form_error, go, render
@@ -28,6 +28,8 @@ class CaptureFormForm(FlaskForm):
     ask_phone = SelectField(FIELD_LABELS["phone"], choices=ASK_CHOICES, default="optional")
     ask_company = SelectField(FIELD_LABELS["company"], choices=ASK_CHOICES, default="")
     ask_job_title = SelectField(FIELD_LABELS["job_title"], choices=ASK_CHOICES, default="")
+    ask_country = SelectField(FIELD_LABELS["country"], choices=ASK_CHOICES, default="")
+    ask_region = SelectField(FIELD_LABELS["region"], choices=ASK_CHOICES, default="")
     default_source = StringField("Source for its leads", default="Web form", validators=[Length(max=100)])
     default_stage_id = SelectField("Stage for new leads", choices=[], validate_choice=False)
     thank_you_message = TextAreaField("Thank-you message", default=form_service.DEFAULT_THANKS,
@@ -43,6 +45,11 @@ class CaptureFormForm(FlaskForm):
     def ask_fields(self):
         return [getattr(self, f"ask_{name}") for name in form_service.ASKABLE_FIELDS]
 
+    custom_ids: list = []  # the custom fields editor_form() added an "ask" select for
+
+    def ask_custom_fields(self):
+        return [getattr(self, f"ask_cf_{field_id}") for field_id in self.custom_ids]
+
     def load(self, capture_form) -> None:
         """Fill the form from a saved capture form (GET of the edit page)."""
         asked = form_service.asked(capture_form)
@@ -51,6 +58,9 @@ class CaptureFormForm(FlaskForm):
         self.default_stage_id.data = str(capture_form.default_stage_id or "")
         self.redirect_url.data = capture_form.redirect_url or ""
         self.default_source.data = capture_form.default_source or ""
+        asked_custom = form_service.asked_custom(capture_form)
+        for field_id in self.custom_ids:
+            getattr(self, f"ask_cf_{field_id}").data = asked_custom.get(field_id, "")
 
     def settings(self) -> form_service.FormSettings:
         return form_service.FormSettings(
@@ -59,13 +69,29 @@ class CaptureFormForm(FlaskForm):
                     if getattr(self, f"ask_{name}").data},
             default_source=self.default_source.data or "",
             default_stage_id=whole_number(self.default_stage_id.data),
-            thank_you_message=self.thank_you_message.data or "", redirect_url=self.redirect_url.data or "")
+            thank_you_message=self.thank_you_message.data or "", redirect_url=self.redirect_url.data or "",
+            custom_fields={field_id: getattr(self, f"ask_cf_{field_id}").data for field_id in self.custom_ids
+                           if getattr(self, f"ask_cf_{field_id}").data})
 
     def refused(self, exc: ServiceError) -> None:
         if exc.field == "fields":
             self.fields_errors.append(exc.message)
         else:
             add_form_error(self, exc)
+
+
+def editor_form(**kwargs) -> CaptureFormForm:
+    """The capture form editor with an "ask" choice for each custom field (none asked by default)."""
+    fields = field_service.active_fields()
+
+    class EditorForm(CaptureFormForm):
+        pass
+
+    for custom in fields:
+        setattr(EditorForm, f"ask_cf_{custom.id}", SelectField(custom.label, choices=ASK_CHOICES, default=""))
+    form = EditorForm(**kwargs)
+    form.custom_ids = [custom.id for custom in fields]
+    return form
 
 
 def _base_url() -> str:
@@ -78,7 +104,7 @@ def _share(capture_form) -> dict:
     plain = render_template("settings/_form_snippet.html", capture_form=capture_form, entry=entry_form(capture_form),
                             action=hosted, honeypot=HONEYPOT).strip()
     iframe = render_template("settings/_form_iframe.html", capture_form=capture_form, src=hosted,
-                             height=200 + 100 * len(capture_form.fields or [])).strip()
+                             height=200 + 100 * len([*(capture_form.fields or []), *(capture_form.custom_fields or [])])).strip()
     return {"hosted_url": hosted, "iframe_snippet": iframe, "html_snippet": plain}
 
 
@@ -98,12 +124,12 @@ def forms():
 
 @bp.get("/forms/new")
 def new_form():
-    return _editor("settings/forms_new.html", CaptureFormForm(formdata=None))
+    return _editor("settings/forms_new.html", editor_form(formdata=None))
 
 
 @bp.post("/forms")
 def create_form():
-    form = CaptureFormForm()
+    form = editor_form()
     if form.validate_on_submit():
         try:
             capture_form = form_service.create_form(form.settings())
@@ -119,7 +145,7 @@ def create_form():
 @bp.get("/forms/<int:form_id>")
 def edit_form(form_id: int):
     capture_form = form_service.get_form(form_id)
-    form = CaptureFormForm(obj=capture_form, formdata=None)
+    form = editor_form(obj=capture_form, formdata=None)
     form.load(capture_form)
     return _editor("settings/forms_edit.html", form, capture_form)
 
@@ -127,7 +153,7 @@ def edit_form(form_id: int):
 @bp.post("/forms/<int:form_id>")
 def update_form(form_id: int):
     capture_form = form_service.get_form(form_id)
-    form = CaptureFormForm()
+    form = editor_form()
     if form.validate_on_submit():
         try:
             form_service.update_form(capture_form.id, form.settings())

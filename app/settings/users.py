@@ -1,10 +1,14 @@
-"""The team at /settings/users: add a teammate, change a role, deactivate and reactivate."""
-from flask import flash, redirect, url_for
+"""The team at /settings/users: add a teammate, change a role, deactivate and reactivate, and set
+anyone's availability (away until, working hours)."""
+from flask import abort, flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from app.services import ServiceError, users as user_service
+from app.extensions import db
+from app.forms import AvailabilityForm
+from app.models import User
+from app.services import ServiceError, availability as availability_service, team_settings, users as user_service
 from app.settings import bp
 from app.web import add_form_error, go, notice, render, wants_fragment
 
@@ -27,7 +31,8 @@ class RoleForm(FlaskForm):
 def _page(form: UserForm, status: int = 200):
     team = user_service.team(include_inactive=True)
     return render("settings/users.html", "settings/_user_form.html", status, form=form, users=team,
-                  role_forms={user.id: RoleForm(formdata=None, role=user.role) for user in team})
+                  role_forms={user.id: RoleForm(formdata=None, role=user.role) for user in team},
+                  away=availability_service.away_now(team))
 
 
 @bp.get("/users")
@@ -83,3 +88,29 @@ def reactivate(user_id: int):
     user = user_service.set_active(user_id, True)
     flash(f"{user.name} can sign in again.", "success")
     return go(url_for("settings.users"))
+
+
+def _availability_page(user: User, form: AvailabilityForm, status: int = 200):
+    return render("settings/availability.html", "_availability_form.html", status, user=user, availability=form,
+                  action=url_for("settings.availability", user_id=user.id), whom=user.name,
+                  zone=team_settings.user_timezone(user))
+
+
+@bp.route("/users/<int:user_id>/availability", methods=["GET", "POST"])
+def availability(user_id: int):
+    """A teammate's "away until" date and working hours, as an admin sets them."""
+    user = db.session.get(User, user_id) or abort(404)
+    if request.method == "GET":
+        form = AvailabilityForm(formdata=None)
+        form.fill(user.away_until, availability_service.shifts_of(user))
+        return _availability_page(user, form)
+    form = AvailabilityForm()
+    if form.validate_on_submit():
+        try:
+            availability_service.set_availability(user.id, form.away_until.data, form.shifts())
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash(f"Saved {user.name}'s availability.", "success")
+            return go(url_for("settings.users"))
+    return _availability_page(user, form, 422)

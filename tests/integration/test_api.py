@@ -354,9 +354,10 @@ def test_reading_one_lead_returns_every_documented_field(api, make_lead, stages)
     lead = make_lead(first_name="Ada", email="ada@example.com", value="10.5")
     body = api.get(f"/leads/{lead.id}").get_json()
     assert set(body) == {"id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                         "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign", "created_at",
-                         "updated_at"}
+                         "country", "region", "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign",
+                         "tags", "created_at", "updated_at", "score", "score_band", "score_reasons", "custom_fields"}
     assert (body["id"], body["first_name"], body["value"], body["stage_id"]) == (lead.id, "Ada", 10.5, stages["New"].id)
+    assert (body["score"], body["score_band"], body["score_reasons"]) == (0, "Cold", [])
 
 
 @pytest.mark.parametrize("url", ["/leads/999", "/leads/0", "/leads/99999999999999999999999"])

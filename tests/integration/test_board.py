@@ -177,4 +177,5 @@ def test_the_board_and_pool_run_the_same_number_of_queries_for_5_or_60_leads(app
     lead = db.session.scalars(select(Lead).limit(1)).one()
     for _ in range(30):
         lead_service.add_note(lead.id, "again", owners[0])
-    assert queries(f"/leads/{lead.id}") <= 12
+    # 12 before issue 11; custom fields, tags and the score band (one query each, whatever the history) add 5.
+    assert queries(f"/leads/{lead.id}") <= 17

@@ -27,7 +27,7 @@ ADMIN_BLUEPRINTS = {"settings", "outbox"}
 @pytest.fixture
 def world(app, admin, member, make_lead, stages):
     """One of everything a route can name, so each URL in the map can be built with real ids."""
-    from app.services import api_keys, capture_forms, held_submissions, imports, merge
+    from app.services import api_keys, assignment, capture_forms, custom_fields, held_submissions, imports, merge
     from app.services.appointments import book_appointment
     lead = make_lead(first_name="Lena", last_name="Lindqvist", email="lena@example.com", owner=member)
     twin = make_lead(first_name="Lena", last_name="Lindqvist", email="lena.l@example.com")
@@ -39,11 +39,21 @@ def world(app, admin, member, make_lead, stages):
     key, secret = api_keys.create_key("Walker", admin.id)
     imp = imports.create_import(io.BytesIO(b"Email,First name\nx@example.com,X\n"), "walk.csv", admin.id)
     email = db.session.scalars(select(OutboxEmail).limit(1)).first()
+    group = assignment.save_group(None, name="Walkers", members={member.id: 1})
+    rule = assignment.save_rule(None, name="Walk", condition={}, target="round_robin", group_id=group.id)
+    from app.services import scoring
+    custom = custom_fields.create_field(custom_fields.FieldSettings(label="Budget", kind="number"))
+    scoring_rule = scoring.save_rule(None, label="has email", condition={"field": "email", "op": "is_not_empty"},
+                                     points=5)
+    from app.services.tags import add_tags, find_tag
+    add_tags(lead.id, "vip", admin.id)
     return {
         "ids": {"lead_id": lead.id, "appointment_id": appointment.id, "merge_id": merged.id,
                 "stage_id": stages["Contacted"].id, "user_id": member.id, "form_id": form.id, "held_id": held.id, "key_id": key.id,
-                "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0},
-        "strings": {"slug": form.slug, "token": "not-a-real-token"},
+                "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
+                "group_id": group.id, "assignment_rule_id": rule.id, "field_id": custom.id, "rule_id": scoring_rule.id,
+                "tag_id": find_tag("vip").id},
+        "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
 

@@ -137,16 +137,19 @@ def test_binary_message_tells_what_to_do():
      ["first_name", "last_name", "job_title", "email", "ignore", "phone", "company", "source", "ignore"]),
     ("Mailchimp", ["Email Address", "First Name", "Last Name", "Address", "Phone Number", "MEMBER_RATING",
                    "OPTIN_TIME", "TAGS"],
-     ["email", "first_name", "last_name", "ignore", "phone", "ignore", "ignore", "ignore"]),
+     ["email", "first_name", "last_name", "ignore", "phone", "ignore", "ignore", "tags"]),
     ("Google contacts", ["Name", "Given Name", "Family Name", "E-mail 1 - Value", "Phone 1 - Value",
                          "Organization 1 - Name"],
      ["ignore", "first_name", "last_name", "email", "phone", "ignore"]),
     ("snake case", ["first_name", "last_name", "e_mail", "utm_source", "deal_value", "job_title"],
      ["first_name", "last_name", "email", "utm_source", "value", "job_title"]),
     ("Leadboard", ["ID", "First name", "Last name", "Email", "Phone", "Company", "Job title", "Source",
-                   "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Created (UTC)"],
+                   "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Country", "Region",
+                   "Created (UTC)", "Tags"],
      ["ignore", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value", "ignore",
-      "ignore", "utm_source", "utm_medium", "utm_campaign", "ignore"]),
+      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region", "ignore", "tags"]),
+    ("Salesforce territory", ["First Name", "Last Name", "Email", "Mailing Country", "Mailing State/Province"],
+     ["first_name", "last_name", "email", "country", "region"]),
 ])
 def test_the_mapping_is_guessed_from_each_tools_headers(tool, headers, expected):
     mapping = guess_mapping(headers)

@@ -1,0 +1,199 @@
+"""A lead's country (ISO 3166-1 alpha-2) and region, through every way in and out: the lead form,
+the lead page, the API and its document, CSV import and export, and capture forms. A country is
+typed as a name or a code and stored as two letters; a lead captured with only a phone gets the
+phone's country."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Lead
+from app.services import ServiceError
+from app.services import capture_forms as form_service
+from app.services.capture import capture_lead
+from app.services.countries import country_from_phone, normalize_country
+from app.services.imports import run_import
+from tests.integration.test_api import Api
+from tests.integration.test_capture_forms import human
+from tests.integration.test_import import csv_bytes, queued, read_csv
+
+
+def lead_by_email(email: str) -> Lead:
+    db.session.expire_all()
+    return db.session.scalar(select(Lead).where(Lead.email == email))
+
+
+@pytest.mark.parametrize("typed, code", [
+    ("DE", "DE"), ("de", "DE"), (" Germany ", "DE"), ("germany", "DE"), ("DEU", "DE"),
+    ("Côte d'Ivoire", "CI"), ("cote d ivoire", "CI"), ("Ivory Coast", "CI"), ("UK", "GB"),
+    ("United Kingdom", "GB"), ("United States", "US"), ("usa", "US"), ("Türkiye", "TR"), ("Turkey", "TR"),
+    ("Russian Federation", "RU"), ("Bosnia & Herzegovina", "BA"), ("", None), ("   ", None), (None, None),
+])
+def test_a_country_is_stored_as_its_two_letter_code_however_it_is_written(typed, code):
+    assert normalize_country(typed) == code
+
+
+@pytest.mark.parametrize("typed", ["Atlantis", "XX", "EU", "Germany!!x", "x" * 300])
+def test_a_country_that_is_none_is_refused_naming_the_field(typed):
+    with pytest.raises(ServiceError) as refused:
+        normalize_country(typed)
+    assert refused.value.field == "country" and "not a country we know" in refused.value.message
+
+
+def test_a_phones_country_comes_from_its_number():
+    assert country_from_phone("+493012345678") == "DE"
+    assert country_from_phone("+14165550123") == "CA"  # Toronto: +1 but not the US
+    assert country_from_phone("+14155550123") == "US"
+    assert country_from_phone("+80012345678") is None  # international freephone: no country
+    assert country_from_phone(None) is None
+
+
+# --- manual entry and the lead page ---------------------------------------------------------------
+
+
+def test_the_lead_form_takes_a_country_name_and_a_region_and_the_page_shows_them(as_member, stages):
+    response = as_member.post("/leads/new", {"first_name": "Ada", "email": "ada@example.com",
+                                             "country": "germany", "region": "Bavaria"})
+    assert response.status_code == 302
+    lead = lead_by_email("ada@example.com")
+    assert (lead.country, lead.region) == ("DE", "Bavaria")
+    page = as_member.get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert "<dt>Country</dt><dd>Germany, Bavaria</dd>" in page
+    edit = as_member.get(f"/leads/{lead.id}/edit").get_data(as_text=True)
+    assert re.search(r'name="country"[^>]*value="Germany"', edit)
+    assert 'list="country-names"' in edit and '<option value="Germany">DE</option>' in edit
+
+
+def test_a_bad_country_is_refused_beside_the_field_and_nothing_is_saved(as_member, stages):
+    response = as_member.post("/leads/new", {"first_name": "Ada", "email": "ada@example.com", "country": "Atlantis"},
+                              htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<html" not in body
+    assert re.search(r'id="country-error">That is not a country we know', body)
+    assert 'aria-invalid="true"' in body
+    assert lead_by_email("ada@example.com") is None
+
+
+def test_editing_the_country_records_the_change_on_the_timeline(as_member, make_lead):
+    from app.models import TimelineEntry
+    lead = make_lead(first_name="Ada", email="ada@example.com", country="FR")
+    response = as_member.post(f"/leads/{lead.id}/edit", {"first_name": "Ada", "last_name": "Lead", "email": "ada@example.com",
+                                                        "country": "Austria", "region": "Tyrol",
+                                                        "version": str(lead.version)})
+    assert response.status_code == 302
+    assert (lead_by_email("ada@example.com").country, lead_by_email("ada@example.com").region) == ("AT", "Tyrol")
+    entry = db.session.scalar(select(TimelineEntry).where(TimelineEntry.lead_id == lead.id,
+                                                          TimelineEntry.kind == "updated"))
+    assert entry.data["changes"] == {"country": ["FR", "AT"], "region": [None, "Tyrol"]}
+
+
+def test_a_captured_lead_without_a_country_gets_its_phones(app, stages):
+    captured = capture_lead({"first_name": "Hans", "phone": "+49 30 1234567"}, via="manual entry")
+    assert captured.lead.country == "DE"
+    given = capture_lead({"first_name": "Jo", "phone": "+49 30 7654321", "country": "AT"}, via="manual entry")
+    assert given.lead.country == "AT"
+    local = capture_lead({"first_name": "Sam", "phone": "(415) 555-0199"}, via="manual entry", region="US")
+    assert local.lead.country == "US"
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(app, stages):
+    from app.services.api_keys import create_key
+    return Api(app, create_key("Website")[1])
+
+
+def test_the_api_takes_a_country_name_returns_the_code_and_patches_region(api):
+    created = api.post("/leads", {"email": "ada@example.com", "country": "Germany", "region": "Berlin"})
+    assert created.status_code == 201
+    assert (created.get_json()["country"], created.get_json()["region"]) == ("DE", "Berlin")
+    lead_id = created.get_json()["id"]
+    patched = api.patch(f"/leads/{lead_id}", {"country": "fr", "region": None})
+    assert patched.status_code == 200 and (patched.get_json()["country"], patched.get_json()["region"]) == ("FR", None)
+    assert (lead_by_email("ada@example.com").country, lead_by_email("ada@example.com").region) == ("FR", None)
+
+
+def test_the_api_defaults_the_country_from_the_phone(api):
+    created = api.post("/leads", {"first_name": "Luigi", "phone": "+39 06 1234 5678"})
+    assert created.get_json()["country"] == "IT"
+
+
+def test_the_api_refuses_an_unknown_country_as_a_problem_naming_the_field(api):
+    response = api.post("/leads", {"email": "ada@example.com", "country": "Atlantis"})
+    assert response.status_code in (400, 422)
+    problem = response.get_json()
+    assert any(e["field"] == "country" and "not a country we know" in e["message"] for e in problem["errors"])
+    assert lead_by_email("ada@example.com") is None
+
+
+def test_the_openapi_document_describes_country_and_region(api):
+    document = api.get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    assert "ISO 3166-1" in schemas["LeadCreate"]["properties"]["country"]["anyOf"][0]["description"] \
+        or "ISO 3166-1" in schemas["LeadCreate"]["properties"]["country"].get("description", "")
+    assert {"country", "region"} <= set(schemas["Lead"]["required"])
+
+
+# --- CSV import and export ------------------------------------------------------------------------
+
+
+def test_an_import_maps_country_and_region_columns_and_refuses_a_bad_country(stages):
+    data = csv_bytes([["First Name", "Email", "Mailing Country", "Mailing State/Province", "Phone"],
+                      ["Ada", "ada@example.com", "Deutschland?", "", ""],
+                      ["Bea", "bea@example.com", "Canada", "Ontario", ""],
+                      ["Cy", "cy@example.com", "", "", "+44 20 7946 0958"]])
+    imp = run_import(queued(data).id)
+    assert (imp.created_count, imp.rejected_count) == (2, 1)
+    assert (lead_by_email("bea@example.com").country, lead_by_email("bea@example.com").region) == ("CA", "Ontario")
+    assert lead_by_email("cy@example.com").country == "GB"
+    assert lead_by_email("ada@example.com") is None
+    from app.models import ImportRejection
+    reason = db.session.scalar(select(ImportRejection.reason))
+    assert reason.startswith("Mailing Country: That is not a country we know")
+
+
+def test_the_export_has_country_and_region(as_member, make_lead):
+    make_lead(first_name="Ada", country="DE", region="Bavaria")
+    rows = read_csv(as_member.get("/leads/export.csv"))
+    header = rows[0]
+    assert rows[1][header.index("Country")] == "DE" and rows[1][header.index("Region")] == "Bavaria"
+
+
+# --- capture forms --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def territory_form(app, stages):
+    return form_service.create_form(form_service.FormSettings(
+        name="Contact us", fields={"first_name": "optional", "email": "required", "phone": "optional",
+                                   "country": "optional", "region": "optional"},
+        default_source="Website", default_stage_id=None, thank_you_message="Thanks."))
+
+
+def test_a_capture_form_asks_country_and_region_and_stores_the_code(app, territory_form):
+    from tests.conftest import Web
+    prospect = Web(app.test_client())
+    page = prospect.get("/f/contact-us").get_data(as_text=True)
+    assert 'autocomplete="country-name"' in page and 'autocomplete="address-level1"' in page
+    prospect.post("/f/contact-us", human(territory_form, email="ada@example.com", country="Spain", region="Madrid"))
+    assert (lead_by_email("ada@example.com").country, lead_by_email("ada@example.com").region) == ("ES", "Madrid")
+    refused = prospect.post("/f/contact-us", human(territory_form, email="bo@example.com", country="Narnia"))
+    assert refused.status_code == 422
+    assert "That is not a country we know" in refused.get_data(as_text=True)
+    assert lead_by_email("bo@example.com") is None
+    prospect.post("/f/contact-us", human(territory_form, email="cy@example.com", phone="+34 912 345 678"))
+    assert lead_by_email("cy@example.com").country == "ES"
+
+
+def test_admins_can_ask_country_and_region_on_a_capture_form(as_admin, stages):
+    from tests.integration.test_capture_forms import editor_data
+    response = as_admin.post("/settings/forms", editor_data(ask_country="required", ask_region="optional"))
+    assert response.status_code in (302, 204)
+    form = form_service.list_forms()[0]
+    assert {"name": "country", "required": True} in form.fields
+    assert {"name": "region", "required": False} in form.fields
