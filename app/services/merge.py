@@ -216,9 +216,16 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         _refuse_unmovable(loser)
         before = _snapshot(survivor, TRACKED_FIELDS)
         loser_snapshot = _snapshot(loser, [c.key for c in Lead.__table__.columns])
-        # The loser's custom values fill the survivor's empty ones, and are kept for an undo.
+        # The loser's custom values fill the survivor's empty ones, and are kept for an undo. Those the
+        # survivor already had another value for stay out, and the "merged" entry names them, so that
+        # they are not seen only by undoing the merge.
         loser_custom = custom_fields.values_for([loser.id])[loser.id]
+        not_kept = {}
         if loser_custom:
+            kept = custom_fields.values_for([survivor.id])[survivor.id]
+            labels = {key: f.label for key, f in custom_fields.fields_by_key().items()}
+            not_kept = {labels.get(key, key): custom_fields.display(value) for key, value in loser_custom.items()
+                        if key in kept and kept[key] != value}
             loser_snapshot["custom_fields"] = {k: custom_fields.json_value(v) for k, v in loser_custom.items()}
             custom_fields.set_values(survivor, loser_custom, actor_id, now, fill_only=True, record_entry=False,
                                      touch_lead=False)
@@ -250,7 +257,8 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
                           moved_ids=moved, merged_by_id=actor_id, merged_at=now)
         db.session.add(merge)
         db.session.flush()
-        record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False}, now)
+        record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False,
+                                                 **({"custom_not_kept": not_kept} if not_kept else {})}, now)
     return merge
 
 
