@@ -24,6 +24,8 @@ import time
 
 from redis import RedisError
 from rq import Queue, Worker
+from rq.scheduler import RQScheduler
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.serializers import JSONSerializer
 
 from app import create_app
@@ -42,15 +44,45 @@ log = logging.getLogger("worker")
 stopping = threading.Event()  # set by SIGINT/SIGTERM: finish the job in hand and exit
 
 
+class LeadboardScheduler(RQScheduler):
+    """RQ's scheduler process, which stops when the worker that forked it is gone. A worker killed
+    outright (SIGKILL, the OOM killer) cannot stop its scheduler, which RQ leaves running for good,
+    holding the scheduler lock and heartbeating for a worker that no longer exists."""
+
+    _worker_pid: int | None = None
+
+    def start(self):
+        self._worker_pid = os.getpid()  # before the fork: the child compares its parent with it
+        return super().start()
+
+    def heartbeat(self):
+        if self._worker_pid is not None and os.getppid() != self._worker_pid:
+            self.log.warning("Scheduler: its worker is gone; stopping")
+            self._stop_requested = True  # the loop stops and releases the locks before its next pass
+            return
+        super().heartbeat()
+
+
 class LeadboardWorker(Worker):
-    """RQ's worker, which also tells our loop that a stop was asked for, and which looks for a lost
-    Redis again within seconds (RQ's own wait grows to a minute)."""
+    """RQ's worker, which also tells our loop that a stop was asked for, which looks for a lost
+    Redis again within seconds (RQ's own wait grows to a minute), and whose scheduler does not
+    outlive it."""
 
     max_connection_wait_time = BACKOFF_MAX
 
     def request_stop(self, signum, frame):
         stopping.set()
         super().request_stop(signum, frame)
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format=DEFAULT_LOGGING_FORMAT):
+        """RQ's own, with our scheduler class for the long-running process (RQ has no setting for it)."""
+        if burst:  # no process: it enqueues what is due, in this one, and is done
+            return super()._start_scheduler(burst, logging_level, date_format, log_format)
+        self.scheduler = LeadboardScheduler(self.queues, connection=self.connection, logging_level=logging_level,
+                                            date_format=date_format, log_format=log_format,
+                                            serializer=self.serializer)
+        self.scheduler.acquire_locks(auto_start=True)
 
 
 def _stop_on_signals() -> None:

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import OutboxEmail
 from app.services import atomic, outbox, utcnow
-from tests.jobs.conftest import MAIL_FROM, ROOT, free_port, wait_until
+from tests.jobs.conftest import MAIL_FROM, ROOT, alive, free_port, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.jobs]
 
@@ -174,3 +175,31 @@ def test_make_runs_supervisor_starts_a_new_worker_when_the_worker_dies(worker_en
             except ProcessLookupError:
                 pass
     assert log.read_text().count("The worker stopped") == 2, log.read_text()
+
+
+def _scheduler_of(worker_pid: int) -> list[int]:
+    """The worker's children that stay in its process group: RQ's scheduler (work horses leave it)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid, pgrp = (int(field) for field in (entry / "stat").read_text().rpartition(")")[2].split()[1:3])
+            except OSError:
+                continue
+            if ppid == worker_pid and pgrp == worker_pid:
+                children.append(int(entry.name))
+    return children
+
+
+def test_a_scheduler_whose_worker_was_killed_stops_and_lets_the_next_worker_schedule(start_worker, redis):
+    worker = start_worker(burst=False)
+    [scheduler] = wait_until(lambda: _scheduler_of(worker.pid), timeout=30, message="the scheduler process")
+    assert redis.keys("rq:scheduler-lock:*"), "the scheduler holds its queues' locks"
+
+    os.kill(worker.pid, signal.SIGKILL)  # the worker alone, as the OOM killer would: not its group
+    worker.wait(timeout=10)
+
+    wait_until(lambda: not alive(scheduler), timeout=15, message="the orphaned scheduler to stop")
+    assert redis.keys("rq:scheduler-lock:*") == [], "it released the locks, so the next worker's scheduler runs"
+    second = start_worker(burst=False)
+    wait_until(lambda: _scheduler_of(second.pid), timeout=30, message="the next worker's scheduler")
