@@ -196,7 +196,8 @@
     // Keyboard "Move to…": remember which card moved so focus can follow it into the refreshed column.
     document.body.addEventListener("htmx:beforeRequest", function (evt) {
       var form = evt.detail.elt;
-      var lead = form.tagName === "FORM" && form.closest(".move-to") && form.querySelector("[name=lead_id]");
+      var lead = form.tagName === "FORM" && (form.closest(".move-to") || form.classList.contains("close-form")) &&
+        form.querySelector("[name=lead_id]");
       if (lead) lastMovedLead = lead.value;
     });
 
@@ -257,5 +258,35 @@
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
     if (window.htmx) { htmx.onLoad(init); }
+  });
+})();
+
+// The closing dialog (won or lost): the server sends it when a card moves to a won or lost stage
+// (and puts the card back until it is answered); it opens as a modal. Cancel or Escape closes it
+// and focus returns to the card.
+(function () {
+  function open(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    scope.querySelectorAll("dialog[data-open]").forEach(function (dialog) {
+      if (dialog.open) { return; }
+      dialog.addEventListener("close", function () {
+        var lead = dialog.querySelector("[name=lead_id]");
+        var slot = dialog.parentNode;
+        if (slot) { slot.innerHTML = ""; }
+        var card = lead && document.querySelector("#card-" + lead.value + " .card-title");
+        if (card) { card.focus(); }
+      });
+      dialog.showModal();
+      var first = dialog.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea");
+      if (first) { first.focus(); }
+    });
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-close-dialog]");
+    if (button) { button.closest("dialog").close(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    open(document);
+    if (window.htmx) { htmx.onLoad(open); }
   });
 })();

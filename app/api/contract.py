@@ -8,7 +8,7 @@ limits the document shows); the services then apply the domain rules (a delivera
 a possible phone number, an appointment in the next two years)."""
 import json
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Annotated, Literal, Optional, Union
 
@@ -224,7 +224,14 @@ class LeadCreate(_LeadFields):
 class LeadUpdate(_LeadFields):
     """Only the fields sent change; each change is recorded on the lead's timeline."""
 
-    stage_id: Id = Field(None, description="Moves the lead to the top of this stage.")
+    stage_id: Id = Field(None, description="Moves the lead to the top of this stage. Moving it to a won or lost "
+                                           "stage closes it (send `value` for the won value); to an open stage "
+                                           "reopens it.")
+    closed_on: Optional[date] = Field(None, description="With a move to a won or lost stage: the day it was won "
+                                                        "or lost (default today, in the team's timezone).")
+    lost_reason: Optional[Text(80)] = Field(None, description="With a move to a lost stage: a reason from the "
+                                                              "team's list, by name; required if the team says so.")
+    lost_note: Optional[Text(500)] = Field(None, description="With a move to a lost stage: a note.")
     owner_id: Optional[Id] = Field(None, description="null returns the lead to the pool.")
     tags: Optional[Tags] = Field(None, description=TAGS_IN + " Replaces the lead's tags; [] or null removes them all.")
 
@@ -288,6 +295,9 @@ class Lead(BaseModel):
     score: int = Field(description="The sum of the scoring rules' points that hold for this lead now.")
     score_band: Optional[str] = Field(description="The name of the score band the score falls in (e.g. \"Hot\").")
     score_reasons: list[ScoreReason] = Field(description="Why: each rule that adds or takes points, in rule order.")
+    closed_on: Optional[date] = Field(description="The day the lead was won or lost; null while it is open.")
+    lost_reason: Optional[str] = Field(description="Why it was lost (a reason from the team's list), if it was.")
+    lost_note: Optional[str] = Field(description="The note given when it was lost.")
 
 
 class CapturedDuplicate(Lead):

@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import g
 
 from app.models import Appointment, CustomField, Lead, Stage
-from app.services import custom_fields as field_service, scoring, tags as tag_service
+from app.services import closing, custom_fields as field_service, scoring, tags as tag_service
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -57,6 +57,9 @@ def lead_json(lead: Lead, tags: list[str] | None = None, *, custom: dict | None 
         "score": lead.score or 0,
         "score_band": score_band(lead.score or 0),
         "score_reasons": [{"label": r["label"], "points": r["points"]} for r in lead.score_reasons or []],
+        "closed_on": lead.closed_on.isoformat() if lead.closed_on else None,
+        "lost_reason": closing.reason_names().get(lead.lost_reason_id) if lead.lost_reason_id else None,
+        "lost_note": lead.lost_note,
     }
 
 

@@ -19,7 +19,7 @@ from app.api.openapi import Reply, document, operation
 from app.api.problems import invalid
 from app.api.representation import custom_field_json, lead_json, stage_json
 from app.models.lead import EDITABLE_FIELDS
-from app.services import custom_fields as field_service, leads as lead_service
+from app.services import ServiceError, closing, custom_fields as field_service, leads as lead_service
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
 from app.services.stages import get_stage, pipeline
@@ -101,6 +101,7 @@ def update_lead(lead_id: int, body: LeadUpdate):
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     # Check every reference first, so a bad one is a 422 naming its field.
     _check_references(changes)
+    _closing(lead, changes)
     lead_service.change_lead(lead.id, changes, None, region=_region())
     return jsonify(_lead_json(_load(lead_id)))
 
@@ -117,6 +118,24 @@ def list_stages():
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+CLOSING_FIELDS = ("closed_on", "lost_reason", "lost_note")
+
+
+def _closing(lead, changes: dict) -> None:
+    """What a move to a won or lost stage records, checked into changes["closing"] (a 422 naming the
+    field otherwise); sent without such a move, the closing fields are a mistake, not ignored."""
+    sent = [name for name in CLOSING_FIELDS if changes.get(name) is not None]
+    stage = get_stage(changes["stage_id"]) if changes.get("stage_id") is not None else None
+    if stage is None or not closing.asks(lead, stage):
+        if sent:
+            raise ServiceError(f"{sent[0]} goes with a stage_id that moves the lead to a won or lost stage.",
+                               field=sent[0])
+        return
+    day = changes.get("closed_on")
+    changes["closing"] = closing.check(stage, day.isoformat() if day else None, None,
+                                       closing.reason_id(changes.get("lost_reason")), changes.get("lost_note"))
 
 
 def _region() -> str:

@@ -3,8 +3,8 @@ from flask_login import current_user, login_required
 
 from app.board import bp
 from app.board.forms import MoveForm
-from app.services import board as board_service, leads as lead_service, scoring
-from app.services.stages import UnknownStage, pipeline
+from app.services import ServiceError, board as board_service, closing, leads as lead_service, scoring, team_settings
+from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX
 from app.web import notice, render, safe_next, wants_fragment, with_notice
 
@@ -120,6 +120,29 @@ def _next_page(owner: str) -> str:
     return target if target.startswith("/leads/") else board
 
 
+def _close_dialog(form: MoveForm, stage, error: ServiceError | None = None):
+    """Ask for what closing a lead records before moving it to a won or lost stage: a dialog over
+    the board (the dragged card goes back until it is answered), or a page of its own without htmx."""
+    lead = lead_service.get_lead(form.lead_id.data)
+    owner = form.owner.data or ""
+    context = dict(lead=lead, stage=stage, form=form, error=error, reasons=closing.reasons(),
+                   today=closing.team_today(), next=request.form.get("next") or "", owner=owner,
+                   reason_required=bool(team_settings.current().lost_reason_required))
+    status = 422 if error else 200
+    if not wants_fragment():
+        return render_template("board/close.html", **context), status
+    affected = _existing({lead.stage_id, form.stage_id.data, form.from_stage_id.data})
+    body = render_template("board/_close_dialog.html", **context) + render_template(
+        "board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data), owner=owner, asking=True)
+    return body, status, {"HX-Reswap": "none"}
+
+
+def _closing_details(form: MoveForm, stage):
+    """The closing details sent with the move, checked (ServiceError names the field)."""
+    return closing.check(stage, form.closed_on.data, form.won_value.data, form.lost_reason.data,
+                         form.lost_note.data)
+
+
 @bp.post("/move")
 def move():
     form = MoveForm()
@@ -127,8 +150,15 @@ def move():
         abort(400, description=next(iter(form.errors.values()))[0])
     owner = form.owner.data or ""
     try:
+        stage, details = get_stage(form.stage_id.data), None
+        lead = lead_service.get_lead(form.lead_id.data)
+        if closing.asks(lead, stage):
+            fresh = form.version.data in (None, lead.version)  # a stale card is refused below, not asked about
+            if not form.closing.data and fresh:
+                return _close_dialog(form, stage)
+            details = _closing_details(form, stage)
         lead = lead_service.move_lead(form.lead_id.data, form.stage_id.data, form.after_id.data,
-                                      form.version.data, current_user.id)
+                                      form.version.data, current_user.id, details)
     except UnknownStage:
         # The stage was deleted (or is being deleted) as the card was dropped: nothing moved, and
         # the columns on this page are out of date, so the whole board reloads with the notice.
@@ -146,6 +176,10 @@ def move():
         return with_notice((render_template("board/_move_result.html",
                                             columns=_refreshed(affected, owner, form.shown.data), owner=owner),
                             409, {"HX-Reswap": "none"}), exc.message, "error")
+    except ServiceError as exc:
+        if exc.field is None:  # not a closing detail (a lead deleted meanwhile, say): the usual error page
+            raise
+        return _close_dialog(form, get_stage(form.stage_id.data), exc)  # asked again, the mistake beside its field
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -98,3 +98,6 @@ class TeamSettings(db.Model):
     appointment_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     # The most open leads a member may hold and still claim one from the pool (None: no cap).
     pool_claim_cap: Mapped[int | None]
+    # Won and lost: whether a lost lead needs a reason, and how long closed leads stay on the board.
+    lost_reason_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    board_closed_days: Mapped[int] = mapped_column(default=30, server_default="30")

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.stage import Stage
+from app.models.stage import LostReason, Stage
 from app.models.user import User
 
 # Fields a person edits on the lead form; the timeline records changes to these.
@@ -26,6 +26,7 @@ class Lead(db.Model):
         # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
         Index("ix_leads_score_id", "score", "id"),
         Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
+        Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +64,11 @@ class Lead(db.Model):
     score: Mapped[int] = mapped_column(default=0, server_default="0")
     score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Set when the lead moves to a won or lost stage, cleared when it is reopened (services/closing.py).
+    closed_on: Mapped[date | None]
+    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id", ondelete="SET NULL"), index=True)
+    lost_note: Mapped[str | None] = mapped_column(String(500))
+    lost_reason: Mapped[LostReason | None] = relationship(lazy="select")
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -25,3 +25,13 @@ class Stage(db.Model):
 
     def __repr__(self) -> str:
         return f"<Stage {self.name}>"
+
+
+class LostReason(db.Model):
+    """A reason a lead was lost, from the list admins keep (archived ones stay on the leads that had them)."""
+    __tablename__ = "lost_reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

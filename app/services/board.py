@@ -6,14 +6,15 @@ grow with how far down the column it is."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import custom_fields, totals
+from app.services import closing, custom_fields, totals
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
@@ -42,6 +43,7 @@ class Column:
     # The custom fields admins show on cards, and the cards' values (read for all columns at once).
     card_fields: list = field(default_factory=list)
     card_values: dict = field(default_factory=dict)
+    closed_since: date | None = None  # a won or lost column: it shows the leads closed since this day
 
     @property
     def has_more(self) -> bool:
@@ -62,8 +64,17 @@ def _owner_filter(query, owner_id: int | None):
     return query.where(Lead.owner_id == owner_id) if owner_id is not None else query
 
 
-def _cards(stage_id: int, owner_id: int | None, after: Cursor | None, limit: int) -> Cards:
+def _recently_closed(query, cutoff: date):
+    """A closed column shows the leads closed since `cutoff`: read through the (stage_id, closed_on)
+    index, so its cost follows the leads closed in the period, not all the leads ever won or lost."""
+    return query.where(Lead.closed_on >= cutoff).with_hint(Lead, "INDEXED BY ix_leads_stage_id_closed_on", "sqlite")
+
+
+def _cards(stage_id: int, owner_id: int | None, after: Cursor | None, limit: int,
+           closed_since: date | None = None) -> Cards:
     query = select(Lead).options(joinedload(Lead.owner)).where(Lead.stage_id == stage_id)
+    if closed_since is not None:
+        query = _recently_closed(query, closed_since)
     if after is not None:
         # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
         query = query.where(Lead.position >= after.position,
@@ -78,12 +89,29 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
     return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
 
 
+def _closed_totals(stage_id: int, owner_id: int | None, cutoff: date) -> tuple[int, Decimal]:
+    """A closed column's count and value for the period it shows."""
+    query = _recently_closed(select(func.count(), func.coalesce(func.sum(Lead.value), 0))
+                             .select_from(Lead).where(Lead.stage_id == stage_id), cutoff)
+    count, value = db.session.execute(_owner_filter(query, owner_id)).one()
+    return count, Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _column(stage: Stage, kept: dict, owner_id: int | None, after: Cursor | None, limit: int,
+            cutoff: date, **extra) -> Column:
+    """One column: an open stage with its kept totals and cards; a won or lost one with the period's."""
+    if closing.is_closed(stage):
+        count, total = _closed_totals(stage.id, owner_id, cutoff)
+        cards = _cards(stage.id, owner_id, after, limit, closed_since=cutoff)
+        return Column(stage=stage, count=count, total_value=total, cards=cards, closed_since=cutoff, **extra)
+    count, total = kept.get(stage.id, (0, Decimal(0)))
+    return Column(stage=stage, count=count, total_value=total, cards=_cards(stage.id, owner_id, after, limit), **extra)
+
+
 def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
     """Every stage in order; one read of the kept totals, then one bounded card query per stage."""
-    kept = _totals(owner_id)
-    board = [Column(stage=stage, count=kept.get(stage.id, (0, 0))[0], total_value=kept.get(stage.id, (0, Decimal(0)))[1],
-                    cards=_cards(stage.id, owner_id, None, per_column))
-             for stage in pipeline()]
+    kept, cutoff = _totals(owner_id), closing.board_cutoff()
+    board = [_column(stage, kept, owner_id, None, per_column, cutoff) for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
         col.tags = tags
@@ -105,7 +133,7 @@ def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = No
            shown_before: int = 0) -> Column:
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
     stage = get_stage(stage_id)
-    count, total = _totals(owner_id, stage.id).get(stage.id, (0, Decimal(0)))
-    cards = _cards(stage.id, owner_id, after, limit)
-    return with_card_fields([Column(stage=stage, count=count, total_value=total, cards=cards,
-                                    shown_before=shown_before, tags=tags_for([lead.id for lead in cards]))])[0]
+    kept = {} if closing.is_closed(stage) else _totals(owner_id, stage.id)
+    col = _column(stage, kept, owner_id, after, limit, closing.board_cutoff(), shown_before=shown_before)
+    col.tags = tags_for([lead.id for lead in col.cards])
+    return with_card_fields([col])[0]

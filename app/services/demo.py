@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
 from app.services import appointment_emails, appointments, atomic, utcnow
 from app.services.auth import hash_password
+from app.services.closing import CLOSED_KINDS
 from app.services.stages import ensure_default_pipeline
 
 DEMO_ADMIN = "admin@example.com"
@@ -100,6 +101,7 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
                 "value": Decimal(rng.randrange(500, 50000, 250)), "owner_id": owner_id, "stage_id": stage.id,
                 "position": -lead_id * 1024, "version": 1, "created_at": created, "updated_at": entered,
                 "stage_entered_at": entered, "first_response_at": entered if stage is not first_stage else None,
+                "closed_on": entered.date() if stage.kind in CLOSED_KINDS else None,
             })
             entries.append({"lead_id": lead_id, "actor_id": None, "kind": "created", "created_at": created,
                             "data": {"via": rng.choice(("web form", "CSV import", "manual entry")), "stage": first_stage.name}})

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
-from app.services import custom_fields
+from app.services import closing, custom_fields
 from app.services import tags as tag_service
 from app.services.scoring import rescore
 from app.services.availability import open_lead_counts
@@ -209,6 +209,7 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     owner = active_user(owner_id) if owner_id is not None else None
     lead = Lead(**cleaned, **(extra or {}), stage_id=stage.id, owner_id=owner.id if owner else None,
                 position=top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)
+    closing.apply(lead, stage, None, now, require_reason=False)  # a lead added straight into a won or lost stage closes today
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
@@ -395,24 +396,29 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
         return changed
 
 
-def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime) -> None:
-    """Put the lead at `position` in `stage`, recording the stage change (and a first response) if it moves."""
+def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime,
+                 closing_details: closing.Closing | None = None) -> None:
+    """Put the lead at `position` in `stage`, recording the stage change (and a first response) if it
+    moves; into or out of a won or lost stage, what closing or reopening it records (services/closing.py)."""
     if lead.stage_id != stage.id:
-        record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name}, now)
+        closed = closing.apply(lead, stage, closing_details, now)
+        record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name, **closed}, now)
         lead.stage_entered_at = now
         if actor_id is not None and lead.first_response_at is None:
             lead.first_response_at = now
     lead.stage_id, lead.stage, lead.position = stage.id, stage, position
 
 
-def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int) -> int:
-    """Move many leads to the top of one stage; returns how many changed stage."""
+def bulk_move(lead_ids: list[int], stage_id: int, actor_id: int,
+              closing_details: closing.Closing | None = None) -> int:
+    """Move many leads to the top of one stage (closing each with the same details, if it is a won or
+    lost stage); returns how many changed stage."""
     with atomic():
         stage = get_stage(stage_id)
         leads = [lead for lead in _many(lead_ids) if lead.stage_id != stage.id]
         top, now = top_position(stage.id), utcnow()
         for offset, lead in enumerate(leads):
-            change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now)
+            change_stage(lead, stage, actor_id, top - offset * POSITION_GAP, now, closing_details)
             touch(lead)
         rescore(leads, now, actor_id=actor_id)
         return len(leads)
@@ -473,7 +479,7 @@ def _renumber(stage_id: int) -> None:
 
 
 def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_version: int | None,
-              actor_id: int) -> Lead:
+              actor_id: int, closing_details: closing.Closing | None = None) -> Lead:
     """Put a card in a stage just below `after_id` (None: at the top).
 
     Raises StaleLead when the card or its new neighbour moved since the mover's board was drawn,
@@ -495,7 +501,7 @@ def move_lead(lead_id: int, stage_id: int, after_id: int | None, expected_versio
         if not bump_version(lead, lead.version):  # someone else's change committed since our read
             raise StaleLead(lead)
         db.session.refresh(lead)
-        change_stage(lead, stage, actor_id, position, lead.updated_at)
+        change_stage(lead, stage, actor_id, position, lead.updated_at, closing_details)
         rescore(lead, lead.updated_at, actor_id=actor_id)
     return lead
 
@@ -517,7 +523,7 @@ def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: st
                 fields = {"first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email, **fields}
             update_lead(lead.id, fields, actor_id, region=region, custom=custom, custom_partial=True)
         if changes.get("stage_id") is not None and changes["stage_id"] != lead.stage_id:
-            move_lead(lead.id, changes["stage_id"], None, None, actor_id)
+            move_lead(lead.id, changes["stage_id"], None, None, actor_id, changes.get("closing"))
         if "owner_id" in changes and changes["owner_id"] != lead.owner_id:
             assign_lead(lead.id, changes["owner_id"], actor_id)
         if "tags" in changes:

@@ -76,6 +76,8 @@ def _from_json(name: str, value):
     python_type = Lead.__table__.c[name].type.python_type
     if python_type is datetime:
         return datetime.fromisoformat(value)
+    if python_type is date:
+        return date.fromisoformat(value)
     if python_type is Decimal:
         return Decimal(value)
     return value

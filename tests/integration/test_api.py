@@ -355,7 +355,8 @@ def test_reading_one_lead_returns_every_documented_field(api, make_lead, stages)
     body = api.get(f"/leads/{lead.id}").get_json()
     assert set(body) == {"id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
                          "country", "region", "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign",
-                         "tags", "created_at", "updated_at", "score", "score_band", "score_reasons", "custom_fields"}
+                         "tags", "created_at", "updated_at", "score", "score_band", "score_reasons", "custom_fields",
+                         "closed_on", "lost_reason", "lost_note"}
     assert (body["id"], body["first_name"], body["value"], body["stage_id"]) == (lead.id, "Ada", 10.5, stages["New"].id)
     assert (body["score"], body["score_band"], body["score_reasons"]) == (0, "Cold", [])
 

@@ -1,11 +1,11 @@
 import re
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.models import Lead, TimelineEntry
-from app.services import leads as lead_service
+from app.services import closing, leads as lead_service
 
 
 def column_html(body: str, stage) -> str:
@@ -26,7 +26,9 @@ def test_columns_show_honest_totals_even_when_only_the_first_cards_are_loaded(ma
         user = make_user()
         bulk_leads(40, [user.id], list(stages.values()), notes=False)
         expected = {s.id: (0, Decimal(0)) for s in stages.values()}
-        for lead in db.session.scalars(select(Lead)):
+        cutoff = closing.board_cutoff()
+        # A won or lost column counts the leads closed in the period it shows (the last 30 days).
+        for lead in db.session.scalars(select(Lead).where(or_(Lead.closed_on.is_(None), Lead.closed_on >= cutoff))):
             count, total = expected[lead.stage_id]
             expected[lead.stage_id] = (count + 1, total + lead.value)
         web = Web(app.test_client())
@@ -127,7 +129,7 @@ def test_a_move_from_a_stale_board_is_refused_with_a_message_and_fresh_columns(a
 def test_a_drop_next_to_a_card_that_has_left_the_column_is_refused(as_member, make_lead, stages):
     neighbour = make_lead(first_name="Neighbour", stage="Won")
     lead = make_lead(first_name="Mover")
-    response = move(as_member, lead, stages["Lost"], after=neighbour)
+    response = move(as_member, lead, stages["Lost"], after=neighbour, closing="1")
     assert response.status_code == 409 and "board changed while you were dragging" in response.get_data(as_text=True)
     db.session.refresh(lead)
     assert lead.stage_id == stages["New"].id
