@@ -20,14 +20,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead, Notification,
     Role, Target, User,
 )
-from app.services import Conflict, NotFound, ServiceError, atomic, availability, conditions, utcnow
+from app.services import (
+    Conflict, NotFound, ServiceError, atomic, availability, conditions, transaction_memo, utcnow,
+)
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
 from app.services.team_settings import team_timezone
@@ -83,9 +85,10 @@ class Verdict:
 # --- routing -------------------------------------------------------------------------------------
 
 
-def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | None:
+def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict | None = None) -> Routed | None:
     """Give a new, ownerless lead to the first rule's available person (call inside the capture's
     atomic()): sets the owner, writes the timeline and notifies them. None: it stays in the pool.
+    `facts`: the lead's facts, score included, if the caller holds them (conditions.new_lead_facts).
 
     Never raises for a broken rule: the rule is skipped and flagged (admins told once)."""
     if lead.owner_id is not None:
@@ -93,8 +96,9 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
     rules = _enabled_rules()
     if not rules:
         return None
-    needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # read only these facts
-    facts = conditions.facts_for([lead], now, needs)[lead.id]
+    if facts is None:
+        needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # only these
+        facts = conditions.facts_for([lead], now, needs)[lead.id]
     known = conditions.fields(with_score=True)
     for rule in rules:
         problem = rule_problem(rule, known)
@@ -118,10 +122,12 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
 
 
 def _enabled_rules() -> list[AssignmentRule]:
-    return list(db.session.scalars(
+    """The enabled rules in order with their groups and members, in one query, read once per
+    transaction (services.transaction_memo: an import routes many leads in one)."""
+    return transaction_memo("assignment.enabled_rules", lambda: list(db.session.scalars(
         select(AssignmentRule).where(AssignmentRule.enabled.is_(True))
-        .options(selectinload(AssignmentRule.group).selectinload(AssignmentGroup.members))
-        .order_by(AssignmentRule.position, AssignmentRule.id)))
+        .options(joinedload(AssignmentRule.group).joinedload(AssignmentGroup.members))
+        .order_by(AssignmentRule.position, AssignmentRule.id)).unique()))
 
 
 def _reason(exc: Exception) -> str:

@@ -194,9 +194,17 @@ def _lead_ids(leads) -> list[int]:
 
 
 def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = None, *, actor_id: int | None = None,
-            ruleset: Ruleset | None = None) -> int:
+            ruleset: Ruleset | None = None, facts: dict | None = None) -> int:
     """Score these leads again inside the caller's transaction (call it where the change happens);
-    a band crossing writes a timeline entry. Returns how many scores changed."""
+    a band crossing writes a timeline entry. Returns how many scores changed.
+
+    `facts`: one Lead's facts the caller holds already (conditions.new_lead_facts, for a lead it
+    just made), so nothing is read again."""
+    if facts is not None and isinstance(leads, Lead):
+        now = now or utcnow()
+        with atomic():
+            return _apply([leads], ruleset or _transaction_ruleset(), now, actor_id, orm=True,
+                          facts={leads.id: facts})
     ids = _lead_ids(leads)
     if not ids:
         return 0
@@ -210,10 +218,11 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
         return changed
 
 
-def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool) -> int:
+def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool,
+           facts: dict[int, dict] | None = None) -> int:
     """Compute and store the batch's scores: on the ORM objects (orm=True, inside a service's change)
     or as one bulk UPDATE of the rows that changed (the job and the sweep)."""
-    facts = conditions.facts_for(leads, now, ruleset.needs)
+    facts = facts if facts is not None else conditions.facts_for(leads, now, ruleset.needs)
     updates, crossings, changed = [], [], 0
     for lead in leads:
         score, reasons, next_at = compute(ruleset, facts[lead.id])
