@@ -190,8 +190,8 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
 def _stage_rows() -> list[tuple[int, str, int]]:
     """(id, name, position) of every stage in order, read once per transaction: the condition
     fields list them and facts compare their positions."""
-    return transaction_memo("conditions.stages", lambda: [
-        (s.id, s.name, s.position) for s in db.session.scalars(select(Stage).order_by(Stage.position, Stage.id))])
+    return transaction_memo("conditions.stages", lambda: [tuple(row) for row in db.session.execute(
+        select(Stage.id, Stage.name, Stage.position).order_by(Stage.position, Stage.id))])
 
 
 def _stage_positions() -> dict[int, int]:
@@ -200,8 +200,11 @@ def _stage_positions() -> dict[int, int]:
 
 def _read_fields() -> dict[str, FieldSpec]:
     stages = tuple((stage_id, name) for stage_id, name, _ in _stage_rows())
-    forms = tuple((f.id, f.name) for f in db.session.scalars(select(CaptureForm).order_by(CaptureForm.name).limit(500)))
-    owners = tuple((u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name).limit(500)))
+    # Plain rows, not models: a capture reads these once, and loading every form's settings and
+    # every user as objects cost more than the rest of scoring.
+    forms = tuple(tuple(row) for row in db.session.execute(
+        select(CaptureForm.id, CaptureForm.name).order_by(CaptureForm.name).limit(500)))
+    owners = tuple(tuple(row) for row in db.session.execute(select(User.id, User.name).order_by(User.name).limit(500)))
     by_key: dict[str, FieldSpec] = {}
     for spec in (*BUILTIN, *EVENTS, *custom_field_specs()):
         if spec.key in ("stage", "event.stage_reached"):
@@ -302,6 +305,20 @@ def _clean_value(spec: FieldSpec, op: str, raw):
     return value
 
 
+_MISSING = object()
+
+
+@lru_cache(maxsize=64)
+def _by_text(choices: tuple[tuple[Any, str], ...]) -> dict[str, Any]:
+    """A choice list's stored values by their label or value case-folded, the first in order
+    winning: every capture checks its rules' countries against some 250 choices."""
+    found: dict[str, Any] = {}
+    for value, label in choices:
+        found.setdefault(str(label).casefold(), value)
+        found.setdefault(str(value).casefold(), value)
+    return found
+
+
 def _one_value(spec: FieldSpec, raw):
     """A choice field's value: its stored value (a stage, form or owner id, a choice text), found
     by id or by name as a person types it; a text field's value: the text."""
@@ -310,8 +327,8 @@ def _one_value(spec: FieldSpec, raw):
     if isinstance(raw, int) and not isinstance(raw, bool):
         matches = [v for v, _ in spec.choices if v == raw]
     else:
-        text = _text(raw).casefold()
-        matches = [v for v, label in spec.choices if str(label).casefold() == text or str(v).casefold() == text]
+        found = _by_text(spec.choices).get(_text(raw).casefold(), _MISSING)
+        matches = [] if found is _MISSING else [found]
     if not matches:
         shown = ", ".join(label for _, label in spec.choices[:8])
         raise _bad(f"“{_text(raw)}” is not a {spec.label.lower()} here; choose one of: {shown}.")

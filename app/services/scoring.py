@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, ScoreBand, ScoringRule, ScoringRun, TimelineEntry
-from app.services import NotFound, ServiceError, atomic, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, in_atomic, transaction_memo, utcnow
 from app.services import conditions
 from app.services.timeline import record
 
@@ -199,12 +199,11 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
     a band crossing writes a timeline entry. Returns how many scores changed.
 
     `facts`: one Lead's facts the caller holds already (conditions.new_lead_facts, for a lead it
-    just made), so nothing is read again."""
-    if facts is not None and isinstance(leads, Lead):
-        now = now or utcnow()
-        with atomic():
-            return _apply([leads], ruleset or _transaction_ruleset(), now, actor_id, orm=True,
-                          facts={leads.id: facts})
+    just made inside its atomic()), so nothing is read again; the score joins that lead's
+    transaction, no savepoint of its own."""
+    if facts is not None and isinstance(leads, Lead) and in_atomic():
+        return _apply([leads], ruleset or _transaction_ruleset(), now or utcnow(), actor_id, orm=True,
+                      facts={leads.id: facts})
     ids = _lead_ids(leads)
     if not ids:
         return 0
