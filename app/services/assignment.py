@@ -161,9 +161,21 @@ def _members(rule: AssignmentRule) -> list[tuple[int, int]]:
     return sorted((m.user_id, m.weight) for m in rule.group.members) if rule.group else []
 
 
+TURN_HELD = "leadboard_assignment_turn_held"
+
+
+def holds_turn() -> bool:
+    """Whether this transaction has locked a round-robin turn, which every capture routed by that
+    rule now waits for until it ends: a caller capturing many leads in one transaction (an import
+    batch) commits then, so a form capture waits for one lead's routing, not for a whole batch."""
+    current = db.session().get_transaction()
+    return current is not None and db.session.info.get(TURN_HELD) is current
+
+
 def _lock_turn(rule_id: int) -> AssignmentTurn:
     """The rule's turn row, locked until the capture commits (SQLite: BEGIN IMMEDIATE already
     serialises writers). Made here if missing, which only a hand-made rule row would need."""
+    db.session.info[TURN_HELD] = db.session().get_transaction()
     query = (select(AssignmentTurn).where(AssignmentTurn.rule_id == rule_id).with_for_update()
              .execution_options(populate_existing=True))
     turn = db.session.scalar(query)
