@@ -96,11 +96,12 @@ def load_ruleset() -> Ruleset:
     known = conditions.fields()
     ruleset = Ruleset(bands=bands(), known=known)
     for rule in rules():
-        problem = conditions.broken(rule.condition or {}, known)
-        if problem:
-            ruleset.broken[rule.id] = problem
-        elif rule.enabled:
-            cond = conditions.check(rule.condition, known=known)
+        try:  # checked once: conditions.broken() would check it a second time
+            cond = conditions.check(rule.condition or {}, known=known)
+        except ServiceError as exc:
+            ruleset.broken[rule.id] = exc.message
+            continue
+        if rule.enabled:
             ruleset.usable.append((rule, cond))
             ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
                                   cond["op"] in conditions.DAY_OPS))
