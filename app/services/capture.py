@@ -45,7 +45,7 @@ class Captured:
     routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did
     custom_changed: dict = field(default_factory=dict)  # custom field label -> [old, new] on a known lead
     # A new lead's tags (tags_for's order) and custom values (values_for's), as written: its reply
-    # needs not read them again. None on a known lead.
+    # need not read them again. None on a known lead.
     tags: list[str] | None = None
     custom: dict | None = None
 
