@@ -175,8 +175,8 @@ def _capture(body: LeadCreate) -> tuple[int, dict]:
                             via=f"API key {caller.name}", stage_id=values.get("stage_id"),
                             owner_id=values.get("owner_id"), source=DEFAULT_SOURCE,
                             origin={name: values.get(name) for name in ORIGIN_FIELDS}, region=_region())
-    if captured.created:
-        return 201, _lead_json(captured.lead)
+    if captured.created:  # its tags and custom values as capture wrote them, not read again
+        return 201, lead_json(captured.lead, captured.tags, custom=captured.custom)
     return 200, {**_lead_json(captured.lead), "matched_on": captured.matched_on}
 
 

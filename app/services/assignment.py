@@ -20,14 +20,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead, Notification,
     Role, Target, User,
 )
-from app.services import Conflict, NotFound, ServiceError, atomic, availability, conditions, utcnow
+from app.services import (
+    Conflict, NotFound, ServiceError, atomic, availability, conditions, transaction_memo, utcnow,
+)
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
 from app.services.team_settings import team_timezone
@@ -83,9 +85,10 @@ class Verdict:
 # --- routing -------------------------------------------------------------------------------------
 
 
-def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | None:
+def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict | None = None) -> Routed | None:
     """Give a new, ownerless lead to the first rule's available person (call inside the capture's
     atomic()): sets the owner, writes the timeline and notifies them. None: it stays in the pool.
+    `facts`: the lead's facts, score included, if the caller holds them (conditions.new_lead_facts).
 
     Never raises for a broken rule: the rule is skipped and flagged (admins told once)."""
     if lead.owner_id is not None:
@@ -93,8 +96,9 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
     rules = _enabled_rules()
     if not rules:
         return None
-    needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # read only these facts
-    facts = conditions.facts_for([lead], now, needs)[lead.id]
+    if facts is None:
+        needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # only these
+        facts = conditions.facts_for([lead], now, needs)[lead.id]
     known = conditions.fields(with_score=True)
     for rule in rules:
         problem = rule_problem(rule, known)
@@ -118,10 +122,12 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None) -> Routed | No
 
 
 def _enabled_rules() -> list[AssignmentRule]:
-    return list(db.session.scalars(
+    """The enabled rules in order with their groups and members, in one query, read once per
+    transaction (services.transaction_memo: an import routes many leads in one)."""
+    return transaction_memo("assignment.enabled_rules", lambda: list(db.session.scalars(
         select(AssignmentRule).where(AssignmentRule.enabled.is_(True))
-        .options(selectinload(AssignmentRule.group).selectinload(AssignmentGroup.members))
-        .order_by(AssignmentRule.position, AssignmentRule.id)))
+        .options(joinedload(AssignmentRule.group).joinedload(AssignmentGroup.members))
+        .order_by(AssignmentRule.position, AssignmentRule.id)).unique()))
 
 
 def _reason(exc: Exception) -> str:
@@ -155,9 +161,21 @@ def _members(rule: AssignmentRule) -> list[tuple[int, int]]:
     return sorted((m.user_id, m.weight) for m in rule.group.members) if rule.group else []
 
 
+TURN_HELD = "leadboard_assignment_turn_held"
+
+
+def holds_turn() -> bool:
+    """Whether this transaction has locked a round-robin turn, which every capture routed by that
+    rule now waits for until it ends: a caller capturing many leads in one transaction (an import
+    batch) commits then, so a form capture waits for one lead's routing, not for a whole batch."""
+    current = db.session().get_transaction()
+    return current is not None and db.session.info.get(TURN_HELD) is current
+
+
 def _lock_turn(rule_id: int) -> AssignmentTurn:
     """The rule's turn row, locked until the capture commits (SQLite: BEGIN IMMEDIATE already
     serialises writers). Made here if missing, which only a hand-made rule row would need."""
+    db.session.info[TURN_HELD] = db.session().get_transaction()
     query = (select(AssignmentTurn).where(AssignmentTurn.rule_id == rule_id).with_for_update()
              .execution_options(populate_existing=True))
     turn = db.session.scalar(query)

@@ -15,9 +15,10 @@ from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, custom_fields, utcnow
 from app.services.assignment import Routed, route
+from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
 from app.services.identity import identify
-from app.services.tags import add_tags, clean_tags
+from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
 from app.services.scoring import rescore
 from app.services.timeline import record
@@ -43,6 +44,10 @@ class Captured:
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
     routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did
     custom_changed: dict = field(default_factory=dict)  # custom field label -> [old, new] on a known lead
+    # A new lead's tags (tags_for's order) and custom values (values_for's), as written: its reply
+    # need not read them again. None on a known lead.
+    tags: list[str] | None = None
+    custom: dict | None = None
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -85,12 +90,15 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
-            custom_fields.set_values(lead, custom, actor_id, now, record_entry=False, touch_lead=False)
-            if tags:
-                add_tags(lead.id, tags, actor_id, now, score=False)  # scored just below, once
-            rescore(lead, now, actor_id=actor_id)  # after the values and tags it may count, before routing
-            routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
-            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
+            values = custom_fields.write_new(lead.id, custom)
+            lead_tags = tag_new_lead(lead.id, tags, actor_id, now) if tags else []
+            # One set of facts for scoring and routing, from what was just written (a new lead has no events).
+            facts = new_lead_facts(lead, now, tags=lead_tags, custom=values)
+            rescore(lead, now, actor_id=actor_id, facts=facts)  # after the values and tags it may count
+            routed = route(lead, now, actor_id, facts=refresh_score(facts, lead)) \
+                if apply_rules and owner_id is None else None
+            return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,
+                            tags=lead_tags, custom=values)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
         custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
             existing, custom, actor_id, now, fill_only=on_duplicate != OnDuplicate.update, record_entry=False,

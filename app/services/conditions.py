@@ -187,10 +187,24 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
     return by_key
 
 
+def _stage_rows() -> list[tuple[int, str, int]]:
+    """(id, name, position) of every stage in order, read once per transaction: the condition
+    fields list them and facts compare their positions."""
+    return transaction_memo("conditions.stages", lambda: [tuple(row) for row in db.session.execute(
+        select(Stage.id, Stage.name, Stage.position).order_by(Stage.position, Stage.id))])
+
+
+def _stage_positions() -> dict[int, int]:
+    return {stage_id: position for stage_id, _, position in _stage_rows()}
+
+
 def _read_fields() -> dict[str, FieldSpec]:
-    stages = tuple((s.id, s.name) for s in db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
-    forms = tuple((f.id, f.name) for f in db.session.scalars(select(CaptureForm).order_by(CaptureForm.name).limit(500)))
-    owners = tuple((u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name).limit(500)))
+    stages = tuple((stage_id, name) for stage_id, name, _ in _stage_rows())
+    # Plain rows, not models: a capture reads these once, and loading every form's settings and
+    # every user as objects cost more than the rest of scoring.
+    forms = tuple(tuple(row) for row in db.session.execute(
+        select(CaptureForm.id, CaptureForm.name).order_by(CaptureForm.name).limit(500)))
+    owners = tuple(tuple(row) for row in db.session.execute(select(User.id, User.name).order_by(User.name).limit(500)))
     by_key: dict[str, FieldSpec] = {}
     for spec in (*BUILTIN, *EVENTS, *custom_field_specs()):
         if spec.key in ("stage", "event.stage_reached"):
@@ -291,6 +305,20 @@ def _clean_value(spec: FieldSpec, op: str, raw):
     return value
 
 
+_MISSING = object()
+
+
+@lru_cache(maxsize=64)
+def _by_text(choices: tuple[tuple[Any, str], ...]) -> dict[str, Any]:
+    """A choice list's stored values by their label or value case-folded, the first in order
+    winning: every capture checks its rules' countries against some 250 choices."""
+    found: dict[str, Any] = {}
+    for value, label in choices:
+        found.setdefault(str(label).casefold(), value)
+        found.setdefault(str(value).casefold(), value)
+    return found
+
+
 def _one_value(spec: FieldSpec, raw):
     """A choice field's value: its stored value (a stage, form or owner id, a choice text), found
     by id or by name as a person types it; a text field's value: the text."""
@@ -299,8 +327,8 @@ def _one_value(spec: FieldSpec, raw):
     if isinstance(raw, int) and not isinstance(raw, bool):
         matches = [v for v, _ in spec.choices if v == raw]
     else:
-        text = _text(raw).casefold()
-        matches = [v for v, label in spec.choices if str(label).casefold() == text or str(v).casefold() == text]
+        found = _by_text(spec.choices).get(_text(raw).casefold(), _MISSING)
+        matches = [] if found is _MISSING else [found]
     if not matches:
         shown = ", ".join(label for _, label in spec.choices[:8])
         raise _bad(f"“{_text(raw)}” is not a {spec.label.lower()} here; choose one of: {shown}.")
@@ -334,8 +362,7 @@ def facts_for(leads: list[Lead], now: datetime, needs: Iterable[str] | None = No
         return needs is None or any(k in needs or (k.endswith(".") and any(n.startswith(k) for n in needs))
                                     for k in keys)
 
-    positions = dict(db.session.execute(select(Stage.id, Stage.position)).all()) \
-        if wanted("event.stage_reached") else {}
+    positions = _stage_positions() if wanted("event.stage_reached") else {}
     resubmitted = dict(db.session.execute(
         select(TimelineEntry.lead_id, func.max(TimelineEntry.created_at))
         .where(TimelineEntry.lead_id.in_(ids), TimelineEntry.kind == "resubmitted")
@@ -356,26 +383,51 @@ def facts_for(leads: list[Lead], now: datetime, needs: Iterable[str] | None = No
     if wanted("score_band"):
         from app.services.scoring import band_of, bands  # noqa: PLC0415 (scoring builds on this module)
         all_bands = bands()
-    facts = {}
-    for lead in leads:
-        f = _base_facts(lead)
-        f.update({
-            "now": now,
-            "stage_positions": positions,
-            "tags": {str(t).casefold() for t in tags.get(lead.id, ())},
-            "event.submitted_again": resubmitted.get(lead.id),
-            "event.appointment_booked": booked.get(lead.id),
-            "event.appointment_confirmed": confirmed.get(lead.id),
-            "event.appointment_cancelled": cancelled.get(lead.id),
-            "event.stage_reached": lead.stage_id,
-            "event.idle": lead.updated_at,
-            "score": lead.score or 0,
-            "score_band": getattr(band_of(lead.score or 0, all_bands), "name", None) if wanted("score_band") else None,
-        })
-        for key, value in (custom.get(lead.id) or {}).items():
-            f[CUSTOM_PREFIX + key] = value
-        facts[lead.id] = f
+    band = (lambda score: getattr(band_of(score, all_bands), "name", None)) if wanted("score_band") else None
+    return {lead.id: _lead_facts(lead, now, positions, tags.get(lead.id, ()), custom.get(lead.id),
+                                 resubmitted.get(lead.id), booked.get(lead.id), confirmed.get(lead.id),
+                                 cancelled.get(lead.id), band)
+            for lead in leads}
+
+
+def new_lead_facts(lead: Lead, now: datetime, *, tags: Iterable[str], custom: dict,
+                   needs: Iterable[str] | None = None) -> dict:
+    """facts_for() of a lead made in this transaction, from what its capture holds: the tags and
+    custom values it was just given (as values_for reads them) and no events yet, so no query
+    but the stages (read once per transaction). The score and band are the lead's as they are
+    now; after scoring it, refresh_score() updates them."""
+    positions = _stage_positions() if needs is None or "event.stage_reached" in set(needs) else {}
+    facts = _lead_facts(lead, now, positions, tags, custom, None, None, None, None, None)
+    return refresh_score(facts, lead)
+
+
+def refresh_score(facts: dict, lead: Lead) -> dict:
+    """Bring a lead's facts up to its score after scoring changed it (the rest stays true)."""
+    from app.services.scoring import band_of, bands  # noqa: PLC0415 (scoring builds on this module)
+    facts["score"] = lead.score or 0
+    facts["score_band"] = getattr(band_of(lead.score or 0, bands()), "name", None)
     return facts
+
+
+def _lead_facts(lead: Lead, now: datetime, positions: dict, tags: Iterable[str], custom: dict | None,
+                resubmitted, booked, confirmed, cancelled, band) -> dict:
+    f = _base_facts(lead)
+    f.update({
+        "now": now,
+        "stage_positions": positions,
+        "tags": {str(t).casefold() for t in tags},
+        "event.submitted_again": resubmitted,
+        "event.appointment_booked": booked,
+        "event.appointment_confirmed": confirmed,
+        "event.appointment_cancelled": cancelled,
+        "event.stage_reached": lead.stage_id,
+        "event.idle": lead.updated_at,
+        "score": lead.score or 0,
+        "score_band": band(lead.score or 0) if band else None,
+    })
+    for key, value in (custom or {}).items():
+        f[CUSTOM_PREFIX + key] = value
+    return f
 
 
 def _base_facts(lead: Lead) -> dict:

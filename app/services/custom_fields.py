@@ -422,6 +422,35 @@ def _write(lead_id: int, custom: CustomField, value) -> None:
     db.session.flush()
 
 
+def write_new(lead_id: int, cleaned: dict) -> dict[str, object]:
+    """Write checked values (check_values) of a lead made in this transaction, which has none yet:
+    nothing is read or deleted, one insert per table (capture's path; set_values for a known lead).
+    Returns {key: value} as values_for would read them back, so the caller need not ask again."""
+    defined = fields_by_key()
+    rows, choices, read_back = [], [], {}
+    for key, value in cleaned.items():
+        custom = defined.get(key)
+        if custom is None or value in (None, []):
+            continue
+        if custom.kind == FieldKind.multi_choice.value:
+            choices += [{"lead_id": lead_id, "field_id": custom.id, "choice": option} for option in value]
+            read_back[key] = _in_order(custom, set(value))
+            continue
+        column = VALUE_COLUMN[custom.kind]
+        stored = (Decimal(1) if value else Decimal(0)) if custom.kind == FieldKind.checkbox.value else value
+        row = {"lead_id": lead_id, "field_id": custom.id, "value_text": None, "value_long": None,
+               "value_number": None, "value_date": None, column: stored}
+        rows.append(row)
+        read = _python(custom, LeadFieldValue(**row))
+        if read is not None:
+            read_back[key] = read
+    if rows:  # every row names every column, so this is one statement however many values
+        db.session.execute(LeadFieldValue.__table__.insert(), rows)
+    if choices:
+        db.session.execute(LeadFieldChoice.__table__.insert(), choices)
+    return read_back
+
+
 # --- admins defining fields -------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from app.models import ImportChunk, ImportRejection, LeadImport, Stage, User
 from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import OnDuplicate, capture_lead
+from app.services.assignment import holds_turn
 from app.services import custom_fields
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, Utf8Evidence, data_records,
@@ -35,7 +36,8 @@ PREVIEW_ROWS = 5
 # Rows per transaction. Each row is a savepoint inside it, and PostgreSQL caches only 64
 # subtransactions per transaction before every other session's snapshots get slower; past ~50
 # rows a batch saves nothing anyway (measured: bench/IMPORT.md). A batch also ends after
-# BATCH_SECONDS, so progress shows and SQLite's write lock is released often.
+# BATCH_SECONDS, so progress shows and SQLite's write lock is released often, and right after a
+# row that took a round-robin turn (assignment.holds_turn), whose lock form captures wait for.
 BATCH_ROWS = 50
 BATCH_SECONDS = 1.0
 JOB_TIMEOUT = 6 * 3600
@@ -432,7 +434,9 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                 else:
                     setattr(tally, outcome, getattr(tally, outcome) + 1)
                 rows += 1
-                if rows >= batch_rows or time.monotonic() - started >= BATCH_SECONDS:
+                # A round-robin turn this row took is locked until the batch commits: commit now, so
+                # that a form capture routed by the same rule waits for one lead, not a batch.
+                if rows >= batch_rows or time.monotonic() - started >= BATCH_SECONDS or holds_turn():
                     finished = False
                     break
             if rejections:

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, ScoreBand, ScoringRule, ScoringRun, TimelineEntry
-from app.services import NotFound, ServiceError, atomic, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, in_atomic, transaction_memo, utcnow
 from app.services import conditions
 from app.services.timeline import record
 
@@ -96,11 +96,12 @@ def load_ruleset() -> Ruleset:
     known = conditions.fields()
     ruleset = Ruleset(bands=bands(), known=known)
     for rule in rules():
-        problem = conditions.broken(rule.condition or {}, known)
-        if problem:
-            ruleset.broken[rule.id] = problem
-        elif rule.enabled:
-            cond = conditions.check(rule.condition, known=known)
+        try:  # checked once: conditions.broken() would check it a second time
+            cond = conditions.check(rule.condition or {}, known=known)
+        except ServiceError as exc:
+            ruleset.broken[rule.id] = exc.message
+            continue
+        if rule.enabled:
             ruleset.usable.append((rule, cond))
             ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
                                   cond["op"] in conditions.DAY_OPS))
@@ -194,9 +195,16 @@ def _lead_ids(leads) -> list[int]:
 
 
 def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = None, *, actor_id: int | None = None,
-            ruleset: Ruleset | None = None) -> int:
+            ruleset: Ruleset | None = None, facts: dict | None = None) -> int:
     """Score these leads again inside the caller's transaction (call it where the change happens);
-    a band crossing writes a timeline entry. Returns how many scores changed."""
+    a band crossing writes a timeline entry. Returns how many scores changed.
+
+    `facts`: one Lead's facts the caller holds already (conditions.new_lead_facts, for a lead it
+    just made inside its atomic()), so nothing is read again; the score joins that lead's
+    transaction, no savepoint of its own."""
+    if facts is not None and isinstance(leads, Lead) and in_atomic():
+        return _apply([leads], ruleset or _transaction_ruleset(), now or utcnow(), actor_id, orm=True,
+                      facts={leads.id: facts})
     ids = _lead_ids(leads)
     if not ids:
         return 0
@@ -210,10 +218,11 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
         return changed
 
 
-def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool) -> int:
+def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool,
+           facts: dict[int, dict] | None = None) -> int:
     """Compute and store the batch's scores: on the ORM objects (orm=True, inside a service's change)
     or as one bulk UPDATE of the rows that changed (the job and the sweep)."""
-    facts = conditions.facts_for(leads, now, ruleset.needs)
+    facts = facts if facts is not None else conditions.facts_for(leads, now, ruleset.needs)
     updates, crossings, changed = [], [], 0
     for lead in leads:
         score, reasons, next_at = compute(ruleset, facts[lead.id])

@@ -270,6 +270,23 @@ def add_tags(lead_id: int, names, actor_id: int | None, now: datetime | None = N
         return tags_for([lead_id])[lead_id]
 
 
+def tag_new_lead(lead_id: int, names: list[str], actor_id: int | None, now: datetime) -> list[str]:
+    """Put clean tags (clean_tags, at most MAX_PER_LEAD) on a lead made in this transaction, joining
+    it: the lead carries none yet and nobody else can see it, so there is nothing to lock, compare
+    or count beyond the tags themselves. Writes the 'tagged' entry; returns the lead's tags as
+    tags_for orders them. Raises ServiceError as ensure_tags does."""
+    found = ensure_tags(names)
+    if not found:
+        return []
+    pairs = [(lead_id, tag_id) for tag_id in sorted(found)]
+    db.session.execute(LeadTag.__table__.insert(), [{"lead_id": lead_id, "tag_id": tag_id} for _, tag_id in pairs])
+    _count(pairs, +1)
+    names_now = sorted(found.values(), key=tag_key)
+    db.session.execute(TimelineEntry.__table__.insert(), [
+        {"lead_id": lead_id, "actor_id": actor_id, "kind": "tagged", "data": {"tags": names_now}, "created_at": now}])
+    return names_now
+
+
 def remove_tag(lead_id: int, name: str, actor_id: int | None, now: datetime | None = None) -> list[str]:
     """Take one tag (any case) off a lead with an 'untagged' entry; a tag it does not carry is no
     change. Returns the lead's tags; raises LeadNotFound."""

@@ -316,3 +316,63 @@ def test_scoring_rules_cannot_ask_for_the_score(app):
     with pytest.raises(ServiceError):
         conditions.check({"field": "score_band", "op": "equals", "value": "Hot"})
     assert conditions.check({"field": "score_band", "op": "equals", "value": "hot"}, with_score=True)["value"] == "Hot"
+
+
+def test_a_capture_during_an_import_batch_waits_for_one_lead_not_the_batch(app, database_url, stages, sales, team):
+    """An import routing by the rules commits after each lead that took a turn: a form capture routed
+    by the same rule meanwhile is not held up by the rest of the import's batch."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time; PostgreSQL's row lock is what is tested here")
+    from sqlalchemy import text
+
+    from app.services.tags import ensure_tags
+    from tests.integration.test_import import csv_bytes, queued
+    rule(group=sales)
+    ensure_tags(["Held"])
+    db.session.commit()
+    imp = queued(csv_bytes([["Email", "First name", "Tags"], ["a@example.com", "A", ""],
+                            ["b@example.com", "B", "Held"], ["c@example.com", "C", ""]]), apply_rules=True)
+    # Another transaction keeps the tag "Held" locked: the import stops on row B, mid-batch, after
+    # row A took Ann's turn.
+    holder = db.engine.connect()
+    holding = holder.begin()
+    holder.execute(text("SELECT id FROM tags WHERE name_key = 'held' FOR UPDATE"))
+    errors = []
+
+    def importing():
+        with app.app_context():
+            try:
+                run_import(imp.id)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    def waiting() -> int:  # a connection of its own: pg_stat_activity is a snapshot per transaction
+        with db.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'")).scalar()
+
+    worker = threading.Thread(target=importing)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not waiting():
+            assert time.monotonic() < deadline, "the import never reached the held row"
+            time.sleep(0.05)
+        # Into another stage: row B holds its own stage's row (card positions) until B is done.
+        db.session.execute(text("SET lock_timeout = '3s'"))  # waiting on the batch would fail here
+        later = sorted(stages.values(), key=lambda s: s.position)[1]  # the import fills the first
+        lead = capture_lead({"first_name": "Form", "email": "form@example.com"}, via="test", now=NOW,
+                            stage_id=later.id).lead
+        db.session.execute(text("RESET lock_timeout"))
+        db.session.commit()
+    finally:
+        holding.rollback()
+        holder.close()
+        worker.join(timeout=60)
+    assert errors == []
+    assert owners([lead]) == ["Ben"]
+    imported = list(db.session.scalars(select(Lead).where(Lead.id != lead.id).order_by(Lead.email)))
+    assert [lead.email for lead in imported] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert owners(imported) == ["Ann", "Cat", "Ann"]
