@@ -1,29 +1,57 @@
 """The Kanban board: one column per stage, its maintained totals (services/totals.py), the first cards of each.
 
-A column pages by keyset: a page is the cards after one (position, id) in the column's order, fetched
+A column pages by keyset: a page is the cards after one (position, id) in the column's order, or
+after one (score, id) when sorted by score (highest first, along ix_leads_stage_score_id), fetched
 as limit + 1 so that whether more follow is known without counting, and the cost of a page does not
-grow with how far down the column it is."""
+grow with how far down the column it is.
+
+The board narrows by score band, minimum score, tag and a custom field with the pool's own rules
+(lead_queries.filtered). A narrowed column cannot use the kept totals, so it counts at most
+COUNT_LIMIT matching cards ("1,000+" beyond): a count that does not grow with the data."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import custom_fields, totals
+from app.services import custom_fields, lead_queries, totals
+from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
 
+SORTS = ("position", "score")  # manual order (the default), or score highest first
+COUNT_LIMIT = 1_000  # a narrowed column counts this many matches at most
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """Where a column's next page starts: after the card that was at (position, id). The values, not
-    the card, are the cursor, so a card moved or deleted since still marks the place."""
-    position: int
+    """Where a column's next page starts: after the card that was at (key, id), the key being its
+    position, or its score when sorted by score. The values, not the card, are the cursor, so a
+    card moved or deleted since still marks the place."""
+    key: int
     id: int
+
+
+@dataclass
+class View:
+    """What the board shows: whose leads (None: everyone's), narrowed how (the pool's filters: tag,
+    band, min_score and a custom field; its other fields are left empty) and in which order."""
+    owner_id: int | None = None
+    sort: str = "position"
+    narrow: PoolFilters = field(default_factory=PoolFilters)
+
+    @property
+    def narrowed(self) -> bool:
+        return lead_queries.narrows(self.narrow)
+
+    @property
+    def by_score(self) -> bool:
+        return self.sort == "score"
 
 
 class Cards(list):
@@ -37,6 +65,8 @@ class Column:
     count: int
     total_value: Decimal
     cards: list[Lead]
+    count_exact: bool = True  # False: at least `count` cards match (a narrowed column past COUNT_LIMIT)
+    by_score: bool = False
     shown_before: int = 0  # cards shown above this page: only for the "N left" label
     tags: dict[int, list[str]] = field(default_factory=dict)  # the cards' tags, by lead id
     # The custom fields admins show on cards, and the cards' values (read for all columns at once).
@@ -50,7 +80,9 @@ class Column:
     @property
     def next_cursor(self) -> Cursor | None:
         last = self.cards[-1] if self.has_more and self.cards else None
-        return Cursor(last.position, last.id) if last else None
+        if last is None:
+            return None
+        return Cursor(last.score if self.by_score else last.position, last.id)
 
     @property
     def left(self) -> int:
@@ -58,17 +90,28 @@ class Column:
         return max(self.count - self.shown_before - len(self.cards), 1 if self.has_more else 0)
 
 
-def _owner_filter(query, owner_id: int | None):
-    return query.where(Lead.owner_id == owner_id) if owner_id is not None else query
+def _narrowed(query, stage_id: int, view: View):
+    """`query` over one stage's leads, narrowed to the view's owner and filters."""
+    query = query.where(Lead.stage_id == stage_id)
+    if view.owner_id is not None:
+        query = query.where(Lead.owner_id == view.owner_id)
+    return lead_queries.filtered(query, view.narrow, None) if view.narrowed else query
 
 
-def _cards(stage_id: int, owner_id: int | None, after: Cursor | None, limit: int) -> Cards:
-    query = select(Lead).options(joinedload(Lead.owner)).where(Lead.stage_id == stage_id)
-    if after is not None:
-        # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
-        query = query.where(Lead.position >= after.position,
-                            or_(Lead.position > after.position, Lead.id > after.id))
-    rows = list(db.session.scalars(_owner_filter(query, owner_id).order_by(Lead.position, Lead.id).limit(limit + 1)))
+def _cards(stage_id: int, view: View, after: Cursor | None, limit: int) -> Cards:
+    query = _narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view)
+    if view.by_score:
+        # (score, id) below after's, highest first: a backward range of (stage_id, score, id).
+        if after is not None:
+            query = query.where(Lead.score <= after.key, or_(Lead.score < after.key, Lead.id < after.id))
+        query = query.order_by(Lead.score.desc(), Lead.id.desc())
+    else:
+        if after is not None:
+            # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
+            query = query.where(Lead.position >= after.key,
+                                or_(Lead.position > after.key, Lead.id > after.id))
+        query = query.order_by(Lead.position, Lead.id)
+    rows = list(db.session.scalars(query.limit(limit + 1)))
     cards = Cards(rows[:limit])
     cards.has_more = len(rows) > limit
     return cards
@@ -78,12 +121,31 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
     return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
 
 
-def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
-    """Every stage in order; one read of the kept totals, then one bounded card query per stage."""
-    kept = _totals(owner_id)
-    board = [Column(stage=stage, count=kept.get(stage.id, (0, 0))[0], total_value=kept.get(stage.id, (0, Decimal(0)))[1],
-                    cards=_cards(stage.id, owner_id, None, per_column))
-             for stage in pipeline()]
+def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT) -> tuple[int, bool, Decimal | None]:
+    """(count, exact, value) of a narrowed column: at most `limit` + 1 matching rows are read; past
+    `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage."""
+    first = _narrowed(select(Lead.id, Lead.value), stage_id, view).limit(limit + 1).subquery()
+    counted, value = db.session.execute(select(func.count(), func.sum(first.c.value)).select_from(first)).one()
+    if counted > limit:
+        return limit, False, None
+    return counted, True, Decimal(value or 0)
+
+
+def _column(stage: Stage, view: View, kept: dict, cards: Cards, shown_before: int = 0) -> Column:
+    if view.narrowed:
+        count, exact, value = bounded_count(stage.id, view)
+    else:
+        (count, value), exact = kept.get(stage.id, (0, Decimal(0))), True
+    return Column(stage=stage, count=count, total_value=value, cards=cards, count_exact=exact,
+                  by_score=view.by_score, shown_before=shown_before)
+
+
+def columns(view: View | None = None, per_column: int = 20) -> list[Column]:
+    """Every stage in order: the kept totals read once (or, narrowed, a bounded count per stage),
+    then one bounded card query per stage."""
+    view = view or View()
+    kept = {} if view.narrowed else _totals(view.owner_id)
+    board = [_column(stage, view, kept, _cards(stage.id, view, None, per_column)) for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
         col.tags = tags
@@ -101,11 +163,12 @@ def with_card_fields(cols: list[Column]) -> list[Column]:
     return cols
 
 
-def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = None, limit: int = 20,
+def column(stage_id: int, view: View | None = None, after: Cursor | None = None, limit: int = 20,
            shown_before: int = 0) -> Column:
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
+    view = view or View()
     stage = get_stage(stage_id)
-    count, total = _totals(owner_id, stage.id).get(stage.id, (0, Decimal(0)))
-    cards = _cards(stage.id, owner_id, after, limit)
-    return with_card_fields([Column(stage=stage, count=count, total_value=total, cards=cards,
-                                    shown_before=shown_before, tags=tags_for([lead.id for lead in cards]))])[0]
+    kept = {} if view.narrowed else _totals(view.owner_id, stage.id)
+    col = _column(stage, view, kept, _cards(stage.id, view, after, limit), shown_before)
+    col.tags = tags_for([lead.id for lead in col.cards])
+    return with_card_fields([col])[0]

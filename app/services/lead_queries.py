@@ -50,6 +50,7 @@ class PoolFilters:
     source: str = ""
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
+    min_score: int | None = None  # a score at least this
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -67,7 +68,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "tag": self.tag, "band": self.band,
+                  "tag": self.tag, "band": self.band, "min_score": self.min_score,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -79,6 +80,8 @@ class PoolFilters:
 def _arg(value) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bool):  # a checkbox filter, as its query string says it
+        return "yes" if value else "no"
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -111,7 +114,8 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag); no order."""
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag, score
+    band, minimum score, custom field); no order. The board narrows its columns with it too."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -142,6 +146,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
                                         .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
     if f.band:
         query = query.where(*score_range(f.band))
+    if f.min_score is not None:
+        query = query.where(Lead.score >= f.min_score)
     if f.field is not None:
         query = _field_filter(query, f)
     return query
@@ -272,13 +278,19 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
     answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source and not f.tag and not f.band and not _field_filtering(f):
+    if not f.q and not f.source and not narrows(f):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
     first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()
     counted = db.session.scalar(select(func.count()).select_from(first))
     return Total(count=min(counted, limit), exact=counted <= limit)
+
+
+def narrows(f: PoolFilters) -> bool:
+    """Whether `f` narrows by tag, score band, minimum score or a custom field's value: filters the
+    kept totals cannot count (a field picked with no value narrows nothing)."""
+    return bool(f.tag or f.band or f.min_score is not None or _field_filtering(f))
 
 
 def _field_filtering(f: PoolFilters) -> bool:
