@@ -111,7 +111,7 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
 @bp.get("")
 def index():
     view, view_args = _view(request.args)
-    columns = board_service.columns(view, current_app.config["BOARD_COLUMN_PAGE"])
+    columns = board_service.columns(view, current_app.config["BOARD_COLUMN_PAGE"], current_app.config["BOARD_COUNT_LIMIT"])
     return render("board/index.html", "board/_board.html", columns=columns, **_view_context(view, view_args),
                   score_bands=scoring.bands(), custom_fields=field_service.active_fields(),
                   tag_options=tag_service.suggestions(), rescoring=scoring.current_run() is not None)
@@ -124,7 +124,7 @@ def more_cards(stage_id: int):
     # `shown` only labels "N left"; a column started over from the top has shown nothing above.
     shown = _signed(request.args.get("shown"), INT32_MAX) if after else 0
     column = board_service.column(stage_id, view, after, current_app.config["BOARD_COLUMN_PAGE"],
-                                  shown_before=max(shown or 0, 0))
+                                  shown_before=max(shown or 0, 0), count_limit=current_app.config["BOARD_COUNT_LIMIT"])
     return render_template("board/_cards.html", column=column, **_view_context(view, view_args))
 
 
@@ -143,7 +143,8 @@ def _existing(stage_ids: set) -> set[int]:
 
 def _refreshed(stage_ids: set[int], view: board_service.View, shown: int | None) -> list:
     limit = min(MAX_SHOWN, max(current_app.config["BOARD_COLUMN_PAGE"], shown or 0))
-    return [board_service.column(stage_id, view, None, limit) for stage_id in sorted(stage_ids)]
+    return [board_service.column(stage_id, view, None, limit, count_limit=current_app.config["BOARD_COUNT_LIMIT"])
+            for stage_id in sorted(stage_ids)]
 
 
 def _next_page(view_args: dict) -> str:

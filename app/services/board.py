@@ -131,21 +131,23 @@ def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT) -> tuple[
     return counted, True, Decimal(value or 0)
 
 
-def _column(stage: Stage, view: View, kept: dict, cards: Cards, shown_before: int = 0) -> Column:
+def _column(stage: Stage, view: View, kept: dict, cards: Cards, shown_before: int = 0,
+            count_limit: int = COUNT_LIMIT) -> Column:
     if view.narrowed:
-        count, exact, value = bounded_count(stage.id, view)
+        count, exact, value = bounded_count(stage.id, view, count_limit)
     else:
         (count, value), exact = kept.get(stage.id, (0, Decimal(0))), True
     return Column(stage=stage, count=count, total_value=value, cards=cards, count_exact=exact,
                   by_score=view.by_score, shown_before=shown_before)
 
 
-def columns(view: View | None = None, per_column: int = 20) -> list[Column]:
+def columns(view: View | None = None, per_column: int = 20, count_limit: int = COUNT_LIMIT) -> list[Column]:
     """Every stage in order: the kept totals read once (or, narrowed, a bounded count per stage),
     then one bounded card query per stage."""
     view = view or View()
     kept = {} if view.narrowed else _totals(view.owner_id)
-    board = [_column(stage, view, kept, _cards(stage.id, view, None, per_column)) for stage in pipeline()]
+    board = [_column(stage, view, kept, _cards(stage.id, view, None, per_column), count_limit=count_limit)
+             for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
         col.tags = tags
@@ -164,11 +166,11 @@ def with_card_fields(cols: list[Column]) -> list[Column]:
 
 
 def column(stage_id: int, view: View | None = None, after: Cursor | None = None, limit: int = 20,
-           shown_before: int = 0) -> Column:
+           shown_before: int = 0, count_limit: int = COUNT_LIMIT) -> Column:
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
     view = view or View()
     stage = get_stage(stage_id)
     kept = {} if view.narrowed else _totals(view.owner_id, stage.id)
-    col = _column(stage, view, kept, _cards(stage.id, view, after, limit), shown_before)
+    col = _column(stage, view, kept, _cards(stage.id, view, after, limit), shown_before, count_limit)
     col.tags = tags_for([lead.id for lead in col.cards])
     return with_card_fields([col])[0]
