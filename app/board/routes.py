@@ -112,9 +112,12 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
 def index():
     view, view_args = _view(request.args)
     columns = board_service.columns(view, current_app.config["BOARD_COLUMN_PAGE"], current_app.config["BOARD_COUNT_LIMIT"])
-    return render("board/index.html", "board/_board.html", columns=columns, **_view_context(view, view_args),
-                  score_bands=scoring.bands(), custom_fields=field_service.active_fields(),
-                  tag_options=tag_service.suggestions(), rescoring=scoring.current_run() is not None)
+    body, status, headers = render("board/index.html", "board/_board.html", columns=columns,
+                                   **_view_context(view, view_args), score_bands=scoring.bands(),
+                                   custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
+                                   rescoring=scoring.current_run() is not None)
+    # The filter form sends its empty controls too; the address shows only the filters in use.
+    return body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
 
 
 @bp.get("/columns/<int:stage_id>/cards")
