@@ -95,7 +95,7 @@ def _narrowed(query, stage_id: int, view: View):
     query = query.where(Lead.stage_id == stage_id)
     if view.owner_id is not None:
         query = query.where(Lead.owner_id == view.owner_id)
-    return lead_queries.filtered(query, view.narrow, None) if view.narrowed else query
+    return lead_queries.filtered(query, view.narrow, None, per_row=True) if view.narrowed else query
 
 
 def _cards(stage_id: int, view: View, after: Cursor | None, limit: int) -> Cards:
@@ -124,10 +124,13 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
 def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT) -> tuple[int, bool, Decimal | None]:
     """(count, exact, value) of a narrowed column: at most `limit` + 1 matching rows are read; past
     `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage."""
-    first = _narrowed(select(Lead.id, Lead.value), stage_id, view).limit(limit + 1).subquery()
-    counted, value = db.session.execute(select(func.count(), func.sum(first.c.value)).select_from(first)).one()
+    # Ids only, so the count reads an index (no row per match); the value is summed only when the
+    # count is exact, over at most `limit` rows.
+    first = _narrowed(select(Lead.id), stage_id, view).limit(limit + 1).subquery()
+    counted = db.session.scalar(select(func.count()).select_from(first))
     if counted > limit:
         return limit, False, None
+    value = db.session.scalar(select(func.sum(Lead.value)).where(Lead.id.in_(select(first.c.id)))) if counted else 0
     return counted, True, Decimal(value or 0)
 
 

@@ -113,9 +113,12 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
     return whole_number(f.owner)
 
 
-def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
+def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row: bool = False) -> Select:
     """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag, score
-    band, minimum score, custom field); no order. The board narrows its columns with it too."""
+    band, minimum score, custom field); no order. The board narrows its columns with it too, with
+    `per_row`: a custom-field filter is then asked of each lead the query walks (an EXISTS probing
+    the value's primary key) instead of read as a list of every matching lead first, since a board
+    column walks one stage's index and stops after a page: that cost does not grow with the leads."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -149,7 +152,7 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
     if f.min_score is not None:
         query = query.where(Lead.score >= f.min_score)
     if f.field is not None:
-        query = _field_filter(query, f)
+        query = _field_filter(query, f, per_row)
     return query
 
 
@@ -166,34 +169,42 @@ def score_range(band_name: str) -> list:
     return clauses
 
 
-def _field_filter(query: Select, f: PoolFilters) -> Select:
-    """Leads whose value in f.field matches, found through the value indexes (field_id, value, lead_id)."""
+def _field_filter(query: Select, f: PoolFilters, per_row: bool = False) -> Select:
+    """Leads whose value in f.field matches, found through the value indexes (field_id, value, lead_id),
+    or with `per_row` probed per lead through the values' primary key (lead_id, field_id)."""
     custom = f.field
+
+    def having(rows: Select, negate: bool = False):
+        if per_row:
+            probe = rows.where(rows.selected_columns[0] == Lead.id).exists()
+            return query.where(~probe if negate else probe)
+        return query.where(Lead.id.not_in(rows) if negate else Lead.id.in_(rows))
+
     if custom.kind == FieldKind.multi_choice.value:
         if f.field_value not in (None, ""):
-            return query.where(Lead.id.in_(select(LeadFieldChoice.lead_id).where(
-                LeadFieldChoice.field_id == custom.id, LeadFieldChoice.choice == f.field_value)))
+            return having(select(LeadFieldChoice.lead_id).where(
+                LeadFieldChoice.field_id == custom.id, LeadFieldChoice.choice == f.field_value))
         return query
     rows = select(LeadFieldValue.lead_id).where(LeadFieldValue.field_id == custom.id)
     column = getattr(LeadFieldValue, VALUE_COLUMN[custom.kind])
     if custom.kind == FieldKind.checkbox.value:
         if f.field_value is True:
-            return query.where(Lead.id.in_(rows))
+            return having(rows)
         if f.field_value is False:
-            return query.where(Lead.id.not_in(rows))
+            return having(rows, negate=True)
         return query
     if custom.kind in RANGE_KINDS:
         if f.field_min is not None:
             rows = rows.where(column >= f.field_min)
         if f.field_max is not None:
             rows = rows.where(column <= f.field_max)
-        return query.where(Lead.id.in_(rows)) if f.field_min is not None or f.field_max is not None else query
+        return having(rows) if f.field_min is not None or f.field_max is not None else query
     if f.field_value in (None, ""):
         return query
     if custom.kind == FieldKind.choice.value:
-        return query.where(Lead.id.in_(rows.where(column == f.field_value)))
+        return having(rows.where(column == f.field_value))
     like = "%" + str(f.field_value).lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return query.where(Lead.id.in_(rows.where(func.lower(column).like(like, escape="\\"))))
+    return having(rows.where(func.lower(column).like(like, escape="\\")))
 
 
 def field_filter(key: str, value: str, low: str, high: str) -> tuple:

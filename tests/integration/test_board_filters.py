@@ -15,6 +15,7 @@ from app.services import board as board_service, custom_fields as cf, leads as l
 from app.services.custom_fields import FieldSettings
 from app.services.lead_queries import PoolFilters
 from tests.conftest import Web
+from tests.integration.test_custom_field_pool import fields, many  # noqa: F401 (fixtures)
 from tests.integration.test_board_paging import card_ids, column_html, column_order, read_whole_column
 
 SCORES = [0, 5, 20, 35, 35, 50, 60, 90, 90]  # ties on purpose: a page may end inside a run of one score
@@ -202,3 +203,17 @@ def test_a_move_from_a_filtered_board_refreshes_the_columns_in_that_view(board, 
     plain = web.post("/board/move", {"lead_id": lead.id, "stage_id": stages["New"].id, "version": lead.version,
                                      "view": "band=Hot&sort=score"})
     assert plain.status_code == 302 and plain.headers["Location"].endswith("/board?band=Hot&sort=score")
+
+
+@pytest.mark.parametrize("key, value, low, high", [
+    ("budget", "", "20", "99"), ("plan", "pro", "", ""), ("renewal", "", "2027-03-01", ""), ("remarks", "100%", "", ""),
+    ("modules", "CRM", "", ""), ("vip", "yes", "", ""), ("vip", "no", "", ""),
+])
+def test_the_boards_per_lead_field_probe_matches_the_pools_list_for_every_kind(many, fields, key, value, low, high):
+    from sqlalchemy import select
+    from app.services.lead_queries import field_filter, filtered
+    field, value, low, high = field_filter(key, value, low, high)
+    f = PoolFilters(field=field, field_value=value, field_min=low, field_max=high)
+    listed = set(db.session.scalars(filtered(select(Lead.id), f, None)))
+    probed = set(db.session.scalars(filtered(select(Lead.id), f, None, per_row=True)))
+    assert probed == listed and 0 < len(listed) < len(many)
