@@ -105,7 +105,7 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
     """What every board template needs to keep the view: its filters, its link arguments, the
     same as one query string (for the move form and the drag script)."""
     return {"view": view, "filters": view.narrow, "view_args": view_args, "view_query": urlencode(view_args),
-            "owner": view_args.get("owner", "")}
+            "owner": view_args.get("owner", ""), "scan_limit": board_service.SCAN_LIMIT}
 
 
 @bp.get("")

@@ -26,6 +26,7 @@ from app.services.tags import tags_for
 
 SORTS = ("position", "score")  # manual order (the default), or score highest first
 COUNT_LIMIT = 1_000  # a narrowed column counts this many matches at most
+SCAN_LIMIT = 20_000  # and tests a tag or custom-field filter on this many of its leads at most
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class View:
     @property
     def by_score(self) -> bool:
         return self.sort == "score"
+
+    @property
+    def probes(self) -> bool:
+        """Whether a filter is tested lead by lead (a tag or custom field) rather than read as a range."""
+        return bool(self.narrow.tag) or (self.narrowed and self.narrow.field is not None)
 
 
 class Cards(list):
@@ -121,23 +127,34 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
     return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
 
 
-def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT) -> tuple[int, bool, Decimal | None]:
-    """(count, exact, value) of a narrowed column: at most `limit` + 1 matching rows are read; past
-    `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage."""
-    # Ids only, so the count reads an index (no row per match); the value is summed only when the
-    # count is exact, over at most `limit` rows.
-    first = _narrowed(select(Lead.id), stage_id, view).limit(limit + 1).subquery()
-    counted = db.session.scalar(select(func.count()).select_from(first))
-    if counted > limit:
+def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int | None = None
+                  ) -> tuple[int, bool, Decimal | None]:
+    """(count, exact, value) of a narrowed column: at most `limit` + 1 matching ids are read; past
+    `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage.
+
+    A score filter reads its range of (stage_id, score, id). A tag or custom-field filter is tested
+    lead by lead along the stage, so a rare one would walk the whole column: in a column holding more
+    than SCAN_LIMIT leads (`kept`, from the kept totals) only its first SCAN_LIMIT are tested, and
+    the count is a floor ("312+"), its cost the same however long the column grows."""
+    query = _narrowed(select(Lead.id), stage_id, view)
+    floor = bool(view.probes and kept is not None and kept > SCAN_LIMIT)
+    if floor:
+        walked = _narrowed(select(Lead.id), stage_id, View(owner_id=view.owner_id)).order_by(
+            Lead.position, Lead.id).limit(SCAN_LIMIT).subquery()
+        query = query.where(Lead.id.in_(select(walked.c.id)))
+    ids = list(db.session.scalars(query.limit(limit + 1)))
+    if len(ids) > limit:
         return limit, False, None
-    value = db.session.scalar(select(func.sum(Lead.value)).where(Lead.id.in_(select(first.c.id)))) if counted else 0
-    return counted, True, Decimal(value or 0)
+    if floor:
+        return len(ids), False, None
+    value = db.session.scalar(select(func.sum(Lead.value)).where(Lead.id.in_(ids))) if ids else 0
+    return len(ids), True, Decimal(value or 0)
 
 
 def _column(stage: Stage, view: View, kept: dict, cards: Cards, shown_before: int = 0,
             count_limit: int = COUNT_LIMIT) -> Column:
     if view.narrowed:
-        count, exact, value = bounded_count(stage.id, view, count_limit)
+        count, exact, value = bounded_count(stage.id, view, count_limit, kept.get(stage.id, (0, 0))[0])
     else:
         (count, value), exact = kept.get(stage.id, (0, Decimal(0))), True
     return Column(stage=stage, count=count, total_value=value, cards=cards, count_exact=exact,
@@ -148,7 +165,7 @@ def columns(view: View | None = None, per_column: int = 20, count_limit: int = C
     """Every stage in order: the kept totals read once (or, narrowed, a bounded count per stage),
     then one bounded card query per stage."""
     view = view or View()
-    kept = {} if view.narrowed else _totals(view.owner_id)
+    kept = _totals(view.owner_id)  # narrowed, they say how long a column is
     board = [_column(stage, view, kept, _cards(stage.id, view, None, per_column), count_limit=count_limit)
              for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
@@ -173,7 +190,7 @@ def column(stage_id: int, view: View | None = None, after: Cursor | None = None,
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
     view = view or View()
     stage = get_stage(stage_id)
-    kept = {} if view.narrowed else _totals(view.owner_id, stage.id)
+    kept = _totals(view.owner_id, stage.id)
     col = _column(stage, view, kept, _cards(stage.id, view, after, limit), shown_before, count_limit)
     col.tags = tags_for([lead.id for lead in col.cards])
     return with_card_fields([col])[0]

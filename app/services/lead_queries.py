@@ -116,8 +116,8 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row: bool = False) -> Select:
     """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag, score
     band, minimum score, custom field); no order. The board narrows its columns with it too, with
-    `per_row`: a custom-field filter is then asked of each lead the query walks (an EXISTS probing
-    the value's primary key) instead of read as a list of every matching lead first, since a board
+    `per_row`: a tag or custom-field filter is then asked of each lead the query walks (an EXISTS
+    probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
     column walks one stage's index and stops after a page: that cost does not grow with the leads."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
@@ -145,8 +145,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         tag_id = db.session.scalar(select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))))
         if tag_id is None:
             return query.where(false())
-        query = query.where(Lead.id.in_(select(LeadTag.lead_id)
-                                        .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
+        tagged = select(LeadTag.lead_id).where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))
+        query = query.where(tagged.where(LeadTag.lead_id == Lead.id).exists() if per_row else Lead.id.in_(tagged))
     if f.band:
         query = query.where(*score_range(f.band))
     if f.min_score is not None:

@@ -217,3 +217,16 @@ def test_the_boards_per_lead_field_probe_matches_the_pools_list_for_every_kind(m
     listed = set(db.session.scalars(filtered(select(Lead.id), f, None)))
     probed = set(db.session.scalars(filtered(select(Lead.id), f, None, per_row=True)))
     assert probed == listed and 0 < len(listed) < len(many)
+
+
+def test_a_tag_filter_in_a_long_column_counts_only_its_first_leads_and_says_at_least(board, stages, monkeypatch):
+    web, leads, _ = board
+    monkeypatch.setattr(board_service, "SCAN_LIMIT", 10)  # New holds 25 leads, Contacted 8
+    first = column_order(stages["New"].id)[:10]
+    header = column_html(web.get("/board?tag=VIP").get_data(as_text=True), stages["New"])
+    assert f"{sum(leads[i]['vip'] for i in first)}+ matching leads" in header and 'class="total"' not in header
+    ids, _ = read_whole_column(web, stages["New"], "/board?tag=VIP")  # the cards are all there
+    assert ids == expected(leads, stages["New"].id, lambda d: d["vip"])
+    short = column_html(web.get("/board?tag=VIP").get_data(as_text=True), stages["Contacted"])
+    want = expected(leads, stages["Contacted"].id, lambda d: d["vip"])
+    assert f"{len(want)} matching lead" in short and "+ matching" not in short
