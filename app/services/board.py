@@ -26,7 +26,7 @@ from app.services.tags import tags_for
 
 SORTS = ("position", "score")  # manual order (the default), or score highest first
 COUNT_LIMIT = 1_000  # a narrowed column counts this many matches at most
-SCAN_LIMIT = 20_000  # and tests a tag or custom-field filter on this many of its leads at most
+SCAN_LIMIT = 5_000  # and tests a tag or custom-field filter on this many of its leads at most
 
 
 @dataclass(frozen=True)
