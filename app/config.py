@@ -243,6 +243,7 @@ def load(overrides: dict | None = None) -> dict:
         # The pool counts at most this many matches, then says "more than" (a bounded count).
         "POOL_COUNT_LIMIT": 10_000,
         "BOARD_COLUMN_PAGE": 20,
+        "BOARD_COUNT_LIMIT": 1_000,  # a filtered column counts this many matches at most ("1,000+")
     }
     config.update(overrides)
     return config

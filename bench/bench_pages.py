@@ -97,6 +97,11 @@ def pool_deep(ctx) -> str:
     return ctx.deep_pool_url
 
 
+def board_score_more(ctx) -> str:
+    """A score-sorted column's "Show more": the cards of New below score 50 (a keyset in mid-column)."""
+    return f"/board/columns/{ctx.stage_ids[0]}/cards?sort=score&after_score=50&after_id=2147483647&shown=20"
+
+
 def card_move(ctx, iteration: int):
     return ctx.next_move()
 
@@ -118,6 +123,12 @@ PAGES = [
     Page("pool_custom_sort", "pool: by a custom number field", f"/leads?sort=cf:{CUSTOM_KEY}&dir=asc"),
     Page("pool_custom_filter", "pool: custom number field 100 to 200",
          f"/leads?field={CUSTOM_KEY}&field_min=100&field_max=200"),
+    Page("board_score", "board: by score, highest first", "/board?sort=score"),
+    Page("board_band", "board: score band Hot (manual order)", "/board?band=Hot"),
+    Page("board_band_score", "board: score band Hot, by score", "/board?band=Hot&sort=score"),
+    Page("board_score_more", "board: a column's Show more, by score", board_score_more),
+    Page("board_custom_filter", "board: custom number field 100 to 200",
+         f"/board?field={CUSTOM_KEY}&field_min=100&field_max=200"),
     Page("lead_page", "lead page, long history", lead_page),
     Page("move", "card move (htmx POST /board/move)", "/board/move", method="POST", prepare=card_move, htmx=True),
     Page("notifications", "notifications", "/notifications"),

@@ -31,8 +31,11 @@
     root.querySelectorAll(".cards[data-stage-id]").forEach(function (list) {
       if (list.dataset.sortable) return;
       list.dataset.sortable = "1";
+      var board = document.getElementById("board");
       Sortable.create(list, {
         group: "board",
+        // Sorted by score, a card's place in its column is its score: it can change column, not place.
+        sort: !(board && board.dataset.sort === "score"),
         draggable: ".card",
         filter: ".load-more, details, select, button, input",
         preventOnFilter: false,
@@ -55,6 +58,7 @@
               version: card.dataset.version,
               from_stage_id: evt.from.dataset.stageId,
               owner: board.dataset.owner || "",
+              view: board.dataset.view || "",
               shown: evt.to.querySelectorAll(".card").length
             }
           });

@@ -1,6 +1,10 @@
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms import Form, IntegerField, StringField, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from app.services import custom_fields as field_service
+
+SCORE_LIMIT = 1_000_000  # far past any score the rules can give (200 rules of ±1000 points)
 
 
 class MoveForm(FlaskForm):
@@ -18,3 +22,29 @@ class MoveForm(FlaskForm):
     won_value = StringField("Won value", validators=[Optional()])
     lost_reason = StringField("Reason", validators=[Optional()])
     lost_note = StringField("Note", validators=[Optional()])
+    # The board's whole query string (filters and sort), so the refreshed columns show what the board does.
+    view = StringField("Board view", validators=[Optional(), Length(max=2000)])
+
+
+class BoardFilterForm(Form):
+    """The board's query string: whose leads, the pool's score, tag and custom-field filters, and the
+    order. Plain Form: a GET changes nothing, so it carries no CSRF token."""
+
+    owner = StringField("Whose leads", validators=[Optional(), Length(max=12)])
+    band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    min_score = IntegerField("Minimum score", validators=[
+        Optional(), NumberRange(min=-SCORE_LIMIT, max=SCORE_LIMIT, message="Give a score between −1,000,000 and 1,000,000.")])
+    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
+    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
+    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
+    field_min = StringField("From", validators=[Optional(), Length(max=40)])
+    field_max = StringField("To", validators=[Optional(), Length(max=40)])
+    sort = StringField("Order", validators=[Optional(), Length(max=20)])
+
+    def validate_sort(self, field):
+        if field.data and field.data not in ("position", "score"):
+            raise ValidationError("The board sorts by position (manual order) or by score.")
+
+    def validate_owner(self, field):
+        if field.data and field.data != "me":
+            raise ValidationError("The board shows everyone's leads or only yours (owner=me).")

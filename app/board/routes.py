@@ -1,9 +1,14 @@
+from urllib.parse import parse_qsl, urlencode
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 
 from app.board import bp
-from app.board.forms import MoveForm
-from app.services import ServiceError, board as board_service, closing, leads as lead_service, scoring, team_settings
+from app.board.forms import BoardFilterForm, MoveForm
+from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
+    leads as lead_service, scoring, tags as tag_service, team_settings
+from app.services.lead_queries import PoolFilters, field_filter
 from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX
 from app.web import notice, render, safe_next, wants_fragment, with_notice
@@ -22,14 +27,42 @@ def _signed(raw: str | None, limit: int) -> int | None:
     return number if -limit <= number <= limit else None
 
 
-def _cursor() -> board_service.Cursor | None:
-    """The "more" link's place in the column (the last shown card's position and id). A missing,
-    tampered or garbled one starts the column from the top: never an error for a stale link."""
-    position = _signed(request.args.get("after_position"), BIGINT_MAX)
+def _cursor(view: board_service.View) -> board_service.Cursor | None:
+    """The "more" link's place in the column (the last shown card's position, or score, and id). A
+    missing, tampered or garbled one starts the column from the top: never an error for a stale link."""
+    key = (_signed(request.args.get("after_score"), INT32_MAX) if view.by_score
+           else _signed(request.args.get("after_position"), BIGINT_MAX))
     lead_id = _signed(request.args.get("after_id"), INT32_MAX)
-    if position is None or lead_id is None or lead_id < 0:
+    if key is None or lead_id is None or lead_id < 0:
         return None
-    return board_service.Cursor(position, lead_id)
+    return board_service.Cursor(key, lead_id)
+
+
+def _view(args: MultiDict) -> tuple[board_service.View, dict]:
+    """The board's view from a query string, and its arguments for links (defaults left out). A bad
+    filter is a 400 naming it, as on the pool; an unknown band matches nothing, as on the pool."""
+    form = BoardFilterForm(args)
+    if not form.validate():
+        name, errors = next(iter(form.errors.items()))
+        abort(400, description=f"The {name.replace('_', ' ')} filter is not valid: {errors[0]}")
+    try:
+        custom, value, low, high = field_filter(form.field.data, form.field_value.data, form.field_min.data,
+                                                form.field_max.data)
+    except ServiceError as exc:
+        abort(400, description=f"The {exc.field.replace('_', ' ')} filter is not valid: {exc.message}")
+    narrow = PoolFilters(tag=form.tag.data or "", band=form.band.data or "", min_score=form.min_score.data,
+                         field=custom, field_value=value, field_min=low, field_max=high)
+    owner, sort = form.owner.data or "", form.sort.data or "position"
+    view = board_service.View(owner_id=current_user.id if owner == "me" else None, sort=sort, narrow=narrow)
+    links = narrow.as_args(owner=owner, sort=None if sort == "position" else sort)
+    return view, links
+
+
+def _move_view(form: MoveForm) -> tuple[board_service.View, dict]:
+    """The view a move was made from: its query string, or (older pages) just its owner filter."""
+    if form.view.data:
+        return _view(MultiDict(parse_qsl(form.view.data, keep_blank_values=True)))
+    return _view(MultiDict({"owner": form.owner.data or ""}))
 
 
 @bp.before_request
@@ -58,8 +91,8 @@ class CardUrls:
     def lead(self, lead_id: int) -> str:
         return self._for(lead_id, "leads.show")
 
-    def move_form(self, lead_id: int, owner: str | None) -> str:
-        return self._for(lead_id, "board.move_form", owner=owner or None)
+    def move_form(self, lead_id: int, view_args: dict) -> str:
+        return self._for(lead_id, "board.move_form", **view_args)
 
 
 @bp.context_processor
@@ -68,39 +101,42 @@ def card_urls() -> dict:
     return {"card_urls": CardUrls()}
 
 
-def _owner_id(owner: str | None) -> int | None:
-    """The board's only filter: everyone's leads, or mine."""
-    if owner in (None, ""):
-        return None
-    if owner == "me":
-        return current_user.id
-    abort(400, description="The board can show everyone's leads or only yours (owner=me).")
+def _view_context(view: board_service.View, view_args: dict) -> dict:
+    """What every board template needs to keep the view: its filters, its link arguments, the
+    same as one query string (for the move form and the drag script)."""
+    return {"view": view, "filters": view.narrow, "view_args": view_args, "view_query": urlencode(view_args),
+            "owner": view_args.get("owner", ""), "scan_limit": board_service.SCAN_LIMIT}
 
 
 @bp.get("")
 def index():
-    owner = request.args.get("owner", "")
-    columns = board_service.columns(_owner_id(owner), current_app.config["BOARD_COLUMN_PAGE"])
-    return render("board/index.html", "board/_board.html", columns=columns, owner=owner,
-                  rescoring=scoring.current_run() is not None)
+    view, view_args = _view(request.args)
+    columns = board_service.columns(view, current_app.config["BOARD_COLUMN_PAGE"], current_app.config["BOARD_COUNT_LIMIT"])
+    body, status, headers = render("board/index.html", "board/_board.html", columns=columns,
+                                   **_view_context(view, view_args), score_bands=scoring.bands(),
+                                   custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
+                                   rescoring=scoring.current_run() is not None)
+    # The filter form sends its empty controls too; the address shows only the filters in use.
+    return body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
 
 
 @bp.get("/columns/<int:stage_id>/cards")
 def more_cards(stage_id: int):
-    owner = request.args.get("owner", "")
-    after = _cursor()
+    view, view_args = _view(request.args)
+    after = _cursor(view)
     # `shown` only labels "N left"; a column started over from the top has shown nothing above.
     shown = _signed(request.args.get("shown"), INT32_MAX) if after else 0
-    column = board_service.column(stage_id, _owner_id(owner), after, current_app.config["BOARD_COLUMN_PAGE"],
-                                  shown_before=max(shown or 0, 0))
-    return render_template("board/_cards.html", column=column, owner=owner)
+    column = board_service.column(stage_id, view, after, current_app.config["BOARD_COLUMN_PAGE"],
+                                  shown_before=max(shown or 0, 0), count_limit=current_app.config["BOARD_COUNT_LIMIT"])
+    return render_template("board/_cards.html", column=column, **_view_context(view, view_args))
 
 
 @bp.get("/cards/<int:lead_id>/move")
 def move_form(lead_id: int):
     """The "Move to…" form of one card, fetched when its menu opens."""
-    return render_template("board/_move_form.html", lead=lead_service.get_lead(lead_id),
-                           owner=request.args.get("owner", ""), stages=pipeline())
+    view, view_args = _view(request.args)
+    return render_template("board/_move_form.html", lead=lead_service.get_lead(lead_id), stages=pipeline(),
+                           **_view_context(view, view_args))
 
 
 def _existing(stage_ids: set) -> set[int]:
@@ -108,32 +144,34 @@ def _existing(stage_ids: set) -> set[int]:
     return stage_ids & {s.id for s in pipeline()}
 
 
-def _refreshed(stage_ids: set[int], owner: str, shown: int | None) -> list:
+def _refreshed(stage_ids: set[int], view: board_service.View, shown: int | None) -> list:
     limit = min(MAX_SHOWN, max(current_app.config["BOARD_COLUMN_PAGE"], shown or 0))
-    return [board_service.column(stage_id, _owner_id(owner), None, limit) for stage_id in sorted(stage_ids)]
+    return [board_service.column(stage_id, view, None, limit, count_limit=current_app.config["BOARD_COUNT_LIMIT"])
+            for stage_id in sorted(stage_ids)]
 
 
-def _next_page(owner: str) -> str:
+def _next_page(view_args: dict) -> str:
     """Plain-form moves (no JavaScript, or from a lead's page) return where they came from."""
-    board = url_for("board.index", owner=owner or None)
+    board = url_for("board.index", **view_args)
     target = safe_next(request.form.get("next"), board)
     return target if target.startswith("/leads/") else board
 
 
-def _close_dialog(form: MoveForm, stage, error: ServiceError | None = None):
+def _close_dialog(form: MoveForm, stage, view: board_service.View, view_args: dict,
+                  error: ServiceError | None = None):
     """Ask for what closing a lead records before moving it to a won or lost stage: a dialog over
     the board (the dragged card goes back until it is answered), or a page of its own without htmx."""
     lead = lead_service.get_lead(form.lead_id.data)
-    owner = form.owner.data or ""
     context = dict(lead=lead, stage=stage, form=form, error=error, reasons=closing.reasons(),
-                   today=closing.team_today(), next=request.form.get("next") or "", owner=owner,
-                   reason_required=bool(team_settings.current().lost_reason_required))
+                   today=closing.team_today(), next=request.form.get("next") or "",
+                   reason_required=bool(team_settings.current().lost_reason_required), **_view_context(view, view_args))
     status = 422 if error else 200
     if not wants_fragment():
         return render_template("board/close.html", **context), status
     affected = _existing({lead.stage_id, form.stage_id.data, form.from_stage_id.data})
     body = render_template("board/_close_dialog.html", **context) + render_template(
-        "board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data), owner=owner, asking=True)
+        "board/_move_result.html", columns=_refreshed(affected, view, form.shown.data), asking=True,
+        **_view_context(view, view_args))
     return body, status, {"HX-Reswap": "none"}
 
 
@@ -148,14 +186,14 @@ def move():
     form = MoveForm()
     if not form.validate_on_submit():
         abort(400, description=next(iter(form.errors.values()))[0])
-    owner = form.owner.data or ""
+    view, view_args = _move_view(form)
     try:
         stage, details = get_stage(form.stage_id.data), None
         lead = lead_service.get_lead(form.lead_id.data)
         if closing.asks(lead, stage):
             fresh = form.version.data in (None, lead.version)  # a stale card is refused below, not asked about
             if not form.closing.data and fresh:
-                return _close_dialog(form, stage)
+                return _close_dialog(form, stage, view, view_args)
             details = _closing_details(form, stage)
         lead = lead_service.move_lead(form.lead_id.data, form.stage_id.data, form.after_id.data,
                                       form.version.data, current_user.id, details)
@@ -165,25 +203,25 @@ def move():
         message = "That stage no longer exists (it was just deleted), so the card was not moved. The board is refreshed."
         flash(message, "error")
         if not wants_fragment():
-            return redirect(_next_page(owner))
+            return redirect(_next_page(view_args))
         return notice(message, 409, category="error", **{"HX-Refresh": "true"})
     except lead_service.StaleLead as exc:
         if not wants_fragment():
             flash(exc.message, "error")
-            return redirect(_next_page(owner))
+            return redirect(_next_page(view_args))
         current = lead_service.get_lead(form.lead_id.data)
         affected = _existing({current.stage_id, form.stage_id.data, form.from_stage_id.data})
-        return with_notice((render_template("board/_move_result.html",
-                                            columns=_refreshed(affected, owner, form.shown.data), owner=owner),
+        return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
+                                            **_view_context(view, view_args)),
                             409, {"HX-Reswap": "none"}), exc.message, "error")
     except ServiceError as exc:
         if exc.field is None:  # not a closing detail (a lead deleted meanwhile, say): the usual error page
             raise
-        return _close_dialog(form, get_stage(form.stage_id.data), exc)  # asked again, the mistake beside its field
+        return _close_dialog(form, get_stage(form.stage_id.data), view, view_args, exc)  # asked again, the mistake beside its field
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")
-        return redirect(_next_page(owner))
+        return redirect(_next_page(view_args))
     affected = _existing({lead.stage_id, form.from_stage_id.data})
-    return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, owner, form.shown.data),
-                                        owner=owner), 200, {"HX-Reswap": "none"}), message)
+    return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
+                                        **_view_context(view, view_args)), 200, {"HX-Reswap": "none"}), message)

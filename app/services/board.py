@@ -1,8 +1,14 @@
 """The Kanban board: one column per stage, its maintained totals (services/totals.py), the first cards of each.
 
-A column pages by keyset: a page is the cards after one (position, id) in the column's order, fetched
+A column pages by keyset: a page is the cards after one (position, id) in the column's order, or
+after one (score, id) when sorted by score (highest first, along ix_leads_stage_score_id), fetched
 as limit + 1 so that whether more follow is known without counting, and the cost of a page does not
-grow with how far down the column it is."""
+grow with how far down the column it is. A won or lost column shows only the leads closed in the
+team's board period (services/closing.py), read through (stage_id, closed_on).
+
+The board narrows by score band, minimum score, tag and a custom field with the pool's own rules
+(lead_queries.filtered). A narrowed column cannot use the kept totals, so it counts at most
+COUNT_LIMIT matching cards ("1,000+" beyond): a count that does not grow with the data."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,17 +20,46 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import closing, custom_fields, totals
+from app.services import closing, custom_fields, lead_queries, totals
+from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
 
+SORTS = ("position", "score")  # manual order (the default), or score highest first
+COUNT_LIMIT = 1_000  # a narrowed column counts this many matches at most
+SCAN_LIMIT = 5_000  # and tests a tag or custom-field filter on this many of its leads at most
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """Where a column's next page starts: after the card that was at (position, id). The values, not
-    the card, are the cursor, so a card moved or deleted since still marks the place."""
-    position: int
+    """Where a column's next page starts: after the card that was at (key, id), the key being its
+    position, or its score when sorted by score. The values, not the card, are the cursor, so a
+    card moved or deleted since still marks the place."""
+    key: int
     id: int
+
+
+@dataclass
+class View:
+    """What the board shows: whose leads (None: everyone's), narrowed how (the pool's filters: tag,
+    band, min_score and a custom field; its other fields are left empty) and in which order."""
+    owner_id: int | None = None
+    sort: str = "position"
+    narrow: PoolFilters = field(default_factory=PoolFilters)
+
+    @property
+    def narrowed(self) -> bool:
+        return lead_queries.narrows(self.narrow)
+
+    @property
+    def by_score(self) -> bool:
+        return self.sort == "score"
+
+    @property
+    def probes(self) -> bool:
+        """Whether a filter is tested lead by lead (a tag or custom field) rather than read as a range."""
+        return bool(self.narrow.tag) or (self.narrowed and self.narrow.field is not None)
 
 
 class Cards(list):
@@ -38,6 +73,8 @@ class Column:
     count: int
     total_value: Decimal
     cards: list[Lead]
+    count_exact: bool = True  # False: at least `count` cards match (a narrowed column past COUNT_LIMIT)
+    by_score: bool = False
     shown_before: int = 0  # cards shown above this page: only for the "N left" label
     tags: dict[int, list[str]] = field(default_factory=dict)  # the cards' tags, by lead id
     # The custom fields admins show on cards, and the cards' values (read for all columns at once).
@@ -52,7 +89,9 @@ class Column:
     @property
     def next_cursor(self) -> Cursor | None:
         last = self.cards[-1] if self.has_more and self.cards else None
-        return Cursor(last.position, last.id) if last else None
+        if last is None:
+            return None
+        return Cursor(last.score if self.by_score else last.position, last.id)
 
     @property
     def left(self) -> int:
@@ -60,8 +99,15 @@ class Column:
         return max(self.count - self.shown_before - len(self.cards), 1 if self.has_more else 0)
 
 
-def _owner_filter(query, owner_id: int | None):
-    return query.where(Lead.owner_id == owner_id) if owner_id is not None else query
+def _narrowed(query, stage_id: int, view: View, closed_since: date | None = None):
+    """`query` over one stage's leads, narrowed to the view's owner and filters, and for a won or
+    lost column to the leads closed since `closed_since`."""
+    query = query.where(Lead.stage_id == stage_id)
+    if closed_since is not None:
+        query = _recently_closed(query, closed_since)
+    if view.owner_id is not None:
+        query = query.where(Lead.owner_id == view.owner_id)
+    return lead_queries.filtered(query, view.narrow, None, per_row=True) if view.narrowed else query
 
 
 def _recently_closed(query, cutoff: date):
@@ -70,16 +116,24 @@ def _recently_closed(query, cutoff: date):
     return query.where(Lead.closed_on >= cutoff).with_hint(Lead, "INDEXED BY ix_leads_stage_id_closed_on", "sqlite")
 
 
-def _cards(stage_id: int, owner_id: int | None, after: Cursor | None, limit: int,
-           closed_since: date | None = None) -> Cards:
-    query = select(Lead).options(joinedload(Lead.owner)).where(Lead.stage_id == stage_id)
-    if closed_since is not None:
-        query = _recently_closed(query, closed_since)
-    if after is not None:
-        # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
-        query = query.where(Lead.position >= after.position,
-                            or_(Lead.position > after.position, Lead.id > after.id))
-    rows = list(db.session.scalars(_owner_filter(query, owner_id).order_by(Lead.position, Lead.id).limit(limit + 1)))
+def _closed_since(stage: Stage) -> date | None:
+    return closing.board_cutoff() if closing.is_closed(stage) else None
+
+
+def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_since: date | None = None) -> Cards:
+    query = _narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view, closed_since)
+    if view.by_score:
+        # (score, id) below after's, highest first: a backward range of (stage_id, score, id).
+        if after is not None:
+            query = query.where(Lead.score <= after.key, or_(Lead.score < after.key, Lead.id < after.id))
+        query = query.order_by(Lead.score.desc(), Lead.id.desc())
+    else:
+        if after is not None:
+            # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
+            query = query.where(Lead.position >= after.key,
+                                or_(Lead.position > after.key, Lead.id > after.id))
+        query = query.order_by(Lead.position, Lead.id)
+    rows = list(db.session.scalars(query.limit(limit + 1)))
     cards = Cards(rows[:limit])
     cards.has_more = len(rows) > limit
     return cards
@@ -89,29 +143,58 @@ def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tupl
     return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
 
 
+def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int | None = None,
+                  closed_since: date | None = None) -> tuple[int, bool, Decimal | None]:
+    """(count, exact, value) of a narrowed column: at most `limit` + 1 matching ids are read; past
+    `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage.
+
+    A score filter reads its range of (stage_id, score, id). A tag or custom-field filter is tested
+    lead by lead along the stage, so a rare one would walk the whole column: in a column holding more
+    than SCAN_LIMIT leads (`kept`, from the kept totals) only its first SCAN_LIMIT are tested, and
+    the count is a floor ("312+"), its cost the same however long the column grows."""
+    query = _narrowed(select(Lead.id), stage_id, view, closed_since)
+    floor = bool(view.probes and kept is not None and kept > SCAN_LIMIT)
+    if floor:
+        walked = _narrowed(select(Lead.id), stage_id, View(owner_id=view.owner_id), closed_since).order_by(
+            Lead.position, Lead.id).limit(SCAN_LIMIT).subquery()
+        query = query.where(Lead.id.in_(select(walked.c.id)))
+    ids = list(db.session.scalars(query.limit(limit + 1)))
+    if len(ids) > limit:
+        return limit, False, None
+    if floor:
+        return len(ids), False, None
+    value = db.session.scalar(select(func.sum(Lead.value)).where(Lead.id.in_(ids))) if ids else 0
+    return len(ids), True, Decimal(value or 0)
+
+
 def _closed_totals(stage_id: int, owner_id: int | None, cutoff: date) -> tuple[int, Decimal]:
-    """A closed column's count and value for the period it shows."""
-    query = _recently_closed(select(func.count(), func.coalesce(func.sum(Lead.value), 0))
-                             .select_from(Lead).where(Lead.stage_id == stage_id), cutoff)
-    count, value = db.session.execute(_owner_filter(query, owner_id)).one()
+    """A won or lost column's count and value for the period it shows."""
+    query = select(func.count(), func.coalesce(func.sum(Lead.value), 0)).select_from(Lead)
+    count, value = db.session.execute(_narrowed(query, stage_id, View(owner_id=owner_id), cutoff)).one()
     return count, Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def _column(stage: Stage, kept: dict, owner_id: int | None, after: Cursor | None, limit: int,
-            cutoff: date, **extra) -> Column:
-    """One column: an open stage with its kept totals and cards; a won or lost one with the period's."""
-    if closing.is_closed(stage):
-        count, total = _closed_totals(stage.id, owner_id, cutoff)
-        cards = _cards(stage.id, owner_id, after, limit, closed_since=cutoff)
-        return Column(stage=stage, count=count, total_value=total, cards=cards, closed_since=cutoff, **extra)
-    count, total = kept.get(stage.id, (0, Decimal(0)))
-    return Column(stage=stage, count=count, total_value=total, cards=_cards(stage.id, owner_id, after, limit), **extra)
+def _column(stage: Stage, view: View, kept: dict, after: Cursor | None, limit: int, shown_before: int = 0,
+            count_limit: int = COUNT_LIMIT) -> Column:
+    """One column's cards and count: the kept totals; a narrowed column's bounded count; a won or
+    lost column's period."""
+    since = _closed_since(stage)
+    if view.narrowed:
+        count, exact, value = bounded_count(stage.id, view, count_limit, kept.get(stage.id, (0, 0))[0], since)
+    elif since is not None:
+        (count, value), exact = _closed_totals(stage.id, view.owner_id, since), True
+    else:
+        (count, value), exact = kept.get(stage.id, (0, Decimal(0))), True
+    return Column(stage=stage, count=count, total_value=value, cards=_cards(stage.id, view, after, limit, since),
+                  count_exact=exact, by_score=view.by_score, shown_before=shown_before, closed_since=since)
 
 
-def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
-    """Every stage in order; one read of the kept totals, then one bounded card query per stage."""
-    kept, cutoff = _totals(owner_id), closing.board_cutoff()
-    board = [_column(stage, kept, owner_id, None, per_column, cutoff) for stage in pipeline()]
+def columns(view: View | None = None, per_column: int = 20, count_limit: int = COUNT_LIMIT) -> list[Column]:
+    """Every stage in order: the kept totals read once (or, narrowed, a bounded count per stage),
+    then one bounded card query per stage."""
+    view = view or View()
+    kept = _totals(view.owner_id)  # narrowed, they say how long a column is
+    board = [_column(stage, view, kept, None, per_column, count_limit=count_limit) for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
         col.tags = tags
@@ -129,11 +212,12 @@ def with_card_fields(cols: list[Column]) -> list[Column]:
     return cols
 
 
-def column(stage_id: int, owner_id: int | None = None, after: Cursor | None = None, limit: int = 20,
-           shown_before: int = 0) -> Column:
+def column(stage_id: int, view: View | None = None, after: Cursor | None = None, limit: int = 20,
+           shown_before: int = 0, count_limit: int = COUNT_LIMIT) -> Column:
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
+    view = view or View()
     stage = get_stage(stage_id)
-    kept = {} if closing.is_closed(stage) else _totals(owner_id, stage.id)
-    col = _column(stage, kept, owner_id, after, limit, closing.board_cutoff(), shown_before=shown_before)
+    kept = _totals(view.owner_id, stage.id)
+    col = _column(stage, view, kept, after, limit, shown_before, count_limit)
     col.tags = tags_for([lead.id for lead in col.cards])
     return with_card_fields([col])[0]

@@ -50,6 +50,7 @@ class PoolFilters:
     source: str = ""
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
+    min_score: int | None = None  # a score at least this
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -67,7 +68,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "tag": self.tag, "band": self.band,
+                  "tag": self.tag, "band": self.band, "min_score": self.min_score,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -79,6 +80,8 @@ class PoolFilters:
 def _arg(value) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bool):  # a checkbox filter, as its query string says it
+        return "yes" if value else "no"
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -110,8 +113,12 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
     return whole_number(f.owner)
 
 
-def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag); no order."""
+def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row: bool = False) -> Select:
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag, score
+    band, minimum score, custom field); no order. The board narrows its columns with it too, with
+    `per_row`: a tag or custom-field filter is then asked of each lead the query walks (an EXISTS
+    probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
+    column walks one stage's index and stops after a page: that cost does not grow with the leads."""
     if f.q:
         like = f"%{f.q.strip().lower()}%"
         digits = "".join(ch for ch in f.q if ch.isdigit())
@@ -138,12 +145,14 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
         tag_id = db.session.scalar(select(Tag.id).where(Tag.name_key == tag_key(" ".join(f.tag.split()))))
         if tag_id is None:
             return query.where(false())
-        query = query.where(Lead.id.in_(select(LeadTag.lead_id)
-                                        .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
+        tagged = select(LeadTag.lead_id).where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))
+        query = query.where(tagged.where(LeadTag.lead_id == Lead.id).exists() if per_row else Lead.id.in_(tagged))
     if f.band:
         query = query.where(*score_range(f.band))
+    if f.min_score is not None:
+        query = query.where(Lead.score >= f.min_score)
     if f.field is not None:
-        query = _field_filter(query, f)
+        query = _field_filter(query, f, per_row)
     return query
 
 
@@ -160,34 +169,42 @@ def score_range(band_name: str) -> list:
     return clauses
 
 
-def _field_filter(query: Select, f: PoolFilters) -> Select:
-    """Leads whose value in f.field matches, found through the value indexes (field_id, value, lead_id)."""
+def _field_filter(query: Select, f: PoolFilters, per_row: bool = False) -> Select:
+    """Leads whose value in f.field matches, found through the value indexes (field_id, value, lead_id),
+    or with `per_row` probed per lead through the values' primary key (lead_id, field_id)."""
     custom = f.field
+
+    def having(rows: Select, negate: bool = False):
+        if per_row:
+            probe = rows.where(rows.selected_columns[0] == Lead.id).exists()
+            return query.where(~probe if negate else probe)
+        return query.where(Lead.id.not_in(rows) if negate else Lead.id.in_(rows))
+
     if custom.kind == FieldKind.multi_choice.value:
         if f.field_value not in (None, ""):
-            return query.where(Lead.id.in_(select(LeadFieldChoice.lead_id).where(
-                LeadFieldChoice.field_id == custom.id, LeadFieldChoice.choice == f.field_value)))
+            return having(select(LeadFieldChoice.lead_id).where(
+                LeadFieldChoice.field_id == custom.id, LeadFieldChoice.choice == f.field_value))
         return query
     rows = select(LeadFieldValue.lead_id).where(LeadFieldValue.field_id == custom.id)
     column = getattr(LeadFieldValue, VALUE_COLUMN[custom.kind])
     if custom.kind == FieldKind.checkbox.value:
         if f.field_value is True:
-            return query.where(Lead.id.in_(rows))
+            return having(rows)
         if f.field_value is False:
-            return query.where(Lead.id.not_in(rows))
+            return having(rows, negate=True)
         return query
     if custom.kind in RANGE_KINDS:
         if f.field_min is not None:
             rows = rows.where(column >= f.field_min)
         if f.field_max is not None:
             rows = rows.where(column <= f.field_max)
-        return query.where(Lead.id.in_(rows)) if f.field_min is not None or f.field_max is not None else query
+        return having(rows) if f.field_min is not None or f.field_max is not None else query
     if f.field_value in (None, ""):
         return query
     if custom.kind == FieldKind.choice.value:
-        return query.where(Lead.id.in_(rows.where(column == f.field_value)))
+        return having(rows.where(column == f.field_value))
     like = "%" + str(f.field_value).lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return query.where(Lead.id.in_(rows.where(func.lower(column).like(like, escape="\\"))))
+    return having(rows.where(func.lower(column).like(like, escape="\\")))
 
 
 def field_filter(key: str, value: str, low: str, high: str) -> tuple:
@@ -272,13 +289,19 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
     answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source and not f.tag and not f.band and not _field_filtering(f):
+    if not f.q and not f.source and not narrows(f):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
     first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()
     counted = db.session.scalar(select(func.count()).select_from(first))
     return Total(count=min(counted, limit), exact=counted <= limit)
+
+
+def narrows(f: PoolFilters) -> bool:
+    """Whether `f` narrows by tag, score band, minimum score or a custom field's value: filters the
+    kept totals cannot count (a field picked with no value narrows nothing)."""
+    return bool(f.tag or f.band or f.min_score is not None or _field_filtering(f))
 
 
 def _field_filtering(f: PoolFilters) -> bool:
