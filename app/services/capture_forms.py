@@ -294,7 +294,9 @@ def check_values(form: CaptureForm, values: dict) -> dict:
     custom = {}
     for definition, required in custom_fields.form_custom_fields(form):
         name = custom_fields.form_name(definition.key)
-        value = custom_fields.clean_value(definition, values.get(name))
+        # A held submission comes back as this function's own answer: its custom values under "custom".
+        raw = values[name] if name in values else (values.get("custom") or {}).get(definition.key)
+        value = custom_fields.clean_value(definition, raw)
         if value is not None:
             custom[definition.key] = value
         elif required:
