@@ -19,7 +19,7 @@ from app.services.countries import country_from_phone
 from app.services.identity import identify
 from app.services.tags import add_tags, clean_tags
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
-from app.services.scoring import rescore
+from app.services.scoring import rescore, rules_read
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -90,6 +90,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 add_tags(lead.id, tags, actor_id, now, score=False)  # scored just below, once
             rescore(lead, now, actor_id=actor_id)  # after the values and tags it may count, before routing
             routed = route(lead, now, actor_id) if apply_rules and owner_id is None else None
+            if routed is not None and rules_read("owner"):
+                rescore(lead, now, actor_id=actor_id)  # a rule counts the owner routing just gave it
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
         custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
