@@ -9,7 +9,7 @@ from functools import lru_cache, wraps
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Flask, Request, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, OperationalError
@@ -62,8 +62,14 @@ def notice(message: str, status: int = 200, category: str = "info", **headers):
     return _flash_fragment(message, category), status, {"HX-Reswap": "none", **headers}
 
 
-def go(url: str):
-    """After a successful form post: redirect a plain browser; tell htmx to load the whole page."""
+FOCUS_AFTER = "focus_after_redirect"
+
+
+def go(url: str, focus: str | None = None):
+    """After a successful form post: redirect a plain browser; tell htmx to load the whole page.
+    `focus`: the id of what the next page focuses (the saved row), instead of the document's top."""
+    if focus:
+        session[FOCUS_AFTER] = focus
     if wants_fragment():
         return "", 204, {"HX-Redirect": url}
     return redirect(url)
@@ -162,7 +168,13 @@ def admin_required(view):
     return wrapped
 
 
-def _error(status: int, message: str):
+def _focus_after_redirect() -> str | None:
+    """What go(..., focus=) asked the next page to focus; read once, by the full-page layout."""
+    return session.pop(FOCUS_AFTER, None)
+
+
+def error_reply(status: int, message: str):
+    """The generic refusal: a notice for htmx (nothing else swapped), the error page otherwise."""
     if wants_fragment():
         return notice(message, status, category="error")
     return render_template("errors/error.html", status=status, message=message), status
@@ -254,11 +266,11 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
-        return _error(exc.status, exc.message)
+        return error_reply(exc.status, exc.message)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return _error(400, "This form expired or came from somewhere else. Reload the page and try again.")
+        return error_reply(400, "This form expired or came from somewhere else. Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -267,14 +279,14 @@ def install(app: Flask) -> None:
             g.retry_after = wait = limit_wait()  # the page and the Retry-After header name one number
             description = (f"Too many requests ({description or 'rate limit'}). "
                            f"Try again in {wait} second{'' if wait == 1 else 's'}.")
-        return _error(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
+        return error_reply(exc.code or 500, description or MESSAGES.get(exc.code, exc.name))
 
     @app.errorhandler(DataError)
     @app.errorhandler(OverflowError)
     def out_of_range(exc: Exception):
         # A value the database cannot hold (a number past its integer range) is bad input, not our fault.
         db.session.rollback()
-        return _error(400, "A value in that request is out of range. Check the numbers and try again.")
+        return error_reply(400, "A value in that request is out of range. Check the numbers and try again.")
 
     @app.errorhandler(OperationalError)
     def database_busy(exc: OperationalError):
@@ -282,7 +294,7 @@ def install(app: Flask) -> None:
             return unexpected(exc)
         db.session.rollback()
         g.retry_after = 1
-        return _error(503, MESSAGES[503])
+        return error_reply(503, MESSAGES[503])
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -292,7 +304,7 @@ def install(app: Flask) -> None:
             db.session.rollback()
         except Exception:  # the connection itself may be gone; the page must still render
             app.logger.exception("Rollback after an unhandled error failed")
-        return _error(500, MESSAGES[500])
+        return error_reply(500, MESSAGES[500])
 
     def keep_retry_after(response):
         """A view that names its own wait (the sign-in throttle) keeps it: Flask-Limiter otherwise
@@ -329,7 +341,7 @@ def install(app: Flask) -> None:
                 "can_change_settings": current_user.is_authenticated and current_user.is_admin,
                 "nav_current": nav_current(),
                 # Called by the full-page layout only, so fragments don't pay for the count.
-                "unread_notifications": _unread_notifications}
+                "unread_notifications": _unread_notifications, "focus_after_redirect": _focus_after_redirect}
 
     filters.register(app)
 

@@ -174,6 +174,32 @@
     params.set("shown", Math.max(count(params.get("from_stage_id")), count(params.get("stage_id")) + 1));
   });
 
+  // The element a [data-focus] marker names (or its row's first live button) takes focus; true if one did.
+  function focusMarked() {
+    var marker = document.querySelector("[data-focus]");
+    if (!marker) return false;
+    var target = document.getElementById(marker.dataset.focus);
+    marker.remove();
+    if (!target) return true;
+    var live = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea";
+    // A row or form names no control itself: its first live control takes focus.
+    var control = target.matches(live + ", [tabindex]") ? target : target.querySelector(live);
+    if (!control && target.disabled) {
+      var item = target.closest("li");
+      control = item && item.querySelector("button:not([disabled])");
+    }
+    if (control) control.focus();
+    return true;
+  }
+
+  // A form swapped back refused (422) took the focused control with it: focus goes to its first
+  // field marked invalid, or, after a save swapped in place, stays on the page instead of the body.
+  function focusFirstInvalid() {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    var invalid = document.querySelector("form [aria-invalid=true]");
+    if (invalid) invalid.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initPool();
     htmx.onLoad(function (root) {
@@ -213,17 +239,12 @@
           lastMovedLead = null;
         }
       }
-      var marker = document.querySelector("[data-focus]");
-      if (marker) {
-        var target = document.getElementById(marker.dataset.focus);
-        marker.remove();
-        if (target && !target.disabled) target.focus();
-        else {
-          var item = target && target.closest("li");
-          if (item) item.querySelector("button:not([disabled])").focus();
-        }
-      }
+      if (!focusMarked()) focusFirstInvalid();
     });
+
+    // A full page after a save (go(..., focus=) on the server) carries a marker naming the saved
+    // row: focus goes there, not to the top of the document.
+    focusMarked();
 
     document.body.addEventListener("htmx:responseError", function () {
       flash("Something went wrong on our side, so that change was not saved. Try again in a moment.", "error");

@@ -6,7 +6,7 @@ from wtforms import Form, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.leads import bp
-from app.services import ServiceError, leads as lead_service, whole_number
+from app.services import ServiceError, custom_fields, leads as lead_service, whole_number
 from app.services import merge as merge_service
 from app.services import duplicates as duplicate_service, lead_queries
 from app.services.lead_queries import PoolFilters
@@ -33,7 +33,9 @@ class MergeForm(FlaskForm):
     loser_version = HiddenField()
 
     def choices(self) -> dict[str, str]:
-        return {name: getattr(self, f"keep_{name}").data for name in merge_service.MERGE_FIELDS}
+        """{field name: "survivor" or "loser"}: the built-in fields, and each custom field (custom_<key>) asked."""
+        return {field.name.removeprefix("keep_"): field.data for field in self
+                if field.name.startswith("keep_") and field.data}
 
     def expected_versions(self) -> dict[int, int]:
         versions = {self.survivor.data: self.survivor_version.data, self.loser.data: self.loser_version.data}
@@ -43,6 +45,17 @@ class MergeForm(FlaskForm):
 for _name in merge_service.MERGE_FIELDS:
     setattr(MergeForm, f"keep_{_name}", RadioField(merge_service.MERGE_LABELS[_name], default="survivor",
                                                    choices=[("survivor", "survivor"), ("loser", "loser")]))
+
+
+def merge_form() -> MergeForm:
+    """The merge form with a choice per custom field defined now (keep_custom_<key>), bound to the request."""
+    class WithCustomFields(MergeForm):
+        pass
+    for custom in custom_fields.active_fields():
+        name = custom_fields.form_name(custom.key)
+        setattr(WithCustomFields, f"keep_{name}", RadioField(custom.label, validators=[Optional()],
+                                                             choices=[("survivor", "survivor"), ("loser", "loser")]))
+    return WithCustomFields()
 
 
 def _query() -> DuplicatesQuery:
@@ -84,7 +97,7 @@ def merge():
 
 @bp.post("/merge")
 def merge_post():
-    form = MergeForm()
+    form = merge_form()
     if not form.validate_on_submit():
         abort(400, description="Choose one value per field, and which lead to keep.")
     try:

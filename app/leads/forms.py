@@ -6,7 +6,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
-from app.services import whole_number
+from app.services import ServiceError, whole_number
 from app.models.lead import max_length
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
@@ -78,6 +78,13 @@ class NewLeadForm(LeadForm):
         elif not self.owner.data:
             self.owner.data = RULES
         return self
+
+    def validate_country(self, field):
+        """A country as a name or a code ("Germany", "de"), kept as the code leads hold."""
+        try:
+            field.data = normalize_country(field.data) or ""
+        except ServiceError as exc:
+            raise ValidationError(exc.message) from None
 
     def validate_owner(self, field):
         if field.data not in (RULES, ME, POOL) and whole_number(field.data) is None:
@@ -151,6 +158,7 @@ class PoolFilterForm(Form):
     stage = IntegerField("Stage", validators=[Optional()])
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
+    country = StringField("Country", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     band = StringField("Score band", validators=[Optional(), Length(max=30)])
     field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
@@ -163,6 +171,13 @@ class PoolFilterForm(Form):
     def validate_sort(self, field):
         if field.data and not valid_sort(field.data):
             raise ValidationError("Sort by a column of the table.")
+
+    def validate_country(self, field):
+        """A country as a name or a code ("Germany", "de"), kept as the code leads hold."""
+        try:
+            field.data = normalize_country(field.data) or ""
+        except ServiceError as exc:
+            raise ValidationError(exc.message) from None
 
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:

@@ -37,6 +37,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "stages": pipeline(),
         "team": team(),
         "sources": lead_queries.sources(),
+        "countries": [(code, country_name(code)) for code in lead_queries.countries()],
         "score_bands": scoring.bands(),
         "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),

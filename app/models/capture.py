@@ -21,6 +21,8 @@ class CaptureForm(db.Model):
     fields: Mapped[list] = mapped_column(JSON, default=list)
     # [{"field_id": 3, "required": false}, ...]: the custom fields (services/custom_fields) it asks, in order.
     custom_fields: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # ["webinar", ...]: tags (services/tags.py) every submission of this form receives.
+    tags: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     default_source: Mapped[str | None] = mapped_column(String(100))
     default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     thank_you_message: Mapped[str] = mapped_column(Text, default="Thanks! We'll be in touch soon.")

@@ -27,6 +27,8 @@ class Lead(db.Model):
         Index("ix_leads_score_id", "score", "id"),
         Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
+        # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
+        Index("ix_leads_country_created_id", "country", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,7 +41,7 @@ class Lead(db.Model):
     source: Mapped[str | None] = mapped_column(String(100), index=True)
     value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), index=True)
     # Territory: an ISO 3166-1 alpha-2 code ("DE") and a free-text region (state, province).
-    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    country: Mapped[str | None] = mapped_column(String(2))  # indexed by ix_leads_country_created_id
     region: Mapped[str | None] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))

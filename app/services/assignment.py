@@ -424,6 +424,20 @@ def delete_rule(rule_id: int) -> None:
         db.session.delete(get_rule(rule_id))
 
 
+def rename_condition_field(old: str, new: str) -> int:
+    """Point the rules whose condition names field `old` at `new`, inside the caller's atomic() (a
+    custom field's key renamed). One query for the rules, bounded by their number; returns how many changed."""
+    changed = 0
+    for rule in db.session.scalars(select(AssignmentRule)):
+        cond = conditions.renamed(rule.condition, old, new)
+        if cond is not None:
+            rule.condition = cond
+            changed += 1
+    if changed:
+        db.session.flush()
+    return changed
+
+
 def reorder_rules(rule_ids: list[int]) -> list[AssignmentRule]:
     """Put the rules in the given order; the list must name every rule exactly once."""
     with atomic():

@@ -20,7 +20,7 @@ from app.services.countries import country_from_phone
 from app.services.identity import identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
-from app.services.scoring import rescore
+from app.services.scoring import rescore, rules_read
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -97,6 +97,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
             rescore(lead, now, actor_id=actor_id, facts=facts)  # after the values and tags it may count
             routed = route(lead, now, actor_id, facts=refresh_score(facts, lead)) \
                 if apply_rules and owner_id is None else None
+            if routed is not None and rules_read("owner"):
+                rescore(lead, now, actor_id=actor_id)  # a rule counts the owner routing just gave it
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,
                             tags=lead_tags, custom=values)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)

@@ -22,6 +22,7 @@ from app.services import NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
 from app.services.stages import get_stage
+from app.services.tags import clean_tags
 
 # The lead fields a prospect may be asked for, in display order. Source and deal value are the
 # team's business, not the prospect's: the form sets the source itself.
@@ -54,6 +55,7 @@ class FormSettings:
     thank_you_message: str = ""
     redirect_url: str = ""
     custom_fields: dict = field(default_factory=dict)  # custom field id -> "optional" or "required"
+    tags: str | list = ""  # tags every submission receives, as tags.clean_tags takes them ("webinar, EU")
 
 
 # --- admin side -------------------------------------------------------------------------------
@@ -134,7 +136,8 @@ def _check(settings: FormSettings, form_id: int | None) -> dict:
         raise ServiceError(f"Keep the thank-you message under {MESSAGE_MAX:,} characters.", field="thank_you_message")
     return {"name": name, "slug": slug, "fields": fields, "default_source": source or None,
             "default_stage_id": stage_id, "thank_you_message": message or DEFAULT_THANKS,
-            "redirect_url": _check_redirect(settings.redirect_url), "custom_fields": custom}
+            "redirect_url": _check_redirect(settings.redirect_url), "custom_fields": custom,
+            "tags": clean_tags(settings.tags)}  # ServiceError(field="tags"): the same limits as any lead's tags
 
 
 def _check_custom(asked: dict) -> list:
@@ -294,7 +297,9 @@ def check_values(form: CaptureForm, values: dict) -> dict:
     custom = {}
     for definition, required in custom_fields.form_custom_fields(form):
         name = custom_fields.form_name(definition.key)
-        value = custom_fields.clean_value(definition, values.get(name))
+        # A held submission comes back as this function's own answer: its custom values under "custom".
+        raw = values[name] if name in values else (values.get("custom") or {}).get(definition.key)
+        value = custom_fields.clean_value(definition, raw)
         if value is not None:
             custom[definition.key] = value
         elif required:
@@ -309,6 +314,8 @@ def submit(form: CaptureForm, values: dict, origin: dict | None = None) -> Captu
 
     A known email or phone lands on the existing lead (capture_lead's duplicate rules)."""
     data = check_values(form, values)
+    if form.tags:
+        data["tags"] = list(form.tags)  # capture_lead puts them on the lead, new or known
     # A deleted default stage (SQLite does not null the column) must not turn people away: use the first.
     stage_id = form.default_stage_id if form.default_stage_id and db.session.get(Stage, form.default_stage_id) else None
     with atomic():

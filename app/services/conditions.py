@@ -335,6 +335,14 @@ def _one_value(spec: FieldSpec, raw):
     return matches[0]
 
 
+def renamed(cond: dict | None, old: str, new: str) -> dict | None:
+    """The stored condition naming field `new` instead of `old` (a custom field's key renamed), or
+    None when it does not name `old`: the caller writes only the rules that change."""
+    if isinstance(cond, dict) and cond.get("field") == old:
+        return {**cond, "field": new}
+    return None
+
+
 def broken(cond: dict, known: dict[str, FieldSpec] | None = None) -> str | None:
     """Why a stored condition can no longer be used (its field or value was deleted), or None."""
     try:

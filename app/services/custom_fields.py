@@ -581,14 +581,59 @@ def update_field(field_id: int, settings: FieldSettings, actor_id: int | None, *
                     _archive_choices(custom, removed, actor_id)
             for old, new in renamed.items():
                 _rename_choice(custom, old, new)
-            rules_read_it = bool(removed or renamed) or values.get("key", custom.key) != custom.key
+            rules_read_it = bool(removed or renamed)
+            old_key = custom.key
             for name, value in values.items():
                 setattr(custom, name, value)
+            if custom.key != old_key:
+                _follow_key(old_key, custom.key)
     except IntegrityError:
         raise ServiceError("Another field already uses that key. Pick another.", field="key") from None
     if rules_read_it:
         _rescore_everyone()
     return custom
+
+
+def _follow_key(old: str, new: str) -> None:
+    """A key renamed: everything stored that names the field by its key names the new one, in the
+    rename's transaction. Scoring and assignment rules (bounded by their number), CSV imports'
+    column mappings, held form submissions and undoable merges' snapshots (each read only where
+    its JSON mentions the old key). Capture forms name fields by id and need nothing."""
+    from app.services import assignment, imports, scoring  # noqa: PLC0415 (they build on this module)
+    from app.models import HeldSubmission, LeadImport, LeadMerge  # noqa: PLC0415
+    from app.services.conditions import CUSTOM_PREFIX  # noqa: PLC0415
+    scoring.rename_condition_field(CUSTOM_PREFIX + old, CUSTOM_PREFIX + new)
+    assignment.rename_condition_field(CUSTOM_PREFIX + old, CUSTOM_PREFIX + new)
+    target_old, target_new = imports.CUSTOM_TARGET + old, imports.CUSTOM_TARGET + new
+    for imp in _mentioning(LeadImport, LeadImport.mapping, target_old):
+        imp.mapping = {column: target_new if target == target_old else target
+                       for column, target in (imp.mapping or {}).items()}
+    for held in _mentioning(HeldSubmission, HeldSubmission.values, old):
+        held.values = {**held.values, "custom": _rekeyed(held.values.get("custom"), old, new)}
+    for merge in _mentioning(LeadMerge, LeadMerge.loser_snapshot, old):
+        merge.loser_snapshot = {**merge.loser_snapshot,
+                                "custom_fields": _rekeyed(merge.loser_snapshot.get("custom_fields"), old, new)}
+    for merge in _mentioning(LeadMerge, LeadMerge.survivor_before, old):
+        merge.survivor_before = {**merge.survivor_before,
+                                 "custom_fields": _rekeyed(merge.survivor_before.get("custom_fields"), old, new)}
+    for merge in _mentioning(LeadMerge, LeadMerge.survivor_after, old):
+        merge.survivor_after = {**merge.survivor_after,
+                                "custom_fields": _rekeyed(merge.survivor_after.get("custom_fields"), old, new)}
+    db.session.flush()
+
+
+def _mentioning(model, column, text: str) -> list:
+    """The rows whose JSON column holds `text` as a quoted string (a cheap filter in SQL; the caller
+    rewrites exactly the key it means)."""
+    like = '%"' + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+    return list(db.session.scalars(select(model).where(cast(column, Text).like(like, escape="\\"))))
+
+
+def _rekeyed(values, old: str, new: str):
+    """A {key: value} dict with `old` renamed `new` (anything else as it was)."""
+    if not isinstance(values, dict):
+        return values
+    return {new if key == old else key: value for key, value in values.items()}
 
 
 def _rescore_everyone() -> None:

@@ -48,6 +48,7 @@ class PoolFilters:
     stage_id: int | None = None
     owner: str = ""  # "", "none" (the pool), or a user id as text
     source: str = ""
+    country: str = ""  # an ISO 3166-1 alpha-2 code, as leads hold it ("DE")
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
     min_score: int | None = None  # a score at least this
@@ -68,7 +69,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "tag": self.tag, "band": self.band, "min_score": self.min_score,
+                  "country": self.country, "tag": self.tag, "band": self.band, "min_score": self.min_score,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -114,8 +115,8 @@ def owner_scope(f: PoolFilters, acting_user_id: int | None) -> int | str | None:
 
 
 def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row: bool = False) -> Select:
-    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, tag, score
-    band, minimum score, custom field); no order. The board narrows its columns with it too, with
+    """`query` narrowed to the leads the pool shows for `f` (search, stage, owner, source, country, tag,
+    score band, minimum score, custom field); no order. The board narrows its columns with it too, with
     `per_row`: a tag or custom-field filter is then asked of each lead the query walks (an EXISTS
     probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
     column walks one stage's index and stops after a page: that cost does not grow with the leads."""
@@ -137,6 +138,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         query = query.where(Lead.owner_id == owner)
     if f.source:
         query = query.where(Lead.source == f.source)
+    if f.country:  # ix_leads_country_created_id: the newest first, keyset-paged, in one index range
+        query = query.where(Lead.country == f.country)
     if f.tag:
         # The tag's id is looked up first and written into the SQL as a literal, so the planner knows
         # from its statistics how many leads carry this tag: a rare tag reads its (tag_id, lead_id)
@@ -502,11 +505,22 @@ def _page(positions: list[Position], at: str, has_prev: bool, has_next: bool) ->
 def sources() -> list[str]:
     """Every distinct source, found by hopping along the source index (a loose index scan):
     one lookup per source instead of reading every lead."""
-    hop = text("""
-        WITH RECURSIVE s(source) AS (
-            SELECT min(source) FROM leads
+    return _distinct("source")
+
+
+def countries() -> list[str]:
+    """The country codes leads hold, each found by one hop along the country index (at most ~250)."""
+    return _distinct("country")
+
+
+def _distinct(column: str) -> list[str]:
+    """A column's distinct values by a loose index scan (`column` is one of ours, never user input)."""
+    assert column in ("source", "country")
+    hop = text(f"""
+        WITH RECURSIVE s(v) AS (
+            SELECT min({column}) FROM leads
             UNION ALL
-            SELECT (SELECT min(source) FROM leads WHERE leads.source > s.source) FROM s WHERE s.source IS NOT NULL
+            SELECT (SELECT min({column}) FROM leads WHERE leads.{column} > s.v) FROM s WHERE s.v IS NOT NULL
         )
-        SELECT source FROM s WHERE source IS NOT NULL""")
+        SELECT v FROM s WHERE v IS NOT NULL""")
     return list(db.session.scalars(hop))

@@ -21,6 +21,7 @@ from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
+from app.services.scoring import rescore
 from app.services.tags import fold_tags, tag_ids_of, unfold_tags
 from app.services.timeline import record
 
@@ -143,7 +144,19 @@ def merge_preview(a_id: int, b_id: int, survivor_id: int | None = None) -> Merge
     fields = [FieldChoice(name, MERGE_LABELS[name], _display(survivor, name), _display(loser, name),
                           getattr(survivor, name) == getattr(loser, name), _default_choice(name, survivor, loser))
               for name in MERGE_FIELDS]
-    return MergePreview(survivor, loser, fields)
+    return MergePreview(survivor, loser, fields + _custom_choices(survivor.id, loser.id))
+
+
+def _custom_choices(survivor_id: int, loser_id: int) -> list[FieldChoice]:
+    """A choice per custom field either lead holds a value in (named custom_<key>), in the admins'
+    order; as for built-in fields, the other lead's value fills an empty one by default."""
+    defined = custom_fields.active_fields()
+    values = custom_fields.values_for([survivor_id, loser_id], defined)
+    mine, theirs = values[survivor_id], values[loser_id]
+    return [FieldChoice(custom_fields.form_name(f.key), f.label, custom_fields.display(mine.get(f.key)),
+                        custom_fields.display(theirs.get(f.key)), mine.get(f.key) == theirs.get(f.key),
+                        "loser" if f.key not in mine else "survivor")
+            for f in defined if f.key in mine or f.key in theirs]
 
 
 def result_name(preview: MergePreview, choices: dict[str, str]) -> str:
@@ -203,10 +216,11 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
     if survivor_id == loser_id:
         raise SelfMerge()
     for name, side in choices.items():
-        if name not in MERGE_FIELDS:
+        if name not in MERGE_FIELDS and not name.startswith(CUSTOM_CHOICE):
             raise ServiceError(f"{name} cannot be chosen in a merge.", field=name)
         if side not in ("survivor", "loser"):
-            raise ServiceError(f"Choose which lead's {MERGE_LABELS[name].lower()} to keep.", field=name)
+            what = MERGE_LABELS.get(name, "value").lower()
+            raise ServiceError(f"Choose which lead's {what} to keep.", field=name)
     now = now or utcnow()
     with atomic():
         survivor, loser = _load_pair(survivor_id, loser_id, lock=True)
@@ -218,22 +232,14 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         _refuse_unmovable(loser)
         before = _snapshot(survivor, TRACKED_FIELDS)
         loser_snapshot = _snapshot(loser, [c.key for c in Lead.__table__.columns])
-        # The loser's custom values fill the survivor's empty ones, and are kept for an undo. Those the
-        # survivor already had another value for stay out, and the "merged" entry names them, so that
-        # they are not seen only by undoing the merge.
-        loser_custom = custom_fields.values_for([loser.id])[loser.id]
-        not_kept = {}
-        if loser_custom:
-            kept = custom_fields.values_for([survivor.id])[survivor.id]
-            labels = {key: f.label for key, f in custom_fields.fields_by_key().items()}
-            not_kept = {labels.get(key, key): custom_fields.display(value) for key, value in loser_custom.items()
-                        if key in kept and kept[key] != value}
-            loser_snapshot["custom_fields"] = {k: custom_fields.json_value(v) for k, v in loser_custom.items()}
-            custom_fields.set_values(survivor, loser_custom, actor_id, now, fill_only=True, record_entry=False,
-                                     touch_lead=False)
+        # Custom values: per field, the chosen lead's value (custom_<key>: "loser" or "survivor"; a
+        # field not named keeps the survivor's, filled from the loser's when empty). The loser's are
+        # kept for an undo, the survivor's before and after too; the values the kept lead does not
+        # end up with are named on the "merged" entry, so they are not seen only by undoing the merge.
+        not_kept = _merge_custom(survivor, loser, choices, before, loser_snapshot, actor_id, now)
         other_name = loser.full_name
         for name, side in choices.items():
-            if side == "loser" and getattr(survivor, name) != getattr(loser, name):
+            if name in MERGE_FIELDS and side == "loser" and getattr(survivor, name) != getattr(loser, name):
                 _take(survivor, loser, name)
         responses = [t for t in (survivor.first_response_at, loser.first_response_at) if t is not None]
         survivor.first_response_at = min(responses) if responses else None
@@ -254,14 +260,42 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         survivor.updated_at = now
         db.session.flush()
         merge = LeadMerge(survivor_id=survivor.id, loser_id=loser_id, loser_snapshot=loser_snapshot,
-                          survivor_before=before, survivor_after=_snapshot(survivor, TRACKED_FIELDS),
+                          survivor_before=before, survivor_after=_after_snapshot(survivor, before),
                           moved_timeline_ids=moved.pop("timeline_entries"), moved_note_ids=moved.pop("notes"),
                           moved_ids=moved, merged_by_id=actor_id, merged_at=now)
         db.session.add(merge)
         db.session.flush()
         record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False,
                                                  **({"custom_not_kept": not_kept} if not_kept else {})}, now)
+        rescore(survivor, now, actor_id=actor_id)  # the merged data and timeline ("submitted again") count now
     return merge
+
+
+CUSTOM_CHOICE = "custom_"  # a merge choice naming a custom field: custom_<key> (custom_fields.form_name)
+
+
+def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: dict, loser_snapshot: dict,
+                  actor_id: int | None, now: datetime) -> dict:
+    """Give the survivor the chosen custom values; returns {label: value} of the values not kept."""
+    defined = custom_fields.active_fields()
+    values = custom_fields.values_for([survivor.id, loser.id], defined)
+    mine, theirs = values[survivor.id], values[loser.id]
+    if not mine and not theirs:
+        return {}
+    taken = {}
+    for custom in defined:
+        side = choices.get(custom_fields.form_name(custom.key)) or ("survivor" if custom.key in mine else "loser")
+        if side == "loser" and theirs.get(custom.key) != mine.get(custom.key):
+            taken[custom.key] = theirs.get(custom.key)
+    custom_fields.set_values(survivor, taken, actor_id, now, record_entry=False, touch_lead=False)
+    after = {key: value for key, value in {**mine, **taken}.items() if value not in (None, [])}
+    labels = {f.key: f.label for f in defined}
+    not_kept = {labels[key]: custom_fields.display(value) for side in (theirs, mine) for key, value in side.items()
+                if key in labels and after.get(key) != value}
+    as_json = custom_fields.json_value
+    loser_snapshot["custom_fields"] = {k: as_json(v) for k, v in theirs.items()}
+    before["custom_fields"] = {k: as_json(v) for k, v in mine.items()}
+    return not_kept
 
 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
@@ -270,6 +304,17 @@ MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appoint
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
+
+
+def _after_snapshot(survivor: Lead, before: dict) -> dict:
+    after = _snapshot(survivor, TRACKED_FIELDS)
+    if "custom_fields" in before:
+        after["custom_fields"] = _custom_json(survivor.id)
+    return after
+
+
+def _custom_json(lead_id: int) -> dict:
+    return {k: custom_fields.json_value(v) for k, v in custom_fields.values_for([lead_id])[lead_id].items()}
 
 
 def _refuse_unmovable(loser: Lead) -> None:
@@ -360,6 +405,7 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
         original_id = merge.survivor_before.get("id")
         if original_id == survivor.id:
             _restore_survivor(survivor, merge.survivor_before, merge.survivor_after)
+            _restore_survivor_custom(survivor, merge.survivor_before, merge.survivor_after)
         else:  # the survivor was itself merged away since: put its fields back in that merge's snapshot
             absorbing = db.session.scalars(select(LeadMerge).where(LeadMerge.loser_id == original_id,
                                                                    LeadMerge.undone_at.is_(None))
@@ -375,7 +421,19 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
                 entry.data = {**entry.data, "undone": True}  # a new dict, so the JSON change is saved
         record(survivor.id, "merge_undone", actor_id, {"other": loser.full_name}, now)
         record(loser.id, "merge_undone", actor_id, {"other": survivor.full_name}, now)
+        rescore([survivor, loser], now, actor_id=actor_id)
     return merge
+
+
+def _restore_survivor_custom(survivor: Lead, before: dict, after: dict) -> None:
+    """Give the survivor back each custom value the merge changed, unless it was changed again since."""
+    if "custom_fields" not in before:
+        return  # a merge from before custom choices: it only filled empty values, which stay
+    was, became, now_holds = before["custom_fields"], after.get("custom_fields") or {}, _custom_json(survivor.id)
+    back = {key: was.get(key) for key in {*was, *became}
+            if was.get(key) != became.get(key) and now_holds.get(key) == became.get(key)}
+    if back:
+        custom_fields.restore_values(survivor, back)
 
 
 def _restore_loser(snapshot: dict) -> Lead:

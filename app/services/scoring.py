@@ -125,6 +125,12 @@ def _transaction_ruleset() -> Ruleset:
     return cached[1]
 
 
+def rules_read(field_key: str) -> bool:
+    """Whether an enabled rule asks about this condition field ("owner"): a change to it alone
+    needs a re-score only then (read from the transaction's rules, no query when already read)."""
+    return field_key in _transaction_ruleset().needs
+
+
 # --- computing ------------------------------------------------------------------------------------
 
 
@@ -299,6 +305,22 @@ def save_rule(rule_id: int | None, *, label: str, condition: dict, points, fade_
         run = _new_run(now)
     _enqueue(run.id)
     return rule
+
+
+def rename_condition_field(old: str, new: str) -> int:
+    """Point the rules whose condition names field `old` at `new`, inside the caller's atomic() (a
+    custom field's key renamed: the rules keep firing). Reads at most MAX_RULES rules; returns how
+    many changed. Scores do not change, so nothing is re-scored."""
+    changed = 0
+    for rule in rules():
+        cond = conditions.renamed(rule.condition, old, new)
+        if cond is not None:
+            rule.condition = cond  # a new dict, so the JSON change is saved
+            changed += 1
+    if changed:
+        db.session.flush()
+        db.session.info.pop(CACHED, None)
+    return changed
 
 
 def delete_rule(rule_id: int) -> None:

@@ -13,4 +13,5 @@ def require_admin():
     pass
 
 
+from app.settings import refusals  # noqa: E402,F401
 from app.settings import api_keys, assignment, capture_forms, closing, fields, held_submissions, scoring, stages, tags, team, users  # noqa: E402,F401

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import ConditionFields
 from app.models import Lead
-from app.services import ServiceError, assignment as service, capture_forms, conditions, whole_number
+from app.services import Conflict, ServiceError, assignment as service, capture_forms, conditions, whole_number
 from app.services.users import team
 from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
@@ -151,6 +151,13 @@ def _save_rule(form: RuleForm, rule_id: int | None):
     return None
 
 
+def refused_on_list(message: str):
+    """The rule list with a refusal at its top, 422 (app/settings/refusals.py); htmx swaps it in place
+    of whatever the post targeted."""
+    body, status, headers = _page(422, refused=message)
+    return body, status, {**headers, "HX-Retarget": "#rule-list-wrap", "HX-Reswap": "outerHTML"}
+
+
 @bp.get("/assignment")
 def assignment():
     return _page()
@@ -162,7 +169,7 @@ def add_rule():
     rule = _save_rule(form, None)
     if rule is not None:
         flash(f"Added the rule {rule.name}.", "success")
-        return go(url_for("settings.assignment"))
+        return go(url_for("settings.assignment"), focus=f"rule-{rule.id}")  # focus lands on its row
     return render("settings/assignment.html", "settings/_rule_form.html", 422, rule_form=form,
                   group_form=GroupForm(formdata=None).fill(), try_form=_try_form(), **_context())
 
@@ -181,7 +188,7 @@ def edit_rule(assignment_rule_id: int):
     saved = _save_rule(form, rule.id)
     if saved is not None:
         flash(f"Saved the rule {saved.name}.", "success")
-        return go(url_for("settings.assignment"))
+        return go(url_for("settings.assignment"), focus=f"rule-{saved.id}")
     return render("settings/edit_rule.html", "settings/_rule_form.html", 422, form=form, rule=rule, rule_form=form)
 
 
@@ -239,7 +246,7 @@ def _save_group(group):
             _group_error(form, exc)
         else:
             flash(f"Saved the group {saved.name}.", "success")
-            return go(url_for("settings.assignment"))
+            return go(url_for("settings.assignment"), focus=f"group-{saved.id}")
     page = "settings/edit_group.html" if group else "settings/assignment.html"
     extra = {} if group else {**_context(), "rule_form": _new_rule_form(), "try_form": _try_form()}
     return render(page, "settings/_group_form.html", 422, group_form=form, group=group, **extra)
@@ -249,7 +256,11 @@ def _save_group(group):
 def delete_group(group_id: int):
     group = service.get_group(group_id)
     name = group.name
-    service.delete_group(group.id)
+    try:
+        service.delete_group(group.id)
+    except Conflict as exc:  # rules still use it: say so beside the delete button
+        form = GroupForm(formdata=None, group_name=group.name).fill(group)
+        return render("settings/edit_group.html", None, 422, group_form=form, group=group, delete_error=exc.message)
     flash(f"Deleted the group {name}.", "success")
     return go(url_for("settings.assignment"))
 

@@ -35,6 +35,7 @@ class CaptureFormForm(FlaskForm):
     thank_you_message = TextAreaField("Thank-you message", default=form_service.DEFAULT_THANKS,
                                       validators=[Length(max=form_service.MESSAGE_MAX)])
     redirect_url = StringField("Or send people to this page instead", validators=[Length(max=500)])
+    tags = StringField("Tags for its leads", validators=[Length(max=4000)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,6 +59,7 @@ class CaptureFormForm(FlaskForm):
         self.default_stage_id.data = str(capture_form.default_stage_id or "")
         self.redirect_url.data = capture_form.redirect_url or ""
         self.default_source.data = capture_form.default_source or ""
+        self.tags.data = ", ".join(capture_form.tags or [])
         asked_custom = form_service.asked_custom(capture_form)
         for field_id in self.custom_ids:
             getattr(self, f"ask_cf_{field_id}").data = asked_custom.get(field_id, "")
@@ -70,6 +72,7 @@ class CaptureFormForm(FlaskForm):
             default_source=self.default_source.data or "",
             default_stage_id=whole_number(self.default_stage_id.data),
             thank_you_message=self.thank_you_message.data or "", redirect_url=self.redirect_url.data or "",
+            tags=self.tags.data or "",
             custom_fields={field_id: getattr(self, f"ask_cf_{field_id}").data for field_id in self.custom_ids
                            if getattr(self, f"ask_cf_{field_id}").data})
 

@@ -45,6 +45,13 @@ def _page(form: FieldForm | None = None, status: int = 200, **extra):
                   max_fields=field_service.MAX_FIELDS, **extra)
 
 
+def refused_on_list(message: str):
+    """The field list with a refusal at its top, 422 (app/settings/refusals.py); htmx swaps it in place
+    of whatever the post targeted."""
+    body, status, headers = _page(status=422, refused=message)
+    return body, status, {**headers, "HX-Retarget": "#field-list-wrap", "HX-Reswap": "outerHTML"}
+
+
 @bp.get("/fields")
 def fields():
     return _page()
@@ -60,7 +67,7 @@ def add_field():
             add_form_error(form, exc)
         else:
             flash(f"Added the field {custom.label}.", "success")
-            return go(url_for("settings.fields"))
+            return go(url_for("settings.fields"), focus=f"field-{custom.id}")  # focus lands on its row
     return render("settings/fields.html", "settings/_field_form.html", 422, form=form,
                   fields=field_service.active_fields(), max_fields=field_service.MAX_FIELDS)
 
@@ -88,7 +95,7 @@ def update_field(field_id: int):
             ask_removal = isinstance(exc, field_service.ConfirmNeeded)
         else:
             flash(f"Saved the field {form.label.data}.", "success")
-            return go(url_for("settings.fields"))
+            return go(url_for("settings.fields"), focus=f"field-{custom.id}")
     return render("settings/edit_field.html", "settings/_field_form.html", 422, field=custom, form=form,
                   ask_removal=ask_removal)
 

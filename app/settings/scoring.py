@@ -77,6 +77,14 @@ def _value_options(known: dict) -> list[str]:
     return list(dict.fromkeys(names))[:200]
 
 
+def refused_on_list(message: str):
+    """The rule list with a refusal at its top, 422 (app/settings/refusals.py); htmx swaps it in place
+    of whatever the post targeted."""
+    body, status, headers = render("settings/scoring.html", "settings/_scoring_rules.html", 422,
+                                   **_context(refused=message))
+    return body, status, {**headers, "HX-Retarget": "#scoring-rules", "HX-Reswap": "outerHTML"}
+
+
 @bp.get("/scoring")
 def scoring_page():
     return render("settings/scoring.html", None, **_context())
@@ -99,7 +107,7 @@ def _save(rule_id: int | None):
             add_form_error(form, exc)
         else:
             flash(f"Saved the rule “{saved.label}”. Scores are being updated.", "success")
-            return go(url_for("settings.scoring_page"))
+            return go(url_for("settings.scoring_page"), focus=f"rule-{saved.id}")  # focus lands on its row
     if rule is not None:
         return render("settings/scoring_rule_edit.html", "settings/_scoring_rule_form.html", 422, form=form,
                       rule=rule, value_options=_value_options(conditions.fields()))
@@ -164,7 +172,7 @@ def save_score_bands():
                 form.form_errors.append(exc.message)
         else:
             flash("Saved the score bands.", "success")
-            return go(url_for("settings.scoring_page"))
+            return go(url_for("settings.scoring_page"), focus="bands-form")
     return render("settings/scoring.html", "settings/_score_bands.html", 422, **_context(bands_form=form))
 
 

@@ -26,13 +26,24 @@ def _rename_form(tag, formdata=None) -> RenameTagForm:
     return RenameTagForm(formdata=formdata, prefix=f"tag{tag.id}", name=tag.name)
 
 
-@bp.get("/tags")
-def tags():
+def _list(status: int = 200, **extra):
     typed = request.args.get("q", "")[:100]
     found, more = tag_service.all_tags(typed=typed, after=request.args.get("after") or None)
     rows = [(tag, _rename_form(tag)) for tag in found]
-    return render("settings/tags.html", "settings/_tag_list.html", rows=rows, more=more, typed=typed,
-                  after=request.args.get("after"))
+    return render("settings/tags.html", "settings/_tag_list.html", status, rows=rows, more=more, typed=typed,
+                  after=request.args.get("after"), **extra)
+
+
+def refused_on_list(message: str):
+    """The tag list with a refusal at its top, 422 (app/settings/refusals.py); htmx swaps it in place
+    of whatever the post targeted."""
+    body, status, headers = _list(422, refused=message)
+    return body, status, {**headers, "HX-Retarget": "#tag-list", "HX-Reswap": "outerHTML"}
+
+
+@bp.get("/tags")
+def tags():
+    return _list()
 
 
 @bp.post("/tags/<int:tag_id>")
@@ -50,7 +61,8 @@ def rename_tag(tag_id: int):
             if not wants_fragment():
                 flash(message, "success")
                 return go(url_for("settings.tags"))
-            return with_notice(render_template("settings/_tag_row.html", tag=tag, form=_rename_form(tag)), message)
+            return with_notice(render_template("settings/_tag_row.html", tag=tag, form=_rename_form(tag),
+                                               focus=f"tag{tag.id}-name"), message)
     return render("settings/tags.html", "settings/_tag_row.html", 422, tag=tag, form=form,
                   rows=[(tag, form)], more=False, typed="", after=None)
 

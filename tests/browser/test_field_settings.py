@@ -32,8 +32,10 @@ def test_an_admin_adds_reorders_uses_and_deletes_a_custom_field(new_page, seeded
 
     key.fill("")
     page.get_by_role("button", name="Add field").click()
+    # Focus lands on the new row (its first live control), not the top of the page.
     expect(page).to_have_url(re.compile(r"/settings/fields$"))
     expect(page.locator("#flash")).to_contain_text("Added the field Industry.")
+    expect(page.get_by_role("link", name="Edit Industry")).to_be_focused()
     page.get_by_label("Label").fill("Budget")
     page.get_by_label("Kind").select_option(label="Money")
     page.get_by_role("button", name="Add field").click()

@@ -30,10 +30,12 @@ def test_an_admin_adds_a_scoring_rule_and_tries_it_on_a_lead(new_page, seeded, w
     points = page.locator("#rule-form").get_by_label("Points")
     expect(points).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#rule-form")).to_contain_text("Points must be a whole number from −1000 to 1000")
+    expect(points).to_be_focused()  # the refused form swapped back: focus on its bad field, not the body
 
     points.fill("-5")
     page.locator("#rule-form").get_by_role("button", name="Add rule").click()
     expect(page).to_have_url(re.compile(r"/settings/scoring$"))
+    expect(page.get_by_role("button", name="Turn off free-mail address")).to_be_focused()  # the saved row
     rule = page.locator(".rule-item").filter(has_text="free-mail address")
     expect(rule).to_contain_text("-5")
     expect(rule).to_contain_text("When Email is a free-mail address")

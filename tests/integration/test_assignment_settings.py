@@ -137,7 +137,9 @@ def test_a_group_name_in_use_is_refused_and_a_group_in_use_cannot_be_deleted(as_
     assert "already a group called" in error(response.get_data(as_text=True), "group_name")
     assignment.save_rule(None, name="DACH", condition={}, target="round_robin", group_id=group.id)
     response = as_admin.post(f"/settings/assignment/groups/{group.id}/delete")
-    assert response.status_code == 409 and "used by the rule DACH" in response.get_data(as_text=True)
+    # Said beside the delete button (422), not on the error page.
+    assert response.status_code == 422 and re.search(r'id="delete-group-error" role="alert">[^<]*used by the rule DACH',
+                                                     response.get_data(as_text=True))
     assert db.session.get(AssignmentGroup, group.id) is not None
 
 
