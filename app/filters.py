@@ -10,6 +10,7 @@ from app.services import scoring
 from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
+from app.services.tasks import local_time
 
 from app.services.custom_fields import display
 
@@ -70,6 +71,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(local_time, "due")
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
     app.add_template_global(country_choices)

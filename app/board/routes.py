@@ -3,6 +3,7 @@ from flask_login import current_user, login_required
 
 from app.board import bp
 from app.board.forms import MoveForm
+from app.forms import task_form
 from app.services import board as board_service, leads as lead_service, scoring
 from app.services.stages import UnknownStage, pipeline
 from app.services import INT32_MAX
@@ -99,8 +100,9 @@ def more_cards(stage_id: int):
 @bp.get("/cards/<int:lead_id>/move")
 def move_form(lead_id: int):
     """The "Move to…" form of one card, fetched when its menu opens."""
-    return render_template("board/_move_form.html", lead=lead_service.get_lead(lead_id),
-                           owner=request.args.get("owner", ""), stages=pipeline())
+    lead = lead_service.get_lead(lead_id)  # the card's menu also offers "Add a task"
+    return render_template("board/_move_form.html", lead=lead, owner=request.args.get("owner", ""), stages=pipeline(),
+                           form=task_form(lead, where="board"))
 
 
 def _existing(stage_ids: set) -> set[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -98,3 +98,5 @@ class TeamSettings(db.Model):
     appointment_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     # The most open leads a member may hold and still claim one from the pool (None: no cap).
     pool_claim_cap: Mapped[int | None]
+    # Completing a task shows the new-task form for the same lead, prefilled, so leads don't go quiet.
+    ask_next_task: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -26,6 +26,8 @@ class Lead(db.Model):
         # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
         Index("ix_leads_score_id", "score", "id"),
         Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
+        # The pool's "no next step" and "overdue" filters and the board card's due time.
+        Index("ix_leads_next_task_due_id", "next_task_due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +65,9 @@ class Lead(db.Model):
     score: Mapped[int] = mapped_column(default=0, server_default="0")
     score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
+    # transaction as every task change, so cards and pool filters read it without an aggregate.
+    next_task_due_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, utcnow, whole_number
 from app.services.tags import tag_key
 
 SORTS = {
@@ -50,6 +50,7 @@ class PoolFilters:
     source: str = ""
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
+    next_step: str = ""  # "none" (no open task) or "overdue" (leads.next_task_due_at before now)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -67,7 +68,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "tag": self.tag, "band": self.band,
+                  "tag": self.tag, "band": self.band, "next_step": self.next_step,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -142,9 +143,24 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
                                         .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
     if f.band:
         query = query.where(*score_range(f.band))
+    if f.next_step:
+        query = query.where(*next_step_filter(f.next_step))
     if f.field is not None:
         query = _field_filter(query, f)
     return query
+
+
+NEXT_STEPS = {"none": "No next step", "overdue": "Next step overdue"}
+
+
+def next_step_filter(kind: str, now: datetime | None = None) -> list:
+    """The pool's next-step filter on the kept leads.next_task_due_at (ix_leads_next_task_due_id):
+    "none", no open task; "overdue", the soonest open task is past due."""
+    if kind == "none":
+        return [Lead.next_task_due_at.is_(None)]
+    if kind == "overdue":
+        return [Lead.next_task_due_at < (now or utcnow())]
+    return []
 
 
 def score_range(band_name: str) -> list:
