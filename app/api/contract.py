@@ -409,7 +409,8 @@ class TaskCreate(BaseModel):
     kind: Literal[TASK_KINDS] = Field("todo", description="call, email, meeting or todo.")  # type: ignore[valid-type]
     due_at: Moment = Field(description="ISO 8601 with a UTC offset or Z, e.g. 2026-12-08T09:00:00+01:00. Between a "
                                        "year ago and five years ahead.")
-    owner_id: Id = Field(None, description="The user who does it: the lead's owner if absent or null.")
+    owner_id: Id = Field(None, description="The user who does it: the lead's owner if absent (then the lead must "
+                                           "have one).")
     note: Optional[Text(2000)] = Field(None, description="Empty or null for none.")
 
 

@@ -112,9 +112,8 @@ def _actor(actor_id: int | None) -> User | None:
     return db.session.get(User, actor_id) if actor_id is not None else None
 
 
-def _owner(owner_id: int | None, lead: Lead, actor: User | None) -> User:
-    """The task's owner: the one picked, else the acting person, else (the API) the lead's owner."""
-    owner_id = owner_id if owner_id is not None else (actor.id if actor else lead.owner_id)
+def _owner(owner_id: int | None) -> User:
+    """The task's owner, who must be an active member; raises ServiceError naming owner_id."""
     owner = db.session.get(User, owner_id) if owner_id is not None else None
     if owner is None or not owner.active:
         message = ("Pick who owns the task: the lead is in the pool." if owner_id is None
@@ -161,7 +160,8 @@ def create_task(lead_id: int, actor_id: int | None, *, title: str, due_at: datet
     with atomic():
         lead = get_lead(lead_id)
         actor = _actor(actor_id)
-        owner = _owner(owner_id, lead, actor)
+        # The one picked, else the acting person, else (the API) the lead's owner.
+        owner = _owner(owner_id if owner_id is not None else (actor_id if actor else lead.owner_id))
         _refuse(actor, owner.id, lead)
         task = Task(lead_id=lead.id, kind=kind, title=title, due_at=due_at, owner_id=owner.id, note=note,
                     created_by_id=actor_id, created_at=now)
@@ -182,7 +182,7 @@ def bulk_create(lead_ids: list[int], actor_id: int, *, title: str, due_at: datet
     ids = sorted({i for i in lead_ids if isinstance(i, int)})[:BULK_MAX]
     with atomic():
         actor = _actor(actor_id)
-        owner = _owner(owner_id if owner_id is not None else actor_id, Lead(), actor)
+        owner = _owner(owner_id if owner_id is not None else actor_id)
         leads = db.session.execute(select(Lead.id, Lead.owner_id).where(Lead.id.in_(ids))).all()
         if not (actor.is_admin or owner.id == actor.id):
             refused = [lid for lid, lead_owner in leads if lead_owner != actor.id]
@@ -229,7 +229,7 @@ def update_task(task_id: int, actor_id: int | None, *, title: str, due_at: datet
         task, lead = _load(task_id, actor_id)
         if due_at != task.due_at:
             check_due(due_at, now)
-        owner = _owner(owner_id if owner_id is not None else task.owner_id, lead, _actor(actor_id))
+        owner = _owner(owner_id if owner_id is not None else task.owner_id)
         _refuse(_actor(actor_id), owner.id, lead)
         changes = {name: [str(old), str(new)] for name, old, new in (
             ("title", task.title, title), ("kind", task.kind, kind), ("due", task.due_at, due_at),

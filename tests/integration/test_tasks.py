@@ -322,3 +322,28 @@ def test_a_merge_moves_the_losers_tasks_to_the_survivor_and_undo_moves_them_back
     db.session.expire_all()
     assert db.session.get(Task, task.id).lead_id == gone.id
     assert _next_due(gone.id) == task.due_at and _next_due(keep.id) is None
+
+
+def test_moving_a_task_on_its_page_changes_the_due_time_and_refuses_a_bad_one_beside_the_field(
+        as_member, member, make_lead):
+    lead = make_lead(owner=member)
+    task = tasks.create_task(lead.id, member.id, title="Call", due_at=datetime.utcnow() - timedelta(minutes=1))
+    assert tasks.remind_due() == 1
+    form = {"title": "Call", "kind": "call", "due_at": "2026-13-40", "due_time": "09:00",
+            "owner_id": str(member.id), "next": f"/leads/{lead.id}"}
+    refused = as_member.post(f"/tasks/{task.id}/edit", data=form)
+    assert refused.status_code == 422 and "YYYY-MM-DD" in refused.get_data(as_text=True)
+    day = (datetime.utcnow() + timedelta(days=2)).date()
+    moved = as_member.post(f"/tasks/{task.id}/edit", data={**form, "due_at": day.isoformat(), "due_time": "15:30"})
+    assert moved.status_code == 302 and moved.headers["Location"].endswith(f"/leads/{lead.id}")
+    db.session.expire_all()
+    task = db.session.get(Task, task.id)
+    assert task.due_at == datetime.combine(day, datetime.min.time()).replace(hour=15, minute=30)
+    assert task.reminded_at is None and _next_due(lead.id) == task.due_at
+    assert "due" in _entries(lead.id, "task_changed")[0].data["changes"]
+
+
+def test_the_api_needs_an_owner_for_a_task_on_a_pool_lead(api, make_lead):
+    lead = make_lead()
+    reply = api("POST", f"/api/v1/leads/{lead.id}/tasks", json={"title": "Call", "due_at": "2026-12-08T09:00:00Z"})
+    assert reply.status_code == 422 and reply.get_json()["errors"][0]["field"] == "owner_id"
