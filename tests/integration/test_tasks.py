@@ -171,6 +171,7 @@ def test_adding_a_task_on_the_lead_page_swaps_the_panel_and_refuses_bad_input_be
     assert _next_due(lead.id) == task.due_at
     page = as_member.get(f"/leads/{lead.id}").get_data(as_text=True)
     assert "Call back" in page and "Add a task" in page
+    assert "Added a task: Call back for Max Member." in page  # the timeline says what happened
 
 
 def test_my_day_ticks_done_with_one_press_and_without_javascript_redirects_back(as_member, member, make_lead):
