@@ -24,7 +24,6 @@ from app.models.appointment import STATUS_LABELS
 from app.services import INT32_MAX, ServiceError, contention, utcnow, whole_number
 from app.services.auth import load_session, load_session_with_unread
 from app.services.notifications import unread_count
-from app.services.team_settings import user_timezone
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
@@ -329,8 +328,6 @@ def install(app: Flask) -> None:
                 "can_see_outbox": current_user.is_authenticated and current_user.is_admin,
                 "can_change_settings": current_user.is_authenticated and current_user.is_admin,
                 "nav_current": nav_current(),
-                # The signed-in person's timezone, in which task times show (board cards, My day).
-                "my_zone": user_timezone(current_user) if current_user.is_authenticated else "UTC",
                 # Called by the full-page layout only, so fragments don't pay for the count.
                 "unread_notifications": _unread_notifications}
 

@@ -43,7 +43,7 @@ def today():
     person = _subject()
     zone = user_timezone(current_user)
     sections = service.my_day(person.id, zone)
-    return render("tasks/today.html", None, person=person, sections=sections, people=team(),
+    return render("tasks/today.html", None, person=person, sections=sections, people=team(), zone=zone,
                   can_pick_person=current_user.is_admin, **task_rows_context("today", url_for("tasks.today", user=person.id)))
 
 
