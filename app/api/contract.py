@@ -407,6 +407,44 @@ class AppointmentList(BaseModel):
     data: list[Appointment]
 
 
+# --- tasks ----------------------------------------------------------------------------------------
+
+TASK_KINDS = ("call", "email", "meeting", "todo")
+
+
+class TaskCreate(BaseModel):
+    model_config = INPUT
+
+    title: Text(200, "What to do, e.g. “Call back about the quote”. Not blank.")
+    kind: Literal[TASK_KINDS] = Field("todo", description="call, email, meeting or todo.")  # type: ignore[valid-type]
+    due_at: Moment = Field(description="ISO 8601 with a UTC offset or Z, e.g. 2026-12-08T09:00:00+01:00. Between a "
+                                       "year ago and five years ahead.")
+    owner_id: Id = Field(None, description="The user who does it: the lead's owner if absent (then the lead must "
+                                           "have one).")
+    note: Optional[Text(2000)] = Field(None, description="Empty or null for none.")
+
+
+class Task(BaseModel):
+    model_config = OUTPUT
+
+    id: int
+    lead_id: int
+    kind: Literal[TASK_KINDS]  # type: ignore[valid-type]
+    title: str
+    due_at: datetime
+    owner_id: int
+    note: str = Field(description="Empty string when not given.")
+    done_at: Optional[datetime] = Field(description="When it was ticked done; null while open.")
+    snoozed: Annotated[int, Field(ge=0)] = Field(description="How many times it was put off.")
+    created_at: datetime
+
+
+class TaskList(BaseModel):
+    model_config = OUTPUT
+
+    data: list[Task] = Field(description="The lead's open tasks, soonest due first (at most 200).")
+
+
 # --- problems -------------------------------------------------------------------------------------
 
 
@@ -433,7 +471,7 @@ class Problem(BaseModel):
 
 COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, CustomFieldDefinition, CustomFieldList,
               Stage, StageList, Appointment,
-              AppointmentBook, AppointmentReschedule, AppointmentList, Problem)
+              AppointmentBook, AppointmentReschedule, AppointmentList, TaskCreate, Task, TaskList, Problem)
 
 
 # --- reading a request through a model ------------------------------------------------------------

@@ -141,11 +141,20 @@ class AssignForm(FlaskForm):
     owner = SelectField("Owner", choices=[], validate_choice=False)
 
 
+from app.models.task import KIND_LABELS as TASK_KINDS  # noqa: E402
+from app.forms import DueDateField, DueTimeField  # noqa: E402
+
+
 class BulkForm(FlaskForm):
     lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
                                    validators=[DataRequired("Select at least one lead first.")])
     action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move"), ("tag", "Add tags"),
-                                            ("untag", "Remove tags")])
+                                            ("untag", "Remove tags"), ("task", "Add task")])
+    # "Add task": the same task, owned by whoever adds it, on every selected lead.
+    task_title = StringField("Task", validators=[Optional(), Length(max=200)])
+    task_kind = SelectField("Kind of task", choices=list(TASK_KINDS.items()), default="call")
+    task_due = DueDateField("Due", validators=[Optional()])
+    task_time = DueTimeField("Due time", validators=[Optional()])
     tags = StringField("Tags")
     owner = SelectField("Assign to", choices=[], validate_choice=False)
     stage = SelectField("Move to", choices=[], validate_choice=False)
@@ -161,6 +170,8 @@ class PoolFilterForm(Form):
     country = StringField("Country", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    next_step = SelectField("Next step", choices=[("", "Any"), ("none", "No next step"), ("overdue", "Overdue")],
+                            default="")
     field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
     field_value = StringField("Value", validators=[Optional(), Length(max=200)])
     field_min = StringField("From", validators=[Optional(), Length(max=40)])

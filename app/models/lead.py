@@ -29,6 +29,8 @@ class Lead(db.Model):
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
         Index("ix_leads_country_created_id", "country", "created_at", "id"),
+        # The pool's "no next step" and "overdue" filters and the board card's due time.
+        Index("ix_leads_next_task_due_id", "next_task_due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,6 +73,9 @@ class Lead(db.Model):
     lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id", ondelete="SET NULL"), index=True)
     lost_note: Mapped[str | None] = mapped_column(String(500))
     lost_reason: Mapped[LostReason | None] = relationship(lazy="select")
+    # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
+    # transaction as every task change, so cards and pool filters read it without an aggregate.
+    next_task_due_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

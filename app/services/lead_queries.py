@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, utcnow, whole_number
 from app.services.tags import tag_key
 
 SORTS = {
@@ -52,6 +52,7 @@ class PoolFilters:
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
     min_score: int | None = None  # a score at least this
+    next_step: str = ""  # "none" (no open task) or "overdue" (leads.next_task_due_at before now)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -70,6 +71,7 @@ class PoolFilters:
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
                   "country": self.country, "tag": self.tag, "band": self.band, "min_score": self.min_score,
+                  "next_step": self.next_step,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -154,9 +156,24 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         query = query.where(*score_range(f.band))
     if f.min_score is not None:
         query = query.where(Lead.score >= f.min_score)
+    if f.next_step:
+        query = query.where(*next_step_filter(f.next_step))
     if f.field is not None:
         query = _field_filter(query, f, per_row)
     return query
+
+
+NEXT_STEPS = {"none": "No next step", "overdue": "Next step overdue"}
+
+
+def next_step_filter(kind: str, now: datetime | None = None) -> list:
+    """The pool's next-step filter on the kept leads.next_task_due_at (ix_leads_next_task_due_id):
+    "none", no open task; "overdue", the soonest open task is past due."""
+    if kind == "none":
+        return [Lead.next_task_due_at.is_(None)]
+    if kind == "overdue":
+        return [Lead.next_task_due_at < (now or utcnow())]
+    return []
 
 
 def score_range(band_name: str) -> list:

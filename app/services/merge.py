@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.filters import money
-from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
+from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage, Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, utcnow
@@ -23,6 +23,7 @@ from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
 from app.services.scoring import rescore
 from app.services.tags import fold_tags, tag_ids_of, unfold_tags
+from app.services.tasks import refresh_next
 from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
@@ -247,6 +248,7 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
                  for table, model in MOVABLE.items()}
         _move(moved, loser.id, survivor.id)
+        refresh_next([survivor.id])  # the loser's open tasks now count on the survivor's card
         # Tags are not rows with ids: the loser's join the survivor's, and the snapshot keeps both
         # lists so that undo gives the loser its own back and takes from the survivor what it gained.
         loser_snapshot["tag_ids"] = tag_ids_of(loser.id)
@@ -300,7 +302,8 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
-MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail)}
+MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail,
+                                                    Task)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
@@ -395,6 +398,7 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
         custom_fields.restore_values(loser, merge.loser_snapshot.get("custom_fields") or {})
         _move({"timeline_entries": merge.moved_timeline_ids, "notes": merge.moved_note_ids, **merge.moved_ids},
               survivor.id, loser.id)
+        refresh_next([survivor.id, loser.id])
         for lead in (survivor, loser):
             _show_latest_appointment(lead)
         # Merges the loser had absorbed (moved to the survivor by this merge) go back to it.
