@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask import Flask, g
 
 from app.services import scoring
+from app.services.activities import OUTCOMES
 from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
@@ -72,5 +73,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
+    app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

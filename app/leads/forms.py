@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
-from app.services import whole_number
+from app.services import ServiceError, whole_number
 from app.models.lead import max_length
+from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
 from app.services.lead_queries import valid_sort
-from app.services.leads import normalize_email, normalize_phone, normalize_value
+from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
 
 
 class LeadForm(FlaskForm):
@@ -118,6 +119,30 @@ def lead_form(base: type[LeadForm] = LeadForm, **kwargs) -> LeadForm:
 class NoteForm(FlaskForm):
     body = TextAreaField("Add a note", validators=[DataRequired("Write something in the note first."),
                                                    Length(max=10_000)])
+
+
+class ActivityForm(FlaskForm):
+    """A call, email or meeting to log; services/activities.clean decides what is valid, and its
+    message lands beside the field it names."""
+    kind = RadioField("What happened", choices=list(ACTIVITY_KINDS.items()), default="call", validate_choice=False)
+    outcome = RadioField("How the call went", choices=list(OUTCOMES.items()), validate_choice=False)
+    duration_minutes = StringField("Duration in minutes (optional)", validators=[Length(max=10)])
+    note = TextAreaField("Note (optional)", validators=[Length(max=NOTE_LIMIT, message=(
+        f"Keep the note under {NOTE_LIMIT:,} characters."))])
+
+    def minutes(self) -> int | None:
+        """The duration typed, as whole minutes (None if left empty); raises ServiceError beside it."""
+        raw = (self.duration_minutes.data or "").strip()
+        if not raw:
+            return None
+        number = whole_number(raw.removeprefix("-"))
+        if number is None:
+            raise ServiceError("Give the duration in whole minutes, like 15.", field="duration_minutes")
+        return -number if raw.startswith("-") else number
+
+    def outcome_given(self) -> str | None:
+        """The outcome, for calls only: a choice left ticked before switching to email is not sent."""
+        return self.outcome.data or None if self.kind.data == "call" else None
 
 
 class TagForm(FlaskForm):

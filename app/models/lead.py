@@ -26,6 +26,9 @@ class Lead(db.Model):
         # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
         Index("ix_leads_score_id", "score", "id"),
         Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
+        # The stale filter: per stage, leads untouched since a cutoff (and in the stage since before
+        # it) are one index range each (services/touches.stale_clause).
+        Index("ix_leads_stage_touch", "stage_id", "last_touch_at", "stage_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,7 +51,12 @@ class Lead(db.Model):
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(index=True)
     stage_entered_at: Mapped[datetime]
+    # Touches (services/touches.py): the last time a person did something toward the lead, and its
+    # first response (the owner's first touch): when, by whom, and how long after capture (seconds).
+    last_touch_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
+    first_response_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    first_response_seconds: Mapped[int | None]
     # Where it came from: UTM tags, the referring page, and the capture form if any.
     utm_source: Mapped[str | None] = mapped_column(String(100))
     utm_medium: Mapped[str | None] = mapped_column(String(100))
@@ -64,8 +72,9 @@ class Lead(db.Model):
     score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
 
-    owner: Mapped[User | None] = relationship()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     stage: Mapped[Stage] = relationship()
+    first_response_by: Mapped[User | None] = relationship(foreign_keys=[first_response_by_id])
 
     @property
     def full_name(self) -> str:
@@ -137,6 +146,25 @@ class Note(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     author: Mapped[User | None] = relationship()
+
+
+class Activity(db.Model):
+    """A call, an email sent outside Leadboard, or a meeting, logged by a person (services/activities.py)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_lead_created", "lead_id", "created_at"),
+                      Index("ix_activities_user_created", "user_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # call, email, meeting
+    outcome: Mapped[str | None] = mapped_column(String(16))  # calls: reached, voicemail, no_answer, wrong_number
+    duration_minutes: Mapped[int | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    user: Mapped[User | None] = relationship()
 
 
 class TimelineEntry(db.Model):
