@@ -126,7 +126,8 @@ class ActivityForm(FlaskForm):
     message lands beside the field it names."""
     kind = RadioField("What happened", choices=list(ACTIVITY_KINDS.items()), default="call", validate_choice=False)
     outcome = RadioField("How the call went", choices=list(OUTCOMES.items()), validate_choice=False)
-    duration_minutes = StringField("Duration in minutes (optional)", validators=[Length(max=10)])
+    duration_minutes = StringField("Duration in minutes (optional)", validators=[Length(
+        max=12, message="Give the duration in whole minutes, like 15.")])
     note = TextAreaField("Note (optional)", validators=[Length(max=NOTE_LIMIT, message=(
         f"Keep the note under {NOTE_LIMIT:,} characters."))])
 
@@ -178,6 +179,7 @@ class PoolFilterForm(Form):
     source = StringField("Source", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    stale = SelectField("Stale only", choices=[("", "all"), ("1", "stale only")], default="")
     field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
     field_value = StringField("Value", validators=[Optional(), Length(max=200)])
     field_min = StringField("From", validators=[Optional(), Length(max=40)])

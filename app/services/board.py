@@ -13,7 +13,8 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import custom_fields, totals
+from app.services import custom_fields, totals, utcnow
+from app.services.touches import is_stale
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
@@ -42,6 +43,7 @@ class Column:
     # The custom fields admins show on cards, and the cards' values (read for all columns at once).
     card_fields: list = field(default_factory=list)
     card_values: dict = field(default_factory=dict)
+    stale: set = field(default_factory=set)  # the ids of the cards shown that are stale
 
     @property
     def has_more(self) -> bool:
@@ -92,7 +94,11 @@ def columns(owner_id: int | None = None, per_column: int = 20) -> list[Column]:
 
 def with_card_fields(cols: list[Column]) -> list[Column]:
     """The "show on card" custom fields and their values for every card shown, in one batch (no
-    query per card; none at all beyond the definitions when no field is shown on cards)."""
+    query per card; none at all beyond the definitions when no field is shown on cards), and which
+    cards are stale (from the rows already read)."""
+    now = utcnow()
+    for col in cols:
+        col.stale = {lead.id for lead in col.cards if is_stale(lead, col.stage, now)}
     fields = custom_fields.card_fields()
     if fields:
         values = custom_fields.values_for([lead.id for col in cols for lead in col.cards], fields)

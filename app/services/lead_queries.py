@@ -18,7 +18,8 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, utcnow, whole_number
+from app.services.touches import stale_clause
 from app.services.tags import tag_key
 
 SORTS = {
@@ -50,6 +51,7 @@ class PoolFilters:
     source: str = ""
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
+    stale: bool = False  # only leads untouched too long in their stage (touches.stale_clause)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -67,7 +69,7 @@ class PoolFilters:
         page is not among them: pass after=, before= or last= to name one; any other change of
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
-                  "tag": self.tag, "band": self.band,
+                  "tag": self.tag, "band": self.band, "stale": "1" if self.stale else None,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -142,6 +144,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None) -> Selec
                                         .where(LeadTag.tag_id == literal_column(str(int(tag_id)), Integer))))
     if f.band:
         query = query.where(*score_range(f.band))
+    if f.stale:
+        query = query.where(stale_clause(utcnow()))
     if f.field is not None:
         query = _field_filter(query, f)
     return query
@@ -272,7 +276,7 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
     answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source and not f.tag and not f.band and not _field_filtering(f):
+    if not f.q and not f.source and not f.tag and not f.band and not f.stale and not _field_filtering(f):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
