@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import Activity
 from app.services import ServiceError, atomic, utcnow
 from app.services.leads import NOTE_LIMIT, UnknownUser, active_user, get_lead, touch as bump_lead
+from app.services.scoring import rescore
 from app.services.timeline import record
 from app.services.touches import touch
 
@@ -68,4 +69,5 @@ def log_activity(lead_id: int, user_id: int | None, kind: str, *, outcome: str |
         touch(lead, user_id, kind, now)
         record(lead.id, f"{kind}_logged", user_id,
                {"outcome": outcome, "duration_minutes": duration_minutes, "note": note}, now)
+        rescore(lead, now, actor_id=user_id)  # "no activity" rules read the lead's last change
     return activity
