@@ -284,7 +284,7 @@
   // Only a call has an outcome: the outcome choices step aside for an email or a meeting.
   function showOutcome(form) {
     var kind = form.querySelector("input[name=kind]:checked");
-    var outcome = form.querySelector("#outcome");
+    var outcome = form.querySelector("#activity-outcome");
     if (outcome) { outcome.hidden = !!kind && kind.value !== "call"; }
   }
   document.addEventListener("change", function (evt) {

@@ -124,11 +124,14 @@ class NoteForm(FlaskForm):
 class ActivityForm(FlaskForm):
     """A call, email or meeting to log; services/activities.clean decides what is valid, and its
     message lands beside the field it names."""
-    kind = RadioField("What happened", choices=list(ACTIVITY_KINDS.items()), default="call", validate_choice=False)
-    outcome = RadioField("How the call went", choices=list(OUTCOMES.items()), validate_choice=False)
-    duration_minutes = StringField("Duration in minutes (optional)", validators=[Length(
+    # Ids of their own: the booking form on the same page has a "note" and a "duration" too.
+    kind = RadioField("What happened", choices=list(ACTIVITY_KINDS.items()), default="call", validate_choice=False,
+                      id="activity-kind")
+    outcome = RadioField("How the call went", choices=list(OUTCOMES.items()), validate_choice=False,
+                         id="activity-outcome")
+    duration_minutes = StringField("Duration in minutes (optional)", id="activity-duration", validators=[Length(
         max=12, message="Give the duration in whole minutes, like 15.")])
-    note = TextAreaField("Note (optional)", validators=[Length(max=NOTE_LIMIT, message=(
+    note = TextAreaField("Note (optional)", id="activity-note", validators=[Length(max=NOTE_LIMIT, message=(
         f"Keep the note under {NOTE_LIMIT:,} characters."))])
 
     def minutes(self) -> int | None:

@@ -45,10 +45,10 @@ def test_a_member_logs_a_call_in_two_presses_and_from_the_tel_prompt(new_page, s
 
     # A meeting has no outcome to choose; an absurd duration is refused beside the field.
     page.locator("#activity-form").get_by_label("Meeting").check()
-    expect(page.locator("#activity-form #outcome")).to_be_hidden()
+    expect(page.locator("#activity-form #activity-outcome")).to_be_hidden()
     page.get_by_label("Duration in minutes (optional)").fill("2000")
     page.locator("#activity-form").get_by_role("button", name="Log it").click()
-    expect(page.locator("#duration_minutes-error")).to_contain_text("at most 1,440 minutes")
+    expect(page.locator("#activity-duration-error")).to_contain_text("at most 1,440 minutes")
     expect(page.get_by_label("Duration in minutes (optional)")).to_have_attribute("aria-invalid", "true")
     assert logged(seeded.live, lead_id) == [("call", "reached", None), ("call", "voicemail", None)]
 

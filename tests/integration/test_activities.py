@@ -30,6 +30,10 @@ def logged_entries(lead) -> list[tuple]:
         .order_by(TimelineEntry.id))]
 
 
+IDS = {"kind": "activity-kind", "outcome": "activity-outcome", "duration_minutes": "activity-duration",
+       "note": "activity-note"}
+
+
 def age(lead, minutes: int) -> None:
     """Pretend the lead was captured `minutes` ago."""
     db.session.execute(update(Lead).where(Lead.id == lead.id).values(
@@ -94,7 +98,7 @@ def test_bad_activity_input_is_refused_beside_its_field_and_nothing_is_logged(as
     response = as_member.post(f"/leads/{lead.id}/activities", data, htmx=True)
     body = response.get_data(as_text=True)
     assert response.status_code == 422 and "<html" not in body
-    error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', body)
+    error = re.search(rf'<p class="error" id="{IDS[field]}-error">([^<]*)</p>', body)
     assert error and message in error.group(1)
     assert 'aria-invalid="true"' in body
     plain = as_member.post(f"/leads/{lead.id}/activities", data)
