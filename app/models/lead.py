@@ -55,7 +55,9 @@ class Lead(db.Model):
     # first response (the owner's first touch): when, by whom, and how long after capture (seconds).
     last_touch_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
-    first_response_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A user id, without a foreign key: SQLite could add one only by rebuilding the table (and
+    # losing its triggers); users are deactivated, not deleted, and a missing one reads as nobody.
+    first_response_by_id: Mapped[int | None]
     first_response_seconds: Mapped[int | None]
     # Where it came from: UTM tags, the referring page, and the capture form if any.
     utm_source: Mapped[str | None] = mapped_column(String(100))
@@ -72,9 +74,8 @@ class Lead(db.Model):
     score_reasons: Mapped[list | None] = mapped_column(JSON, default=list)
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
 
-    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()
-    first_response_by: Mapped[User | None] = relationship(foreign_keys=[first_response_by_id])
 
     @property
     def full_name(self) -> str:

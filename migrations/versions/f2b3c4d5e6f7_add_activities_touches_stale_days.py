@@ -53,16 +53,10 @@ def upgrade():
     with op.batch_alter_table('stages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stale_days', sa.Integer(), nullable=True))
 
+    # Plain ADD COLUMNs. first_response_by_id has no foreign key: on SQLite one could be added
+    # only by rebuilding the table, which would drop its stage-totals triggers.
     op.add_column('leads', sa.Column('last_touch_at', sa.DateTime(), nullable=True))
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite takes a REFERENCES clause in ADD COLUMN, which Alembic only offers through batch
-        # mode's table rebuild (that would drop the stage-totals triggers): so it is written out.
-        op.execute("ALTER TABLE leads ADD COLUMN first_response_by_id INTEGER "
-                   "CONSTRAINT fk_leads_first_response_by_id_users REFERENCES users (id) ON DELETE SET NULL")
-    else:
-        op.add_column('leads', sa.Column('first_response_by_id', sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f('fk_leads_first_response_by_id_users'), 'leads', 'users',
-                              ['first_response_by_id'], ['id'], ondelete='SET NULL')
+    op.add_column('leads', sa.Column('first_response_by_id', sa.Integer(), nullable=True))
     op.add_column('leads', sa.Column('first_response_seconds', sa.Integer(), nullable=True))
 
     op.execute(f"""
@@ -87,12 +81,8 @@ def upgrade():
 
 def downgrade():
     # Plain DROP COLUMN (SQLite 3.35+ runs it in place), so the leads table keeps its triggers.
-    # SQLite cannot drop a column a foreign key names without rebuilding the table (which would
-    # drop those triggers), so there first_response_by_id stays behind, unused and NULL-able.
     op.drop_index('ix_leads_stage_touch', table_name='leads')
-    if op.get_bind().dialect.name != "sqlite":
-        op.drop_constraint(op.f('fk_leads_first_response_by_id_users'), 'leads', type_='foreignkey')
-        op.drop_column('leads', 'first_response_by_id')
+    op.drop_column('leads', 'first_response_by_id')
     op.drop_column('leads', 'first_response_seconds')
     op.drop_column('leads', 'last_touch_at')
     op.drop_column('stages', 'stale_days')
