@@ -8,6 +8,7 @@ from flask import Flask, g
 from flask_login import current_user
 
 from app.services import scoring
+from app.services.activities import OUTCOMES
 from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
@@ -82,5 +83,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(due)
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
+    app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
-from app.leads.page import lead_page, notes_context, page_context, timeline_context
+from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
 from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
@@ -160,8 +160,9 @@ def add_note(lead_id: int):
         lead_service.add_note(lead.id, form.body.data, current_user.id)
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
+        lead = lead_service.get_lead(lead.id)
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               **notes_context(lead.id), **timeline_context(lead.id))
+                               **notes_context(lead.id), **timeline_context(lead.id), **touch_context(lead))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **page_context(lead))
 
