@@ -80,7 +80,7 @@ class Lead(db.Model):
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
     # Set when the lead moves to a won or lost stage, cleared when it is reopened (services/closing.py).
     closed_on: Mapped[date | None]
-    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id", ondelete="SET NULL"), index=True)
+    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id"), index=True)  # archived, never deleted
     lost_note: Mapped[str | None] = mapped_column(String(500))
     lost_reason: Mapped[LostReason | None] = relationship(lazy="select")
     # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
