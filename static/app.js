@@ -313,6 +313,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     open(document);
     if (window.htmx) { htmx.onLoad(open); }
+  });
+})();
+
 /* After a tel: or mailto: link is followed, offer to log the call or email right there (the prompt
    is server-rendered and hidden; without JavaScript the log form on the page is the way). */
 (function () {
