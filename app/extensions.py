@@ -7,6 +7,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -35,6 +36,17 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def _sqlite_from_hint(self, table, text):
+    """Render `select(...).with_hint(Model, "INDEXED BY ix_name", "sqlite")` after the table name.
+    SQLAlchemy's SQLite compiler renders no table hints at all (it returns None), so without this a
+    hint is silently dropped and the planner may pick an index that scans a whole stage."""
+    return text
+
+
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
