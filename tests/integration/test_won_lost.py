@@ -201,3 +201,27 @@ def test_members_cannot_change_won_and_lost_settings(as_member):
     assert as_member.get("/settings/closing").status_code == 403
     assert as_member.post("/settings/closing/reasons", {"name": "Sneaky"}).status_code == 403
     assert db.session.scalar(select(LostReason.id).where(LostReason.name == "Sneaky")) is None
+
+
+def test_a_closed_column_reads_only_the_leads_closed_in_its_period(app, stages):
+    """The won column's cards come through the (stage_id, closed_on) index, not a walk of every lead
+    ever won: on SQLite the planner prefers the position index for the ORDER BY unless told."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import joinedload
+
+    from app.services import board
+    query = board._narrowed(select(Lead).options(joinedload(Lead.owner)), stages["Won"].id, board.View(),
+                            date(2026, 11, 1)).order_by(Lead.position, Lead.id).limit(21)
+    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL weighs its statistics; SQLite is told which index to read")
+    # 5,000 leads won long ago (no closed_on), with statistics: the position index now looks cheap.
+    db.session.execute(text(
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 5000) "
+        "INSERT INTO leads (first_name, last_name, stage_id, position, version, created_at, updated_at, "
+        "stage_entered_at, score) SELECT 'L', 'N' || n, :stage, n, 1, '2026-01-01', '2026-01-01', '2026-01-01', 0 "
+        "FROM g"), {"stage": stages["Won"].id})
+    db.session.execute(text("ANALYZE"))
+    plan = " ".join(str(row[-1]) for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    db.session.rollback()
+    assert "ix_leads_stage_id_closed_on" in plan, plan
