@@ -26,7 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     compress.init_app(app)
 
-    from app import api, auth, board, leads, main, outbox, public, settings
+    from app import api, auth, board, leads, main, outbox, public, settings, tasks
     from app.web import install
 
     install(app)
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(board.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(outbox.bp)
+    app.register_blueprint(tasks.bp)
 
     from app.cli import register
 

@@ -5,11 +5,15 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from flask import Flask, g
+from flask_login import current_user
 
 from app.services import scoring
+from app.services.activities import OUTCOMES
 from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
+from app.services.tasks import local_time
+from app.services.team_settings import user_timezone
 
 from app.services.custom_fields import display
 
@@ -34,6 +38,12 @@ def age(then: datetime | None, now: datetime) -> str:
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
+
+
+def due(moment: datetime | None) -> str:
+    """A task's due time in the signed-in person's timezone ("Today 14:00"), read only where one shows,
+    so pages without tasks pay nothing for the timezone."""
+    return local_time(moment, user_timezone(current_user if current_user.is_authenticated else None))
 
 
 def custom_value(value, kind: str = "") -> str:
@@ -70,7 +80,9 @@ def register(app: Flask) -> None:
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(due)
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
+    app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_global(country_choices)
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -3,14 +3,19 @@ the capture form), a person's availability (their account page, and admins' team
 snippet). Each area's own forms stay in its `forms.py`."""
 from __future__ import annotations
 
+import re
 from datetime import time
 
 from flask_wtf import FlaskForm
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_login import current_user
 from wtforms import (
-    BooleanField, DateField, EmailField, Form, SelectField, SelectMultipleField, StringField, TelField,
+    BooleanField, DateField, EmailField, Form, HiddenField, SelectField, SelectMultipleField, StringField, TelField,
     TextAreaField, TimeField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from app.models import CaptureForm, CustomField, FieldKind
 from app.models.lead import max_length
@@ -18,6 +23,10 @@ from app.services import ServiceError
 from app.services import custom_fields as field_service
 from app.services.conditions import kind_ops, op_choices
 from app.services.countries import normalize_country
+from app.models.task import KIND_LABELS
+from app.services import tasks as task_service
+from app.services.team_settings import user_timezone
+from app.services.users import team
 from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
 
 HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
@@ -217,3 +226,85 @@ for _day, _name in enumerate(WEEKDAYS):
     setattr(AvailabilityForm, f"day{_day}_start", ClockField(f"{_name} from", validators=[Optional()]))
     setattr(AvailabilityForm, f"day{_day}_end", ClockField(f"{_name} to", validators=[Optional()]))
 del _day, _name
+
+
+# --- due dates and times (tasks) ---
+
+FIVE_DIGIT_YEAR = re.compile(r"^\s*[0-9]{5,}-")
+
+
+class DueDateField(DateField):
+    """A date as YYYY-MM-DD, with a message that says so (and names a year past 9999 as out of range)."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raw = " ".join(valuelist or [])
+            if FIVE_DIGIT_YEAR.match(raw):
+                raise ValueError("Pick a due date between a year ago and five years from now.") from None
+            raise ValueError("Type the date as YYYY-MM-DD, e.g. 2026-12-08.") from None
+
+
+class DueTimeField(TimeField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Type the time as HH:MM, e.g. 14:30.") from None
+
+
+# --- tasks: the lead page, the board card's menu, My day and the next-task question all show these ---
+
+
+class TaskForm(FlaskForm):
+    title = StringField("Task", validators=[DataRequired("Give the task a title, e.g. “Call back about the quote”."),
+                                            Length(max=task_service.TITLE_MAX)])
+    kind = SelectField("Kind", choices=list(KIND_LABELS.items()), default="call")
+    due_at = DueDateField("Due date", validators=[InputRequired("Pick the day it is due.")])
+    due_time = DueTimeField("Time", default=time(9, 0), validators=[Optional()])
+    owner_id = SelectField("Owner", choices=[], validate_choice=False)
+    note = TextAreaField("Note (optional)", validators=[Length(max=task_service.NOTE_MAX)])
+    # Where the form sits ("lead", "board", "today", "page"): decides what an htmx reply replaces.
+    where = HiddenField(default="page")
+    next = HiddenField()
+
+    def due_utc(self) -> datetime:
+        """The picked day and time, in the person's timezone, as naive UTC; raises ServiceError (due_at)."""
+        return task_service.due_from_local(self.due_at.data, self.due_time.data, user_timezone(current_user))
+
+    def name_for(self, lead_id: int) -> "TaskForm":
+        """Ids unique on a page that shows several of these forms (a board of cards)."""
+        for f in self:
+            f.id = f"t{lead_id}-{self.where.data or 'page'}-{f.name}"
+        return self
+
+
+class DoneForm(FlaskForm):
+    where = HiddenField(default="today")
+    next = HiddenField()
+
+
+class SnoozeForm(FlaskForm):
+    until = SelectField("Snooze", choices=[("hour", "1 hour"), ("tomorrow", "Tomorrow"), ("week", "Next week")])
+    where = HiddenField(default="today")
+    next = HiddenField()
+
+
+def task_form(lead, *, submitted: bool = False, where: str = "page", follow=None) -> TaskForm:
+    """The new-task form: posted data, or empty with the owner (you) and tomorrow 9:00 filled in;
+    `follow`: a task just done, whose kind and owner the next one takes."""
+    form = TaskForm() if submitted else TaskForm(formdata=None, where=where)
+    form.owner_id.choices = [(str(u.id), u.name) for u in team()]
+    if not submitted:
+        form.owner_id.data = str(follow.owner_id if follow else current_user.id)
+        form.due_at.data = (datetime.now(ZoneInfo(user_timezone(current_user))) + timedelta(days=1)).date()
+        if follow is not None:
+            form.kind.data = follow.kind
+    return form.name_for(lead.id)
+
+
+def task_rows_context(where: str, back: str) -> dict:
+    """What each task row's one-press forms need: where the row is, and the page to come back to."""
+    return {"where": where, "back": back, "done_form": DoneForm(formdata=None),
+            "snooze_form": SnoozeForm(formdata=None), "snoozes": task_service.SNOOZES}

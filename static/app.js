@@ -315,3 +315,45 @@
     if (window.htmx) { htmx.onLoad(open); }
   });
 })();
+
+/* After a tel: or mailto: link is followed, offer to log the call or email right there (the prompt
+   is server-rendered and hidden; without JavaScript the log form on the page is the way). */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (evt) {
+    var link = evt.target.closest && evt.target.closest("a[data-log-prompt]");
+    if (link) {
+      var prompt = document.getElementById(link.dataset.logPrompt);
+      if (prompt) { prompt.hidden = false; }
+      return;
+    }
+    var dismiss = evt.target.closest && evt.target.closest("[data-dismiss-prompt]");
+    if (dismiss) {
+      var box = document.getElementById(dismiss.dataset.dismissPrompt);
+      if (box) { box.hidden = true; }
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var prompt = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest(".log-prompt");
+    if (prompt && evt.detail.successful) { prompt.hidden = true; }
+  });
+  // Only a call has an outcome: the outcome choices step aside for an email or a meeting.
+  function showOutcome(form) {
+    var kind = form.querySelector("input[name=kind]:checked");
+    var outcome = form.querySelector("#activity-outcome");
+    if (outcome) { outcome.hidden = !!kind && kind.value !== "call"; }
+  }
+  document.addEventListener("change", function (evt) {
+    var form = evt.target.closest && evt.target.closest("#activity-form");
+    if (form && evt.target.name === "kind") { showOutcome(form); }
+  });
+  function init(root) {
+    var form = (root.querySelector ? root : document).querySelector("#activity-form");
+    if (root.id === "activity-form") { form = root; }
+    if (form) { showOutcome(form); }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    if (window.htmx) { htmx.onLoad(init); }
+  });
+})();

@@ -6,4 +6,4 @@ from app.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-from app.api import appointments, routes  # noqa: E402,F401
+from app.api import activities, appointments, routes, tasks  # noqa: E402,F401

@@ -23,7 +23,8 @@ from app.api.problems import ApiProblem, invalid
 from app.models import AppointmentStatus
 from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
-from app.services import ServiceError, custom_fields as field_rules, tags as tag_rules
+from app.services import ServiceError, activities as activity_rules, custom_fields as field_rules, tags as tag_rules
+from app.services.leads import NOTE_LIMIT as NOTE_LIMIT_ACTIVITY
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -407,6 +408,80 @@ class AppointmentList(BaseModel):
     data: list[Appointment]
 
 
+# --- tasks ----------------------------------------------------------------------------------------
+
+TASK_KINDS = ("call", "email", "meeting", "todo")
+
+
+class TaskCreate(BaseModel):
+    model_config = INPUT
+
+    title: Text(200, "What to do, e.g. “Call back about the quote”. Not blank.")
+    kind: Literal[TASK_KINDS] = Field("todo", description="call, email, meeting or todo.")  # type: ignore[valid-type]
+    due_at: Moment = Field(description="ISO 8601 with a UTC offset or Z, e.g. 2026-12-08T09:00:00+01:00. Between a "
+                                       "year ago and five years ahead.")
+    owner_id: Id = Field(None, description="The user who does it: the lead's owner if absent (then the lead must "
+                                           "have one).")
+    note: Optional[Text(2000)] = Field(None, description="Empty or null for none.")
+
+
+class Task(BaseModel):
+    model_config = OUTPUT
+
+    id: int
+    lead_id: int
+    kind: Literal[TASK_KINDS]  # type: ignore[valid-type]
+    title: str
+    due_at: datetime
+    owner_id: int
+    note: str = Field(description="Empty string when not given.")
+    done_at: Optional[datetime] = Field(description="When it was ticked done; null while open.")
+    snoozed: Annotated[int, Field(ge=0)] = Field(description="How many times it was put off.")
+    created_at: datetime
+
+
+class TaskList(BaseModel):
+    model_config = OUTPUT
+
+    data: list[Task] = Field(description="The lead's open tasks, soonest due first (at most 200).")
+
+
+
+# --- activities -----------------------------------------------------------------------------------
+
+
+class ActivityLog(BaseModel):
+    """A call, an email sent outside Leadboard, or a meeting that happened just now."""
+
+    model_config = INPUT
+
+    kind: Literal[tuple(activity_rules.KINDS)] = Field(  # type: ignore[valid-type]
+        description="call, email (sent outside Leadboard) or meeting.")
+    outcome: Optional[Literal[tuple(activity_rules.OUTCOMES)]] = Field(  # type: ignore[valid-type]
+        None, description="Required for a call, absent or null otherwise.")
+    duration_minutes: Optional[Annotated[int, Field(strict=True, ge=0, le=activity_rules.MAX_MINUTES),
+                                         BeforeValidator(_integral)]] = Field(
+        None, description="Whole minutes, at most a day; not for an email.")
+    note: Optional[Text(NOTE_LIMIT_ACTIVITY)] = Field(None, description="Empty or null for none.")
+    user_id: Optional[Id] = Field(
+        None, description="The active teammate who made the call, sent the email or held the meeting. Their "
+                          "touch counts as the lead's first response when they own it (or it is in the pool); "
+                          "absent or null: nobody's, so it is on the timeline but is no touch.")
+
+
+class Activity(BaseModel):
+    model_config = OUTPUT
+
+    id: int
+    lead_id: int
+    kind: Literal[tuple(activity_rules.KINDS)]  # type: ignore[valid-type]
+    outcome: Optional[Literal[tuple(activity_rules.OUTCOMES)]]  # type: ignore[valid-type]
+    duration_minutes: Optional[int]
+    note: str = Field(description="Empty string when not given.")
+    user_id: Optional[int] = Field(description="Who logged it; null when the API named nobody.")
+    created_at: datetime
+
+
 # --- problems -------------------------------------------------------------------------------------
 
 
@@ -433,7 +508,8 @@ class Problem(BaseModel):
 
 COMPONENTS = (Lead, CapturedDuplicate, LeadCreate, LeadUpdate, LeadList, CustomFieldDefinition, CustomFieldList,
               Stage, StageList, Appointment,
-              AppointmentBook, AppointmentReschedule, AppointmentList, Problem)
+              AppointmentBook, AppointmentReschedule, AppointmentList, TaskCreate, Task, TaskList, ActivityLog,
+              Activity, Problem)
 
 
 # --- reading a request through a model ------------------------------------------------------------

@@ -96,3 +96,9 @@ def appointment_json(appointment: Appointment) -> dict:
         "created_at": timestamp(appointment.created_at),
         "updated_at": timestamp(appointment.updated_at),
     }
+
+
+def task_json(task) -> dict:
+    return {"id": task.id, "lead_id": task.lead_id, "kind": task.kind, "title": task.title,
+            "due_at": timestamp(task.due_at), "owner_id": task.owner_id, "note": task.note or "",
+            "done_at": timestamp(task.done_at), "snoozed": task.snoozed, "created_at": timestamp(task.created_at)}

@@ -6,6 +6,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.board import bp
 from app.board.forms import BoardFilterForm, MoveForm
+from app.forms import task_form
 from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
     leads as lead_service, scoring, tags as tag_service, team_settings
 from app.services.lead_queries import PoolFilters, field_filter
@@ -135,7 +136,8 @@ def more_cards(stage_id: int):
 def move_form(lead_id: int):
     """The "Move to…" form of one card, fetched when its menu opens."""
     view, view_args = _view(request.args)
-    return render_template("board/_move_form.html", lead=lead_service.get_lead(lead_id), stages=pipeline(),
+    lead = lead_service.get_lead(lead_id)  # the card's menu also offers "Add a task"
+    return render_template("board/_move_form.html", lead=lead, stages=pipeline(), form=task_form(lead, where="board"),
                            **_view_context(view, view_args))
 
 

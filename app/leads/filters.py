@@ -27,7 +27,8 @@ def pool_filters() -> PoolFilters:
     except ServiceError as exc:
         abort(400, description=f"The {exc.field.replace('_', ' ')} filter is not valid: {exc.message}")
     filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                          source=form.source.data or "", country=form.country.data or "", tag=form.tag.data or "", band=form.band.data or "",
+                          source=form.source.data or "", country=form.country.data or "", tag=form.tag.data or "",
+                          band=form.band.data or "", next_step=form.next_step.data or "", stale=form.stale.data == "1",
                           sort=form.sort.data or "created", direction=form.dir.data,
                           field=field, field_value=value, field_min=low, field_max=high)
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None

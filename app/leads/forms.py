@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Form, HiddenField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
 from app.services import ServiceError, whole_number
 from app.models.lead import max_length
+from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
 from app.services.lead_queries import valid_sort
-from app.services.leads import normalize_email, normalize_phone, normalize_value
+from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
 
 
 class LeadForm(FlaskForm):
@@ -127,6 +128,34 @@ class NoteForm(FlaskForm):
                                                    Length(max=10_000)])
 
 
+class ActivityForm(FlaskForm):
+    """A call, email or meeting to log; services/activities.clean decides what is valid, and its
+    message lands beside the field it names."""
+    # Ids of their own: the booking form on the same page has a "note" and a "duration" too.
+    kind = RadioField("What happened", choices=list(ACTIVITY_KINDS.items()), default="call", validate_choice=False,
+                      id="activity-kind")
+    outcome = RadioField("How the call went", choices=list(OUTCOMES.items()), validate_choice=False,
+                         id="activity-outcome")
+    duration_minutes = StringField("Duration in minutes (optional)", id="activity-duration", validators=[Length(
+        max=12, message="Give the duration in whole minutes, like 15.")])
+    note = TextAreaField("Note (optional)", id="activity-note", validators=[Length(max=NOTE_LIMIT, message=(
+        f"Keep the note under {NOTE_LIMIT:,} characters."))])
+
+    def minutes(self) -> int | None:
+        """The duration typed, as whole minutes (None if left empty); raises ServiceError beside it."""
+        raw = (self.duration_minutes.data or "").strip()
+        if not raw:
+            return None
+        number = whole_number(raw.removeprefix("-"))
+        if number is None:
+            raise ServiceError("Give the duration in whole minutes, like 15.", field="duration_minutes")
+        return -number if raw.startswith("-") else number
+
+    def outcome_given(self) -> str | None:
+        """The outcome, for calls only: a choice left ticked before switching to email is not sent."""
+        return self.outcome.data or None if self.kind.data == "call" else None
+
+
 class TagForm(FlaskForm):
     """Tags to add to a lead, as typed: the tag service decides what a tag may be."""
 
@@ -141,11 +170,20 @@ class AssignForm(FlaskForm):
     owner = SelectField("Owner", choices=[], validate_choice=False)
 
 
+from app.models.task import KIND_LABELS as TASK_KINDS  # noqa: E402
+from app.forms import DueDateField, DueTimeField  # noqa: E402
+
+
 class BulkForm(FlaskForm):
     lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
                                    validators=[DataRequired("Select at least one lead first.")])
     action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move"), ("tag", "Add tags"),
-                                            ("untag", "Remove tags")])
+                                            ("untag", "Remove tags"), ("task", "Add task")])
+    # "Add task": the same task, owned by whoever adds it, on every selected lead.
+    task_title = StringField("Task", validators=[Optional(), Length(max=200)])
+    task_kind = SelectField("Kind of task", choices=list(TASK_KINDS.items()), default="call")
+    task_due = DueDateField("Due", validators=[Optional()])
+    task_time = DueTimeField("Due time", validators=[Optional()])
     tags = StringField("Tags")
     owner = SelectField("Assign to", choices=[], validate_choice=False)
     stage = SelectField("Move to", choices=[], validate_choice=False)
@@ -161,6 +199,9 @@ class PoolFilterForm(Form):
     country = StringField("Country", validators=[Optional(), Length(max=100)])
     tag = StringField("Tag", validators=[Optional(), Length(max=100)])
     band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    next_step = SelectField("Next step", choices=[("", "Any"), ("none", "No next step"), ("overdue", "Overdue")],
+                            default="")
+    stale = SelectField("Stale only", choices=[("", "all"), ("1", "stale only")], default="")
     field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
     field_value = StringField("Value", validators=[Optional(), Length(max=200)])
     field_min = StringField("From", validators=[Optional(), Length(max=40)])

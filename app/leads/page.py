@@ -8,11 +8,14 @@ from __future__ import annotations
 from flask import render_template, url_for
 from flask_login import current_user
 
+from app.forms import task_form, task_rows_context
 from app.leads.filters import owner_choices
-from app.leads.forms import AppointmentForm, AssignForm, NoteForm, RescheduleForm, TagForm
+from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, NoteForm, RescheduleForm, TagForm
 from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
+from app.services import tasks as task_service
+from app.services import touches
 from app.services.stages import pipeline
 from app.services.team_settings import team_timezone, timezone_names_version, user_timezone
 
@@ -34,7 +37,21 @@ def page_context(lead, **extra) -> dict:
     return {**timeline_context(lead.id), **notes_context(lead.id), **tags_context(lead.id),
             "can_claim": lead.owner_id is None, "custom_details": custom_details(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
-            "stages": pipeline(), **appointment_context(lead, **extra)}
+            "stages": pipeline(), "activity_form": ActivityForm(formdata=None), **touch_context(lead),
+            **appointment_context(lead, **extra), **lead_tasks_context(lead)}
+
+
+def lead_tasks_context(lead, form=None) -> dict:
+    """The tasks panel: the lead's open tasks soonest first, and the add form (or a refused one)."""
+    tasks, more = task_service.open_for_lead(lead.id)
+    return {"tasks": tasks, "more_tasks": more, "task_form": form or task_form(lead, where="lead"),
+            **task_rows_context("lead", url_for("leads.show", lead_id=lead.id))}
+
+
+def touch_context(lead) -> dict:
+    """The lead's touch facts: its first response ("4 min by Ana"), last touch, and stale flag."""
+    return {"first_response": touches.describe_first_response(lead),
+            "stale": touches.is_stale(lead, lead.stage, utcnow())}
 
 
 def custom_details(lead_id: int) -> list[tuple]:

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
-from app.leads.page import lead_page, notes_context, page_context, timeline_context
+from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
 from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
@@ -14,6 +14,9 @@ from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
 from app.services.stages import pipeline
 from app.services.users import team
+from app.services import tasks as task_service
+from app.services.team_settings import user_timezone
+from app.models.task import KIND_LABELS as TASK_KINDS
 from app.web import add_form_error, go, render, safe_next, wants_fragment, with_notice
 
 
@@ -35,7 +38,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "pager": pager(filters, page),
         "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),
-        "team": team(),
+        "team": team(), "task_kinds": list(TASK_KINDS.items()),
         "sources": lead_queries.sources(),
         "countries": [(code, country_name(code)) for code in lead_queries.countries()],
         "score_bands": scoring.bands(),
@@ -157,8 +160,9 @@ def add_note(lead_id: int):
         lead_service.add_note(lead.id, form.body.data, current_user.id)
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
+        lead = lead_service.get_lead(lead.id)
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
-                               **notes_context(lead.id), **timeline_context(lead.id))
+                               **notes_context(lead.id), **timeline_context(lead.id), **touch_context(lead))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **page_context(lead))
 
@@ -230,14 +234,27 @@ def assign(lead_id: int):
     return _after_ownership_change(lead, f"{lead.full_name} now belongs to {who}.")
 
 
+def _bulk_refusal(form: BulkForm) -> str:
+    if "lead_ids" in form.errors:
+        return "Select at least one lead first."
+    for name in ("task_title", "task_due", "task_time"):
+        if name in form.errors:
+            return f"{getattr(form, name).label.text}: {form.errors[name][0]}"
+    return "Choose an action."
+
+
 @bp.post("/bulk")
 def bulk():
     form = BulkForm()
     filters = pool_filters()
     if not form.validate_on_submit():
-        message = "Select at least one lead first." if "lead_ids" in form.errors else "Choose an action."
-        raise ServiceError(message)
-    if form.action.data == "assign":
+        raise ServiceError(_bulk_refusal(form))
+    if form.action.data == "task":
+        changed = task_service.bulk_create(
+            form.lead_ids.data, current_user.id, title=form.task_title.data, kind=form.task_kind.data,
+            due_at=task_service.due_from_local(form.task_due.data, form.task_time.data, user_timezone(current_user)))
+        message = f"Added the task to {changed} lead{'s' if changed != 1 else ''}."
+    elif form.action.data == "assign":
         changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
     elif form.action.data in ("tag", "untag"):

@@ -80,7 +80,7 @@ def _own_availability_form() -> AvailabilityForm:
 
 
 def _timezone_form() -> AccountForm:
-    form = AccountForm(timezone=current_user.timezone or "")
+    form = AccountForm(timezone=current_user.timezone or "", email_task_reminders=current_user.email_task_reminders)
     form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
         [(n, n) for n in team_settings.timezone_names()]
     return form
@@ -108,7 +108,7 @@ def account():
     form = _timezone_form()
     if form.validate_on_submit():
         try:
-            team_settings.set_user_timezone(current_user.id, form.timezone.data or None)
+            team_settings.save_account(current_user.id, form.timezone.data or None, form.email_task_reminders.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

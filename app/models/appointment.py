@@ -101,3 +101,5 @@ class TeamSettings(db.Model):
     # Won and lost: whether a lost lead needs a reason, and how long closed leads stay on the board.
     lost_reason_required: Mapped[bool] = mapped_column(default=False, server_default=false())
     board_closed_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # Completing a task shows the new-task form for the same lead, prefilled, so leads don't go quiet.
+    ask_next_task: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -29,6 +29,11 @@ class Lead(db.Model):
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
         Index("ix_leads_country_created_id", "country", "created_at", "id"),
+        # The pool's "no next step" and "overdue" filters and the board card's due time.
+        Index("ix_leads_next_task_due_id", "next_task_due_at", "id"),
+        # The stale filter: per stage, leads untouched since a cutoff (and in the stage since before
+        # it) are one index range each (services/touches.stale_clause).
+        Index("ix_leads_stage_touch", "stage_id", "last_touch_at", "stage_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +56,14 @@ class Lead(db.Model):
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(index=True)
     stage_entered_at: Mapped[datetime]
+    # Touches (services/touches.py): the last time a person did something toward the lead, and its
+    # first response (the owner's first touch): when, by whom, and how long after capture (seconds).
+    last_touch_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
+    # A user id, without a foreign key: SQLite could add one only by rebuilding the table (and
+    # losing its triggers); users are deactivated, not deleted, and a missing one reads as nobody.
+    first_response_by_id: Mapped[int | None]
+    first_response_seconds: Mapped[int | None]
     # Where it came from: UTM tags, the referring page, and the capture form if any.
     utm_source: Mapped[str | None] = mapped_column(String(100))
     utm_medium: Mapped[str | None] = mapped_column(String(100))
@@ -68,9 +80,12 @@ class Lead(db.Model):
     score_changes_at: Mapped[datetime | None] = mapped_column(index=True)
     # Set when the lead moves to a won or lost stage, cleared when it is reopened (services/closing.py).
     closed_on: Mapped[date | None]
-    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id", ondelete="SET NULL"), index=True)
+    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id"), index=True)  # archived, never deleted
     lost_note: Mapped[str | None] = mapped_column(String(500))
     lost_reason: Mapped[LostReason | None] = relationship(lazy="select")
+    # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
+    # transaction as every task change, so cards and pool filters read it without an aggregate.
+    next_task_due_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()
@@ -145,6 +160,25 @@ class Note(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     author: Mapped[User | None] = relationship()
+
+
+class Activity(db.Model):
+    """A call, an email sent outside Leadboard, or a meeting, logged by a person (services/activities.py)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_lead_created", "lead_id", "created_at"),
+                      Index("ix_activities_user_created", "user_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # call, email, meeting
+    outcome: Mapped[str | None] = mapped_column(String(16))  # calls: reached, voicemail, no_answer, wrong_number
+    duration_minutes: Mapped[int | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    user: Mapped[User | None] = relationship()
 
 
 class TimelineEntry(db.Model):

@@ -22,6 +22,8 @@ class Stage(db.Model):
     colour: Mapped[str] = mapped_column(String(7), default="#64748b")
     position: Mapped[int] = mapped_column(index=True)
     kind: Mapped[str] = mapped_column(String(8), default=StageKind.open.value)
+    # A lead in this stage with no touch for this many days is stale (None: never).
+    stale_days: Mapped[int | None]
 
     def __repr__(self) -> str:
         return f"<Stage {self.name}>"

@@ -23,6 +23,7 @@ from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
 from app.services.scoring import rescore
 from app.services.timeline import record
+from app.services import touches
 
 DURATIONS = (15, 30, 45, 60, 90, 120)
 MAX_DURATION = 12 * 60
@@ -251,8 +252,7 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
                   invited=invited, location=details.location)
         _move_to_booked_stage(lead, actor_id, now)
         _mirror(lead, appointment)
-        if actor_id is not None and lead.first_response_at is None:
-            lead.first_response_at = now
+        touches.touch(lead, actor_id, "appointment", now)
     return appointment
 
 

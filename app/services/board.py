@@ -20,8 +20,9 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import closing, custom_fields, lead_queries, totals
+from app.services import closing, custom_fields, lead_queries, totals, utcnow
 from app.services.lead_queries import PoolFilters
+from app.services.touches import is_stale
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 
@@ -81,6 +82,7 @@ class Column:
     card_fields: list = field(default_factory=list)
     card_values: dict = field(default_factory=dict)
     closed_since: date | None = None  # a won or lost column: it shows the leads closed since this day
+    stale: set = field(default_factory=set)  # the ids of the cards shown that are stale
 
     @property
     def has_more(self) -> bool:
@@ -203,7 +205,11 @@ def columns(view: View | None = None, per_column: int = 20, count_limit: int = C
 
 def with_card_fields(cols: list[Column]) -> list[Column]:
     """The "show on card" custom fields and their values for every card shown, in one batch (no
-    query per card; none at all beyond the definitions when no field is shown on cards)."""
+    query per card; none at all beyond the definitions when no field is shown on cards), and which
+    cards are stale (from the rows already read)."""
+    now = utcnow()
+    for col in cols:
+        col.stale = {lead.id for lead in col.cards if is_stale(lead, col.stage, now)}
     fields = custom_fields.card_fields()
     if fields:
         values = custom_fields.values_for([lead.id for col in cols for lead in col.cards], fields)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, StageKind, TeamSettings
-from app.services import NotFound, ServiceError, atomic, team_settings
+from app.services import NotFound, ServiceError, atomic, team_settings, whole_number
 
 CLOSED_KINDS = (StageKind.won.value, StageKind.lost.value)
 MAX_VALUE = Decimal("999999999999.99")  # leads.value is Numeric(14, 2)
@@ -97,7 +97,8 @@ def _reason_id(raw) -> int | None:
     text = str(raw if raw is not None else "").strip()
     if not text:
         return None
-    reason = db.session.get(LostReason, int(text)) if text.isdigit() and len(text) < 10 else None
+    number = whole_number(text)  # ASCII digits only: "²" or "١" is no id
+    reason = db.session.get(LostReason, number) if number is not None else None
     if reason is None or reason.archived:
         raise ServiceError("Choose one of the listed reasons.", field="lost_reason")
     return reason.id
@@ -224,9 +225,10 @@ def archive_reason(reason_id: int, archived: bool = True) -> LostReason:
 
 def check_board_days(raw) -> int:
     text = str(raw if raw is not None else "").strip()
-    if not (text.isdigit() and len(text) < 6 and 1 <= int(text) <= MAX_BOARD_DAYS):
+    days = whole_number(text)
+    if days is None or not 1 <= days <= MAX_BOARD_DAYS:
         raise ServiceError(f"Give a number of days from 1 to {MAX_BOARD_DAYS:,}.", field="board_closed_days")
-    return int(text)
+    return days
 
 
 def save_settings(lost_reason_required: bool, board_closed_days) -> TeamSettings:

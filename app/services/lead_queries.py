@@ -18,7 +18,8 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, utcnow, whole_number
+from app.services.touches import stale_clause
 from app.services.tags import tag_key
 
 SORTS = {
@@ -52,6 +53,8 @@ class PoolFilters:
     tag: str = ""  # a tag's name, in any case
     band: str = ""  # a score band's name, in any case (a score range: ix_leads_score_id)
     min_score: int | None = None  # a score at least this
+    next_step: str = ""  # "none" (no open task) or "overdue" (leads.next_task_due_at before now)
+    stale: bool = False  # only leads untouched too long in their stage (touches.stale_clause)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -70,6 +73,7 @@ class PoolFilters:
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
                   "country": self.country, "tag": self.tag, "band": self.band, "min_score": self.min_score,
+                  "next_step": self.next_step, "stale": "1" if self.stale else None,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -154,9 +158,26 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         query = query.where(*score_range(f.band))
     if f.min_score is not None:
         query = query.where(Lead.score >= f.min_score)
+    if f.next_step:
+        query = query.where(*next_step_filter(f.next_step))
+    if f.stale:
+        query = query.where(stale_clause(utcnow()))
     if f.field is not None:
         query = _field_filter(query, f, per_row)
     return query
+
+
+NEXT_STEPS = {"none": "No next step", "overdue": "Next step overdue"}
+
+
+def next_step_filter(kind: str, now: datetime | None = None) -> list:
+    """The pool's next-step filter on the kept leads.next_task_due_at (ix_leads_next_task_due_id):
+    "none", no open task; "overdue", the soonest open task is past due."""
+    if kind == "none":
+        return [Lead.next_task_due_at.is_(None)]
+    if kind == "overdue":
+        return [Lead.next_task_due_at < (now or utcnow())]
+    return []
 
 
 def score_range(band_name: str) -> list:
@@ -292,7 +313,8 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     """How many leads match `f`. Filtered by stage and owner only (or not at all), the kept totals
     answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
-    if not f.q and not f.source and not narrows(f):
+    # The kept totals count by stage and owner only: any other filter is counted, bounded.
+    if not (f.q or f.source or f.country or f.next_step or f.stale or narrows(f)):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)

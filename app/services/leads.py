@@ -23,9 +23,11 @@ from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
+from app.services import touches
 
 POSITION_GAP = 1024
 MAX_BULK = 500
+NOTE_LIMIT = 10_000  # the most characters of a note, on a lead or on a logged activity
 MAX_VALUE = Decimal("1000000000000")
 FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
@@ -275,25 +277,25 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write something in the note first.", field="body")
-    if len(body) > 10_000:
-        raise ServiceError("Keep a note under 10,000 characters.", field="body")
+    if len(body) > NOTE_LIMIT:
+        raise ServiceError(f"Keep a note under {NOTE_LIMIT:,} characters.", field="body")
     with atomic():
         lead = get_lead(lead_id)
-        note = Note(lead_id=lead.id, author_id=actor_id, body=body, created_at=utcnow())
+        now = utcnow()
+        note = Note(lead_id=lead.id, author_id=actor_id, body=body, created_at=now)
         db.session.add(note)
-        touch(lead, first_response=True)
-        record(lead.id, "note", actor_id, {"body": body})
+        touch(lead)
+        touches.touch(lead, actor_id, "note", now)
+        record(lead.id, "note", actor_id, {"body": body}, now)
         rescore(lead, actor_id=actor_id)
     return note
 
 
-def touch(lead: Lead, *, first_response: bool = False) -> None:
-    """Mark the lead changed now (version and updated_at); a person's response may count as its first."""
-    now = utcnow()
-    lead.updated_at = now
+def touch(lead: Lead) -> None:
+    """Mark the lead changed now (version and updated_at). (A person's touch, which may be the first
+    response, is services/touches.touch.)"""
+    lead.updated_at = utcnow()
     lead.version = Lead.version + 1  # in SQL, so simultaneous changes never lose an increment
-    if first_response and lead.first_response_at is None:
-        lead.first_response_at = now
 
 
 def enforce_claim_cap(user_id: int, claimed: int) -> None:
@@ -398,14 +400,14 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
 
 def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime,
                  closing_details: closing.Closing | None = None) -> None:
-    """Put the lead at `position` in `stage`, recording the stage change (and a first response) if it
-    moves; into or out of a won or lost stage, what closing or reopening it records (services/closing.py)."""
+    """Put the lead at `position` in `stage`, recording the stage change (a person's move is a touch,
+    perhaps the first response) if it moves; into or out of a won or lost stage, what closing or
+    reopening it records (services/closing.py)."""
     if lead.stage_id != stage.id:
         closed = closing.apply(lead, stage, closing_details, now)
         record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name, **closed}, now)
         lead.stage_entered_at = now
-        if actor_id is not None and lead.first_response_at is None:
-            lead.first_response_at = now
+        touches.touch(lead, actor_id, "stage_move", now)
     lead.stage_id, lead.stage, lead.position = stage.id, stage, position
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.filters import money
-from app.models import (Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
+from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
+                        Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, utcnow
@@ -23,6 +24,7 @@ from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
 from app.services.scoring import rescore
 from app.services.tags import fold_tags, tag_ids_of, unfold_tags
+from app.services.tasks import refresh_next
 from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
@@ -32,7 +34,8 @@ MERGE_FIELDS = EDITABLE_FIELDS + ("stage_id", "owner_id") + ORIGIN_FIELDS
 MERGE_LABELS = {**FIELD_LABELS, "stage_id": "Stage", "owner_id": "Owner", "utm_source": "UTM source",
                 "utm_medium": "UTM medium", "utm_campaign": "UTM campaign", "referrer": "Referring page"}
 # The survivor's columns a merge may change, recorded before and after so undo can put them back.
-TRACKED_FIELDS = ("id",) + MERGE_FIELDS + ("position", "stage_entered_at", "first_response_at")
+TRACKED_FIELDS = ("id",) + MERGE_FIELDS + ("position", "stage_entered_at", "first_response_at", "first_response_by_id",
+                                           "first_response_seconds", "last_touch_at")
 
 
 class SelfMerge(ServiceError):
@@ -241,12 +244,19 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         for name, side in choices.items():
             if name in MERGE_FIELDS and side == "loser" and getattr(survivor, name) != getattr(loser, name):
                 _take(survivor, loser, name)
-        responses = [t for t in (survivor.first_response_at, loser.first_response_at) if t is not None]
-        survivor.first_response_at = min(responses) if responses else None
+        # The earlier first response stands, with who gave it; the later last touch.
+        responses = [lead for lead in (survivor, loser) if lead.first_response_at is not None]
+        first = min(responses, key=lambda lead: lead.first_response_at) if responses else None
+        survivor.first_response_at = first.first_response_at if first else None
+        survivor.first_response_by_id = first.first_response_by_id if first else None
+        survivor.first_response_seconds = first.first_response_seconds if first else None
+        touched = [t for t in (survivor.last_touch_at, loser.last_touch_at) if t is not None]
+        survivor.last_touch_at = max(touched) if touched else None
 
         moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
                  for table, model in MOVABLE.items()}
         _move(moved, loser.id, survivor.id)
+        refresh_next([survivor.id])  # the loser's open tasks now count on the survivor's card
         # Tags are not rows with ids: the loser's join the survivor's, and the snapshot keeps both
         # lists so that undo gives the loser its own back and takes from the survivor what it gained.
         loser_snapshot["tag_ids"] = tag_ids_of(loser.id)
@@ -300,7 +310,8 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
-MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Appointment, Notification, OutboxEmail)}
+MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activity, Appointment, Notification,
+                                                    OutboxEmail, Task)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
@@ -395,6 +406,7 @@ def undo_merge(merge_id: int, actor_id: int | None, *, now: datetime | None = No
         custom_fields.restore_values(loser, merge.loser_snapshot.get("custom_fields") or {})
         _move({"timeline_entries": merge.moved_timeline_ids, "notes": merge.moved_note_ids, **merge.moved_ids},
               survivor.id, loser.id)
+        refresh_next([survivor.id, loser.id])
         for lead in (survivor, loser):
             _show_latest_appointment(lead)
         # Merges the loser had absorbed (moved to the survivor by this merge) go back to it.

@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
-from app.services import Conflict, NotFound, ServiceError, atomic, totals, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, totals, utcnow, whole_number
 
 DEFAULT_PIPELINE = (
     ("New", "#3b82f6", StageKind.open),
@@ -18,6 +18,7 @@ DEFAULT_PIPELINE = (
     ("Lost", "#dc2626", StageKind.lost),
 )
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+STALE_DAYS_MAX = 365
 
 
 class UnknownStage(NotFound):
@@ -87,6 +88,18 @@ def _check(name: str, colour: str, kind: str) -> tuple[str, str, str]:
     return name, colour.lower(), kind
 
 
+def clean_stale_days(raw) -> int | None:
+    """"Stale after N days without a touch": a whole number from 1 to 365, or empty for never;
+    raises ServiceError naming stale_days."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    days = raw if isinstance(raw, int) and not isinstance(raw, bool) else whole_number(raw if isinstance(raw, str) else "")
+    if days is None or not 1 <= days <= STALE_DAYS_MAX:
+        raise ServiceError(f"Give a whole number of days from 1 to {STALE_DAYS_MAX}, or leave it empty "
+                           "for never.", field="stale_days")
+    return days
+
+
 def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
     """Two stages never share a name, whatever its case: every picker would show both."""
     taken = select(Stage.id).where(func.lower(Stage.name) == name.lower())
@@ -96,13 +109,15 @@ def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
         raise ServiceError(f"There is already a stage called {name}. Pick another name.", field="name")
 
 
-def add_stage(name: str, colour: str, kind: str = StageKind.open.value) -> Stage:
-    """Append a stage at the end of the pipeline; raises ServiceError for a name already in use."""
+def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_days=None) -> Stage:
+    """Append a stage at the end of the pipeline; raises ServiceError for a name already in use or a
+    bad stale_days (see clean_stale_days)."""
     name, colour, kind = _check(name, colour, kind)
+    stale_days = clean_stale_days(stale_days)
     with atomic():
         _refuse_taken_name(name)
         last = db.session.scalar(select(func.max(Stage.position))) or 0
-        stage = Stage(name=name, colour=colour, kind=kind, position=last + 1)
+        stage = Stage(name=name, colour=colour, kind=kind, position=last + 1, stale_days=stale_days)
         db.session.add(stage)
     return stage
 
@@ -112,15 +127,17 @@ def _open_stages_other_than(stage_id: int) -> int:
         Stage.kind == StageKind.open.value, Stage.id != stage_id))
 
 
-def update_stage(stage_id: int, name: str, colour: str, kind: str) -> Stage:
-    """Rename, recolour or change the kind of a stage; raises LastOpenStage."""
+def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=None) -> Stage:
+    """Rename, recolour, change the kind or the stale setting (None: never) of a stage; raises
+    LastOpenStage, ServiceError naming a bad field."""
     name, colour, kind = _check(name, colour, kind)
+    stale_days = clean_stale_days(stale_days)
     with atomic():
         stage = get_stage(stage_id)
         _refuse_taken_name(name, stage.id)
         if stage.kind == StageKind.open.value and kind != StageKind.open.value and not _open_stages_other_than(stage.id):
             raise LastOpenStage()
-        stage.name, stage.colour, stage.kind = name, colour, kind
+        stage.name, stage.colour, stage.kind, stage.stale_days = name, colour, kind, stale_days
     return stage
 
 

@@ -69,7 +69,8 @@ def current() -> TeamSettings:
 def _load() -> TeamSettings:
     row = db.session.get(TeamSettings, 1)
     if row is None:
-        row = TeamSettings(id=1, timezone=current_app.config["TEAM_TIMEZONE"], appointment_stage_id=None)
+        row = TeamSettings(id=1, timezone=current_app.config["TEAM_TIMEZONE"], appointment_stage_id=None,
+                           ask_next_task=False)
         row.appointment_stage_id = db.session.scalar(
             select(Stage.id).where(func.lower(Stage.name) == BOOKED_STAGE_NAME.lower()).limit(1))
     return row
@@ -103,8 +104,10 @@ def check_claim_cap(cap: int | None) -> int | None:
     return cap
 
 
-def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED) -> TeamSettings:
-    """Save the team's settings (the claim cap only when given); raises ServiceError naming a bad field."""
+def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED,
+         ask_next_task=UNCHANGED) -> TeamSettings:
+    """Save the team's settings (the claim cap and the next-task question only when given); raises
+    ServiceError naming a bad field."""
     timezone = check_timezone(timezone)
     if pool_claim_cap is not UNCHANGED:
         pool_claim_cap = check_claim_cap(pool_claim_cap)
@@ -115,9 +118,21 @@ def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANG
         row.timezone, row.appointment_stage_id = timezone, appointment_stage_id
         if pool_claim_cap is not UNCHANGED:
             row.pool_claim_cap = pool_claim_cap
+        if ask_next_task is not UNCHANGED:
+            row.ask_next_task = bool(ask_next_task)
         db.session.add(row)
     g.pop("team_settings", None)
     return row
+
+
+def save_account(user_id: int, timezone: str | None, email_task_reminders: bool) -> User:
+    """A person's own choices at /account: their timezone (None: the team's) and whether a due task
+    also emails them. Raises ServiceError naming a bad timezone."""
+    timezone = check_timezone(timezone) if timezone else None
+    with atomic():
+        user = db.session.get(User, user_id)
+        user.timezone, user.email_task_reminders = timezone, bool(email_task_reminders)
+    return user
 
 
 def set_user_timezone(user_id: int, timezone: str | None) -> User:

@@ -20,6 +20,8 @@ class StageForm(FlaskForm):
     colour = StringField("Colour", default="#64748b",
                          validators=[Regexp(COLOUR, message="Pick a colour like #3b82f6.")])
     kind = SelectField("Kind", choices=KINDS)
+    # Checked by the service (stages.clean_stale_days), whose message lands beside the field.
+    stale_days = StringField("Stale after (days without a touch)", validators=[Length(max=10)])
 
 
 class DeleteStageForm(FlaskForm):
@@ -45,7 +47,8 @@ def add_stage():
     form = StageForm()
     if form.validate_on_submit():
         try:
-            stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data)
+            stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data,
+                                            form.stale_days.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -60,7 +63,8 @@ def update_stage(stage_id: int):
     stage = stage_service.get_stage(stage_id)
     if form.validate_on_submit():
         try:
-            stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data)
+            stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data,
+                                       form.stale_days.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -73,6 +77,7 @@ def update_stage(stage_id: int):
 def edit_stage(stage_id: int):
     stage = stage_service.get_stage(stage_id)
     form = StageForm(obj=stage)
+    form.stale_days.data = str(stage.stale_days) if stage.stale_days else ""
     return render("settings/edit_stage.html", "settings/_stage_form.html", form=form, stage=stage)
 
 

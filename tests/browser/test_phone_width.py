@@ -87,6 +87,9 @@ def test_at_phone_width_move_to_moves_a_card(phone, seeded):
         pias_card.get_by_role("button", name="Move", exact=True).tap()
 
     assert answer.value.status == 200
+    dialog = page.get_by_role("dialog", name="Won: Pia Phone")  # closing asks for the won value first
+    with page.expect_response("**/board/move"):
+        dialog.get_by_role("button", name="Mark as won").tap()
     expect(column_cards(page, "Won").get_by_role("link", name="Pia Phone", exact=True)).to_be_visible()
     expect(column(page, "Won").locator(".count")).to_have_text("2 leads")
     expect(column(page, "Won").locator(".total")).to_have_text("$4,600")

@@ -328,3 +328,18 @@ def test_a_bulk_action_on_a_later_page_shows_that_page_again(many, as_member, sm
     assert response.status_code == 200 and "Moved 2 leads" in body
     assert row_ids(body) == row_ids(second)
     assert {db.session.get(Lead, i).stage_id for i in chosen} == {stages["Won"].id}
+
+
+def test_country_next_step_and_stale_totals_count_only_their_leads(app, make_lead, stages, member):
+    """Each filter the kept totals cannot answer is counted: a total that ignored one would claim
+    every lead in the stage."""
+    from datetime import timedelta
+    from app.services import utcnow
+    from app.services.tasks import create_task
+    german = [make_lead(first_name=f"De{n}", country="DE") for n in range(3)]
+    make_lead(first_name="Fr", country="FR")
+    create_task(german[0].id, member.id, title="Call", due_at=utcnow() - timedelta(hours=1))
+    assert pool_total(PoolFilters(country="DE"), None) == Total(count=3, exact=True)
+    assert pool_total(PoolFilters(next_step="overdue"), None) == Total(count=1, exact=True)
+    assert pool_total(PoolFilters(next_step="none"), None) == Total(count=3, exact=True)
+    assert pool_total(PoolFilters(stale=True), None) == Total(count=0, exact=True)  # no stage has a stale limit
