@@ -31,7 +31,7 @@ def lead_json(lead: Lead, tags: list[str] | None = None, *, custom: dict | None 
     if custom is None:
         custom = field_service.values_for([lead.id])[lead.id]
     if fields is None:
-        fields = field_service.active_fields()
+        fields = field_service.definitions()
     return {
         "id": lead.id,
         "first_name": lead.first_name or "",

@@ -1,11 +1,15 @@
 """The domain: plain functions that hold Leadboard's rules. No Flask request objects here."""
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -123,14 +127,24 @@ def contention(exc: BaseException) -> bool:
 
 MEMO = "leadboard_transaction_memo"
 # Tables whose rows a capture writes and no memo reads: writing them keeps the memo. A write to any
-# other table (a stage, a form, a user, a custom field, a band) forgets it at once.
+# other table (a stage, a form, a user, a custom field, a band) forgets it at once, and renews the
+# settings version as the transaction commits (settings_cache below).
 LEAD_ROWS = frozenset({
     "leads", "timeline_entries", "lead_field_values", "lead_field_choices", "lead_tags", "tags", "notes",
     "notifications", "assignment_turns", "assignment_tallies", "stage_totals", "stage_total_deltas",
     "outbox_emails", "appointments", "idempotency_records", "held_submissions", "lead_imports", "import_chunks",
     "import_rejections", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
-    "known_sign_in_addresses", "tasks",
+    "known_sign_in_addresses", "tasks", "activities",
+    # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
+    # (written at most once a minute), and the settings version itself.
+    "api_keys", "settings_versions",
 })
+
+
+# An UPDATE of a settings table that changes nothing the memo or settings_cache reads (a form's
+# submission count): `.execution_options(**NOT_SETTINGS)` keeps both.
+_NOT_SETTINGS = "leadboard_not_settings"
+NOT_SETTINGS = {_NOT_SETTINGS: True}
 
 
 def transaction_memo(name: str, load: Callable[[], T]) -> T:
@@ -141,7 +155,12 @@ def transaction_memo(name: str, load: Callable[[], T]) -> T:
     session = db.session()
     current = session.get_transaction()
     if current is None:
-        return load()
+        value = load()  # which began the transaction, if it read anything: remember it there
+        current = session.get_transaction()
+        if current is None:
+            return value
+        memo = session.info[MEMO] = (current, {name: value})
+        return value
     memo = session.info.get(MEMO)
     if memo is None or memo[0] is not current:
         memo = session.info[MEMO] = (current, {})
@@ -154,6 +173,13 @@ def forget_memo(session) -> None:
     session.info.pop(MEMO, None)
 
 
+def _settings_written(session) -> None:
+    """This transaction wrote to a table the settings cache may read: forget the transaction's memo
+    now, and give the settings version a new token as the transaction commits."""
+    forget_memo(session)
+    session.info[SETTINGS_WRITTEN] = True
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_on_rollback(session, previous_transaction) -> None:
     forget_memo(session)
@@ -161,16 +187,83 @@ def _forget_on_rollback(session, previous_transaction) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _forget_on_settings_flush(session, flush_context) -> None:
-    if MEMO in session.info and any(
+    if any(
             getattr(getattr(obj, "__table__", None), "name", None) not in LEAD_ROWS
             for obj in (*session.new, *session.dirty, *session.deleted)):
-        forget_memo(session)
+        _settings_written(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _forget_on_settings_statement(state) -> None:
-    if MEMO not in state.session.info or not (state.is_insert or state.is_update or state.is_delete):
+    if not (state.is_insert or state.is_update or state.is_delete) or state.execution_options.get(_NOT_SETTINGS):
         return
     table = getattr(state.statement, "table", None)
     if getattr(table, "name", None) not in LEAD_ROWS:
-        forget_memo(state.session)
+        _settings_written(state.session)
+
+
+# --- keeping the team's settings between transactions -------------------------------------------
+#
+# Every capture is its own transaction, so the memo above cannot carry the checked rules from one
+# capture to the next. settings_cache() keeps them in this process for as long as the settings
+# version's token (one row, settings_versions id 1) is the one it read them under. Every transaction
+# that writes to a table outside LEAD_ROWS (a rule, a field, a stage, a form, a user, working
+# hours, a band, a group, the team's settings) renews the token as it commits, in that transaction,
+# whichever service or process wrote it: the listeners above notice the write, _renew_token
+# below writes the token. A capture reads the token (one primary-key read per transaction), so a
+# change committed by another gunicorn worker or the RQ worker is seen by the very next capture.
+
+SETTINGS_WRITTEN = "leadboard_settings_written"
+# Per engine (one database), what settings_cache() keeps: name -> (token, value). Values are plain
+# data (tuples, dataclasses), never ORM instances, and nobody may change them.
+_KEPT: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def settings_token() -> str | None:
+    """The committed settings version's token, read once per transaction; None when the row is
+    missing (a table emptied by hand), and nothing is kept then."""
+    from app.models import SettingsVersion  # noqa: PLC0415 (the models import the extensions this module does)
+    return transaction_memo("settings.token", lambda: db.session.scalar(
+        select(SettingsVersion.token).where(SettingsVersion.id == 1)))
+
+
+def settings_cache(name: str, load: Callable[[], T]) -> T:
+    """load()'s answer, kept in this process across transactions while the settings are unchanged
+    (see above), and read once per transaction otherwise (transaction_memo). load() must return
+    plain data that no caller changes. A transaction that has written settings itself reads them
+    afresh (what it sees is not committed yet), and keeps nothing."""
+    session = db.session()
+    if session.info.get(SETTINGS_WRITTEN):
+        return transaction_memo(name, load)
+    token = settings_token()
+    if token is None:
+        return transaction_memo(name, load)
+    kept = _KEPT.setdefault(session.get_bind(), {})
+    hit = kept.get(name)
+    if hit is not None and hit[0] == token:
+        return hit[1]
+    value = load()
+    kept[name] = (token, value)
+    return value
+
+
+@event.listens_for(Session, "before_commit")
+def _renew_token(session) -> None:
+    """A transaction that wrote settings gives the version a new token, inside itself, as it commits."""
+    if session.in_nested_transaction():
+        return
+    session.flush()  # the writes still pending decide too
+    if not session.info.get(SETTINGS_WRITTEN):
+        return
+    from app.models import SettingsVersion  # noqa: PLC0415
+    connection = session.connection()
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    token = uuid.uuid4().hex
+    connection.execute(insert(SettingsVersion.__table__).values(id=1, token=token)
+                       .on_conflict_do_update(index_elements=["id"], set_={"token": token}))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _settings_transaction_end(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(SETTINGS_WRITTEN, None)

@@ -28,7 +28,7 @@ from app.models import (
     Role, Target, User,
 )
 from app.services import (
-    Conflict, NotFound, ServiceError, atomic, availability, conditions, transaction_memo, utcnow,
+    Conflict, NotFound, ServiceError, atomic, availability, conditions, settings_cache, utcnow,
 )
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
@@ -97,11 +97,9 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict
     if not rules:
         return None
     if facts is None:
-        needs = {f for rule in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # only these
+        needs = {f for rule, _ in rules if isinstance(f := (rule.condition or {}).get("field"), str)}  # only these
         facts = conditions.facts_for([lead], now, needs)[lead.id]
-    known = conditions.fields(with_score=True)
-    for rule in rules:
-        problem = rule_problem(rule, known)
+    for rule, problem in rules:
         matched = False
         if problem is None:
             try:
@@ -121,13 +119,53 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict
     return None
 
 
-def _enabled_rules() -> list[AssignmentRule]:
-    """The enabled rules in order with their groups and members, in one query, read once per
-    transaction (services.transaction_memo: an import routes many leads in one)."""
-    return transaction_memo("assignment.enabled_rules", lambda: list(db.session.scalars(
-        select(AssignmentRule).where(AssignmentRule.enabled.is_(True))
-        .options(joinedload(AssignmentRule.group).joinedload(AssignmentGroup.members))
-        .order_by(AssignmentRule.position, AssignmentRule.id)).unique()))
+@dataclass(frozen=True)
+class _Member:
+    user_id: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    members: tuple[_Member, ...]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """An enabled rule as plain data, with the attributes routing reads from an AssignmentRule."""
+
+    id: int
+    name: str
+    condition: dict
+    target: str
+    user_id: int | None
+    group: _Group | None
+    cap: int | None
+    broken_since: datetime | None
+
+
+def _enabled_rules() -> tuple[tuple[_Rule, str | None], ...]:
+    """The enabled rules in order, each with why it cannot route (rule_problem, or None), as plain
+    data: read in one query with their groups and members, checked once, and kept between
+    transactions while the settings are unchanged (services.settings_cache: a rule, group, user,
+    field, stage, form or band saved anywhere renews the token)."""
+    return settings_cache("assignment.enabled_rules", _load_enabled_rules)
+
+
+def _load_enabled_rules() -> tuple[tuple[_Rule, str | None], ...]:
+    known = conditions.fields(with_score=True)
+    loaded = []
+    for rule in db.session.scalars(
+            select(AssignmentRule).where(AssignmentRule.enabled.is_(True))
+            .options(joinedload(AssignmentRule.group).joinedload(AssignmentGroup.members))
+            .order_by(AssignmentRule.position, AssignmentRule.id)).unique():
+        group = None if rule.group is None else _Group(
+            rule.group.name, tuple(_Member(m.user_id, m.weight) for m in rule.group.members))
+        plain = _Rule(rule.id, rule.name, rule.condition or {}, rule.target, rule.user_id, group, rule.cap,
+                      rule.broken_since)
+        loaded.append((plain, rule_problem(plain, known)))
+    return tuple(loaded)
 
 
 def _reason(exc: Exception) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, User, WorkingHours
-from app.services import NotFound, ServiceError, atomic, team_settings, utcnow
+from app.services import NotFound, ServiceError, atomic, settings_cache, team_settings, utcnow
 
 
 def local_now(zone: str, now: datetime | None = None) -> datetime:
@@ -52,26 +52,42 @@ def within_hours(shifts: dict[int, tuple[time, time]], at: datetime) -> bool:
 def available(user_ids: list[int], now: datetime | None = None) -> set[int]:
     """The ids among `user_ids` who may be given a lead at `now` (naive UTC or aware; default: this
     moment): active, not away in their timezone, and inside their working hours (people without
-    working hours always are). Two queries however many people."""
+    working hours always are).
+
+    Who is active, their last day away and their shifts are settings: two queries per set of people
+    the first time, then none while the settings are unchanged (services.settings_cache; saving a
+    person or their hours renews the token). Whether they are away or at work now is worked out
+    from `now` on every call."""
     if not user_ids:
         return set()
+    ids = tuple(sorted(set(user_ids)))
+    # One entry per token: {ids: their rows}, filled as routing asks (as many sets as rules, at most).
+    known = settings_cache("availability.people", dict)
+    people = known.get(ids)
+    if people is None:
+        people = known[ids] = _people(ids)
+    team_zone = team_settings.team_timezone()
+    now = now or utcnow()
+    ready = set()
+    for user_id, zone, away_until, shifts in people:
+        at = local_now(zone or team_zone, now)
+        if not is_away(away_until, at.date()) and within_hours(shifts, at):
+            ready.add(user_id)
+    return ready
+
+
+def _people(ids: tuple[int, ...]) -> tuple[tuple, ...]:
+    """(id, timezone, last day away, {weekday: (start, end)}) of the active people among `ids`."""
     users = db.session.execute(
-        select(User.id, User.timezone, User.away_until).where(User.id.in_(set(user_ids)), User.active)).all()
+        select(User.id, User.timezone, User.away_until).where(User.id.in_(ids), User.active)).all()
     if not users:
-        return set()
+        return ()
     shifts: dict[int, dict[int, tuple[time, time]]] = defaultdict(dict)
     for row in db.session.execute(
             select(WorkingHours.user_id, WorkingHours.weekday, WorkingHours.starts_at, WorkingHours.ends_at)
             .where(WorkingHours.user_id.in_([u.id for u in users]))):
         shifts[row.user_id][row.weekday] = (row.starts_at, row.ends_at)
-    team_zone = team_settings.team_timezone()
-    now = now or utcnow()
-    ready = set()
-    for user in users:
-        at = local_now(user.timezone or team_zone, now)
-        if not is_away(user.away_until, at.date()) and within_hours(shifts.get(user.id, {}), at):
-            ready.add(user.id)
-    return ready
+    return tuple((user.id, user.timezone, user.away_until, dict(shifts.get(user.id, {}))) for user in users)
 
 
 def open_lead_counts(user_ids: list[int]) -> dict[int, int]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import CaptureForm, Lead, Stage
-from app.services import NotFound, ServiceError, atomic, custom_fields, utcnow
+from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
 from app.services.stages import get_stage
@@ -321,7 +321,8 @@ def submit(form: CaptureForm, values: dict, origin: dict | None = None) -> Captu
     with atomic():
         # Counted in capture_lead's transaction. The row lock also makes a double-clicked submit wait
         # for the first one, which it then finds as an existing lead instead of making a twin.
+        # A count no setting is read from: it leaves the settings version alone (services.NOT_SETTINGS).
         db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
-                           .values(submissions=CaptureForm.submissions + 1))
+                           .values(submissions=CaptureForm.submissions + 1).execution_options(**NOT_SETTINGS))
         return capture_lead(data, via=f"web form {form.name}", source=form.default_source,
                             stage_id=stage_id, origin=origin, form_id=form.id)

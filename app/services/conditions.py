@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, CaptureForm, Lead, Stage, TimelineEntry, User
-from app.services import ServiceError, transaction_memo
+from app.services import ServiceError, settings_cache
 from app.services.countries import country_choices
 
 MAX_TEXT = 200
@@ -149,7 +149,7 @@ def custom_field_specs() -> list[FieldSpec]:
     except ImportError:
         return []
     specs = []
-    for field in custom_fields.active_fields():
+    for field in custom_fields.definitions():
         choices = tuple((c, c) for c in (getattr(field, "choices", None) or ()))
         specs.append(FieldSpec(CUSTOM_PREFIX + field.key, field.label, CUSTOM_KINDS.get(field.kind, "text"), choices))
     return specs
@@ -177,8 +177,9 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
     """Every field a condition may name right now, by key (a few small queries: stages, forms, owners).
 
     with_score=True (assignment rules): the lead's score and score band too. Read once per
-    transaction (services.transaction_memo): scoring and routing a capture both ask."""
-    by_key = dict(transaction_memo("conditions.fields", _read_fields))
+    transaction at most, and kept between transactions while the settings are unchanged
+    (services.settings_cache): scoring and routing a capture both ask."""
+    by_key = dict(settings_cache("conditions.fields", _read_fields))
     if with_score:
         from app.services.scoring import bands  # noqa: PLC0415 (scoring builds on this module)
         names = tuple((band.name, band.name) for band in bands())
@@ -188,10 +189,10 @@ def fields(*, with_score: bool = False) -> dict[str, FieldSpec]:
 
 
 def _stage_rows() -> list[tuple[int, str, int]]:
-    """(id, name, position) of every stage in order, read once per transaction: the condition
+    """(id, name, position) of every stage in order (services.settings_cache): the condition
     fields list them and facts compare their positions."""
-    return transaction_memo("conditions.stages", lambda: [tuple(row) for row in db.session.execute(
-        select(Stage.id, Stage.name, Stage.position).order_by(Stage.position, Stage.id))])
+    return settings_cache("conditions.stages", lambda: tuple(tuple(row) for row in db.session.execute(
+        select(Stage.id, Stage.name, Stage.position).order_by(Stage.position, Stage.id))))
 
 
 def _stage_positions() -> dict[int, int]:

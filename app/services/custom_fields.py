@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
-from app.services import NotFound, ServiceError, atomic, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, settings_cache, transaction_memo, utcnow
 from app.services.timeline import record
 
 MAX_FIELDS = 100
@@ -81,6 +81,29 @@ def active_fields() -> list[CustomField]:
     scores and shows its values)."""
     return list(transaction_memo("custom_fields.active_fields", lambda: list(
         db.session.scalars(select(CustomField).order_by(CustomField.position, CustomField.id)))))
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A field's definition as plain data (what capture, scoring and values_for read), kept across
+    transactions by services.settings_cache; active_fields() gives the models for editing."""
+
+    id: int
+    key: str
+    label: str
+    kind: str
+    help_text: str
+    required: bool
+    show_on_card: bool
+    choices: tuple[str, ...]
+    position: int
+
+
+def definitions() -> tuple[FieldDef, ...]:
+    """Every defined field in the admins' order, as plain data: no query while the settings are unchanged."""
+    return settings_cache("custom_fields.definitions", lambda: tuple(
+        FieldDef(f.id, f.key, f.label, f.kind, f.help_text or "", bool(f.required), bool(f.show_on_card),
+                 tuple(f.choices or ()), f.position) for f in active_fields()))
 
 
 def fields_by_key() -> dict[str, CustomField]:
@@ -145,7 +168,7 @@ def values_for(lead_ids: list[int], fields: list[CustomField] | None = None) -> 
     result: dict[int, dict[str, object]] = {lead_id: {} for lead_id in lead_ids}
     if not lead_ids:
         return result
-    by_id = {f.id: f for f in (fields if fields is not None else active_fields())}
+    by_id = {f.id: f for f in (fields if fields is not None else definitions())}
     typed = any(f.kind != FieldKind.multi_choice.value for f in by_id.values())
     multi = any(f.kind == FieldKind.multi_choice.value for f in by_id.values())
     ids = sorted(set(lead_ids))
@@ -335,7 +358,7 @@ def check_values(raw: dict[str, object], *, partial: bool, required: bool = Fals
 
     partial=True: only the keys given (an API PATCH, a capture); partial=False: every field, a
     missing one cleared (the lead form). required=True (the lead form) refuses an empty required field."""
-    defined = {f.key: f for f in (fields if fields is not None else active_fields())}
+    defined = {f.key: f for f in (fields if fields is not None else definitions())}
     for key in raw:
         if key not in defined:
             raise ServiceError(f"There is no custom field called “{str(key)[:40]}”.", field=form_name(str(key)[:40]))
@@ -426,7 +449,7 @@ def write_new(lead_id: int, cleaned: dict) -> dict[str, object]:
     """Write checked values (check_values) of a lead made in this transaction, which has none yet:
     nothing is read or deleted, one insert per table (capture's path; set_values for a known lead).
     Returns {key: value} as values_for would read them back, so the caller need not ask again."""
-    defined = fields_by_key()
+    defined = {f.key: f for f in definitions()}
     rows, choices, read_back = [], [], {}
     for key, value in cleaned.items():
         custom = defined.get(key)

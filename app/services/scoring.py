@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, ScoreBand, ScoringRule, ScoringRun, TimelineEntry
-from app.services import NotFound, ServiceError, atomic, in_atomic, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, in_atomic, settings_cache, utcnow
 from app.services import conditions
 from app.services.timeline import record
 
@@ -71,9 +71,10 @@ def rules() -> list[ScoringRule]:
 
 
 def bands() -> list[Band]:
-    """The bands from lowest to highest (the defaults until admins save their own); read once per transaction."""
-    raw = transaction_memo("scoring.bands", lambda: [(b.name, b.min_score, b.colour) for b in db.session.scalars(
-        select(ScoreBand).order_by(ScoreBand.min_score.is_not(None), ScoreBand.min_score))]) or list(DEFAULT_BANDS)
+    """The bands from lowest to highest (the defaults until admins save their own); read once per
+    transaction at most (services.settings_cache keeps them while the settings are unchanged)."""
+    raw = settings_cache("scoring.bands", lambda: tuple((b.name, b.min_score, b.colour) for b in db.session.scalars(
+        select(ScoreBand).order_by(ScoreBand.min_score.is_not(None), ScoreBand.min_score)))) or DEFAULT_BANDS
     return [Band(name, low, raw[i + 1][1] if i + 1 < len(raw) else None, colour)
             for i, (name, low, colour) in enumerate(raw)]
 
@@ -91,8 +92,10 @@ def band_named(name: str | None, all_bands: list[Band] | None = None) -> Band | 
     return next((b for b in (all_bands if all_bands is not None else bands()) if b.name.casefold() == wanted), None)
 
 
-def load_ruleset() -> Ruleset:
-    """The enabled rules with their checked conditions; broken ones listed apart with the reason."""
+def load_ruleset(*, with_models: bool = True) -> Ruleset:
+    """The enabled rules with their checked conditions; broken ones listed apart with the reason.
+
+    with_models=False leaves `usable` (the rule models) empty: plain data that may outlive the session."""
     known = conditions.fields()
     ruleset = Ruleset(bands=bands(), known=known)
     for rule in rules():
@@ -102,7 +105,8 @@ def load_ruleset() -> Ruleset:
             ruleset.broken[rule.id] = exc.message
             continue
         if rule.enabled:
-            ruleset.usable.append((rule, cond))
+            if with_models:
+                ruleset.usable.append((rule, cond))
             ruleset.plain.append((rule.id, rule.label, rule.points, rule.fade_days, cond,
                                   cond["op"] in conditions.DAY_OPS))
             ruleset.needs.add(cond["field"])
@@ -112,16 +116,20 @@ def load_ruleset() -> Ruleset:
 
 
 # An import scores hundreds of leads in one transaction: the rules are read once for it, and
-# forgotten when it ends (and whenever a rule changes within it).
+# forgotten when it ends (and whenever a rule changes within it). Between transactions the checked
+# rules are kept in the process while the settings are unchanged (services.settings_cache): a
+# capture reads one token instead of 30 rules and their 30 conditions.
 CACHED = "leadboard_scoring_ruleset"
 
 
 def _transaction_ruleset() -> Ruleset:
-    """The rules, read once per (outermost) transaction: the cache names the transaction it was read in."""
+    """The enabled rules as plain data (no models), read once per (outermost) transaction at most:
+    the cache names the transaction it was read in."""
     info, current = db.session.info, db.session().get_transaction()
     cached = info.get(CACHED)
     if cached is None or cached[0] is not current:
-        cached = info[CACHED] = (current, load_ruleset())
+        ruleset = settings_cache("scoring.ruleset", lambda: load_ruleset(with_models=False))
+        cached = info[CACHED] = (db.session().get_transaction(), ruleset)
     return cached[1]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Stage, TeamSettings, User
-from app.services import ServiceError, atomic
+from app.services import ServiceError, atomic, settings_cache
 
 BOOKED_STAGE_NAME = "Appointment set"
 
@@ -82,7 +82,8 @@ def pool_claim_cap() -> int | None:
 
 
 def team_timezone() -> str:
-    return current().timezone or "UTC"
+    """The team's timezone name (no query while the settings are unchanged: services.settings_cache)."""
+    return settings_cache("team_settings.timezone", lambda: current().timezone or "UTC")
 
 
 def user_timezone(user: User | None) -> str:
