@@ -26,6 +26,8 @@ class Lead(db.Model):
         # The pool and board sorted and filtered by score (a band is a score range), keyset by id.
         Index("ix_leads_score_id", "score", "id"),
         Index("ix_leads_stage_score_id", "stage_id", "score", "id"),
+        # The board's "My leads" by score: one range of (stage_id, owner_id) in (score, id) order.
+        Index("ix_leads_stage_owner_score_id", "stage_id", "owner_id", "score", "id"),
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
         Index("ix_leads_country_created_id", "country", "created_at", "id"),
