@@ -10,7 +10,8 @@ their kind from what wrote them: a capture form's held-submission notice, "New l
 an assignment rule, a "... due: ..." task reminder, an admin's notice about a broken rule, and an
 appointment answer otherwise.
 
-SQLite: ADD COLUMN runs in place; DROP COLUMN is plain (SQLite 3.35+), so no table is rebuilt.
+SQLite: plain ADD COLUMN and DROP COLUMN (3.35+) run in place, so no table is rebuilt (a rebuilt
+users table would cascade-delete every row that refers to a user).
 
 Revision ID: a2e3f4a5b6c7
 Revises: f7a8b9c0d1e2
@@ -29,14 +30,13 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('kind', sa.String(length=32), server_default='notice', nullable=False))
-        batch_op.add_column(sa.Column('url', sa.String(length=500), nullable=True))
+    op.add_column('notifications', sa.Column('kind', sa.String(length=32), server_default='notice', nullable=False))
+    op.add_column('notifications', sa.Column('url', sa.String(length=500), nullable=True))
     op.execute("UPDATE notifications SET kind = CASE"
                 " WHEN capture_form_id IS NOT NULL THEN 'held_submission'"
-                " WHEN lead_id IS NULL THEN 'rule_broken'"
                 " WHEN message LIKE 'New lead for you:%' THEN 'assigned'"
                 " WHEN message LIKE '% due: %' THEN 'task_due'"
+                " WHEN lead_id IS NULL THEN 'rule_broken'"
                 " ELSE 'appointment' END")
 
     op.create_table('notification_preferences',
@@ -53,9 +53,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('email_task_reminders', sa.Boolean(), server_default=sa.false(),
-                                      nullable=False))
+    # Plain ADD COLUMN (in place on SQLite too): a rebuilt users table would cascade-delete the choices.
+    op.add_column('users', sa.Column('email_task_reminders', sa.Boolean(), server_default=sa.false(),
+                                     nullable=False))
     op.execute("UPDATE users SET email_task_reminders = EXISTS (SELECT 1 FROM notification_preferences p"
                " WHERE p.user_id = users.id AND p.kind = 'task_due' AND p.email)")
     op.drop_table('notification_preferences')
