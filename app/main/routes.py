@@ -1,5 +1,5 @@
 import redis
-from flask import current_app, flash, jsonify, redirect, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
@@ -53,6 +53,19 @@ def notifications():
     items, more = notification_service.recent(current_user.id, before_id=before)
     return render("main/notifications.html", "main/_notification_items.html", items=items, more=more,
                   older=before is not None, focus_first=wants_fragment())
+
+
+@bp.get("/notifications/bell")
+@login_required
+def bell():
+    """The layout's unread count, polled by app.js: 204 (nothing to swap) while the count the page
+    shows (`shown`) is still right; without htmx, the notifications page."""
+    if not wants_fragment():
+        return redirect(url_for("main.notifications"))
+    unread = notification_service.unread_count(current_user.id)
+    if whole_number(request.args.get("shown")) == unread:
+        return "", 204, {"Cache-Control": "no-store"}
+    return render_template("main/_bell.html", unread=unread), 200, {"Cache-Control": "no-store"}
 
 
 @bp.post("/notifications/read")
