@@ -26,6 +26,8 @@ class User(db.Model):
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the team's timezone
     # The last day (in the user's timezone) they are away: assignment skips them until the day after.
     away_until: Mapped[date | None]
+    # The last day (theirs) a daily digest went to them: the worker's claim, so one goes out a day.
+    digest_sent_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user", cascade="all, delete-orphan")

@@ -23,22 +23,26 @@ PAGE = 50
 @dataclass(frozen=True)
 class Kind:
     name: str
-    label: str  # the /account checkbox: "Also email me when ..."
+    label: str  # the /account checkbox: "Also email me ..."
     email: bool  # the choice of a person who has not made one
     admins_only: bool = False
 
 
 # Every kind of notice, in the order /account lists them.
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
-    Kind("assigned", "a lead is assigned to me (by a rule, an admin or a bulk assign)", False),
-    Kind("sla_warning", "a first response on my lead is about to be late", False),
-    Kind("sla_breach", "a first response is late", True),
-    Kind("task_due", "a task of mine is due", False),
-    Kind("appointment", "a prospect answers an appointment", True),
-    Kind("mention", "someone mentions me in a note", False),
-    Kind("held_submission", "a web-form submission is held for review", False, admins_only=True),
-    Kind("rule_broken", "an assignment rule stops working", False, admins_only=True),
+    Kind("assigned", "when a lead is assigned to me (by a rule, an admin or a bulk assign)", False),
+    Kind("sla_warning", "when a first response on my lead is about to be late", False),
+    Kind("sla_breach", "when a first response is late", True),
+    Kind("task_due", "when a task of mine is due", False),
+    Kind("appointment", "when a prospect answers an appointment", True),
+    Kind("mention", "when someone mentions me in a note", False),
+    Kind("held_submission", "when a web-form submission is held for review", False, admins_only=True),
+    Kind("rule_broken", "when an assignment rule stops working", False, admins_only=True),
 )}
+# Not a notice but an email of its own (services/digest.py), chosen beside them: off unless ticked.
+DIGEST = "daily_digest"
+DIGEST_LABEL = "each morning, a digest of my overdue tasks and today's appointments"
+CHOICES = (*KINDS, DIGEST)
 
 
 class UnknownKind(ValueError):
@@ -108,20 +112,20 @@ def email_choices(user_id: int) -> set[str]:
     """The kinds that also email this person: their choices, and the defaults where they made none."""
     chosen = dict(db.session.execute(select(NotificationPreference.kind, NotificationPreference.email)
                                      .where(NotificationPreference.user_id == user_id)).all())
-    return {name for name, kind in KINDS.items() if chosen.get(name, kind.email)}
+    return {name for name in CHOICES if chosen.get(name, KINDS[name].email if name in KINDS else False)}
 
 
 def set_email_choices(user_id: int, kinds: Iterable[str]) -> set[str]:
-    """Save which kinds also email this person (every kind gets a row, so a later change of a default
+    """Save which kinds (and the digest) also email this person (every kind gets a row, so a later change of a default
     does not change their mind), in one transaction. Raises UnknownKind."""
     wanted = set(kinds)
-    unknown = wanted - KINDS.keys()
+    unknown = wanted - set(CHOICES)
     if unknown:
         raise UnknownKind(", ".join(sorted(unknown)))
     with atomic():
         db.session.execute(delete(NotificationPreference).where(NotificationPreference.user_id == user_id))
         db.session.execute(insert(NotificationPreference),
-                           [{"user_id": user_id, "kind": name, "email": name in wanted} for name in KINDS])
+                           [{"user_id": user_id, "kind": name, "email": name in wanted} for name in CHOICES])
     return wanted
 
 

@@ -1,8 +1,9 @@
-"""add notification kinds and links, and each person's per-kind email choices
+"""add notification kinds and links, each person's per-kind email choices, and the digest's day
 
 notifications.kind says what a notice is about (assigned, task_due, appointment, mention, ...), so a
 person can choose per kind which also come by email; notifications.url is where the notice leads.
-notification_preferences holds those choices (a kind with no row takes its default).
+notification_preferences holds those choices (a kind with no row takes its default), and the daily
+digest's; users.digest_sent_on is the worker's once-a-day claim for it.
 
 users.email_task_reminders is replaced by the "task_due" choice: a person who had it on gets a
 task_due row with email on (off is the default, so nobody else needs a row). Existing notices get
@@ -50,9 +51,11 @@ def upgrade():
     op.execute("INSERT INTO notification_preferences (user_id, kind, email)"
                " SELECT id, 'task_due', email_task_reminders FROM users WHERE email_task_reminders")
     op.drop_column('users', 'email_task_reminders')
+    op.add_column('users', sa.Column('digest_sent_on', sa.Date(), nullable=True))
 
 
 def downgrade():
+    op.drop_column('users', 'digest_sent_on')
     # Plain ADD COLUMN (in place on SQLite too): a rebuilt users table would cascade-delete the choices.
     op.add_column('users', sa.Column('email_task_reminders', sa.Boolean(), server_default=sa.false(),
                                      nullable=False))
