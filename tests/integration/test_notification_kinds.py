@@ -137,3 +137,12 @@ def test_an_admin_can_choose_the_admin_kinds(as_admin, admin):
     assert as_admin.post("/account", data={"timezone": "", "email_kinds": ["held_submission"]}).status_code == 302
     assert email_choices(admin.id) == {"held_submission"}
     assert unread_count(admin.id) == 0
+
+
+def test_the_notifications_page_links_each_notice_to_its_place(as_member, member, admin, make_lead):
+    lead = make_lead(first_name="Nora", last_name="Quinn")
+    lead_service.assign_lead(lead.id, member.id, admin.id)
+    note = lead_service.add_note(lead.id, "@max can you call her?", admin.id)
+    page = as_member.get("/notifications").get_data(as_text=True)
+    assert f'<a href="/leads/{lead.id}#note-{note.id}">Ada Admin mentioned you in a note on Nora Quinn' in page
+    assert f'<a href="/leads/{lead.id}">Ada Admin assigned Nora Quinn to you.</a>' in page
