@@ -36,6 +36,7 @@ from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
 from app.services.scoring import sweep as sweep_scores
 from app.services.tasks import sweep as remind_tasks
+from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
 
 SWEEP_LOCK = "leadboard:sweeper"
@@ -152,6 +153,7 @@ HOUSEKEEPING = (
     ("board totals fold", fold_totals),
     ("scores the clock changes", sweep_scores),
     ("due task reminders", remind_tasks),
+    ("daily digests", send_digests),
 )
 
 

@@ -240,6 +240,8 @@ def load(overrides: dict | None = None) -> dict:
         # The country of phone numbers typed without a +code, for every way a lead comes in.
         "DEFAULT_PHONE_REGION": s.DEFAULT_PHONE_REGION,
         "PAGE_SIZE": 50,
+        # The bell in the layout asks for the unread count this often while its tab is visible.
+        "BELL_POLL_SECONDS": 30,
         # The pool counts at most this many matches, then says "more than" (a bounded count).
         "POOL_COUNT_LIMIT": 10_000,
         "BOARD_COLUMN_PAGE": 20,

@@ -357,3 +357,36 @@
     if (window.htmx) { htmx.onLoad(init); }
   });
 })();
+
+/* The bell: ask for the unread count every data-every seconds while the tab is visible, and at once
+   when it becomes visible again; a hidden tab asks nothing. The request says what the page shows
+   (`shown`), so the server answers 204 while that is right. Polling, not server-sent events: a
+   sync gunicorn worker would be held by each open tab, and proxies buffer or cut long responses. */
+(function () {
+  "use strict";
+  var timer = null;
+  function bell() { return document.getElementById("bell-count"); }
+  function shown(el) {
+    var count = el.querySelector("[data-unread]");
+    return count ? count.dataset.unread : "0";
+  }
+  function poll() {
+    var el = bell();
+    if (el && window.htmx && document.visibilityState === "visible") { htmx.trigger(el, "bell-poll"); }
+  }
+  function stop() { if (timer) { clearInterval(timer); timer = null; } }
+  function start() {
+    var el = bell();
+    stop();
+    if (el) { timer = setInterval(poll, Math.max(1, Number(el.dataset.every) || 30) * 1000); }
+  }
+  document.addEventListener("htmx:configRequest", function (evt) {
+    if (evt.detail.elt && evt.detail.elt.id === "bell-count") { evt.detail.parameters.shown = shown(evt.detail.elt); }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { poll(); start(); } else { stop(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.visibilityState === "visible") { start(); }
+  });
+})();

@@ -1,5 +1,5 @@
 import redis
-from flask import current_app, flash, jsonify, redirect, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
@@ -55,6 +55,19 @@ def notifications():
                   older=before is not None, focus_first=wants_fragment())
 
 
+@bp.get("/notifications/bell")
+@login_required
+def bell():
+    """The layout's unread count, polled by app.js: 204 (nothing to swap) while the count the page
+    shows (`shown`) is still right; without htmx, the notifications page."""
+    if not wants_fragment():
+        return redirect(url_for("main.notifications"))
+    unread = notification_service.unread_count(current_user.id)
+    if whole_number(request.args.get("shown")) == unread:
+        return "", 204, {"Cache-Control": "no-store"}
+    return render_template("main/_bell.html", unread=unread), 200, {"Cache-Control": "no-store"}
+
+
 @bp.post("/notifications/read")
 @login_required
 def mark_notifications_read():
@@ -80,9 +93,12 @@ def _own_availability_form() -> AvailabilityForm:
 
 
 def _timezone_form() -> AccountForm:
-    form = AccountForm(timezone=current_user.timezone or "", email_task_reminders=current_user.email_task_reminders)
+    form = AccountForm(timezone=current_user.timezone or "",
+                       email_kinds=sorted(notification_service.email_choices(current_user.id)))
     form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
         [(n, n) for n in team_settings.timezone_names()]
+    form.email_kinds.choices = [(kind.name, kind.label) for kind in notification_service.kinds_for(current_user)] + \
+        [(notification_service.DIGEST, notification_service.DIGEST_LABEL)]
     return form
 
 
@@ -108,10 +124,10 @@ def account():
     form = _timezone_form()
     if form.validate_on_submit():
         try:
-            team_settings.save_account(current_user.id, form.timezone.data or None, form.email_task_reminders.data)
+            team_settings.save_account(current_user.id, form.timezone.data or None, form.email_kinds.data or [])
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash("Saved. Times you enter and read now use this timezone.", "success")
+            flash("Saved your timezone and which notifications also come by email.", "success")
             return redirect(url_for("main.account"))
     return _account_page(form, _own_availability_form(), 422 if form.is_submitted() else 200)

@@ -16,10 +16,9 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Appointment, Lead, Notification, User
+from app.models import Appointment, Lead, User
 from app.services import utcnow
 from app.services.outbox import queue_email
-from app.services.team_settings import team_timezone
 
 # The one-click answers a prospect's email offers (appointments.answer takes each).
 ACTIONS = ("confirm", "cancel", "reschedule")
@@ -147,19 +146,12 @@ def email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetim
     return True
 
 
-def tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime, subject: str) -> None:
-    """An in-app notification and an email for the lead's owner, else whoever booked it, else (a pool
-    lead booked through the API) every active admin: an answer is never left unheard."""
+def tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime) -> None:
+    """Tell the lead's owner, else whoever booked it, else (a pool lead booked through the API) every
+    active admin, in the app and by email if they chose: an answer is never left unheard."""
+    from app.services.notifications import app_path, notify
     person = next((p for p in (lead.owner, appointment.booked_by) if p is not None and p.active), None)
-    people = [person] if person else list(db.session.scalars(
-        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)))
-    lead_url = absolute_url("leads.show", lead_id=lead.id)
-    for person in people:
-        db.session.add(Notification(user_id=person.id, lead_id=lead.id, message=message[:500], created_at=now))
-        context = {"person": person, "lead": lead, "message": message, "lead_url": lead_url,
-                   "appointment": appointment,
-                   "when": describe_time(appointment, person.timezone or team_timezone())}
-        queue_email(kind="owner_notice", to_address=person.email, to_name=person.name, subject=subject,
-                    text_body=_render("email/owner_notice.txt", **context),
-                    html_body=_render("email/owner_notice.html", **context), lead_id=lead.id,
-                    appointment_id=appointment.id, now=now)
+    people = [person.id] if person else db.session.scalars(
+        select(User.id).where(User.role == "admin", User.active.is_(True)))
+    notify(people, "appointment", message, lead_id=lead.id,
+           url=app_path("leads.show", lead_id=lead.id) + "#appointments", now=now)

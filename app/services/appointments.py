@@ -384,8 +384,7 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))
-        tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now,
-                    subject=text)
+        tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now)
     return Answer(appointment, True)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import (
-    AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead, Notification,
+    AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead,
     Role, Target, User,
 )
 from app.services import (
@@ -32,6 +32,7 @@ from app.services import (
 )
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
+from app.services.notifications import app_path, notify
 from app.services.team_settings import team_timezone
 from app.services.timeline import record
 
@@ -294,8 +295,8 @@ def _give(lead: Lead, rule: AssignmentRule, owner: User, now: datetime, actor_id
     lead.owner_id = owner.id
     record(lead.id, "assigned", actor_id, {"to": owner.name, "rule": rule.name, "rule_id": rule.id}, now)
     if owner.id != actor_id:
-        db.session.add(Notification(user_id=owner.id, lead_id=lead.id, created_at=now,
-                                    message=f"New lead for you: {lead.full_name} (rule “{rule.name}”)."[:500]))
+        notify([owner.id], "assigned", f"New lead for you: {lead.full_name} (rule “{rule.name}”).",
+               lead_id=lead.id, now=now)
     _tally(rule.id, owner.id, _team_day(now))
     db.session.flush()
     return Routed(lead_id=lead.id, owner_id=owner.id, owner_name=owner.name, rule_id=rule.id, rule_name=rule.name)
@@ -330,8 +331,8 @@ def _mark_broken(rule: AssignmentRule, reason: str, now: datetime) -> None:
         return
     message = (f"The assignment rule “{rule.name}” is skipped because {reason}. New leads it would take go to "
                "the next rule or the pool until an admin fixes it in Settings → Assignment.")
-    for admin_id in db.session.scalars(select(User.id).where(User.role == Role.admin.value, User.active.is_(True))):
-        db.session.add(Notification(user_id=admin_id, message=message[:500], created_at=now))
+    admins = db.session.scalars(select(User.id).where(User.role == Role.admin.value, User.active.is_(True)))
+    notify(admins, "rule_broken", message, url=app_path("settings.assignment"), now=now)
 
 
 # --- reading -------------------------------------------------------------------------------------

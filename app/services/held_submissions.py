@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import CaptureForm, HeldSubmission, Notification, User
 from app.services import NotFound, atomic, utcnow
+from app.services.notifications import app_path, notify
 from app.services.capture import Captured
 from app.services import capture_forms as form_service
 
@@ -43,13 +44,11 @@ def hold(form_id: int, values: dict, origin: dict | None = None, reason: str = T
 def _notify_admins(form: CaptureForm, now: datetime) -> None:
     already = set(db.session.scalars(select(Notification.user_id).where(
         Notification.capture_form_id == form.id, Notification.read_at.is_(None))))
-    admins = db.session.scalars(select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id))
+    admins = db.session.scalars(select(User.id).where(User.role == "admin", User.active.is_(True)))
     message = (f"The form {form.name} held a submission for review: it was sent faster than a person "
                "fills the form in. Release it to make the lead, or discard it.")
-    for admin in admins:
-        if admin.id not in already:
-            db.session.add(Notification(user_id=admin.id, capture_form_id=form.id, message=message[:500],
-                                        created_at=now))
+    notify([uid for uid in admins if uid not in already], "held_submission", message, capture_form_id=form.id,
+           url=app_path("settings.held_submissions", form_id=form.id), now=now)
 
 
 HELD_SHOWN = 50

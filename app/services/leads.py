@@ -288,7 +288,23 @@ def add_note(lead_id: int, body: str, actor_id: int) -> Note:
         touches.touch(lead, actor_id, "note", now)
         record(lead.id, "note", actor_id, {"body": body}, now)
         rescore(lead, actor_id=actor_id)
+        _tell_mentioned(lead, note, actor_id, now)
     return note
+
+
+def _tell_mentioned(lead: Lead, note: Note, actor_id: int | None, now: datetime) -> None:
+    """A "mention" notice for each teammate the note names with `@name` (services/mentions.py)."""
+    from app.services.mentions import mentioned_user_ids
+    from app.services.notifications import app_path, notify
+    people = mentioned_user_ids(note.body, actor_id)
+    if not people:
+        return
+    author = db.session.get(User, actor_id) if actor_id is not None else None
+    excerpt = note.body if len(note.body) <= 200 else note.body[:199] + "…"
+    db.session.flush()  # the note's id, for the link
+    notify(people, "mention", f"{author.name if author else 'Someone'} mentioned you in a note on "
+                              f"{lead.full_name}: “{excerpt}”", lead_id=lead.id,
+           url=app_path("leads.show", lead_id=lead.id) + f"#note-{note.id}", now=now)
 
 
 def touch(lead: Lead) -> None:
@@ -368,7 +384,23 @@ def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
         if _assign(lead, owner, actor_id):
             db.session.flush()
             enforce_claim_cap(actor_id, _claims(owner, actor_id, 1))
+            _tell_new_owner(owner, actor_id, [lead])
     return lead
+
+
+def _tell_new_owner(owner: User | None, actor_id: int | None, leads: list[Lead]) -> None:
+    """One "assigned" notice for the new owner (one for a whole bulk assign); none for the pool, and
+    none for someone taking leads themselves."""
+    from app.services.notifications import app_path, notify
+    if owner is None or owner.id == actor_id or not leads:
+        return
+    actor = db.session.get(User, actor_id) if actor_id is not None else None
+    by = actor.name if actor else "Someone"
+    if len(leads) == 1:
+        notify([owner.id], "assigned", f"{by} assigned {leads[0].full_name} to you.", lead_id=leads[0].id)
+    else:
+        notify([owner.id], "assigned", f"{by} assigned {len(leads)} leads to you.",
+               url=app_path("leads.index", owner="me"))
 
 
 def _many(lead_ids: list[int]) -> list[Lead]:
@@ -391,11 +423,12 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
     with atomic():
         owner = active_user(owner_id) if owner_id is not None else None
         leads = _many(lead_ids)
-        changed = sum(_assign(lead, owner, actor_id) for lead in leads)
-        if changed:
+        given = [lead for lead in leads if _assign(lead, owner, actor_id)]
+        if given:
             db.session.flush()
-            enforce_claim_cap(actor_id, _claims(owner, actor_id, changed))
-        return changed
+            enforce_claim_cap(actor_id, _claims(owner, actor_id, len(given)))
+            _tell_new_owner(owner, actor_id, given)
+        return len(given)
 
 
 def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime,

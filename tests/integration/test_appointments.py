@@ -205,7 +205,7 @@ def test_pressing_confirm_confirms_once_tells_the_owner_and_pressing_again_chang
     assert len(notice) == 1 and notice[0].to_address == member.email and "confirmed" in notice[0].subject
     assert db.session.scalars(select(Notification.message)).one().startswith("Lena Lindqvist confirmed")
     nav = as_member.get("/board").get_data(as_text=True)
-    assert re.search(r'Notifications<span class="nav-count">1<', nav)
+    assert re.search(r'id="bell-count"[^>]*><span class="nav-count" data-unread="1">1<', nav)
     assert "Lena Lindqvist confirmed" in as_member.get("/notifications").get_data(as_text=True)
 
     prospect.press(confirm)  # replayed

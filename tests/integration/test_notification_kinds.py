@@ -1,0 +1,148 @@
+"""Notices for a lead assigned to me and a mention in a note, the bell's live count, and the
+per-kind email choices at /account (issue 12, section 4)."""
+import re
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Notification, OutboxEmail
+from app.services import leads as lead_service
+from app.services.notifications import email_choices, set_email_choices, unread_count
+
+
+def notices(user):
+    return [(n.kind, n.message, n.url) for n in db.session.scalars(
+        select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))]
+
+
+# --- a lead assigned to me ------------------------------------------------------------------------
+
+
+def test_an_admin_assigning_a_lead_tells_the_new_owner_and_emails_them_when_chosen(admin, member, make_lead):
+    set_email_choices(member.id, {"assigned"})
+    lead = make_lead(first_name="Nora", last_name="Quinn")
+    lead_service.assign_lead(lead.id, member.id, admin.id)
+    assert notices(member) == [("assigned", "Ada Admin assigned Nora Quinn to you.", f"/leads/{lead.id}")]
+    [email] = db.session.scalars(select(OutboxEmail)).all()
+    assert email.to_address == member.email and email.subject == "Ada Admin assigned Nora Quinn to you."
+    assert notices(admin) == []
+
+
+def test_a_bulk_assign_is_one_notice_and_taking_leads_yourself_is_none(admin, member, make_lead):
+    leads = [make_lead(first_name=f"L{n}") for n in range(3)]
+    assert lead_service.bulk_assign([lead.id for lead in leads], member.id, admin.id) == 3
+    assert notices(member) == [("assigned", "Ada Admin assigned 3 leads to you.", "/leads?owner=me")]
+    lead_service.claim_lead(make_lead().id, member.id)
+    lead_service.assign_lead(make_lead().id, member.id, member.id)
+    lead_service.bulk_assign([make_lead().id], admin.id, admin.id)
+    assert len(notices(member)) == 1 and notices(admin) == []
+
+
+def test_a_lead_given_by_an_assignment_rule_tells_its_owner(admin, member, stages):
+    from app.services import assignment, capture
+    assignment.save_rule(None, name="Everything to Max", condition={}, target="person", user_id=member.id)
+    lead = capture.capture_lead({"first_name": "Rita", "email": "rita@example.com"}, via="api").lead
+    assert notices(member) == [("assigned", "New lead for you: Rita (rule “Everything to Max”).", f"/leads/{lead.id}")]
+
+
+# --- mentions ---------------------------------------------------------------------------------------
+
+
+def test_a_mention_by_first_name_or_email_tells_those_teammates_and_not_the_writer(admin, make_user, make_lead):
+    ann = make_user(name="Ann Smith", email="ann.s@example.com")
+    bo = make_user(name="Bo Lee", email="robert@example.com")
+    cy = make_user(name="Cy Young", email="cy@example.com")
+    set_email_choices(bo.id, {"mention"})
+    lead = make_lead(first_name="Nora", last_name="Quinn")
+    note = lead_service.add_note(lead.id, "Over to @ANN and @robert, (cc @Ada) - mail cy@example.com", admin.id)
+    assert notices(ann) == [("mention", "Ada Admin mentioned you in a note on Nora Quinn: “Over to @ANN and "
+                                        "@robert, (cc @Ada) - mail cy@example.com”", f"/leads/{lead.id}#note-{note.id}")]
+    assert [k for k, _, _ in notices(bo)] == ["mention"]
+    assert notices(cy) == [] and notices(admin) == []
+    assert [e.to_address for e in db.session.scalars(select(OutboxEmail))] == ["robert@example.com"]
+
+
+def test_a_note_without_a_matching_name_mentions_nobody(admin, member, make_lead):
+    lead_service.add_note(make_lead().id, "Email @nobody about the 50% @ discount; max@example.com", admin.id)
+    assert db.session.scalar(select(Notification.id)) is None
+
+
+# --- the bell -------------------------------------------------------------------------------------
+
+
+def test_every_page_has_the_bell_with_its_count_in_a_polite_live_region(as_member, member, admin, make_lead):
+    lead_service.assign_lead(make_lead().id, member.id, admin.id)
+    page = as_member.get("/board").get_data(as_text=True)
+    bell = re.search(r'<a class="bell" href="/notifications"[^>]*>.*?</a>', page, re.S).group(0)
+    assert 'id="bell-count" aria-live="polite"' in bell and 'hx-get="/notifications/bell"' in bell
+    assert '<span class="nav-count" data-unread="1">1<span class="visually-hidden"> unread</span>' in bell
+
+
+def test_the_bell_fragment_answers_the_count_and_204_while_the_page_shows_it(as_member, member, admin, make_lead,
+                                                                          count_queries):
+    empty = as_member.get("/notifications/bell?shown=", htmx=True)
+    assert empty.status_code == 200 and "nav-count" not in empty.get_data(as_text=True)
+    for _ in range(2):
+        lead_service.assign_lead(make_lead().id, member.id, admin.id)
+    fragment = as_member.get("/notifications/bell?shown=0", htmx=True)
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in body and 'data-unread="2">2<' in body
+    assert fragment.headers["Cache-Control"] == "no-store"
+    with count_queries() as counted:
+        same = as_member.get("/notifications/bell?shown=2", htmx=True)
+    assert same.status_code == 204 and same.get_data() == b""
+    assert counted.count <= 2  # the sign-in check and one indexed count
+    as_member.post("/notifications/read")
+    assert "nav-count" not in as_member.get("/notifications/bell?shown=2", htmx=True).get_data(as_text=True)
+    assert as_member.get("/notifications/bell").headers["Location"].endswith("/notifications")
+
+
+def test_the_bell_of_someone_signed_out_sends_them_to_sign_in(web):
+    response = web.get("/notifications/bell", htmx=True)
+    assert response.status_code == 401 and "/login" in response.headers["HX-Redirect"]
+
+
+# --- /account ---------------------------------------------------------------------------------------
+
+
+def test_account_lists_a_checkbox_per_kind_and_saves_the_choices(as_member, member):
+    page = as_member.get("/account").get_data(as_text=True)
+    boxes = re.findall(r'<input type="checkbox" name="email_kinds" id="email-kind-(\w+)" value="\w+"( checked)?>', page)
+    assert boxes == [("assigned", ""), ("sla_warning", ""), ("sla_breach", " checked"), ("task_due", ""),
+                     ("appointment", " checked"), ("mention", ""), ("daily_digest", "")]  # no admin-only kinds
+    assert '<label for="email-kind-mention">When someone mentions me in a note</label>' in page
+    reply = as_member.post("/account", data={"timezone": "", "email_kinds": ["mention", "task_due"]})
+    assert reply.status_code == 302
+    assert email_choices(member.id) == {"mention", "task_due"}
+    as_member.post("/account", data={"timezone": ""})
+    assert email_choices(member.id) == set()
+
+
+def test_account_refuses_an_unknown_or_admin_only_kind_with_422_beside_the_choices(as_member, member):
+    before = email_choices(member.id)
+    for bad in ("gossip", "held_submission"):
+        reply = as_member.post("/account", data={"timezone": "", "email_kinds": ["mention", bad]})
+        page = reply.get_data(as_text=True)
+        assert reply.status_code == 422
+        assert 'id="email-kinds-error"' in page and "not a valid choice" in page
+    assert email_choices(member.id) == before
+
+
+def test_account_without_a_csrf_token_changes_nothing(as_member, member):
+    reply = as_member.post("/account", data={"timezone": "", "email_kinds": ["mention"]}, csrf=False)
+    assert reply.status_code == 400 and email_choices(member.id) == {"appointment", "sla_breach"}
+
+
+def test_an_admin_can_choose_the_admin_kinds(as_admin, admin):
+    assert as_admin.post("/account", data={"timezone": "", "email_kinds": ["held_submission"]}).status_code == 302
+    assert email_choices(admin.id) == {"held_submission"}
+    assert unread_count(admin.id) == 0
+
+
+def test_the_notifications_page_links_each_notice_to_its_place(as_member, member, admin, make_lead):
+    lead = make_lead(first_name="Nora", last_name="Quinn")
+    lead_service.assign_lead(lead.id, member.id, admin.id)
+    note = lead_service.add_note(lead.id, "@max can you call her?", admin.id)
+    page = as_member.get("/notifications").get_data(as_text=True)
+    assert f'<a href="/leads/{lead.id}#note-{note.id}">Ada Admin mentioned you in a note on Nora Quinn' in page
+    assert f'<a href="/leads/{lead.id}">Ada Admin assigned Nora Quinn to you.</a>' in page
