@@ -13,16 +13,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import Lead, Stage, User
+from app.services import sla
 
 KINDS = ("call", "email", "meeting", "note", "stage_move", "appointment")
 
 
 def response_seconds(lead: Lead, at: datetime) -> int:
-    """How long the first response took, in plain seconds since the lead was captured.
-
-    The hook for the first-response SLA: business hours and holidays in the team timezone replace
-    this wall-clock difference there, and every caller keeps asking this one function."""
-    return max(int((at - lead.created_at).total_seconds()), 0)
+    """How long the first response took, in the team's business time since the lead was captured
+    (services/sla.py; a team without business hours counts every hour)."""
+    return sla.response_seconds(lead, at)
 
 
 def touch(lead: Lead, user_id: int | None, kind: str, at: datetime) -> bool:
@@ -43,12 +42,14 @@ def touch(lead: Lead, user_id: int | None, kind: str, at: datetime) -> bool:
     seconds = response_seconds(lead, at)
     first = db.session.execute(
         update(Lead).where(Lead.id == lead.id, Lead.first_response_at.is_(None))
-        .values(first_response_at=at, first_response_by_id=user_id, first_response_seconds=seconds)
+        .values(first_response_at=at, first_response_by_id=user_id, first_response_seconds=seconds,
+                sla_next_at=None)  # answered: nothing left to escalate
         .execution_options(synchronize_session=False)).rowcount
     if first:
         set_committed_value(lead, "first_response_at", at)
         set_committed_value(lead, "first_response_by_id", user_id)
         set_committed_value(lead, "first_response_seconds", seconds)
+        set_committed_value(lead, "sla_next_at", None)
     return bool(first)
 
 
