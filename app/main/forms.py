@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField
+from wtforms import SelectField, SelectMultipleField
 
 
 class AccountForm(FlaskForm):
     timezone = SelectField("Your timezone", choices=[], validate_choice=False)
-    email_task_reminders = BooleanField("Also email me when a task of mine is due")
+    # One checkbox per kind of notification (choices: the kinds this person can receive).
+    email_kinds = SelectMultipleField("Also email me when", choices=[])

@@ -80,9 +80,11 @@ def _own_availability_form() -> AvailabilityForm:
 
 
 def _timezone_form() -> AccountForm:
-    form = AccountForm(timezone=current_user.timezone or "", email_task_reminders=current_user.email_task_reminders)
+    form = AccountForm(timezone=current_user.timezone or "",
+                       email_kinds=sorted(notification_service.email_choices(current_user.id)))
     form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
         [(n, n) for n in team_settings.timezone_names()]
+    form.email_kinds.choices = [(kind.name, kind.label) for kind in notification_service.kinds_for(current_user)]
     return form
 
 
@@ -108,10 +110,10 @@ def account():
     form = _timezone_form()
     if form.validate_on_submit():
         try:
-            team_settings.save_account(current_user.id, form.timezone.data or None, form.email_task_reminders.data)
+            team_settings.save_account(current_user.id, form.timezone.data or None, form.email_kinds.data or [])
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash("Saved. Times you enter and read now use this timezone.", "success")
+            flash("Saved your timezone and which notifications also come by email.", "success")
             return redirect(url_for("main.account"))
     return _account_page(form, _own_availability_form(), 422 if form.is_submitted() else 200)

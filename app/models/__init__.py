@@ -5,7 +5,7 @@ from app.models.assignment import (
 from app.models.capture import (
     ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRejection, LeadImport, LeadMerge,
 )
-from app.models.appointment import Appointment, AppointmentStatus, Notification, TeamSettings
+from app.models.appointment import Appointment, AppointmentStatus, Notification, NotificationPreference, TeamSettings
 from app.models.email import EmailState, OutboxEmail
 from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
@@ -19,7 +19,7 @@ from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserS
 
 __all__ = [
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
-    "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
+    "Appointment", "AppointmentStatus", "EmailState", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
     "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",

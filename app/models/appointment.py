@@ -83,8 +83,23 @@ class Notification(db.Model):
     capture_form_id: Mapped[int | None] = mapped_column(ForeignKey("capture_forms.id", ondelete="CASCADE"),
                                                         index=True)
     message: Mapped[str] = mapped_column(String(500))
+    # What it is about (services/notifications.py KINDS): each person picks which kinds also email them.
+    kind: Mapped[str] = mapped_column(String(32), default="notice", server_default="notice")
+    # Where it leads in the app: a path (as url_for gives it), or None to link the lead or the form.
+    url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class NotificationPreference(db.Model):
+    """A person's choice for one kind of notification: also by email, or in the app only. A kind
+    with no row takes its default (services/notifications.py KINDS)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[bool]
 
 
 class TeamSettings(db.Model):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, time
 
-from sqlalchemy import ForeignKey, String, false, func
+from sqlalchemy import ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -26,8 +26,6 @@ class User(db.Model):
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the team's timezone
     # The last day (in the user's timezone) they are away: assignment skips them until the day after.
     away_until: Mapped[date | None]
-    # A due task is always an in-app notification; also an email when this is on (/account).
-    email_task_reminders: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user", cascade="all, delete-orphan")

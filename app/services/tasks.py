@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Lead, Notification, Task, TaskKind, TimelineEntry, User
+from app.models import Lead, Task, TaskKind, TimelineEntry, User
 from app.models.task import KIND_LABELS
 from app.services import Forbidden, NotFound, ServiceError, atomic, utcnow
 from app.services.leads import get_lead
@@ -406,32 +405,12 @@ def remind_due(now: datetime | None = None, batch: int = REMIND_BATCH) -> int:
 
 
 def _notify(task_ids: list[int], now: datetime) -> None:
-    from app.services.appointment_emails import absolute_url
-    from app.services.outbox import queue_email
+    from app.services.notifications import notify
     tasks = db.session.scalars(select(Task).options(joinedload(Task.owner), joinedload(Task.lead))
                                .where(Task.id.in_(task_ids)).order_by(Task.id)).all()
     for task in tasks:
-        owner, lead = task.owner, task.lead
-        if not owner.active:
-            continue
-        message = f"{task.kind_label} due: {task.title} ({lead.full_name})"
-        db.session.add(Notification(user_id=owner.id, lead_id=lead.id, message=message[:500], created_at=now))
-        if owner.email_task_reminders:
-            zone = ZoneInfo(user_timezone(owner))
-            context = {"person": owner, "task": task, "lead": lead, "message": message,
-                       "when": task.due_at.replace(tzinfo=timezone.utc).astimezone(zone).strftime(
-                           f"%A %d %B %Y, %H:%M ({zone.key})"),
-                       "lead_url": absolute_url("leads.show", lead_id=lead.id),
-                       "today_url": absolute_url("tasks.today")}
-            # "owner_notice": a note to a teammate, not an email to the prospect on the lead's timeline.
-            queue_email(kind="owner_notice", to_address=owner.email, to_name=owner.name, subject=message,
-                        text_body=_render("email/task_reminder.txt", context),
-                        html_body=_render("email/task_reminder.html", context), lead_id=lead.id, now=now)
-
-
-def _render(name: str, context: dict) -> str:
-    # Straight from the Jinja environment: the worker has no request, so no context processors.
-    return current_app.jinja_env.get_template(name).render(**context)
+        message = f"{task.kind_label} due: {task.title} ({task.lead.full_name})"
+        notify([task.owner_id], "task_due", message, lead_id=task.lead_id, now=now)
 
 
 def sweep() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import current_app, g, has_request_context
@@ -124,13 +125,15 @@ def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANG
     return row
 
 
-def save_account(user_id: int, timezone: str | None, email_task_reminders: bool) -> User:
-    """A person's own choices at /account: their timezone (None: the team's) and whether a due task
-    also emails them. Raises ServiceError naming a bad timezone."""
+def save_account(user_id: int, timezone: str | None, email_kinds: Iterable[str]) -> User:
+    """A person's own choices at /account: their timezone (None: the team's) and which kinds of
+    notification also email them. Raises ServiceError naming a bad timezone, UnknownKind."""
+    from app.services.notifications import set_email_choices
     timezone = check_timezone(timezone) if timezone else None
     with atomic():
         user = db.session.get(User, user_id)
-        user.timezone, user.email_task_reminders = timezone, bool(email_task_reminders)
+        user.timezone = timezone
+        set_email_choices(user_id, email_kinds)
     return user
 
 

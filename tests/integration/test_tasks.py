@@ -133,7 +133,7 @@ def test_a_due_task_notifies_its_owner_once_and_a_moved_or_done_one_not_at_all(m
 def test_moving_a_reminded_task_reminds_again_at_its_new_time_and_by_email_when_chosen(make_user, make_lead):
     from app.services.team_settings import save_account
     ann = make_user(name="Ann", email="ann@example.com")
-    save_account(ann.id, None, True)
+    save_account(ann.id, None, {"task_due"})
     lead = make_lead(owner=ann)
     task = tasks.create_task(lead.id, ann.id, title="Call", due_at=NOW, now=NOW)
     assert tasks.remind_due(NOW) == 1
@@ -256,9 +256,9 @@ def test_the_board_card_shows_the_next_task_and_says_overdue_in_words(as_member,
 
 def test_account_and_team_settings_save_the_reminder_email_and_next_task_choices(as_admin, admin):
     from app.services import team_settings
-    assert as_admin.post("/account", data={"timezone": "", "email_task_reminders": "y"}).status_code == 302
-    db.session.expire_all()
-    assert db.session.get(type(admin), admin.id).email_task_reminders is True
+    from app.services.notifications import email_choices
+    assert as_admin.post("/account", data={"timezone": "", "email_kinds": "task_due"}).status_code == 302
+    assert email_choices(admin.id) == {"task_due"}
     reply = as_admin.post("/settings/team", data={"timezone": "UTC", "appointment_stage": "", "pool_claim_cap": "",
                                                   "ask_next_task": "y"})
     assert reply.status_code == 302

@@ -32,7 +32,7 @@ def notifications(user_id: int) -> list[str]:
 def test_the_worker_reminds_a_due_task_once_by_notification_and_email(app, make_user, make_lead, run_worker,
                                                                         smtp_server):
     ann = make_user(name="Ann", email="ann@example.com")
-    save_account(ann.id, None, True)
+    save_account(ann.id, None, {"task_due"})
     lead = make_lead(owner=ann, first_name="Ada", last_name="Lovelace")
     now = utcnow()
     due = tasks.create_task(lead.id, ann.id, title="Call Ada", kind="call", due_at=now - timedelta(minutes=1))
