@@ -20,8 +20,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 
 from app.extensions import db
-from app.models import BusinessHours, CaptureForm, Holiday, Lead, Notification, Role, SlaRule, User
+from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
 from app.services import NotFound, ServiceError, atomic, team_settings, transaction_memo, utcnow
+from app.services.notifications import notify
 from app.services.business_time import DAY_MINUTES, Calendar, elapsed, reach
 from app.services.scoring import band_of, band_named, bands
 from app.services.timeline import record
@@ -341,13 +342,6 @@ def badge(lead: Lead, now: datetime) -> Badge | None:
 # --- escalation (the worker's sweep) ---------------------------------------------------------------
 
 
-def _notify(user_ids, kind: str, message: str, *, lead_id: int | None, now: datetime) -> None:
-    """In-app notices, in the caller's transaction. (The notifications service of issue 12 §4 takes
-    over here once it lands: same arguments, plus kind for people's email choices.)"""
-    for user_id in dict.fromkeys(uid for uid in user_ids if uid is not None):
-        db.session.add(Notification(user_id=user_id, lead_id=lead_id, message=message[:500], created_at=now))
-
-
 def _admins() -> list[int]:
     return list(db.session.scalars(select(User.id).where(User.role == Role.admin.value, User.active.is_(True))))
 
@@ -376,7 +370,7 @@ def warn_due(now: datetime, batch: int = BATCH) -> int:
         for lead in _leads(ids):
             left = int((lead.sla_due_at - now).total_seconds()) // 60
             record(lead.id, "sla_warning", None, {"due_at": lead.sla_due_at.isoformat(), "minutes_left": left}, now)
-            _notify([lead.owner_id], "sla_warning",
+            notify([lead.owner_id], "sla_warning",
                     f"{lead.full_name} is waiting for a first response: {max(left, 1)} min left.", lead_id=lead.id, now=now)
         return len(ids)
 
@@ -399,7 +393,7 @@ def breach_due(now: datetime, batch: int = BATCH) -> int:
             owner = lead.owner
             record(lead.id, "sla_breached", None, {"due_at": lead.sla_due_at.isoformat(), "owner": owner.name if owner else None,
                                                    "action": action if owner else "nothing"}, now)
-            _notify([lead.owner_id, *admins], "sla_breach",
+            notify([lead.owner_id, *admins], "sla_breach",
                     f"{lead.full_name} had no first response in time{f' from {owner.name}' if owner else ''}.",
                     lead_id=lead.id, now=now)
             if owner is None or action == "nothing":

@@ -10,7 +10,7 @@ SQLite: only ADD COLUMN and CREATE INDEX on leads, which run in place, so the ta
 (a rebuild would drop its stage-totals triggers).
 
 Revision ID: a1d2e3f4a5b6
-Revises: f7a8b9c0d1e2
+Revises: a2e3f4a5b6c7 (notification kinds, branch notify; main's head f7a8b9c0d1e2 before it)
 Create Date: 2026-12-03 13:20:00.000000
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a1d2e3f4a5b6'
-down_revision = 'f7a8b9c0d1e2'
+down_revision = 'a2e3f4a5b6c7'  # after notify's revision, merged into this branch: one head
 branch_labels = None
 depends_on = None
 
