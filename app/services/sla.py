@@ -401,7 +401,7 @@ def breach_due(now: datetime, batch: int = BATCH) -> int:
             lead.owner_id, lead.owner = None, None
             lead.updated_at, lead.version = now, Lead.version + 1
             db.session.flush()
-            routed = route(lead, now) if action == "next" else None
+            routed = route(lead, now, exclude=frozenset({owner.id})) if action == "next" else None
             if routed is None:
                 record(lead.id, "assigned", None, {"from": owner.name, "to": None, "why": "first-response target missed"}, now)
             else:

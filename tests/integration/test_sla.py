@@ -268,3 +268,21 @@ def test_admins_add_reorder_and_delete_targets(app, stages, as_admin):
     hot = db.session.scalar(select(SlaRule).where(SlaRule.match == "band"))
     assert as_admin.post(f"/settings/sla/rules/{hot.id}/delete").status_code == 302
     assert [r.match for r in sla.rules()] == ["any"]
+
+
+def test_a_breach_passes_the_lead_to_the_next_person_by_the_assignment_rules(berlin, stages, member, make_user):
+    from app.services import assignment
+    ben = make_user(name="Ben")
+    group = assignment.save_group(None, name="Sales", members={member.id: 1, ben.id: 1})
+    assignment.save_rule(None, name="Everyone", condition={}, target="round_robin", group_id=group.id)
+    rule(amount="10", unit="minutes", business=False, on_breach="next")
+    lead = lead_at(MONDAY_10, stages, owner=member)
+    breach = MONDAY_10 + timedelta(minutes=12)
+    assert sla.escalate_due(breach) == (0, 1)
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    # Ben, not the late owner (whose turn it would have been), with a fresh clock.
+    assert lead.owner_id == ben.id
+    assert lead.sla_started_at == breach and lead.sla_due_at == breach + timedelta(minutes=10)
+    assert lead.sla_breached_at is None and lead.sla_next_at == breach + timedelta(minutes=8)
+    assert any("New lead for you" in m or "assigned" in m.lower() for m in notices(ben.id))
