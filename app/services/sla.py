@@ -293,8 +293,8 @@ def _due(rule: SlaRule, start: datetime, share: float = 1.0) -> datetime | None:
 def start_clock(lead: Lead, now: datetime) -> None:
     """Start (or restart) the lead's first-response clock at `now` under the rule that matches it,
     storing its due and warning instants (call inside atomic(), after the lead is scored). A lead
-    already answered, or matching no rule, gets no clock."""
-    if lead.first_response_at is not None:
+    already answered or closed (won or lost), or matching no rule, gets no clock."""
+    if lead.first_response_at is not None or lead.closed_on is not None:
         return
     rule = rule_for(lead)
     due = _due(rule, now) if rule else None
@@ -327,10 +327,10 @@ class Badge:
 
 def badge(lead: Lead, now: datetime) -> Badge | None:
     """What the card and lead page show of the SLA at `now`: None when the lead has no clock or was
-    answered; else the time left, "due soon" past the warning, or breached."""
+    answered or closed; else the time left, "due soon" past the warning, or breached."""
     from app.services.touches import duration_words  # touches reads this module for response_seconds
     due = lead.sla_due_at
-    if due is None or lead.first_response_at is not None:
+    if due is None or lead.first_response_at is not None or lead.closed_on is not None:
         return None
     if lead.sla_breached_at is not None or now >= due:
         return Badge("breached", f"SLA breached {duration_words(int((now - due).total_seconds()))} ago", due)

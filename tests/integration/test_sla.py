@@ -286,3 +286,15 @@ def test_a_breach_passes_the_lead_to_the_next_person_by_the_assignment_rules(ber
     assert lead.sla_started_at == breach and lead.sla_due_at == breach + timedelta(minutes=10)
     assert lead.sla_breached_at is None and lead.sla_next_at == breach + timedelta(minutes=8)
     assert any("New lead for you" in m or "assigned" in m.lower() for m in notices(ben.id))
+
+
+def test_a_lead_closed_before_its_first_response_escalates_no_more(berlin, stages, member, admin):
+    from app.services.leads import move_lead
+    rule(amount="10", unit="minutes", business=False)
+    lead = lead_at(MONDAY_10, stages, owner=member)
+    move_lead(lead.id, stages["Won"].id, None, None, admin.id)  # an admin: not the owner's touch
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    assert lead.closed_on is not None and lead.first_response_at is None
+    assert lead.sla_next_at is None and sla.badge(lead, MONDAY_10 + timedelta(hours=1)) is None
+    assert sla.escalate_due(MONDAY_10 + timedelta(hours=1)) == (0, 0)
