@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
@@ -357,8 +358,8 @@ def _claim(values: dict, *conditions, now: datetime, batch: int) -> list[int]:
 
 
 def _leads(ids: list[int]) -> list[Lead]:
-    return list(db.session.scalars(select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id)
-                                   .execution_options(populate_existing=True)))
+    return list(db.session.scalars(select(Lead).options(joinedload(Lead.owner)).where(Lead.id.in_(ids))
+                                   .order_by(Lead.id).execution_options(populate_existing=True)))
 
 
 def warn_due(now: datetime, batch: int = BATCH) -> int:
