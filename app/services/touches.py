@@ -58,8 +58,9 @@ def describe_first_response(lead: Lead) -> str | None:
     if lead.first_response_at is None:
         return None
     seconds = lead.first_response_seconds
-    if seconds is None:
-        seconds = response_seconds(lead, lead.first_response_at)
+    if seconds is None:  # answered before the figure was stored (demo data): the plain wall-clock time,
+        # so showing a lead never reads the business calendar
+        seconds = max(int((lead.first_response_at - lead.created_at).total_seconds()), 0)
     who = db.session.get(User, lead.first_response_by_id) if lead.first_response_by_id else None
     return duration_words(seconds) + (f" by {who.name}" if who else "")
 
