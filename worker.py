@@ -35,6 +35,7 @@ from app.services.appointments import queue_due_reminders
 from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
 from app.services.scoring import sweep as sweep_scores
+from app.services.sla import sweep as sla_sweep
 from app.services.tasks import sweep as remind_tasks
 from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
@@ -154,6 +155,7 @@ HOUSEKEEPING = (
     ("scores the clock changes", sweep_scores),
     ("due task reminders", remind_tasks),
     ("daily digests", send_digests),
+    ("first-response SLA escalations", sla_sweep),
 )
 
 

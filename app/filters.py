@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask import Flask, g
 from flask_login import current_user
 
-from app.services import scoring
+from app.services import scoring, sla
 from app.services.activities import OUTCOMES
 from app.services.custom_fields import display
 
@@ -85,4 +85,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(short_day)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_global(country_choices)
+    app.add_template_global(sla.badge, "sla_state")
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

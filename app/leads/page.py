@@ -15,7 +15,7 @@ from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
 from app.services import tasks as task_service
-from app.services import touches
+from app.services import sla, touches
 from app.services.stages import pipeline
 from app.services.team_settings import team_timezone, timezone_names_version, user_timezone
 
@@ -50,8 +50,9 @@ def lead_tasks_context(lead, form=None) -> dict:
 
 def touch_context(lead) -> dict:
     """The lead's touch facts: its first response ("4 min by Ana"), last touch, and stale flag."""
+    now = utcnow()
     return {"first_response": touches.describe_first_response(lead),
-            "stale": touches.is_stale(lead, lead.stage, utcnow())}
+            "stale": touches.is_stale(lead, lead.stage, now), "sla": sla.badge(lead, now)}
 
 
 def custom_details(lead_id: int) -> list[tuple]:

@@ -7,7 +7,7 @@ from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
-from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
+from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
 from app.services import lead_queries
@@ -108,6 +108,15 @@ def _added_message(captured) -> str:
 @bp.get("/<int:lead_id>")
 def show(lead_id: int):
     return lead_page(lead_service.get_lead(lead_id))
+
+
+@bp.get("/<int:lead_id>/sla")
+def sla_badge(lead_id: int):
+    """The first-response badge alone, for htmx polling from cards and the lead page."""
+    lead = lead_service.get_lead(lead_id)
+    if not wants_fragment():
+        return redirect(url_for("leads.show", lead_id=lead.id))
+    return render("leads/_sla_badge.html", None, lead=lead, badge=sla.badge(lead, utcnow()))
 
 
 def _edit_form(lead, formdata=None) -> LeadForm:

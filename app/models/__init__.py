@@ -12,6 +12,7 @@ from app.models.held_submission import HeldSubmission
 from app.models.lead import Activity, Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.settings_version import SettingsVersion
+from app.models.sla import BusinessHours, Holiday, SlaRule
 from app.models.stage import LostReason, Stage, StageKind
 from app.models.tags import LeadTag, Tag
 from app.models.task import Task, TaskKind
@@ -22,5 +23,5 @@ __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "Activity", "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
+    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

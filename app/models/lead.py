@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -36,6 +36,11 @@ class Lead(db.Model):
         # The stale filter: per stage, leads untouched since a cutoff (and in the stage since before
         # it) are one index range each (services/touches.stale_clause).
         Index("ix_leads_stage_touch", "stage_id", "last_touch_at", "stage_entered_at"),
+        # The SLA: "breached" and "due soon" read the due instant; the escalation sweep reads only the
+        # leads with an escalation pending (services/sla.sweep), so it grows with due items.
+        Index("ix_leads_sla_due", "sla_due_at"),
+        Index("ix_leads_sla_next", "sla_next_at", postgresql_where=text("sla_next_at IS NOT NULL"),
+              sqlite_where=text("sla_next_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,6 +93,16 @@ class Lead(db.Model):
     # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
     # transaction as every task change, so cards and pool filters read it without an aggregate.
     next_task_due_at: Mapped[datetime | None]
+    # First-response SLA (services/sla.py): the rule that set the target (no foreign key, as for
+    # first_response_by_id), when the clock started, when the first response is due (computed once),
+    # the next escalation instant (the 80% warning, then the breach; None once answered or done),
+    # and when the warning and breach happened.
+    sla_rule_id: Mapped[int | None]
+    sla_started_at: Mapped[datetime | None]
+    sla_due_at: Mapped[datetime | None]
+    sla_next_at: Mapped[datetime | None]
+    sla_warned_at: Mapped[datetime | None]
+    sla_breached_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

@@ -86,10 +86,12 @@ class Verdict:
 # --- routing -------------------------------------------------------------------------------------
 
 
-def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict | None = None) -> Routed | None:
+def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict | None = None,
+          exclude: frozenset[int] = frozenset()) -> Routed | None:
     """Give a new, ownerless lead to the first rule's available person (call inside the capture's
     atomic()): sets the owner, writes the timeline and notifies them. None: it stays in the pool.
     `facts`: the lead's facts, score included, if the caller holds them (conditions.new_lead_facts).
+    `exclude`: people who must not get it (an SLA breach passes the lead on from its late owner).
 
     Never raises for a broken rule: the rule is skipped and flagged (admins told once)."""
     if lead.owner_id is not None:
@@ -113,7 +115,7 @@ def route(lead: Lead, now: datetime, actor_id: int | None = None, *, facts: dict
             continue
         if not matched:
             continue
-        owner_id, _ = _pick(rule, now, lock=True)
+        owner_id, _ = _pick(rule, now, lock=True, exclude=exclude)
         if owner_id is None:
             continue  # everyone is away, off work or capped: the next rule may have someone
         return _give(lead, rule, db.session.get(User, owner_id), now, actor_id)
@@ -251,7 +253,8 @@ def _after(ids: list[int], last: int | None) -> list[int]:
     return ids[start:] + ids[:start]
 
 
-def _pick(rule: AssignmentRule, now: datetime, *, lock: bool) -> tuple[int | None, list[tuple[int, str]]]:
+def _pick(rule: AssignmentRule, now: datetime, *, lock: bool,
+          exclude: frozenset[int] = frozenset()) -> tuple[int | None, list[tuple[int, str]]]:
     """Whose turn it is among the rule's available people, and who was skipped and why.
 
     lock=True (routing) locks and advances the rule's turn; lock=False (the tester) only reads it."""
@@ -260,7 +263,7 @@ def _pick(rule: AssignmentRule, now: datetime, *, lock: bool) -> tuple[int | Non
     if not ids:
         return None, []
     turn = _lock_turn(rule.id) if lock else (db.session.get(AssignmentTurn, rule.id) or AssignmentTurn(turn=0))
-    free = availability.available(ids, now)
+    free = availability.available(ids, now) - exclude
     skipped = [(uid, "unavailable") for uid in ids if uid not in free]
     counts = availability.open_lead_counts(ids) if rule.cap or rule.target == Target.least_loaded.value else {}
     if rule.cap:

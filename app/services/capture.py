@@ -13,7 +13,7 @@ from datetime import datetime
 
 from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import ServiceError, atomic, custom_fields, utcnow
+from app.services import ServiceError, atomic, custom_fields, sla, utcnow
 from app.services.assignment import Routed, route
 from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
@@ -62,10 +62,12 @@ def clean_origin(origin: dict | None) -> dict:
 def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
-                 region: str | None = None, now: datetime | None = None, apply_rules: bool = True) -> Captured:
+                 region: str | None = None, now: datetime | None = None, apply_rules: bool = True,
+                 sla_clock: bool = True) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
     savepoint inside the caller's. A new lead without an owner goes where the assignment rules
-    say (apply_rules=False: it stays in the pool).
+    say (apply_rules=False: it stays in the pool), and its first-response clock starts (sla_clock=False:
+    none, for leads a CSV import brings in from elsewhere).
 
     `data["custom"]`: custom field values by key (custom_fields.check_values; a new lead gets them,
     a known one has its empty ones filled, or all overwritten with on_duplicate=update).
@@ -99,6 +101,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 if apply_rules and owner_id is None else None
             if routed is not None and rules_read("owner"):
                 rescore(lead, now, actor_id=actor_id)  # a rule counts the owner routing just gave it
+            if sla_clock:
+                sla.start_clock(lead, now)  # after scoring and routing: a target may depend on the band
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,
                             tags=lead_tags, custom=values)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)

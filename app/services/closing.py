@@ -117,6 +117,7 @@ def apply(lead: Lead, stage: Stage, details: Closing | None, now: datetime, *, r
         lead.closed_on, lead.lost_reason_id, lead.lost_note = None, None, None
         return {"reopened": True}
     lead.closed_on = details.closed_on or _today_at(now)
+    lead.sla_next_at = None  # a closed lead has no first response left to escalate (services/sla.py)
     extra = {"closed_on": lead.closed_on.isoformat()}
     if stage.kind == StageKind.won.value:
         lead.lost_reason_id, lead.lost_note = None, None

@@ -359,7 +359,8 @@ def _import_record(record: Record, plan: Plan) -> str:
     try:
         captured = capture_lead(data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
                                 owner_id=plan.owner_id, source=plan.source, origin=origin,
-                                on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules)
+                                on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules,
+                                sla_clock=False)  # rows from elsewhere: no first-response clock
     except ServiceError as exc:
         header = plan.header_of.get(exc.field or "")
         named = header and exc.field != "first_name" and not exc.message.startswith(header)

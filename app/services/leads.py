@@ -23,7 +23,7 @@ from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
-from app.services import touches
+from app.services import sla, touches
 
 POSITION_GAP = 1024
 MAX_BULK = 500
@@ -225,6 +225,7 @@ def create_lead(data: dict, actor_id: int | None, *, stage_id: int | None = None
     with atomic():
         lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, now=now)
         rescore(lead, now, actor_id=actor_id)
+        sla.start_clock(lead, now or utcnow())  # after scoring: a target may depend on the band
         return lead
 
 
@@ -348,6 +349,7 @@ def claim_lead(lead_id: int, actor_id: int) -> Lead:
         enforce_claim_cap(actor_id, 1)
         record(lead_id, "claimed", actor_id)
         rescore(lead_id, actor_id=actor_id)
+        sla.owner_changed(db.session.get(Lead, lead_id, populate_existing=True), utcnow())
     lead = get_lead(lead_id)
     db.session.refresh(lead)
     return lead
@@ -362,6 +364,7 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     touch(lead)
     record(lead.id, "assigned", actor_id, {"from": before, "to": owner.name if owner else None})
     rescore(lead, actor_id=actor_id)
+    sla.owner_changed(lead, utcnow())
     return True
 
 

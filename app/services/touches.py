@@ -13,16 +13,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import Lead, Stage, User
+from app.services import sla
 
 KINDS = ("call", "email", "meeting", "note", "stage_move", "appointment")
 
 
 def response_seconds(lead: Lead, at: datetime) -> int:
-    """How long the first response took, in plain seconds since the lead was captured.
-
-    The hook for the first-response SLA: business hours and holidays in the team timezone replace
-    this wall-clock difference there, and every caller keeps asking this one function."""
-    return max(int((at - lead.created_at).total_seconds()), 0)
+    """How long the first response took, in the team's business time since the lead was captured
+    (services/sla.py; a team without business hours counts every hour)."""
+    return sla.response_seconds(lead, at)
 
 
 def touch(lead: Lead, user_id: int | None, kind: str, at: datetime) -> bool:
@@ -43,12 +42,14 @@ def touch(lead: Lead, user_id: int | None, kind: str, at: datetime) -> bool:
     seconds = response_seconds(lead, at)
     first = db.session.execute(
         update(Lead).where(Lead.id == lead.id, Lead.first_response_at.is_(None))
-        .values(first_response_at=at, first_response_by_id=user_id, first_response_seconds=seconds)
+        .values(first_response_at=at, first_response_by_id=user_id, first_response_seconds=seconds,
+                sla_next_at=None)  # answered: nothing left to escalate
         .execution_options(synchronize_session=False)).rowcount
     if first:
         set_committed_value(lead, "first_response_at", at)
         set_committed_value(lead, "first_response_by_id", user_id)
         set_committed_value(lead, "first_response_seconds", seconds)
+        set_committed_value(lead, "sla_next_at", None)
     return bool(first)
 
 
@@ -57,8 +58,9 @@ def describe_first_response(lead: Lead) -> str | None:
     if lead.first_response_at is None:
         return None
     seconds = lead.first_response_seconds
-    if seconds is None:
-        seconds = response_seconds(lead, lead.first_response_at)
+    if seconds is None:  # answered before the figure was stored (demo data): the plain wall-clock time,
+        # so showing a lead never reads the business calendar
+        seconds = max(int((lead.first_response_at - lead.created_at).total_seconds()), 0)
     who = db.session.get(User, lead.first_response_by_id) if lead.first_response_by_id else None
     return duration_words(seconds) + (f" by {who.name}" if who else "")
 
