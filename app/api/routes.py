@@ -135,7 +135,7 @@ def _closing(lead, changes: dict) -> None:
         return
     day, value = changes.get("closed_on"), changes.get("value")
     # With a move to a won stage, `value` is the won value: checked by the same rule as the board's.
-    won_value = str(value) if value is not None and stage.kind == "won" else None
+    won_value = str(value) if value is not None and closing.is_won(stage) else None
     changes["closing"] = closing.check(stage, day.isoformat() if day else None, won_value, None,
                                        changes.get("lost_note"), lost_reason_name=changes.get("lost_reason"))
 

@@ -44,6 +44,10 @@ def is_closed(stage: Stage) -> bool:
     return stage.kind in CLOSED_KINDS
 
 
+def is_won(stage: Stage) -> bool:
+    return stage.kind == StageKind.won.value
+
+
 def asks(lead: Lead, stage: Stage) -> bool:
     """Whether moving `lead` to `stage` closes it (or closes it the other way), so the mover is asked
     for the details first."""

@@ -1,6 +1,7 @@
 """Touches: a person doing something toward a lead (a logged call, email or meeting, a note, a stage
-move, a booked appointment; closing it, which is a touch but never its first response). The one home of what a touch changes on the lead: when it was last
-touched, and its first response (the owner's first touch), set once; and of when a lead is stale.
+move, a booked appointment; closing it, a touch but never its first response). The one home of what
+a touch changes on the lead: when it was last touched, and its first response (the owner's first
+touch), set once; and of when a lead is stale.
 
 Every way in calls touch() inside its own atomic(), so the touch lands in the same transaction as
 the change it stands for."""
