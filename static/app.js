@@ -200,9 +200,28 @@
     if (invalid) invalid.focus();
   }
 
+  // The pool's bulk bar: the won/lost details show, and are sent, only when the chosen stage closes
+  // the leads (a disabled fieldset sends nothing); the reason and note only for a lost stage.
+  function syncBulkClosing(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-bulk-stage]").forEach(function (select) {
+      var option = select.options[select.selectedIndex];
+      var kind = option ? option.getAttribute("data-kind") : "open";
+      var closing = select.form && select.form.querySelector("[data-bulk-closing]");
+      var lost = closing && closing.querySelector("[data-bulk-closing-lost]");
+      if (!closing) return;
+      closing.hidden = closing.disabled = kind !== "won" && kind !== "lost";
+      lost.hidden = lost.disabled = kind !== "lost";
+    });
+  }
+
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches && evt.target.matches("[data-bulk-stage]")) syncBulkClosing(evt.target.parentNode);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     initPool();
     htmx.onLoad(function (root) {
+      syncBulkClosing(root);
       var pool = poolForm();
       if (pool && pool.dataset.sent === undefined) pool.dataset.sent = poolState(pool);
       paint(root);

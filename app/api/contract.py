@@ -226,13 +226,17 @@ class LeadUpdate(_LeadFields):
     """Only the fields sent change; each change is recorded on the lead's timeline."""
 
     stage_id: Id = Field(None, description="Moves the lead to the top of this stage. Moving it to a won or lost "
-                                           "stage closes it (send `value` for the won value); to an open stage "
+                                           "stage closes it (send `value` for the won value: at most two decimal "
+                                           "places, more are refused); to an open stage "
                                            "reopens it.")
     closed_on: Optional[date] = Field(None, description="With a move to a won or lost stage: the day it was won "
-                                                        "or lost (default today, in the team's timezone).")
+                                                        "or lost, not later than today in the team's timezone "
+                                                        "(default today).")
     lost_reason: Optional[Text(80)] = Field(None, description="With a move to a lost stage: a reason from the "
-                                                              "team's list, by name; required if the team says so.")
-    lost_note: Optional[Text(500)] = Field(None, description="With a move to a lost stage: a note.")
+                                                              "team's list, by name; required if the team says so. "
+                                                              "Refused with a move to a won stage.")
+    lost_note: Optional[Text(500)] = Field(None, description="With a move to a lost stage: a note. Refused "
+                                                               "with a move to a won stage.")
     owner_id: Optional[Id] = Field(None, description="null returns the lead to the pool.")
     tags: Optional[Tags] = Field(None, description=TAGS_IN + " Replaces the lead's tags; [] or null removes them all.")
 

@@ -60,7 +60,8 @@ cannot be rescheduled (`409`). `POST /appointments/{{appointment_id}}/cancel` se
 cancelling again changes nothing.
 
 **Values.** `value` (the deal value) is a JSON number with at most two decimal places; more are
-rounded to cents. Timestamps are ISO 8601 in UTC with a `Z`. Phones are stored in E.164 (`+14155550123`;
+rounded to cents, except for the won value sent with a move to a won stage, where more are refused.
+Timestamps are ISO 8601 in UTC with a `Z`. Phones are stored in E.164 (`+14155550123`;
 numbers without a country code are read as US numbers).
 
 **Errors** are RFC 9457 problem details (`application/problem+json`). For bad input the status is `422`

@@ -13,7 +13,7 @@ from app.services import ServiceError, contention
 PROBLEM_TYPE = "application/problem+json"
 VALIDATION = "urn:leadboard:problem:validation"
 # Service error fields named the way the web forms name them, as the API names them.
-FIELD_NAMES = {"stage": "stage_id", "owner": "owner_id"}
+FIELD_NAMES = {"stage": "stage_id", "owner": "owner_id", "won_value": "value"}
 
 
 class ApiProblem(Exception):

@@ -133,9 +133,11 @@ def _closing(lead, changes: dict) -> None:
             raise ServiceError(f"{sent[0]} goes with a stage_id that moves the lead to a won or lost stage.",
                                field=sent[0])
         return
-    day = changes.get("closed_on")
-    changes["closing"] = closing.check(stage, day.isoformat() if day else None, None,
-                                       closing.reason_id(changes.get("lost_reason")), changes.get("lost_note"))
+    day, value = changes.get("closed_on"), changes.get("value")
+    # With a move to a won stage, `value` is the won value: checked by the same rule as the board's.
+    won_value = str(value) if value is not None and closing.is_won(stage) else None
+    changes["closing"] = closing.check(stage, day.isoformat() if day else None, won_value, None,
+                                       changes.get("lost_note"), lost_reason_name=changes.get("lost_reason"))
 
 
 def _region() -> str:

@@ -187,6 +187,11 @@ class BulkForm(FlaskForm):
     tags = StringField("Tags")
     owner = SelectField("Assign to", choices=[], validate_choice=False)
     stage = SelectField("Move to", choices=[], validate_choice=False)
+    # Moving to a won or lost stage closes every lead with the same details (services/closing.check):
+    # the day, and for lost a reason (and note). Each won lead keeps its own value.
+    closed_on = StringField("Won or lost on", validators=[Optional()])
+    lost_reason = StringField("Why lost", validators=[Optional()])
+    lost_note = StringField("Lost note", validators=[Optional()])
 
 
 class PoolFilterForm(Form):

@@ -7,12 +7,12 @@ from app.leads import bp
 from app.leads.filters import owner_id, pager, pager_args, pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
-from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
+from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
 from app.services import lead_queries
 from app.services.lead_queries import PoolFilters
-from app.services.stages import pipeline
+from app.services.stages import get_stage, pipeline
 from app.services.users import team
 from app.services import tasks as task_service
 from app.services.team_settings import user_timezone
@@ -44,6 +44,8 @@ def _pool_context(filters: PoolFilters) -> dict:
         "score_bands": scoring.bands(),
         "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
+        "lost_reasons": closing.reasons(), "today": closing.team_today(),
+        "reason_required": bool(team_settings.current().lost_reason_required),
     }
 
 
@@ -275,7 +277,9 @@ def bulk():
         stage_id = whole_number(form.stage.data)
         if stage_id is None:
             raise ServiceError("Choose the stage to move the leads to.", field="stage")
-        changed = lead_service.bulk_move(form.lead_ids.data, stage_id, current_user.id)
+        details = closing.check(get_stage(stage_id), form.closed_on.data, None, form.lost_reason.data,
+                                form.lost_note.data)
+        changed = lead_service.bulk_move(form.lead_ids.data, stage_id, current_user.id, details)
         message = f"Moved {changed} lead{'s' if changed != 1 else ''}."
     if not wants_fragment():
         flash(message, "success")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Boolean, String, false
+from sqlalchemy import Boolean, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -37,3 +37,8 @@ class LostReason(db.Model):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     position: Mapped[int] = mapped_column(default=0)
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+# Two reasons never share a name in any case ("Price" and "PRICE"): the database refuses the second
+# even when two admins add them at the same moment (services/closing.py turns that into a 422).
+Index("ix_lost_reasons_lower_name", func.lower(LostReason.name), unique=True)

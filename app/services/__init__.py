@@ -54,6 +54,17 @@ def whole_number(raw, maximum: int = INT32_MAX) -> int | None:
     return number if number <= maximum else None
 
 
+def clean_name(raw: str | None, what: str, limit: int, field: str = "name") -> str:
+    """The one rule for a name an admin gives something (a rule, a group, a lost reason): spaces
+    collapsed, not empty, at most `limit` characters; raises ServiceError(field) otherwise."""
+    text = " ".join((raw or "").split())
+    if not text:
+        raise ServiceError(f"Give the {what} a name.", field=field)
+    if len(text) > limit:
+        raise ServiceError(f"Keep the name under {limit} characters.", field=field)
+    return text
+
+
 def utcnow() -> datetime:
     """Naive UTC, as stored in every timestamp column."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -28,7 +28,7 @@ from app.models import (
     Role, Target, User,
 )
 from app.services import (
-    Conflict, NotFound, ServiceError, atomic, availability, conditions, settings_cache, utcnow,
+    Conflict, NotFound, ServiceError, atomic, availability, clean_name, conditions, settings_cache, transaction_memo, utcnow,
 )
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
@@ -398,15 +398,6 @@ def describe_condition(rule: AssignmentRule, known: dict | None = None) -> str:
 # --- editing -------------------------------------------------------------------------------------
 
 
-def _clean_name(name: str | None, what: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError(f"Give the {what} a name.", field="name")
-    if len(name) > NAME_MAX:
-        raise ServiceError(f"Keep the name under {NAME_MAX} characters.", field="name")
-    return name
-
-
 def _check_rule(target: str, user_id: int | None, group_id: int | None, cap: int | None) -> None:
     if cap is not None and not 1 <= cap <= MAX_CAP:
         raise ServiceError(f"A cap is a number of open leads from 1 to {MAX_CAP:,}; leave it empty for no cap.",
@@ -432,7 +423,7 @@ def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, u
     """Add a rule at the end of the list (rule_id None) or change one; clears its broken flag.
 
     `condition` is conditions.check()'s result ({} for every lead). Raises ServiceError naming the field."""
-    name = _clean_name(name, "rule")
+    name = clean_name(name, "rule", NAME_MAX)
     with atomic():
         _check_rule(target, user_id, group_id, cap)
         if rule_id is None:
@@ -505,7 +496,7 @@ def shift_rule(rule_id: int, offset: int) -> list[AssignmentRule]:
 def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> AssignmentGroup:
     """Add or change a group: `members` maps user id to weight (1 to MAX_WEIGHT). Clears the broken
     flag of the rules that use it. Raises ServiceError naming the field ("members", "weight-<id>")."""
-    name = _clean_name(name, "group")
+    name = clean_name(name, "group", NAME_MAX)
     if not members:
         raise ServiceError("Pick at least one member: a group with nobody in it cannot receive leads.",
                            field="members")

@@ -8,6 +8,7 @@ in (board, lead page, pool, API, an appointment), so no closed lead lacks its da
 keeps a reason."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,15 +16,17 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, StageKind, TeamSettings
-from app.services import NotFound, ServiceError, atomic, team_settings, whole_number
+from app.services import NotFound, ServiceError, atomic, clean_name, team_settings, whole_number
 
 CLOSED_KINDS = (StageKind.won.value, StageKind.lost.value)
 MAX_VALUE = Decimal("999999999999.99")  # leads.value is Numeric(14, 2)
 MAX_NOTE = 500
 MAX_REASONS = 100
+MAX_NAME = 80  # lost_reasons.name is String(80)
 MAX_BOARD_DAYS = 3650
 EARLIEST = date(2000, 1, 1)
 
@@ -41,6 +44,10 @@ def is_closed(stage: Stage) -> bool:
     return stage.kind in CLOSED_KINDS
 
 
+def is_won(stage: Stage) -> bool:
+    return stage.kind == StageKind.won.value
+
+
 def asks(lead: Lead, stage: Stage) -> bool:
     """Whether moving `lead` to `stage` closes it (or closes it the other way), so the mover is asked
     for the details first."""
@@ -54,17 +61,37 @@ def team_today() -> date:
 # --- what a person typed, checked -------------------------------------------------------------------
 
 def check(stage: Stage, closed_on: str | None = None, won_value: str | None = None,
-          lost_reason_id: str | int | None = None, lost_note: str | None = None) -> Closing:
-    """The closing details as typed, checked for `stage`; raises ServiceError naming the field."""
+          lost_reason_id: str | int | None = None, lost_note: str | None = None, *,
+          lost_reason_name: str | None = None) -> Closing:
+    """The closing details as typed, checked for `stage` (the reason by id from a form, or by name from
+    the API); raises ServiceError naming the field, also for a detail of the other kind of closing
+    (a lost reason sent with a move to a won stage is a mistake, not something to drop silently)."""
+    if not is_closed(stage):  # an open stage records nothing (the pool's bulk bar sends a date anyway)
+        return Closing()
+    _refuse_other_kind(stage, won_value, lost_reason_id if lost_reason_name is None else lost_reason_name, lost_note)
     day = _day(closed_on)
     if stage.kind == StageKind.won.value:
         return Closing(closed_on=day, won_value=_money(won_value))
-    if stage.kind == StageKind.lost.value:
-        note = " ".join((lost_note or "").split()) or None
-        if note and len(note) > MAX_NOTE:
-            raise ServiceError(f"Keep the note under {MAX_NOTE} characters.", field="lost_note")
-        return Closing(closed_on=day, lost_reason_id=_reason_id(lost_reason_id), lost_note=note)
-    return Closing()
+    note = " ".join((lost_note or "").split()) or None
+    if note and len(note) > MAX_NOTE:
+        raise ServiceError(f"Keep the note under {MAX_NOTE} characters.", field="lost_note")
+    chosen = reason_id(lost_reason_name) if lost_reason_name is not None else _reason_id(lost_reason_id)
+    return Closing(closed_on=day, lost_reason_id=chosen, lost_note=note)
+
+
+def _given(raw) -> bool:
+    return raw is not None and bool(str(raw).strip())
+
+
+def _refuse_other_kind(stage: Stage, won_value, lost_reason, lost_note) -> None:
+    if stage.kind == StageKind.won.value:
+        for field, raw in (("lost_reason", lost_reason), ("lost_note", lost_note)):
+            if _given(raw):
+                raise ServiceError(f"{stage.name} is a won stage: a lost reason or note goes with a move to a "
+                                   "lost stage.", field=field)
+    elif stage.kind == StageKind.lost.value and _given(won_value):
+        raise ServiceError(f"{stage.name} is a lost stage: a won value goes with a move to a won stage.",
+                           field="won_value")
 
 
 def _day(raw: str | None) -> date | None:
@@ -75,8 +102,10 @@ def _day(raw: str | None) -> date | None:
         day = date.fromisoformat(text)
     except ValueError:
         raise ServiceError("Give the date as a day, like 2026-12-03.", field="closed_on") from None
-    if not EARLIEST <= day <= team_today() + timedelta(days=1):
-        raise ServiceError("The date can be any day up to today.", field="closed_on")
+    today = team_today()
+    if not EARLIEST <= day <= today:
+        raise ServiceError(f"The date can be any day up to today ({today:%Y-%m-%d} in the team's timezone), "
+                           f"from {EARLIEST:%Y} on.", field="closed_on")
     return day
 
 
@@ -90,6 +119,9 @@ def _money(raw: str | None) -> Decimal | None:
         raise ServiceError("Give the value as a number, like 1200 or 1200.50.", field="won_value") from None
     if not value.is_finite() or not 0 <= value <= MAX_VALUE:
         raise ServiceError("The value is a number from 0 to 999,999,999,999.99.", field="won_value")
+    if value != value.quantize(Decimal("0.01")):  # 0.005 is not rounded to a cent behind the person's back
+        raise ServiceError("Give the value in whole cents, with at most 2 decimal places, like 1200.50.",
+                           field="won_value")
     return value.quantize(Decimal("0.01"))
 
 
@@ -175,29 +207,44 @@ def reason_id(name: str | None) -> int | None:
     return found
 
 
-def _clean_name(name: str | None, reason_id: int | None = None) -> str:
-    text = " ".join((name or "").split())
-    if not text:
-        raise ServiceError("Give the reason a name.", field="name")
-    if len(text) > 80:
-        raise ServiceError("Keep a reason under 80 characters.", field="name")
+def _free_name(name: str | None, reason_id: int | None = None) -> str:
+    """The name cleaned by the one rule for names, refused if another reason has it in any case."""
+    text = clean_name(name, "reason", MAX_NAME)
     taken = select(LostReason.id).where(func.lower(LostReason.name) == text.lower())
     if reason_id is not None:
         taken = taken.where(LostReason.id != reason_id)
     if db.session.scalar(taken.limit(1)) is not None:
-        raise ServiceError("There is already a reason with that name.", field="name")
+        raise NameTaken()
     return text
 
 
+class NameTaken(ServiceError):
+    def __init__(self):
+        super().__init__("There is already a reason with that name (in any case). Pick another name.", field="name")
+
+
+@contextmanager
+def _unique_name():
+    """Two admins adding "Racey" and "RACEY" at once both pass the check above; the unique index on
+    lower(name) refuses the second, which then hears what the check would have said."""
+    try:
+        yield
+    except IntegrityError:
+        raise NameTaken() from None
+
+
 def add_reason(name: str) -> LostReason:
-    with atomic():
-        text = _clean_name(name)
+    """Add a reason at the end of the list; raises ServiceError(field="name") for an empty, long or
+    taken name (in any case), or one past MAX_REASONS."""
+    with _unique_name(), atomic():
+        text = _free_name(name)
         if db.session.scalar(select(func.count()).select_from(LostReason)) >= MAX_REASONS:
             raise ServiceError(f"A team can keep up to {MAX_REASONS} reasons; archive or rename one instead.",
                                field="name")
         last = db.session.scalar(select(func.max(LostReason.position))) or 0
         reason = LostReason(name=text, position=last + 1, archived=False)
         db.session.add(reason)
+        db.session.flush()
     return reason
 
 
@@ -209,10 +256,12 @@ def get_reason(reason_id: int) -> LostReason:
 
 
 def rename_reason(reason_id: int, name: str) -> LostReason:
-    """Rename a reason; the leads lost for it show the new name (they point at it)."""
-    with atomic():
+    """Rename a reason; the leads lost for it show the new name (they point at it). Raises
+    ServiceError(field="name") as add_reason does."""
+    with _unique_name(), atomic():
         reason = get_reason(reason_id)
-        reason.name = _clean_name(name, reason.id)
+        reason.name = _free_name(name, reason.id)
+        db.session.flush()
     return reason
 
 

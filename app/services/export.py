@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Lead, Stage, User
+from app.models import Lead, LostReason, Stage, User
 from app.services import custom_fields
 from app.services.csv_reading import BOM, CsvLines
 from app.services.lead_queries import PoolFilters, filtered, ordered
@@ -21,7 +21,10 @@ EXPORT_COLUMNS = (
     ("Phone", Lead.phone), ("Company", Lead.company), ("Job title", Lead.job_title), ("Source", Lead.source),
     ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
     ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Country", Lead.country),
-    ("Region", Lead.region), ("Created (UTC)", Lead.created_at),
+    ("Region", Lead.region),
+    # Won and lost: the deal value above is the won value; the reason by its name, as people chose it.
+    ("Closed on", Lead.closed_on), ("Lost reason", LostReason.name), ("Lost note", Lead.lost_note),
+    ("Created (UTC)", Lead.created_at),  # last: lines() formats it
 )
 
 
@@ -29,7 +32,8 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
     at a time. The query runs now, and the first batch is read when the first piece is taken."""
     query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
-                              .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id),
+                              .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id)
+                              .outerjoin(LostReason, Lead.lost_reason_id == LostReason.id),
                               filters, acting_user_id), filters)
              .execution_options(yield_per=EXPORT_BATCH))
     line = CsvLines()

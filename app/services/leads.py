@@ -437,13 +437,13 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
 def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime,
                  closing_details: closing.Closing | None = None) -> None:
     """Put the lead at `position` in `stage`, recording the stage change (a person's move is a touch,
-    perhaps the first response) if it moves; into or out of a won or lost stage, what closing or
+    perhaps the first response, unless it closes the lead) if it moves; into or out of a won or lost stage, what closing or
     reopening it records (services/closing.py)."""
     if lead.stage_id != stage.id:
         closed = closing.apply(lead, stage, closing_details, now)
         record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name, **closed}, now)
         lead.stage_entered_at = now
-        touches.touch(lead, actor_id, "stage_move", now)
+        touches.touch(lead, actor_id, "closing" if closing.is_closed(stage) else "stage_move", now)
     lead.stage_id, lead.stage, lead.position = stage.id, stage, position
 
 

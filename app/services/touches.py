@@ -1,6 +1,7 @@
 """Touches: a person doing something toward a lead (a logged call, email or meeting, a note, a stage
-move, a booked appointment). The one home of what a touch changes on the lead: when it was last
-touched, and its first response (the owner's first touch), set once; and of when a lead is stale.
+move, a booked appointment; closing it, a touch but never its first response). The one home of what
+a touch changes on the lead: when it was last touched, and its first response (the owner's first
+touch), set once; and of when a lead is stale.
 
 Every way in calls touch() inside its own atomic(), so the touch lands in the same transaction as
 the change it stands for."""
@@ -15,7 +16,10 @@ from app.extensions import db
 from app.models import Lead, Stage, User
 from app.services import sla
 
-KINDS = ("call", "email", "meeting", "note", "stage_move", "appointment")
+KINDS = ("call", "email", "meeting", "note", "stage_move", "closing", "appointment")
+# Moving a lead to a won or lost stage touches it but answers no one: closing a lead the owner never
+# contacted is not a first response, and must not stop its first-response clock.
+NOT_RESPONSES = frozenset({"closing"})
 
 
 def response_seconds(lead: Lead, at: datetime) -> int:
@@ -37,7 +41,7 @@ def touch(lead: Lead, user_id: int | None, kind: str, at: datetime) -> bool:
         return False
     if lead.last_touch_at is None or at > lead.last_touch_at:
         lead.last_touch_at = at
-    if lead.first_response_at is not None or lead.owner_id not in (None, user_id):
+    if kind in NOT_RESPONSES or lead.first_response_at is not None or lead.owner_id not in (None, user_id):
         return False
     seconds = response_seconds(lead, at)
     first = db.session.execute(

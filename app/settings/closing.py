@@ -13,7 +13,7 @@ from app.web import add_form_error, go, render
 
 
 class ReasonForm(FlaskForm):
-    name = StringField("Reason", validators=[DataRequired("Give the reason a name."), Length(max=80)])
+    name = StringField("Reason", validators=[DataRequired("Give the reason a name."), Length(max=closing.MAX_NAME)])
 
 
 class ArchiveForm(FlaskForm):
@@ -55,7 +55,7 @@ def save_closing_settings():
             add_form_error(form, exc)
         else:
             flash("Saved the won and lost settings.", "success")
-            return go(url_for("settings.closing_settings"))
+            return go(url_for("settings.closing_settings"), focus="closing-settings-form")
     return _page(422, settings_form=form)
 
 
@@ -69,7 +69,7 @@ def add_lost_reason():
             add_form_error(form, exc)
         else:
             flash(f"Added the reason {reason.name}.", "success")
-            return go(url_for("settings.closing_settings"))
+            return go(url_for("settings.closing_settings"), focus=f"reason-{reason.id}")  # focus lands on its row
     return _page(422, add_form=form)
 
 
@@ -84,7 +84,7 @@ def rename_lost_reason(reason_id: int):
             add_form_error(form, exc)
         else:
             flash(f"Renamed the reason to {form.name.data.strip()}.", "success")
-            return go(url_for("settings.closing_settings"))
+            return go(url_for("settings.closing_settings"), focus=f"reason-{reason.id}")
     return _page(422, bad_row=(reason.id, form))
 
 
@@ -94,4 +94,4 @@ def archive_lost_reason(reason_id: int):
     if ArchiveForm().validate_on_submit():
         closing.archive_reason(reason.id, not reason.archived)
         flash(f"{'Archived' if reason.archived else 'Restored'} the reason {reason.name}.", "success")
-    return go(url_for("settings.closing_settings"))
+    return go(url_for("settings.closing_settings"), focus=f"reason-{reason.id}-archive")

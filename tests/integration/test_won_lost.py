@@ -3,17 +3,21 @@ won; why and when lost), from the board (a dialog), the lead page (a page of its
 the API; reopening clears it; closed leads leave the board after the team's period."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Lead, LostReason, TeamSettings, TimelineEntry
 from app.services import closing, leads as lead_service
 from tests.integration.test_api import Api, problem, secret  # noqa: F401 (secret: a fixture)
 from tests.integration.test_board import card_names, column_html
+from tests.integration.test_import import read_csv
 
 
 @pytest.fixture(autouse=True)
@@ -225,3 +229,183 @@ def test_a_closed_column_reads_only_the_leads_closed_in_its_period(app, stages):
     plan = " ".join(str(row[-1]) for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
     db.session.rollback()
     assert "ix_leads_stage_id_closed_on" in plan, plan
+
+
+# --- QA of the won/lost feature --------------------------------------------------------------------------
+
+
+def test_the_database_refuses_a_second_reason_with_the_same_name_in_another_case(app):
+    db.session.add(LostReason(name="PRICE", position=50, archived=False))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_two_admins_adding_one_reason_in_two_cases_at_once_store_it_once(app, as_admin):
+    """The other admin's "Racey" is written but not yet committed when "RACEY" is added: the check
+    cannot see it, so only the unique index on lower(name) keeps the second out (PostgreSQL); SQLite
+    makes the second wait for the first, whose row the check then sees."""
+    written, engine = threading.Event(), db.engine
+
+    def other_admin():
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.execute(insert(LostReason).values(name="Racey", position=98, archived=False))
+            written.set()
+            time.sleep(0.5)  # long enough for the request below to pass its check and wait on us
+            conn.commit()
+
+    other = threading.Thread(target=other_admin)
+    other.start()
+    assert written.wait(10)
+    response = as_admin.post("/settings/closing/reasons", {"name": "RACEY"})
+    other.join(10)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "already a reason with that name" in body
+    assert 'id="name-error"' in body  # beside the field
+    db.session.expire_all()
+    assert list(db.session.scalars(select(LostReason.name).where(func.lower(LostReason.name) == "racey"))) == ["Racey"]
+
+
+def test_renaming_a_reason_to_another_ones_name_in_any_case_is_refused_beside_it(as_admin):
+    price = reason("Price")
+    response = as_admin.post(f"/settings/closing/reasons/{price.id}", {f"reason{price.id}-name": "NO BUDGET"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and f'id="reason{price.id}-name-error"' in body
+    assert "already a reason with that name" in body
+    db.session.refresh(price)
+    assert price.name == "Price"
+
+
+def test_the_api_refuses_a_lost_reason_or_note_sent_with_a_move_to_won(app, stages, make_lead, secret):
+    api = Api(app, secret)
+    lead = make_lead(first_name="Api")
+    for field, value in (("lost_reason", "Price"), ("lost_note", "Too dear"), ("lost_reason", "Aliens")):
+        body = problem(api.patch(f"/leads/{lead.id}", {"stage_id": stages["Won"].id, field: value}), 422)
+        assert body["errors"][0]["field"] == field and "won stage" in body["detail"]
+    db.session.refresh(lead)
+    assert (lead.stage_id, lead.closed_on, lead.lost_reason_id) == (stages["New"].id, None, None)
+
+
+def test_a_won_value_sent_to_a_lost_stage_from_a_form_is_refused_beside_it(as_member, make_lead, stages):
+    lead = make_lead(first_name="Mixed")
+    response = drop(as_member, lead, stages["Lost"], closing="1", won_value="500")
+    assert response.status_code == 422 and 'id="close-won_value-error"' not in response.get_data(as_text=True)
+    assert "a won value goes with a move to a won stage" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.stage_id == stages["New"].id
+
+
+def test_tomorrow_in_the_teams_timezone_is_refused_as_a_closing_day(as_member, app, make_lead, stages, secret):
+    tomorrow = (closing.team_today() + timedelta(days=1)).isoformat()
+    lead = make_lead(first_name="Early")
+    response = drop(as_member, lead, stages["Won"], closing="1", closed_on=tomorrow)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="close-closed_on-error"' in body and "up to today" in body
+    body = problem(Api(app, secret).patch(f"/leads/{lead.id}", {"stage_id": stages["Lost"].id, "closed_on": tomorrow}),
+                   422)
+    assert body["errors"][0]["field"] == "closed_on" and "up to today" in body["detail"]
+    assert drop(as_member, lead, stages["Won"], closing="1",
+                closed_on=closing.team_today().isoformat()).status_code == 200
+    db.session.refresh(lead)
+    assert lead.closed_on == closing.team_today()
+
+
+def test_a_won_value_with_more_than_two_decimals_is_refused_not_rounded(as_member, app, make_lead, stages, secret):
+    lead = make_lead(first_name="Cents", value="10")
+    response = drop(as_member, lead, stages["Won"], closing="1", won_value="0.005")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="close-won_value-error"' in body and "2 decimal places" in body
+    body = problem(Api(app, secret).patch(f"/leads/{lead.id}", {"stage_id": stages["Won"].id, "value": 0.005}), 422)
+    assert body["errors"][0]["field"] == "value" and "2 decimal places" in body["detail"]
+    db.session.refresh(lead)
+    assert (lead.stage_id, lead.value) == (stages["New"].id, Decimal("10.00"))
+    body = Api(app, secret).patch(f"/leads/{lead.id}", {"stage_id": stages["Won"].id, "value": 1200.5}).get_json()
+    assert (body["stage_id"], body["value"]) == (stages["Won"].id, 1200.5)
+
+
+def test_closing_a_lead_is_a_touch_but_not_its_first_response(as_member, make_lead, stages, member):
+    lead = make_lead(first_name="Untouched")  # in the pool: anyone's first touch would be its first response
+    drop(as_member, lead, stages["Lost"], closing="1")
+    db.session.refresh(lead)
+    assert lead.stage_id == stages["Lost"].id and lead.last_touch_at is not None
+    assert (lead.first_response_at, lead.first_response_by_id, lead.first_response_seconds) == (None, None, None)
+    drop(as_member, lead, stages["Contacted"])  # reopening it is a move, and a response
+    db.session.refresh(lead)
+    assert lead.first_response_by_id == member.id
+
+
+def bulk(web, leads, stage, **extra):
+    return web.post("/leads/bulk", {"lead_ids": [str(lead.id) for lead in leads], "action": "move",
+                                    "stage": str(stage.id), **extra}, htmx=True)
+
+
+def test_the_pool_bulk_bar_asks_for_the_lost_reason_and_closes_every_lead_with_it(as_member, make_lead, stages):
+    require_reasons()
+    page = as_member.get("/leads").get_data(as_text=True)
+    assert 'id="bulk-lost-reason"' in page and "Chose a competitor" in page and 'id="bulk-closed-on"' in page
+    leads = [make_lead(first_name="One"), make_lead(first_name="Two")]
+    response = bulk(as_member, leads, stages["Lost"])
+    assert response.status_code == 400 and "Choose why the lead was lost." in response.get_data(as_text=True)
+    for lead in leads:
+        db.session.refresh(lead)
+        assert lead.stage_id == stages["New"].id  # one transaction: neither moved
+    day = (closing.team_today() - timedelta(days=2)).isoformat()
+    response = bulk(as_member, leads, stages["Lost"], lost_reason=str(reason("Price").id),
+                    lost_note=" Budget  cut ", closed_on=day)
+    assert response.status_code == 200 and "Moved 2 leads." in response.get_data(as_text=True)
+    for lead in leads:
+        db.session.refresh(lead)
+        assert (lead.stage_id, lead.lost_reason_id, lead.lost_note, lead.closed_on.isoformat()) == (
+            stages["Lost"].id, reason("Price").id, "Budget cut", day)
+        assert stage_entries(lead)[-1] == {"from": "New", "to": "Lost", "closed_on": day, "lost_reason": "Price",
+                                           "note": "Budget cut"}
+
+
+def test_the_pool_bulk_bar_closes_won_leads_on_the_day_given_each_keeping_its_value(as_member, make_lead, stages):
+    leads = [make_lead(first_name="Big", value="900"), make_lead(first_name="Small", value="50")]
+    day = (closing.team_today() - timedelta(days=1)).isoformat()
+    assert bulk(as_member, leads, stages["Won"], closed_on=day).status_code == 200
+    values = []
+    for lead in leads:
+        db.session.refresh(lead)
+        assert (lead.stage_id, lead.closed_on.isoformat(), lead.lost_reason_id) == (stages["Won"].id, day, None)
+        values.append(lead.value)
+    assert values == [Decimal("900.00"), Decimal("50.00")]
+    response = bulk(as_member, leads, stages["Lost"], closed_on="2999-01-01")
+    assert response.status_code == 400 and "up to today" in response.get_data(as_text=True)
+
+
+def test_the_csv_export_carries_the_closing_day_reason_and_note(as_member, make_lead, stages):
+    lead = make_lead(first_name="Exported", value="300")
+    drop(as_member, lead, stages["Lost"], closing="1", lost_reason=str(reason("Price").id), lost_note="Too dear",
+         closed_on="2026-11-30")
+    rows = read_csv(as_member.get("/leads/export.csv"))
+    header = rows[0]
+    row = next(r for r in rows[1:] if r[header.index("First name")] == "Exported")
+    assert [row[header.index(name)] for name in ("Deal value", "Closed on", "Lost reason", "Lost note")] == [
+        "300.00", "2026-11-30", "Price", "Too dear"]
+
+
+def test_saving_on_the_closing_settings_page_puts_focus_back_on_what_was_saved(as_admin):
+    def focus_after(response) -> str:
+        assert response.status_code == 302
+        page = as_admin.get("/settings/closing").get_data(as_text=True)
+        return page.split('data-focus="', 1)[1].split('"', 1)[0]
+
+    assert focus_after(as_admin.post("/settings/closing", {"board_closed_days": "30"})) == "closing-settings-form"
+    assert focus_after(as_admin.post("/settings/closing/reasons", {"name": "Ghosted"})) == f"reason-{reason('Ghosted').id}"
+    ghosted = reason("Ghosted")
+    assert focus_after(as_admin.post(f"/settings/closing/reasons/{ghosted.id}",
+                                     {f"reason{ghosted.id}-name": "Went quiet"})) == f"reason-{ghosted.id}"
+    assert focus_after(as_admin.post(f"/settings/closing/reasons/{ghosted.id}/archive", {})) == \
+        f"reason-{ghosted.id}-archive"
+
+
+def test_the_closing_settings_page_labels_each_reason_for_screen_readers_only(as_admin):
+    page = as_admin.get("/settings/closing").get_data(as_text=True)
+    price = reason("Price")
+    assert f'<label for="reason{price.id}-name" class="visually-hidden">Name of the reason Price</label>' in page
+    assert '<label for="lost_reason_required"><input' in page  # the box beside its label, inside it
+    assert ">Reason</label>" not in page

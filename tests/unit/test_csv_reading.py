@@ -145,9 +145,10 @@ def test_binary_message_tells_what_to_do():
      ["first_name", "last_name", "email", "utm_source", "value", "job_title"]),
     ("Leadboard", ["ID", "First name", "Last name", "Email", "Phone", "Company", "Job title", "Source",
                    "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Country", "Region",
-                   "Created (UTC)", "Tags"],
+                   "Closed on", "Lost reason", "Lost note", "Created (UTC)", "Tags"],
      ["ignore", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value", "ignore",
-      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region", "ignore", "tags"]),
+      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region", "ignore", "ignore", "ignore",
+      "ignore", "tags"]),
     ("Salesforce territory", ["First Name", "Last Name", "Email", "Mailing Country", "Mailing State/Province"],
      ["first_name", "last_name", "email", "country", "region"]),
 ])
