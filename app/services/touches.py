@@ -18,7 +18,7 @@ from app.services import sla
 
 KINDS = ("call", "email", "meeting", "note", "stage_move", "closing", "appointment")
 # Moving a lead to a won or lost stage touches it but answers no one: closing a lead the owner never
-# contacted is not a first response, and must not stop its first-response clock.
+# contacted is not a first response (closing.apply stops its SLA clock instead: nothing left to answer).
 NOT_RESPONSES = frozenset({"closing"})
 
 
