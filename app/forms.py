@@ -308,3 +308,28 @@ def task_rows_context(where: str, back: str) -> dict:
     """What each task row's one-press forms need: where the row is, and the page to come back to."""
     return {"where": where, "back": back, "done_form": DoneForm(formdata=None),
             "snooze_form": SnoozeForm(formdata=None), "snoozes": task_service.SNOOZES}
+
+
+SCORE_LIMIT = 1_000_000  # far past any score the rules can give (200 rules of ±1000 points)
+
+
+class NarrowingForm(Form):
+    """The filters the pool and the board share, from a query string: a tag, the score (a band or
+    at least a number) and one custom field's value or range (app/leads/filters.narrowing reads
+    them). Plain Form: a GET changes nothing, so it carries no CSRF token."""
+
+    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
+    band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    # Text, not IntegerField: "abc" gets the message below rather than WTForms' "Not a valid integer value".
+    min_score = StringField("Score at least", validators=[Optional(), Length(max=20)])
+    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
+    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
+    field_min = StringField("From", validators=[Optional(), Length(max=40)])
+    field_max = StringField("To", validators=[Optional(), Length(max=40)])
+
+    def validate_min_score(self, field):
+        text = (field.data or "").strip()
+        digits = text[1:] if text[:1] in "-−" else text
+        if not (digits.isascii() and digits.isdigit() and int(digits) <= SCORE_LIMIT):
+            raise ValidationError("Give a whole number between −1,000,000 and 1,000,000.")
+        field.data = -int(digits) if text[:1] in "-−" else int(digits)
