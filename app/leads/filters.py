@@ -36,8 +36,9 @@ def narrowing(form: NarrowingForm) -> tuple[dict, dict[str, str]]:
             custom = dict(zip(CUSTOM_ARGS, field_filter(*(raw[name] for name in CUSTOM_ARGS))))
             break
         except ServiceError as exc:  # a bad value or bound is left out; a field that is gone, all of them
-            errors[exc.field] = exc.message
-            raw.update(dict.fromkeys(CUSTOM_ARGS, "") if exc.field == "field" else {exc.field: ""})
+            name = exc.field if exc.field in CUSTOM_ARGS else "field"
+            errors[name] = exc.message
+            raw.update(dict.fromkeys(CUSTOM_ARGS, "") if name == "field" else {name: ""})
     score = form.min_score.data  # a whole number once validated
     shared = {"tag": form.tag.data or "", "band": form.band.data or "",
               "min_score": score if isinstance(score, int) else None, **custom}
