@@ -63,6 +63,8 @@ def test_filtering_and_sorting_the_board_from_the_keyboard(new_page, seeded, siz
     expect(page.get_by_label("Score band")).to_have_value("Hot")
     page.get_by_role("link", name="Everyone's leads").click()
     expect(card_names(page)).to_have_text(["Eve Hottest", "Dan Hotter", "Cat Hot"])
+    # The switch swaps the page in place (boosted): its new controls are live once it has settled.
+    expect(page.locator("body")).not_to_have_class(re.compile(r"htmx-(swapping|settling)"))
 
     # Picking a custom field redraws the form with that field's range; a minimum score narrows too.
     page.get_by_label("Custom field").select_option("employees")
