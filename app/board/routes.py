@@ -6,10 +6,9 @@ from werkzeug.datastructures import MultiDict
 
 from app.board import bp
 from app.board.forms import BoardFilterForm, MoveForm
-from app.forms import task_form
+from app.forms import refusal, task_form
 from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
     leads as lead_service, scoring, tags as tag_service, team_settings
-from app.leads.filters import narrowing, refusal
 from app.services.lead_queries import PoolFilters
 from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX
@@ -42,10 +41,10 @@ def _cursor(view: board_service.View) -> board_service.Cursor | None:
 
 def _read_view(args: MultiDict) -> tuple[board_service.View, dict, dict[str, str]]:
     """The board's view from a query string, its arguments for links (defaults left out), and
-    {name: message} of the bad filters, left out of both (app/leads/filters.narrowing, as on the
+    {name: message} of the bad filters, left out of both (NarrowingForm.narrowing, as on the
     pool); an unknown band matches nothing, as on the pool."""
     form = BoardFilterForm(args)
-    shared, errors = narrowing(form)
+    shared, errors = form.narrowing()
     narrow = PoolFilters(**shared)
     owner, sort = form.owner.data or "", form.sort.data or "position"
     view = board_service.View(owner_id=current_user.id if owner == "me" else None, sort=sort, narrow=narrow)

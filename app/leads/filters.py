@@ -6,57 +6,21 @@ from dataclasses import dataclass
 
 from flask import abort, request, url_for
 
-from app.forms import NarrowingForm
+from app.forms import refusal
 from app.leads.forms import PoolFilterForm
 from app.services import ServiceError, whole_number
-from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor, field_filter
+from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor
 from app.services.users import team
 
 PAGER_ARGS = ("after", "before", "last")
 
 
-CUSTOM_ARGS = ("field", "field_value", "field_min", "field_max")
-BLANK = {"q": "", "stage": None, "owner": "", "source": "", "country": "", "tag": "", "band": "", "min_score": None,
-         "next_step": "", "stale": "", "sort": None, "dir": None}
-
-
-def narrowing(form: NarrowingForm) -> tuple[dict, dict[str, str]]:
-    """Validate a pool or board filter form. Returns the filters they share (tag, score, a custom
-    field) as PoolFilters arguments, and {name: message} for every bad filter in the form, each left
-    out (read as empty) so that the others still apply. The one home of the rule for both pages."""
-    form.validate()
-    errors = {name: messages[0] for name, messages in form.errors.items()}
-    for name in errors:
-        if name in BLANK:
-            getattr(form, name).data = BLANK[name]
-    raw = {name: "" if name in errors else getattr(form, name).data for name in CUSTOM_ARGS}
-    custom = dict.fromkeys(CUSTOM_ARGS)
-    while raw["field"]:
-        try:
-            custom = dict(zip(CUSTOM_ARGS, field_filter(*(raw[name] for name in CUSTOM_ARGS))))
-            break
-        except ServiceError as exc:  # a bad value or bound is left out; a field that is gone, all of them
-            name = exc.field if exc.field in CUSTOM_ARGS else "field"
-            errors[name] = exc.message
-            raw.update(dict.fromkeys(CUSTOM_ARGS, "") if name == "field" else {name: ""})
-    score = form.min_score.data  # a whole number once validated
-    shared = {"tag": form.tag.data or "", "band": form.band.data or "",
-              "min_score": score if isinstance(score, int) else None, **custom}
-    return shared, errors
-
-
-def refusal(errors: dict[str, str]) -> str:
-    """One line naming a bad filter, for a request that cannot show it beside the filter."""
-    name, message = next(iter(errors.items()))
-    return f"The {name.replace('_', ' ')} filter is not valid: {message}"
-
-
 def read_pool_filters() -> tuple[PoolFilters, dict[str, str]]:
     """The pool's search, filters, sort and page from the query string, and {name: message} of the
-    bad filters (left out; see narrowing). A bad page cursor (garbage, tampered, another sort's)
+    bad filters (left out; see NarrowingForm.narrowing). A bad page cursor (garbage, tampered, another sort's)
     just means the first page."""
     form = PoolFilterForm(request.args)
-    shared, errors = narrowing(form)
+    shared, errors = form.narrowing()
     filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
                           source=form.source.data or "", country=form.country.data or "",
                           next_step=form.next_step.data or "", stale=form.stale.data == "1",

@@ -4,7 +4,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.leads import bp
-from app.leads.filters import owner_id, pager, pager_args, pool_filters, read_pool_filters, refusal
+from app.forms import refusal
+from app.leads.filters import owner_id, pager, pager_args, pool_filters, read_pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
 from app.services import ServiceError, assignment, custom_fields as field_service, leads as lead_service, scoring, tags as tag_service, whole_number
