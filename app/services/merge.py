@@ -237,8 +237,9 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         loser_snapshot = _snapshot(loser, [c.key for c in Lead.__table__.columns])
         # Custom values: per field, the chosen lead's value (custom_<key>: "loser" or "survivor"; a
         # field not named keeps the survivor's, filled from the loser's when empty). The loser's are
-        # kept for an undo, the survivor's before and after too; the other lead's values the kept lead
-        # does not end up with (built-in ones too, by _not_kept) are named on the "merged" entry, so they are not seen only by undoing the merge.
+        # kept for an undo, the survivor's before and after too. The other lead's values the kept lead
+        # does not end up with (built-in ones too, _not_kept) are named on the "merged" entry, so
+        # they are not seen only by undoing the merge.
         custom_not_kept = _merge_custom(survivor, loser, choices, before, loser_snapshot, actor_id, now)
         other_name = loser.full_name
         for name, side in choices.items():
