@@ -1,6 +1,8 @@
 """Jinja filters: how numbers, money and ages read to a person."""
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -73,6 +75,29 @@ def short_day(day: date | None, today: date | None = None) -> str:
     return f"{day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
 
 
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def timeline_value(value, name: str = "") -> str:
+    """A value as a timeline entry stored it (a day as ISO text, money as a decimal, older entries with
+    thousands separators) as a person reads it: the lead's value as money, a day as "3 Dec" or
+    "3 Dec 2025"; anything else as stored."""
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if name == "value":
+        try:
+            return money(text.replace(",", ""))
+        except ArithmeticError:  # not a number after all: shown as stored
+            return text
+    if ISO_DAY.fullmatch(text):
+        try:
+            return short_day(date.fromisoformat(text))
+        except ValueError:
+            return text
+    return text
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
@@ -83,6 +108,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(due)
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
+    app.add_template_filter(timeline_value)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_global(country_choices)
     app.add_template_global(sla.badge, "sla_state")

@@ -22,6 +22,7 @@ from app.models.lead import max_length
 from app.services import ServiceError
 from app.services import custom_fields as field_service
 from app.services.conditions import kind_ops, op_choices
+from app.services.lead_queries import field_filter
 from app.services.countries import normalize_country
 from app.models.task import KIND_LABELS
 from app.services import tasks as task_service
@@ -308,3 +309,60 @@ def task_rows_context(where: str, back: str) -> dict:
     """What each task row's one-press forms need: where the row is, and the page to come back to."""
     return {"where": where, "back": back, "done_form": DoneForm(formdata=None),
             "snooze_form": SnoozeForm(formdata=None), "snoozes": task_service.SNOOZES}
+
+
+SCORE_LIMIT = 1_000_000  # far past any score the rules can give (200 rules of ±1000 points)
+
+
+class NarrowingForm(Form):
+    """The filters the pool and the board share, from a query string: a tag, the score (a band or
+    at least a number) and one custom field's value or range; `narrowing` reads them. Plain Form:
+    a GET changes nothing, so it carries no CSRF token."""
+
+    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
+    band = StringField("Score band", validators=[Optional(), Length(max=30)])
+    # Text, not IntegerField: "abc" gets the message below rather than WTForms' "Not a valid integer value".
+    min_score = StringField("Score at least", validators=[Optional(), Length(max=20)])
+    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
+    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
+    field_min = StringField("From", validators=[Optional(), Length(max=40)])
+    field_max = StringField("To", validators=[Optional(), Length(max=40)])
+
+    CUSTOM_ARGS = ("field", "field_value", "field_min", "field_max")
+
+    def narrowing(self) -> tuple[dict, dict[str, str]]:
+        """Validate the whole form (a subclass's own filters too). Returns the shared filters as
+        PoolFilters arguments, and {name: message} for every bad filter, each left out (its data
+        set to None, read as empty) so that the others still apply: the one rule for both pages."""
+        self.validate()
+        errors = {name: messages[0] for name, messages in self.errors.items()}
+        for name in errors:
+            getattr(self, name).data = None
+        raw = {name: getattr(self, name).data or "" for name in self.CUSTOM_ARGS}
+        custom = dict.fromkeys(self.CUSTOM_ARGS)
+        while raw["field"]:
+            try:
+                custom = dict(zip(self.CUSTOM_ARGS, field_filter(*(raw[name] for name in self.CUSTOM_ARGS))))
+                break
+            except ServiceError as exc:  # a bad value or bound is left out; a field that is gone, all of them
+                name = exc.field if exc.field in self.CUSTOM_ARGS else "field"
+                errors[name] = exc.message
+                raw.update(dict.fromkeys(self.CUSTOM_ARGS, "") if name == "field" else {name: ""})
+        score = self.min_score.data  # a whole number once validated
+        shared = {"tag": self.tag.data or "", "band": self.band.data or "",
+                  "min_score": score if isinstance(score, int) else None, **custom}
+        return shared, errors
+
+    def validate_min_score(self, field):
+        text = (field.data or "").strip()
+        digits = text[1:] if text[:1] in "-−" else text
+        if not (digits.isascii() and digits.isdigit() and int(digits) <= SCORE_LIMIT):
+            raise ValidationError("Give a whole number between −1,000,000 and 1,000,000.")
+        field.data = -int(digits) if text[:1] in "-−" else int(digits)
+
+
+def refusal(errors: dict[str, str]) -> str:
+    """One line naming a bad filter (NarrowingForm.narrowing's errors), for a request that cannot
+    show it beside the filter: a notice, or the 400 of an action on filtered leads."""
+    name, message = next(iter(errors.items()))
+    return f"The {name.replace('_', ' ')} filter is not valid: {message}"

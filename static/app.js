@@ -218,13 +218,42 @@
     if (evt.target.matches && evt.target.matches("[data-bulk-stage]")) syncBulkClosing(evt.target.parentNode);
   });
 
+  // A swap that replaces the focused control (a filter form redrawn for the custom field picked, a
+  // boosted "My leads" link) would drop focus on the body: it returns to the control of the same id.
+  var focusedId = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var active = document.activeElement;
+    if (active && active !== document.body && active.id) focusedId = active.id;
+  });
+
+  function refocus() {
+    var id = focusedId;
+    focusedId = null;
+    if (!id || (document.activeElement && document.activeElement !== document.body)) return;
+    var again = document.getElementById(id);
+    if (again) again.focus();
+  }
+
+  // The board's filters fold away on a phone, so the board is the first screen; they stay open at
+  // desktop width, without JavaScript, and whenever a filter is on (the server says how many).
+  function foldFilters(root) {
+    var scope = root.querySelectorAll ? root : document;
+    scope.querySelectorAll("details[data-fold-narrow]").forEach(function (panel) {
+      if (panel.dataset.folded) return;
+      panel.dataset.folded = "1";
+      if (panel.dataset.foldNarrow === "0" && window.matchMedia("(max-width: 720px)").matches) panel.open = false;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initPool();
+    foldFilters(document);
     htmx.onLoad(function (root) {
       syncBulkClosing(root);
       var pool = poolForm();
       if (pool && pool.dataset.sent === undefined) pool.dataset.sent = poolState(pool);
       paint(root);
+      foldFilters(root);
       initBoard(root);
       initStageList(root);
     });
@@ -259,6 +288,7 @@
         }
       }
       if (!focusMarked()) focusFirstInvalid();
+      refocus();
     });
 
     // A full page after a save (go(..., focus=) on the server) carries a marker naming the saved
@@ -307,8 +337,14 @@
 
 // The closing dialog (won or lost): the server sends it when a card moves to a won or lost stage
 // (and puts the card back until it is answered); it opens as a modal. Cancel or Escape closes it
-// and focus returns to the card.
+// and focus returns to the card: to its "Move to…" menu when that is what the person used, else
+// (a drag) to its link.
 (function () {
+  var fromMenu = false;
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (elt && elt.closest && !elt.closest("dialog")) fromMenu = !!elt.closest(".move-to");
+  });
   function open(root) {
     var scope = root && root.querySelectorAll ? root : document;
     scope.querySelectorAll("dialog[data-open]").forEach(function (dialog) {
@@ -317,8 +353,9 @@
         var lead = dialog.querySelector("[name=lead_id]");
         var slot = dialog.parentNode;
         if (slot) { slot.innerHTML = ""; }
-        var card = lead && document.querySelector("#card-" + lead.value + " .card-title");
-        if (card) { card.focus(); }
+        var card = lead && document.getElementById("card-" + lead.value);
+        var back = card && ((fromMenu && card.querySelector(".move-to summary")) || card.querySelector(".card-title"));
+        if (back) { back.focus(); }
       });
       dialog.showModal();
       var first = dialog.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea");

@@ -1,10 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import Form, IntegerField, StringField, ValidationError
+from wtforms import IntegerField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.services import custom_fields as field_service
-
-SCORE_LIMIT = 1_000_000  # far past any score the rules can give (200 rules of ±1000 points)
+from app.forms import NarrowingForm
 
 
 class MoveForm(FlaskForm):
@@ -26,19 +24,11 @@ class MoveForm(FlaskForm):
     view = StringField("Board view", validators=[Optional(), Length(max=2000)])
 
 
-class BoardFilterForm(Form):
+class BoardFilterForm(NarrowingForm):
     """The board's query string: whose leads, the pool's score, tag and custom-field filters, and the
-    order. Plain Form: a GET changes nothing, so it carries no CSRF token."""
+    order."""
 
     owner = StringField("Whose leads", validators=[Optional(), Length(max=12)])
-    band = StringField("Score band", validators=[Optional(), Length(max=30)])
-    min_score = IntegerField("Minimum score", validators=[
-        Optional(), NumberRange(min=-SCORE_LIMIT, max=SCORE_LIMIT, message="Give a score between −1,000,000 and 1,000,000.")])
-    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
-    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
-    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
-    field_min = StringField("From", validators=[Optional(), Length(max=40)])
-    field_max = StringField("To", validators=[Optional(), Length(max=40)])
     sort = StringField("Order", validators=[Optional(), Length(max=20)])
 
     def validate_sort(self, field):

@@ -6,10 +6,10 @@ from werkzeug.datastructures import MultiDict
 
 from app.board import bp
 from app.board.forms import BoardFilterForm, MoveForm
-from app.forms import task_form
+from app.forms import refusal, task_form
 from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
     leads as lead_service, scoring, tags as tag_service, team_settings
-from app.services.lead_queries import PoolFilters, field_filter
+from app.services.lead_queries import PoolFilters
 from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX
 from app.web import notice, render, safe_next, wants_fragment, with_notice
@@ -39,23 +39,25 @@ def _cursor(view: board_service.View) -> board_service.Cursor | None:
     return board_service.Cursor(key, lead_id)
 
 
-def _view(args: MultiDict) -> tuple[board_service.View, dict]:
-    """The board's view from a query string, and its arguments for links (defaults left out). A bad
-    filter is a 400 naming it, as on the pool; an unknown band matches nothing, as on the pool."""
+def _read_view(args: MultiDict) -> tuple[board_service.View, dict, dict[str, str]]:
+    """The board's view from a query string, its arguments for links (defaults left out), and
+    {name: message} of the bad filters, left out of both (NarrowingForm.narrowing, as on the
+    pool); an unknown band matches nothing, as on the pool."""
     form = BoardFilterForm(args)
-    if not form.validate():
-        name, errors = next(iter(form.errors.items()))
-        abort(400, description=f"The {name.replace('_', ' ')} filter is not valid: {errors[0]}")
-    try:
-        custom, value, low, high = field_filter(form.field.data, form.field_value.data, form.field_min.data,
-                                                form.field_max.data)
-    except ServiceError as exc:
-        abort(400, description=f"The {exc.field.replace('_', ' ')} filter is not valid: {exc.message}")
-    narrow = PoolFilters(tag=form.tag.data or "", band=form.band.data or "", min_score=form.min_score.data,
-                         field=custom, field_value=value, field_min=low, field_max=high)
+    shared, errors = form.narrowing()
+    narrow = PoolFilters(**shared)
     owner, sort = form.owner.data or "", form.sort.data or "position"
     view = board_service.View(owner_id=current_user.id if owner == "me" else None, sort=sort, narrow=narrow)
     links = narrow.as_args(owner=owner, sort=None if sort == "position" else sort)
+    return view, links, errors
+
+
+def _view(args: MultiDict) -> tuple[board_service.View, dict]:
+    """The view of a request the board's own links and forms made (more cards, a move): a bad filter
+    there is a tampered address, a 400 naming it."""
+    view, links, errors = _read_view(args)
+    if errors:
+        abort(400, description=refusal(errors))
     return view, links
 
 
@@ -109,16 +111,26 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
             "owner": view_args.get("owner", ""), "scan_limit": board_service.SCAN_LIMIT}
 
 
+def _active_filters(view_args: dict) -> int:
+    """How many of the filter panel's choices are on (a custom field's value or range counts once)."""
+    custom = any(name in view_args for name in ("field_value", "field_min", "field_max"))
+    return len(view_args.keys() & {"tag", "band", "min_score", "sort"}) + custom
+
+
 @bp.get("")
 def index():
-    view, view_args = _view(request.args)
+    view, view_args, filter_errors = _read_view(request.args)
     columns = board_service.columns(view, current_app.config["BOARD_COLUMN_PAGE"], current_app.config["BOARD_COUNT_LIMIT"])
-    body, status, headers = render("board/index.html", "board/_board.html", columns=columns,
-                                   **_view_context(view, view_args), score_bands=scoring.bands(),
+    # A bad filter: the board without it, its message beside it on the page (in a notice for a swap
+    # of the board alone, whose filter form stays as it is).
+    body, status, headers = render("board/index.html", "board/_board.html", 422 if filter_errors else 200,
+                                   columns=columns, **_view_context(view, view_args), score_bands=scoring.bands(),
                                    custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
-                                   rescoring=scoring.current_run() is not None)
+                                   rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
+                                   active_filters=_active_filters(view_args))
     # The filter form sends its empty controls too; the address shows only the filters in use.
-    return body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
+    reply = body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
+    return with_notice(reply, refusal(filter_errors), "error") if filter_errors else reply
 
 
 @bp.get("/columns/<int:stage_id>/cards")

@@ -6,34 +6,36 @@ from dataclasses import dataclass
 
 from flask import abort, request, url_for
 
+from app.forms import refusal
 from app.leads.forms import PoolFilterForm
 from app.services import ServiceError, whole_number
-from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor, field_filter
+from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor
 from app.services.users import team
 
 PAGER_ARGS = ("after", "before", "last")
 
 
-def pool_filters() -> PoolFilters:
-    """The pool's search, filters, sort and page from the query string; a bad filter is a 400 naming
-    it, while a bad page cursor (garbage, tampered, another sort's) just means the first page."""
+def read_pool_filters() -> tuple[PoolFilters, dict[str, str]]:
+    """The pool's search, filters, sort and page from the query string, and {name: message} of the
+    bad filters (left out; see NarrowingForm.narrowing). A bad page cursor (garbage, tampered, another sort's)
+    just means the first page."""
     form = PoolFilterForm(request.args)
-    if not form.validate():
-        field, errors = next(iter(form.errors.items()))
-        abort(400, description=f"The {field} filter is not valid: {errors[0]}")
-    try:
-        field, value, low, high = field_filter(form.field.data, form.field_value.data, form.field_min.data,
-                                               form.field_max.data)
-    except ServiceError as exc:
-        abort(400, description=f"The {exc.field.replace('_', ' ')} filter is not valid: {exc.message}")
+    shared, errors = form.narrowing()
     filters = PoolFilters(q=form.q.data or "", stage_id=form.stage.data, owner=form.owner.data or "",
-                          source=form.source.data or "", country=form.country.data or "", tag=form.tag.data or "",
-                          band=form.band.data or "", next_step=form.next_step.data or "", stale=form.stale.data == "1",
-                          sort=form.sort.data or "created", direction=form.dir.data,
-                          field=field, field_value=value, field_min=low, field_max=high)
+                          source=form.source.data or "", country=form.country.data or "",
+                          next_step=form.next_step.data or "", stale=form.stale.data == "1",
+                          sort=form.sort.data or "created", direction=form.dir.data or "desc", **shared)
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
     filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None
     filters.last = request.args.get("last") == "1"
+    return filters, errors
+
+
+def pool_filters() -> PoolFilters:
+    """The pool's filters for an action on them (bulk, export): a bad filter is a 400 naming it."""
+    filters, errors = read_pool_filters()
+    if errors:
+        abort(400, description=refusal(errors))
     return filters
 
 

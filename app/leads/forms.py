@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.forms import custom_data, custom_form_value, custom_input, service_check
+from app.forms import NarrowingForm, custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
 from app.services import ServiceError, whole_number
 from app.models.lead import max_length
@@ -194,23 +194,17 @@ class BulkForm(FlaskForm):
     lost_note = StringField("Lost note", validators=[Optional()])
 
 
-class PoolFilterForm(Form):
-    """The pool's query string. Plain Form: a GET changes nothing, so it carries no CSRF token."""
+class PoolFilterForm(NarrowingForm):
+    """The pool's query string: its own filters, those it shares with the board, and the order."""
 
     q = StringField("Search", validators=[Optional(), Length(max=100)])
     stage = IntegerField("Stage", validators=[Optional()])
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])
     country = StringField("Country", validators=[Optional(), Length(max=100)])
-    tag = StringField("Tag", validators=[Optional(), Length(max=100)])
-    band = StringField("Score band", validators=[Optional(), Length(max=30)])
     next_step = SelectField("Next step", choices=[("", "Any"), ("none", "No next step"), ("overdue", "Overdue")],
                             default="")
     stale = SelectField("Stale only", choices=[("", "all"), ("1", "stale only")], default="")
-    field = StringField("Custom field", validators=[Optional(), Length(max=field_service.KEY_MAX)])
-    field_value = StringField("Value", validators=[Optional(), Length(max=200)])
-    field_min = StringField("From", validators=[Optional(), Length(max=40)])
-    field_max = StringField("To", validators=[Optional(), Length(max=40)])
     sort = StringField("Sort by", default="created", validators=[Length(max=60)])
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
 

@@ -4,7 +4,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.leads import bp
-from app.leads.filters import owner_id, pager, pager_args, pool_filters
+from app.forms import refusal
+from app.leads.filters import owner_id, pager, pager_args, pool_filters, read_pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
 from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
@@ -59,8 +60,13 @@ def _field_column(filters: PoolFilters, leads) -> dict:
 
 @bp.get("")
 def index():
-    filters = pool_filters()
+    filters, filter_errors = read_pool_filters()
     context = _pool_context(filters)
+    if filter_errors:
+        # The pool without the bad filters, each message beside its filter (in a notice for a swap
+        # of the table alone, whose filter form stays as it is).
+        reply = render("leads/index.html", "leads/_table.html", 422, **context, filter_errors=filter_errors)
+        return with_notice(reply, refusal(filter_errors), "error")
     here = context["pager"].here
     if pager_args() != here:  # a stale cursor, or a walk off either end: the address follows the table
         corrected = url_for("leads.index", **filters.as_args(**here))

@@ -54,7 +54,10 @@ def _created(lead, task, form: TaskForm):
     if not wants_fragment():
         flash(message, "success")
         return redirect(safe_next(form.next.data, url_for("leads.show", lead_id=lead.id)))
-    return with_notice(_form_reply(lead, task_form(lead, where=form.where.data or "page"), 200), message)
+    reply = _form_reply(lead, task_form(lead, where=form.where.data or "page"), 200)
+    if form.where.data == "board":  # the card behind the menu shows its next task's due time: now this one's
+        reply = (reply[0] + render_template("board/_card_task.html", card_lead=get_lead(lead.id)), *reply[1:])
+    return with_notice(reply, message)
 
 
 def _form_reply(lead, form: TaskForm, status: int):

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.filters import money
+from app.filters import custom_value, money
 from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
                         Task,
                         TimelineEntry, User)
@@ -237,13 +237,15 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         loser_snapshot = _snapshot(loser, [c.key for c in Lead.__table__.columns])
         # Custom values: per field, the chosen lead's value (custom_<key>: "loser" or "survivor"; a
         # field not named keeps the survivor's, filled from the loser's when empty). The loser's are
-        # kept for an undo, the survivor's before and after too; the values the kept lead does not
-        # end up with are named on the "merged" entry, so they are not seen only by undoing the merge.
-        not_kept = _merge_custom(survivor, loser, choices, before, loser_snapshot, actor_id, now)
+        # kept for an undo, the survivor's before and after too. The other lead's values the kept lead
+        # does not end up with (built-in ones too, _not_kept) are named on the "merged" entry, so
+        # they are not seen only by undoing the merge.
+        custom_not_kept = _merge_custom(survivor, loser, choices, before, loser_snapshot, actor_id, now)
         other_name = loser.full_name
         for name, side in choices.items():
             if name in MERGE_FIELDS and side == "loser" and getattr(survivor, name) != getattr(loser, name):
                 _take(survivor, loser, name)
+        not_kept = _not_kept(survivor, loser) + custom_not_kept
         # The earlier first response stands, with who gave it; the later last touch.
         responses = [lead for lead in (survivor, loser) if lead.first_response_at is not None]
         first = min(responses, key=lambda lead: lead.first_response_at) if responses else None
@@ -276,7 +278,7 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         db.session.add(merge)
         db.session.flush()
         record(survivor.id, "merged", actor_id, {"other": other_name, "merge_id": merge.id, "undone": False,
-                                                 **({"custom_not_kept": not_kept} if not_kept else {})}, now)
+                                                 **({"not_kept": not_kept} if not_kept else {})}, now)
         rescore(survivor, now, actor_id=actor_id)  # the merged data and timeline ("submitted again") count now
     return merge
 
@@ -284,14 +286,22 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
 CUSTOM_CHOICE = "custom_"  # a merge choice naming a custom field: custom_<key> (custom_fields.form_name)
 
 
+def _not_kept(survivor: Lead, loser: Lead) -> list[list[str]]:
+    """[label, text] of the other lead's values (stage and owner included) the kept lead does not
+    end up with: what the "merged" entry names, so they are not seen only by undoing the merge."""
+    return [[MERGE_LABELS[name], _display(loser, name)] for name in MERGE_FIELDS
+            if not _empty(getattr(loser, name)) and getattr(survivor, name) != getattr(loser, name)]
+
+
 def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: dict, loser_snapshot: dict,
-                  actor_id: int | None, now: datetime) -> dict:
-    """Give the survivor the chosen custom values; returns {label: value} of the values not kept."""
+                  actor_id: int | None, now: datetime) -> list[list[str]]:
+    """Give the survivor the chosen custom values; returns [label, text] of the other lead's values
+    the survivor does not end up with (its own replaced values are not named: they were its own)."""
     defined = custom_fields.active_fields()
     values = custom_fields.values_for([survivor.id, loser.id], defined)
     mine, theirs = values[survivor.id], values[loser.id]
     if not mine and not theirs:
-        return {}
+        return []
     taken = {}
     for custom in defined:
         side = choices.get(custom_fields.form_name(custom.key)) or ("survivor" if custom.key in mine else "loser")
@@ -299,9 +309,8 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
             taken[custom.key] = theirs.get(custom.key)
     custom_fields.set_values(survivor, taken, actor_id, now, record_entry=False, touch_lead=False)
     after = {key: value for key, value in {**mine, **taken}.items() if value not in (None, [])}
-    labels = {f.key: f.label for f in defined}
-    not_kept = {labels[key]: custom_fields.display(value) for side in (theirs, mine) for key, value in side.items()
-                if key in labels and after.get(key) != value}
+    not_kept = [[f.label, custom_value(theirs[f.key], f.kind)] for f in defined
+                if f.key in theirs and theirs[f.key] not in (None, []) and after.get(f.key) != theirs[f.key]]
     as_json = custom_fields.json_value
     loser_snapshot["custom_fields"] = {k: as_json(v) for k, v in theirs.items()}
     before["custom_fields"] = {k: as_json(v) for k, v in mine.items()}

@@ -173,7 +173,7 @@ def test_a_merge_fills_the_survivors_empty_fields_and_its_undo_gives_the_loser_i
     assert cf.values_for([survivor.id])[survivor.id] == {"plan": "Basic", "seats": Decimal(7), "modules": ["Mail"]}
     merged = db.session.scalars(select(TimelineEntry).where(TimelineEntry.lead_id == survivor.id,
                                                             TimelineEntry.kind == "merged")).one()
-    assert merged.data["custom_not_kept"] == {"Plan": "Pro"}  # the value the survivor's own replaced
+    assert merged.data["not_kept"][-1] == ["Plan", "Pro"]  # the other's value the survivor's own replaced
     undo_merge(merge.id, admin.id)
     restored = db.session.scalars(select(TimelineEntry.lead_id).where(TimelineEntry.kind == "merge_undone",
                                                                       TimelineEntry.lead_id != survivor.id)).one()

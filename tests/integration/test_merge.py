@@ -156,7 +156,9 @@ def test_merging_keeps_both_timelines_and_notes_on_the_survivor_with_the_chosen_
     assert note_bodies(jon.id) == ["John asked for a quote.", "Met Jon at the fair."]
     merge = db.session.scalars(select(LeadMerge)).one()
     assert sorted(map(repr, entries(jon.id)[:-1])) == sorted(map(repr, jon_entries + john_entries))
-    assert entries(jon.id)[-1] == ("merged", {"other": "John Smith", "merge_id": merge.id, "undone": False})
+    # The entry names what of John's was not kept (Jon's own dropped values are not "theirs").
+    assert entries(jon.id)[-1] == ("merged", {"other": "John Smith", "merge_id": merge.id, "undone": False,
+                                              "not_kept": [["Company", "ACME"], ["Deal value", "$2,500"]]})
     assert (merge.survivor_id, merge.loser_id, merge.merged_by_id) == (jon.id, john.id, member.id)
     assert len(merge.moved_timeline_ids) == len(john_entries) and len(merge.moved_note_ids) == 1
     assert merge.loser_snapshot["email"] == "john.smith@acme.example" and merge.loser_snapshot["value"] == "2500.00"
@@ -247,7 +249,8 @@ def test_undo_restores_both_leads_exactly_and_keeps_what_happened_to_the_survivo
     assert note_bodies(jon.id) == sorted(jon_notes + ["Called after the merge."])
     assert entries(john.id) == john_entries + [("merge_undone", {"other": "Jon Smith"})]
     jon_kinds = entries(jon.id)
-    assert ("merged", {"other": "John Smith", "merge_id": merge.id, "undone": True}) in jon_kinds
+    assert ("merged", {"other": "John Smith", "merge_id": merge.id, "undone": True,
+                       "not_kept": [["First name", "John"]]}) in jon_kinds
     assert jon_kinds[-1] == ("merge_undone", {"other": "John Smith"})
     assert ("note", {"body": "Called after the merge."}) in jon_kinds
     assert db.session.get(LeadMerge, merge.id).undone_at is not None

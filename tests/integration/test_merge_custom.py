@@ -52,7 +52,8 @@ def test_choosing_the_other_leads_value_keeps_it_and_undo_gives_both_back(as_mem
                                                "keep_custom_seats": "survivor"})
     assert response.status_code == 302
     assert values(kept) == {"plan": "Pro"}
-    assert merged_entry(kept)["custom_not_kept"] == {"Plan": "Basic", "Seats": "7"}
+    # Only the other lead's value left behind is named: the kept lead's own Basic was its own.
+    assert merged_entry(kept)["not_kept"] == [["Email", "other@example.com"], ["Seats", "7"]]
     merge_id = merged_entry(kept)["merge_id"]
     merge_service.undo_merge(merge_id, None)
     restored = db.session.scalar(select(Lead.id).where(Lead.email == "other@example.com"))

@@ -73,9 +73,21 @@ def test_paging_through_a_country_shows_each_of_its_leads_once_in_order(spread, 
     assert seen == germans
 
 
-def test_a_country_that_is_none_is_a_400_naming_the_filter(spread, as_member):
-    response = as_member.get("/leads?country=Atlantis")
-    assert response.status_code == 400 and "country" in response.get_data(as_text=True)
+@pytest.mark.parametrize("country", ["Atlantis", "zz"])
+def test_a_country_that_is_none_shows_the_pool_with_the_message_beside_the_country(spread, as_member, country):
+    response = as_member.get(f"/leads?country={country}&q=pat&min_score=lots")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="lead-table"' in page and "<h1>Leads</h1>" in page
+    assert re.search(r'<select id="f-country" name="country" aria-invalid="true" aria-describedby="f-country-error">',
+                     page)
+    assert re.search(r'<p class="error" id="f-country-error">[^<]+</p>', page)
+    assert re.search(r'<p class="error" id="f-min-score-error">Give a whole number', page)
+    assert 'name="q" value="pat"' in page and "30 leads" in page  # the other filters are kept
+    # The table alone (a change in the filter form): the rows, and the message as a notice.
+    fragment = as_member.get(f"/leads?country={country}", htmx=True)
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 422 and "<html" not in body and 'id="lead-table"' in body
+    assert "The country filter is not valid" in body
 
 
 def test_the_country_filter_reads_its_index_on_postgresql(spread, database_url):

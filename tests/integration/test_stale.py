@@ -93,9 +93,10 @@ def test_the_pool_board_and_lead_page_flag_leads_untouched_too_long_in_their_sta
     assert set(re.findall(r'href="/leads/(\d+)"', pool)) == {str(lapsed.id)}
 
 
-def test_an_unknown_stale_value_is_a_400_and_no_setting_anywhere_matches_nothing(as_member, make_lead, stages):
+def test_an_unknown_stale_value_is_refused_beside_it_and_no_setting_anywhere_matches_nothing(as_member, make_lead, stages):
     days_ago(make_lead(), entered=400)
-    assert as_member.get("/leads?stale=yes").status_code == 400
+    unknown = as_member.get("/leads?stale=yes")  # the pool without it, and a message saying so
+    assert unknown.status_code == 422 and "Stale only: " in unknown.get_data(as_text=True)
     pool = as_member.get("/leads?stale=1").get_data(as_text=True)
     assert "No leads match these filters." in pool
 

@@ -124,7 +124,8 @@ def test_the_pool_filters_by_tag_in_any_case_and_pages_by_keyset_keeping_it(as_m
     assert sorted(map(int, seen)) == sorted(lead.id for lead in tagged) and len(seen) == 7
     nothing = as_member.get("/leads?tag=nobody-has-this").get_data(as_text=True)
     assert "No leads match these filters." in nothing
-    assert as_member.get("/leads?tag=" + "x" * 101).status_code == 400
+    too_long = as_member.get("/leads?tag=" + "x" * 101)
+    assert too_long.status_code == 422 and 'id="f-tag-error"' in too_long.get_data(as_text=True)
 
 
 def test_the_bulk_bar_adds_and_removes_tags_on_the_selected_leads(as_member, make_lead):
