@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
-from app.services import NotFound, ServiceError, atomic, team_settings, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, settings_cache, team_settings, transaction_memo, utcnow
 from app.services.notifications import notify
 from app.services.business_time import DAY_MINUTES, Calendar, elapsed, reach
 from app.services.scoring import band_of, band_named, bands
@@ -138,10 +138,11 @@ def format_holidays(rows: list[Holiday]) -> str:
 
 
 def calendar() -> Calendar:
-    """The team's business calendar in the team timezone, read once per transaction."""
+    """The team's business calendar in the team timezone: plain data, kept between transactions while
+    the settings are unchanged (services.settings_cache), so a capture reads no hours or holidays."""
     def load():
         return Calendar(team_settings.team_timezone(), hours(), frozenset(db.session.scalars(select(Holiday.day))))
-    return transaction_memo("sla.calendar", load)
+    return settings_cache("sla.calendar", load)
 
 
 # --- settings: target rules ------------------------------------------------------------------------
@@ -151,6 +152,25 @@ def rules() -> list[SlaRule]:
     """The target rules in the order they are tried."""
     return transaction_memo("sla.rules", lambda: list(db.session.scalars(
         select(SlaRule).order_by(SlaRule.position, SlaRule.id))))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target rule as plain data (what a capture's clock reads), kept by services.settings_cache."""
+
+    id: int
+    match: str
+    value: str
+    target_minutes: int
+    business_time: bool
+    on_breach: str
+
+
+def targets() -> tuple[Target, ...]:
+    """The target rules in the order they are tried, as plain data: no query while they are unchanged."""
+    return settings_cache("sla.targets", lambda: tuple(
+        Target(r.id, r.match, r.value or "", r.target_minutes, bool(r.business_time), r.on_breach)
+        for r in rules()))
 
 
 def get_rule(rule_id: int) -> SlaRule:
@@ -269,10 +289,10 @@ def band_names() -> list[str]:
 # --- the clock on a lead -----------------------------------------------------------------------------
 
 
-def rule_for(lead: Lead, candidates: list[SlaRule] | None = None) -> SlaRule | None:
+def rule_for(lead: Lead, candidates=None) -> Target | SlaRule | None:
     """The first target rule that matches the lead (its source, form, or score band), or None."""
     band = None
-    for rule in candidates if candidates is not None else rules():
+    for rule in candidates if candidates is not None else targets():
         if rule.match == "any":
             return rule
         if rule.match == "source" and (lead.source or "").casefold() == rule.value.casefold():
