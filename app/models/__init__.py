@@ -10,6 +10,7 @@ from app.models.email import EmailState, OutboxEmail
 from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Activity, Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
+from app.models.search import LeadSearchDocument, SavedView
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.stage import LostReason, Stage, StageKind
 from app.models.tags import LeadTag, Tag
@@ -21,5 +22,5 @@ __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "Activity", "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
+    "Activity", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

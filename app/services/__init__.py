@@ -129,7 +129,7 @@ LEAD_ROWS = frozenset({
     "notifications", "assignment_turns", "assignment_tallies", "stage_totals", "stage_total_deltas",
     "outbox_emails", "appointments", "idempotency_records", "held_submissions", "lead_imports", "import_chunks",
     "import_rejections", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
-    "known_sign_in_addresses", "tasks",
+    "known_sign_in_addresses", "tasks", "lead_search_documents",
 })
 
 
