@@ -314,7 +314,9 @@ MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activit
                                                     OutboxEmail, Task)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
-MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
+# A lead's search document is not moved but rebuilt from the rows it is made of (services/search.py).
+MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices",
+                "lead_search_documents"}
 
 
 def _after_snapshot(survivor: Lead, before: dict) -> dict:
