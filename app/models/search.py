@@ -16,8 +16,8 @@ from app.extensions import db
 class LeadSearchDocument(db.Model):
     """One lead's searchable text: name, company, email, phone, job title, tags, custom values and
     notes, normalised (lower case, no accents, punctuation as spaces) by services/search.py in the
-    same transaction as each change. PostgreSQL indexes it with a GIN full-text index on
-    to_tsvector('simple', document); SQLite mirrors it into the FTS5 table lead_search_fts by
+    same transaction as each change. PostgreSQL indexes it with a GIN full-text index on the
+    generated column search_vector = to_tsvector('simple', document), not mapped here; SQLite mirrors it into the FTS5 table lead_search_fts by
     triggers (migration a3f4a5b6c7d8)."""
 
     __tablename__ = "lead_search_documents"

@@ -6,7 +6,8 @@ spaces). A change marks its leads with `changed()` (ORM writes to leads, notes, 
 noticed by themselves), and the marked documents are rebuilt from the rows by one set-based
 statement just before the transaction commits, so a document is never older than its lead.
 
-PostgreSQL reads the documents through a GIN index on to_tsvector('simple', document); SQLite
+PostgreSQL reads the documents through a GIN index on search_vector, a stored generated column
+to_tsvector('simple', document) (so a walk along the newest leads tests each without parsing); SQLite
 through the FTS5 table lead_search_fts, kept by triggers. Both answer prefix queries: every word
 typed must begin a word of the document. Results are newest lead first, a page at a time by keyset
 on the lead's id, so a page costs the same however many leads match."""
@@ -186,7 +187,7 @@ def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> R
     if _pg(session):
         tsquery = " & ".join("(" + " | ".join(f"'{alt}':*" for alt in group) + ")" for group in groups)
         matching = ("SELECT lead_id FROM lead_search_documents "
-                    "WHERE to_tsvector('simple', document) @@ to_tsquery('simple', :match) "
+                    "WHERE search_vector @@ to_tsquery('simple', :match) "
                     "AND lead_id < :after ORDER BY lead_id DESC LIMIT :n")
         match = tsquery
     else:
