@@ -12,7 +12,7 @@ from app.search.forms import DeleteViewForm, RenameViewForm, SaveViewForm, Searc
 from app.services import ServiceError, saved_views, whole_number
 from app.services import search as service
 from app.services.tags import tags_for
-from app.web import add_form_error, go, render
+from app.web import add_form_error, go, render, wants_fragment
 
 TARGET_PAGES = {"pool": "leads.index", "board": "board.index"}
 
@@ -25,10 +25,7 @@ def require_login():
 
 @bp.app_context_processor
 def navigation():
-    # Called by the full-page layout only, so fragments don't pay for the query.
-    def nav_views():
-        return saved_views.visible_views(current_user.id) if current_user.is_authenticated else []
-    return {"nav_views": nav_views, "nav_search": request.args.get("q", "") if request.endpoint == "search.results" else ""}
+    return {"nav_search": request.args.get("q", "") if request.endpoint == "search.results" else ""}
 
 
 @bp.get("/search")
@@ -55,6 +52,14 @@ def _views_page(status: int = 200, errors: dict[int, str] | None = None, typed: 
 @bp.get("/views")
 def views():
     return _views_page()
+
+
+@bp.get("/views/menu")
+def views_menu():
+    """The navigation's Views menu, loaded when it first opens (the list page without JavaScript)."""
+    if not wants_fragment():
+        return redirect(url_for("search.views"))
+    return render("search/_views_menu.html", None, views=saved_views.visible_views(current_user.id))
 
 
 @bp.post("/views")
