@@ -403,6 +403,11 @@
     var form = evt.target.closest && evt.target.closest("#activity-form");
     if (form && evt.target.name === "kind") { showOutcome(form); }
   });
+  // "Save this view" keeps the filters the address shows now (htmx changes them in place).
+  document.addEventListener("submit", function (evt) {
+    var query = evt.target.querySelector && evt.target.querySelector("input[data-current-query]");
+    if (query) { query.value = window.location.search.replace(/^\?/, ""); }
+  });
   function init(root) {
     var form = (root.querySelector ? root : document).querySelector("#activity-form");
     if (root.id === "activity-form") { form = root; }

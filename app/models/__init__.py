@@ -10,6 +10,7 @@ from app.models.email import EmailState, OutboxEmail
 from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Activity, Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
+from app.models.search import LeadSearchDocument, SavedView
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.settings_version import SettingsVersion
 from app.models.sla import BusinessHours, Holiday, SlaRule
@@ -23,5 +24,5 @@ __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
+    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
-from app.services import NotFound, ServiceError, atomic, settings_cache, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, search, settings_cache, transaction_memo, utcnow
 from app.services.timeline import record
 
 MAX_FIELDS = 100
@@ -428,6 +428,7 @@ def restore_values(lead: Lead, saved: dict) -> dict:
 
 
 def _write(lead_id: int, custom: CustomField, value) -> None:
+    search.changed([lead_id])
     where = (LeadFieldValue.lead_id == lead_id, LeadFieldValue.field_id == custom.id)
     if custom.kind == FieldKind.multi_choice.value:
         db.session.execute(delete(LeadFieldChoice).where(LeadFieldChoice.lead_id == lead_id,
@@ -467,6 +468,7 @@ def write_new(lead_id: int, cleaned: dict) -> dict[str, object]:
         read = _python(custom, LeadFieldValue(**row))
         if read is not None:
             read_back[key] = read
+    search.changed([lead_id])
     if rows:  # every row names every column, so this is one statement however many values
         db.session.execute(LeadFieldValue.__table__.insert(), rows)
     if choices:
@@ -666,6 +668,7 @@ def _rescore_everyone() -> None:
 
 
 def _rename_choice(custom: CustomField, old: str, new: str) -> None:
+    _holding_changed(custom)
     if custom.kind == FieldKind.choice.value:
         db.session.execute(update(LeadFieldValue).where(LeadFieldValue.field_id == custom.id,
                                                         LeadFieldValue.value_text == old).values(value_text=new))
@@ -718,7 +721,14 @@ def _value_text(custom: CustomField):
     return LeadFieldValue.value_text
 
 
+def _holding_changed(custom: CustomField) -> None:
+    """Mark the leads holding a value of `custom` for search (before a statement changes them all)."""
+    model = LeadFieldChoice if custom.kind == FieldKind.multi_choice.value else LeadFieldValue
+    search.changed(db.session.scalars(select(model.lead_id).where(model.field_id == custom.id).distinct()))
+
+
 def _archive_choices(custom: CustomField, options: list[str], actor_id: int | None) -> None:
+    _holding_changed(custom)
     if custom.kind == FieldKind.choice.value:
         where = and_(LeadFieldValue.field_id == custom.id, LeadFieldValue.value_text.in_(options))
         _archive(LeadFieldValue.lead_id, LeadFieldValue.value_text, where, custom, "option removed", actor_id)
@@ -736,6 +746,7 @@ def delete_field(field_id: int, actor_id: int | None) -> str:
     with atomic():
         custom = get_field(field_id)
         label = custom.label
+        _holding_changed(custom)
         if custom.kind == FieldKind.multi_choice.value:
             _archive(LeadFieldChoice.lead_id, _joined(LeadFieldChoice.choice), LeadFieldChoice.field_id == custom.id,
                      custom, "field deleted", actor_id, grouped=True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, text
 
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
-from app.services import appointment_emails, appointments, atomic, utcnow
+from app.services import appointment_emails, appointments, atomic, search, utcnow
 from app.services.auth import hash_password
 from app.services.closing import CLOSED_KINDS
 from app.services.stages import ensure_default_pipeline
@@ -124,6 +124,7 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
             db.session.execute(insert(TimelineEntry).execution_options(render_nulls=True), entries)
             if note_rows:
                 db.session.execute(insert(Note).execution_options(render_nulls=True), note_rows)
+            search.changed(row["id"] for row in leads)  # their search documents, before this chunk commits
     if db.engine.dialect.name == "postgresql":  # explicit ids leave the sequence behind
         with atomic():
             db.session.execute(text("SELECT setval(pg_get_serial_sequence('leads', 'id'), "

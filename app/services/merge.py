@@ -19,7 +19,7 @@ from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Not
                         Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
-from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
 from app.services.scoring import rescore
@@ -323,7 +323,9 @@ MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activit
                                                     OutboxEmail, Task)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
-MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices"}
+# A lead's search document is not moved but rebuilt from the rows it is made of (services/search.py).
+MOVED_TABLES = {*MOVABLE, "lead_merges", "lead_tags", "lead_field_values", "lead_field_choices",
+                "lead_search_documents"}
 
 
 def _after_snapshot(survivor: Lead, before: dict) -> dict:
@@ -364,6 +366,7 @@ def _take(survivor: Lead, loser: Lead, name: str) -> None:
 
 def _move(moved: dict[str, list[int]], from_id: int, to_id: int) -> None:
     """Move these rows (ids by table name), where they still sit on `from_id`, to `to_id`."""
+    search.changed([from_id, to_id])  # notes move with the rest
     for table, ids in moved.items():
         model = MOVABLE[table]
         for start in range(0, len(ids), 500):

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Lead, LeadTag, Tag, TimelineEntry
-from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, search, utcnow
 from app.services.scoring import rescore, rescore_everyone
 from app.services.timeline import record
 
@@ -238,6 +238,7 @@ def _attach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None
         .on_conflict_do_nothing(index_elements=["lead_id", "tag_id"])
         .returning(LeadTag.lead_id, LeadTag.tag_id))]
     _refuse_over_limit(lead_ids)
+    search.changed(lead_id for lead_id, _ in changed)
     _count(changed, +1)
     if score:
         rescore(sorted({lead_id for lead_id, _ in changed}), now, actor_id=actor_id)  # tags are scoring conditions
@@ -251,6 +252,7 @@ def _detach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None
         delete(LeadTag).where(LeadTag.lead_id.in_(lead_ids), LeadTag.tag_id.in_(list(tag_names)))
         .returning(LeadTag.lead_id, LeadTag.tag_id).execution_options(synchronize_session=False))]
     _count(changed, -1)
+    search.changed(lead_id for lead_id, _ in changed)
     rescore(sorted({lead_id for lead_id, _ in changed}), now, actor_id=actor_id)
     return _record_each(changed, tag_names, "untagged", actor_id, now)
 
@@ -279,6 +281,7 @@ def tag_new_lead(lead_id: int, names: list[str], actor_id: int | None, now: date
     if not found:
         return []
     pairs = [(lead_id, tag_id) for tag_id in sorted(found)]
+    search.changed([lead_id])
     db.session.execute(LeadTag.__table__.insert(), [{"lead_id": lead_id, "tag_id": tag_id} for _, tag_id in pairs])
     _count(pairs, +1)
     names_now = sorted(found.values(), key=tag_key)
@@ -363,12 +366,14 @@ def fold_tags(loser_id: int, survivor_id: int) -> list[int]:
         .execution_options(synchronize_session=False))]
     _count(lost, -1)
     _count([(survivor_id, tag_id) for tag_id in gained], +1)
+    search.changed([loser_id, survivor_id])
     return gained
 
 
 def unfold_tags(survivor_id: int, loser_id: int, loser_tag_ids: list[int], gained_tag_ids: list[int]) -> None:
     """Undoing a merge: the loser gets its tags back (those not deleted since) and the survivor loses
     the ones the merge gave it (call inside the undo's atomic())."""
+    search.changed([loser_id, survivor_id])
     if loser_tag_ids:
         back = [tuple(row) for row in db.session.execute(
             _insert(LeadTag).from_select(["lead_id", "tag_id"], select(literal(loser_id, Integer), Tag.id)
@@ -398,6 +403,7 @@ def rename_tag(tag_id: int, new_name: str, actor_id: int | None) -> Tag:
         if other is not None:
             raise Conflict(f"There is already a tag \"{name}\". Delete one of the two instead.", field="name")
         tag.name, tag.name_key = name, tag_key(name)
+        search.changed(db.session.scalars(select(LeadTag.lead_id).where(LeadTag.tag_id == tag.id)))
     rescore_everyone()  # rules name tags by their words: "vip" renamed no longer counts as "vip"
     return tag
 
@@ -414,6 +420,7 @@ def delete_tag(tag_id: int, actor_id: int | None, now: datetime | None = None) -
                          literal({"tags": [tag.name], "deleted": True}, JSON), literal(now, DateTime)
                          ).where(LeadTag.tag_id == tag.id)
         count = db.session.scalar(select(func.count()).select_from(LeadTag).where(LeadTag.tag_id == tag.id))
+        search.changed(db.session.scalars(select(LeadTag.lead_id).where(LeadTag.tag_id == tag.id)))
         db.session.execute(TimelineEntry.__table__.insert().from_select(
             ["lead_id", "actor_id", "kind", "data", "created_at"], entries))
         db.session.execute(delete(LeadTag).where(LeadTag.tag_id == tag.id).execution_options(synchronize_session=False))
