@@ -8,10 +8,12 @@ in (board, lead page, pool, API, an appointment), so no closed lead lacks its da
 keeps a reason."""
 from __future__ import annotations
 
+import re
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
@@ -109,14 +111,16 @@ def _day(raw: str | None) -> date | None:
     return day
 
 
+_MONEY = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", re.ASCII)
+
+
 def _money(raw: str | None) -> Decimal | None:
-    text = (raw or "").strip().replace(",", "")
+    text = (raw or "").strip()
     if not text:
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ServiceError("Give the value as a number, like 1200 or 1200.50.", field="won_value") from None
+    if not _MONEY.fullmatch(text):  # no "1e3", "1_000", "1,2,3" or other scripts' digits
+        raise ServiceError("Give the value as a number, like 1200, 1,200 or 1200.50.", field="won_value")
+    value = Decimal(text.replace(",", ""))
     if not value.is_finite() or not 0 <= value <= MAX_VALUE:
         raise ServiceError("The value is a number from 0 to 999,999,999,999.99.", field="won_value")
     if value != value.quantize(Decimal("0.01")):  # 0.005 is not rounded to a cent behind the person's back
@@ -199,8 +203,8 @@ def reason_id(name: str | None) -> int | None:
     text = " ".join((name or "").split())
     if not text:
         return None
-    found = db.session.scalar(select(LostReason.id).where(func.lower(LostReason.name) == text.lower(),
-                                                          LostReason.archived.is_(False)))
+    # Compared case-folded in Python: SQLite's lower() folds ASCII letters only ("ÉCOLE" ≠ "école").
+    found = next((reason.id for reason in reasons() if reason.name.casefold() == text.casefold()), None)
     if found is None:
         listed = ", ".join(reason.name for reason in reasons()) or "none yet"
         raise ServiceError(f"lost_reason must be one of the team's reasons: {listed}.", field="lost_reason")
@@ -210,10 +214,10 @@ def reason_id(name: str | None) -> int | None:
 def _free_name(name: str | None, reason_id: int | None = None) -> str:
     """The name cleaned by the one rule for names, refused if another reason has it in any case."""
     text = clean_name(name, "reason", MAX_NAME)
-    taken = select(LostReason.id).where(func.lower(LostReason.name) == text.lower())
-    if reason_id is not None:
-        taken = taken.where(LostReason.id != reason_id)
-    if db.session.scalar(taken.limit(1)) is not None:
+    # Case-folded in Python, as reason_id() does (the list is at most MAX_REASONS long); the unique
+    # index on lower(name) settles a race between two admins.
+    others = db.session.execute(select(LostReason.id, LostReason.name)).all()
+    if any(name.casefold() == text.casefold() and other != reason_id for other, name in others):
         raise NameTaken()
     return text
 

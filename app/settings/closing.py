@@ -2,10 +2,10 @@
 and how long closed leads stay on the board."""
 from __future__ import annotations
 
-from flask import flash, request, url_for
+from flask import abort, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.services import ServiceError, closing, team_settings
 from app.settings import bp
@@ -17,7 +17,8 @@ class ReasonForm(FlaskForm):
 
 
 class ArchiveForm(FlaskForm):
-    pass
+    # The state wanted, not a toggle: a double-submitted Archive archives once and stays archived.
+    archived = StringField(validators=[AnyOf(["0", "1"])])
 
 
 class ClosingSettingsForm(FlaskForm):
@@ -91,7 +92,9 @@ def rename_lost_reason(reason_id: int):
 @bp.post("/closing/reasons/<int:reason_id>/archive")
 def archive_lost_reason(reason_id: int):
     reason = closing.get_reason(reason_id)
-    if ArchiveForm().validate_on_submit():
-        closing.archive_reason(reason.id, not reason.archived)
-        flash(f"{'Archived' if reason.archived else 'Restored'} the reason {reason.name}.", "success")
+    form = ArchiveForm()
+    if not form.validate_on_submit():
+        abort(400, description="Send archived=1 to archive the reason or archived=0 to restore it.")
+    closing.archive_reason(reason.id, form.archived.data == "1")
+    flash(f"{'Archived' if reason.archived else 'Restored'} the reason {reason.name}.", "success")
     return go(url_for("settings.closing_settings"), focus=f"reason-{reason.id}-archive")
