@@ -1,6 +1,7 @@
 """The domain: plain functions that hold Leadboard's rules. No Flask request objects here."""
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -58,8 +59,12 @@ def clean_name(raw: str | None, what: str, limit: int, field: str = "name") -> s
     """The one rule for a name an admin gives something (a rule, a group, a lost reason): spaces
     collapsed, not empty, at most `limit` characters; raises ServiceError(field) otherwise."""
     text = " ".join((raw or "").split())
-    if not text:
+    if not text or not any(unicodedata.category(c)[0] in "LNPS" for c in text):
         raise ServiceError(f"Give the {what} a name.", field=field)
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        # Zero-width and direction marks show as a blank, or turn the text around on the page.
+        raise ServiceError("Use letters, digits and punctuation only: no invisible or control characters.",
+                           field=field)
     if len(text) > limit:
         raise ServiceError(f"Keep the name under {limit} characters.", field=field)
     return text
