@@ -40,7 +40,7 @@ RANGES_PER_DAY = 4
 BATCH = 200  # leads one sweep transaction escalates
 SWEEP_BATCHES = 20  # at most this many batches per sweep; the rest wait for the next interval
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-RANGE = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*[-–—]\s*(\d{1,2})(?::(\d{2}))?\s*$")
+RANGE = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?\s*$")
 
 
 class SlaRuleNotFound(NotFound):
@@ -67,7 +67,8 @@ def parse_ranges(text: str | None, weekday: int) -> tuple[tuple[int, int], ...]:
         raise ServiceError(f"{day}: give at most {RANGES_PER_DAY} ranges.", field=field)
     ranges = []
     for part in parts:
-        found = RANGE.match(part) if part.isascii() else None
+        plain = part.replace("–", "-").replace("—", "-")  # en and em dashes, as word processors type them
+        found = RANGE.match(plain) if plain.isascii() else None
         if not found:
             raise ServiceError(f"{day}: write hours as 09:00-17:00 (several with commas), or leave it empty "
                                "for a closed day.", field=field)

@@ -84,3 +84,9 @@ def test_a_calendar_that_never_opens_has_no_due_time():
     mondays = frozenset(date(2026, 1, 5) + timedelta(weeks=w) for w in range(130))
     only_mondays = Calendar("UTC", {0: ((9 * 60, 17 * 60),)}, mondays)
     assert reach(only_mondays, datetime(2026, 1, 1), 60) is None
+
+
+def test_hours_typed_with_en_or_em_dashes_read_as_ranges():
+    """Word processors and phones turn "9-12" into "9–12": the same hours, not a 422."""
+    from app.services.sla import parse_ranges
+    assert parse_ranges("9–12, 13:00—17:30", 0) == ((540, 720), (780, 1050))
