@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from app.models import CaptureForm, CustomField, FieldKind
 from app.models.lead import max_length
-from app.services import ServiceError
+from app.services import ServiceError, whole_number
 from app.services import custom_fields as field_service
 from app.services.conditions import kind_ops, op_choices
 from app.services.lead_queries import field_filter
@@ -269,6 +269,11 @@ class TaskForm(FlaskForm):
     # Where the form sits ("lead", "board", "today", "page"): decides what an htmx reply replaces.
     where = HiddenField(default="page")
     next = HiddenField()
+
+    def validate_owner_id(self, field) -> None:
+        """Empty is "the default owner"; anything else must be a person's number from the list."""
+        if (field.data or "").strip() and whole_number(field.data) is None:
+            raise ValidationError("Pick the owner from the list.")
 
     def due_utc(self) -> datetime:
         """The picked day and time, in the person's timezone, as naive UTC; raises ServiceError (due_at)."""

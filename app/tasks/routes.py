@@ -132,6 +132,8 @@ def delete(task_id: int):
 def edit(task_id: int):
     task = service.get_task(task_id)
     lead = get_lead(task.lead_id)
+    if not service.may_change(current_user, task.owner_id, lead):
+        abort(403, description="Only the task's owner, the lead's owner or an admin can change it.")
     form = task_form(lead, submitted=True) if request.method == "POST" else _filled(task, lead)
     if form.validate_on_submit():
         try:

@@ -349,3 +349,22 @@ def test_the_api_needs_an_owner_for_a_task_on_a_pool_lead(api, make_lead):
     lead = make_lead()
     reply = api("POST", f"/api/v1/leads/{lead.id}/tasks", json={"title": "Call", "due_at": "2026-12-08T09:00:00Z"})
     assert reply.status_code == 422 and reply.get_json()["errors"][0]["field"] == "owner_id"
+
+
+def test_a_member_cannot_open_another_members_task_for_editing(web, make_user, make_lead):
+    ann, bob = make_user(name="Ann"), make_user(name="Bob")
+    task = tasks.create_task(make_lead(owner=ann).id, ann.id, title="Ann's", due_at=datetime.utcnow())
+    web.login(bob)
+    reply = web.get(f"/tasks/{task.id}/edit")
+    assert reply.status_code == 403 and "Ann&#39;s" not in reply.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("owner", ["abc", "99999999999999999999", "-1"])
+def test_an_owner_that_is_not_someone_from_the_list_is_refused_beside_the_field(as_member, member, make_lead, owner):
+    lead = make_lead(owner=member)
+    day = (datetime.utcnow() + timedelta(days=1)).date().isoformat()
+    reply = as_member.post(f"/leads/{lead.id}/tasks", data={"title": "Call", "kind": "call", "due_at": day,
+                                                            "due_time": "09:00", "owner_id": owner, "where": "lead"},
+                           htmx=True)
+    assert reply.status_code == 422 and "owner" in reply.get_data(as_text=True).lower()
+    assert db.session.scalar(select(Task.id)) is None
