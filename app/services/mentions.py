@@ -16,17 +16,17 @@ from app.extensions import db
 from app.models import User
 
 MENTION = re.compile(r"(?<![\w@])@([\w][\w.'\-]*)")
-MAX_MENTIONS = 20
+MAX_MENTIONS = 20  # people told about one note at the most (not @words read: "@all @the @things" is prose)
 
 
 def mentioned_words(body: str) -> set[str]:
-    """The words `@`-mentioned in a note, lower-cased, at most MAX_MENTIONS."""
+    """The words `@`-mentioned in a note, lower-cased (a note's length bounds how many)."""
     words = []
     for match in MENTION.finditer(body or ""):
         word = match.group(1).rstrip(".'-").casefold()
         if word and word not in words:
             words.append(word)
-    return set(words[:MAX_MENTIONS])
+    return set(words)
 
 
 def mentioned_user_ids(body: str, author_id: int | None) -> list[int]:
@@ -42,4 +42,4 @@ def mentioned_user_ids(body: str, author_id: int | None) -> list[int]:
         local = email.rpartition("@")[0].casefold()
         if uid != author_id and (first in words or local in words):
             found.append(uid)
-    return sorted(found)
+    return sorted(found)[:MAX_MENTIONS]

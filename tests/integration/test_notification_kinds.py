@@ -67,6 +67,14 @@ def test_a_note_without_a_matching_name_mentions_nobody(admin, member, make_lead
     assert db.session.scalar(select(Notification.id)) is None
 
 
+def test_many_at_words_before_a_name_still_mention_that_teammate(admin, make_user, make_lead):
+    """The cap is on people told, not on @words read: prose full of @s must not hide a real mention."""
+    ann = make_user(name="Ann Smith", email="ann.s@example.com")
+    words = " ".join(f"@word{n}" for n in range(30))
+    lead_service.add_note(make_lead().id, f"{words} and then @ann", admin.id)
+    assert [k for k, _, _ in notices(ann)] == ["mention"]
+
+
 # --- the bell -------------------------------------------------------------------------------------
 
 
