@@ -128,11 +128,12 @@ def test_account_lists_a_checkbox_per_kind_and_saves_the_choices(as_member, memb
 
 def test_account_refuses_an_unknown_or_admin_only_kind_with_422_beside_the_choices(as_member, member):
     before = email_choices(member.id)
-    for bad in ("gossip", "held_submission"):
+    for bad in ("gossip", "held_submission", "x" * 10_000):
         reply = as_member.post("/account", data={"timezone": "", "email_kinds": ["mention", bad]})
         page = reply.get_data(as_text=True)
         assert reply.status_code == 422
-        assert 'id="email-kinds-error"' in page and "not a valid choice" in page
+        assert 'id="email-kinds-error"' in page and "Tick only the kinds of notice listed here." in page
+        assert "x" * 100 not in page and "gossip" not in page
     assert email_choices(member.id) == before
 
 
