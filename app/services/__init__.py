@@ -1,10 +1,11 @@
 """The domain: plain functions that hold Leadboard's rules. No Flask request objects here."""
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Callable, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -53,6 +54,18 @@ def whole_number(raw, maximum: int = INT32_MAX) -> int | None:
         return None
     number = int(text)
     return number if number <= maximum else None
+
+
+def iso_day(raw) -> date | None:
+    """A day as YYYY-MM-DD, else None. (date.fromisoformat alone also takes "20261201" and the
+    week date "2026-W52-5", which nobody types meaning a day.)"""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def clean_name(raw: str | None, what: str, limit: int, field: str = "name") -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, StageKind, TeamSettings
-from app.services import NotFound, ServiceError, atomic, clean_name, team_settings, whole_number
+from app.services import NotFound, ServiceError, atomic, clean_name, iso_day, team_settings, whole_number
 
 CLOSED_KINDS = (StageKind.won.value, StageKind.lost.value)
 MAX_VALUE = Decimal("999999999999.99")  # leads.value is Numeric(14, 2)
@@ -100,10 +100,9 @@ def _day(raw: str | None) -> date | None:
     text = (raw or "").strip()
     if not text:
         return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ServiceError("Give the date as a day, like 2026-12-03.", field="closed_on") from None
+    day = iso_day(text)
+    if day is None:
+        raise ServiceError("Give the date as a day, like 2026-12-03.", field="closed_on")
     today = team_today()
     if not EARLIEST <= day <= today:
         raise ServiceError(f"The date can be any day up to today ({today:%Y-%m-%d} in the team's timezone), "

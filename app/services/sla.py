@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
-from app.services import NotFound, ServiceError, atomic, settings_cache, team_settings, transaction_memo, utcnow
+from app.services import NotFound, ServiceError, atomic, iso_day, settings_cache, team_settings, transaction_memo, utcnow
 from app.services.notifications import notify
 from app.services.business_time import DAY_MINUTES, Calendar, elapsed, reach
 from app.services.scoring import band_of, band_named, bands
@@ -92,10 +92,7 @@ def parse_holidays(text: str | None) -> dict[date, str]:
         if not line.strip():
             continue
         raw, _, name = line.strip().partition(" ")
-        try:
-            day = date.fromisoformat(raw) if raw.isascii() and len(raw) == 10 else None
-        except ValueError:
-            day = None
+        day = iso_day(raw)
         if day is None or not 2000 <= day.year <= 2100:
             raise ServiceError(f"Line {number}: “{line.strip()[:40]}” does not start with a date such as 2026-12-25.",
                                field="holidays")
