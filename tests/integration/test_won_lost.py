@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -134,6 +135,9 @@ def test_without_javascript_the_lead_page_move_shows_a_closing_page_then_returns
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in body and 'name="closing" value="1"' in body
     assert f'name="next" value="/leads/{lead.id}"' in body
+    # A plain form, so the browser follows the redirect back (htmx would swap nothing and stay put).
+    form_tag = re.search(r'<form[^>]*class="stack close-form"[^>]*>', body).group(0)
+    assert "hx-post" not in form_tag
     response = as_member.post("/board/move", {**data, "closing": "1", "won_value": "500"})
     assert response.status_code == 302 and response.headers["Location"] == f"/leads/{lead.id}"
     db.session.refresh(lead)
