@@ -234,6 +234,30 @@
     if (again) again.focus();
   }
 
+  // Last resort after any swap: focus dropped on the body (the control pressed was replaced or
+  // removed: a task ticked done, a call logged, a bulk action) goes to the region that changed, or
+  // to the main content, so a keyboard user carries on from there rather than from the top.
+  // Only a swap that replaces the focused control moves focus (never the bell's polling of a page
+  // nobody is in). Events from a removed row never reach the document, so this is decided before
+  // the swap and done just after it.
+  function keepFocusNear(target) {
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var place = target && document.body.contains(target) ? target : document.querySelector("main");
+    if (!place) return;
+    if (!place.matches("a[href], button, input, select, textarea, [tabindex]")) place.setAttribute("tabindex", "-1");
+    place.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var active = document.activeElement, target = evt.detail.target;
+    if (!active || active === document.body || !target || !target.contains(active)) return;
+    var around = target.parentNode && target.parentNode.closest("section, [role=region], form, ul, ol, main");
+    setTimeout(function () {
+      keepFocusNear(document.body.contains(target) ? target : around);
+    }, 60);
+  });
+
   // The board's filters fold away on a phone, so the board is the first screen; they stay open at
   // desktop width, without JavaScript, and whenever a filter is on (the server says how many).
   function foldFilters(root) {
@@ -279,7 +303,7 @@
       if (lead) lastMovedLead = lead.value;
     });
 
-    document.body.addEventListener("htmx:afterSettle", function () {
+    document.body.addEventListener("htmx:afterSettle", function (evt) {
       if (lastMovedLead) {
         var link = document.querySelector("#card-" + lastMovedLead + " .card-title");
         if (link) {

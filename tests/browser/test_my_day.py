@@ -64,3 +64,16 @@ def test_a_task_added_on_the_lead_page_appears_in_its_panel(day):
     panel.get_by_role("button", name="Add task").click()
     expect(panel.get_by_role("listitem").filter(has_text="Book the demo")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= size["width"] + 1
+
+
+def test_ticking_done_by_keyboard_keeps_focus_in_the_page(day):
+    """The Done button goes away with its row: focus must land near it, not on the document body
+    (a keyboard user would start again from the top)."""
+    page, lead_id, size = day
+    page.goto("/today")
+    done = page.get_by_role("button", name="Done: Call about the pilot")
+    done.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Done: Call about the pilot")
+    page.wait_for_timeout(300)  # the swap settles after the notice shows
+    assert page.evaluate("() => document.activeElement && document.activeElement.tagName") not in (None, "BODY")
