@@ -19,7 +19,7 @@ from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
 from app.services.identity import identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
-from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, touch
+from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, tell_new_owner, touch
 from app.services.scoring import rescore, rules_read
 from app.services.timeline import record
 
@@ -103,6 +103,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 rescore(lead, now, actor_id=actor_id)  # a rule counts the owner routing just gave it
             if sla_clock:
                 sla.start_clock(lead, now)  # after scoring and routing: a target may depend on the band
+            if owner_id is not None and via == "manual entry":  # a teammate picked as owner hears of it
+                tell_new_owner(lead.owner, actor_id, [lead])
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,
                             tags=lead_tags, custom=values)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)

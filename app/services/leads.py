@@ -387,11 +387,11 @@ def assign_lead(lead_id: int, owner_id: int | None, actor_id: int) -> Lead:
         if _assign(lead, owner, actor_id):
             db.session.flush()
             enforce_claim_cap(actor_id, _claims(owner, actor_id, 1))
-            _tell_new_owner(owner, actor_id, [lead])
+            tell_new_owner(owner, actor_id, [lead])
     return lead
 
 
-def _tell_new_owner(owner: User | None, actor_id: int | None, leads: list[Lead]) -> None:
+def tell_new_owner(owner: User | None, actor_id: int | None, leads: list[Lead]) -> None:
     """One "assigned" notice for the new owner (one for a whole bulk assign); none for the pool, and
     none for someone taking leads themselves."""
     from app.services.notifications import app_path, notify
@@ -430,7 +430,7 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
         if given:
             db.session.flush()
             enforce_claim_cap(actor_id, _claims(owner, actor_id, len(given)))
-            _tell_new_owner(owner, actor_id, given)
+            tell_new_owner(owner, actor_id, given)
         return len(given)
 
 

@@ -45,6 +45,16 @@ def test_a_lead_given_by_an_assignment_rule_tells_its_owner(admin, member, stage
     assert notices(member) == [("assigned", "New lead for you: Rita (rule “Everything to Max”).", f"/leads/{lead.id}")]
 
 
+def test_a_lead_entered_with_a_teammate_as_owner_tells_them_once_and_not_the_one_entering_it(admin, member, stages):
+    from app.services import capture
+    lead = capture.capture_lead({"first_name": "Sam", "email": "sam@example.com"}, via="manual entry",
+                                actor_id=admin.id, owner_id=member.id).lead
+    assert notices(member) == [("assigned", f"{admin.name} assigned Sam to you.", f"/leads/{lead.id}")]
+    capture.capture_lead({"first_name": "Own", "email": "own@example.com"}, via="manual entry",
+                         actor_id=member.id, owner_id=member.id)
+    assert len(notices(member)) == 1
+
+
 # --- mentions ---------------------------------------------------------------------------------------
 
 
