@@ -11,7 +11,7 @@ from app.services import (
     ServiceError, availability as availability_service, notifications as notification_service, team_settings,
     whole_number,
 )
-from app.web import add_form_error, go, render, wants_fragment
+from app.web import add_form_error, go, render, safe_next, wants_fragment
 
 
 @bp.get("/")
@@ -66,6 +66,14 @@ def bell():
     if whole_number(request.args.get("shown")) == unread:
         return "", 204, {"Cache-Control": "no-store"}
     return render_template("main/_bell.html", unread=unread), 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/notifications/<int:notification_id>/open")
+@login_required
+def open_notification(notification_id: int):
+    """Follow one notification to what it is about, marking it read (someone else's is left alone)."""
+    notification_service.mark_one_read(current_user.id, notification_id)
+    return redirect(safe_next(request.form.get("next"), url_for("main.notifications")))
 
 
 @bp.post("/notifications/read")

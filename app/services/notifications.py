@@ -151,6 +151,14 @@ def recent(user_id: int, *, before_id: int | None = None, limit: int = PAGE) -> 
     return newest_first(query, Notification.created_at, Notification.id, start, limit)
 
 
+def mark_one_read(user_id: int, notification_id: int, now: datetime | None = None) -> bool:
+    """Mark one of this user's notifications read; False when it is not theirs or was read already."""
+    with atomic():
+        return db.session.execute(update(Notification).where(
+            Notification.id == notification_id, Notification.user_id == user_id, Notification.read_at.is_(None))
+            .values(read_at=now or utcnow()).execution_options(synchronize_session=False)).rowcount == 1
+
+
 def mark_read(user_id: int, now: datetime | None = None) -> int:
     """Mark every notification of this user read; returns how many were unread."""
     with atomic():

@@ -39,4 +39,10 @@ def test_the_bell_counts_a_new_assignment_without_a_reload(size, new_page, seede
 
     bell.click()
     expect(page.get_by_role("heading", name="Notifications", level=1)).to_be_visible()
+    notice = page.get_by_role("button", name="Ada Admin assigned Grace Hopper to you.")
+    expect(notice).to_be_visible()
+    notice.focus()
+    page.keyboard.press("Enter")  # opening it marks it read, on the way to the lead
+    expect(page.get_by_role("heading", name="Grace Hopper", level=1)).to_be_visible()
+    page.goto("/notifications")
     expect(page.get_by_role("link", name="Ada Admin assigned Grace Hopper to you.")).to_be_visible()

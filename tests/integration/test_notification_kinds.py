@@ -163,5 +163,30 @@ def test_the_notifications_page_links_each_notice_to_its_place(as_member, member
     lead_service.assign_lead(lead.id, member.id, admin.id)
     note = lead_service.add_note(lead.id, "@max can you call her?", admin.id)
     page = as_member.get("/notifications").get_data(as_text=True)
-    assert f'<a href="/leads/{lead.id}#note-{note.id}">Ada Admin mentioned you in a note on Nora Quinn' in page
-    assert f'<a href="/leads/{lead.id}">Ada Admin assigned Nora Quinn to you.</a>' in page
+    # Unread, each opens through a small form that marks it read on the way to its place.
+    assert f'name="next" value="/leads/{lead.id}#note-{note.id}">' in page
+    assert '<button type="submit" class="text-link">Ada Admin mentioned you in a note on Nora Quinn' in page
+    assert f'name="next" value="/leads/{lead.id}">' in page
+    assert '<button type="submit" class="text-link">Ada Admin assigned Nora Quinn to you.</button>' in page
+
+
+def test_opening_an_unread_notice_marks_it_read_and_goes_to_its_lead(as_member, member, admin, make_lead):
+    from app.services.notifications import notify
+    lead = make_lead(first_name="Opal")
+    notify([member.id], "assigned", "Opal is yours.", lead_id=lead.id)
+    notify([admin.id], "assigned", "Not yours.", lead_id=lead.id)
+    db.session.commit()
+    mine = db.session.scalar(select(Notification).where(Notification.user_id == member.id))
+    theirs = db.session.scalar(select(Notification).where(Notification.user_id == admin.id))
+    page = as_member.get("/notifications").get_data(as_text=True)
+    assert f'action="/notifications/{mine.id}/open"' in page and f'value="/leads/{lead.id}"' in page
+    reply = as_member.post(f"/notifications/{mine.id}/open", data={"next": f"/leads/{lead.id}"})
+    assert reply.status_code == 302 and reply.headers["Location"] == f"/leads/{lead.id}"
+    reply = as_member.post(f"/notifications/{theirs.id}/open", data={"next": "https://evil.example/"})
+    assert reply.status_code == 302 and "evil" not in reply.headers["Location"]
+    assert as_member.post("/notifications/99999999999999999999/open", data={}).status_code in (302, 404)
+    db.session.expire_all()
+    assert db.session.get(Notification, mine.id).read_at is not None
+    assert db.session.get(Notification, theirs.id).read_at is None
+    page = as_member.get("/notifications").get_data(as_text=True)
+    assert f'action="/notifications/{mine.id}/open"' not in page and f'href="/leads/{lead.id}' in page
