@@ -286,7 +286,7 @@ def bulk():
         details = closing.check(get_stage(stage_id), form.closed_on.data, None, form.lost_reason.data,
                                 form.lost_note.data)
         changed = lead_service.bulk_move(form.lead_ids.data, stage_id, current_user.id, details)
-        message = f"Moved {changed} lead{'s' if changed != 1 else ''}."
+        message = f"Moved {changed} lead{'s' if changed != 1 else ''} to {get_stage(stage_id).name}."
     if not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.index", **filters.as_args(**pager_args())))

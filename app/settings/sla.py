@@ -107,7 +107,8 @@ def shift_sla_rule(rule_id: int):
     direction = request.form.get("direction")
     if RowForm().validate_on_submit() and direction in ("up", "down"):
         sla.shift_rule(rule_id, -1 if direction == "up" else 1)
-    return go(url_for("settings.sla_settings"))
+        flash(f"Moved the target {direction}.", "success")
+    return go(url_for("settings.sla_settings"), focus=f"sla-rule-{rule_id}")
 
 
 @bp.post("/sla/rules/<int:rule_id>/delete")
@@ -115,4 +116,4 @@ def delete_sla_rule(rule_id: int):
     if RowForm().validate_on_submit():
         sla.delete_rule(rule_id)
         flash("Deleted the target.", "success")
-    return go(url_for("settings.sla_settings"))
+    return go(url_for("settings.sla_settings"), focus="sla-rules-h")

@@ -136,13 +136,13 @@ def test_the_pool_bulk_bar_asks_why_before_moving_leads_to_lost(new_page, seeded
     expect(why).to_be_hidden()  # an open stage asks for nothing more
     page.get_by_label("Select Bulk One").check()
     page.get_by_label("Select Bulk Two").check()
-    page.get_by_label("Move to", exact=True).select_option(label="Lost (lost)")
+    page.get_by_label("Move to", exact=True).select_option(label="Lost")
     expect(why).to_be_visible()
     expect(page.get_by_label("Won or lost on")).to_be_visible()
     why.select_option(label="Price")
     page.get_by_label("Lost note (optional)").fill("Budget cut")
     page.get_by_role("button", name="Move", exact=True).click()
-    expect(page.get_by_text("Moved 2 leads.")).to_be_visible()
+    expect(page.get_by_text("Moved 2 leads to Lost.")).to_be_visible()
     for lead_id in ids:
         stage, _, closed_on, reason = closed(seeded.live, lead_id)
         assert (stage, reason) == ("Lost", "Price") and closed_on is not None

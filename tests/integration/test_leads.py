@@ -194,7 +194,7 @@ def test_bulk_assign_and_bulk_move_change_every_selected_lead(as_member, make_le
     assert response.status_code == 200 and "Assigned 3 leads." in response.get_data(as_text=True)
     response = as_member.post("/leads/bulk", {"lead_ids": ids, "action": "move", "stage": str(stages["Qualified"].id)},
                               htmx=True)
-    assert "Moved 3 leads." in response.get_data(as_text=True)
+    assert "Moved 3 leads to Qualified." in response.get_data(as_text=True)
     for lead in chosen:
         db.session.refresh(lead)
         assert (lead.owner_id, lead.stage_id) == (teammate.id, stages["Qualified"].id)

@@ -266,6 +266,8 @@ def test_admins_add_reorder_and_delete_targets(app, stages, as_admin):
     assert page.index("Score band is “Hot”") < page.index("Everything else")
     assert "5 min in clock time" in page and "back to the pool" in page
     hot = db.session.scalar(select(SlaRule).where(SlaRule.match == "band"))
+    # One target above "Everything else": it can move neither up (it is first) nor below the last.
+    assert f'/settings/sla/rules/{hot.id}/move' not in page
     assert as_admin.post(f"/settings/sla/rules/{hot.id}/delete").status_code == 302
     assert [r.match for r in sla.rules()] == ["any"]
 

@@ -358,7 +358,7 @@ def test_the_pool_bulk_bar_asks_for_the_lost_reason_and_closes_every_lead_with_i
     day = (closing.team_today() - timedelta(days=2)).isoformat()
     response = bulk(as_member, leads, stages["Lost"], lost_reason=str(reason("Price").id),
                     lost_note=" Budget  cut ", closed_on=day)
-    assert response.status_code == 200 and "Moved 2 leads." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Moved 2 leads to Lost." in response.get_data(as_text=True)
     for lead in leads:
         db.session.refresh(lead)
         assert (lead.stage_id, lead.lost_reason_id, lead.lost_note, lead.closed_on.isoformat()) == (
