@@ -9,8 +9,6 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
-from app.services.leads import create_lead
-from app.services.stages import ensure_default_pipeline
 
 BEFORE = "f7a8b9c0d1e2"  # main's head when the index was added
 
@@ -43,10 +41,14 @@ def test_reasons_stored_twice_in_two_cases_are_merged_and_their_leads_repointed(
                                 "(101, 'Racey', 1, true), (102, 'RACEY', 2, false), (103, 'racey', 3, false), "
                                 "(104, 'Price', 4, false)"))
         db.session.commit()
-        stage_id = next(s.id for s in ensure_default_pipeline() if s.kind == "lost")
-        leads = [create_lead({"first_name": f"Lost{n}"}, None, stage_id=stage_id).id for n in range(4)]
-        for lead_id, reason_id in zip(leads, (101, 102, 103, 104)):
-            db.session.execute(text("UPDATE leads SET lost_reason_id = :r WHERE id = :l"), {"r": reason_id, "l": lead_id})
+        # Plain SQL, as the schema stood then: today's services write columns that revision lacks.
+        db.session.execute(text("INSERT INTO stages (id, name, colour, position, kind) "
+                                "VALUES (900, 'Lost', '#64748b', 1, 'lost')"))
+        for n, reason_id in enumerate((101, 102, 103, 104)):
+            db.session.execute(text(
+                "INSERT INTO leads (first_name, last_name, stage_id, position, version, created_at, updated_at, "
+                "stage_entered_at, score, lost_reason_id) VALUES (:name, '', 900, :n, 1, '2026-12-01', "
+                "'2026-12-01', '2026-12-01', 0, :reason)"), {"name": f"Lost{n}", "n": n, "reason": reason_id})
         db.session.commit()
 
         upgrade()
