@@ -8,6 +8,8 @@ from datetime import datetime
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.extensions import db
+from app.models import User
 from app.services import ServiceError, utcnow, whole_number
 from app.services import tasks as service
 from app.services.leads import get_lead
@@ -83,7 +85,7 @@ def done(task_id: int):
     message = f"Done: {task.title}."
     if service.ask_next_task():
         return _ask_next(task, form, message)
-    return _row_gone(message, form)
+    return _row_gone(message, form, owner_id=task.owner_id)
 
 
 def _ask_next(task, form: DoneForm, message: str):
@@ -96,11 +98,21 @@ def _ask_next(task, form: DoneForm, message: str):
     return with_notice(body, message + " What's the next step?")
 
 
-def _row_gone(message: str, form, body: str = ""):
+def _row_gone(message: str, form, body: str = "", owner_id: int | None = None):
     if not wants_fragment():
         flash(message, "success")
         return redirect(safe_next(form.next.data, url_for("tasks.today")))
+    if form.where.data == "today" and owner_id is not None:
+        body += _day(owner_id)
     return with_notice(body, message)
+
+
+def _day(owner_id: int) -> str:
+    """My day's sections for the task's owner (whose day the press was on), to swap in out of band."""
+    zone = user_timezone(current_user)
+    return render_template("tasks/_day.html", oob=True, person=db.session.get(User, owner_id),
+                           sections=service.my_day(owner_id, zone),
+                           **task_rows_context("today", url_for("tasks.today", user=owner_id)))
 
 
 @bp.post("/tasks/<int:task_id>/snooze")
@@ -113,7 +125,7 @@ def snooze(task_id: int):
     if form.where.data == "lead" and wants_fragment():
         row = render_template("tasks/_row.html", task=task, **task_rows_context("lead", form.next.data or ""))
         return _row_gone(message, form, row)
-    return _row_gone(message, form)
+    return _row_gone(message, form, owner_id=task.owner_id)
 
 
 @bp.post("/tasks/<int:task_id>/delete")
@@ -121,8 +133,9 @@ def delete(task_id: int):
     form = DoneForm()
     if not form.validate_on_submit():
         abort(400)
+    owner_id = service.get_task(task_id).owner_id
     service.delete_task(task_id, current_user.id)
-    return _row_gone("Deleted the task.", form)
+    return _row_gone("Deleted the task.", form, owner_id=owner_id)
 
 
 # --- changing one --------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ def test_my_day_ticks_done_and_snoozes_with_one_press_each(day, seeded):
     row.get_by_role("button", name="Done: Call about the pilot").click()
     expect(page.get_by_role("status")).to_contain_text("Done: Call about the pilot")
     expect(overdue.get_by_text("Call about the pilot")).to_have_count(0)
+    # The section says so at once: its count and its empty note, without a reload.
+    expect(page.get_by_role("heading", name="Overdue")).to_contain_text("(0)")
+    expect(overdue.get_by_text("Nothing overdue.")).to_be_visible()
 
     upcoming = page.get_by_role("region", name="Upcoming")
     upcoming.get_by_role("button", name="Snooze Send the proposal: Next week").click()
