@@ -352,7 +352,7 @@ def badge(lead: Lead, now: datetime) -> Badge | None:
     if due is None or lead.first_response_at is not None or lead.closed_on is not None:
         return None
     if lead.sla_breached_at is not None or now >= due:
-        return Badge("breached", f"SLA breached {duration_words(int((now - due).total_seconds()))} ago", due)
+        return Badge("breached", f"Response overdue by {duration_words(int((now - due).total_seconds()))}", due)
     left = duration_words(int((due - now).total_seconds()))
     soon = lead.sla_warned_at is not None or (lead.sla_next_at is not None and lead.sla_next_at <= now)
     return Badge("due_soon" if soon else "running", f"{left} left to respond", due)
