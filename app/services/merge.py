@@ -25,6 +25,7 @@ from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
 from app.services.scoring import rescore
 from app.services.tags import fold_tags, tag_ids_of, unfold_tags
 from app.services.tasks import refresh_next
+from app.services.countries import country_name
 from app.services.timeline import record
 
 UNDO_WINDOW = timedelta(days=30)
@@ -120,6 +121,8 @@ def _display(lead: Lead, name: str) -> str:
     value = getattr(lead, name)
     if name == "value":
         return money(value)
+    if name == "country" and value:
+        return country_name(value)  # "Germany", as the lead page says, not "DE"
     return "" if value is None else str(value)
 
 

@@ -398,3 +398,10 @@ def test_merge_with_finds_the_other_lead_to_compare(as_member, twins, make_lead)
     assert re.findall(r'href="/leads/merge\?a=(\d+)&amp;b=(\d+)">Compare with ([^<]+)</a>', fragment) == \
         [(str(jon.id), str(john.id), "John Smith")]
     assert as_member.get("/leads/merge?a=abc").status_code == 400
+
+
+def test_the_compare_page_names_countries_as_the_lead_page_does(as_member, make_lead):
+    a = make_lead(first_name="Kim", last_name="Berg", email="kim@berg.example", country="DE")
+    b = make_lead(first_name="Kim", last_name="Berg", email="kim.berg@mail.example", country="DE")
+    page = as_member.get(f"/leads/merge?a={a.id}&b={b.id}").get_data(as_text=True)
+    assert "Germany <span class=\"sub\">(the same on both)</span>" in page
