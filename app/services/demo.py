@@ -6,7 +6,7 @@ from datetime import timedelta, timezone
 from decimal import Decimal
 
 from faker import Faker
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import case, func, insert, select, text, update
 
 from app.extensions import db
 from app.models import Lead, Note, Stage, TimelineEntry, User
@@ -41,7 +41,47 @@ def seed(leads: int, admin_password: str, seed_value: int = 7) -> dict:
         db.session.add_all(team)
     bulk_leads(leads, [u.id for u in team], stages, fake=fake, rng=random.Random(seed_value))
     appointments = seed_appointments(team[0].id, rng=random.Random(seed_value))
+    seed_workflow(team, stages, rng=random.Random(seed_value))
     return {"users": len(team), "leads": leads, "appointments": appointments}
+
+
+COUNTRIES = ("US", "US", "US", "GB", "DE", "CA", "FR", "AU", "NL", None)
+
+
+def seed_workflow(team: list[User], stages: list[Stage], rng: random.Random | None = None) -> None:
+    """What a team sets up in its first week, through the real services, so every page has something
+    to show: countries on the leads, scoring rules (and every lead scored), a stale setting, business
+    hours with a first-response target, and a few tasks per person (overdue, today, later)."""
+    from app.services import scoring, sla, stages as stage_service, tasks  # noqa: PLC0415 (they import this module's neighbours)
+    rng = rng or random.Random(7)
+    with atomic():  # one set-based statement, as bulk_leads writes
+        db.session.execute(update(Lead).values(country=case(
+            *[(Lead.id % len(COUNTRIES) == n, code) for n, code in enumerate(COUNTRIES)], else_=None)))
+        search.changed(db.session.scalars(select(Lead.id)))
+    for label, condition, points in (
+            ("Business email", {"field": "email", "op": "is_not_free_mail"}, 15),
+            ("Came by referral", {"field": "source", "op": "equals", "value": "Referral"}, 20),
+            ("Deal of 20,000 or more", {"field": "value", "op": "gte", "value": "20000"}, 25),
+            ("Met at a trade show", {"field": "source", "op": "equals", "value": "Trade show"}, 10),
+            ("No company given", {"field": "company", "op": "is_empty"}, -10)):
+        scoring.save_rule(None, label=label, condition=condition, points=points)
+    run = scoring.current_run()
+    if run is not None:
+        scoring.run_rescore(run.id)  # now, rather than waiting for a worker
+    contacted = next((s for s in stages if s.name == "Contacted"), None)
+    if contacted is not None:
+        stage_service.update_stage(contacted.id, contacted.name, contacted.colour, contacted.kind, stale_days=14)
+    sla.save_calendar({day: "09:00-17:00" for day in range(5)}, "")
+    sla.add_rule(match="any", value=None, amount="1", unit="hours", business_time=True, on_breach="nothing")
+    now = utcnow()
+    for person in team:
+        lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
+            Lead.owner_id == person.id, Stage.kind == "open").order_by(Lead.id).limit(3)).all()
+        plans = (("call", "Call back about the quote", -timedelta(hours=2)),
+                 ("email", "Send the case study", timedelta(hours=rng.randint(1, 6))),
+                 ("meeting", "Prepare the demo", timedelta(days=rng.randint(2, 6))))
+        for lead_id, (kind, title, offset) in zip(lead_ids, plans):
+            tasks.create_task(lead_id, person.id, title=title, kind=kind, due_at=now + offset, now=now - timedelta(hours=3))
 
 
 def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None = None) -> int:

@@ -55,6 +55,13 @@ def test_seed_demo_fills_a_realistic_team_and_prints_the_login(app):
     statuses = set(db.session.scalars(select(Appointment.status)))
     assert statuses == {"awaiting", "confirmed", "new_time_requested", "cancelled"}
     assert db.session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.state == "queued")) >= 6
+    # What a team sets up in its first week, so every page has something to show.
+    from app.models import SlaRule, Task
+    assert db.session.scalar(select(func.count(func.distinct(Lead.country)))) >= 5
+    assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.score != 0)) > 50
+    assert db.session.scalar(select(func.count()).select_from(Task)) >= 10
+    assert db.session.scalar(select(func.count()).select_from(Task).where(Task.due_at < func.now())) >= 4
+    assert db.session.scalar(select(func.count()).select_from(SlaRule)) == 1
     # A second run with --if-empty leaves the data alone and prints the same login.
     again = app.test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
     assert again.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Lead)) == 200
