@@ -258,6 +258,15 @@
     }, 60);
   });
 
+  // Escape closes an open menu of the top bar (Views, Settings: <details>) and returns to its summary.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    var menu = document.activeElement && document.activeElement.closest && document.activeElement.closest(".topbar details[open]");
+    if (!menu) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+
   // The board's filters fold away on a phone, so the board is the first screen; they stay open at
   // desktop width, without JavaScript, and whenever a filter is on (the server says how many).
   function foldFilters(root) {

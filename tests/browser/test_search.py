@@ -41,5 +41,15 @@ def test_a_member_finds_a_lead_from_the_navigation_and_saves_a_view(new_page, se
     expect(page).to_have_url(f"{seeded.url}/leads?q=brown")
     expect(page.locator("#flash")).to_contain_text("Saved the view “Browns”.")
     page.get_by_text("Views", exact=True).click()
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Browns")).to_be_visible()
+    browns = page.get_by_role("navigation", name="Main").get_by_role("link", name="Browns")
+    expect(browns).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    browns.focus()
+    page.keyboard.press("Escape")  # closes the menu, back on its summary
+    expect(browns).to_be_hidden()
+    assert page.evaluate("() => document.activeElement.textContent.trim()") == "Views"
+
+    # The list of views fits the phone: its table scrolls inside its own box, not the page.
+    page.goto("/views")
+    expect(page.get_by_role("link", name="Browns")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= width

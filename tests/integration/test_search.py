@@ -175,6 +175,7 @@ def test_a_nul_or_ten_thousand_characters_get_a_clear_message_not_a_500(as_membe
     body = long.get_data(as_text=True)
     assert long.status_code == 422 and "Search for at most 200 characters." in body
     assert 'aria-invalid="true"' in body and 'id="q-error"' in body
+    assert body.count("Search for at most 200 characters.") == 1  # beside the box, not again below it
     with pytest.raises(Exception, match="at most 200"):
         search.search("y" * 201)
 
