@@ -122,3 +122,17 @@ def test_at_phone_width_appointments_the_outbox_and_notifications_fit(new_page, 
         page.goto(path)
         expect(page.get_by_text(text).first).to_be_visible()
         assert document_width(page) <= PHONE["width"] + 1, f"{path} is {document_width(page)}px wide"
+
+
+def test_at_phone_width_the_pool_folds_its_filters_unless_one_is_on(phone):
+    """The first leads are on the first screen; a filter that is on keeps the panel open to show it."""
+    page = phone
+    page.goto("/leads")
+    panel = page.locator("#pool-filters-panel")
+    expect(panel).not_to_have_attribute("open", "")
+    expect(page.get_by_role("link", name="Filler0 Card")).to_be_in_viewport()
+    page.locator("#pool-filters-panel > summary").click()
+    expect(page.get_by_label("Stage", exact=True)).to_be_visible()
+    page.goto("/leads?owner=me")
+    expect(page.locator("#pool-filters-panel")).to_have_attribute("open", "")
+    expect(page.locator("#pool-filters-panel > summary")).to_contain_text("(1 on)")

@@ -136,6 +136,9 @@ def test_the_pool_bulk_bar_asks_why_before_moving_leads_to_lost(new_page, seeded
     expect(why).to_be_hidden()  # an open stage asks for nothing more
     page.get_by_label("Select Bulk One").check()
     page.get_by_label("Select Bulk Two").check()
+    actions = page.locator(".bulk-panel")
+    if actions.get_attribute("open") is None:  # folded on a phone: open it as a person would
+        actions.locator("summary").click()
     page.get_by_label("Move to", exact=True).select_option(label="Lost")
     expect(why).to_be_visible()
     expect(page.get_by_label("Won or lost on")).to_be_visible()
