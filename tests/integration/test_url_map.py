@@ -53,13 +53,18 @@ def world(app, admin, member, make_lead, stages):
     task = create_task(lead.id, member.id, title="Call Lena", due_at=datetime.utcnow() + timedelta(days=1))
     from app.services.saved_views import save_view
     view = save_view(admin.id, "Walked views", "pool", f"stage={stages['New'].id}", shared=True)
+    from app.models import Notification
+    from app.services.notifications import notify
+    notify([admin.id], "assigned", "Lena is yours.", lead_id=lead.id)
+    db.session.commit()
+    notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
         "ids": {"lead_id": lead.id, "appointment_id": appointment.id, "merge_id": merged.id,
                 "stage_id": stages["Contacted"].id, "user_id": member.id, "form_id": form.id, "held_id": held.id, "key_id": key.id,
                 "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
                 "group_id": group.id, "assignment_rule_id": rule.id, "field_id": custom.id, "rule_id": scoring_rule.id,
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
-                "view_id": view.id},
+                "view_id": view.id, "notification_id": notice.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
