@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 
 from flask import has_app_context
 
@@ -88,6 +89,32 @@ def _empty_tables() -> None:
         for name in tables:
             db.session.execute(text(f"DELETE FROM {name}"))
     db.session.commit()
+
+
+@pytest.fixture
+def scratch_url(database_url, tmp_path):
+    """An empty database of the same kind as this run's, only for one test: for migrating step by
+    step (a migration that changes data is tried on rows stored as the schema stood before it)."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'migration.db'}"
+        return
+    url = make_url(database_url)
+    name = f"{url.database}_migration"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def migration_app(scratch_url, tmp_path):
+    """An app on the scratch database, not yet migrated."""
+    return create_app({"SQLALCHEMY_DATABASE_URI": scratch_url, "INSTANCE_PATH": tmp_path / "instance",
+                       "SECRET_KEY": "test", "LEADBOARD_ENV": "testing"})
 
 
 @pytest.fixture

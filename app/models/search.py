@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -31,8 +31,7 @@ class SavedView(db.Model):
     """A named pool or board filter (its query string), private to its owner or shared with the team."""
 
     __tablename__ = "saved_views"
-    __table_args__ = (Index("ix_saved_views_owner_name", "owner_id", "name", unique=True),
-                      Index("ix_saved_views_shared_name", "shared", "name"))
+    __table_args__ = (Index("ix_saved_views_shared_name", "shared", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -41,6 +40,10 @@ class SavedView(db.Model):
     target: Mapped[str] = mapped_column(String(10))  # "pool" or "board"
     query: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[datetime]
+
+
+# One owner never has two views of one name in any case: the service checks, this settles a race.
+Index("ix_saved_views_owner_lower_name", SavedView.owner_id, func.lower(SavedView.name), unique=True)
 
 
 # --- the normaliser, which SQLite calls by name ----------------------------------------------

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Form, HiddenField, StringField
+from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, Form, HiddenField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length
+
+from app.board.forms import BoardFilterForm
+from app.forms import refusal
+from app.leads.forms import PoolFilterForm
 
 from app.services.saved_views import NAME_MAX, QUERY_MAX
 
@@ -20,6 +27,18 @@ class SaveViewForm(FlaskForm):
     shared = BooleanField("Share with the team")
     target = HiddenField()
     query = HiddenField(validators=[Length(max=QUERY_MAX, message="These filters are too long to save as a view.")])
+
+    FILTER_FORMS = {"pool": PoolFilterForm, "board": BoardFilterForm}
+
+    def validate_query(self, field):
+        """Filters the page itself refuses (a score of "abc", a sort by nothing) are not kept: the
+        view would open with a notice every time. Checked by the page's own filter form."""
+        form_class = self.FILTER_FORMS.get(self.target.data)
+        if form_class is None:
+            return
+        _, errors = form_class(MultiDict(parse_qsl((field.data or "").lstrip("?")))).narrowing()
+        if errors:
+            raise ValidationError(f"{refusal(errors)}. Fix the filter, then save.")
 
 
 class RenameViewForm(FlaskForm):

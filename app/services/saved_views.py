@@ -49,15 +49,27 @@ def _clean_name(raw: str) -> str:
     return name
 
 
+def _taken(owner_id: int, name: str, except_id: int | None = None) -> bool:
+    """Whether the owner has another view of this name in any case ("Hot" and "HOT" are one name).
+    Compared case-folded in Python (SQLite's lower() folds ASCII only); a unique index on
+    (owner_id, lower(name)) settles a race between two tabs."""
+    names = db.session.scalars(select(SavedView.name).where(SavedView.owner_id == owner_id,
+                                                           SavedView.id != (except_id or 0)))
+    return any(other.casefold() == name.casefold() for other in names)
+
+
 def save_view(owner_id: int, name: str, target: str, query: str, shared: bool = False) -> SavedView:
     """Save a filter as a named view of `target` ("pool" or "board"); raises ServiceError naming
-    the field (Conflict when the owner already has a view of that name)."""
+    the field: a name in use (Conflict), or filters naming what no longer exists (field="query")."""
     name = _clean_name(name)
     if target not in TARGETS:
         raise ServiceError("Save a view of the lead pool or of the board.", field="target")
     query = clean_query(query)
+    gone = _gone(dict(parse_qsl(query)))
+    if gone:
+        raise ServiceError(f"{gone[0].saving} Choose the filters again, then save.", field="query")
     with atomic():
-        if db.session.scalar(select(SavedView.id).where(SavedView.owner_id == owner_id, SavedView.name == name)):
+        if _taken(owner_id, name):
             raise Conflict(f"You already have a view called “{name}”. Pick another name.", field="name")
         view = SavedView(owner_id=owner_id, name=name, target=target, query=query, shared=bool(shared),
                          created_at=utcnow())
@@ -103,9 +115,7 @@ def rename_view(view_id: int, user_id: int, name: str, shared: bool | None = Non
     name = _clean_name(name)
     with atomic():
         view = _changeable(view_id, user_id)
-        taken = db.session.scalar(select(SavedView.id).where(SavedView.owner_id == view.owner_id,
-                                                             SavedView.name == name, SavedView.id != view.id))
-        if taken:
+        if _taken(view.owner_id, name, except_id=view.id):
             raise Conflict(f"There is already a view called “{name}”. Pick another name.", field="name")
         view.name = name
         if shared is not None and view.owner_id == user_id:
@@ -123,6 +133,41 @@ def delete_view(view_id: int, user_id: int) -> str:
 
 
 @dataclass
+class Gone:
+    """A filter of a view naming what no longer exists: the arguments to leave out, and what to say."""
+    args: set[str]
+    opening: str  # when the view opens without it
+    saving: str  # when a view is being saved with it
+
+
+def _gone(values: dict[str, str]) -> list[Gone]:
+    """The filters among `values` (a view's query string) that name a stage, custom field or score
+    band that does not exist (deleted since, or never)."""
+    from app.services import scoring  # noqa: PLC0415 (scoring is heavy and imports the lead queries)
+    found = []
+    stage = values.get("stage")
+    if stage is not None and (whole_number(stage) is None or db.session.get(Stage, whole_number(stage)) is None):
+        found.append(Gone({"stage"}, "The stage this view filtered on has been deleted, so it shows every stage.",
+                          "The stage these filters name no longer exists."))
+    key = values.get("field")
+    if key and db.session.scalar(select(CustomField.id).where(CustomField.key == key)) is None:
+        found.append(Gone(set(FIELD_ARGS),
+                          "The custom field this view filtered on has been deleted, so that filter is left out.",
+                          "The custom field these filters name no longer exists."))
+    sort = values.get("sort", "")
+    if sort.startswith(CUSTOM_SORT) and db.session.scalar(
+            select(CustomField.id).where(CustomField.key == sort.removeprefix(CUSTOM_SORT))) is None:
+        found.append(Gone({"sort", "dir"},
+                          "The custom field this view was sorted by has been deleted, so it is sorted by date.",
+                          "The custom field these leads are sorted by no longer exists."))
+    band = values.get("band")
+    if band and scoring.band_named(band) is None:
+        found.append(Gone({"band"}, f"The score band “{band[:40]}” this view filtered on no longer exists.",
+                          f"The score band “{band[:40]}” no longer exists."))
+    return found
+
+
+@dataclass
 class Opening:
     target: str  # "pool" or "board"
     args: list[tuple[str, str]]  # the query string to open, without what no longer exists
@@ -132,27 +177,9 @@ class Opening:
 def open_view(view_id: int, user_id: int) -> Opening:
     """The address a view opens: its filters, less any that name a stage, custom field or band
     deleted since (each said in a notice). Raises ViewNotFound."""
-    from app.services import scoring  # noqa: PLC0415 (scoring is heavy and imports the lead queries)
     view = get_view(view_id, user_id)
     args = parse_qsl(view.query, keep_blank_values=False)
-    values = dict(args)
-    dropped: set[str] = set()
-    notices = []
-    stage = values.get("stage")
-    if stage is not None and (whole_number(stage) is None or db.session.get(Stage, whole_number(stage)) is None):
-        dropped.add("stage")
-        notices.append("The stage this view filtered on has been deleted, so it shows every stage.")
-    key = values.get("field")
-    if key and db.session.scalar(select(CustomField.id).where(CustomField.key == key)) is None:
-        dropped.update(FIELD_ARGS)
-        notices.append("The custom field this view filtered on has been deleted, so that filter is left out.")
-    sort = values.get("sort", "")
-    if sort.startswith(CUSTOM_SORT) and db.session.scalar(
-            select(CustomField.id).where(CustomField.key == sort.removeprefix(CUSTOM_SORT))) is None:
-        dropped.update({"sort", "dir"})
-        notices.append("The custom field this view was sorted by has been deleted, so it is sorted by date.")
-    band = values.get("band")
-    if band and scoring.band_named(band) is None:
-        dropped.add("band")
-        notices.append(f"The score band “{band[:40]}” this view filtered on no longer exists.")
-    return Opening(target=view.target, args=[(k, v) for k, v in args if k not in dropped], notices=notices)
+    gone = _gone(dict(args))
+    dropped = set().union(*(item.args for item in gone))
+    return Opening(target=view.target, args=[(k, v) for k, v in args if k not in dropped],
+                   notices=[item.opening for item in gone])

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 
 BEFORE = "f7a8b9c0d1e2"  # main's head when the index was added
 
 
-@pytest.fixture
-def scratch_url(database_url, tmp_path):
-    """An empty database of the same kind as this run's, for migrating step by step."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_migration"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_reasons_stored_twice_in_two_cases_are_merged_and_their_leads_repointed(scratch_url, tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": scratch_url, "INSTANCE_PATH": tmp_path / "instance",
-                      "SECRET_KEY": "test", "LEADBOARD_ENV": "testing"})
-    with app.app_context():
+def test_reasons_stored_twice_in_two_cases_are_merged_and_their_leads_repointed(migration_app):
+    with migration_app.app_context():
         upgrade(revision=BEFORE)
         db.session.execute(text("DELETE FROM lost_reasons"))
         db.session.execute(text("INSERT INTO lost_reasons (id, name, position, archived) VALUES "

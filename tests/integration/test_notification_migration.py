@@ -1,37 +1,15 @@
 """The migration to per-kind email choices keeps each person's old "email me when a task is due"
 choice, gives existing notices their kind, and downgrades back (issue 12, section 4)."""
-import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 
 BEFORE, AFTER = "f7a8b9c0d1e2", "a2e3f4a5b6c7"
 
 
-@pytest.fixture
-def scratch_url(database_url, tmp_path):
-    """An empty database of the same kind, only for this test."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    base, _, name = database_url.rpartition("/")
-    scratch = f"{name}_migration"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}"'))
-        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-    yield f"{base}/{scratch}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_the_old_task_reminder_choice_becomes_the_task_due_email_choice_and_back(scratch_url, tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": scratch_url, "INSTANCE_PATH": tmp_path / "instance",
-                      "SECRET_KEY": "test", "LEADBOARD_ENV": "testing"})
-    with app.app_context():
+def test_the_old_task_reminder_choice_becomes_the_task_due_email_choice_and_back(migration_app):
+    with migration_app.app_context():
         upgrade(revision=BEFORE)
         run = lambda sql, **params: db.session.execute(text(sql), params)  # noqa: E731
         for uid, reminders in ((1, True), (2, False)):

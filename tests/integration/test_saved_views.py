@@ -100,7 +100,9 @@ def test_a_view_naming_a_deleted_stage_or_field_opens_with_a_notice_not_a_500(as
     cf.create_field(FieldSettings("Industry", key="industry", kind="text"))
     view = saved_views.save_view(member.id, "Shows", "pool",
                                  f"stage={extra.id}&field=industry&field_value=retail&sort=cf:industry&q=acme")
-    board = saved_views.save_view(member.id, "Board shows", "board", "field=industry&field_value=retail&band=Gone")
+    board = saved_views.save_view(member.id, "Board shows", "board", "field=industry&field_value=retail")
+    board.query += "&band=Gone"  # as if saved before a band was renamed
+    db.session.commit()
     assert as_member.get(f"/views/{view.id}").headers["Location"] == f"/leads?{view.query.replace(':', '%3A')}"
     stage_service.delete_stage(extra.id, None, admin.id)
     cf.delete_field(cf.fields_by_key()["industry"].id, admin.id)
@@ -123,3 +125,30 @@ def test_the_pool_and_board_offer_to_save_what_they_show(as_member, stages):
     assert "Save this view" in board and 'name="target" value="board"' in board
     views = as_member.get("/views").get_data(as_text=True)
     assert "No saved views yet" in views
+
+
+def test_filters_naming_what_does_not_exist_or_refused_by_the_page_are_not_saved(as_member, member, admin, stages):
+    gone = stage_service.add_stage("Trade shows", "#123456")
+    stage_service.delete_stage(gone.id, None, admin.id)
+    cases = {f"stage={gone.id}&q=acme": "The stage these filters name no longer exists.",
+             "field=nothing&field_value=x": "The field filter is not valid",
+             "band=Lukewarm": "The score band “Lukewarm” no longer exists.",
+             "min_score=abc": "The min score filter is not valid",
+             "sort=nonsense": "The sort filter is not valid"}
+    for query, message in cases.items():
+        refused = save(as_member, "Broken", query)
+        assert refused.status_code == 422 and message in refused.get_data(as_text=True), query
+    board = save(as_member, "Broken board", "owner=someone", target="board")
+    assert board.status_code == 422 and "The owner filter is not valid" in board.get_data(as_text=True)
+    assert db.session.scalars(select(SavedView.name)).all() == []
+
+
+def test_a_name_differing_only_in_case_is_the_same_name(as_member, member):
+    assert save(as_member, "Hot leads", "q=x").status_code == 302
+    again = save(as_member, "HOT LEADS", "q=y")
+    assert again.status_code == 422 and "You already have a view called “HOT LEADS”" in again.get_data(as_text=True)
+    other = saved_views.save_view(member.id, "Cold", "pool", "q=z")
+    renamed = as_member.post(f"/views/{other.id}/rename", {"name": "hot LEADS"})
+    assert renamed.status_code == 422 and "There is already a view called" in renamed.get_data(as_text=True)
+    assert sorted(db.session.scalars(select(SavedView.name))) == ["Cold", "Hot leads"]
+    assert as_member.post(f"/views/{other.id}/rename", {"name": "COLD"}).status_code == 302  # its own name, recased
