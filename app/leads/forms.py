@@ -11,7 +11,7 @@ from app.models.lead import max_length
 from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
-from app.services.lead_queries import valid_sort
+from app.services.lead_queries import RESPONSES, valid_sort
 from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
 
 
@@ -205,6 +205,7 @@ class PoolFilterForm(NarrowingForm):
     next_step = SelectField("Next step", choices=[("", "Any"), ("none", "No next step"), ("overdue", "Overdue")],
                             default="")
     stale = SelectField("Stale only", choices=[("", "all"), ("1", "stale only")], default="")
+    response = SelectField("First response", choices=[("", "Any"), *RESPONSES.items()], default="")
     sort = StringField("Sort by", default="created", validators=[Length(max=60)])
     dir = SelectField("Direction", choices=[("desc", "desc"), ("asc", "asc")], default="desc")
 

@@ -43,6 +43,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "sources": lead_queries.sources(),
         "countries": [(code, country_name(code)) for code in lead_queries.countries()],
         "score_bands": scoring.bands(),
+        "response_choices": list(lead_queries.RESPONSES.items()),
         "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
         "lost_reasons": closing.reasons(), "today": closing.team_today(),

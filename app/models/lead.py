@@ -39,6 +39,10 @@ class Lead(db.Model):
         # The SLA: "breached" and "due soon" read the due instant; the escalation sweep reads only the
         # leads with an escalation pending (services/sla.sweep), so it grows with due items.
         Index("ix_leads_sla_due", "sla_due_at"),
+        # The pool's first-response filter and the breached counts: only leads whose clock runs.
+        Index("ix_leads_sla_unanswered", "sla_due_at",
+              postgresql_where=text("sla_due_at IS NOT NULL AND first_response_at IS NULL AND closed_on IS NULL"),
+              sqlite_where=text("sla_due_at IS NOT NULL AND first_response_at IS NULL AND closed_on IS NULL")),
         Index("ix_leads_sla_next", "sla_next_at", postgresql_where=text("sla_next_at IS NOT NULL"),
               sqlite_where=text("sla_next_at IS NOT NULL")),
     )

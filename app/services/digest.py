@@ -1,5 +1,6 @@
 """The daily digest: one email each morning to each person who chose it at /account, with their
-overdue tasks and today's appointments on their leads, from the worker's sweep, once a day."""
+overdue tasks, their leads whose first response is overdue and today's appointments on their leads,
+from the worker's sweep, once a day."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
@@ -12,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, Lead, NotificationPreference, Task, User
 from app.services import atomic, utcnow
+from app.services.lead_queries import response_filter
 from app.services.notifications import DIGEST, app_path
 from app.services.team_settings import user_timezone
 
@@ -60,9 +62,12 @@ def _send_one(user_id: int, now: datetime) -> int:
             .where(Lead.owner_id == user_id, Appointment.starts_at >= start, Appointment.starts_at < end,
                    Appointment.status != AppointmentStatus.cancelled.value)
             .order_by(Appointment.starts_at, Appointment.id).limit(SHOWN + 1)))
-        if not tasks and not appointments:
+        overdue = list(db.session.scalars(
+            select(Lead).where(Lead.owner_id == user_id, *response_filter("overdue", now))
+            .order_by(Lead.sla_due_at, Lead.id).limit(SHOWN + 1)))
+        if not tasks and not appointments and not overdue:
             return 0
-        _queue(person, zone, today, tasks, appointments, now)
+        _queue(person, zone, today, tasks, appointments, overdue, now)
         return 1
 
 
@@ -73,7 +78,8 @@ def _overdue_tasks(user_id: int, now: datetime) -> list:
         .order_by(Task.due_at, Task.id).limit(SHOWN + 1)))
 
 
-def _queue(person: User, zone: ZoneInfo, today, tasks: list, appointments: list, now: datetime) -> None:
+def _queue(person: User, zone: ZoneInfo, today, tasks: list, appointments: list, overdue: list,
+           now: datetime) -> None:
     from app.services.outbox import queue_email
     base = current_app.config["BASE_URL"].rstrip("/")
 
@@ -88,14 +94,26 @@ def _queue(person: User, zone: ZoneInfo, today, tasks: list, appointments: list,
         "appointments": [(lead.full_name, local(a.starts_at), a.status_label,
                           base + app_path("leads.show", lead_id=a.lead_id)) for a, lead in appointments[:SHOWN]],
         "more_appointments": len(appointments) > SHOWN,
+        "unanswered": [(lead.full_name, local(lead.sla_due_at), base + app_path("leads.show", lead_id=lead.id))
+                       for lead in overdue[:SHOWN]],
+        "unanswered_url": base + app_path("leads.index", owner="me", response="overdue"),
+        "more_unanswered": len(overdue) > SHOWN,
         "today_url": base + app_path("tasks.today"), "account_url": base + app_path("main.account"),
     }
     render = current_app.jinja_env.get_template
     queue_email(kind="owner_notice", to_address=person.email, to_name=person.name,
-                subject=f"Your day: {len(tasks[:SHOWN])}{'+' if len(tasks) > SHOWN else ''} overdue, "
-                        f"{len(appointments[:SHOWN])}{'+' if len(appointments) > SHOWN else ''} appointments today",
+                subject="Your day: " + ", ".join(part for part in (
+                    _count(tasks, "overdue task"), _count(overdue, "late first response"),
+                    _count(appointments, "appointment", " today")) if part),
                 text_body=render("email/digest.txt").render(**context),
                 html_body=render("email/digest.html").render(**context), now=now)
+
+
+def _count(items: list, noun: str, after: str = "") -> str:
+    """"2 overdue tasks", "20+ appointments today"; "" for none."""
+    if not items:
+        return ""
+    return f"{len(items[:SHOWN])}{'+' if len(items) > SHOWN else ''} {noun}{'' if len(items) == 1 else 's'}{after}"
 
 
 def sweep() -> None:

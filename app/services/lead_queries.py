@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, totals, utcnow, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, scoring, search, totals, utcnow, whole_number
 from app.services.touches import stale_clause
 from app.services.tags import tag_key
 
@@ -55,6 +55,7 @@ class PoolFilters:
     min_score: int | None = None  # a score at least this
     next_step: str = ""  # "none" (no open task) or "overdue" (leads.next_task_due_at before now)
     stale: bool = False  # only leads untouched too long in their stage (touches.stale_clause)
+    response: str = ""  # "waiting" (first-response clock running) or "overdue" (past its due time)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -73,7 +74,7 @@ class PoolFilters:
         filter or sort starts again at the first page."""
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
                   "country": self.country, "tag": self.tag, "band": self.band, "min_score": self.min_score,
-                  "next_step": self.next_step, "stale": "1" if self.stale else None,
+                  "next_step": self.next_step, "stale": "1" if self.stale else None, "response": self.response,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -124,15 +125,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
     `per_row`: a tag or custom-field filter is then asked of each lead the query walks (an EXISTS
     probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
     column walks one stage's index and stops after a page: that cost does not grow with the leads."""
-    if f.q:
-        like = f"%{f.q.strip().lower()}%"
-        digits = "".join(ch for ch in f.q if ch.isdigit())
-        clauses = [func.lower(Lead.first_name).like(like), func.lower(Lead.last_name).like(like),
-                   func.lower(Lead.first_name + " " + Lead.last_name).like(like),
-                   Lead.email.like(like), func.lower(Lead.company).like(like)]
-        if len(digits) >= 3:
-            clauses.append(Lead.phone.like(f"%{digits}%"))
-        query = query.where(or_(*clauses))
+    if f.q:  # the navigation's search, through its index (services/search): never a scan of every lead
+        query = query.where(Lead.id.in_(search.lead_ids_matching(f.q)))
     if f.stage_id is not None:
         query = query.where(Lead.stage_id == f.stage_id)
     owner = owner_scope(f, acting_user_id)
@@ -162,12 +156,22 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         query = query.where(*next_step_filter(f.next_step))
     if f.stale:
         query = query.where(stale_clause(utcnow()))
+    if f.response:
+        query = query.where(*response_filter(f.response))
     if f.field is not None:
         query = _field_filter(query, f, per_row)
     return query
 
 
 NEXT_STEPS = {"none": "No next step", "overdue": "Next step overdue"}
+RESPONSES = {"waiting": "Awaiting first response", "overdue": "First response overdue"}
+
+
+def response_filter(kind: str, now: datetime | None = None) -> list:
+    """The pool's first-response filter, read through the partial index ix_leads_sla_unanswered
+    (only leads whose clock runs are in it): "waiting", unanswered with a due time; "overdue", past it."""
+    waiting = [Lead.sla_due_at.is_not(None), Lead.first_response_at.is_(None), Lead.closed_on.is_(None)]
+    return waiting + [Lead.sla_due_at <= (now or utcnow())] if kind == "overdue" else waiting
 
 
 def next_step_filter(kind: str, now: datetime | None = None) -> list:
@@ -314,7 +318,7 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     answer exactly; a search, source or tag filter counts at most `limit` + 1 matching rows, and past
     `limit` the answer is Total(limit, exact=False), "more than 10,000": never a million rows read."""
     # The kept totals count by stage and owner only: any other filter is counted, bounded.
-    if not (f.q or f.source or f.country or f.next_step or f.stale or narrows(f)):
+    if not (f.q or f.source or f.country or f.next_step or f.stale or f.response or narrows(f)):
         owner = owner_scope(f, acting_user_id)
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import bindparam, event, select, text
+from sqlalchemy import Integer, bindparam, event, false, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from app.extensions import db
@@ -173,27 +173,46 @@ def _groups(raw: str) -> list[list[str]]:
     return [[w] for w in dict.fromkeys(words)][:MAX_TERMS]
 
 
+def _read(raw: str) -> list[list[str]]:
+    """The groups of a search as typed; raises ServiceError(field="q") past QUERY_LIMIT."""
+    raw = (raw or "").replace("\x00", "").strip()
+    if len(raw) > QUERY_LIMIT:
+        raise ServiceError(f"Search for at most {QUERY_LIMIT} characters.", field="q")
+    return _groups(raw) if raw else []
+
+
+def _matching(groups: list[list[str]]) -> tuple[str, str]:
+    """SQL selecting the ids of the leads whose document holds every group (as the start of a word),
+    and its :match parameter."""
+    if _pg(db.session()):
+        match = " & ".join("(" + " | ".join(f"'{alt}':*" for alt in group) + ")" for group in groups)
+        return "SELECT lead_id FROM lead_search_documents WHERE search_vector @@ to_tsquery('simple', :match)", match
+    match = " AND ".join("(" + " OR ".join(f'"{alt}"*' for alt in group) + ")" for group in groups)
+    return "SELECT rowid FROM lead_search_fts WHERE lead_search_fts MATCH :match", match
+
+
+def lead_ids_matching(raw: str):
+    """A clause for `Lead.id.in_(...)`: the leads a search finds, for the pool's own search box (one
+    rule for both boxes); nothing searchable typed matches no lead. Raises ServiceError(field="q")."""
+    groups = _read(raw)
+    if not groups:
+        return select(Lead.id).where(false())
+    sql, match = _matching(groups)
+    column = "lead_id" if sql.startswith("SELECT lead_id") else "rowid"
+    return text(sql).bindparams(match=match).columns(**{column: Integer})
+
+
 def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> Results:
     """The leads whose document holds every word of `raw` (as the start of a word), newest first,
     `per_page` after the lead `after`. Nothing searchable typed ("%", quotes) gives no leads.
     Raises ServiceError(field="q") for a search longer than QUERY_LIMIT."""
-    raw = (raw or "").replace("\x00", "").strip()
-    if len(raw) > QUERY_LIMIT:
-        raise ServiceError(f"Search for at most {QUERY_LIMIT} characters.", field="q")
-    groups = _groups(raw) if raw else []
+    groups = _read(raw)
     if not groups:
         return Results(leads=[], query="", next_after=None)
     session = db.session()
-    if _pg(session):
-        tsquery = " & ".join("(" + " | ".join(f"'{alt}':*" for alt in group) + ")" for group in groups)
-        matching = ("SELECT lead_id FROM lead_search_documents "
-                    "WHERE search_vector @@ to_tsquery('simple', :match) "
-                    "AND lead_id < :after ORDER BY lead_id DESC LIMIT :n")
-        match = tsquery
-    else:
-        match = " AND ".join("(" + " OR ".join(f'"{alt}"*' for alt in group) + ")" for group in groups)
-        matching = ("SELECT rowid FROM lead_search_fts WHERE lead_search_fts MATCH :match "
-                    "AND rowid < :after ORDER BY rowid DESC LIMIT :n")
+    sql, match = _matching(groups)
+    key = "lead_id" if sql.startswith("SELECT lead_id") else "rowid"
+    matching = f"{sql} AND {key} < :after ORDER BY {key} DESC LIMIT :n"
     ids = list(session.scalars(text(matching), {"match": match, "after": after or 2**63 - 1, "n": per_page + 1}))
     page = ids[:per_page]
     rows = {lead.id: lead for lead in session.scalars(

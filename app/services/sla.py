@@ -451,12 +451,3 @@ def escalate_due(now: datetime | None = None, *, batch: int = BATCH, batches: in
 def sweep() -> None:
     """Housekeeping (worker.py): the SLA warnings and breaches now due."""
     escalate_due()
-
-
-def breached_count(owner_id: int | None = None, now: datetime | None = None, limit: int = 100) -> int:
-    """How many unanswered leads are past their due time (at most `limit`, a bounded count)."""
-    now = now or utcnow()
-    query = select(Lead.id).where(Lead.sla_due_at <= now, Lead.first_response_at.is_(None))
-    if owner_id is not None:
-        query = query.where(Lead.owner_id == owner_id)
-    return db.session.scalar(select(func.count()).select_from(query.limit(limit).subquery()))

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Lead, Notification
 from app.services import leads as lead_service
 from tests.conftest import Web
+from tests.plans import plan
 
 
 def column_html(body: str, stage) -> str:
@@ -262,21 +263,11 @@ def test_the_floor_still_refuses_an_ended_session(app, as_member, member):
 def test_my_leads_by_score_reads_one_range_of_the_owner_score_index(app, stages, make_user):
     """A person's column sorted by score must not walk the stage's other leads (a rep with few leads
     in a stage of many): it reads (stage_id, owner_id, score, id) in order."""
-    from sqlalchemy import text
-
     from app.services import board
     rep = make_user(email="few@example.com")
     query = board._narrowed(select(Lead), stages["New"].id, board.View(owner_id=rep.id, sort="score"))
     query = query.order_by(Lead.score.desc(), Lead.id.desc()).limit(21)
-    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    if db.engine.dialect.name == "sqlite":
-        plan = " ".join(str(row[-1]) for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
-    else:
-        db.session.execute(text(
-            "INSERT INTO leads (first_name, last_name, stage_id, position, version, created_at, updated_at, "
-            "stage_entered_at, score) SELECT 'L', 'N' || g, :stage, g, 1, now(), now(), now(), g % 100 "
-            "FROM generate_series(1, 20000) g"), {"stage": stages["New"].id})
-        db.session.execute(text("ANALYZE leads"))
-        plan = " ".join(row[0] for row in db.session.execute(text("EXPLAIN " + sql)))
-        db.session.rollback()
-    assert "ix_leads_stage_owner_score_id" in plan, plan
+    found = plan(query, "INSERT INTO leads (first_name, last_name, stage_id, position, version, created_at, "
+                 "updated_at, stage_entered_at, score) SELECT 'L', 'N' || g, :stage, g, 1, now(), now(), now(), "
+                 "g % 100 FROM generate_series(1, 20000) g", stage=stages["New"].id)
+    assert "ix_leads_stage_owner_score_id" in found, found

@@ -38,7 +38,7 @@ def test_a_digest_goes_once_a_day_after_seven_with_overdue_tasks_and_todays_appo
     assert send_digests(MORNING + timedelta(hours=4)) == 0  # once a day
     [email] = digests()
     assert email.to_address == "ann@example.com"
-    assert email.subject == "Your day: 1 overdue, 1 appointments today"
+    assert email.subject == "Your day: 1 overdue task, 1 appointment today"
     assert "Call: Call Nora (Nora Quinn)" in email.text_body and "Not Ann's" not in email.text_body
     assert "with Nora Quinn (Awaiting answer)" in email.text_body and "Europe/Berlin" in email.text_body
     assert send_digests(MORNING + timedelta(days=1)) == 1  # the next day, again (the task is still overdue)
@@ -48,3 +48,22 @@ def test_a_day_with_nothing_to_say_sends_nothing(make_user):
     ann = make_user()
     set_email_choices(ann.id, {"daily_digest"})
     assert send_digests(MORNING) == 0 and digests() == []
+
+
+def test_the_digest_lists_the_persons_leads_whose_first_response_is_overdue(make_user, make_lead):
+    ann = make_user(name="Ann", email="ann@example.com")
+    set_email_choices(ann.id, {"daily_digest"})
+    late = [make_lead(owner=ann, first_name=f"Late{n}") for n in range(2)]
+    answered = make_lead(owner=ann, first_name="Answered")
+    closed = make_lead(owner=ann, first_name="Closed", stage="Won")
+    someone_elses = make_lead(owner=make_user(), first_name="Other")
+    for lead in (*late, answered, closed, someone_elses):
+        lead.sla_due_at = MORNING - timedelta(hours=2)
+    answered.first_response_at = MORNING - timedelta(hours=3)
+    db.session.commit()
+    assert send_digests(MORNING) == 1
+    [email] = digests()
+    assert email.subject == "Your day: 2 late first responses"
+    assert "First response overdue:" in email.text_body and "First response overdue</h2>" in email.html_body
+    listed = [name for name in ("Late0", "Late1", "Answered", "Closed", "Other") if name in email.text_body]
+    assert listed == ["Late0", "Late1"]

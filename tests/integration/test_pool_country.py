@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, text
 
 from app.extensions import db
 from app.models import Lead
-from app.services import atomic
+from app.services import atomic, search
 from app.services.lead_queries import PoolFilters, countries, filtered, pool_order
 
 PER_PAGE = 4
@@ -26,6 +26,7 @@ def spread(app, stages):
              "updated_at": moments[0], "stage_entered_at": moments[0]} for n in range(30)]
     with atomic():
         db.session.execute(insert(Lead).execution_options(render_nulls=True), rows)
+        search.refresh_all()  # a Core insert passes the ORM's hooks: build the search documents
     return rows
 
 

@@ -300,3 +300,31 @@ def test_a_lead_closed_before_its_first_response_escalates_no_more(berlin, stage
     assert lead.closed_on is not None and lead.first_response_at is None
     assert lead.sla_next_at is None and sla.badge(lead, MONDAY_10 + timedelta(hours=1)) is None
     assert sla.escalate_due(MONDAY_10 + timedelta(hours=1)) == (0, 0)
+
+
+def test_the_pool_filters_leads_awaiting_a_first_response_and_those_overdue(berlin, stages, member, as_member):
+    from tests.plans import plan
+    rule(amount="1", unit="hours", business=False)
+    now = datetime.utcnow()
+    waiting = lead_at(now - timedelta(minutes=10), stages, owner=member, first_name="Waiting")
+    late = lead_at(now - timedelta(days=3), stages, owner=member, first_name="Late")
+    answered = lead_at(now - timedelta(days=3), stages, owner=member, first_name="Answered")
+    with atomic():
+        touch(db.session.get(Lead, answered.id), member.id, "call", now - timedelta(days=2))
+    assert late.sla_due_at < now < waiting.sla_due_at and answered.first_response_at is not None
+
+    def names(query: str) -> set[str]:
+        body = as_member.get(f"/leads?{query}", htmx=True).get_data(as_text=True)
+        return {name for name in ("Waiting", "Late", "Answered") if f">{name} " in body}
+
+    assert names("response=waiting") == {"Waiting", "Late"}
+    assert names("response=overdue") == {"Late"}
+    assert names("") == {"Waiting", "Late", "Answered"}
+    refused = as_member.get("/leads?response=soon")
+    assert refused.status_code == 422 and 'id="f-response-error"' in refused.get_data(as_text=True)
+    from app.services.lead_queries import response_filter
+    found = plan(select(Lead.id).where(*response_filter("overdue", now)),
+                 "INSERT INTO leads (first_name, last_name, stage_id, position, version, created_at, updated_at, "
+                 "stage_entered_at, score, sla_due_at, first_response_at) SELECT 'L', 'N' || g, :stage, g, 1, now(), "
+                 "now(), now(), 0, now(), now() FROM generate_series(1, 20000) g", stage=stages["New"].id)
+    assert "ix_leads_sla_unanswered" in found, found
