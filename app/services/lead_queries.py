@@ -126,7 +126,7 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
     probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
     column walks one stage's index and stops after a page: that cost does not grow with the leads."""
     if f.q:  # the navigation's search, through its index (services/search): never a scan of every lead
-        query = query.where(Lead.id.in_(search.lead_ids_matching(f.q)))
+        query = query.where(search.pool_clause(f.q))
     if f.stage_id is not None:
         query = query.where(Lead.stage_id == f.stage_id)
     owner = owner_scope(f, acting_user_id)

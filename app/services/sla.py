@@ -212,28 +212,51 @@ def _check_value(match: str, value: str | None) -> str:
     return band.name
 
 
-def add_rule(*, match: str, value: str | None, amount, unit: str, business_time: bool, on_breach: str) -> SlaRule:
-    """Add a target rule at the end (before "everything else" if there is one); raises ServiceError
-    naming the bad field. Only one "everything else" rule may exist."""
+def _checked(match: str, on_breach: str, amount, unit: str) -> int:
+    """The target in minutes, once what it applies to and what a breach does are known choices."""
     if match not in MATCHES:
         raise ServiceError("Pick what the target applies to.", field="match")
     if on_breach not in ON_BREACH:
         raise ServiceError("Pick what happens at a breach.", field="on_breach")
-    minutes = check_target(amount, unit)
+    return check_target(amount, unit)
+
+
+def _ordered(rules: list[SlaRule]) -> None:
+    """Number the rules in their order, "everything else" last."""
+    for position, row in enumerate([r for r in rules if r.match != "any"] + [r for r in rules if r.match == "any"]):
+        row.position = position
+
+
+def add_rule(*, match: str, value: str | None, amount, unit: str, business_time: bool, on_breach: str) -> SlaRule:
+    """Add a target rule at the end (before "everything else" if there is one); raises ServiceError
+    naming the bad field. Only one "everything else" rule may exist."""
+    minutes = _checked(match, on_breach, amount, unit)
     with atomic():
         value = _check_value(match, value)
         existing = list(db.session.scalars(select(SlaRule).order_by(SlaRule.position, SlaRule.id).with_for_update()))
-        fallback = next((r for r in existing if r.match == "any"), None)
-        if match == "any" and fallback is not None:
-            raise ServiceError("There is already an “everything else” target; delete it first to change it.",
-                               field="match")
+        if match == "any" and any(r.match == "any" for r in existing):
+            raise ServiceError("There is already an “everything else” target; edit that one instead.", field="match")
         rule = SlaRule(match=match, value=value, target_minutes=minutes, business_time=business_time,
                        on_breach=on_breach)
-        others = [r for r in existing if r is not fallback]
-        ordered = [*others, rule] + ([fallback] if fallback else [])
         db.session.add(rule)
-        for position, row in enumerate(ordered):
-            row.position = position
+        _ordered([*existing, rule])
+    return rule
+
+
+def update_rule(rule_id: int, *, match: str, value: str | None, amount, unit: str, business_time: bool,
+                on_breach: str) -> SlaRule:
+    """Change a target rule in place, keeping its place in the order; raises ServiceError naming the
+    bad field, SlaRuleNotFound. Leads it already timed keep the due time they were given."""
+    minutes = _checked(match, on_breach, amount, unit)
+    with atomic():
+        value = _check_value(match, value)
+        existing = list(db.session.scalars(select(SlaRule).order_by(SlaRule.position, SlaRule.id).with_for_update()))
+        rule = get_rule(rule_id)
+        if match == "any" and any(r.match == "any" and r.id != rule.id for r in existing):
+            raise ServiceError("There is already an “everything else” target; edit that one instead.", field="match")
+        rule.match, rule.value, rule.target_minutes = match, value, minutes
+        rule.business_time, rule.on_breach = business_time, on_breach
+        _ordered(existing)
     return rule
 
 
@@ -246,18 +269,13 @@ def delete_rule(rule_id: int) -> None:
 def shift_rule(rule_id: int, offset: int) -> None:
     """Move a rule up (-1) or down (+1); "everything else" stays last."""
     with atomic():
-        ordered = [r for r in db.session.scalars(select(SlaRule).order_by(SlaRule.position, SlaRule.id)
-                                                 .with_for_update()) if r.match != "any"]
+        existing = list(db.session.scalars(select(SlaRule).order_by(SlaRule.position, SlaRule.id).with_for_update()))
+        ordered = [r for r in existing if r.match != "any"]
         rule = get_rule(rule_id)
-        if rule.match != "any" and rule in ordered:
+        if rule in ordered:
             index = ordered.index(rule)
-            target = min(max(index + offset, 0), len(ordered) - 1)
-            ordered.insert(target, ordered.pop(index))
-            for position, row in enumerate(ordered):
-                row.position = position
-            fallback = db.session.scalar(select(SlaRule).where(SlaRule.match == "any"))
-            if fallback is not None:
-                fallback.position = len(ordered)
+            ordered.insert(min(max(index + offset, 0), len(ordered) - 1), ordered.pop(index))
+            _ordered(ordered + [r for r in existing if r.match == "any"])
 
 
 def describe_target(rule: SlaRule) -> str:

@@ -86,20 +86,54 @@ def save_sla_hours():
     return _page(422, calendar_form=form)
 
 
-@bp.post("/sla/rules")
-def add_sla_rule():
-    form = RuleForm()
+def _rule_args(form: RuleForm) -> dict:
+    return {"match": form.match.data, "value": form.value(), "amount": form.amount.data, "unit": form.unit.data,
+            "business_time": form.clock.data == "business", "on_breach": form.on_breach.data}
+
+
+def _saved_rule(form: RuleForm, save, message: str):
+    """Save the posted rule with `save(**fields)`: back to the page, or None with the error on the form."""
     form.fill_choices(sla.form_choices_by_id(), sla.band_names())
     if form.validate_on_submit():
         try:
-            sla.add_rule(match=form.match.data, value=form.value(), amount=form.amount.data, unit=form.unit.data,
-                         business_time=form.clock.data == "business", on_breach=form.on_breach.data)
+            rule = save(**_rule_args(form))
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash("Added the target.", "success")
-            return go(url_for("settings.sla_settings"))
-    return _page(422, rule_form=form)
+            flash(message, "success")
+            return go(url_for("settings.sla_settings"), focus=f"sla-rule-{rule.id}")
+    return None
+
+
+@bp.post("/sla/rules")
+def add_sla_rule():
+    form = RuleForm()
+    return _saved_rule(form, sla.add_rule, "Added the target.") or _page(422, rule_form=form)
+
+
+def _edit_page(rule_id: int, form: RuleForm, status: int = 200):
+    form.fill_choices(sla.form_choices_by_id(), sla.band_names())
+    return render("settings/sla_rule.html", None, status, form=form, rule=sla.get_rule(rule_id))
+
+
+@bp.get("/sla/rules/<int:rule_id>/edit")
+def edit_sla_rule(rule_id: int):
+    rule = sla.get_rule(rule_id)
+    minutes = rule.target_minutes
+    hours = minutes % 60 == 0
+    form = RuleForm(formdata=None, match=rule.match, source=rule.value if rule.match == "source" else "",
+                    form_id=rule.value if rule.match == "form" else "", band=rule.value if rule.match == "band" else "",
+                    amount=str(minutes // 60 if hours else minutes), unit="hours" if hours else "minutes",
+                    clock="business" if rule.business_time else "clock", on_breach=rule.on_breach)
+    return _edit_page(rule_id, form)
+
+
+@bp.post("/sla/rules/<int:rule_id>/edit")
+def update_sla_rule(rule_id: int):
+    sla.get_rule(rule_id)  # a deleted rule is a 404, not a form
+    form = RuleForm()
+    saved = _saved_rule(form, lambda **fields: sla.update_rule(rule_id, **fields), "Saved the target.")
+    return saved or _edit_page(rule_id, form, 422)
 
 
 @bp.post("/sla/rules/<int:rule_id>/move")

@@ -272,6 +272,33 @@ def test_admins_add_reorder_and_delete_targets(app, stages, as_admin):
     assert [r.match for r in sla.rules()] == ["any"]
 
 
+def test_admins_edit_a_target_in_place_and_bad_input_is_refused_beside_the_field(app, stages, as_admin):
+    for fields in ({"match": "source", "source": "website", "amount": "2", "unit": "hours", "clock": "clock"},
+                   {"match": "any", "amount": "1", "unit": "hours", "clock": "business"}):
+        assert as_admin.post("/settings/sla/rules", {**fields, "on_breach": "nothing"}).status_code == 302
+    web_rule, fallback = sla.rules()
+    form = as_admin.get(f"/settings/sla/rules/{web_rule.id}/edit").get_data(as_text=True)
+    assert 'value="website"' in form
+    assert '<option selected value="hours">' in form and 'name="amount" type="text" value="2"' in form
+    saved = as_admin.post(f"/settings/sla/rules/{web_rule.id}/edit", {
+        "match": "band", "band": "Hot", "amount": "90", "unit": "minutes", "clock": "business", "on_breach": "pool"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    changed = db.session.get(SlaRule, web_rule.id)
+    assert (changed.match, changed.value, changed.target_minutes, changed.business_time, changed.on_breach) == (
+        "band", "Hot", 90, True, "pool")
+    assert [r.id for r in sla.rules()] == [web_rule.id, fallback.id]  # it kept its place
+    second_fallback = as_admin.post(f"/settings/sla/rules/{web_rule.id}/edit", {
+        "match": "any", "amount": "5", "unit": "minutes", "clock": "business", "on_breach": "nothing"})
+    assert second_fallback.status_code == 422 and "already an “everything else”" in second_fallback.get_data(as_text=True)
+    zero = as_admin.post(f"/settings/sla/rules/{fallback.id}/edit", {
+        "match": "any", "amount": "0", "unit": "minutes", "clock": "business", "on_breach": "nothing"})
+    assert zero.status_code == 422 and 'id="amount-error"' in zero.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(SlaRule, fallback.id).target_minutes == 60  # nothing saved
+    assert as_admin.get("/settings/sla/rules/999999/edit").status_code == 404
+
+
 def test_a_breach_passes_the_lead_to_the_next_person_by_the_assignment_rules(berlin, stages, member, make_user):
     from app.services import assignment
     ben = make_user(name="Ben")
