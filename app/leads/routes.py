@@ -11,7 +11,7 @@ from app.leads.page import lead_page, notes_context, page_context, timeline_cont
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
-from app.services import lead_queries
+from app.services import lead_queries, merge as merge_service
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
@@ -116,7 +116,17 @@ def _added_message(captured) -> str:
 
 @bp.get("/<int:lead_id>")
 def show(lead_id: int):
-    return lead_page(lead_service.get_lead(lead_id))
+    try:
+        lead = lead_service.get_lead(lead_id)
+    except lead_service.LeadNotFound:
+        # An old address of a merged lead (a bookmark, a notification) finds the lead it became.
+        found = merge_service.merged_into(lead_id)
+        if found is None:
+            raise
+        name, survivor = found
+        flash(f"{name} was merged into {survivor.full_name}; this is that lead.", "success")
+        return redirect(url_for("leads.show", lead_id=survivor.id))
+    return lead_page(lead)
 
 
 @bp.get("/<int:lead_id>/sla")

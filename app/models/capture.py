@@ -124,7 +124,7 @@ class LeadMerge(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     survivor_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
-    loser_id: Mapped[int]  # the loser row is deleted; its id comes back on undo
+    loser_id: Mapped[int] = mapped_column(index=True)  # the loser row is deleted; its id comes back on undo
     loser_snapshot: Mapped[dict] = mapped_column(JSON)
     survivor_before: Mapped[dict] = mapped_column(JSON)
     survivor_after: Mapped[dict] = mapped_column(JSON)

@@ -186,6 +186,23 @@ def loser_name(merge: LeadMerge) -> str:
     return Lead(**{k: merge.loser_snapshot.get(k) for k in ("first_name", "last_name", "email", "company")}).full_name
 
 
+def merged_into(lead_id: int, hops: int = 10) -> tuple[str, Lead] | None:
+    """For a lead merged away: its name as it was and the lead it lives on in now (following a
+    survivor that was itself merged later, a few hops at most); None for a lead never merged."""
+    name, survivor = None, None
+    for _ in range(hops):
+        merge = db.session.scalars(select(LeadMerge).where(LeadMerge.loser_id == lead_id, LeadMerge.undone_at.is_(None))
+                                   .order_by(LeadMerge.id.desc()).limit(1)).first()
+        if merge is None:
+            break
+        name = name or loser_name(merge)
+        survivor = db.session.get(Lead, merge.survivor_id)
+        if survivor is not None:
+            return name, survivor
+        lead_id = merge.survivor_id
+    return None
+
+
 def _missing(lead_id: int) -> ServiceError:
     merge = db.session.scalars(select(LeadMerge).where(LeadMerge.loser_id == lead_id, LeadMerge.undone_at.is_(None))
                                .order_by(LeadMerge.id.desc()).limit(1)).first()

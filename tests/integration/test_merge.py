@@ -201,6 +201,20 @@ def test_merging_a_lead_that_was_already_merged_is_refused(as_member, twins, mak
     assert db.session.get(Lead, other.id) is not None and len(db.session.scalars(select(LeadMerge)).all()) == 1
 
 
+def test_a_merged_leads_old_address_leads_to_the_lead_it_became_even_after_a_second_merge(as_member, twins, make_lead,
+                                                                                         member):
+    jon, john = twins
+    later = make_lead(first_name="Jonathan", last_name="Smith", company="Acme")  # before SQLite could reuse an id
+    merge_twins(jon, john, member)
+    opened = as_member.get(f"/leads/{john.id}")
+    assert opened.status_code == 302 and opened.headers["Location"] == f"/leads/{jon.id}"
+    assert "John Smith was merged into Jon Smith" in as_member.get(opened.headers["Location"]).get_data(as_text=True)
+    merge_service.merge_leads(later.id, jon.id, {}, member.id)  # the survivor is merged away in turn
+    again = as_member.get(f"/leads/{john.id}")
+    assert again.status_code == 302 and again.headers["Location"] == f"/leads/{later.id}", again.status_code
+    assert as_member.get("/leads/987654").status_code == 404  # never a lead: still not found
+
+
 def test_a_merge_from_a_stale_compare_page_is_refused_and_shows_the_new_values(as_member, twins, member):
     jon, john = twins
     stale_version = john.version
