@@ -218,6 +218,31 @@
     if (evt.target.matches && evt.target.matches("[data-bulk-stage]")) syncBulkClosing(evt.target.parentNode);
   });
 
+  // The pool's selection: "N selected" beside the bulk actions, and a box selecting the whole page
+  // (shown only with JavaScript, which it needs).
+  function countSelected() {
+    var boxes = document.querySelectorAll("input[name=lead_ids]");
+    var chosen = document.querySelectorAll("input[name=lead_ids]:checked").length;
+    document.querySelectorAll("[data-bulk-count]").forEach(function (count) {
+      count.textContent = chosen ? "(" + chosen + " selected)" : "";
+    });
+    document.querySelectorAll("[data-select-page]").forEach(function (all) {
+      all.hidden = boxes.length === 0;
+      all.checked = boxes.length > 0 && chosen === boxes.length;
+      all.indeterminate = chosen > 0 && chosen < boxes.length;
+    });
+  }
+
+  document.addEventListener("change", function (evt) {
+    if (!evt.target.matches) return;
+    if (evt.target.matches("[data-select-page]")) {
+      document.querySelectorAll("input[name=lead_ids]").forEach(function (box) { box.checked = evt.target.checked; });
+    }
+    if (evt.target.matches("[data-select-page], input[name=lead_ids]")) countSelected();
+  });
+  document.addEventListener("htmx:afterSettle", countSelected);
+  document.addEventListener("DOMContentLoaded", countSelected);
+
   // A swap that replaces the focused control (a filter form redrawn for the custom field picked, a
   // boosted "My leads" link) would drop focus on the body: it returns to the control of the same id.
   var focusedId = null;

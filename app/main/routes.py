@@ -19,6 +19,12 @@ def index():
     return redirect(url_for("board.index" if current_user.is_authenticated else "auth.login"))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for this on pages without an icon link (a PDF, a JSON reply): the same icon."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.get("/healthz")
 @limiter.limit("120/minute")
 def healthz():

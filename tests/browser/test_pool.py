@@ -118,3 +118,22 @@ def test_without_javascript_a_filter_applied_on_a_later_page_starts_from_its_fir
         expect(names(page)).to_have_text(["Pat Andersson", "Pat Berg"])
     finally:
         seeded.live.app.config["PAGE_SIZE"] = 50
+
+
+def test_the_bulk_bar_counts_the_selection_and_one_box_selects_the_page(admin_page, seeded):
+    page = admin_page
+    for last in ("Berg", "Ek", "Ng"):
+        seeded.lead("Pat", last)
+    page.goto("/leads")
+    count = page.locator("[data-bulk-count]")
+    expect(count).to_have_text("")
+    page.get_by_label("Select Pat Berg").check()
+    page.get_by_label("Select Pat Ek").check()
+    expect(count).to_have_text("(2 selected)")
+    whole = page.get_by_label("Select every lead on this page")
+    assert whole.evaluate("box => box.indeterminate")
+    whole.check()
+    expect(page.locator("input[name=lead_ids]:checked")).to_have_count(3)
+    expect(count).to_have_text("(3 selected)")
+    whole.uncheck()
+    expect(count).to_have_text("")

@@ -1,10 +1,22 @@
 """What operators rely on: health checks, CLI commands, and migrations that match the models."""
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Lead, TimelineEntry, User
 from tests.conftest import REDIS_URL, service_missing
+
+
+def test_every_page_names_its_icon_and_the_browsers_default_address_finds_it(web, admin):
+    web.login(admin)
+    assert re.search(r'<link rel="icon" href="/static/favicon\.svg[^"]*" type="image/svg\+xml">',
+                     web.get("/leads").get_data(as_text=True))
+    default = web.get("/favicon.ico")
+    assert default.status_code == 301 and default.headers["Location"].startswith("/static/favicon.svg")
+    icon = web.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.get_data(as_text=True).startswith("<svg")
 
 
 def test_healthz_reports_the_database(web):
