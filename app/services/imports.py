@@ -446,9 +446,23 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
             if finished:
                 values.update(status="done", finished_at=utcnow(), processed_bytes=size)
                 db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == plan.import_id))
+                _tell_owner(plan, tally.created)
             db.session.execute(update(LeadImport).where(LeadImport.id == plan.import_id).values(**values)
                                .execution_options(synchronize_session=False))
             del held
+
+
+def _tell_owner(plan: Plan, created: int) -> None:
+    """One "assigned" notice for the person an import gave its new leads to, when it finishes
+    (none for the pool, or for someone importing leads for themselves)."""
+    if plan.owner_id is None or plan.owner_id == plan.actor_id or not created:
+        return
+    from app.services.notifications import app_path, notify  # noqa: PLC0415 (notifications -> outbox -> ...)
+    actor = db.session.get(User, plan.actor_id) if plan.actor_id is not None else None
+    filename = db.session.scalar(select(LeadImport.filename).where(LeadImport.id == plan.import_id))
+    notify([plan.owner_id], "assigned",
+           f"{actor.name if actor else 'Someone'} imported {created:,} lead{'s' if created != 1 else ''} "
+           f"for you from {filename}.", url=app_path("leads.index", owner="me"))
 
 
 def percent_done(imp: LeadImport) -> int:

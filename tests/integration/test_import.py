@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ImportChunk, ImportRejection, Lead, LeadImport, TimelineEntry
+from app.models import ImportChunk, ImportRejection, Lead, LeadImport, Notification, TimelineEntry
 from app.services import imports
 from app.services.imports import FileTooLarge, create_import, run_import
 
@@ -216,6 +216,10 @@ def test_skip_mode_creates_new_people_skips_known_ones_and_rejects_bad_rows(stag
     assert existing.company is None  # skipped: left as it was
     created = db.session.scalar(select(TimelineEntry).where(TimelineEntry.lead_id == grace.id))
     assert created.kind == "created" and created.data["via"] == "CSV import"
+    # The owner hears once, when it is done, how many new leads are theirs (not once per lead).
+    [notice] = db.session.scalars(select(Notification).where(Notification.user_id == member.id)).all()
+    assert (notice.kind, notice.message, notice.url) == (
+        "assigned", "Someone imported 1 lead for you from test.csv.", "/leads?owner=me")
 
 
 def test_update_mode_overwrites_the_known_lead_with_the_rows_values(stages, existing):
