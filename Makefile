@@ -36,8 +36,12 @@ run: $(APP_STAMP)
 services:
 	@scripts/services up || [ "$$LEADBOARD_REQUIRE_SERVICES" != "1" ] || { echo "Required services are missing." >&2; exit 1; }
 
+# Two processes by default (tests/conftest.py per_worker gives each its own databases); 0: one.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist worksteal)
+
 test: $(TEST_STAMP) services
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # Regenerates the README screenshots from demo data through the browser tests.
 screenshots: $(TEST_STAMP) services

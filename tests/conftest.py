@@ -18,8 +18,28 @@ from flask import has_app_context
 from app import create_app
 from app.extensions import db
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def _worker() -> int:
+    """This process's number among pytest-xdist's workers (gw0, gw1, ...); 0 without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+def per_worker(url: str) -> str:
+    """The test service `url` for this worker: worker 0 uses it as configured, worker n the
+    PostgreSQL database `<name>_w<n>` and the Redis database 2n below (of Redis's 16), so that
+    workers running side by side (`make test` runs two) never share a database."""
+    n = _worker()
+    if not n:
+        return url
+    if url.startswith("redis"):
+        base, _, number = url.rpartition("/")
+        return f"{base}/{(int(number or 0) - 2 * n) % 16}"
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_w{n}").render_as_string(hide_password=False)
+
+
+POSTGRES_URL = per_worker(os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+REDIS_URL = per_worker(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", shutil.which("chromium") or "/usr/bin/chromium")
 REQUIRED = os.environ.get("LEADBOARD_REQUIRE_SERVICES") == "1"
 TEST_PASSWORD = "correct horse battery staple"
@@ -44,6 +64,14 @@ def pytest_terminal_summary(terminalreporter):
 
 def _postgres_problem() -> str | None:
     try:
+        if _worker():  # a worker's own database: created on first use
+            url = make_url(POSTGRES_URL)
+            admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                                  connect_args={"connect_timeout": 3})
+            with admin.connect() as conn:
+                if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}) is None:
+                    conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            admin.dispose()
         engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

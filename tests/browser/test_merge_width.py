@@ -31,4 +31,3 @@ def test_the_merge_comparison_fits_or_scrolls_inside_its_box(new_page, seeded, w
     for label in ("john.smithson@acme.example (Email of the lead merged in)", "Kept: Jonathan Smithson-Fairweather"):
         shown = page.get_by_text(label.split(" (")[0]).first.bounding_box()
         assert shown["x"] >= 0 and shown["x"] + shown["width"] <= width, (label, shown)
-    page.screenshot(path=f"/tmp/ui11_probe/merge-{width}.png", full_page=True)

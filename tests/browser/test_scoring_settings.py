@@ -48,5 +48,4 @@ def test_an_admin_adds_a_scoring_rule_and_tries_it_on_a_lead(new_page, seeded, w
     panel = page.locator("#scoring-try")
     expect(panel).to_contain_text("Grace Hopper: -5 points")
     expect(panel).to_contain_text("gmail.com is on the free-mail list")
-    page.screenshot(path=f"/tmp/scoring-{width}.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

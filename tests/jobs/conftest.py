@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SmtpSink, Web, service_missing
+from tests.conftest import SmtpSink, Web, per_worker, service_missing
 
-JOBS_REDIS_URL = os.environ.get("TEST_JOBS_REDIS_URL", "redis://127.0.0.1:6379/14")
+JOBS_REDIS_URL = per_worker(os.environ.get("TEST_JOBS_REDIS_URL", "redis://127.0.0.1:6379/14"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
