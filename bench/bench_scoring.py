@@ -50,6 +50,24 @@ def prepare_postgres(url: str) -> None:
     engine.dispose()
 
 
+def fresh_app(db: str, postgres_url: str):
+    """An app on an empty, migrated database of the kind asked for (PostgreSQL at `postgres_url`,
+    emptied first; SQLite in a temporary folder), and that folder, to keep until the run ends."""
+    from flask_migrate import upgrade
+    from app import create_app
+    tmp = tempfile.TemporaryDirectory()
+    if db == "postgresql":
+        prepare_postgres(postgres_url)
+        url = postgres_url
+    else:
+        url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": Path(tmp.name) / "instance",
+                      "SECRET_KEY": "bench", "LEADBOARD_ENV": "testing", "REDIS_URL": ""})
+    with app.app_context():
+        upgrade()
+    return app, tmp
+
+
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -199,18 +217,7 @@ def main(argv=None) -> None:
     parser.add_argument("--captures", type=int, default=500, help="captures timed with and without rules (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    from flask_migrate import upgrade
-    from app import create_app
-    tmp = tempfile.TemporaryDirectory()
-    if args.db == "postgresql":
-        prepare_postgres(args.postgres_url)
-        url = args.postgres_url
-    else:
-        url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": Path(tmp.name) / "instance",
-                      "SECRET_KEY": "bench", "LEADBOARD_ENV": "testing", "REDIS_URL": ""})
-    with app.app_context():
-        upgrade()
+    app, tmp = fresh_app(args.db, args.postgres_url)
     started = time.perf_counter()
     load(app, args.leads, args.rules)
     print(f"loaded {args.leads:,} leads and {args.rules} rules in {time.perf_counter() - started:.1f}s "

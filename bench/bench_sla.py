@@ -22,7 +22,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -136,22 +135,12 @@ def main(argv=None) -> None:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    from flask_migrate import upgrade
-    from app import create_app
     from app.services import sla
     from app.services.stages import ensure_default_pipeline
     from app.services.users import create_user
-    from bench_scoring import prepare_postgres
-    tmp = tempfile.TemporaryDirectory()
-    if args.db == "postgresql":
-        prepare_postgres(args.postgres_url)
-        url = args.postgres_url
-    else:
-        url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": Path(tmp.name) / "instance",
-                      "SECRET_KEY": "bench", "LEADBOARD_ENV": "testing", "REDIS_URL": ""})
+    from bench_scoring import fresh_app
+    app, tmp = fresh_app(args.db, args.postgres_url)
     with app.app_context():
-        upgrade()
         ensure_default_pipeline()
         for n in range(10):
             create_user(f"seller{n}@bench.example", "correct horse battery staple", "member", f"Seller {n}")
