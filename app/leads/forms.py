@@ -13,6 +13,7 @@ from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
 from app.services.lead_queries import valid_sort
+from app.services.lead_emails import ATTACHMENT_LIMIT, Attachment
 from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
 
 
@@ -276,7 +277,6 @@ class LeadEmailForm(FlaskForm):
 
     def file(self):
         """The attached file as the service takes it, or None when none was chosen."""
-        from app.services.lead_emails import ATTACHMENT_LIMIT, Attachment
         storage = next((part for part in self.attachment.raw_data or [] if hasattr(part, "read")), None)
         if storage is None:
             return None
