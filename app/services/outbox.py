@@ -67,8 +67,10 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
     sender = current_app.config["MAIL_FROM"]
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     if sender_name:
-        # Quoted, not encoded: build_message encodes the name as the From header needs.
-        sender = f'"{quote(one_line(sender_name, 200))}" <{parseaddr(sender)[1]}>'
+        # Quoted, not encoded: build_message encodes the name as the From header needs. A name too
+        # long for the column keeps the team's own From.
+        named = f'"{quote(one_line(sender_name, 200))}" <{parseaddr(sender)[1]}>'
+        sender = named if len(named) <= OutboxEmail.sender.type.length else sender
     row = OutboxEmail(kind=kind, state=EmailState.queued.value, sender=sender, reply_to=reply_to or None,
                       to_address=to_address,
                       to_name=one_line(to_name, 200), subject=one_line(subject, 300), text_body=text_body, html_body=html_body,
