@@ -123,7 +123,8 @@ def _worst_case(name: str, values: list) -> int:
         raise _Limit("The template asked for a format width of 10,000 or more.")
     if name == "replace" and len(texts) >= 3:
         text, old, new = texts[:3]
-        return (len(text) // max(len(old), 1) + 1) * len(new) + len(text)
+        count = text.count(old) if old else len(text) + 1  # counting is cheap; the result is exact
+        return len(text) + count * max(len(new) - len(old), 0)
     if name == "join":
         return sum(sized) * max(sized, default=1)
     if name in ("center", "ljust", "rjust", "zfill", "slice", "batch"):
