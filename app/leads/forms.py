@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import FileField as PlainFileField
 from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -12,6 +13,7 @@ from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
 from app.services.lead_queries import RESPONSES, valid_sort
+from app.services.lead_emails import ATTACHMENT_LIMIT, Attachment
 from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
 
 
@@ -261,3 +263,25 @@ class CancelAppointmentForm(FlaskForm):
     """Cancelling from the lead page: an optional word for the prospect, sent in the cancellation email."""
 
     message = TextAreaField("Message for the prospect (optional)", validators=[Optional(), Length(max=1000)])
+
+
+class LeadEmailForm(FlaskForm):
+    """An email to the lead: the subject and body may use template variables; the service checks them."""
+    template = SelectField("Start from a template", choices=[], validate_choice=False)
+    subject = StringField("Subject", validators=[Length(max=300, message="Keep the subject to 300 characters.")])
+    body = TextAreaField("Message", validators=[Length(max=20_000, message="Keep the email to 20,000 characters.")])
+    # wtforms' own field: Flask-WTF's drops a file part without a name, which must be refused, not lost.
+    attachment = PlainFileField("Attach a file (optional, up to 5 MB)")
+
+    def fill_choices(self, templates: list[tuple[int, str]]) -> None:
+        self.template.choices = [("", "A blank email")] + [(str(i), name) for i, name in templates]
+
+    def file(self):
+        """The attached file as the service takes it, or None when none was chosen."""
+        storage = next((part for part in self.attachment.raw_data or [] if hasattr(part, "read")), None)
+        if storage is None:
+            return None
+        data = storage.read(ATTACHMENT_LIMIT + 1)
+        if not storage.filename and not data:  # the browser's empty part: no file chosen
+            return None
+        return Attachment(storage.filename or "", storage.mimetype or "", data)

@@ -7,6 +7,7 @@ from app.models.capture import (
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, NotificationPreference, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.email_template import EmailTemplate
 from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
 from app.models.lead import Activity, Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
@@ -21,7 +22,7 @@ from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserS
 
 __all__ = [
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
-    "Appointment", "AppointmentStatus", "EmailState", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
+    "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
     "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",

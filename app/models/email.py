@@ -32,6 +32,7 @@ class OutboxEmail(db.Model):
     kind: Mapped[str] = mapped_column(String(40))  # appointment_invite, appointment_reminder, owner_notice ...
     state: Mapped[str] = mapped_column(String(12), default=EmailState.queued.value)
     sender: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(254))  # an address: a member's email to the lead
     to_address: Mapped[str] = mapped_column(String(254))
     to_name: Mapped[str] = mapped_column(String(200), default="")
     subject: Mapped[str] = mapped_column(String(300))

@@ -1,6 +1,8 @@
 """/outbox: every email Leadboard sent or will send, for admins to read, check and retry."""
 from __future__ import annotations
 
+import base64
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -59,7 +61,9 @@ def attachment(outbox_id: int, index: int):
         abort(404, description="That email has no such attachment.")
     item = attachments[index]
     filename = "".join(ch for ch in item["filename"] if ch.isalnum() or ch in "._-") or "attachment"
-    return item["content"], 200, {"Content-Type": item["content_type"],
+    # A file a person attached is kept as base64 text (lead_emails); a generated one as itself.
+    content = base64.b64decode(item["content"]) if item.get("encoding") == "base64" else item["content"]
+    return content, 200, {"Content-Type": item["content_type"],
                                   "Content-Disposition": f'attachment; filename="{filename}"'}
 
 

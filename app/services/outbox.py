@@ -8,6 +8,7 @@ outage or a killed worker left behind. With no SMTP_URL, "sending" keeps the ema
 outbox, which admins read at /outbox."""
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 import ssl
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.header import Header
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr, quote
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
@@ -39,6 +40,7 @@ JOB = "app.jobs.email.deliver"
 # worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
 CLOCK_SKEW = timedelta(seconds=2)
 NEWLINE_FOLD = "\n "  # a header continues on the next line; the generator writes the policy's CRLF
+WRITTEN_BY_A_PERSON = frozenset({"lead_email"})  # emails a member wrote: not marked Auto-Submitted
 
 
 class EmailNotFound(NotFound):
@@ -55,12 +57,22 @@ class SmtpUrlError(ServiceError):
 
 def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, text_body: str, html_body: str,
                 attachments: list[dict] | None = None, lead_id: int | None = None,
-                appointment_id: int | None = None, now: datetime | None = None) -> OutboxEmail:
-    """Add an email to the current transaction (call inside atomic()); it is enqueued after commit."""
+                appointment_id: int | None = None, now: datetime | None = None, reply_to: str | None = None,
+                sender_name: str | None = None) -> OutboxEmail:
+    """Add an email to the current transaction (call inside atomic()); it is enqueued after commit.
+
+    `sender_name` replaces MAIL_FROM's display name (the address stays the team's); `reply_to` is
+    an address answers go to (a member writing to a lead)."""
     now = now or utcnow()
     sender = current_app.config["MAIL_FROM"]
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    row = OutboxEmail(kind=kind, state=EmailState.queued.value, sender=sender, to_address=to_address,
+    if sender_name:
+        # Quoted, not encoded: build_message encodes the name as the From header needs. A name too
+        # long for the column keeps the team's own From.
+        named = f'"{quote(one_line(sender_name, 200))}" <{parseaddr(sender)[1]}>'
+        sender = named if len(named) <= OutboxEmail.sender.type.length else sender
+    row = OutboxEmail(kind=kind, state=EmailState.queued.value, sender=sender, reply_to=reply_to or None,
+                      to_address=to_address,
                       to_name=one_line(to_name, 200), subject=one_line(subject, 300), text_body=text_body, html_body=html_body,
                       attachments=attachments or [], message_id=make_msgid(domain=domain),
                       date_header=formatdate(localtime=False, usegmt=True), attempts=0, created_at=now,
@@ -144,18 +156,25 @@ def build_message(row: OutboxEmail) -> EmailMessage:
     sender_name, sender_address = parseaddr(row.sender)
     message.set_raw("From", address_header("From", sender_name, sender_address) if sender_address else row.sender)
     message.set_raw("To", address_header("To", row.to_name, row.to_address))
+    if row.reply_to:
+        message.set_raw("Reply-To", address_header("Reply-To", "", row.reply_to))
     message["Subject"] = row.subject
     message["Date"] = row.date_header
     message["Message-ID"] = row.message_id
-    message["Auto-Submitted"] = "auto-generated"
+    if row.kind not in WRITTEN_BY_A_PERSON:  # an auto-reply to a person's email is fine
+        message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     for attachment in row.attachments or []:
         maintype, _, rest = attachment["content_type"].partition("/")
         subtype, *params = [part.strip() for part in rest.split(";")]
         extra = dict(param.split("=", 1) for param in params if "=" in param)
-        message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
-                               params=extra)
+        if attachment.get("encoding") == "base64":  # a file a person attached, kept as base64 text
+            message.add_attachment(base64.b64decode(attachment["content"]), maintype=maintype, subtype=subtype,
+                                   filename=attachment["filename"])
+        else:
+            message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
+                                   params=extra)
     return message
 
 

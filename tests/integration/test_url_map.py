@@ -56,6 +56,9 @@ def world(app, admin, member, make_lead, stages):
     from app.models import Notification
     from app.services.notifications import notify
     notify([admin.id], "assigned", "Lena is yours.", lead_id=lead.id)
+    from app.services import email_templates
+    template = email_templates.create_template(email_templates.TemplateSettings(
+        name="Walk", subject="Hi {{ lead.first_name }}", body_html="<p>Hello</p>"))
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
@@ -64,7 +67,7 @@ def world(app, admin, member, make_lead, stages):
                 "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
                 "group_id": group.id, "assignment_rule_id": rule.id, "field_id": custom.id, "rule_id": scoring_rule.id,
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
-                "view_id": view.id, "notification_id": notice.id},
+                "view_id": view.id, "notification_id": notice.id, "template_id": template.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
