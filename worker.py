@@ -154,8 +154,9 @@ HOUSEKEEPING = (
     ("board totals fold", fold_totals),
     ("scores the clock changes", sweep_scores),
     ("due task reminders", remind_tasks),
-    ("daily digests", send_digests),
+    # Before the digests: a digest lists the late first responses the escalation left with the person.
     ("first-response SLA escalations", sla_sweep),
+    ("daily digests", send_digests),
 )
 
 

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.forms import NarrowingForm, custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
-from app.services import ServiceError, whole_number
+from app.services import ServiceError, search, whole_number
 from app.models.lead import max_length
 from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
@@ -199,7 +199,7 @@ class BulkForm(FlaskForm):
 class PoolFilterForm(NarrowingForm):
     """The pool's query string: its own filters, those it shares with the board, and the order."""
 
-    q = StringField("Search", validators=[Optional(), Length(max=100)])
+    q = StringField("Search", validators=[Optional(), Length(max=search.QUERY_LIMIT)])
     stage = IntegerField("Stage", validators=[Optional()])
     owner = StringField("Owner", validators=[Optional(), Length(max=12)])
     source = StringField("Source", validators=[Optional(), Length(max=100)])

@@ -36,7 +36,12 @@ class SaveViewForm(FlaskForm):
         form_class = self.FILTER_FORMS.get(self.target.data)
         if form_class is None:
             return
-        _, errors = form_class(MultiDict(parse_qsl((field.data or "").lstrip("?")))).narrowing()
+        args = MultiDict(parse_qsl((field.data or "").lstrip("?")))
+        known = {name for name in form_class().data} | {"after", "before", "last", "page"}
+        unknown = sorted(name for name in args if name not in known)
+        if unknown:
+            raise ValidationError(f"These filters include “{unknown[0][:40]}”, which the page does not filter by.")
+        _, errors = form_class(args).narrowing()
         if errors:
             raise ValidationError(f"{refusal(errors)}. Fix the filter, then save.")
 

@@ -8,6 +8,8 @@ in (board, lead page, pool, API, an appointment), so no closed lead lacks its da
 keeps a reason."""
 from __future__ import annotations
 
+import unicodedata
+
 import re
 
 from contextlib import contextmanager
@@ -197,13 +199,18 @@ def _names() -> dict[int, str]:
     return dict(db.session.execute(select(LostReason.id, LostReason.name)).all())
 
 
+def _folded(name: str) -> str:
+    """A reason's name as compared: case and compatibility forms folded ("Ｐrice" is "price")."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def reason_id(name: str | None) -> int | None:
     """The id of the listed reason called `name` (any case), for the API; ServiceError if none is."""
     text = " ".join((name or "").split())
     if not text:
         return None
     # Compared case-folded in Python: SQLite's lower() folds ASCII letters only ("ÉCOLE" ≠ "école").
-    found = next((reason.id for reason in reasons() if reason.name.casefold() == text.casefold()), None)
+    found = next((reason.id for reason in reasons() if _folded(reason.name) == _folded(text)), None)
     if found is None:
         listed = ", ".join(reason.name for reason in reasons()) or "none yet"
         raise ServiceError(f"lost_reason must be one of the team's reasons: {listed}.", field="lost_reason")
@@ -216,7 +223,7 @@ def _free_name(name: str | None, reason_id: int | None = None) -> str:
     # Case-folded in Python, as reason_id() does (the list is at most MAX_REASONS long); the unique
     # index on lower(name) settles a race between two admins.
     others = db.session.execute(select(LostReason.id, LostReason.name)).all()
-    if any(name.casefold() == text.casefold() and other != reason_id for other, name in others):
+    if any(_folded(name) == _folded(text) and other != reason_id for other, name in others):
         raise NameTaken()
     return text
 

@@ -81,6 +81,16 @@ def save_view(owner_id: int, name: str, target: str, query: str, shared: bool = 
     return view
 
 
+def forget_stage(stage_id: int) -> None:
+    """A deleted stage leaves the views that filtered on it (inside the deletion's atomic()): its id
+    may name another stage later (SQLite reuses the highest id), so they keep `stage=deleted`,
+    which opens as every stage, with the notice."""
+    for view in db.session.scalars(select(SavedView).where(SavedView.query.contains("stage="))):
+        args = parse_qsl(view.query, keep_blank_values=False)
+        if any(k == "stage" and v == str(stage_id) for k, v in args):
+            view.query = urlencode([(k, "deleted" if k == "stage" and v == str(stage_id) else v) for k, v in args])
+
+
 def visible_views(user_id: int, limit: int = NAV_LIMIT) -> list[SavedView]:
     """The views `user_id` may open: their own and the team's shared ones, by name (at most `limit`)."""
     return list(db.session.scalars(

@@ -93,8 +93,13 @@ def parse_holidays(text: str | None) -> dict[date, str]:
             continue
         raw, _, name = line.strip().partition(" ")
         day = iso_day(raw)
-        if day is None or not 2000 <= day.year <= 2100:
+        if day is None:
             raise ServiceError(f"Line {number}: “{line.strip()[:40]}” does not start with a date such as 2026-12-25.",
+                               field="holidays")
+        if not 2000 <= day.year <= 2100:
+            raise ServiceError(f"Line {number}: give a day between the years 2000 and 2100.", field="holidays")
+        if day in days:
+            raise ServiceError(f"Line {number}: {day.isoformat()} is listed twice; keep one line for it.",
                                field="holidays")
         days[day] = " ".join(name.split())[:80]
     if len(days) > HOLIDAYS_MAX:
@@ -183,8 +188,10 @@ def check_target(amount, unit: str | None) -> int:
     text = amount.strip() if isinstance(amount, str) else str(amount or "")
     if unit not in UNITS:
         raise ServiceError("Pick minutes or hours.", field="unit")
-    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+    if not (text.isascii() and text.isdigit()):
         raise ServiceError("Give the target as a whole number, such as 5 or 30.", field="amount")
+    if len(text) > 6:
+        raise ServiceError("Keep the target to 30 days (720 hours) or less.", field="amount")
     minutes = int(text) * UNITS[unit]
     if minutes < 1:
         raise ServiceError("A target of zero can never be met; give at least 1 minute.", field="amount")
@@ -221,6 +228,13 @@ def _checked(match: str, on_breach: str, amount, unit: str) -> int:
     return check_target(amount, unit)
 
 
+def _refuse_twice(others: list[SlaRule], match: str, value: str) -> None:
+    """A second target for the same source, form or band (in any case) could never apply."""
+    if match != "any" and any(r.match == match and r.value.casefold() == value.casefold() for r in others):
+        field = {"source": "source", "form": "form_id", "band": "band"}[match]
+        raise ServiceError("There is already a target for this; edit that one instead.", field=field)
+
+
 def _ordered(rules: list[SlaRule]) -> None:
     """Number the rules in their order, "everything else" last."""
     for position, row in enumerate([r for r in rules if r.match != "any"] + [r for r in rules if r.match == "any"]):
@@ -236,6 +250,7 @@ def add_rule(*, match: str, value: str | None, amount, unit: str, business_time:
         existing = list(db.session.scalars(select(SlaRule).order_by(SlaRule.position, SlaRule.id).with_for_update()))
         if match == "any" and any(r.match == "any" for r in existing):
             raise ServiceError("There is already an “everything else” target; edit that one instead.", field="match")
+        _refuse_twice(existing, match, value)
         rule = SlaRule(match=match, value=value, target_minutes=minutes, business_time=business_time,
                        on_breach=on_breach)
         db.session.add(rule)
@@ -254,6 +269,7 @@ def update_rule(rule_id: int, *, match: str, value: str | None, amount, unit: st
         rule = get_rule(rule_id)
         if match == "any" and any(r.match == "any" and r.id != rule.id for r in existing):
             raise ServiceError("There is already an “everything else” target; edit that one instead.", field="match")
+        _refuse_twice([r for r in existing if r.id != rule.id], match, value)
         rule.match, rule.value, rule.target_minutes = match, value, minutes
         rule.business_time, rule.on_breach = business_time, on_breach
         _ordered(existing)
@@ -261,9 +277,13 @@ def update_rule(rule_id: int, *, match: str, value: str | None, amount, unit: st
 
 
 def delete_rule(rule_id: int) -> None:
-    """Delete a target rule; leads it already timed keep their due time."""
+    """Delete a target rule; leads it already timed keep their due time, and a breach then does
+    nothing more than tell people. Their rule id is let go (read through ix_leads_sla_next: only
+    running clocks), since SQLite may give the same id to the next rule added."""
     with atomic():
         db.session.delete(get_rule(rule_id))
+        db.session.execute(update(Lead).where(Lead.sla_next_at.is_not(None), Lead.sla_rule_id == rule_id)
+                           .values(sla_rule_id=None).execution_options(synchronize_session=False))
 
 
 def shift_rule(rule_id: int, offset: int) -> None:
@@ -291,6 +311,8 @@ def describe_match(rule: SlaRule, form_names: dict[int, str] | None = None) -> s
     if rule.match == "form":
         names = form_names if form_names is not None else form_choices_by_id()
         return f"Came in through the form “{names.get(int(rule.value), 'a deleted form')}”"
+    if rule.match == "band" and band_named(rule.value) is None:
+        return f"{MATCHES[rule.match]} “{rule.value}” (no band has this name now, so this target never applies: edit it)"
     return f"{MATCHES[rule.match]} “{rule.value}”"
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
-from app.services import Conflict, NotFound, ServiceError, atomic, totals, utcnow, whole_number
+from app.services import Conflict, NotFound, ServiceError, atomic, saved_views, totals, utcnow, whole_number
 
 DEFAULT_PIPELINE = (
     ("New", "#3b82f6", StageKind.open),
@@ -201,4 +201,5 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
             db.session.execute(update(Lead).where(Lead.stage_id == stage.id).values(
                 stage_id=target.id, position=(top - 1024) - Lead.id,
                 stage_entered_at=now, updated_at=now, version=Lead.version + 1))
+        saved_views.forget_stage(stage.id)
         db.session.delete(stage)

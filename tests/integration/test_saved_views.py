@@ -134,13 +134,26 @@ def test_filters_naming_what_does_not_exist_or_refused_by_the_page_are_not_saved
              "field=nothing&field_value=x": "The field filter is not valid",
              "band=Lukewarm": "The score band “Lukewarm” no longer exists.",
              "min_score=abc": "The min score filter is not valid",
-             "sort=nonsense": "The sort filter is not valid"}
+             "sort=nonsense": "The sort filter is not valid",
+             "foo=bar&__proto__=1": "which the page does not filter by",
+             "https://evil.example/?band=Hot": "which the page does not filter by"}
     for query, message in cases.items():
         refused = save(as_member, "Broken", query)
         assert refused.status_code == 422 and message in refused.get_data(as_text=True), query
     board = save(as_member, "Broken board", "owner=someone", target="board")
     assert board.status_code == 422 and "The owner filter is not valid" in board.get_data(as_text=True)
     assert db.session.scalars(select(SavedView.name)).all() == []
+
+
+def test_deleting_a_stage_leaves_the_views_on_it_so_a_new_stage_with_its_id_is_not_shown(as_member, member, admin,
+                                                                                        stages):
+    doomed = stage_service.add_stage("Trade shows", "#123456")
+    view = saved_views.save_view(member.id, "Shows", "pool", f"stage={doomed.id}&q=acme")
+    stage_service.delete_stage(doomed.id, None, admin.id)
+    db.session.expire_all()
+    assert db.session.get(SavedView, view.id).query == "stage=deleted&q=acme"
+    opened = as_member.get(f"/views/{view.id}")
+    assert opened.headers["Location"] == "/leads?q=acme"
 
 
 def test_a_name_differing_only_in_case_is_the_same_name(as_member, member):

@@ -227,6 +227,8 @@ def test_admins_save_hours_and_holidays(app, stages, as_admin):
     ("day3", "09:00-25:00", "not a time of day"),
     ("holidays", "2026-02-30 Nope", "Line 1"),
     ("holidays", "Christmas", "does not start with a date"),
+    ("holidays", "2026-12-24 Eve\n2026-12-24 Again", "Line 2: 2026-12-24 is listed twice"),
+    ("holidays", "9999-12-31 End", "between the years 2000 and 2100"),
 ])
 def test_bad_hours_or_holidays_are_refused_beside_the_field_and_nothing_saved_is_lost(
         app, stages, as_admin, field, typed, message):
@@ -243,6 +245,7 @@ def test_bad_hours_or_holidays_are_refused_beside_the_field_and_nothing_saved_is
 @pytest.mark.parametrize("amount, unit, message", [
     ("0", "minutes", "zero can never be met"),
     ("9000", "hours", "30 days"),
+    ("9999999", "hours", "30 days"),
     ("five", "minutes", "whole number"),
     ("", "hours", "whole number"),
 ])
@@ -355,3 +358,31 @@ def test_the_pool_filters_leads_awaiting_a_first_response_and_those_overdue(berl
                  "stage_entered_at, score, sla_due_at, first_response_at) SELECT 'L', 'N' || g, :stage, g, 1, now(), "
                  "now(), now(), 0, now(), now() FROM generate_series(1, 20000) g", stage=stages["New"].id)
     assert "ix_leads_sla_unanswered" in found, found
+
+
+def test_a_second_target_for_one_source_in_another_case_is_refused(app, stages, as_admin):
+    assert as_admin.post("/settings/sla/rules", {"match": "source", "source": "website", "amount": "5",
+                                                 "unit": "minutes", "clock": "clock", "on_breach": "nothing"}).status_code == 302
+    again = as_admin.post("/settings/sla/rules", {"match": "source", "source": "WEBSITE", "amount": "9",
+                                                  "unit": "minutes", "clock": "clock", "on_breach": "nothing"})
+    assert again.status_code == 422 and "already a target for this" in again.get_data(as_text=True)
+    assert [r.value for r in sla.rules()] == ["website"]
+
+
+def test_deleting_a_target_lets_go_of_its_running_clocks_so_a_reused_id_cannot_act_on_them(berlin, stages, member):
+    doomed = rule(match="source", value="fair", amount="10", unit="minutes", business=False, on_breach="pool")
+    lead = lead_at(MONDAY_10, stages, owner=member, source="fair")
+    assert lead.sla_rule_id == doomed.id
+    sla.delete_rule(doomed.id)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).sla_rule_id is None
+    assert sla.escalate_due(MONDAY_10 + timedelta(minutes=12)) == (0, 1)  # told, but nothing more
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).owner_id == member.id
+
+
+def test_a_target_for_a_band_renamed_since_says_it_never_applies(app, stages, as_admin):
+    hot = rule(match="band", value="Hot", amount="5", unit="minutes")
+    hot.value = "Lukewarm"  # as if the band were renamed after
+    db.session.commit()
+    assert "no band has this name now" in as_admin.get("/settings/sla").get_data(as_text=True)
