@@ -264,9 +264,10 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
         items, more = newest_first(query, SuppressedAddress.created_at, SuppressedAddress.id,
                                    anchor(SuppressedAddress, after_id, "created_at"), per_page)
         return SuppressionPage(items, more)
-    # Code point order is UTF-8 byte order: the addresses with this prefix sort before its successor.
-    query = query.where(SuppressedAddress.address >= prefix,
-                        SuppressedAddress.address < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+    query = query.where(SuppressedAddress.address >= prefix)
+    following = _successor(prefix)
+    if following is not None:
+        query = query.where(SuppressedAddress.address < following)
     cursor = db.session.get(SuppressedAddress, after_id) if after_id else None
     if cursor is not None and cursor.address.startswith(prefix):
         query = query.where(or_(SuppressedAddress.address > cursor.address,
@@ -274,6 +275,16 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
     rows = list(db.session.scalars(query.order_by(SuppressedAddress.address, SuppressedAddress.id)
                                    .limit(per_page + 1)))
     return SuppressionPage(rows[:per_page], len(rows) > per_page)
+
+
+def _successor(prefix: str) -> str | None:
+    """The first string after every string starting with `prefix` (code point order is UTF-8 byte
+    order, which both databases compare by here); None if there is none. Never a lone surrogate,
+    which no database could be sent."""
+    code = ord(prefix[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    return prefix[:-1] + chr(code) if code <= 0x10FFFF else None
 
 
 # --- unsubscribe links ----------------------------------------------------------------------

@@ -297,6 +297,8 @@ def test_the_list_pages_by_keyset_and_a_bad_cursor_gives_the_first_page(as_admin
     assert [e.address for e in searched.items] == [f"p1{n}@example.com" for n in range(10)]
     huge = as_admin.get("/settings/suppression?q=" + "x" * 10_000)
     assert huge.status_code == 200 and "starts with" in huge.get_data(as_text=True)
+    for edge in ("p\ud7ff", "p\U0010ffff", "%", "_"):  # no LIKE, and never a lone surrogate sent
+        assert suppression.listing(edge).items == []
 
 
 def test_members_cannot_see_or_change_the_list(as_member):
