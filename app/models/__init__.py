@@ -16,6 +16,7 @@ from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
 from app.models.settings_version import SettingsVersion
 from app.models.sla import BusinessHours, Holiday, SlaRule
 from app.models.stage import LostReason, Stage, StageKind
+from app.models.suppression import SuppressedAddress, SuppressionReason
 from app.models.tags import LeadTag, Tag
 from app.models.task import Task, TaskKind
 from app.models.user import KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
@@ -25,5 +26,5 @@ __all__ = [
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
+    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "SuppressedAddress", "SuppressionReason", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

@@ -16,6 +16,7 @@ class EmailState(str, enum.Enum):
     sent = "sent"
     failed = "failed"  # every attempt failed; an admin can retry it
     cancelled = "cancelled"  # withdrawn before it went out (a reminder for a cancelled appointment)
+    suppressed = "suppressed"  # never sent: its address is on the suppression list (last_error says why)
 
 
 class OutboxEmail(db.Model):
@@ -42,6 +43,8 @@ class OutboxEmail(db.Model):
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     message_id: Mapped[str] = mapped_column(String(255))
     date_header: Mapped[str] = mapped_column(String(64))
+    # Headers beyond the ones build_message writes, e.g. List-Unsubscribe: {"List-Unsubscribe": "<https://...>"}
+    extra_headers: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     transport: Mapped[str | None] = mapped_column(String(16))  # "smtp" or "local", once sent

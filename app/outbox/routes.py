@@ -27,7 +27,7 @@ def require_admin():
 def index():
     state = request.args.get("state", "")
     if state and state not in {s.value for s in EmailState}:
-        abort(400, description="Filter by one of: queued, sending, sent, failed, cancelled.")
+        abort(400, description="Filter by one of: " + ", ".join(s.value for s in EmailState) + ".")
     # Cursors are email ids; one that is garbage, out of range or names no email gives the newest page.
     listing = service.listing(state, before_id=whole_number(request.args.get("before")),
                               after_id=whole_number(request.args.get("after")))

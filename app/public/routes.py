@@ -143,6 +143,8 @@ def too_many(exc):
     message = "Too many forms were sent from your network just now. Wait a minute, then send it again."
     capture_form = (form_service.find_active_form((request.view_args or {}).get("slug", ""))
                     if request.endpoint == "public.submit_form" else None)
+    if request.endpoint != "public.submit_form":  # an appointment or unsubscribe link
+        message = "Too many requests came from your network just now. Wait a minute, then try again."
     if capture_form is None:
         return _message(429, "Too many requests", message, **headers)
     request.max_content_length = MAX_BODY

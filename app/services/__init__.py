@@ -163,7 +163,7 @@ LEAD_ROWS = frozenset({
     "notifications", "assignment_turns", "assignment_tallies", "stage_totals", "stage_total_deltas",
     "outbox_emails", "appointments", "idempotency_records", "held_submissions", "lead_imports", "import_chunks",
     "import_rejections", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
-    "known_sign_in_addresses", "tasks", "activities", "lead_search_documents",
+    "known_sign_in_addresses", "tasks", "activities", "lead_search_documents", "suppressed_addresses",
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
     # (written at most once a minute), and the settings version itself.
     "api_keys", "settings_versions",

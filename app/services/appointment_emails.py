@@ -45,9 +45,10 @@ def describe_time(appointment: Appointment, zone: str | None = None) -> str:
 # --- links ------------------------------------------------------------------------------------
 
 
-def link_serializer() -> URLSafeSerializer:
-    """What signs and reads the links in a prospect's email (appointments.read_link reads them)."""
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="appointment-link")
+def link_serializer(salt: str = "appointment-link") -> URLSafeSerializer:
+    """What signs and reads the links in a prospect's email (appointments.read_link reads them).
+    Each kind of link has its own salt, so a token made for one can never be read as another."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def link_token(appointment: Appointment, action: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.filters import custom_value, money
 from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
-                        Task,
+                        SuppressedAddress, Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, utcnow
@@ -340,7 +340,7 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
 MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activity, Appointment, Notification,
-                                                    OutboxEmail, Task)}
+                                                    OutboxEmail, Task, SuppressedAddress)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 # A lead's search document is not moved but rebuilt from the rows it is made of (services/search.py).

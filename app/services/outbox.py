@@ -58,11 +58,15 @@ class SmtpUrlError(ServiceError):
 def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, text_body: str, html_body: str,
                 attachments: list[dict] | None = None, lead_id: int | None = None,
                 appointment_id: int | None = None, now: datetime | None = None, reply_to: str | None = None,
-                sender_name: str | None = None) -> OutboxEmail:
+                sender_name: str | None = None, headers: dict[str, str] | None = None) -> OutboxEmail:
     """Add an email to the current transaction (call inside atomic()); it is enqueued after commit.
 
     `sender_name` replaces MAIL_FROM's display name (the address stays the team's); `reply_to` is
-    an address answers go to (a member writing to a lead)."""
+    an address answers go to (a member writing to a lead). `headers` are extra headers
+    (suppression.unsubscribe_headers). An email to an address on the suppression list is kept in
+    the state "suppressed", never sent, unless its kind is exempt (suppression.withheld): the row
+    and the lead's timeline say why."""
+    from app.services.suppression import suppressed_error, withheld
     now = now or utcnow()
     sender = current_app.config["MAIL_FROM"]
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
@@ -76,10 +80,17 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
                       to_name=one_line(to_name, 200), subject=one_line(subject, 300), text_body=text_body, html_body=html_body,
                       attachments=attachments or [], message_id=make_msgid(domain=domain),
                       date_header=formatdate(localtime=False, usegmt=True), attempts=0, created_at=now,
-                      updated_at=now, next_attempt_at=now, lead_id=lead_id, appointment_id=appointment_id)
+                      updated_at=now, next_attempt_at=now, lead_id=lead_id, appointment_id=appointment_id,
+                      extra_headers={name: one_line(value, 2000) for name, value in (headers or {}).items()} or None)
+    why = withheld(kind, to_address)
+    if why:
+        row.state, row.last_error = EmailState.suppressed.value, suppressed_error(why)
     db.session.add(row)
     db.session.flush()
-    db.session.info.setdefault(PENDING, []).append(row.id)
+    if why:
+        _record_on_lead(row, "email_suppressed", now, reason=why)
+    else:
+        db.session.info.setdefault(PENDING, []).append(row.id)
     return row
 
 
@@ -163,6 +174,8 @@ def build_message(row: OutboxEmail) -> EmailMessage:
     message["Message-ID"] = row.message_id
     if row.kind not in WRITTEN_BY_A_PERSON:  # an auto-reply to a person's email is fine
         message["Auto-Submitted"] = "auto-generated"
+    for name, value in (row.extra_headers or {}).items():
+        message.set_raw(name, OneLineHeader(name, value))
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     for attachment in row.attachments or []:
@@ -176,6 +189,23 @@ def build_message(row: OutboxEmail) -> EmailMessage:
             message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
                                    params=extra)
     return message
+
+
+class OneLineHeader(str):
+    """A header written on one line exactly as given: the email package would fold a long
+    List-Unsubscribe URL into RFC 2047 encoded words, which no mail client reads as a link.
+    (RFC 5322 allows 998 characters a line; queue_email keeps extra headers to 2,000, so longer
+    ones are folded the usual way.)"""
+
+    def __new__(cls, name: str, value: str):
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy) -> str:
+        if len(self.name) + 2 + len(self) > 998 or not self.isascii():
+            return policy.header_factory(self.name, str(self)).fold(policy=policy)
+        return f"{self.name}: {self}{policy.linesep}"
 
 
 def address_header(header: str, name: str, address: str) -> str:

@@ -17,7 +17,8 @@ from app.models import OutboxEmail
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Blueprints without CSRF, each with its own protection: the API authenticates with bearer keys (no
 # cookies); the public pages are capture forms posted from other sites (honeypot, fill time, rate
-# limit: no session to protect) and one-click appointment links (a signed token per action).
+# limit: no session to protect), one-click appointment links (a signed token per action) and the
+# unsubscribe link (a signed token; RFC 8058's one-click POST comes from mail clients, with no session).
 CSRF_EXEMPT_BLUEPRINTS = {"api", "public"}
 # The import upload checks the token itself, once it knows the body is within its larger limit.
 CSRF_EXEMPT_VIEWS = {"app.leads.imports.import_upload"}
@@ -59,6 +60,8 @@ def world(app, admin, member, make_lead, stages):
     from app.services import email_templates
     template = email_templates.create_template(email_templates.TemplateSettings(
         name="Walk", subject="Hi {{ lead.first_name }}", body_html="<p>Hello</p>"))
+    from app.services.suppression import suppress
+    suppressed, _ = suppress("gone@example.com", "admin", actor_id=admin.id)
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
@@ -67,7 +70,8 @@ def world(app, admin, member, make_lead, stages):
                 "import_id": imp.id, "outbox_id": email.id if email else 1, "index": 0,
                 "group_id": group.id, "assignment_rule_id": rule.id, "field_id": custom.id, "rule_id": scoring_rule.id,
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
-                "view_id": view.id, "notification_id": notice.id, "template_id": template.id},
+                "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
+                "entry_id": suppressed.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
@@ -126,7 +130,8 @@ def test_every_admin_endpoint_refuses_a_member_and_changes_nothing(app, world, a
             walked.append(rule.endpoint)
             assert response.status_code == 403, (method, url, response.status_code)
             assert "Only admins can change team settings" in response.get_data(as_text=True)
-    assert {"settings.change_role", "settings.create_api_key", "outbox.retry", "settings.delete_stage"} <= set(walked)
+    assert {"settings.change_role", "settings.create_api_key", "outbox.retry", "settings.delete_stage",
+            "settings.lift_suppression"} <= set(walked)
     assert snapshot() == before
 
 
