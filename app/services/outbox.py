@@ -12,8 +12,11 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.header import Header
@@ -26,11 +29,11 @@ from redis import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import EmailState, OutboxEmail
+from app.models import EmailState, OutboxEmail, TimelineEntry
 from app.queue import QUEUES, QueueUnavailable, connection, queue
 from app.services import NotFound, ServiceError, atomic, bounces, utcnow
 from app.services.timeline import record
@@ -44,6 +47,7 @@ FIRST_QUEUE, BULK_QUEUE = "urgent", "default"  # app.queue.QUEUES: workers take 
 # Kinds of email someone is waiting for, which go out ahead of any backlog of nurture emails.
 FIRST_IN_LINE = ("appointment_",)
 MAX_CONNECTIONS = 3  # a batch opens at most this many connections: the first and two after drops
+LINGER = 0.005  # seconds the recorder waits for more sent rows before it records what it has
 # A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a
 # worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
 CLOCK_SKEW = timedelta(seconds=2)
@@ -422,13 +426,14 @@ def deliver_batch(outbox_ids: list[int], now: datetime | None = None) -> dict[in
 
 def _send_all(outgoing: list[_Outgoing], url: str, results: dict[int, Delivery],
               started: datetime) -> list[tuple[_Outgoing, Exception]]:
-    """Send each message over one connection, recording each sent row at once; the failures."""
+    """Send each message over one connection, each sent row recorded at once; the failures."""
     failures: list[tuple[_Outgoing, Exception]] = []
     budget = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"] / 2)
     try:
         relay = Relay(url, current_app.config["SMTP_TIMEOUT"])
     except SmtpUrlError as exc:
         return [(item, exc) for item in outgoing]
+    recorder = _Recorder(current_app._get_current_object())
     try:
         for position, item in enumerate(outgoing):
             if utcnow() - started > budget:
@@ -452,10 +457,55 @@ def _send_all(outgoing: list[_Outgoing], url: str, results: dict[int, Delivery],
                 # to be reclaimed and crash again after every lease, never reaching failed for an admin.
                 failures.append((item, exc))
                 continue
-            results.update(_mark_sent([item], "smtp"))
+            recorder.sent(item)
     finally:
         relay.close()
+        results.update(recorder.close())
     return failures
+
+
+class _Recorder:
+    """Records rows sent from a thread of its own, as soon as the relay has taken each, in as few
+    transactions as keep up with the sender: the sender never waits on the database, and a row the
+    relay took is recorded within about one commit, as when every email had a job of its own, so
+    a worker killed mid-batch leaves only unsent rows to be sent again."""
+
+    def __init__(self, app):
+        self.app = app
+        self.waiting: SimpleQueue = SimpleQueue()
+        self.results: dict[int, Delivery] = {}
+        self.thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
+        self.thread.start()
+
+    def sent(self, item: _Outgoing) -> None:
+        self.waiting.put(item)
+
+    def close(self) -> dict[int, Delivery]:
+        """Wait until every row handed over is recorded; what was."""
+        self.waiting.put(None)
+        self.thread.join()
+        return self.results
+
+    def _run(self) -> None:
+        with self.app.app_context():  # a session of its own
+            closing = False
+            while not closing:
+                items = [self.waiting.get()]
+                time.sleep(LINGER)  # let a few more arrive: one transaction for them all costs as much as one
+                while not self.waiting.empty():
+                    items.append(self.waiting.get())
+                closing = None in items
+                items = [item for item in items if item is not None]
+                for _ in range(3):  # the database blinking costs a moment, not a second send
+                    try:
+                        self.results.update(_mark_sent(items, "smtp"))
+                        break
+                    except Exception:
+                        log.exception("Could not record %s sent email(s) from %s; trying again",
+                                      len(items), items[0].id if items else None)
+                        db.session.rollback()
+                        time.sleep(0.5)
+            db.session.remove()
 
 
 def _mark_sent(items: list[_Outgoing], transport: str) -> dict[int, Delivery]:
@@ -475,9 +525,11 @@ def _mark_sent(items: list[_Outgoing], transport: str) -> dict[int, Delivery]:
                         last_error=None, transport=transport)
                 .returning(OutboxEmail.id, OutboxEmail.lead_id)  # the lead afresh: a merge may have moved the row
                 .execution_options(synchronize_session=False)).all()
-        for outbox_id, lead_id in done:
-            if lead_id is not None and by_id[outbox_id].kind != "owner_notice":
-                record(lead_id, "email_sent", None, by_id[outbox_id].facts, finished)
+        entries = [{"lead_id": lead_id, "kind": "email_sent", "actor_id": None, "data": by_id[outbox_id].facts,
+                    "created_at": finished}
+                   for outbox_id, lead_id in done if lead_id is not None and by_id[outbox_id].kind != "owner_notice"]
+        if entries:  # timeline.record's entries, set-based: one statement, not an ORM flush per email
+            db.session.execute(insert(TimelineEntry), entries)
     return {outbox_id: Delivery("sent") for outbox_id, _ in done}
 
 

@@ -93,7 +93,8 @@ def test_a_worker_killed_mid_batch_leaves_the_sent_rows_sent_and_the_next_worker
     worker = start_worker(EMAIL_LEASE_SECONDS="3")
     assert smtp_server.stalled.wait(30), "the worker never got as far as the sixth email"
     # Each email is recorded sent as soon as the relay has taken it, not at the end of the batch.
-    assert [row.state for row in rows()] == ["sent"] * 5 + ["sending"] * 3
+    wait_until(lambda: [row.state for row in rows()] == ["sent"] * 5 + ["sending"] * 3, timeout=5,
+               message="the five the relay took recorded sent, the rest still sending")
     kill_worker(worker)
     lease = max(row.lease_until for row in rows() if row.lease_until)
     wait_until(lambda: utcnow() > lease, timeout=10, message="the lease to run out")
