@@ -529,6 +529,8 @@ def run_nurture(args, mode: str, workers: int, work: Path, sink: Sink, redis_url
             result["jobs_queued"] = {name: redis.llen(f"rq:queue:{name}") for name in QUEUES}
         db.session.remove()
         load_before = os.getloadavg()[0]
+        import resource
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             pool = Workers(workers, env, run_dir, redis_url)
             booked = {}
@@ -547,6 +549,11 @@ def run_nurture(args, mode: str, workers: int, work: Path, sink: Sink, redis_url
         finally:
             if pool is not None:
                 pool.stop()
+        # The workers' CPU time (their work horses' included: each worker waits for its own), so a
+        # figure that does not depend on what else the machine was doing: emails per CPU-second.
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+        result["worker_cpu_s"] = round(cpu, 2)
         worker_tail = pool.tail(5) if pool is not None else ""
         rows = db.session.execute(select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.appointment_id,
                                          OutboxEmail.message_id, OutboxEmail.state, OutboxEmail.attempts)).all()
@@ -572,6 +579,8 @@ def run_nurture(args, mode: str, workers: int, work: Path, sink: Sink, redis_url
         result.update(span_s=round(span, 2), emails_per_s=round(len(delivered) / span, 1))
         if len(delivered) > 1:
             result["steady_emails_per_s"] = round((len(delivered) - 1) / (delivered[-1] - delivered[0]), 1)
+    if result["worker_cpu_s"] > 0:
+        result["emails_per_worker_cpu_s"] = round(len(delivered) / result["worker_cpu_s"], 1)
     if bookings:
         latencies = [first_arrival[r.message_id] - booked[r.appointment_id][1] for r in rows
                      if r.kind == "appointment_invite" and r.message_id in first_arrival]

@@ -419,7 +419,7 @@ def deliver_batch(outbox_ids: list[int], now: datetime | None = None) -> dict[in
     if not url:
         results.update(_mark_sent(outgoing, "local"))
     else:
-        failures += _send_all(outgoing, url, results, started=now)
+        failures += _send_all(outgoing, url, results, started=utcnow())
     results.update(_failed_attempts(failures))
     return results
 
