@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     EMAIL_RETRY_DELAYS: Annotated[list[Annotated[int, Field(ge=0)]], NoDecode] = Field(
         [60, 300, 900, 2400], description="whole seconds separated by commas, such as 60,300,900,2400")
     EMAIL_LEASE_SECONDS: int = Field(120, gt=0, description="a whole number of seconds above 0, such as 120")
+    EMAIL_BATCH_SIZE: int = Field(100, gt=0, le=1000, description="a whole number from 1 to 1000, such as 100")
     SWEEP_INTERVAL: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
     SWEEP_GRACE_SECONDS: int = Field(60, ge=0, description="a whole number of seconds, such as 60")
     TEAM_TIMEZONE: str = Field("UTC", description="an IANA timezone name such as Europe/Berlin")
@@ -228,6 +229,8 @@ def load(overrides: dict | None = None) -> dict:
         "EMAIL_RETRY_DELAYS": s.EMAIL_RETRY_DELAYS,
         # A worker holds a row this long while sending; past it, the sweeper hands the row to another.
         "EMAIL_LEASE_SECONDS": s.EMAIL_LEASE_SECONDS,
+        # A delivery job sends up to this many emails over one SMTP connection.
+        "EMAIL_BATCH_SIZE": s.EMAIL_BATCH_SIZE,
         # The sweeper (in every worker.py) runs this often and re-enqueues rows left waiting this long.
         "SWEEP_INTERVAL": s.SWEEP_INTERVAL,
         "SWEEP_GRACE_SECONDS": s.SWEEP_GRACE_SECONDS,

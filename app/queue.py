@@ -6,7 +6,9 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
-QUEUES = ("default",)
+# Workers take jobs from these in order: a job on "urgent" (an appointment email) starts before any
+# waiting on "default" (nurture batches, imports, scoring), however many of those are queued.
+QUEUES = ("urgent", "default")
 
 
 class QueueUnavailable(RuntimeError):

@@ -1,7 +1,8 @@
 """Email pipeline benchmark: book N appointments, deliver their invitations with real RQ workers to a local SMTP server.
 
-    python bench/bench_email.py [--db sqlite|postgresql] [--emails 1000] [--workers 1,2] [--modes live[,backlog]]
-                                [--rate 0] [--breakdown 100] [--postgres-url URL] [--redis-url URL]
+    python bench/bench_email.py [--db sqlite|postgresql] [--emails 1000] [--workers 1,2]
+                                [--modes live[,backlog][,nurture][,priority]] [--rate 0] [--bookings 200]
+                                [--breakdown 100] [--postgres-url URL] [--redis-url URL]
                                 [--timeout 300] [--json FILE] [--keep]
 
 Each run gets a fresh database built by the migrations (SQLite: a file in a temporary directory;
@@ -20,6 +21,12 @@ RQ worker with scheduler, sweeper thread) get DATABASE_URL, REDIS_URL, SMTP_URL 
   backlog  all N are booked (and enqueued) with no worker running; then the W workers start. Emails/s
            is N / (last arrival - workers started), including their start-up (~1 s), and
            (N - 1) / (last arrival - first arrival) without it: pure delivery throughput.
+  nurture  N nurture emails (one per lead, a plain HTML newsletter) are written 1,000 to a transaction, as
+           a sequence step due for every lead at once; each commit enqueues its rows as batch jobs;
+           then the W workers start. Emails/s as in backlog mode.
+  priority the nurture backlog, then, once the workers are up, --bookings appointments booked at --rate
+           per second (10 unless given) while the backlog drains: the invitations' booking-to-inbox
+           latency (they go on the urgent queue), and how much of the backlog had arrived by the last booking.
 
 Every run waits (at most --timeout s) for all N messages, waits one more second for duplicates,
 then checks each Message-ID arrived exactly once, with its .ics, and every outbox row is `sent`
@@ -30,7 +37,7 @@ ran inside its work horse, and the gap between one job's end and the next one's 
 --breakdown K then times deliveries without RQ against the same SMTP server, K each way: the job
 function app.jobs.email.deliver() in a fresh fork() of this process (as in an RQ work horse),
 outbox.deliver() on a warm session, the job function in the warm process, and in a fork of the warm
-process; each split into claim / build message / send_smtp / the rest. Then, K times each:
+process; each split into claim / build message / sending over SMTP / the rest. Then, K times each:
 ssl.create_default_context(), an SMTP connection with no message, a fork() of this process, a new
 database connection, and enqueueing one job with a new Redis client (as app.queue does) or a reused one.
 
@@ -251,14 +258,14 @@ def seed(count: int) -> tuple[int, list[int]]:
 def book(lead_ids: list[int], user_id: int, rate: float) -> tuple[dict[int, tuple[float, float]], list[float]]:
     """Book one appointment per lead, like one web request each; {appointment id: (started, returned)}.
 
-    Also returns how long each after-commit enqueue took (wrapping outbox.enqueue_delivery, which the
+    Also returns how long each after-commit enqueue took (wrapping outbox.enqueue_batch, which the
     hook looks up at call time)."""
     from sqlalchemy import inspect
     from app.extensions import db
     from app.services import outbox
     from app.services.appointments import book_appointment
     enqueue_s: list[float] = []
-    original = outbox.enqueue_delivery
+    original = outbox.enqueue_batch
 
     def timed(*args, **kwargs):
         started = time.perf_counter()
@@ -267,7 +274,7 @@ def book(lead_ids: list[int], user_id: int, rate: float) -> tuple[dict[int, tupl
         finally:
             enqueue_s.append(time.perf_counter() - started)
 
-    outbox.enqueue_delivery = timed
+    outbox.enqueue_batch = timed
     booked = {}
     first = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
     began = time.time()
@@ -284,7 +291,7 @@ def book(lead_ids: list[int], user_id: int, rate: float) -> tuple[dict[int, tupl
             booked[inspect(appointment).identity[0]] = (started, returned)  # no reload after the commit
             db.session.remove()  # a fresh session per booking, as per web request
     finally:
-        outbox.enqueue_delivery = original
+        outbox.enqueue_batch = original
     return booked, enqueue_s
 
 
@@ -339,15 +346,19 @@ class Workers:
         self.redis.close()
 
 
-def job_stats(redis_url: str, outbox_ids: list[int]) -> dict:
+def job_stats(redis_url: str, outbox_ids: list[int]) -> dict:  # noqa: ARG001 (every delivery job counts)
     """From RQ's job records: queue wait, time inside the work horse, and the gap between jobs on a worker."""
     from redis import Redis
     from rq.job import Job
     from rq.serializers import JSONSerializer
     from app.services.outbox import job_id
+    from rq import Queue
+    from app.queue import QUEUES
     redis = Redis.from_url(redis_url)
-    jobs = [job for job in Job.fetch_many([job_id(i) for i in outbox_ids], connection=redis,
-                                          serializer=JSONSerializer) if job is not None]
+    # Every delivery job that finished (single rows and batches alike), from RQ's finished registries.
+    ids = [i for name in QUEUES for i in Queue(name, connection=redis).finished_job_registry.get_job_ids()]
+    jobs = [job for job in Job.fetch_many(ids, connection=redis, serializer=JSONSerializer)
+            if job is not None and job.id.startswith("outbox-")]
     redis.close()
     done = [job for job in jobs if job.started_at and job.ended_at and job.enqueued_at]
     if not done:
@@ -462,6 +473,127 @@ def run_once(args, mode: str, workers: int, work: Path, sink: Sink, redis_url: s
     return result
 
 
+# --- nurture: a sequence step due for N leads at once, and appointments booked under that backlog ---------
+
+NURTURE_HTML = ("<p>Hello {name},</p>" + "<p>" + "Here is what teams like yours did with their leads this month. " * 12
+                + "</p><p>Best regards,<br>The Bench team</p>")
+
+
+def queue_nurture(lead_ids: list[int], chunk: int = 1000) -> None:
+    """One nurture email per lead, written `chunk` to a transaction (as a sequence step due for every
+    lead would be); each commit enqueues its rows as batch jobs."""
+    from app.services import atomic, outbox
+    for start in range(0, len(lead_ids), chunk):
+        with atomic():
+            for n, lead_id in enumerate(lead_ids[start:start + chunk], start):
+                name = f"Prospect No. {n}"
+                outbox.queue_email(kind="nurture", to_address=f"prospect{n}@example.com", to_name=name,
+                                   subject="Three ideas for your pipeline", lead_id=lead_id,
+                                   text_body=NURTURE_HTML.format(name=name).replace("<p>", "\n").replace("</p>", ""),
+                                   html_body=NURTURE_HTML.format(name=name))
+
+
+def run_nurture(args, mode: str, workers: int, work: Path, sink: Sink, redis_url: str) -> dict:
+    """`nurture`: N nurture emails queued (no worker running), then W workers start; emails/s.
+    `priority`: the same backlog, and once the workers are up, --bookings appointments booked at
+    --rate per second (10 unless given); booking-to-inbox latency of their invitations."""
+    from redis import Redis
+    from sqlalchemy import select
+    from app.extensions import db
+    from app.models import OutboxEmail
+    from app.queue import QUEUES
+    label = f"{mode}-{workers}w"
+    run_dir = work / label
+    run_dir.mkdir()
+    url = args.postgres_url if args.db == "postgresql" else f"sqlite:///{run_dir / 'bench.db'}"
+    fresh_database(url, run_dir / "instance")
+    with Redis.from_url(redis_url) as redis:
+        redis.flushdb()
+    sink.mark()
+    app = make_app(url, run_dir / "instance", redis_url, sink.url)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "DATABASE_URL": url,
+           "REDIS_URL": redis_url, "SMTP_URL": sink.url, "SECRET_KEY": SECRET,
+           "LEADBOARD_INSTANCE": str(run_dir / "worker-instance")}
+    bookings = args.bookings if mode == "priority" else 0
+    rate = (args.rate or 10) if mode == "priority" else None
+    result = {"db": args.db, "mode": mode, "workers": workers, "emails": args.emails, "rate": rate,
+              "bookings": bookings}
+    pool = None
+    with app.app_context():
+        user_id, lead_ids = seed(args.emails + bookings)
+        db.session.remove()
+        started = time.time()
+        queue_nurture(lead_ids[:args.emails])
+        result["queued_in_s"] = round(time.time() - started, 2)
+        with Redis.from_url(redis_url) as redis:
+            result["jobs_queued"] = {name: redis.llen(f"rq:queue:{name}") for name in QUEUES}
+        db.session.remove()
+        load_before = os.getloadavg()[0]
+        import resource
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            pool = Workers(workers, env, run_dir, redis_url)
+            booked = {}
+            if bookings:
+                result["worker_startup_s"] = round(pool.wait_registered(), 2)
+                booked, _ = book(lead_ids[args.emails:], user_id, rate)
+                result["nurture_arrived_by_last_booking"] = sink.count() - len(booked)
+            total = args.emails + bookings
+            deadline = time.monotonic() + args.timeout
+            while sink.count() < total and time.monotonic() < deadline:
+                pool.check_alive()
+                time.sleep(0.05)
+            time.sleep(GRACE_S)
+            arrivals = sink.arrivals()
+            load_after = os.getloadavg()[0]
+        finally:
+            if pool is not None:
+                pool.stop()
+        # The workers' CPU time (their work horses' included: each worker waits for its own), so a
+        # figure that does not depend on what else the machine was doing: emails per CPU-second.
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+        result["worker_cpu_s"] = round(cpu, 2)
+        worker_tail = pool.tail(5) if pool is not None else ""
+        rows = db.session.execute(select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.appointment_id,
+                                         OutboxEmail.message_id, OutboxEmail.state, OutboxEmail.attempts)).all()
+        db.session.remove()
+        db.engine.dispose()
+    seen = Counter(mid for _, mid, _ in arrivals)
+    by_message = {r.message_id: r for r in rows}
+    first_arrival: dict[str, float] = {}
+    for arrived, mid, _ in arrivals:
+        first_arrival.setdefault(mid, arrived)
+    delivered = sorted(first_arrival[r.message_id] for r in rows if r.message_id in first_arrival)
+    result.update(
+        outbox_rows=len(rows), arrived=len(arrivals), distinct_arrived=sum(1 for m in seen if m in by_message),
+        duplicates=sum(n - 1 for n in seen.values() if n > 1), unknown=sum(1 for m in seen if m not in by_message),
+        missing=sum(1 for r in rows if r.message_id not in seen), states=dict(Counter(r.state for r in rows)),
+        retried=sum(1 for r in rows if r.attempts > 1), load_average=[round(load_before, 2), round(load_after, 2)])
+    total = args.emails + bookings
+    result["exactly_once"] = (result["outbox_rows"] == result["distinct_arrived"] == result["arrived"] == total
+                              and not result["duplicates"] and not result["unknown"]
+                              and result["states"] == {"sent": total} and not result["retried"])
+    if delivered:
+        span = delivered[-1] - pool.started
+        result.update(span_s=round(span, 2), emails_per_s=round(len(delivered) / span, 1))
+        if len(delivered) > 1:
+            result["steady_emails_per_s"] = round((len(delivered) - 1) / (delivered[-1] - delivered[0]), 1)
+    if result["worker_cpu_s"] > 0:
+        result["emails_per_worker_cpu_s"] = round(len(delivered) / result["worker_cpu_s"], 1)
+    if bookings:
+        latencies = [first_arrival[r.message_id] - booked[r.appointment_id][1] for r in rows
+                     if r.kind == "appointment_invite" and r.message_id in first_arrival]
+        if latencies:
+            result.update(latency_p50_ms=ms(percentile(latencies, 50)), latency_p95_ms=ms(percentile(latencies, 95)),
+                          latency_max_ms=ms(max(latencies)))
+        result["booked_in_s"] = round(max(r for _, r in booked.values()) - min(s for s, _ in booked.values()), 2)
+    result.update(job_stats(redis_url, []))
+    if not result["exactly_once"]:
+        result["worker_log_tail"] = worker_tail
+    return result
+
+
 # --- in-process breakdown of one delivery -----------------------------------------------------------
 
 
@@ -470,8 +602,8 @@ def breakdown(args, work: Path, sink: Sink, redis_url: str) -> dict:
 
     1. cold: for each row, fork this process (which has not delivered anything yet) and run the job
        function app.jobs.email.deliver() in the child, as an RQ work horse does;
-    2. warm: outbox.deliver() on a warm session, its parts timed by wrapping outbox._claim,
-       outbox.build_message and outbox.send_smtp (deliver looks them up at call time);
+    2. warm: outbox.deliver() on a warm session, its parts timed by wrapping outbox._claim_many,
+       outbox.build_message and outbox.Relay.send (deliver looks them up at call time);
     3. the job function in this (now warm) process: a fresh database connection each time;
     4. as 1, but forking this process now that it has delivered (its caches are warm)."""
     import logging
@@ -493,8 +625,9 @@ def breakdown(args, work: Path, sink: Sink, redis_url: str) -> dict:
     app = make_app(url, run_dir / "instance", "", sink.url)
     logging.getLogger("app.services.outbox").setLevel(logging.ERROR)
     parts: dict[str, list[float]] = {"claim": [], "build": [], "smtp": []}
-    originals = {name: getattr(outbox, name) for name in ("_claim", "build_message", "send_smtp")}
-    keys = {"_claim": "claim", "build_message": "build", "send_smtp": "smtp"}
+    originals = {name: getattr(outbox, name) for name in ("_claim_many", "build_message")}
+    keys = {"_claim_many": "claim", "build_message": "build"}
+    relay_send = outbox.Relay.send  # handing one message over a (kept) connection, connecting first if need be
 
     def timer(fn, key):
         def wrapped(*a, **kw):
@@ -520,6 +653,7 @@ def breakdown(args, work: Path, sink: Sink, redis_url: str) -> dict:
         db.session.remove()
         for name, fn in originals.items():
             setattr(outbox, name, timer(fn, keys[name]))
+        outbox.Relay.send = timer(relay_send, "smtp")
         def in_fork(outbox_id: int) -> dict:
             read, write = os.pipe()
             pid = os.fork()
@@ -550,6 +684,7 @@ def breakdown(args, work: Path, sink: Sink, redis_url: str) -> dict:
         finally:
             for name, fn in originals.items():
                 setattr(outbox, name, fn)
+            outbox.Relay.send = relay_send
 
         def repeat(fn) -> list[float]:
             times = []
@@ -647,7 +782,7 @@ def print_table(results: list[dict]) -> None:
 def print_breakdown(b: dict) -> None:
     print(f"\nIn-process, {b['k']} deliveries each way (no RQ), p50 / p95 ms; outcomes {b['outcomes']}, "
           f"{b['arrived']} messages arrived:")
-    print(f"  {'':<62}{'total':>16}{'claim':>16}{'build message':>16}{'send_smtp':>16}{'the rest':>16}")
+    print(f"  {'':<62}{'total':>16}{'claim':>16}{'build message':>16}{'SMTP send':>16}{'the rest':>16}")
     labels = {"cold": "job function in a fresh fork of a process that never delivered",
               "warm": "outbox.deliver(), warm session and connection pool",
               "job": "job function, warm process (fresh DB connection each time)",
@@ -671,7 +806,9 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts, one run each (default 1,2)")
     parser.add_argument("--modes", default="live", help="live, backlog or both: live,backlog (default live)")
-    parser.add_argument("--rate", type=float, default=0, help="live mode: bookings per second (default: as fast as possible)")
+    parser.add_argument("--rate", type=float, default=0, help="live mode: bookings per second (default: as fast as "
+                        "possible); priority mode: default 10")
+    parser.add_argument("--bookings", type=int, default=200, help="priority mode: appointments booked under the backlog")
     parser.add_argument("--breakdown", type=int, default=100, help="deliveries to time in-process (0: skip)")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     parser.add_argument("--redis-url", default="", help="use this Redis (flushed!) instead of a throwaway redis-server")
@@ -686,8 +823,8 @@ def main() -> None:
         return sink_main(args.port, args.out)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    if not set(modes) <= {"live", "backlog"} or not counts or min(counts) < 1 or args.emails < 1:
-        raise SystemExit("--modes takes live and/or backlog; --workers and --emails must be positive")
+    if not set(modes) <= {"live", "backlog", "nurture", "priority"} or not counts or min(counts) < 1 or args.emails < 1:
+        raise SystemExit("--modes takes live, backlog, nurture, priority; --workers and --emails must be positive")
 
     work = Path(tempfile.mkdtemp(prefix="bench-email-"))
     own_redis = None
@@ -706,7 +843,8 @@ def main() -> None:
     try:
         for workers in counts:
             for mode in modes:
-                result = run_once(args, mode, workers, work, sink, redis_url)
+                run = run_nurture if mode in ("nurture", "priority") else run_once
+                result = run(args, mode, workers, work, sink, redis_url)
                 results.append(result)
                 print(json.dumps({k: v for k, v in result.items() if k != "worker_log_tail"}), flush=True)
                 if result.get("worker_log_tail"):

@@ -97,6 +97,10 @@ class Lead(db.Model):
     # The soonest open task's due time (None: no next step), kept by services/tasks.py in the same
     # transaction as every task change, so cards and pool filters read it without an aggregate.
     next_task_due_at: Mapped[datetime | None]
+    # Set when a relay refused this lead's address for good (a 5xx bounce, services/bounces.py), with
+    # the relay's words; shown on the lead page.
+    email_undeliverable_at: Mapped[datetime | None]
+    email_undeliverable_reason: Mapped[str | None] = mapped_column(String(300))
     # First-response SLA (services/sla.py): the rule that set the target (no foreign key, as for
     # first_response_by_id), when the clock started, when the first response is due (computed once),
     # the next escalation instant (the 80% warning, then the breach; None once answered or done),

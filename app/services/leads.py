@@ -254,6 +254,8 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
                 raise stale
             for name in changes:
                 setattr(lead, name, cleaned[name])
+            if "email" in changes:  # a new address has not bounced (services/bounces.py)
+                lead.email_undeliverable_at = lead.email_undeliverable_reason = None
             record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
             rescore(lead, actor_id=actor_id)
     return lead

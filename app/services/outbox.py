@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import smtplib
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.header import Header
@@ -23,19 +27,28 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 from redis import RedisError
+from rq import Queue
 from rq.job import Job, JobStatus
-from sqlalchemy import event, func, or_, select, update
+from rq.serializers import JSONSerializer
+from sqlalchemy import event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import EmailState, OutboxEmail
-from app.queue import QueueUnavailable, connection, enqueue, queue
-from app.services import NotFound, ServiceError, atomic, utcnow
+from app.models import EmailState, OutboxEmail, TimelineEntry
+from app.queue import QUEUES, QueueUnavailable, connection, queue
+from app.services import NotFound, ServiceError, atomic, bounces, utcnow
 from app.services.timeline import record
 
 log = logging.getLogger(__name__)
 PENDING = "leadboard_outbox_pending"
-JOB = "app.jobs.email.deliver"
+FIRST = "leadboard_outbox_first"  # those of PENDING that go out first
+JOB = "app.jobs.email.deliver"  # one row
+BATCH_JOB = "app.jobs.email.deliver_batch"  # many rows, over one SMTP connection
+FIRST_QUEUE, BULK_QUEUE = "urgent", "default"  # app.queue.QUEUES: workers take urgent jobs first
+# Kinds of email someone is waiting for, which go out ahead of any backlog of nurture emails.
+FIRST_IN_LINE = ("appointment_",)
+MAX_CONNECTIONS = 3  # a batch opens at most this many connections: the first and two after drops
+LINGER = 0.005  # seconds the recorder waits for more sent rows before it records what it has
 # A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a
 # worker whose clock runs slightly behind must still take it, not skip it and leave it to the sweeper.
 CLOCK_SKEW = timedelta(seconds=2)
@@ -100,23 +113,66 @@ def one_line(text: str | None, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+@event.listens_for(Session, "after_flush")
+def _note_first_in_line(session: Session, context) -> None:
+    """Remember which rows just written go out first: once committed, their kind can't be read here."""
+    for obj in session.new:
+        if isinstance(obj, OutboxEmail) and first_in_line(obj.kind or ""):
+            session.info.setdefault(FIRST, set()).add(obj.id)
+
+
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
-    """Enqueue the rows this transaction wrote, now that they exist for any worker to read."""
-    for outbox_id in session.info.pop(PENDING, None) or []:
-        if not enqueue_delivery(outbox_id):
-            break  # Redis is away: the sweeper enqueues the rest, rather than each waiting out a timeout
+    """Enqueue the rows this transaction wrote, now that they exist for any worker to read: a row on
+    its own is one job, many rows are batch jobs of EMAIL_BATCH_SIZE, and appointment emails go on
+    the urgent queue, which workers take before the default one."""
+    ids = session.info.pop(PENDING, None) or []
+    first = session.info.pop(FIRST, None) or set()
+    if not ids:
+        return
+    size = current_app.config["EMAIL_BATCH_SIZE"]
+    for queue_name in (FIRST_QUEUE, BULK_QUEUE):
+        mine = [i for i in ids if (i in first) == (queue_name == FIRST_QUEUE)]
+        for start in range(0, len(mine), size):
+            if not enqueue_batch(mine[start:start + size], queue_name=queue_name):
+                return  # Redis is away: the sweeper enqueues the rest, rather than each waiting out a timeout
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     if not session.in_transaction():  # the outer transaction, not a savepoint
         session.info.pop(PENDING, None)
+        session.info.pop(FIRST, None)
+
+
+def first_in_line(kind: str) -> bool:
+    """Whether emails of this kind go out ahead of any backlog: those a prospect is waiting for."""
+    return kind.startswith(FIRST_IN_LINE)
+
+
+def queue_for(kind: str) -> str:
+    return FIRST_QUEUE if first_in_line(kind) else BULK_QUEUE
 
 
 def job_id(outbox_id: int, attempts: int = 0) -> str:
     """One job id per row and attempt, so a retry never reuses the id of the job now running."""
     return f"outbox-{outbox_id}" if not attempts else f"outbox-{outbox_id}-retry{attempts}"
+
+
+def batch_job_id(outbox_ids: list[int], attempts: int = 0) -> str:
+    """A batch's job id: its first row's (that row is in no other batch at that attempt) and how many
+    rows it carries (outbox-12-batch100). A batch of one row has that row's own job id."""
+    first = job_id(outbox_ids[0], attempts)
+    return first if len(outbox_ids) == 1 else f"{first}-batch{len(outbox_ids)}"
+
+
+def rows_of(job: Job) -> list[int]:
+    """The outbox rows a delivery job carries (either kind of job); none for any other job."""
+    if job.func_name == JOB:
+        return [int(job.args[0])]
+    if job.func_name == BATCH_JOB:
+        return [int(i) for i in job.args[0]]
+    return []
 
 
 def _job_timeout() -> int:
@@ -125,30 +181,53 @@ def _job_timeout() -> int:
     return max(5, int(current_app.config["EMAIL_LEASE_SECONDS"] * 0.75))
 
 
-def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = None) -> bool:
-    """Put a row's delivery job on the queue (at a time, for retries); False when Redis is away.
+def enqueue_delivery(outbox_id: int, attempts: int = 0, at: datetime | None = None,
+                     queue_name: str = BULK_QUEUE) -> bool:
+    """Put a row's delivery job on the queue (at a time, for retries); False when Redis is away."""
+    return enqueue_batch([outbox_id], attempts, at, queue_name=queue_name)
 
-    The row is the record, so a failure here loses nothing: the sweeper enqueues it later."""
-    job = job_id(outbox_id, attempts)
+
+def enqueue_batch(outbox_ids: list[int], attempts: int = 0, at: datetime | None = None, *,
+                  queue_name: str = BULK_QUEUE) -> bool:
+    """Put one delivery job for these rows on the queue (at a time, for retries); False when Redis is
+    away. `attempts` is the first row's, for the job id.
+
+    The rows are the record, so a failure here loses nothing: the sweeper enqueues them later."""
+    func, args = (JOB, (outbox_ids[0],)) if len(outbox_ids) == 1 else (BATCH_JOB, (list(outbox_ids),))
+    job = batch_job_id(outbox_ids, attempts)
     try:
-        if at is None:
-            enqueue(JOB, outbox_id, job_id=job, job_timeout=_job_timeout())
-        else:
-            # RQ's scheduler keeps whole seconds, dropping the fraction, so it would start the job
-            # up to a second before the row is due, and the job would find nothing to claim.
-            at = at.replace(tzinfo=timezone.utc)
-            if at.microsecond:
-                at = at.replace(microsecond=0) + timedelta(seconds=1)
-            try:
-                queue().enqueue_at(at, JOB, outbox_id, job_id=job, job_timeout=_job_timeout())
-            except RedisError as exc:
-                raise QueueUnavailable(str(exc)) from exc
+        try:
+            target = queue(queue_name)
+            if at is None:
+                target.enqueue(func, *args, job_id=job, job_timeout=_job_timeout())
+            else:
+                # RQ's scheduler keeps whole seconds, dropping the fraction, so it would start the job
+                # up to a second before the row is due, and the job would find nothing to claim.
+                at = at.replace(tzinfo=timezone.utc)
+                if at.microsecond:
+                    at = at.replace(microsecond=0) + timedelta(seconds=1)
+                target.enqueue_at(at, func, *args, job_id=job, job_timeout=_job_timeout())
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
     except QueueUnavailable as exc:
         # No REDIS_URL at all (a seed script, a shell) is expected; Redis not answering is not.
         level = logging.WARNING if current_app.config["REDIS_URL"] else logging.INFO
-        log.log(level, "Email %s stays queued in the outbox until a worker's sweeper enqueues it: %s", outbox_id, exc)
+        log.log(level, "%s email(s) from %s stay queued in the outbox until a worker's sweeper enqueues them: %s",
+                len(outbox_ids), outbox_ids[0], exc)
         return False
     return True
+
+
+def enqueue_retries(results: dict[int, Delivery]) -> None:
+    """Schedule the retries a delivery asked for: one job per queue, attempt and second."""
+    groups: dict[tuple, list[int]] = {}
+    for outbox_id, result in results.items():
+        if result.outcome == "retry":
+            groups.setdefault((result.queue, result.attempts, result.retry_at), []).append(outbox_id)
+    size = current_app.config["EMAIL_BATCH_SIZE"]
+    for (queue_name, attempts, at), ids in groups.items():
+        for start in range(0, len(ids), size):
+            enqueue_batch(ids[start:start + size], attempts, at, queue_name=queue_name)
 
 
 # --- delivering -------------------------------------------------------------------------------
@@ -159,6 +238,7 @@ class Delivery:
     outcome: str  # "sent", "retry", "failed", "skipped"
     retry_at: datetime | None = None
     attempts: int = 0
+    queue: str = "default"  # where its retry goes
 
 
 def build_message(row: OutboxEmail) -> EmailMessage:
@@ -250,87 +330,276 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def send_smtp(message: EmailMessage, url: str, timeout: float, to_address: str) -> None:
-    """Hand the message to the relay. A password is never sent over a connection without TLS."""
-    settings = smtp_settings(url)
-    if settings["tls"]:
-        client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=tls_context())
-    else:
-        client = smtplib.SMTP(settings["host"], settings["port"], timeout=timeout)
-    try:
-        client.ehlo()
-        if not settings["tls"] and client.has_extn("starttls"):
-            client.starttls(context=tls_context())
+class Relay:
+    """One connection to the relay for a batch of messages: opened when first needed and again after
+    the relay drops it. A password is never sent over a connection without TLS."""
+
+    def __init__(self, url: str, timeout: float):
+        self.settings = smtp_settings(url)
+        self.timeout = timeout
+        self.client: smtplib.SMTP | None = None
+        self.connections = 0
+
+    def connect(self) -> None:
+        settings = self.settings
+        self.connections += 1
+        if settings["tls"]:
+            client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=self.timeout, context=tls_context())
+        else:
+            client = smtplib.SMTP(settings["host"], settings["port"], timeout=self.timeout)
+        try:
             client.ehlo()
-        elif not settings["tls"] and settings["username"]:
-            raise smtplib.SMTPNotSupportedError(
-                "The relay does not offer STARTTLS, so the password was not sent. Use smtps:// or a relay with TLS.")
-        if settings["username"]:
-            client.login(settings["username"], settings["password"] or "")
-        client.send_message(message, to_addrs=[to_address])
-    finally:
-        try:  # once the relay has accepted the message, trouble saying goodbye is not a failed send
-            client.quit()
-        except (smtplib.SMTPException, OSError):
+            if not settings["tls"] and client.has_extn("starttls"):
+                client.starttls(context=tls_context())
+                client.ehlo()
+            elif not settings["tls"] and settings["username"]:
+                raise smtplib.SMTPNotSupportedError(
+                    "The relay does not offer STARTTLS, so the password was not sent. Use smtps:// or a relay with TLS.")
+            if settings["username"]:
+                client.login(settings["username"], settings["password"] or "")
+        except BaseException:
             client.close()
+            raise
+        self.client = client
+
+    def send(self, message: EmailMessage, to_address: str) -> None:
+        """Hand one message over, connecting first if need be. A refusal of this message leaves the
+        connection open for the next; a dropped connection is closed, to be opened again."""
+        if self.client is None:
+            self.connect()
+        try:
+            self.client.send_message(message, to_addrs=[to_address])
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close(polite=False)
+            raise
+        except smtplib.SMTPException:
+            if self.client.sock is None:  # smtplib closed it: the relay said 421, closing
+                self.client = None
+            raise
+
+    def close(self, polite: bool = True) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:  # once the relay has accepted the messages, trouble saying goodbye is not a failed send
+            if polite:
+                client.quit()
+                return
+        except (smtplib.SMTPException, OSError):
+            pass
+        client.close()
+
+
+def send_smtp(message: EmailMessage, url: str, timeout: float, to_address: str) -> None:
+    """Hand one message to the relay over a connection of its own."""
+    relay = Relay(url, timeout)
+    try:
+        relay.send(message, to_address)
+    finally:
+        relay.close()
+
+
+@dataclass
+class _Outgoing:
+    id: int
+    attempt: int
+    kind: str
+    queue: str
+    facts: dict
+    message: EmailMessage | None = None
 
 
 def _claim(outbox_id: int, now: datetime) -> int | None:
     """Take the row for this worker; the attempt number, or None if it isn't ours to send."""
+    return _claim_many([outbox_id], now).get(outbox_id)
+
+
+def _claim_many(outbox_ids: list[int], now: datetime) -> dict[int, int]:
+    """Take those of these rows that are due (or abandoned past their lease) for this worker, in one
+    conditional UPDATE: {row id: attempt number} of the rows now ours to send."""
     lease = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"])
     with atomic():
         claimed = db.session.execute(
             update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id,
+            .where(OutboxEmail.id.in_(outbox_ids),
                    or_((OutboxEmail.state == EmailState.queued.value)
                        & (OutboxEmail.next_attempt_at <= now + CLOCK_SKEW),
                        (OutboxEmail.state == EmailState.sending.value) & (OutboxEmail.lease_until < now)))
             .values(state=EmailState.sending.value, attempts=OutboxEmail.attempts + 1, lease_until=now + lease,
                     updated_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if not claimed:
-            return None
-        return db.session.scalar(select(OutboxEmail.attempts).where(OutboxEmail.id == outbox_id))
+            .returning(OutboxEmail.id, OutboxEmail.attempts)
+            .execution_options(synchronize_session=False)).all()
+    return {outbox_id: attempts for outbox_id, attempts in claimed}
 
 
 def deliver(outbox_id: int, now: datetime | None = None) -> Delivery:
-    """Send one row, at most once: claim it, send it, record the outcome.
+    """Send one row, at most once: claim it, send it, record the outcome (see deliver_batch)."""
+    return deliver_batch([outbox_id], now)[outbox_id]
 
-    A failure leaves the row queued for a later attempt (retry_at says when) until the attempts run
-    out; then it is failed and the lead's timeline says so."""
+
+def deliver_batch(outbox_ids: list[int], now: datetime | None = None) -> dict[int, Delivery]:
+    """Send these rows, each at most once, over one connection to the relay: claim those that are
+    due in one statement, send them one after another, and record each as soon as the relay has
+    taken it, so a worker killed mid-batch leaves only unsent rows to be sent again.
+
+    A refused message fails only its own row: it stays queued for a later attempt (retry_at says
+    when) until the attempts run out; then it is failed and the lead's timeline says so. A relay that
+    refuses an address for good marks it undeliverable on the lead. Rows not sent within half the
+    lease (a slow relay) go back to the queue untouched, for another job."""
     now = now or utcnow()
-    attempt = _claim(outbox_id, now)
-    if attempt is None:
-        return Delivery("skipped")
-    row = db.session.get(OutboxEmail, outbox_id)
-    db.session.refresh(row)
-    kind, facts = row.kind, {"subject": row.subject, "to": row.to_address}
+    results = {outbox_id: Delivery("skipped") for outbox_id in outbox_ids}
+    claimed = _claim_many(outbox_ids, now)
+    if not claimed:
+        return results
+    rows = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(claimed)).order_by(OutboxEmail.id)
+                              .execution_options(populate_existing=True)).all()
+    outgoing, failures = [], []
+    for row in rows:
+        item = _Outgoing(row.id, claimed[row.id], row.kind, queue_for(row.kind),
+                         {"subject": row.subject, "to": row.to_address})
+        try:
+            # The local outbox keeps the row as it is; building the message still proves it is sendable.
+            item.message = build_message(row)
+            outgoing.append(item)
+        except Exception as exc:
+            failures.append((item, exc))
+    db.session.rollback()  # hold no transaction open while talking to the relay
     url = current_app.config["SMTP_URL"]
+    if not url:
+        results.update(_mark_sent(outgoing, "local"))
+    else:
+        failures += _send_all(outgoing, url, results, started=utcnow())
+    results.update(_failed_attempts(failures))
+    return results
+
+
+def _send_all(outgoing: list[_Outgoing], url: str, results: dict[int, Delivery],
+              started: datetime) -> list[tuple[_Outgoing, Exception]]:
+    """Send each message over one connection, each sent row recorded at once; the failures."""
+    failures: list[tuple[_Outgoing, Exception]] = []
+    budget = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"] / 2)
     try:
-        # The local outbox keeps the row as it is; building the message still proves it is sendable.
-        message = build_message(row)
-        db.session.rollback()  # hold no transaction open while talking to the relay
-        if url:
-            send_smtp(message, url, current_app.config["SMTP_TIMEOUT"], facts["to"])
-    except Exception as exc:
-        # Any error is this attempt failing. One escaping the job would leave the row sending, to be
-        # reclaimed and crash again after every lease, never reaching failed for an admin to see.
-        db.session.rollback()
-        return _failed_attempt(outbox_id, attempt, f"{type(exc).__name__}: {exc}"[:2000], permanent(exc))
+        relay = Relay(url, current_app.config["SMTP_TIMEOUT"])
+    except SmtpUrlError as exc:
+        return [(item, exc) for item in outgoing]
+    recorder = _Recorder(current_app._get_current_object())
+    try:
+        for position, item in enumerate(outgoing):
+            if utcnow() - started > budget:
+                _release(outgoing[position:])
+                break
+            if relay.client is None and relay.connections >= MAX_CONNECTIONS:
+                # The relay keeps dropping us: the rest wait for their next attempt.
+                gone = smtplib.SMTPServerDisconnected("The relay closed the connection again and again.")
+                failures += [(rest, gone) for rest in outgoing[position:]]
+                break
+            try:
+                if relay.client is None:
+                    relay.connect()
+            except Exception as exc:  # no relay to talk to: no message of this batch can go now
+                failures += [(rest, exc) for rest in outgoing[position:]]
+                break
+            try:
+                relay.send(item.message, item.facts["to"])
+            except Exception as exc:
+                # Any error is this attempt failing. One escaping the job would leave the rows sending,
+                # to be reclaimed and crash again after every lease, never reaching failed for an admin.
+                failures.append((item, exc))
+                continue
+            recorder.sent(item)
+    finally:
+        relay.close()
+        results.update(recorder.close())
+    return failures
+
+
+class _Recorder:
+    """Records rows sent from a thread of its own, as soon as the relay has taken each, in as few
+    transactions as keep up with the sender: the sender never waits on the database, and a row the
+    relay took is recorded within about one commit, as when every email had a job of its own, so
+    a worker killed mid-batch leaves only unsent rows to be sent again."""
+
+    def __init__(self, app):
+        self.app = app
+        self.waiting: SimpleQueue = SimpleQueue()
+        self.results: dict[int, Delivery] = {}
+        self.thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
+        self.thread.start()
+
+    def sent(self, item: _Outgoing) -> None:
+        self.waiting.put(item)
+
+    def close(self) -> dict[int, Delivery]:
+        """Wait until every row handed over is recorded; what was."""
+        self.waiting.put(None)
+        self.thread.join()
+        return self.results
+
+    def _run(self) -> None:
+        with self.app.app_context():  # a session of its own
+            closing = False
+            while not closing:
+                items = [self.waiting.get()]
+                time.sleep(LINGER)  # let a few more arrive: one transaction for them all costs as much as one
+                while not self.waiting.empty():
+                    items.append(self.waiting.get())
+                closing = None in items
+                items = [item for item in items if item is not None]
+                for _ in range(3):  # the database blinking costs a moment, not a second send
+                    try:
+                        self.results.update(_mark_sent(items, "smtp"))
+                        break
+                    except Exception:
+                        log.exception("Could not record %s sent email(s) from %s; trying again",
+                                      len(items), items[0].id if items else None)
+                        db.session.rollback()
+                        time.sleep(0.5)
+            db.session.remove()
+
+
+def _mark_sent(items: list[_Outgoing], transport: str) -> dict[int, Delivery]:
+    """Record these rows sent (each still ours at its attempt), with their leads' timeline entries."""
+    if not items:
+        return {}
+    finished = utcnow()
+    by_id = {item.id: item for item in items}
+    done = []
     with atomic():
-        finished = utcnow()
-        done = db.session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, OutboxEmail.state == EmailState.sending.value,
-                   OutboxEmail.attempts == attempt)
-            .values(state=EmailState.sent.value, sent_at=finished, updated_at=finished, lease_until=None,
-                    last_error=None, transport="smtp" if url else "local")
-            .execution_options(synchronize_session=False)).rowcount
-        # Read the lead afresh: a merge may have moved the row, or the lead gone, while we sent.
-        lead_id = db.session.scalar(select(OutboxEmail.lead_id).where(OutboxEmail.id == outbox_id)) if done else None
-        if lead_id is not None and kind != "owner_notice":
-            record(lead_id, "email_sent", None, facts, finished)
-    return Delivery("sent")
+        for attempt in sorted({item.attempt for item in items}):
+            done += db.session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id.in_([item.id for item in items if item.attempt == attempt]),
+                       OutboxEmail.state == EmailState.sending.value, OutboxEmail.attempts == attempt)
+                .values(state=EmailState.sent.value, sent_at=finished, updated_at=finished, lease_until=None,
+                        last_error=None, transport=transport)
+                .returning(OutboxEmail.id, OutboxEmail.lead_id)  # the lead afresh: a merge may have moved the row
+                .execution_options(synchronize_session=False)).all()
+        entries = [{"lead_id": lead_id, "kind": "email_sent", "actor_id": None, "data": by_id[outbox_id].facts,
+                    "created_at": finished}
+                   for outbox_id, lead_id in done if lead_id is not None and by_id[outbox_id].kind != "owner_notice"]
+        if entries:  # timeline.record's entries, set-based: one statement, not an ORM flush per email
+            db.session.execute(insert(TimelineEntry), entries)
+    return {outbox_id: Delivery("sent") for outbox_id, _ in done}
+
+
+def _release(items: list[_Outgoing]) -> None:
+    """Hand rows this worker claimed but did not try back to the queue, their attempt not counted,
+    and enqueue them again."""
+    now = utcnow()
+    with atomic():
+        for attempt in sorted({item.attempt for item in items}):
+            db.session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id.in_([item.id for item in items if item.attempt == attempt]),
+                       OutboxEmail.state == EmailState.sending.value, OutboxEmail.attempts == attempt)
+                .values(state=EmailState.queued.value, attempts=attempt - 1, lease_until=None, next_attempt_at=now,
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+    log.info("%s email(s) from %s went back to the queue: the batch ran out of time", len(items), items[0].id)
+    size = current_app.config["EMAIL_BATCH_SIZE"]
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        enqueue_batch([item.id for item in chunk], chunk[0].attempt - 1, queue_name=chunk[0].queue)
 
 
 def permanent(exc: Exception) -> bool:
@@ -343,23 +612,70 @@ def permanent(exc: Exception) -> bool:
     return isinstance(exc, (smtplib.SMTPNotSupportedError, SmtpUrlError, ValueError, KeyError, TypeError))
 
 
-def _failed_attempt(outbox_id: int, attempt: int, error: str, permanent: bool = False) -> Delivery:
+ENHANCED_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def hard_bounce(exc: Exception) -> str | None:
+    """The relay's words when it refused the recipient's address for good, else None.
+
+    A 5xx refusal of the recipient (RCPT TO) is a bounce, unless its enhanced status says policy
+    (5.7.x, such as "relay access denied": our relay's settings, not the address); a 5xx refusal of
+    the message itself counts only with a 5.1.x status (a bad mailbox). A refusal of our sender, of
+    the content or of the size is not the prospect's address at fault."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        replies = list(exc.recipients.values())
+        stage = "rcpt"
+    elif isinstance(exc, smtplib.SMTPDataError):
+        replies = [(exc.smtp_code, exc.smtp_error)]
+        stage = "data"
+    else:
+        return None
+    if not replies or any(code < 500 for code, _ in replies):
+        return None
+    code, text = replies[0]
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    status = ENHANCED_STATUS.match(text)
+    if status:
+        if status.group(2) == "7" or (stage == "data" and status.group(2) != "1"):
+            return None
+    elif stage == "data" or code not in (550, 551, 553):
+        return None
+    return one_line(f"{code} {text}", 300)
+
+
+def _failed_attempts(failures: list[tuple[_Outgoing, Exception]]) -> dict[int, Delivery]:
+    """Record the failed attempts in one transaction: each row queued again with its backoff from the
+    row, or failed for good (permanent, or out of attempts), and a hard bounce on the lead."""
+    if not failures:
+        return {}
     delays = current_app.config["EMAIL_RETRY_DELAYS"]
     now = utcnow()
+    results: dict[int, Delivery] = {}
+    by_id = {item.id: (item, exc) for item, exc in failures}
     with atomic():
-        row = db.session.get(OutboxEmail, outbox_id)
-        if row is None or row.state != EmailState.sending.value or row.attempts != attempt:
-            return Delivery("skipped")  # someone else has the row now
-        row.last_error, row.updated_at, row.lease_until = error, now, None
-        if permanent or attempt > len(delays):
-            row.state, row.failed_at = EmailState.failed.value, now
-            _record_on_lead(row, "email_failed", now, error=error, attempts=attempt)
-            log.warning("Email %s failed for good after %s attempts: %s", outbox_id, attempt, error)
-            return Delivery("failed")
-        row.state = EmailState.queued.value
-        row.next_attempt_at = now + timedelta(seconds=delays[attempt - 1])
-        log.info("Email %s attempt %s failed (%s); next try at %s", outbox_id, attempt, error, row.next_attempt_at)
-        return Delivery("retry", row.next_attempt_at, attempt)
+        rows = db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(by_id))
+                                  .execution_options(populate_existing=True)).all()
+        for row in rows:
+            item, exc = by_id[row.id]
+            if row.state != EmailState.sending.value or row.attempts != item.attempt:
+                continue  # someone else has the row now
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.last_error, row.updated_at, row.lease_until = error, now, None
+            if permanent(exc) or item.attempt > len(delays):
+                row.state, row.failed_at = EmailState.failed.value, now
+                _record_on_lead(row, "email_failed", now, error=error, attempts=item.attempt)
+                bounce = hard_bounce(exc)
+                if bounce and row.lead_id is not None and row.kind != "owner_notice":
+                    bounces.record_hard_bounce(row.lead_id, row.to_address, bounce, now)
+                log.warning("Email %s failed for good after %s attempts: %s", row.id, item.attempt, error)
+                results[row.id] = Delivery("failed")
+                continue
+            row.state = EmailState.queued.value
+            row.next_attempt_at = now + timedelta(seconds=delays[item.attempt - 1])
+            log.info("Email %s attempt %s failed (%s); next try at %s", row.id, item.attempt, error,
+                     row.next_attempt_at)
+            results[row.id] = Delivery("retry", row.next_attempt_at, item.attempt, item.queue)
+    return results
 
 
 def _record_on_lead(row: OutboxEmail, kind: str, now: datetime, actor_id: int | None = None, **data) -> None:
@@ -484,21 +800,35 @@ def sweep(now: datetime | None = None, *, grace_seconds: int | None = None) -> S
                 .values(state=EmailState.queued.value, next_attempt_at=now, lease_until=None, updated_at=now,
                         last_error="The worker sending this stopped before it finished; trying again.")
                 .execution_options(synchronize_session=False)).rowcount
-    due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts, OutboxEmail.next_attempt_at).where(
+    due = db.session.execute(select(OutboxEmail.id, OutboxEmail.attempts, OutboxEmail.next_attempt_at,
+                                    OutboxEmail.kind).where(
         OutboxEmail.state == EmailState.queued.value,
         or_(OutboxEmail.next_attempt_at <= now - grace, OutboxEmail.id.in_(reclaimed)))
         .order_by(OutboxEmail.next_attempt_at).limit(1000)).all()
     db.session.rollback()
-    pending = _pending_jobs([(outbox_id, attempts) for outbox_id, attempts, _ in due])
-    for outbox_id, attempts, due_at in due:
-        # Redis says its job is waiting; believe it for a while, not forever (a job hash can outlive
-        # its place in the queue). A second job for one row is harmless: delivery claims it first.
-        # A retry still scheduled after its time (the rows here are due past the grace period) has
-        # lost its scheduler, which a Redis outage takes down with it: enqueue it now.
+    pending = _pending_jobs([outbox_id for outbox_id, *_ in due])
+    lost: dict[str, list[tuple[int, int]]] = {FIRST_QUEUE: [], BULK_QUEUE: []}
+    for outbox_id, attempts, due_at, kind in due:
+        # Redis says a job for it is waiting; believe it for a while, not forever (a job hash can
+        # outlive its place in the queue). A second job for one row is harmless: delivery claims it
+        # first. A retry still scheduled after its time (the rows here are due past the grace period)
+        # has lost its scheduler, which a Redis outage takes down with it: enqueue it now.
         overdue = due_at <= now - max(grace * 10, timedelta(minutes=10))
         stranded = pending.get(outbox_id) == "scheduled"
-        if (outbox_id not in pending or overdue or stranded) and enqueue_delivery(outbox_id, attempts):
-            result.enqueued += 1
+        if outbox_id not in pending or overdue or stranded:
+            lost[queue_for(kind)].append((outbox_id, attempts))
+    size = current_app.config["EMAIL_BATCH_SIZE"]
+    taken = set(reclaimed)
+    for queue_name, rows in lost.items():
+        # A row whose worker died sending it goes alone, so a message that kills its worker each
+        # time (failed once its attempts run out) never takes a batch of others down with it.
+        others = [row for row in rows if row[0] not in taken]
+        batches = [[row] for row in rows if row[0] in taken] + [
+            others[start:start + size] for start in range(0, len(others), size)]
+        for batch in batches:
+            if not enqueue_batch([outbox_id for outbox_id, _ in batch], batch[0][1], queue_name=queue_name):
+                break
+            result.enqueued += len(batch)
     if result.reclaimed or result.enqueued:
         log.info("Sweep: %s reclaimed, %s enqueued", result.reclaimed, result.enqueued)
     return result
@@ -517,15 +847,27 @@ def _fail_exhausted(abandoned, now: datetime) -> None:
             _record_on_lead(row, "email_failed", now, error=row.last_error, attempts=row.attempts)
 
 
-def _pending_jobs(rows: list[tuple[int, int]]) -> dict[int, str]:
-    """The rows whose delivery job Redis still holds waiting, and how ("queued", "scheduled", ...)."""
-    if not rows:
+def _pending_jobs(outbox_ids: list[int]) -> dict[int, str]:
+    """Those of these rows that a delivery job waiting in Redis carries, and how it waits ("queued",
+    "scheduled"): read from the delivery jobs on the queues, a few hundred for a backlog of tens of
+    thousands of rows in batches."""
+    if not outbox_ids:
         return {}
+    wanted = set(outbox_ids)
+    found: dict[int, str] = {}
     try:
         redis = connection()
-        jobs = Job.fetch_many([job_id(i, attempts) for i, attempts in rows], connection=redis)
-        waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-        statuses = {i: job.get_status(refresh=False) for (i, _), job in zip(rows, jobs) if job is not None}
-        return {i: status.value for i, status in statuses.items() if status in waiting}
+        for name in QUEUES:
+            waiting = Queue(name, connection=redis, serializer=JSONSerializer)
+            ids = [i for i in waiting.get_job_ids() + waiting.scheduled_job_registry.get_job_ids()
+                   if i.startswith("outbox-")]
+            for job in Job.fetch_many(ids, connection=redis, serializer=JSONSerializer):
+                status = job.get_status(refresh=False) if job is not None else None
+                if status not in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+                    continue
+                for outbox_id in wanted.intersection(rows_of(job)):
+                    if found.get(outbox_id) != JobStatus.QUEUED.value:  # queued outranks scheduled
+                        found[outbox_id] = status.value
+        return found
     except (QueueUnavailable, RedisError):
         return {}

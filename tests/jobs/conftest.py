@@ -61,24 +61,50 @@ def wait_until(condition, timeout: float = 15.0, interval: float = 0.02, message
 
 
 class StallingSmtpSink(SmtpSink):
-    """The SMTP sink, which can also hang on one message's DATA, as a relay that stops answering does.
+    """The SMTP sink, which can also hang on one message's DATA, as a relay that stops answering does,
+    refuse chosen recipients, and close the connection at a chosen message.
 
-    After `stall_next()` the next DATA command gets no reply at all (and its message is not kept);
-    `stalled` is set once the client is waiting on it."""
+    After `stall_next(after=n)` the DATA command after the next n gets no reply at all (and its
+    message is not kept); `stalled` is set once the client is waiting on it. `refuse_recipients`
+    maps an address to the reply its RCPT TO gets ("550 5.1.1 No such user"); the messages counted
+    in `close_at_mail` (1 is the first MAIL FROM) get "421", after which the client must reconnect.
+    `peers` holds the client end of each connection that sent a message."""
 
     def __init__(self):
         super().__init__()
-        self._stall = False
+        self._stall_in: int | None = None
         self.stalled = threading.Event()
+        self.refuse_recipients: dict[str, str] = {}
+        self.close_at_mail: set[int] = set()
+        self.mails = 0
+        self.peers: set = set()
 
-    def stall_next(self) -> None:
-        self._stall = True
+    def stall_next(self, after: int = 0) -> None:
+        self._stall_in = after
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.mails += 1
+        self.peers.add(session.peer)
+        if self.mails in self.close_at_mail:
+            return "421 4.3.2 Closing the connection"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse_recipients:
+            return self.refuse_recipients[address]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self._stall:
-            self._stall = False
+        if self._stall_in == 0:
+            self._stall_in = None
             self.stalled.set()
             await asyncio.Event().wait()  # until the server stops and cancels this session
+        elif self._stall_in is not None:
+            self._stall_in -= 1
         return await super().handle_DATA(server, session, envelope)
 
 

@@ -85,10 +85,11 @@ def said(worker, text: str, timeout: float = 60) -> bool:
 
 def test_killing_redis_during_a_backlog_delays_the_emails_and_each_still_arrives_once(
         outage_app, throwaway_redis, start_worker, smtp_server):
+    outage_app.config["EMAIL_BATCH_SIZE"] = 4  # ten batch jobs: some still queued when Redis goes
     rows = queue_emails(40)
     # The sweeper looks every half second and takes a queued row whose job Redis lost at once.
     worker = start_worker(burst=False, REDIS_URL=throwaway_redis.url, SWEEP_INTERVAL="0.5",
-                          SWEEP_GRACE_SECONDS="0")
+                          SWEEP_GRACE_SECONDS="0", EMAIL_BATCH_SIZE="4")
     log = drained(worker)
     smtp_server.wait_for(3)
 

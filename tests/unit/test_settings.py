@@ -48,6 +48,7 @@ def clean_env(monkeypatch, tmp_path):
     ("EMAIL_RETRY_DELAYS", "x", "separated by commas"),
     ("EMAIL_RETRY_DELAYS", "60,-5", "(entry 2) is not valid"),
     ("EMAIL_LEASE_SECONDS", "two minutes", "whole number of seconds"),
+    ("EMAIL_BATCH_SIZE", "5000", "from 1 to 1000"),
     ("SWEEP_INTERVAL", "-1", "seconds above 0"),
     ("SWEEP_GRACE_SECONDS", "1.5", "whole number of seconds"),
     ("SESSION_LIFETIME_DAYS", "0", "days above 0"),

@@ -1,0 +1,38 @@
+"""Hard bounces: a relay that refuses a prospect's address for good marks it undeliverable on the lead.
+
+The outbox calls record_hard_bounce inside the transaction that fails the email, so the mark, its
+timeline entry and whatever a bounce stops happen together or not at all."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, update
+
+from app.extensions import db
+from app.models import Lead
+from app.services.timeline import record
+
+
+def record_hard_bounce(lead_id: int, address: str, reason: str, now: datetime) -> bool:
+    """Mark the lead's email undeliverable, with the relay's reason, on its timeline, and stop what a
+    bounce stops (call inside atomic()). False, and nothing done, when the lead's address is no longer
+    this one (edited since the email was written) or the lead is gone."""
+    marked = db.session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, func.lower(Lead.email) == address.strip().lower())
+        .values(email_undeliverable_at=now, email_undeliverable_reason=reason)
+        .execution_options(synchronize_session=False)).rowcount
+    if not marked:
+        return False
+    record(lead_id, "email_undeliverable", None, {"to": address, "reason": reason}, now)
+    on_hard_bounce(lead_id, address, reason)
+    return True
+
+
+def on_hard_bounce(lead_id: int, address: str, reason: str) -> None:
+    """What a hard bounce ends, in the transaction that records it.
+
+    Sequences (issue 13, section 2) are to stop the lead's active enrolments here, each stop on the
+    timeline with the reason "hard bounce", and the suppression list is to take the address
+    (`suppress(address, reason, lead_id=lead_id)`). Neither exists yet, so nothing stops here today:
+    the lead's badge and timeline entry are all a bounce does."""
