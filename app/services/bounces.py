@@ -30,9 +30,8 @@ def record_hard_bounce(lead_id: int, address: str, reason: str, now: datetime) -
 
 
 def on_hard_bounce(lead_id: int, address: str, reason: str) -> None:
-    """What a hard bounce ends, in the transaction that records it.
-
-    Sequences (issue 13, section 2) are to stop the lead's active enrolments here, each stop on the
-    timeline with the reason "hard bounce", and the suppression list is to take the address
-    (`suppress(address, reason, lead_id=lead_id)`). Neither exists yet, so nothing stops here today:
-    the lead's badge and timeline entry are all a bounce does."""
+    """What a hard bounce ends, in the transaction that records it: the address goes on the
+    suppression list (reason "bounced"), so no later email but an appointment email the person asked
+    for is sent to it. Sequences (issue 13, section 2) will stop the lead's enrolments here too."""
+    from app.services.suppression import suppress  # noqa: PLC0415 (suppression -> outbox -> bounces)
+    suppress(address, "bounced", lead_id=lead_id)

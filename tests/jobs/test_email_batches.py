@@ -152,6 +152,9 @@ def test_a_refused_recipient_fails_only_its_own_email_and_a_permanent_refusal_ma
     assert bounced.email_undeliverable_reason == "550 5.1.1 <gone@example.com>: no such user"
     assert waiting.email_undeliverable_at is None
     assert kinds(gone.id)[-2:] == ["email_failed", "email_undeliverable"]
+    from app.services.suppression import active_entry
+    assert active_entry("gone@example.com").reason == "bounced"  # no later email goes to it
+    assert active_entry("busy@example.com") is None
     assert kinds(gone.id).count("email_undeliverable") == 1  # the team's notice added none
     assert "email_undeliverable" not in kinds(busy.id)
 
