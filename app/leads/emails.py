@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import LeadEmailForm
-from app.services import ServiceError, lead_emails, leads as lead_service, whole_number
+from app.services import ServiceError, lead_emails, leads as lead_service, suppression, whole_number
 from app.web import add_form_error, go, render
 
 FORM_ALLOWANCE = 256 * 1024  # the subject, body and multipart framing beside the file
@@ -21,8 +21,10 @@ def allow_an_attachment(endpoint: str | None, values: dict | None) -> None:
 
 
 def _compose(lead, form: LeadEmailForm, status: int = 200):
+    listed = suppression.active_entry(lead.email) if lead.email else None
     return render("leads/write_email.html", "leads/_email_form.html", status, lead=lead, form=form,
-                  sender=lead_emails.sender_name(current_user))
+                  sender=lead_emails.sender_name(current_user),
+                  suppressed=suppression.REASON_WORDS.get(listed.reason, listed.reason) if listed else None)
 
 
 @bp.get("/<int:lead_id>/email")

@@ -72,6 +72,19 @@ def test_a_lead_without_an_email_address_says_so_instead_of_a_form(app, as_membe
     assert _rows() == []
 
 
+def test_an_address_on_the_suppression_list_is_warned_about_and_the_email_is_kept_not_sent(app, as_member,
+                                                                                            make_lead):
+    from app.services.suppression import suppress
+    lead = make_lead(first_name="Una", email="una@example.com")
+    assert 'id="suppressed-warning"' not in as_member.get(_url(lead)).get_data(as_text=True)
+    suppress("UNA@example.com", "unsubscribed", lead_id=lead.id)
+    page = as_member.get(_url(lead)).get_data(as_text=True)
+    assert 'id="suppressed-warning"' in page and "(unsubscribed), so an email written here will not be sent" in page
+    assert as_member.post(_url(lead), {"subject": "Still there?", "body": "Hello"}).status_code == 302
+    [row] = _rows()
+    assert row.state == "suppressed" and row.last_error == "suppressed: address unsubscribed"
+
+
 def test_bad_input_is_refused_beside_its_field_and_nothing_is_queued(app, as_member, make_lead):
     lead = make_lead(email="lena@example.com")
     db.session.commit()
