@@ -350,8 +350,9 @@
     });
 
     // A full page after a save (go(..., focus=) on the server) carries a marker naming the saved
-    // row: focus goes there, not to the top of the document.
-    focusMarked();
+    // row: focus goes there, not to the top of the document. A page that came back refused (a form
+    // posted without JavaScript) puts focus on its first field marked invalid, however far down.
+    if (!focusMarked()) focusFirstInvalid();
 
     document.body.addEventListener("htmx:responseError", function () {
       flash("Something went wrong on our side, so that change was not saved. Try again in a moment.", "error");

@@ -11,7 +11,7 @@ from app.leads.page import lead_page, notes_context, page_context, timeline_cont
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
-from app.services import lead_queries, merge as merge_service
+from app.services import lead_queries, merge as merge_service, search as search_service
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
@@ -44,6 +44,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "countries": [(code, country_name(code)) for code in lead_queries.countries()],
         "score_bands": scoring.bands(),
         "response_choices": list(lead_queries.RESPONSES.items()),
+        "searchable": search_service.searchable(filters.q) if filters.q else True,
         "rescoring": scoring.current_run() is not None,
         "bulk_form": BulkForm(),
         "lost_reasons": closing.reasons(), "today": closing.team_today(),

@@ -43,7 +43,7 @@ class SaveViewForm(FlaskForm):
             raise ValidationError(f"These filters include “{unknown[0][:40]}”, which the page does not filter by.")
         _, errors = form_class(args).narrowing()
         if errors:
-            raise ValidationError(f"{refusal(errors)}. Fix the filter, then save.")
+            raise ValidationError(f"{refusal(errors).rstrip('.')}. Fix the filter, then save.")
 
 
 class RenameViewForm(FlaskForm):

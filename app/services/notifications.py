@@ -41,7 +41,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
 )}
 # Not a notice but an email of its own (services/digest.py), chosen beside them: off unless ticked.
 DIGEST = "daily_digest"
-DIGEST_LABEL = "each morning, a digest of my overdue tasks and today's appointments"
+DIGEST_LABEL = "each morning, a digest of my overdue tasks, late first responses and today's appointments"
 CHOICES = (*KINDS, DIGEST)
 
 

@@ -191,6 +191,14 @@ def _matching(groups: list[list[str]]) -> tuple[str, str]:
     return "SELECT rowid FROM lead_search_fts WHERE lead_search_fts MATCH :match", match
 
 
+def searchable(raw: str) -> bool:
+    """Whether a search holds anything to look for (not one letter, not punctuation alone)."""
+    try:
+        return bool(_read(raw))
+    except ServiceError:
+        return True  # too long: the box says so itself
+
+
 FEW = 1000  # a search matching at most this many leads hands the pool their ids
 
 

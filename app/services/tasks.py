@@ -254,13 +254,15 @@ def complete_task(task_id: int, actor_id: int | None, now: datetime | None = Non
     return task
 
 
-def snooze_until(how: str, owner: User, now: datetime) -> datetime:
-    """When a snooze moves a task to: an hour from now, tomorrow 9:00, or next Monday 9:00, both in
-    the owner's timezone. Raises ServiceError for another choice."""
+def snooze_until(how: str, owner: User, now: datetime, due_at: datetime | None = None) -> datetime:
+    """When a snooze moves a task to: an hour later, the next day 9:00, or the next Monday 9:00 (in
+    the owner's timezone), counted from its due time if that is still ahead, else from now: a snooze
+    only ever puts a task off. Raises ServiceError for another choice."""
+    start = max(now, due_at) if due_at is not None else now
     if how == "hour":
-        return now + timedelta(hours=1)
+        return start + timedelta(hours=1)
     zone = ZoneInfo(user_timezone(owner))
-    today = now.replace(tzinfo=timezone.utc).astimezone(zone).date()
+    today = start.replace(tzinfo=timezone.utc).astimezone(zone).date()
     if how == "tomorrow":
         day = today + timedelta(days=1)
     elif how == "week":
@@ -278,7 +280,7 @@ def snooze_task(task_id: int, actor_id: int | None, how: str, now: datetime | No
         task, lead = _load(task_id, actor_id)
         if task.done_at is not None:
             raise ServiceError("That task is already done.", field="task")
-        due = snooze_until(how, task.owner, now)
+        due = snooze_until(how, task.owner, now, task.due_at)
         record(lead.id, "task_snoozed", actor_id, _entry(task, to=due.isoformat(timespec="minutes"),
                                                          until=SNOOZES[how]), now)
         task.due_at, task.reminded_at, task.snoozed = due, None, task.snoozed + 1

@@ -60,6 +60,14 @@ def test_snoozing_moves_the_due_time_in_the_owners_timezone(member, make_lead):
     assert [e.data["until"] for e in _entries(lead.id, "task_snoozed")] == ["1 hour", "Tomorrow 9:00", "Next week"]
 
 
+def test_a_snooze_puts_a_task_due_later_off_from_its_due_time_never_earlier(member, make_lead):
+    lead = make_lead(owner=member)
+    later = NOW + timedelta(days=3, hours=7)
+    task = tasks.create_task(lead.id, member.id, title="Demo", due_at=later, now=NOW)
+    assert tasks.snooze_task(task.id, member.id, "hour", now=NOW).due_at == later + timedelta(hours=1)
+    assert tasks.snooze_task(task.id, member.id, "tomorrow", now=NOW).due_at > later + timedelta(hours=1)
+
+
 @pytest.mark.parametrize("title, due, field", [
     ("", NOW, "title"), ("   ", NOW, "title"), ("x" * 201, NOW, "title"),
     ("Call", NOW + timedelta(days=6 * 366), "due_at"), ("Call", NOW - timedelta(days=400), "due_at"),
