@@ -283,13 +283,19 @@
     }, 60);
   });
 
-  // Escape closes an open menu of the top bar (Views, Settings: <details>) and returns to its summary.
+  // Escape closes an open menu of the top bar (Views, Settings: <details>), returning focus to its
+  // summary when focus was inside it; tabbing out of a menu closes it too.
   document.addEventListener("keydown", function (evt) {
     if (evt.key !== "Escape") return;
-    var menu = document.activeElement && document.activeElement.closest && document.activeElement.closest(".topbar details[open]");
-    if (!menu) return;
-    menu.open = false;
-    menu.querySelector("summary").focus();
+    document.querySelectorAll(".topbar details[open]").forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.open = false;
+      if (inside) menu.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("focusout", function (evt) {
+    var menu = evt.target.closest && evt.target.closest(".topbar details[open]");
+    if (menu && evt.relatedTarget && !menu.contains(evt.relatedTarget)) menu.open = false;
   });
 
   // The board's filters fold away on a phone, so the board is the first screen; they stay open at

@@ -48,6 +48,11 @@ def test_a_member_finds_a_lead_from_the_navigation_and_saves_a_view(new_page, se
     page.keyboard.press("Escape")  # closes the menu, back on its summary
     expect(browns).to_be_hidden()
     assert page.evaluate("() => document.activeElement.textContent.trim()") == "Views"
+    page.keyboard.press("Enter")  # open again, then Tab out of it past its last link: it closes
+    expect(browns).to_be_visible()
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    expect(browns).to_be_hidden()
 
     # The list of views fits the phone: its table scrolls inside its own box, not the page.
     page.goto("/views")
