@@ -1,5 +1,6 @@
 from urllib.parse import parse_qs, urlsplit
 
+from markupsafe import Markup
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -127,6 +128,10 @@ def show(lead_id: int):
         name, survivor = found
         flash(f"{name} was merged into {survivor.full_name}; this is that lead.", "success")
         return redirect(url_for("leads.show", lead_id=survivor.id))
+    reused = merge_service.id_reused(lead)
+    if reused:  # an older link may have meant the lead merged away before this one took its address
+        flash(Markup('If you followed an older link to {}: that lead was merged into <a href="{}">{}</a>.').format(
+            reused[0], url_for("leads.show", lead_id=reused[1].id), reused[1].full_name), "success")
     return lead_page(lead)
 
 

@@ -203,6 +203,19 @@ def merged_into(lead_id: int, hops: int = 10) -> tuple[str, Lead] | None:
     return None
 
 
+def id_reused(lead: Lead) -> tuple[str, Lead] | None:
+    """For a lead whose id belonged to a lead merged away before it was created (SQLite gives the
+    highest id again): that lead's name and the lead it lives on in now, so a page opened from an
+    old link can say whom it was meant for. None otherwise (one indexed read)."""
+    merge = db.session.scalars(select(LeadMerge).where(LeadMerge.loser_id == lead.id, LeadMerge.undone_at.is_(None),
+                                                       LeadMerge.merged_at <= lead.created_at)
+                               .order_by(LeadMerge.id.desc()).limit(1)).first()
+    if merge is None:
+        return None
+    found = merged_into(lead.id)
+    return found if found is not None and found[1].id != lead.id else None
+
+
 def _missing(lead_id: int) -> ServiceError:
     merge = db.session.scalars(select(LeadMerge).where(LeadMerge.loser_id == lead_id, LeadMerge.undone_at.is_(None))
                                .order_by(LeadMerge.id.desc()).limit(1)).first()

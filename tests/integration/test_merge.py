@@ -215,6 +215,22 @@ def test_a_merged_leads_old_address_leads_to_the_lead_it_became_even_after_a_sec
     assert as_member.get("/leads/987654").status_code == 404  # never a lead: still not found
 
 
+def test_a_lead_given_a_merged_away_leads_id_says_whom_an_older_link_meant(as_member, twins, make_lead, member):
+    jon, john = twins
+    merge_twins(jon, john, member)
+    newcomer = make_lead(first_name="Quinn", last_name="Fastlane")
+    page = as_member.get(f"/leads/{john.id}")
+    body = page.get_data(as_text=True)
+    reused = newcomer.id == john.id
+    assert reused == (db.engine.dialect.name == "sqlite")  # SQLite gives the highest id again; PostgreSQL never
+    if reused:
+        assert page.status_code == 200 and "Quinn Fastlane" in body
+        assert f'If you followed an older link to John Smith: that lead was merged into <a href="/leads/{jon.id}">' in body
+    else:
+        assert page.status_code == 302 and page.headers["Location"] == f"/leads/{jon.id}"
+    assert "If you followed an older link" not in as_member.get(f"/leads/{jon.id}").get_data(as_text=True)
+
+
 def test_a_merge_from_a_stale_compare_page_is_refused_and_shows_the_new_values(as_member, twins, member):
     jon, john = twins
     stale_version = john.version
