@@ -366,6 +366,12 @@ class NarrowingForm(Form):
         field.data = -int(digits) if text[:1] in "-−" else int(digits)
 
 
+# Each page's filter form by the saved-view target it answers ("pool", "board"), registered beside
+# the form by its blueprint, so saving a view checks filters the page's own way (app/search/forms.py)
+# without one blueprint importing another.
+FILTER_FORMS: dict[str, type[NarrowingForm]] = {}
+
+
 def refusal(errors: dict[str, str]) -> str:
     """One line naming a bad filter (NarrowingForm.narrowing's errors), for a request that cannot
     show it beside the filter: a notice, or the 400 of an action on filtered leads."""

@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.forms import NarrowingForm
+from app.forms import FILTER_FORMS, NarrowingForm
 
 
 class MoveForm(FlaskForm):
@@ -38,3 +38,6 @@ class BoardFilterForm(NarrowingForm):
     def validate_owner(self, field):
         if field.data and field.data != "me":
             raise ValidationError("The board shows everyone's leads or only yours (owner=me).")
+
+
+FILTER_FORMS["board"] = BoardFilterForm

@@ -5,7 +5,7 @@ from wtforms import FileField as PlainFileField
 from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app.forms import NarrowingForm, custom_data, custom_form_value, custom_input, service_check
+from app.forms import FILTER_FORMS, NarrowingForm, custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
 from app.services import ServiceError, search, whole_number
 from app.models.lead import max_length
@@ -225,6 +225,9 @@ class PoolFilterForm(NarrowingForm):
     def validate_owner(self, field):
         if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:
             raise ValidationError("Owner must be a teammate, 'me' or 'none'.")
+
+
+FILTER_FORMS["pool"] = PoolFilterForm
 
 
 def duration_label(minutes: int) -> str:

