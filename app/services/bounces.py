@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, update
 
 from app.extensions import db
-from app.models import Lead
+from app.models import Lead, SuppressionReason
+from app.services import ServiceError
 from app.services.timeline import record
 
 
@@ -34,4 +35,7 @@ def on_hard_bounce(lead_id: int, address: str, reason: str) -> None:
     suppression list (reason "bounced"), so no later email but an appointment email the person asked
     for is sent to it. Sequences (issue 13, section 2) will stop the lead's enrolments here too."""
     from app.services.suppression import suppress  # noqa: PLC0415 (suppression -> outbox -> bounces)
-    suppress(address, "bounced", lead_id=lead_id)
+    try:
+        suppress(address, SuppressionReason.bounced.value, lead_id=lead_id)
+    except ServiceError:  # an address the list cannot hold: the lead's mark is enough
+        pass

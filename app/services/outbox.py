@@ -615,13 +615,18 @@ def permanent(exc: Exception) -> bool:
 ENHANCED_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
+# A bare 5xx (no enhanced status) that names the relay's own refusal, not the recipient's mailbox.
+NOT_THE_ADDRESS = re.compile(r"relay|denied|policy|block|spam|auth|reputation|rate", re.IGNORECASE)
+
+
 def hard_bounce(exc: Exception) -> str | None:
     """The relay's words when it refused the recipient's address for good, else None.
 
-    A 5xx refusal of the recipient (RCPT TO) is a bounce, unless its enhanced status says policy
-    (5.7.x, such as "relay access denied": our relay's settings, not the address); a 5xx refusal of
-    the message itself counts only with a 5.1.x status (a bad mailbox). A refusal of our sender, of
-    the content or of the size is not the prospect's address at fault."""
+    Only a refusal that names the address is a bounce: an enhanced status 5.1.x (bad mailbox, bad
+    domain), at RCPT TO or for the message; or, from a server without enhanced status codes, a
+    550/551/553 at RCPT TO whose words do not name a refusal of ours ("550 Relaying denied" is our
+    relay's settings, not the address, and would otherwise mark a whole batch undeliverable). A
+    refusal of our sender, of the content, of the size or by policy (5.7.x) is not the address."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         replies = list(exc.recipients.values())
         stage = "rcpt"
@@ -636,9 +641,9 @@ def hard_bounce(exc: Exception) -> str | None:
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     status = ENHANCED_STATUS.match(text)
     if status:
-        if status.group(2) == "7" or (stage == "data" and status.group(2) != "1"):
+        if status.group(2) != "1":
             return None
-    elif stage == "data" or code not in (550, 551, 553):
+    elif stage == "data" or code not in (550, 551, 553) or NOT_THE_ADDRESS.search(text):
         return None
     return one_line(f"{code} {text}", 300)
 

@@ -186,14 +186,12 @@ def _withhold_waiting(address: str, reason: str, now: datetime) -> None:
     """Emails to the address that no worker has taken yet are not sent after all."""
     waiting = (OutboxEmail.state == EmailState.queued.value, OutboxEmail.to_address == address,
                OutboxEmail.kind != "owner_notice", ~OutboxEmail.kind.startswith("appointment_", autoescape=True))
-    rows = db.session.execute(select(OutboxEmail.id, OutboxEmail.lead_id, OutboxEmail.subject)
-                              .where(*waiting)).all()
-    if not rows:
-        return
-    error = suppressed_error(reason)
-    db.session.execute(update(OutboxEmail).where(OutboxEmail.id.in_([r.id for r in rows]), *waiting)
-                       .values(state=EmailState.suppressed.value, last_error=error, updated_at=now)
-                       .execution_options(synchronize_session=False))
+    # One statement: a row a worker claims meanwhile is sent, and is not said to be withheld.
+    rows = db.session.execute(update(OutboxEmail).where(*waiting)
+                              .values(state=EmailState.suppressed.value, last_error=suppressed_error(reason),
+                                      updated_at=now)
+                              .returning(OutboxEmail.id, OutboxEmail.lead_id, OutboxEmail.subject)
+                              .execution_options(synchronize_session=False)).all()
     for row in rows:
         if row.lead_id is not None:
             record(row.lead_id, "email_suppressed", None,
