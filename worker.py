@@ -36,6 +36,7 @@ from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
 from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
+from app.services.sequences import sweep as sequence_sweep
 from app.services.tasks import sweep as remind_tasks
 from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
@@ -156,6 +157,7 @@ HOUSEKEEPING = (
     ("due task reminders", remind_tasks),
     # Before the digests: a digest lists the late first responses the escalation left with the person.
     ("first-response SLA escalations", sla_sweep),
+    ("due sequence steps", sequence_sweep),
     ("daily digests", send_digests),
 )
 

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app.services import scoring, sla
 from app.services.activities import OUTCOMES
+from app.services.sequences import SKIP_REASONS, STOP_REASONS
 from app.services.custom_fields import display
 
 from app.services.countries import country_choices, country_name
@@ -46,6 +47,14 @@ def due(moment: datetime | None) -> str:
     """A task's due time in the signed-in person's timezone ("Today 14:00"), read only where one shows,
     so pages without tasks pay nothing for the timezone."""
     return local_time(moment, user_timezone(current_user if current_user.is_authenticated else None))
+
+
+def iso_due(text: str | None) -> str:
+    """A due instant a timeline entry stored as ISO text, in the reader's timezone ("Tomorrow 09:00")."""
+    try:
+        return due(datetime.fromisoformat(text)) if text else ""
+    except (TypeError, ValueError):
+        return str(text)
 
 
 def custom_value(value, kind: str = "") -> str:
@@ -98,6 +107,9 @@ def timeline_value(value, name: str = "") -> str:
     return text
 
 
+sequence_reasons = {**STOP_REASONS, **SKIP_REASONS}
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
@@ -110,6 +122,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(short_day)
     app.add_template_filter(timeline_value)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
+    app.add_template_filter(iso_due)
+    app.add_template_filter(lambda reason: sequence_reasons.get(reason, reason or "no reason given"), "sequence_reason")
     app.add_template_global(country_choices)
     app.add_template_global(sla.badge, "sla_state")
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -13,6 +13,10 @@ from app.models.held_submission import HeldSubmission
 from app.models.lead import Activity, Lead, Note, StageTotal, StageTotalDelta, TimelineEntry
 from app.models.search import LeadSearchDocument, SavedView
 from app.models.scoring import ScoreBand, ScoringRule, ScoringRun
+from app.models.sequence import (
+    EnrolmentStatus, Sequence, SequenceBulkRun, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus, SequenceStep,
+    StepKind,
+)
 from app.models.settings_version import SettingsVersion
 from app.models.sla import BusinessHours, Holiday, SlaRule
 from app.models.stage import LostReason, Stage, StageKind
@@ -25,6 +29,8 @@ __all__ = [
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
+    "EnrolmentStatus", "Sequence", "SequenceBulkRun", "SequenceEnrolment", "SequenceRule", "SequenceSend",
+    "SequenceStatus", "SequenceStep", "StepKind",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
     "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "SuppressedAddress", "SuppressionReason", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "UserSession", "WorkingHours",
 ]

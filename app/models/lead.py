@@ -197,7 +197,7 @@ class Activity(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(16))  # call, email, meeting
+    kind: Mapped[str] = mapped_column(String(16))  # call, email, meeting, reply
     outcome: Mapped[str | None] = mapped_column(String(16))  # calls: reached, voicemail, no_answer, wrong_number
     duration_minutes: Mapped[int | None]
     note: Mapped[str] = mapped_column(Text, default="")

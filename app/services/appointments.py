@@ -19,6 +19,7 @@ from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.appointment_emails import describe_time, email_prospect, in_zone, link_serializer, tell_owner
 from app.services.keyset import anchor, newest_first
 from app.services.leads import change_stage, get_lead, top_position, touch
+from app.services import sequences
 from app.services.outbox import withdraw
 from app.services.team_settings import check_timezone, current as team_settings, team_timezone
 from app.services.scoring import rescore
@@ -253,6 +254,7 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
         _move_to_booked_stage(lead, actor_id, now)
         _mirror(lead, appointment)
         touches.touch(lead, actor_id, "appointment", now)
+        sequences.on_booked(lead, now)  # the prospect engaged: nurturing stops
     return appointment
 
 

@@ -33,9 +33,11 @@ def record_hard_bounce(lead_id: int, address: str, reason: str, now: datetime) -
 def on_hard_bounce(lead_id: int, address: str, reason: str) -> None:
     """What a hard bounce ends, in the transaction that records it: the address goes on the
     suppression list (reason "bounced"), so no later email but an appointment email the person asked
-    for is sent to it. Sequences (issue 13, section 2) will stop the lead's enrolments here too."""
+    for is sent to it, and the sequences of the lead (and of every lead with that address) stop."""
     from app.services.suppression import suppress  # noqa: PLC0415 (suppression -> outbox -> bounces)
+    from app.services.sequences import on_address_refused  # noqa: PLC0415 (sequences -> outbox -> bounces)
     try:
         suppress(address, SuppressionReason.bounced.value, lead_id=lead_id)
     except ServiceError:  # an address the list cannot hold: the lead's mark is enough
         pass
+    on_address_refused(address, lead_id, "bounced")

@@ -53,6 +53,9 @@ def _instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
     raise ValueError(f"no wall-clock time after {local} exists in {zone}")
 
 
+wall_clock_instant = _instant  # for other services: sequences' send windows
+
+
 def _open_spans(calendar: Calendar, start: datetime, until_day: date | None = None):
     """Open (from, to) aware UTC spans clipped to start at `start`, in order, day by day (local)."""
     zone = ZoneInfo(calendar.zone)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from app.models import Lead
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import ServiceError, atomic, custom_fields, sla, utcnow
+from app.services import ServiceError, atomic, custom_fields, sequences, sla, utcnow
 from app.services.assignment import Routed, route
 from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
@@ -103,6 +103,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 rescore(lead, now, actor_id=actor_id)  # a rule counts the owner routing just gave it
             if sla_clock:
                 sla.start_clock(lead, now)  # after scoring and routing: a target may depend on the band
+            if apply_rules:
+                sequences.on_captured(lead, now)  # a form's or source's nurture sequence
             if owner_id is not None and via == "manual entry":  # a teammate picked as owner hears of it
                 tell_new_owner(lead.owner, actor_id, [lead])
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,

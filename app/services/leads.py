@@ -23,7 +23,7 @@ from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
-from app.services import sla, touches
+from app.services import sequences, sla, touches
 
 POSITION_GAP = 1024
 MAX_BULK = 500
@@ -446,6 +446,7 @@ def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, 
         record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name, **closed}, now)
         lead.stage_entered_at = now
         touches.touch(lead, actor_id, "closing" if closing.is_closed(stage) else "stage_move", now)
+        sequences.on_stage_change(lead, stage, now)  # won or lost stops its sequences; a lost reason may enrol it
     lead.stage_id, lead.stage, lead.position = stage.id, stage, position
 
 

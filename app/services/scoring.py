@@ -256,6 +256,8 @@ def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | N
         db.session.execute(update(Lead).execution_options(synchronize_session=False), updates)
     if crossings:
         db.session.execute(insert(TimelineEntry), crossings)
+        from app.services.sequences import on_band_reached  # noqa: PLC0415 (sequences -> sla -> scoring)
+        on_band_reached([(c["lead_id"], c["data"]["to"]) for c in crossings if c["data"]["to"]], now)
     return changed
 
 

@@ -26,6 +26,7 @@ from app.extensions import db
 from app.models import EmailState, Lead, OutboxEmail, SuppressedAddress, SuppressionReason
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.keyset import anchor, newest_first
+from app.services.sequences import on_address_refused
 from app.services.timeline import record
 
 ADDRESS_LIMIT = 254
@@ -332,10 +333,12 @@ def unsubscribe_headers(address: str, lead_id: int | None, now: datetime | None 
 def unsubscribe(payload: LinkPayload, now: datetime | None = None) -> bool:
     """What pressing an unsubscribe link does, in one transaction: the address goes on the list (its
     waiting emails withheld) and the lead's timeline says so. True if this press added it; pressing
-    again changes nothing. Sequences: stop the lead's (and the address's) enrolments here."""
+    again changes nothing. The lead's (and the address's)
+    sequences stop (sequences.on_address_refused)."""
     now = now or utcnow()
     with atomic():
         entry, added = suppress(payload.address, SuppressionReason.unsubscribed.value, payload.lead_id, now)
         if added and entry.lead_id is not None:
             record(entry.lead_id, "unsubscribed", None, {"to": entry.address}, now)
+        on_address_refused(payload.address, payload.lead_id, "unsubscribed", now)
     return added

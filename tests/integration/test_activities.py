@@ -85,7 +85,7 @@ def test_an_email_and_a_meeting_log_without_javascript_and_the_form_is_there_on_
 @pytest.mark.parametrize("data, field, message", [
     ({"kind": "call", "outcome": "hung up"}, "outcome", "Choose how the call went"),
     ({"kind": "call"}, "outcome", "Choose how the call went"),
-    ({"kind": "fax"}, "kind", "Choose a call, an email or a meeting."),
+    ({"kind": "fax"}, "kind", "Choose a call, an email, a meeting or their reply."),
     ({"kind": "call", "outcome": "reached", "duration_minutes": "-5"}, "duration_minutes", "cannot be negative"),
     ({"kind": "meeting", "duration_minutes": "1441"}, "duration_minutes", "at most 1,440 minutes"),
     ({"kind": "meeting", "duration_minutes": "half an hour"}, "duration_minutes", "whole minutes"),
