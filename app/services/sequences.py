@@ -790,41 +790,50 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
                                              .order_by(SequenceEnrolment.id).execution_options(populate_existing=True)))
         leads = {lead.id: lead for lead in db.session.scalars(
             select(Lead).options(joinedload(Lead.owner)).where(Lead.id.in_({e.lead_id for e in enrolments})))}
-        step_rows = {step.id: step for step in db.session.scalars(
-            select(SequenceStep).options(joinedload(SequenceStep.template))
-            .where(SequenceStep.id.in_({e.step_id for e in enrolments if e.step_id})))}
+        # Every live step of the batch's sequences, in order, read once (not a query per enrolment).
+        ordered: dict[int, list[SequenceStep]] = {}
+        for step in db.session.scalars(select(SequenceStep).options(joinedload(SequenceStep.template)).where(
+                SequenceStep.sequence_id.in_({e.sequence_id for e in enrolments}), SequenceStep.removed_at.is_(None))
+                .order_by(SequenceStep.position)):
+            ordered.setdefault(step.sequence_id, []).append(step)
+        step_rows = {step.id: step for steps_of in ordered.values() for step in steps_of}
+
+        def after(sequence_id: int, position: int) -> SequenceStep | None:
+            return next((s for s in ordered.get(sequence_id, ()) if s.position > position), None)
         names = dict(db.session.execute(select(Sequence.id, Sequence.name).where(
             Sequence.id.in_({e.sequence_id for e in enrolments}))).all())
         refused = suppressed_among([lead.email for lead in leads.values() if lead.email])
         to_stop: dict[str, list[int]] = {}
         to_finish: list[int] = []
-        for enrolment in enrolments:
-            lead, step = leads.get(enrolment.lead_id), step_rows.get(enrolment.step_id)
-            if lead is None:
-                continue
-            if step is None or step.removed_at is not None:
-                step = _step_after(enrolment.sequence_id, step.position if step else -1) if step else None
-                if step is None:
-                    to_finish.append(enrolment.id)
+        with db.session.no_autoflush:  # each outbox row flushes itself; nothing else needs to go first
+            for enrolment in enrolments:
+                lead, step = leads.get(enrolment.lead_id), step_rows.get(enrolment.step_id)
+                if lead is None:
                     continue
-                enrolment.step_id = step.id
-            if lead.email_undeliverable_at is not None or (lead.email and lead.email in refused):
-                to_stop.setdefault("bounced" if lead.email_undeliverable_at else "unsubscribed", []).append(enrolment.id)
-                continue
-            zone = lead_zone(lead)
-            opens = window_open(step, now, zone)
-            if opens > now:  # the window has passed (the worker was down, or the sequence paused): the next one
-                enrolment.next_at = opens
-                tick.waiting += 1
-                continue
-            outcome = _run_step(enrolment, step, lead, names.get(enrolment.sequence_id, ""), now)
-            setattr(tick, outcome, getattr(tick, outcome) + 1)
-            following = _step_after(enrolment.sequence_id, step.position)
-            if following is None:
-                to_finish.append(enrolment.id)
-            else:
-                enrolment.step_id = following.id
-                enrolment.next_at = window_open(following, add_delay(following, now, zone), zone)
+                if step is None:  # removed since (remove_step moves waiting enrolments on; this is a race with it)
+                    removed = db.session.get(SequenceStep, enrolment.step_id) if enrolment.step_id else None
+                    step = after(enrolment.sequence_id, removed.position) if removed else None
+                    if step is None:
+                        to_finish.append(enrolment.id)
+                        continue
+                    enrolment.step_id = step.id
+                if lead.email_undeliverable_at is not None or (lead.email and lead.email in refused):
+                    to_stop.setdefault("bounced" if lead.email_undeliverable_at else "unsubscribed", []).append(enrolment.id)
+                    continue
+                zone = lead_zone(lead)
+                opens = window_open(step, now, zone)
+                if opens > now:  # the window has passed (the worker was down, or the sequence paused): the next one
+                    enrolment.next_at = opens
+                    tick.waiting += 1
+                    continue
+                outcome = _run_step(enrolment, step, lead, names.get(enrolment.sequence_id, ""), now)
+                setattr(tick, outcome, getattr(tick, outcome) + 1)
+                following = after(enrolment.sequence_id, step.position)
+                if following is None:
+                    to_finish.append(enrolment.id)
+                else:
+                    enrolment.step_id = following.id
+                    enrolment.next_at = window_open(following, add_delay(following, now, zone), zone)
         db.session.flush()
         for reason, stop_ids in to_stop.items():
             tick.stopped += _stop(stop_ids, reason, None, now)
@@ -844,6 +853,8 @@ def _run_step(enrolment: SequenceEnrolment, step: SequenceStep, lead: Lead, name
     else:
         outcome = _send_email(step, lead, now, send, entry)
     send.outcome = {"sent": "sent", "tasks": "task", "skipped": "skipped"}[outcome]
+    if outcome == "sent":
+        enrolment.sent += 1
     db.session.add(send)
     if outcome == "skipped":
         record(lead.id, "sequence_skipped", None, {**entry, "reason": send.reason}, now)
@@ -871,8 +882,6 @@ def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: SequenceSen
                       reply_to=owner.email if owner else None, sender_name=sender_name(owner) if owner else None,
                       headers=unsubscribe_headers(lead.email, lead.id, now))
     send.outbox_id = row.id
-    db.session.execute(update(SequenceEnrolment).where(SequenceEnrolment.id == send.enrolment_id)
-                       .values(sent=SequenceEnrolment.sent + 1).execution_options(synchronize_session=False))
     record(lead.id, "sequence_sent", None, {**entry, "subject": row.subject}, now)
     return "sent"
 
