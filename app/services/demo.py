@@ -42,6 +42,7 @@ def seed(leads: int, admin_password: str, seed_value: int = 7) -> dict:
     bulk_leads(leads, [u.id for u in team], stages, fake=fake, rng=random.Random(seed_value))
     appointments = seed_appointments(team[0].id, rng=random.Random(seed_value))
     seed_workflow(team, stages, rng=random.Random(seed_value))
+    seed_nurture(team[0].id)
     return {"users": len(team), "leads": leads, "appointments": appointments}
 
 
@@ -82,6 +83,32 @@ def seed_workflow(team: list[User], stages: list[Stage], rng: random.Random | No
                  ("meeting", "Prepare the demo", timedelta(days=rng.randint(2, 6))))
         for lead_id, (kind, title, offset) in zip(lead_ids, plans):
             tasks.create_task(lead_id, person.id, title=title, kind=kind, due_at=now + offset, now=now - timedelta(hours=3))
+
+
+def seed_nurture(admin_id: int, enrol: int = 20) -> None:
+    """Two email templates and a running nurture sequence (an email, a call for the owner two
+    working days later, a last email a week on, on weekdays 9:00-17:00), enrolling newsletter
+    sign-ups by rule, with a few open leads in it, so Settings → Sequences and the lead page show one."""
+    from app.services import email_templates, sequences  # noqa: PLC0415 (they import this module's neighbours)
+    from app.services.sequences import StepSettings
+    hello = email_templates.create_template(email_templates.TemplateSettings(
+        name="First follow-up", subject="Thanks for your interest, {{ lead.first_name }}",
+        body_html="<p>Hi {{ lead.first_name }},</p><p>Thanks for getting in touch. Would a short call this week "
+                  "help? Just reply with a time that suits you.</p><p>{{ owner.signature }}</p>"), admin_id)
+    later = email_templates.create_template(email_templates.TemplateSettings(
+        name="Checking in", subject="Still looking, {{ lead.first_name }}?",
+        body_html="<p>Hi {{ lead.first_name }},</p><p>Checking in: is this still on your list? Happy to help "
+                  "whenever you are ready.</p><p>{{ owner.signature }}</p>"), admin_id)
+    sequence = sequences.create_sequence("New lead nurture", actor_id=admin_id)
+    window = {"window_days": "01234", "window_start": 9 * 60, "window_end": 17 * 60}
+    sequences.add_step(sequence.id, StepSettings(template_id=hello.id, **window))
+    sequences.add_step(sequence.id, StepSettings(kind="task", task_title="Call", delay_days=2, business_days=True))
+    sequences.add_step(sequence.id, StepSettings(template_id=later.id, delay_days=7, **window))
+    sequences.add_rule(sequence.id, "source", "Newsletter")
+    sequences.start(sequence.id)
+    lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
+        Stage.kind == "open", Lead.email.is_not(None), Lead.owner_id.is_not(None)).order_by(Lead.id.desc()).limit(enrol)).all()
+    sequences.enrol_many(list(lead_ids), sequence.id, admin_id)
 
 
 def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None = None) -> int:

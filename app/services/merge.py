@@ -16,10 +16,10 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.filters import custom_value, money
 from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
-                        SuppressedAddress, Task,
+                        SequenceEnrolment, SequenceSend, SuppressedAddress, Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
-from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, sequences, utcnow
 from app.services.capture import ORIGIN_FIELDS
 from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
 from app.services.scoring import rescore
@@ -288,6 +288,9 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         touched = [t for t in (survivor.last_touch_at, loser.last_touch_at) if t is not None]
         survivor.last_touch_at = max(touched) if touched else None
 
+        # The loser's sequences stop (the survivor is the one lead now; its own go on); their
+        # history follows it to the survivor, and back on undo.
+        sequences.stop_lead([loser.id], "merged", now)
         moved = {table: list(db.session.scalars(select(model.id).where(model.lead_id == loser.id).order_by(model.id)))
                  for table, model in MOVABLE.items()}
         _move(moved, loser.id, survivor.id)
@@ -353,7 +356,8 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
 MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activity, Appointment, Notification,
-                                                    OutboxEmail, Task, SuppressedAddress)}
+                                                    OutboxEmail, Task, SuppressedAddress, SequenceEnrolment,
+                                                    SequenceSend)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 # A lead's search document is not moved but rebuilt from the rows it is made of (services/search.py).

@@ -55,6 +55,7 @@ STOP_REASONS = {
     "manual": "stopped by hand",
     "other_sequence": "enrolled in another sequence",
     "no_steps": "the sequence has no steps left",
+    "merged": "the lead was merged into another",
 }
 SKIP_REASONS = {
     "no_email": "the lead has no email address",

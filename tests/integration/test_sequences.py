@@ -245,3 +245,19 @@ def test_a_suppressed_or_addressless_lead(app, template, make_lead, member):
     assert (tick.sent, tick.skipped, tick.tasks) == (0, 1, 1)
     assert _entries(nobody, "sequence_skipped")[0]["reason"] == "no_email"
     assert _enrolment(nobody).status == "finished"
+
+
+def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(app, template, make_lead, member):
+    from app.services.merge import merge_leads, undo_merge
+    sequence = _sequence(template, StepSettings(template_id=template.id, delay_days=3))
+    survivor = make_lead(first_name="Sam", email="sam@example.com")
+    loser = make_lead(first_name="Sam", last_name="Dup", email="sam@example.com")
+    sequences.enrol(loser.id, sequence.id, member.id, now=MONDAY)
+    sequences.enrol(survivor.id, sequence.id, member.id, now=MONDAY)
+    merge = merge_leads(survivor.id, loser.id, {}, member.id, now=MONDAY + timedelta(hours=1))
+    rows = list(db.session.scalars(select(SequenceEnrolment).where(SequenceEnrolment.lead_id == survivor.id)
+                                   .order_by(SequenceEnrolment.id)))
+    assert [(row.status, row.stop_reason) for row in rows] == [("stopped", "merged"), ("active", None)]
+    assert sequences.run_due(MONDAY + timedelta(days=3)).sent == 1  # the survivor's one enrolment
+    undo_merge(merge.id, member.id, now=MONDAY + timedelta(days=3, hours=1))
+    assert _enrolment(loser).stop_reason == "merged"
