@@ -10,6 +10,7 @@ from typing import Callable, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -89,6 +90,17 @@ def utcnow() -> datetime:
 
 
 DEPTH = "leadboard_atomic_depth"
+
+
+@contextmanager
+def taken_as(error: Callable[[], ServiceError]):
+    """Around the outermost atomic() of a save with a unique name or key: two people saving the same
+    one at once both pass the service's check, the unique index refuses the second (its transaction
+    rolled back), who then hears what the check would have said: `error()`."""
+    try:
+        yield
+    except IntegrityError:
+        raise error() from None
 
 
 @contextmanager

@@ -12,7 +12,6 @@ import unicodedata
 
 import re
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,11 +19,10 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, StageKind, TeamSettings
-from app.services import NotFound, ServiceError, atomic, clean_name, iso_day, team_settings, whole_number
+from app.services import NotFound, ServiceError, atomic, clean_name, iso_day, taken_as, team_settings, whole_number
 
 CLOSED_KINDS = (StageKind.won.value, StageKind.lost.value)
 MAX_VALUE = Decimal("999999999999.99")  # leads.value is Numeric(14, 2)
@@ -233,20 +231,10 @@ class NameTaken(ServiceError):
         super().__init__("There is already a reason with that name (in any case). Pick another name.", field="name")
 
 
-@contextmanager
-def _unique_name():
-    """Two admins adding "Racey" and "RACEY" at once both pass the check above; the unique index on
-    lower(name) refuses the second, which then hears what the check would have said."""
-    try:
-        yield
-    except IntegrityError:
-        raise NameTaken() from None
-
-
 def add_reason(name: str) -> LostReason:
     """Add a reason at the end of the list; raises ServiceError(field="name") for an empty, long or
     taken name (in any case), or one past MAX_REASONS."""
-    with _unique_name(), atomic():
+    with taken_as(NameTaken), atomic():
         text = _free_name(name)
         if db.session.scalar(select(func.count()).select_from(LostReason)) >= MAX_REASONS:
             raise ServiceError(f"A team can keep up to {MAX_REASONS} reasons; archive or rename one instead.",
@@ -268,7 +256,7 @@ def get_reason(reason_id: int) -> LostReason:
 def rename_reason(reason_id: int, name: str) -> LostReason:
     """Rename a reason; the leads lost for it show the new name (they point at it). Raises
     ServiceError(field="name") as add_reason does."""
-    with _unique_name(), atomic():
+    with taken_as(NameTaken), atomic():
         reason = get_reason(reason_id)
         reason.name = _free_name(name, reason.id)
         db.session.flush()

@@ -13,7 +13,6 @@ import contextvars
 import html
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from functools import lru_cache, wraps
@@ -24,11 +23,10 @@ from flask import current_app
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import EmailTemplate, Lead, User
-from app.services import NotFound, ServiceError, atomic, utcnow
+from app.services import NotFound, ServiceError, atomic, taken_as, utcnow
 from app.services import custom_fields as field_service
 from app.services.countries import country_name
 
@@ -500,6 +498,10 @@ def get_template(template_id: int) -> EmailTemplate:
     return found
 
 
+def _name_taken() -> TemplateRefused:
+    return TemplateRefused("Another template has that name.", field="name")
+
+
 def _clean(settings: TemplateSettings, existing_id: int | None) -> TemplateSettings:
     name = " ".join((settings.name or "").split())
     subject = " ".join((settings.subject or "").split())
@@ -519,24 +521,14 @@ def _clean(settings: TemplateSettings, existing_id: int | None) -> TemplateSetti
     clash = db.session.scalar(select(EmailTemplate.id).where(func.lower(EmailTemplate.name) == name.lower(),
                                                              EmailTemplate.id != (existing_id or 0)))
     if clash is not None:
-        raise TemplateRefused("Another template has that name.", field="name")
+        raise _name_taken()
     check(subject, body)
     return TemplateSettings(name, subject, body)
 
 
-@contextmanager
-def _unique_name():
-    """Two admins saving "Welcome" and "WELCOME" at once both pass the check; the unique index on
-    lower(name) refuses the second, which then hears what the check would have said."""
-    try:
-        yield
-    except IntegrityError:
-        raise TemplateRefused("Another template has that name.", field="name") from None
-
-
 def create_template(settings: TemplateSettings, actor_id: int | None = None) -> EmailTemplate:
     """Save a new template; raises TemplateRefused naming the field (and the line) it cannot take."""
-    with _unique_name(), atomic():
+    with taken_as(_name_taken), atomic():
         if db.session.scalar(select(func.count()).select_from(EmailTemplate)) >= TEMPLATE_LIMIT:
             raise ServiceError(f"A team keeps at most {TEMPLATE_LIMIT:,} templates.")
         clean = _clean(settings, None)
@@ -550,7 +542,7 @@ def create_template(settings: TemplateSettings, actor_id: int | None = None) -> 
 
 def update_template(template_id: int, settings: TemplateSettings) -> EmailTemplate:
     """Change a template; raises TemplateNotFound, or TemplateRefused naming the field and line."""
-    with _unique_name(), atomic():
+    with taken_as(_name_taken), atomic():
         template = get_template(template_id)
         clean = _clean(settings, template.id)
         template.name, template.subject, template.body_html = clean.name, clean.subject, clean.body_html

@@ -25,15 +25,14 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import (
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
-    SequenceStep, StepKind, TimelineEntry, User,
+    SequenceStep, StepKind, TimelineEntry,
 )
-from app.services import Conflict, NotFound, ServiceError, atomic, transaction_memo, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, clean_name, taken_as, transaction_memo, utcnow
 from app.services.business_time import DAY_MINUTES, wall_clock_instant
 from app.services.team_settings import team_timezone
 from app.services.timeline import record
@@ -215,48 +214,35 @@ def steps(sequence_id: int) -> list[SequenceStep]:
 
 
 def _clean_name(name: str | None, existing_id: int | None) -> str:
-    name = " ".join((name or "").split())
-    if not name:
-        raise ServiceError("Give the sequence a name.", field="name")
-    if len(name) > NAME_LIMIT:
-        raise ServiceError(f"Keep the name to {NAME_LIMIT} characters.", field="name")
+    name = clean_name(name, "sequence", NAME_LIMIT)
     taken = db.session.scalar(select(Sequence.id).where(func.lower(Sequence.name) == name.lower(),
                                                         Sequence.id != (existing_id or 0)))
     if taken is not None:
-        raise Conflict("Another sequence has that name. Pick another.", field="name")
+        raise _name_taken()
     return name
 
 
-def _name_taken(exc: IntegrityError) -> Conflict:
-    if "ux_sequences_lower_name" in str(exc.orig):
-        return Conflict("Another sequence has that name. Pick another.", field="name")
-    raise exc
+def _name_taken() -> Conflict:
+    return Conflict("Another sequence has that name. Pick another.", field="name")
 
 
 def create_sequence(name: str, stop_on_other: bool = True, actor_id: int | None = None,
                     now: datetime | None = None) -> Sequence:
     """A new sequence, in draft until it has steps and is started. Raises ServiceError (field name)."""
     now = now or utcnow()
-    try:
-        with atomic():
-            sequence = Sequence(name=_clean_name(name, None), status=SequenceStatus.draft.value,
-                                stop_on_other=bool(stop_on_other), created_at=now, updated_at=now,
-                                created_by_id=actor_id)
-            db.session.add(sequence)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise _name_taken(exc) from None
+    with taken_as(_name_taken), atomic():
+        sequence = Sequence(name=_clean_name(name, None), status=SequenceStatus.draft.value,
+                            stop_on_other=bool(stop_on_other), created_at=now, updated_at=now, created_by_id=actor_id)
+        db.session.add(sequence)
+        db.session.flush()
     return sequence
 
 
 def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datetime | None = None) -> Sequence:
-    try:
-        with atomic():
-            sequence = get_sequence(sequence_id)
-            sequence.name, sequence.stop_on_other = _clean_name(name, sequence.id), bool(stop_on_other)
-            sequence.updated_at = now or utcnow()
-    except IntegrityError as exc:
-        raise _name_taken(exc) from None
+    with taken_as(_name_taken), atomic():
+        sequence = get_sequence(sequence_id)
+        sequence.name, sequence.stop_on_other = _clean_name(name, sequence.id), bool(stop_on_other)
+        sequence.updated_at = now or utcnow()
     return sequence
 
 
