@@ -502,22 +502,35 @@ def _name_taken() -> TemplateRefused:
     return TemplateRefused("Another template has that name.", field="name")
 
 
-def _clean(settings: TemplateSettings, existing_id: int | None) -> TemplateSettings:
-    name = " ".join((settings.name or "").split())
-    subject = " ".join((settings.subject or "").split())
-    body = (settings.body_html or "").strip()
-    if not name:
-        raise TemplateRefused("Give the template a name.", field="name")
-    if len(name) > NAME_LIMIT:
-        raise TemplateRefused(f"Keep the name to {NAME_LIMIT} characters.", field="name")
+def clean_subject(raw: str | None) -> str:
+    """A subject as typed (a template's or a one-off email's), on one line; raises ServiceError."""
+    subject = " ".join((raw or "").split())
     if not subject:
         raise TemplateRefused("Give the email a subject.", field="subject")
     if len(subject) > SUBJECT_LIMIT:
         raise TemplateRefused(f"Keep the subject to {SUBJECT_LIMIT} characters.", field="subject")
+    return subject
+
+
+def clean_body(raw: str | None, limit: int, field: str, empty: str) -> str:
+    """A body as typed, trimmed; raises ServiceError(field) with `empty` when there is none."""
+    body = (raw or "").strip()
     if not body:
-        raise TemplateRefused("Write the email's body.", field="body_html")
-    if len(body) > BODY_LIMIT:
-        raise TemplateRefused(f"Keep the body to {BODY_LIMIT:,} characters.", field="body_html")
+        raise TemplateRefused(empty, field=field)
+    if len(body) > limit:
+        raise TemplateRefused(f"Keep the {'body' if field == 'body_html' else 'email'} to {limit:,} characters.",
+                              field=field)
+    return body
+
+
+def _clean(settings: TemplateSettings, existing_id: int | None) -> TemplateSettings:
+    name = " ".join((settings.name or "").split())
+    if not name:
+        raise TemplateRefused("Give the template a name.", field="name")
+    if len(name) > NAME_LIMIT:
+        raise TemplateRefused(f"Keep the name to {NAME_LIMIT} characters.", field="name")
+    subject = clean_subject(settings.subject)
+    body = clean_body(settings.body_html, BODY_LIMIT, "body_html", "Write the email's body.")
     clash = db.session.scalar(select(EmailTemplate.id).where(func.lower(EmailTemplate.name) == name.lower(),
                                                              EmailTemplate.id != (existing_id or 0)))
     if clash is not None:

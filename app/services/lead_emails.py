@@ -83,15 +83,8 @@ def send_lead_email(lead_id: int, user_id: int, subject: str, body: str, attachm
     """Queue the member's email to the lead (its subject and body may use template variables), on
     the timeline and a touch, in one transaction. Raises LeadNotFound, UnknownUser, NoEmailAddress,
     TemplateRefused (field subject or body, naming the line) or ServiceError naming the field."""
-    subject, body = " ".join((subject or "").split()), (body or "").strip()
-    if not subject:
-        raise ServiceError("Give the email a subject.", field="subject")
-    if len(subject) > SUBJECT_LIMIT:
-        raise ServiceError(f"Keep the subject to {SUBJECT_LIMIT} characters.", field="subject")
-    if not body:
-        raise ServiceError("Write the email before sending it.", field="body")
-    if len(body) > BODY_LIMIT:
-        raise ServiceError(f"Keep the email to {BODY_LIMIT:,} characters.", field="body")
+    subject = templates.clean_subject(subject)
+    body = templates.clean_body(body, BODY_LIMIT, "body", "Write the email before sending it.")
     stored = check_attachment(attachment)
     now = now or utcnow()
     with atomic():
