@@ -32,7 +32,7 @@ from app.models import (
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
     SequenceStep, StepKind, TimelineEntry,
 )
-from app.services import Conflict, NotFound, ServiceError, atomic, clean_name, taken_as, transaction_memo, utcnow
+from app.services import Conflict, NotFound, ServiceError, atomic, clean_name, settings_cache, taken_as, utcnow
 from app.services.business_time import DAY_MINUTES, wall_clock_instant
 from app.services.team_settings import team_timezone
 from app.services.timeline import record
@@ -486,7 +486,7 @@ def describe_rule(rule: SequenceRule) -> str:
 
 
 def _rules_by_kind() -> dict[tuple[str, str], list[int]]:
-    """{(kind, value): [sequence ids]} of running sequences' rules, read once per transaction."""
+    """{(kind, value): [sequence ids]} of running sequences' rules (no query while settings are unchanged)."""
     def load():
         found: dict[tuple[str, str], list[int]] = {}
         for kind, value, sequence_id in db.session.execute(
@@ -494,7 +494,7 @@ def _rules_by_kind() -> dict[tuple[str, str], list[int]]:
                 .where(Sequence.status == SequenceStatus.active.value)):
             found.setdefault((kind, value), []).append(sequence_id)
         return found
-    return transaction_memo("sequence_rules", load)
+    return settings_cache("sequences.rules", load)
 
 
 # --- enrolling -----------------------------------------------------------------------------------------
@@ -698,8 +698,8 @@ def on_address_refused(address: str, lead_id: int | None, reason: str, now: date
     """An address unsubscribed or bounced (`reason`: unsubscribed, bounced): stop the enrolments of
     the lead named and of every lead with that address."""
     from app.services.suppression import key
-    ids = set(db.session.scalars(select(Lead.id).where(func.lower(Lead.email) == key(address)).limit(1000))) \
-        if address else set()
+    # Leads store their email lower-cased (as key() makes it): one read of ix_leads_email.
+    ids = set(db.session.scalars(select(Lead.id).where(Lead.email == key(address)).limit(1000))) if address else set()
     if lead_id is not None:
         ids.add(lead_id)
     return stop_lead(sorted(ids), reason, now) if ids else 0
