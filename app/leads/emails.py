@@ -21,10 +21,8 @@ def allow_an_attachment(endpoint: str | None, values: dict | None) -> None:
 
 
 def _compose(lead, form: LeadEmailForm, status: int = 200):
-    listed = suppression.active_entry(lead.email) if lead.email else None
     return render("leads/write_email.html", "leads/_email_form.html", status, lead=lead, form=form,
-                  sender=lead_emails.sender_name(current_user),
-                  suppressed=suppression.REASON_WORDS.get(listed.reason, listed.reason) if listed else None)
+                  sender=lead_emails.sender_name(current_user), suppressed=suppression.listed_because(lead.email))
 
 
 @bp.get("/<int:lead_id>/email")

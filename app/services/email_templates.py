@@ -569,3 +569,18 @@ def preview(subject: str, body_html: str, lead: Lead | None, sender: User | None
     context = context_for(lead, sender) if lead is not None else sample_context()
     check(subject, body_html, context)
     return Rendered(*render_parts(subject, body_html, context))
+
+
+def preview_lead(typed: str | None) -> tuple[Lead | None, str]:
+    """The lead the editor previews for: the best match for what was typed (the navigation search's
+    rule), or the newest lead when nothing was; and a note when there is none."""
+    from app.services.search import search  # noqa: PLC0415 (search -> leads -> ... -> templates)
+    typed = (typed or "").strip()
+    if typed:
+        try:
+            found = search(typed, per_page=1).leads
+        except ServiceError as exc:
+            return None, exc.message
+        return (found[0], "") if found else (None, f"No lead matches “{typed}”; showing sample values.")
+    newest = db.session.scalars(select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(1)).first()
+    return newest, "" if newest else "There are no leads yet; showing sample values."

@@ -136,6 +136,13 @@ def active_entry(address: str) -> SuppressedAddress | None:
         SuppressedAddress.address == key(address), _in_force())).first()
 
 
+def listed_because(address: str | None) -> str | None:
+    """Why this address is on the list ("unsubscribed", "bounced", "added by an admin"), or None:
+    the warning a one-off email to it shows."""
+    listed = active_entry(address) if address else None
+    return REASON_WORDS.get(listed.reason, listed.reason) if listed else None
+
+
 def exempt(kind: str) -> bool:
     """Whether an email of this kind goes even to an address on the list."""
     return kind in EXEMPT_KINDS or kind.startswith(EXEMPT_PREFIXES)

@@ -4,12 +4,9 @@ from __future__ import annotations
 from flask import flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
 
-from app.extensions import db
-from app.models import Lead
 from app.services import ServiceError, email_templates as service, search, whole_number
 from app.settings import bp
 from app.web import add_form_error, go, render
@@ -28,22 +25,8 @@ class TemplateForm(FlaskForm):
         return service.TemplateSettings(self.name.data or "", self.subject.data or "", self.body_html.data or "")
 
 
-def _preview_lead(typed: str) -> tuple[Lead | None, str]:
-    """The lead a preview renders for: the newest whose details hold what was typed, or the newest
-    lead when nothing was; and a note when none matched."""
-    typed = (typed or "").strip()
-    if typed:
-        try:
-            found = search.search(typed, per_page=1).leads
-        except ServiceError as exc:
-            return None, exc.message
-        return (found[0], "") if found else (None, f"No lead matches “{typed}”; showing sample values.")
-    newest = db.session.scalars(select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(1)).first()
-    return newest, "" if newest else "There are no leads yet; showing sample values."
-
-
 def _preview(form: TemplateForm) -> dict:
-    lead, note = _preview_lead(form.preview_lead.data)
+    lead, note = service.preview_lead(form.preview_lead.data)
     try:
         rendered = service.preview(form.subject.data or "", form.body_html.data or "", lead, None)
         refused = None
