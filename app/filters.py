@@ -6,7 +6,10 @@ import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from flask import Flask, g
+from zoneinfo import ZoneInfo
+
+from babel.numbers import format_currency
+from flask import Flask, g, has_request_context
 from flask_login import current_user
 
 from app.services import scoring, sla
@@ -14,18 +17,60 @@ from app.services.activities import OUTCOMES
 from app.services.sequences import SKIP_REASONS, STOP_REASONS
 from app.services.custom_fields import display
 
+from app.services.appointment_emails import describe_span, location_link
 from app.services.countries import country_choices, country_name
 from app.services.tasks import local_time
-from app.services.team_settings import user_timezone
-
-from app.services.custom_fields import display
+from app.services.team_settings import identity, user_timezone, zone_name
 
 
-def money(value) -> str:
+def money(value, currency: str | None = None) -> str:
+    """An amount in the team's currency (Team settings), with its symbol and decimals: "$1,200",
+    "€1,200.50", "¥1,200"; whole amounts without decimals."""
     if value is None or value == "":
         return ""
     value = Decimal(value)
-    return f"${value:,.0f}" if value == value.to_integral_value() else f"${value:,.2f}"
+    code = currency or team_currency()
+    if value == value.to_integral_value():
+        return format_currency(value, code, format="¤#,##0", currency_digits=False, locale=MONEY_LOCALE)
+    return format_currency(value, code, locale=MONEY_LOCALE)
+
+
+MONEY_LOCALE = "en_US"  # the app's language; the currency decides the symbol and the decimals
+
+
+def team_currency() -> str:
+    """The team's currency, read once per request (or per transaction outside one)."""
+    if has_request_context():
+        if "team_currency" not in g:
+            g.team_currency = identity().currency
+        return g.team_currency
+    return identity().currency
+
+
+def when(moment: datetime | None) -> str:
+    """A stored (naive UTC) time in the reader's timezone: "03 Dec 2026, 09:00". Each page says once
+    which zone its times are in (zone_name), so a page never mixes two."""
+    if not moment:
+        return ""
+    local = moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(reader_timezone()))
+    return local.strftime("%d %b %Y, %H:%M")
+
+
+def appointment_when(data: dict, prefix: str = "") -> str:
+    """An appointment's time as a timeline entry holds it, in the reader's zone (entries from
+    before the instants were kept: as worded then, in the prospect's zone)."""
+    starts, ends = data.get(f"{prefix}starts_at"), data.get(f"{prefix}ends_at")
+    worded = data.get("before" if prefix else "when")
+    try:
+        return describe_span(datetime.fromisoformat(starts), datetime.fromisoformat(ends), reader_timezone())
+    except (TypeError, ValueError):
+        return worded or ""
+
+
+def reader_timezone() -> str:
+    """The signed-in person's timezone, else the team's."""
+    signed_in = has_request_context() and current_user.is_authenticated
+    return user_timezone(current_user if signed_in else None)
 
 
 def age(then: datetime | None, now: datetime) -> str:
@@ -39,8 +84,6 @@ def age(then: datetime | None, now: datetime) -> str:
     return "<1m"
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
 
 
 def due(moment: datetime | None) -> str:
@@ -117,6 +160,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
+    app.add_template_filter(zone_name)
+    app.add_template_global(reader_timezone)
+    app.add_template_global(identity, "team_identity")
+    app.add_template_filter(location_link)
+    app.add_template_filter(appointment_when)
     app.add_template_filter(due)
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)

@@ -11,7 +11,7 @@ from app.leads.forms import CancelAppointmentForm, RescheduleForm
 from app.leads.page import booking_form, lead_page, past_appointments_context, reschedule_form
 from app.leads.routes import older
 from app.services import ServiceError, appointment_emails, appointments as service, leads as lead_service, whole_number
-from app.services.team_settings import timezone_names, user_timezone
+from app.services.team_settings import current_zones, user_timezone
 from app.web import add_form_error, notice, wants_fragment
 
 
@@ -27,7 +27,7 @@ def _back(lead_id: int):
 @bp.post("/<int:lead_id>/appointments")
 def book(lead_id: int):
     lead = lead_service.get_lead(lead_id)
-    form = booking_form(submitted=True)
+    form = booking_form(lead, submitted=True)
     if form.validate_on_submit():
         try:
             appointment = service.book_appointment(
@@ -54,9 +54,10 @@ def appointments(lead_id: int):
 
 @bp.get("/timezones")
 def timezone_options():
-    """Every zone as <option>s, for the booking form's suggestions. The page asks for it by a
-    versioned address (`v`, the list's digest), so it is cached for a year."""
-    body = render_template("leads/_timezone_options.html", timezone_options=timezone_names())
+    """The current zones as <option>s with their readable names, for the booking form's
+    suggestions. The page asks for it by a versioned address (`v`, the list's digest), so it is
+    cached for a year."""
+    body = render_template("leads/_timezone_options.html", timezone_options=current_zones())
     return body, 200, {"Cache-Control": "private, max-age=31536000, immutable"}
 
 

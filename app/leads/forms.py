@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from babel.numbers import get_currency_symbol
 from flask_wtf import FlaskForm
 from wtforms import FileField as PlainFileField
 from wtforms import DateField, Form, HiddenField, RadioField, TimeField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.filters import MONEY_LOCALE, team_currency
 from app.forms import FILTER_FORMS, NarrowingForm, custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
 from app.services import ServiceError, search, whole_number
@@ -122,7 +124,13 @@ def lead_form(base: type[LeadForm] = LeadForm, **kwargs) -> LeadForm:
         setattr(CustomLeadForm, field_service.form_name(custom.key), custom_input(custom, required=custom.required))
     form = CustomLeadForm(**kwargs)
     form.custom_defs = fields
+    form.value.label.text = f"Deal value ({currency_symbol()})"  # the team's currency (Team settings)
     return form
+
+
+def currency_symbol() -> str:
+    """The team's currency as a label shows it: "$", "€", "CHF"."""
+    return get_currency_symbol(team_currency(), locale=MONEY_LOCALE)
 
 
 class NoteForm(FlaskForm):

@@ -17,7 +17,8 @@ from app.services import appointment_emails, appointments as appointment_service
 from app.services import tasks as task_service
 from app.services import sla, touches
 from app.services.stages import pipeline
-from app.services.team_settings import team_timezone, timezone_names_version, user_timezone
+from app.services.sequences import country_zones
+from app.services.team_settings import team_timezone, user_timezone, zone_options_version
 
 # Suggested in the booking form before (or without) the full list of zones: the member's own and the
 # team's come first.
@@ -80,12 +81,18 @@ def notes_context(lead_id: int, before_id: int | None = None) -> dict:
     return {"notes": notes, "more_notes": more}
 
 
-def booking_form(submitted: bool = False) -> AppointmentForm:
-    """The booking form: from the posted data, or empty with the member's timezone filled in."""
+def booking_form(lead, submitted: bool = False) -> AppointmentForm:
+    """The booking form: from the posted data, or empty with the prospect's likely timezone filled
+    in (prospect_zone)."""
     form = AppointmentForm() if submitted else AppointmentForm(formdata=None)
     if not submitted:
-        form.timezone.data = user_timezone(current_user)
+        form.timezone.data = prospect_zone(lead)
     return form
+
+
+def prospect_zone(lead) -> str:
+    """The lead's country's zone when the whole country keeps one clock, else the member's."""
+    return country_zones().get((lead.country or "").upper()) or user_timezone(current_user)
 
 
 def reschedule_form(appointment, zone: str | None = None) -> RescheduleForm:
@@ -127,8 +134,8 @@ def appointment_context(lead, booking=None, reschedule_forms=None, open_booking=
     zone = user_timezone(current_user)
     return {"appointments": shown, "more_appointments": more_past, "pinned_appointments": pinned,
             "more_upcoming": more_upcoming, "appointments_upcoming": len(upcoming),
-            "booking_form": booking or booking_form(), "open_booking": open_booking,
+            "booking_form": booking or booking_form(lead), "open_booking": open_booking,
             # The full list's address names its content, so the browser may keep it for good.
-            "timezone_options_url": url_for("leads.timezone_options", v=timezone_names_version()),
-            "timezone_options": list(dict.fromkeys((zone, team_timezone(), *COMMON_ZONES))),
+            "timezone_options_url": url_for("leads.timezone_options", v=zone_options_version()),
+            "timezone_options": list(dict.fromkeys((prospect_zone(lead), zone, team_timezone(), *COMMON_ZONES))),
             **appointment_items_context(shown + pinned, reschedule_forms, cancel_forms)}

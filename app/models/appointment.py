@@ -4,8 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.extensions import db
 from app.models.user import User
@@ -118,3 +118,12 @@ class TeamSettings(db.Model):
     board_closed_days: Mapped[int] = mapped_column(default=30, server_default="30")
     # Completing a task shows the new-task form for the same lead, prefilled, so leads don't go quiet.
     ask_next_task: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The team's identity in emails and on the pages prospects see (None: MAIL_FROM's name, our colour).
+    team_name: Mapped[str | None] = mapped_column(String(100))
+    accent_colour: Mapped[str | None] = mapped_column(String(7))  # "#1d4ed8"
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")  # ISO 4217
+    mail_from: Mapped[str | None] = mapped_column(String(320))  # the From address; None: MAIL_FROM's
+    # The logo as re-encoded bytes, read only by its own route (deferred: every page loads this row).
+    logo: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    logo_type: Mapped[str | None] = mapped_column(String(20))  # image/png, image/jpeg, image/webp
+    logo_version: Mapped[str | None] = mapped_column(String(16))  # a digest of the bytes: the URL's cache key

@@ -7,4 +7,4 @@ from app.extensions import csrf
 bp = Blueprint("public", __name__)
 csrf.exempt(bp)
 
-from app.public import appointments, routes, unsubscribe  # noqa: E402,F401
+from app.public import appointments, brand, routes, unsubscribe  # noqa: E402,F401

@@ -7,7 +7,7 @@ invitation's sequence; they expire when the appointment ends."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from email.utils import parseaddr
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import Appointment, Lead, User
 from app.services import utcnow
 from app.services.outbox import queue_email
+from app.services.team_settings import identity, zone_name
 
 # The one-click answers a prospect's email offers (appointments.answer takes each).
 ACTIONS = ("confirm", "cancel", "reschedule")
@@ -34,12 +35,27 @@ def in_zone(moment: datetime, zone: str) -> datetime:
 
 
 def describe_time(appointment: Appointment, zone: str | None = None) -> str:
-    """'Tuesday 8 December 2026, 14:00–14:30 (Europe/Berlin)'."""
-    zone = zone or appointment.timezone
-    start, end = in_zone(appointment.starts_at, zone), in_zone(appointment.ends_at, zone)
+    """'Tuesday 8 December 2026, 14:00–14:30 (Central European Time (Berlin))': the zone as people
+    read it (team_settings.zone_name), not its identifier."""
+    return describe_span(appointment.starts_at, appointment.ends_at, zone or appointment.timezone)
+
+
+def describe_span(starts_at: datetime, ends_at: datetime, zone: str) -> str:
+    """Two stored (naive UTC) times as describe_time words them, in `zone`."""
+    start, end = in_zone(starts_at, zone), in_zone(ends_at, zone)
     day = f"{start:%A} {start.day} {start:%B %Y}"
     until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B}, {end:%H:%M}"
-    return f"{day}, {start:%H:%M}–{until} ({zone})"
+    return f"{day}, {start:%H:%M}–{until}, {zone_name(zone)}"
+
+
+def location_link(location: str | None) -> str | None:
+    """The location when it is a web address people can open (http or https only, so a
+    "javascript:" location is never a link); None for an office address or a phone number."""
+    text = (location or "").strip()
+    if not text or any(ch.isspace() for ch in text):
+        return None
+    parts = urlsplit(text)
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -63,6 +79,12 @@ def absolute_url(endpoint: str, **values) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + path
 
 
+def logo_url() -> str | None:
+    """The team's logo for an email (BASE_URL and its versioned address), or None without one."""
+    version = identity().logo_version
+    return absolute_url("public.team_logo", digest=version) if version else None
+
+
 def links(appointment: Appointment) -> dict[str, str]:
     """The prospect's one-click links for this version of the appointment, by action."""
     return {action: absolute_url(f"public.appointment_{action}", token=link_token(appointment, action))
@@ -74,7 +96,8 @@ def links(appointment: Appointment) -> dict[str, str]:
 
 def calendar(appointment: Appointment, lead: Lead, method: str) -> str:
     """The .ics text: METHOD REQUEST for an invitation or update, CANCEL when cancelled."""
-    organizer_name, organizer_email = parseaddr(current_app.config["MAIL_FROM"])
+    team = identity()
+    organizer_name, organizer_email = team.name, team.address
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -133,7 +156,8 @@ def email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetim
     when = describe_time(appointment)
     context = {"kind": kind, "appointment": appointment, "lead": lead, "when": when, "title": title(appointment),
                "links": links(appointment) if kind != "appointment_cancel" else {},
-               "first_name": lead.first_name or "there", "message": message}
+               "first_name": lead.first_name or "there", "message": message,
+               "location_url": location_link(appointment.location), "team": identity(), "logo_url": logo_url()}
     attachments = []
     if method:
         attachments.append({"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
@@ -143,8 +167,18 @@ def email_prospect(appointment: Appointment, lead: Lead, kind: str, now: datetim
                 subject=f"{prefix}{title(appointment)}, {when}",
                 text_body=_render("email/appointment.txt", **context),
                 html_body=_render("email/appointment.html", **context),
-                attachments=attachments, lead_id=lead.id, appointment_id=appointment.id, now=now)
+                attachments=attachments, lead_id=lead.id, appointment_id=appointment.id, now=now,
+                **from_person(appointment, lead))
     return True
+
+
+def from_person(appointment: Appointment, lead: Lead) -> dict:
+    """Who a prospect's appointment email comes from: "<owner> at <team>", with Reply-To the owner's
+    address so a reply reaches a person (the lead's owner, else whoever booked it); the team alone
+    when neither is an active member."""
+    from app.services.lead_emails import sender_name
+    person = next((p for p in (lead.owner, appointment.booked_by) if p is not None and p.active), None)
+    return {"sender_name": sender_name(person), "reply_to": person.email} if person else {}
 
 
 def tell_owner(appointment: Appointment, lead: Lead, message: str, now: datetime) -> None:

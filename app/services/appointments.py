@@ -222,8 +222,16 @@ def _mirror(lead: Lead, appointment: Appointment) -> None:
 
 
 def _timeline(lead: Lead, kind: str, actor_id: int | None, appointment: Appointment, now: datetime, **extra):
-    record(lead.id, kind, actor_id, {"appointment_id": appointment.id, "when": describe_time(appointment),
-                                     **extra}, now)
+    record(lead.id, kind, actor_id, {"appointment_id": appointment.id, **timeline_times(appointment), **extra}, now)
+
+
+def timeline_times(appointment: Appointment, before: bool = False) -> dict:
+    """The appointment's time for a timeline entry (`before_`: its time before a move): worded in
+    the prospect's zone, and the instants, so the lead page words it in its reader's zone like
+    every other time on it (filters.appointment_when)."""
+    prefix = "before_" if before else ""
+    return {"before" if before else "when": describe_time(appointment),
+            f"{prefix}starts_at": appointment.starts_at.isoformat(), f"{prefix}ends_at": appointment.ends_at.isoformat()}
 
 
 # --- members: book, reschedule, cancel ----------------------------------------------------------
@@ -281,7 +289,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
         details = clean_details(starts_at, duration_minutes,
                                 appointment.location if location is None else location,
                                 appointment.note if note is None else note, now)
-        before = describe_time(appointment)
+        before = timeline_times(appointment, before=True)
         appointment.starts_at, appointment.duration_minutes = details.starts_at, details.duration_minutes
         appointment.location, appointment.note = details.location, details.note
         appointment.status, appointment.sequence = AppointmentStatus.awaiting.value, appointment.sequence + 1
@@ -289,7 +297,7 @@ def reschedule_appointment(appointment_id: int, actor_id: int | None, *, starts_
         lead = get_lead(appointment.lead_id)
         withdraw(appointment.id, SUPERSEDED, now)
         invited = email_prospect(appointment, lead, "appointment_update", now)
-        _timeline(lead, "appointment_rescheduled", actor_id, appointment, now, before=before, invited=invited)
+        _timeline(lead, "appointment_rescheduled", actor_id, appointment, now, **before, invited=invited)
         _mirror(lead, appointment)
     return appointment
 
@@ -412,6 +420,6 @@ def queue_due_reminders(now: datetime | None = None) -> int:
             lead = db.session.get(Lead, appointment.lead_id)
             if email_prospect(appointment, lead, "appointment_reminder", now):
                 record(lead.id, "appointment_reminder_queued", None,
-                       {"appointment_id": appointment.id, "when": describe_time(appointment)}, now)
+                       {"appointment_id": appointment.id, **timeline_times(appointment)}, now)
                 queued += 1
     return queued

@@ -14,19 +14,17 @@ import html
 import re
 import time
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from functools import lru_cache, wraps
 from html.parser import HTMLParser
 from typing import Any
 
-from flask import current_app
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import EmailTemplate, Lead, User
-from app.services import NotFound, ServiceError, atomic, taken_as, utcnow
+from app.services import NotFound, ServiceError, atomic, taken_as, team_settings, utcnow
 from app.services import custom_fields as field_service
 from app.services.countries import country_name
 
@@ -239,9 +237,9 @@ class Variables(dict):
 
 
 def team_name() -> str:
-    """The team's name as emails give it: MAIL_FROM's display name, else its address's domain."""
-    name, address = parseaddr(current_app.config["MAIL_FROM"])
-    return name or address.rpartition("@")[2] or "our team"
+    """The team's name as emails give it: Team settings' name, else MAIL_FROM's display name, else
+    its address's domain."""
+    return team_settings.identity().name
 
 
 def _person(user: User | None) -> Variables:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import EmailState, OutboxEmail, TimelineEntry
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NotFound, ServiceError, atomic, bounces, utcnow
+from app.services import NotFound, ServiceError, atomic, bounces, team_settings, utcnow
 from app.services.timeline import record
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,14 @@ def queue_email(*, kind: str, to_address: str, to_name: str = "", subject: str, 
                 sender_name: str | None = None, headers: dict[str, str] | None = None) -> OutboxEmail:
     """Add an email to the current transaction (call inside atomic()); it is enqueued after commit.
 
-    `sender_name` replaces MAIL_FROM's display name (the address stays the team's); `reply_to` is
+    `sender_name` replaces the team's name as the From's display name (the address stays the team's); `reply_to` is
     an address answers go to (a member writing to a lead). `headers` are extra headers
     (suppression.unsubscribe_headers). An email to an address on the suppression list is kept in
     the state "suppressed", never sent, unless its kind is exempt (suppression.withheld): the row
     and the lead's timeline say why."""
     from app.services.suppression import suppressed_error, withheld
     now = now or utcnow()
-    sender = current_app.config["MAIL_FROM"]
+    sender = team_settings.identity().sender  # the team's name and address (Team settings, else MAIL_FROM)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     if sender_name:
         # Quoted, not encoded: build_message encodes the name as the From header needs. A name too

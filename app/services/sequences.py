@@ -85,9 +85,10 @@ class EnrolmentNotFound(NotFound):
 
 
 @lru_cache(maxsize=1)
-def _country_zones() -> dict[str, str]:
+def country_zones() -> dict[str, str]:
     """{ISO country code: its zone} for countries whose zones all keep the same clock (Germany's
-    Berlin and Büsingen; not the United States), from the zone database's zone.tab (tzdata package)."""
+    Berlin and Büsingen; not the United States), from the zone database's zone.tab (tzdata package).
+    Also the booking form's default prospect timezone."""
     zones: dict[str, list[str]] = {}
     text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
     for line in text.splitlines():
@@ -104,7 +105,7 @@ def _country_zones() -> dict[str, str]:
 def lead_zone(lead: Lead) -> str:
     """The lead's timezone for send windows: its country's, when the whole country keeps one clock
     (France, Germany, Japan...); otherwise (no country, or one spanning zones: the US) the team's."""
-    return _country_zones().get((lead.country or "").upper()) or team_timezone()
+    return country_zones().get((lead.country or "").upper()) or team_timezone()
 
 
 def _utc(at: datetime) -> datetime:

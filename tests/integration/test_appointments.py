@@ -75,7 +75,7 @@ def test_booking_from_the_lead_page_reads_the_time_in_the_members_timezone_and_i
     invite = emails("appointment_invite")
     assert len(invite) == 1 and invite[0].to_address == "lena@example.com" and invite[0].state == "queued"
     berlin = expected.astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"{berlin:%H:%M}" in invite[0].text_body and "(Europe/Berlin)" in invite[0].subject
+    assert f"{berlin:%H:%M}" in invite[0].text_body and "Central European Time (Berlin)" in invite[0].subject
     vevent = event(invite[0])
     assert ics(invite[0])["METHOD"] == "REQUEST"
     assert vevent["UID"] == appointment.uid and vevent["SEQUENCE"] == 0

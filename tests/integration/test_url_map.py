@@ -72,7 +72,7 @@ def world(app, admin, member, make_lead, stages):
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
                 "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
                 "entry_id": suppressed.id},
-        "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
+        "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up", "digest": "0123456789abcdef"},
         "api_key": secret,
     }
 

@@ -85,6 +85,7 @@ def test_passwords_are_hashed_with_argon2id_at_owasp_strength():
 def test_money_and_age_read_like_a_person_would_write_them():
     from datetime import datetime, timedelta
     now = datetime(2026, 1, 10, 12)
-    assert money(Decimal("1234")) == "$1,234" and money(Decimal("99.5")) == "$99.50"
+    assert money(Decimal("1234"), "USD") == "$1,234" and money(Decimal("99.5"), "USD") == "$99.50"
+    assert money(Decimal("1234.5"), "EUR") == "€1,234.50" and money(Decimal("1234"), "JPY") == "¥1,234"
     assert age(now - timedelta(days=3, hours=2), now) == "3d"
     assert age(now - timedelta(minutes=5), now) == "5m"
