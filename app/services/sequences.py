@@ -525,6 +525,9 @@ def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "h
         if lead.email and (is_suppressed(lead.email) or lead.email_undeliverable_at is not None):
             raise ServiceError("This lead's address does not take our emails (unsubscribed or bounced), "
                                "so a sequence cannot write to it.", field="sequence_id")
+        if not lead.email and all(step.kind == StepKind.email.value for step in steps(sequence.id)):
+            raise ServiceError(f"This lead has no email address, and every step of “{sequence.name}” is an email. "
+                               "Add an address with Edit details first.", field="sequence_id")
         return _enrol(lead, sequence, actor_id, how, now)
 
 
