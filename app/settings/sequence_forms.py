@@ -60,7 +60,7 @@ class StepForm(FlaskForm):
         return StepSettings(kind=self.kind.data, template_id=whole_number(self.template_id.data),
                             task_title=self.task_title.data or "", delay_days=self.delay_days.data,
                             business_days=bool(self.business_days.data),
-                            window_days="".join(d for d in (self.window_days.data or []) if d in "0123456" and len(d) == 1),
+                            window_days="".join(self.window_days.data or []),
                             window_start=_minutes(self.window_start.data), window_end=_minutes(self.window_end.data))
 
     @classmethod

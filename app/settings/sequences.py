@@ -39,10 +39,14 @@ def _page(sequence_id: int, fragment: str | None = None, status: int = 200, **co
     context.setdefault("settings_form", SequenceForm(formdata=None, obj=sequence))
     context["step_form"] = _step_form(context.get("step_form"))
     context["rule_form"] = _rule_form(context.get("rule_form"))
-    return render("settings/sequence.html", fragment, status, sequence=sequence, steps=service.steps(sequence.id),
-                  rules=[(rule, service.describe_rule(rule)) for rule in service.rules(sequence.id)],
-                  figures=service.figures(sequence.id), row_form=RowForm(formdata=None), service=service,
-                  status_labels=STATUS_LABELS, **context)
+    figures = service.figures(sequence.id)  # its per_step holds every step, in order
+    steps = [(step, service.describe_step(step), service.describe_delay(step), service.describe_window(step))
+             for step, _, _ in figures.per_step]
+    per_step = [(described, sent, skipped) for (_, described, _, _), (_, sent, skipped) in zip(steps, figures.per_step)]
+    return render("settings/sequence.html", fragment, status, sequence=sequence, steps=steps, figures=figures,
+                  per_step=per_step, rules=[(rule, service.describe_rule(rule)) for rule in service.rules(sequence.id)],
+                  stop_reasons=service.STOP_REASONS, row_form=RowForm(formdata=None), status_labels=STATUS_LABELS,
+                  **context)
 
 
 @bp.get("/sequences")
@@ -74,7 +78,7 @@ def update_sequence(sequence_id: int):
     form = SequenceForm()
     if form.validate_on_submit():
         try:
-            service.update_sequence(service.get_sequence(sequence_id).id, form.name.data, form.stop_on_other.data)
+            service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -130,7 +134,7 @@ def add_sequence_step(sequence_id: int):
     form = _step_form(StepForm())
     if form.validate_on_submit():
         try:
-            step = service.add_step(service.get_sequence(sequence_id).id, form.settings())
+            step = service.add_step(sequence_id, form.settings())
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -180,8 +184,8 @@ def remove_sequence_step(step_id: int):
         service.remove_step(step.id)
         flash(f"Removed the step {service.describe_step(step)}.", "success")
         return go(url_for("settings.sequence", sequence_id=step.sequence_id), focus="sequence-steps-h")
-    return render("settings/sequence_step_remove.html", None, step=step, form=form, service=service,
-                  sequence=service.get_sequence(step.sequence_id))
+    return render("settings/sequence_step_remove.html", None, step=step, form=form,
+                  described=service.describe_step(step), sequence=service.get_sequence(step.sequence_id))
 
 
 # --- enrolment rules -----------------------------------------------------------------------------------
@@ -192,7 +196,7 @@ def add_sequence_rule(sequence_id: int):
     form = _rule_form(RuleForm())
     if form.validate_on_submit():
         try:
-            service.add_rule(service.get_sequence(sequence_id).id, form.when.data, form.chosen_value())
+            service.add_rule(sequence_id, form.when.data, form.chosen_value())
         except ServiceError as exc:
             add_form_error(form, form.refused(exc))
         else:

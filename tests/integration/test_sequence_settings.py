@@ -114,8 +114,10 @@ def test_bad_sequence_names_are_refused_beside_the_field_and_nothing_is_saved(ap
     ({"window_end": "11:00"}, "window_start", "Give the window both a start and an end time, or neither."),
     ({"window_start": "9 o'clock", "window_end": "11:00"}, "window_start", "Give a time of day"),
     ({"template_id": ""}, "template_id", "Choose the email template this step sends."),
+    ({"window_days": ["0", "7"]}, "window_days", "Pick the weekdays from the list."),
 ])
-def test_bad_step_input_is_refused_beside_its_field_and_nothing_is_saved(app, as_admin, template, fields, field, message):
+def test_bad_step_input_is_refused_beside_its_field_and_nothing_is_saved(app, as_admin, template, fields, field,
+                                                                      message):
     sequence = sequences.create_sequence("Warm up")
     db.session.commit()
     response = _step(as_admin, sequence.id, **{"template_id": str(template.id), **fields})
