@@ -78,11 +78,11 @@ def update_sequence(sequence_id: int):
     form = SequenceForm()
     if form.validate_on_submit():
         try:
-            service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data)
+            saved = service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash(f"Saved the sequence {form.name.data.strip()}.", "success")
+            flash(f"Saved the sequence {saved.name}.", "success")
             return go(url_for("settings.sequence", sequence_id=sequence_id))
     return _page(sequence_id, "settings/_sequence_form.html", 422, settings_form=form)
 
