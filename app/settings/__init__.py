@@ -14,4 +14,4 @@ def require_admin():
 
 
 from app.settings import refusals  # noqa: E402,F401
-from app.settings import api_keys, assignment, capture_forms, closing, fields, held_submissions, scoring, sla, stages, suppression, tags, team, templates, users  # noqa: E402,F401
+from app.settings import api_keys, assignment, capture_forms, closing, fields, held_submissions, scoring, sequences, sla, stages, suppression, tags, team, templates, users  # noqa: E402,F401

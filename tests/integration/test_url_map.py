@@ -62,6 +62,10 @@ def world(app, admin, member, make_lead, stages):
         name="Walk", subject="Hi {{ lead.first_name }}", body_html="<p>Hello</p>"))
     from app.services.suppression import suppress
     suppressed, _ = suppress("gone@example.com", "admin", actor_id=admin.id)
+    from app.services import sequences
+    sequence = sequences.create_sequence("Walk sequence")
+    step = sequences.add_step(sequence.id, sequences.StepSettings(template_id=template.id))
+    sequence_rule = sequences.add_rule(sequence.id, "source", "walk")
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
@@ -71,7 +75,8 @@ def world(app, admin, member, make_lead, stages):
                 "group_id": group.id, "assignment_rule_id": rule.id, "field_id": custom.id, "rule_id": scoring_rule.id,
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
                 "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
-                "entry_id": suppressed.id},
+                "entry_id": suppressed.id, "sequence_id": sequence.id, "step_id": step.id,
+                "sequence_rule_id": sequence_rule.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
