@@ -63,6 +63,14 @@ def test_a_member_enrols_and_stops_a_lead_with_the_keyboard_at_both_widths(new_p
         expect(panel.get_by_text("Not in any sequence.")).to_be_visible()
         assert _current(seeded.live, lead_id) == [(sequence_id, "stopped")]
 
+        if width == 375:  # the pool's bulk bar offers the sequence, and still fits a phone
+            page.goto("/leads")
+            page.locator("#bulk-form summary").click()
+            expect(page.get_by_label("Enrol in sequence")).to_be_visible()
+            expect(page.get_by_role("button", name="Enrol all 2 matching")).to_be_visible()
+            page.wait_for_load_state("load")
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= width + 1
+
         if width == 1280:  # their reply, logged: no outcome, no duration, and the panel shows the stop
             from app.services import sequences
             with seeded.live.db():
