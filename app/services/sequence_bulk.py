@@ -19,7 +19,7 @@ from app.services import NotFound, ServiceError, atomic, utcnow
 from app.services import sequences
 from app.services.lead_queries import PoolFilters, filtered
 
-BATCH = 500
+BATCH = 500  # at most leads.MAX_BULK, the most enrol_many takes at once
 QUERY_MAX = 2000
 RUN_STALE = timedelta(minutes=5)  # a running run without a batch for this long lost its worker
 RUN_REQUEUE = timedelta(minutes=1)  # a queued run not started this long after (Redis was away)

@@ -575,7 +575,8 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
     """Enrol these leads (one transaction, or a savepoint inside the caller's): those already in it,
     deleted, or whose address refuses email are passed over. Set-based: a few statements whatever
     the number of leads (one read, one insert of enrolments, one of timeline entries). Returns how
-    many were enrolled. Raises ServiceError (the sequence is not started)."""
+    many were enrolled. Raises ServiceError (the sequence is not started, more than MAX_BULK leads)."""
+    from app.services.leads import MAX_BULK
     from app.services.suppression import suppressed_among
     now = now or utcnow()
     with atomic():
@@ -586,6 +587,8 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
         wanted = sorted({lead_id for lead_id in lead_ids if isinstance(lead_id, int)})
         if not wanted:
             return 0
+        if len(wanted) > MAX_BULK:  # a batch stays within what one IN (...) may hold
+            raise ServiceError(f"Select at most {MAX_BULK} leads at a time.", field="lead_ids")
         already = (select(SequenceEnrolment.id).where(
             SequenceEnrolment.lead_id == Lead.id, SequenceEnrolment.sequence_id == sequence.id,
             SequenceEnrolment.ended_at.is_(None)).exists())

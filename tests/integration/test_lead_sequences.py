@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import SequenceBulkRun, SequenceEnrolment, TimelineEntry
-from app.services import email_templates, sequence_bulk, sequences, utcnow
+from app.services import ServiceError, email_templates, sequence_bulk, sequences, utcnow
 from app.services.lead_queries import PoolFilters
 from app.services.sequences import StepSettings
 from app.services.suppression import suppress
@@ -261,3 +261,25 @@ def test_enrolling_all_matching_refuses_a_draft_sequence_or_a_bad_filter(as_memb
     empty = as_member.post("/leads/sequence-runs", {"sequence": ""}, htmx=True)
     assert empty.status_code == 400 and "Choose the sequence" in empty.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(SequenceBulkRun)) == 0
+
+
+def test_enrol_many_costs_the_same_few_statements_for_five_leads_or_sixty(make_lead, running, template,
+                                                                          count_queries):
+    other = sequences.create_sequence("Other")  # each lead is in it: enrolling stops that too, in bulk
+    sequences.add_step(other.id, StepSettings(template_id=template.id))
+    sequences.start(other.id)
+    costs = []
+    for size in (5, 60):
+        ids = [make_lead(email=f"m{size}-{i}@example.com").id for i in range(size)]
+        sequences.enrol_many(ids, other.id, None)
+        db.session.commit()
+        with count_queries() as counter:
+            assert sequences.enrol_many(ids + [2147483000], running.id, None) == size
+        costs.append(counter.count)
+        db.session.commit()
+    assert costs[0] == costs[1] <= 12
+    stopped = db.session.scalar(select(func.count()).select_from(SequenceEnrolment).where(
+        SequenceEnrolment.stop_reason == "other_sequence"))
+    assert stopped == 65
+    with pytest.raises(ServiceError, match="at most 500"):
+        sequences.enrol_many(list(range(1, 502)), running.id, None)
