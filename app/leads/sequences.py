@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from app.extensions import db
 from app.leads import bp
 from app.leads.filters import pool_filters
-from app.extensions import db
 from app.leads.forms import EnrolForm, EnrolMatchingForm, NoteForm
-from app.models import SequenceEnrolment
 from app.leads.page import page_context, sequences_context, timeline_context
+from app.models import SequenceEnrolment
 from app.services import ServiceError, leads as lead_service, sequence_bulk, sequences as sequence_service, whole_number
 from app.web import go, render, wants_fragment, with_notice
 

@@ -24,7 +24,6 @@ QUERY_MAX = 2000
 RUN_STALE = timedelta(minutes=5)  # a running run without a batch for this long lost its worker
 RUN_REQUEUE = timedelta(minutes=1)  # a queued run not started this long after (Redis was away)
 JOB_TIMEOUT = 3600
-STATES = ("queued", "running", "done", "failed")
 
 
 class RunNotFound(NotFound):
