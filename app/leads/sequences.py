@@ -16,12 +16,12 @@ from app.services import ServiceError, leads as lead_service, sequence_bulk, seq
 from app.web import go, render, wants_fragment, with_notice
 
 
-def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int = 200):
+def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int = 200, refocus: bool = False):
     """The panel (and the timeline, which the change wrote to) for htmx; the page otherwise."""
     if status == 200 and not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.show", lead_id=lead.id) + "#lead-sequences")
-    context = {"lead": lead, **sequences_context(lead, form)}
+    context = {"lead": lead, "refocus": refocus, **sequences_context(lead, form)}
     if wants_fragment():
         if status != 200:
             return render_template("leads/_sequences.html", **context), status
@@ -53,7 +53,7 @@ def stop_enrolment(lead_id: int, enrolment_id: int):
     if enrolment is None or enrolment.lead_id != lead.id:
         raise sequence_service.EnrolmentNotFound()
     enrolment = sequence_service.stop_enrolment(enrolment.id, current_user.id)
-    return _panel(lead, f"Stopped “{enrolment.sequence.name}” for {lead.full_name}.")
+    return _panel(lead, f"Stopped “{enrolment.sequence.name}” for {lead.full_name}.", refocus=True)
 
 
 @bp.post("/sequence-runs")

@@ -50,6 +50,7 @@ def test_a_member_enrols_and_stops_a_lead_with_the_keyboard_at_both_widths(new_p
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
         expect(panel.get_by_text("Next: Email: Hello again")).to_be_visible()
+        expect(panel.get_by_role("button", name="Enrol", exact=True)).to_be_focused()
         expect(panel.get_by_text("Not in any sequence.")).to_have_count(0)
         expect(page.locator("#flash")).to_contain_text(f"Enrolled Width{width} Lead in “Warm up”.")
         expect(page.locator("#timeline")).to_contain_text("Warm up")
@@ -60,6 +61,7 @@ def test_a_member_enrols_and_stops_a_lead_with_the_keyboard_at_both_widths(new_p
         stop.focus()
         page.keyboard.press("Enter")
         expect(panel.get_by_text("Stopped: stopped by hand")).to_be_visible()
+        expect(page.get_by_label("Enrol in a sequence")).to_be_focused()
         expect(panel.get_by_text("Not in any sequence.")).to_be_visible()
         assert _current(seeded.live, lead_id) == [(sequence_id, "stopped")]
 
