@@ -562,8 +562,11 @@ def _stop_others(lead_id: int, sequence_id: int, now: datetime) -> None:
 
 def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, how: str = "bulk",
                now: datetime | None = None) -> int:
-    """Enrol these leads (one transaction): those already in it, deleted, or whose address refuses
-    email are passed over. Returns how many were enrolled."""
+    """Enrol these leads (one transaction, or a savepoint inside the caller's): those already in it,
+    deleted, or whose address refuses email are passed over. Set-based: a few statements whatever
+    the number of leads (one read, one insert of enrolments, one of timeline entries). Returns how
+    many were enrolled. Raises ServiceError (the sequence is not started, more than MAX_BULK leads)."""
+    from app.services.leads import MAX_BULK
     from app.services.suppression import suppressed_among
     now = now or utcnow()
     with atomic():
@@ -571,18 +574,44 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
         if sequence.status == SequenceStatus.draft.value:
             raise ServiceError(f"“{sequence.name}” is not started yet: start it in Settings → Sequences first.",
                                field="sequence_id")
-        leads = list(db.session.scalars(select(Lead).where(Lead.id.in_(lead_ids))))
-        already = set(db.session.scalars(select(SequenceEnrolment.lead_id).where(
-            SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.ended_at.is_(None),
-            SequenceEnrolment.lead_id.in_([lead.id for lead in leads]))))
-        refused = suppressed_among([lead.email for lead in leads if lead.email])
-        count = 0
-        for lead in leads:
-            if lead.id in already or lead.email_undeliverable_at is not None or (lead.email and lead.email in refused):
-                continue
-            _enrol(lead, sequence, actor_id, how, now)
-            count += 1
-        return count
+        wanted = sorted({lead_id for lead_id in lead_ids if isinstance(lead_id, int)})
+        if not wanted:
+            return 0
+        if len(wanted) > MAX_BULK:  # a batch stays within what one IN (...) may hold
+            raise ServiceError(f"Select at most {MAX_BULK} leads at a time.", field="lead_ids")
+        already = (select(SequenceEnrolment.id).where(
+            SequenceEnrolment.lead_id == Lead.id, SequenceEnrolment.sequence_id == sequence.id,
+            SequenceEnrolment.ended_at.is_(None)).exists())
+        rows = db.session.execute(select(Lead.id, Lead.email, Lead.country).where(
+            Lead.id.in_(wanted), Lead.email_undeliverable_at.is_(None), ~already).order_by(Lead.id)).all()
+        refused = suppressed_among([row.email for row in rows if row.email])
+        rows = [row for row in rows if not (row.email and row.email in refused)]
+        if not rows:
+            return 0
+        ids = [row.id for row in rows]
+        others = list(db.session.scalars(select(SequenceEnrolment.id).join(Sequence).where(
+            SequenceEnrolment.lead_id.in_(ids), SequenceEnrolment.ended_at.is_(None),
+            SequenceEnrolment.sequence_id != sequence.id, Sequence.stop_on_other.is_(True))))
+        if others:
+            _stop(others, "other_sequence", None, now)
+        first = _step_after(sequence.id, -1)
+        status = EnrolmentStatus.paused.value if sequence.status == SequenceStatus.paused.value else EnrolmentStatus.active.value
+        due_in: dict[str, datetime | None] = {}  # the first step's due time, once per timezone
+        enrolments, entries = [], []
+        for row in rows:
+            zone = lead_zone(row)
+            if zone not in due_in:
+                due_in[zone] = window_open(first, add_delay(first, now, zone), zone) if first else None
+            due = due_in[zone]
+            enrolments.append({"sequence_id": sequence.id, "lead_id": row.id, "status": status,
+                               "step_id": first.id if first else None, "next_at": due, "enrolled_at": now,
+                               "enrolled_by_id": actor_id, "how": how, "sent": 0})
+            entries.append({"lead_id": row.id, "kind": "sequence_enrolled", "actor_id": actor_id, "created_at": now,
+                            "data": {"sequence": sequence.name, "how": how,
+                                     "next_at": due.isoformat() if due else None}})
+        db.session.execute(insert(SequenceEnrolment), enrolments)
+        db.session.execute(insert(TimelineEntry), entries)
+        return len(rows)
 
 
 def _enrol_by_rules(lead: Lead, keys: list[tuple[str, str]], now: datetime) -> None:

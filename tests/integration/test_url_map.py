@@ -62,10 +62,16 @@ def world(app, admin, member, make_lead, stages):
         name="Walk", subject="Hi {{ lead.first_name }}", body_html="<p>Hello</p>"))
     from app.services.suppression import suppress
     suppressed, _ = suppress("gone@example.com", "admin", actor_id=admin.id)
-    from app.services import sequences
+    from app.services import sequence_bulk, sequences
+    from app.services.lead_queries import PoolFilters
     sequence = sequences.create_sequence("Walk sequence")
     step = sequences.add_step(sequence.id, sequences.StepSettings(template_id=template.id))
     sequence_rule = sequences.add_rule(sequence.id, "source", "walk")
+    walked = sequences.create_sequence("Walk on")
+    sequences.add_step(walked.id, sequences.StepSettings(template_id=template.id))
+    sequences.start(walked.id)
+    enrolment = sequences.enrol(lead.id, walked.id, member.id)
+    sequence_run = sequence_bulk.start_run(PoolFilters(), walked.id, admin.id)
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
@@ -76,7 +82,7 @@ def world(app, admin, member, make_lead, stages):
                 "tag_id": find_tag("vip").id, "reason_id": lost_reason.id, "task_id": task.id,
                 "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
                 "entry_id": suppressed.id, "sequence_id": sequence.id, "step_id": step.id,
-                "sequence_rule_id": sequence_rule.id},
+                "sequence_rule_id": sequence_rule.id, "enrolment_id": enrolment.id, "sequence_run_id": sequence_run.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up"},
         "api_key": secret,
     }
