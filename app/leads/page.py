@@ -6,7 +6,6 @@ page costs the same for a lead with five notes as for one with five thousand."""
 from __future__ import annotations
 
 from flask import render_template, url_for
-from werkzeug.routing import BuildError
 from flask_login import current_user
 
 from app.forms import task_form, task_rows_context
@@ -51,15 +50,7 @@ def sequences_context(lead, form: EnrolForm | None = None) -> dict:
     form.sequence_id.choices = [("", "Choose a sequence…")] + [(str(i), name) for i, name in choices]
     return {"enrolments": [e for e in shown if e.enrolment.ended_at is None],
             "ended_enrolments": [e for e in shown if e.enrolment.ended_at is not None],
-            "enrol_form": form, "can_enrol": bool(choices), "sequences_settings_url": sequences_settings_url()}
-
-
-def sequences_settings_url() -> str:
-    """Where admins set sequences up (Settings → Sequences)."""
-    try:
-        return url_for("settings.sequences")
-    except BuildError:  # the settings screen is not in this build yet
-        return "/settings/sequences"
+            "enrol_form": form, "can_enrol": bool(choices), "sequences_settings_url": url_for("settings.sequences")}
 
 
 def lead_tasks_context(lead, form=None) -> dict:
