@@ -13,7 +13,7 @@ from app.services import (
     ServiceError, accounts, availability as availability_service, team_settings, users as user_service, whole_number,
 )
 from app.settings import bp
-from app.web import add_form_error, go, notice, render, wants_fragment
+from app.web import add_form_error, go, render, wants_fragment
 
 ROLES = [("member", "Member"), ("admin", "Admin")]
 POOL = "pool"
@@ -99,7 +99,7 @@ def change_role(user_id: int):
 
 
 def _deactivate_page(user: User, form: DeactivateForm, status: int = 200):
-    form.leads_to.choices = [(POOL, "The pool (anyone may claim them)")] + [
+    form.leads_to.choices = [(POOL, "The pool")] + [
         (str(mate.id), mate.name) for mate in user_service.team() if mate.id != user.id]
     return render_template("settings/deactivate.html", user=user, form=form,
                            open_leads=user_service.open_lead_count(user.id)), status

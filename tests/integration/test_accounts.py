@@ -196,7 +196,10 @@ def test_deactivating_asks_first_and_hands_open_leads_to_the_chosen_teammate(app
 
     self_target = as_admin.post(f"/settings/users/{member.id}/deactivate", {"leads_to": str(member.id)})
     assert self_target.status_code == 422 and 'id="leads_to-error"' in text(self_target)
-    assert db.session.get(User, member.id).active
+    for nobody in ("999999999999", "lots"):
+        refused = as_admin.post(f"/settings/users/{mate.id}/deactivate", {"leads_to": nobody})
+        assert refused.status_code == 422 and "choose an active one" in text(refused)
+    assert db.session.get(User, member.id).active and db.session.get(User, mate.id).active
 
     done = as_admin.post(f"/settings/users/{member.id}/deactivate", {"leads_to": str(mate.id)})
     assert done.status_code == 302
