@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from itsdangerous import BadSignature
 from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Invitation, Role, User, UserSession
@@ -237,8 +238,14 @@ def revoke_invitation(invitation_id: int, now: datetime | None = None) -> Invita
 
 def pending_invitations() -> list[Invitation]:
     """The invitations still waiting, oldest first (at most PENDING_SHOWN), read through their partial index."""
-    return list(db.session.scalars(select(Invitation).where(*_pending()).order_by(Invitation.sent_at, Invitation.id)
-                                   .limit(PENDING_SHOWN)))
+    return list(db.session.scalars(select(Invitation).options(joinedload(Invitation.invited_by)).where(*_pending())
+                                   .order_by(Invitation.sent_at, Invitation.id).limit(PENDING_SHOWN)))
+
+
+def expired_invitations(invitations: list[Invitation], now: datetime | None = None) -> set[int]:
+    """Which of these invitations' links have run out (the admin may resend them)."""
+    now = now or utcnow()
+    return {i.id for i in invitations if i.sent_at + INVITATION_LIFETIME <= now}
 
 
 def read_invitation(token: str, now: datetime | None = None) -> Invitation:

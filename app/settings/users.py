@@ -40,10 +40,10 @@ class DeactivateForm(FlaskForm):
 
 
 def _page(form: InviteForm, status: int = 200, refused: dict[int, str] | None = None):
-    team = user_service.team(include_inactive=True)
+    team, invitations = user_service.team(include_inactive=True), accounts.pending_invitations()
     return render("settings/users.html", "settings/_invite_form.html", status, form=form, users=team,
                   role_forms={user.id: RoleForm(formdata=None, role=user.role) for user in team},
-                  refused=refused or {}, invitations=accounts.pending_invitations(),
+                  refused=refused or {}, invitations=invitations, expired=accounts.expired_invitations(invitations),
                   away=availability_service.away_now(team))
 
 

@@ -175,6 +175,8 @@ def test_an_expired_or_tampered_invitation_link_gets_a_plain_page(app, admin):
     accounts.invite("late@example.com", "member", "", admin.id, now=utcnow() - timedelta(days=8))
     link = link_in(emails("account_invitation")[0], "invitations")
     guest = Web(app.test_client())
+    guest.login(admin)
+    assert "Expired: resend it" in text(guest.get("/settings/users"))
     expired = guest.get(link)
     assert expired.status_code == 410 and "expired" in text(expired) and "send it again" in text(expired)
     tampered = guest.get(link.replace("invitations/", "invitations/x"))
