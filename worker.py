@@ -37,6 +37,7 @@ from app.services.outbox import sweep, tls_context
 from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
+from app.services.sequence_bulk import sweep as requeue_sequence_runs
 from app.services.tasks import sweep as remind_tasks
 from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
@@ -158,6 +159,7 @@ HOUSEKEEPING = (
     # Before the digests: a digest lists the late first responses the escalation left with the person.
     ("first-response SLA escalations", sla_sweep),
     ("due sequence steps", sequence_sweep),
+    ("lost bulk enrolment runs", requeue_sequence_runs),
     ("daily digests", send_digests),
 )
 

@@ -157,13 +157,21 @@ def add_form_error(form, exc: ServiceError) -> None:
         form.form_errors.append(exc.message)
 
 
-def admin_required(view):
+ADMIN_REFUSAL = "Team settings are for admins. Ask an admin if something here needs changing."
+
+
+def admin_required(view=None, *, refusal=lambda: ADMIN_REFUSAL):
+    """Sign in first; a member is refused with a 403 whose message (`refusal()`) names what they
+    tried to open ("The outbox is for admins"), so they know what they may do."""
+    if view is None:
+        return lambda view: admin_required(view, refusal=refusal)
+
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         if not current_user.is_admin:
-            abort(403, description="Only admins can change team settings. Ask an admin if something here needs changing.")
+            abort(403, description=refusal())
         return view(*args, **kwargs)
     return wrapped
 

@@ -458,11 +458,18 @@
     var prompt = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest(".log-prompt");
     if (prompt && evt.detail.successful) { prompt.hidden = true; }
   });
-  // Only a call has an outcome: the outcome choices step aside for an email or a meeting.
+  // Only a call has an outcome: the outcome choices step aside for an email, a meeting or a reply.
+  // An email or a reply has no duration either: its box steps aside too, disabled so that a
+  // number typed before switching is not sent (unless the server refused it: then it shows).
   function showOutcome(form) {
     var kind = form.querySelector("input[name=kind]:checked");
     var outcome = form.querySelector("#activity-outcome");
     if (outcome) { outcome.hidden = !!kind && kind.value !== "call"; }
+    var duration = form.querySelector("#activity-duration");
+    var box = duration && duration.closest(".field");
+    if (box && !box.classList.contains("has-error")) {
+      box.hidden = duration.disabled = !!kind && (kind.value === "email" || kind.value === "reply");
+    }
   }
   document.addEventListener("change", function (evt) {
     var form = evt.target.closest && evt.target.closest("#activity-form");

@@ -1,14 +1,15 @@
 import secrets
 
-from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import bp
-from app.auth.forms import LoginForm
+from app.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from app.extensions import limiter
+from app.services import ServiceError, accounts
 from app.services.auth import InvalidCredentials, LoginThrottled, sign_in, sign_out
-from app.web import safe_next
+from app.web import add_form_error, safe_next
 
 
 DEVICE_COOKIE = "leadboard_device"
@@ -84,3 +85,66 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+# --- a forgotten password, an invitation: links that arrive by email -------------------------------
+
+
+def reset_address() -> str:
+    """What the per-address limit on reset requests counts: the address asked about, so nobody can
+    fill one inbox with reset emails (known or not: the limit answers alike)."""
+    return "reset:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit("10/minute;60/hour", methods=["POST"])
+@limiter.limit("3/15 minutes", methods=["POST"], key_func=reset_address)
+def forgot_password():
+    """The same answer whether or not the address has an account (the service does the same work too)."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        return render_template("auth/forgot.html", form=form, sent=True)
+    return render_template("auth/forgot.html", form=form, sent=False), 422 if form.is_submitted() else 200
+
+
+def _link_refused(exc: accounts.LinkRefused):
+    return render_template("auth/link_refused.html", message=exc.message), exc.status
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limiter.limit("30/minute", methods=["POST"])
+def reset_password(token: str):
+    """A GET only shows the form (a link scanner changes nothing); the POST sets the password."""
+    form = ResetPasswordForm()
+    try:
+        user = accounts.read_reset_link(token)
+        if form.validate_on_submit():
+            accounts.reset_password(token, form.password.data)
+            flash("Your password is changed, and every other sign-in ended. Sign in with the new one.", "success")
+            return redirect(url_for("auth.login"))
+    except accounts.LinkRefused as exc:
+        return _link_refused(exc)
+    except ServiceError as exc:
+        add_form_error(form, exc)
+    return render_template("auth/reset.html", form=form, user=user), 422 if form.is_submitted() else 200
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+@limiter.limit("30/minute", methods=["POST"])
+def accept_invitation(token: str):
+    """Join the team: choose a name and password. A GET only shows the form."""
+    form = AcceptInvitationForm()
+    try:
+        invitation = accounts.read_invitation(token)
+        if not form.is_submitted() and not form.name.data:
+            form.name.data = invitation.name
+        if form.validate_on_submit():
+            user = accounts.accept_invitation(token, form.name.data, form.password.data)
+            flash(f"Welcome, {user.name}. Sign in with {user.email} and the password you chose.", "success")
+            return redirect(url_for("auth.login"))
+    except accounts.LinkRefused as exc:
+        return _link_refused(exc)
+    except ServiceError as exc:
+        add_form_error(form, exc)
+    return render_template("auth/invitation.html", form=form, invitation=invitation), 422 if form.is_submitted() else 200

@@ -7,11 +7,12 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import ActivityForm, NoteForm
-from app.leads.page import page_context, timeline_context, touch_context
+from app.leads.page import page_context, sequences_context, timeline_context, touch_context
 from app.services import ServiceError, activities as activity_service, leads as lead_service
 from app.web import add_form_error, wants_fragment, with_notice
 
-LOGGED = {"call": "Logged the call.", "email": "Logged the email.", "meeting": "Logged the meeting."}
+LOGGED = {"call": "Logged the call.", "email": "Logged the email.", "meeting": "Logged the meeting.",
+          "reply": "Logged their reply."}
 
 
 @bp.post("/<int:lead_id>/activities")
@@ -29,7 +30,7 @@ def log_activity(lead_id: int):
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            return _logged(lead_service.get_lead(lead_id), LOGGED[form.kind.data])
+            return _logged(lead_service.get_lead(lead_id), LOGGED[form.kind.data], form.kind.data == "reply")
     lead = lead_service.get_lead(lead_id)
     if wants_fragment():
         return render_template("leads/_activity_form.html", lead_id=lead.id, activity_form=form), 422
@@ -37,10 +38,13 @@ def log_activity(lead_id: int):
                            **{**page_context(lead), "activity_form": form}), 422
 
 
-def _logged(lead, message: str):
+def _logged(lead, message: str, replied: bool = False):
+    """The form again, empty, with the timeline and touch facts; a reply stopped the lead's
+    sequences, so their panel comes along too."""
     if not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.show", lead_id=lead.id))
+    sequences = {"sequences_changed": True, **sequences_context(lead)} if replied else {}
     return with_notice(render_template("leads/_activity_logged.html", lead=lead, lead_id=lead.id,
-                                       activity_form=ActivityForm(formdata=None),
+                                       activity_form=ActivityForm(formdata=None), **sequences,
                                        **timeline_context(lead.id), **touch_context(lead)), message)

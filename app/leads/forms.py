@@ -176,6 +176,26 @@ class RemoveTagForm(FlaskForm):
     name = HiddenField(validators=[DataRequired()])
 
 
+class EnrolForm(FlaskForm):
+    """Enrolling the lead in a sequence from its page; services/sequences decides who may be enrolled."""
+
+    sequence_id = SelectField("Enrol in a sequence", choices=[], validate_choice=False, id="enrol-sequence",
+                              validators=[DataRequired("Choose a sequence first.")])
+
+    def sequence(self) -> int:
+        """The chosen sequence's id; raises ServiceError beside the select when it is not one."""
+        picked = whole_number(self.sequence_id.data or "")
+        if picked is None:
+            raise ServiceError("Choose one of the sequences in the list.", field="sequence_id")
+        return picked
+
+
+class EnrolMatchingForm(FlaskForm):
+    """"Enrol all matching" in the pool's bulk bar: the sequence; the filters are in the address."""
+
+    sequence = StringField("Enrol in sequence", validators=[DataRequired("Choose the sequence first."), Length(max=12)])
+
+
 class AssignForm(FlaskForm):
     owner = SelectField("Owner", choices=[], validate_choice=False)
 
@@ -188,7 +208,9 @@ class BulkForm(FlaskForm):
     lead_ids = SelectMultipleField("Leads", coerce=int, validate_choice=False,
                                    validators=[DataRequired("Select at least one lead first.")])
     action = SelectField("Action", choices=[("assign", "Assign"), ("move", "Move"), ("tag", "Add tags"),
-                                            ("untag", "Remove tags"), ("task", "Add task")])
+                                            ("untag", "Remove tags"), ("task", "Add task"),
+                                            ("enrol", "Enrol in sequence")])
+    sequence = StringField("Enrol in sequence", validators=[Optional(), Length(max=12)])
     # "Add task": the same task, owned by whoever adds it, on every selected lead.
     task_title = StringField("Task", validators=[Optional(), Length(max=200)])
     task_kind = SelectField("Kind of task", choices=list(TASK_KINDS.items()), default="call")

@@ -10,12 +10,12 @@ from flask_login import current_user
 
 from app.forms import task_form, task_rows_context
 from app.leads.filters import owner_choices
-from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, NoteForm, RescheduleForm, TagForm
+from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, EnrolForm, NoteForm, RescheduleForm, TagForm
 from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
 from app.services import tasks as task_service
-from app.services import sla, touches
+from app.services import sequences as sequence_service, sla, touches
 from app.services.stages import pipeline
 from app.services.sequences import country_zones
 from app.services.team_settings import team_timezone, user_timezone, zone_options_version
@@ -39,7 +39,19 @@ def page_context(lead, **extra) -> dict:
             "can_claim": lead.owner_id is None, "custom_details": custom_details(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), "activity_form": ActivityForm(formdata=None), **touch_context(lead),
-            **appointment_context(lead, **extra), **lead_tasks_context(lead)}
+            **appointment_context(lead, **extra), **lead_tasks_context(lead), **sequences_context(lead)}
+
+
+def sequences_context(lead, form: EnrolForm | None = None) -> dict:
+    """The sequences panel: the lead's current enrolments, its latest ended ones, and the enrol form
+    (or a refused one). Two reads (three when it is in a running sequence), whatever the lead's history."""
+    shown = sequence_service.for_lead(lead.id)
+    choices = sequence_service.enrol_choices()
+    form = form or EnrolForm(formdata=None)
+    form.sequence_id.choices = [("", "Choose a sequence…")] + [(str(i), name) for i, name in choices]
+    return {"enrolments": [e for e in shown if e.enrolment.ended_at is None],
+            "ended_enrolments": [e for e in shown if e.enrolment.ended_at is not None],
+            "enrol_form": form, "can_enrol": bool(choices), "sequences_settings_url": url_for("settings.sequences")}
 
 
 def lead_tasks_context(lead, form=None) -> dict:

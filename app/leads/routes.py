@@ -16,7 +16,7 @@ from app.services import lead_queries, merge as merge_service, search as search_
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
-from app.services import tasks as task_service
+from app.services import sequences as sequence_service, tasks as task_service
 from app.services.team_settings import user_timezone
 from app.models.task import KIND_LABELS as TASK_KINDS
 from app.web import add_form_error, go, render, safe_next, wants_fragment, with_notice
@@ -50,6 +50,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "bulk_form": BulkForm(),
         "lost_reasons": closing.reasons(), "today": closing.team_today(),
         "reason_required": bool(team_settings.current().lost_reason_required),
+        "sequence_choices": sequence_service.enrol_choices(),
     }
 
 
@@ -278,6 +279,20 @@ def _bulk_refusal(form: BulkForm) -> str:
     return "Choose an action."
 
 
+def _enrol_selected(form: BulkForm) -> str:
+    """Enrol the selected leads in the chosen sequence; says how many were passed over, and why."""
+    sequence_id = whole_number(form.sequence.data or "")
+    if sequence_id is None:
+        raise ServiceError("Choose the sequence to enrol the leads in.", field="sequence")
+    enrolled = sequence_service.enrol_many(form.lead_ids.data, sequence_id, current_user.id)
+    passed = len(set(form.lead_ids.data)) - enrolled
+    message = f"Enrolled {enrolled} lead{'s' if enrolled != 1 else ''} in “{sequence_service.get_sequence(sequence_id).name}”"
+    if passed:
+        return message + (f"; passed over {passed} already in it or whose address takes no email "
+                          "(unsubscribed or bounced).")
+    return message + "."
+
+
 @bp.post("/bulk")
 def bulk():
     form = BulkForm()
@@ -292,6 +307,8 @@ def bulk():
     elif form.action.data == "assign":
         changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
+    elif form.action.data == "enrol":
+        message = _enrol_selected(form)
     elif form.action.data in ("tag", "untag"):
         change = tag_service.bulk_tag if form.action.data == "tag" else tag_service.bulk_untag
         changed = change(form.lead_ids.data, form.tags.data, current_user.id)

@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SelectMultipleField, ValidationError
+from wtforms import PasswordField, SelectField, SelectMultipleField, ValidationError
+from wtforms.validators import DataRequired, Length
 
 
 class AccountForm(FlaskForm):
@@ -12,3 +13,9 @@ class AccountForm(FlaskForm):
         offered = {value for value, _ in field.choices}
         if any(value not in offered for value in field.data or []):
             raise ValidationError("Tick only the kinds of notice listed here.")
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password."),
+                                                                      Length(max=256)])
+    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."), Length(max=256)])

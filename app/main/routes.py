@@ -6,9 +6,9 @@ from sqlalchemy import text
 from app.extensions import db, limiter
 from app.main import bp
 from app.forms import AvailabilityForm
-from app.main.forms import AccountForm
+from app.main.forms import AccountForm, PasswordForm
 from app.services import (
-    ServiceError, availability as availability_service, notifications as notification_service, team_settings,
+    ServiceError, accounts, availability as availability_service, notifications as notification_service, team_settings,
     whole_number,
 )
 from app.web import add_form_error, go, render, safe_next, wants_fragment
@@ -91,8 +91,10 @@ def mark_notifications_read():
     return redirect(url_for("main.notifications"))
 
 
-def _account_page(form: AccountForm, availability: AvailabilityForm, status: int = 200):
-    return render("main/account.html", "_availability_form.html", status, form=form, **_availability(availability))
+def _account_page(form: AccountForm, availability: AvailabilityForm, status: int = 200,
+                  password: PasswordForm | None = None):
+    return render("main/account.html", "_availability_form.html", status, form=form,
+                  password_form=password or PasswordForm(formdata=None), **_availability(availability))
 
 
 def _availability(form: AvailabilityForm) -> dict:
@@ -145,3 +147,20 @@ def account():
             flash("Saved your timezone and which notifications also come by email.", "success")
             return redirect(url_for("main.account"))
     return _account_page(form, _own_availability_form(), 422 if form.is_submitted() else 200)
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    """A new password, the current one required; every other browser signed in as this person is signed out."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(current_user.id, form.current_password.data, form.new_password.data,
+                                     keep_session=current_user.get_id())
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            flash("Your password is changed. You are still signed in here; everywhere else is signed out.", "success")
+            return redirect(url_for("main.account"))
+    return _account_page(_timezone_form(), _own_availability_form(), 422, password=form)

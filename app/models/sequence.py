@@ -156,6 +156,7 @@ class SequenceBulkRun(db.Model):
     done: Mapped[int] = mapped_column(default=0)
     enrolled: Mapped[int] = mapped_column(default=0)
     after_id: Mapped[int] = mapped_column(BigInteger, default=0)  # keyset: leads up to here are done
-    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued, running, done, failed
+    state: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # queued, running, done, failed
     created_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime | None]  # each batch's commit: a running run silent too long lost its worker
     finished_at: Mapped[datetime | None]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, time
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -111,3 +111,33 @@ class KnownSignInAddress(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     ip: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_signed_in_at: Mapped[datetime]
+
+
+class Invitation(db.Model):
+    """An admin's invitation for someone to join the team by email. The emailed link names the row
+    and its `version`: resending bumps the version (only the newest link works, for another week);
+    accepting or revoking ends it. At most one pending invitation per address."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index("ux_invitations_pending_email", "email", unique=True,
+              sqlite_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+              postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16), default=Role.member.value)
+    version: Mapped[int] = mapped_column(default=1)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    invited_by: Mapped[User | None] = relationship()
+
+    @property
+    def pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None

@@ -18,7 +18,8 @@ EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https
 
 
 @bp.before_request
-@admin_required
+@admin_required(refusal=lambda: "The outbox is for admins: it holds every email the team sends. "
+                                "Ask an admin if an email needs checking.")
 def require_admin():
     pass
 

@@ -24,7 +24,7 @@ hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 # A hash of a random password, verified against when the email is unknown, so timing tells nothing.
-_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 
 
 class WeakPassword(ServiceError):
@@ -181,7 +181,7 @@ def sign_in(email: str, password: str, ip: str, user_agent: str = "", *, device_
         wait = _retry_after(keys, now)
         if wait > 0:
             raise LoginThrottled(wait)
-        ok = _verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None and user.active
+        ok = verify_password(user.password_hash if user else DUMMY_HASH, password) and user is not None and user.active
         if not ok:
             _record_failure(keys, now)
     if not ok:
@@ -199,7 +199,8 @@ def sign_in(email: str, password: str, ip: str, user_agent: str = "", *, device_
     return session
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches the stored hash (False for a hash that is not one)."""
     try:
         return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -82,6 +82,23 @@ class PoolFilters:
         defaults = {"sort": "created", "dir": "desc"}
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
 
+    @classmethod
+    def from_args(cls, args) -> PoolFilters:
+        """The filters back from what `as_args` wrote (a job's stored query string, checked when it
+        was stored); raises ServiceError when a custom field it names is gone."""
+        def number(name):
+            raw = (args.get(name) or "").strip()
+            digits = raw.removeprefix("-")
+            return (-1 if raw.startswith("-") else 1) * int(digits) if digits.isdigit() and len(digits) < 10 else None
+        field, value, low, high = field_filter(args.get("field") or "", args.get("field_value") or "",
+                                               args.get("field_min") or "", args.get("field_max") or "")
+        return cls(q=args.get("q") or "", stage_id=number("stage"), owner=args.get("owner") or "",
+                   source=args.get("source") or "", country=args.get("country") or "", tag=args.get("tag") or "",
+                   band=args.get("band") or "", min_score=number("min_score"), next_step=args.get("next_step") or "",
+                   stale=args.get("stale") == "1", response=args.get("response") or "",
+                   sort=args.get("sort") or "created", direction=args.get("dir") or "desc",
+                   field=field, field_value=value, field_min=low, field_max=high)
+
 
 def _arg(value) -> str | None:
     if value is None:

@@ -45,8 +45,9 @@ FIRST = "leadboard_outbox_first"  # those of PENDING that go out first
 JOB = "app.jobs.email.deliver"  # one row
 BATCH_JOB = "app.jobs.email.deliver_batch"  # many rows, over one SMTP connection
 FIRST_QUEUE, BULK_QUEUE = "urgent", "default"  # app.queue.QUEUES: workers take urgent jobs first
-# Kinds of email someone is waiting for, which go out ahead of any backlog of nurture emails.
-FIRST_IN_LINE = ("appointment_",)
+# Kinds of email someone is waiting for, which go out ahead of any backlog of nurture emails
+# (a prospect's appointment, a teammate's password reset or invitation).
+FIRST_IN_LINE = ("appointment_", "account_")
 MAX_CONNECTIONS = 3  # a batch opens at most this many connections: the first and two after drops
 LINGER = 0.005  # seconds the recorder waits for more sent rows before it records what it has
 # A row is due by its writer's clock (a web server's) and claimed by a worker's a moment later: a

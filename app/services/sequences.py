@@ -526,6 +526,9 @@ def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "h
         if lead.email and (is_suppressed(lead.email) or lead.email_undeliverable_at is not None):
             raise ServiceError("This lead's address does not take our emails (unsubscribed or bounced), "
                                "so a sequence cannot write to it.", field="sequence_id")
+        if not lead.email and all(step.kind == StepKind.email.value for step in steps(sequence.id)):
+            raise ServiceError(f"This lead has no email address, and every step of “{sequence.name}” is an email. "
+                               "Add an address with Edit details first.", field="sequence_id")
         return _enrol(lead, sequence, actor_id, how, now)
 
 
@@ -560,8 +563,11 @@ def _stop_others(lead_id: int, sequence_id: int, now: datetime) -> None:
 
 def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, how: str = "bulk",
                now: datetime | None = None) -> int:
-    """Enrol these leads (one transaction): those already in it, deleted, or whose address refuses
-    email are passed over. Returns how many were enrolled."""
+    """Enrol these leads (one transaction, or a savepoint inside the caller's): those already in it,
+    deleted, or whose address refuses email are passed over. Set-based: a few statements whatever
+    the number of leads (one read, one insert of enrolments, one of timeline entries). Returns how
+    many were enrolled. Raises ServiceError (the sequence is not started, more than MAX_BULK leads)."""
+    from app.services.leads import MAX_BULK
     from app.services.suppression import suppressed_among
     now = now or utcnow()
     with atomic():
@@ -569,18 +575,44 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
         if sequence.status == SequenceStatus.draft.value:
             raise ServiceError(f"“{sequence.name}” is not started yet: start it in Settings → Sequences first.",
                                field="sequence_id")
-        leads = list(db.session.scalars(select(Lead).where(Lead.id.in_(lead_ids))))
-        already = set(db.session.scalars(select(SequenceEnrolment.lead_id).where(
-            SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.ended_at.is_(None),
-            SequenceEnrolment.lead_id.in_([lead.id for lead in leads]))))
-        refused = suppressed_among([lead.email for lead in leads if lead.email])
-        count = 0
-        for lead in leads:
-            if lead.id in already or lead.email_undeliverable_at is not None or (lead.email and lead.email in refused):
-                continue
-            _enrol(lead, sequence, actor_id, how, now)
-            count += 1
-        return count
+        wanted = sorted({lead_id for lead_id in lead_ids if isinstance(lead_id, int)})
+        if not wanted:
+            return 0
+        if len(wanted) > MAX_BULK:  # a batch stays within what one IN (...) may hold
+            raise ServiceError(f"Select at most {MAX_BULK} leads at a time.", field="lead_ids")
+        already = (select(SequenceEnrolment.id).where(
+            SequenceEnrolment.lead_id == Lead.id, SequenceEnrolment.sequence_id == sequence.id,
+            SequenceEnrolment.ended_at.is_(None)).exists())
+        rows = db.session.execute(select(Lead.id, Lead.email, Lead.country).where(
+            Lead.id.in_(wanted), Lead.email_undeliverable_at.is_(None), ~already).order_by(Lead.id)).all()
+        refused = suppressed_among([row.email for row in rows if row.email])
+        rows = [row for row in rows if not (row.email and row.email in refused)]
+        if not rows:
+            return 0
+        ids = [row.id for row in rows]
+        others = list(db.session.scalars(select(SequenceEnrolment.id).join(Sequence).where(
+            SequenceEnrolment.lead_id.in_(ids), SequenceEnrolment.ended_at.is_(None),
+            SequenceEnrolment.sequence_id != sequence.id, Sequence.stop_on_other.is_(True))))
+        if others:
+            _stop(others, "other_sequence", None, now)
+        first = _step_after(sequence.id, -1)
+        status = EnrolmentStatus.paused.value if sequence.status == SequenceStatus.paused.value else EnrolmentStatus.active.value
+        due_in: dict[str, datetime | None] = {}  # the first step's due time, once per timezone
+        enrolments, entries = [], []
+        for row in rows:
+            zone = lead_zone(row)
+            if zone not in due_in:
+                due_in[zone] = window_open(first, add_delay(first, now, zone), zone) if first else None
+            due = due_in[zone]
+            enrolments.append({"sequence_id": sequence.id, "lead_id": row.id, "status": status,
+                               "step_id": first.id if first else None, "next_at": due, "enrolled_at": now,
+                               "enrolled_by_id": actor_id, "how": how, "sent": 0})
+            entries.append({"lead_id": row.id, "kind": "sequence_enrolled", "actor_id": actor_id, "created_at": now,
+                            "data": {"sequence": sequence.name, "how": how,
+                                     "next_at": due.isoformat() if due else None}})
+        db.session.execute(insert(SequenceEnrolment), enrolments)
+        db.session.execute(insert(TimelineEntry), entries)
+        return len(rows)
 
 
 def _enrol_by_rules(lead: Lead, keys: list[tuple[str, str]], now: datetime) -> None:
@@ -793,6 +825,9 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
         refused = suppressed_among([lead.email for lead in leads.values() if lead.email])
         to_stop: dict[str, list[int]] = {}
         to_finish: list[int] = []
+        sends: list[dict] = []
+        entries: list[dict] = []
+        changes: dict[int, dict] = {}  # by enrolment: its next step, due time and count (one UPDATE)
         with db.session.no_autoflush:  # each outbox row flushes itself; nothing else needs to go first
             for enrolment in enrolments:
                 lead, step = leads.get(enrolment.lead_id), step_rows.get(enrolment.step_id)
@@ -804,25 +839,33 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
                     if step is None:
                         to_finish.append(enrolment.id)
                         continue
-                    enrolment.step_id = step.id
+                    changes[enrolment.id] = {"step_id": step.id}
                 if lead.email_undeliverable_at is not None or (lead.email and lead.email in refused):
                     to_stop.setdefault("bounced" if lead.email_undeliverable_at else "unsubscribed", []).append(enrolment.id)
                     continue
                 zone = lead_zone(lead)
                 opens = window_open(step, now, zone)
                 if opens > now:  # the window has passed (the worker was down, or the sequence paused): the next one
-                    enrolment.next_at = opens
+                    changes.setdefault(enrolment.id, {})["next_at"] = opens
                     tick.waiting += 1
                     continue
-                outcome = _run_step(enrolment, step, lead, names.get(enrolment.sequence_id, ""), now)
+                outcome = _run_step(enrolment, step, lead, names.get(enrolment.sequence_id, ""), now, sends, entries)
+                change = changes.setdefault(enrolment.id, {})
+                if outcome == "sent":
+                    change["sent"] = enrolment.sent + 1
                 setattr(tick, outcome, getattr(tick, outcome) + 1)
                 following = after(enrolment.sequence_id, step.position)
                 if following is None:
                     to_finish.append(enrolment.id)
                 else:
-                    enrolment.step_id = following.id
-                    enrolment.next_at = window_open(following, add_delay(following, now, zone), zone)
+                    change.update(step_id=following.id, next_at=window_open(following, add_delay(following, now, zone), zone))
         db.session.flush()
+        if changes:
+            db.session.execute(update(SequenceEnrolment).execution_options(synchronize_session=False),
+                               [{"id": enrolment_id, **change} for enrolment_id, change in changes.items()])
+        if sends:  # one statement each for the batch (unique per enrolment and step: a step runs once)
+            db.session.execute(insert(SequenceSend), sends)
+            db.session.execute(insert(TimelineEntry), entries)
         for reason, stop_ids in to_stop.items():
             tick.stopped += _stop(stop_ids, reason, None, now)
         if to_finish:
@@ -831,57 +874,59 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
     return tick
 
 
-def _run_step(enrolment: SequenceEnrolment, step: SequenceStep, lead: Lead, name: str, now: datetime) -> str:
-    """Send the step's email or make its task, and record it; returns the Tick field it counts in."""
-    send = SequenceSend(enrolment_id=enrolment.id, sequence_id=enrolment.sequence_id, step_id=step.id,
-                        lead_id=lead.id, at=now)
+def _run_step(enrolment: SequenceEnrolment, step: SequenceStep, lead: Lead, name: str, now: datetime,
+              sends: list[dict], entries: list[dict]) -> str:
+    """Send the step's email or make its task; its send row and timeline entry join `sends` and
+    `entries` (inserted once per batch). Returns the Tick field it counts in."""
+    send = {"enrolment_id": enrolment.id, "sequence_id": enrolment.sequence_id, "step_id": step.id,
+            "lead_id": lead.id, "at": now, "reason": None, "outbox_id": None, "task_id": None}
     entry = {"sequence": name, "step": step.position}
     if step.kind == StepKind.task.value:
         outcome = _make_task(step, lead, now, send)
     else:
-        outcome = _send_email(step, lead, now, send, entry)
-    send.outcome = {"sent": "sent", "tasks": "task", "skipped": "skipped"}[outcome]
+        outcome = _send_email(step, lead, now, send)
+    send["outcome"] = {"sent": "sent", "tasks": "task", "skipped": "skipped"}[outcome]
+    sends.append(send)
     if outcome == "sent":
-        enrolment.sent += 1
-    db.session.add(send)
-    if outcome == "skipped":
-        record(lead.id, "sequence_skipped", None, {**entry, "reason": send.reason}, now)
-    elif outcome == "tasks":
-        record(lead.id, "sequence_task", None, {**entry, "title": step.task_title}, now)
+        kind, data = "sequence_sent", {**entry, "subject": send.pop("subject")}
+    elif outcome == "skipped":
+        kind, data = "sequence_skipped", {**entry, "reason": send["reason"]}
+    else:
+        kind, data = "sequence_task", {**entry, "title": step.task_title}
+    entries.append({"lead_id": lead.id, "kind": kind, "actor_id": None, "created_at": now, "data": data})
     return outcome
 
 
-def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: SequenceSend, entry: dict) -> str:
+def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: dict) -> str:
     from app.services.email_templates import TemplateRefused, render
     from app.services.lead_emails import sender_name
     from app.services.outbox import queue_email
     from app.services.suppression import unsubscribe_headers
     if not lead.email:
-        send.reason = "no_email"
+        send["reason"] = "no_email"
         return "skipped"
     owner = lead.owner if lead.owner is not None and lead.owner.active else None
     try:
         subject, html, text = render(step.template, lead, owner)
     except TemplateRefused:
-        send.reason = "template"
+        send["reason"] = "template"
         return "skipped"
     row = queue_email(kind=EMAIL_KIND, to_address=lead.email, to_name=lead.full_name, subject=subject or step.template.name,
                       text_body=text, html_body=html, lead_id=lead.id, now=now,
                       reply_to=owner.email if owner else None, sender_name=sender_name(owner) if owner else None,
                       headers=unsubscribe_headers(lead.email, lead.id, now))
-    send.outbox_id = row.id
-    record(lead.id, "sequence_sent", None, {**entry, "subject": row.subject}, now)
+    send["outbox_id"], send["subject"] = row.id, row.subject
     return "sent"
 
 
-def _make_task(step: SequenceStep, lead: Lead, now: datetime, send: SequenceSend) -> str:
+def _make_task(step: SequenceStep, lead: Lead, now: datetime, send: dict) -> str:
     from app.services.tasks import create_task
     if lead.owner_id is None or lead.owner is None or not lead.owner.active:
-        send.reason = "no_owner"
+        send["reason"] = "no_owner"
         return "skipped"
     task = create_task(lead.id, None, title=step.task_title or "Call", due_at=now, kind="call",
                        owner_id=lead.owner_id, now=now)
-    send.task_id = task.id
+    send["task_id"] = task.id
     return "tasks"
 
 

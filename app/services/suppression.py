@@ -36,7 +36,7 @@ LINK_LIFETIME = timedelta(days=365)
 ONE_CLICK = "List-Unsubscribe=One-Click"  # the body a mail client's one-click button POSTs (RFC 8058)
 # Emails that go whatever the list says: the ones a person asked for, and the team's notices to itself.
 EXEMPT_KINDS = frozenset({"owner_notice"})
-EXEMPT_PREFIXES = ("appointment_",)
+EXEMPT_PREFIXES = ("appointment_", "account_")
 BATCH = 500  # addresses per IN (...) list
 PAGE = 50
 REASON_WORDS = {SuppressionReason.unsubscribed.value: "unsubscribed",
@@ -193,7 +193,8 @@ def suppress(address: str, reason: str, lead_id: int | None = None, now: datetim
 def _withhold_waiting(address: str, reason: str, now: datetime) -> None:
     """Emails to the address that no worker has taken yet are not sent after all."""
     waiting = (OutboxEmail.state == EmailState.queued.value, OutboxEmail.to_address == address,
-               OutboxEmail.kind != "owner_notice", ~OutboxEmail.kind.startswith("appointment_", autoescape=True))
+               OutboxEmail.kind.not_in(EXEMPT_KINDS),
+               *(~OutboxEmail.kind.startswith(prefix, autoescape=True) for prefix in EXEMPT_PREFIXES))
     # One statement: a row a worker claims meanwhile is sent, and is not said to be withheld.
     rows = db.session.execute(update(OutboxEmail).where(*waiting)
                               .values(state=EmailState.suppressed.value, last_error=suppressed_error(reason),

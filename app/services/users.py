@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Role, User
+from app.models import Lead, Role, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic
 from app.services.auth import check_password_strength, end_all_sessions, hash_password
 
@@ -88,3 +88,32 @@ def team(include_inactive: bool = False) -> list[User]:
     if not include_inactive:
         query = query.where(User.active.is_(True))
     return list(db.session.scalars(query))
+
+
+def deactivate(user_id: int, actor_id: int, leads_to: int | None) -> tuple[User, int]:
+    """Deactivate a user (ending their sessions) and hand their open leads to the pool (None) or to
+    an active teammate, each on its timeline as an assignment, in one transaction: (the user, how
+    many leads moved). Raises LastAdmin, or ServiceError("leads_to") for a teammate who can't take them."""
+    from app.services.leads import MAX_BULK, bulk_assign
+    if leads_to == user_id:
+        raise ServiceError("Choose someone other than the person leaving, or the pool.", field="leads_to")
+    moved = 0
+    with atomic():
+        user = set_active(user_id, False)
+        if leads_to is not None and not db.session.scalar(select(User.active).where(User.id == leads_to)):
+            raise ServiceError("That teammate can't take leads: choose an active one, or the pool.", field="leads_to")
+        while True:  # in batches, each read through ix_leads_owner_id
+            ids = list(db.session.scalars(select(Lead.id).join(Stage, Stage.id == Lead.stage_id)
+                                          .where(Lead.owner_id == user_id, Stage.kind == StageKind.open.value)
+                                          .order_by(Lead.id).limit(MAX_BULK)))
+            given = bulk_assign(ids, leads_to, actor_id) if ids else 0
+            if not given:
+                break
+            moved += given
+    return user, moved
+
+
+def open_lead_count(user_id: int) -> int:
+    """How many open leads (not won or lost) a user holds: what deactivating them would hand on."""
+    from app.services.availability import open_lead_counts
+    return open_lead_counts([user_id])[user_id]

@@ -1,70 +1,82 @@
-"""The team at /settings/users: add a teammate, change a role, deactivate and reactivate, and set
-anyone's availability (away until, working hours)."""
-from flask import abort, flash, redirect, request, url_for
+"""The team at /settings/users: invite a teammate by email (resend, revoke), change a role,
+deactivate (saying where their open leads go) and reactivate, and set anyone's availability."""
+from flask import abort, flash, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from app.extensions import db
 from app.forms import AvailabilityForm
 from app.models import User
-from app.services import ServiceError, availability as availability_service, team_settings, users as user_service
+from app.services import (
+    ServiceError, accounts, availability as availability_service, team_settings, users as user_service, whole_number,
+)
 from app.settings import bp
-from app.web import add_form_error, go, notice, render, wants_fragment
+from app.web import add_form_error, go, render, wants_fragment
 
 ROLES = [("member", "Member"), ("admin", "Admin")]
+POOL = "pool"
 
 
-class UserForm(FlaskForm):
+class InviteForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter their email."), Length(max=254),
                                             Email("Enter a valid email address.")])
-    name = StringField("Name", validators=[Length(max=120)])
+    name = StringField("Name (optional: they can change it)", validators=[Length(max=120)])
     role = SelectField("Role", choices=ROLES)
-    password = PasswordField("Starting password", validators=[DataRequired("Set a starting password."),
-                                                              Length(max=256)])
 
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLES)
 
 
-def _page(form: UserForm, status: int = 200):
-    team = user_service.team(include_inactive=True)
-    return render("settings/users.html", "settings/_user_form.html", status, form=form, users=team,
+class DeactivateForm(FlaskForm):
+    leads_to = SelectField("Their open leads go to", choices=[], validate_choice=False)
+
+    def target(self) -> int | None:
+        """The teammate chosen (None: the pool); a value that names nobody is refused by the service."""
+        value = self.leads_to.data or POOL
+        return None if value == POOL else whole_number(value) or -1
+
+
+def _page(form: InviteForm, status: int = 200, refused: dict[int, str] | None = None):
+    team, invitations = user_service.team(include_inactive=True), accounts.pending_invitations()
+    return render("settings/users.html", "settings/_invite_form.html", status, form=form, users=team,
                   role_forms={user.id: RoleForm(formdata=None, role=user.role) for user in team},
+                  refused=refused or {}, invitations=invitations, expired=accounts.expired_invitations(invitations),
                   away=availability_service.away_now(team))
 
 
 @bp.get("/users")
 def users():
-    return _page(UserForm())
+    return _page(InviteForm())
 
 
-@bp.post("/users")
-def add_user():
-    form = UserForm()
+@bp.post("/invitations")
+def invite():
+    form = InviteForm()
     if form.validate_on_submit():
         try:
-            user = user_service.create_user(form.email.data, form.password.data, form.role.data, form.name.data)
+            invitation = accounts.invite(form.email.data, form.role.data, form.name.data, current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            flash(f"Added {user.name}. Give them their starting password in person.", "success")
-            return go(url_for("settings.users"))
+            flash(f"Invited {invitation.email}. The link in their email works for a week.", "success")
+            return go(url_for("settings.users"), focus=f"invitation-{invitation.id}")
     return _page(form, 422)
 
 
-def _changed(change, told):
-    """Make a change to a teammate and say so; a refusal (the last admin) is told on the team page
-    itself, which stays as it was."""
-    try:
-        user = change()
-    except user_service.LastAdmin as exc:
-        if wants_fragment():
-            return notice(exc.message, exc.status, category="error")
-        flash(exc.message, "error")
-        return redirect(url_for("settings.users"))
-    flash(told(user), "success")
+@bp.post("/invitations/<int:invitation_id>/resend")
+def resend_invitation(invitation_id: int):
+    invitation = accounts.resend_invitation(invitation_id)
+    flash(f"Sent the invitation to {invitation.email} again; the earlier link no longer works.", "success")
+    return go(url_for("settings.users"), focus=f"invitation-{invitation.id}")
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+def revoke_invitation(invitation_id: int):
+    invitation = accounts.revoke_invitation(invitation_id)
+    flash(f"Revoked the invitation to {invitation.email}: its link now says so.", "success")
     return go(url_for("settings.users"))
 
 
@@ -73,21 +85,55 @@ def change_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         raise ServiceError("Role must be admin or member.")
-    return _changed(lambda: user_service.change_role(user_id, form.role.data),
-                    lambda user: f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.")
+    try:
+        user = user_service.change_role(user_id, form.role.data)
+    except user_service.LastAdmin as exc:
+        # Beside the control, in the row (or the page, without JavaScript): 422, never an error page.
+        user = db.session.get(User, user_id)
+        if wants_fragment():
+            return render_template("settings/_role_form.html", user=user, role_form=RoleForm(formdata=None, role=user.role),
+                                   error=exc.message), 422
+        return _page(InviteForm(formdata=None), 422, refused={user_id: exc.message})
+    flash(f"{user.name} is now {'an admin' if user.is_admin else 'a member'}.", "success")
+    return go(url_for("settings.users"), focus=f"user-{user.id}")
+
+
+def _deactivate_page(user: User, form: DeactivateForm, status: int = 200):
+    form.leads_to.choices = [(POOL, "The pool")] + [
+        (str(mate.id), mate.name) for mate in user_service.team() if mate.id != user.id]
+    return render_template("settings/deactivate.html", user=user, form=form,
+                           open_leads=user_service.open_lead_count(user.id)), status
+
+
+@bp.get("/users/<int:user_id>/deactivate")
+def confirm_deactivate(user_id: int):
+    """Asks first, and where the person's open leads go."""
+    user = db.session.get(User, user_id) or abort(404)
+    return _deactivate_page(user, DeactivateForm(formdata=None))
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
-    return _changed(lambda: user_service.set_active(user_id, False),
-                    lambda user: f"{user.name} can no longer sign in. Their leads stay assigned to them.")
+    user = db.session.get(User, user_id) or abort(404)
+    form = DeactivateForm()
+    if form.validate_on_submit():
+        try:
+            user, moved = user_service.deactivate(user_id, current_user.id, form.target())
+        except ServiceError as exc:
+            add_form_error(form, exc)
+        else:
+            where = "the pool" if form.target() is None else db.session.get(User, form.target()).name
+            flash(f"{user.name} can no longer sign in. {moved} open lead{'' if moved == 1 else 's'} went to {where}.",
+                  "success")
+            return go(url_for("settings.users"), focus=f"user-{user.id}")
+    return _deactivate_page(user, form, 422)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 def reactivate(user_id: int):
     user = user_service.set_active(user_id, True)
     flash(f"{user.name} can sign in again.", "success")
-    return go(url_for("settings.users"))
+    return go(url_for("settings.users"), focus=f"user-{user.id}")
 
 
 def _availability_page(user: User, form: AvailabilityForm, status: int = 200):

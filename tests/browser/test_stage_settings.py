@@ -101,7 +101,7 @@ def test_a_member_is_refused_the_stage_editor_and_sees_no_admin_links(member_pag
     assert response.status == 403
     expect(page.get_by_role("heading", name="Not allowed", level=1)).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text(
-        "Only admins can change team settings. Ask an admin if something here needs changing.")
+        "Pipeline stages are for admins. Ask an admin if something there needs changing.")
     expect(page.get_by_role("link", name="Back to the board")).to_be_visible()
     expect(page.get_by_role("list", name="Stages in pipeline order")).to_have_count(0)
     expect(nav.get_by_role("link", name="Stages")).to_have_count(0)

@@ -72,7 +72,7 @@ def editor_data(**changes) -> dict:
 def test_members_cannot_reach_capture_form_settings(as_member, stages, method, url):
     response = getattr(as_member, method)(url, **({"data": editor_data()} if method == "post" else {}))
     assert response.status_code == 403
-    assert "Only admins can change team settings" in response.get_data(as_text=True)
+    assert " are for admins. Ask an admin" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(CaptureForm)) == 0
 
 

@@ -19,7 +19,7 @@ def current_entry(body: str) -> list[str]:
     ("/board", "Board"), ("/leads", "Leads"), ("/notifications", "Notifications"), ("/outbox", "Outbox"),
     ("/settings/team", "Team settings"), ("/settings/stages", "Stages"), ("/settings/users", "Team"),
     ("/settings/forms", "Forms"), ("/settings/forms/new", "Forms"), ("/settings/api-keys", "API keys"),
-    ("/settings/sla", "Response targets"),
+    ("/settings/sla", "Response targets"), ("/settings/sequences", "Sequences"),
 ])
 def test_the_menu_marks_the_entry_of_the_page_it_is_on(as_admin, stages, url, entry):
     assert current_entry(as_admin.get(url).get_data(as_text=True)) == [entry]

@@ -240,6 +240,9 @@ def test_a_suppressed_or_addressless_lead(app, template, make_lead, member):
     with pytest.raises(ServiceError, match="does not take our emails"):
         sequences.enrol(gone.id, sequence.id, member.id)
     nobody = make_lead(email=None, phone="+44 20 7946 0000", owner=member)
+    emails_only = _sequence(template, name="Emails only")
+    with pytest.raises(ServiceError, match="no email address"):
+        sequences.enrol(nobody.id, emails_only.id, member.id)
     sequences.enrol(nobody.id, sequence.id, member.id, now=MONDAY)
     tick = sequences.run_due(MONDAY)
     assert (tick.sent, tick.skipped, tick.tasks) == (0, 1, 1)
