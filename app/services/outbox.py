@@ -296,7 +296,7 @@ def message_bytes(row: OutboxEmail) -> tuple[str, bytes] | None:
     attachments, ASCII addresses), or None for any other, which is sent as build_message(row).
 
     Byte for byte what smtplib's send_message writes for build_message(row), boundary aside
-    (tests/integration/test_message_bytes.py compares them), at a fraction of the cost: the email
+    (tests/unit/test_message_bytes.py compares them), at a fraction of the cost: the email
     package parses every header it is given, and each part's headers several times over. Here a
     value it would write unchanged (an ASCII subject that fits the line, a plain Message-ID) is
     written as it is, one that repeats (the subject and date of a sequence step, the parts'
