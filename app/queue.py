@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app
 from redis import Redis
 from rq import Queue, Retry
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 # Workers take jobs from these in order: a job on "urgent" (an appointment email) starts before any
@@ -34,3 +35,14 @@ def enqueue(func: str, *args, job_id: str | None = None, retry: Retry | None = N
         return queue().enqueue(func, *args, job_id=job_id, retry=retry, **options)
     except RedisError as exc:
         raise QueueUnavailable(f"Redis did not answer ({type(exc).__name__}).") from exc
+
+
+def waiting(name: str, limit: int) -> list[Job]:
+    """The first `limit` jobs waiting on a queue, oldest first; none if Redis does not answer."""
+    from redis import RedisError
+    try:
+        target = queue(name)
+        found = Job.fetch_many(target.get_job_ids(0, limit), connection=target.connection, serializer=JSONSerializer)
+    except (QueueUnavailable, RedisError):
+        return []
+    return [job for job in found if job is not None]

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import re
 import smtplib
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
+from email.contentmanager import _encode_text  # set_content's own choice and encoding of a text body
+from email.generator import NLCRE as NEWLINES, fcre as FROM_AT_LINE_START
 from email.message import EmailMessage
 from email.header import Header
 from email.policy import SMTP
@@ -245,18 +249,11 @@ class Delivery:
 def build_message(row: OutboxEmail) -> EmailMessage:
     """The row as a MIME message: text and HTML alternatives, then any attachments."""
     message = EmailMessage(policy=SMTP)
-    sender_name, sender_address = parseaddr(row.sender)
-    message.set_raw("From", address_header("From", sender_name, sender_address) if sender_address else row.sender)
-    message.set_raw("To", address_header("To", row.to_name, row.to_address))
-    if row.reply_to:
-        message.set_raw("Reply-To", address_header("Reply-To", "", row.reply_to))
-    message["Subject"] = row.subject
-    message["Date"] = row.date_header
-    message["Message-ID"] = row.message_id
-    if row.kind not in WRITTEN_BY_A_PERSON:  # an auto-reply to a person's email is fine
-        message["Auto-Submitted"] = "auto-generated"
-    for name, value in (row.extra_headers or {}).items():
-        message.set_raw(name, OneLineHeader(name, value))
+    for name, value, parsed in _top_headers(row):
+        if parsed:
+            message[name] = value
+        else:
+            message.set_raw(name, value)
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     for attachment in row.attachments or []:
@@ -270,6 +267,99 @@ def build_message(row: OutboxEmail) -> EmailMessage:
             message.add_attachment(attachment["content"], subtype=subtype, filename=attachment["filename"],
                                    params=extra)
     return message
+
+
+def _top_headers(row: OutboxEmail) -> list[tuple[str, str, bool]]:
+    """The message's own headers in order: (name, value, whether the email package parses the value)
+    or, unparsed, writes it as given (addresses already folded, extra headers on one line)."""
+    sender_name, sender_address = _parsed_sender(row.sender)
+    headers = [("From", address_header("From", sender_name, sender_address) if sender_address else row.sender, False),
+               ("To", address_header("To", row.to_name, row.to_address), False)]
+    if row.reply_to:
+        headers.append(("Reply-To", address_header("Reply-To", "", row.reply_to), False))
+    headers += [("Subject", row.subject, True), ("Date", row.date_header, True), ("Message-ID", row.message_id, True)]
+    if row.kind not in WRITTEN_BY_A_PERSON:  # an auto-reply to a person's email is fine
+        headers.append(("Auto-Submitted", "auto-generated", True))
+    headers += [(name, OneLineHeader(name, value), False) for name, value in (row.extra_headers or {}).items()]
+    return headers
+
+
+# What message_bytes writes directly; anything else goes through the email package.
+ATOM, LABEL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+", r"[A-Za-z0-9-]+"
+PLAIN_ADDRESS = re.compile(rf"{ATOM}(\.{ATOM})*@{LABEL}(\.{LABEL})*")
+MESSAGE_ID = re.compile(rf"<{PLAIN_ADDRESS.pattern}>")
+BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))  # as email.generator makes a boundary
+BOUNDARY_ZERO = f"{'=' * 15}{0:0{BOUNDARY_WIDTH}d}==".encode("ascii")
+
+
+def message_bytes(row: OutboxEmail) -> tuple[str, bytes] | None:
+    """The envelope sender and the bytes on the wire for a usual email (text and HTML, no
+    attachments, ASCII addresses), or None for any other, which is sent as build_message(row).
+
+    Byte for byte what smtplib's send_message writes for build_message(row), boundary aside
+    (tests/unit/test_message_bytes.py compares them), at a fraction of the cost: the email
+    package parses every header it is given, and each part's headers several times over. Here a
+    value it would write unchanged (an ASCII subject that fits the line, a plain Message-ID) is
+    written as it is, one that repeats (the subject and date of a sequence step, the parts'
+    headers) is folded by the email package once, and the bodies are encoded by its own function."""
+    sender_address = _parsed_sender(row.sender)[1]
+    if row.attachments or not PLAIN_ADDRESS.fullmatch(sender_address) or not PLAIN_ADDRESS.fullmatch(row.to_address):
+        return None
+    head = []
+    for name, value, parsed in _top_headers(row):
+        if not parsed:
+            head.append(SMTP.fold_binary(name, value))
+        elif name == "Message-ID" and MESSAGE_ID.fullmatch(value) and len(value) <= 66:
+            head.append(f"Message-ID: {value}\r\n".encode("ascii"))
+        else:
+            head.append(_folded(name, value))
+    parts = [_text_part(row.text_body, "plain"), _text_part(row.html_body, "html")]
+    token = random.randrange(sys.maxsize)
+    boundary = f"{'=' * 15}{token:0{BOUNDARY_WIDTH}d}==".encode("ascii")
+    if any(b"--" + boundary in part for part in parts):  # as the generator would, pick another
+        return None
+    head.append(_folded_multipart().replace(BOUNDARY_ZERO, boundary))
+    separator = b"\r\n--" + boundary + b"\r\n"
+    body = b"--" + boundary + b"\r\n" + separator.join(parts) + b"\r\n--" + boundary + b"--\r\n"
+    return sender_address, b"".join(head) + b"\r\n" + body
+
+
+@lru_cache(maxsize=64)
+def _parsed_sender(sender: str) -> tuple[str, str]:
+    """parseaddr of a row's sender: the team's address, or a member's name at it; few in a batch."""
+    return parseaddr(sender)
+
+
+@lru_cache(maxsize=256)
+def _folded(name: str, value: str) -> bytes:
+    """A header as the email package folds it when set on a message (message[name] = value)."""
+    return SMTP.fold_binary(name, SMTP.header_store_parse(name, value)[1])
+
+
+@lru_cache(maxsize=1)
+def _folded_multipart() -> bytes:
+    """The MIME-Version and multipart Content-Type headers, for the boundary BOUNDARY_ZERO: the
+    generator's boundaries are all one length, of characters that fold alike."""
+    return _folded("MIME-Version", "1.0") + _folded(
+        "Content-Type", f'multipart/alternative; boundary="{BOUNDARY_ZERO.decode()}"')
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    """A text part as add_alternative makes it: encoded as set_content chooses, lines ending in CRLF,
+    and "From " starting a line written ">From " (send_message's generator does, as for an mbox)."""
+    cte, payload = _encode_text(text, "utf-8", None, SMTP)
+    lines = NEWLINES.sub("\r\n", FROM_AT_LINE_START.sub(">From ", payload)).encode("ascii", "surrogateescape")
+    return _part_head(subtype, cte) + b"\r\n" + lines
+
+
+@lru_cache(maxsize=16)
+def _part_head(subtype: str, cte: str) -> bytes:
+    """A text part's headers, as the email package writes them: the first alternative (moved from the
+    message) has none of its own MIME-Version, the second has one."""
+    part = EmailMessage(policy=SMTP)
+    part.set_content("", subtype=subtype, cte=cte)
+    return b"".join(SMTP.fold_binary(name, value) for name, value in part.raw_items()
+                    if subtype == "html" or name != "MIME-Version")
 
 
 class OneLineHeader(str):
@@ -363,13 +453,17 @@ class Relay:
             raise
         self.client = client
 
-    def send(self, message: EmailMessage, to_address: str) -> None:
-        """Hand one message over, connecting first if need be. A refusal of this message leaves the
-        connection open for the next; a dropped connection is closed, to be opened again."""
+    def send(self, message: EmailMessage | tuple[str, bytes], to_address: str) -> None:
+        """Hand one message over (or the envelope sender and bytes of one, from message_bytes),
+        connecting first if need be. A refusal of this message leaves the connection open for the
+        next; a dropped connection is closed, to be opened again."""
         if self.client is None:
             self.connect()
         try:
-            self.client.send_message(message, to_addrs=[to_address])
+            if isinstance(message, tuple):
+                self.client.sendmail(message[0], [to_address], message[1])
+            else:
+                self.client.send_message(message, to_addrs=[to_address])
         except (smtplib.SMTPServerDisconnected, OSError):
             self.close(polite=False)
             raise
@@ -391,7 +485,7 @@ class Relay:
         client.close()
 
 
-def send_smtp(message: EmailMessage, url: str, timeout: float, to_address: str) -> None:
+def send_smtp(message: EmailMessage | tuple[str, bytes], url: str, timeout: float, to_address: str) -> None:
     """Hand one message to the relay over a connection of its own."""
     relay = Relay(url, timeout)
     try:
@@ -407,7 +501,7 @@ class _Outgoing:
     kind: str
     queue: str
     facts: dict
-    message: EmailMessage | None = None
+    message: EmailMessage | tuple[str, bytes] | None = None  # what Relay.send takes
 
 
 def _claim(outbox_id: int, now: datetime) -> int | None:
@@ -460,7 +554,7 @@ def deliver_batch(outbox_ids: list[int], now: datetime | None = None) -> dict[in
                          {"subject": row.subject, "to": row.to_address})
         try:
             # The local outbox keeps the row as it is; building the message still proves it is sendable.
-            item.message = build_message(row)
+            item.message = message_bytes(row) or build_message(row)
             outgoing.append(item)
         except Exception as exc:
             failures.append((item, exc))

@@ -15,7 +15,7 @@ from app.models import Lead, OutboxEmail, TimelineEntry
 from app.queue import QUEUES
 from app.services import appointments, atomic, outbox, utcnow
 from tests.conftest import Web
-from tests.jobs.conftest import MAIL_FROM, kill_worker, wait_until
+from tests.jobs.conftest import MAIL_FROM, kill_worker, wait_until, work_horses
 
 pytestmark = [pytest.mark.redis, pytest.mark.jobs]
 
@@ -207,3 +207,32 @@ def test_an_appointment_email_goes_out_before_a_backlog_queued_ahead_of_it(app, 
 
     assert smtp_server.messages[0]["Message-ID"] == invite.message_id
     assert received(smtp_server) == Counter({row.message_id: 1 for row in [*backlog, invite]})
+
+
+def test_one_urgent_job_takes_the_appointment_emails_waiting_behind_it_and_a_kill_mid_send_resends_none_sent(
+        app, redis, member, make_lead, start_worker, run_worker, smtp_server):
+    starts = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0)
+    for n in range(4):
+        lead = make_lead(first_name=f"Lena{n}", email=f"lena{n}@example.com", owner=member)
+        appointments.book_appointment(lead.id, member.id, starts_at=starts + timedelta(hours=n), duration_minutes=30)
+    invites = [row.id for row in rows() if row.kind == "appointment_invite"]
+    assert waiting_jobs(redis)["urgent"] == [[outbox_id] for outbox_id in invites]  # a job of its own each
+    smtp_server.stall_next(after=2)  # the relay takes two invitations, then hangs on the third
+
+    worker = start_worker(EMAIL_LEASE_SECONDS="3")
+    assert smtp_server.stalled.wait(30), "the worker never got as far as the third invitation"
+    invited = lambda: [row.state for row in rows() if row.id in invites]  # noqa: E731
+    # The first job claimed the three waiting behind it too, and sends them over its connection.
+    wait_until(lambda: invited() == ["sent", "sent", "sending", "sending"], timeout=5,
+               message="two sent, the other two claimed by the same job")
+    assert len(smtp_server.peers) == 1
+    assert work_horses(worker.pid) == []  # no work horse: the job runs in the worker's own process
+    kill_worker(worker)
+    lease = max(row.lease_until for row in rows() if row.lease_until)
+    wait_until(lambda: utcnow() > lease, timeout=10, message="the lease to run out")
+
+    run_worker()
+
+    assert received(smtp_server) == Counter({row.message_id: 1 for row in rows()})
+    assert [(row.state, row.attempts) for row in rows() if row.id in invites] == [
+        ("sent", 1), ("sent", 1), ("sent", 2), ("sent", 2)]
