@@ -623,12 +623,15 @@ def _follow_key(old: str, new: str) -> None:
     """A key renamed: everything stored that names the field by its key names the new one, in the
     rename's transaction. Scoring and assignment rules (bounded by their number), CSV imports'
     column mappings, held form submissions and undoable merges' snapshots (each read only where
-    its JSON mentions the old key). Capture forms name fields by id and need nothing."""
+    its JSON mentions the old key), and email templates (`lead.custom.<key>`). Capture forms name
+    fields by id and need nothing."""
     from app.services import assignment, imports, scoring  # noqa: PLC0415 (they build on this module)
     from app.models import HeldSubmission, LeadImport, LeadMerge  # noqa: PLC0415
     from app.services.conditions import CUSTOM_PREFIX  # noqa: PLC0415
     scoring.rename_condition_field(CUSTOM_PREFIX + old, CUSTOM_PREFIX + new)
     assignment.rename_condition_field(CUSTOM_PREFIX + old, CUSTOM_PREFIX + new)
+    from app.services.email_templates import rename_custom_key  # noqa: PLC0415 (templates read the fields)
+    rename_custom_key(old, new)
     target_old, target_new = imports.CUSTOM_TARGET + old, imports.CUSTOM_TARGET + new
     for imp in _mentioning(LeadImport, LeadImport.mapping, target_old):
         imp.mapping = {column: target_new if target == target_old else target

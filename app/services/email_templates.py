@@ -582,3 +582,20 @@ def preview_lead(typed: str | None) -> tuple[Lead | None, str]:
         return (found[0], "") if found else (None, f"No lead matches “{typed}”; showing sample values.")
     newest = db.session.scalars(select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(1)).first()
     return newest, "" if newest else "There are no leads yet; showing sample values."
+
+
+def rename_custom_key(old: str, new: str) -> int:
+    """A custom field's key renamed: every template naming `lead.custom.<old>` (or
+    `lead.custom["<old>"]`) names the new key, in the rename's transaction. Returns how many changed."""
+    pattern = re.compile(r"(\blead\.custom\.)" + re.escape(old) + r"\b|(\blead\.custom\[\s*)(['\"])" + re.escape(old) + r"\3")
+
+    def renamed(text: str) -> str:
+        return pattern.sub(lambda m: m.group(1) + new if m.group(1) else m.group(2) + m.group(3) + new + m.group(3), text)
+    changed = 0
+    for template in db.session.scalars(select(EmailTemplate).where(
+            EmailTemplate.subject.contains(old) | EmailTemplate.body_html.contains(old))):
+        subject, body = renamed(template.subject), renamed(template.body_html)
+        if (subject, body) != (template.subject, template.body_html):
+            template.subject, template.body_html, template.updated_at = subject, body, utcnow()
+            changed += 1
+    return changed

@@ -17,7 +17,9 @@ in another sequence (`Sequence.stop_on_other`). Every enrolment, send, skip and 
 timeline with its reason."""
 from __future__ import annotations
 
+import logging
 import re
+from html import escape
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -29,15 +31,20 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import (
+    EmailState,
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
     SequenceStep, StepKind, TimelineEntry,
 )
-from app.services import Conflict, NotFound, ServiceError, atomic, clean_name, settings_cache, taken_as, utcnow
+from app.services import (
+    Conflict, NotFound, ServiceError, atomic, clean_name, settings_cache, taken_as, utcnow, whole_number,
+)
 from app.services.business_time import DAY_MINUTES, wall_clock_instant
 from app.services.team_settings import team_timezone
 from app.services.timeline import record
 
+log = logging.getLogger(__name__)
 BATCH = 200  # enrolments one tick transaction runs
+SET_ASIDE = timedelta(hours=1)  # an enrolment whose step failed is tried again this much later
 TICK_BATCHES = 50  # at most this many batches a tick; the rest wait for the next interval
 MAX_DELAY_DAYS = 365
 NAME_LIMIT = 100
@@ -51,7 +58,7 @@ STOP_REASONS = {
     "unsubscribed": "the prospect unsubscribed",
     "bounced": "the address bounced",
     "replied": "the prospect replied",
-    "manual": "stopped by hand",
+    "manual": "by hand",
     "other_sequence": "enrolled in another sequence",
     "no_steps": "the sequence has no steps left",
     "merged": "the lead was merged into another",
@@ -60,6 +67,7 @@ SKIP_REASONS = {
     "no_email": "the lead has no email address",
     "template": "the template could not be written for this lead",
     "no_owner": "the lead has no owner to call",
+    "suppressed": "the address is on the suppression list",
 }
 RULE_KINDS = {"form": "Captured from the form", "source": "Captured with the source",
               "lost_reason": "Lost with the reason", "band": "Score reaches the band"}
@@ -430,12 +438,14 @@ def _rule_value(kind: str, value) -> str:
     from app.services.scoring import band_named
     text = " ".join(str(value if value is not None else "").split())
     if kind == "form":
-        form = db.session.get(CaptureForm, int(text)) if text.isdigit() and len(text) < 10 else None
+        form_id = whole_number(text)
+        form = db.session.get(CaptureForm, form_id) if form_id is not None else None
         if form is None:
             raise ServiceError("Choose one of the capture forms.", field="value")
         return str(form.id)
     if kind == "lost_reason":
-        reason = db.session.get(LostReason, int(text)) if text.isdigit() and len(text) < 10 else None
+        reason_id = whole_number(text)
+        reason = db.session.get(LostReason, reason_id) if reason_id is not None else None
         if reason is None:
             raise ServiceError("Choose one of the lost reasons.", field="value")
         return str(reason.id)
@@ -518,6 +528,7 @@ def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "h
     now = now or utcnow()
     with atomic():
         sequence, lead = get_sequence(sequence_id), get_lead(lead_id)
+        _lock(sequence.id)
         if sequence.status == SequenceStatus.draft.value:
             raise ServiceError(f"“{sequence.name}” is not started yet: start it in Settings → Sequences first.",
                                field="sequence_id")
@@ -530,6 +541,12 @@ def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "h
             raise ServiceError(f"This lead has no email address, and every step of “{sequence.name}” is an email. "
                                "Add an address with Edit details first.", field="sequence_id")
         return _enrol(lead, sequence, actor_id, how, now)
+
+
+def _lock(sequence_id: int) -> None:
+    """Hold the sequence's row until the transaction ends (PostgreSQL; SQLite writes one at a time
+    anyway), so two enrolments of one lead at the same moment are one enrolment and one "already in"."""
+    db.session.execute(select(Sequence.id).where(Sequence.id == sequence_id).with_for_update())
 
 
 def _current(lead_id: int, sequence_id: int) -> SequenceEnrolment | None:
@@ -572,6 +589,7 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
     now = now or utcnow()
     with atomic():
         sequence = get_sequence(sequence_id)
+        _lock(sequence.id)
         if sequence.status == SequenceStatus.draft.value:
             raise ServiceError(f"“{sequence.name}” is not started yet: start it in Settings → Sequences first.",
                                field="sequence_id")
@@ -623,6 +641,7 @@ def _enrol_by_rules(lead: Lead, keys: list[tuple[str, str]], now: datetime) -> N
         return
     sequence_ids = sorted({sid for key in keys for sid in wanted.get(key, ())})
     for sequence_id in sequence_ids:
+        _lock(sequence_id)
         if lead.email_undeliverable_at is not None or _current(lead.id, sequence_id) is not None:
             continue
         from app.services.suppression import is_suppressed
@@ -692,6 +711,13 @@ def stop_lead(lead_ids: list[int], reason: str, now: datetime | None = None, act
     ids = list(db.session.scalars(select(SequenceEnrolment.id).where(
         SequenceEnrolment.lead_id.in_(lead_ids), SequenceEnrolment.ended_at.is_(None))))
     return _stop(ids, reason, actor_id, now or utcnow()) if ids else 0
+
+
+def stop_in_stage(stage_id: int, reason: str, now: datetime) -> int:
+    """Stop the enrolments of every lead in this stage (a deleted stage's leads moved to won or lost)."""
+    ids = list(db.session.scalars(select(SequenceEnrolment.id).join(Lead, Lead.id == SequenceEnrolment.lead_id)
+                                  .where(Lead.stage_id == stage_id, SequenceEnrolment.ended_at.is_(None))))
+    return sum(_stop(ids[start:start + 500], reason, None, now) for start in range(0, len(ids), 500))
 
 
 def stop_enrolment(enrolment_id: int, actor_id: int | None, now: datetime | None = None) -> SequenceEnrolment:
@@ -817,9 +843,16 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
                 .order_by(SequenceStep.position)):
             ordered.setdefault(step.sequence_id, []).append(step)
         step_rows = {step.id: step for steps_of in ordered.values() for step in steps_of}
+        # The steps each enrolment has run: a step moved or put back never runs twice for a lead.
+        ran: dict[int, set[int]] = {}
+        for enrolment_id, step_id in db.session.execute(select(SequenceSend.enrolment_id, SequenceSend.step_id)
+                                                        .where(SequenceSend.enrolment_id.in_(ids))):
+            ran.setdefault(enrolment_id, set()).add(step_id)
 
-        def after(sequence_id: int, position: int) -> SequenceStep | None:
-            return next((s for s in ordered.get(sequence_id, ()) if s.position > position), None)
+        def after(enrolment: SequenceEnrolment, position: int) -> SequenceStep | None:
+            done = ran.get(enrolment.id, ())
+            return next((s for s in ordered.get(enrolment.sequence_id, ())
+                         if s.position > position and s.id not in done), None)
         names = dict(db.session.execute(select(Sequence.id, Sequence.name).where(
             Sequence.id.in_({e.sequence_id for e in enrolments}))).all())
         refused = suppressed_among([lead.email for lead in leads.values() if lead.email])
@@ -833,9 +866,11 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
                 lead, step = leads.get(enrolment.lead_id), step_rows.get(enrolment.step_id)
                 if lead is None:
                     continue
-                if step is None:  # removed since (remove_step moves waiting enrolments on; this is a race with it)
-                    removed = db.session.get(SequenceStep, enrolment.step_id) if enrolment.step_id else None
-                    step = after(enrolment.sequence_id, removed.position) if removed else None
+                if step is None or step.id in ran.get(enrolment.id, ()):
+                    # Removed since (remove_step moves waiting enrolments on; this is a race with it), or
+                    # run already (the steps were reordered): the next step not yet run.
+                    gone = step or (db.session.get(SequenceStep, enrolment.step_id) if enrolment.step_id else None)
+                    step = after(enrolment, gone.position) if gone else None
                     if step is None:
                         to_finish.append(enrolment.id)
                         continue
@@ -854,7 +889,7 @@ def run_batch(now: datetime, batch: int = BATCH) -> Tick:
                 if outcome == "sent":
                     change["sent"] = enrolment.sent + 1
                 setattr(tick, outcome, getattr(tick, outcome) + 1)
-                following = after(enrolment.sequence_id, step.position)
+                following = after(enrolment, step.position)
                 if following is None:
                     to_finish.append(enrolment.id)
                 else:
@@ -887,8 +922,9 @@ def _run_step(enrolment: SequenceEnrolment, step: SequenceStep, lead: Lead, name
         outcome = _send_email(step, lead, now, send)
     send["outcome"] = {"sent": "sent", "tasks": "task", "skipped": "skipped"}[outcome]
     sends.append(send)
+    subject = send.pop("subject", None)
     if outcome == "sent":
-        kind, data = "sequence_sent", {**entry, "subject": send.pop("subject")}
+        kind, data = "sequence_sent", {**entry, "subject": subject}
     elif outcome == "skipped":
         kind, data = "sequence_skipped", {**entry, "reason": send["reason"]}
     else:
@@ -901,7 +937,7 @@ def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: dict) -> st
     from app.services.email_templates import TemplateRefused, render
     from app.services.lead_emails import sender_name
     from app.services.outbox import queue_email
-    from app.services.suppression import unsubscribe_headers
+    from app.services.suppression import ONE_CLICK, unsubscribe_url
     if not lead.email:
         send["reason"] = "no_email"
         return "skipped"
@@ -911,11 +947,19 @@ def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: dict) -> st
     except TemplateRefused:
         send["reason"] = "template"
         return "skipped"
+    # Unsubscribing is one click in the mail client (RFC 8058 headers) and a link in the email itself.
+    link = unsubscribe_url(lead.email, lead.id, now)
+    html += (f'\n<p style="font-size:12px;color:#666">Don’t want these emails? '
+             f'<a href="{escape(link)}">Unsubscribe</a>.</p>')
+    text = text.rstrip("\n") + f"\n\n--\nDon’t want these emails? Unsubscribe: {link}\n"
     row = queue_email(kind=EMAIL_KIND, to_address=lead.email, to_name=lead.full_name, subject=subject or step.template.name,
                       text_body=text, html_body=html, lead_id=lead.id, now=now,
                       reply_to=owner.email if owner else None, sender_name=sender_name(owner) if owner else None,
-                      headers=unsubscribe_headers(lead.email, lead.id, now))
+                      headers={"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": ONE_CLICK})
     send["outbox_id"], send["subject"] = row.id, row.subject
+    if row.state == EmailState.suppressed.value:  # the address went on the list meanwhile: kept, never sent
+        send["reason"] = "suppressed"
+        return "skipped"
     return "sent"
 
 
@@ -936,11 +980,38 @@ def run_due(now: datetime | None = None, *, batch: int = BATCH, batches: int = T
     now = now or utcnow()
     total = Tick()
     for _ in range(batches):
-        done = run_batch(now, batch)
+        try:
+            done = run_batch(now, batch)
+        except Exception:  # one enrolment that cannot run must not hold up the others
+            log.exception("A batch of sequence steps failed; running it one enrolment at a time")
+            done = _run_singly(now, batch)
         for field in ("sent", "tasks", "skipped", "waiting", "finished", "stopped"):
             setattr(total, field, getattr(total, field) + getattr(done, field))
         if not any(vars(done).values()):  # a step with no delay after one just run is due now: go again
             break
+    return total
+
+
+def _run_singly(now: datetime, count: int) -> Tick:
+    """Run up to `count` due enrolments one per transaction; one that fails is set aside for an hour
+    (and logged), so the earliest due enrolment can never block every tick."""
+    total = Tick()
+    for _ in range(count):
+        try:
+            done = run_batch(now, 1)
+        except Exception:
+            log.exception("A sequence step failed; trying that enrolment again in an hour")
+            with atomic():
+                first = select(SequenceEnrolment.id).where(
+                    SequenceEnrolment.status == EnrolmentStatus.active.value, SequenceEnrolment.next_at <= now
+                ).order_by(SequenceEnrolment.next_at).limit(1).scalar_subquery()
+                db.session.execute(update(SequenceEnrolment).where(SequenceEnrolment.id == first)
+                                   .values(next_at=now + SET_ASIDE).execution_options(synchronize_session=False))
+            continue
+        if not any(vars(done).values()):
+            break
+        for field in vars(total):
+            setattr(total, field, getattr(total, field) + getattr(done, field))
     return total
 
 

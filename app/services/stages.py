@@ -197,6 +197,9 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
                        literal({"from": stage.name, "to": target.name, "reason": "stage deleted"},
                                TimelineEntry.data.type), literal(now))
                 .where(Lead.stage_id == stage.id)))
+            if target.kind != StageKind.open.value:  # moved into won or lost: their sequences stop, as a move's do
+                from app.services.sequences import stop_in_stage  # noqa: PLC0415 (sequences -> ... -> stages)
+                stop_in_stage(stage.id, target.kind, now)
             top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == target.id)) or 0
             db.session.execute(update(Lead).where(Lead.stage_id == stage.id).values(
                 stage_id=target.id, position=(top - 1024) - Lead.id,

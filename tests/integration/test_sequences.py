@@ -264,3 +264,73 @@ def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(a
     assert sequences.run_due(MONDAY + timedelta(days=3)).sent == 1  # the survivor's one enrolment
     undo_merge(merge.id, member.id, now=MONDAY + timedelta(days=3, hours=1))
     assert _enrolment(loser).stop_reason == "merged"
+
+
+def test_moving_a_step_above_one_already_sent_never_sends_it_again(app, template, make_lead):
+    second = email_templates.create_template(email_templates.TemplateSettings(
+        name="Second", subject="Second note", body_html="<p>Two</p>"))
+    sequence = _sequence(template, StepSettings(template_id=template.id),
+                         StepSettings(template_id=second.id, delay_days=1),
+                         StepSettings(template_id=template.id, delay_days=1))
+    lead, other = make_lead(email="a@example.com"), make_lead(email="b@example.com")
+    sequences.enrol(lead.id, sequence.id, None, now=MONDAY)
+    assert sequences.run_due(MONDAY).sent == 1
+    first, waiting, _ = sequences.steps(sequence.id)
+    sequences.move_step(waiting.id, -1)  # "Second" now comes before the step already sent
+    sequences.enrol(other.id, sequence.id, None, now=MONDAY + timedelta(days=1))
+    assert sequences.run_due(MONDAY + timedelta(days=1)).sent == 1  # the lead's "Second" (the other's waits a day)
+    for day in (2, 3, 4):
+        sequences.run_due(MONDAY + timedelta(days=day))
+    per_lead = dict(db.session.execute(select(OutboxEmail.lead_id, func.count()).group_by(OutboxEmail.lead_id)).all())
+    assert per_lead == {lead.id: 3, other.id: 3}  # every step once each, the one already sent not again
+    sends = db.session.execute(select(SequenceSend.enrolment_id, SequenceSend.step_id)).all()
+    assert len(sends) == len(set(sends)) == 6
+
+
+def test_two_enrolments_of_one_lead_at_once_are_one_enrolment_and_the_rest_refused(app, template, make_lead,
+                                                                                   database_url):
+    from tests.integration.test_races import together
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time")
+    sequence = _sequence(template)
+    lead = make_lead(email="twice@example.com")
+    db.session.commit()
+    lead_id, sequence_id = lead.id, sequence.id
+    results = together(app, *[lambda: sequences.enrol(lead_id, sequence_id, None).id] * 4)
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(refused) == 3 and {r.status for r in refused} == {409}, results
+    assert db.session.scalar(select(func.count()).select_from(SequenceEnrolment)) == 1
+
+
+def test_a_rule_naming_an_odd_number_is_refused_and_a_renamed_field_key_follows_into_templates(app, make_lead):
+    from app.services import custom_fields
+    from app.services.custom_fields import FieldSettings
+    sequence = sequences.create_sequence("Rules")
+    for kind in ("form", "lost_reason"):
+        with pytest.raises(ServiceError) as refused:
+            sequences.add_rule(sequence.id, kind, "²")
+        assert refused.value.field == "value"
+    field = custom_fields.create_field(FieldSettings("Plan", key="plan"))
+    made = email_templates.create_template(email_templates.TemplateSettings(
+        name="Plan", subject="Your {{ lead.custom.plan }}", body_html="<p>{{ lead.custom['plan'] }} plans</p>"))
+    custom_fields.update_field(field.id, FieldSettings("Plan", key="tier"), None)
+    db.session.refresh(made)
+    assert (made.subject, made.body_html) == ("Your {{ lead.custom.tier }}",
+                                              "<p>{{ lead.custom['tier'] }} plans</p>")
+
+
+def test_deleting_a_stage_into_won_stops_its_leads_sequences_and_emails_carry_an_unsubscribe_link(
+        app, template, make_lead, stages, member):
+    from app.services.stages import add_stage, delete_stage
+    sequence = _sequence(template, StepSettings(template_id=template.id), StepSettings(template_id=template.id, delay_days=1))
+    doomed = add_stage("Doomed", "#123456")
+    lead = make_lead(email="w@example.com")
+    bulk_move([lead.id], doomed.id, member.id)
+    sequences.enrol(lead.id, sequence.id, None, now=MONDAY)
+    sequences.run_due(MONDAY)
+    [email] = db.session.scalars(select(OutboxEmail)).all()
+    link = email.extra_headers["List-Unsubscribe"].strip("<>")
+    assert f'<a href="{link}">Unsubscribe</a>' in email.html_body and f"Unsubscribe: {link}" in email.text_body
+    won = next(s for s in stages.values() if s.kind == "won")
+    delete_stage(doomed.id, won.id, member.id)
+    assert (_enrolment(lead).status, _enrolment(lead).stop_reason) == ("stopped", "won")
