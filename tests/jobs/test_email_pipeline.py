@@ -119,7 +119,9 @@ def test_a_booked_appointment_reaches_the_prospect_as_an_email_with_links_and_a_
     assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
     assert message["Message-ID"] == row.message_id and re.fullmatch(r"<.+@acme\.example>", row.message_id)
     assert abs(parsedate_to_datetime(message["Date"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
-    assert str(message["From"]) == MAIL_FROM
+    # From the person who booked, at the team (MAIL_FROM's name and address); answers reach them.
+    assert str(message["From"]) == "Max Member at Acme Sales <sales@acme.example>"
+    assert message["Reply-To"] == member.email
     assert (message["To"].addresses[0].display_name, message["To"].addresses[0].addr_spec) == (
         "Lena Lindqvist", "lena@example.com")
 
