@@ -475,6 +475,15 @@
     var form = evt.target.closest && evt.target.closest("#activity-form");
     if (form && evt.target.name === "kind") { showOutcome(form); }
   });
+  // Enter in a field that belongs to a secondary action (the template's "Preview for the lead")
+  // presses that action's button, not the form's first one (Save).
+  document.addEventListener("keydown", function (evt) {
+    var target = evt.target;
+    if (evt.key !== "Enter" || !target.getAttribute) { return; }
+    var id = target.getAttribute("data-enter-presses");
+    var button = id && document.getElementById(id);
+    if (button) { evt.preventDefault(); button.click(); }
+  });
   // "Save this view" keeps the filters the address shows now (htmx changes them in place).
   document.addEventListener("submit", function (evt) {
     var query = evt.target.querySelector && evt.target.querySelector("input[data-current-query]");

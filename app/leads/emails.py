@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import LeadEmailForm
-from app.services import ServiceError, lead_emails, leads as lead_service, suppression, whole_number
+from app.services import ServiceError, email_templates, lead_emails, leads as lead_service, suppression, whole_number
 from app.web import add_form_error, go, render
 
 FORM_ALLOWANCE = 256 * 1024  # the subject, body and multipart framing beside the file
@@ -22,7 +22,8 @@ def allow_an_attachment(endpoint: str | None, values: dict | None) -> None:
 
 def _compose(lead, form: LeadEmailForm, status: int = 200):
     return render("leads/write_email.html", "leads/_email_form.html", status, lead=lead, form=form,
-                  sender=lead_emails.sender_name(current_user), suppressed=suppression.listed_because(lead.email))
+                  sender=lead_emails.sender_name(current_user), suppressed=suppression.listed_because(lead.email),
+                  variables=email_templates.variable_names())
 
 
 @bp.get("/<int:lead_id>/email")

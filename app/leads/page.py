@@ -18,7 +18,7 @@ from app.services import tasks as task_service
 from app.services import sequences as sequence_service, sla, touches
 from app.services.stages import pipeline
 from app.services.sequences import country_zones
-from app.services.team_settings import team_timezone, user_timezone, zone_options_version
+from app.services.team_settings import team_timezone, user_timezone, zone_name, zone_options_version
 
 # Suggested in the booking form before (or without) the full list of zones: the member's own and the
 # team's come first.
@@ -49,7 +49,9 @@ def sequences_context(lead, form: EnrolForm | None = None) -> dict:
     choices = sequence_service.enrol_choices()
     form = form or EnrolForm(formdata=None)
     form.sequence_id.choices = [("", "Choose a sequence…")] + [(str(i), name) for i, name in choices]
-    return {"enrolments": [e for e in shown if e.enrolment.ended_at is None],
+    current = [e for e in shown if e.enrolment.ended_at is None]
+    return {"zones": (zone_name(user_timezone(current_user)), zone_name(sequence_service.lead_zone(lead))) if current else None,
+            "enrolments": current,
             "ended_enrolments": [e for e in shown if e.enrolment.ended_at is not None],
             "enrol_form": form, "can_enrol": bool(choices), "sequences_settings_url": url_for("settings.sequences")}
 

@@ -18,6 +18,7 @@ class Summary:
     enrolled: int = 0
     active: int = 0
     finished: int = 0
+    stopped: int = 0
     booked_after: int = 0
 
 
@@ -39,10 +40,12 @@ def summaries() -> list[Summary]:
         if summary is None:
             continue
         summary.enrolled += count
-        if status == EnrolmentStatus.active.value:
+        if status in (EnrolmentStatus.active.value, EnrolmentStatus.paused.value):  # paused: still in it
             summary.active += count
         elif status == EnrolmentStatus.finished.value:
             summary.finished += count
-        elif status == EnrolmentStatus.stopped.value and reason == "booked":
-            summary.booked_after += count
+        elif status == EnrolmentStatus.stopped.value:
+            summary.stopped += count
+            if reason == "booked":
+                summary.booked_after += count
     return list(found.values())

@@ -13,6 +13,7 @@ SCREENS = {
     "capture_forms": "Capture forms are", "held_submissions": "Held form submissions are", "api_keys": "API keys are",
     "assignment": "Assignment rules are", "scoring": "Scoring rules are", "sla": "First-response targets are",
     "suppression": "The suppression list is", "tags": "Tag settings are", "templates": "Email templates are",
+    "sequences": "Sequences are",
 }
 
 

@@ -60,7 +60,7 @@ def test_a_member_enrols_and_stops_a_lead_with_the_keyboard_at_both_widths(new_p
         stop = panel.get_by_role("button", name="Stop the sequence Warm up")
         stop.focus()
         page.keyboard.press("Enter")
-        expect(panel.get_by_text("Stopped: stopped by hand")).to_be_visible()
+        expect(panel.get_by_text("Stopped: by hand")).to_be_visible()
         expect(page.get_by_label("Enrol in a sequence")).to_be_focused()
         expect(panel.get_by_text("Not in any sequence.")).to_be_visible()
         assert _current(seeded.live, lead_id) == [(sequence_id, "stopped")]

@@ -107,7 +107,7 @@ def test_stopping_an_enrolment_ends_it_by_hand_and_shows_the_outcome(as_member, 
     db.session.expire_all()
     stopped = db.session.get(SequenceEnrolment, enrolment.id)
     assert (stopped.status, stopped.stop_reason) == ("stopped", "manual")
-    assert "Not in any sequence." in body and "Stopped: stopped by hand" in body
+    assert "Not in any sequence." in body and "Stopped: by hand" in body
     entry = db.session.scalars(select(TimelineEntry).where(TimelineEntry.lead_id == lead.id,
                                                            TimelineEntry.kind == "sequence_stopped")).one()
     assert entry.actor_id == member.id
@@ -150,7 +150,7 @@ def test_the_panel_costs_the_same_whatever_the_lead_s_history(as_member, make_le
             page = as_member.get(f"/leads/{lead.id}").get_data(as_text=True)
         costs.append(counter.count)
     assert costs[0] == costs[1]
-    assert page.count("Stopped: stopped by hand") == 9  # the ten latest enrolments: one current, nine ended
+    assert page.count("Stopped: by hand") == 9  # the ten latest enrolments: one current, nine ended
 
 
 # --- a logged reply ---------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_enrol_many_costs_the_same_few_statements_for_five_leads_or_sixty(make_l
             assert sequences.enrol_many(ids + [2147483000], running.id, None) == size
         costs.append(counter.count)
         db.session.commit()
-    assert costs[0] == costs[1] <= 12
+    assert costs[0] == costs[1] <= 13  # with the lock on the sequence row
     stopped = db.session.scalar(select(func.count()).select_from(SequenceEnrolment).where(
         SequenceEnrolment.stop_reason == "other_sequence"))
     assert stopped == 65
