@@ -36,7 +36,10 @@ def test_an_admin_writes_a_template_and_emails_a_lead_from_it(new_page, seeded, 
 
     page.get_by_label("Body (HTML)").fill("<p>Hi {{ lead.first_name }} at {{ lead.company }}.</p>")
     page.get_by_label("Preview for the lead").fill("pia")
+    page.get_by_label("Preview for the lead").press("Enter")  # previews; it does not save the template
     expect(page.get_by_text("As Pia Preview would get it:")).to_be_visible()
+    expect(page.get_by_role("button", name="Save template")).to_be_visible()
+    assert "/settings/templates/new" in page.url
     expect(page.locator(".preview-subject")).to_have_text("Subject: Hello Pia")
     expect(page.frame_locator("iframe.email-preview").get_by_text("Hi Pia at Acme & Co.")).to_be_visible()
     _fits(page, width)
