@@ -28,7 +28,7 @@ def test_a_prospect_unsubscribes_with_the_button_and_an_admin_finds_and_lifts_it
     prospect = new_page(viewport=PHONE)
     prospect.goto(link)
     expect(prospect.get_by_role("heading", name="Unsubscribe")).to_be_visible()
-    expect(prospect.get_by_text("Press the button to stop our emails to l…@example.com.")).to_be_visible()
+    expect(prospect.get_by_text("Press the button to stop emails from Leadboard to l…@example.com.")).to_be_visible()
     assert fits(prospect) and not on_list(seeded.live, "lena@example.com")  # opening it changed nothing
     button = prospect.get_by_role("button", name="Unsubscribe")
     button.focus()
