@@ -110,21 +110,8 @@ def tick_seconds(app, step_id: int, due: int) -> float:
     return seconds
 
 
-def trivial_seconds(app, rounds: int = 200) -> float:
-    from sqlalchemy import text
-    from app.extensions import db
-    with app.app_context():
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            db.session.execute(text("SELECT 1")).scalar()
-            db.session.commit()
-            times.append(time.perf_counter() - started)
-        db.session.remove()
-    return statistics.median(times)
-
-
 def measure(app, step_id: int, rounds: int) -> dict:
+    from bench_sla import trivial_seconds
     trivial = trivial_seconds(app)
     out = {"trivial_ms": round(trivial * 1000, 3)}
     for due in DUE_COUNTS:
