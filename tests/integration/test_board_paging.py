@@ -243,9 +243,12 @@ def test_the_signed_in_floor_is_one_query_before_the_pages_own(app, as_member, m
     assert page.status_code == 404 and counter.count <= FLOOR_QUERIES
     body = page.get_data(as_text=True)
     assert re.search(r'id="bell-count"[^>]*><span class="nav-count" data-unread="1">1<', body) and member.name in body
+    as_member.get("/notifications")  # a running process has the team's settings cached already
     with count_queries() as counter:
         assert as_member.get("/notifications").status_code == 200
-    assert counter.count <= FLOOR_QUERIES  # the session (with the count) and the list
+    # The session (with the count) and the list; and the times are shown in the reader's zone, whose
+    # fallback is the team's: one read of the settings version says the cached settings still hold.
+    assert counter.count <= FLOOR_QUERIES + 1
     # A fragment shows no layout: it loads the session alone, and still answers only its owner.
     with count_queries() as counter:
         assert as_member.get("/leads/0", htmx=True).status_code == 404
