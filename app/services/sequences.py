@@ -659,15 +659,18 @@ def on_captured(lead: Lead, now: datetime) -> None:
 
 
 def on_band_reached(lead_ids_bands: list[tuple[int, str]], now: datetime) -> None:
-    """Leads whose score just entered a band: enrol them where a band rule says."""
+    """Leads whose score just entered a band: enrol them where a band rule says. Set-based, a
+    sequence at a time (a mass rescore can carry thousands of leads across a band)."""
+    from app.services.leads import MAX_BULK
     wanted = _rules_by_kind()
-    hits = [(lead_id, band) for lead_id, band in lead_ids_bands if ("band", band) in wanted]
-    if not hits:
-        return
-    leads = {lead.id: lead for lead in db.session.scalars(select(Lead).where(Lead.id.in_([h[0] for h in hits])))}
-    for lead_id, band in hits:
-        if lead_id in leads:
-            _enrol_by_rules(leads[lead_id], [("band", band)], now)
+    by_sequence: dict[int, set[int]] = {}
+    for lead_id, band in lead_ids_bands:
+        for sequence_id in wanted.get(("band", band), ()):
+            by_sequence.setdefault(sequence_id, set()).add(lead_id)
+    for sequence_id in sorted(by_sequence):
+        ids = sorted(by_sequence[sequence_id])
+        for start in range(0, len(ids), MAX_BULK):
+            enrol_many(ids[start:start + MAX_BULK], sequence_id, None, how="rule", now=now)
 
 
 # --- stopping ------------------------------------------------------------------------------------------

@@ -179,6 +179,35 @@ def test_rules_enrol_on_capture_lost_reason_and_band(app, template, make_lead, s
     assert [e["sequence"] for e in _entries(phoned.lead, "sequence_enrolled")] == ["Hot"]
 
 
+def test_a_rescore_carrying_many_leads_into_a_band_enrols_them_in_a_few_statements(app, template, make_lead,
+                                                                                     count_queries):
+    from app.services.scoring import _transaction_ruleset, rescore, save_bands, save_rule
+    hot = _sequence(template, name="Hot")
+    save_bands([("Cold", None, "#0000ff"), ("Hot", "50", "#ff0000")])
+    sequences.add_rule(hot.id, "band", "Hot")
+    db.session.commit()
+
+    def crossing(n):
+        leads = [make_lead(email=f"hot{n}-{i}@example.com", company=f"Batch {n}") for i in range(n)]
+        # The rule arrives after the leads: a rescore then carries every one of them into "Hot".
+        save_rule(None, label=f"Batch {n}", condition={"field": "company", "op": "equals", "value": f"Batch {n}"},
+                  points=60)
+        db.session.commit()
+        _transaction_ruleset()  # the ruleset's own reads are not the enrolment's cost
+        ids = [lead.id for lead in leads]
+        with count_queries() as counted:
+            with atomic():
+                rescore(ids)
+        enrolled = db.session.scalar(select(func.count()).select_from(SequenceEnrolment).where(
+            SequenceEnrolment.sequence_id == hot.id, SequenceEnrolment.lead_id.in_(ids)))
+        return enrolled, counted.count
+
+    few, few_statements = crossing(3)
+    many, many_statements = crossing(40)
+    assert (few, many) == (3, 40)
+    assert many_statements == few_statements, "enrolling on a band crossing costs statements per lead"
+
+
 def test_bad_settings_are_refused_naming_the_field(app, template, make_lead):
     draft = sequences.create_sequence("Empty")
     with pytest.raises(ServiceError) as refused:
