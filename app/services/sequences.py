@@ -26,7 +26,7 @@ from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -581,7 +581,8 @@ def _stop_others(lead_id: int, sequence_id: int, now: datetime) -> None:
 def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, how: str = "bulk",
                now: datetime | None = None) -> int:
     """Enrol these leads (one transaction, or a savepoint inside the caller's): those already in it,
-    deleted, or whose address refuses email are passed over. Set-based: a few statements whatever
+    who replied to it before, deleted, without an address for an all-email sequence, or whose
+    address refuses email are passed over. Set-based: a few statements whatever
     the number of leads (one read, one insert of enrolments, one of timeline entries). Returns how
     many were enrolled. Raises ServiceError (the sequence is not started, more than MAX_BULK leads)."""
     from app.services.leads import MAX_BULK
@@ -601,8 +602,11 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
         already = (select(SequenceEnrolment.id).where(
             SequenceEnrolment.lead_id == Lead.id, SequenceEnrolment.sequence_id == sequence.id,
             SequenceEnrolment.ended_at.is_(None)).exists())
+        not_an_email = select(SequenceStep.id).where(SequenceStep.sequence_id == sequence.id,
+                                                     SequenceStep.kind != StepKind.email.value).exists()
         rows = db.session.execute(select(Lead.id, Lead.email, Lead.country).where(
-            Lead.id.in_(wanted), Lead.email_undeliverable_at.is_(None), ~already).order_by(Lead.id)).all()
+            Lead.id.in_(wanted), Lead.email_undeliverable_at.is_(None), ~already, ~_replied_to(sequence.id),
+            or_(Lead.email.is_not(None), not_an_email)).order_by(Lead.id)).all()
         refused = suppressed_among([row.email for row in rows if row.email])
         rows = [row for row in rows if not (row.email and row.email in refused)]
         if not rows:
@@ -631,6 +635,15 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
         db.session.execute(insert(SequenceEnrolment), enrolments)
         db.session.execute(insert(TimelineEntry), entries)
         return len(rows)
+
+
+def _replied_to(sequence_id: int):
+    """Whether the lead answered this sequence once (an enrolment in it stopped for a reply): a
+    person has the conversation now, so bulk and rule enrolment pass them over (a rep enrolling
+    the one lead by hand still may)."""
+    return select(SequenceEnrolment.id).where(
+        SequenceEnrolment.lead_id == Lead.id, SequenceEnrolment.sequence_id == sequence_id,
+        SequenceEnrolment.stop_reason == "replied").exists()
 
 
 def _enrol_by_rules(lead: Lead, keys: list[tuple[str, str]], now: datetime) -> None:

@@ -175,7 +175,7 @@ def test_rules_enrol_on_capture_lost_reason_and_band(app, template, make_lead, s
     assert _entries(captured.lead, "sequence_stopped") == [{"sequence": "Webinar follow-up", "reason": "lost"}]
     assert _entries(captured.lead, "sequence_enrolled")[-1]["sequence"] == "Not now"
 
-    phoned = capture_lead({"first_name": "Hot", "phone": "+44 20 7946 0958"}, via="API")
+    phoned = capture_lead({"first_name": "Hot", "phone": "+44 20 7946 0958", "email": "hot@example.com"}, via="API")
     assert [e["sequence"] for e in _entries(phoned.lead, "sequence_enrolled")] == ["Hot"]
 
 
@@ -277,6 +277,26 @@ def test_a_suppressed_or_addressless_lead(app, template, make_lead, member):
     assert (tick.sent, tick.skipped, tick.tasks) == (0, 1, 1)
     assert _entries(nobody, "sequence_skipped")[0]["reason"] == "no_email"
     assert _enrolment(nobody).status == "finished"
+
+
+def test_bulk_enrolment_passes_over_a_lead_who_replied_and_one_an_all_email_sequence_cannot_reach(
+        app, template, make_lead, member):
+    sequence = _sequence(template)
+    replied = make_lead(email="replied@example.com", owner=member)
+    addressless = make_lead(email=None, phone="+44 20 7946 0001", owner=member)
+    fresh = make_lead(email="fresh@example.com", owner=member)
+    sequences.enrol(replied.id, sequence.id, member.id, now=MONDAY)
+    activities.log_activity(replied.id, member.id, "reply", note="Call me", now=MONDAY + timedelta(hours=1))
+    assert _enrolment(replied).stop_reason == "replied"
+
+    enrolled = sequences.enrol_many([replied.id, addressless.id, fresh.id], sequence.id, member.id,
+                                    now=MONDAY + timedelta(hours=2))
+    assert enrolled == 1
+    assert [e.lead_id for e in db.session.scalars(select(SequenceEnrolment).where(
+        SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.ended_at.is_(None)))] == [fresh.id]
+    # By hand, for the one lead, a rep still may.
+    sequences.enrol(replied.id, sequence.id, member.id, now=MONDAY + timedelta(hours=3))
+    assert _enrolment(replied).ended_at is None
 
 
 def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(app, template, make_lead, member):
