@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
-from email.contentmanager import _encode_text  # set_content's own choice and encoding of a text body
 from email.generator import NLCRE as NEWLINES, fcre as FROM_AT_LINE_START
 from email.message import EmailMessage
 from email.header import Header
@@ -342,6 +341,23 @@ def _folded_multipart() -> bytes:
     generator's boundaries are all one length, of characters that fold alike."""
     return _folded("MIME-Version", "1.0") + _folded(
         "Content-Type", f'multipart/alternative; boundary="{BOUNDARY_ZERO.decode()}"')
+
+
+def _encode_text_by_set_content(text: str, charset: str, cte: str | None, policy) -> tuple[str, str]:
+    """set_content's choice of transfer encoding for a text body, and the body so encoded, read off
+    a part it made: the same answer as the email package's private helper, more slowly."""
+    part = EmailMessage(policy=policy)
+    part.set_content(text, charset=charset, cte=cte)
+    chosen, payload = part["Content-Transfer-Encoding"], part.get_payload()
+    if chosen == "8bit":  # get_payload hands 8bit text back decoded; the part holds its bytes as surrogates
+        payload = payload.encode(charset).decode("ascii", "surrogateescape")
+    return chosen, payload
+
+
+try:  # the email package's own helper behind set_content (private, so it may go in a later Python)
+    from email.contentmanager import _encode_text
+except ImportError:  # pragma: no cover - a Python without it
+    _encode_text = _encode_text_by_set_content
 
 
 def _text_part(text: str, subtype: str) -> bytes:

@@ -93,3 +93,12 @@ def test_a_header_that_cannot_be_written_fails_as_in_the_email_package():
         outbox.build_message(row(subject="two\nlines"))
     with pytest.raises(ValueError):
         outbox.message_bytes(row(subject="two\nlines"))
+
+
+@pytest.mark.parametrize("text", [plain for plain, _ in BODIES] + [html for _, html in BODIES])
+def test_the_fallback_for_the_email_packages_private_text_encoder_gives_its_answer(text):
+    """outbox leans on email.contentmanager._encode_text where Python has it; without it, reading the
+    same answer off a part set_content made must give the same encoding and bytes."""
+    from email.contentmanager import _encode_text
+    from email.policy import SMTP
+    assert outbox._encode_text_by_set_content(text, "utf-8", None, SMTP) == _encode_text(text, "utf-8", None, SMTP)
