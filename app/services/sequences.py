@@ -173,6 +173,12 @@ def window_open(step: SequenceStep, at: datetime, zone: str) -> datetime:
 
 
 def describe_window(step: SequenceStep) -> str:
+    """When in the week a step goes out: "sent weekdays, 09:00–17:00" (an email), "due any day" (a task)."""
+    verb = "due" if step.kind == StepKind.task.value else "sent"
+    return f"{verb} {_window_days_and_hours(step)}"
+
+
+def _window_days_and_hours(step: SequenceStep) -> str:
     days = sorted(int(d) for d in step.window_days) if step.window_days else list(range(7))
     if days == list(range(5)):
         named = "weekdays"
