@@ -226,7 +226,7 @@ def test_a_missing_csrf_token_changes_nothing(as_member, make_lead):
 
 
 def names_in(body: str) -> list[str]:
-    return re.findall(r'<td><a href="/leads/\d+">([^<]+)</a>', body)
+    return re.findall(r'<td class="pool-name"[^>]*><a href="/leads/\d+">([^<]+)</a>', body)
 
 
 def test_the_pool_searches_filters_and_sorts(as_member, make_lead, make_user, stages, member):
