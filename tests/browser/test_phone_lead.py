@@ -83,3 +83,20 @@ def test_a_move_after_a_note_and_a_logged_call_is_not_refused_as_stale(new_page,
     with seeded.live.db():
         db.session.expire_all()
         assert db.session.get(Lead, lead_id).stage_id == seeded.stages["Contacted"]
+
+
+def test_book_an_appointment_opens_the_booking_form_when_appointments_fold_it_away(new_page, seeded):
+    from datetime import datetime, timedelta, timezone
+    from app.services import appointments
+    lead_id = seeded.lead("Pia", "Phone", owner=seeded.member, email="pia@example.com")
+    with seeded.live.db():
+        appointments.book_appointment(lead_id, seeded.member.id, duration_minutes=30,
+                                      starts_at=datetime.now(timezone.utc) + timedelta(days=2))
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(page, seeded.member)
+    page.goto(f"/leads/{lead_id}")
+    booking = page.get_by_role("region", name="Appointments").get_by_label("Date")
+    expect(booking).to_be_hidden()  # folded: the lead has an appointment already
+    page.get_by_role("region", name="Actions").get_by_role("link", name="Book an appointment").tap()
+    expect(booking).to_be_visible()
+    expect(booking).to_be_in_viewport()
