@@ -283,18 +283,28 @@
     }, 60);
   });
 
-  // Escape closes an open menu of the top bar (Views, Settings: <details>), returning focus to its
-  // summary when focus was inside it; tabbing out of a menu closes it too.
+  // Escape closes the innermost open menu of the top bar (Menu on a phone, Views, Settings: all
+  // <details>), the one holding focus if any, and returns focus to its summary; a second Escape
+  // closes the menu around it. Tabbing out of a menu closes it too.
   document.addEventListener("keydown", function (evt) {
-    if (evt.key !== "Escape") return;
-    document.querySelectorAll(".topbar details[open]").forEach(function (menu) {
-      var inside = menu.contains(document.activeElement);
-      menu.open = false;
-      if (inside) menu.querySelector("summary").focus();
+    if (evt.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    var open = Array.prototype.filter.call(document.querySelectorAll(".topbar details[open]"), function (menu) {
+      return !menu.querySelector("details[open]");  // innermost: no open menu inside it
     });
+    var active = document.activeElement;
+    var holding = active && active.closest ? active.closest(".topbar details[open]") : null;
+    var menu = holding || open[open.length - 1];
+    if (!menu) return;
+    menu.open = false;
+    menu.querySelectorAll("details[open]").forEach(function (inner) { inner.open = false; });
+    var summary = menu.querySelector("summary");
+    if (summary && (holding || !active || active === document.body)) summary.focus();
   });
   document.addEventListener("focusout", function (evt) {
     var menu = evt.target.closest && evt.target.closest(".topbar details[open]");
+    // Inside the open phone menu, Views and Settings unfold in place: folding one as focus moves on
+    // would shift the links under a finger, so they stay open until the menu closes.
+    if (menu && menu.parentNode.closest(".nav-menu[open]")) menu = menu.parentNode.closest(".nav-menu[open]");
     if (menu && evt.relatedTarget && !menu.contains(evt.relatedTarget)) menu.open = false;
   });
 

@@ -35,7 +35,7 @@ def test_a_member_logs_a_call_in_two_presses_and_from_the_tel_prompt(new_page, s
     # The tel: link offers to log the call it starts (the dialer itself is not opened here).
     prompt = page.get_by_role("group", name="How did the call go?")
     expect(prompt).to_be_hidden()
-    tel = page.locator('a[href^="tel:"]')
+    tel = page.get_by_role("region", name="Actions").locator('a[href^="tel:"]')  # the Call button, first on the page
     tel.evaluate("link => link.addEventListener('click', event => event.preventDefault())")
     tel.click()
     expect(prompt).to_be_visible()

@@ -110,6 +110,21 @@ def test_notes_are_kept_and_count_as_first_response(as_member, make_lead, member
     assert empty.status_code == 422 and "Write something" in empty.get_data(as_text=True)
 
 
+def test_a_note_saved_by_htmx_hands_the_lead_pages_stage_form_its_new_version(as_member, make_lead, stages):
+    lead = make_lead()
+    before = lead.version
+    body = as_member.post(f"/leads/{lead.id}/notes", {"body": "Left a voicemail"}, htmx=True).get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.version > before
+    assert (f'<input type="hidden" id="lead-stage-version" name="version" value="{lead.version}" hx-swap-oob="true">'
+            in body)
+    moved = as_member.post("/board/move", {"lead_id": lead.id, "stage_id": stages["Contacted"].id,
+                                           "version": lead.version, "next": f"/leads/{lead.id}"})
+    assert moved.status_code == 302
+    db.session.refresh(lead)
+    assert lead.stage_id == stages["Contacted"].id
+
+
 def test_claiming_a_pooled_lead_makes_the_claimer_its_owner(as_member, make_lead, member):
     lead = make_lead()
     response = as_member.post(f"/leads/{lead.id}/claim", htmx=True)
@@ -226,7 +241,7 @@ def test_a_missing_csrf_token_changes_nothing(as_member, make_lead):
 
 
 def names_in(body: str) -> list[str]:
-    return re.findall(r'<td><a href="/leads/\d+">([^<]+)</a>', body)
+    return re.findall(r'<td class="pool-name"[^>]*><a href="/leads/\d+">([^<]+)</a>', body)
 
 
 def test_the_pool_searches_filters_and_sorts(as_member, make_lead, make_user, stages, member):

@@ -9,8 +9,9 @@ from app.models import User
 
 
 def current_entry(body: str) -> list[str]:
-    menu = re.search(r'<nav aria-label="Main">(.*?)</nav>', body, re.S).group(1)
-    # The bell's link starts with its icon, then its label.
+    # The bell sits beside the brand, outside the Menu (one tap away on a phone); its link starts
+    # with its icon, then its label.
+    menu = re.search(r'<header class="topbar">(.*?)</header>', body, re.S).group(1)
     return re.findall(r'<a (?:class="[^"]*" )?href="[^"]*" aria-current="page">'
                       r'(?:<svg.*?</svg><span class="bell-label">)?([^<]*)', menu)
 

@@ -25,7 +25,7 @@ def notice_in(response) -> tuple[str, str]:
 def test_claiming_from_the_pool_swaps_the_row_and_the_notice_rides_along(as_member, make_lead):
     lead = make_lead(first_name="Nora")
     response = as_member.post(f"/leads/{lead.id}/claim", htmx=True)
-    assert f'<tr id="lead-row-{lead.id}">' in response.get_data(as_text=True)
+    assert f'<tr id="lead-row-{lead.id}" class="pool-row">' in response.get_data(as_text=True)
     assert notice_in(response) == ("success", "Nora Lead is now yours.")
 
 
