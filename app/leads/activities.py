@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import ActivityForm, NoteForm
-from app.leads.page import page_context, sequences_context, timeline_context, touch_context
+from app.leads.page import page_context, sequences_context, stage_version_kept, timeline_context, touch_context
 from app.services import ServiceError, activities as activity_service, leads as lead_service
 from app.web import add_form_error, wants_fragment, with_notice
 
@@ -20,6 +20,7 @@ def log_activity(lead_id: int):
     form = ActivityForm()
     if form.validate_on_submit():
         try:
+            before = lead_service.get_lead(lead_id).version
             activity_service.log_activity(lead_id, current_user.id, form.kind.data, outcome=form.outcome_given(),
                                           duration_minutes=form.minutes(), note=form.note.data)
         except lead_service.LeadNotFound as exc:  # deleted or merged meanwhile: say so on the form
@@ -30,7 +31,8 @@ def log_activity(lead_id: int):
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            return _logged(lead_service.get_lead(lead_id), LOGGED[form.kind.data], form.kind.data == "reply")
+            return _logged(lead_service.get_lead(lead_id), LOGGED[form.kind.data], form.kind.data == "reply",
+                           keep_version=stage_version_kept(before))
     lead = lead_service.get_lead(lead_id)
     if wants_fragment():
         return render_template("leads/_activity_form.html", lead_id=lead.id, activity_form=form), 422
@@ -38,7 +40,7 @@ def log_activity(lead_id: int):
                            **{**page_context(lead), "activity_form": form}), 422
 
 
-def _logged(lead, message: str, replied: bool = False):
+def _logged(lead, message: str, replied: bool = False, keep_version: bool = False):
     """The form again, empty, with the timeline and touch facts; a reply stopped the lead's
     sequences, so their panel comes along too."""
     if not wants_fragment():
@@ -46,5 +48,5 @@ def _logged(lead, message: str, replied: bool = False):
         return redirect(url_for("leads.show", lead_id=lead.id))
     sequences = {"sequences_changed": True, **sequences_context(lead)} if replied else {}
     return with_notice(render_template("leads/_activity_logged.html", lead=lead, lead_id=lead.id,
-                                       activity_form=ActivityForm(formdata=None), **sequences,
+                                       activity_form=ActivityForm(formdata=None), **sequences, keep_version=keep_version,
                                        **timeline_context(lead.id), **touch_context(lead)), message)

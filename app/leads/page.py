@@ -5,7 +5,7 @@ Every list on it is a bounded first page with a "Show older" link (keyset on tim
 page costs the same for a lead with five notes as for one with five thousand."""
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import render_template, request, url_for
 from flask_login import current_user
 
 from app.forms import task_form, task_rows_context
@@ -14,7 +14,7 @@ from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, EnrolForm
 from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
-from app.services import tasks as task_service
+from app.services import tasks as task_service, whole_number
 from app.services import sequences as sequence_service, sla, touches
 from app.services.stages import pipeline
 from app.services.sequences import country_zones
@@ -25,6 +25,15 @@ from app.services.team_settings import team_timezone, user_timezone, zone_name, 
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
                 "America/Denver", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Singapore",
                 "Asia/Tokyo", "Australia/Sydney")
+
+
+def stage_version_kept(before: int) -> bool:
+    """Whether a change saved from the lead page (a note, an activity, tags, a sequence) may hand
+    the page's "Move to stage" form the lead's new version: only when the page held the version
+    from just before this change (its forms send it along). Had a teammate changed the lead since
+    the page loaded, the form keeps its old version, so the next move is refused, not a silent
+    overwrite of their change."""
+    return whole_number(request.form.get("version")) == before
 
 
 def lead_page(lead, status: int = 200, **extra):

@@ -8,7 +8,7 @@ from app.leads import bp
 from app.forms import refusal
 from app.leads.filters import owner_id, pager, pager_args, pool_filters, read_pool_filters
 from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteForm, lead_form
-from app.leads.page import lead_page, notes_context, page_context, timeline_context, touch_context
+from app.leads.page import lead_page, notes_context, page_context, stage_version_kept, timeline_context, touch_context
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
@@ -193,11 +193,13 @@ def add_note(lead_id: int):
     form = NoteForm()
     lead = lead_service.get_lead(lead_id)
     if form.validate_on_submit():
+        before = lead.version
         lead_service.add_note(lead.id, form.body.data, current_user.id)
         if not wants_fragment():
             return redirect(url_for("leads.show", lead_id=lead.id))
         lead = lead_service.get_lead(lead.id)
         return render_template("leads/_note_added.html", lead=lead, note_form=NoteForm(formdata=None),
+                               keep_version=stage_version_kept(before),
                                **notes_context(lead.id), **timeline_context(lead.id), **touch_context(lead))
     return render("leads/show.html", "leads/_note_form.html", 422, lead=lead, note_form=form,
                   **page_context(lead))

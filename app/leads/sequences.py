@@ -10,14 +10,16 @@ from app.extensions import db
 from app.leads import bp
 from app.leads.filters import pool_filters
 from app.leads.forms import EnrolForm, EnrolMatchingForm, NoteForm
-from app.leads.page import page_context, sequences_context, timeline_context
+from app.leads.page import page_context, sequences_context, stage_version_kept, timeline_context
 from app.models import SequenceEnrolment
 from app.services import ServiceError, leads as lead_service, sequence_bulk, sequences as sequence_service, whole_number
 from app.web import go, render, wants_fragment, with_notice
 
 
-def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int = 200, refocus: bool = False):
-    """The panel (and the timeline, which the change wrote to) for htmx; the page otherwise."""
+def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int = 200, refocus: bool = False,
+           before: int | None = None):
+    """The panel (and the timeline, which the change wrote to) for htmx; the page otherwise.
+    `before`: the lead's version before the change."""
     if status == 200 and not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.show", lead_id=lead.id) + "#lead-sequences")
@@ -25,7 +27,8 @@ def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int
     if wants_fragment():
         if status != 200:
             return render_template("leads/_sequences.html", **context), status
-        return with_notice(render_template("leads/_sequences_changed.html", **context, **timeline_context(lead.id)),
+        return with_notice(render_template("leads/_sequences_changed.html", **context, **timeline_context(lead.id),
+                                           keep_version=before is not None and stage_version_kept(before)),
                            message)
     return render_template("leads/show.html", note_form=NoteForm(), **{**page_context(lead), **context}), status
 
@@ -33,6 +36,7 @@ def _panel(lead, message: str | None, form: EnrolForm | None = None, status: int
 @bp.post("/<int:lead_id>/sequences")
 def enrol(lead_id: int):
     lead = lead_service.get_lead(lead_id)
+    version = lead.version
     form = EnrolForm()
     if form.validate_on_submit():
         try:
@@ -42,18 +46,19 @@ def enrol(lead_id: int):
         except ServiceError as exc:  # not started, already in it, address refused, sequence gone: beside the select
             form.sequence_id.errors = [*form.sequence_id.errors, exc.message]
         else:
-            return _panel(lead, f"Enrolled {lead.full_name} in “{enrolment.sequence.name}”.")
+            return _panel(lead, f"Enrolled {lead.full_name} in “{enrolment.sequence.name}”.", before=version)
     return _panel(lead, None, form, 422)
 
 
 @bp.post("/<int:lead_id>/sequences/<int:enrolment_id>/stop")
 def stop_enrolment(lead_id: int, enrolment_id: int):
     lead = lead_service.get_lead(lead_id)
+    version = lead.version
     enrolment = db.session.get(SequenceEnrolment, enrolment_id)
     if enrolment is None or enrolment.lead_id != lead.id:
         raise sequence_service.EnrolmentNotFound()
     enrolment = sequence_service.stop_enrolment(enrolment.id, current_user.id)
-    return _panel(lead, f"Stopped “{enrolment.sequence.name}” for {lead.full_name}.", refocus=True)
+    return _panel(lead, f"Stopped “{enrolment.sequence.name}” for {lead.full_name}.", refocus=True, before=version)
 
 
 @bp.post("/sequence-runs")

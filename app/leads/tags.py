@@ -7,22 +7,24 @@ from flask_login import current_user
 
 from app.leads import bp
 from app.leads.forms import NoteForm, RemoveTagForm, TagForm
-from app.leads.page import page_context, tags_context, timeline_context
+from app.leads.page import page_context, stage_version_kept, tags_context, timeline_context
 from app.services import ServiceError, leads as lead_service, tags as tag_service
 from app.web import add_form_error, wants_fragment, with_notice
 
 
-def _changed(lead, message: str):
+def _changed(lead, message: str, before: int):
     if not wants_fragment():
         flash(message, "success")
         return redirect(url_for("leads.show", lead_id=lead.id))
     return with_notice(render_template("leads/_tags_changed.html", lead=lead, refocus=True,
+                                       keep_version=stage_version_kept(before),
                                        **tags_context(lead.id), **timeline_context(lead.id)), message)
 
 
 @bp.post("/<int:lead_id>/tags")
 def add_tags(lead_id: int):
     lead = lead_service.get_lead(lead_id)
+    version = lead.version
     form = TagForm()
     if form.validate_on_submit():
         try:
@@ -33,7 +35,7 @@ def add_tags(lead_id: int):
             add_form_error(form, exc)
         else:
             message = f"Tagged {', '.join(added)}." if added else "The lead already has those tags."
-            return _changed(lead, message)
+            return _changed(lead, message, version)
     context = {**tags_context(lead.id, form), "refocus": True}
     if wants_fragment():
         return render_template("leads/_tags.html", lead=lead, **context), 422
@@ -43,11 +45,12 @@ def add_tags(lead_id: int):
 @bp.post("/<int:lead_id>/tags/remove")
 def remove_tag(lead_id: int):
     lead = lead_service.get_lead(lead_id)
+    version = lead.version
     form = RemoveTagForm()
     if not form.validate_on_submit():
         raise ServiceError("Choose the tag to remove.", field="name")
     tag_service.remove_tag(lead.id, form.name.data, current_user.id)
-    return _changed(lead, f"Removed the tag {form.name.data}.")
+    return _changed(lead, f"Removed the tag {form.name.data}.", version)
 
 
 @bp.get("/tags/suggestions")

@@ -113,7 +113,8 @@ def test_notes_are_kept_and_count_as_first_response(as_member, make_lead, member
 def test_a_note_saved_by_htmx_hands_the_lead_pages_stage_form_its_new_version(as_member, make_lead, stages):
     lead = make_lead()
     before = lead.version
-    body = as_member.post(f"/leads/{lead.id}/notes", {"body": "Left a voicemail"}, htmx=True).get_data(as_text=True)
+    body = as_member.post(f"/leads/{lead.id}/notes", {"body": "Left a voicemail", "version": before},
+                          htmx=True).get_data(as_text=True)
     db.session.refresh(lead)
     assert lead.version > before
     assert (f'<input type="hidden" id="lead-stage-version" name="version" value="{lead.version}" hx-swap-oob="true">'
@@ -123,6 +124,28 @@ def test_a_note_saved_by_htmx_hands_the_lead_pages_stage_form_its_new_version(as
     assert moved.status_code == 302
     db.session.refresh(lead)
     assert lead.stage_id == stages["Contacted"].id
+
+
+@pytest.mark.parametrize("change", ["note", "activity", "tag"])
+def test_a_change_from_a_stale_lead_page_keeps_its_old_version_so_the_next_move_is_refused(
+        as_member, make_lead, stages, change):
+    """The page loaded at version v; a teammate then changed the lead. Saving a note (or an activity,
+    or a tag) from the page must not hand it the new version, or its next move would overwrite the
+    teammate's change instead of saying someone else changed the lead."""
+    lead = make_lead()
+    seen = lead.version
+    lead_service.update_lead(lead.id, {"first_name": "Renamed"}, None, expected_version=seen)
+    db.session.commit()
+    url, data = {"note": (f"/leads/{lead.id}/notes", {"body": "Left a voicemail"}),
+                 "activity": (f"/leads/{lead.id}/activities", {"kind": "call", "outcome": "no_answer"}),
+                 "tag": (f"/leads/{lead.id}/tags", {"tags": "vip"})}[change]
+    body = as_member.post(url, {**data, "version": seen}, htmx=True).get_data(as_text=True)
+    assert 'id="lead-stage-version"' not in body
+    moved = as_member.post("/board/move", {"lead_id": lead.id, "stage_id": stages["Contacted"].id,
+                                           "version": seen, "next": f"/leads/{lead.id}"}, htmx=True)
+    assert moved.status_code == 409 and "changed" in moved.headers.get("HX-Trigger", "") + moved.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.stage_id != stages["Contacted"].id
 
 
 def test_claiming_a_pooled_lead_makes_the_claimer_its_owner(as_member, make_lead, member):
