@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import re
 
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context
 from flask_login import current_user
@@ -16,6 +18,7 @@ from app.services import scoring, sla
 from app.services.activities import OUTCOMES
 from app.services.sequences import SKIP_REASONS, STOP_REASONS
 from app.services.custom_fields import display
+from app.services.leads import default_phone_region
 
 from app.services.appointment_emails import describe_span, location_link
 from app.services.countries import country_choices, country_name
@@ -45,6 +48,26 @@ def team_currency() -> str:
             g.team_currency = identity().currency
         return g.team_currency
     return identity().currency
+
+
+def phone(value) -> str:
+    """A stored (E.164) phone number as a person dials it: in national format when it is in the
+    team's country (DEFAULT_PHONE_REGION), "(415) 555-0123"; with its country code otherwise,
+    "+44 20 7946 0958"; anything that does not parse, as stored."""
+    if value is None or value == "":
+        return ""
+    return _phone_text(str(value), default_phone_region())
+
+
+@lru_cache(maxsize=4096)
+def _phone_text(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return text
+    home = number.country_code == phonenumbers.country_code_for_region(region)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def when(moment: datetime | None) -> str:
@@ -142,6 +165,8 @@ def timeline_value(value, name: str = "") -> str:
             return money(text.replace(",", ""))
         except ArithmeticError:  # not a number after all: shown as stored
             return text
+    if name == "phone":
+        return phone(text)
     if ISO_DAY.fullmatch(text):
         try:
             return short_day(date.fromisoformat(text))
@@ -157,6 +182,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
     app.add_template_filter(money)
+    app.add_template_filter(phone)
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
