@@ -17,7 +17,7 @@ from flask_login import current_user
 from app.services import scoring, sla
 from app.services.activities import OUTCOMES
 from app.services.sequences import SKIP_REASONS, STOP_REASONS
-from app.services.custom_fields import display
+from app.services.custom_fields import active_fields, display
 from app.services.leads import default_phone_region
 
 from app.services.appointment_emails import describe_span, location_link
@@ -175,6 +175,23 @@ def timeline_value(value, name: str = "") -> str:
     return text
 
 
+def timeline_custom(value, label: str) -> str:
+    """A custom field's value as an "updated" entry stored it (keyed by the field's label then): a
+    money field's as money in the team's currency, others as timeline_value reads them. A field
+    renamed since shows its older entries as stored."""
+    return timeline_value(value, "value" if label in money_field_labels() else "")
+
+
+def money_field_labels() -> frozenset[str]:
+    """The labels of the money custom fields, read once per request (the page has them already)."""
+    if has_request_context() and "money_field_labels" in g:
+        return g.money_field_labels
+    labels = frozenset(f.label for f in active_fields() if f.kind == "money")
+    if has_request_context():
+        g.money_field_labels = labels
+    return labels
+
+
 sequence_reasons = {**STOP_REASONS, **SKIP_REASONS}
 
 
@@ -195,6 +212,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
     app.add_template_filter(timeline_value)
+    app.add_template_filter(timeline_custom)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_filter(iso_due)
     app.add_template_filter(lambda reason: sequence_reasons.get(reason, reason or "no reason given"), "sequence_reason")
