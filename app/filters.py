@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import re
 
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context
 from flask_login import current_user
@@ -15,7 +17,8 @@ from flask_login import current_user
 from app.services import scoring, sla
 from app.services.activities import OUTCOMES
 from app.services.sequences import SKIP_REASONS, STOP_REASONS
-from app.services.custom_fields import display
+from app.services.custom_fields import active_fields, display
+from app.services.leads import default_phone_region
 
 from app.services.appointment_emails import describe_span, location_link
 from app.services.countries import country_choices, country_name
@@ -45,6 +48,26 @@ def team_currency() -> str:
             g.team_currency = identity().currency
         return g.team_currency
     return identity().currency
+
+
+def phone(value) -> str:
+    """A stored (E.164) phone number as a person dials it: in national format when it is in the
+    team's country (DEFAULT_PHONE_REGION), "(415) 555-0123"; with its country code otherwise,
+    "+44 20 7946 0958"; anything that does not parse, as stored."""
+    if value is None or value == "":
+        return ""
+    return _phone_text(str(value), default_phone_region())
+
+
+@lru_cache(maxsize=4096)
+def _phone_text(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return text
+    home = number.country_code == phonenumbers.country_code_for_region(region)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def when(moment: datetime | None) -> str:
@@ -142,12 +165,31 @@ def timeline_value(value, name: str = "") -> str:
             return money(text.replace(",", ""))
         except ArithmeticError:  # not a number after all: shown as stored
             return text
+    if name == "phone":
+        return phone(text)
     if ISO_DAY.fullmatch(text):
         try:
             return short_day(date.fromisoformat(text))
         except ValueError:
             return text
     return text
+
+
+def timeline_custom(value, label: str) -> str:
+    """A custom field's value as an "updated" entry stored it (keyed by the field's label then): a
+    money field's as money in the team's currency, others as timeline_value reads them. A field
+    renamed since shows its older entries as stored."""
+    return timeline_value(value, "value" if label in money_field_labels() else "")
+
+
+def money_field_labels() -> frozenset[str]:
+    """The labels of the money custom fields, read once per request (the page has them already)."""
+    if has_request_context() and "money_field_labels" in g:
+        return g.money_field_labels
+    labels = frozenset(f.label for f in active_fields() if f.kind == "money")
+    if has_request_context():
+        g.money_field_labels = labels
+    return labels
 
 
 sequence_reasons = {**STOP_REASONS, **SKIP_REASONS}
@@ -157,6 +199,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
     app.add_template_filter(money)
+    app.add_template_filter(phone)
     app.add_template_filter(custom_value)
     app.add_template_filter(age)
     app.add_template_filter(when)
@@ -169,6 +212,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
     app.add_template_filter(timeline_value)
+    app.add_template_filter(timeline_custom)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_filter(iso_due)
     app.add_template_filter(lambda reason: sequence_reasons.get(reason, reason or "no reason given"), "sequence_reason")

@@ -542,3 +542,29 @@
     if (document.visibilityState === "visible") { start(); }
   });
 })();
+
+/* "Copy" buttons: <button data-copy="ID"> copies the value (or text) of the element with that id and
+   says "Copied" in its [data-copy-status="ID"] live region. Without the Clipboard API (an insecure
+   origin) the text is selected instead, and the status says how to copy it. */
+(function () {
+  "use strict";
+  function say(id, message) {
+    var status = document.querySelector('[data-copy-status="' + id + '"]');
+    if (status) { status.textContent = ""; status.textContent = message; }
+  }
+  function selectIt(source) {
+    if (source.select) { source.focus(); source.select(); }
+    say(source.id, "Selected: press Ctrl+C (⌘C) to copy.");
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    var text = "value" in source ? source.value : source.textContent;
+    if (!navigator.clipboard || !window.isSecureContext) { selectIt(source); return; }
+    navigator.clipboard.writeText(text).then(function () {
+      say(source.id, "Copied");
+    }, function () { selectIt(source); });
+  });
+})();

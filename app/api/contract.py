@@ -64,7 +64,22 @@ def _integral(value):
 
 
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), BeforeValidator(_integral)]
-Money = Annotated[float, Field(strict=True, ge=0, le=MAX_VALUE)]
+MONEY_TEXT = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"  # 2500, 2500.50, 2,500.50: what the form takes
+MONEY_TEXT_LIMIT = 32
+
+
+def _money_text(value):
+    """A deal value may come as a JSON number or, as the lead form takes it, a numeric string."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > MONEY_TEXT_LIMIT or not re.fullmatch(MONEY_TEXT, value):
+        raise PydanticCustomError("money", 'must be a number, e.g. 2500.50, or a string of one, e.g. "2,500.50".')
+    return float(value.replace(",", ""))
+
+
+Money = Annotated[float, Field(strict=True, ge=0, le=MAX_VALUE), BeforeValidator(_money_text), WithJsonSchema(
+    {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_VALUE},
+               {"type": "string", "pattern": f"^{MONEY_TEXT}$", "maxLength": MONEY_TEXT_LIMIT}]})]
 
 LEAP_SECOND = re.compile(r"([T ]\d\d:\d\d):60")
 # The shape is checked first: fromisoformat alone reads "14:00:00\x00Z" as 14:00:00Z.
@@ -177,7 +192,8 @@ class _LeadFields(BaseModel):
     company: Optional[Text(max_length("company"))] = None
     job_title: Optional[Text(max_length("job_title"))] = None
     source: Optional[Text(max_length("source"))] = None
-    value: Optional[Money] = Field(None, description="Deal value; rounded to cents.")
+    value: Optional[Money] = Field(None, description=(
+        'Deal value, a number or a numeric string as the lead form takes it ("2500", "2,500.50"); rounded to cents.'))
     country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
     region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
     custom_fields: Optional[CustomValuesIn] = None

@@ -72,6 +72,7 @@ class LeadImport(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     filename: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(default=0)
+    row_count: Mapped[int | None]  # data rows after the header, counted at upload (None: uploaded before counting)
     encoding: Mapped[str] = mapped_column(String(20), default="utf-8")
     delimiter: Mapped[str] = mapped_column(String(1), default=",")
     headers: Mapped[list] = mapped_column(JSON, default=list)

@@ -29,6 +29,11 @@ class Stage(db.Model):
         return f"<Stage {self.name}>"
 
 
+# Two stages never share a name in any case ("Won" and "won"): the database refuses the second
+# even when two admins save at once (services.stages checks first, for a message beside the field).
+Index("ix_stages_lower_name", func.lower(Stage.name), unique=True)
+
+
 class LostReason(db.Model):
     """A reason a lead was lost, from the list admins keep (archived ones stay on the leads that had them)."""
     __tablename__ = "lost_reasons"

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import Invitation, Role, User, UserSession
 from app.services import Conflict, NotFound, ServiceError, atomic, taken_as, utcnow
 from app.services.auth import DUMMY_HASH, check_password_strength, hash_password, verify_password
+from app.services.team_settings import identity
 
 RESET_SALT = "password-reset"
 RESET_LIFETIME = timedelta(hours=1)
@@ -300,11 +301,13 @@ def _send_invitation(invitation: Invitation, now: datetime) -> None:
     from app.services.outbox import queue_email
     token = _serializer(INVITATION_SALT).dumps([invitation.id, invitation.version, _expires(now, INVITATION_LIFETIME)])
     inviter = invitation.invited_by.name if invitation.invited_by else "An admin"
+    from app.services.appointment_emails import logo_url
+    team = identity()
     context = {"inviter": inviter, "name": invitation.name, "url": _absolute("auth.accept_invitation", token=token),
-               "days": INVITATION_LIFETIME.days}
+               "days": INVITATION_LIFETIME.days, "team": team, "logo_url": logo_url()}
     text_body, html_body = _render("invitation", context)
     queue_email(kind=INVITATION_KIND, to_address=invitation.email, to_name=invitation.name,
-                subject=f"{inviter} invited you to join the team on Leadboard", text_body=text_body,
+                subject=f"{inviter} invited you to join {team.name} on Leadboard", text_body=text_body,
                 html_body=html_body, now=now)
 
 

@@ -101,6 +101,48 @@ class Utf8Evidence:
         return self.invalid == 0 or self.multibyte > 0
 
 
+class RecordCounter:
+    """Counts a CSV file's non-blank records as its bytes stream past, without parsing cells: a line
+    break ends a record unless it is inside quotes (after an odd number of quote characters; an
+    escaped "" keeps the count even). Splits run in C, so a 50 MB upload costs a fraction of a second.
+
+    UTF-16 is decoded first; every other encoding here keeps '"' and '\\n' as single ASCII bytes."""
+
+    def __init__(self, encoding: str):
+        spec = CODECS[encoding]
+        self._decoder = (codecs.getincrementaldecoder(spec.codec)(errors=spec.errors)
+                         if spec.codec.startswith("utf-16") else None)
+        text = self._decoder is not None
+        self._quote, self._newline, self._blank = ('"', "\n", ("", "\r")) if text else (b'"', b"\n", (b"", b"\r"))
+        self.records = 0
+        self._quoted = False  # inside a quoted cell
+        self._content = False  # the record being read has something in it
+
+    def feed(self, chunk: bytes, final: bool = False) -> RecordCounter:
+        data = self._decoder.decode(chunk, final) if self._decoder else chunk
+        for index, part in enumerate(data.split(self._quote)):
+            if index:
+                self._quoted, self._content = not self._quoted, True
+            if self._quoted:
+                continue
+            lines = part.split(self._newline)
+            if len(lines) == 1:
+                self._content = self._content or part not in self._blank
+                continue
+            middle = lines[1:-1]
+            self.records += (self._content or lines[0] not in self._blank) + len(middle) - sum(
+                middle.count(blank) for blank in self._blank)
+            self._content = lines[-1] not in self._blank
+        if final and self._content:
+            self.records, self._content = self.records + 1, False
+        return self
+
+    @property
+    def data_rows(self) -> int:
+        """The records after the header."""
+        return max(self.records - 1, 0)
+
+
 def detect_encoding(sample: bytes, evidence: Utf8Evidence | None = None) -> str:
     """A key of CODECS: from the byte-order mark, else UTF-16's zero bytes, else UTF-8 or Windows-1252."""
     if sample.startswith(codecs.BOM_UTF8):

@@ -24,8 +24,8 @@ from app.services.capture import OnDuplicate, capture_lead
 from app.services.assignment import holds_turn
 from app.services import custom_fields
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
-from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, Utf8Evidence, data_records,
-                                      detect_encoding, inspect_sample, printable, read_records)
+from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, RecordCounter, Utf8Evidence,
+                                      data_records, detect_encoding, inspect_sample, printable, read_records)
 from app.services.export import EXPORT_BATCH
 from app.services.leads import active_user
 from app.services.stages import get_stage
@@ -89,6 +89,7 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
     second = stream.read(chunk_bytes) if first else b""
     evidence = Utf8Evidence().feed(first)
     shape = inspect_sample(first, not second, detect_encoding(first, evidence))  # refuse early, store nothing
+    rows = RecordCounter(shape.encoding)  # UTF-16 or not is settled by the first chunk
     with atomic():
         name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload.csv"
         imp = LeadImport(filename=name[-255:], created_by_id=actor_id, status="uploaded",
@@ -102,11 +103,13 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
                 raise FileTooLarge()
             if seq:
                 evidence.feed(chunk)
+            rows.feed(chunk)
             db.session.execute(insert(ImportChunk).values(import_id=imp.id, seq=seq, data=chunk))
             chunk, second = (second, b"") if second else (stream.read(chunk_bytes), b"")
             if not chunk:
                 break
         evidence.feed(b"", final=True)
+        imp.row_count = rows.feed(b"", final=True).data_rows
         encoding = detect_encoding(first, evidence)
         if encoding != shape.encoding:  # a later chunk showed UTF-8 that the first one did not
             shape = inspect_sample(first, size == len(first), encoding)

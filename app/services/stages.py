@@ -7,7 +7,9 @@ from sqlalchemy import func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
-from app.services import Conflict, NotFound, ServiceError, atomic, saved_views, totals, utcnow, whole_number
+from app.services import (
+    Conflict, NotFound, ServiceError, atomic, saved_views, taken_as, totals, utcnow, whole_number,
+)
 
 DEFAULT_PIPELINE = (
     ("New", "#3b82f6", StageKind.open),
@@ -100,24 +102,37 @@ def clean_stale_days(raw) -> int | None:
     return days
 
 
+class StageNameTaken(ServiceError):
+    def __init__(self, name: str):
+        super().__init__(f"There is already a stage called {name}. Pick another name.", field="name")
+
+
 def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
-    """Two stages never share a name, whatever its case: every picker would show both."""
+    """Two stages never share a name, whatever its case: every picker would show both (the unique
+    index on lower(name) settles two saves at once)."""
     taken = select(Stage.id).where(func.lower(Stage.name) == name.lower())
     if stage_id is not None:
         taken = taken.where(Stage.id != stage_id)
     if db.session.scalar(taken.limit(1)) is not None:
-        raise ServiceError(f"There is already a stage called {name}. Pick another name.", field="name")
+        raise StageNameTaken(name)
 
 
 def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_days=None) -> Stage:
-    """Append a stage at the end of the pipeline; raises ServiceError for a name already in use or a
-    bad stale_days (see clean_stale_days)."""
+    """Add a stage: an open one right after the last open stage (so before won and lost), a closed
+    one at the end. Raises StageNameTaken, or ServiceError for a bad stale_days (clean_stale_days)."""
     name, colour, kind = _check(name, colour, kind)
     stale_days = clean_stale_days(stale_days)
-    with atomic():
+    with taken_as(lambda: StageNameTaken(name)), atomic():
         _refuse_taken_name(name)
         last = db.session.scalar(select(func.max(Stage.position))) or 0
-        stage = Stage(name=name, colour=colour, kind=kind, position=last + 1, stale_days=stale_days)
+        position = last + 1
+        if kind == StageKind.open.value:
+            last_open = db.session.scalar(select(func.max(Stage.position)).where(Stage.kind == StageKind.open.value))
+            if last_open is not None and last_open < last:
+                position = last_open + 1
+                db.session.execute(update(Stage).where(Stage.position >= position)
+                                   .values(position=Stage.position + 1))
+        stage = Stage(name=name, colour=colour, kind=kind, position=position, stale_days=stale_days)
         db.session.add(stage)
     return stage
 
@@ -129,10 +144,10 @@ def _open_stages_other_than(stage_id: int) -> int:
 
 def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=None) -> Stage:
     """Rename, recolour, change the kind or the stale setting (None: never) of a stage; raises
-    LastOpenStage, ServiceError naming a bad field."""
+    LastOpenStage, StageNameTaken, ServiceError naming a bad field."""
     name, colour, kind = _check(name, colour, kind)
     stale_days = clean_stale_days(stale_days)
-    with atomic():
+    with taken_as(lambda: StageNameTaken(name)), atomic():
         stage = get_stage(stage_id)
         _refuse_taken_name(name, stage.id)
         if stage.kind == StageKind.open.value and kind != StageKind.open.value and not _open_stages_other_than(stage.id):

@@ -107,3 +107,25 @@ def test_a_member_is_refused_the_stage_editor_and_sees_no_admin_links(member_pag
     expect(nav.get_by_role("link", name="Stages")).to_have_count(0)
     expect(nav.get_by_role("link", name="Team")).to_have_count(0)
     assert stage_names_in_db(seeded.live) == DEFAULT_ORDER
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 375, "height": 812}],
+                         ids=["desktop", "phone"])
+def test_a_new_stage_lands_before_won_and_a_taken_name_is_refused_beside_the_field(new_page, seeded, viewport):
+    from tests.browser.conftest import sign_in
+    page = new_page(viewport=viewport)
+    sign_in(page, seeded.admin)
+    page.goto("/settings/stages")
+    name = page.get_by_label("Name", exact=True)
+    name.fill("Proposal")
+    name.press("Enter")  # by keyboard
+    expect_stage_list(page, ["New", "Contacted", "Qualified", "Appointment set", "Proposal", "Won", "Lost"])
+
+    name = page.get_by_label("Name", exact=True)
+    name.fill("WON")
+    page.get_by_role("button", name="Add stage").click()
+    error = page.locator("#name-error")
+    expect(error).to_contain_text("There is already a stage called WON")
+    expect(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    assert stage_names_in_db(seeded.live).count("Won") == 1 and "WON" not in stage_names_in_db(seeded.live)

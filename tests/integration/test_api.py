@@ -221,6 +221,22 @@ def test_concurrent_requests_with_one_idempotency_key_create_exactly_one_lead(ap
     assert db.session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
 
 
+@pytest.mark.parametrize("sent, stored", [("2500", "2500.00"), ("2,500.50", "2500.50"), ("1,234,567.891", "1234567.89")])
+def test_a_deal_value_may_come_as_a_numeric_string_as_the_form_takes_it(api, sent, stored):
+    created = api.post("/leads", {"first_name": "Ada", "value": sent})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    lead = db.session.get(Lead, created.get_json()["id"])
+    assert str(lead.value) == stored and created.get_json()["value"] == float(stored)
+    changed = api.patch(f"/leads/{lead.id}", {"value": "4,000"})
+    assert changed.status_code == 200 and changed.get_json()["value"] == 4000
+
+
+def test_a_deal_value_string_that_is_not_a_number_is_a_422_naming_the_field(api):
+    result = problem(api.post("/leads", {"first_name": "Ada", "value": "about 2500"}), 422)
+    [error] = [e for e in result["errors"] if e["field"] == "value"]
+    assert "must be a number" in error["message"] and lead_count() == 0
+
+
 # --- bad input ------------------------------------------------------------------------------------
 
 
@@ -228,7 +244,11 @@ def test_concurrent_requests_with_one_idempotency_key_create_exactly_one_lead(ap
     ({"email": "not-an-email"}, "email"),
     ({"first_name": "Ada", "phone": "12"}, "phone"),
     ({"first_name": "Ada", "value": -5}, "value"),
-    ({"first_name": "Ada", "value": "2500"}, "value"),
+    ({"first_name": "Ada", "value": "2.500,50"}, "value"),
+    ({"first_name": "Ada", "value": "-5"}, "value"),
+    ({"first_name": "Ada", "value": "1e3"}, "value"),
+    ({"first_name": "Ada", "value": "10000000000000"}, "value"),
+    ({"first_name": "Ada", "value": True}, "value"),
     ({"first_name": "Ada", "value": 10**13}, "value"),
     ({"first_name": "A" * 101}, "first_name"),
     ({"first_name": 42}, "first_name"),

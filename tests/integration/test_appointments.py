@@ -346,8 +346,14 @@ def test_the_local_outbox_shows_an_email_as_sent_with_its_parts_and_working_link
     db.session.refresh(row)
     assert (row.state, row.transport) == ("sent", "local")
     listing = as_admin.get("/outbox").get_data(as_text=True)
-    assert row.subject.split(",")[0] in listing and "Sent" in listing
+    assert row.subject.split(",")[0] in listing
+    # It never left the building: the outbox does not call it sent.
+    assert "Kept here (no SMTP configured)" in listing and ">Sent<" not in listing
     page = as_admin.get(f"/outbox/{row.id}").get_data(as_text=True)
+    assert "Kept here (no SMTP configured)" in page
+    row.transport = "smtp"  # as if a relay had taken it
+    db.session.commit()
+    assert ">Sent<" in as_admin.get(f"/outbox/{row.id}").get_data(as_text=True)
     assert "Message-Id" in page or "Message-ID" in page
     assert "invite.ics" in page and "/appointments/confirm/" in page
     html = as_admin.get(f"/outbox/{row.id}/html")

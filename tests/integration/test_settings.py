@@ -31,7 +31,7 @@ def test_members_do_not_see_admin_links(as_member, stages):
 
 def test_an_admin_adds_renames_recolours_and_reorders_stages(as_admin, stages):
     assert as_admin.post("/settings/stages", {"name": "Proposal sent", "colour": "#112233", "kind": "open"}).status_code == 302
-    assert pipeline_names()[-1] == "Proposal sent"
+    assert pipeline_names()[-3:] == ["Proposal sent", "Won", "Lost"]  # open stages come before closed ones
     contacted = stages["Contacted"]
     assert as_admin.post(f"/settings/stages/{contacted.id}", {"name": "Reached", "colour": "#AABBCC",
                                                               "kind": "open"}).status_code == 302
@@ -40,7 +40,7 @@ def test_an_admin_adds_renames_recolours_and_reorders_stages(as_admin, stages):
     ids = [s.id for s in db.session.scalars(select(Stage).order_by(Stage.position))]
     response = as_admin.post("/settings/stages/order", {"stage_ids": [str(i) for i in reversed(ids)]}, htmx=True)
     assert response.status_code == 200 and "Stage order saved." in response.get_data(as_text=True)
-    assert pipeline_names()[0] == "Proposal sent"
+    assert pipeline_names()[:3] == ["Lost", "Won", "Proposal sent"]
     board = as_admin.get("/board").get_data(as_text=True)
     assert board.index(">Proposal sent</h2>") < board.index(">Reached</h2>") < board.index(">New</h2>")
 
@@ -150,6 +150,38 @@ def test_a_stage_name_already_in_use_is_refused_whatever_its_case(as_admin, stag
     assert renamed.status_code == 422
     names = [s.name for s in stage_service.pipeline()]
     assert names.count("Qualified") == 1 and "qualified" not in names and "New" in names
+
+
+def test_a_taken_stage_name_is_refused_beside_the_name_field(as_admin, stages):
+    response = as_admin.post("/settings/stages", {"name": "NEW", "colour": "#112233", "kind": "open"}, htmx=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<html" not in page
+    assert re.search(r'<input[^>]*aria-describedby="name-error"[^>]*aria-invalid="true"|'
+                     r'<input[^>]*aria-invalid="true"[^>]*aria-describedby="name-error"', page)
+    assert re.search(r'id="name-error"[^>]*>[^<]*There is already a stage called NEW', page)
+
+
+def test_the_database_refuses_a_second_stage_of_the_same_name_in_another_case(app, stages):
+    from sqlalchemy.exc import IntegrityError
+    from app.models import Stage
+    db.session.add(Stage(name="QUALIFIED", colour="#112233", position=99, kind="open"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_new_open_stage_goes_before_won_and_lost_and_a_closed_one_at_the_end(as_admin, stages):
+    assert as_admin.post("/settings/stages", {"name": "Proposal", "colour": "#112233", "kind": "open"}).status_code == 302
+    assert as_admin.post("/settings/stages", {"name": "Gone quiet", "colour": "#112233", "kind": "lost"}).status_code == 302
+    db.session.expire_all()
+    assert [s.name for s in stage_service.pipeline()] == [
+        "New", "Contacted", "Qualified", "Appointment set", "Proposal", "Won", "Lost", "Gone quiet"]
+    # After an admin dragged an open stage past the closed ones, a new open stage follows the last open one.
+    order = [s.id for s in stage_service.pipeline()]
+    stage_service.reorder([order[0], order[1], order[2], order[3], order[5], order[4], order[6], order[7]])
+    stage_service.add_stage("Negotiation", "#112233")
+    assert [s.name for s in stage_service.pipeline()] == [
+        "New", "Contacted", "Qualified", "Appointment set", "Won", "Proposal", "Negotiation", "Lost", "Gone quiet"]
 
 
 def test_deleting_a_stage_with_leads_picks_no_target_for_you(as_admin, make_lead, stages):

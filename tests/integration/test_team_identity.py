@@ -157,3 +157,14 @@ def test_the_lead_page_reads_times_in_one_zone_and_books_in_the_leads_country_zo
     options = as_member.get("/leads/timezones?v=1").get_data(as_text=True)
     assert '<option value="Europe/Berlin" label="Central European Time (Berlin)">' in options
     assert 'value="US/Eastern"' not in options  # old aliases are not offered
+
+
+def test_an_invitation_email_names_the_team_with_its_logo_and_accent(as_admin):
+    assert save(as_admin, logo=(io.BytesIO(image("PNG")), "logo.png", "image/png")).status_code == 302
+    version = settings().logo_version
+    assert as_admin.post("/settings/invitations", {"email": "kim@example.com", "role": "member"}).status_code == 302
+    [email] = db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == "account_invitation")).all()
+    assert email.subject == "Ada Admin invited you to join Acme Sales on Leadboard"
+    assert "invited you to join Acme Sales on Leadboard" in email.text_body
+    assert "invited you to join Acme Sales on Leadboard" in email.html_body
+    assert f"/brand/logo/{version}" in email.html_body and "border-top:4px solid #0f766e" in email.html_body

@@ -58,3 +58,17 @@ def test_a_closed_leads_day_and_value_and_an_edited_value_read_as_day_and_money(
     assert f"Closed on {day} at $12,500." in closed and "2026-11-30" not in closed and "12,500.00" not in closed
     edited = entry_text(page, "updated")
     assert "Value: $100 → $12,500" in edited and "12500" not in edited
+
+
+def test_a_money_custom_fields_change_reads_as_money_in_the_teams_currency(as_admin, admin, make_lead):
+    from tests.integration.test_team_identity import save
+    assert save(as_admin, currency="EUR").status_code == 302
+    cf.create_field(FieldSettings("Budget", key="budget", kind="money"))
+    cf.create_field(FieldSettings("Seats", key="seats", kind="number"))
+    lead = make_lead(first_name="Deal")
+    with atomic():
+        cf.set_values(lead, cf.check_values({"budget": "12500.5", "seats": "12500"}, partial=True), admin.id)
+    page = as_admin.get(f"/leads/{lead.id}").get_data(as_text=True)
+    entry = re.search(r'<li id="entry-\d+" class="entry entry-updated".*?</ul>', page, re.S).group(0)
+    text = " ".join(re.sub(r"<[^>]+>", " ", entry).split())
+    assert "Budget: empty → €12,500.50" in text and "Seats: empty → 12500" in text

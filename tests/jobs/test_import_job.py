@@ -78,7 +78,7 @@ def test_progress_is_committed_batch_by_batch_while_the_worker_runs(queued_web, 
     seen = []
     deadline = time.monotonic() + 300
     while worker.poll() is None and time.monotonic() < deadline:
-        match = re.search(r"Importing: ([\d,]+) rows? so far", progress(queued_web, imp))
+        match = re.search(r"Importing: ([\d,]+)(?: of [\d,]+)? rows? so far", progress(queued_web, imp))
         if match:
             seen.append(int(match.group(1).replace(",", "")))
         time.sleep(0.05)

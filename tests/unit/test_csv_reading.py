@@ -214,3 +214,21 @@ def test_formula_like_cells_get_a_leading_quote(cell):
 @pytest.mark.parametrize("cell, expected", [("Ada", "Ada"), ("", ""), (None, ""), ("a=b", "a=b"), (12, "12")])
 def test_other_cells_are_left_alone(cell, expected):
     assert neutralise(cell) == expected
+
+
+@pytest.mark.parametrize("data", [
+    b"a,b\n1,2\n3,4\n",
+    b"a,b\r\n1,2\r\n\r\n3,4",
+    b'a,b\n"x\ny",2\n"he said ""hi""\n",3\n\n\n',
+    b"\n\na,b\n1,2\n",
+    b"a,b\n",
+    b"",
+])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+def test_the_record_counter_agrees_with_the_csv_reader_however_the_bytes_are_cut(data, chunk):
+    from app.services.csv_reading import RecordCounter, data_records, read_records
+    counter = RecordCounter("utf-8")
+    for start in range(0, len(data), chunk):
+        counter.feed(data[start:start + chunk])
+    counter.feed(b"", final=True)
+    assert counter.data_rows == sum(1 for r in data_records(read_records([data], "utf-8", ",")) if not r.blank)
