@@ -60,6 +60,9 @@ def test_the_search_box_hint_fits_in_the_box(size, new_page, seeded):
     page = open_at(new_page, size) if size in SIZES else new_page(viewport={"width": 320, "height": 640},
                                                                   is_mobile=True, has_touch=True)
     sign_in(page, seeded.member)
+    menu = page.locator(".nav-menu > summary")
+    if menu.is_visible():  # at phone width the search box is inside the Menu
+        menu.click()
     box = page.get_by_role("searchbox", name="Find")
     expect(box).to_be_visible()
     page.wait_for_load_state("load")
