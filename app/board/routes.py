@@ -11,7 +11,9 @@ from app.services import ServiceError, board as board_service, closing, custom_f
     leads as lead_service, scoring, tags as tag_service, team_settings
 from app.services.lead_queries import PoolFilters
 from app.services.stages import UnknownStage, get_stage, pipeline
-from app.services import INT32_MAX
+from app.services import INT32_MAX, whole_number
+from app.services.lead_queries import sources
+from app.services.users import team
 from app.web import notice, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
@@ -45,9 +47,10 @@ def _read_view(args: MultiDict) -> tuple[board_service.View, dict, dict[str, str
     pool); an unknown band matches nothing, as on the pool."""
     form = BoardFilterForm(args)
     shared, errors = form.narrowing()
-    narrow = PoolFilters(**shared)
+    narrow = PoolFilters(q=(form.q.data or "").strip(), source=form.source.data or "", **shared)
     owner, sort = form.owner.data or "", form.sort.data or "position"
-    view = board_service.View(owner_id=current_user.id if owner == "me" else None, sort=sort, narrow=narrow)
+    owner_id = current_user.id if owner == "me" else (None if owner in ("", "none") else whole_number(owner))
+    view = board_service.View(owner_id=owner_id, pool=owner == "none", sort=sort, narrow=narrow)
     links = narrow.as_args(owner=owner, sort=None if sort == "position" else sort)
     return view, links, errors
 
@@ -114,7 +117,8 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
 def _active_filters(view_args: dict) -> int:
     """How many of the filter panel's choices are on (a custom field's value or range counts once)."""
     custom = any(name in view_args for name in ("field_value", "field_min", "field_max"))
-    return len(view_args.keys() & {"tag", "band", "min_score", "sort"}) + custom
+    someone = view_args.get("owner", "me") != "me"  # "My leads" has its own switch above the board
+    return len(view_args.keys() & {"q", "source", "tag", "band", "min_score", "sort"}) + custom + someone
 
 
 @bp.get("")
@@ -127,6 +131,8 @@ def index():
                                    columns=columns, **_view_context(view, view_args), score_bands=scoring.bands(),
                                    custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
+                                   # The filter form's choices: the page's, not a swap of the board alone.
+                                   **({} if wants_fragment() else {"team": team(), "sources": sources()}),
                                    active_filters=_active_filters(view_args))
     # The filter form sends its empty controls too; the address shows only the filters in use.
     reply = body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}

@@ -225,6 +225,28 @@ def pool_clause(raw: str):
     return text(probe).bindparams(pool_match=match)
 
 
+def row_clause(raw: str) -> tuple[object, bool]:
+    """(WHERE clause on leads, tested per row) for a list that walks its own index a bounded way (a
+    board column): up to FEW matches are read from the index once and named by id, as pool_clause
+    does; a search matching more is asked of each lead the walk reaches, by one probe of that lead's
+    own document (its primary key on PostgreSQL, a rowid seek into the FTS5 doclists on SQLite),
+    never by reading every match first, so its cost follows the rows walked, not how many leads match.
+    Nothing searchable typed matches no lead. Raises ServiceError(field="q")."""
+    groups = _read(raw)
+    if not groups:
+        return false(), False
+    sql, match = _matching(groups)
+    ids = list(db.session.scalars(text(f"{sql} LIMIT :n"), {"match": match, "n": FEW + 1}))
+    if len(ids) <= FEW:
+        return (Lead.id.in_(ids) if ids else false()), False
+    if _pg(db.session()):
+        probe = ("EXISTS (SELECT 1 FROM lead_search_documents AS d WHERE d.lead_id = leads.id "
+                 "AND d.search_vector @@ to_tsquery('simple', :row_match))")
+    else:
+        probe = "EXISTS (SELECT 1 FROM lead_search_fts WHERE lead_search_fts MATCH :row_match AND rowid = leads.id)"
+    return text(probe).bindparams(row_match=match), True
+
+
 def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> Results:
     """The leads whose document holds every word of `raw` (as the start of a word), newest first,
     `per_page` after the lead `after`. Nothing searchable typed ("%", quotes) gives no leads.
