@@ -293,6 +293,32 @@
       if (inside) menu.querySelector("summary").focus();
     });
   });
+  // Escape closes a board card's open "Move to…" menu too, focus back on its button (a closing
+  // dialog, modal above the board, takes its own Escape).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    document.querySelectorAll(".move-to[open]").forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.open = false;
+      if (inside) menu.querySelector("summary").focus();
+    });
+  });
+
+  // "Show more" replaces itself with the next cards: focus goes to the first of them, not the body.
+  var moreFrom = null;
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var item = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest(".load-more");
+    var list = item && item.closest(".cards");
+    if (list) moreFrom = { stage: list.dataset.stageId, shown: list.querySelectorAll(".card").length };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!moreFrom) return;
+    var list = document.querySelector('.cards[data-stage-id="' + moreFrom.stage + '"]');
+    var first = list && list.querySelectorAll(".card")[moreFrom.shown];
+    moreFrom = null;
+    var link = first && first.querySelector(".card-title");
+    if (link) link.focus();
+  });
   document.addEventListener("focusout", function (evt) {
     var menu = evt.target.closest && evt.target.closest(".topbar details[open]");
     if (menu && evt.relatedTarget && !menu.contains(evt.relatedTarget)) menu.open = false;
