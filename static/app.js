@@ -42,7 +42,20 @@
         animation: 120,
         delayOnTouchOnly: true,
         delay: 150,
+        // Near the board's edge a dragged card scrolls it (the board scrolls in its own box).
+        scroll: true,
+        forceAutoScrollFallback: true,
+        scrollSensitivity: 90,
+        scrollSpeed: 18,
+        bubbleScroll: true,
+        // Scroll snapping would pull each small auto-scroll step back: off while a card is dragged.
+        onStart: function () {
+          var box = document.getElementById("board");
+          if (box) box.classList.add("is-dragging");
+        },
         onEnd: function (evt) {
+          var box = document.getElementById("board");
+          if (box) box.classList.remove("is-dragging");
           if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
           var board = document.getElementById("board");
           var card = evt.item;
@@ -556,5 +569,104 @@
   });
   document.addEventListener("DOMContentLoaded", function () {
     if (document.visibilityState === "visible") { start(); }
+  });
+})();
+
+/* The board on a wide screen and a phone: Scroll left/right buttons (shown only when the board is
+   wider than its box), the won and lost columns folded to a narrow strip (remembered in this
+   browser), and the "Columns" switcher's links scrolling the board to a column. */
+(function () {
+  "use strict";
+  var KEY = "leadboard.board.collapsed";
+
+  function collapsed() {
+    try {
+      var ids = JSON.parse(window.localStorage.getItem(KEY) || "[]");
+      return Array.isArray(ids) ? ids.map(String) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function remember(ids) {
+    try { window.localStorage.setItem(KEY, JSON.stringify(ids)); } catch (e) { /* private mode: not kept */ }
+  }
+
+  function fold(column, on) {
+    var button = column.querySelector("[data-collapse-column]");
+    if (!button) return;
+    column.classList.toggle("is-collapsed", on);
+    button.setAttribute("aria-expanded", on ? "false" : "true");
+    button.querySelector("[data-collapse-label]").textContent = on ? "Expand" : "Collapse";
+  }
+
+  function initFolds(root) {
+    var ids = collapsed();
+    var scope = root.querySelectorAll ? root : document;
+    var buttons = Array.prototype.slice.call(scope.querySelectorAll("[data-collapse-column]"));
+    buttons.forEach(function (button) {
+      var column = button.closest(".column");
+      button.hidden = false;
+      fold(column, ids.indexOf(column.dataset.stage) !== -1);
+    });
+  }
+
+  function syncScroll() {
+    var board = document.getElementById("board");
+    var controls = document.querySelector("[data-board-scroll-controls]");
+    if (!board || !controls) return;
+    var max = board.scrollWidth - board.clientWidth;
+    controls.hidden = max <= 1;
+    // aria-disabled, not disabled: a button pressed to the end keeps its focus.
+    controls.querySelector('[data-board-scroll="-1"]').setAttribute("aria-disabled", board.scrollLeft <= 1 ? "true" : "false");
+    controls.querySelector('[data-board-scroll="1"]').setAttribute("aria-disabled", board.scrollLeft >= max - 1 ? "true" : "false");
+  }
+
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest) return;
+    var toggle = evt.target.closest("[data-collapse-column]");
+    if (toggle) {
+      var column = toggle.closest(".column");
+      var on = !column.classList.contains("is-collapsed");
+      var ids = collapsed().filter(function (id) { return id !== column.dataset.stage; });
+      if (on) ids.push(column.dataset.stage);
+      remember(ids);
+      fold(column, on);
+      syncScroll();
+      return;
+    }
+    var scroller = evt.target.closest("[data-board-scroll]");
+    var board = document.getElementById("board");
+    if (scroller && board) {
+      if (scroller.getAttribute("aria-disabled") === "true") return;
+      var step = Math.max(board.clientWidth * 0.8, 200) * Number(scroller.dataset.boardScroll);
+      board.scrollBy({ left: step, behavior: "smooth" });
+      return;
+    }
+    var jump = evt.target.closest(".board-columns a[href^='#column-']");
+    var target = jump && document.getElementById(jump.getAttribute("href").slice(1));
+    if (target) {
+      // The board scrolls sideways to the column, the page stays where it is; focus goes to it.
+      evt.preventDefault();
+      if (target.classList.contains("is-collapsed")) fold(target, false);
+      target.scrollIntoView({ block: "nearest", inline: "start" });
+      target.focus({ preventScroll: true });
+    }
+  });
+
+  document.addEventListener("scroll", function (evt) {
+    if (evt.target && evt.target.id === "board") syncScroll();
+  }, true);
+  window.addEventListener("resize", syncScroll);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initFolds(document);
+    syncScroll();
+    if (window.htmx) {
+      htmx.onLoad(function (root) {
+        initFolds(root);
+        syncScroll();
+      });
+    }
   });
 })();
