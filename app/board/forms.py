@@ -45,3 +45,23 @@ class BoardFilterForm(NarrowingForm):
 
 
 FILTER_FORMS["board"] = BoardFilterForm
+
+
+class QuickAddForm(FlaskForm):
+    """A lead added straight into a board column: who, and who owns it ("me", "none": the pool, or
+    a teammate's id). The service checks the rest (services/board.quick_add)."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=201)])
+    company = StringField("Company", validators=[Optional(), Length(max=200)])
+    email = StringField("Email", validators=[Optional(), Length(max=254)])
+    owner = StringField("Owner", validators=[Optional(), Length(max=12)])
+    # The board's query string, so the refreshed column shows what the board does.
+    view = StringField("Board view", validators=[Optional(), Length(max=2000)])
+
+    def validate_owner(self, field):
+        if field.data and field.data not in ("none", "me") and whole_number(field.data) is None:
+            raise ValidationError("Choose a teammate, yourself or the pool.")
+
+    def owner_id(self, me_id: int) -> int | None:
+        choice = self.owner.data or "me"
+        return None if choice == "none" else me_id if choice == "me" else whole_number(choice)

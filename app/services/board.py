@@ -21,11 +21,13 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import closing, custom_fields, lead_queries, search, totals, utcnow
+from app.services import ServiceError, closing, custom_fields, lead_queries, search, totals, utcnow
+from app.services.capture import capture_lead
 from app.services.lead_queries import PoolFilters
 from app.services.touches import is_stale
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
+from app.services.users import team
 
 
 SORTS = ("position", "score")  # manual order (the default), or score highest first
@@ -254,3 +256,34 @@ def column(stage_id: int, view: View | None = None, after: Cursor | None = None,
     col = _column(stage, view, kept, after, limit, shown_before, count_limit)
     col.tags = tags_for([lead.id for lead in col.cards])
     return with_card_fields([col])[0]
+
+
+def quick_add_refusal(stage: Stage) -> str | None:
+    """Why a lead cannot be added straight into this column from the board (None: it can): a won or
+    lost stage asks for closing details, and a team with required custom fields needs the full form."""
+    if closing.is_closed(stage):
+        return (f"{stage.name} is a closed stage: add the lead to an open stage, then move it here "
+                "(closing asks for its details).")
+    required = [f.label for f in custom_fields.active_fields() if f.required]
+    if required:
+        return f"Your team requires {', '.join(required)} on every lead: add this one with the full form."
+    return None
+
+
+def quick_add(stage_id: int, name: str, company: str, email: str, owner_id: int | None, actor_id: int,
+              region: str | None = None):
+    """Add a lead straight into a board column through the manual-entry capture path (so the same
+    person is recognised, not duplicated), owned by `owner_id` (an active teammate) or the pool (None);
+    the assignment rules are not asked, the owner was chosen. Raises ServiceError naming the field."""
+    stage = get_stage(stage_id)
+    refusal = quick_add_refusal(stage)
+    if refusal:
+        raise ServiceError(refusal)
+    if owner_id is not None and owner_id not in {u.id for u in team()}:
+        raise ServiceError("Choose a teammate, yourself or the pool.", field="owner")
+    first, _, last = " ".join((name or "").split()).partition(" ")
+    if not (first or (company or "").strip() or (email or "").strip()):
+        raise ServiceError("Give the lead a name, a company or an email.", field="name")
+    return capture_lead({"first_name": first, "last_name": last, "company": company, "email": email},
+                        via="manual entry", actor_id=actor_id, owner_id=owner_id, stage_id=stage.id,
+                        apply_rules=False, region=region)
