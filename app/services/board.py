@@ -85,8 +85,10 @@ class View:
 
 
 class Cards(list):
-    """One page of a column's cards, and whether more follow it."""
+    """One page of a column's cards, whether more follow it, and (a page cut short by the scan
+    window) where the next one starts."""
     has_more: bool = False
+    resume: Cursor | None = None
 
 
 @dataclass
@@ -111,6 +113,9 @@ class Column:
 
     @property
     def next_cursor(self) -> Cursor | None:
+        resume = getattr(self.cards, "resume", None)
+        if resume is not None:
+            return resume
         last = self.cards[-1] if self.has_more and self.cards else None
         if last is None:
             return None
@@ -149,22 +154,37 @@ def _closed_since(stage: Stage) -> date | None:
     return closing.board_cutoff() if closing.is_closed(stage) else None
 
 
-def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_since: date | None = None) -> Cards:
-    query = _narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view, closed_since)
+def _in_order(query, view: View, after: Cursor | None):
+    """`query` over one column's leads in the column's order, from after the cursor."""
     if view.by_score:
         # (score, id) below after's, highest first: a backward range of (stage_id, score, id).
         if after is not None:
             query = query.where(Lead.score <= after.key, or_(Lead.score < after.key, Lead.id < after.id))
-        query = query.order_by(Lead.score.desc(), Lead.id.desc())
-    else:
-        if after is not None:
-            # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
-            query = query.where(Lead.position >= after.key,
-                                or_(Lead.position > after.key, Lead.id > after.id))
-        query = query.order_by(Lead.position, Lead.id)
+        return query.order_by(Lead.score.desc(), Lead.id.desc())
+    if after is not None:
+        # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
+        query = query.where(Lead.position >= after.key, or_(Lead.position > after.key, Lead.id > after.id))
+    return query.order_by(Lead.position, Lead.id)
+
+
+def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_since: date | None = None) -> Cards:
+    """A page of the column's cards after the cursor. A filter tested lead by lead (View.probes) is
+    asked of the next SCAN_LIMIT leads of the column at most: a rare one would otherwise walk the whole
+    column for one page. When that window holds fewer matches than a page, the page ends there and
+    "Show more" resumes after the window's last lead, so each request costs at most SCAN_LIMIT probes."""
+    query = _in_order(_narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view, closed_since), view, after)
+    window = None
+    if view.probes:
+        key = Lead.score if view.by_score else Lead.position
+        window = _in_order(_narrowed(select(Lead.id, key), stage_id, view.whose, closed_since), view, after)
+        query = query.where(Lead.id.in_(select(window.limit(SCAN_LIMIT).subquery().c.id)))
     rows = list(db.session.scalars(query.limit(limit + 1)))
     cards = Cards(rows[:limit])
     cards.has_more = len(rows) > limit
+    if window is not None and not cards.has_more:
+        last = db.session.execute(window.offset(SCAN_LIMIT - 1).limit(1)).first()
+        if last is not None:  # the window was full: the column goes on past it
+            cards.has_more, cards.resume = True, Cursor(last[1], last[0])
     return cards
 
 
