@@ -229,7 +229,7 @@ def row_clause(raw: str) -> tuple[object, bool]:
     """(WHERE clause on leads, tested per row) for a list that walks its own index a bounded way (a
     board column): up to FEW matches are read from the index once and named by id, as pool_clause
     does; a search matching more is asked of each lead the walk reaches, by one probe of that lead's
-    own document (its primary key on PostgreSQL, a rowid seek into the FTS5 doclists on SQLite),
+    own document by its primary key (its stored tsvector on PostgreSQL, models/search.has_words on SQLite),
     never by reading every match first, so its cost follows the rows walked, not how many leads match.
     Nothing searchable typed matches no lead. Raises ServiceError(field="q")."""
     groups = _read(raw)
@@ -240,11 +240,16 @@ def row_clause(raw: str) -> tuple[object, bool]:
     if len(ids) <= FEW:
         return (Lead.id.in_(ids) if ids else false()), False
     if _pg(db.session()):
-        probe = ("EXISTS (SELECT 1 FROM lead_search_documents AS d WHERE d.lead_id = leads.id "
-                 "AND d.search_vector @@ to_tsquery('simple', :row_match))")
-    else:
-        probe = "EXISTS (SELECT 1 FROM lead_search_fts WHERE lead_search_fts MATCH :row_match AND rowid = leads.id)"
-    return text(probe).bindparams(row_match=match), True
+        # A scalar subquery, not EXISTS: PostgreSQL cannot turn it into a join that reads every match
+        # through the GIN index first; it stays one primary-key probe per lead walked.
+        probe = ("(SELECT d.search_vector FROM lead_search_documents AS d WHERE d.lead_id = leads.id) "
+                 "@@ to_tsquery('simple', :row_match)")
+        return text(probe).bindparams(row_match=match), True
+    # SQLite: the lead's document by its primary key, tested in Python (models/search.has_words).
+    words = " ".join("|".join(group) for group in groups)
+    probe = ("EXISTS (SELECT 1 FROM lead_search_documents AS d WHERE d.lead_id = leads.id "
+             "AND lb_search_has(d.document, :row_words))")
+    return text(probe).bindparams(row_words=words), True
 
 
 def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> Results:
