@@ -1,6 +1,6 @@
 """What one board costs to render: url_for calls, escapes, SQL statements and time per GET /board.
 
-    python bench/board_render.py [--cards 20] [--repeat 30] [--postgres-url URL]
+    python bench/board_render.py [--cards 20] [--repeat 30] [--postgres-url URL] [--query "q=acme" ...]
 
 Builds a throwaway SQLite database (or empties the PostgreSQL one named), makes the default
 pipeline with `--cards` cards in every column (so a board of 6 columns shows 6 x cards), signs in
@@ -90,13 +90,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--postgres-url", help="measure on this PostgreSQL database (emptied first)")
     parser.add_argument("--dump", type=Path, help="write the /board page here (to compare markup)")
+    parser.add_argument("--query", action="append", default=[],
+                        help="also measure /board?QUERY (a filter: q=acme, source=web, owner=none); repeatable")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.postgres_url or f"sqlite:///{tmp}/board.db"
         app = build(url, Path(tmp) / "instance", args.cards)
         client = app.test_client()
         client.post("/login", data={"email": "bench@example.com", "password": "bench password that is long enough"})
-        for page in ("/board", "/account", "/leads/0"):
+        for page in ("/board", *(f"/board?{q}" for q in args.query), "/account", "/leads/0"):
             with app.app_context():
                 client.get(page)  # warm: templates compiled, caches filled
             print(f"{page:10} {measure(client, page, args.repeat)}")

@@ -42,7 +42,20 @@
         animation: 120,
         delayOnTouchOnly: true,
         delay: 150,
+        // Near the board's edge a dragged card scrolls it (the board scrolls in its own box).
+        scroll: true,
+        forceAutoScrollFallback: true,
+        scrollSensitivity: 90,
+        scrollSpeed: 18,
+        bubbleScroll: true,
+        // Scroll snapping would pull each small auto-scroll step back: off while a card is dragged.
+        onStart: function () {
+          var box = document.getElementById("board");
+          if (box) box.classList.add("is-dragging");
+        },
         onEnd: function (evt) {
+          var box = document.getElementById("board");
+          if (box) box.classList.remove("is-dragging");
           if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
           var board = document.getElementById("board");
           var card = evt.item;
@@ -299,6 +312,32 @@
     menu.querySelectorAll("details[open]").forEach(function (inner) { inner.open = false; });
     var summary = menu.querySelector("summary");
     if (summary && (holding || !active || active === document.body)) summary.focus();
+  });
+  // Escape closes a board card's open "Move to…" menu too, focus back on its button (a closing
+  // dialog, modal above the board, takes its own Escape).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    document.querySelectorAll(".move-to[open]").forEach(function (menu) {
+      var inside = menu.contains(document.activeElement);
+      menu.open = false;
+      if (inside) menu.querySelector("summary").focus();
+    });
+  });
+
+  // "Show more" replaces itself with the next cards: focus goes to the first of them, not the body.
+  var moreFrom = null;
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var item = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest(".load-more");
+    var list = item && item.closest(".cards");
+    if (list) moreFrom = { stage: list.dataset.stageId, shown: list.querySelectorAll(".card").length };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!moreFrom) return;
+    var list = document.querySelector('.cards[data-stage-id="' + moreFrom.stage + '"]');
+    var first = list && list.querySelectorAll(".card")[moreFrom.shown];
+    moreFrom = null;
+    var link = first && first.querySelector(".card-title");
+    if (link) link.focus();
   });
   document.addEventListener("focusout", function (evt) {
     var menu = evt.target.closest && evt.target.closest(".topbar details[open]");
@@ -566,5 +605,104 @@
     navigator.clipboard.writeText(text).then(function () {
       say(source.id, "Copied");
     }, function () { selectIt(source); });
+  });
+})();
+
+/* The board on a wide screen and a phone: Scroll left/right buttons (shown only when the board is
+   wider than its box), the won and lost columns folded to a narrow strip (remembered in this
+   browser), and the "Columns" switcher's links scrolling the board to a column. */
+(function () {
+  "use strict";
+  var KEY = "leadboard.board.collapsed";
+
+  function collapsed() {
+    try {
+      var ids = JSON.parse(window.localStorage.getItem(KEY) || "[]");
+      return Array.isArray(ids) ? ids.map(String) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function remember(ids) {
+    try { window.localStorage.setItem(KEY, JSON.stringify(ids)); } catch (e) { /* private mode: not kept */ }
+  }
+
+  function fold(column, on) {
+    var button = column.querySelector("[data-collapse-column]");
+    if (!button) return;
+    column.classList.toggle("is-collapsed", on);
+    button.setAttribute("aria-expanded", on ? "false" : "true");
+    button.querySelector("[data-collapse-label]").textContent = on ? "Expand" : "Collapse";
+  }
+
+  function initFolds(root) {
+    var ids = collapsed();
+    var scope = root.querySelectorAll ? root : document;
+    var buttons = Array.prototype.slice.call(scope.querySelectorAll("[data-collapse-column]"));
+    buttons.forEach(function (button) {
+      var column = button.closest(".column");
+      button.hidden = false;
+      fold(column, ids.indexOf(column.dataset.stage) !== -1);
+    });
+  }
+
+  function syncScroll() {
+    var board = document.getElementById("board");
+    var controls = document.querySelector("[data-board-scroll-controls]");
+    if (!board || !controls) return;
+    var max = board.scrollWidth - board.clientWidth;
+    controls.hidden = max <= 1;
+    // aria-disabled, not disabled: a button pressed to the end keeps its focus.
+    controls.querySelector('[data-board-scroll="-1"]').setAttribute("aria-disabled", board.scrollLeft <= 1 ? "true" : "false");
+    controls.querySelector('[data-board-scroll="1"]').setAttribute("aria-disabled", board.scrollLeft >= max - 1 ? "true" : "false");
+  }
+
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest) return;
+    var toggle = evt.target.closest("[data-collapse-column]");
+    if (toggle) {
+      var column = toggle.closest(".column");
+      var on = !column.classList.contains("is-collapsed");
+      var ids = collapsed().filter(function (id) { return id !== column.dataset.stage; });
+      if (on) ids.push(column.dataset.stage);
+      remember(ids);
+      fold(column, on);
+      syncScroll();
+      return;
+    }
+    var scroller = evt.target.closest("[data-board-scroll]");
+    var board = document.getElementById("board");
+    if (scroller && board) {
+      if (scroller.getAttribute("aria-disabled") === "true") return;
+      var step = Math.max(board.clientWidth * 0.8, 200) * Number(scroller.dataset.boardScroll);
+      board.scrollBy({ left: step, behavior: "smooth" });
+      return;
+    }
+    var jump = evt.target.closest(".board-columns a[href^='#column-']");
+    var target = jump && document.getElementById(jump.getAttribute("href").slice(1));
+    if (target) {
+      // The board scrolls sideways to the column, the page stays where it is; focus goes to it.
+      evt.preventDefault();
+      if (target.classList.contains("is-collapsed")) fold(target, false);
+      target.scrollIntoView({ block: "nearest", inline: "start" });
+      target.focus({ preventScroll: true });
+    }
+  });
+
+  document.addEventListener("scroll", function (evt) {
+    if (evt.target && evt.target.id === "board") syncScroll();
+  }, true);
+  window.addEventListener("resize", syncScroll);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initFolds(document);
+    syncScroll();
+    if (window.htmx) {
+      htmx.onLoad(function (root) {
+        initFolds(root);
+        syncScroll();
+      });
+    }
   });
 })();

@@ -5,14 +5,16 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from app.board import bp
-from app.board.forms import BoardFilterForm, MoveForm
+from app.board.forms import BoardFilterForm, MoveForm, QuickAddForm
 from app.forms import refusal, task_form
 from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
     leads as lead_service, scoring, tags as tag_service, team_settings
 from app.services.lead_queries import PoolFilters
 from app.services.stages import UnknownStage, get_stage, pipeline
-from app.services import INT32_MAX
-from app.web import notice, render, safe_next, wants_fragment, with_notice
+from app.services import INT32_MAX, whole_number
+from app.services.lead_queries import sources
+from app.services.users import team
+from app.web import add_form_error, notice, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 BIGINT_MAX = 2**63 - 1
@@ -45,9 +47,10 @@ def _read_view(args: MultiDict) -> tuple[board_service.View, dict, dict[str, str
     pool); an unknown band matches nothing, as on the pool."""
     form = BoardFilterForm(args)
     shared, errors = form.narrowing()
-    narrow = PoolFilters(**shared)
+    narrow = PoolFilters(q=(form.q.data or "").strip(), source=form.source.data or "", **shared)
     owner, sort = form.owner.data or "", form.sort.data or "position"
-    view = board_service.View(owner_id=current_user.id if owner == "me" else None, sort=sort, narrow=narrow)
+    owner_id = current_user.id if owner == "me" else (None if owner in ("", "none") else whole_number(owner))
+    view = board_service.View(owner_id=owner_id, pool=owner == "none", sort=sort, narrow=narrow)
     links = narrow.as_args(owner=owner, sort=None if sort == "position" else sort)
     return view, links, errors
 
@@ -108,13 +111,15 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
     """What every board template needs to keep the view: its filters, its link arguments, the
     same as one query string (for the move form and the drag script)."""
     return {"view": view, "filters": view.narrow, "view_args": view_args, "view_query": urlencode(view_args),
-            "owner": view_args.get("owner", ""), "scan_limit": board_service.SCAN_LIMIT}
+            "owner": view_args.get("owner", ""), "scan_limit": board_service.SCAN_LIMIT,
+            "needs_full_form": any(f.required for f in field_service.active_fields())}
 
 
 def _active_filters(view_args: dict) -> int:
     """How many of the filter panel's choices are on (a custom field's value or range counts once)."""
     custom = any(name in view_args for name in ("field_value", "field_min", "field_max"))
-    return len(view_args.keys() & {"tag", "band", "min_score", "sort"}) + custom
+    someone = view_args.get("owner", "me") != "me"  # "My leads" has its own switch above the board
+    return len(view_args.keys() & {"q", "source", "tag", "band", "min_score", "sort"}) + custom + someone
 
 
 @bp.get("")
@@ -127,6 +132,8 @@ def index():
                                    columns=columns, **_view_context(view, view_args), score_bands=scoring.bands(),
                                    custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
+                                   # The filter form's choices: the page's, not a swap of the board alone.
+                                   **({} if wants_fragment() else {"team": team(), "sources": sources()}),
                                    active_filters=_active_filters(view_args))
     # The filter form sends its empty controls too; the address shows only the filters in use.
     reply = body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
@@ -239,3 +246,51 @@ def move():
     affected = _existing({lead.stage_id, form.from_stage_id.data})
     return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
                                         **_view_context(view, view_args)), 200, {"HX-Reswap": "none"}), message)
+
+
+def _quick_add_result(captured, stage, view: board_service.View, view_args: dict):
+    """The column the lead went to (and, for a lead already known, the one it is in), refreshed out
+    of band; the new card takes focus."""
+    lead = captured.lead
+    if captured.created:
+        message = f"Added {lead.full_name} to {stage.name}."
+    else:
+        message = (f"{lead.full_name} is already a lead (same {captured.matched_on}), so no twin was made: "
+                   f"it stays in {lead.stage.name}, its empty fields filled in.")
+    if not wants_fragment():
+        flash(message, "success" if captured.created else "info")
+        return redirect(url_for("board.index", **view_args))
+    columns = _refreshed(_existing({stage.id, lead.stage_id}), view, None)
+    body = render_template("board/_move_result.html", columns=columns, focus_card=lead.id, **_view_context(view, view_args))
+    return with_notice((body, 200, {"HX-Reswap": "none"}), message, "success" if captured.created else "info")
+
+
+@bp.route("/columns/<int:stage_id>/new", methods=["GET", "POST"])
+def quick_add(stage_id: int):
+    """A lead straight into a column: the small form (its own page without JavaScript), and its save."""
+    try:
+        stage = get_stage(stage_id)
+    except UnknownStage:
+        abort(404)
+    form = QuickAddForm()
+    args = MultiDict(parse_qsl(form.view.data or "", keep_blank_values=True)) if form.is_submitted() else request.args
+    view, view_args = _view(args)
+    refused = board_service.quick_add_refusal(stage)
+    if refused:
+        abort(400, description=refused)
+    if not form.is_submitted():
+        form.owner.data = "none" if view.pool else "me"
+        form.view.data = urlencode(view_args)
+    if form.validate_on_submit():
+        try:
+            captured = board_service.quick_add(stage.id, form.name.data, form.company.data, form.email.data,
+                                               form.owner_id(current_user.id), current_user.id,
+                                               region=current_app.config["DEFAULT_PHONE_REGION"])
+        except ServiceError as exc:
+            if exc.field in ("first_name", "last_name"):
+                exc.field = "name"
+            add_form_error(form, exc)
+        else:
+            return _quick_add_result(captured, stage, view, view_args)
+    return render("board/quick_add.html", "board/_quick_add_form.html", 422 if form.is_submitted() else 200,
+                  form=form, stage=stage, team=team(), **_view_context(view, view_args))

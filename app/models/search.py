@@ -64,7 +64,19 @@ def normalise(text: str | None) -> str:
     return _NOT_WORD.sub(" ", plain).strip()
 
 
+def has_words(document: str | None, groups: str | None) -> int:
+    """Whether a normalised document holds every group of a search ("a|b c": groups by spaces,
+    alternatives by bars) as the start of one of its words: FTS5's prefix match, for one row.
+    SQLite's lb_search_has(): a board column asks it of each lead it walks, where an FTS5 MATCH
+    constrained to one rowid would read the term's whole doclist for every lead."""
+    if not document or not groups:
+        return 0
+    words = document.split()
+    return int(all(any(word.startswith(tuple(group.split("|"))) for word in words) for group in groups.split()))
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_search_function(dbapi_connection, _record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         dbapi_connection.create_function("lb_search_norm", 1, normalise, deterministic=True)
+        dbapi_connection.create_function("lb_search_has", 2, has_words, deterministic=True)

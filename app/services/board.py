@@ -6,12 +6,13 @@ as limit + 1 so that whether more follow is known without counting, and the cost
 grow with how far down the column it is. A won or lost column shows only the leads closed in the
 team's board period (services/closing.py), read through (stage_id, closed_on).
 
-The board narrows by score band, minimum score, tag and a custom field with the pool's own rules
+The board shows everyone's leads, one person's or the pool's (nobody's), and narrows by search text,
+source, score band, minimum score, tag and a custom field with the pool's own rules
 (lead_queries.filtered). A narrowed column cannot use the kept totals, so it counts at most
 COUNT_LIMIT matching cards ("1,000+" beyond): a count that does not grow with the data."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -20,16 +21,18 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import closing, custom_fields, lead_queries, totals, utcnow
+from app.services import ServiceError, closing, custom_fields, lead_queries, search, totals, utcnow
+from app.services.capture import capture_lead
 from app.services.lead_queries import PoolFilters
 from app.services.touches import is_stale
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
+from app.services.users import team
 
 
 SORTS = ("position", "score")  # manual order (the default), or score highest first
 COUNT_LIMIT = 1_000  # a narrowed column counts this many matches at most
-SCAN_LIMIT = 5_000  # and tests a tag or custom-field filter on this many of its leads at most
+SCAN_LIMIT = 5_000  # and tests a per-lead filter (tag, custom field, source, search) on this many of its leads at most
 
 
 @dataclass(frozen=True)
@@ -43,29 +46,49 @@ class Cursor:
 
 @dataclass
 class View:
-    """What the board shows: whose leads (None: everyone's), narrowed how (the pool's filters: tag,
-    band, min_score and a custom field; its other fields are left empty) and in which order."""
+    """What the board shows: whose leads (None: everyone's; `pool`: nobody's), narrowed how (the
+    pool's filters: search, source, tag, band, min_score and a custom field; its owner and other
+    fields are left empty) and in which order."""
     owner_id: int | None = None
     sort: str = "position"
     narrow: PoolFilters = field(default_factory=PoolFilters)
+    pool: bool = False
+    _searched: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def whose(self) -> View:
+        """The same owner, no filters: the column as the kept totals count it."""
+        return View(owner_id=self.owner_id, pool=self.pool)
 
     @property
     def narrowed(self) -> bool:
-        return lead_queries.narrows(self.narrow)
+        return bool(self.narrow.q or self.narrow.source) or lead_queries.narrows(self.narrow)
 
     @property
     def by_score(self) -> bool:
         return self.sort == "score"
 
+    def searched(self) -> tuple:
+        """(clause, per_row) of the search text, read from the search index once per view (a board
+        asks it of every column): search.row_clause."""
+        if self._searched is None:
+            self._searched = search.row_clause(self.narrow.q)
+        return self._searched
+
     @property
     def probes(self) -> bool:
-        """Whether a filter is tested lead by lead (a tag or custom field) rather than read as a range."""
-        return bool(self.narrow.tag) or (self.narrowed and self.narrow.field is not None)
+        """Whether a filter is tested lead by lead (a tag, custom field, source, or a search matching
+        many leads) rather than read as a range or a short list of ids."""
+        return (bool(self.narrow.tag or self.narrow.source)
+                or (lead_queries.narrows(self.narrow) and self.narrow.field is not None)
+                or (bool(self.narrow.q) and self.searched()[1]))
 
 
 class Cards(list):
-    """One page of a column's cards, and whether more follow it."""
+    """One page of a column's cards, whether more follow it, and (a page cut short by the scan
+    window) where the next one starts."""
     has_more: bool = False
+    resume: Cursor | None = None
 
 
 @dataclass
@@ -90,6 +113,9 @@ class Column:
 
     @property
     def next_cursor(self) -> Cursor | None:
+        resume = getattr(self.cards, "resume", None)
+        if resume is not None:
+            return resume
         last = self.cards[-1] if self.has_more and self.cards else None
         if last is None:
             return None
@@ -107,9 +133,15 @@ def _narrowed(query, stage_id: int, view: View, closed_since: date | None = None
     query = query.where(Lead.stage_id == stage_id)
     if closed_since is not None:
         query = _recently_closed(query, closed_since)
-    if view.owner_id is not None:
+    if view.pool:
+        query = query.where(Lead.owner_id.is_(None))
+    elif view.owner_id is not None:
         query = query.where(Lead.owner_id == view.owner_id)
-    return lead_queries.filtered(query, view.narrow, None, per_row=True) if view.narrowed else query
+    if not view.narrowed:
+        return query
+    if view.narrow.q:
+        query = query.where(view.searched()[0])
+    return lead_queries.filtered(query, replace(view.narrow, q=""), None, per_row=True)
 
 
 def _recently_closed(query, cutoff: date):
@@ -122,27 +154,43 @@ def _closed_since(stage: Stage) -> date | None:
     return closing.board_cutoff() if closing.is_closed(stage) else None
 
 
-def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_since: date | None = None) -> Cards:
-    query = _narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view, closed_since)
+def _in_order(query, view: View, after: Cursor | None):
+    """`query` over one column's leads in the column's order, from after the cursor."""
     if view.by_score:
         # (score, id) below after's, highest first: a backward range of (stage_id, score, id).
         if after is not None:
             query = query.where(Lead.score <= after.key, or_(Lead.score < after.key, Lead.id < after.id))
-        query = query.order_by(Lead.score.desc(), Lead.id.desc())
-    else:
-        if after is not None:
-            # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
-            query = query.where(Lead.position >= after.key,
-                                or_(Lead.position > after.key, Lead.id > after.id))
-        query = query.order_by(Lead.position, Lead.id)
+        return query.order_by(Lead.score.desc(), Lead.id.desc())
+    if after is not None:
+        # (position, id) > after, written so an index on (stage_id[, owner_id], position) bounds the scan.
+        query = query.where(Lead.position >= after.key, or_(Lead.position > after.key, Lead.id > after.id))
+    return query.order_by(Lead.position, Lead.id)
+
+
+def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_since: date | None = None) -> Cards:
+    """A page of the column's cards after the cursor. A filter tested lead by lead (View.probes) is
+    asked of the next SCAN_LIMIT leads of the column at most: a rare one would otherwise walk the whole
+    column for one page. When that window holds fewer matches than a page, the page ends there and
+    "Show more" resumes after the window's last lead, so each request costs at most SCAN_LIMIT probes."""
+    query = _in_order(_narrowed(select(Lead).options(joinedload(Lead.owner)), stage_id, view, closed_since), view, after)
+    window = None
+    if view.probes:
+        key = Lead.score if view.by_score else Lead.position
+        window = _in_order(_narrowed(select(Lead.id, key), stage_id, view.whose, closed_since), view, after)
+        query = query.where(Lead.id.in_(select(window.limit(SCAN_LIMIT).subquery().c.id)))
     rows = list(db.session.scalars(query.limit(limit + 1)))
     cards = Cards(rows[:limit])
     cards.has_more = len(rows) > limit
+    if window is not None and not cards.has_more:
+        last = db.session.execute(window.offset(SCAN_LIMIT - 1).limit(1)).first()
+        if last is not None:  # the window was full: the column goes on past it
+            cards.has_more, cards.resume = True, Cursor(last[1], last[0])
     return cards
 
 
-def _totals(owner_id: int | None, stage_id: int | None = None) -> dict[int, tuple[int, Decimal]]:
-    return {sid: (t.count, t.value) for sid, t in totals.by_stage(owner_id, stage_id=stage_id).items()}
+def _totals(view: View, stage_id: int | None = None) -> dict[int, tuple[int, Decimal]]:
+    return {sid: (t.count, t.value)
+            for sid, t in totals.by_stage(view.owner_id, pool=view.pool, stage_id=stage_id).items()}
 
 
 def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int | None = None,
@@ -150,14 +198,15 @@ def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int
     """(count, exact, value) of a narrowed column: at most `limit` + 1 matching ids are read; past
     `limit` the answer is (limit, False, None), "1,000+" with no value, never the whole stage.
 
-    A score filter reads its range of (stage_id, score, id). A tag or custom-field filter is tested
-    lead by lead along the stage, so a rare one would walk the whole column: in a column holding more
+    A score filter, or a search matching few leads, reads its range or its list of ids. A tag,
+    custom-field or source filter, or a search matching many leads, is tested lead by lead along
+    the stage, so a rare one would walk the whole column: in a column holding more
     than SCAN_LIMIT leads (`kept`, from the kept totals) only its first SCAN_LIMIT are tested, and
     the count is a floor ("312+"), its cost the same however long the column grows."""
     query = _narrowed(select(Lead.id), stage_id, view, closed_since)
     floor = bool(view.probes and kept is not None and kept > SCAN_LIMIT)
     if floor:
-        walked = _narrowed(select(Lead.id), stage_id, View(owner_id=view.owner_id), closed_since).order_by(
+        walked = _narrowed(select(Lead.id), stage_id, view.whose, closed_since).order_by(
             Lead.position, Lead.id).limit(SCAN_LIMIT).subquery()
         query = query.where(Lead.id.in_(select(walked.c.id)))
     ids = list(db.session.scalars(query.limit(limit + 1)))
@@ -169,10 +218,10 @@ def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int
     return len(ids), True, Decimal(value or 0)
 
 
-def _closed_totals(stage_id: int, owner_id: int | None, cutoff: date) -> tuple[int, Decimal]:
+def _closed_totals(stage_id: int, view: View, cutoff: date) -> tuple[int, Decimal]:
     """A won or lost column's count and value for the period it shows."""
     query = select(func.count(), func.coalesce(func.sum(Lead.value), 0)).select_from(Lead)
-    count, value = db.session.execute(_narrowed(query, stage_id, View(owner_id=owner_id), cutoff)).one()
+    count, value = db.session.execute(_narrowed(query, stage_id, view.whose, cutoff)).one()
     return count, Decimal(str(value)).quantize(Decimal("0.01"))
 
 
@@ -184,7 +233,7 @@ def _column(stage: Stage, view: View, kept: dict, after: Cursor | None, limit: i
     if view.narrowed:
         count, exact, value = bounded_count(stage.id, view, count_limit, kept.get(stage.id, (0, 0))[0], since)
     elif since is not None:
-        (count, value), exact = _closed_totals(stage.id, view.owner_id, since), True
+        (count, value), exact = _closed_totals(stage.id, view, since), True
     else:
         (count, value), exact = kept.get(stage.id, (0, Decimal(0))), True
     return Column(stage=stage, count=count, total_value=value, cards=_cards(stage.id, view, after, limit, since),
@@ -195,7 +244,7 @@ def columns(view: View | None = None, per_column: int = 20, count_limit: int = C
     """Every stage in order: the kept totals read once (or, narrowed, a bounded count per stage),
     then one bounded card query per stage."""
     view = view or View()
-    kept = _totals(view.owner_id)  # narrowed, they say how long a column is
+    kept = _totals(view)  # narrowed, they say how long a column is
     board = [_column(stage, view, kept, None, per_column, count_limit=count_limit) for stage in pipeline()]
     tags = tags_for([lead.id for col in board for lead in col.cards])  # one query for the whole board
     for col in board:
@@ -223,7 +272,38 @@ def column(stage_id: int, view: View | None = None, after: Cursor | None = None,
     """One column (for refreshing it from the top, or loading the cards `after` a cursor)."""
     view = view or View()
     stage = get_stage(stage_id)
-    kept = _totals(view.owner_id, stage.id)
+    kept = _totals(view, stage.id)
     col = _column(stage, view, kept, after, limit, shown_before, count_limit)
     col.tags = tags_for([lead.id for lead in col.cards])
     return with_card_fields([col])[0]
+
+
+def quick_add_refusal(stage: Stage) -> str | None:
+    """Why a lead cannot be added straight into this column from the board (None: it can): a won or
+    lost stage asks for closing details, and a team with required custom fields needs the full form."""
+    if closing.is_closed(stage):
+        return (f"{stage.name} is a closed stage: add the lead to an open stage, then move it here "
+                "(closing asks for its details).")
+    required = [f.label for f in custom_fields.active_fields() if f.required]
+    if required:
+        return f"Your team requires {', '.join(required)} on every lead: add this one with the full form."
+    return None
+
+
+def quick_add(stage_id: int, name: str, company: str, email: str, owner_id: int | None, actor_id: int,
+              region: str | None = None):
+    """Add a lead straight into a board column through the manual-entry capture path (so the same
+    person is recognised, not duplicated), owned by `owner_id` (an active teammate) or the pool (None);
+    the assignment rules are not asked, the owner was chosen. Raises ServiceError naming the field."""
+    stage = get_stage(stage_id)
+    refusal = quick_add_refusal(stage)
+    if refusal:
+        raise ServiceError(refusal)
+    if owner_id is not None and owner_id not in {u.id for u in team()}:
+        raise ServiceError("Choose a teammate, yourself or the pool.", field="owner")
+    first, _, last = " ".join((name or "").split()).partition(" ")
+    if not (first or (company or "").strip() or (email or "").strip()):
+        raise ServiceError("Give the lead a name, a company or an email.", field="name")
+    return capture_lead({"first_name": first, "last_name": last, "company": company, "email": email},
+                        via="manual entry", actor_id=actor_id, owner_id=owner_id, stage_id=stage.id,
+                        apply_rules=False, region=region)

@@ -225,6 +225,33 @@ def pool_clause(raw: str):
     return text(probe).bindparams(pool_match=match)
 
 
+def row_clause(raw: str) -> tuple[object, bool]:
+    """(WHERE clause on leads, tested per row) for a list that walks its own index a bounded way (a
+    board column): up to FEW matches are read from the index once and named by id, as pool_clause
+    does; a search matching more is asked of each lead the walk reaches, by one probe of that lead's
+    own document by its primary key (its stored tsvector on PostgreSQL, models/search.has_words on SQLite),
+    never by reading every match first, so its cost follows the rows walked, not how many leads match.
+    Nothing searchable typed matches no lead. Raises ServiceError(field="q")."""
+    groups = _read(raw)
+    if not groups:
+        return false(), False
+    sql, match = _matching(groups)
+    ids = list(db.session.scalars(text(f"{sql} LIMIT :n"), {"match": match, "n": FEW + 1}))
+    if len(ids) <= FEW:
+        return (Lead.id.in_(ids) if ids else false()), False
+    if _pg(db.session()):
+        # A scalar subquery, not EXISTS: PostgreSQL cannot turn it into a join that reads every match
+        # through the GIN index first; it stays one primary-key probe per lead walked.
+        probe = ("(SELECT d.search_vector FROM lead_search_documents AS d WHERE d.lead_id = leads.id) "
+                 "@@ to_tsquery('simple', :row_match)")
+        return text(probe).bindparams(row_match=match), True
+    # SQLite: the lead's document by its primary key, tested in Python (models/search.has_words).
+    words = " ".join("|".join(group) for group in groups)
+    probe = ("EXISTS (SELECT 1 FROM lead_search_documents AS d WHERE d.lead_id = leads.id "
+             "AND lb_search_has(d.document, :row_words))")
+    return text(probe).bindparams(row_words=words), True
+
+
 def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> Results:
     """The leads whose document holds every word of `raw` (as the start of a word), newest first,
     `per_page` after the lead `after`. Nothing searchable typed ("%", quotes) gives no leads.

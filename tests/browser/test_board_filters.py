@@ -93,3 +93,36 @@ def test_without_javascript_the_filter_form_is_a_plain_get(new_page, seeded):
     expect(page).to_have_url(re.compile(r"min_score=30"))
     expect(card_names(page)).to_have_text(["Eve Hottest", "Dan Hotter", "Cat Hot", "Ben Warm"])
     expect(column(page, "New").locator(".count")).to_have_text("4 matching leads")
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_owner_source_and_search_narrow_the_board_and_stay_in_the_address(new_page, seeded, size):
+    seeded.lead("Pia", "Pool", company="Acme", source="web")
+    seeded.lead("Pete", "Pooled", company="Globex", source="web")
+    seeded.lead("Mo", "Mine", company="Acme", source="web", owner=seeded.member)
+    seeded.lead("Ray", "Referred", company="Acme", source="referral")
+    page = new_page(viewport=SIZES[size], is_mobile=size == "phone", has_touch=size == "phone")
+    sign_in(page, seeded.member)
+    expect(column(page, "New").locator(".count")).to_have_text("4 leads")
+    if size == "phone":
+        page.locator("#board-filters-panel summary").focus()
+        page.keyboard.press("Enter")
+    page.get_by_label("Owner", exact=True).select_option(label="Unassigned (pool)")
+    page.get_by_label("Source", exact=True).select_option("web")
+    search = page.get_by_label("Search", exact=True)
+    search.fill("acme")
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(r"/board\?q=acme&owner=none&source=web$"))
+    expect(card_names(page)).to_have_text(["Pia Pool"])
+    expect(column(page, "New").locator(".count")).to_have_text("1 matching lead")
+    # The address is the view: a reload shows the same board and the same choices.
+    page.reload()
+    expect(card_names(page)).to_have_text(["Pia Pool"])
+    expect(page.get_by_label("Owner", exact=True)).to_have_value("none")
+    expect(page.get_by_label("Search", exact=True)).to_have_value("acme")
+    # "My leads" keeps the search and source.
+    page.get_by_role("link", name="My leads").click()
+    expect(page).to_have_url(re.compile(r"owner=me"))
+    expect(card_names(page)).to_have_text(["Mo Mine"])
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= SIZES[size]["width"] + 1, f"the board page is {width}px wide"

@@ -147,7 +147,7 @@ def test_a_filtered_count_stops_at_the_limit_and_says_so(make_app, board, stages
     ("field=nosuchfield", "field", "That custom field no longer exists"),
     ("field=employees&field_min=ten", "field_min", "enter a number"),
     ("sort=random", "sort", "The board sorts by position (manual order) or by score"),
-    ("owner=someone", "owner", "everyone's leads or only yours"),
+    ("owner=someone", "owner", "Owner must be a teammate, 'me' or 'none'"),
 ])
 def test_a_bad_filter_shows_the_board_without_it_and_says_what_is_wrong_beside_it(board, query, name, message):
     web, _, _ = board
