@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
@@ -54,6 +55,33 @@ def test_changing_your_password_needs_the_current_one_and_signs_out_everywhere_e
     assert web.get("/board").status_code == 200  # this browser stays signed in
     assert elsewhere.get("/board").status_code == 302 and sessions_of(member) == 1
     Web(app.test_client()).login(member, NEW_PASSWORD)
+
+
+def test_two_password_changes_at_once_check_the_second_against_the_password_the_first_set(app, member):
+    """Two browsers change the password at once: the one that waited for the row lock must check the
+    current password against the hash the first one saved, not the one its session read before."""
+    from sqlalchemy import update
+    db.session.get(User, member.id)  # loaded before the lock is taken, as the sign-in check loads it
+    with db.engine.begin() as other_browser:
+        other_browser.execute(update(User).where(User.id == member.id)
+                              .values(password_hash=accounts.hash_password(NEW_PASSWORD)))
+    with pytest.raises(accounts.WrongPassword):
+        accounts.change_password(member.id, TEST_PASSWORD, "another fine passphrase 42", None)
+    db.session.expire_all()
+    assert accounts.verify_password(db.session.get(User, member.id).password_hash, NEW_PASSWORD)
+
+
+def test_guessing_the_current_password_at_account_is_rate_limited(make_app, member):
+    """A signed-in browser left open must not become a way round the sign-in throttle."""
+    limited = Web(make_app(RATELIMIT_ENABLED=True).test_client())
+    limited.login(member)
+    answers = {limited.post("/account/password", {"current_password": f"guess {n}",
+                                                  "new_password": NEW_PASSWORD}).status_code for n in range(12)}
+    assert answers == {422, 429}
+    refused = limited.post("/account/password", {"current_password": TEST_PASSWORD, "new_password": NEW_PASSWORD})
+    assert refused.status_code == 429 and "Too many requests" in text(refused)
+    db.session.refresh(member)
+    assert accounts.verify_password(member.password_hash, TEST_PASSWORD)
 
 
 # --- a forgotten password ----------------------------------------------------------------------------
