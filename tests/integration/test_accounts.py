@@ -170,6 +170,19 @@ def test_an_invited_teammate_sets_their_own_name_and_password_from_the_emailed_l
     assert "new.person@example.com" not in text(as_admin.get("/settings/users")).split("Invitations waiting")[1]
 
 
+def test_the_name_chosen_on_an_invitation_is_one_line_like_the_name_the_admin_typed(app, as_admin):
+    """A name is shown in lists and written into email subjects and signatures: line breaks and
+    tabs typed (or pasted) on the invitation page are folded into single spaces, as at invite time."""
+    as_admin.post("/settings/invitations", {"email": "eve@example.com", "role": "admin", "name": "Eve\r\nX"})
+    assert db.session.scalars(select(Invitation)).one().name == "Eve X"
+    link = link_in(emails("account_invitation")[0], "invitations")
+    joined = Web(app.test_client()).post(link, {"name": "  Eve\r\nBcc: victim@example.com\t\tEvans ",
+                                                "password": NEW_PASSWORD})
+    assert joined.status_code == 302
+    user = db.session.scalars(select(User).where(User.email == "eve@example.com")).one()
+    assert user.name == "Eve Bcc: victim@example.com Evans"
+
+
 def test_a_resent_invitation_retires_the_old_link_and_a_revoked_one_says_so(app, as_admin):
     as_admin.post("/settings/invitations", {"email": "kim@example.com", "role": "member"})
     invitation = db.session.scalars(select(Invitation)).one()
