@@ -283,6 +283,8 @@ def check_logo(data: bytes) -> Logo:
     side, without its metadata. Raises ServiceError naming the field for anything else (SVG, a
     file that only claims to be an image, one too large)."""
     from PIL import Image, UnidentifiedImageError
+    if not data:
+        raise ServiceError("That file is empty. Upload a PNG, JPEG or WebP image.", field="logo")
     if len(data) > LOGO_LIMIT:
         raise ServiceError("That file is larger than 1 MB. Upload a smaller PNG, JPEG or WebP image.", field="logo")
     not_an_image = ServiceError("That file is not a PNG, JPEG or WebP image (SVG is not accepted). "

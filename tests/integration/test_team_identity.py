@@ -58,6 +58,8 @@ def test_an_admin_saves_the_teams_identity_and_the_logo_is_served_reencoded(as_a
 
     # Saving again without a file keeps the logo; ticking "remove" drops it.
     assert save(as_admin).status_code == 302 and settings().logo_version == row.logo_version
+    no_file_chosen = (io.BytesIO(b""), "", "application/octet-stream")  # what a browser sends for an empty input
+    assert save(as_admin, logo=no_file_chosen).status_code == 302 and settings().logo_version == row.logo_version
     assert save(as_admin, remove_logo="y").status_code == 302 and settings().logo is None
     assert web.get(f"/brand/logo/{row.logo_version}").status_code == 404
 
@@ -73,6 +75,7 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>a
     ({}, (SVG, "logo.svg", "image/svg+xml"), "logo", "SVG is not accepted"),
     ({}, (b"just some text\n", "logo.png", "image/png"), "logo", "not a PNG, JPEG or WebP"),
     ({}, (b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024), "big.png", "image/png"), "logo", "larger than 1 MB"),
+    ({}, (b"", "logo.png", "image/png"), "logo", "That file is empty"),  # chosen, but nothing in it: not "saved"
 ])
 def test_bad_identity_input_is_refused_beside_its_field_and_nothing_is_saved(as_admin, changes, logo, field, message):
     response = save(as_admin, logo=(io.BytesIO(logo[0]), *logo[1:]) if logo else None, **changes)
