@@ -210,6 +210,11 @@ def test_inviting_a_teammate_or_a_pending_address_again_is_refused_beside_the_fi
     bad = as_admin.post("/settings/invitations", {"email": "kim", "role": "owner"}, htmx=True)
     assert bad.status_code == 422 and "valid email" in text(bad) and "Not a valid choice" in text(bad)
     assert len(emails("account_invitation")) == 1
+    # An address pasted with a space around it is the address, not "not a valid email address".
+    pasted = as_admin.post("/settings/invitations", {"email": f" {member.email.upper()} ", "role": "member"}, htmx=True)
+    assert pasted.status_code == 422 and "already uses that email" in text(pasted)
+    assert as_admin.post("/settings/invitations", {"email": " lee@example.com\t", "role": "member"}).status_code == 302
+    assert emails("account_invitation")[-1].to_address == "lee@example.com"
 
 
 def test_an_expired_or_tampered_invitation_link_gets_a_plain_page(app, admin):
