@@ -149,8 +149,15 @@ def account():
     return _account_page(form, _own_availability_form(), 422 if form.is_submitted() else 200)
 
 
+def password_guesser() -> str:
+    """Whom the limit on password changes counts: the account (a stolen session must not guess its
+    current password faster than the sign-in page allows), or the address before sign-in."""
+    return f"password:{current_user.get_id()}" if current_user.is_authenticated else (request.remote_addr or "unknown")
+
+
 @bp.post("/account/password")
 @login_required
+@limiter.limit("10/15 minutes", key_func=password_guesser)
 def change_password():
     """A new password, the current one required; every other browser signed in as this person is signed out."""
     form = PasswordForm()

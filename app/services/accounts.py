@@ -126,7 +126,9 @@ def change_password(user_id: int, current: str, new: str, keep_session: str | No
     """Set a new password after checking the current one, ending every session of the user but
     `keep_session` (this browser's). Raises WrongPassword or WeakPassword (field "new_password")."""
     with atomic():
-        user = db.session.get(User, user_id, with_for_update=True)
+        # populate_existing: the row as it is once locked, not as this session read it before the
+        # lock (a change made meanwhile in another browser is checked against, not overwritten).
+        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
         if user is None or not user.active:
             raise NotFound("That account does not exist.")
         if not verify_password(user.password_hash, current):

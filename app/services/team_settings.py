@@ -278,19 +278,30 @@ def check_address(address: str | None) -> str | None:
                            "server's address.", field="mail_from") from None
 
 
+LOGO_MAX_PIXELS = 40_000_000  # what an upload may claim to hold before it is decoded
+
+
+def _too_many_pixels(width: int | None, height: int | None) -> ServiceError:
+    size = f" ({width:,} × {height:,} pixels)" if width and height else ""
+    return ServiceError(f"That image is too large to read{size}. Upload one of at most 40 megapixels; a logo "
+                        f"needs no more than {LOGO_MAX_SIDE} pixels a side.", field="logo")
+
+
 def check_logo(data: bytes) -> Logo:
     """An uploaded logo, re-encoded: PNG, JPEG or WebP up to 1 MB, at most LOGO_MAX_SIDE pixels a
     side, without its metadata. Raises ServiceError naming the field for anything else (SVG, a
     file that only claims to be an image, one too large)."""
     from PIL import Image, UnidentifiedImageError
+    if not data:
+        raise ServiceError("That file is empty. Upload a PNG, JPEG or WebP image.", field="logo")
     if len(data) > LOGO_LIMIT:
         raise ServiceError("That file is larger than 1 MB. Upload a smaller PNG, JPEG or WebP image.", field="logo")
     not_an_image = ServiceError("That file is not a PNG, JPEG or WebP image (SVG is not accepted). "
                                 "Upload one of those.", field="logo")
     try:
         with Image.open(io.BytesIO(data), formats=list(LOGO_FORMATS)) as image:
-            if image.width * image.height > 40_000_000:
-                raise not_an_image
+            if image.width * image.height > LOGO_MAX_PIXELS:  # a few bytes can claim a vast picture
+                raise _too_many_pixels(image.width, image.height)
             kind = image.format
             image.load()
             image.thumbnail((LOGO_MAX_SIDE, LOGO_MAX_SIDE))
@@ -300,7 +311,9 @@ def check_logo(data: bytes) -> Logo:
                 image = image.convert("RGBA")
             out = io.BytesIO()
             image.save(out, format=kind, **({"quality": 90} if kind in ("JPEG", "WEBP") else {"optimize": True}))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None, None) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise not_an_image from None
     content = out.getvalue()
     return Logo(content, LOGO_FORMATS[kind], hashlib.sha256(content).hexdigest()[:16])

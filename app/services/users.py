@@ -32,7 +32,8 @@ def create_user(email: str, password: str, role: str = Role.member.value, name: 
     with atomic():
         if db.session.scalar(select(User.id).where(User.email == email)):
             raise EmailTaken()
-        user = User(email=email, name=(name or "").strip() or _name_from_email(email),
+        # One line, as an invitation's name is: a name goes into lists, email subjects and signatures.
+        user = User(email=email, name=" ".join((name or "").split()) or _name_from_email(email),
                     password_hash=hash_password(password), role=role, active=True)
         db.session.add(user)
     return user

@@ -40,8 +40,10 @@ class TeamSettingsForm(FlaskForm):
             return None
         storage = next((part for part in self.logo.raw_data or [] if hasattr(part, "read")), None)
         data = storage.read(team_settings.LOGO_LIMIT + 1) if storage is not None else b""
+        chosen = storage is not None and bool(storage.filename)  # no file chosen: an empty part without a name
         return team_settings.IdentityChange(self.team_name.data, self.accent_colour.data, self.currency.data,
-                                            self.mail_from.data, data or None, self.remove_logo.data)
+                                            self.mail_from.data, data if data or chosen else None,
+                                            self.remove_logo.data)
 
 
 @bp.url_value_preprocessor

@@ -21,7 +21,8 @@ POOL = "pool"
 
 class InviteForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter their email."), Length(max=254),
-                                            Email("Enter a valid email address.")])
+                                            Email("Enter a valid email address.")],
+                       filters=[lambda value: value.strip() if isinstance(value, str) else value])  # a pasted space
     name = StringField("Name (optional: they can change it)", validators=[Length(max=120)])
     role = SelectField("Role", choices=ROLES)
 

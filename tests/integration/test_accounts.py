@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
@@ -54,6 +55,33 @@ def test_changing_your_password_needs_the_current_one_and_signs_out_everywhere_e
     assert web.get("/board").status_code == 200  # this browser stays signed in
     assert elsewhere.get("/board").status_code == 302 and sessions_of(member) == 1
     Web(app.test_client()).login(member, NEW_PASSWORD)
+
+
+def test_two_password_changes_at_once_check_the_second_against_the_password_the_first_set(app, member):
+    """Two browsers change the password at once: the one that waited for the row lock must check the
+    current password against the hash the first one saved, not the one its session read before."""
+    from sqlalchemy import update
+    db.session.get(User, member.id)  # loaded before the lock is taken, as the sign-in check loads it
+    with db.engine.begin() as other_browser:
+        other_browser.execute(update(User).where(User.id == member.id)
+                              .values(password_hash=accounts.hash_password(NEW_PASSWORD)))
+    with pytest.raises(accounts.WrongPassword):
+        accounts.change_password(member.id, TEST_PASSWORD, "another fine passphrase 42", None)
+    db.session.expire_all()
+    assert accounts.verify_password(db.session.get(User, member.id).password_hash, NEW_PASSWORD)
+
+
+def test_guessing_the_current_password_at_account_is_rate_limited(make_app, member):
+    """A signed-in browser left open must not become a way round the sign-in throttle."""
+    limited = Web(make_app(RATELIMIT_ENABLED=True).test_client())
+    limited.login(member)
+    answers = {limited.post("/account/password", {"current_password": f"guess {n}",
+                                                  "new_password": NEW_PASSWORD}).status_code for n in range(12)}
+    assert answers == {422, 429}
+    refused = limited.post("/account/password", {"current_password": TEST_PASSWORD, "new_password": NEW_PASSWORD})
+    assert refused.status_code == 429 and "Too many requests" in text(refused)
+    db.session.refresh(member)
+    assert accounts.verify_password(member.password_hash, TEST_PASSWORD)
 
 
 # --- a forgotten password ----------------------------------------------------------------------------
@@ -142,6 +170,19 @@ def test_an_invited_teammate_sets_their_own_name_and_password_from_the_emailed_l
     assert "new.person@example.com" not in text(as_admin.get("/settings/users")).split("Invitations waiting")[1]
 
 
+def test_the_name_chosen_on_an_invitation_is_one_line_like_the_name_the_admin_typed(app, as_admin):
+    """A name is shown in lists and written into email subjects and signatures: line breaks and
+    tabs typed (or pasted) on the invitation page are folded into single spaces, as at invite time."""
+    as_admin.post("/settings/invitations", {"email": "eve@example.com", "role": "admin", "name": "Eve\r\nX"})
+    assert db.session.scalars(select(Invitation)).one().name == "Eve X"
+    link = link_in(emails("account_invitation")[0], "invitations")
+    joined = Web(app.test_client()).post(link, {"name": "  Eve\r\nBcc: victim@example.com\t\tEvans ",
+                                                "password": NEW_PASSWORD})
+    assert joined.status_code == 302
+    user = db.session.scalars(select(User).where(User.email == "eve@example.com")).one()
+    assert user.name == "Eve Bcc: victim@example.com Evans"
+
+
 def test_a_resent_invitation_retires_the_old_link_and_a_revoked_one_says_so(app, as_admin):
     as_admin.post("/settings/invitations", {"email": "kim@example.com", "role": "member"})
     invitation = db.session.scalars(select(Invitation)).one()
@@ -169,6 +210,11 @@ def test_inviting_a_teammate_or_a_pending_address_again_is_refused_beside_the_fi
     bad = as_admin.post("/settings/invitations", {"email": "kim", "role": "owner"}, htmx=True)
     assert bad.status_code == 422 and "valid email" in text(bad) and "Not a valid choice" in text(bad)
     assert len(emails("account_invitation")) == 1
+    # An address pasted with a space around it is the address, not "not a valid email address".
+    pasted = as_admin.post("/settings/invitations", {"email": f" {member.email.upper()} ", "role": "member"}, htmx=True)
+    assert pasted.status_code == 422 and "already uses that email" in text(pasted)
+    assert as_admin.post("/settings/invitations", {"email": " lee@example.com\t", "role": "member"}).status_code == 302
+    assert emails("account_invitation")[-1].to_address == "lee@example.com"
 
 
 def test_an_expired_or_tampered_invitation_link_gets_a_plain_page(app, admin):

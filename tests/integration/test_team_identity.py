@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -25,6 +27,15 @@ def image(kind: str = "PNG", size: tuple[int, int] = (40, 20)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, format=kind)
     return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny, valid PNG header claiming a vast 1-bit picture (a decompression bomb's opening)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 def save(web, logo: tuple | None = None, **changes):
@@ -58,6 +69,8 @@ def test_an_admin_saves_the_teams_identity_and_the_logo_is_served_reencoded(as_a
 
     # Saving again without a file keeps the logo; ticking "remove" drops it.
     assert save(as_admin).status_code == 302 and settings().logo_version == row.logo_version
+    no_file_chosen = (io.BytesIO(b""), "", "application/octet-stream")  # what a browser sends for an empty input
+    assert save(as_admin, logo=no_file_chosen).status_code == 302 and settings().logo_version == row.logo_version
     assert save(as_admin, remove_logo="y").status_code == 302 and settings().logo is None
     assert web.get(f"/brand/logo/{row.logo_version}").status_code == 404
 
@@ -73,6 +86,9 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>a
     ({}, (SVG, "logo.svg", "image/svg+xml"), "logo", "SVG is not accepted"),
     ({}, (b"just some text\n", "logo.png", "image/png"), "logo", "not a PNG, JPEG or WebP"),
     ({}, (b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024), "big.png", "image/png"), "logo", "larger than 1 MB"),
+    ({}, (b"", "logo.png", "image/png"), "logo", "That file is empty"),  # chosen, but nothing in it: not "saved"
+    ({}, (png_claiming(60_000, 60_000), "bomb.png", "image/png"), "logo", "too large to read"),
+    ({}, (png_claiming(8_000, 6_000), "wide.png", "image/png"), "logo", "(8,000 × 6,000 pixels)"),
 ])
 def test_bad_identity_input_is_refused_beside_its_field_and_nothing_is_saved(as_admin, changes, logo, field, message):
     response = save(as_admin, logo=(io.BytesIO(logo[0]), *logo[1:]) if logo else None, **changes)
