@@ -13,6 +13,7 @@ from tests.conftest import TEST_PASSWORD
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VIEWPORT = {"width": 1400, "height": 900}
+PHONE = {"width": 375, "height": 812}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -68,7 +69,24 @@ def test_screenshots_of_the_board_and_a_lead_page_from_demo_data(fresh_db, new_p
     expect(page.get_by_role("region", name="Notes").get_by_role("listitem")).to_have_count(3)
     page.screenshot(path=target / "lead.png", full_page=False)
 
-    for name in ("board.png", "lead.png"):
+    # The same two at phone width: one column at a time with its switcher, the rep's actions first.
+    phone = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone.goto("/login")
+    phone.get_by_label("Email").fill(DEMO_ADMIN)
+    phone.get_by_label("Password").fill(TEST_PASSWORD)
+    phone.get_by_role("button", name="Sign in").click()
+    expect(phone).to_have_url(re.compile(r"/board$"))
+    expect(phone.get_by_role("navigation", name="Columns")).to_be_visible()
+    expect(phone.get_by_role("list", name="New cards").locator(".card").first).to_be_visible()
+    phone.screenshot(path=target / "board-phone.png", full_page=False)
+    phone.goto(f"/leads/{lead_id}")
+    expect(phone.get_by_role("region", name="Actions")).to_be_visible()
+    phone.screenshot(path=target / "lead-phone.png", full_page=False)
+
+    for name, size in (("board.png", VIEWPORT), ("lead.png", VIEWPORT), ("board-phone.png", PHONE),
+                       ("lead-phone.png", PHONE)):
         path = target / name
         assert path.stat().st_size > 10_000, f"{path} is suspiciously small"
-        assert png_size(path) == (VIEWPORT["width"], VIEWPORT["height"])
+        # A phone's screenshot is in device pixels (is_mobile sets a device scale factor).
+        width, height = png_size(path)
+        assert (width / size["width"], height / size["height"]) in {(1, 1), (2, 2), (3, 3)}, (name, width, height)
