@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import TIMEOUT_MS, Person, empty_tables, sign_in
 from tests.conftest import TEST_PASSWORD
-from tests.integration.test_url_map import build, build_world, routes
+from tests.integration.test_url_map import ADMIN_BLUEPRINTS, build, build_world, routes
 
 AXE = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe.min.js"
 WIDTHS = {"1280px": {"width": 1280, "height": 800}, "375px": {"width": 375, "height": 812}}
@@ -169,7 +169,7 @@ def print_walk(walk: Walk, who: str, missing) -> None:
 def test_every_page_has_no_serious_or_critical_axe_violation(live_server, world, walker, who):
     person = world["people"].get(who)
     page = walker(who, person)
-    refused = {"settings", "outbox"} if who == "member" else ()  # a member gets the one 403 page for those
+    refused = ADMIN_BLUEPRINTS if who == "member" else ()  # a member gets the one 403 page for those
     urls, missing = page_urls(live_server.app, world, refused)
     if who == "signed out":  # the public side, with the real links its emails carry
         urls += [(f"email link {path.split('/')[1]}", path) for path in world["email_links"]]
