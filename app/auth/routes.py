@@ -46,6 +46,10 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
+    known = not form.is_submitted() and bool(session.get("sign_in_as"))
+    if known:
+        # Straight from choosing a password (a reset or an invitation): the address is already known.
+        form.email.data = session.pop("sign_in_as")
     if form.validate_on_submit():
         device_of, device = _device_cookie()
         try:
@@ -55,7 +59,7 @@ def login():
         except LoginThrottled as exc:
             form.form_errors.append(exc.message)
             g.retry_after = exc.retry_after  # the one number: the page says it, Retry-After says it
-            return render_template("auth/login.html", form=form), 429
+            return render_template("auth/login.html", form=form, known=False), 429
         except InvalidCredentials as exc:
             form.form_errors.append(exc.message)
             status = 401
@@ -75,7 +79,7 @@ def login():
             return response
     elif form.is_submitted():
         status = 422
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form, known=known), status
 
 
 @bp.post("/logout")
@@ -122,6 +126,7 @@ def reset_password(token: str):
         if form.validate_on_submit():
             accounts.reset_password(token, form.password.data)
             flash("Your password is changed, and every other sign-in ended. Sign in with the new one.", "success")
+            session["sign_in_as"] = user.email
             return redirect(url_for("auth.login"))
     except accounts.LinkRefused as exc:
         return _link_refused(exc)
@@ -142,6 +147,7 @@ def accept_invitation(token: str):
         if form.validate_on_submit():
             user = accounts.accept_invitation(token, form.name.data, form.password.data)
             flash(f"Welcome, {user.name}. Sign in with {user.email} and the password you chose.", "success")
+            session["sign_in_as"] = user.email
             return redirect(url_for("auth.login"))
     except accounts.LinkRefused as exc:
         return _link_refused(exc)
