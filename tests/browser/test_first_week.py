@@ -1,0 +1,49 @@
+"""What a new team trips over in its first week, found by trying it as a new user would."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import sign_in
+
+PHONE = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True}
+
+
+def hint_and_room(box) -> list[float]:
+    """The placeholder's width in the box's own font, and the box's content width."""
+    return box.evaluate("""el => {
+        const style = getComputedStyle(el);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = style.font;
+        return [ctx.measureText(el.placeholder).width,
+                el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)];
+    }""")
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_an_admins_search_box_hint_fits_beside_the_settings_entry(width, new_page, seeded):
+    page = new_page(viewport={"width": width, "height": 800})
+    sign_in(page, seeded.admin)
+    expect(page.locator(".nav-menu").get_by_text("Settings", exact=True)).to_be_visible()
+    box = page.get_by_role("searchbox", name="Find")  # the label still names it for screen readers
+    expect(box).to_be_visible()
+    page.wait_for_load_state("load")
+    needs, room = hint_and_room(box)
+    assert needs <= room, f"the hint needs {needs:.0f}px, the box has {room:.0f}px"
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_leaving_the_deactivate_question_says_it_keeps_the_person_active(new_page, seeded):
+    page = new_page(**PHONE)
+    sign_in(page, seeded.admin)
+    page.goto("/settings/users")
+    page.get_by_role("link", name=f"Deactivate {seeded.member.name}").press("Enter")
+    expect(page.get_by_role("heading", name=f"Deactivate {seeded.member.name}?")).to_be_visible()
+    # Beside "Their open leads go to", "Keep them" read as keeping the leads; the way out says what it keeps.
+    cancel = page.get_by_role("link", name=f"Cancel: keep {seeded.member.name} active")
+    cancel.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/settings/users$"))
+    expect(page.get_by_role("link", name=f"Deactivate {seeded.member.name}")).to_be_visible()
