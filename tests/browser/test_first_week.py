@@ -47,3 +47,20 @@ def test_leaving_the_deactivate_question_says_it_keeps_the_person_active(new_pag
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/settings/users$"))
     expect(page.get_by_role("link", name=f"Deactivate {seeded.member.name}")).to_be_visible()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_quick_add_opened_by_keyboard_takes_the_typing_in_its_name_box(size, new_page, seeded):
+    from tests.browser.conftest import column, column_cards
+    page = new_page(**PHONE) if size == "phone" else new_page()
+    sign_in(page, seeded.member)
+    new = column(page, "New")
+    new.locator(".quick-add > summary").focus()
+    # Enter then Tab at once, as a keyboard user does, before the form has arrived: the Tab used to
+    # land on the placeholder link the swap removes, and the typing went nowhere.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(new.get_by_label("Name")).to_be_focused()
+    page.keyboard.type("Tabby Typist")
+    page.keyboard.press("Enter")
+    expect(column_cards(page, "New").get_by_role("link", name="Tabby Typist", exact=True)).to_be_focused()
