@@ -291,8 +291,12 @@
     var active = document.activeElement, target = evt.detail.target;
     if (!active || active === document.body || !target || !target.contains(active)) return;
     var around = target.parentNode && target.parentNode.closest("section, [role=region], form, ul, ol, main");
+    var id = target.id;
     setTimeout(function () {
-      keepFocusNear(document.body.contains(target) ? target : around);
+      // An outerHTML swap puts a new element under the same id (a pool row after Claim): focus
+      // stays on that row, not on the whole page's main content.
+      var again = id && document.getElementById(id);
+      keepFocusNear(document.body.contains(target) ? target : (again || around));
     }, 60);
   });
 

@@ -64,3 +64,21 @@ def test_quick_add_opened_by_keyboard_takes_the_typing_in_its_name_box(size, new
     page.keyboard.type("Tabby Typist")
     page.keyboard.press("Enter")
     expect(column_cards(page, "New").get_by_role("link", name="Tabby Typist", exact=True)).to_be_focused()
+
+
+def test_after_claiming_from_the_pool_on_a_phone_focus_stays_on_that_lead(new_page, seeded):
+    from tests.browser.conftest import sign_in as _sign_in
+    for name in ("Ann", "Ben", "Cat"):
+        seeded.lead(name, "Pooled")
+    page = new_page(**PHONE)
+    _sign_in(page, seeded.member)
+    page.goto("/leads")
+    claim = page.get_by_role("button", name="Claim Ben Pooled")
+    claim.focus()
+    page.keyboard.press("Enter")
+    row = page.locator("tr.pool-row").filter(has=page.get_by_role("link", name="Ben Pooled"))
+    expect(row).to_contain_text(seeded.member.name)
+    # Focus was on main (the top of the list); it stays on the claimed lead's card, so Tab carries on there.
+    expect(row).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("checkbox", name="Select Ben Pooled")).to_be_focused()
