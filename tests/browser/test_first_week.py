@@ -82,3 +82,32 @@ def test_after_claiming_from_the_pool_on_a_phone_focus_stays_on_that_lead(new_pa
     expect(row).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("checkbox", name="Select Ben Pooled")).to_be_focused()
+
+
+def test_the_outbox_shows_an_email_with_the_teams_logo_when_the_app_runs_on_http(new_page, seeded):
+    """`make run` serves http://127.0.0.1; the preview's CSP let only https: images in, so the logo the
+    admin just uploaded was a blank gap in every email they checked."""
+    import io
+
+    from PIL import Image
+    seeded.live.app.config["BASE_URL"] = seeded.url  # http, as make run's
+    out = io.BytesIO()
+    Image.new("RGB", (60, 30), (15, 118, 110)).save(out, format="PNG")
+    page = new_page()
+    sign_in(page, seeded.admin)
+    page.goto("/settings/team")
+    page.get_by_label("Team name").fill("Acme Sales")
+    page.get_by_label("Logo (PNG, JPEG or WebP, up to 1 MB)").set_input_files(
+        {"name": "logo.png", "mimeType": "image/png", "buffer": out.getvalue()})
+    page.get_by_role("button", name="Save").press("Enter")
+    expect(page.get_by_text("Team settings saved.")).to_be_visible()
+    page.goto("/settings/users")
+    page.get_by_label("Email").fill("nia@example.com")
+    page.get_by_role("button", name="Send invitation").press("Enter")
+    expect(page.get_by_text("Invited nia@example.com.")).to_be_visible()
+    page.goto("/outbox")
+    page.get_by_role("link", name=re.compile("invited you to join Acme Sales")).click()
+    logo = page.frame_locator("iframe").locator("img").first
+    expect(logo).to_be_attached()
+    page.wait_for_timeout(300)
+    assert logo.evaluate("(img) => img.complete && img.naturalWidth") == 60
