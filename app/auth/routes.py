@@ -9,6 +9,7 @@ from app.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, 
 from app.extensions import limiter
 from app.services import ServiceError, accounts
 from app.services.auth import InvalidCredentials, LoginThrottled, sign_in, sign_out
+from app.services.team_settings import identity
 from app.web import add_form_error, safe_next
 
 
@@ -153,4 +154,7 @@ def accept_invitation(token: str):
         return _link_refused(exc)
     except ServiceError as exc:
         add_form_error(form, exc)
-    return render_template("auth/invitation.html", form=form, invitation=invitation), 422 if form.is_submitted() else 200
+    team_name = identity().name  # the email said "join Acme Sales": the page it opens says it too
+    return (render_template("auth/invitation.html", form=form, invitation=invitation,
+                            team_name=None if team_name.casefold() == "leadboard" else team_name),
+            422 if form.is_submitted() else 200)

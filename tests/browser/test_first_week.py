@@ -111,3 +111,8 @@ def test_the_outbox_shows_an_email_with_the_teams_logo_when_the_app_runs_on_http
     expect(logo).to_be_attached()
     page.wait_for_timeout(300)
     assert logo.evaluate("(img) => img.complete && img.naturalWidth") == 60
+    # The link opens a page that names the team the email named.
+    link = page.locator("pre.email-text a").get_attribute("href")
+    guest = new_page(**PHONE)
+    guest.goto(link)
+    expect(guest.get_by_role("heading", name="Join Acme Sales on Leadboard")).to_be_visible()
