@@ -116,3 +116,29 @@ def test_the_outbox_shows_an_email_with_the_teams_logo_when_the_app_runs_on_http
     guest = new_page(**PHONE)
     guest.goto(link)
     expect(guest.get_by_role("heading", name="Join Acme Sales on Leadboard")).to_be_visible()
+
+
+@pytest.mark.parametrize("path, label", [("/account", "Your timezone"), ("/settings/team", "Team timezone")])
+def test_timezone_pickers_offer_todays_zones_with_names_people_read(path, label, new_page, seeded):
+    page = new_page(**PHONE)
+    sign_in(page, seeded.admin)
+    page.goto(path)
+    picker = page.get_by_label(label)
+    values = picker.locator("option").evaluate_all("options => options.map(o => o.value)")
+    # Before: every IANA name (about 600), old aliases too, shown as raw identifiers.
+    assert "US/Eastern" not in values and "Africa/Asmera" not in values and "America/Buenos_Aires" not in values
+    assert "America/New_York" in values and "UTC" in values
+    expect(picker.locator("option[value='America/New_York']")).to_have_text("America/New_York · Eastern Time (New York)")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_zone_saved_before_the_short_list_stays_chosen(new_page, seeded):
+    from app.extensions import db
+    from app.models import User
+    with seeded.live.db():
+        db.session.get(User, seeded.member.id).timezone = "US/Eastern"
+        db.session.commit()
+    page = new_page()
+    sign_in(page, seeded.member)
+    page.goto("/account")
+    expect(page.get_by_label("Your timezone")).to_have_value("US/Eastern")
