@@ -714,14 +714,14 @@
 /* == newuser14: the board's quick add takes the typing as soon as its form arrives == */
 /* Opening "Add a lead" fetches the form into the column; until it arrives the slot holds the no-JS
    link, and a quick Tab lands on that link, which the swap then removes, dropping focus to the page.
-   When the form arrives while focus is on the opener, in the slot or lost, it goes to the Name box. */
+   When the form arrives and focus was lost that way, it goes to the Name box (focus anywhere else,
+   the opener included, is left alone). */
 (function () {
   document.addEventListener("htmx:afterSwap", function (evt) {
     var slot = evt.detail && evt.detail.target;
     if (!slot || !slot.classList || !slot.classList.contains("quick-add-slot")) return;
-    var details = slot.closest("details");
     var active = document.activeElement;
-    if (active && active !== document.body && !(details && details.contains(active))) return;
+    if (active && active !== document.body) return;
     var first = slot.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus();
   });
