@@ -291,8 +291,12 @@
     var active = document.activeElement, target = evt.detail.target;
     if (!active || active === document.body || !target || !target.contains(active)) return;
     var around = target.parentNode && target.parentNode.closest("section, [role=region], form, ul, ol, main");
+    var id = target.id;
     setTimeout(function () {
-      keepFocusNear(document.body.contains(target) ? target : around);
+      // An outerHTML swap puts a new element under the same id (a pool row after Claim): focus
+      // stays on that row, not on the whole page's main content.
+      var again = id && document.getElementById(id);
+      keepFocusNear(document.body.contains(target) ? target : (again || around));
     }, 60);
   });
 
@@ -704,5 +708,21 @@
         syncScroll();
       });
     }
+  });
+})();
+
+/* == newuser14: the board's quick add takes the typing as soon as its form arrives == */
+/* Opening "Add a lead" fetches the form into the column; until it arrives the slot holds the no-JS
+   link, and a quick Tab lands on that link, which the swap then removes, dropping focus to the page.
+   When the form arrives and focus was lost that way, it goes to the Name box (focus anywhere else,
+   the opener included, is left alone). */
+(function () {
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var slot = evt.detail && evt.detail.target;
+    if (!slot || !slot.classList || !slot.classList.contains("quick-add-slot")) return;
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var first = slot.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus();
   });
 })();

@@ -9,6 +9,7 @@ from app.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, 
 from app.extensions import limiter
 from app.services import ServiceError, accounts
 from app.services.auth import InvalidCredentials, LoginThrottled, sign_in, sign_out
+from app.services.team_settings import identity
 from app.web import add_form_error, safe_next
 
 
@@ -46,6 +47,10 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
+    known = not form.is_submitted() and bool(session.get("sign_in_as"))
+    if known:
+        # Straight from choosing a password (a reset or an invitation): the address is already known.
+        form.email.data = session.pop("sign_in_as")
     if form.validate_on_submit():
         device_of, device = _device_cookie()
         try:
@@ -55,7 +60,7 @@ def login():
         except LoginThrottled as exc:
             form.form_errors.append(exc.message)
             g.retry_after = exc.retry_after  # the one number: the page says it, Retry-After says it
-            return render_template("auth/login.html", form=form), 429
+            return render_template("auth/login.html", form=form, known=False), 429
         except InvalidCredentials as exc:
             form.form_errors.append(exc.message)
             status = 401
@@ -75,7 +80,7 @@ def login():
             return response
     elif form.is_submitted():
         status = 422
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form, known=known), status
 
 
 @bp.post("/logout")
@@ -122,6 +127,7 @@ def reset_password(token: str):
         if form.validate_on_submit():
             accounts.reset_password(token, form.password.data)
             flash("Your password is changed, and every other sign-in ended. Sign in with the new one.", "success")
+            session["sign_in_as"] = user.email
             return redirect(url_for("auth.login"))
     except accounts.LinkRefused as exc:
         return _link_refused(exc)
@@ -142,9 +148,13 @@ def accept_invitation(token: str):
         if form.validate_on_submit():
             user = accounts.accept_invitation(token, form.name.data, form.password.data)
             flash(f"Welcome, {user.name}. Sign in with {user.email} and the password you chose.", "success")
+            session["sign_in_as"] = user.email
             return redirect(url_for("auth.login"))
     except accounts.LinkRefused as exc:
         return _link_refused(exc)
     except ServiceError as exc:
         add_form_error(form, exc)
-    return render_template("auth/invitation.html", form=form, invitation=invitation), 422 if form.is_submitted() else 200
+    team_name = identity().name  # the email said "join Acme Sales": the page it opens says it too
+    return (render_template("auth/invitation.html", form=form, invitation=invitation,
+                            team_name=None if team_name.casefold() == "leadboard" else team_name),
+            422 if form.is_submitted() else 200)

@@ -112,7 +112,7 @@ def _timezone_form() -> AccountForm:
     form = AccountForm(timezone=current_user.timezone or "",
                        email_kinds=sorted(notification_service.email_choices(current_user.id)))
     form.timezone.choices = [("", f"The team's timezone ({team_settings.team_timezone()})")] + \
-        [(n, n) for n in team_settings.timezone_names()]
+        team_settings.zone_choices(keep=current_user.timezone)
     form.email_kinds.choices = [(kind.name, kind.label) for kind in notification_service.kinds_for(current_user)] + \
         [(notification_service.DIGEST, notification_service.DIGEST_LABEL)]
     return form

@@ -13,7 +13,8 @@ from app.web import admin_required
 
 # The stored HTML is shown in a sandboxed frame: no scripts, no same-origin access; its links open
 # in a new tab, so a person can follow the confirmation link as the prospect would.
-EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'; "
+# Images: data:, https:, and the app's own (the team's logo, which `make run` serves over http).
+EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; frame-ancestors 'self'; "
              "sandbox allow-popups allow-popups-to-escape-sandbox")
 
 

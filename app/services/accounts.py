@@ -319,11 +319,13 @@ def _send_invitation(invitation: Invitation, now: datetime) -> None:
     inviter = invitation.invited_by.name if invitation.invited_by else "An admin"
     from app.services.appointment_emails import logo_url
     team = identity()
+    # A team not named yet goes by the server's name, "Leadboard": not "join Leadboard on Leadboard".
+    place = team.name if team.name.casefold() == "leadboard" else f"{team.name} on Leadboard"
     context = {"inviter": inviter, "name": invitation.name, "url": _absolute("auth.accept_invitation", token=token),
-               "days": INVITATION_LIFETIME.days, "team": team, "logo_url": logo_url()}
+               "days": INVITATION_LIFETIME.days, "team": team, "logo_url": logo_url(), "place": place}
     text_body, html_body = _render("invitation", context)
     queue_email(kind=INVITATION_KIND, to_address=invitation.email, to_name=invitation.name,
-                subject=f"{inviter} invited you to join {team.name} on Leadboard", text_body=text_body,
+                subject=f"{inviter} invited you to join {place}", text_body=text_body,
                 html_body=html_body, now=now)
 
 

@@ -77,6 +77,17 @@ def current_zones() -> list[str]:
     return sorted(names | {"UTC"})
 
 
+def zone_choices(keep: str | None = None) -> list[tuple[str, str]]:
+    """The team's and a person's timezone pickers: today's zones (no old aliases such as US/Eastern
+    or Africa/Asmera), each with the name people read ("America/New_York · Eastern Time (New York)"),
+    ordered by identifier so typing a region or city still jumps to it; `keep`, a zone saved earlier
+    that is no longer on that list, stays offered so saving the form does not change it."""
+    names = current_zones()
+    if keep and keep not in names:
+        names = sorted([*names, keep])
+    return [(n, n if zone_name(n) == n else f"{n} · {zone_name(n)}") for n in names]
+
+
 def check_timezone(name: str | None, field: str = "timezone") -> str:
     """The IANA zone a person meant ("Europe/Paris", "europe/paris" or just "Paris"); raises
     ServiceError naming the field if it is none."""

@@ -65,7 +65,7 @@ def team():
                             team_name=current.team_name or "", currency=current.currency or "USD",
                             accent_colour=current.accent_colour or team_settings.DEFAULT_ACCENT,
                             mail_from=current.mail_from or "")
-    form.timezone.choices = [(n, n) for n in team_settings.timezone_names()]
+    form.timezone.choices = team_settings.zone_choices(keep=current.timezone)
     form.currency.choices = team_settings.currencies()
     form.appointment_stage.choices = [("", "Don't move it")] + [(str(s.id), s.name) for s in stage_service.pipeline()]
     if form.validate_on_submit():  # the stage must be one of the choices; the service checks it still exists

@@ -184,3 +184,11 @@ def test_an_invitation_email_names_the_team_with_its_logo_and_accent(as_admin):
     assert "invited you to join Acme Sales on Leadboard" in email.text_body
     assert "invited you to join Acme Sales on Leadboard" in email.html_body
     assert f"/brand/logo/{version}" in email.html_body and "border-top:4px solid #0f766e" in email.html_body
+
+
+def test_an_invitation_from_a_team_not_named_yet_does_not_say_leadboard_twice(as_admin):
+    assert as_admin.post("/settings/invitations", {"email": "kim@example.com", "role": "member"}).status_code == 302
+    [email] = db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == "account_invitation")).all()
+    assert email.subject == "Ada Admin invited you to join Leadboard"
+    assert "invited you to join Leadboard." in email.text_body and "Leadboard on Leadboard" not in email.text_body
+    assert "invited you to join Leadboard." in email.html_body and "Leadboard on Leadboard" not in email.html_body
