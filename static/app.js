@@ -287,6 +287,24 @@
     place.focus({ preventScroll: true });
   }
 
+  // The lead page's forms that change the lead besides its stage (a note, an activity, tags, a
+  // sequence: [data-send-version]) send the version its "Move to stage" form holds; when nobody else
+  // changed the lead meanwhile, the reply's panel carries the new one (data-lead-version), copied
+  // into that form (leads/_stage_version.html).
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (!elt || !elt.closest || !elt.closest("[data-send-version]")) return;
+    var version = document.getElementById("lead-stage-version");
+    if (version) evt.detail.parameters.version = version.value;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var fresh = document.querySelector("[data-lead-version]");
+    if (!fresh) return;
+    var version = document.getElementById("lead-stage-version");
+    if (version) version.value = fresh.getAttribute("data-lead-version");
+    fresh.removeAttribute("data-lead-version");
+  });
+
   document.addEventListener("htmx:beforeSwap", function (evt) {
     var active = document.activeElement, target = evt.detail.target;
     if (!active || active === document.body || !target || !target.contains(active)) return;

@@ -68,7 +68,7 @@ def test_state_counts_stop_at_the_cap_and_say_so(as_admin, monkeypatch):
     add_emails(7, state="failed")
     add_emails(3, state="sent")
     html = as_admin.get("/outbox").get_data(as_text=True)
-    assert "Failed (5+)" in html and "Sent (3)" in html and "Queued (0)" in html
+    assert "Failed (5+)" in html and "Sent or kept here (3)" in html and "Queued (0)" in html
 
 
 def test_a_deep_page_reads_no_offset(as_admin):
