@@ -215,6 +215,20 @@ def card(page, lead_name: str):
     return page.locator(".card").filter(has=page.get_by_role("link", name=lead_name, exact=True))
 
 
+def move_to_won_by_keyboard(page, lead_name: str):
+    """Open the card's "Move to…" menu from the keyboard, choose Won and press Move: the closing
+    dialog it asks for."""
+    from playwright.sync_api import expect
+    the_card = card(page, lead_name)
+    the_card.locator(".move-to > summary").focus()
+    page.keyboard.press("Enter")
+    stage = the_card.get_by_label("Stage", exact=True)
+    expect(stage).to_be_visible()
+    stage.select_option(label="Won")
+    the_card.get_by_role("button", name="Move", exact=True).press("Enter")
+    return page.get_by_role("dialog", name=f"Won: {lead_name}")
+
+
 def mouse_drag(page, source, target, *, arrived, target_position: str = "center", steps: int = 20,
                timeout: float = 5.0) -> None:
     """Press on `source`, move in small steps onto `target`, keep nudging until `arrived()`, release.

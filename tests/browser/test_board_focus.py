@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import card, sign_in
+from tests.browser.conftest import card, move_to_won_by_keyboard, sign_in
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
 
@@ -86,14 +86,7 @@ def test_escape_in_the_won_dialog_returns_focus_to_the_cards_move_to_menu(new_pa
     seeded.lead("Wanda", "Win", value="800")
     page = new_page()
     sign_in(page, seeded.admin)
-    the_card = card(page, "Wanda Win")
-    the_card.locator(".move-to summary").focus()
-    page.keyboard.press("Enter")
-    stage = the_card.get_by_label("Stage", exact=True)
-    expect(stage).to_be_visible()
-    stage.select_option(label="Won")
-    the_card.get_by_role("button", name="Move", exact=True).press("Enter")
-    dialog = page.get_by_role("dialog", name="Won: Wanda Win")
+    dialog = move_to_won_by_keyboard(page, "Wanda Win")
     expect(dialog.get_by_label("Won value")).to_be_focused()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)

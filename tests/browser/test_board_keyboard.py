@@ -4,7 +4,7 @@ that failed, focus is on the first field in error."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import card, column_cards, sign_in
+from tests.browser.conftest import card, column_cards, move_to_won_by_keyboard, sign_in
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
 
@@ -53,14 +53,7 @@ def test_after_a_failed_save_focus_is_on_the_first_error(new_page, seeded, size)
     seeded.lead("Wanda", "Win", value="800")
     page = new_page(viewport=SIZES[size])
     sign_in(page, seeded.member)
-    the_card = card(page, "Wanda Win")
-    the_card.locator(".move-to > summary").focus()
-    page.keyboard.press("Enter")
-    stage = the_card.get_by_label("Stage", exact=True)
-    expect(stage).to_be_visible()
-    stage.select_option(label="Won")
-    the_card.get_by_role("button", name="Move", exact=True).press("Enter")
-    dialog = page.get_by_role("dialog", name="Won: Wanda Win")
+    dialog = move_to_won_by_keyboard(page, "Wanda Win")
     value = dialog.get_by_label("Won value")
     expect(value).to_be_focused()
     value.fill("lots")
