@@ -29,6 +29,7 @@ from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record
 from app.services.export import EXPORT_BATCH
 from app.services.leads import active_user
 from app.services.stages import get_stage
+from app.services.timeline import record as record_entry
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
@@ -241,6 +242,10 @@ class Tally:
     rejected: int = 0
     processed_bytes: int = 0
 
+    def count(self, outcome: RowOutcome) -> None:
+        name = {"merged": "updated"}.get(outcome.outcome, outcome.outcome)
+        setattr(self, name, getattr(self, name) + 1)
+
     def values(self) -> dict:
         return {"rows_done": self.rows_done, "created_count": self.created, "updated_count": self.updated,
                 "skipped_count": self.skipped, "rejected_count": self.rejected,
@@ -282,6 +287,32 @@ class Plan:
                    region=region, header_of=header_of, apply_rules=bool(imp.apply_rules))
 
 
+@dataclass
+class Row:
+    """One data row read for import: the lead fields, its UTM origin, and notes for its timeline
+    (values the lead could not take, kept as they were in the file)."""
+
+    data: dict
+    origin: dict
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RowOutcome:
+    """What became of one row of the file: the ledger of an import is a list of these.
+
+    outcome: "created", "updated" (an existing lead's fields changed), "merged" (an existing lead's
+    empty fields filled), "skipped" (a duplicate of lead_id, left alone) or "rejected" (reason says
+    why, values holds the row as it was). changes: field -> [old, new] on an existing lead (undo)."""
+
+    row_number: int
+    outcome: str
+    lead_id: int | None = None
+    reason: str | None = None
+    values: list[str] | None = None
+    changes: dict | None = None
+
+
 class RowRejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -317,8 +348,8 @@ def _unneutralise(value: str) -> str:
     return value[1:] if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r" else value
 
 
-def lead_fields(cells: list[str], plan: Plan) -> tuple[dict, dict]:
-    """(lead fields, UTM origin) from one row; raises RowRejected."""
+def lead_fields(cells: list[str], plan: Plan) -> Row:
+    """The lead fields, UTM origin and timeline notes of one row; raises RowRejected."""
     data, origin = {}, {}
     for index, name in plan.columns:
         value = _unneutralise(cells[index].strip()) if index < len(cells) else ""
@@ -341,11 +372,11 @@ def lead_fields(cells: list[str], plan: Plan) -> tuple[dict, dict]:
             data[name] = value
     if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
         raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
-    return data, origin
+    return Row(data, origin)
 
 
-def _import_record(record: Record, plan: Plan) -> str:
-    """'created', 'updated' or 'skipped'; raises RowRejected with the reason."""
+def _import_record(record: Record, plan: Plan) -> RowOutcome:
+    """What became of one row, through capture_lead; raises RowRejected with the reason."""
     if record.error:
         raise RowRejected(record.error)
     text = "".join(record.cells)
@@ -358,10 +389,10 @@ def _import_record(record: Record, plan: Plan) -> str:
     if extra:
         raise RowRejected(f"Has {len(record.cells)} values but the header has {len(plan.headers)} columns "
                           "(is a value with a comma or semicolon missing its quotes?).")
-    data, origin = lead_fields(record.cells, plan)
+    row = lead_fields(record.cells, plan)
     try:
-        captured = capture_lead(data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
-                                owner_id=plan.owner_id, source=plan.source, origin=origin,
+        captured = capture_lead(row.data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
+                                owner_id=plan.owner_id, source=plan.source, origin=row.origin,
                                 on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules,
                                 sla_clock=False)  # rows from elsewhere: no first-response clock
     except ServiceError as exc:
@@ -370,9 +401,14 @@ def _import_record(record: Record, plan: Plan) -> str:
         raise RowRejected(f"{header}: {exc.message}" if named else exc.message)
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
+    lead_id = captured.lead.id
+    if row.notes:
+        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "notes": row.notes})
     if captured.created:
-        return "created"
-    return "updated" if captured.changed or captured.custom_changed else "skipped"
+        return RowOutcome(record.number, "created", lead_id)
+    if captured.changed or captured.custom_changed:
+        return RowOutcome(record.number, "updated", lead_id, changes={**captured.changed, **captured.custom_changed})
+    return RowOutcome(record.number, "skipped", lead_id)
 
 
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS) -> LeadImport | None:
@@ -419,7 +455,7 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
             # (the identity map keeps only what something references).
             held = [db.session.get(Stage, plan.stage_id) if plan.stage_id else None,
                     db.session.get(User, plan.owner_id) if plan.owner_id else None]
-            started, rows, rejections = time.monotonic(), 0, []
+            started, rows, outcomes = time.monotonic(), 0, []
             finished = True
             for record in records:
                 tally.processed_bytes = record.end
@@ -432,19 +468,17 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                     # PostgreSQL subtransaction per row (see BATCH_ROWS).
                     outcome = _import_record(record, plan)
                 except RowRejected as exc:
-                    tally.rejected += 1
-                    rejections.append({"import_id": plan.import_id, "row_number": record.number,
-                                       "reason": exc.reason, "values": [printable(c) for c in record.cells]})
-                else:
-                    setattr(tally, outcome, getattr(tally, outcome) + 1)
+                    outcome = RowOutcome(record.number, "rejected", reason=exc.reason,
+                                         values=[printable(c) for c in record.cells])
+                outcomes.append(outcome)
+                tally.count(outcome)
                 rows += 1
                 # A round-robin turn this row took is locked until the batch commits: commit now, so
                 # that a form capture routed by the same rule waits for one lead, not a batch.
                 if rows >= batch_rows or time.monotonic() - started >= BATCH_SECONDS or holds_turn():
                     finished = False
                     break
-            if rejections:
-                db.session.execute(insert(ImportRejection), rejections)
+            _write_outcomes(plan, outcomes)
             values = tally.values()
             if finished:
                 values.update(status="done", finished_at=utcnow(), processed_bytes=size)
@@ -453,6 +487,14 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
             db.session.execute(update(LeadImport).where(LeadImport.id == plan.import_id).values(**values)
                                .execution_options(synchronize_session=False))
             del held
+
+
+def _write_outcomes(plan: Plan, outcomes: list[RowOutcome]) -> None:
+    """Keep one batch's row outcomes, inside the batch's transaction (the rejected rows, for now)."""
+    rejections = [{"import_id": plan.import_id, "row_number": o.row_number, "reason": o.reason, "values": o.values}
+                  for o in outcomes if o.outcome == "rejected"]
+    if rejections:
+        db.session.execute(insert(ImportRejection), rejections)
 
 
 def _tell_owner(plan: Plan, created: int) -> None:

@@ -180,13 +180,13 @@ def test_a_full_name_column_is_split_into_first_and_last():
     assert split_name("Ada Lovelace") == ("Ada", "Lovelace")
     assert split_name("Lovelace, Ada") == ("Ada", "Lovelace")
     assert split_name("Dr. Ludwig van Beethoven") == ("Ludwig", "van Beethoven")
-    data, _ = lead_fields(["  Grace Hopper ", "g@example.com"], plan({"0": "full_name", "1": "email"}))
+    data = lead_fields(["  Grace Hopper ", "g@example.com"], plan({"0": "full_name", "1": "email"})).data
     assert data == {"first_name": "Grace", "last_name": "Hopper", "email": "g@example.com"}
 
 
 def test_utm_columns_become_origin_and_money_loses_its_currency():
-    data, origin = lead_fields(["Ada", "$1,200.50", "newsletter"],
-                               plan({"0": "first_name", "1": "value", "2": "utm_source"}))
+    row = lead_fields(["Ada", "$1,200.50", "newsletter"], plan({"0": "first_name", "1": "value", "2": "utm_source"}))
+    data, origin = row.data, row.origin
     assert data == {"first_name": "Ada", "value": "1,200.50"} and origin == {"utm_source": "newsletter"}
     assert money_text("1.234,56 EUR") == "1234.56" and money_text("12,5") == "12.5"
     assert money_text("1,500") == "1,500"  # three digits after a comma: thousands, left to the normaliser
@@ -199,7 +199,7 @@ def test_a_row_with_nothing_to_recognise_a_lead_by_is_rejected():
 
 
 def test_a_cell_our_export_neutralised_comes_back_as_it_was():
-    data, _ = lead_fields(["'+14155550123", "'=not a formula"], plan({"0": "phone", "1": "company"}))
+    data = lead_fields(["'+14155550123", "'=not a formula"], plan({"0": "phone", "1": "company"})).data
     assert data["phone"] == "+14155550123" and "first_name" not in data
 
 
