@@ -27,7 +27,9 @@ from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, RecordCounter, Utf8Evidence,
                                       data_records, detect_encoding, inspect_sample, printable, read_records)
 from app.services.export import EXPORT_BATCH
-from app.services.leads import active_user
+from app.services import import_cells
+from app.services.leads import active_user, clean_fields, default_phone_region
+from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
 from app.services.timeline import record as record_entry
 
@@ -267,6 +269,10 @@ class Plan:
     region: str
     apply_rules: bool = False  # new leads without an owner go where the assignment rules say
     header_of: dict[str, str] = field(default_factory=dict)
+    strict: bool = False  # a value a field cannot take rejects the row (else: left out, kept on the timeline)
+    date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date custom field
+    custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by key
+    filename: str = ""
 
     @classmethod
     def of(cls, imp: LeadImport, region: str) -> Plan:
@@ -284,7 +290,9 @@ class Plan:
         return cls(import_id=imp.id, columns=columns, headers=list(imp.headers), source=imp.default_source,
                    stage_id=stage_id, owner_id=imp.default_owner_id,
                    on_duplicate=DUPLICATE_MODES.get(imp.duplicates, OnDuplicate.skip), actor_id=imp.created_by_id,
-                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules))
+                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules), strict=bool(imp.strict),
+                   date_order=imp.date_order or import_cells.default_date_order(region or default_phone_region()),
+                   custom={f.key: f for f in custom_fields.definitions()}, filename=imp.filename)
 
 
 @dataclass
@@ -322,15 +330,15 @@ class RowRejected(Exception):
 _SALUTATION = re.compile(r"^(mr|mrs|ms|miss|mx|dr|prof)\.?\s+", re.IGNORECASE)
 _CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}(?=[\s\d.$€£¥])|(?<=[\s\d.])[A-Za-z]{3}$")
 _MONEY_JUNK = re.compile(r"[\s\u00a0$€£¥]")
-_DECIMAL_COMMA = re.compile(r"^\d{1,3}(\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$")  # 1.234,56 or 12,5
+_ENGLISH_GROUPS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")  # 1,234,567.89: the normaliser drops the commas
 
 
 def money_text(value: str) -> str:
-    """'$1,200.50' -> '1,200.50'; '1.234,56 EUR' -> '1234.56' (a decimal comma has 1-2 digits after it)."""
-    value = _MONEY_JUNK.sub("", _CURRENCY_CODE.sub("", value.strip()))
-    if _DECIMAL_COMMA.match(value):
-        value = value.replace(".", "").replace(",", ".")
-    return value
+    """'$1,200.50' -> '1,200.50'; '1.234,56 EUR' -> '1234.56'; '1 234 567,89', "1'234.50", '1.200 €' too
+    (import_cells.number_text: a decimal comma has 1-2 digits after it, a lone '.' or ',' before
+    exactly three digits groups thousands)."""
+    plain = _MONEY_JUNK.sub("", _CURRENCY_CODE.sub("", value.strip()))
+    return plain if _ENGLISH_GROUPS.match(plain) else import_cells.number_text(value)
 
 
 def split_name(full: str) -> tuple[str, str]:
@@ -348,31 +356,121 @@ def _unneutralise(value: str) -> str:
     return value[1:] if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r" else value
 
 
+MULTI_VALUED = ("email", "phone")  # a cell may hold several: the first that reads is the lead's
+# What a value that does not read was meant to be, for the note that keeps it.
+MEANT_AS = {"email": "an email address", "phone": "a phone number", "value": "a number", "country": "a country"}
+IDENTIFYING_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
+class _Cells:
+    """One row's cells read into lead fields by the lead form's own normalisers: a value that does
+    not read is left out and noted (or kept for capture_lead to refuse, on a strict import)."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.notes, self.dropped = plan, [], []
+
+    def _error(self, name: str, value: str) -> ServiceError | None:
+        try:
+            if name.startswith(CUSTOM_TARGET):
+                custom = self.plan.custom.get(name.removeprefix(CUSTOM_TARGET))
+                if custom is not None:
+                    custom_fields.clean_value(custom, value)
+            elif name in EDITABLE_FIELDS:
+                clean_fields({name: value}, self.plan.region)
+        except ServiceError as exc:
+            return exc
+        return None
+
+    def _header(self, name: str, index: int) -> str:
+        return self.plan.headers[index] if index < len(self.plan.headers) else name
+
+    def _bad(self, name: str, index: int, value: str, exc: ServiceError) -> None:
+        header = self._header(name, index)
+        shown = value if len(value) <= 200 else value[:200] + "…"
+        if name in MEANT_AS:
+            said = f"{header} “{shown}” could not be read as {MEANT_AS[name]}"
+        else:
+            said = f"{header} “{shown}” could not be read ({exc.message.removeprefix(header + ': ')})"
+        self.notes.append(said + ", kept here")
+        if name in IDENTIFYING_FIELDS:
+            self.dropped.append(said)
+
+    def readable(self, name: str, index: int, value: str) -> str | None:
+        """`value` if the field takes it, else None (noted); a strict import keeps it, to be refused."""
+        error = self._error(name, value)
+        if error is None or self.plan.strict:
+            return value
+        self._bad(name, index, value, error)
+        return None
+
+    def first_readable(self, name: str, index: int, value: str) -> str | None:
+        """The first of a cell's several values that the field takes; the others are noted."""
+        values = import_cells.several(value)
+        if len(values) == 1:
+            return self.readable(name, index, values[0])
+        errors = [self._error(name, v) for v in values]
+        kept = next((v for v, e in zip(values, errors) if e is None), None)
+        if kept is None and self.plan.strict:
+            return values[0]  # capture_lead refuses it, naming the field
+        for candidate, error in zip(values, errors):
+            if candidate is kept:
+                continue
+            if error is None:
+                self.notes.append(f"{self._header(name, index)} also held “{candidate}”, kept here")
+            elif kept is None or not self.plan.strict:
+                before = len(self.dropped)
+                self._bad(name, index, candidate, error)
+                if kept is not None:
+                    del self.dropped[before:]  # the lead got one that reads
+        return kept
+
+
 def lead_fields(cells: list[str], plan: Plan) -> Row:
-    """The lead fields, UTM origin and timeline notes of one row; raises RowRejected."""
+    """The lead fields, UTM origin and timeline notes of one row; raises RowRejected.
+
+    Placeholder cells (NULL, N/A, -) are empty; an email or phone cell holding several gives the
+    first that reads; a value a field cannot take is left out and noted, unless plan.strict."""
     data, origin = {}, {}
+    read = _Cells(plan)
     for index, name in plan.columns:
-        value = _unneutralise(cells[index].strip()) if index < len(cells) else ""
+        value = import_cells.blank_or_value(_unneutralise(cells[index].strip())) if index < len(cells) else ""
         if not value:
             continue
         if name == "full_name":
             first, last = split_name(value)
             data.setdefault("first_name", first)
             data.setdefault("last_name", last)
-        elif name in ORIGIN:
+            continue
+        if name in ORIGIN:
             origin[name] = value
-        elif name == "value":
-            data["value"] = money_text(value)
-        elif name.startswith(CUSTOM_TARGET):
-            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
-        elif name == "tags":
+            continue
+        if name == "tags":
             # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
             data["tags"] = value.replace('"', "")
+            continue
+        if name == "value":
+            value = money_text(value)
+        elif name.startswith(CUSTOM_TARGET):
+            custom = plan.custom.get(name.removeprefix(CUSTOM_TARGET))
+            if custom is not None and custom.kind == "date":
+                value = import_cells.date_text(value, plan.date_order)
+            elif custom is not None and custom.kind in ("number", "money"):
+                value = import_cells.number_text(value, money=custom.kind == "money")
+        value = read.first_readable(name, index, value) if name in MULTI_VALUED else read.readable(name, index, value)
+        if value is None:
+            continue
+        if name.startswith(CUSTOM_TARGET):
+            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
         else:
             data[name] = value
-    if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
-        raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
-    return Row(data, origin)
+    try:
+        if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
+            raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
+    except RowRejected as exc:
+        if read.dropped:  # say which value would have named the lead
+            raise RowRejected(f"{'; '.join(read.dropped)}. {exc.reason}") from None
+        raise
+    return Row(data, origin, read.notes)
 
 
 def _import_record(record: Record, plan: Plan) -> RowOutcome:
@@ -403,11 +501,14 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     lead_id = captured.lead.id
     if row.notes:
-        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "notes": row.notes})
+        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
+                                                              "notes": row.notes})
+    reason = "; ".join(row.notes) or None  # what the lead could not take, kept on its timeline
     if captured.created:
-        return RowOutcome(record.number, "created", lead_id)
+        return RowOutcome(record.number, "created", lead_id, reason)
     if captured.changed or captured.custom_changed:
-        return RowOutcome(record.number, "updated", lead_id, changes={**captured.changed, **captured.custom_changed})
+        return RowOutcome(record.number, "updated", lead_id, reason,
+                          changes={**captured.changed, **captured.custom_changed})
     return RowOutcome(record.number, "skipped", lead_id)
 
 
