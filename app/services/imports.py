@@ -24,8 +24,9 @@ from app.services.capture import OnDuplicate, capture_lead
 from app.services.assignment import holds_turn
 from app.services import custom_fields
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
-from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, RecordCounter, Utf8Evidence,
-                                      data_records, detect_encoding, inspect_sample, printable, read_records)
+from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
+                                      Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
+                                      printable, read_records)
 from app.services.export import EXPORT_BATCH
 from app.services import import_cells
 from app.services.leads import active_user, clean_fields, default_phone_region
@@ -36,6 +37,8 @@ from app.services.timeline import record as record_entry
 MAX_FILE_BYTES = 50 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 PREVIEW_ROWS = 5
+SAMPLE_ROWS = 200  # rows read to see how a date column orders day and month
+DATE_ORDERS = (import_cells.MONTH_FIRST, import_cells.DAY_FIRST)
 # Rows per transaction. Each row is a savepoint inside it, and PostgreSQL caches only 64
 # subtransactions per transaction before every other session's snapshots get slower; past ~50
 # rows a batch saves nothing anyway (measured: bench/IMPORT.md). A batch also ends after
@@ -112,12 +115,14 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
             if not chunk:
                 break
         evidence.feed(b"", final=True)
-        imp.row_count = rows.feed(b"", final=True).data_rows
+        counted = rows.feed(b"", final=True)
         encoding = detect_encoding(first, evidence)
         if encoding != shape.encoding:  # a later chunk showed UTF-8 that the first one did not
             shape = inspect_sample(first, size == len(first), encoding)
         imp.size_bytes, imp.encoding, imp.delimiter = size, shape.encoding, shape.delimiter
         imp.headers, imp.mapping = shape.headers, guess_mapping(shape.headers, custom_header_targets())
+        imp.header_row = shape.header_row  # title and metadata lines above it are not data rows
+        imp.row_count = max(counted.records - shape.before_header - 1, 0)
     return imp
 
 
@@ -143,13 +148,60 @@ def _chunks(import_id: int) -> Iterator[bytes]:
         yield bytes(data)
 
 
+def opening_records(imp: LeadImport) -> list[Record]:
+    """The file's first non-blank records: the lines the header may be chosen from."""
+    records = read_records(_chunks(imp.id), imp.encoding, imp.delimiter)
+    return list(itertools.islice((r for r in records if not r.blank), HEADER_SCAN))
+
+
+def header_choices(imp: LeadImport) -> list[tuple[int, str]]:
+    """(record number, the line as text) for each line the header may be on."""
+    return [(r.number, printable(" · ".join(c.strip() for c in r.cells if c.strip()))[:120] or "(empty)")
+            for r in opening_records(imp) if r.error is None]
+
+
+def choose_header_row(import_id: int, header_row: int) -> LeadImport:
+    """Read the headers from another line of the file and guess the mapping again.
+
+    Raises ImportStarted, or ServiceError(field="header_row") for a line that is not offered."""
+    with atomic():
+        imp = get_import(import_id)
+        if imp.status != "uploaded":
+            raise ImportStarted()
+        records = opening_records(imp)
+        chosen = next((r for r in records if r.number == header_row and r.error is None), None)
+        if chosen is None:
+            raise ServiceError(f"Choose one of the first {HEADER_SCAN} lines of the file.", field="header_row")
+        headers = header_cells(chosen)
+        before = {r.number: index for index, r in enumerate(records)}
+        if imp.row_count is not None and imp.header_row in before:
+            imp.row_count = max(imp.row_count + before[imp.header_row] - before[header_row], 0)
+        imp.header_row, imp.headers = header_row, headers
+        imp.mapping = guess_mapping(headers, custom_header_targets())
+    return imp
+
+
+def date_orders(imp: LeadImport, mapping: dict[str, str], rows: list[list[str]]) -> dict[int, str]:
+    """Column index -> how its dates order day and month ("dmy", "mdy", or "" when the rows do not
+    say), for the columns mapped to a date custom field."""
+    dates = {CUSTOM_TARGET + f.key for f in custom_fields.definitions() if f.kind == "date"}
+    orders = {}
+    for key, target in mapping.items():
+        if target in dates:
+            index = int(key)
+            order = import_cells.date_order_of([r[index] for r in rows if index < len(r) and r[index].strip()])
+            if order is not None:
+                orders[index] = order
+    return orders
+
+
 def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
     """The first data rows as the import will read them (broken characters shown as U+FFFD)."""
     imp = get_import(import_id)
-    records = data_records(read_records(_chunks(imp.id), imp.encoding, imp.delimiter))
+    records = data_records(read_records(_chunks(imp.id), imp.encoding, imp.delimiter), imp.header_row)
     rows = []
     for record in records:
-        if not record.blank:
+        if not record.blank and record.error is None:
             rows.append([printable(cell) for cell in record.cells])
         if len(rows) >= limit:
             break
@@ -160,7 +212,7 @@ def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
 
 def start_import(import_id: int, *, mapping: dict[str, str], source: str | None, stage_id: int | None,
                  owner_id: int | None, duplicates: str, actor_id: int | None,
-                 apply_rules: bool = False) -> LeadImport:
+                 apply_rules: bool = False, strict: bool = False, date_order: str | None = None) -> LeadImport:
     """Save the mapping and options, then queue the import job.
 
     Raises ImportStarted, ServiceError naming a bad choice, or QueueDown (the import is kept, ready to start)."""
@@ -181,6 +233,12 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
         imp.apply_rules = bool(apply_rules)
+        if date_order not in (None, "", *DATE_ORDERS):
+            raise ServiceError("Choose whether the day or the month comes first.", field="date_order")
+        if not date_order:  # not asked: a date column whose values show it decides
+            decided = [o for o in date_orders(imp, mapping, preview_rows(imp.id, SAMPLE_ROWS)).values() if o]
+            date_order = decided[0] if decided else None
+        imp.strict, imp.date_order = bool(strict), date_order or None
         imp.status = "queued"
     try:
         enqueue("app.jobs.imports.run_import", imp.id, job_id=f"import-{imp.id}", job_timeout=JOB_TIMEOUT)
@@ -273,6 +331,7 @@ class Plan:
     date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date custom field
     custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by key
     filename: str = ""
+    header_row: int | None = None  # the header's record number; None: the file's first non-blank record
 
     @classmethod
     def of(cls, imp: LeadImport, region: str) -> Plan:
@@ -292,7 +351,8 @@ class Plan:
                    on_duplicate=DUPLICATE_MODES.get(imp.duplicates, OnDuplicate.skip), actor_id=imp.created_by_id,
                    region=region, header_of=header_of, apply_rules=bool(imp.apply_rules), strict=bool(imp.strict),
                    date_order=imp.date_order or import_cells.default_date_order(region or default_phone_region()),
-                   custom={f.key: f for f in custom_fields.definitions()}, filename=imp.filename)
+                   custom={f.key: f for f in custom_fields.definitions()}, filename=imp.filename,
+                   header_row=imp.header_row)
 
 
 @dataclass
@@ -548,7 +608,7 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
 
 def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int) -> None:
     tally = Tally()
-    records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter))
+    records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter), plan.header_row)
     finished = False
     while not finished:
         with atomic():  # one batch: its leads, rejections and progress counters commit together
