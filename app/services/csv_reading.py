@@ -257,7 +257,7 @@ def data_records(records: Iterator[Record], header_row: int | None = None) -> It
 
 FOOTNOTE = "Looks like a note below the table, not a lead, so it was not imported."
 _FOOTNOTE_TEXT = re.compile(
-    r"^(?:grand\s+)?(?:total|totals|sum|count|rows|records|summe|gesamt|somme|suma)\s*(?:[:=#]|\d)"
+    r"^(?:grand\s+)?(?:total|totals|sum|count|rows|records|summe|gesamt|somme|suma)\s*(?:[:=#]|\d|$)"
     r"|^(?:exported|generated|created|downloaded|printed|produced|report\s+generated|export(?:ed)?\s+date)\b"
     r"|^(?:©|\(c\)\s|copyright\b|all rights reserved|confidential\b|page\s+\d+\s+of\s+\d+|end of (?:report|file|export))",
     re.IGNORECASE)
