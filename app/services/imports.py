@@ -181,17 +181,19 @@ def choose_header_row(import_id: int, header_row: int) -> LeadImport:
     return imp
 
 
-def date_orders(imp: LeadImport, mapping: dict[str, str], rows: list[list[str]]) -> dict[int, str]:
+def date_orders(imp: LeadImport, mapping: dict[str, str], rows: list[list[str]] | None = None) -> dict[int, str]:
     """Column index -> how its dates order day and month ("dmy", "mdy", or "" when the rows do not
-    say), for the columns mapped to a date custom field."""
+    say), for the columns mapped to a date custom field; `rows` (default: the file's first
+    SAMPLE_ROWS) are read only when there is such a column."""
     dates = {CUSTOM_TARGET + f.key for f in custom_fields.definitions() if f.kind == "date"}
+    columns = [int(key) for key, target in mapping.items() if target in dates]
+    if columns and rows is None:
+        rows = preview_rows(imp.id, SAMPLE_ROWS)
     orders = {}
-    for key, target in mapping.items():
-        if target in dates:
-            index = int(key)
-            order = import_cells.date_order_of([r[index] for r in rows if index < len(r) and r[index].strip()])
-            if order is not None:
-                orders[index] = order
+    for index in columns:
+        order = import_cells.date_order_of([r[index] for r in rows if index < len(r) and r[index].strip()])
+        if order is not None:
+            orders[index] = order
     return orders
 
 
@@ -236,7 +238,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
         if date_order not in (None, "", *DATE_ORDERS):
             raise ServiceError("Choose whether the day or the month comes first.", field="date_order")
         if not date_order:  # not asked: a date column whose values show it decides
-            decided = [o for o in date_orders(imp, mapping, preview_rows(imp.id, SAMPLE_ROWS)).values() if o]
+            decided = [o for o in date_orders(imp, mapping).values() if o]
             date_order = decided[0] if decided else None
         imp.strict, imp.date_order = bool(strict), date_order or None
         imp.status = "queued"
@@ -473,7 +475,7 @@ class _Cells:
         if kept is None and self.plan.strict:
             return values[0]  # capture_lead refuses it, naming the field
         for candidate, error in zip(values, errors):
-            if candidate is kept:
+            if candidate is kept or (kept is not None and candidate.casefold() == kept.casefold()):
                 continue
             if error is None:
                 self.notes.append(f"{self._header(name, index)} also held “{candidate}”, kept here")
