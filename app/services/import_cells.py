@@ -46,13 +46,25 @@ def _from_json(value: str) -> list[str] | None:
     return found
 
 
+_ADDRESS_IN_NAME = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
+_SCHEME = re.compile(r"^(?:mailto|tel|callto|sip):", re.IGNORECASE)
+
+
+def bare(value: str) -> str:
+    """'Ada Lovelace <ada@example.com>' -> 'ada@example.com'; 'mailto:a@x.com', 'tel:+1...' lose the scheme."""
+    found = _ADDRESS_IN_NAME.search(value)
+    return found[1] if found else _SCHEME.sub("", value).strip()
+
+
 def several(value: str) -> list[str]:
     """The values one cell holds, in order (a JSON list's primary one first): one for most cells."""
     if value.startswith("[") and value.endswith("]"):
         found = _from_json(value)
         if found is not None:
             return [v for v in (blank_or_value(f) for f in found) if v]
-    parts = [blank_or_value(part) for part in _SPLIT.split(value)]
+    if _ADDRESS_IN_NAME.search(value):  # "Lovelace, Ada <ada@x.com>; Bo <bo@x.com>": the commas are in names
+        return _ADDRESS_IN_NAME.findall(value)
+    parts = [bare(blank_or_value(part)) for part in _SPLIT.split(value)]
     return [part for part in parts if part] or [value]
 
 

@@ -31,6 +31,8 @@ def test_other_cells_keep_their_text(cell):
      ["w@x.com", "h@x.com"]),
     ('["+1 415 555 0101", "+1 415 555 0102"]', ["+1 415 555 0101", "+1 415 555 0102"]),
     ("[not json]", ["[not json]"]),
+    ("Lovelace, Ada <ada@x.com>; Bo <bo@x.com>", ["ada@x.com", "bo@x.com"]),
+    ("mailto:ada@x.com", ["ada@x.com"]), ("tel:+14155550101", ["+14155550101"]),
 ])
 def test_a_cell_may_hold_several_values(cell, values):
     assert several(cell) == values
