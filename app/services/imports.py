@@ -365,6 +365,9 @@ class Row:
     data: dict
     origin: dict
     notes: list[str] = field(default_factory=list)
+    # The values already checked, as the lead form's normalisers returned them (field -> value; custom
+    # fields as "custom:<key>"): a batch path may take them instead of normalising the row again.
+    cleaned: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -429,16 +432,17 @@ class _Cells:
     not read is left out and noted (or kept for capture_lead to refuse, on a strict import)."""
 
     def __init__(self, plan: Plan):
-        self.plan, self.notes, self.dropped = plan, [], []
+        self.plan, self.notes, self.dropped, self.cleaned = plan, [], [], {}
+        self._last = None
 
     def _error(self, name: str, value: str) -> ServiceError | None:
         try:
             if name.startswith(CUSTOM_TARGET):
                 custom = self.plan.custom.get(name.removeprefix(CUSTOM_TARGET))
                 if custom is not None:
-                    custom_fields.clean_value(custom, value)
+                    self._last = custom_fields.clean_value(custom, value)
             elif name in EDITABLE_FIELDS:
-                clean_fields({name: value}, self.plan.region)
+                self._last = clean_fields({name: value}, self.plan.region)[name]
         except ServiceError as exc:
             return exc
         return None
@@ -459,7 +463,10 @@ class _Cells:
 
     def readable(self, name: str, index: int, value: str) -> str | None:
         """`value` if the field takes it, else None (noted); a strict import keeps it, to be refused."""
+        self._last = None
         error = self._error(name, value)
+        if error is None:
+            self.cleaned[name] = self._last
         if error is None or self.plan.strict:
             return value
         self._bad(name, index, value, error)
@@ -472,6 +479,9 @@ class _Cells:
             return self.readable(name, index, values[0])
         errors = [self._error(name, v) for v in values]
         kept = next((v for v, e in zip(values, errors) if e is None), None)
+        if kept is not None:
+            self._error(name, kept)
+            self.cleaned[name] = self._last
         if kept is None and self.plan.strict:
             return values[0]  # capture_lead refuses it, naming the field
         for candidate, error in zip(values, errors):
@@ -532,7 +542,7 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
         if read.dropped:  # say which value would have named the lead
             raise RowRejected(f"{'; '.join(read.dropped)}. {exc.reason}") from None
         raise
-    return Row(data, origin, read.notes)
+    return Row(data, origin, read.notes, read.cleaned)
 
 
 def _import_record(record: Record, plan: Plan) -> RowOutcome:

@@ -119,6 +119,7 @@ def test_lead_fields_drops_what_does_not_read_and_notes_it():
     row = lead_fields(["Ada", "ada@example.com; ada@example.org", "12", "N/A"],
                       plan({"0": "first_name", "1": "email", "2": "phone", "3": "country"}))
     assert row.data == {"first_name": "Ada", "email": "ada@example.com"}
+    assert row.cleaned == {"first_name": "Ada", "email": "ada@example.com"}  # what the batch path may take as is
     assert row.notes == ["email also held “ada@example.org”, kept here",
                          "phone “12” could not be read as a phone number, kept here"]
 
