@@ -497,6 +497,11 @@ class _Cells:
         return kept
 
 
+def _listed(value: str) -> str:
+    """A JSON list cell ('["VIP", "Customer"]') as the '; '-separated text tags and multiple choices take."""
+    return "; ".join(import_cells.several(value))
+
+
 def lead_fields(cells: list[str], plan: Plan) -> Row:
     """The lead fields, UTM origin and timeline notes of one row; raises RowRejected.
 
@@ -518,7 +523,7 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
             continue
         if name == "tags":
             # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
-            data["tags"] = value.replace('"', "")
+            data["tags"] = _listed(value) if value.startswith("[") else value.replace('"', "")
             continue
         if name == "value":
             value = money_text(value)
@@ -528,6 +533,8 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
                 value = import_cells.date_text(value, plan.date_order)
             elif custom is not None and custom.kind in ("number", "money"):
                 value = import_cells.number_text(value, money=custom.kind == "money")
+            elif custom is not None and custom.kind == "multi_choice" and value.startswith("["):
+                value = _listed(value)
         value = read.first_readable(name, index, value) if name in MULTI_VALUED else read.readable(name, index, value)
         if value is None:
             continue

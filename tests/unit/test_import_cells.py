@@ -133,3 +133,10 @@ def test_a_row_named_only_by_a_bad_email_is_rejected_naming_it():
     with pytest.raises(RowRejected) as err:
         lead_fields(["nobody@invalid", "Acme"], plan({"0": "email", "1": "company"}))
     assert err.value.reason.startswith("email “nobody@invalid” could not be read as an email address.")
+
+
+def test_a_json_list_of_tags_becomes_a_list_of_tags():
+    row = lead_fields(["Ada", '["VIP", "Customer"]'], plan({"0": "first_name", "1": "tags"}))
+    assert row.data["tags"] == "VIP; Customer"
+    row = lead_fields(["Ada", '"VIP","Customer"'], plan({"0": "first_name", "1": "tags"}))
+    assert row.data["tags"] == "VIP,Customer"  # Mailchimp's quoted tags, as before
