@@ -12,7 +12,8 @@ from datetime import date
 
 # Cells that say "nothing here" in the words of the tool that wrote the file.
 PLACEHOLDERS = frozenset({"none", "null", "nil", "n/a", "na", "#n/a", "-", "--", "---", "(none)", "(blank)",
-                          "(empty)", "#null!", "undefined", "nan"})
+                          "(empty)", "#null!", "undefined", "nan", "n.a.", "k.a.", "-/-",
+                          "[not provided]", "not provided"})  # Salesforce's last name when there was none
 # str.strip() removes NBSP and the other Unicode spaces; these are not spaces to Python but are to people.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 

@@ -12,7 +12,7 @@ from app.services.imports import Plan, RowRejected, lead_fields
 
 
 @pytest.mark.parametrize("cell", ["None", "NULL", "null", "N/A", "n/a", "NA", "-", "--", "#N/A", "(none)", "   ",
-                                  "\u00a0", "\u2003\u00a0 ", "\u200b", " nan "])
+                                  "\u00a0", "\u2003\u00a0 ", "\u200b", " nan ", "[not provided]", "k.A."])
 def test_placeholder_cells_are_empty(cell):
     assert blank_or_value(cell) == ""
 
