@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from app.extensions import csrf
@@ -19,6 +19,8 @@ from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
 from app.services import ServiceError, export, imports, utcnow
 from app.services.csv_reading import CODECS
+from app.services.import_cells import DAY_FIRST, MONTH_FIRST, default_date_order
+from app.services.leads import default_phone_region
 from app.services.stages import pipeline
 from app.web import add_form_error, render, wants_fragment, with_notice
 
@@ -37,12 +39,20 @@ class UploadForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
 
 
+class HeaderRowForm(FlaskForm):
+    header_row = IntegerField("The header (the column names) is on")
+
+
 class ImportOptionsForm(FlaskForm):
     source = StringField("Default source", validators=[Optional(), Length(max=100)])
     stage = SelectField("Stage", choices=[])
     owner = SelectField("Owner", choices=[])
     duplicates = RadioField("Duplicates", choices=DUPLICATE_CHOICES, default="skip")
     apply_rules = BooleanField("Give leads without an owner to people by the assignment rules")
+    strict = BooleanField("Reject rows with a value that cannot be read instead")
+    date_order = RadioField("Dates like 03/04/2024", validate_choice=False, choices=[
+        (MONTH_FIRST, "Month first: 03/04/2024 is March 4, 2024"),
+        (DAY_FIRST, "Day first: 03/04/2024 is 3 April 2024")])
 
     def mapping(self) -> dict[str, str]:
         return {f.name.removeprefix("col_"): f.data for f in self if f.name.startswith("col_")}
@@ -58,6 +68,7 @@ def _options_form(imp) -> ImportOptionsForm:
                                                          default=imp.mapping.get(str(index), "ignore")))
     stages = pipeline()
     form = MappingForm(source=imp.default_source, duplicates=imp.duplicates, apply_rules=imp.apply_rules,
+                       strict=imp.strict, date_order=imp.date_order or default_date_order(default_phone_region()),
                        stage=str(imp.default_stage_id or (stages[0].id if stages else "")),
                        owner=str(imp.default_owner_id or ""))
     form.stage.choices = [(str(s.id), s.name) for s in stages]
@@ -101,11 +112,14 @@ def import_preview(import_id: int):
         return redirect(url_for("leads.import_progress", import_id=imp.id))
     form = _options_form(imp)
     status = 422 if form.is_submitted() else 200
+    rows = imports.preview_rows(imp.id, imports.SAMPLE_ROWS)
+    ask_date_order = "" in imports.date_orders(imp, form.mapping(), rows).values()
     if form.validate_on_submit():
         try:
             imports.start_import(imp.id, mapping=form.mapping(), source=form.source.data,
                                  stage_id=int(form.stage.data), owner_id=owner_id(form.owner.data),
                                  duplicates=form.duplicates.data, apply_rules=form.apply_rules.data,
+                                 strict=form.strict.data, date_order=form.date_order.data if ask_date_order else None,
                                  actor_id=current_user.id)
         except imports.ImportStarted:
             return redirect(url_for("leads.import_progress", import_id=imp.id))
@@ -114,12 +128,41 @@ def import_preview(import_id: int):
             status = 503 if isinstance(exc, imports.QueueDown) else 422
         else:
             return redirect(url_for("leads.import_progress", import_id=imp.id))
-    rows = imports.preview_rows(imp.id)
+    return _preview_page(imp, form, rows, ask_date_order, status)
+
+
+def _preview_page(imp, form, rows, ask_date_order: bool, status: int, header_form: HeaderRowForm | None = None):
     columns = [{"field": form[f"col_{i}"], "examples": [r[i] for r in rows[:3] if i < len(r) and r[i].strip()]}
                for i in range(len(imp.headers))]
-    return render_template("leads/import_preview.html", imp=imp, form=form, rows=rows, columns=columns,
-                           encoding_label=CODECS[imp.encoding].label,
+    header_form = header_form or HeaderRowForm(header_row=imp.header_row)
+    return render_template("leads/import_preview.html", imp=imp, form=form, rows=rows[:imports.PREVIEW_ROWS],
+                           columns=columns, header_form=header_form, header_lines=imports.header_choices(imp),
+                           ask_date_order=ask_date_order, encoding_label=CODECS[imp.encoding].label,
                            delimiter_label=DELIMITERS.get(imp.delimiter, repr(imp.delimiter))), status
+
+
+@bp.post("/import/<int:import_id>/header")
+def import_header(import_id: int):
+    """Another line of the file is the header: its cells become the columns, the mapping is guessed again."""
+    imp = imports.get_import(import_id)
+    if imp.status != "uploaded":
+        return redirect(url_for("leads.import_progress", import_id=imp.id))
+    header_form = HeaderRowForm()
+    if header_form.validate_on_submit():
+        try:
+            imports.choose_header_row(imp.id, header_form.header_row.data)
+        except imports.ImportStarted:
+            return redirect(url_for("leads.import_progress", import_id=imp.id))
+        except ServiceError as exc:
+            add_form_error(header_form, exc)
+        else:
+            return redirect(url_for("leads.import_preview", import_id=imp.id) + "#header-h")
+    elif not header_form.header_row.errors:
+        header_form.header_row.errors = ["Choose one of the lines shown."]
+    form = _options_form(imp)
+    rows = imports.preview_rows(imp.id, imports.SAMPLE_ROWS)
+    return _preview_page(imp, form, rows, "" in imports.date_orders(imp, imp.mapping, rows).values(), 422,
+                         header_form)
 
 
 @bp.get("/import/<int:import_id>/progress")

@@ -82,6 +82,9 @@ class LeadImport(db.Model):
     default_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     duplicates: Mapped[str] = mapped_column(String(10), default="skip")  # skip | update | keep
     apply_rules: Mapped[bool] = mapped_column(default=False, server_default=false())  # route new rows by the assignment rules
+    header_row: Mapped[int] = mapped_column(default=1, server_default="1")  # record number of the header (1 = first)
+    date_order: Mapped[str | None] = mapped_column(String(3))  # "mdy" | "dmy" for ambiguous dates; None: not chosen
+    strict: Mapped[bool] = mapped_column(default=False, server_default=false())  # reject rows with an unreadable value
     status: Mapped[str] = mapped_column(String(12), default="uploaded")  # uploaded queued running done failed
     processed_bytes: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)

@@ -24,16 +24,21 @@ from app.services.capture import OnDuplicate, capture_lead
 from app.services.assignment import holds_turn
 from app.services import custom_fields
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
-from app.services.csv_reading import (BOM, BROKEN, IDENTIFYING, CsvLines, Record, RecordCounter, Utf8Evidence,
-                                      data_records, detect_encoding, inspect_sample, printable, read_records)
+from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
+                                      Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
+                                      printable, read_records)
 from app.services.export import EXPORT_BATCH
-from app.services.leads import active_user
+from app.services import import_cells
+from app.services.leads import active_user, clean_fields, default_phone_region
+from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
 from app.services.timeline import record as record_entry
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 PREVIEW_ROWS = 5
+SAMPLE_ROWS = 200  # rows read to see how a date column orders day and month
+DATE_ORDERS = (import_cells.MONTH_FIRST, import_cells.DAY_FIRST)
 # Rows per transaction. Each row is a savepoint inside it, and PostgreSQL caches only 64
 # subtransactions per transaction before every other session's snapshots get slower; past ~50
 # rows a batch saves nothing anyway (measured: bench/IMPORT.md). A batch also ends after
@@ -110,12 +115,14 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
             if not chunk:
                 break
         evidence.feed(b"", final=True)
-        imp.row_count = rows.feed(b"", final=True).data_rows
+        counted = rows.feed(b"", final=True)
         encoding = detect_encoding(first, evidence)
         if encoding != shape.encoding:  # a later chunk showed UTF-8 that the first one did not
             shape = inspect_sample(first, size == len(first), encoding)
         imp.size_bytes, imp.encoding, imp.delimiter = size, shape.encoding, shape.delimiter
         imp.headers, imp.mapping = shape.headers, guess_mapping(shape.headers, custom_header_targets())
+        imp.header_row = shape.header_row  # title and metadata lines above it are not data rows
+        imp.row_count = max(counted.records - shape.before_header - 1, 0)
     return imp
 
 
@@ -141,13 +148,62 @@ def _chunks(import_id: int) -> Iterator[bytes]:
         yield bytes(data)
 
 
+def opening_records(imp: LeadImport) -> list[Record]:
+    """The file's first non-blank records: the lines the header may be chosen from."""
+    records = read_records(_chunks(imp.id), imp.encoding, imp.delimiter)
+    return list(itertools.islice((r for r in records if not r.blank), HEADER_SCAN))
+
+
+def header_choices(imp: LeadImport) -> list[tuple[int, str]]:
+    """(record number, the line as text) for each line the header may be on."""
+    return [(r.number, printable(" · ".join(c.strip() for c in r.cells if c.strip()))[:120] or "(empty)")
+            for r in opening_records(imp) if r.error is None]
+
+
+def choose_header_row(import_id: int, header_row: int) -> LeadImport:
+    """Read the headers from another line of the file and guess the mapping again.
+
+    Raises ImportStarted, or ServiceError(field="header_row") for a line that is not offered."""
+    with atomic():
+        imp = get_import(import_id)
+        if imp.status != "uploaded":
+            raise ImportStarted()
+        records = opening_records(imp)
+        chosen = next((r for r in records if r.number == header_row and r.error is None), None)
+        if chosen is None:
+            raise ServiceError(f"Choose one of the first {HEADER_SCAN} lines of the file.", field="header_row")
+        headers = header_cells(chosen)
+        before = {r.number: index for index, r in enumerate(records)}
+        if imp.row_count is not None and imp.header_row in before:
+            imp.row_count = max(imp.row_count + before[imp.header_row] - before[header_row], 0)
+        imp.header_row, imp.headers = header_row, headers
+        imp.mapping = guess_mapping(headers, custom_header_targets())
+    return imp
+
+
+def date_orders(imp: LeadImport, mapping: dict[str, str], rows: list[list[str]] | None = None) -> dict[int, str]:
+    """Column index -> how its dates order day and month ("dmy", "mdy", or "" when the rows do not
+    say), for the columns mapped to a date custom field; `rows` (default: the file's first
+    SAMPLE_ROWS) are read only when there is such a column."""
+    dates = {CUSTOM_TARGET + f.key for f in custom_fields.definitions() if f.kind == "date"}
+    columns = [int(key) for key, target in mapping.items() if target in dates]
+    if columns and rows is None:
+        rows = preview_rows(imp.id, SAMPLE_ROWS)
+    orders = {}
+    for index in columns:
+        order = import_cells.date_order_of([r[index] for r in rows if index < len(r) and r[index].strip()])
+        if order is not None:
+            orders[index] = order
+    return orders
+
+
 def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
     """The first data rows as the import will read them (broken characters shown as U+FFFD)."""
     imp = get_import(import_id)
-    records = data_records(read_records(_chunks(imp.id), imp.encoding, imp.delimiter))
+    records = data_records(read_records(_chunks(imp.id), imp.encoding, imp.delimiter), imp.header_row)
     rows = []
     for record in records:
-        if not record.blank:
+        if not record.blank and record.error is None:
             rows.append([printable(cell) for cell in record.cells])
         if len(rows) >= limit:
             break
@@ -158,7 +214,7 @@ def preview_rows(import_id: int, limit: int = PREVIEW_ROWS) -> list[list[str]]:
 
 def start_import(import_id: int, *, mapping: dict[str, str], source: str | None, stage_id: int | None,
                  owner_id: int | None, duplicates: str, actor_id: int | None,
-                 apply_rules: bool = False) -> LeadImport:
+                 apply_rules: bool = False, strict: bool = False, date_order: str | None = None) -> LeadImport:
     """Save the mapping and options, then queue the import job.
 
     Raises ImportStarted, ServiceError naming a bad choice, or QueueDown (the import is kept, ready to start)."""
@@ -179,6 +235,12 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
         imp.mapping, imp.default_source, imp.duplicates = mapping, source, duplicates
         imp.default_stage_id, imp.default_owner_id = stage_id, owner_id
         imp.apply_rules = bool(apply_rules)
+        if date_order not in (None, "", *DATE_ORDERS):
+            raise ServiceError("Choose whether the day or the month comes first.", field="date_order")
+        if not date_order:  # not asked: a date column whose values show it decides
+            decided = [o for o in date_orders(imp, mapping).values() if o]
+            date_order = decided[0] if decided else None
+        imp.strict, imp.date_order = bool(strict), date_order or None
         imp.status = "queued"
     try:
         enqueue("app.jobs.imports.run_import", imp.id, job_id=f"import-{imp.id}", job_timeout=JOB_TIMEOUT)
@@ -267,6 +329,11 @@ class Plan:
     region: str
     apply_rules: bool = False  # new leads without an owner go where the assignment rules say
     header_of: dict[str, str] = field(default_factory=dict)
+    strict: bool = False  # a value a field cannot take rejects the row (else: left out, kept on the timeline)
+    date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date custom field
+    custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by key
+    filename: str = ""
+    header_row: int | None = None  # the header's record number; None: the file's first non-blank record
 
     @classmethod
     def of(cls, imp: LeadImport, region: str) -> Plan:
@@ -284,7 +351,10 @@ class Plan:
         return cls(import_id=imp.id, columns=columns, headers=list(imp.headers), source=imp.default_source,
                    stage_id=stage_id, owner_id=imp.default_owner_id,
                    on_duplicate=DUPLICATE_MODES.get(imp.duplicates, OnDuplicate.skip), actor_id=imp.created_by_id,
-                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules))
+                   region=region, header_of=header_of, apply_rules=bool(imp.apply_rules), strict=bool(imp.strict),
+                   date_order=imp.date_order or import_cells.default_date_order(region or default_phone_region()),
+                   custom={f.key: f for f in custom_fields.definitions()}, filename=imp.filename,
+                   header_row=imp.header_row)
 
 
 @dataclass
@@ -295,6 +365,9 @@ class Row:
     data: dict
     origin: dict
     notes: list[str] = field(default_factory=list)
+    # The values already checked, as the lead form's normalisers returned them (field -> value; custom
+    # fields as "custom:<key>"): a batch path may take them instead of normalising the row again.
+    cleaned: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -322,15 +395,15 @@ class RowRejected(Exception):
 _SALUTATION = re.compile(r"^(mr|mrs|ms|miss|mx|dr|prof)\.?\s+", re.IGNORECASE)
 _CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}(?=[\s\d.$€£¥])|(?<=[\s\d.])[A-Za-z]{3}$")
 _MONEY_JUNK = re.compile(r"[\s\u00a0$€£¥]")
-_DECIMAL_COMMA = re.compile(r"^\d{1,3}(\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$")  # 1.234,56 or 12,5
+_ENGLISH_GROUPS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")  # 1,234,567.89: the normaliser drops the commas
 
 
 def money_text(value: str) -> str:
-    """'$1,200.50' -> '1,200.50'; '1.234,56 EUR' -> '1234.56' (a decimal comma has 1-2 digits after it)."""
-    value = _MONEY_JUNK.sub("", _CURRENCY_CODE.sub("", value.strip()))
-    if _DECIMAL_COMMA.match(value):
-        value = value.replace(".", "").replace(",", ".")
-    return value
+    """'$1,200.50' -> '1,200.50'; '1.234,56 EUR' -> '1234.56'; '1 234 567,89', "1'234.50", '1.200 €' too
+    (import_cells.number_text: a decimal comma has 1-2 digits after it, a lone '.' or ',' before
+    exactly three digits groups thousands)."""
+    plain = _MONEY_JUNK.sub("", _CURRENCY_CODE.sub("", value.strip()))
+    return plain if _ENGLISH_GROUPS.match(plain) else import_cells.number_text(value)
 
 
 def split_name(full: str) -> tuple[str, str]:
@@ -348,31 +421,135 @@ def _unneutralise(value: str) -> str:
     return value[1:] if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r" else value
 
 
+MULTI_VALUED = ("email", "phone")  # a cell may hold several: the first that reads is the lead's
+# What a value that does not read was meant to be, for the note that keeps it.
+MEANT_AS = {"email": "an email address", "phone": "a phone number", "value": "a number", "country": "a country"}
+IDENTIFYING_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
+class _Cells:
+    """One row's cells read into lead fields by the lead form's own normalisers: a value that does
+    not read is left out and noted (or kept for capture_lead to refuse, on a strict import)."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.notes, self.dropped, self.cleaned = plan, [], [], {}
+        self._last = None
+
+    def _error(self, name: str, value: str) -> ServiceError | None:
+        try:
+            if name.startswith(CUSTOM_TARGET):
+                custom = self.plan.custom.get(name.removeprefix(CUSTOM_TARGET))
+                if custom is not None:
+                    self._last = custom_fields.clean_value(custom, value)
+            elif name in EDITABLE_FIELDS:
+                self._last = clean_fields({name: value}, self.plan.region)[name]
+        except ServiceError as exc:
+            return exc
+        return None
+
+    def _header(self, name: str, index: int) -> str:
+        return self.plan.headers[index] if index < len(self.plan.headers) else name
+
+    def _bad(self, name: str, index: int, value: str, exc: ServiceError) -> None:
+        header = self._header(name, index)
+        shown = value if len(value) <= 200 else value[:200] + "…"
+        if name in MEANT_AS:
+            said = f"{header} “{shown}” could not be read as {MEANT_AS[name]}"
+        else:
+            said = f"{header} “{shown}” could not be read ({exc.message.removeprefix(header + ': ')})"
+        self.notes.append(said + ", kept here")
+        if name in IDENTIFYING_FIELDS:
+            self.dropped.append(said)
+
+    def readable(self, name: str, index: int, value: str) -> str | None:
+        """`value` if the field takes it, else None (noted); a strict import keeps it, to be refused."""
+        self._last = None
+        error = self._error(name, value)
+        if error is None:
+            self.cleaned[name] = self._last
+        if error is None or self.plan.strict:
+            return value
+        self._bad(name, index, value, error)
+        return None
+
+    def first_readable(self, name: str, index: int, value: str) -> str | None:
+        """The first of a cell's several values that the field takes; the others are noted."""
+        values = import_cells.several(value)
+        if len(values) == 1:
+            return self.readable(name, index, values[0])
+        errors = [self._error(name, v) for v in values]
+        kept = next((v for v, e in zip(values, errors) if e is None), None)
+        if kept is not None:
+            self._error(name, kept)
+            self.cleaned[name] = self._last
+        if kept is None and self.plan.strict:
+            return values[0]  # capture_lead refuses it, naming the field
+        for candidate, error in zip(values, errors):
+            if candidate is kept or (kept is not None and candidate.casefold() == kept.casefold()):
+                continue
+            if error is None:
+                self.notes.append(f"{self._header(name, index)} also held “{candidate}”, kept here")
+            elif kept is None or not self.plan.strict:
+                before = len(self.dropped)
+                self._bad(name, index, candidate, error)
+                if kept is not None:
+                    del self.dropped[before:]  # the lead got one that reads
+        return kept
+
+
+def _listed(value: str) -> str:
+    """A JSON list cell ('["VIP", "Customer"]') as the '; '-separated text tags and multiple choices take."""
+    return "; ".join(import_cells.several(value))
+
+
 def lead_fields(cells: list[str], plan: Plan) -> Row:
-    """The lead fields, UTM origin and timeline notes of one row; raises RowRejected."""
+    """The lead fields, UTM origin and timeline notes of one row; raises RowRejected.
+
+    Placeholder cells (NULL, N/A, -) are empty; an email or phone cell holding several gives the
+    first that reads; a value a field cannot take is left out and noted, unless plan.strict."""
     data, origin = {}, {}
+    read = _Cells(plan)
     for index, name in plan.columns:
-        value = _unneutralise(cells[index].strip()) if index < len(cells) else ""
+        value = import_cells.blank_or_value(_unneutralise(cells[index].strip())) if index < len(cells) else ""
         if not value:
             continue
         if name == "full_name":
             first, last = split_name(value)
             data.setdefault("first_name", first)
             data.setdefault("last_name", last)
-        elif name in ORIGIN:
+            continue
+        if name in ORIGIN:
             origin[name] = value
-        elif name == "value":
-            data["value"] = money_text(value)
-        elif name.startswith(CUSTOM_TARGET):
-            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
-        elif name == "tags":
+            continue
+        if name == "tags":
             # capture_lead splits it on ; or , (tags.clean_tags); Mailchimp quotes each tag: "VIP","Customer".
-            data["tags"] = value.replace('"', "")
+            data["tags"] = _listed(value) if value.startswith("[") else value.replace('"', "")
+            continue
+        if name == "value":
+            value = money_text(value)
+        elif name.startswith(CUSTOM_TARGET):
+            custom = plan.custom.get(name.removeprefix(CUSTOM_TARGET))
+            if custom is not None and custom.kind == "date":
+                value = import_cells.date_text(value, plan.date_order)
+            elif custom is not None and custom.kind in ("number", "money"):
+                value = import_cells.number_text(value, money=custom.kind == "money")
+            elif custom is not None and custom.kind == "multi_choice" and value.startswith("["):
+                value = _listed(value)
+        value = read.first_readable(name, index, value) if name in MULTI_VALUED else read.readable(name, index, value)
+        if value is None:
+            continue
+        if name.startswith(CUSTOM_TARGET):
+            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
         else:
             data[name] = value
-    if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
-        raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
-    return Row(data, origin)
+    try:
+        if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
+            raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
+    except RowRejected as exc:
+        if read.dropped:  # say which value would have named the lead
+            raise RowRejected(f"{'; '.join(read.dropped)}. {exc.reason}") from None
+        raise
+    return Row(data, origin, read.notes, read.cleaned)
 
 
 def _import_record(record: Record, plan: Plan) -> RowOutcome:
@@ -403,11 +580,14 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     lead_id = captured.lead.id
     if row.notes:
-        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "notes": row.notes})
+        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
+                                                              "notes": row.notes})
+    reason = "; ".join(row.notes) or None  # what the lead could not take, kept on its timeline
     if captured.created:
-        return RowOutcome(record.number, "created", lead_id)
+        return RowOutcome(record.number, "created", lead_id, reason)
     if captured.changed or captured.custom_changed:
-        return RowOutcome(record.number, "updated", lead_id, changes={**captured.changed, **captured.custom_changed})
+        return RowOutcome(record.number, "updated", lead_id, reason,
+                          changes={**captured.changed, **captured.custom_changed})
     return RowOutcome(record.number, "skipped", lead_id)
 
 
@@ -447,7 +627,7 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
 
 def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int) -> None:
     tally = Tally()
-    records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter))
+    records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter), plan.header_row)
     finished = False
     while not finished:
         with atomic():  # one batch: its leads, rejections and progress counters commit together

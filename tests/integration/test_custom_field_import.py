@@ -39,8 +39,8 @@ def test_custom_fields_are_mapping_targets_guessed_from_their_label_or_key(as_me
                                        "4": "custom:modules", "5": "custom:renewal"}
 
 
-def test_an_import_stores_custom_values_and_rejects_a_bad_one_naming_its_column(fields, stages):
-    imp = run_import(queued(FILE).id)
+def test_a_strict_import_stores_custom_values_and_rejects_a_bad_one_naming_its_column(fields, stages):
+    imp = run_import(queued(FILE, strict=True).id)
     assert (imp.created_count, imp.rejected_count) == (2, 1)
     ada = db.session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
     bo = db.session.scalar(select(Lead).where(Lead.email == "bo@example.com"))
@@ -50,6 +50,17 @@ def test_an_import_stores_custom_values_and_rejects_a_bad_one_naming_its_column(
     assert values[bo.id] == {"plan": "Basic"}
     reason = db.session.scalar(select(ImportRejection.reason))
     assert reason.startswith("Budget (USD): enter a number")
+
+
+def test_a_custom_value_that_does_not_fit_is_left_out_and_kept_on_the_timeline(fields, stages):
+    imp = run_import(queued(FILE).id)
+    assert (imp.created_count, imp.rejected_count) == (3, 0)
+    cy = db.session.scalar(select(Lead).where(Lead.email == "cy@example.com"))
+    assert cf.values_for([cy.id]).get(cy.id, {}) == {}
+    entry = db.session.scalars(select(TimelineEntry).where(TimelineEntry.lead_id == cy.id,
+                                                           TimelineEntry.kind == "import_notes")).one()
+    [note] = entry.data["notes"]
+    assert note.startswith("Budget (USD) “lots” could not be read (enter a number") and note.endswith("kept here")
 
 
 def test_update_mode_overwrites_custom_values_and_counts_the_lead_as_updated(fields, stages):
@@ -65,7 +76,7 @@ def test_update_mode_overwrites_custom_values_and_counts_the_lead_as_updated(fie
 
 
 def test_the_export_has_a_column_per_custom_field_and_imports_back(as_member, fields, stages):
-    run_import(queued(FILE).id)
+    run_import(queued(FILE, strict=True).id)
     exported = as_member.get("/leads/export.csv?sort=name&dir=asc")
     rows = read_csv(exported)
     assert rows[0][-4:] == ["Budget (USD)", "Plan", "Modules", "Renewal"]

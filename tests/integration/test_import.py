@@ -222,7 +222,7 @@ def existing(make_lead):
 
 
 def test_skip_mode_creates_new_people_skips_known_ones_and_rejects_bad_rows(stages, existing, member):
-    imp = queued(HUBSPOT.encode(), duplicates="skip", default_source="Trade show",
+    imp = queued(HUBSPOT.encode(), duplicates="skip", default_source="Trade show", strict=True,
                  default_stage_id=stages["Contacted"].id, default_owner_id=member.id)
     imp = run_import(imp.id)
     assert (imp.status, imp.rows_done, imp.created_count, imp.updated_count, imp.skipped_count,
@@ -242,7 +242,7 @@ def test_skip_mode_creates_new_people_skips_known_ones_and_rejects_bad_rows(stag
 
 
 def test_update_mode_overwrites_the_known_lead_with_the_rows_values(stages, existing):
-    imp = run_import(queued(HUBSPOT.encode(), duplicates="update").id)
+    imp = run_import(queued(HUBSPOT.encode(), duplicates="update", strict=True).id)
     assert (imp.created_count, imp.updated_count, imp.skipped_count, imp.rejected_count) == (1, 2, 0, 1)
     db.session.refresh(existing)
     # The file's last Ada row wins; the row's own source beats the default.
@@ -251,13 +251,13 @@ def test_update_mode_overwrites_the_known_lead_with_the_rows_values(stages, exis
 
 
 def test_keep_mode_adds_every_row_as_a_new_lead(stages, existing):
-    imp = run_import(queued(HUBSPOT.encode(), duplicates="keep").id)
+    imp = run_import(queued(HUBSPOT.encode(), duplicates="keep", strict=True).id)
     assert (imp.created_count, imp.updated_count, imp.skipped_count, imp.rejected_count) == (3, 0, 0, 1)
     assert count(Lead, Lead.email == "ada@example.com") == 3
 
 
 def test_a_second_run_of_the_same_import_does_nothing(stages):
-    imp = queued(HUBSPOT.encode())
+    imp = queued(HUBSPOT.encode(), strict=True)
     run_import(imp.id)
     assert run_import(imp.id) is None
     assert count(Lead) == 2 and count(ImportRejection) == 1
@@ -292,7 +292,7 @@ def test_rows_with_too_many_values_are_rejected_not_shifted(stages):
 def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_defused(as_member, stages):
     data = csv_bytes([["Email", "Company"], ["ok@example.com", "Fine"], ["=HYPERLINK(\"x\")", "-Evil"],
                       ["", "Nobody"]])
-    imp = run_import(queued(data).id)
+    imp = run_import(queued(data, strict=True).id)
     response = as_member.get(f"/leads/import/{imp.id}/rejected.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -304,7 +304,7 @@ def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_de
 
 
 def test_the_finished_progress_fragment_shows_the_counts_and_stops_polling(as_member, stages, existing):
-    imp = run_import(queued(HUBSPOT.encode()).id)
+    imp = run_import(queued(HUBSPOT.encode(), strict=True).id)
     response = as_member.get(f"/leads/import/{imp.id}/progress", htmx=True)
     fragment = response.get_data(as_text=True)
     assert "<html" not in fragment and 'id="import-progress"' in fragment and "hx-trigger" not in fragment

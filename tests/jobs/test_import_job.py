@@ -25,7 +25,8 @@ def upload_and_start(web, data: bytes, stage_id: int, duplicates: str = "skip") 
     assert response.status_code == 302, response.get_data(as_text=True)
     imp = db.session.scalar(select(LeadImport).order_by(LeadImport.id.desc()).limit(1))
     form = {f"col_{i}": field for i, field in imp.mapping.items()}
-    form.update(source="Old CRM", stage=str(stage_id), owner="", duplicates=duplicates)
+    # Strict: a bad email rejects its row (else the lead is made without it), as these counts expect.
+    form.update(source="Old CRM", stage=str(stage_id), owner="", duplicates=duplicates, strict="y")
     response = web.post(f"/leads/import/{imp.id}", data=form)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/leads/import/{imp.id}/progress")
     db.session.refresh(imp)
