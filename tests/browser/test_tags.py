@@ -16,7 +16,6 @@ def lead_tags(live, lead_id):
 # Known focus race, seen on main before issue 14 too (about one run in three, alone or in the suite):
 # after an htmx outerHTML swap of the panel at 375 px, focus sometimes ends on <body> instead of
 # the element htmx should restore by id or autofocus. Rerun while it is tracked down (see the note).
-@pytest.mark.flaky(reruns=3)
 @pytest.mark.parametrize("width", [1280, 375])
 def test_a_member_adds_and_removes_tags_with_the_keyboard(new_page, seeded, width):
     page = new_page(viewport={"width": width, "height": 900})
