@@ -1,6 +1,6 @@
 """CSV import benchmark: rows per second and peak memory, on SQLite and PostgreSQL.
 
-    python bench/bench_import.py [--rows 100000] [--small 10000] [--db sqlite postgresql]
+    python bench/bench_import.py [--sizes 10000 100000 1000000] [--db sqlite postgresql]
                                  [--postgres-url URL] [--worker] [--redis-url URL] [--json FILE] [--keep]
 
 Writes a vendor-style CSV (HubSpot headers; accented names, duplicates inside the file, bad emails,
@@ -10,6 +10,11 @@ builds the schema through the migrations, stores the upload (create_import) and 
 same thing on a file a tenth the size shows whether memory stays flat as the file grows.
 With --worker the import is also started through Redis and run by a real `worker.py --burst`
 (wall time including the worker's start-up; its peak memory from RUSAGE_CHILDREN).
+
+Beside each import, in its own fresh process on the same database and file, runs the bare loop the
+import is measured against: `csv` parse, email-validator and phonenumbers on each row, then
+`executemany` into a plain table, a commit per 1,000 rows. The import's speed is reported as a
+ratio to that loop's, measured in the same run (issue 15 aims at 60% or more).
 See bench/IMPORT.md for figures.
 """
 from __future__ import annotations
@@ -149,18 +154,78 @@ def child(args) -> None:
     print(json.dumps(result), flush=True)
 
 
-def run_child(url: str, path: Path, rows: int, worker: bool = False, redis_url: str = "") -> dict:
+BARE_BATCH = 1000
+
+
+def bare(args) -> None:
+    """The bare loop, in this (fresh) process: parse, validate, executemany; prints a JSON line."""
+    import email_validator
+    import phonenumbers
+    from sqlalchemy import create_engine, text
+    engine = create_engine(args.url)
+    columns = ["first_name", "last_name", "email", "phone", "company", "title", "source", "utm_source",
+               "utm_campaign", "value"]
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bare_leads"))
+        key = "id SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "id INTEGER PRIMARY KEY"
+        conn.execute(text(f"CREATE TABLE bare_leads ({key}, " +
+                          ", ".join(f"{c} VARCHAR(255)" for c in columns) + ")"))
+    insert = text(f"INSERT INTO bare_leads ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    done = kept = 0
+    batch: list[dict] = []
+    with open(args.csv, encoding="utf-8", errors="replace", newline="") as stream, engine.connect() as conn:
+        reader = csv.reader(stream)
+        next(reader)
+        for row in reader:
+            done += 1
+            row = (row + [""] * len(columns))[:len(columns)]
+            try:
+                row[2] = email_validator.validate_email(row[2], check_deliverability=False).normalized
+            except email_validator.EmailNotValidError:
+                continue
+            if row[3]:
+                try:
+                    number = phonenumbers.parse(row[3], "US")
+                    row[3] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) \
+                        if phonenumbers.is_valid_number(number) else ""
+                except phonenumbers.NumberParseException:
+                    row[3] = ""
+            batch.append(dict(zip(columns, row)))
+            kept += 1
+            if len(batch) >= BARE_BATCH:
+                conn.execute(insert, batch)
+                conn.commit()
+                batch = []
+        if batch:
+            conn.execute(insert, batch)
+            conn.commit()
+    seconds = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bare_leads"))
+    engine.dispose()
+    print(json.dumps({"db": engine.dialect.name, "rows": args.rows, "mode": "bare", "rows_done": done,
+                      "inserted": kept, "import_s": round(seconds, 1), "rows_per_s": round(done / seconds),
+                      "baseline_rss_mb": mb(baseline),
+                      "peak_rss_mb": mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}), flush=True)
+
+
+def run_child(url: str, path: Path, rows: int, worker: bool = False, redis_url: str = "",
+              bare_loop: bool = False) -> dict:
     command = [sys.executable, __file__, "--child", "--url", url, "--csv", str(path), "--rows", str(rows)]
     if worker:
         command += ["--worker", "--redis-url", redis_url]
+    if bare_loop:
+        command += ["--bare"]
     output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=10_000, help="also run a file this size (0: don't)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000],
+                        help="rows per file, one file each (1000000 takes about half an hour per database)")
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     parser.add_argument("--worker", action="store_true", help="also run each import through a real RQ worker")
@@ -170,13 +235,15 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args)
+        return bare(args) if args.bare else child(args)
 
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     files = {}
-    for rows in sorted({args.rows, args.small} - {0}):
+    for rows in sorted(set(args.sizes)):
         path = work / f"hubspot-{rows}.csv"
         stats = write_csv(path, rows)
         files[rows] = path
@@ -185,24 +252,33 @@ def main() -> None:
         prepare_postgres(args.postgres_url)
     results = []
     for name in args.db:
-        runs = [(rows, False) for rows in files] + ([(args.rows, True)] if args.worker else [])
+        largest = max(files)
+        runs = [(rows, False) for rows in files] + ([(largest, True)] if args.worker else [])
         for rows, worker in runs:
             url = args.postgres_url if name == "postgresql" else f"sqlite:///{work / f'bench-{rows}-{worker}.db'}"
+            if not worker:
+                loop = run_child(url, files[rows], rows, bare_loop=True)
+                results.append(loop)
+                print(json.dumps(loop), flush=True)
             if worker:
                 from redis import Redis
                 Redis.from_url(args.redis_url).flushdb()
             result = run_child(url, files[rows], rows, worker, args.redis_url)
+            loop = next(r for r in results if r["mode"] == "bare" and r["db"] == result["db"] and r["rows"] == rows)
+            result["ratio_to_bare"] = round(result["rows_per_s"] / loop["rows_per_s"], 3)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(f"\n{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'db':<11}{'mode':<9}{'rows':>8}{'MB':>7}{'upload s':>10}{'import s':>10}{'rows/s':>8}"
+    print(f"{'db':<11}{'mode':<9}{'rows':>8}{'upload s':>10}{'import s':>10}{'rows/s':>8}{'ratio':>7}"
           f"{'peak MB':>9}{'base MB':>9}  created/updated/skipped/rejected")
     for r in results:
         peak = r.get("worker_peak_rss_mb", r["peak_rss_mb"])
-        print(f"{r['db']:<11}{r['mode']:<9}{r['rows']:>8}{r['bytes'] / 1e6:>7.1f}{r['upload_s']:>10}{r['import_s']:>10}"
-              f"{r['rows_per_s']:>8}{peak:>9}{r['baseline_rss_mb']:>9}  "
-              f"{r['created']}/{r['updated']}/{r['skipped']}/{r['rejected']}")
+        ratio = f"{r['ratio_to_bare']:.0%}" if "ratio_to_bare" in r else "100%"
+        outcome = f"{r['created']}/{r['updated']}/{r['skipped']}/{r['rejected']}" if r["mode"] != "bare" \
+            else f"{r['inserted']} inserted"
+        print(f"{r['db']:<11}{r['mode']:<9}{r['rows']:>8}{r.get('upload_s', ''):>10}{r['import_s']:>10}"
+              f"{r['rows_per_s']:>8}{ratio:>7}{peak:>9}{r['baseline_rss_mb']:>9}  {outcome}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.keep:
