@@ -44,6 +44,7 @@ from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
 from app.services.sequence_bulk import sweep as requeue_sequence_runs
+from app.services.imports import requeue_lost as requeue_lost_imports
 from app.services.tasks import sweep as remind_tasks
 from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
@@ -197,6 +198,7 @@ HOUSEKEEPING = (
     ("first-response SLA escalations", sla_sweep),
     ("due sequence steps", sequence_sweep),
     ("lost bulk enrolment runs", requeue_sequence_runs),
+    ("lost imports", requeue_lost_imports),
     ("daily digests", send_digests),
 )
 

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     EMAIL_BATCH_SIZE: int = Field(100, gt=0, le=1000, description="a whole number from 1 to 1000, such as 100")
     SWEEP_INTERVAL: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
     SWEEP_GRACE_SECONDS: int = Field(60, ge=0, description="a whole number of seconds, such as 60")
+    IMPORT_STALE_SECONDS: int = Field(120, ge=3, description="a whole number of seconds from 3, such as 120")
     TEAM_TIMEZONE: str = Field("UTC", description="an IANA timezone name such as Europe/Berlin")
     SESSION_LIFETIME_DAYS: int = Field(14, gt=0, description="a whole number of days above 0, such as 14")
     LEADBOARD_INSTANCE: Path = Field(ROOT / "instance", description="a folder path")
@@ -234,6 +235,8 @@ def load(overrides: dict | None = None) -> dict:
         # The sweeper (in every worker.py) runs this often and re-enqueues rows left waiting this long.
         "SWEEP_INTERVAL": s.SWEEP_INTERVAL,
         "SWEEP_GRACE_SECONDS": s.SWEEP_GRACE_SECONDS,
+        # A running import that has committed no batch for this long lost its worker: another takes it on.
+        "IMPORT_STALE_SECONDS": s.IMPORT_STALE_SECONDS,
         "TEAM_TIMEZONE": s.TEAM_TIMEZONE,
         # Per API key, and per address on the hosted capture forms (Flask-Limiter strings).
         "API_RATE_LIMIT": s.API_RATE_LIMIT,

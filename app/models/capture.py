@@ -85,7 +85,10 @@ class LeadImport(db.Model):
     header_row: Mapped[int] = mapped_column(default=1, server_default="1")  # record number of the header (1 = first)
     date_order: Mapped[str | None] = mapped_column(String(3))  # "mdy" | "dmy" for ambiguous dates; None: not chosen
     strict: Mapped[bool] = mapped_column(default=False, server_default=false())  # reject rows with an unreadable value
-    status: Mapped[str] = mapped_column(String(12), default="uploaded")  # uploaded queued running done failed
+    status: Mapped[str] = mapped_column(String(12), default="uploaded", index=True)  # uploaded queued running done failed
+    # When it was queued, then after every committed batch: the sweep (imports.requeue_lost) carries on
+    # an import whose job Redis lost or whose worker died, from its last committed batch.
+    heartbeat_at: Mapped[datetime | None]
     processed_bytes: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)
     created_count: Mapped[int] = mapped_column(default=0)

@@ -3,7 +3,9 @@
 An upload is stored in ~1 MB chunks so any worker on any host can stream it back; its encoding,
 delimiter and headers are guessed on the way in (csv_reading). The import job then reads it record
 by record through capture_lead (the one way in), and commits every few dozen rows together with the
-progress counters, so a crash leaves counts that match what was saved."""
+progress counters, so a crash leaves counts that match what was saved. Each committed batch is a
+heartbeat too: an import whose worker died (or whose job Redis lost) is queued again by the sweep
+(requeue_lost) and carries on after the last record of its last committed batch, nothing doubled."""
 from __future__ import annotations
 
 import itertools
@@ -11,9 +13,12 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, insert, select, update
+from flask import current_app
+from redis import RedisError
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from app.extensions import db
@@ -47,6 +52,18 @@ DATE_ORDERS = (import_cells.MONTH_FIRST, import_cells.DAY_FIRST)
 BATCH_ROWS = 50
 BATCH_SECONDS = 1.0
 JOB_TIMEOUT = 6 * 3600
+# A running import commits a batch about every BATCH_SECONDS (its heartbeat); one silent for
+# IMPORT_STALE_SECONDS (config) lost its worker. A queued one not started this long after queueing
+# lost its job (Redis).
+QUEUED_STALE = timedelta(minutes=1)
+
+
+def run_stale() -> timedelta:
+    return timedelta(seconds=current_app.config["IMPORT_STALE_SECONDS"])
+
+
+class _Overtaken(Exception):
+    """Another run took this import over (this one was silent too long): this batch is undone."""
 
 DUPLICATE_MODES = {"skip": OnDuplicate.skip, "update": OnDuplicate.update, "keep": OnDuplicate.keep}
 ORIGIN = ("utm_source", "utm_medium", "utm_campaign")
@@ -241,7 +258,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
             decided = [o for o in date_orders(imp, mapping).values() if o]
             date_order = decided[0] if decided else None
         imp.strict, imp.date_order = bool(strict), date_order or None
-        imp.status = "queued"
+        imp.status, imp.heartbeat_at = "queued", utcnow()
     try:
         enqueue("app.jobs.imports.run_import", imp.id, job_id=f"import-{imp.id}", job_timeout=JOB_TIMEOUT)
     except QueueUnavailable as exc:
@@ -312,6 +329,12 @@ class Tally:
         return {"rows_done": self.rows_done, "created_count": self.created, "updated_count": self.updated,
                 "skipped_count": self.skipped, "rejected_count": self.rejected,
                 "processed_bytes": self.processed_bytes}
+
+    @classmethod
+    def so_far(cls, imp: LeadImport) -> Tally:
+        """The counts of the batches already committed (all zero for an import not yet started)."""
+        return cls(rows_done=imp.rows_done, created=imp.created_count, updated=imp.updated_count,
+                   skipped=imp.skipped_count, rejected=imp.rejected_count, processed_bytes=imp.processed_bytes)
 
 
 @dataclass
@@ -591,15 +614,22 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
     return RowOutcome(record.number, "skipped", lead_id)
 
 
-def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS) -> LeadImport | None:
-    """Import every row of a queued import through capture_lead, committing a batch at a time.
+def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS,
+               now: datetime | None = None) -> LeadImport | None:
+    """Import every row of a queued import through capture_lead, committing a batch at a time; an
+    import whose worker went silent (no batch for IMPORT_STALE_SECONDS) is taken over and carried on after its
+    last committed batch.
 
-    Returns None (doing nothing) when the import is not queued: another run claimed it first.
+    Returns None (doing nothing) when the import is neither queued nor stale: another run has it.
     Raises ImportDamaged when stored chunks are missing; the import is then marked failed."""
+    now = now or utcnow()
     with atomic():
         claimed = db.session.execute(
-            update(LeadImport).where(LeadImport.id == import_id, LeadImport.status == "queued")
-            .values(status="running", started_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+            update(LeadImport).where(LeadImport.id == import_id, or_(
+                LeadImport.status == "queued",
+                (LeadImport.status == "running") & (LeadImport.heartbeat_at < now - run_stale()))
+            ).values(status="running", started_at=func.coalesce(LeadImport.started_at, now), heartbeat_at=now)
+            .execution_options(synchronize_session=False)).rowcount
     if not claimed:
         return None
     imp = get_import(import_id)
@@ -610,7 +640,9 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
                                "imported. Upload the file again and choose another owner or the pool.")
         plan = Plan.of(imp, region)
         encoding, delimiter, size = imp.encoding, imp.delimiter, imp.size_bytes
-        _import_rows(plan, encoding, delimiter, size, batch_rows)
+        _import_rows(plan, encoding, delimiter, size, batch_rows, Tally.so_far(imp))
+    except _Overtaken:
+        return None
     except Exception as exc:
         message = exc.message if isinstance(exc, ServiceError) else \
             f"The import stopped unexpectedly ({type(exc).__name__}). The rows counted here were saved."
@@ -625,11 +657,13 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
     return imp
 
 
-def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int) -> None:
-    tally = Tally()
+def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int, tally: Tally) -> None:
     records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter), plan.header_row)
+    if tally.processed_bytes:  # carried on: the committed batches' records are read, not imported again
+        records = itertools.dropwhile(lambda record: record.end <= tally.processed_bytes, records)
     finished = False
     while not finished:
+        before = tally.processed_bytes
         with atomic():  # one batch: its leads, rejections and progress counters commit together
             # Held for the batch so capture_lead's lookups of them hit the session, not the database
             # (the identity map keeps only what something references).
@@ -659,14 +693,55 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                     finished = False
                     break
             _write_outcomes(plan, outcomes)
-            values = tally.values()
+            values = {**tally.values(), "heartbeat_at": utcnow()}
             if finished:
                 values.update(status="done", finished_at=utcnow(), processed_bytes=size)
                 db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == plan.import_id))
                 _tell_owner(plan, tally.created)
-            db.session.execute(update(LeadImport).where(LeadImport.id == plan.import_id).values(**values)
-                               .execution_options(synchronize_session=False))
+            # Only while this run still has the import: one that took it over (after this one was
+            # silent too long) has moved processed_bytes on, and this batch is undone.
+            if not db.session.execute(update(LeadImport).where(
+                    LeadImport.id == plan.import_id, LeadImport.status == "running",
+                    LeadImport.processed_bytes == before).values(**values)
+                    .execution_options(synchronize_session=False)).rowcount:
+                raise _Overtaken()
             del held
+
+
+def requeue_lost(now: datetime | None = None) -> int:
+    """Queue again each import whose job Redis lost (queued, its job not waiting, nothing heard for
+    QUEUED_STALE) or whose worker died (running, no batch committed for run_stale()); run_import carries
+    it on after its last committed batch. Housekeeping (worker.py); returns how many were queued.
+
+    A requeued import's heartbeat is renewed, so a queue backed up for minutes gets at most one more
+    (harmless: the claim lets one run through) job per import per QUEUED_STALE."""
+    from rq.job import Job, JobStatus  # noqa: PLC0415
+    from rq.serializers import JSONSerializer  # noqa: PLC0415
+    from app.queue import connection  # noqa: PLC0415
+    now = now or utcnow()
+    lost = db.session.execute(select(LeadImport.id, LeadImport.status).where(or_(
+        (LeadImport.status == "queued") & or_(LeadImport.heartbeat_at.is_(None),
+                                              LeadImport.heartbeat_at < now - QUEUED_STALE),
+        (LeadImport.status == "running") & or_(LeadImport.heartbeat_at.is_(None),
+                                               LeadImport.heartbeat_at < now - run_stale())))).all()
+    db.session.rollback()
+    queued = 0
+    for import_id, status in lost:
+        try:
+            if status == "queued":
+                job = Job.fetch_many([f"import-{import_id}"], connection=connection(), serializer=JSONSerializer)[0]
+                if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
+                    continue  # still waiting its turn behind other jobs
+            # A job id of its own: the dead worker's job may still sit in RQ's registries under the first.
+            enqueue("app.jobs.imports.run_import", import_id,
+                    job_id=f"import-{import_id}-again-{int(now.timestamp())}", job_timeout=JOB_TIMEOUT)
+        except (QueueUnavailable, RedisError):
+            break  # Redis away: the next sweep tries again
+        with atomic():
+            db.session.execute(update(LeadImport).where(LeadImport.id == import_id, LeadImport.status == "queued")
+                               .values(heartbeat_at=now).execution_options(synchronize_session=False))
+        queued += 1
+    return queued
 
 
 def _write_outcomes(plan: Plan, outcomes: list[RowOutcome]) -> None:

@@ -3,12 +3,15 @@ import csv
 import io
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ImportRejection, Lead, LeadImport
+from app.services import imports, utcnow
+from tests.jobs.conftest import kill_worker, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.jobs]
 
@@ -106,3 +109,44 @@ def test_a_second_delivery_of_a_finished_import_changes_nothing(queued_web, redi
     db.session.expire_all()
     imp = db.session.get(LeadImport, imp.id)
     assert (imp.status, imp.created_count, imp.rows_done) == ("done", 2, 2) and count_leads() == 2
+
+
+def test_a_worker_killed_mid_import_is_carried_on_by_the_next_and_nothing_is_doubled(
+        queued_web, redis, start_worker, run_worker, stages):
+    total = 3000
+    rows = [["Email", "First Name"]] + [[f"p{i}@example.com" if i != 2500 else "broken@", f"P{i}"] for i in range(total)]
+    imp = upload_and_start(queued_web, csv_bytes(rows), stages["New"].id)
+
+    def stored() -> LeadImport:
+        db.session.expire_all()
+        return db.session.get(LeadImport, imp.id)
+    worker = start_worker(IMPORT_STALE_SECONDS="3")
+    wait_until(lambda: stored().rows_done > 0, timeout=120, message="a first batch committed")
+    kill_worker(worker)  # mid-batch, as a crash would: that batch is never committed
+    half = stored()
+    assert half.status == "running" and 0 < half.rows_done < total, half.rows_done
+    assert count_leads() == half.created_count  # the counts match what was saved
+
+    with queued_web.app.app_context():  # the sweep, once the import has been silent long enough
+        assert imports.requeue_lost(half.heartbeat_at + imports.run_stale() + timedelta(seconds=1)) == 1
+    wait_until(lambda: utcnow() > half.heartbeat_at + timedelta(seconds=3.5), timeout=10)
+    run_worker(IMPORT_STALE_SECONDS="3")
+
+    done = stored()
+    assert (done.status, done.rows_done, done.created_count, done.rejected_count) == ("done", total, total - 1, 1)
+    assert count_leads() == total - 1
+    assert db.session.scalar(select(func.count(func.distinct(Lead.email)))) == total - 1
+    assert db.session.scalars(select(ImportRejection.row_number)).all() == [2500 + 2]
+
+
+def test_an_import_whose_job_redis_lost_is_queued_again_by_the_sweep(queued_web, redis, run_worker, stages):
+    imp = upload_and_start(queued_web, csv_bytes([["Email"], ["one@example.com"], ["two@example.com"]]),
+                           stages["New"].id)
+    with queued_web.app.app_context():
+        assert imports.requeue_lost(imp.heartbeat_at + timedelta(minutes=2)) == 0  # its job still waits its turn
+        redis.flushdb()  # Redis lost the job
+        assert imports.requeue_lost(imp.heartbeat_at + timedelta(minutes=2)) == 1
+    run_worker()
+    db.session.expire_all()
+    imp = db.session.get(LeadImport, imp.id)
+    assert (imp.status, imp.created_count) == ("done", 2) and count_leads() == 2

@@ -51,6 +51,7 @@ def clean_env(monkeypatch, tmp_path):
     ("EMAIL_BATCH_SIZE", "5000", "from 1 to 1000"),
     ("SWEEP_INTERVAL", "-1", "seconds above 0"),
     ("SWEEP_GRACE_SECONDS", "1.5", "whole number of seconds"),
+    ("IMPORT_STALE_SECONDS", "2", "whole number of seconds from 3"),
     ("SESSION_LIFETIME_DAYS", "0", "days above 0"),
     ("PROXY_COUNT", "yes", "whole number of proxies"),
     ("API_RATE_LIMIT", "lots", "rate limit"),
