@@ -116,10 +116,11 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
 
 
 def _active_filters(view_args: dict) -> int:
-    """How many of the filter panel's choices are on (a custom field's value or range counts once)."""
+    """How many of the filter panel's choices are on: each one in the address counts once, the
+    owner too (also "me", which the "My leads" switch sets: it narrows the board like any other),
+    and a custom field's value or range once."""
     custom = any(name in view_args for name in ("field_value", "field_min", "field_max"))
-    someone = view_args.get("owner", "me") != "me"  # "My leads" has its own switch above the board
-    return len(view_args.keys() & {"q", "source", "tag", "band", "min_score", "sort"}) + custom + someone
+    return len(view_args.keys() & {"q", "owner", "source", "tag", "band", "min_score", "sort"}) + custom
 
 
 @bp.get("")
@@ -134,7 +135,9 @@ def index():
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
                                    # The filter form's choices: the page's, not a swap of the board alone.
                                    **({} if wants_fragment() else {"team": team(), "sources": sources()}),
-                                   active_filters=_active_filters(view_args))
+                                   active_filters=_active_filters(view_args),
+                                   # Folded while only the "My leads" switch is on: it shows itself above the board.
+                                   open_filters=_active_filters(view_args) - (view_args.get("owner") == "me"))
     # The filter form sends its empty controls too; the address shows only the filters in use.
     reply = body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
     return with_notice(reply, refusal(filter_errors), "error") if filter_errors else reply
