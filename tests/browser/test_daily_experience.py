@@ -1,0 +1,203 @@
+"""The daily experience (issue 14, a new user's walk): the phone board's "Columns" switcher says
+which column is in view and that it scrolls sideways; the phone menu's open Settings group keeps its
+heading in view; "Mark all as read" works in place; the filter count counts "My leads"; moving a
+lead's stage and booking an appointment on its page keep the reader's place; a card dragged by
+touch on a phone moves. At desktop and phone width, and from the keyboard."""
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import card, column, column_cards, sign_in
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 667}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+
+
+def open_page(new_page, size):
+    touch = {"is_mobile": True, "has_touch": True} if size == "phone" else {}
+    return new_page(viewport=SIZES[size], **touch)
+
+
+def mark_page(page):
+    """A flag on the window that a full page load would lose."""
+    page.evaluate("window.__samePage = true")
+
+
+def still_same_page(page) -> bool:
+    return page.evaluate("window.__samePage === true")
+
+
+# --- 1. the "Columns" switcher ------------------------------------------------------------------
+
+
+def test_the_columns_switcher_marks_the_column_in_view_and_shows_that_it_scrolls(new_page, seeded):
+    seeded.lead("Ann", "Any")
+    page = open_page(new_page, "phone")
+    sign_in(page, seeded.member)
+    switcher = page.get_by_role("navigation", name="Columns")
+    new, won = switcher.get_by_role("link", name=re.compile(r"^New ")), switcher.get_by_role("link", name=re.compile(r"^Won "))
+    expect(new).to_have_attribute("aria-current", "true")
+    expect(switcher.locator("[aria-current]")).to_have_count(1)
+    expect(switcher).to_contain_text("1 of 6")
+    # The marked link looks different from the others.
+    colours = [link.evaluate("el => getComputedStyle(el).backgroundColor") for link in (new, won)]
+    assert colours[0] != colours[1], colours
+    # Six links do not fit a phone: the row fades at its right edge (more beyond), not at its left.
+    row = switcher.get_by_role("list")
+    assert row.evaluate("el => el.scrollWidth > el.clientWidth")
+    expect(switcher).to_have_class(re.compile(r"\bmore-after\b"))
+    expect(switcher).not_to_have_class(re.compile(r"\bmore-before\b"))
+    assert row.evaluate("el => getComputedStyle(el).maskImage") != "none"
+
+    # From the keyboard: Won's link moves the board to Won, which becomes the current one.
+    won.focus()
+    page.keyboard.press("Enter")
+    expect(column(page, "Won")).to_be_focused()
+    expect(won).to_have_attribute("aria-current", "true")
+    expect(new).not_to_have_attribute("aria-current", "true")
+    expect(switcher).to_contain_text("5 of 6")
+    expect(switcher).to_have_class(re.compile(r"\bmore-before\b"))
+    assert row.evaluate("el => { const a = el.querySelector('[aria-current]').getBoundingClientRect(),"
+                        " r = el.getBoundingClientRect(); return a.left >= r.left - 1 && a.right <= r.right + 1; }")
+
+    # Swiping the board (any scroll of it) moves the mark too.
+    page.locator("#board").evaluate("el => el.scrollTo({left: 0})")
+    expect(new).to_have_attribute("aria-current", "true")
+    expect(switcher).to_contain_text("1 of 6")
+
+
+def test_at_desktop_width_the_columns_switcher_steps_aside(new_page, seeded):
+    seeded.lead("Ann", "Any")
+    page = open_page(new_page, "desktop")
+    sign_in(page, seeded.member)
+    expect(page.get_by_role("navigation", name="Columns")).to_be_hidden()  # every column is on the screen
+    expect(column_cards(page, "New")).to_contain_text("Ann Any")
+
+
+# --- 2. the phone menu's Settings group --------------------------------------------------------
+
+
+def visible_at_its_place(page, locator) -> bool:
+    """The element is inside the viewport and is what a tap at its middle would hit."""
+    return locator.evaluate("""el => {
+      const r = el.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+      const hit = document.elementFromPoint(x, y);
+      return r.top >= 0 && r.bottom <= innerHeight && !!hit && (hit === el || el.contains(hit));
+    }""")
+
+
+def test_the_open_settings_group_keeps_its_heading_in_view_while_the_menu_scrolls(new_page, seeded):
+    page = open_page(new_page, "phone")
+    sign_in(page, seeded.admin)
+    page.locator(".nav-menu > summary").focus()
+    page.keyboard.press("Enter")
+    settings = page.locator(".nav-settings > details > summary")
+    settings.focus()
+    page.keyboard.press("Enter")
+    nav = page.get_by_role("navigation", name="Main")
+    outbox = nav.get_by_role("link", name="Outbox", exact=True)
+    expect(outbox).to_be_attached()
+    # Tab down to the last settings link: the menu scrolls inside the screen.
+    for _ in range(20):
+        if page.evaluate("document.activeElement.textContent.trim()") == "Outbox":
+            break
+        page.keyboard.press("Tab")
+    expect(outbox).to_be_focused()
+    scrolled = page.evaluate("() => { const m = document.querySelector('.nav-menu nav');"
+                             " return m.getBoundingClientRect().top < document.querySelector('.topbar').getBoundingClientRect().bottom; }")
+    assert scrolled, "the menu did not scroll (the test would prove nothing)"
+    assert page.evaluate("scrollY") == 0  # the menu scrolls, not the page under it
+    assert visible_at_its_place(page, settings), "the Settings heading slid out of view"
+    assert visible_at_its_place(page, outbox), "the focused link is hidden"
+    # Every link above it comes back into view, clear of the heading, on the way back up.
+    page.keyboard.press("Shift+Tab")
+    api_keys = nav.get_by_role("link", name="API keys", exact=True)
+    expect(api_keys).to_be_focused()
+    assert visible_at_its_place(page, api_keys)
+    stages = nav.get_by_role("link", name="Stages", exact=True)
+    stages.focus()
+    assert visible_at_its_place(page, stages) and visible_at_its_place(page, settings)
+
+
+def test_at_desktop_width_the_settings_menu_still_drops_down(new_page, seeded):
+    page = open_page(new_page, "desktop")
+    sign_in(page, seeded.admin)
+    page.locator(".nav-settings > details > summary").click()
+    outbox = page.get_by_role("navigation", name="Main").get_by_role("link", name="Outbox", exact=True)
+    expect(outbox).to_be_visible()
+    assert visible_at_its_place(page, outbox)
+
+
+# --- 3. "Mark all as read" ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_mark_all_as_read_works_in_place_focuses_the_list_and_empties_the_bell(new_page, seeded, size):
+    from app.services.leads import assign_lead
+    for name in ("Nora", "Otto"):
+        lead_id = seeded.lead(name, "Quinn")
+        with seeded.live.db():
+            assign_lead(lead_id, seeded.member.id, seeded.admin.id)
+    page = open_page(new_page, size)
+    sign_in(page, seeded.member)
+    page.goto("/notifications")
+    bell = page.get_by_role("link", name=re.compile(r"^Notifications"))
+    expect(bell).to_have_accessible_name("Notifications 2 unread")
+    mark_page(page)
+    button = page.get_by_role("button", name="Mark all as read")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Marked 2 notifications as read.")
+    expect(page.get_by_role("list", name="Notifications")).to_be_focused()
+    expect(bell).to_have_accessible_name("Notifications")
+    expect(page.get_by_role("button", name="Mark all as read")).to_have_count(0)
+    # Read now: links, not the buttons that mark one read on the way.
+    expect(page.get_by_role("link", name="Ada Admin assigned Nora Quinn to you.")).to_be_visible()
+    expect(page.get_by_text("Unread:")).to_have_count(0)
+    assert still_same_page(page), "the page was reloaded"
+
+
+def test_without_javascript_mark_all_as_read_still_works(new_page, seeded):
+    from app.services.leads import assign_lead
+    lead_id = seeded.lead("Nora", "Quinn")
+    with seeded.live.db():
+        assign_lead(lead_id, seeded.member.id, seeded.admin.id)
+    page = new_page(java_script_enabled=False)
+    sign_in(page, seeded.member)
+    page.goto("/notifications")
+    page.get_by_role("button", name="Mark all as read").click()
+    expect(page.locator("#flash")).to_contain_text("Marked 1 notification as read.")
+    expect(page.get_by_role("link", name="Ada Admin assigned Nora Quinn to you.")).to_be_visible()
+
+
+# --- 5. the filter count ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_filter_count_counts_my_leads_and_clear_filters_clears_it(new_page, seeded, size):
+    seeded.lead("Mia", "Mine", owner=seeded.member)
+    seeded.lead("Tom", "Theirs", owner=seeded.admin)
+    page = open_page(new_page, size)
+    sign_in(page, seeded.member)
+    summary = page.locator("#board-filters-panel > summary")
+    expect(summary).to_have_text("Filters and order")
+    mine = page.get_by_role("link", name="My leads")
+    mine.focus()
+    page.keyboard.press("Enter")
+    expect(mine).to_have_attribute("aria-current", "page")
+    expect(summary).to_have_text("Filters and order (1 on)")
+    expect(column_cards(page, "New")).not_to_contain_text("Tom Theirs")
+    # A second filter adds one more.
+    summary.focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Search").fill("Mia")
+    page.get_by_label("Search").press("Enter")
+    expect(summary).to_have_text("Filters and order (2 on)")
+    # Clearing the filters clears the owner too: the count and the board say so alike.
+    page.get_by_role("link", name="Clear filters").click()
+    expect(page.get_by_role("link", name="Everyone's leads")).to_have_attribute("aria-current", "page")
+    expect(summary).to_have_text("Filters and order")
+    expect(column_cards(page, "New")).to_contain_text("Tom Theirs")
