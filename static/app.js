@@ -318,6 +318,23 @@
     }, 60);
   });
 
+  // A lead page form redrawn with the whole page in place (a stage move, a booking: hx-select="#main")
+  // names where focus goes next (data-focus-after), unless a refused field or the control pressed
+  // has it again. A reply with a page of its own (the closing form of a won or lost stage) focuses
+  // its first field.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var form = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    var id = form && form.getAttribute && form.getAttribute("data-focus-after");
+    var active = document.activeElement;
+    if (!id || (active && active !== document.body && active.id !== "main")) return;
+    var main = document.getElementById("main");
+    var place = document.getElementById(id) ||
+      (main && main.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea"));
+    if (!place) return;
+    if (!place.matches("a[href], button, input, select, textarea, [tabindex]")) place.setAttribute("tabindex", "-1");
+    place.focus();
+  });
+
   // Escape closes the innermost open menu of the top bar (Menu on a phone, Views, Settings: all
   // <details>), the one holding focus if any, and returns focus to its summary; a second Escape
   // closes the menu around it. Tabbing out of a menu closes it too.

@@ -14,7 +14,7 @@ from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX, whole_number
 from app.services.lead_queries import sources
 from app.services.users import team
-from app.web import add_form_error, notice, render, safe_next, wants_fragment, with_notice
+from app.web import add_form_error, go, notice, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 BIGINT_MAX = 2**63 - 1
@@ -181,6 +181,13 @@ def _next_page(view_args: dict) -> str:
     return target if target.startswith("/leads/") else board
 
 
+def _back(view_args: dict):
+    """After a plain-form move: where it came from; a lead's page puts focus back on its "Move to
+    stage" form (after the closing page of a won or lost stage, say), not at the top."""
+    target = _next_page(view_args)
+    return go(target, focus="lead-stage-form" if target.startswith("/leads/") else None)
+
+
 def _close_dialog(form: MoveForm, stage, view: board_service.View, view_args: dict,
                   error: ServiceError | None = None):
     """Ask for what closing a lead records before moving it to a won or lost stage: a dialog over
@@ -232,7 +239,7 @@ def move():
     except lead_service.StaleLead as exc:
         if not wants_fragment():
             flash(exc.message, "error")
-            return redirect(_next_page(view_args))
+            return _back(view_args)
         current = lead_service.get_lead(form.lead_id.data)
         affected = _existing({current.stage_id, form.stage_id.data, form.from_stage_id.data})
         return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
@@ -245,7 +252,7 @@ def move():
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")
-        return redirect(_next_page(view_args))
+        return _back(view_args)
     affected = _existing({lead.stage_id, form.from_stage_id.data})
     return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
                                         **_view_context(view, view_args)), 200, {"HX-Reswap": "none"}), message)
