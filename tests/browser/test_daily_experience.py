@@ -201,3 +201,97 @@ def test_the_filter_count_counts_my_leads_and_clear_filters_clears_it(new_page, 
     expect(page.get_by_role("link", name="Everyone's leads")).to_have_attribute("aria-current", "page")
     expect(summary).to_have_text("Filters and order")
     expect(column_cards(page, "New")).to_contain_text("Tom Theirs")
+
+
+# --- 4. the lead page's "Move to stage" and "Book an appointment" --------------------------------
+
+
+def stage_of(seeded, lead_id) -> int:
+    from app.extensions import db
+    from app.models import Lead
+    with seeded.live.db():
+        db.session.expire_all()
+        return db.session.get(Lead, lead_id).stage_id
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_stage_move_on_the_lead_page_is_made_in_place_and_focus_stays_on_move(new_page, seeded, size):
+    lead_id = seeded.lead("Pia", "Page", owner=seeded.member)
+    page = open_page(new_page, size)
+    sign_in(page, seeded.member)
+    page.goto(f"/leads/{lead_id}")
+    actions = page.get_by_role("region", name="Actions")
+    mark_page(page)
+    actions.get_by_label("Move to stage").select_option(label="Contacted")
+    move = actions.get_by_role("button", name="Move", exact=True)
+    move.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Moved Pia Page to Contacted.")
+    expect(page.get_by_role("region", name="Details")).to_contain_text("Contacted")
+    expect(page.locator("#timeline")).to_contain_text("Contacted")
+    expect(move).to_be_focused()
+    assert still_same_page(page), "the page was reloaded"
+    assert page.url.endswith(f"/leads/{lead_id}")
+    assert stage_of(seeded, lead_id) == seeded.stages["Contacted"]
+
+    # The page's version came along: a note, then another move, is not refused as stale ...
+    actions.get_by_label("Add a note").fill("Keen, call back Monday")
+    actions.get_by_role("button", name="Save note").click()
+    expect(page.get_by_role("region", name="Notes")).to_contain_text("Keen, call back Monday")
+    actions.get_by_label("Move to stage").select_option(label="Qualified")
+    move.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Moved Pia Page to Qualified.")
+    assert stage_of(seeded, lead_id) == seeded.stages["Qualified"]
+
+    # ... while a teammate's change made meanwhile still is.
+    from app.services.leads import move_lead
+    with seeded.live.db():
+        move_lead(lead_id, seeded.stages["New"], None, None, seeded.admin.id)
+    actions.get_by_label("Move to stage").select_option(label="Contacted")
+    move.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Someone else changed this lead")
+    expect(move).to_be_focused()
+    assert stage_of(seeded, lead_id) == seeded.stages["New"]
+    assert still_same_page(page)
+
+
+def test_a_move_to_won_from_the_lead_page_asks_for_the_details_then_returns_to_the_stage_form(new_page, seeded):
+    lead_id = seeded.lead("Wes", "Won", owner=seeded.member, value="500")
+    page = open_page(new_page, "desktop")
+    sign_in(page, seeded.member)
+    page.goto(f"/leads/{lead_id}")
+    actions = page.get_by_role("region", name="Actions")
+    actions.get_by_label("Move to stage").select_option(label="Won")
+    actions.get_by_role("button", name="Move", exact=True).press("Enter")
+    expect(page.get_by_role("heading", name="Won: Wes Won")).to_be_visible()
+    expect(page.get_by_label("Won value")).to_be_focused()
+    page.get_by_role("button", name="Mark as won").press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Moved Wes Won to Won.")
+    expect(page.get_by_role("region", name="Actions").get_by_label("Move to stage")).to_be_focused()
+    assert stage_of(seeded, lead_id) == seeded.stages["Won"]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_booking_on_the_lead_page_is_made_in_place_and_focus_goes_to_the_appointments(new_page, seeded, size):
+    from datetime import date, timedelta
+    lead_id = seeded.lead("Bo", "Booker", owner=seeded.member, email="bo@example.com")
+    page = open_page(new_page, size)
+    sign_in(page, seeded.member)
+    page.goto(f"/leads/{lead_id}")
+    panel = page.get_by_role("region", name="Appointments")
+    mark_page(page)
+    # Refused first (no date): the date field takes focus, its message beside it.
+    book = panel.get_by_role("button", name="Book and send the invitation")
+    book.focus()
+    page.keyboard.press("Enter")
+    expect(panel.get_by_label("Date")).to_be_focused()
+    expect(panel.get_by_label("Date")).to_have_attribute("aria-invalid", "true")
+    panel.get_by_label("Date").fill((date.today() + timedelta(days=3)).isoformat())
+    panel.get_by_label("Start time").fill("10:30")
+    panel.get_by_label("Start time").press("Enter")
+    expect(page.locator("#flash")).to_contain_text("The invitation is on its way.")
+    expect(panel.get_by_text("Awaiting answer")).to_be_visible()
+    expect(panel).to_be_focused()
+    expect(page.locator("#timeline")).to_contain_text("ppointment")
+    assert still_same_page(page), "the page was reloaded"
+    assert page.url.endswith(f"/leads/{lead_id}")
