@@ -295,3 +295,72 @@ def test_booking_on_the_lead_page_is_made_in_place_and_focus_goes_to_the_appoint
     expect(page.locator("#timeline")).to_contain_text("ppointment")
     assert still_same_page(page), "the page was reloaded"
     assert page.url.endswith(f"/leads/{lead_id}")
+
+
+# --- 6. dragging a card by touch on a phone -------------------------------------------------------
+
+
+def touch_drag(page, source, target, arrived, *, hold_ms: int = 400, timeout: float = 8.0) -> None:
+    """A finger on `source`: press and hold (SortableJS starts a touch drag after its 150 ms delay,
+    so a quick swipe still scrolls the board), slide to the board's right edge, where the board
+    scrolls itself under the finger, until `target` comes into view; then onto `target`, following
+    it with small moves (Sortable acts on fresh move events) until `arrived()`; then lift.
+
+    Real touch input through the DevTools protocol: Chromium turns it into the touch and pointer
+    events a phone sends (Playwright's touchscreen only taps)."""
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind, x=None, y=None):
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def slide(x0, y0, x1, y1, steps=12):
+        for step in range(1, steps + 1):
+            touch("touchMove", x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
+            page.wait_for_timeout(16)
+
+    source.scroll_into_view_if_needed()
+    box = source.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch("touchStart", x, y)
+    page.wait_for_timeout(hold_ms)  # the long press is the gesture itself, not a wait for the page
+    board = page.locator("#board").bounding_box()
+    edge = board["x"] + board["width"] - 20  # inside the board, within Sortable's scrollSensitivity
+    inner = (board["x"] + 100, board["x"] + board["width"] - 100)  # clear of it on both sides
+    slide(x, y, edge, y)
+    deadline = time.monotonic() + timeout
+    nudge = 1
+    while target.bounding_box()["x"] > inner[1] and time.monotonic() < deadline:
+        touch("touchMove", edge + nudge, y)
+        nudge = -nudge
+        page.wait_for_timeout(30)
+    # The board may scroll on a little after the finger leaves the edge: the finger follows the target.
+    while not arrived() and time.monotonic() < deadline:
+        goal = target.bounding_box()
+        gx = min(max(goal["x"] + goal["width"] / 2, inner[0]), inner[1])
+        touch("touchMove", gx + nudge, goal["y"] + min(goal["height"] / 2, 12))
+        nudge = -nudge
+        page.wait_for_timeout(30)
+    touch("touchEnd")
+    cdp.detach()
+
+
+# A phone's user agent matters: on a desktop one SortableJS expects native drag and drop, so it
+# scrolls the board only on dragover events, which a touch drag never sends.
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/120.0.0.0 Mobile Safari/537.36")
+
+
+def test_a_card_dragged_by_touch_on_a_phone_moves_to_the_next_column(new_page, seeded):
+    lead_id = seeded.lead("Tia", "Touch")
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True, user_agent=ANDROID)
+    sign_in(page, seeded.member)
+    the_card = card(page, "Tia Touch")
+    expect(the_card).to_be_visible()
+    contacted = column_cards(page, "Contacted")
+
+    touch_drag(page, the_card, contacted, arrived=lambda: contacted.locator(".card").count() > 0)
+    expect(contacted).to_contain_text("Tia Touch")
+    expect(page.locator("#flash")).to_contain_text("Moved Tia Touch to Contacted.")
+    assert stage_of(seeded, lead_id) == seeded.stages["Contacted"]
+    expect(column(page, "New").locator(".count")).to_have_text("0 leads")
