@@ -318,6 +318,23 @@
     }, 60);
   });
 
+  // A lead page form redrawn with the whole page in place (a stage move, a booking: hx-select="#main")
+  // names where focus goes next (data-focus-after), unless a refused field or the control pressed
+  // has it again. A reply with a page of its own (the closing form of a won or lost stage) focuses
+  // its first field.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var form = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    var id = form && form.getAttribute && form.getAttribute("data-focus-after");
+    var active = document.activeElement;
+    if (!id || (active && active !== document.body && active.id !== "main")) return;
+    var main = document.getElementById("main");
+    var place = document.getElementById(id) ||
+      (main && main.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea"));
+    if (!place) return;
+    if (!place.matches("a[href], button, input, select, textarea, [tabindex]")) place.setAttribute("tabindex", "-1");
+    place.focus();
+  });
+
   // Escape closes the innermost open menu of the top bar (Menu on a phone, Views, Settings: all
   // <details>), the one holding focus if any, and returns focus to its summary; a second Escape
   // closes the menu around it. Tabbing out of a menu closes it too.
@@ -712,18 +729,68 @@
     }
   });
 
+  // The "Columns" switcher (phone width): the link of the column in view (the one whose left edge
+  // is nearest the board's) is aria-current, "2 of 7" says where it is, the link is scrolled into
+  // the row, and the row's classes fade the edges with more links beyond them.
+  function syncColumnLinks() {
+    var board = document.getElementById("board");
+    var nav = document.querySelector(".board-columns");
+    if (!board || !nav) return;
+    var columns = board.querySelectorAll(".column");
+    var left = board.getBoundingClientRect().left, current = -1, gap = Infinity;
+    columns.forEach(function (column, i) {
+      var distance = Math.abs(column.getBoundingClientRect().left - left);
+      if (distance < gap - 1) { gap = distance; current = i; }
+    });
+    var row = nav.querySelector("ul");
+    nav.querySelectorAll("a[href^='#column-']").forEach(function (link) {
+      var on = current >= 0 && link.getAttribute("href") === "#" + columns[current].id;
+      if (!on) { link.removeAttribute("aria-current"); return; }
+      if (link.getAttribute("aria-current") !== "true") {
+        link.setAttribute("aria-current", "true");
+        // Sideways within the row only: the page itself does not move.
+        var item = link.parentNode;
+        if (item.offsetLeft < row.scrollLeft) row.scrollLeft = item.offsetLeft;
+        else if (item.offsetLeft + item.offsetWidth > row.scrollLeft + row.clientWidth) {
+          row.scrollLeft = item.offsetLeft + item.offsetWidth - row.clientWidth;
+        }
+      }
+    });
+    var where = nav.querySelector("[data-column-where]");
+    if (where) where.textContent = current >= 0 && columns.length > 1 ? (current + 1) + " of " + columns.length : "";
+    syncRowEdges(nav);
+  }
+
+  function syncRowEdges(nav) {
+    var row = nav.querySelector("ul");
+    if (!row) return;
+    nav.classList.toggle("more-before", row.scrollLeft > 1);
+    nav.classList.toggle("more-after", row.scrollLeft < row.scrollWidth - row.clientWidth - 1);
+  }
+
+  var pending = false;
+  function soon() {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; syncColumnLinks(); });
+  }
+
   document.addEventListener("scroll", function (evt) {
-    if (evt.target && evt.target.id === "board") syncScroll();
+    if (evt.target && evt.target.id === "board") { syncScroll(); soon(); }
+    var nav = evt.target && evt.target.closest && evt.target.closest(".board-columns");
+    if (nav) syncRowEdges(nav);
   }, true);
-  window.addEventListener("resize", syncScroll);
+  window.addEventListener("resize", function () { syncScroll(); soon(); });
 
   document.addEventListener("DOMContentLoaded", function () {
     initFolds(document);
     syncScroll();
+    syncColumnLinks();
     if (window.htmx) {
       htmx.onLoad(function (root) {
         initFolds(root);
         syncScroll();
+        soon();
       });
     }
   });

@@ -14,7 +14,7 @@ from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX, whole_number
 from app.services.lead_queries import sources
 from app.services.users import team
-from app.web import add_form_error, notice, render, safe_next, wants_fragment, with_notice
+from app.web import add_form_error, go, notice, render, safe_next, wants_fragment, with_notice
 
 MAX_SHOWN = 200
 BIGINT_MAX = 2**63 - 1
@@ -116,10 +116,11 @@ def _view_context(view: board_service.View, view_args: dict) -> dict:
 
 
 def _active_filters(view_args: dict) -> int:
-    """How many of the filter panel's choices are on (a custom field's value or range counts once)."""
+    """How many of the filter panel's choices are on: each one in the address counts once, the
+    owner too (also "me", which the "My leads" switch sets: it narrows the board like any other),
+    and a custom field's value or range once."""
     custom = any(name in view_args for name in ("field_value", "field_min", "field_max"))
-    someone = view_args.get("owner", "me") != "me"  # "My leads" has its own switch above the board
-    return len(view_args.keys() & {"q", "source", "tag", "band", "min_score", "sort"}) + custom + someone
+    return len(view_args.keys() & {"q", "owner", "source", "tag", "band", "min_score", "sort"}) + custom
 
 
 @bp.get("")
@@ -134,7 +135,9 @@ def index():
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
                                    # The filter form's choices: the page's, not a swap of the board alone.
                                    **({} if wants_fragment() else {"team": team(), "sources": sources()}),
-                                   active_filters=_active_filters(view_args))
+                                   active_filters=_active_filters(view_args),
+                                   # Folded while only the "My leads" switch is on: it shows itself above the board.
+                                   open_filters=_active_filters(view_args) - (view_args.get("owner") == "me"))
     # The filter form sends its empty controls too; the address shows only the filters in use.
     reply = body, status, {**headers, "HX-Push-Url": url_for("board.index", **view_args)}
     return with_notice(reply, refusal(filter_errors), "error") if filter_errors else reply
@@ -176,6 +179,13 @@ def _next_page(view_args: dict) -> str:
     board = url_for("board.index", **view_args)
     target = safe_next(request.form.get("next"), board)
     return target if target.startswith("/leads/") else board
+
+
+def _back(view_args: dict):
+    """After a plain-form move: where it came from; a lead's page puts focus back on its "Move to
+    stage" form (after the closing page of a won or lost stage, say), not at the top."""
+    target = _next_page(view_args)
+    return go(target, focus="lead-stage-form" if target.startswith("/leads/") else None)
 
 
 def _close_dialog(form: MoveForm, stage, view: board_service.View, view_args: dict,
@@ -229,7 +239,7 @@ def move():
     except lead_service.StaleLead as exc:
         if not wants_fragment():
             flash(exc.message, "error")
-            return redirect(_next_page(view_args))
+            return _back(view_args)
         current = lead_service.get_lead(form.lead_id.data)
         affected = _existing({current.stage_id, form.stage_id.data, form.from_stage_id.data})
         return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
@@ -242,7 +252,7 @@ def move():
     message = f"Moved {lead.full_name} to {lead.stage.name}."
     if not wants_fragment():
         flash(message, "success")
-        return redirect(_next_page(view_args))
+        return _back(view_args)
     affected = _existing({lead.stage_id, form.from_stage_id.data})
     return with_notice((render_template("board/_move_result.html", columns=_refreshed(affected, view, form.shown.data),
                                         **_view_context(view, view_args)), 200, {"HX-Reswap": "none"}), message)

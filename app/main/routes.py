@@ -11,7 +11,7 @@ from app.services import (
     ServiceError, accounts, availability as availability_service, notifications as notification_service, team_settings,
     whole_number,
 )
-from app.web import add_form_error, go, render, safe_next, wants_fragment
+from app.web import add_form_error, go, render, safe_next, wants_fragment, with_notice
 
 
 @bp.get("/")
@@ -58,7 +58,7 @@ def notifications():
     before = whole_number(request.args.get("before"))
     items, more = notification_service.recent(current_user.id, before_id=before)
     return render("main/notifications.html", "main/_notification_items.html", items=items, more=more,
-                  older=before is not None, focus_first=wants_fragment())
+                  older=before is not None, before=before, focus_first=wants_fragment())
 
 
 @bp.get("/notifications/bell")
@@ -85,10 +85,18 @@ def open_notification(notification_id: int):
 @bp.post("/notifications/read")
 @login_required
 def mark_notifications_read():
+    """Everything read: htmx redraws the list in place (focus on it, the bell's count along);
+    without JavaScript, the notifications page again."""
     count = notification_service.mark_read(current_user.id)
-    flash(f"Marked {count} notification{'s' if count != 1 else ''} as read." if count else "Nothing was unread.",
-          "success")
-    return redirect(url_for("main.notifications"))
+    message = f"Marked {count} notification{'s' if count != 1 else ''} as read." if count else "Nothing was unread."
+    if not wants_fragment():
+        flash(message, "success")
+        return redirect(url_for("main.notifications"))
+    before = whole_number(request.form.get("before"))  # the older page the button was on, if any
+    items, more = notification_service.recent(current_user.id, before_id=before)
+    return with_notice(render_template("main/_notifications_read.html", items=items, more=more, before=before,
+                                       older=before is not None, unread=notification_service.unread_count(current_user.id)),
+                       message)
 
 
 def _account_page(form: AccountForm, availability: AvailabilityForm, status: int = 200,

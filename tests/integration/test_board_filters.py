@@ -109,6 +109,26 @@ def test_my_leads_combine_with_the_filters_and_the_sort(board, stages):
     assert 'href="/board?band=Hot&amp;sort=score"' in page and "owner=me" in page
 
 
+def test_the_filter_count_counts_every_filter_my_leads_included_and_clear_clears_them_all(board):
+    web, _, _ = board
+
+    def summary(url):
+        page = web.get(url).get_data(as_text=True)
+        count = re.search(r'<span id="board-filter-count">(.*?)</span>', page).group(1).strip()
+        panel = re.search(r'<details class="filters-panel" id="board-filters-panel"[^>]*>', page).group(0)
+        clear = re.search(r'<a href="([^"]*)">Clear filters</a>', page)
+        return count, " open" in panel, clear and html.unescape(clear.group(1))
+
+    assert summary("/board") == ("", False, None)
+    # "Me" narrows the board like any other owner; the panel stays folded for it alone (the
+    # "My leads" switch above the board shows it), and "Clear filters" clears it too.
+    assert summary("/board?owner=me") == ("(1 on)", False, "/board")
+    assert summary("/board?owner=none") == ("(1 on)", True, "/board")
+    assert summary("/board?owner=me&band=Hot&sort=score") == ("(3 on)", True, "/board")
+    fragment = web.get("/board?owner=me&tag=vip", htmx=True).get_data(as_text=True)
+    assert '<span id="board-filter-count" hx-swap-oob="true"> (2 on)</span>' in fragment
+
+
 def test_the_service_narrows_and_sorts_the_columns(board, stages):
     _, leads, user = board
     view = board_service.View(owner_id=None, sort="score", narrow=PoolFilters(min_score=20, tag="VIP"))

@@ -115,6 +115,28 @@ def test_the_bell_fragment_answers_the_count_and_204_while_the_page_shows_it(as_
     assert as_member.get("/notifications/bell").headers["Location"].endswith("/notifications")
 
 
+def test_mark_all_as_read_from_htmx_redraws_the_list_in_place_with_the_bell_and_a_notice(as_member, member, admin,
+                                                                                          make_lead):
+    for name in ("Nora", "Otto"):
+        lead_service.assign_lead(make_lead(first_name=name).id, member.id, admin.id)
+    page = as_member.get("/notifications").get_data(as_text=True)
+    assert 'hx-post="/notifications/read"' in page and 'hx-target="#notification-list"' in page
+    reply = as_member.post("/notifications/read", htmx=True)
+    body = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "<html" not in body
+    assert unread_count(member.id) == 0
+    listed = re.search(r'<ul id="notification-list".*?</ul>', body, re.S).group(0)
+    assert "assigned Nora" in listed and "assigned Otto" in listed and "Unread:" not in listed
+    assert 'data-focus="notification-list"' in body  # focus lands on the list just redrawn
+    assert re.search(r'<div class="actions" id="notification-actions" hx-swap-oob="true"></div>', body)  # no button left
+    assert re.search(r'<span id="bell-count" hx-swap-oob="innerHTML">\s*</span>', body)  # no count left
+    assert "Marked 2 notifications as read." in re.search(r'<div id="flash".*?</div>', body, re.S).group(0)
+    # Without JavaScript: the page again, the notice flashed on it.
+    plain = as_member.post("/notifications/read")
+    assert plain.status_code == 302 and plain.headers["Location"].endswith("/notifications")
+    assert "Nothing was unread." in as_member.get("/notifications").get_data(as_text=True)
+
+
 def test_the_bell_of_someone_signed_out_sends_them_to_sign_in(web):
     response = web.get("/notifications/bell", htmx=True)
     assert response.status_code == 401 and "/login" in response.headers["HX-Redirect"]
