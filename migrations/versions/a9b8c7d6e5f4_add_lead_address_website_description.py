@@ -7,7 +7,7 @@ by its company name in any case (identity.same_company). The new columns start e
 document changes now.
 
 Revision ID: a9b8c7d6e5f4
-Revises: b9c8d7e6f5a4
+Revises: c9d8e7f6a5b4
 Create Date: 2026-12-05 10:00:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a9b8c7d6e5f4'
-down_revision = 'b9c8d7e6f5a4'
+down_revision = 'c9d8e7f6a5b4'
 branch_labels = None
 depends_on = None
 
