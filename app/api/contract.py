@@ -164,6 +164,8 @@ Since = Annotated[datetime, PlainValidator(_since), WithJsonSchema({"type": "str
 # No `format: email`: the server's check (email-validator) is the rule, and it answers 422.
 EMAIL_IN = "An email address (checked, trimmed and lower-cased); empty or null for none."
 PHONE_IN = "Any common notation; numbers without a country code are read as US. Stored in E.164."
+WEBSITE_IN = ("A web address; without a scheme it reads as https (\"acme.com\" is stored as "
+              "\"https://acme.com\"). Anything else is refused with a 422 naming website.")
 COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English name (\"de\", \"DEU\", "
               "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
 
@@ -196,6 +198,11 @@ class _LeadFields(BaseModel):
         'Deal value, a number or a numeric string as the lead form takes it ("2500", "2,500.50"); rounded to cents.'))
     country: Optional[Text(max_length("country", typed=True), COUNTRY_IN)] = None
     region: Optional[Text(max_length("region"), "State, province or area, e.g. Bavaria.")] = None
+    street: Optional[Text(max_length("street"), "Street and number; may hold several lines.")] = None
+    city: Optional[Text(max_length("city"))] = None
+    postal_code: Optional[Text(max_length("postal_code"), "Postal or ZIP code, as written.")] = None
+    website: Optional[Text(max_length("website"), WEBSITE_IN)] = None
+    description: Optional[Text(max_length("description"), "Free text about the lead; line breaks are kept.")] = None
     custom_fields: Optional[CustomValuesIn] = None
 
 
@@ -225,7 +232,7 @@ Tags = Annotated[list[str], PlainValidator(_tags), WithJsonSchema(
 
 
 class LeadCreate(_LeadFields):
-    """Give at least one of first_name, last_name, email or phone."""
+    """Give at least one of first_name, last_name, company, email or phone: a business with no person is a lead."""
 
     utm_source: Optional[Text(max_length("utm_source"))] = None
     utm_medium: Optional[Text(max_length("utm_medium"))] = None
@@ -263,7 +270,7 @@ ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
 class LeadListQuery(BaseModel):
     model_config = INPUT
 
-    q: Text(200, "Matches name, email, company, or phone digits.") = ""
+    q: Text(200, "Matches name, email, company, city, website, or phone digits.") = ""
     stage_id: Optional[QueryId] = Field(None, description="Only leads in this stage.")
     owner_id: Owner = Field("", description="Only this teammate's leads, or `none` for the shared pool.")
     source: Text(max_length("source"), "Only leads with exactly this source.") = ""
@@ -302,6 +309,11 @@ class Lead(BaseModel):
     value: Optional[Annotated[float, Field(ge=0)]] = Field(description="Deal value, at most two decimal places.")
     country: Optional[str] = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
     region: Optional[str] = Field(description="State, province or area.")
+    street: Optional[str] = Field(description="Street and number; may hold several lines.")
+    city: Optional[str]
+    postal_code: Optional[str] = Field(description="Postal or ZIP code, as written.")
+    website: Optional[str] = Field(description="A web address with its scheme, e.g. https://acme.com.")
+    description: Optional[str] = Field(description="Free text about the lead, line breaks kept.")
     stage_id: int
     owner_id: Optional[int] = Field(description="null: the lead is in the shared pool.")
     utm_source: Optional[str]
@@ -324,7 +336,7 @@ class Lead(BaseModel):
 class CapturedDuplicate(Lead):
     """The lead that already existed, and which field matched."""
 
-    matched_on: Literal["email", "phone", "name and company"]
+    matched_on: Literal["email", "phone", "name and company", "company"]
 
 
 class LeadList(BaseModel):

@@ -33,7 +33,8 @@ Push leads into Leadboard and read them out again, and book appointments with th
 
 **Duplicates.** `POST /leads` for someone who is already a lead creates no twin: the same email
 (trimmed and lower-cased); the same phone number (E.164) when at most one side has an email and the
-names are alike; or, with neither email nor phone, the same name and company. It answers `200` with
+names are alike; or, with neither email nor phone, the same name and company; or, for a business with
+no person (a company and no name, email or phone), the same company name in any case. It answers `200` with
 the existing lead, a `matched_on` field and a `Leadboard-Duplicate` header saying what matched, records
 "submitted again via the API" on the lead's timeline and fills in the lead's empty fields.
 A new lead answers `201` with a `Location` header.

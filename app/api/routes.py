@@ -22,6 +22,7 @@ from app.models.lead import EDITABLE_FIELDS
 from app.services import ServiceError, closing, custom_fields as field_service, leads as lead_service
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
+from app.services.identity import NOTHING_IDENTIFIES, identifies
 from app.services.stages import get_stage, pipeline
 from app.services.tags import tags_for
 from app.services.users import team
@@ -29,7 +30,6 @@ from app.services.users import team
 problems.install(bp)
 
 DEFAULT_SOURCE = "API"
-IDENTIFYING = ("first_name", "last_name", "email", "phone")
 CREATED_LINKS = {  # from a 201 (new lead) or a 200 (the lead we already had)
     "GetCreatedLead": {"operationId": "getLead", "parameters": {"lead_id": "$response.body#/id"}},
     "UpdateCreatedLead": {"operationId": "updateLead", "parameters": {"lead_id": "$response.body#/id"}},
@@ -59,7 +59,7 @@ def openapi_document():
     Reply(200, CapturedDuplicate, "The person is already a lead: no twin was made. The existing lead's empty fields "
           "were filled in and the resubmission is on its timeline.", {
               "Leadboard-Duplicate": {"required": True, "description": "Which field matched.",
-                                      "schema": {"type": "string", "enum": ["email", "phone", "name and company"]}}},
+                                      "schema": {"type": "string", "enum": ["email", "phone", "name and company", "company"]}}},
           links=CREATED_LINKS),
 ), body=LeadCreate, idempotent=True, example={
     "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
@@ -166,8 +166,8 @@ def _check_references(values: dict) -> None:
 def _capture(body: LeadCreate) -> tuple[int, dict]:
     """Capture the lead; (201, lead) when new, (200, lead with matched_on) when we already had them."""
     values = {name: getattr(body, name) for name in body.model_fields_set}
-    if not any(str(values.get(name) or "").strip() for name in IDENTIFYING):
-        raise invalid([{"field": "email", "message": "Give the lead a name, an email address or a phone number."}])
+    if not identifies(values):
+        raise invalid([{"field": "email", "message": NOTHING_IDENTIFIES}])
     _check_references(values)
     caller = current_caller()
     data = {name: values[name] for name in (*EDITABLE_FIELDS, "tags") if name in values}

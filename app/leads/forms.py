@@ -10,13 +10,14 @@ from app.filters import MONEY_LOCALE, team_currency
 from app.forms import FILTER_FORMS, NarrowingForm, custom_data, custom_form_value, custom_input, service_check
 from app.services import custom_fields as field_service
 from app.services import ServiceError, search, whole_number
-from app.models.lead import max_length
+from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services.activities import KINDS as ACTIVITY_KINDS, OUTCOMES
 from app.services.appointments import DURATIONS
 from app.services.countries import normalize_country
 from app.services.lead_queries import RESPONSES, valid_sort
 from app.services.lead_emails import ATTACHMENT_LIMIT, Attachment
-from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value
+from app.services.identity import IDENTIFYING_FIELDS, NOTHING_IDENTIFIES, identifies
+from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value, normalize_website
 
 
 class LeadForm(FlaskForm):
@@ -30,6 +31,12 @@ class LeadForm(FlaskForm):
     value = StringField("Deal value ($)", validators=[Length(max=20), service_check(normalize_value)])
     country = StringField("Country", validators=[Length(max=max_length("country", typed=True)), service_check(normalize_country)])
     region = StringField("Region", validators=[Length(max=max_length("region"))])
+    street = TextAreaField("Street", validators=[Length(max=max_length("street"))], render_kw={"rows": 2})
+    city = StringField("City", validators=[Length(max=max_length("city"))])
+    postal_code = StringField("Postal code", validators=[Length(max=max_length("postal_code"))])
+    website = StringField("Website", validators=[Length(max=max_length("website")), service_check(normalize_website)])
+    description = TextAreaField("Description", validators=[Length(max=max_length("description"))],
+                                render_kw={"rows": 4})
     version = HiddenField()
     custom_defs: list = []  # the custom fields lead_form() added, in order
 
@@ -48,14 +55,11 @@ class LeadForm(FlaskForm):
                 [] if custom.kind == "multi_choice" else False if custom.kind == "checkbox" else "")
 
     def validate_first_name(self, field):
-        if not (field.data or "").strip() and not (self.last_name.data or "").strip() \
-                and not (self.email.data or "").strip():
-            raise ValidationError("Give the lead a name or an email address.")
+        if not identifies({name: getattr(self, name).data for name in IDENTIFYING_FIELDS}):
+            raise ValidationError(NOTHING_IDENTIFIES)
 
     def lead_data(self) -> dict:
-        return {name: getattr(self, name).data for name in
-                ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                 "country", "region")}
+        return {name: getattr(self, name).data for name in EDITABLE_FIELDS}
 
 
 RULES, ME, POOL = "rules", "me", "pool"

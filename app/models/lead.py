@@ -12,7 +12,7 @@ from app.models.user import User
 
 # Fields a person edits on the lead form; the timeline records changes to these.
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                   "country", "region")
+                   "country", "region", "street", "city", "postal_code", "website", "description")
 
 
 class Lead(db.Model):
@@ -59,6 +59,14 @@ class Lead(db.Model):
     # Territory: an ISO 3166-1 alpha-2 code ("DE") and a free-text region (state, province).
     country: Mapped[str | None] = mapped_column(String(2))  # indexed by ix_leads_country_created_id
     region: Mapped[str | None] = mapped_column(String(100))
+    # The rest of the address, as files carry it and routing may read it; a street may hold several lines.
+    street: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    # A web address as services/leads.normalize_website keeps it ("acme.com" -> "https://acme.com").
+    website: Mapped[str | None] = mapped_column(String(500))
+    # Free text about the lead (a CRM's "Description" or "Notes" column), line breaks kept.
+    description: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
     position: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -128,6 +136,8 @@ class Lead(db.Model):
 PHONE_INPUT_MAX = 40
 # A country is typed as a name ("Saint Vincent and the Grenadines") and stored as two letters.
 COUNTRY_INPUT_MAX = 100
+# Text columns have no length of their own; the most a person may put in them.
+TEXT_LIMITS = {"description": 10_000}
 
 
 def max_length(name: str, *, typed: bool = False) -> int:
@@ -138,7 +148,7 @@ def max_length(name: str, *, typed: bool = False) -> int:
         return PHONE_INPUT_MAX
     if typed and name == "country":
         return COUNTRY_INPUT_MAX
-    return Lead.__table__.c[name].type.length
+    return TEXT_LIMITS.get(name) or Lead.__table__.c[name].type.length
 
 
 class StageTotal(db.Model):
@@ -171,6 +181,8 @@ class StageTotalDelta(db.Model):
 
 # Capture's identity rule looks people without an email or phone up by name (services/identity.py).
 Index("ix_leads_lower_last_name", func.lower(Lead.last_name))
+# ...and a business with no person by its company name, in any case (identity.same_company).
+Index("ix_leads_lower_company", func.lower(Lead.company))
 
 
 class Note(db.Model):

@@ -39,7 +39,7 @@ class OnDuplicate(str, enum.Enum):
 class Captured:
     lead: Lead
     created: bool
-    matched_on: str | None = None  # "email", "phone" or "name and company" when an existing lead was found
+    matched_on: str | None = None  # "email", "phone", "name and company" or "company" when an existing lead was found
     changed: dict = field(default_factory=dict)
     same_phone: tuple[int, ...] = ()  # other people's leads sharing the new lead's phone
     routed: Routed | None = None  # the assignment rule that gave the new lead its owner, if one did

@@ -18,7 +18,7 @@ from app.services import ServiceError
 from app.services.csv_headers import guess_field
 
 MAX_COLUMNS = 200
-IDENTIFYING = {"first_name", "last_name", "full_name", "email", "phone"}
+IDENTIFYING = {"first_name", "last_name", "full_name", "company", "email", "phone"}  # identity.IDENTIFYING_FIELDS, and a full name
 BOM = "\ufeff"
 
 

@@ -340,11 +340,27 @@ def _date(custom: CustomField, raw) -> date:
                            field=form_name(custom.key)) from None
 
 
-def _url(custom: CustomField, text: str) -> str:
+def web_address(text: str) -> str | None:
+    """The one rule for a web address (a url custom field, a lead's website): "acme.com" reads as
+    "https://acme.com"; None when `text` is not an http(s) address with a host."""
+    text = text.strip()
     if "://" not in text and "." in text and " " not in text:
         text = "https://" + text
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text):
+    # A user or password before the host ("mailto:ada@acme.com" read as https://) is not a site's address.
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc \
+            or any(c.isspace() for c in text):
+        return None
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return None
+    return text
+
+
+def _url(custom: CustomField, text: str) -> str:
+    text = web_address(text)
+    if text is None:
         raise ServiceError(f"{custom.label}: enter a web address, e.g. https://example.com.",
                            field=form_name(custom.key))
     if len(text) > URL_MAX:

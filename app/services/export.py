@@ -21,7 +21,8 @@ EXPORT_COLUMNS = (
     ("Phone", Lead.phone), ("Company", Lead.company), ("Job title", Lead.job_title), ("Source", Lead.source),
     ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
     ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Country", Lead.country),
-    ("Region", Lead.region),
+    ("Region", Lead.region), ("Street", Lead.street), ("City", Lead.city), ("Postal code", Lead.postal_code),
+    ("Website", Lead.website), ("Description", Lead.description),
     # Won and lost: the deal value above is the won value; the reason by its name, as people chose it.
     ("Closed on", Lead.closed_on), ("Lost reason", LostReason.name), ("Lost note", Lead.lost_note),
     ("Created (UTC)", Lead.created_at),  # last: lines() formats it

@@ -9,6 +9,13 @@ duplicates list compares with.
   both gave agree); otherwise a different person (again a "same phone" pair).
 - No email and no phone: the same normalised name and company is the same lead, so importing a
   file twice creates nothing new.
+- A business with no person (a company and no name, email or phone) is the same lead as the oldest
+  other such business lead with that company name in any case (same_company): two rows of one file
+  naming "ACME GmbH" and "Acme GmbH" are one lead. It never matches a lead that names a person or
+  has an email or phone, nor a different company ("Acme" is not "Acme GmbH": no suffix is dropped).
+
+What identifies a lead at all is one of IDENTIFYING_FIELDS: a person's name, a company, an email or
+a phone (identifies); every way in refuses a lead with none of them, saying NOTHING_IDENTIFIES.
 """
 from __future__ import annotations
 
@@ -21,6 +28,14 @@ from app.extensions import db
 from app.models import Lead
 
 MATCH_THRESHOLD = 85  # name_score, 0-100
+
+IDENTIFYING_FIELDS = ("first_name", "last_name", "company", "email", "phone")
+NOTHING_IDENTIFIES = "Give the lead a name, a company, an email address or a phone number."
+
+
+def identifies(values: dict) -> bool:
+    """Whether lead fields (raw or cleaned) hold something that tells which lead they are."""
+    return any(str(values.get(name) or "").strip() for name in IDENTIFYING_FIELDS)
 
 # Company suffixes that do not tell two companies apart ("Acme Inc" is "ACME"). One is stripped.
 COMPANY_SUFFIXES = ("incorporated", "corporation", "limited", "company", "gmbh", "corp", "inc", "llc",
@@ -71,7 +86,7 @@ def similar_names(a_first: str | None, a_last: str | None, b_first: str | None, 
 @dataclass(frozen=True)
 class Match:
     lead: Lead | None  # the person we already have, or None: a new lead
-    matched_on: str | None = None  # "email", "phone" or "name and company"
+    matched_on: str | None = None  # "email", "phone", "name and company" or "company"
     same_phone: tuple[int, ...] = ()  # leads sharing the phone that are other people
 
 
@@ -83,6 +98,9 @@ def identify(cleaned: dict) -> Match:
     email, phone = cleaned.get("email"), cleaned.get("phone")
     first, last = cleaned.get("first_name"), cleaned.get("last_name")
     if not email and not phone:
+        if not (name_key(first) or name_key(last)):
+            lead = same_company(cleaned.get("company"))
+            return Match(lead, "company") if lead else Match(None)
         lead = _same_name_and_company(first, last, cleaned.get("company"))
         return Match(lead, "name and company") if lead else Match(None)
     # One query for both (an import row costs one lookup), oldest first.
@@ -111,5 +129,25 @@ def _same_name_and_company(first: str | None, last: str | None, company: str | N
     wanted = company_key(company)
     for lead in db.session.scalars(query):
         if (name_key(lead.first_name), name_key(lead.last_name)) == keys and company_key(lead.company) == wanted:
+            return lead
+    return None
+
+
+def same_company(company: str | None) -> Lead | None:
+    """The oldest business lead (a company, and no name, email or phone) whose company is `company`
+    in any case; None for none or an empty company. Only such leads: a business row is
+    never folded into a person's lead at that company."""
+    wanted = (company or "").strip().casefold()
+    if not wanted:
+        return None
+    # lower(company) = the name lower-cased here narrows it down through ix_leads_lower_company; the
+    # casefolded comparison then decides. SQLite's lower() folds only ASCII, so there a stored
+    # "MÜLLER GMBH" is not found by "Müller GmbH" (the other way round it is).
+    query = (select(Lead).where(func.lower(Lead.company) == (company or "").strip().lower(),
+                                Lead.email.is_(None), Lead.phone.is_(None),
+                                func.coalesce(Lead.first_name, "") == "", func.coalesce(Lead.last_name, "") == "")
+             .order_by(Lead.id))
+    for lead in db.session.scalars(query):
+        if (lead.company or "").strip().casefold() == wanted:
             return lead
     return None

@@ -34,6 +34,7 @@ from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, Csv
                                       printable, read_records)
 from app.services.export import EXPORT_BATCH
 from app.services import import_cells
+from app.services.identity import IDENTIFYING_FIELDS, identifies
 from app.services.leads import active_user, clean_fields, default_phone_region
 from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
@@ -303,8 +304,8 @@ def _checked_mapping(headers: list[str], mapping: dict[str, str]) -> dict[str, s
         used.setdefault(name, index)
         checked[str(index)] = name
     if not IDENTIFYING & set(used):
-        raise ServiceError("Map at least one column to a name, an email or a phone number, so each lead can be "
-                           "recognised.")
+        raise ServiceError("Map at least one column to a name, a company, an email or a phone number, so each "
+                           "lead can be recognised.")
     if "full_name" in used and used.keys() & {"first_name", "last_name"}:
         raise ServiceError("Map either Full name or First/Last name, not both.", field=f"col_{used['full_name']}")
     return checked
@@ -446,8 +447,8 @@ def _unneutralise(value: str) -> str:
 
 MULTI_VALUED = ("email", "phone")  # a cell may hold several: the first that reads is the lead's
 # What a value that does not read was meant to be, for the note that keeps it.
-MEANT_AS = {"email": "an email address", "phone": "a phone number", "value": "a number", "country": "a country"}
-IDENTIFYING_FIELDS = ("first_name", "last_name", "email", "phone")
+MEANT_AS = {"email": "an email address", "phone": "a phone number", "value": "a number", "country": "a country",
+            "website": "a web address"}
 
 
 class _Cells:
@@ -566,8 +567,8 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
         else:
             data[name] = value
     try:
-        if not any(data.get(name) for name in ("first_name", "last_name", "email", "phone")):
-            raise RowRejected("Has no name, email or phone number, so there is no lead to import.")
+        if not identifies(data):
+            raise RowRejected("Has no name, company, email or phone number, so there is no lead to import.")
     except RowRejected as exc:
         if read.dropped:  # say which value would have named the lead
             raise RowRejected(f"{'; '.join(read.dropped)}. {exc.reason}") from None

@@ -21,6 +21,7 @@ from app.services import tags as tag_service
 from app.services.scoring import rescore
 from app.services.availability import open_lead_counts
 from app.services.countries import normalize_country
+from app.services.identity import IDENTIFYING_FIELDS, NOTHING_IDENTIFIES, identifies
 from app.services.stages import get_stage, lock_stage
 from app.services.timeline import record
 from app.services import sequences, sla, touches
@@ -32,7 +33,8 @@ MAX_VALUE = Decimal("1000000000000")
 FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
     "company": "Company", "job_title": "Job title", "source": "Source", "value": "Deal value",
-    "country": "Country", "region": "Region",
+    "country": "Country", "region": "Region", "street": "Street", "city": "City", "postal_code": "Postal code",
+    "website": "Website", "description": "Description",
 }
 
 
@@ -130,6 +132,20 @@ def normalize_value(raw) -> Decimal | None:
     return value
 
 
+def normalize_website(raw: str | None) -> str | None:
+    """A web address ("acme.com" -> "https://acme.com"), or None if empty; raises ServiceError if
+    it is not one or is too long."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    address = custom_fields.web_address(raw)
+    if address is None:
+        raise ServiceError("Enter the website as a web address, e.g. acme.com or https://acme.com.", field="website")
+    if len(address) > max_length("website"):
+        raise ServiceError(f"Website must be at most {max_length('website')} characters.", field="website")
+    return address
+
+
 def clean_fields(data: dict, region: str | None = None) -> dict:
     """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field."""
     cleaned = {}
@@ -145,15 +161,17 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
             cleaned[name] = normalize_value(raw)
         elif name == "country":
             cleaned[name] = normalize_country(raw)
+        elif name == "website":
+            cleaned[name] = normalize_website(raw)
         else:
-            text = (raw or "").strip()
+            text = (raw or "").strip()  # line breaks inside are kept as given (a description, a street)
             limit = max_length(name)
             if len(text) > limit:
                 raise ServiceError(f"{FIELD_LABELS[name]} must be at most {limit} characters.", field=name)
             cleaned[name] = text if name in {"first_name", "last_name"} else (text or None)
-    if "first_name" in cleaned or "last_name" in cleaned or "email" in cleaned:
-        if not (cleaned.get("first_name") or cleaned.get("last_name") or cleaned.get("email")):
-            raise ServiceError("Give the lead a name or an email address.", field="first_name")
+    # A change that touches what identifies a lead must leave something that does (identity.identifies).
+    if cleaned.keys() & set(IDENTIFYING_FIELDS) and not identifies(cleaned):
+        raise ServiceError(NOTHING_IDENTIFIES, field="first_name")
     return cleaned
 
 
@@ -559,9 +577,9 @@ def change_lead(lead_id: int, changes: dict, actor_id: int | None, *, region: st
         fields = {name: changes[name] for name in EDITABLE_FIELDS if name in changes}
         custom = changes.get("custom_fields")
         if fields or custom:
-            if any(name in fields for name in ("first_name", "last_name", "email")):
-                # The name-or-email rule looks at what the lead will be, not only at what is sent.
-                fields = {"first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email, **fields}
+            if fields.keys() & set(IDENTIFYING_FIELDS):
+                # What identifies a lead is checked on what the lead will be, not only on what is sent.
+                fields = {**{name: getattr(lead, name) for name in IDENTIFYING_FIELDS}, **fields}
             update_lead(lead.id, fields, actor_id, region=region, custom=custom, custom_partial=True)
         if changes.get("stage_id") is not None and changes["stage_id"] != lead.stage_id:
             move_lead(lead.id, changes["stage_id"], None, None, actor_id, changes.get("closing"))

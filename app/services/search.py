@@ -1,7 +1,7 @@
 """Finding leads by any text they hold: the navigation's search box.
 
 Each lead has one search document (lead_search_documents): its name, company, email, phone, job
-title, tags, custom-field values and notes, normalised (lower case, accents off, punctuation as
+title, city, website (so "acme.com" finds it by its domain, as it does by an email's), tags, custom-field values and notes, normalised (lower case, accents off, punctuation as
 spaces). A change marks its leads with `changed()` (ORM writes to leads, notes, tags and values are
 noticed by themselves), and the marked documents are rebuilt from the rows by one set-based
 statement just before the transaction commits, so a document is never older than its lead.
@@ -31,7 +31,7 @@ PER_PAGE = 25
 DOCUMENT_LIMIT = 200_000  # characters kept per lead: a lead's notes beyond that (the oldest) are not searched
 CHUNK = 500
 # Leads' columns a document holds: an ORM change to one of these marks the lead.
-SEARCHED_COLUMNS = ("first_name", "last_name", "company", "email", "phone", "job_title")
+SEARCHED_COLUMNS = ("first_name", "last_name", "company", "email", "phone", "job_title", "city", "website")
 DIRTY = "leadboard_search_dirty"
 _PHONE_LIKE = re.compile(r"[\d\s+().\-/]+")
 
@@ -49,7 +49,7 @@ def document_select(dialect: str) -> str:
     """SELECT (lead id, document) for every lead, as SQL text: the one definition of a document,
     which the migration's backfill copies. Add a WHERE on `l.id` to narrow it."""
     if dialect == "postgresql":
-        parts = ("concat_ws(' ', l.first_name, l.last_name, l.company, l.email, l.phone, l.job_title, "
+        parts = ("concat_ws(' ', l.first_name, l.last_name, l.company, l.email, l.phone, l.job_title, l.city, l.website, "
                  "(SELECT string_agg(t.name, ' ') FROM lead_tags lt JOIN tags t ON t.id = lt.tag_id "
                  " WHERE lt.lead_id = l.id), "
                  "(SELECT string_agg(concat_ws(' ', v.value_text, v.value_long, trim_scale(v.value_number)::text, "
@@ -58,7 +58,7 @@ def document_select(dialect: str) -> str:
                  "(SELECT string_agg(n.body, ' ' ORDER BY n.created_at DESC, n.id DESC) FROM notes n "
                  " WHERE n.lead_id = l.id))")
         return f"SELECT l.id, left({_norm(dialect, parts)}, {DOCUMENT_LIMIT}) FROM leads l"
-    pieces = ["l.first_name", "l.last_name", "l.company", "l.email", "l.phone", "l.job_title",
+    pieces = ["l.first_name", "l.last_name", "l.company", "l.email", "l.phone", "l.job_title", "l.city", "l.website",
               "(SELECT group_concat(t.name, ' ') FROM lead_tags lt JOIN tags t ON t.id = lt.tag_id "
               " WHERE lt.lead_id = l.id)",
               "(SELECT group_concat(coalesce(v.value_text, '') || ' ' || coalesce(v.value_long, '') || ' ' || "

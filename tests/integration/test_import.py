@@ -178,10 +178,10 @@ def test_mapping_two_columns_to_one_field_is_refused_beside_the_second(as_member
     assert imp.status == "uploaded"
 
 
-def test_a_mapping_without_a_name_email_or_phone_is_refused(as_member, stages):
+def test_a_mapping_without_a_name_company_email_or_phone_is_refused(as_member, stages):
     upload(as_member, HUBSPOT.encode())
     imp = latest_import()
-    ignore_people = {f"col_{i}": "ignore" for i in (0, 1, 2, 3)}
+    ignore_people = {f"col_{i}": "ignore" for i in (0, 1, 2, 3, 4)}
     response = as_member.post(f"/leads/import/{imp.id}",
                               data=mapping_form(imp, stage=str(stages["New"].id), **ignore_people))
     assert response.status_code == 422 and "Map at least one column to a name" in response.get_data(as_text=True)
@@ -291,7 +291,7 @@ def test_rows_with_too_many_values_are_rejected_not_shifted(stages):
 
 def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_defused(as_member, stages):
     data = csv_bytes([["Email", "Company"], ["ok@example.com", "Fine"], ["=HYPERLINK(\"x\")", "-Evil"],
-                      ["", "Nobody"]])
+                      ["", "N/A"]])
     imp = run_import(queued(data, strict=True).id)
     response = as_member.get(f"/leads/import/{imp.id}/rejected.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -300,7 +300,7 @@ def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_de
     assert rows[0] == ["Row", "Reason", "Email", "Company"]
     assert rows[1][0] == "3" and rows[1][1].startswith("Email: Enter a valid email address")
     assert rows[1][2:] == ["'=HYPERLINK(\"x\")", "'-Evil"]
-    assert rows[2][0] == "4" and "no name, email or phone" in rows[2][1]
+    assert rows[2][0] == "4" and "no name, company, email or phone" in rows[2][1]
 
 
 def test_the_finished_progress_fragment_shows_the_counts_and_stops_polling(as_member, stages, existing):

@@ -175,7 +175,7 @@ def test_placeholder_cells_are_empty(stages, outcomes):
     assert (ada.last_name, ada.phone, ada.company, ada.country) == ("", None, None, None)
     assert (grace.last_name, grace.phone, grace.company, grace.country) == ("", None, None, None)
     assert notes_of(ada) == [] and outcomes[2].reason is None
-    assert "no name, email or phone" in rejections()[4]
+    assert "no name, company, email or phone" in rejections()[4]
 
 
 def test_a_cell_with_several_emails_gives_the_first_that_reads_and_keeps_the_rest(stages, outcomes):
@@ -224,7 +224,7 @@ def test_a_bad_optional_value_is_left_out_kept_on_the_timeline_and_reported(stag
 
 
 def test_a_row_whose_only_identifying_value_is_bad_is_rejected_saying_so(stages):
-    data = csv_bytes([["Email", "Company"], ["not-an-email", "Acme"], ["ok@example.com", "Fine"]])
+    data = csv_bytes([["Email", "Job title"], ["not-an-email", "Buyer"], ["ok@example.com", "Fine"]])
     imp = run_import(queued(data).id)
     assert (imp.created_count, imp.rejected_count) == (1, 1)
     reason = rejections()[2]

@@ -145,10 +145,24 @@ def test_binary_message_tells_what_to_do():
      ["first_name", "last_name", "email", "utm_source", "value", "job_title"]),
     ("Leadboard", ["ID", "First name", "Last name", "Email", "Phone", "Company", "Job title", "Source",
                    "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Country", "Region",
+                   "Street", "City", "Postal code", "Website", "Description",
                    "Closed on", "Lost reason", "Lost note", "Created (UTC)", "Tags"],
      ["ignore", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value", "ignore",
-      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region", "ignore", "ignore", "ignore",
+      "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region",
+      "street", "city", "postal_code", "website", "description", "ignore", "ignore", "ignore",
       "ignore", "tags"]),
+    ("Salesforce address", ["Company", "Billing Street", "Billing City", "Billing Zip/Postal Code", "Website",
+                            "Description"],
+     ["company", "street", "city", "postal_code", "website", "description"]),
+    ("German", ["Firma", "Straße", "PLZ", "Ort", "Webseite", "Beschreibung", "Notizen"],
+     ["company", "street", "postal_code", "city", "website", "description", "ignore"]),
+    ("French", ["Société", "Adresse", "Code postal", "Ville", "Site web", "Remarques"],
+     ["company", "street", "postal_code", "city", "website", "description"]),
+    ("Spanish", ["Empresa", "Dirección", "Código postal", "Ciudad", "Sitio web", "Descripción"],
+     ["company", "street", "postal_code", "city", "website", "description"]),
+    ("HubSpot companies", ["Company name", "Street Address", "City", "Postal Code", "Company Domain Name",
+                           "Notes"],
+     ["company", "street", "city", "postal_code", "website", "description"]),
     ("Salesforce territory", ["First Name", "Last Name", "Email", "Mailing Country", "Mailing State/Province"],
      ["first_name", "last_name", "email", "country", "region"]),
 ])
@@ -194,8 +208,13 @@ def test_utm_columns_become_origin_and_money_loses_its_currency():
 
 def test_a_row_with_nothing_to_recognise_a_lead_by_is_rejected():
     with pytest.raises(RowRejected) as err:
-        lead_fields(["Acme", ""], plan({"0": "company", "1": "email"}))
-    assert "no name, email or phone" in err.value.reason
+        lead_fields(["Buyer", "", "N/A"], plan({"0": "job_title", "1": "email", "2": "company"}))
+    assert "no name, company, email or phone" in err.value.reason
+
+
+def test_a_business_with_no_person_is_a_lead_by_its_company_alone():
+    data = lead_fields(["Acme GmbH", ""], plan({"0": "company", "1": "email"})).data
+    assert data == {"company": "Acme GmbH"}
 
 
 def test_a_cell_our_export_neutralised_comes_back_as_it_was():

@@ -131,8 +131,29 @@ def test_lead_fields_on_a_strict_import_keeps_the_bad_value_for_capture_to_refus
 
 def test_a_row_named_only_by_a_bad_email_is_rejected_naming_it():
     with pytest.raises(RowRejected) as err:
-        lead_fields(["nobody@invalid", "Acme"], plan({"0": "email", "1": "company"}))
+        lead_fields(["nobody@invalid", "Buyer"], plan({"0": "email", "1": "job_title"}))
     assert err.value.reason.startswith("email “nobody@invalid” could not be read as an email address.")
+
+
+def test_a_bad_email_beside_a_company_leaves_a_business_lead_and_a_note():
+    row = lead_fields(["nobody@invalid", "Acme"], plan({"0": "email", "1": "company"}))
+    assert row.data == {"company": "Acme"}
+    assert row.notes == ["email “nobody@invalid” could not be read as an email address, kept here"]
+
+
+def test_a_website_that_is_not_a_web_address_is_noted_not_fatal_unless_strict():
+    row = lead_fields(["Acme", "acme.com"], plan({"0": "company", "1": "website"}))
+    assert row.data == {"company": "Acme", "website": "acme.com"} and row.cleaned["website"] == "https://acme.com"
+    row = lead_fields(["Acme", "ftp://acme"], plan({"0": "company", "1": "website"}))
+    assert row.data == {"company": "Acme"}
+    assert row.notes == ["website “ftp://acme” could not be read as a web address, kept here"]
+    strict = lead_fields(["Acme", "ftp://acme"], plan({"0": "company", "1": "website"}, strict=True))
+    assert strict.data == {"company": "Acme", "website": "ftp://acme"}  # capture_lead refuses it
+
+
+def test_a_multi_line_description_cell_is_kept_as_it_is():
+    row = lead_fields(["Acme", "Line one\nLine two\n\n- a list"], plan({"0": "company", "1": "description"}))
+    assert row.data["description"] == "Line one\nLine two\n\n- a list"
 
 
 def test_a_json_list_of_tags_becomes_a_list_of_tags():

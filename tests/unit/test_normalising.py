@@ -45,10 +45,30 @@ def test_bad_deal_values_are_refused_with_a_reason(bad, words):
     assert words in err.value.message and err.value.field == "value"
 
 
-def test_a_lead_needs_a_name_or_an_email():
+def test_a_lead_needs_a_name_a_company_an_email_or_a_phone():
     with pytest.raises(ServiceError) as err:
-        clean_fields({"first_name": " ", "last_name": "", "email": ""})
-    assert "name or an email" in err.value.message
+        clean_fields({"first_name": " ", "last_name": "", "email": "", "company": " ", "phone": ""})
+    assert err.value.message == "Give the lead a name, a company, an email address or a phone number."
+    assert clean_fields({"first_name": "", "last_name": "", "email": "", "company": " Acme "})["company"] == "Acme"
+    assert clean_fields({"first_name": "", "email": "", "phone": "+1 415 555 0123"})["phone"] == "+14155550123"
+
+
+@pytest.mark.parametrize("typed, kept", [
+    ("acme.com", "https://acme.com"), (" www.acme.com/about ", "https://www.acme.com/about"),
+    ("http://acme.com", "http://acme.com"), ("HTTPS://Acme.com/X", "HTTPS://Acme.com/X"), ("", None)])
+def test_a_website_is_kept_as_a_web_address(typed, kept):
+    assert clean_fields({"website": typed})["website"] == kept
+
+
+@pytest.mark.parametrize("typed", ["acme", "ftp://acme.com", "mailto:ada@acme.com", "acme .com", "https://"])
+def test_a_website_that_is_not_a_web_address_is_refused_naming_the_field(typed):
+    with pytest.raises(ServiceError) as err:
+        clean_fields({"website": typed})
+    assert err.value.field == "website" and "web address" in err.value.message
+
+
+def test_a_description_keeps_its_line_breaks_as_given():
+    assert clean_fields({"description": "  One\r\nTwo\n\n  indented\n"})["description"] == "One\r\nTwo\n\n  indented"
 
 
 def test_over_long_text_fields_are_refused_naming_the_field():
