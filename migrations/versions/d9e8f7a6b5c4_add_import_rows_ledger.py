@@ -7,7 +7,7 @@ the raw values of a rejected row, and for updated and merged rows the fields the
 as "rejected" rows; import_rejections is dropped. lead_imports.undone_at marks an undone import.
 
 Revision ID: d9e8f7a6b5c4
-Revises: b9c8d7e6f5a4
+Revises: a9b8c7d6e5f4
 Create Date: 2026-12-06 10:00:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd9e8f7a6b5c4'
-down_revision = 'b9c8d7e6f5a4'
+down_revision = 'a9b8c7d6e5f4'
 branch_labels = None
 depends_on = None
 
