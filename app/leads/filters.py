@@ -25,6 +25,7 @@ def read_pool_filters() -> tuple[PoolFilters, dict[str, str]]:
                           source=form.source.data or "", country=form.country.data or "",
                           next_step=form.next_step.data or "", stale=form.stale.data == "1",
                           response=form.response.data or "",
+                          import_id=whole_number(request.args.get("import")),
                           sort=form.sort.data or "created", direction=form.dir.data or "desc", **shared)
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
     filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None

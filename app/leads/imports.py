@@ -1,4 +1,4 @@
-"""CSV import (upload, map, start, watch, download the rejected rows) and the pool's CSV export.
+"""CSV import (upload, map, start, watch, the row report and its CSV, undo, discard) and the pool's CSV export.
 
 The forms live here rather than in forms.py because the mapping form is built per file: one
 select per column of the upload."""
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 from app.extensions import csrf
 from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
-from app.services import ServiceError, export, imports, utcnow
+from app.services import ServiceError, export, import_ledger, imports, utcnow, whole_number
 from app.services.csv_reading import CODECS
 from app.services.import_cells import DAY_FIRST, MONTH_FIRST, default_date_order
 from app.services.leads import default_phone_region
@@ -37,6 +37,10 @@ DUPLICATE_CHOICES = [("skip", "Skip the row: leave the existing lead as it is"),
 
 class UploadForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
+
+
+class ConfirmForm(FlaskForm):
+    """An undo or discard button: nothing to fill in, only the CSRF token."""
 
 
 class HeaderRowForm(FlaskForm):
@@ -172,13 +176,59 @@ def import_progress(import_id: int):
         return redirect(url_for("leads.import_preview", import_id=imp.id))
     finished = imp.status in ("done", "failed")
     announce = None
-    if finished and wants_fragment():
+    if finished and wants_fragment() and "outcome" not in request.args and "after" not in request.args:
         announce = (f"Import finished: {imp.created_count} created, {imp.updated_count} updated, "
                     f"{imp.skipped_count} skipped, {imp.rejected_count} rejected." if imp.status == "done"
                     else "The import stopped.")
     return with_notice(render("leads/import_progress.html", "leads/_import_progress.html", imp=imp,
                               percent=imports.percent_done(imp), polling=imp.status in ("queued", "running"),
-                              finished=finished), announce, "success" if imp.status == "done" else "error")
+                              finished=finished, **(_ledger(imp) if finished else {})),
+                       announce, "success" if imp.status == "done" else "error")
+
+
+def _ledger(imp) -> dict:
+    """The result page's row ledger: counts, one keyset page (?outcome=, ?after=), the undo offer."""
+    outcome = request.args.get("outcome") if request.args.get("outcome") in import_ledger.OUTCOMES else None
+    refusal = import_ledger.undo_refusal(imp, current_user)
+    return {"counts": import_ledger.outcome_counts(imp.id), "outcome": outcome, "outcomes": import_ledger.OUTCOMES,
+            "ledger": import_ledger.rows_page(imp.id, outcome, whole_number(request.args.get("after"))),
+            "can_undo": refusal is None, "undo_deadline": import_ledger.undo_deadline(imp)}
+
+
+@bp.route("/import/<int:import_id>/undo", methods=["GET", "POST"])
+def import_undo(import_id: int):
+    """Undo a finished import: GET asks (or says why not), the button POSTs."""
+    imp = imports.get_import(import_id)
+    refusal = import_ledger.undo_refusal(imp, current_user)
+    if refusal is not None:
+        raise refusal
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        undone = import_ledger.undo_import(imp.id, current_user.id)
+        kept = f" {len(undone.kept)} kept: other leads were merged into them since." if undone.kept else ""
+        flash(f"Import undone: {undone.removed} lead{'s' if undone.removed != 1 else ''} removed, "
+              f"{undone.reverted} reverted.{kept}", "success")
+        return redirect(url_for("leads.import_progress", import_id=imp.id))
+    return render_template("leads/import_confirm.html", imp=imp, form=form, action="undo",
+                           counts=import_ledger.outcome_counts(imp.id),
+                           deadline=import_ledger.undo_deadline(imp)), 422 if form.is_submitted() else 200
+
+
+@bp.route("/import/<int:import_id>/discard", methods=["GET", "POST"])
+def import_discard(import_id: int):
+    """Discard an upload never started: GET asks, the button POSTs."""
+    imp = imports.get_import(import_id)
+    if imp.status != "uploaded":
+        return redirect(url_for("leads.import_progress", import_id=imp.id))
+    if not import_ledger.may_manage(imp, current_user):
+        raise import_ledger.NotYours("discard")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        filename = import_ledger.discard_import(imp.id, current_user.id)
+        flash(f"Discarded the upload of {filename}.", "success")
+        return redirect(url_for("leads.import_upload"))
+    return render_template("leads/import_confirm.html", imp=imp, form=form, action="discard"), \
+        422 if form.is_submitted() else 200
 
 
 def _csv_download(lines, filename: str) -> Response:
@@ -195,6 +245,12 @@ def _csv_download(lines, filename: str) -> Response:
 def import_rejected(import_id: int):
     imp = imports.get_import(import_id)
     return _csv_download(imports.rejected_rows_csv(imp.id), f"import-{imp.id}-rejected-rows.csv")
+
+
+@bp.get("/import/<int:import_id>/rows.csv")
+def import_report(import_id: int):
+    imp = imports.get_import(import_id)
+    return _csv_download(import_ledger.row_report_csv(imp.id), f"import-{imp.id}-row-report.csv")
 
 
 @bp.get("/export.csv")

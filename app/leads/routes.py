@@ -12,7 +12,7 @@ from app.leads.page import lead_page, notes_context, page_context, stage_version
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
-from app.services import lead_queries, merge as merge_service, search as search_service
+from app.services import import_ledger, lead_queries, merge as merge_service, search as search_service
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
@@ -51,6 +51,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "lost_reasons": closing.reasons(), "today": closing.team_today(),
         "reason_required": bool(team_settings.current().lost_reason_required),
         "sequence_choices": sequence_service.enrol_choices(),
+        "import_file": import_ledger.import_name(filters.import_id) if filters.import_id is not None else None,
     }
 
 

@@ -3,7 +3,7 @@ from app.models.assignment import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Target,
 )
 from app.models.capture import (
-    ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRejection, LeadImport, LeadMerge,
+    ApiKey, CaptureForm, IdempotencyRecord, ImportChunk, ImportRow, LeadImport, LeadMerge,
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, NotificationPreference, TeamSettings
 from app.models.email import EmailState, OutboxEmail
@@ -28,7 +28,7 @@ from app.models.user import Invitation, KnownSignInAddress, LoginThrottle, Role,
 __all__ = [
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
-    "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRejection", "LeadImport", "LeadMerge",
+    "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRow", "LeadImport", "LeadMerge",
     "EnrolmentStatus", "Sequence", "SequenceBulkRun", "SequenceEnrolment", "SequenceRule", "SequenceSend",
     "SequenceStatus", "SequenceStep", "StepKind",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",

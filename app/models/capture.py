@@ -99,6 +99,7 @@ class LeadImport(db.Model):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    undone_at: Mapped[datetime | None]  # the whole import was undone then (services/import_ledger)
 
 
 class ImportChunk(db.Model):
@@ -113,15 +114,31 @@ class ImportChunk(db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class ImportRejection(db.Model):
-    __tablename__ = "import_rejections"
-    __table_args__ = (Index("ix_import_rejections_import_row", "import_id", "row_number"),)
+class ImportRow(db.Model):
+    """What became of one row of an imported file: the import's ledger, one row per data row.
+
+    outcome: created, updated (an existing lead's values overwritten), merged (an existing lead's
+    empty fields filled), skipped (a duplicate of lead_id, left alone) or rejected (reason says why,
+    `values` holds the row as it was). `changes` ({field: [before, after]}) is what an updated or
+    merged row wrote on its lead, so undoing the import can put the before-values back."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_import_row", "import_id", "row_number"),
+                      # The report's per-outcome list, keyset-paged by row number.
+                      Index("ix_import_rows_import_outcome_row", "import_id", "outcome", "row_number"),
+                      # The pool's ?import= filter reads the leads of one import from here.
+                      Index("ix_import_rows_import_lead", "import_id", "lead_id"),
+                      # Deleting a lead sets its rows' lead_id to NULL through this.
+                      Index("ix_import_rows_lead_id", "lead_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("lead_imports.id", ondelete="CASCADE"))
     row_number: Mapped[int]
-    reason: Mapped[str] = mapped_column(Text)
-    values: Mapped[list] = mapped_column(JSON, default=list)
+    outcome: Mapped[str] = mapped_column(String(10))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    values: Mapped[list | None] = mapped_column(JSON)
+    changes: Mapped[dict | None] = mapped_column(JSON)
 
 
 class LeadMerge(db.Model):

@@ -174,7 +174,7 @@ LEAD_ROWS = frozenset({
     "leads", "timeline_entries", "lead_field_values", "lead_field_choices", "lead_tags", "tags", "notes",
     "notifications", "assignment_turns", "assignment_tallies", "stage_totals", "stage_total_deltas",
     "outbox_emails", "appointments", "idempotency_records", "held_submissions", "lead_imports", "import_chunks",
-    "import_rejections", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
+    "import_rows", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
     "known_sign_in_addresses", "tasks", "activities", "lead_search_documents", "suppressed_addresses",
     "sequence_enrolments", "sequence_sends", "sequence_bulk_runs",
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use

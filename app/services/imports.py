@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from app.extensions import db
-from app.models import ImportChunk, ImportRejection, LeadImport, Stage, User
+from app.models import ImportChunk, ImportRow, LeadImport, Stage, User
 from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import OnDuplicate, capture_lead
@@ -610,9 +610,12 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
     if captured.created:
         return RowOutcome(record.number, "created", lead_id, reason)
     if captured.changed or captured.custom_changed:
-        return RowOutcome(record.number, "updated", lead_id, reason,
-                          changes={**captured.changed, **captured.custom_changed})
-    return RowOutcome(record.number, "skipped", lead_id)
+        # Only empty fields filled: the row merged into the lead; any value overwritten: updated.
+        filled = all(old in (None, "") for old, _ in (*captured.changed.values(), *captured.custom_changed.values()))
+        return RowOutcome(record.number, "merged" if filled else "updated", lead_id, reason,
+                          changes={**captured.changed, **({"custom": captured.custom_changed}
+                                                          if captured.custom_changed else {})})
+    return RowOutcome(record.number, "skipped", lead_id, reason or f"Already a lead (same {captured.matched_on}).")
 
 
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS,
@@ -746,11 +749,11 @@ def requeue_lost(now: datetime | None = None) -> int:
 
 
 def _write_outcomes(plan: Plan, outcomes: list[RowOutcome]) -> None:
-    """Keep one batch's row outcomes, inside the batch's transaction (the rejected rows, for now)."""
-    rejections = [{"import_id": plan.import_id, "row_number": o.row_number, "reason": o.reason, "values": o.values}
-                  for o in outcomes if o.outcome == "rejected"]
-    if rejections:
-        db.session.execute(insert(ImportRejection), rejections)
+    """Keep one batch's row outcomes (import_rows), in one executemany inside the batch's transaction."""
+    if outcomes:
+        db.session.execute(insert(ImportRow), [
+            {"import_id": plan.import_id, "row_number": o.row_number, "outcome": o.outcome, "lead_id": o.lead_id,
+             "reason": o.reason, "values": o.values, "changes": o.changes or None} for o in outcomes])
 
 
 def _tell_owner(plan: Plan, created: int) -> None:
@@ -779,12 +782,12 @@ def rejected_rows_csv(import_id: int) -> Iterator[str]:
     imp = get_import(import_id)
     line = CsvLines()
     yield BOM + line(["Row", "Reason", *imp.headers])
-    query = (select(ImportRejection.row_number, ImportRejection.reason, ImportRejection.values)
-             .where(ImportRejection.import_id == imp.id).order_by(ImportRejection.row_number, ImportRejection.id)
-             .execution_options(yield_per=EXPORT_BATCH))
+    query = (select(ImportRow.row_number, ImportRow.reason, ImportRow.values)
+             .where(ImportRow.import_id == imp.id, ImportRow.outcome == "rejected")
+             .order_by(ImportRow.row_number, ImportRow.id).execution_options(yield_per=EXPORT_BATCH))
     buffer = []
     for number, reason, values in db.session.execute(query):
-        buffer.append(line([number, reason, *values]))
+        buffer.append(line([number, reason, *(values or [])]))
         if len(buffer) >= EXPORT_BATCH:
             yield "".join(buffer)
             buffer = []

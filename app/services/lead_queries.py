@@ -16,7 +16,7 @@ from sqlalchemy import Integer, Select, and_, exists, false, func, literal, lite
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
+from app.models import CustomField, FieldKind, ImportRow, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
 from app.services import INT32_MAX, ServiceError, custom_fields, scoring, search, totals, utcnow, whole_number
 from app.services.touches import stale_clause
@@ -56,6 +56,7 @@ class PoolFilters:
     next_step: str = ""  # "none" (no open task) or "overdue" (leads.next_task_due_at before now)
     stale: bool = False  # only leads untouched too long in their stage (touches.stale_clause)
     response: str = ""  # "waiting" (first-response clock running) or "overdue" (past its due time)
+    import_id: int | None = None  # only the leads one import created, changed or matched (import_rows)
     sort: str = "created"
     direction: str = "desc"
     after: Position | None = None  # the page after this lead
@@ -75,6 +76,7 @@ class PoolFilters:
         values = {"q": self.q, "stage": self.stage_id, "owner": self.owner, "source": self.source,
                   "country": self.country, "tag": self.tag, "band": self.band, "min_score": self.min_score,
                   "next_step": self.next_step, "stale": "1" if self.stale else None, "response": self.response,
+                  "import": self.import_id,
                   "field": self.field.key if self.field else None, "field_value": _arg(self.field_value),
                   "field_min": _arg(self.field_min), "field_max": _arg(self.field_max),
                   "sort": self.sort, "dir": self.direction}
@@ -96,6 +98,7 @@ class PoolFilters:
                    source=args.get("source") or "", country=args.get("country") or "", tag=args.get("tag") or "",
                    band=args.get("band") or "", min_score=number("min_score"), next_step=args.get("next_step") or "",
                    stale=args.get("stale") == "1", response=args.get("response") or "",
+                   import_id=number("import"),
                    sort=args.get("sort") or "created", direction=args.get("dir") or "desc",
                    field=field, field_value=value, field_min=low, field_max=high)
 
@@ -177,6 +180,11 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
         query = query.where(*response_filter(f.response))
     if f.field is not None:
         query = _field_filter(query, f, per_row)
+    if f.import_id is not None:
+        # Read from ix_import_rows_import_lead: as many rows as the import had, whatever the leads number.
+        touched = select(ImportRow.lead_id).where(ImportRow.import_id == f.import_id)
+        query = query.where(touched.where(ImportRow.lead_id == Lead.id).exists() if per_row
+                            else Lead.id.in_(touched.where(ImportRow.lead_id.is_not(None))))
     return query
 
 
@@ -347,7 +355,7 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
 def narrows(f: PoolFilters) -> bool:
     """Whether `f` narrows by tag, score band, minimum score or a custom field's value: filters the
     kept totals cannot count (a field picked with no value narrows nothing)."""
-    return bool(f.tag or f.band or f.min_score is not None or _field_filtering(f))
+    return bool(f.tag or f.band or f.min_score is not None or f.import_id is not None or _field_filtering(f))
 
 
 def _field_filtering(f: PoolFilters) -> bool:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ImportRejection, Lead, TimelineEntry
+from app.models import ImportRow, Lead, TimelineEntry
 from app.services import custom_fields as cf
 from app.services.custom_fields import FieldSettings
 from app.services.imports import create_import, run_import
@@ -48,7 +48,7 @@ def test_a_strict_import_stores_custom_values_and_rejects_a_bad_one_naming_its_c
     assert values[ada.id] == {"budget": Decimal("2500.00"), "plan": "Pro", "modules": ["CRM", "Chat"],
                               "renewal": date(2027, 1, 31)}
     assert values[bo.id] == {"plan": "Basic"}
-    reason = db.session.scalar(select(ImportRejection.reason))
+    reason = db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected"))
     assert reason.startswith("Budget (USD): enter a number")
 
 

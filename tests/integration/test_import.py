@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ImportChunk, ImportRejection, Lead, LeadImport, Notification, TimelineEntry
+from app.models import ImportChunk, ImportRow, Lead, LeadImport, Notification, TimelineEntry
 from app.services import imports
 from app.services.imports import FileTooLarge, create_import, run_import
 
@@ -260,7 +260,7 @@ def test_a_second_run_of_the_same_import_does_nothing(stages):
     imp = queued(HUBSPOT.encode(), strict=True)
     run_import(imp.id)
     assert run_import(imp.id) is None
-    assert count(Lead) == 2 and count(ImportRejection) == 1
+    assert count(Lead) == 2 and count(ImportRow, ImportRow.outcome == "rejected") == 1
 
 
 def test_a_full_name_column_and_a_semicolon_windows_1252_file_import_cleanly(stages):
@@ -277,7 +277,7 @@ def test_a_row_with_broken_bytes_is_rejected_and_the_rows_around_it_are_kept(sta
             + "ana@example.com,Señor\n".encode("utf-8"))
     imp = run_import(queued(data).id)
     assert (imp.created_count, imp.rejected_count) == (2, 1)
-    rejection = db.session.scalar(select(ImportRejection))
+    rejection = db.session.scalar(select(ImportRow).where(ImportRow.outcome == "rejected"))
     assert rejection.row_number == 3 and "not valid text" in rejection.reason
     assert rejection.values == ["bad@example.com", "Caf\ufffd"]
 
@@ -286,7 +286,7 @@ def test_rows_with_too_many_values_are_rejected_not_shifted(stages):
     data = b"Email,Company\nada@example.com,Acme, Inc\ngrace@example.com,Navy\n"
     imp = run_import(queued(data).id)
     assert (imp.created_count, imp.rejected_count) == (1, 1)
-    assert "has 3 values but the header has 2 columns" in db.session.scalar(select(ImportRejection.reason)).lower()
+    assert "has 3 values but the header has 2 columns" in db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected")).lower()
 
 
 def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_defused(as_member, stages):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ImportRejection, Lead, LeadImport, TimelineEntry
+from app.models import ImportRow, Lead, LeadImport, TimelineEntry
 from app.services import custom_fields as cf
 from app.services import imports
 from app.services.custom_fields import FieldSettings
@@ -42,7 +42,7 @@ def notes_of(lead: Lead) -> list[str]:
 
 
 def rejections() -> dict[int, str]:
-    return dict(db.session.execute(select(ImportRejection.row_number, ImportRejection.reason)).all())
+    return dict(db.session.execute(select(ImportRow.row_number, ImportRow.reason).where(ImportRow.outcome == "rejected")).all())
 
 
 # --- the file's shape ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ImportRejection, Lead, TimelineEntry
+from app.models import ImportRow, Lead, TimelineEntry
 from app.services import ServiceError, search
 from app.services.capture import capture_lead
 from app.services.imports import run_import
@@ -203,7 +203,7 @@ def test_a_strict_import_refuses_a_row_with_a_bad_website(stages):
     imp = run_import(queued(data, strict=True).id)
     assert (imp.created_count, imp.rejected_count) == (1, 1)
     assert [lead.website for lead in leads_of()] == ["https://acme.com"]
-    reason = db.session.scalar(select(ImportRejection.reason))
+    reason = db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected"))
     assert reason.startswith("Website: Enter the website as a web address")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import CaptureForm, ImportRejection, Lead, Notification, OutboxEmail, TimelineEntry
+from app.models import CaptureForm, ImportRow, Lead, Notification, OutboxEmail, TimelineEntry
 from app.services import atomic
 from app.services import capture_forms as form_service
 from app.services.capture import capture_lead
@@ -96,6 +96,6 @@ def test_an_import_row_that_fails_at_its_last_step_is_rejected_and_the_rest_of_i
     assert count(Lead, Lead.email == "boom@example.com") == 0
     assert count(TimelineEntry) == 2  # the two leads' "created" entries, none for the refused row
     assert count(OutboxEmail) == 0
-    rejection = db.session.scalar(select(ImportRejection))
+    rejection = db.session.scalar(select(ImportRow).where(ImportRow.outcome == "rejected"))
     assert rejection.row_number == 3 and rejection.reason.startswith("Could not be saved")
     assert rejection.values == ["Boom", "boom@example.com", "(415) 555-0102"]

@@ -117,7 +117,7 @@ def test_the_openapi_document_describes_tags(api):
 
 
 def test_a_tags_column_imports_split_on_semicolons_or_commas_and_a_bad_cell_rejects_its_row(stages):
-    from app.models import ImportRejection
+    from app.models import ImportRow
     from app.services.imports import run_import
     from tests.integration.test_import import csv_bytes, queued
     data = csv_bytes([["Email", "First name", "Labels"],
@@ -133,7 +133,7 @@ def test_a_tags_column_imports_split_on_semicolons_or_commas_and_a_bad_cell_reje
     assert tags_for([di.id])[di.id] == ["Customer", "Mailchimp style"]
     ada = db.session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
     assert tags_for([ada.id])[ada.id] == ["trade show", "VIP"]
-    reason = db.session.scalar(select(ImportRejection.reason))
+    reason = db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected"))
     assert reason.startswith("Labels: Tags may hold letters")
 
 

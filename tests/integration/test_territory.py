@@ -163,8 +163,8 @@ def test_a_strict_import_refuses_a_bad_country(stages):
     imp = run_import(queued(data, strict=True).id)
     assert (imp.created_count, imp.rejected_count) == (1, 1)
     assert lead_by_email("ada@example.com") is None
-    from app.models import ImportRejection
-    reason = db.session.scalar(select(ImportRejection.reason))
+    from app.models import ImportRow
+    reason = db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected"))
     assert reason.startswith("Mailing Country: That is not a country we know")
 
 
