@@ -1,6 +1,7 @@
 """A lead's country: ISO 3166-1 alpha-2 from pycountry's ISO data, whatever way people write it
-("Germany", "de", "DEU", "Côte d'Ivoire", "UK"), and the country a phone number belongs to
-(phonenumbers' region data)."""
+("Germany", "de", "DEU", "Côte d'Ivoire", "UK"), or in the languages exports from elsewhere come
+in ("Deutschland", "Österreich", "Suisse", "España": CLDR's names, through Babel), and the country
+a phone number belongs to (phonenumbers' region data)."""
 from __future__ import annotations
 
 import unicodedata
@@ -8,6 +9,7 @@ from functools import lru_cache
 
 import phonenumbers
 import pycountry
+from babel import Locale
 
 from app.services import ServiceError
 
@@ -23,6 +25,9 @@ ALIASES = {
     "falklands": "FK", "america": "US", "united states of america": "US", "the united states": "US",
     "korea": "KR", "south korea": "KR", "north korea": "KP", "laos": "LA", "syria": "SY",
 }
+# Languages whose country names are read too (English is pycountry's): those the import's headers know,
+# and their neighbours'.
+NAME_LANGUAGES = ("de", "fr", "es", "it", "nl", "pt", "sv", "da", "nb", "pl")
 BAD_COUNTRY = "That is not a country we know. Type its name (Germany) or its two-letter code (DE)."
 
 
@@ -43,6 +48,11 @@ def _lookup() -> dict[str, str]:
                 found.setdefault(_fold(value), country.alpha_2)
     for alias, code in ALIASES.items():
         found.setdefault(_fold(alias), code)
+    known = {country.alpha_2 for country in pycountry.countries}
+    for language in NAME_LANGUAGES:  # after ISO's own: an English name or code always wins
+        for code, name in Locale.parse(language).territories.items():
+            if code in known:
+                found.setdefault(_fold(name), code)
     return found
 
 

@@ -35,7 +35,7 @@ from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, Csv
 from app.services.export import EXPORT_BATCH
 from app.services import import_cells
 from app.services.identity import IDENTIFYING_FIELDS, identifies
-from app.services.leads import active_user, clean_fields, default_phone_region
+from app.services.leads import active_user, clean_fields, default_phone_region, phone_region
 from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
 from app.services.timeline import record as record_entry
@@ -455,8 +455,9 @@ class _Cells:
     """One row's cells read into lead fields by the lead form's own normalisers: a value that does
     not read is left out and noted (or kept for capture_lead to refuse, on a strict import)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, region: str | None = None):
         self.plan, self.notes, self.dropped, self.cleaned = plan, [], [], {}
+        self.region = region or plan.region  # where a phone without +code is from (leads.phone_region)
         self._last = None
 
     def _error(self, name: str, value: str) -> ServiceError | None:
@@ -466,7 +467,7 @@ class _Cells:
                 if custom is not None:
                     self._last = custom_fields.clean_value(custom, value)
             elif name in EDITABLE_FIELDS:
-                self._last = clean_fields({name: value}, self.plan.region)[name]
+                self._last = clean_fields({name: value}, self.region)[name]
         except ServiceError as exc:
             return exc
         return None
@@ -532,7 +533,8 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
     Placeholder cells (NULL, N/A, -) are empty; an email or phone cell holding several gives the
     first that reads; a value a field cannot take is left out and noted, unless plan.strict."""
     data, origin = {}, {}
-    read = _Cells(plan)
+    country = next((cells[index] for index, name in plan.columns if name == "country" and index < len(cells)), None)
+    read = _Cells(plan, phone_region(import_cells.blank_or_value(country.strip()) if country else None, plan.region))
     for index, name in plan.columns:
         value = import_cells.blank_or_value(_unneutralise(cells[index].strip())) if index < len(cells) else ""
         if not value:

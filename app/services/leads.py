@@ -146,8 +146,19 @@ def normalize_website(raw: str | None) -> str | None:
     return address
 
 
+def phone_region(country: str | None, region: str | None = None) -> str | None:
+    """The country a phone number without +code is read in: the lead's, if it names one, else `region`."""
+    try:
+        return normalize_country(country) or region
+    except ServiceError:
+        return region
+
+
 def clean_fields(data: dict, region: str | None = None) -> dict:
-    """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field."""
+    """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field.
+
+    A phone without its +code is read as a number of the lead's country when the data names one
+    (an export from Germany: "Deutschland", "030 1234567"), else of `region`."""
     cleaned = {}
     for name in EDITABLE_FIELDS:
         if name not in data:
@@ -156,7 +167,7 @@ def clean_fields(data: dict, region: str | None = None) -> dict:
         if name == "email":
             cleaned[name] = normalize_email(raw)
         elif name == "phone":
-            cleaned[name] = normalize_phone(raw, region)
+            cleaned[name] = normalize_phone(raw, phone_region(data.get("country"), region))
         elif name == "value":
             cleaned[name] = normalize_value(raw)
         elif name == "country":

@@ -319,3 +319,23 @@ def test_the_upload_row_count_matches_what_the_import_reads_past_a_preamble(stag
     assert imp.row_count == 4
     assert run_import(imp.id).rows_done == 4
     assert db.session.get(LeadImport, imp.id).rows_done == imp.row_count
+
+
+def test_a_german_export_names_its_countries_in_german_and_its_phones_in_national_form(stages):
+    data = csv_bytes([["Vorname", "E-Mail", "Telefon", "Land"],
+                      ["Jürgen", "j@example.com", "030 12345678", "Deutschland"],
+                      ["Anna", "a@example.com", "0043 1 2345678", "Österreich"],
+                      ["Luca", "l@example.com", "044 668 18 00", "Schweiz"],
+                      ["Ada", "ada@example.com", "(415) 555-0101", ""]], delimiter=";")
+    imp = run_import(queued(data).id)
+    assert (imp.created_count, imp.rejected_count) == (4, 0)
+    found = {lead.first_name: (lead.country, lead.phone) for lead in db.session.scalars(select(Lead))}
+    assert found == {"Jürgen": ("DE", "+493012345678"), "Anna": ("AT", "+4312345678"),
+                     "Luca": ("CH", "+41446681800"), "Ada": ("US", "+14155550101")}  # no country: the default region
+    assert all(notes_of(lead) == [] for lead in db.session.scalars(select(Lead)))
+
+
+def test_the_lead_form_reads_a_national_phone_in_the_leads_country(stages):
+    from app.services.leads import clean_fields
+    assert clean_fields({"first_name": "Jo", "phone": "030 12345678", "country": "Germany"}, "US")["phone"] == "+493012345678"
+    assert clean_fields({"first_name": "Jo", "phone": "(415) 555-0101"}, "US")["phone"] == "+14155550101"
