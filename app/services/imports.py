@@ -66,6 +66,7 @@ def run_stale() -> timedelta:
 class _Overtaken(Exception):
     """Another run took this import over (this one was silent too long): this batch is undone."""
 
+EMPTY_ROW = "Every cell of this row is empty."
 DUPLICATE_MODES = {"skip": OnDuplicate.skip, "update": OnDuplicate.update, "keep": OnDuplicate.keep}
 ORIGIN = ("utm_source", "utm_medium", "utm_campaign")
 
@@ -605,19 +606,20 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     lead_id = captured.lead.id
+    if not (captured.created or captured.changed or captured.custom_changed):
+        # Left alone, notes included: a value it could not take is no news about this lead.
+        return RowOutcome(record.number, "skipped", lead_id, f"Already a lead (same {captured.matched_on}).")
     if row.notes:
         record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
                                                               "notes": row.notes})
     reason = "; ".join(row.notes) or None  # what the lead could not take, kept on its timeline
     if captured.created:
         return RowOutcome(record.number, "created", lead_id, reason)
-    if captured.changed or captured.custom_changed:
-        # Only empty fields filled: the row merged into the lead; any value overwritten: updated.
-        filled = all(old in (None, "") for old, _ in (*captured.changed.values(), *captured.custom_changed.values()))
-        return RowOutcome(record.number, "merged" if filled else "updated", lead_id, reason,
-                          changes={**captured.changed, **({"custom": captured.custom_changed}
-                                                          if captured.custom_changed else {})})
-    return RowOutcome(record.number, "skipped", lead_id, reason or f"Already a lead (same {captured.matched_on}).")
+    # Only empty fields filled: the row merged into the lead; any value overwritten: updated.
+    filled = all(old in (None, "") for old, _ in (*captured.changed.values(), *captured.custom_changed.values()))
+    return RowOutcome(record.number, "merged" if filled else "updated", lead_id, reason,
+                      changes={**captured.changed, **({"custom": captured.custom_changed}
+                                                      if captured.custom_changed else {})})
 
 
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS,
@@ -679,17 +681,20 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
             finished = True
             for record in records:
                 tally.processed_bytes = record.end
-                if record.blank:
+                if record.blank and not record.cells:  # an empty line: not a row (nor counted at upload)
                     continue
                 tally.rows_done += 1
-                try:
-                    # capture_lead's atomic() is the row's savepoint (a rejected row leaves nothing of
-                    # itself behind); another around it would cost two round trips and a second
-                    # PostgreSQL subtransaction per row (see BATCH_ROWS).
-                    outcome = _import_record(record, plan)
-                except RowRejected as exc:
-                    outcome = RowOutcome(record.number, "rejected", reason=exc.reason,
-                                         values=[printable(c) for c in record.cells])
+                if record.blank:  # a row of empty cells (",,,"): counted at upload, so accounted for
+                    outcome = RowOutcome(record.number, "skipped", reason=EMPTY_ROW)
+                else:
+                    try:
+                        # capture_lead's atomic() is the row's savepoint (a rejected row leaves nothing of
+                        # itself behind); another around it would cost two round trips and a second
+                        # PostgreSQL subtransaction per row (see BATCH_ROWS).
+                        outcome = _import_record(record, plan)
+                    except RowRejected as exc:
+                        outcome = RowOutcome(record.number, "rejected", reason=exc.reason,
+                                             values=[printable(c) for c in record.cells])
                 outcomes.append(outcome)
                 tally.count(outcome)
                 rows += 1

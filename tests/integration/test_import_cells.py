@@ -243,8 +243,8 @@ def test_a_strict_import_rejects_the_row_instead(stages):
 def test_the_lead_page_shows_what_the_import_kept(as_member, stages):
     run_import(queued(csv_bytes([["Email", "Phone"], ["ada@example.com", "12"]])).id)
     page = as_member.get(f"/leads/{lead_by('ada@example.com').id}").get_data(as_text=True)
-    assert "Imported from test.csv: kept as written: " \
-           "<span class=\"note-body\">Phone “12” could not be read as a phone number, kept here</span>." in page
+    assert "Imported from test.csv, with what the lead could not take kept here: " \
+           "<span class=\"note-body\">Phone “12” could not be read as a phone number</span>." in page
 
 
 # --- dates and numbers --------------------------------------------------------------------------------
