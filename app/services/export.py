@@ -35,8 +35,7 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
     query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
                               .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id)
                               .outerjoin(LostReason, Lead.lost_reason_id == LostReason.id),
-                              filters, acting_user_id), filters)
-             .execution_options(yield_per=EXPORT_BATCH))
+                              filters, acting_user_id), filters))
     line = CsvLines()
     fields = custom_fields.active_fields()
 
@@ -52,8 +51,16 @@ def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[s
 
     # Tags, then the custom fields headed by their labels (an import of this file maps them back).
     header = [*(name for name, _ in EXPORT_COLUMNS), "Tags", *(f.label for f in fields)]
-    return csv_stream(BOM + line(header),
-                      (lines(rows) for rows in db.session.execute(query).partitions(EXPORT_BATCH)))
+    return csv_stream(BOM + line(header), (lines(rows) for rows in streamed(query, EXPORT_BATCH)))
+
+
+def streamed(query, size: int) -> Iterator[list]:
+    """The query's rows, `size` at a time, read through a connection of their own. A download goes on
+    streaming after the view has returned, when Flask has already torn the app context down and
+    closed the request's session, and a server-side cursor (PostgreSQL) with it: on that session
+    the rows after the first batch were lost."""
+    with db.engine.connect() as connection:
+        yield from connection.execution_options(stream_results=True).execute(query).partitions(size)
 
 
 EXPORT_FAILED = "The export stopped part way because of an error on our side; this file is incomplete. Download it again."

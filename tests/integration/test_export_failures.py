@@ -46,3 +46,39 @@ def test_a_failure_after_the_first_rows_ends_the_file_with_a_line_saying_it_is_i
         for piece in stream:
             received.append(piece)
     assert "".join(received).splitlines()[-1] == EXPORT_FAILED
+
+
+def test_an_export_of_more_leads_than_one_batch_sends_every_one(app, member, stages, monkeypatch):
+    """Through a real server: the rows after the first batch are read while the response streams,
+    after Flask has torn the request's app context (and its session) down. On PostgreSQL the
+    export's server-side cursor died with that session, and the file stopped after one batch."""
+    import re
+    import threading
+    from datetime import datetime
+
+    import requests
+    from sqlalchemy import insert
+    from werkzeug.serving import make_server
+
+    from app.models import Lead
+    from app.services import atomic, export, search
+    from tests.conftest import TEST_PASSWORD
+    monkeypatch.setattr(export, "EXPORT_BATCH", 7)
+    moment, email = datetime(2026, 1, 1, 9, 30), member.email
+    with atomic():
+        db.session.execute(insert(Lead), [
+            {"first_name": f"Pat{n}", "last_name": "Ng", "stage_id": stages["New"].id, "position": n, "version": 1,
+             "created_at": moment, "updated_at": moment, "stage_entered_at": moment} for n in range(30)])
+        search.refresh_all()
+    db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base, browser = f"http://127.0.0.1:{server.server_port}", requests.Session()
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', browser.get(base + "/login").text).group(1)
+        browser.post(base + "/login", data={"csrf_token": token, "email": email, "password": TEST_PASSWORD})
+        text_ = browser.get(base + "/leads/export.csv").content.decode("utf-8-sig")
+    finally:
+        server.shutdown()
+    assert EXPORT_FAILED not in text_
+    assert sorted(line.split(",")[1] for line in text_.splitlines()[1:]) == sorted(f"Pat{n}" for n in range(30))
