@@ -114,6 +114,8 @@ def import_preview(import_id: int):
     imp = imports.get_import(import_id)
     if imp.status != "uploaded":
         return redirect(url_for("leads.import_progress", import_id=imp.id))
+    if request.method == "POST" and not import_ledger.may_manage(imp, current_user):
+        raise import_ledger.NotYours("start")
     form = _options_form(imp)
     status = 422 if form.is_submitted() else 200
     rows = imports.preview_rows(imp.id, imports.SAMPLE_ROWS)
@@ -151,6 +153,8 @@ def import_header(import_id: int):
     imp = imports.get_import(import_id)
     if imp.status != "uploaded":
         return redirect(url_for("leads.import_progress", import_id=imp.id))
+    if not import_ledger.may_manage(imp, current_user):
+        raise import_ledger.NotYours("change")
     header_form = HeaderRowForm()
     if header_form.validate_on_submit():
         try:
@@ -205,7 +209,8 @@ def import_undo(import_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         undone = import_ledger.undo_import(imp.id, current_user.id)
-        kept = f" {len(undone.kept)} kept: other leads were merged into them since." if undone.kept else ""
+        kept = f" {len(undone.kept)} kept: changed or added to since (each lead's timeline says why)." \
+            if undone.kept else ""
         flash(f"Import undone: {undone.removed} lead{'s' if undone.removed != 1 else ''} removed, "
               f"{undone.reverted} reverted.{kept}", "success")
         return redirect(url_for("leads.import_progress", import_id=imp.id))

@@ -2,8 +2,10 @@
 finished import as a whole within a day; discarding an upload that was never started.
 
 Undo, decided:
-- a lead the import created is deleted, unless another lead has been merged into it since (it then
-  holds data from outside the file): it is kept and its timeline says why;
+- a lead the import created is deleted, unless it has been changed or added to since the import
+  finished (anything on its timeline after that: a note, a move, an edit, a capture of the same
+  person, a task) or another lead has been merged into it: it then holds work that is not the
+  file's, so it is kept and its timeline says why;
 - a field an updated or merged row wrote goes back to its value before the import, unless it has been
   changed again since (the later change wins, and the timeline names the field left as it is);
   custom field values and tags a row added are not reverted (their old values are kept only as text);
@@ -38,6 +40,13 @@ _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter li
 
 class ImportUndoRefused(Conflict):
     pass
+
+
+class TooLargeToUndo(ImportUndoRefused):
+    def __init__(self, changed: int):
+        super().__init__(f"This import created or changed {changed:,} leads; Leadboard undoes at most "
+                         f"{UNDO_LIMIT:,} at once, so it cannot be undone. Its leads are listed in the pool "
+                         "filtered by this import.")
 
 
 class UndoExpired(ServiceError):
@@ -142,6 +151,8 @@ def undo_refusal(imp: LeadImport, actor: User, now: datetime | None = None) -> S
         return ImportUndoRefused("Only a finished import can be undone.")
     if (now or utcnow()) - imp.finished_at > UNDO_WINDOW:
         return UndoExpired()
+    if imp.created_count + imp.updated_count > UNDO_LIMIT:
+        return TooLargeToUndo(imp.created_count + imp.updated_count)
     return None
 
 
@@ -165,9 +176,7 @@ def undo_import(import_id: int, actor_id: int, now: datetime | None = None) -> U
     now = now or utcnow()
     with atomic():
         # The claim first: a second undo at the same moment finds undone_at set and stops.
-        imp = db.session.scalar(select(LeadImport).where(LeadImport.id == import_id).with_for_update())
-        if imp is None:
-            get_import(import_id)  # raises ImportNotFound
+        imp = get_import(import_id, lock=True)  # read afresh: another undo may have just committed
         refusal = undo_refusal(imp, db.session.get(User, actor_id), now)
         if refusal is not None:
             raise refusal
@@ -177,19 +186,27 @@ def undo_import(import_id: int, actor_id: int, now: datetime | None = None) -> U
                    ImportRow.outcome.in_(("created", "updated", "merged")))
             .order_by(ImportRow.row_number.desc(), ImportRow.id.desc()).limit(UNDO_LIMIT + 1)).all()
         if len(rows) > UNDO_LIMIT:
-            raise ImportUndoRefused(f"This import changed more than {UNDO_LIMIT:,} leads, too many to undo at once. "
-                                    "Filter the pool by this import and remove or change its leads in bulk.")
+            raise TooLargeToUndo(len(rows))
         created = sorted({r.lead_id for r in rows if r.outcome == "created"})
-        kept = set()
-        for chunk in _chunks(created):  # merged into since: they hold data from outside the file
-            kept.update(db.session.scalars(select(LeadMerge.survivor_id).where(
-                LeadMerge.survivor_id.in_(chunk), LeadMerge.undone_at.is_(None))))
+        kept: dict[int, str] = {}
+        for chunk in _chunks(created):
+            # Anything on a lead's timeline after the import finished (a note, a move, a capture of
+            # the same person, an edit, a task) is work that is not the file's: the lead stays.
+            for lead_id in db.session.scalars(select(TimelineEntry.lead_id).where(
+                    TimelineEntry.lead_id.in_(chunk), TimelineEntry.created_at > imp.finished_at).distinct()):
+                kept[lead_id] = "It was changed or added to since the import"
+            for lead_id in db.session.scalars(select(Lead.id).where(Lead.id.in_(chunk),
+                                                                    Lead.updated_at > imp.finished_at)):
+                kept[lead_id] = "It was changed or added to since the import"
+            for lead_id in db.session.scalars(select(LeadMerge.survivor_id).where(  # holds another lead's data
+                    LeadMerge.survivor_id.in_(chunk), LeadMerge.undone_at.is_(None))):
+                kept[lead_id] = "Another lead was merged into it since"
         removed = [i for i in created if i not in kept]
         context = {"import_id": imp.id, "file": imp.filename}
         reverted = _revert(rows, set(created), actor_id, now, context)
-        for lead_id in sorted(kept):
+        for lead_id, why in sorted(kept.items()):
             db.session.add(TimelineEntry(lead_id=lead_id, kind="import_undone", actor_id=actor_id, created_at=now,
-                                         data={**context, "kept": "Another lead was merged into it since"}))
+                                         data={**context, "kept": why}))
         for chunk in _chunks(removed):  # their timeline, notes and tasks go with them (ON DELETE CASCADE)
             db.session.execute(delete(Lead).where(Lead.id.in_(chunk)).execution_options(synchronize_session=False))
         db.session.execute(update(LeadImport).where(LeadImport.id == imp.id).values(undone_at=now)
@@ -257,7 +274,7 @@ def discard_import(import_id: int, actor_id: int) -> str:
 
     Raises ImportNotFound, NotYours, or ImportUndoRefused when it has started."""
     with atomic():
-        imp = get_import(import_id)
+        imp = get_import(import_id, lock=True)
         if not may_manage(imp, db.session.get(User, actor_id)):
             raise NotYours("discard")
         filename = imp.filename

@@ -145,8 +145,14 @@ def create_import(stream: BinaryIO, filename: str, actor_id: int | None, *,
     return imp
 
 
-def get_import(import_id: int) -> LeadImport:
-    imp = db.session.get(LeadImport, import_id)
+def get_import(import_id: int, *, lock: bool = False) -> LeadImport:
+    """The import; lock=True (inside atomic()) reads it afresh and locks its row, so a start, a
+    header change, a discard and an undo of the same import happen one after the other."""
+    if lock:
+        imp = db.session.scalar(select(LeadImport).where(LeadImport.id == import_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    else:
+        imp = db.session.get(LeadImport, import_id)
     if imp is None:
         raise ImportNotFound()
     return imp
@@ -184,7 +190,7 @@ def choose_header_row(import_id: int, header_row: int) -> LeadImport:
 
     Raises ImportStarted, or ServiceError(field="header_row") for a line that is not offered."""
     with atomic():
-        imp = get_import(import_id)
+        imp = get_import(import_id, lock=True)
         if imp.status != "uploaded":
             raise ImportStarted()
         records = opening_records(imp)
@@ -238,7 +244,7 @@ def start_import(import_id: int, *, mapping: dict[str, str], source: str | None,
 
     Raises ImportStarted, ServiceError naming a bad choice, or QueueDown (the import is kept, ready to start)."""
     with atomic():
-        imp = get_import(import_id)
+        imp = get_import(import_id, lock=True)
         if imp.status != "uploaded":
             raise ImportStarted()
         mapping = _checked_mapping(imp.headers, mapping)

@@ -211,3 +211,51 @@ def test_a_started_import_cannot_be_discarded(as_member, member, stages):
     assert db.session.get(LeadImport, imp.id) is not None
     with pytest.raises(import_ledger.ImportUndoRefused):
         import_ledger.discard_import(imp.id, member.id)
+
+
+def test_undo_keeps_a_created_lead_someone_worked_on_since(as_member, member, stages):
+    """A teammate's note, or the same person captured again with more details, is not the file's to take back."""
+    from app.services.leads import add_note
+    imp = imported(member)
+    ada = lead("ada@example.com")
+    add_note(ada.id, "Called: wants 500 seats", member.id)
+    undone = import_ledger.undo_import(imp.id, member.id)
+    assert lead("ada@example.com") is not None and undone.kept == [ada.id]
+    entry = db.session.scalar(select(TimelineEntry).where(TimelineEntry.lead_id == ada.id,
+                                                          TimelineEntry.kind == "import_undone"))
+    assert entry.data["kept"] == "It was changed or added to since the import"
+
+
+def test_a_second_undo_at_the_same_moment_is_refused_not_run_again(member, stages):
+    """The second undo had read the import before the first committed; it must read it afresh."""
+    from sqlalchemy.orm.attributes import set_committed_value
+    imp = imported(member)
+    import_ledger.undo_import(imp.id, member.id)
+    entries = db.session.scalar(select(func.count()).select_from(TimelineEntry))
+    stale = db.session.get(LeadImport, imp.id)
+    set_committed_value(stale, "undone_at", None)  # what a request that loaded it a moment earlier holds
+    with pytest.raises(import_ledger.ImportUndoRefused, match="already undone"):
+        import_ledger.undo_import(imp.id, member.id)
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry)) == entries  # nothing written twice
+
+
+def test_a_member_cannot_start_or_change_anothers_upload(as_member, make_user, stages):
+    someone = make_user(name="Someone Else")
+    upload = create_import(io.BytesIO(FILE), "theirs.csv", someone.id)
+    db.session.commit()
+    started = as_member.post(f"/leads/import/{upload.id}", {"col_0": "email", "duplicates": "skip", "stage": "",
+                                                          "owner": ""})
+    assert started.status_code == 403 and "Only an admin or the person who ran this import" in started.get_data(as_text=True)
+    header = as_member.post(f"/leads/import/{upload.id}/header", {"header_row": "2"})
+    assert header.status_code == 403
+    db.session.expire_all()
+    assert (db.session.get(LeadImport, upload.id).status, db.session.get(LeadImport, upload.id).header_row) == ("uploaded", 1)
+
+
+def test_an_import_too_large_to_undo_offers_no_undo(as_member, member, stages, monkeypatch):
+    monkeypatch.setattr(import_ledger, "UNDO_LIMIT", 1)
+    imp = imported(member)
+    page = as_member.get(f"/leads/import/{imp.id}/progress").get_data(as_text=True)
+    assert f"/leads/import/{imp.id}/undo" not in page
+    refused = as_member.get(f"/leads/import/{imp.id}/undo")
+    assert refused.status_code == 409 and "undoes at most 1 at once" in refused.get_data(as_text=True)
