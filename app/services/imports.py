@@ -484,14 +484,13 @@ class _Cells:
 
     def _bad(self, name: str, index: int, value: str, exc: ServiceError) -> None:
         header = self._header(name, index)
-        shown = value if len(value) <= 200 else value[:200] + "…"
         if name in MEANT_AS:
-            said = f"{header} “{shown}” could not be read as {MEANT_AS[name]}"
+            said = f"{header} “{value}” could not be read as {MEANT_AS[name]}"
         else:
-            said = f"{header} “{shown}” could not be read ({exc.message.removeprefix(header + ': ')})"
-        self.notes.append(said + ", kept here")
+            said = f"{header} “{value}” could not be read ({exc.message.removeprefix(header + ': ')})"
+        self.notes.append(said + ", kept here")  # the whole value: the file is not kept after the import
         if name in IDENTIFYING_FIELDS:
-            self.dropped.append(said)
+            self.dropped.append(brief(said))
 
     def readable(self, name: str, index: int, value: str) -> str | None:
         """`value` if the field takes it, else None (noted); a strict import keeps it, to be refused."""
@@ -527,6 +526,14 @@ class _Cells:
                 if kept is not None:
                     del self.dropped[before:]  # the lead got one that reads
         return kept
+
+
+_LONG_QUOTE = re.compile(r"“([^”]{200})[^”]+”")
+
+
+def brief(note: str) -> str:
+    """A note with each quoted value cut to 200 characters, for a row's reason in the ledger."""
+    return _LONG_QUOTE.sub(r"“\1…”", note)
 
 
 def _listed(value: str) -> str:
@@ -618,7 +625,7 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
     if row.notes:
         record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
                                                               "notes": row.notes})
-    reason = "; ".join(row.notes) or None  # what the lead could not take, kept on its timeline
+    reason = "; ".join(brief(note) for note in row.notes) or None  # in full on its timeline
     if captured.created:
         return RowOutcome(record.number, "created", lead_id, reason)
     # Only empty fields filled: the row merged into the lead; any value overwritten: updated.

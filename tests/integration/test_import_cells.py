@@ -339,3 +339,14 @@ def test_the_lead_form_reads_a_national_phone_in_the_leads_country(stages):
     from app.services.leads import clean_fields
     assert clean_fields({"first_name": "Jo", "phone": "030 12345678", "country": "Germany"}, "US")["phone"] == "+493012345678"
     assert clean_fields({"first_name": "Jo", "phone": "(415) 555-0101"}, "US")["phone"] == "+14155550101"
+
+
+def test_an_over_long_value_is_kept_whole_on_the_timeline_and_cut_in_the_report(stages, outcomes):
+    long_street = "Hauptstraße " + "7" * 300
+    data = csv_bytes([["Email", "First name", "Street"], ["ada@example.com", "Ada", long_street]])
+    run_import(queued(data).id)
+    ada = lead_by("ada@example.com")
+    assert ada.street is None
+    assert long_street in notes_of(ada)[0]  # the file is gone after the import: nothing of it is lost
+    reason = outcomes[2].reason
+    assert long_street not in reason and long_street[:200] + "…" in reason
