@@ -17,7 +17,7 @@ from app.services import ServiceError, atomic, custom_fields, sequences, sla, ut
 from app.services.assignment import Routed, route
 from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
-from app.services.identity import identify
+from app.services.identity import hold, identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, tell_new_owner, touch
 from app.services.scoring import rescore, rules_read
@@ -88,6 +88,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         extra["capture_form_id"] = form_id
     now = now or utcnow()
     with atomic():
+        if on_duplicate != OnDuplicate.keep:
+            hold(cleaned)  # a capture of the same person at this moment commits first, and is found
         match = identify(cleaned) if on_duplicate != OnDuplicate.keep else None
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:

@@ -19,10 +19,11 @@ a phone (identifies); every way in refuses a lead with none of them, saying NOTH
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, utils
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 
 from app.extensions import db
 from app.models import Lead
@@ -118,6 +119,32 @@ def identify(cleaned: dict) -> Match:
     return Match(None, same_phone=tuple(others))
 
 
+def hold(cleaned: dict) -> None:
+    """Inside the capture's transaction, before identify: wait for any other transaction capturing
+    the same person to commit, so that it finds that one's lead instead of making a twin.
+
+    PostgreSQL: a transaction-scoped advisory lock per key the rule above compares (the email, the
+    phone, the name and company, the company of a business lead), taken in one statement in key
+    order, so two captures sharing two keys cannot deadlock. SQLite writes one transaction at a time
+    (capture begins with BEGIN IMMEDIATE), so nothing is needed there."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    email, phone = cleaned.get("email"), cleaned.get("phone")
+    keys = [f"email:{email}"] if email else []
+    keys += [f"phone:{phone}"] if phone else []
+    if not keys:
+        first, last = name_key(cleaned.get("first_name")), name_key(cleaned.get("last_name"))
+        if first or last:
+            keys.append(f"name:{first}|{last}|{company_key(cleaned.get('company'))}")
+        elif (cleaned.get("company") or "").strip():
+            keys.append(f"company:{cleaned['company'].strip().casefold()}")
+    numbers = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+                      for k in keys})
+    if numbers:
+        db.session.execute(text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k "
+                                "ORDER BY 1) AS ordered"), {"keys": numbers})
+
+
 def _same_name_and_company(first: str | None, last: str | None, company: str | None) -> Lead | None:
     keys = (name_key(first), name_key(last))
     if not any(keys):
@@ -143,7 +170,11 @@ def same_company(company: str | None) -> Lead | None:
     # lower(company) = the name lower-cased here narrows it down through ix_leads_lower_company; the
     # casefolded comparison then decides. SQLite's lower() folds only ASCII, so there a stored
     # "MÜLLER GMBH" is not found by "Müller GmbH" (the other way round it is).
-    query = (select(Lead).where(func.lower(Lead.company) == (company or "").strip().lower(),
+    # Lowered by the database on both sides too: Python's lower() differs from PostgreSQL's for a few
+    # letters (a final sigma, a dotted capital I), and a company typed the same way twice must be found.
+    typed = (company or "").strip()
+    query = (select(Lead).where(or_(func.lower(Lead.company) == func.lower(typed),
+                                    func.lower(Lead.company) == typed.lower()),
                                 Lead.email.is_(None), Lead.phone.is_(None),
                                 func.coalesce(Lead.first_name, "") == "", func.coalesce(Lead.last_name, "") == "")
              .order_by(Lead.id))

@@ -84,3 +84,39 @@ def test_a_change_racing_a_merge_waits_for_it_and_then_finds_the_lead_gone(app, 
         thread.join(timeout=10)
     other.dispose()
     assert outcomes == ["not found", "not found"]
+
+
+@pytest.mark.parametrize("fields", [{"email": "race@example.com"}, {"company": "RaceX Ltd"},
+                                    {"first_name": "Ra", "last_name": "Ce", "company": "Acme"},
+                                    {"phone": "+14155550123", "first_name": "Ra"}],
+                         ids=["email", "company", "name-and-company", "phone"])
+def test_the_same_person_captured_nine_times_at_once_is_one_lead(app, database_url, stages, fields):
+    """Each capture looked for the person, found no one, and made a lead: eight twins. Each now waits
+    for the one capturing the same person to commit (identity.hold), then finds its lead."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: captures cannot interleave")
+    import threading
+
+    from sqlalchemy import func, select
+
+    from app.models import Lead
+    from app.services.capture import capture_lead
+    start, errors = threading.Barrier(9), []
+
+    def one():
+        with app.app_context():
+            try:
+                start.wait(timeout=10)
+                capture_lead(dict(fields), via="API")
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=one) for _ in range(9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 1

@@ -247,3 +247,11 @@ def test_changing_the_city_or_website_keeps_the_search_in_step(as_member, make_l
     assert [x.id for x in search.search("hamburg").leads] == [lead.id]
     assert [x.id for x in search.search("initech").leads] == [lead.id]
     assert search.search("berlin").leads == []
+
+
+@pytest.mark.parametrize("company", ["ΣΊΣΥΦΟΣ ΑΕ", "İZMİR TİCARET"])
+def test_a_business_named_the_same_way_twice_is_one_lead_whatever_its_letters(stages, company):
+    from app.services.capture import capture_lead
+    first = capture_lead({"company": company}, via="API")
+    again = capture_lead({"company": company}, via="API")
+    assert (first.created, again.created, again.lead.id) == (True, False, first.lead.id)
