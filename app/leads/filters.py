@@ -30,6 +30,10 @@ def read_pool_filters() -> tuple[PoolFilters, dict[str, str]]:
     filters.after = decode_cursor(filters, request.args["after"]) if request.args.get("after") else None
     filters.before = decode_cursor(filters, request.args["before"]) if request.args.get("before") else None
     filters.last = request.args.get("last") == "1"
+    raw_import = request.args.get("import")
+    if raw_import and (filters.import_id is None or filters.import_id > 2**31 - 1):
+        filters.import_id = None
+        errors["import"] = "That is not an import of this team, so every lead is shown."
     return filters, errors
 
 

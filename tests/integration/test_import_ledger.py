@@ -259,3 +259,13 @@ def test_an_import_too_large_to_undo_offers_no_undo(as_member, member, stages, m
     assert f"/leads/import/{imp.id}/undo" not in page
     refused = as_member.get(f"/leads/import/{imp.id}/undo")
     assert refused.status_code == 409 and "undoes at most 1 at once" in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "99999999999999999999"])
+def test_a_pool_filtered_by_a_bad_import_says_so_and_shows_every_lead(as_member, make_lead, bad):
+    make_lead(first_name="Shown", email="shown@example.com")
+    db.session.commit()
+    response = as_member.get(f"/leads?import={bad}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "That is not an import of this team" in page
+    assert "shown@example.com" in page or "Shown" in page
