@@ -203,7 +203,7 @@ class Record:
 
 class _Counted:
     def __init__(self, lines: Iterator[tuple[str, int]]):
-        self._lines, self.bytes = lines, 0
+        self._lines, self.bytes, self.quotes = lines, 0, 0
 
     def __iter__(self):
         return self
@@ -211,7 +211,12 @@ class _Counted:
     def __next__(self) -> str:
         line, size = next(self._lines)
         self.bytes += size
+        self.quotes += line.count('"')
         return line
+
+
+UNCLOSED = ("A quote opened in this row is never closed, so every line after it was read into one cell; "
+            "nothing of it was imported. Close the quote in the file and import the rows from here again.")
 
 
 def read_records(chunks: Iterable[bytes], encoding: str, delimiter: str) -> Iterator[Record]:
@@ -220,17 +225,28 @@ def read_records(chunks: Iterable[bytes], encoding: str, delimiter: str) -> Iter
 
 
 def parse_records(lines: Iterator[tuple[str, int]], delimiter: str) -> Iterator[Record]:
+    """The records, one behind the reader: the file's last record is told apart, so that one whose
+    quote is never closed (an odd number of quote characters, lines swallowed into a cell up to the
+    end of the file) comes with an error instead of as one lead holding the rest of the file."""
     counted = _Counted(lines)
     reader = csv.reader(counted, delimiter=delimiter or ",")
+    pending, quotes = None, 0
     for number in itertools.count(1):
         try:
             cells = next(reader)
         except StopIteration:
+            if pending is not None:
+                if quotes % 2 and any("\n" in cell for cell in pending.cells):
+                    pending.error = UNCLOSED
+                yield pending
             return
         except csv.Error as exc:
-            yield Record(number, [], counted.bytes, error=f"This row could not be read as CSV ({exc}).")
-            continue
-        yield Record(number, cells, counted.bytes)
+            cells, error = [], f"This row could not be read as CSV ({exc})."
+        else:
+            error = None
+        if pending is not None:
+            yield pending
+        pending, quotes, counted.quotes = Record(number, cells, counted.bytes, error=error), counted.quotes, 0
 
 
 def data_records(records: Iterator[Record], header_row: int | None = None) -> Iterator[Record]:

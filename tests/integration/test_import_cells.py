@@ -350,3 +350,20 @@ def test_an_over_long_value_is_kept_whole_on_the_timeline_and_cut_in_the_report(
     assert long_street in notes_of(ada)[0]  # the file is gone after the import: nothing of it is lost
     reason = outcomes[2].reason
     assert long_street not in reason and long_street[:200] + "…" in reason
+
+
+def test_a_quote_never_closed_rejects_its_row_instead_of_swallowing_the_rest_of_the_file(stages, outcomes):
+    data = ('Email,First name,Description\r\n'
+            'ada@example.com,Ada,"fine"\r\n'
+            'qo@example.com,Quoted,"never closed\r\n'
+            + "".join(f'p{i}@example.com,P{i},ok\r\n' for i in range(5))).encode()
+    imp = run_import(queued(data).id)
+    assert (imp.created_count, imp.rejected_count) == (1, 1)
+    assert outcomes[3].outcome == "rejected" and outcomes[3].reason.startswith("A quote opened in this row is never closed")
+    assert lead_by("qo@example.com") is None
+
+
+def test_an_inch_mark_in_the_last_row_is_just_a_character(stages):
+    data = 'Email,First name,Job title\r\nada@example.com,Ada,Buys 55" screens\r\n'.encode()
+    imp = run_import(queued(data).id)
+    assert imp.created_count == 1 and lead_by("ada@example.com").job_title == 'Buys 55" screens'
