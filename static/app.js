@@ -332,7 +332,9 @@
       (main && main.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea"));
     if (!place) return;
     if (!place.matches("a[href], button, input, select, textarea, [tabindex]")) place.setAttribute("tabindex", "-1");
-    place.focus();
+    // A field with its label and message in view, not scrolled flush against the top edge.
+    place.focus({ preventScroll: true });
+    (place.closest(".field") || place).scrollIntoView({ block: "center" });
   });
 
   // Escape closes the innermost open menu of the top bar (Menu on a phone, Views, Settings: all
