@@ -15,8 +15,8 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.filters import custom_value, money
-from app.models import (Activity, Appointment, CaptureForm, Lead, LeadMerge, Note, Notification, OutboxEmail, Stage,
-                        SequenceEnrolment, SequenceSend, SuppressedAddress, Task,
+from app.models import (Activity, Appointment, CaptureForm, ImportRow, Lead, LeadMerge, Note, Notification,
+                        OutboxEmail, Stage, SequenceEnrolment, SequenceSend, SuppressedAddress, Task,
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, sequences, utcnow
@@ -355,9 +355,11 @@ def _merge_custom(survivor: Lead, loser: Lead, choices: dict[str, str], before: 
 
 # Rows that follow the loser to the survivor, and back on undo, by table. Timeline entries and notes
 # are recorded in LeadMerge.moved_timeline_ids and moved_note_ids, the others in moved_ids.
+# An import's ledger rows follow too: the row that created the loser then names the survivor (an
+# undo of that import keeps it, since another lead was merged into it), and comes back on undo.
 MOVABLE = {model.__tablename__: model for model in (TimelineEntry, Note, Activity, Appointment, Notification,
                                                     OutboxEmail, Task, SuppressedAddress, SequenceEnrolment,
-                                                    SequenceSend)}
+                                                    SequenceSend, ImportRow)}
 # Custom field values are not moved but copied: they fill the survivor's empty fields and are kept in
 # the loser's snapshot, from which an undo restores them.
 # A lead's search document is not moved but rebuilt from the rows it is made of (services/search.py).

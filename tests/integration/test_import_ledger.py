@@ -269,3 +269,13 @@ def test_a_pool_filtered_by_a_bad_import_says_so_and_shows_every_lead(as_member,
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "That is not an import of this team" in page
     assert "shown@example.com" in page or "Shown" in page
+
+
+def test_two_imported_leads_merge_and_their_ledger_rows_follow_and_come_back_on_undo(member, stages):
+    from app.services.merge import merge_leads, undo_merge
+    imp = imported(member)
+    ada, linus = lead("ada@example.com"), lead("linus@example.com")
+    merge = merge_leads(ada.id, linus.id, {}, member.id)
+    assert ledger(imp.id)[5][1] == ada.id  # Linus's row now names the lead he is part of
+    undo_merge(merge.id, member.id)
+    assert ledger(imp.id)[5][1] == lead("linus@example.com").id

@@ -373,7 +373,7 @@ def test_appointments_emails_and_notifications_move_with_the_loser_and_undo_move
     assert lead_of(Notification) == {notification_id: jon.id}
     assert db.session.get(LeadMerge, merge.id).moved_ids == {
         "activities": [], "appointments": [appointment_id], "notifications": [notification_id], "outbox_emails": johns_emails,
-        "tasks": [], "suppressed_addresses": [], "sequence_enrolments": [], "sequence_sends": []}
+        "tasks": [], "suppressed_addresses": [], "sequence_enrolments": [], "sequence_sends": [], "import_rows": []}
     assert badge(jon.id) == ("confirmed", starts_at)  # Jon had none, so his card shows John's
     board = as_member.get("/board").get_data(as_text=True)
     card = re.search(rf'<li class="card" id="card-{jon.id}".*?</li>', board, re.S).group(0)

@@ -34,6 +34,7 @@ EVERY_VARIABLE = {
     "EMAIL_BATCH_SIZE": ("25", "EMAIL_BATCH_SIZE", 25),
     "SWEEP_INTERVAL": ("12.5", "SWEEP_INTERVAL", 12.5),
     "SWEEP_GRACE_SECONDS": ("0", "SWEEP_GRACE_SECONDS", 0),
+    "IMPORT_STALE_SECONDS": ("45", "IMPORT_STALE_SECONDS", 45),
     "TEAM_TIMEZONE": ("Europe/London", "TEAM_TIMEZONE", "Europe/London"),
     "SESSION_LIFETIME_DAYS": ("3", "SESSION_LIFETIME_DAYS", 3),
     "LEADBOARD_INSTANCE": (None, "INSTANCE_DIR", None),  # a tmp folder, filled in by the fixture
