@@ -224,6 +224,8 @@ def import_discard(import_id: int):
     """Discard an upload never started: GET asks, the button POSTs."""
     imp = imports.get_import(import_id)
     if imp.status != "uploaded":
+        flash("This import has already started, so there is no upload to discard; once it finishes it can "
+              "be undone within a day.", "error")
         return redirect(url_for("leads.import_progress", import_id=imp.id))
     if not import_ledger.may_manage(imp, current_user):
         raise import_ledger.NotYours("discard")

@@ -208,6 +208,7 @@ def test_a_started_import_cannot_be_discarded(as_member, member, stages):
     imp = imported(member)
     response = as_member.post(f"/leads/import/{imp.id}/discard")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/leads/import/{imp.id}/progress")
+    assert "already started, so there is no upload to discard" in as_member.get(response.headers["Location"]).get_data(as_text=True)
     assert db.session.get(LeadImport, imp.id) is not None
     with pytest.raises(import_ledger.ImportUndoRefused):
         import_ledger.discard_import(imp.id, member.id)
