@@ -39,6 +39,9 @@ def main() -> int:
     # SIGTERM (a service manager, `kill`) unwinds like Ctrl+C, so the worker and Redis stop with us
     # instead of living on as orphans.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Started as a background job of a non-interactive shell (`make run &`, a CI script), it inherits
+    # SIGINT ignored, and `kill -INT` would leave it and its worker running: Ctrl+C's meaning back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:  # a bad setting stops here with one line, before any process starts
         settings = read_settings()
     except ConfigError as exc:
