@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models import ImportRow, Lead, LeadImport, LeadMerge, TimelineEntry, User
 from app.services import Conflict, Forbidden, ServiceError, atomic, utcnow
 from app.services.csv_reading import BOM, CsvLines
-from app.services.export import EXPORT_BATCH
+from app.services.export import EXPORT_BATCH, streamed
 from app.services.imports import get_import
 from app.services.leads import json_value, touch
 from app.services.scoring import rescore
@@ -116,17 +116,10 @@ def row_report_csv(import_id: int) -> Iterator[str]:
     query = (select(ImportRow.row_number, ImportRow.outcome, ImportRow.reason, ImportRow.values, ImportRow.lead_id,
                     Lead.first_name, Lead.last_name, Lead.email, Lead.company)
              .outerjoin(Lead, Lead.id == ImportRow.lead_id).where(ImportRow.import_id == imp.id)
-             .order_by(ImportRow.row_number, ImportRow.id).execution_options(yield_per=EXPORT_BATCH))
-    buffer = []
-    for r in db.session.execute(query):
-        lead = _name(r) if r.lead_id else ""
-        buffer.append(line([r.row_number, OUTCOMES.get(r.outcome, r.outcome), lead, r.email or "",
-                            r.reason or "", *(r.values or [])]))
-        if len(buffer) >= EXPORT_BATCH:
-            yield "".join(buffer)
-            buffer = []
-    if buffer:
-        yield "".join(buffer)
+             .order_by(ImportRow.row_number, ImportRow.id))
+    for rows in streamed(query, EXPORT_BATCH):  # its own connection: the download outlives the request's session
+        yield "".join(line([r.row_number, OUTCOMES.get(r.outcome, r.outcome), _name(r) if r.lead_id else "",
+                            r.email or "", r.reason or "", *(r.values or [])]) for r in rows)
 
 
 def import_name(import_id: int) -> str | None:

@@ -32,7 +32,7 @@ from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
                                       Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
                                       printable, read_records)
-from app.services.export import EXPORT_BATCH
+from app.services.export import EXPORT_BATCH, streamed
 from app.services import import_cells
 from app.services.identity import IDENTIFYING_FIELDS, identifies
 from app.services.leads import active_user, clean_fields, default_phone_region, phone_region
@@ -804,12 +804,6 @@ def rejected_rows_csv(import_id: int) -> Iterator[str]:
     yield BOM + line(["Row", "Reason", *imp.headers])
     query = (select(ImportRow.row_number, ImportRow.reason, ImportRow.values)
              .where(ImportRow.import_id == imp.id, ImportRow.outcome == "rejected")
-             .order_by(ImportRow.row_number, ImportRow.id).execution_options(yield_per=EXPORT_BATCH))
-    buffer = []
-    for number, reason, values in db.session.execute(query):
-        buffer.append(line([number, reason, *(values or [])]))
-        if len(buffer) >= EXPORT_BATCH:
-            yield "".join(buffer)
-            buffer = []
-    if buffer:
-        yield "".join(buffer)
+             .order_by(ImportRow.row_number, ImportRow.id))
+    for rows in streamed(query, EXPORT_BATCH):  # its own connection: the download outlives the request's session
+        yield "".join(line([number, reason, *(values or [])]) for number, reason, values in rows)
