@@ -11,16 +11,20 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.models import Lead
+from sqlalchemy import insert
+
+from app.extensions import db
+from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
-from app.services import ServiceError, atomic, custom_fields, sequences, sla, utcnow
+from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
 from app.services.assignment import Routed, route
 from app.services.conditions import new_lead_facts, refresh_score
 from app.services.countries import country_from_phone
 from app.services.identity import hold, identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
-from app.services.leads import FIELD_LABELS, clean_fields, insert_lead, json_value, tell_new_owner, touch
-from app.services.scoring import rescore, rules_read
+from app.services.leads import (FIELD_LABELS, POSITION_GAP, active_user, clean_fields, first_stage, insert_lead,
+                                json_value, tell_new_owner, top_position, touch)
+from app.services.scoring import rescore, rules_read, score_new
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
@@ -59,6 +63,36 @@ def clean_origin(origin: dict | None) -> dict:
     return cleaned
 
 
+@dataclass
+class Prepared:
+    """A capture's input as capture_lead writes it: checked and normalised, nothing read or written yet."""
+
+    cleaned: dict  # lead fields (clean_fields), first and last name always present
+    extra: dict  # origin (UTM, referrer) and the capture form
+    tags: list[str]
+    custom: dict
+
+
+def prepare(data: dict, *, source: str | None = None, origin: dict | None = None, form_id: int | None = None,
+            region: str | None = None, known: dict | None = None) -> Prepared:
+    """capture_lead's reading of `data`, which a batch of captures (an import) shares: raises
+    ServiceError naming the bad field. `known`: values the lead form's normalisers already returned
+    for some fields (clean_fields' `known`), not checked again."""
+    tags = clean_tags(data.get("tags"))
+    cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region, known=known)
+    custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
+    if not cleaned.get("country") and cleaned.get("phone"):
+        cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
+    if source and not cleaned.get("source"):
+        cleaned["source"] = source.strip()[:max_length("source")]
+    for name in ("first_name", "last_name"):
+        cleaned.setdefault(name, "")
+    extra = clean_origin(origin)
+    if form_id is not None:
+        extra["capture_form_id"] = form_id
+    return Prepared(cleaned, extra, tags, custom)
+
+
 def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id: int | None = None,
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
@@ -74,18 +108,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
 
     `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
     on_duplicate is skip). Raises ServiceError naming the bad field; nothing is saved then."""
-    tags = clean_tags(data.get("tags"))
-    cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region)
-    custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
-    if not cleaned.get("country") and cleaned.get("phone"):
-        cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
-    if source and not cleaned.get("source"):
-        cleaned["source"] = source.strip()[:max_length("source")]
-    for name in ("first_name", "last_name"):
-        cleaned.setdefault(name, "")
-    extra = clean_origin(origin)
-    if form_id is not None:
-        extra["capture_form_id"] = form_id
+    ready = prepare(data, source=source, origin=origin, form_id=form_id, region=region)
+    tags, cleaned, custom, extra = ready.tags, ready.cleaned, ready.custom, ready.extra
     now = now or utcnow()
     with atomic():
         if on_duplicate != OnDuplicate.keep:
@@ -124,6 +148,63 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
                         custom_changed=custom_changed)
+
+
+class NewLeads:
+    """New leads captured together (an import's batch), written set-based: what capture_lead writes
+    for a new lead that identify has ruled out as anyone known (identity.Batch), with no tags or
+    custom values (`takes`), no assignment rules or sequences to apply and no first-response clock
+    (an import's default): one executemany of the leads with their ids back, one of their 'created'
+    entries, scores from the rows in memory (scoring.score_new), search documents marked.
+
+    `add` keeps a lead in memory; `write` inserts every lead added since the last write (call it
+    before anything else reads or writes leads in the transaction: another capture, a lookup).
+    Raises ServiceError as insert_lead does (the stage deleted, the owner deactivated)."""
+
+    def __init__(self, *, via: str, actor_id: int | None, stage_id: int | None, owner_id: int | None,
+                 now: datetime):
+        self.via, self.actor_id, self.now = via, actor_id, now
+        self.stage = first_stage(stage_id)
+        self.owner = active_user(owner_id) if owner_id is not None else None
+        self.pending: list[Lead] = []
+        self._top: int | None = None
+
+    @staticmethod
+    def takes(ready: Prepared) -> bool:
+        return not ready.tags and not ready.custom
+
+    def add(self, ready: Prepared) -> Lead:
+        """A new lead (an object outside the session, its id set by `write`)."""
+        # The first of a run goes on top of the stage, the next above it, as one capture after another would.
+        self._top = top_position(self.stage.id) if self._top is None else self._top - POSITION_GAP
+        now = self.now
+        lead = Lead(**ready.cleaned, **ready.extra, stage_id=self.stage.id, owner_id=self.owner.id if self.owner else None,
+                    position=self._top, version=1, created_at=now, updated_at=now, stage_entered_at=now,
+                    score=0, score_reasons=[], score_changes_at=None)
+        closing.apply(lead, self.stage, None, now, require_reason=False)
+        self.pending.append(lead)
+        return lead
+
+    def write(self) -> list[Lead]:
+        """Insert the leads added since the last write; returns them, their ids set."""
+        leads, self.pending, self._top = self.pending, [], None
+        if not leads:
+            return []
+        rows = [{key: value for key, value in vars(lead).items() if not key.startswith("_")} for lead in leads]
+        keys = set().union(*rows)  # every row names every column (one statement): a field a row lacks is empty
+        for row in rows:
+            for key in keys - row.keys():
+                row[key] = None
+        ids = db.session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), rows).all()
+        for lead, lead_id in zip(leads, ids):
+            lead.id = lead_id
+        created = {"via": self.via, "stage": self.stage.name, "owner": self.owner.name if self.owner else None}
+        db.session.execute(insert(TimelineEntry), [
+            {"lead_id": lead_id, "kind": "created", "actor_id": self.actor_id, "data": created, "created_at": self.now}
+            for lead_id in ids])
+        search.changed(ids)
+        score_new(leads, self.now, self.actor_id)
+        return leads
 
 
 def _tag_if_room(lead_id: int, tags: list[str], actor_id: int | None, now: datetime) -> str | None:

@@ -106,7 +106,12 @@ def identify(cleaned: dict) -> Match:
         return Match(lead, "name and company") if lead else Match(None)
     # One query for both (an import row costs one lookup), oldest first.
     clauses = ([Lead.email == email] if email else []) + ([Lead.phone == phone] if phone else [])
-    candidates = db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all()
+    return _by_email_or_phone(cleaned, db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all())
+
+
+def _by_email_or_phone(cleaned: dict, candidates) -> Match:
+    """The rule for a lead with an email or a phone, among the leads (oldest first) that share one."""
+    email, first, last = cleaned.get("email"), cleaned.get("first_name"), cleaned.get("last_name")
     for lead in candidates:
         if email and lead.email == email:
             return Match(lead, "email")
@@ -119,6 +124,59 @@ def identify(cleaned: dict) -> Match:
     return Match(None, same_phone=tuple(others))
 
 
+@dataclass(frozen=True)
+class Known:
+    """What `Batch` compares: a lead's id (None for one not written yet) and identifying fields."""
+
+    id: int | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+
+
+class Batch:
+    """The leads a batch of captures (an import's rows) may be, read in one query instead of one per
+    row, to tell which rows are surely new people by the rule above (`surely_new`). It knows only
+    leads with an email or a phone: a row with neither is never surely new here, and goes through
+    identify. A lead the batch writes (or changes) is told to `know`, so later rows compare with it."""
+
+    IN_CHUNK = 500
+
+    def __init__(self):
+        self.by_email: dict[str, list[Known]] = {}
+        self.by_phone: dict[str, list[Known]] = {}
+
+    def load(self, rows: list[dict]) -> Batch:
+        """Read the leads sharing an email or a phone with these cleaned rows (call after hold_many)."""
+        emails = sorted({row["email"] for row in rows if row.get("email")})
+        phones = sorted({row["phone"] for row in rows if row.get("phone")})
+        columns = (Lead.id, Lead.email, Lead.phone, Lead.first_name, Lead.last_name)
+        for column, values in ((Lead.email, emails), (Lead.phone, phones)):
+            for start in range(0, len(values), self.IN_CHUNK):
+                for found in db.session.execute(select(*columns).where(column.in_(values[start:start + self.IN_CHUNK]))):
+                    self.know(Known(*found))
+        return self
+
+    def know(self, lead) -> None:
+        known = lead if isinstance(lead, Known) else Known(lead.id, lead.email, lead.phone, lead.first_name,
+                                                           lead.last_name)
+        if known.email:
+            self.by_email.setdefault(known.email, []).append(known)
+        if known.phone:
+            self.by_phone.setdefault(known.phone, []).append(known)
+
+    def surely_new(self, cleaned: dict) -> bool:
+        """True when identify would find no lead for these cleaned fields among what the batch knows
+        (a stale entry, a lead changed since, only ever makes a row go through identify)."""
+        email, phone = cleaned.get("email"), cleaned.get("phone")
+        if not email and not phone:
+            return False
+        candidates = [*self.by_email.get(email, ()), *self.by_phone.get(phone, ())] if email else \
+            self.by_phone.get(phone, [])
+        return _by_email_or_phone(cleaned, candidates).lead is None
+
+
 def hold(cleaned: dict) -> None:
     """Inside the capture's transaction, before identify: wait for any other transaction capturing
     the same person to commit, so that it finds that one's lead instead of making a twin.
@@ -127,17 +185,27 @@ def hold(cleaned: dict) -> None:
     phone, the name and company, the company of a business lead), taken in one statement in key
     order, so two captures sharing two keys cannot deadlock. SQLite writes one transaction at a time
     (capture begins with BEGIN IMMEDIATE), so nothing is needed there."""
+    hold_many([cleaned])
+
+
+def hold_many(rows: list[dict]) -> None:
+    """hold() for a batch of captures at once: every row's keys locked in one statement, in key order."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    email, phone = cleaned.get("email"), cleaned.get("phone")
-    keys = [f"email:{email}"] if email else []
-    keys += [f"phone:{phone}"] if phone else []
-    if not keys:
+    keys = set()
+    for cleaned in rows:
+        email, phone = cleaned.get("email"), cleaned.get("phone")
+        if email:
+            keys.add(f"email:{email}")
+        if phone:
+            keys.add(f"phone:{phone}")
+        if email or phone:
+            continue
         first, last = name_key(cleaned.get("first_name")), name_key(cleaned.get("last_name"))
         if first or last:
-            keys.append(f"name:{first}|{last}|{company_key(cleaned.get('company'))}")
+            keys.add(f"name:{first}|{last}|{company_key(cleaned.get('company'))}")
         elif (cleaned.get("company") or "").strip():
-            keys.append(f"company:{cleaned['company'].strip().casefold()}")
+            keys.add(f"company:{cleaned['company'].strip().casefold()}")
     numbers = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
                       for k in keys})
     if numbers:

@@ -2,10 +2,12 @@
 
 An upload is stored in ~1 MB chunks so any worker on any host can stream it back; its encoding,
 delimiter and headers are guessed on the way in (csv_reading). The import job then reads it record
-by record through capture_lead (the one way in), and commits every few dozen rows together with the
-progress counters, so a crash leaves counts that match what was saved. Each committed batch is a
+by record and commits a batch at a time (up to BATCH_ROWS, or about a second's work) together with
+the progress counters, so a crash leaves counts that match what was saved. Each committed batch is a
 heartbeat too: an import whose worker died (or whose job Redis lost) is queued again by the sweep
-(requeue_lost) and carries on after the last record of its last committed batch, nothing doubled."""
+(requeue_lost) and carries on after the last record of its last committed batch, nothing doubled.
+Rows that are surely new leads are written set-based per batch (capture.NewLeads), the rest
+through capture_lead (the one way in) one at a time: the outcome is the same either way."""
 from __future__ import annotations
 
 import itertools
@@ -25,7 +27,7 @@ from app.extensions import db
 from app.models import ImportChunk, ImportRow, LeadImport, Stage, User
 from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services.capture import OnDuplicate, capture_lead
+from app.services.capture import NewLeads, OnDuplicate, Prepared, capture_lead, prepare
 from app.services.assignment import holds_turn
 from app.services import custom_fields
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
@@ -34,7 +36,7 @@ from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, Csv
                                       printable, read_records)
 from app.services.export import EXPORT_BATCH, streamed
 from app.services import import_cells
-from app.services.identity import IDENTIFYING_FIELDS, identifies
+from app.services.identity import IDENTIFYING_FIELDS, Batch as IdentityBatch, Known, hold_many, identifies
 from app.services.leads import active_user, clean_fields, default_phone_region, phone_region
 from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
@@ -45,12 +47,11 @@ CHUNK_BYTES = 1024 * 1024
 PREVIEW_ROWS = 5
 SAMPLE_ROWS = 200  # rows read to see how a date column orders day and month
 DATE_ORDERS = (import_cells.MONTH_FIRST, import_cells.DAY_FIRST)
-# Rows per transaction. Each row is a savepoint inside it, and PostgreSQL caches only 64
-# subtransactions per transaction before every other session's snapshots get slower; past ~50
-# rows a batch saves nothing anyway (measured: bench/IMPORT.md). A batch also ends after
-# BATCH_SECONDS, so progress shows and SQLite's write lock is released often, and right after a
-# row that took a round-robin turn (assignment.holds_turn), whose lock form captures wait for.
-BATCH_ROWS = 50
+# Records per transaction (a batch, _BatchRun): the surely new leads among them are written
+# set-based, so a batch of a thousand costs a few statements; fewer rows through capture_lead (its
+# savepoints, see _BatchRun.SAVEPOINTS). A batch also ends after BATCH_SECONDS, so progress shows
+# and SQLite's write lock is released often.
+BATCH_ROWS = 1000
 BATCH_SECONDS = 1.0
 JOB_TIMEOUT = 6 * 3600
 # A running import commits a batch about every BATCH_SECONDS (its heartbeat); one silent for
@@ -67,6 +68,7 @@ class _Overtaken(Exception):
     """Another run took this import over (this one was silent too long): this batch is undone."""
 
 EMPTY_ROW = "Every cell of this row is empty."
+VIA = "CSV import"
 DUPLICATE_MODES = {"skip": OnDuplicate.skip, "update": OnDuplicate.update, "keep": OnDuplicate.keep}
 ORIGIN = ("utm_source", "utm_medium", "utm_campaign")
 
@@ -415,6 +417,7 @@ class RowOutcome:
     reason: str | None = None
     values: list[str] | None = None
     changes: dict | None = None
+    lead: object = field(default=None, repr=False, compare=False)  # the Lead it became or found, if any
 
 
 class RowRejected(Exception):
@@ -592,8 +595,8 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
     return Row(data, origin, read.notes, read.cleaned)
 
 
-def _import_record(record: Record, plan: Plan) -> RowOutcome:
-    """What became of one row, through capture_lead; raises RowRejected with the reason."""
+def _read_record(record: Record, plan: Plan) -> Row:
+    """One record as lead fields (lead_fields), after the checks on the record itself; raises RowRejected."""
     if record.error:
         raise RowRejected(record.error)
     text = "".join(record.cells)
@@ -606,40 +609,59 @@ def _import_record(record: Record, plan: Plan) -> RowOutcome:
     if extra:
         raise RowRejected(f"Has {len(record.cells)} values but the header has {len(plan.headers)} columns "
                           "(is a value with a comma or semicolon missing its quotes?).")
-    row = lead_fields(record.cells, plan)
+    return lead_fields(record.cells, plan)
+
+
+def _refused(exc: ServiceError, plan: Plan) -> RowRejected:
+    """A service's refusal of a row, naming the column as the file does."""
+    header = plan.header_of.get(exc.field or "")
+    named = header and exc.field != "first_name" and not exc.message.startswith(header)
+    return RowRejected(f"{header}: {exc.message}" if named else exc.message)
+
+
+def _import_record(record: Record, plan: Plan) -> RowOutcome:
+    """What became of one row, through capture_lead; raises RowRejected with the reason."""
+    return _capture_row(record.number, _read_record(record, plan), plan)
+
+
+def _capture_row(number: int, row: Row, plan: Plan) -> RowOutcome:
     try:
-        captured = capture_lead(row.data, via="CSV import", actor_id=plan.actor_id, stage_id=plan.stage_id,
+        captured = capture_lead(row.data, via=VIA, actor_id=plan.actor_id, stage_id=plan.stage_id,
                                 owner_id=plan.owner_id, source=plan.source, origin=row.origin,
                                 on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules,
                                 sla_clock=False)  # rows from elsewhere: no first-response clock
     except ServiceError as exc:
-        header = plan.header_of.get(exc.field or "")
-        named = header and exc.field != "first_name" and not exc.message.startswith(header)
-        raise RowRejected(f"{header}: {exc.message}" if named else exc.message)
+        raise _refused(exc, plan) from None
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     lead_id = captured.lead.id
     if not (captured.created or captured.changed or captured.custom_changed):
         # Left alone, notes included: a value it could not take is no news about this lead.
-        return RowOutcome(record.number, "skipped", lead_id, f"Already a lead (same {captured.matched_on}).")
-    if row.notes:
-        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
-                                                              "notes": row.notes})
+        return RowOutcome(number, "skipped", lead_id, f"Already a lead (same {captured.matched_on}).",
+                          lead=captured.lead)
+    _record_notes(lead_id, row, plan)
     reason = "; ".join(brief(note) for note in row.notes) or None  # in full on its timeline
     if captured.created:
-        return RowOutcome(record.number, "created", lead_id, reason)
+        return RowOutcome(number, "created", lead_id, reason, lead=captured.lead)
     # Only empty fields filled: the row merged into the lead; any value overwritten: updated.
     filled = all(old in (None, "") for old, _ in (*captured.changed.values(), *captured.custom_changed.values()))
-    return RowOutcome(record.number, "merged" if filled else "updated", lead_id, reason,
+    return RowOutcome(number, "merged" if filled else "updated", lead_id, reason, lead=captured.lead,
                       changes={**captured.changed, **({"custom": captured.custom_changed}
                                                       if captured.custom_changed else {})})
 
 
+def _record_notes(lead_id: int, row: Row, plan: Plan) -> None:
+    if row.notes:
+        record_entry(lead_id, "import_notes", plan.actor_id, {"import_id": plan.import_id, "file": plan.filename,
+                                                              "notes": row.notes})
+
+
 def run_import(import_id: int, *, region: str | None = None, batch_rows: int = BATCH_ROWS,
-               now: datetime | None = None) -> LeadImport | None:
-    """Import every row of a queued import through capture_lead, committing a batch at a time; an
-    import whose worker went silent (no batch for IMPORT_STALE_SECONDS) is taken over and carried on after its
-    last committed batch.
+               now: datetime | None = None, by_row: bool = False) -> LeadImport | None:
+    """Import every row of a queued import, committing a batch at a time (_BatchRun: new leads
+    set-based, everything else through capture_lead; by_row=True: every row through capture_lead,
+    as the comparison test does); an import whose worker went silent (no batch for
+    IMPORT_STALE_SECONDS) is taken over and carried on after its last committed batch.
 
     Returns None (doing nothing) when the import is neither queued nor stale: another run has it.
     Raises ImportDamaged when stored chunks are missing; the import is then marked failed."""
@@ -661,7 +683,7 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
                                "imported. Upload the file again and choose another owner or the pool.")
         plan = Plan.of(imp, region)
         encoding, delimiter, size = imp.encoding, imp.delimiter, imp.size_bytes
-        _import_rows(plan, encoding, delimiter, size, batch_rows, Tally.so_far(imp))
+        _import_rows(plan, encoding, delimiter, size, batch_rows, Tally.so_far(imp), by_row)
     except _Overtaken:
         return None
     except Exception as exc:
@@ -678,10 +700,31 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
     return imp
 
 
-def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int, tally: Tally) -> None:
+class _Records:
+    """The file's records, with the ones a batch read but did not get to given back for the next."""
+
+    def __init__(self, records: Iterator[Record]):
+        self.records, self.back = records, []
+
+    def take(self, limit: int, seconds: float) -> list[Record]:
+        taken, started = self.back[:limit], time.monotonic()
+        del self.back[:limit]
+        for record in self.records if len(taken) < limit else ():
+            taken.append(record)
+            if len(taken) >= limit or time.monotonic() - started >= seconds / 4:
+                break
+        return taken
+
+    def give_back(self, records: list[Record]) -> None:
+        self.back[:0] = records
+
+
+def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_rows: int, tally: Tally,
+                 by_row: bool = False) -> None:
     records = data_records(read_records(_chunks(plan.import_id), encoding, delimiter), plan.header_row)
     if tally.processed_bytes:  # carried on: the committed batches' records are read, not imported again
         records = itertools.dropwhile(lambda record: record.end <= tally.processed_bytes, records)
+    source = _Records(records)
     finished = False
     while not finished:
         before = tally.processed_bytes
@@ -690,32 +733,10 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
             # (the identity map keeps only what something references).
             held = [db.session.get(Stage, plan.stage_id) if plan.stage_id else None,
                     db.session.get(User, plan.owner_id) if plan.owner_id else None]
-            started, rows, outcomes = time.monotonic(), 0, []
-            finished = True
-            for record in records:
-                tally.processed_bytes = record.end
-                if record.blank and not record.cells:  # an empty line: not a row (nor counted at upload)
-                    continue
-                tally.rows_done += 1
-                if record.blank:  # a row of empty cells (",,,"): counted at upload, so accounted for
-                    outcome = RowOutcome(record.number, "skipped", reason=EMPTY_ROW)
-                else:
-                    try:
-                        # capture_lead's atomic() is the row's savepoint (a rejected row leaves nothing of
-                        # itself behind); another around it would cost two round trips and a second
-                        # PostgreSQL subtransaction per row (see BATCH_ROWS).
-                        outcome = _import_record(record, plan)
-                    except RowRejected as exc:
-                        outcome = RowOutcome(record.number, "rejected", reason=exc.reason,
-                                             values=[printable(c) for c in record.cells])
-                outcomes.append(outcome)
-                tally.count(outcome)
-                rows += 1
-                # A round-robin turn this row took is locked until the batch commits: commit now, so
-                # that a form capture routed by the same rule waits for one lead, not a batch.
-                if rows >= batch_rows or time.monotonic() - started >= BATCH_SECONDS or holds_turn():
-                    finished = False
-                    break
+            taken = source.take(batch_rows, BATCH_SECONDS)
+            done, outcomes = _BatchRun(plan, by_row).run(taken, tally)
+            source.give_back(taken[done:])
+            finished = not taken  # the last batch with rows commits before the end is known: one more says so
             _write_outcomes(plan, outcomes)
             values = {**tally.values(), "heartbeat_at": utcnow()}
             if finished:
@@ -729,7 +750,129 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
                     LeadImport.processed_bytes == before).values(**values)
                     .execution_options(synchronize_session=False)).rowcount:
                 raise _Overtaken()
-            del held
+            del held, taken
+
+
+class _BatchRun:
+    """One batch of records: each read and checked, then the rows that are surely new leads (no
+    tags, custom values or rules; identity.Batch finds no one they could be) written set-based by
+    capture.NewLeads, the rest through capture_lead one at a time, each in its own savepoint (a
+    rejected row leaves nothing behind). Outcomes are exact per row either way: a row that might be
+    someone known goes through identify, after the batch's new leads so far are written.
+
+    It stops early, giving the rest back for the next batch, after BATCH_SECONDS, after SAVEPOINTS
+    rows through capture_lead (PostgreSQL caches 64 subtransactions per transaction), and right
+    after a row that took a round-robin turn (assignment.holds_turn: form captures routed by that
+    rule wait for the batch's commit)."""
+
+    SAVEPOINTS = 50
+
+    def __init__(self, plan: Plan, by_row: bool):
+        self.plan, self.by_row = plan, by_row
+        self.now = utcnow()
+        self.outcomes: list[RowOutcome] = []
+        self.waiting: list[tuple[Record, Row, object]] = []  # (record, row, Lead) added to new_leads
+        self.tally = Tally()
+        self.new_leads: NewLeads | None = None
+
+    def run(self, taken: list[Record], tally: Tally) -> tuple[int, list[RowOutcome]]:
+        """Import `taken` in order; returns how many records were done (the rest wait) and their outcomes."""
+        plan, started, self.tally = self.plan, time.monotonic(), tally
+        read = [self._read(record) for record in taken]
+        fast = not self.by_row and not plan.apply_rules and self._start()
+        identities = None
+        if fast and plan.on_duplicate != OnDuplicate.keep:
+            rows = [ready.cleaned for _, _, ready in read if ready is not None]
+            hold_many(rows)  # other captures of these people commit first, and are found below
+            identities = IdentityBatch().load(rows)
+        savepoints = done = 0
+        for record, (row, outcome, ready) in zip(taken, read):
+            if done and (savepoints >= self.SAVEPOINTS or time.monotonic() - started >= BATCH_SECONDS):
+                break
+            done += 1
+            tally.processed_bytes = record.end
+            if record.blank and not record.cells:  # an empty line: not a row (nor counted at upload)
+                continue
+            tally.rows_done += 1
+            if outcome is None and fast and NewLeads.takes(ready) and (
+                    identities is None or identities.surely_new(ready.cleaned)):
+                lead = self.new_leads.add(ready)
+                self.waiting.append((record, row, lead))
+                if identities is not None:
+                    identities.know(Known(None, lead.email, lead.phone, lead.first_name, lead.last_name))
+                tally.created += 1
+                continue
+            if outcome is None:
+                self._write_new()
+                savepoints += 1
+                try:
+                    outcome = _capture_row(record.number, row, plan)
+                except RowRejected as exc:
+                    outcome = self._rejected(record, exc)
+                if identities is not None and outcome.lead is not None:
+                    identities.know(outcome.lead)
+            self.outcomes.append(outcome)
+            tally.count(outcome)
+            if holds_turn():
+                break
+        self._write_new()
+        return done, self.outcomes
+
+    def _start(self) -> bool:
+        """Whether new leads can be written set-based (else every row goes through capture_lead,
+        which refuses each with the reason: a deleted stage, a deactivated owner)."""
+        try:
+            self.new_leads = NewLeads(via=VIA, actor_id=self.plan.actor_id, stage_id=self.plan.stage_id,
+                                      owner_id=self.plan.owner_id, now=self.now)
+        except ServiceError:
+            return False
+        return True
+
+    def _read(self, record: Record) -> tuple[Row | None, RowOutcome | None, Prepared | None]:
+        """(row, outcome if already decided, what capture_lead would write if it may be batched)."""
+        if record.blank:  # a row of empty cells (",,,"): counted at upload, so accounted for
+            return None, RowOutcome(record.number, "skipped", reason=EMPTY_ROW), None
+        try:
+            row = _read_record(record, self.plan)
+        except RowRejected as exc:
+            return None, self._rejected(record, exc), None
+        if self.by_row or self.plan.apply_rules:
+            return row, None, None
+        try:
+            ready = prepare(row.data, source=self.plan.source, origin=row.origin, region=self.plan.region,
+                            known=row.cleaned)
+        except ServiceError as exc:
+            return None, self._rejected(record, _refused(exc, self.plan)), None
+        return row, None, ready
+
+    @staticmethod
+    def _rejected(record: Record, exc: RowRejected) -> RowOutcome:
+        return RowOutcome(record.number, "rejected", reason=exc.reason, values=[printable(c) for c in record.cells])
+
+    def _write_new(self) -> None:
+        """Write the new leads added so far; if the database refuses the lot (a value no check
+        foresaw), each goes through capture_lead instead, which rejects just the bad one."""
+        waiting, self.waiting = self.waiting, []
+        if not waiting:
+            return
+        try:
+            with atomic():
+                self.new_leads.write()
+        except (DataError, IntegrityError):
+            self.new_leads.pending = []
+            for record, row, _ in waiting:
+                try:
+                    outcome = _capture_row(record.number, row, self.plan)
+                except RowRejected as exc:
+                    outcome = self._rejected(record, exc)
+                self.tally.created -= 1  # counted as created when it was added
+                self.tally.count(outcome)
+                self.outcomes.append(outcome)
+            return
+        for record, row, lead in waiting:
+            _record_notes(lead.id, row, self.plan)
+            self.outcomes.append(RowOutcome(record.number, "created", lead.id,
+                                            "; ".join(brief(note) for note in row.notes) or None))
 
 
 def requeue_lost(now: datetime | None = None) -> int:

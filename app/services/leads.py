@@ -154,17 +154,20 @@ def phone_region(country: str | None, region: str | None = None) -> str | None:
         return region
 
 
-def clean_fields(data: dict, region: str | None = None) -> dict:
+def clean_fields(data: dict, region: str | None = None, *, known: dict | None = None) -> dict:
     """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field.
 
     A phone without its +code is read as a number of the lead's country when the data names one
-    (an export from Germany: "Deutschland", "030 1234567"), else of `region`."""
+    (an export from Germany: "Deutschland", "030 1234567"), else of `region`. `known`: what this
+    function already returned for some of data's fields (an import reads each cell once)."""
     cleaned = {}
     for name in EDITABLE_FIELDS:
         if name not in data:
             continue
         raw = data[name]
-        if name == "email":
+        if known and name in known:
+            cleaned[name] = known[name]
+        elif name == "email":
             cleaned[name] = normalize_email(raw)
         elif name == "phone":
             cleaned[name] = normalize_phone(raw, phone_region(data.get("country"), region))
@@ -228,15 +231,21 @@ def json_value(value):
     return str(value) if isinstance(value, Decimal) else value
 
 
+def first_stage(stage_id: int | None) -> Stage:
+    """The stage a new lead goes into: this one, or the pipeline's first. Raises ServiceError."""
+    stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
+        select(Stage).order_by(Stage.position, Stage.id).limit(1))
+    if stage is None:
+        raise ServiceError("Add a pipeline stage before adding leads.")
+    return stage
+
+
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
     """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
     caller scores it (scoring.rescore) once everything else about it is written."""
     now = now or utcnow()
-    stage = get_stage(stage_id) if stage_id is not None else db.session.scalar(
-        select(Stage).order_by(Stage.position, Stage.id).limit(1))
-    if stage is None:
-        raise ServiceError("Add a pipeline stage before adding leads.")
+    stage = first_stage(stage_id)
     owner = active_user(owner_id) if owner_id is not None else None
     lead = Lead(**cleaned, **(extra or {}), stage_id=stage.id, owner_id=owner.id if owner else None,
                 position=top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)

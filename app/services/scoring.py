@@ -232,6 +232,18 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
         return changed
 
 
+def score_new(leads: list[Lead], now: datetime, actor_id: int | None) -> int:
+    """rescore() for leads just inserted together without the ORM (capture.NewLeads; objects not in
+    the session, their ids set), which carry no tags, custom values or events yet: their facts come
+    from the objects, so nothing is read but the rules; changed scores are one bulk UPDATE."""
+    if not leads:
+        return 0
+    ruleset = _transaction_ruleset()
+    facts = {lead.id: conditions.new_lead_facts(lead, now, tags=(), custom={}, needs=ruleset.needs)
+             for lead in leads}
+    return _apply(leads, ruleset, now, actor_id, orm=False, facts=facts)
+
+
 def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | None, *, orm: bool,
            facts: dict[int, dict] | None = None) -> int:
     """Compute and store the batch's scores: on the ORM objects (orm=True, inside a service's change)

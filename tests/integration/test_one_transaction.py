@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,7 +90,7 @@ def test_an_import_row_that_fails_at_its_last_step_is_rejected_and_the_rest_of_i
     imp.duplicates, imp.status = "skip", "queued"
     db.session.commit()
     with last_write_refused():
-        imp = run_import(imp.id)
+        imp = run_import(imp.id, by_row=True)  # every row through capture_lead, whose ORM writes the hook breaks
     assert (imp.status, imp.created_count, imp.rejected_count) == ("done", 2, 1)
     assert [lead.first_name for lead in db.session.scalars(select(Lead).order_by(Lead.id))] == ["Ada", "Grace"]
     assert count(Lead, Lead.email == "boom@example.com") == 0
@@ -99,3 +99,48 @@ def test_an_import_row_that_fails_at_its_last_step_is_rejected_and_the_rest_of_i
     rejection = db.session.scalar(select(ImportRow).where(ImportRow.outcome == "rejected"))
     assert rejection.row_number == 3 and rejection.reason.startswith("Could not be saved")
     assert rejection.values == ["Boom", "boom@example.com", "(415) 555-0102"]
+
+
+@contextmanager
+def leads_named_refused(first_name: str = "Boom"):
+    """While inside: a trigger makes the database refuse any lead with this first name, however it is
+    inserted (one by one through the ORM, or a batch's executemany)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("CREATE FUNCTION refuse_named() RETURNS trigger AS $$ BEGIN "
+                                f"IF NEW.first_name = '{first_name}' THEN RAISE EXCEPTION 'refused' "
+                                "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"))
+        db.session.execute(text("CREATE TRIGGER refuse_named BEFORE INSERT ON leads FOR EACH ROW "
+                                "EXECUTE FUNCTION refuse_named()"))
+        dropping = ["DROP TRIGGER refuse_named ON leads", "DROP FUNCTION refuse_named()"]
+    else:
+        db.session.execute(text(f"CREATE TRIGGER refuse_named BEFORE INSERT ON leads WHEN NEW.first_name = "
+                                f"'{first_name}' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        dropping = ["DROP TRIGGER refuse_named"]
+    db.session.commit()
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        for statement in dropping:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+
+def test_a_row_the_database_refuses_inside_a_batch_is_rejected_and_the_rest_of_the_batch_saved(stages):
+    """The batch's new leads are one executemany: when the database refuses it, each of its rows
+    goes through capture_lead instead, and only the refused one is rejected."""
+    rows = [["First Name", "Email"]] + [[f"Lead{i}", f"lead{i}@example.com"] for i in range(6)]
+    rows[4] = ["Boom", "boom@example.com"]
+    imp = create_import(io.BytesIO(csv_bytes(rows)), "people.csv", None)
+    imp.duplicates, imp.status = "skip", "queued"
+    db.session.commit()
+    with leads_named_refused():
+        imp = run_import(imp.id)
+    assert (imp.status, imp.created_count, imp.rejected_count, imp.rows_done) == ("done", 5, 1, 6)
+    assert [lead.first_name for lead in db.session.scalars(select(Lead).order_by(Lead.id))] == \
+        ["Lead0", "Lead1", "Lead2", "Lead4", "Lead5"]
+    assert count(TimelineEntry, TimelineEntry.kind == "created") == 5
+    outcomes = dict(db.session.execute(select(ImportRow.row_number, ImportRow.outcome)).all())
+    assert outcomes == {2: "created", 3: "created", 4: "created", 5: "rejected", 6: "created", 7: "created"}
+    rejection = db.session.scalar(select(ImportRow).where(ImportRow.outcome == "rejected"))
+    assert rejection.reason.startswith("Could not be saved") and rejection.values == ["Boom", "boom@example.com"]
