@@ -11,8 +11,6 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert
-
 from app.extensions import db
 from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
@@ -195,11 +193,12 @@ class NewLeads:
         for row in rows:
             for key in keys - row.keys():
                 row[key] = None
-        ids = db.session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), rows).all()
+        table = Lead.__table__  # Core: the ORM's bulk insert splits the rows by which values are None
+        ids = db.session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).all()
         for lead, lead_id in zip(leads, ids):
             lead.id = lead_id
         created = {"via": self.via, "stage": self.stage.name, "owner": self.owner.name if self.owner else None}
-        db.session.execute(insert(TimelineEntry), [
+        db.session.execute(TimelineEntry.__table__.insert(), [
             {"lead_id": lead_id, "kind": "created", "actor_id": self.actor_id, "data": created, "created_at": self.now}
             for lead_id in ids])
         search.changed(ids)

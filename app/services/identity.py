@@ -166,15 +166,18 @@ class Batch:
         if known.phone:
             self.by_phone.setdefault(known.phone, []).append(known)
 
-    def surely_new(self, cleaned: dict) -> bool:
-        """True when identify would find no lead for these cleaned fields among what the batch knows
-        (a stale entry, a lead changed since, only ever makes a row go through identify)."""
+    def match(self, cleaned: dict) -> Known | None:
+        """Whom identify would find for these cleaned fields among what the batch knows (leads not
+        written yet come last, as the newest): None for someone new. A stale entry (a lead changed
+        since) only ever makes a row go through identify, which decides.
+        Raises ValueError for a row with no email and no phone (ask identify)."""
         email, phone = cleaned.get("email"), cleaned.get("phone")
         if not email and not phone:
-            return False
+            raise ValueError("only rows with an email or a phone can be matched in a batch")
         candidates = [*self.by_email.get(email, ()), *self.by_phone.get(phone, ())] if email else \
-            self.by_phone.get(phone, [])
-        return _by_email_or_phone(cleaned, candidates).lead is None
+            list(self.by_phone.get(phone, ()))
+        candidates.sort(key=lambda known: (known.id is None, known.id or 0))  # stable: unwritten in order
+        return _by_email_or_phone(cleaned, candidates).lead
 
 
 def hold(cleaned: dict) -> None:

@@ -37,7 +37,7 @@ from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, Csv
 from app.services.export import EXPORT_BATCH, streamed
 from app.services import import_cells
 from app.services.identity import IDENTIFYING_FIELDS, Batch as IdentityBatch, Known, hold_many, identifies
-from app.services.leads import active_user, clean_fields, default_phone_region, phone_region
+from app.services.leads import active_user, clean_field, default_phone_region, phone_region
 from app.models.lead import EDITABLE_FIELDS
 from app.services.stages import get_stage
 from app.services.timeline import record as record_entry
@@ -477,7 +477,7 @@ class _Cells:
                 if custom is not None:
                     self._last = custom_fields.clean_value(custom, value)
             elif name in EDITABLE_FIELDS:
-                self._last = clean_fields({name: value}, self.region)[name]
+                self._last = clean_field(name, value, self.region)
         except ServiceError as exc:
             return exc
         return None
@@ -794,8 +794,10 @@ class _BatchRun:
             if record.blank and not record.cells:  # an empty line: not a row (nor counted at upload)
                 continue
             tally.rows_done += 1
-            if outcome is None and fast and NewLeads.takes(ready) and (
-                    identities is None or identities.surely_new(ready.cleaned)):
+            # Whom the row surely is: someone new (None), a lead written already (a Known with an id),
+            # or, unsure (no email or phone, a lead not written yet): "unsure".
+            known = None if identities is None or outcome is not None else self._known(identities, ready)
+            if outcome is None and fast and known is None and NewLeads.takes(ready):
                 lead = self.new_leads.add(ready)
                 self.waiting.append((record, row, lead))
                 if identities is not None:
@@ -803,7 +805,11 @@ class _BatchRun:
                 tally.created += 1
                 continue
             if outcome is None:
-                self._write_new()
+                # capture_lead must see the batch's new leads unless the row is surely a lead written
+                # already: then it neither matches one of them nor makes a lead (whose place on the
+                # board is above theirs).
+                if not isinstance(known, Known) or known.id is None:
+                    self._write_new()
                 savepoints += 1
                 try:
                     outcome = _capture_row(record.number, row, plan)
@@ -817,6 +823,12 @@ class _BatchRun:
                 break
         self._write_new()
         return done, self.outcomes
+
+    @staticmethod
+    def _known(identities: IdentityBatch, ready: Prepared | None) -> Known | str | None:
+        if ready is None or not (ready.cleaned.get("email") or ready.cleaned.get("phone")):
+            return "unsure"
+        return identities.match(ready.cleaned)
 
     def _start(self) -> bool:
         """Whether new leads can be written set-based (else every row goes through capture_lead,

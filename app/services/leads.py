@@ -154,6 +154,29 @@ def phone_region(country: str | None, region: str | None = None) -> str | None:
         return region
 
 
+_NAMES = frozenset({"first_name", "last_name"})
+
+
+def clean_field(name: str, raw, region: str | None = None):
+    """One editable field's value trimmed and normalised (a phone read in `region` when it has no
+    +code); raises ServiceError naming the field. clean_fields' rule for each field."""
+    if name == "email":
+        return normalize_email(raw)
+    if name == "phone":
+        return normalize_phone(raw, region)
+    if name == "value":
+        return normalize_value(raw)
+    if name == "country":
+        return normalize_country(raw)
+    if name == "website":
+        return normalize_website(raw)
+    text = (raw or "").strip()  # line breaks inside are kept as given (a description, a street)
+    limit = max_length(name)
+    if len(text) > limit:
+        raise ServiceError(f"{FIELD_LABELS[name]} must be at most {limit} characters.", field=name)
+    return text if name in _NAMES else (text or None)
+
+
 def clean_fields(data: dict, region: str | None = None, *, known: dict | None = None) -> dict:
     """The editable fields, trimmed and normalised; raises ServiceError naming the first bad field.
 
@@ -164,25 +187,11 @@ def clean_fields(data: dict, region: str | None = None, *, known: dict | None = 
     for name in EDITABLE_FIELDS:
         if name not in data:
             continue
-        raw = data[name]
         if known and name in known:
             cleaned[name] = known[name]
-        elif name == "email":
-            cleaned[name] = normalize_email(raw)
-        elif name == "phone":
-            cleaned[name] = normalize_phone(raw, phone_region(data.get("country"), region))
-        elif name == "value":
-            cleaned[name] = normalize_value(raw)
-        elif name == "country":
-            cleaned[name] = normalize_country(raw)
-        elif name == "website":
-            cleaned[name] = normalize_website(raw)
         else:
-            text = (raw or "").strip()  # line breaks inside are kept as given (a description, a street)
-            limit = max_length(name)
-            if len(text) > limit:
-                raise ServiceError(f"{FIELD_LABELS[name]} must be at most {limit} characters.", field=name)
-            cleaned[name] = text if name in {"first_name", "last_name"} else (text or None)
+            cleaned[name] = clean_field(name, data[name], phone_region(data.get("country"), region)
+                                        if name == "phone" else region)
     # A change that touches what identifies a lead must leave something that does (identity.identifies).
     if cleaned.keys() & set(IDENTIFYING_FIELDS) and not identifies(cleaned):
         raise ServiceError(NOTHING_IDENTIFIES, field="first_name")

@@ -239,6 +239,8 @@ def score_new(leads: list[Lead], now: datetime, actor_id: int | None) -> int:
     if not leads:
         return 0
     ruleset = _transaction_ruleset()
+    if not ruleset.plain:
+        return 0  # no rule on: every score stays 0, as inserted
     facts = {lead.id: conditions.new_lead_facts(lead, now, tags=(), custom={}, needs=ruleset.needs)
              for lead in leads}
     return _apply(leads, ruleset, now, actor_id, orm=False, facts=facts)
