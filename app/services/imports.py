@@ -34,6 +34,7 @@ from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
                                       Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
                                       printable, read_records)
+from app.services.bulk import insert_many
 from app.services.export import EXPORT_BATCH, streamed
 from app.services import import_cells
 from app.services.identity import IDENTIFYING_FIELDS, Batch as IdentityBatch, Known, hold_many, identifies
@@ -926,7 +927,7 @@ def requeue_lost(now: datetime | None = None) -> int:
 def _write_outcomes(plan: Plan, outcomes: list[RowOutcome]) -> None:
     """Keep one batch's row outcomes (import_rows), in one executemany inside the batch's transaction."""
     if outcomes:
-        db.session.execute(insert(ImportRow), [
+        insert_many(ImportRow.__table__, [
             {"import_id": plan.import_id, "row_number": o.row_number, "outcome": o.outcome, "lead_id": o.lead_id,
              "reason": o.reason, "values": o.values, "changes": o.changes or None} for o in outcomes])
 

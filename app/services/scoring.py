@@ -216,6 +216,9 @@ def rescore(leads: Lead | int | Iterable[Lead | int], now: datetime | None = Non
     `facts`: one Lead's facts the caller holds already (conditions.new_lead_facts, for a lead it
     just made inside its atomic()), so nothing is read again; the score joins that lead's
     transaction, no savepoint of its own."""
+    if isinstance(leads, Lead) and in_atomic() and not (ruleset or _transaction_ruleset()).plain and \
+            not leads.score and not leads.score_reasons and leads.score_changes_at is None:
+        return 0  # no rule on, and the lead's score is the 0 that computing it would give: nothing to read
     if facts is not None and isinstance(leads, Lead) and in_atomic():
         return _apply([leads], ruleset or _transaction_ruleset(), now or utcnow(), actor_id, orm=True,
                       facts={leads.id: facts})
