@@ -79,7 +79,7 @@ def prepare(data: dict, *, source: str | None = None, origin: dict | None = None
     for some fields (clean_fields' `known`), not checked again."""
     tags = clean_tags(data.get("tags"))
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region, known=known)
-    custom = custom_fields.check_values(data.get("custom") or {}, partial=True)
+    custom = custom_fields.check_values(data["custom"], partial=True) if data.get("custom") else {}
     if not cleaned.get("country") and cleaned.get("phone"):
         cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
     if source and not cleaned.get("source"):
