@@ -196,7 +196,9 @@ def _ledger(imp) -> dict:
     refusal = import_ledger.undo_refusal(imp, current_user)
     return {"counts": import_ledger.outcome_counts(imp.id), "outcome": outcome, "outcomes": import_ledger.OUTCOMES,
             "ledger": import_ledger.rows_page(imp.id, outcome, whole_number(request.args.get("after"))),
-            "can_undo": refusal is None, "undo_deadline": import_ledger.undo_deadline(imp)}
+            "can_undo": refusal is None, "undo_deadline": import_ledger.undo_deadline(imp),
+            # Said on the page rather than leaving the button out without a word.
+            "undo_refused": refusal.message if isinstance(refusal, import_ledger.TooLargeToUndo) else None}
 
 
 @bp.route("/import/<int:import_id>/undo", methods=["GET", "POST"])

@@ -49,6 +49,11 @@ class TooLargeToUndo(ImportUndoRefused):
                          "filtered by this import.")
 
 
+class NothingToUndo(ImportUndoRefused):
+    def __init__(self):
+        super().__init__("This import created and changed no lead, so there is nothing to undo.")
+
+
 class UndoExpired(ServiceError):
     status = 410
 
@@ -146,6 +151,8 @@ def undo_refusal(imp: LeadImport, actor: User, now: datetime | None = None) -> S
         return UndoExpired()
     if imp.created_count + imp.updated_count > UNDO_LIMIT:
         return TooLargeToUndo(imp.created_count + imp.updated_count)
+    if not imp.created_count and not imp.updated_count:
+        return NothingToUndo()
     return None
 
 

@@ -50,10 +50,11 @@ SAMPLE_ROWS = 200  # rows read to see how a date column orders day and month
 DATE_ORDERS = (import_cells.MONTH_FIRST, import_cells.DAY_FIRST)
 # Records per transaction (a batch, _BatchRun): the surely new leads among them are written
 # set-based, so a batch of a thousand costs a few statements; fewer rows through capture_lead (its
-# savepoints, see _BatchRun.SAVEPOINTS). A batch also ends after BATCH_SECONDS, so progress shows
-# and SQLite's write lock is released often.
+# savepoints, see _BatchRun.SAVEPOINTS). A batch also stops taking rows after BATCH_SECONDS, so
+# the progress bar (polled every second) moves at each poll and SQLite's write lock is released
+# often: its last write and commit come on top (bench_import's "gap s": the longest wait measured).
 BATCH_ROWS = 1000
-BATCH_SECONDS = 1.0
+BATCH_SECONDS = 0.5
 JOB_TIMEOUT = 6 * 3600
 # A running import commits a batch about every BATCH_SECONDS (its heartbeat); one silent for
 # IMPORT_STALE_SECONDS (config) lost its worker. A queued one not started this long after queueing
@@ -492,7 +493,7 @@ class _Cells:
             said = f"{header} “{value}” could not be read as {MEANT_AS[name]}"
         else:
             said = f"{header} “{value}” could not be read ({exc.message.removeprefix(header + ': ')})"
-        self.notes.append(said + ", kept here")  # the whole value: the file is not kept after the import
+        self.notes.append(said + "; kept on the lead's timeline")  # the whole value: the file is not kept after the import
         if name in IDENTIFYING_FIELDS:
             self.dropped.append(brief(said))
 
@@ -523,7 +524,7 @@ class _Cells:
             if candidate is kept or (kept is not None and candidate.casefold() == kept.casefold()):
                 continue
             if error is None:
-                self.notes.append(f"{self._header(name, index)} also held “{candidate}”, kept here")
+                self.notes.append(f"{self._header(name, index)} also held “{candidate}”; kept on the lead's timeline")
             elif kept is None or not self.plan.strict:
                 before = len(self.dropped)
                 self._bad(name, index, candidate, error)

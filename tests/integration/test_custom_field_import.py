@@ -60,7 +60,7 @@ def test_a_custom_value_that_does_not_fit_is_left_out_and_kept_on_the_timeline(f
     entry = db.session.scalars(select(TimelineEntry).where(TimelineEntry.lead_id == cy.id,
                                                            TimelineEntry.kind == "import_notes")).one()
     [note] = entry.data["notes"]
-    assert note.startswith("Budget (USD) “lots” could not be read (enter a number") and note.endswith("kept here")
+    assert note.startswith("Budget (USD) “lots” could not be read (enter a number") and note.endswith("kept on the lead's timeline")
 
 
 def test_update_mode_overwrites_custom_values_and_counts_the_lead_as_updated(fields, stages):

@@ -185,11 +185,11 @@ def test_a_cell_with_several_emails_gives_the_first_that_reads_and_keeps_the_res
     imp = run_import(queued(data, default_stage_id=None).id)
     assert (imp.created_count, imp.rejected_count) == (2, 0)
     ada, grace = lead_by("ada@example.com"), lead_by("grace@example.com")
-    assert notes_of(ada) == ["Email also held “ada.l@example.org”, kept here",
-                             "Email also held “countess@example.net”, kept here"]
+    assert notes_of(ada) == ["Email also held “ada.l@example.org”; kept on the lead's timeline",
+                             "Email also held “countess@example.net”; kept on the lead's timeline"]
     assert grace.phone == "+14155550101"
-    assert notes_of(grace) == ["Email “not-an-email” could not be read as an email address, kept here",
-                               "Phone also held “+1 415 555 0102”, kept here"]
+    assert notes_of(grace) == ["Email “not-an-email” could not be read as an email address; kept on the lead's timeline",
+                               "Phone also held “+1 415 555 0102”; kept on the lead's timeline"]
     assert outcomes[3].outcome == "created" and outcomes[3].reason == "; ".join(notes_of(grace))
 
 
@@ -202,8 +202,8 @@ def test_json_cells_from_pipedrive_give_the_primary_value(stages, outcomes):
     assert (imp.created_count, imp.rejected_count) == (1, 0)
     ada = lead_by("ada@example.com")
     assert (ada.first_name, ada.phone) == ("Ada", "+442079460018")
-    assert notes_of(ada) == ["Person - Email also held “ada@home.example.com”, kept here",
-                             "Person - Phone also held “+44 20 7946 0019”, kept here"]
+    assert notes_of(ada) == ["Person - Email also held “ada@home.example.com”; kept on the lead's timeline",
+                             "Person - Phone also held “+44 20 7946 0019”; kept on the lead's timeline"]
 
 
 def test_a_bad_optional_value_is_left_out_kept_on_the_timeline_and_reported(stages, outcomes):
@@ -214,13 +214,13 @@ def test_a_bad_optional_value_is_left_out_kept_on_the_timeline_and_reported(stag
     assert (imp.created_count, imp.rejected_count) == (2, 0)
     ada = lead_by("ada@example.com")
     assert (ada.phone, ada.value, ada.country) == (None, None, None)
-    assert notes_of(ada) == ["Phone “12” could not be read as a phone number, kept here",
-                             "Amount “lots” could not be read as a number, kept here",
-                             "Country “Atlantis” could not be read as a country, kept here"]
+    assert notes_of(ada) == ["Phone “12” could not be read as a phone number; kept on the lead's timeline",
+                             "Amount “lots” could not be read as a number; kept on the lead's timeline",
+                             "Country “Atlantis” could not be read as a country; kept on the lead's timeline"]
     assert outcomes[2].reason == "; ".join(notes_of(ada))
     grace = db.session.scalar(select(Lead).where(Lead.first_name == "Grace"))
     assert (grace.email, grace.phone) == (None, "+14155550101")
-    assert outcomes[3].reason == "Email “grace@example.invalid” could not be read as an email address, kept here"
+    assert outcomes[3].reason == "Email “grace@example.invalid” could not be read as an email address; kept on the lead's timeline"
 
 
 def test_a_row_whose_only_identifying_value_is_bad_is_rejected_saying_so(stages):

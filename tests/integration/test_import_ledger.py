@@ -258,8 +258,21 @@ def test_an_import_too_large_to_undo_offers_no_undo(as_member, member, stages, m
     imp = imported(member)
     page = as_member.get(f"/leads/import/{imp.id}/progress").get_data(as_text=True)
     assert f"/leads/import/{imp.id}/undo" not in page
+    assert 'id="import-no-undo"' in page and "undoes at most 1 at once, so it cannot be undone" in page
     refused = as_member.get(f"/leads/import/{imp.id}/undo")
     assert refused.status_code == 409 and "undoes at most 1 at once" in refused.get_data(as_text=True)
+
+
+def test_an_import_that_changed_nothing_says_so_and_offers_no_undo(as_member, member, stages):
+    imported(member, duplicates="skip")
+    again = imported(member, duplicates="skip")
+    page = as_member.get(f"/leads/import/{again.id}/progress").get_data(as_text=True)
+    assert 'id="import-nothing-new"' in page and "every row that named someone is already a lead" in page
+    assert f"/leads/import/{again.id}/undo" not in page
+    refused = as_member.get(f"/leads/import/{again.id}/undo")
+    assert refused.status_code == 409 and "nothing to undo" in refused.get_data(as_text=True)
+    first_page = as_member.get("/leads/import").get_data(as_text=True)
+    assert "import-nothing-new" not in first_page
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "99999999999999999999"])

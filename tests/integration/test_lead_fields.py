@@ -195,7 +195,7 @@ def test_an_import_with_german_headers_keeps_multi_line_cells_and_notes_a_bad_we
     [schmidt, hans] = leads_of(company="Schmidt KG")
     assert (schmidt.first_name, hans.first_name) == ("", "Hans")
     assert schmidt.website is None and schmidt.city == "Hamburg"
-    assert notes_of(schmidt) == ["Webseite “keine Webseite” could not be read as a web address, kept here"]
+    assert notes_of(schmidt) == ["Webseite “keine Webseite” could not be read as a web address; kept on the lead's timeline"]
 
 
 def test_a_strict_import_refuses_a_row_with_a_bad_website(stages):

@@ -154,7 +154,7 @@ def test_an_import_maps_country_and_region_columns_and_notes_a_bad_country(stage
     ada = lead_by_email("ada@example.com")
     assert ada.country is None  # the row still names a lead: it is created without the country, noted
     from tests.integration.test_import_cells import notes_of
-    assert notes_of(ada) == ["Mailing Country “Westeros” could not be read as a country, kept here"]
+    assert notes_of(ada) == ["Mailing Country “Westeros” could not be read as a country; kept on the lead's timeline"]
 
 
 def test_a_strict_import_refuses_a_bad_country(stages):

@@ -120,8 +120,8 @@ def test_lead_fields_drops_what_does_not_read_and_notes_it():
                       plan({"0": "first_name", "1": "email", "2": "phone", "3": "country"}))
     assert row.data == {"first_name": "Ada", "email": "ada@example.com"}
     assert row.cleaned == {"first_name": "Ada", "email": "ada@example.com"}  # what the batch path may take as is
-    assert row.notes == ["email also held “ada@example.org”, kept here",
-                         "phone “12” could not be read as a phone number, kept here"]
+    assert row.notes == ["email also held “ada@example.org”; kept on the lead's timeline",
+                         "phone “12” could not be read as a phone number; kept on the lead's timeline"]
 
 
 def test_lead_fields_on_a_strict_import_keeps_the_bad_value_for_capture_to_refuse():
@@ -138,7 +138,7 @@ def test_a_row_named_only_by_a_bad_email_is_rejected_naming_it():
 def test_a_bad_email_beside_a_company_leaves_a_business_lead_and_a_note():
     row = lead_fields(["nobody@invalid", "Acme"], plan({"0": "email", "1": "company"}))
     assert row.data == {"company": "Acme"}
-    assert row.notes == ["email “nobody@invalid” could not be read as an email address, kept here"]
+    assert row.notes == ["email “nobody@invalid” could not be read as an email address; kept on the lead's timeline"]
 
 
 def test_a_website_that_is_not_a_web_address_is_noted_not_fatal_unless_strict():
@@ -146,7 +146,7 @@ def test_a_website_that_is_not_a_web_address_is_noted_not_fatal_unless_strict():
     assert row.data == {"company": "Acme", "website": "acme.com"} and row.cleaned["website"] == "https://acme.com"
     row = lead_fields(["Acme", "ftp://acme"], plan({"0": "company", "1": "website"}))
     assert row.data == {"company": "Acme"}
-    assert row.notes == ["website “ftp://acme” could not be read as a web address, kept here"]
+    assert row.notes == ["website “ftp://acme” could not be read as a web address; kept on the lead's timeline"]
     strict = lead_fields(["Acme", "ftp://acme"], plan({"0": "company", "1": "website"}, strict=True))
     assert strict.data == {"company": "Acme", "website": "ftp://acme"}  # capture_lead refuses it
 
