@@ -15,6 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from app.services import ServiceError
+
+# Python's csv refuses a cell over 128 KiB and, read on past the refusal, restarts inside the quoted
+# cell, turning its lines into rows. A cell may be as long as an upload may be (its field then says
+# whether it takes it, and the timeline keeps what it does not).
+csv.field_size_limit(max(csv.field_size_limit(), 128 * 1024 * 1024))
 from app.services.csv_headers import guess_field
 
 MAX_COLUMNS = 200

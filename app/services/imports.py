@@ -783,10 +783,15 @@ class _BatchRun:
         read = [self._read(record) for record in taken]
         fast = not self.by_row and not plan.apply_rules and self._start()
         identities = None
-        if fast and plan.on_duplicate != OnDuplicate.keep:
+        if not self.by_row and plan.on_duplicate != OnDuplicate.keep:
             rows = [ready.cleaned for _, _, ready in read if ready is not None]
-            hold_many(rows)  # other captures of these people commit first, and are found below
-            identities = IdentityBatch().load(rows)
+            # Every row's identity keys before any stage row is locked (a new lead's place), in the
+            # order a single capture takes them: rows taking their keys one by one after an earlier
+            # row locked the stage deadlocked against captures and other imports. Other captures of
+            # these people commit first, and are found below.
+            hold_many(rows)
+            if fast:
+                identities = IdentityBatch().load(rows)
         savepoints = done = 0
         for record, (row, outcome, ready) in zip(taken, read):
             if done and (savepoints >= self.SAVEPOINTS or time.monotonic() - started >= BATCH_SECONDS):
@@ -850,7 +855,7 @@ class _BatchRun:
             row = _read_record(record, self.plan)
         except RowRejected as exc:
             return None, self._rejected(record, exc), None
-        if self.by_row or self.plan.apply_rules:
+        if self.by_row:
             return row, None, None
         try:
             ready = prepare(row.data, source=self.plan.source, origin=row.origin, region=self.plan.region,

@@ -293,3 +293,18 @@ def test_two_imported_leads_merge_and_their_ledger_rows_follow_and_come_back_on_
     assert ledger(imp.id)[5][1] == ada.id  # Linus's row now names the lead he is part of
     undo_merge(merge.id, member.id)
     assert ledger(imp.id)[5][1] == lead("linus@example.com").id
+
+
+def test_a_cell_over_128_kib_is_one_cell_and_the_rows_after_it_are_imported(stages):
+    """Python's csv refuses cells over 128 KiB by default and then read the cell's lines as rows."""
+    note = "\n".join(["Hi team", "Thanks", "Bob Builder"] * 8000)  # ~180 KB, line breaks inside quotes
+    imp = run_import(queued(csv_bytes([["Email", "Name", "Description"],
+                                       ["ada@example.com", "Ada", "short"],
+                                       ["grace@example.com", "Grace", note],
+                                       ["linus@example.com", "Linus", "after the long one"]]), duplicates="skip").id)
+    assert imp.status == "done" and imp.rows_done == 3
+    rows = ledger(imp.id)
+    assert sorted(rows) == [2, 3, 4]
+    assert rows[2][0] == rows[4][0] == "created"
+    assert lead("linus@example.com").description == "after the long one"
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 3
