@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Request, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.security import safe_join
@@ -21,7 +22,7 @@ from app import filters
 from app.extensions import db, limiter, login_manager
 from app.models import User
 from app.models.appointment import STATUS_LABELS
-from app.services import INT32_MAX, ServiceError, contention, utcnow, whole_number
+from app.services import INT32_MAX, ServiceError, contention, foreign_key_violation, utcnow, whole_number
 from app.services.auth import load_session, load_session_with_unread
 from app.services.notifications import unread_count
 
@@ -303,6 +304,19 @@ def install(app: Flask) -> None:
         db.session.rollback()
         g.retry_after = 1
         return error_reply(503, MESSAGES[503])
+
+    @app.errorhandler(StaleDataError)
+    @app.errorhandler(ObjectDeletedError)
+    @app.errorhandler(IntegrityError)
+    def removed_meanwhile(exc: Exception):
+        # Two people at the same moment: what this request read was removed (an import undone, a
+        # lead merged or deleted) before it wrote. Nothing was saved; reloading shows what is there.
+        if isinstance(exc, IntegrityError) and not foreign_key_violation(exc):
+            return unexpected(exc)
+        app.logger.warning("Refused a change to something removed meanwhile: %s", exc)
+        db.session.rollback()
+        return error_reply(409, "Someone removed or changed this at the same moment, so nothing was saved. "
+                                "Reload the page to see what is there now.")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -5,10 +5,12 @@ import json
 from http import HTTPStatus
 
 from flask import Blueprint, Flask, current_app, request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from app.services import ServiceError, contention
+from app.services import ServiceError, contention, foreign_key_violation
 
 PROBLEM_TYPE = "application/problem+json"
 VALIDATION = "urn:leadboard:problem:validation"
@@ -96,6 +98,11 @@ def _unexpected(exc: Exception):
         db.session.rollback()
         return problem_response(503, "Another change to the same leads was being saved at that moment, so "
                                      "nothing was saved. Retry the request.", headers={"Retry-After": "1"})
+    if isinstance(exc, (StaleDataError, ObjectDeletedError)) or (isinstance(exc, IntegrityError)
+                                                                 and foreign_key_violation(exc)):
+        db.session.rollback()  # what the request read was removed by another change at the same moment
+        return problem_response(409, "The lead or record this request changes was removed or changed by another "
+                                     "request at the same moment, so nothing was saved. Read it again.")
     current_app.logger.exception("Unhandled error in the API")
     return problem_response(500, "Something went wrong on our side. Retry the request "
                                  "(with the same Idempotency-Key, if you sent one).")

@@ -164,6 +164,13 @@ def contention(exc: BaseException) -> bool:
     return state in CONTENTION_SQLSTATES or "database is locked" in str(orig or "")
 
 
+def foreign_key_violation(exc: BaseException) -> bool:
+    """Whether a database error is a row pointing at another that is gone (removed meanwhile)."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state == "23503" or "FOREIGN KEY constraint failed" in str(orig or "")
+
+
 # --- reading the team's settings once per transaction -------------------------------------------
 
 MEMO = "leadboard_transaction_memo"

@@ -24,6 +24,7 @@ from app.models import ImportRow, Lead, LeadImport, LeadMerge, TimelineEntry, Us
 from app.services import Conflict, Forbidden, ServiceError, atomic, utcnow
 from app.services.csv_reading import BOM, CsvLines
 from app.services.export import EXPORT_BATCH, streamed
+from app.services.identity import hold_many
 from app.services.imports import get_import
 from app.services.leads import json_value, touch
 from app.services.scoring import rescore
@@ -145,8 +146,8 @@ def undo_refusal(imp: LeadImport, actor: User, now: datetime | None = None) -> S
         return NotYours("undo")
     if imp.undone_at is not None:
         return ImportUndoRefused(f"This import was already undone on {imp.undone_at:%Y-%m-%d at %H:%M} UTC.")
-    if imp.status != "done" or imp.finished_at is None:
-        return ImportUndoRefused("Only a finished import can be undone.")
+    if imp.status not in ("done", "failed") or imp.finished_at is None:  # a stopped one keeps what it saved
+        return ImportUndoRefused("Only a finished or stopped import can be undone.")
     if (now or utcnow()) - imp.finished_at > UNDO_WINDOW:
         return UndoExpired()
     if imp.created_count + imp.updated_count > UNDO_LIMIT:
@@ -188,6 +189,7 @@ def undo_import(import_id: int, actor_id: int, now: datetime | None = None) -> U
         if len(rows) > UNDO_LIMIT:
             raise TooLargeToUndo(len(rows))
         created = sorted({r.lead_id for r in rows if r.outcome == "created"})
+        _hold(sorted({r.lead_id for r in rows}))
         kept: dict[int, str] = {}
         for chunk in _chunks(created):
             # Anything on a lead's timeline after the import finished (a note, a move, a capture of
@@ -213,6 +215,23 @@ def undo_import(import_id: int, actor_id: int, now: datetime | None = None) -> U
                            .execution_options(synchronize_session=False))
     db.session.expire_all()
     return Undone(removed=len(removed), reverted=reverted, kept=sorted(kept))
+
+
+def _hold(lead_ids: list[int]) -> None:
+    """Wait for whatever is changing these leads to commit, and keep them still until the undo has:
+    the identity locks a capture of the same person takes (identity.hold_many), then the rows
+    themselves (FOR UPDATE, in id order), so a capture, a note or an edit either committed before
+    the checks below read the timeline (the lead is kept) or waits and finds the lead gone. SQLite
+    writes one transaction at a time: nothing to do there."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    people = []
+    for chunk in _chunks(lead_ids):
+        people += [r._asdict() for r in db.session.execute(
+            select(Lead.email, Lead.phone, Lead.first_name, Lead.last_name, Lead.company).where(Lead.id.in_(chunk)))]
+    hold_many(people)
+    for chunk in _chunks(lead_ids):
+        db.session.execute(select(Lead.id).where(Lead.id.in_(chunk)).order_by(Lead.id).with_for_update())
 
 
 def _revert(rows, created: set[int], actor_id: int, now: datetime, context: dict) -> int:

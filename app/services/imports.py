@@ -690,7 +690,8 @@ def run_import(import_id: int, *, region: str | None = None, batch_rows: int = B
         return None
     except Exception as exc:
         message = exc.message if isinstance(exc, ServiceError) else \
-            f"The import stopped unexpectedly ({type(exc).__name__}). The rows counted here were saved."
+            f"The import stopped unexpectedly ({type(exc).__name__}). The rows counted here were saved; " \
+            "undo the import to remove them, or import the file again (rows already saved are skipped)."
         with atomic():
             db.session.execute(update(LeadImport).where(LeadImport.id == import_id, LeadImport.status == "running")
                                .values(status="failed", error=message, finished_at=utcnow())

@@ -392,3 +392,17 @@ def test_utf16_exports_from_spreadsheets_import_too(stages):
     assert (imp.encoding, imp.delimiter) == ("utf-16", "\t")
     run_import(imp.id)
     assert db.session.scalar(select(Lead.first_name)) == "Zoë"
+
+
+def test_a_stopped_import_can_be_undone_and_removes_what_it_saved(stages, admin, monkeypatch):
+    from app.services import import_ledger
+    monkeypatch.setattr(imports, "BATCH_SECONDS", 60.0)
+    rows = [["Email", "First Name"]] + [[f"p{i}@example.com", f"P{i}"] for i in range(200)]
+    imp = queued(csv_bytes(rows), chunk_bytes=1024)
+    db.session.execute(ImportChunk.__table__.delete().where(ImportChunk.import_id == imp.id, ImportChunk.seq == 3))
+    db.session.commit()
+    imp = run_import(imp.id, batch_rows=25)
+    assert imp.status == "failed" and imp.created_count > 0 and count(Lead) == imp.created_count
+    assert import_ledger.undo_refusal(imp, admin) is None
+    undone = import_ledger.undo_import(imp.id, admin.id)
+    assert undone.removed == imp.created_count and count(Lead) == 0

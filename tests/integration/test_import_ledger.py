@@ -308,3 +308,74 @@ def test_a_cell_over_128_kib_is_one_cell_and_the_rows_after_it_are_imported(stag
     assert rows[2][0] == rows[4][0] == "created"
     assert lead("linus@example.com").description == "after the long one"
     assert db.session.scalar(select(func.count()).select_from(Lead)) == 3
+
+
+def test_undo_waits_for_a_capture_of_the_same_person_and_then_keeps_the_lead(app, database_url, member, stages):
+    """An undo that read "nothing since" and then deleted used to remove a lead a capture was writing
+    into at that moment (PostgreSQL): the undo now takes the capture's identity locks first."""
+    import threading
+    import time
+
+    from app.services import atomic, identity
+    from app.services.leads import add_note
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time")
+    imp = imported(member)
+    ada_id, member_id, imp_id = lead("ada@example.com").id, member.id, imp.id
+    held, go, outcome = threading.Event(), threading.Event(), {}
+
+    def capture_meanwhile():
+        with app.app_context():
+            try:
+                with atomic():
+                    identity.hold({"email": "ada@example.com"})  # as capture_lead does, first
+                    held.set()
+                    go.wait(10)
+                    add_note(ada_id, "Same person, sent the form again", member_id)
+            finally:
+                db.session.remove()
+
+    def undo():
+        with app.app_context():
+            try:
+                outcome["undone"] = import_ledger.undo_import(imp_id, member_id)
+            except Exception as exc:  # the outcome under test
+                outcome["undone"] = exc
+            finally:
+                db.session.remove()
+
+    capturing = threading.Thread(target=capture_meanwhile)
+    capturing.start()
+    assert held.wait(10)
+    undoing = threading.Thread(target=undo)
+    undoing.start()
+    time.sleep(0.5)
+    assert undoing.is_alive(), "the undo went ahead while a capture of the same person was open"
+    go.set()
+    capturing.join(20)
+    undoing.join(20)
+    assert outcome["undone"].kept == [ada_id] and outcome["undone"].removed == 2  # Grace and Linus
+    db.session.expire_all()
+    assert lead("ada@example.com") is not None
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry).where(
+        TimelineEntry.lead_id == ada_id, TimelineEntry.kind == "note")) == 1
+
+
+def test_a_change_to_something_removed_meanwhile_is_a_409_not_a_500(app):
+    """What a request read was removed by another at the same moment (a lead an undo deleted): the
+    database refuses the write; the person hears that, and nothing was saved."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    class Orig(Exception):
+        sqlstate = "23503"
+
+    for exc in (StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched."),
+                IntegrityError("INSERT INTO notes ...", {}, Orig("violates foreign key constraint"))):
+        with app.test_request_context("/leads/1/notes", method="POST"):
+            handler = app._find_error_handler(exc, [])
+            page, status = handler(exc)
+            assert status == 409 and "removed or changed this at the same moment" in page
+    unique = IntegrityError("INSERT INTO tags ...", {}, Exception("UNIQUE constraint failed: tags.name"))
+    with app.test_request_context("/leads/1/notes", method="POST"):
+        assert app._find_error_handler(unique, [])(unique)[1] == 500  # a bug stays a bug
