@@ -114,8 +114,8 @@ def import_preview(import_id: int):
     imp = imports.get_import(import_id)
     if imp.status != "uploaded":
         return redirect(url_for("leads.import_progress", import_id=imp.id))
-    if request.method == "POST" and not import_ledger.may_manage(imp, current_user):
-        raise import_ledger.NotYours("start")
+    if not import_ledger.may_manage(imp, current_user):  # a file not imported yet is its uploader's
+        raise import_ledger.NotYours("see or start")
     form = _options_form(imp)
     status = 422 if form.is_submitted() else 200
     rows = imports.preview_rows(imp.id, imports.SAMPLE_ROWS)
@@ -197,6 +197,7 @@ def _ledger(imp) -> dict:
     return {"counts": import_ledger.outcome_counts(imp.id), "outcome": outcome, "outcomes": import_ledger.OUTCOMES,
             "ledger": import_ledger.rows_page(imp.id, outcome, whole_number(request.args.get("after"))),
             "can_undo": refusal is None, "undo_deadline": import_ledger.undo_deadline(imp),
+            "may_download": import_ledger.may_manage(imp, current_user),
             # Said on the page rather than leaving the button out without a word.
             "undo_refused": refusal.message if isinstance(refusal, import_ledger.TooLargeToUndo) else None}
 
@@ -253,12 +254,16 @@ def _csv_download(lines, filename: str) -> Response:
 @bp.get("/import/<int:import_id>/rejected.csv")
 def import_rejected(import_id: int):
     imp = imports.get_import(import_id)
+    if not import_ledger.may_manage(imp, current_user):  # rows as they were in the file
+        raise import_ledger.NotYours("download the rows of")
     return _csv_download(imports.rejected_rows_csv(imp.id), f"import-{imp.id}-rejected-rows.csv")
 
 
 @bp.get("/import/<int:import_id>/rows.csv")
 def import_report(import_id: int):
     imp = imports.get_import(import_id)
+    if not import_ledger.may_manage(imp, current_user):
+        raise import_ledger.NotYours("download the rows of")
     return _csv_download(import_ledger.row_report_csv(imp.id), f"import-{imp.id}-row-report.csv")
 
 

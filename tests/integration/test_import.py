@@ -289,10 +289,10 @@ def test_rows_with_too_many_values_are_rejected_not_shifted(stages):
     assert "has 3 values but the header has 2 columns" in db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected")).lower()
 
 
-def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_defused(as_member, stages):
+def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_defused(as_member, member, stages):
     data = csv_bytes([["Email", "Company"], ["ok@example.com", "Fine"], ["=HYPERLINK(\"x\")", "-Evil"],
                       ["", "N/A"]])
-    imp = run_import(queued(data, strict=True).id)
+    imp = run_import(queued(data, strict=True, created_by_id=member.id).id)
     response = as_member.get(f"/leads/import/{imp.id}/rejected.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -303,8 +303,8 @@ def test_the_rejected_rows_download_gives_row_reason_and_values_with_formulas_de
     assert rows[2][0] == "4" and "no name, company, email or phone" in rows[2][1]
 
 
-def test_the_finished_progress_fragment_shows_the_counts_and_stops_polling(as_member, stages, existing):
-    imp = run_import(queued(HUBSPOT.encode(), strict=True).id)
+def test_the_finished_progress_fragment_shows_the_counts_and_stops_polling(as_member, member, stages, existing):
+    imp = run_import(queued(HUBSPOT.encode(), strict=True, created_by_id=member.id).id)
     response = as_member.get(f"/leads/import/{imp.id}/progress", htmx=True)
     fragment = response.get_data(as_text=True)
     assert "<html" not in fragment and 'id="import-progress"' in fragment and "hx-trigger" not in fragment

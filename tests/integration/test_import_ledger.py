@@ -76,8 +76,8 @@ def test_importing_the_same_file_twice_creates_nothing_new(stages):
     assert rows[2][1] == lead("ada@example.com").id and rows[2][2] == "Already a lead (same email)."
 
 
-def test_the_result_page_lists_rows_by_outcome_with_lead_names_and_pages_by_row_number(as_member, stages, known):
-    imp = imported()
+def test_the_result_page_lists_rows_by_outcome_with_lead_names_and_pages_by_row_number(as_member, member, stages, known):
+    imp = imported(member)
     page = as_member.get(f"/leads/import/{imp.id}/progress").get_data(as_text=True)
     assert 'id="ledger-count-created">1<' in page and 'id="ledger-count-rejected">1<' in page
     ada = lead("ada@example.com")
@@ -94,8 +94,8 @@ def test_the_result_page_lists_rows_by_outcome_with_lead_names_and_pages_by_row_
     assert [line.row_number for line in rest.lines] == [4, 5] and rest.next_after is None
 
 
-def test_the_row_report_csv_has_every_row_with_the_rejected_rows_values(as_member, stages, known):
-    imp = imported()
+def test_the_row_report_csv_has_every_row_with_the_rejected_rows_values(as_member, member, stages, known):
+    imp = imported(member)
     response = as_member.get(f"/leads/import/{imp.id}/rows.csv")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["Row", "Outcome", "Lead", "Lead email", "Reason", "Email", "First name", "Last name", "Company"]
@@ -251,6 +251,23 @@ def test_a_member_cannot_start_or_change_anothers_upload(as_member, make_user, s
     assert header.status_code == 403
     db.session.expire_all()
     assert (db.session.get(LeadImport, upload.id).status, db.session.get(LeadImport, upload.id).header_row) == ("uploaded", 1)
+    preview = as_member.get(f"/leads/import/{upload.id}")  # the file's rows are its uploader's until imported
+    assert preview.status_code == 403 and "ada@example.com" not in preview.get_data(as_text=True)
+
+
+def test_the_rows_of_anothers_import_are_for_them_and_admins(app, as_member, admin, make_user, stages):
+    from tests.conftest import Web
+    as_admin = Web(app.test_client())
+    as_admin.login(admin)
+    someone = make_user(name="Someone Else")
+    imp = imported(someone)
+    page = as_member.get(f"/leads/import/{imp.id}/progress").get_data(as_text=True)
+    assert "Import finished" in page and f"/leads/import/{imp.id}/rows.csv" not in page
+    for path in (f"/leads/import/{imp.id}/rows.csv", f"/leads/import/{imp.id}/rejected.csv"):
+        refused = as_member.get(path)
+        assert refused.status_code == 403 and "not-an-email" not in refused.get_data(as_text=True)
+        allowed = as_admin.get(path)
+        assert allowed.status_code == 200 and "not-an-email" in allowed.get_data(as_text=True)
 
 
 def test_an_import_too_large_to_undo_offers_no_undo(as_member, member, stages, monkeypatch):
