@@ -125,6 +125,26 @@ def test_notes_below_the_table_are_rejected_with_a_reason_never_imported(stages)
     assert db.session.scalar(select(Lead).where(Lead.first_name == "Bob")) is None
 
 
+def test_lone_first_cells_after_a_blank_line_are_leads_when_the_table_goes_on(stages):
+    """A blank line in the middle of a table, then businesses with only a company: leads, since rows
+    of leads follow them; the same rows at the very end of the file are notes."""
+    data = csv_bytes([["Company", "Email", "Phone"], ["Engines Ltd", "ada@example.com", ""], [],
+                      ["Generated Power Inc", "", ""], ["Total 4 Fitness", "", ""],
+                      ["Navy Yard", "grace@example.com", ""], [], ["Kernel Works", "", ""]])
+    imp = run_import(queued(data).id)
+    assert (imp.created_count, imp.rejected_count) == (4, 1)
+    assert set(db.session.scalars(select(Lead.company))) == {"Engines Ltd", "Generated Power Inc", "Total 4 Fitness",
+                                                            "Navy Yard"}
+    assert list(rejections()) == [8] and rejections()[8].startswith("Looks like a note below the table")
+
+
+def test_a_list_of_companies_keeps_its_lone_names_after_a_blank_line(stages):
+    data = csv_bytes([["Company", "Website", "Phone"], ["Engines Ltd", "", ""], ["Navy Yard", "", ""], [],
+                      ["Kernel Works", "", ""], ["Acme Corp", "", ""]])
+    imp = run_import(queued(data).id)
+    assert (imp.created_count, imp.rejected_count) == (4, 0)
+
+
 def test_a_row_with_only_its_first_cell_in_the_middle_of_the_table_is_still_a_lead(stages):
     data = csv_bytes([["Name", "Email"], ["Ada Lovelace", "ada@example.com"], ["Grace Hopper", ""],
                       ["Linus Torvalds", "linus@example.com"]])

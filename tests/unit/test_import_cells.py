@@ -104,6 +104,11 @@ def test_inspect_sample_reports_the_header_line_and_the_lines_above_it():
     (["© 2024 Acme", "", ""], False, True), (["Some note", "", ""], True, True),
     (["Some person", "", ""], False, False), (["ada@example.com", "", ""], True, False),
     (["Total Fitness", "gym@example.com", ""], False, False), (["", "Total: 3", ""], True, False),
+    # companies whose names begin like a note
+    (["Generated Power Inc", "", ""], False, False), (["Total 4 Fitness", "", ""], False, False),
+    (["Created Edge Ltd", "", ""], False, False), (["Confidential Ventures", "", ""], False, False),
+    (["Records Management Inc", "", ""], False, False), (["Total leads: 12", "", ""], False, True),
+    (["Export date: 2024-07-11", "", ""], False, True),
 ])
 def test_a_note_below_the_table_is_told_from_a_lead(cells, after_gap, expected):
     assert is_footnote(cells, 3, after_gap) is expected
