@@ -366,9 +366,29 @@ class Plan:
     header_of: dict[str, str] = field(default_factory=dict)
     strict: bool = False  # a value a field cannot take rejects the row (else: left out, kept on the timeline)
     date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date custom field
-    custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by key
+    custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by the mapping's key
     filename: str = ""
     header_row: int | None = None  # the header's record number; None: the file's first non-blank record
+    custom_ids: dict[str, int] = field(default_factory=dict)  # the mapping's key -> the field's id
+    owner_gone: str | None = None  # the default owner's name, once deactivated during the import
+
+    def pool_note(self) -> str:
+        return f"In the pool: {self.owner_gone}, the import's owner, was deactivated during the import"
+
+    def refresh(self) -> None:
+        """At each batch, the settings as they are now: a custom field renamed during the import
+        keeps its column (under its new key), one deleted is left out and noted on each row; new
+        leads go to the pool once the default owner has been deactivated."""
+        by_id = {f.id: f for f in custom_fields.definitions()}
+        self.custom = {key: by_id[i] for key, i in self.custom_ids.items() if i in by_id}
+        for key, custom in self.custom.items():
+            header = self.header_of.get(custom_fields.form_name(key))
+            if header is not None:
+                self.header_of[custom_fields.form_name(custom.key)] = header
+        if self.owner_id is not None:
+            owner = db.session.get(User, self.owner_id)
+            if owner is None or not owner.active:
+                self.owner_gone, self.owner_id = owner.name if owner else "the chosen owner", None
 
     @classmethod
     def of(cls, imp: LeadImport, region: str) -> Plan:
@@ -389,7 +409,7 @@ class Plan:
                    region=region, header_of=header_of, apply_rules=bool(imp.apply_rules), strict=bool(imp.strict),
                    date_order=imp.date_order or import_cells.default_date_order(region or default_phone_region()),
                    custom={f.key: f for f in custom_fields.definitions()}, filename=imp.filename,
-                   header_row=imp.header_row)
+                   header_row=imp.header_row, custom_ids={f.key: f.id for f in custom_fields.definitions()})
 
 
 @dataclass
@@ -574,19 +594,24 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
             value = money_text(value)
         elif name.startswith(CUSTOM_TARGET):
             custom = plan.custom.get(name.removeprefix(CUSTOM_TARGET))
-            if custom is not None and custom.kind == "date":
+            if custom is None:  # deleted since the import started
+                read.notes.append(f"{read._header(name, index)} “{value}”: its custom field was deleted during the "
+                                  "import; kept on the lead's timeline")
+                continue
+            if custom.kind == "date":
                 value = import_cells.date_text(value, plan.date_order)
-            elif custom is not None and custom.kind in ("number", "money"):
+            elif custom.kind in ("number", "money"):
                 value = import_cells.number_text(value, money=custom.kind == "money")
-            elif custom is not None and custom.kind == "multi_choice" and value.startswith("["):
+            elif custom.kind == "multi_choice" and value.startswith("["):
                 value = _listed(value)
         value = read.first_readable(name, index, value) if name in MULTI_VALUED else read.readable(name, index, value)
         if value is None:
             continue
-        if name.startswith(CUSTOM_TARGET):
-            data.setdefault("custom", {})[name.removeprefix(CUSTOM_TARGET)] = value
+        if name.startswith(CUSTOM_TARGET):  # under the field's key now (renamed during the import)
+            data.setdefault("custom", {})[plan.custom[name.removeprefix(CUSTOM_TARGET)].key] = value
         else:
             data[name] = value
+
     try:
         if not identifies(data):
             raise RowRejected("Has no name, company, email or phone number, so there is no lead to import.")
@@ -641,6 +666,8 @@ def _capture_row(number: int, row: Row, plan: Plan) -> RowOutcome:
         # Left alone, notes included: a value it could not take is no news about this lead.
         return RowOutcome(number, "skipped", lead_id, f"Already a lead (same {captured.matched_on}).",
                           lead=captured.lead)
+    if captured.created and plan.owner_gone:
+        row.notes.append(plan.pool_note())
     _record_notes(lead_id, row, plan)
     reason = "; ".join(brief(note) for note in row.notes) or None  # in full on its timeline
     if captured.created:
@@ -734,6 +761,7 @@ def _import_rows(plan: Plan, encoding: str, delimiter: str, size: int, batch_row
         with atomic():  # one batch: its leads, rejections and progress counters commit together
             # Held for the batch so capture_lead's lookups of them hit the session, not the database
             # (the identity map keeps only what something references).
+            plan.refresh()
             held = [db.session.get(Stage, plan.stage_id) if plan.stage_id else None,
                     db.session.get(User, plan.owner_id) if plan.owner_id else None]
             taken = source.take(batch_rows, BATCH_SECONDS)
@@ -890,6 +918,8 @@ class _BatchRun:
                 self.outcomes.append(outcome)
             return
         for record, row, lead in waiting:
+            if self.plan.owner_gone:
+                row.notes.append(self.plan.pool_note())
             _record_notes(lead.id, row, self.plan)
             self.outcomes.append(RowOutcome(record.number, "created", lead.id,
                                             "; ".join(brief(note) for note in row.notes) or None))

@@ -90,3 +90,57 @@ def test_the_export_has_a_column_per_custom_field_and_imports_back(as_member, fi
     assert (imp.created_count, imp.rejected_count) == (2, 0)
     ada = db.session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
     assert cf.values_for([ada.id])[ada.id]["modules"] == ["CRM", "Chat"]
+
+
+def test_a_custom_field_renamed_or_deleted_during_the_import_rejects_no_row(fields, stages, admin, monkeypatch):
+    """An admin renames one field's key and deletes another between two batches: the renamed one
+    keeps its column; the deleted one's values go to each later lead's timeline; no row is refused."""
+    from app.services import imports
+    monkeypatch.setattr(imports, "BATCH_SECONDS", 60.0)
+    rows = [["Email", "Budget (USD)", "plan"]] + [[f"p{i}@example.com", str(100 + i), "Pro"] for i in range(6)]
+    imp = queued(csv_bytes(rows), mapping={"1": "custom:budget", "2": "custom:plan"})
+    refresh, calls = imports.Plan.refresh, []
+
+    def changed_between_batches(plan):
+        calls.append(plan)
+        if len(calls) == 2:
+            cf.update_field(fields["budget"].id, FieldSettings("Budget", key="budget_usd", kind="money"), admin.id)
+            cf.delete_field(fields["plan"].id, admin.id)
+        refresh(plan)
+
+    monkeypatch.setattr(imports.Plan, "refresh", changed_between_batches)
+    imp = run_import(imp.id, batch_rows=3)
+    assert (imp.created_count, imp.rejected_count) == (6, 0)
+    leads = db.session.scalars(select(Lead).order_by(Lead.email)).all()
+    values = cf.values_for([lead.id for lead in leads])
+    assert [values[lead.id] for lead in leads] == [{"budget_usd": Decimal(100 + i)} for i in range(6)]
+    later = {lead.email: lead.id for lead in leads[3:]}
+    notes = db.session.execute(select(TimelineEntry.lead_id, TimelineEntry.data).where(
+        TimelineEntry.kind == "import_notes")).all()
+    assert {lead_id for lead_id, _ in notes} == set(later.values())
+    assert all(data["notes"] == ["plan “Pro”: its custom field was deleted during the import; kept on the lead's "
+                                 "timeline"] for _, data in notes)
+
+
+def test_new_leads_go_to_the_pool_once_the_imports_owner_is_deactivated(stages, admin, member, monkeypatch):
+    from app.services import imports
+    from app.services.users import set_active
+    monkeypatch.setattr(imports, "BATCH_SECONDS", 60.0)
+    rows = [["Email"]] + [[f"p{i}@example.com"] for i in range(4)]
+    imp = queued(csv_bytes(rows), default_owner_id=member.id)
+    refresh, calls = imports.Plan.refresh, []
+
+    def deactivated_between_batches(plan):
+        calls.append(plan)
+        if len(calls) == 2:
+            set_active(member.id, False)
+        refresh(plan)
+
+    monkeypatch.setattr(imports.Plan, "refresh", deactivated_between_batches)
+    imp = run_import(imp.id, batch_rows=2)
+    assert (imp.created_count, imp.rejected_count) == (4, 0)
+    owners = dict(db.session.execute(select(Lead.email, Lead.owner_id)).all())
+    assert owners == {"p0@example.com": member.id, "p1@example.com": member.id,
+                      "p2@example.com": None, "p3@example.com": None}
+    reasons = dict(db.session.execute(select(ImportRow.row_number, ImportRow.reason)).all())
+    assert reasons[2] is None and reasons[4] == "In the pool: Max Member, the import's owner, was deactivated during the import"
