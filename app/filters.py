@@ -195,7 +195,20 @@ def money_field_labels() -> frozenset[str]:
 sequence_reasons = {**STOP_REASONS, **SKIP_REASONS}
 
 
+def file_size(size: int | None) -> str:
+    """927 bytes, 14 KB, 3.2 MB (decimal units, as file managers show them)."""
+    size = int(size or 0)
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if size >= 10 else f"{size:.1f} {unit}"
+    return ""
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(file_size)
     app.add_template_filter(score_band)
     app.add_template_filter(score_reasons)
     app.add_template_filter(money)

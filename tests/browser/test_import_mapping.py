@@ -39,7 +39,7 @@ def test_the_header_line_is_shown_changed_by_keyboard_and_the_date_order_asked(n
                                                    "buffer": PREAMBLE})
     page.get_by_role("button", name="Upload and preview").press("Enter")
 
-    expect(page.get_by_role("heading", name="Header found on line 5")).to_be_visible()
+    expect(page.get_by_role("heading", name="Column names on line 5")).to_be_visible()
     expect(page.get_by_role("group", name="Dates like 03/04/2024 in this file")).to_be_visible()
     lines = page.get_by_label("The column names are on")
     expect(lines).to_have_value("5")
@@ -53,7 +53,7 @@ def test_the_header_line_is_shown_changed_by_keyboard_and_the_date_order_asked(n
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Use this line as the header")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Header found on line 6")).to_be_visible()
+    expect(page.get_by_role("heading", name="Column names on line 6")).to_be_visible()
     expect(page.get_by_role("group", name="Dates like 03/04/2024 in this file")).to_have_count(0)
     expect(page.get_by_role("combobox", name="Ada", exact=True)).to_have_value("ignore")  # the mapping was guessed again
 
@@ -62,7 +62,7 @@ def test_the_header_line_is_shown_changed_by_keyboard_and_the_date_order_asked(n
     page.keyboard.press("ArrowUp")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Header found on line 5")).to_be_visible()
+    expect(page.get_by_role("heading", name="Column names on line 5")).to_be_visible()
     expect(page.get_by_role("combobox", name="Email", exact=True)).to_have_value("email")
 
     day_first = page.get_by_label("Day first: 03/04/2024 is 3 April 2024")

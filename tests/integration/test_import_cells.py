@@ -156,7 +156,7 @@ def test_choosing_another_header_line_reads_its_names_and_guesses_the_mapping_ag
     upload(as_member, PREAMBLE)
     imp = latest_import()
     page = as_member.get(f"/leads/import/{imp.id}").get_data(as_text=True)
-    assert "Header found on line 5" in page
+    assert "Column names on line 5" in page
     assert re.search(r'<option value="5" selected>Line 5: First Name · Last Name · Email', page)
     assert '<option value="1">Line 1: Contacts export</option>' in page
 

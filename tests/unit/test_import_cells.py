@@ -166,3 +166,10 @@ def test_a_json_list_of_tags_becomes_a_list_of_tags():
     assert row.data["tags"] == "VIP; Customer"
     row = lead_fields(["Ada", '"VIP","Customer"'], plan({"0": "first_name", "1": "tags"}))
     assert row.data["tags"] == "VIP,Customer"  # Mailchimp's quoted tags, as before
+
+
+@pytest.mark.parametrize("size, shown", [(0, "0 bytes"), (1, "1 byte"), (927, "927 bytes"), (14_200, "14 KB"),
+                                         (3_240_000, "3.2 MB"), (52_000_000, "52 MB"), (2_500_000_000, "2.5 GB")])
+def test_a_file_size_reads_as_people_say_it(size, shown):
+    from app.filters import file_size
+    assert file_size(size) == shown
