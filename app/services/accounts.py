@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Invitation, Role, User, UserSession
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, taken_as, utcnow
 from app.services.auth import DUMMY_HASH, check_password_strength, hash_password, verify_password
 from app.services.team_settings import identity
@@ -229,6 +230,7 @@ def invite(email: str, role: str, name: str, actor_id: int, now: datetime | None
                                 invited_by_id=actor_id, created_at=now, sent_at=now)
         db.session.add(invitation)
         db.session.flush()
+        audit.record(actor_id, "user.invited", f"{address} as {role}")
         _send_invitation(invitation, now)
     return invitation
 

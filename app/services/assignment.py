@@ -27,6 +27,7 @@ from app.models import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead,
     Role, Target, User,
 )
+from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, availability, clean_name, conditions, settings_cache, transaction_memo, utcnow,
 )
@@ -419,7 +420,7 @@ def _check_rule(target: str, user_id: int | None, group_id: int | None, cap: int
 
 
 def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, user_id: int | None = None,
-              group_id: int | None = None, cap: int | None = None) -> AssignmentRule:
+              group_id: int | None = None, cap: int | None = None, actor_id: int | None = None) -> AssignmentRule:
     """Add a rule at the end of the list (rule_id None) or change one; clears its broken flag.
 
     `condition` is conditions.check()'s result ({} for every lead). Raises ServiceError naming the field."""
@@ -438,6 +439,7 @@ def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, u
         rule.user_id = user_id if target == Target.person.value else None
         rule.group_id = None if target == Target.person.value else group_id
         rule.broken_since = rule.broken_reason = None
+        audit.record(actor_id, "assignment_rule.saved", f"Assignment rule {name}")
         if rule_id is None:
             db.session.add(rule)
             db.session.flush()
@@ -452,9 +454,11 @@ def set_enabled(rule_id: int, enabled: bool) -> AssignmentRule:
     return rule
 
 
-def delete_rule(rule_id: int) -> None:
+def delete_rule(rule_id: int, actor_id: int | None = None) -> None:
     with atomic():
-        db.session.delete(get_rule(rule_id))
+        rule = get_rule(rule_id)
+        audit.record(actor_id, "assignment_rule.deleted", f"Assignment rule {rule.name}")
+        db.session.delete(rule)
 
 
 def rename_condition_field(old: str, new: str) -> int:

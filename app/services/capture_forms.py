@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import CaptureForm, Lead, Stage
+from app.services import audit
 from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
@@ -150,13 +151,14 @@ def _check_custom(asked: dict) -> list:
     return [{"field_id": f.id, "required": asked[f.id] == "required"} for f in defined if f.id in asked]
 
 
-def create_form(settings: FormSettings) -> CaptureForm:
+def create_form(settings: FormSettings, actor_id: int | None = None) -> CaptureForm:
     """Add an active form; raises ServiceError naming the bad field."""
     try:
         with atomic():
             values = _check(settings, None)
             form = CaptureForm(**values, active=True, submissions=0, spam_count=0, created_at=utcnow())
             db.session.add(form)
+            audit.record(actor_id, "capture_form.added", f"Form {form.name}")
     except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
         raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
                            field="slug") from None
@@ -185,11 +187,12 @@ def set_active(form_id: int, active: bool) -> CaptureForm:
     return form
 
 
-def delete_form(form_id: int) -> str:
+def delete_form(form_id: int, actor_id: int | None = None) -> str:
     """Delete a form (its leads stay, no longer linked to it); returns its name."""
     with atomic():
         form = get_form(form_id)
         name = form.name
+        audit.record(actor_id, "capture_form.deleted", f"Form {name}")
         db.session.delete(form)
     return name
 

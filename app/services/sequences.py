@@ -35,6 +35,7 @@ from app.models import (
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
     SequenceStep, StepKind, TimelineEntry,
 )
+from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, clean_name, settings_cache, taken_as, utcnow, whole_number,
 )
@@ -250,6 +251,7 @@ def create_sequence(name: str, stop_on_other: bool = True, actor_id: int | None 
                             stop_on_other=bool(stop_on_other), created_at=now, updated_at=now, created_by_id=actor_id)
         db.session.add(sequence)
         db.session.flush()
+        audit.record(actor_id, "sequence.added", f"Sequence {sequence.name}")
     return sequence
 
 
@@ -261,7 +263,7 @@ def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datet
     return sequence
 
 
-def delete_sequence(sequence_id: int) -> None:
+def delete_sequence(sequence_id: int, actor_id: int | None = None) -> None:
     """Delete a sequence nobody was ever enrolled in (else: pause it, its history stays)."""
     with atomic():
         sequence = get_sequence(sequence_id)
@@ -269,6 +271,7 @@ def delete_sequence(sequence_id: int) -> None:
             raise Conflict("Leads have been enrolled in this sequence, so its history stays: pause it instead.")
         db.session.execute(SequenceRule.__table__.delete().where(SequenceRule.sequence_id == sequence.id))
         db.session.execute(SequenceStep.__table__.delete().where(SequenceStep.sequence_id == sequence.id))
+        audit.record(actor_id, "sequence.deleted", f"Sequence {sequence.name}")
         db.session.delete(sequence)
 
 

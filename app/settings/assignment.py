@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_login import current_user
 from flask import flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
@@ -145,7 +146,8 @@ def _save_rule(form: RuleForm, rule_id: int | None):
     try:
         return service.save_rule(rule_id, name=form.name.data, condition=form.rule_condition(),
                                  target=form.target.data, user_id=whole_number(form.user.data),
-                                 group_id=whole_number(form.group.data), cap=form.cap_value())
+                                 group_id=whole_number(form.group.data), cap=form.cap_value(),
+                                 actor_id=current_user.id)
     except ServiceError as exc:
         add_form_error(form, exc)
     return None
@@ -217,7 +219,7 @@ def toggle_rule(assignment_rule_id: int):
 def delete_rule(assignment_rule_id: int):
     rule = service.get_rule(assignment_rule_id)
     name = rule.name
-    service.delete_rule(rule.id)
+    service.delete_rule(rule.id, actor_id=current_user.id)
     flash(f"Deleted the rule {name}.", "success")
     return go(url_for("settings.assignment"))
 

@@ -116,7 +116,7 @@ def delete_sequence(sequence_id: int):
     sequence, form, status = service.get_sequence(sequence_id), RowForm(), 200
     if form.validate_on_submit():
         try:
-            service.delete_sequence(sequence.id)
+            service.delete_sequence(sequence.id, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
             status = exc.status
