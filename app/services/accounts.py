@@ -247,11 +247,12 @@ def resend_invitation(invitation_id: int, now: datetime | None = None) -> Invita
     return invitation
 
 
-def revoke_invitation(invitation_id: int, now: datetime | None = None) -> Invitation:
+def revoke_invitation(invitation_id: int, now: datetime | None = None, actor_id: int | None = None) -> Invitation:
     """Withdraw a pending invitation: its link shows a page saying so. Raises NotFound or InvitationNotPending."""
     with atomic():
         invitation = _get_pending(invitation_id)
         invitation.revoked_at = now or utcnow()
+        audit.record(actor_id, "user.invitation_revoked", invitation.email)
     return invitation
 
 

@@ -165,7 +165,7 @@ def create_form(settings: FormSettings, actor_id: int | None = None) -> CaptureF
     return form
 
 
-def update_form(form_id: int, settings: FormSettings) -> CaptureForm:
+def update_form(form_id: int, settings: FormSettings, actor_id: int | None = None) -> CaptureForm:
     """Save an admin's changes; raises FormNotFound or ServiceError naming the bad field."""
     try:
         with atomic():
@@ -173,16 +173,19 @@ def update_form(form_id: int, settings: FormSettings) -> CaptureForm:
             values = _check(settings, form.id)
             for name, value in values.items():
                 setattr(form, name, value)
+            audit.record(actor_id, "capture_form.changed", f"Form {form.name}")
     except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
         raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
                            field="slug") from None
     return form
 
 
-def set_active(form_id: int, active: bool) -> CaptureForm:
+def set_active(form_id: int, active: bool, actor_id: int | None = None) -> CaptureForm:
     """Publish or withdraw a form; an inactive form's page and posts answer 404."""
     with atomic():
         form = get_form(form_id)
+        if form.active != active:
+            audit.record(actor_id, "capture_form.published" if active else "capture_form.withdrawn", f"Form {form.name}")
         form.active = active
     return form
 

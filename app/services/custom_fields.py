@@ -626,6 +626,8 @@ def update_field(field_id: int, settings: FieldSettings, actor_id: int | None, *
                 _rename_choice(custom, old, new)
             rules_read_it = bool(removed or renamed)
             old_key = custom.key
+            audit.record(actor_id, "field.changed", f"Field {custom.label}" + (
+                f", now {values['label']}" if values.get("label", custom.label) != custom.label else ""))
             for name, value in values.items():
                 setattr(custom, name, value)
             if custom.key != old_key:

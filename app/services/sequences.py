@@ -404,7 +404,7 @@ def _step_after(sequence_id: int, position: int) -> SequenceStep | None:
         SequenceStep.position > position).order_by(SequenceStep.position).limit(1))
 
 
-def start(sequence_id: int, now: datetime | None = None) -> Sequence:
+def start(sequence_id: int, now: datetime | None = None, actor_id: int | None = None) -> Sequence:
     """Draft or paused to active; a sequence with no steps cannot be started. Resuming lets the
     waiting enrolments go on: a step that fell due meanwhile goes out in its next window."""
     now = now or utcnow()
@@ -417,10 +417,11 @@ def start(sequence_id: int, now: datetime | None = None) -> Sequence:
                 SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.status == EnrolmentStatus.paused.value)
                 .values(status=EnrolmentStatus.active.value).execution_options(synchronize_session=False))
         sequence.status, sequence.updated_at = SequenceStatus.active.value, now
+        audit.record(actor_id, "sequence.started", f"Sequence {sequence.name}")
     return sequence
 
 
-def pause(sequence_id: int, now: datetime | None = None) -> Sequence:
+def pause(sequence_id: int, now: datetime | None = None, actor_id: int | None = None) -> Sequence:
     """Nothing more is sent until it is resumed; enrolments keep their place (and can still stop)."""
     now = now or utcnow()
     with atomic():
@@ -431,6 +432,7 @@ def pause(sequence_id: int, now: datetime | None = None) -> Sequence:
             SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.status == EnrolmentStatus.active.value)
             .values(status=EnrolmentStatus.paused.value).execution_options(synchronize_session=False))
         sequence.status, sequence.updated_at = SequenceStatus.paused.value, now
+        audit.record(actor_id, "sequence.paused", f"Sequence {sequence.name}")
     return sequence
 
 

@@ -160,7 +160,7 @@ def update_form(form_id: int):
     form = editor_form()
     if form.validate_on_submit():
         try:
-            form_service.update_form(capture_form.id, form.settings())
+            form_service.update_form(capture_form.id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             form.refused(exc)
         else:
@@ -172,14 +172,14 @@ def update_form(form_id: int):
 
 @bp.post("/forms/<int:form_id>/activate")
 def activate_form(form_id: int):
-    capture_form = form_service.set_active(form_id, True)
+    capture_form = form_service.set_active(form_id, True, actor_id=current_user.id)
     flash(f"{capture_form.name} is live again at /f/{capture_form.slug}.", "success")
     return go(url_for("settings.forms"))
 
 
 @bp.post("/forms/<int:form_id>/deactivate")
 def deactivate_form(form_id: int):
-    capture_form = form_service.set_active(form_id, False)
+    capture_form = form_service.set_active(form_id, False, actor_id=current_user.id)
     flash(f"{capture_form.name} is switched off: its page and snippets now say the form is not available.",
           "success")
     return go(url_for("settings.forms"))

@@ -93,7 +93,7 @@ def start_sequence(sequence_id: int):
     was = service.get_sequence(sequence_id).status
     if RowForm().validate_on_submit():
         try:
-            service.start(sequence_id)
+            service.start(sequence_id, actor_id=current_user.id)
         except ServiceError as exc:
             return _page(sequence_id, "settings/_sequence_status.html", 422, status_error=exc.message)
         flash("Resumed the sequence." if was == "paused" else "Started the sequence.", "success")
@@ -104,7 +104,7 @@ def start_sequence(sequence_id: int):
 def pause_sequence(sequence_id: int):
     if RowForm().validate_on_submit():
         try:
-            service.pause(sequence_id)
+            service.pause(sequence_id, actor_id=current_user.id)
         except ServiceError as exc:
             return _page(sequence_id, "settings/_sequence_status.html", exc.status, status_error=exc.message)
         flash("Paused the sequence: nothing is sent until you resume it.", "success")

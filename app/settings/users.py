@@ -76,7 +76,7 @@ def resend_invitation(invitation_id: int):
 
 @bp.post("/invitations/<int:invitation_id>/revoke")
 def revoke_invitation(invitation_id: int):
-    invitation = accounts.revoke_invitation(invitation_id)
+    invitation = accounts.revoke_invitation(invitation_id, actor_id=current_user.id)
     flash(f"Revoked the invitation to {invitation.email}: its link now says so.", "success")
     return go(url_for("settings.users"))
 
