@@ -240,6 +240,9 @@ def _sqlite_restore(payload: Path, manifest: Manifest) -> None:
         # pages=-1 (the default): the whole copy is one write transaction on the live database.
         source.backup(live)
         live.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:  # busy past the timeout, disk full: the copy did not happen
+        raise BackupRefused(f"SQLite could not replace the database ({exc}); stop the web processes and "
+                            "workers and try again. Nothing was changed.") from None
     finally:
         live.close()
         source.close()
@@ -285,6 +288,7 @@ def _pg_run(args: list[str], database: bool = True) -> None:
     env = _pg_env() if database else {**os.environ}
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise BackupRefused(f"{args[0]} failed: {detail[-1] if detail else 'exit ' + str(result.returncode)}. "
-                            "Nothing was changed.")
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        errors = [line[line.index("ERROR:"):] for line in lines if "ERROR:" in line]  # not psql's file:line
+        detail = (errors or lines or [f"exit status {result.returncode}"])[0].rstrip(".")
+        raise BackupRefused(f"{args[0]} failed: {detail}. Nothing was changed.")

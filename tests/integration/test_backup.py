@@ -155,3 +155,30 @@ def test_a_payload_the_database_cannot_load_leaves_the_old_data(app, admin, make
     result = app.test_cli_runner().invoke(args=["restore", str(path), "--yes"])
     assert result.exit_code == 1 and "Nothing was" in result.output
     assert _snapshot() == before
+
+
+def test_a_postgresql_restore_failing_part_way_leaves_every_row_as_it_was(app, admin, make_lead, tmp_path):
+    """The dump loads tables, then adds foreign keys: a backup holding an orphan row fails at the end,
+    after the old schema was dropped and every table reloaded, and the one transaction rolls it all back."""
+    import pytest
+    if backup.database_kind() != "postgresql":
+        pytest.skip("SQLite's restore is one backup-API copy; this is about psql's one transaction")
+    kept, _ = _seed(make_lead, admin)
+    kept_id = kept.id
+    db.session.execute(text("SET session_replication_role = replica"))  # skip the FK check, once
+    db.session.execute(text("INSERT INTO timeline_entries (lead_id, kind, data, created_at) "
+                            "VALUES (2147483000, 'note', '{}', now())"))
+    db.session.execute(text("SET session_replication_role = origin"))
+    db.session.commit()
+    path = tmp_path / "leadboard.backup"
+    assert app.test_cli_runner().invoke(args=["backup", str(path)]).exit_code == 0
+    db.session.execute(text("DELETE FROM timeline_entries WHERE lead_id = 2147483000"))
+    db.session.execute(text("UPDATE leads SET first_name = 'Changed' WHERE id = :id"), {"id": kept.id})
+    db.session.commit()
+    changed = _snapshot()
+
+    result = app.test_cli_runner().invoke(args=["restore", str(path), "--yes"])
+    assert result.exit_code == 1
+    assert "psql failed" in result.output and "foreign key" in result.output and "Nothing was changed" in result.output
+    assert _snapshot() == changed
+    assert db.session.scalar(select(Lead.first_name).where(Lead.id == kept_id)) == "Changed"
