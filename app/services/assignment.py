@@ -497,7 +497,7 @@ def shift_rule(rule_id: int, offset: int) -> list[AssignmentRule]:
     return reorder_rules(ids)
 
 
-def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> AssignmentGroup:
+def save_group(group_id: int | None, *, name: str, members: dict[int, int], actor_id: int | None = None) -> AssignmentGroup:
     """Add or change a group: `members` maps user id to weight (1 to MAX_WEIGHT). Clears the broken
     flag of the rules that use it. Raises ServiceError naming the field ("members", "weight-<id>")."""
     name = clean_name(name, "group", NAME_MAX)
@@ -524,6 +524,7 @@ def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> A
             db.session.add(group)
         else:
             group = get_group(group_id)
+        audit.record(actor_id, "assignment_group.saved", f"Group {name} ({len(members)} member{'s' if len(members) != 1 else ''})")
         group.name = name
         group.members = [AssignmentGroupMember(user_id=uid, weight=weight) for uid, weight in sorted(members.items())]
         db.session.flush()
@@ -532,7 +533,7 @@ def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> A
     return group
 
 
-def delete_group(group_id: int) -> None:
+def delete_group(group_id: int, actor_id: int | None = None) -> None:
     """Delete a group no rule uses; raises Conflict naming the rules that still do."""
     with atomic():
         group = get_group(group_id)
@@ -541,6 +542,7 @@ def delete_group(group_id: int) -> None:
         if using:
             raise Conflict(f"The group {group.name} is used by the rule{'s' if len(using) > 1 else ''} "
                            f"{', '.join(using)}. Change those rules first.")
+        audit.record(actor_id, "assignment_group.deleted", f"Group {group.name}")
         db.session.delete(group)
 
 

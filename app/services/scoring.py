@@ -385,7 +385,7 @@ def move_rule(rule_id: int, offset: int) -> None:
             rule.position = position
 
 
-def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
+def save_bands(rows: list[tuple[str, str | int | None, str]], actor_id: int | None = None) -> list[Band]:
     """Replace the bands with these (name, lowest score, colour) rows, lowest first; the first
     starts from any score. Rows with no name are ignored. Raises ServiceError naming
     band-<n>-name / band-<n>-min / band-<n>-colour."""
@@ -418,6 +418,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
         db.session.query(ScoreBand).delete()
         db.session.flush()
         db.session.add_all([ScoreBand(name=name, min_score=low, colour=colour) for name, low, colour in cleaned])
+        audit.record(actor_id, "score_bands.saved", ", ".join(name for name, _, _ in cleaned))
         db.session.info.pop(CACHED, None)
     return bands()
 

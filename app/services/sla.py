@@ -108,7 +108,7 @@ def parse_holidays(text: str | None) -> dict[date, str]:
     return days
 
 
-def save_calendar(days: dict[int, str | None], holidays_text: str | None) -> None:
+def save_calendar(days: dict[int, str | None], holidays_text: str | None, actor_id: int | None = None) -> None:
     """Replace the business hours (typed per weekday) and holidays; raises ServiceError naming the
     field, and then nothing is saved. Clocks already running keep the due time they were given."""
     hours = {weekday: parse_ranges(days.get(weekday), weekday) for weekday in range(7)}
@@ -119,6 +119,7 @@ def save_calendar(days: dict[int, str | None], holidays_text: str | None) -> Non
         db.session.add_all(BusinessHours(weekday=weekday, start_minute=start, end_minute=end)
                            for weekday, ranges in hours.items() for start, end in ranges)
         db.session.add_all(Holiday(day=day, name=name) for day, name in sorted(holidays.items()))
+        audit.record(actor_id, "business_hours.saved", f"Business hours and {len(holidays)} holidays")
 
 
 def hours() -> dict[int, tuple[tuple[int, int], ...]]:

@@ -243,7 +243,7 @@ def _save_group(group):
     if form.validate_on_submit():
         try:
             saved = service.save_group(group.id if group else None, name=form.group_name.data,
-                                       members=form.chosen())
+                                       members=form.chosen(), actor_id=current_user.id)
         except ServiceError as exc:
             _group_error(form, exc)
         else:
@@ -259,7 +259,7 @@ def delete_group(group_id: int):
     group = service.get_group(group_id)
     name = group.name
     try:
-        service.delete_group(group.id)
+        service.delete_group(group.id, actor_id=current_user.id)
     except Conflict as exc:  # rules still use it: say so beside the delete button
         form = GroupForm(formdata=None, group_name=group.name).fill(group)
         return render("settings/edit_group.html", None, 422, group_form=form, group=group, delete_error=exc.message)

@@ -162,7 +162,7 @@ def save_score_bands():
     if form.validate_on_submit():
         rows = [(row.form.name.data, row.form.min_score.data, row.form.colour.data) for row in form.bands]
         try:
-            scoring.save_bands(rows)
+            scoring.save_bands(rows, actor_id=current_user.id)
         except ServiceError as exc:
             index, _, part = (exc.field or "").removeprefix("band-").partition("-")
             target = whole_number(index)

@@ -78,7 +78,7 @@ def save_sla_hours():
     form = CalendarForm()
     if form.validate_on_submit():
         try:
-            sla.save_calendar(form.typed(), form.holidays.data)
+            sla.save_calendar(form.typed(), form.holidays.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

@@ -95,3 +95,21 @@ def test_the_log_pages_older_entries_and_filters_by_person_and_kind(as_admin, ad
 def test_an_empty_log_says_what_will_appear(as_admin):
     page = as_admin.get("/settings/audit").get_data(as_text=True)
     assert "No admin action recorded yet" in page
+
+
+def test_lost_reasons_groups_and_bands_are_on_the_log_too(as_admin, admin, member):
+    assert as_admin.post("/settings/closing/reasons", {"name": "Too expensive"}).status_code < 400
+    from app.models import LostReason
+    reason = db.session.scalar(select(LostReason).where(LostReason.name == "Too expensive"))
+    assert as_admin.post(f"/settings/closing/reasons/{reason.id}/archive", {"archived": "1"}).status_code < 400
+    from app.services import assignment, scoring
+    group = assignment.save_group(None, name="Closers", members={member.id: 1}, actor_id=admin.id)
+    assignment.delete_group(group.id, actor_id=admin.id)
+    scoring.save_bands([("Cold", None, "#64748b"), ("Hot", "50", "#dc2626")], actor_id=admin.id)
+    assert [(kind, action, target) for kind, action, _, target in _entries()] == [
+        ("settings", "lost_reason.added", "Lost reason Too expensive"),
+        ("settings", "lost_reason.archived", "Lost reason Too expensive"),
+        ("rules", "assignment_group.saved", "Group Closers (1 member)"),
+        ("deletions", "assignment_group.deleted", "Group Closers"),
+        ("rules", "score_bands.saved", "Cold, Hot"),
+    ]
