@@ -447,9 +447,11 @@ def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, u
     return rule
 
 
-def set_enabled(rule_id: int, enabled: bool) -> AssignmentRule:
+def set_enabled(rule_id: int, enabled: bool, actor_id: int | None = None) -> AssignmentRule:
     with atomic():
         rule = get_rule(rule_id)
+        if rule.enabled != enabled:
+            audit.record(actor_id, "assignment_rule.enabled" if enabled else "assignment_rule.disabled", f"Assignment rule {rule.name}")
         rule.enabled = enabled
     return rule
 

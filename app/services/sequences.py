@@ -255,10 +255,13 @@ def create_sequence(name: str, stop_on_other: bool = True, actor_id: int | None 
     return sequence
 
 
-def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datetime | None = None) -> Sequence:
+def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datetime | None = None,
+                    actor_id: int | None = None) -> Sequence:
     with taken_as(_name_taken), atomic():
         sequence = get_sequence(sequence_id)
-        sequence.name, sequence.stop_on_other = _clean_name(name, sequence.id), bool(stop_on_other)
+        new = _clean_name(name, sequence.id)
+        audit.record(actor_id, "sequence.changed", f"Sequence {sequence.name}" + (f", now {new}" if new != sequence.name else ""))
+        sequence.name, sequence.stop_on_other = new, bool(stop_on_other)
         sequence.updated_at = now or utcnow()
     return sequence
 
@@ -337,7 +340,8 @@ def _write_step(step: SequenceStep, settings: StepSettings, now: datetime) -> No
     step.updated_at = now
 
 
-def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = None) -> SequenceStep:
+def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = None,
+             actor_id: int | None = None) -> SequenceStep:
     """A step at the end of the sequence. Leads already past the end are not brought back."""
     now = now or utcnow()
     with atomic():
@@ -349,25 +353,32 @@ def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = No
         db.session.add(step)
         sequence.updated_at = now
         db.session.flush()
+        audit.record(actor_id, "sequence_step.added", f"{describe_step(step)} in the sequence {sequence.name}")
     return step
 
 
-def update_step(step_id: int, settings: StepSettings, now: datetime | None = None) -> SequenceStep:
+def update_step(step_id: int, settings: StepSettings, now: datetime | None = None,
+                actor_id: int | None = None) -> SequenceStep:
     """Change a step: what was sent stays as it was; the next sends use the new settings (a send
     reads its step when it runs; an enrolment already waiting for this step keeps its due time)."""
     now = now or utcnow()
     with atomic():
         step = get_step(step_id)
         _write_step(step, check_step(settings), now)
-        db.session.get(Sequence, step.sequence_id).updated_at = now
+        sequence = db.session.get(Sequence, step.sequence_id)
+        sequence.updated_at = now
+        db.session.flush()
+        db.session.expire(step, ["template"])  # the template it names now
+        audit.record(actor_id, "sequence_step.changed", f"{describe_step(step)} in the sequence {sequence.name}")
     return step
 
 
-def remove_step(step_id: int, now: datetime | None = None) -> None:
+def remove_step(step_id: int, now: datetime | None = None, actor_id: int | None = None) -> None:
     """Take a step out; enrolments waiting for it go on to the step after (due as they were)."""
     now = now or utcnow()
     with atomic():
         step = get_step(step_id)
+        audit.record(actor_id, "sequence_step.removed", f"{describe_step(step)} in the sequence {get_sequence(step.sequence_id).name}")
         step.removed_at = now
         db.session.flush()
         following = _step_after(step.sequence_id, step.position)
@@ -472,7 +483,7 @@ def _rule_value(kind: str, value) -> str:
     return text.lower()
 
 
-def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None) -> SequenceRule:
+def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None, actor_id: int | None = None) -> SequenceRule:
     """Enrol leads in this sequence when `kind` happens with `value`. Raises ServiceError."""
     if kind not in RULE_KINDS:
         raise ServiceError("Choose when leads are enrolled.", field="kind")
@@ -485,14 +496,16 @@ def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None) ->
         rule = SequenceRule(sequence_id=sequence.id, kind=kind, value=value, created_at=now or utcnow())
         db.session.add(rule)
         db.session.flush()
+        audit.record(actor_id, "sequence_rule.added", f"Sequence {sequence.name}: {describe_rule(rule)}")
     return rule
 
 
-def remove_rule(rule_id: int) -> None:
+def remove_rule(rule_id: int, actor_id: int | None = None) -> None:
     with atomic():
         rule = db.session.get(SequenceRule, rule_id) if isinstance(rule_id, int) else None
         if rule is None:
             raise NotFound("That rule no longer exists.")
+        audit.record(actor_id, "sequence_rule.removed", f"Sequence {get_sequence(rule.sequence_id).name}: {describe_rule(rule)}")
         db.session.delete(rule)
 
 

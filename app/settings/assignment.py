@@ -208,7 +208,7 @@ def move_rule(assignment_rule_id: int):
 
 @bp.post("/assignment/rules/<int:assignment_rule_id>/enabled")
 def toggle_rule(assignment_rule_id: int):
-    rule = service.set_enabled(assignment_rule_id, request.form.get("enabled") == "1")
+    rule = service.set_enabled(assignment_rule_id, request.form.get("enabled") == "1", actor_id=current_user.id)
     if not wants_fragment():
         return redirect(url_for("settings.assignment"))
     state = "on" if rule.enabled else "off"

@@ -78,7 +78,7 @@ def update_sequence(sequence_id: int):
     form = SequenceForm()
     if form.validate_on_submit():
         try:
-            saved = service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data)
+            saved = service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -134,7 +134,7 @@ def add_sequence_step(sequence_id: int):
     form = _step_form(StepForm())
     if form.validate_on_submit():
         try:
-            step = service.add_step(sequence_id, form.settings())
+            step = service.add_step(sequence_id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -159,7 +159,7 @@ def update_sequence_step(step_id: int):
     step, form = service.get_step(step_id), _step_form(StepForm())
     if form.validate_on_submit():
         try:
-            service.update_step(step.id, form.settings())
+            service.update_step(step.id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -181,7 +181,7 @@ def move_sequence_step(step_id: int):
 def remove_sequence_step(step_id: int):
     step, form = service.get_step(step_id), RowForm()
     if form.validate_on_submit():
-        service.remove_step(step.id)
+        service.remove_step(step.id, actor_id=current_user.id)
         flash(f"Removed the step {service.describe_step(step)}.", "success")
         return go(url_for("settings.sequence", sequence_id=step.sequence_id), focus="sequence-steps-h")
     return render("settings/sequence_step_remove.html", None, step=step, form=form,
@@ -196,7 +196,7 @@ def add_sequence_rule(sequence_id: int):
     form = _rule_form(RuleForm())
     if form.validate_on_submit():
         try:
-            service.add_rule(sequence_id, form.when.data, form.chosen_value())
+            service.add_rule(sequence_id, form.when.data, form.chosen_value(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, form.refused(exc))
         else:
@@ -210,6 +210,6 @@ def remove_sequence_rule(sequence_id: int, sequence_rule_id: int):
     if sequence_rule_id not in {rule.id for rule in service.rules(service.get_sequence(sequence_id).id)}:
         abort(404)
     if RowForm().validate_on_submit():
-        service.remove_rule(sequence_rule_id)
+        service.remove_rule(sequence_rule_id, actor_id=current_user.id)
         flash("Removed the enrolment rule.", "success")
     return go(url_for("settings.sequence", sequence_id=sequence_id), focus="sequence-rules-h")

@@ -113,3 +113,23 @@ def test_lost_reasons_groups_and_bands_are_on_the_log_too(as_admin, admin, membe
         ("deletions", "assignment_group.deleted", "Group Closers"),
         ("rules", "score_bands.saved", "Cold, Hot"),
     ]
+
+
+def test_sequence_edits_are_on_the_log_naming_the_step_and_the_sequence(app, admin):
+    from app.services import email_templates, sequences
+    template = email_templates.create_template(email_templates.TemplateSettings(
+        name="Welcome", subject="Hi", body_html="<p>Hello</p>"))
+    sequence = sequences.create_sequence("Onboarding", actor_id=admin.id)
+    step = sequences.add_step(sequence.id, sequences.StepSettings(template_id=template.id), actor_id=admin.id)
+    rule = sequences.add_rule(sequence.id, "source", "webinar", actor_id=admin.id)
+    sequences.remove_rule(rule.id, actor_id=admin.id)
+    sequences.remove_step(step.id, actor_id=admin.id)
+    assert [(action, target) for _, action, _, target in _entries()] == [
+        ("template.added", "Template Welcome"),  # no actor: made on the command line or by a test
+        ("sequence.added", "Sequence Onboarding"),
+        ("sequence_step.added", "Email: Welcome in the sequence Onboarding"),
+        ("sequence_rule.added", "Sequence Onboarding: Captured with the source “webinar”"),
+        ("sequence_rule.removed", "Sequence Onboarding: Captured with the source “webinar”"),
+        ("sequence_step.removed", "Email: Welcome in the sequence Onboarding"),
+    ]
+    assert _entries()[0][2] == "Command line"
