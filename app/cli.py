@@ -1,4 +1,4 @@
-"""Operator commands: `flask --app app create-admin|create-user|create-api-key|seed-demo|reconcile-totals`."""
+"""Operator commands: `flask --app app create-admin|create-user|create-api-key|seed-demo|reconcile-totals|backup|restore`."""
 from __future__ import annotations
 
 import secrets
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from app.services import ServiceError, totals
+from app.services import ServiceError, backup, totals
 from app.services.api_keys import create_key
 from app.services.demo import DEMO_ADMIN, has_users, seed
 from app.services.users import create_user
@@ -74,6 +74,37 @@ def register(app: Flask) -> None:
             click.echo(f"Fixed {wrong} stage total{'s' if wrong != 1 else ''} that did not match the leads.")
         else:
             click.echo("Every stage total matches the leads.")
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    def backup_command(path: str):
+        """Write a consistent copy of the whole database to PATH (safe while the app runs)."""
+        try:
+            manifest = backup.create_backup(path)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"Wrote {manifest.describe()} to {path} ({manifest.size:,} bytes).")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    @click.option("--yes", is_flag=True, help="Replace the database without asking.")
+    def restore_command(path: str, yes: bool):
+        """Replace the whole database with the backup at PATH (stop web and worker processes first)."""
+        try:
+            manifest = backup.read_manifest(path)
+            backup.check_restorable(manifest)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        if not yes:
+            click.confirm(f"Replace everything in the database with {manifest.describe()}?", abort=True)
+        try:
+            backup.restore_backup(path)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"Restored {manifest.describe()}.")
+        head = backup.code_head()
+        if manifest.revision != head:
+            click.echo(f"The backup's schema is older than this code's ({head}): run `flask --app app db upgrade` now.")
 
 
 def _login_line(email: str, password: str) -> str:

@@ -47,6 +47,28 @@ def healthz():
     return jsonify(status="error" if down else "ok", down=down, **checks), 503 if down else 200
 
 
+@bp.get("/livez")
+@limiter.exempt
+def livez():
+    """Liveness, for a supervisor deciding whether to restart this process: it answers, touching
+    nothing else (a database or Redis outage is not cured by a restart)."""
+    return jsonify(status="ok"), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/readyz")
+@limiter.exempt
+def readyz():
+    """Readiness, for a load balancer deciding whether to send this process requests: 200 while the
+    database answers, 503 when it does not. Redis is not asked: every page works without it (jobs
+    wait in the database), so a Redis outage must not take every web process out of rotation."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # report, don't crash: this is what the endpoint is for
+        db.session.rollback()
+        return jsonify(status="error", database=type(exc).__name__), 503, {"Cache-Control": "no-store"}
+    return jsonify(status="ok"), 200, {"Cache-Control": "no-store"}
+
+
 # --- a person's own things: notifications and timezone -------------------------------------------
 
 

@@ -1,4 +1,5 @@
 """SQLAlchemy models, one module per aggregate."""
+from app.models.audit import AuditEntry
 from app.models.assignment import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Target,
 )
@@ -26,6 +27,7 @@ from app.models.task import Task, TaskKind
 from app.models.user import Invitation, KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
 
 __all__ = [
+    "AuditEntry",
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRow", "LeadImport", "LeadMerge",

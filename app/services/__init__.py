@@ -187,6 +187,8 @@ LEAD_ROWS = frozenset({
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
     # (written at most once a minute), and the settings version itself.
     "api_keys", "settings_versions",
+    # The audit log: written beside settings changes (which renew the version themselves) and by exports.
+    "audit_entries",
 })
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Invitation, Role, User, UserSession
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, taken_as, utcnow
 from app.services.auth import DUMMY_HASH, check_password_strength, hash_password, verify_password
 from app.services.team_settings import identity
@@ -229,6 +230,7 @@ def invite(email: str, role: str, name: str, actor_id: int, now: datetime | None
                                 invited_by_id=actor_id, created_at=now, sent_at=now)
         db.session.add(invitation)
         db.session.flush()
+        audit.record(actor_id, "user.invited", f"{address} as {role}")
         _send_invitation(invitation, now)
     return invitation
 
@@ -245,11 +247,12 @@ def resend_invitation(invitation_id: int, now: datetime | None = None) -> Invita
     return invitation
 
 
-def revoke_invitation(invitation_id: int, now: datetime | None = None) -> Invitation:
+def revoke_invitation(invitation_id: int, now: datetime | None = None, actor_id: int | None = None) -> Invitation:
     """Withdraw a pending invitation: its link shows a page saying so. Raises NotFound or InvitationNotPending."""
     with atomic():
         invitation = _get_pending(invitation_id)
         invitation.revoked_at = now or utcnow()
+        audit.record(actor_id, "user.invitation_revoked", invitation.email)
     return invitation
 
 

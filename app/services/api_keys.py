@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ApiKey, IdempotencyRecord
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 
 KEY_PREFIX = "lb_"
@@ -48,10 +49,11 @@ def create_key(name: str, created_by_id: int | None = None) -> tuple[ApiKey, str
         key = ApiKey(name=name, prefix=secret[:12], key_hash=_hash(secret), created_at=utcnow(),
                      created_by_id=created_by_id)
         db.session.add(key)
+        audit.record(created_by_id, "api_key.created", f"API key {name}")
     return key, secret
 
 
-def revoke_key(key_id: int, now: datetime | None = None) -> ApiKey:
+def revoke_key(key_id: int, now: datetime | None = None, actor_id: int | None = None) -> ApiKey:
     """Stop a key working at once (revoking twice keeps the first time); raises UnknownApiKey."""
     with atomic():
         key = db.session.get(ApiKey, key_id)
@@ -59,6 +61,7 @@ def revoke_key(key_id: int, now: datetime | None = None) -> ApiKey:
             raise UnknownApiKey()
         if key.revoked_at is None:
             key.revoked_at = now or utcnow()
+            audit.record(actor_id, "api_key.revoked", f"API key {key.name}")
     return key
 
 

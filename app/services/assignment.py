@@ -27,6 +27,7 @@ from app.models import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Lead,
     Role, Target, User,
 )
+from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, availability, clean_name, conditions, settings_cache, transaction_memo, utcnow,
 )
@@ -419,7 +420,7 @@ def _check_rule(target: str, user_id: int | None, group_id: int | None, cap: int
 
 
 def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, user_id: int | None = None,
-              group_id: int | None = None, cap: int | None = None) -> AssignmentRule:
+              group_id: int | None = None, cap: int | None = None, actor_id: int | None = None) -> AssignmentRule:
     """Add a rule at the end of the list (rule_id None) or change one; clears its broken flag.
 
     `condition` is conditions.check()'s result ({} for every lead). Raises ServiceError naming the field."""
@@ -438,6 +439,7 @@ def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, u
         rule.user_id = user_id if target == Target.person.value else None
         rule.group_id = None if target == Target.person.value else group_id
         rule.broken_since = rule.broken_reason = None
+        audit.record(actor_id, "assignment_rule.saved", f"Assignment rule {name}")
         if rule_id is None:
             db.session.add(rule)
             db.session.flush()
@@ -445,16 +447,20 @@ def save_rule(rule_id: int | None, *, name: str, condition: dict, target: str, u
     return rule
 
 
-def set_enabled(rule_id: int, enabled: bool) -> AssignmentRule:
+def set_enabled(rule_id: int, enabled: bool, actor_id: int | None = None) -> AssignmentRule:
     with atomic():
         rule = get_rule(rule_id)
+        if rule.enabled != enabled:
+            audit.record(actor_id, "assignment_rule.enabled" if enabled else "assignment_rule.disabled", f"Assignment rule {rule.name}")
         rule.enabled = enabled
     return rule
 
 
-def delete_rule(rule_id: int) -> None:
+def delete_rule(rule_id: int, actor_id: int | None = None) -> None:
     with atomic():
-        db.session.delete(get_rule(rule_id))
+        rule = get_rule(rule_id)
+        audit.record(actor_id, "assignment_rule.deleted", f"Assignment rule {rule.name}")
+        db.session.delete(rule)
 
 
 def rename_condition_field(old: str, new: str) -> int:
@@ -493,7 +499,7 @@ def shift_rule(rule_id: int, offset: int) -> list[AssignmentRule]:
     return reorder_rules(ids)
 
 
-def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> AssignmentGroup:
+def save_group(group_id: int | None, *, name: str, members: dict[int, int], actor_id: int | None = None) -> AssignmentGroup:
     """Add or change a group: `members` maps user id to weight (1 to MAX_WEIGHT). Clears the broken
     flag of the rules that use it. Raises ServiceError naming the field ("members", "weight-<id>")."""
     name = clean_name(name, "group", NAME_MAX)
@@ -520,6 +526,7 @@ def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> A
             db.session.add(group)
         else:
             group = get_group(group_id)
+        audit.record(actor_id, "assignment_group.saved", f"Group {name} ({len(members)} member{'s' if len(members) != 1 else ''})")
         group.name = name
         group.members = [AssignmentGroupMember(user_id=uid, weight=weight) for uid, weight in sorted(members.items())]
         db.session.flush()
@@ -528,7 +535,7 @@ def save_group(group_id: int | None, *, name: str, members: dict[int, int]) -> A
     return group
 
 
-def delete_group(group_id: int) -> None:
+def delete_group(group_id: int, actor_id: int | None = None) -> None:
     """Delete a group no rule uses; raises Conflict naming the rules that still do."""
     with atomic():
         group = get_group(group_id)
@@ -537,6 +544,7 @@ def delete_group(group_id: int) -> None:
         if using:
             raise Conflict(f"The group {group.name} is used by the rule{'s' if len(using) > 1 else ''} "
                            f"{', '.join(using)}. Change those rules first.")
+        audit.record(actor_id, "assignment_group.deleted", f"Group {group.name}")
         db.session.delete(group)
 
 

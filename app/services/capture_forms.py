@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import CaptureForm, Lead, Stage
+from app.services import audit
 from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
@@ -150,20 +151,21 @@ def _check_custom(asked: dict) -> list:
     return [{"field_id": f.id, "required": asked[f.id] == "required"} for f in defined if f.id in asked]
 
 
-def create_form(settings: FormSettings) -> CaptureForm:
+def create_form(settings: FormSettings, actor_id: int | None = None) -> CaptureForm:
     """Add an active form; raises ServiceError naming the bad field."""
     try:
         with atomic():
             values = _check(settings, None)
             form = CaptureForm(**values, active=True, submissions=0, spam_count=0, created_at=utcnow())
             db.session.add(form)
+            audit.record(actor_id, "capture_form.added", f"Form {form.name}")
     except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
         raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
                            field="slug") from None
     return form
 
 
-def update_form(form_id: int, settings: FormSettings) -> CaptureForm:
+def update_form(form_id: int, settings: FormSettings, actor_id: int | None = None) -> CaptureForm:
     """Save an admin's changes; raises FormNotFound or ServiceError naming the bad field."""
     try:
         with atomic():
@@ -171,25 +173,29 @@ def update_form(form_id: int, settings: FormSettings) -> CaptureForm:
             values = _check(settings, form.id)
             for name, value in values.items():
                 setattr(form, name, value)
+            audit.record(actor_id, "capture_form.changed", f"Form {form.name}")
     except IntegrityError:  # a simultaneous save took the slug: the same message as a slug taken before
         raise ServiceError(f"Another form already uses /f/{values['slug']}. Pick a different address.",
                            field="slug") from None
     return form
 
 
-def set_active(form_id: int, active: bool) -> CaptureForm:
+def set_active(form_id: int, active: bool, actor_id: int | None = None) -> CaptureForm:
     """Publish or withdraw a form; an inactive form's page and posts answer 404."""
     with atomic():
         form = get_form(form_id)
+        if form.active != active:
+            audit.record(actor_id, "capture_form.published" if active else "capture_form.withdrawn", f"Form {form.name}")
         form.active = active
     return form
 
 
-def delete_form(form_id: int) -> str:
+def delete_form(form_id: int, actor_id: int | None = None) -> str:
     """Delete a form (its leads stay, no longer linked to it); returns its name."""
     with atomic():
         form = get_form(form_id)
         name = form.name
+        audit.record(actor_id, "capture_form.deleted", f"Form {name}")
         db.session.delete(form)
     return name
 

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, StageKind, TeamSettings
+from app.services import audit
 from app.services import NotFound, ServiceError, atomic, clean_name, iso_day, taken_as, team_settings, whole_number
 
 CLOSED_KINDS = (StageKind.won.value, StageKind.lost.value)
@@ -231,7 +232,7 @@ class NameTaken(ServiceError):
         super().__init__("There is already a reason with that name (in any case). Pick another name.", field="name")
 
 
-def add_reason(name: str) -> LostReason:
+def add_reason(name: str, actor_id: int | None = None) -> LostReason:
     """Add a reason at the end of the list; raises ServiceError(field="name") for an empty, long or
     taken name (in any case), or one past MAX_REASONS."""
     with taken_as(NameTaken), atomic():
@@ -242,6 +243,7 @@ def add_reason(name: str) -> LostReason:
         last = db.session.scalar(select(func.max(LostReason.position))) or 0
         reason = LostReason(name=text, position=last + 1, archived=False)
         db.session.add(reason)
+        audit.record(actor_id, "lost_reason.added", f"Lost reason {text}")
         db.session.flush()
     return reason
 
@@ -253,20 +255,25 @@ def get_reason(reason_id: int) -> LostReason:
     return reason
 
 
-def rename_reason(reason_id: int, name: str) -> LostReason:
+def rename_reason(reason_id: int, name: str, actor_id: int | None = None) -> LostReason:
     """Rename a reason; the leads lost for it show the new name (they point at it). Raises
     ServiceError(field="name") as add_reason does."""
     with taken_as(NameTaken), atomic():
         reason = get_reason(reason_id)
-        reason.name = _free_name(name, reason.id)
+        new = _free_name(name, reason.id)
+        if new != reason.name:
+            audit.record(actor_id, "lost_reason.renamed", f"Lost reason {reason.name}, now {new}")
+        reason.name = new
         db.session.flush()
     return reason
 
 
-def archive_reason(reason_id: int, archived: bool = True) -> LostReason:
+def archive_reason(reason_id: int, archived: bool = True, actor_id: int | None = None) -> LostReason:
     """Take a reason off the list (or put it back); leads lost for it keep it."""
     with atomic():
         reason = get_reason(reason_id)
+        if reason.archived != archived:
+            audit.record(actor_id, "lost_reason.archived" if archived else "lost_reason.restored", f"Lost reason {reason.name}")
         reason.archived = archived
     return reason
 
@@ -279,12 +286,13 @@ def check_board_days(raw) -> int:
     return days
 
 
-def save_settings(lost_reason_required: bool, board_closed_days) -> TeamSettings:
+def save_settings(lost_reason_required: bool, board_closed_days, actor_id: int | None = None) -> TeamSettings:
     days = check_board_days(board_closed_days)
     with atomic():
         row = db.session.get(TeamSettings, 1) or team_settings.current()
         row.lost_reason_required, row.board_closed_days = bool(lost_reason_required), days
         db.session.add(row)
+        audit.record(actor_id, "closing.saved", "Won and lost settings", {"lost_reason_required": bool(lost_reason_required), "board_closed_days": days})
     g.pop("team_settings", None)
     return row
 

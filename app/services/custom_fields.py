@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldValue, TimelineEntry
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
+from app.services import audit
 from app.services import NotFound, ServiceError, atomic, search, settings_cache, transaction_memo, utcnow
 from app.services.timeline import record
 
@@ -553,7 +554,7 @@ def _check(settings: FieldSettings, existing: CustomField | None) -> dict:
             "show_on_card": bool(settings.show_on_card), "choices": choices}
 
 
-def create_field(settings: FieldSettings) -> CustomField:
+def create_field(settings: FieldSettings, actor_id: int | None = None) -> CustomField:
     """Add a field at the end; raises ServiceError naming the bad setting, or for the 101st field."""
     try:
         with atomic():
@@ -565,6 +566,7 @@ def create_field(settings: FieldSettings) -> CustomField:
             last = db.session.scalar(select(func.max(CustomField.position)))
             custom = CustomField(**values, position=(last if last is not None else -1) + 1, created_at=utcnow())
             db.session.add(custom)
+            audit.record(actor_id, "field.added", f"Field {custom.label}")
     except IntegrityError:  # a simultaneous save took the key
         raise ServiceError("Another field already uses that key. Pick another.", field="key") from None
     return custom
@@ -624,6 +626,8 @@ def update_field(field_id: int, settings: FieldSettings, actor_id: int | None, *
                 _rename_choice(custom, old, new)
             rules_read_it = bool(removed or renamed)
             old_key = custom.key
+            audit.record(actor_id, "field.changed", f"Field {custom.label}" + (
+                f", now {values['label']}" if values.get("label", custom.label) != custom.label else ""))
             for name, value in values.items():
                 setattr(custom, name, value)
             if custom.key != old_key:
@@ -774,6 +778,7 @@ def delete_field(field_id: int, actor_id: int | None) -> str:
             _archive(LeadFieldValue.lead_id, _value_text(custom), LeadFieldValue.field_id == custom.id,
                      custom, "field deleted", actor_id)
             db.session.execute(delete(LeadFieldValue).where(LeadFieldValue.field_id == custom.id))
+        audit.record(actor_id, "field.deleted", f"Field {label}")
         db.session.delete(custom)
     _rescore_everyone()
     return label

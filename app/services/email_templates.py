@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import EmailTemplate, Lead, User
+from app.services import audit
 from app.services import NotFound, ServiceError, atomic, taken_as, team_settings, utcnow
 from app.services import custom_fields as field_service
 from app.services.countries import country_name
@@ -547,15 +548,17 @@ def create_template(settings: TemplateSettings, actor_id: int | None = None) -> 
         template = EmailTemplate(name=clean.name, subject=clean.subject, body_html=clean.body_html,
                                  created_at=now, updated_at=now, created_by_id=actor_id)
         db.session.add(template)
+        audit.record(actor_id, "template.added", f"Template {clean.name}")
         db.session.flush()
     return template
 
 
-def update_template(template_id: int, settings: TemplateSettings) -> EmailTemplate:
+def update_template(template_id: int, settings: TemplateSettings, actor_id: int | None = None) -> EmailTemplate:
     """Change a template; raises TemplateNotFound, or TemplateRefused naming the field and line."""
     with taken_as(_name_taken), atomic():
         template = get_template(template_id)
         clean = _clean(settings, template.id)
+        audit.record(actor_id, "template.changed", f"Template {clean.name}")
         template.name, template.subject, template.body_html = clean.name, clean.subject, clean.body_html
         template.updated_at = utcnow()
     return template

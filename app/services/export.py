@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead, LostReason, Stage, User
-from app.services import custom_fields
+from app.services import atomic, audit, custom_fields
 from app.services.csv_reading import BOM, CsvLines
 from app.services.lead_queries import PoolFilters, filtered, ordered
 from app.services.tags import tags_for
@@ -31,7 +31,12 @@ EXPORT_COLUMNS = (
 
 def export_leads(filters: PoolFilters, acting_user_id: int | None) -> Iterator[str]:
     """Every lead the pool shows for `filters`, in its order, as CSV text; a batch of rows in memory
-    at a time. The query runs now, and the first batch is read when the first piece is taken."""
+    at a time. The query runs now, and the first batch is read when the first piece is taken. The
+    export is on the audit log (who, which filters) before the first row goes out."""
+    with atomic():
+        args = {name: str(value) for name, value in filters.as_args().items()}
+        audit.record(acting_user_id, "leads.exported", "Leads the pool showed" + (" (filtered)" if args else ""),
+                     {"filters": args})
     query = (ordered(filtered(select(*(c for _, c in EXPORT_COLUMNS)).select_from(Lead)
                               .join(Stage, Lead.stage_id == Stage.id).outerjoin(User, Lead.owner_id == User.id)
                               .outerjoin(LostReason, Lead.lost_reason_id == LostReason.id),

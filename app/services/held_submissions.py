@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import CaptureForm, HeldSubmission, Notification, User
+from app.services import audit
 from app.services import NotFound, atomic, utcnow
 from app.services.notifications import app_path, notify
 from app.services.capture import Captured
@@ -79,7 +80,7 @@ def _locked(form_id: int, held_id: int) -> HeldSubmission:
     return held
 
 
-def release(form_id: int, held_id: int) -> Captured:
+def release(form_id: int, held_id: int, actor_id: int | None = None) -> Captured:
     """Capture a held submission as the normal submission it was (counted, the form as its origin).
 
     Raises HeldSubmissionNotFound, FormNotFound, or ServiceError naming a field the form now refuses."""
@@ -87,11 +88,14 @@ def release(form_id: int, held_id: int) -> Captured:
         held = _locked(form_id, held_id)
         form = form_service.get_form(form_id)
         captured = form_service.submit(form, dict(held.values), dict(held.origin))
+        audit.record(actor_id, "held_submission.released", f"{captured.lead.full_name} on the form {form.name}")
         db.session.delete(held)
     return captured
 
 
-def discard(form_id: int, held_id: int) -> None:
+def discard(form_id: int, held_id: int, actor_id: int | None = None) -> None:
     """Delete a held submission. Raises HeldSubmissionNotFound."""
     with atomic():
-        db.session.delete(_locked(form_id, held_id))
+        held = _locked(form_id, held_id)
+        audit.record(actor_id, "held_submission.discarded", f"A submission on the form {form_service.get_form(form_id).name}")
+        db.session.delete(held)

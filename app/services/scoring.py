@@ -18,6 +18,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, ScoreBand, ScoringRule, ScoringRun, TimelineEntry
+from app.services import audit
 from app.services import NotFound, ServiceError, atomic, in_atomic, settings_cache, utcnow
 from app.services import conditions
 from app.services.timeline import record
@@ -296,7 +297,7 @@ def _whole(raw, name: str, low: int, high: int, message: str) -> int:
 
 
 def save_rule(rule_id: int | None, *, label: str, condition: dict, points, fade_days=None, enabled: bool = True,
-              now: datetime | None = None) -> ScoringRule:
+              now: datetime | None = None, actor_id: int | None = None) -> ScoringRule:
     """Add a rule (rule_id None, at the end) or change one, and start re-scoring every lead.
 
     Raises ServiceError naming label, condition_field/op/value, points or fade_days; RuleNotFound."""
@@ -327,6 +328,7 @@ def save_rule(rule_id: int | None, *, label: str, condition: dict, points, fade_
             rule = get_rule(rule_id)
         rule.label, rule.condition, rule.points, rule.fade_days = label, cond, points, fade
         rule.enabled, rule.updated_at = bool(enabled), now
+        audit.record(actor_id, "scoring_rule.saved", f"Scoring rule {label} ({points:+d} points)")
         db.session.flush()
         db.session.info.pop(CACHED, None)
         run = _new_run(now)
@@ -350,10 +352,12 @@ def rename_condition_field(old: str, new: str) -> int:
     return changed
 
 
-def delete_rule(rule_id: int) -> None:
+def delete_rule(rule_id: int, actor_id: int | None = None) -> None:
     """Delete a rule and start re-scoring every lead; raises RuleNotFound."""
     with atomic():
-        db.session.delete(get_rule(rule_id))
+        rule = get_rule(rule_id)
+        audit.record(actor_id, "scoring_rule.deleted", f"Scoring rule {rule.label}")
+        db.session.delete(rule)
         run = _new_run(utcnow())
     _enqueue(run.id)
 
@@ -381,7 +385,7 @@ def move_rule(rule_id: int, offset: int) -> None:
             rule.position = position
 
 
-def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
+def save_bands(rows: list[tuple[str, str | int | None, str]], actor_id: int | None = None) -> list[Band]:
     """Replace the bands with these (name, lowest score, colour) rows, lowest first; the first
     starts from any score. Rows with no name are ignored. Raises ServiceError naming
     band-<n>-name / band-<n>-min / band-<n>-colour."""
@@ -414,6 +418,7 @@ def save_bands(rows: list[tuple[str, str | int | None, str]]) -> list[Band]:
         db.session.query(ScoreBand).delete()
         db.session.flush()
         db.session.add_all([ScoreBand(name=name, min_score=low, colour=colour) for name, low, colour in cleaned])
+        audit.record(actor_id, "score_bands.saved", ", ".join(name for name, _, _ in cleaned))
         db.session.info.pop(CACHED, None)
     return bands()
 

@@ -35,6 +35,7 @@ from app.models import (
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
     SequenceStep, StepKind, TimelineEntry,
 )
+from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, clean_name, settings_cache, taken_as, utcnow, whole_number,
 )
@@ -250,18 +251,22 @@ def create_sequence(name: str, stop_on_other: bool = True, actor_id: int | None 
                             stop_on_other=bool(stop_on_other), created_at=now, updated_at=now, created_by_id=actor_id)
         db.session.add(sequence)
         db.session.flush()
+        audit.record(actor_id, "sequence.added", f"Sequence {sequence.name}")
     return sequence
 
 
-def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datetime | None = None) -> Sequence:
+def update_sequence(sequence_id: int, name: str, stop_on_other: bool, now: datetime | None = None,
+                    actor_id: int | None = None) -> Sequence:
     with taken_as(_name_taken), atomic():
         sequence = get_sequence(sequence_id)
-        sequence.name, sequence.stop_on_other = _clean_name(name, sequence.id), bool(stop_on_other)
+        new = _clean_name(name, sequence.id)
+        audit.record(actor_id, "sequence.changed", f"Sequence {sequence.name}" + (f", now {new}" if new != sequence.name else ""))
+        sequence.name, sequence.stop_on_other = new, bool(stop_on_other)
         sequence.updated_at = now or utcnow()
     return sequence
 
 
-def delete_sequence(sequence_id: int) -> None:
+def delete_sequence(sequence_id: int, actor_id: int | None = None) -> None:
     """Delete a sequence nobody was ever enrolled in (else: pause it, its history stays)."""
     with atomic():
         sequence = get_sequence(sequence_id)
@@ -269,6 +274,7 @@ def delete_sequence(sequence_id: int) -> None:
             raise Conflict("Leads have been enrolled in this sequence, so its history stays: pause it instead.")
         db.session.execute(SequenceRule.__table__.delete().where(SequenceRule.sequence_id == sequence.id))
         db.session.execute(SequenceStep.__table__.delete().where(SequenceStep.sequence_id == sequence.id))
+        audit.record(actor_id, "sequence.deleted", f"Sequence {sequence.name}")
         db.session.delete(sequence)
 
 
@@ -334,7 +340,8 @@ def _write_step(step: SequenceStep, settings: StepSettings, now: datetime) -> No
     step.updated_at = now
 
 
-def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = None) -> SequenceStep:
+def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = None,
+             actor_id: int | None = None) -> SequenceStep:
     """A step at the end of the sequence. Leads already past the end are not brought back."""
     now = now or utcnow()
     with atomic():
@@ -346,25 +353,32 @@ def add_step(sequence_id: int, settings: StepSettings, now: datetime | None = No
         db.session.add(step)
         sequence.updated_at = now
         db.session.flush()
+        audit.record(actor_id, "sequence_step.added", f"{describe_step(step)} in the sequence {sequence.name}")
     return step
 
 
-def update_step(step_id: int, settings: StepSettings, now: datetime | None = None) -> SequenceStep:
+def update_step(step_id: int, settings: StepSettings, now: datetime | None = None,
+                actor_id: int | None = None) -> SequenceStep:
     """Change a step: what was sent stays as it was; the next sends use the new settings (a send
     reads its step when it runs; an enrolment already waiting for this step keeps its due time)."""
     now = now or utcnow()
     with atomic():
         step = get_step(step_id)
         _write_step(step, check_step(settings), now)
-        db.session.get(Sequence, step.sequence_id).updated_at = now
+        sequence = db.session.get(Sequence, step.sequence_id)
+        sequence.updated_at = now
+        db.session.flush()
+        db.session.expire(step, ["template"])  # the template it names now
+        audit.record(actor_id, "sequence_step.changed", f"{describe_step(step)} in the sequence {sequence.name}")
     return step
 
 
-def remove_step(step_id: int, now: datetime | None = None) -> None:
+def remove_step(step_id: int, now: datetime | None = None, actor_id: int | None = None) -> None:
     """Take a step out; enrolments waiting for it go on to the step after (due as they were)."""
     now = now or utcnow()
     with atomic():
         step = get_step(step_id)
+        audit.record(actor_id, "sequence_step.removed", f"{describe_step(step)} in the sequence {get_sequence(step.sequence_id).name}")
         step.removed_at = now
         db.session.flush()
         following = _step_after(step.sequence_id, step.position)
@@ -401,7 +415,7 @@ def _step_after(sequence_id: int, position: int) -> SequenceStep | None:
         SequenceStep.position > position).order_by(SequenceStep.position).limit(1))
 
 
-def start(sequence_id: int, now: datetime | None = None) -> Sequence:
+def start(sequence_id: int, now: datetime | None = None, actor_id: int | None = None) -> Sequence:
     """Draft or paused to active; a sequence with no steps cannot be started. Resuming lets the
     waiting enrolments go on: a step that fell due meanwhile goes out in its next window."""
     now = now or utcnow()
@@ -414,10 +428,11 @@ def start(sequence_id: int, now: datetime | None = None) -> Sequence:
                 SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.status == EnrolmentStatus.paused.value)
                 .values(status=EnrolmentStatus.active.value).execution_options(synchronize_session=False))
         sequence.status, sequence.updated_at = SequenceStatus.active.value, now
+        audit.record(actor_id, "sequence.started", f"Sequence {sequence.name}")
     return sequence
 
 
-def pause(sequence_id: int, now: datetime | None = None) -> Sequence:
+def pause(sequence_id: int, now: datetime | None = None, actor_id: int | None = None) -> Sequence:
     """Nothing more is sent until it is resumed; enrolments keep their place (and can still stop)."""
     now = now or utcnow()
     with atomic():
@@ -428,6 +443,7 @@ def pause(sequence_id: int, now: datetime | None = None) -> Sequence:
             SequenceEnrolment.sequence_id == sequence.id, SequenceEnrolment.status == EnrolmentStatus.active.value)
             .values(status=EnrolmentStatus.paused.value).execution_options(synchronize_session=False))
         sequence.status, sequence.updated_at = SequenceStatus.paused.value, now
+        audit.record(actor_id, "sequence.paused", f"Sequence {sequence.name}")
     return sequence
 
 
@@ -467,7 +483,7 @@ def _rule_value(kind: str, value) -> str:
     return text.lower()
 
 
-def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None) -> SequenceRule:
+def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None, actor_id: int | None = None) -> SequenceRule:
     """Enrol leads in this sequence when `kind` happens with `value`. Raises ServiceError."""
     if kind not in RULE_KINDS:
         raise ServiceError("Choose when leads are enrolled.", field="kind")
@@ -480,14 +496,16 @@ def add_rule(sequence_id: int, kind: str, value, now: datetime | None = None) ->
         rule = SequenceRule(sequence_id=sequence.id, kind=kind, value=value, created_at=now or utcnow())
         db.session.add(rule)
         db.session.flush()
+        audit.record(actor_id, "sequence_rule.added", f"Sequence {sequence.name}: {describe_rule(rule)}")
     return rule
 
 
-def remove_rule(rule_id: int) -> None:
+def remove_rule(rule_id: int, actor_id: int | None = None) -> None:
     with atomic():
         rule = db.session.get(SequenceRule, rule_id) if isinstance(rule_id, int) else None
         if rule is None:
             raise NotFound("That rule no longer exists.")
+        audit.record(actor_id, "sequence_rule.removed", f"Sequence {get_sequence(rule.sequence_id).name}: {describe_rule(rule)}")
         db.session.delete(rule)
 
 

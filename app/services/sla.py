@@ -22,6 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
+from app.services import audit
 from app.services import NotFound, ServiceError, atomic, iso_day, settings_cache, team_settings, transaction_memo, utcnow
 from app.services.notifications import notify
 from app.services.business_time import DAY_MINUTES, Calendar, elapsed, reach
@@ -107,7 +108,7 @@ def parse_holidays(text: str | None) -> dict[date, str]:
     return days
 
 
-def save_calendar(days: dict[int, str | None], holidays_text: str | None) -> None:
+def save_calendar(days: dict[int, str | None], holidays_text: str | None, actor_id: int | None = None) -> None:
     """Replace the business hours (typed per weekday) and holidays; raises ServiceError naming the
     field, and then nothing is saved. Clocks already running keep the due time they were given."""
     hours = {weekday: parse_ranges(days.get(weekday), weekday) for weekday in range(7)}
@@ -118,6 +119,7 @@ def save_calendar(days: dict[int, str | None], holidays_text: str | None) -> Non
         db.session.add_all(BusinessHours(weekday=weekday, start_minute=start, end_minute=end)
                            for weekday, ranges in hours.items() for start, end in ranges)
         db.session.add_all(Holiday(day=day, name=name) for day, name in sorted(holidays.items()))
+        audit.record(actor_id, "business_hours.saved", f"Business hours and {len(holidays)} holidays")
 
 
 def hours() -> dict[int, tuple[tuple[int, int], ...]]:
@@ -241,7 +243,8 @@ def _ordered(rules: list[SlaRule]) -> None:
         row.position = position
 
 
-def add_rule(*, match: str, value: str | None, amount, unit: str, business_time: bool, on_breach: str) -> SlaRule:
+def add_rule(*, match: str, value: str | None, amount, unit: str, business_time: bool, on_breach: str,
+             actor_id: int | None = None) -> SlaRule:
     """Add a target rule at the end (before "everything else" if there is one); raises ServiceError
     naming the bad field. Only one "everything else" rule may exist."""
     minutes = _checked(match, on_breach, amount, unit)
@@ -255,11 +258,12 @@ def add_rule(*, match: str, value: str | None, amount, unit: str, business_time:
                        on_breach=on_breach)
         db.session.add(rule)
         _ordered([*existing, rule])
+        audit.record(actor_id, "sla_rule.saved", f"{describe_match(rule)}: {describe_target(rule)}")
     return rule
 
 
 def update_rule(rule_id: int, *, match: str, value: str | None, amount, unit: str, business_time: bool,
-                on_breach: str) -> SlaRule:
+                on_breach: str, actor_id: int | None = None) -> SlaRule:
     """Change a target rule in place, keeping its place in the order; raises ServiceError naming the
     bad field, SlaRuleNotFound. Leads it already timed keep the due time they were given."""
     minutes = _checked(match, on_breach, amount, unit)
@@ -273,15 +277,18 @@ def update_rule(rule_id: int, *, match: str, value: str | None, amount, unit: st
         rule.match, rule.value, rule.target_minutes = match, value, minutes
         rule.business_time, rule.on_breach = business_time, on_breach
         _ordered(existing)
+        audit.record(actor_id, "sla_rule.saved", f"{describe_match(rule)}: {describe_target(rule)}")
     return rule
 
 
-def delete_rule(rule_id: int) -> None:
+def delete_rule(rule_id: int, actor_id: int | None = None) -> None:
     """Delete a target rule; leads it already timed keep their due time, and a breach then does
     nothing more than tell people. Their rule id is let go (read through ix_leads_sla_next: only
     running clocks), since SQLite may give the same id to the next rule added."""
     with atomic():
-        db.session.delete(get_rule(rule_id))
+        rule = get_rule(rule_id)
+        audit.record(actor_id, "sla_rule.deleted", f"{describe_match(rule)}: {describe_target(rule)}")
+        db.session.delete(rule)
         db.session.execute(update(Lead).where(Lead.sla_next_at.is_not(None), Lead.sla_rule_id == rule_id)
                            .values(sla_rule_id=None).execution_options(synchronize_session=False))
 

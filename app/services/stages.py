@@ -7,6 +7,7 @@ from sqlalchemy import func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
+from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, saved_views, taken_as, totals, utcnow, whole_number,
 )
@@ -117,7 +118,8 @@ def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
         raise StageNameTaken(name)
 
 
-def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_days=None) -> Stage:
+def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_days=None,
+              actor_id: int | None = None) -> Stage:
     """Add a stage: an open one right after the last open stage (so before won and lost), a closed
     one at the end. Raises StageNameTaken, or ServiceError for a bad stale_days (clean_stale_days)."""
     name, colour, kind = _check(name, colour, kind)
@@ -134,6 +136,7 @@ def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_da
                                    .values(position=Stage.position + 1))
         stage = Stage(name=name, colour=colour, kind=kind, position=position, stale_days=stale_days)
         db.session.add(stage)
+        audit.record(actor_id, "stage.added", f"Stage {name}")
     return stage
 
 
@@ -142,7 +145,8 @@ def _open_stages_other_than(stage_id: int) -> int:
         Stage.kind == StageKind.open.value, Stage.id != stage_id))
 
 
-def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=None) -> Stage:
+def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=None,
+                 actor_id: int | None = None) -> Stage:
     """Rename, recolour, change the kind or the stale setting (None: never) of a stage; raises
     LastOpenStage, StageNameTaken, ServiceError naming a bad field."""
     name, colour, kind = _check(name, colour, kind)
@@ -152,6 +156,7 @@ def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=No
         _refuse_taken_name(name, stage.id)
         if stage.kind == StageKind.open.value and kind != StageKind.open.value and not _open_stages_other_than(stage.id):
             raise LastOpenStage()
+        audit.record(actor_id, "stage.changed", f"Stage {stage.name}" + (f", now {name}" if name != stage.name else ""))
         stage.name, stage.colour, stage.kind, stage.stale_days = name, colour, kind, stale_days
     return stage
 
@@ -220,4 +225,5 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
                 stage_id=target.id, position=(top - 1024) - Lead.id,
                 stage_entered_at=now, updated_at=now, version=Lead.version + 1))
         saved_views.forget_stage(stage.id)
+        audit.record(actor_id, "stage.deleted", f"Stage {stage.name}" + (f" ({count:,} leads moved to {target.name})" if count else ""))
         db.session.delete(stage)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import EmailState, Lead, OutboxEmail, SuppressedAddress, SuppressionReason
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.keyset import anchor, newest_first
 from app.services.sequences import on_address_refused
@@ -215,6 +216,7 @@ def add_by_hand(raw_address: str, actor_id: int, now: datetime | None = None) ->
         entry, added = suppress(address, SuppressionReason.admin.value, now=now, actor_id=actor_id)
         if not added:
             raise AlreadySuppressed(address)
+        audit.record(actor_id, "suppression.added", address)
     return entry
 
 
@@ -239,6 +241,7 @@ def lift(address: str, actor_id: int, reason: str, now: datetime | None = None) 
         if entry is None:
             raise NotSuppressed(key(address))
         entry.removed_at, entry.removed_by_id, entry.removed_reason = now, actor_id, reason
+        audit.record(actor_id, "suppression.lifted", entry.address, {"reason": reason})
         if entry.lead_id is not None:
             record(entry.lead_id, "suppression_lifted", actor_id, {"to": entry.address, "reason": reason}, now)
     return entry

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Lead, LeadTag, Tag, TimelineEntry
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, search, utcnow
 from app.services.scoring import rescore, rescore_everyone
 from app.services.timeline import record
@@ -402,6 +403,7 @@ def rename_tag(tag_id: int, new_name: str, actor_id: int | None) -> Tag:
         other = db.session.scalar(select(Tag.id).where(Tag.name_key == tag_key(name), Tag.id != tag.id))
         if other is not None:
             raise Conflict(f"There is already a tag \"{name}\". Delete one of the two instead.", field="name")
+        audit.record(actor_id, "tag.renamed", f"Tag {tag.name}, now {name}")
         tag.name, tag.name_key = name, tag_key(name)
         search.changed(db.session.scalars(select(LeadTag.lead_id).where(LeadTag.tag_id == tag.id)))
     rescore_everyone()  # rules name tags by their words: "vip" renamed no longer counts as "vip"
@@ -424,6 +426,7 @@ def delete_tag(tag_id: int, actor_id: int | None, now: datetime | None = None) -
         db.session.execute(TimelineEntry.__table__.insert().from_select(
             ["lead_id", "actor_id", "kind", "data", "created_at"], entries))
         db.session.execute(delete(LeadTag).where(LeadTag.tag_id == tag.id).execution_options(synchronize_session=False))
+        audit.record(actor_id, "tag.deleted", f"Tag {tag.name} (on {count:,} leads)")
         db.session.delete(tag)
     rescore_everyone()
     return count

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Stage, TeamSettings, User
+from app.services import audit
 from app.services import ServiceError, atomic, settings_cache
 
 BOOKED_STAGE_NAME = "Appointment set"
@@ -150,7 +151,8 @@ def check_claim_cap(cap: int | None) -> int | None:
 
 
 def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED,
-         ask_next_task=UNCHANGED, identity: "IdentityChange | None" = None) -> TeamSettings:
+         ask_next_task=UNCHANGED, identity: "IdentityChange | None" = None,
+         actor_id: int | None = None) -> TeamSettings:
     """Save the team's settings (the claim cap, the next-task question and the identity only when
     given); raises ServiceError naming a bad field."""
     timezone = check_timezone(timezone)
@@ -170,6 +172,7 @@ def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANG
         if identity is not None:
             identity.apply(row)
         db.session.add(row)
+        audit.record(actor_id, "team.saved", "Team settings", {"timezone": timezone})
     g.pop("team_settings", None)
     return row
 

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lead, Role, Stage, StageKind, User
+from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic
 from app.services.auth import check_password_strength, end_all_sessions, hash_password
 
@@ -56,7 +57,7 @@ def _other_active_admins(user_id: int) -> int:
     return sum(1 for i in ids if i != user_id)
 
 
-def change_role(user_id: int, role: str) -> User:
+def change_role(user_id: int, role: str, actor_id: int | None = None) -> User:
     """Make a user admin or member; raises LastAdmin when that would leave no active admin."""
     if role not in {r.value for r in Role}:
         raise ServiceError("Role must be admin or member.", field="role")
@@ -66,11 +67,13 @@ def change_role(user_id: int, role: str) -> User:
             db.session.refresh(user)  # it may have changed while we waited for the lock
             if user.role == Role.admin.value and user.active:
                 raise LastAdmin()
+        if user.role != role:
+            audit.record(actor_id, "user.role_changed", f"{user.name}, now {role}", {"from": user.role, "to": role})
         user.role = role
     return user
 
 
-def set_active(user_id: int, active: bool) -> User:
+def set_active(user_id: int, active: bool, actor_id: int | None = None) -> User:
     """Deactivate (ending all their sessions at once; their leads stay theirs) or reactivate a user."""
     with atomic():
         user = _get(user_id)
@@ -78,6 +81,8 @@ def set_active(user_id: int, active: bool) -> User:
             db.session.refresh(user)
             if user.role == Role.admin.value and user.active:
                 raise LastAdmin()
+        if user.active != active:
+            audit.record(actor_id, "user.deactivated" if not active else "user.reactivated", user.name)
         user.active = active
         if not active:
             end_all_sessions(user.id)
@@ -100,7 +105,7 @@ def deactivate(user_id: int, actor_id: int, leads_to: int | None) -> tuple[User,
         raise ServiceError("Choose someone other than the person leaving, or the pool.", field="leads_to")
     moved = 0
     with atomic():
-        user = set_active(user_id, False)
+        user = set_active(user_id, False, actor_id)
         if leads_to is not None and not db.session.scalar(select(User.active).where(User.id == leads_to)):
             raise ServiceError("That teammate can't take leads: choose an active one, or the pool.", field="leads_to")
         while True:  # in batches, each read through ix_leads_owner_id

@@ -46,7 +46,7 @@ def create_api_key():
 
 @bp.post("/api-keys/<int:key_id>/revoke")
 def revoke_api_key(key_id: int):
-    key = key_service.revoke_key(key_id)
+    key = key_service.revoke_key(key_id, actor_id=current_user.id)
     message = f"Revoked the API key {key.name}. Requests using it now get 401."
     if wants_fragment():
         return with_notice(_page(ApiKeyForm(formdata=None)), message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_login import current_user
 from flask import flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
@@ -145,7 +146,8 @@ def _save_rule(form: RuleForm, rule_id: int | None):
     try:
         return service.save_rule(rule_id, name=form.name.data, condition=form.rule_condition(),
                                  target=form.target.data, user_id=whole_number(form.user.data),
-                                 group_id=whole_number(form.group.data), cap=form.cap_value())
+                                 group_id=whole_number(form.group.data), cap=form.cap_value(),
+                                 actor_id=current_user.id)
     except ServiceError as exc:
         add_form_error(form, exc)
     return None
@@ -206,7 +208,7 @@ def move_rule(assignment_rule_id: int):
 
 @bp.post("/assignment/rules/<int:assignment_rule_id>/enabled")
 def toggle_rule(assignment_rule_id: int):
-    rule = service.set_enabled(assignment_rule_id, request.form.get("enabled") == "1")
+    rule = service.set_enabled(assignment_rule_id, request.form.get("enabled") == "1", actor_id=current_user.id)
     if not wants_fragment():
         return redirect(url_for("settings.assignment"))
     state = "on" if rule.enabled else "off"
@@ -217,7 +219,7 @@ def toggle_rule(assignment_rule_id: int):
 def delete_rule(assignment_rule_id: int):
     rule = service.get_rule(assignment_rule_id)
     name = rule.name
-    service.delete_rule(rule.id)
+    service.delete_rule(rule.id, actor_id=current_user.id)
     flash(f"Deleted the rule {name}.", "success")
     return go(url_for("settings.assignment"))
 
@@ -241,7 +243,7 @@ def _save_group(group):
     if form.validate_on_submit():
         try:
             saved = service.save_group(group.id if group else None, name=form.group_name.data,
-                                       members=form.chosen())
+                                       members=form.chosen(), actor_id=current_user.id)
         except ServiceError as exc:
             _group_error(form, exc)
         else:
@@ -257,7 +259,7 @@ def delete_group(group_id: int):
     group = service.get_group(group_id)
     name = group.name
     try:
-        service.delete_group(group.id)
+        service.delete_group(group.id, actor_id=current_user.id)
     except Conflict as exc:  # rules still use it: say so beside the delete button
         form = GroupForm(formdata=None, group_name=group.name).fill(group)
         return render("settings/edit_group.html", None, 422, group_form=form, group=group, delete_error=exc.message)

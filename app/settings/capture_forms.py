@@ -3,6 +3,7 @@
 The admin check is the settings blueprint's before_request (app/settings/__init__.py)."""
 from __future__ import annotations
 
+from flask_login import current_user
 from flask import current_app, flash, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
@@ -135,7 +136,7 @@ def create_form():
     form = editor_form()
     if form.validate_on_submit():
         try:
-            capture_form = form_service.create_form(form.settings())
+            capture_form = form_service.create_form(form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             form.refused(exc)
         else:
@@ -159,7 +160,7 @@ def update_form(form_id: int):
     form = editor_form()
     if form.validate_on_submit():
         try:
-            form_service.update_form(capture_form.id, form.settings())
+            form_service.update_form(capture_form.id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             form.refused(exc)
         else:
@@ -171,14 +172,14 @@ def update_form(form_id: int):
 
 @bp.post("/forms/<int:form_id>/activate")
 def activate_form(form_id: int):
-    capture_form = form_service.set_active(form_id, True)
+    capture_form = form_service.set_active(form_id, True, actor_id=current_user.id)
     flash(f"{capture_form.name} is live again at /f/{capture_form.slug}.", "success")
     return go(url_for("settings.forms"))
 
 
 @bp.post("/forms/<int:form_id>/deactivate")
 def deactivate_form(form_id: int):
-    capture_form = form_service.set_active(form_id, False)
+    capture_form = form_service.set_active(form_id, False, actor_id=current_user.id)
     flash(f"{capture_form.name} is switched off: its page and snippets now say the form is not available.",
           "success")
     return go(url_for("settings.forms"))
@@ -189,7 +190,7 @@ def delete_form(form_id: int):
     capture_form = form_service.get_form(form_id)
     form = FlaskForm()
     if form.validate_on_submit():
-        name = form_service.delete_form(capture_form.id)
+        name = form_service.delete_form(capture_form.id, actor_id=current_user.id)
         flash(f"Deleted the form {name}. Its leads are kept.", "success")
         return go(url_for("settings.forms"))
     return render_template("settings/forms_delete.html", form=form, capture_form=capture_form,

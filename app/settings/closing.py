@@ -2,6 +2,7 @@
 and how long closed leads stay on the board."""
 from __future__ import annotations
 
+from flask_login import current_user
 from flask import abort, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
@@ -51,7 +52,8 @@ def save_closing_settings():
     form = ClosingSettingsForm()
     if form.validate_on_submit():
         try:
-            closing.save_settings(form.lost_reason_required.data, form.board_closed_days.data)
+            closing.save_settings(form.lost_reason_required.data, form.board_closed_days.data,
+                                  actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -65,7 +67,7 @@ def add_lost_reason():
     form = ReasonForm()
     if form.validate_on_submit():
         try:
-            reason = closing.add_reason(form.name.data)
+            reason = closing.add_reason(form.name.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -80,7 +82,7 @@ def rename_lost_reason(reason_id: int):
     form = _rename_form(reason, request.form)
     if form.validate_on_submit():
         try:
-            closing.rename_reason(reason.id, form.name.data)
+            closing.rename_reason(reason.id, form.name.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -95,6 +97,6 @@ def archive_lost_reason(reason_id: int):
     form = ArchiveForm()
     if not form.validate_on_submit():
         abort(400, description="Send archived=1 to archive the reason or archived=0 to restore it.")
-    closing.archive_reason(reason.id, form.archived.data == "1")
+    closing.archive_reason(reason.id, form.archived.data == "1", actor_id=current_user.id)
     flash(f"{'Archived' if reason.archived else 'Restored'} the reason {reason.name}.", "success")
     return go(url_for("settings.closing_settings"), focus=f"reason-{reason.id}-archive")

@@ -62,7 +62,7 @@ def add_field():
     form = FieldForm()
     if form.validate_on_submit():
         try:
-            custom = field_service.create_field(form.settings())
+            custom = field_service.create_field(form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

@@ -3,6 +3,7 @@
 The admin check is the settings blueprint's before_request (app/settings/__init__.py)."""
 from __future__ import annotations
 
+from flask_login import current_user
 from flask import flash, render_template, url_for
 
 from app.services import ServiceError, capture_forms as form_service, held_submissions as held_service
@@ -26,7 +27,7 @@ def held_submissions(form_id: int):
 def release_held(form_id: int, held_id: int):
     capture_form = form_service.get_form(form_id)
     try:
-        captured = held_service.release(capture_form.id, held_id)
+        captured = held_service.release(capture_form.id, held_id, actor_id=current_user.id)
     except held_service.HeldSubmissionNotFound:
         raise  # a 404 from the error handler, not the "cannot be captured" message below
     except ServiceError as exc:  # the form's questions changed since, or an answer no longer passes
@@ -41,6 +42,6 @@ def release_held(form_id: int, held_id: int):
 @bp.post("/forms/<int:form_id>/held/<int:held_id>/discard")
 def discard_held(form_id: int, held_id: int):
     capture_form = form_service.get_form(form_id)
-    held_service.discard(capture_form.id, held_id)
+    held_service.discard(capture_form.id, held_id, actor_id=current_user.id)
     flash("Discarded the held submission.", "success")
     return go(url_for("settings.held_submissions", form_id=capture_form.id))

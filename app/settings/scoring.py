@@ -2,6 +2,7 @@
 and a "try a lead" panel that shows which rules fire for one lead and why."""
 from __future__ import annotations
 
+from flask_login import current_user
 from flask import abort, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, FormField, StringField
@@ -102,7 +103,7 @@ def _save(rule_id: int | None):
         try:
             saved = scoring.save_rule(rule_id, label=form.label.data, condition=form.condition(),
                                       points=form.points.data, fade_days=form.fade_days.data,
-                                      enabled=form.enabled.data)
+                                      enabled=form.enabled.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -144,7 +145,7 @@ def change_scoring_rule(rule_id: int, action: str):
         scoring.set_enabled(rule.id, action == "on")
         message = f"Turned “{label}” {action}. Scores are being updated."
     elif action == "delete":
-        scoring.delete_rule(rule.id)
+        scoring.delete_rule(rule.id, actor_id=current_user.id)
         message = f"Deleted the rule “{label}”. Scores are being updated."
     else:
         scoring.move_rule(rule.id, -1 if action == "up" else 1)
@@ -161,7 +162,7 @@ def save_score_bands():
     if form.validate_on_submit():
         rows = [(row.form.name.data, row.form.min_score.data, row.form.colour.data) for row in form.bands]
         try:
-            scoring.save_bands(rows)
+            scoring.save_bands(rows, actor_id=current_user.id)
         except ServiceError as exc:
             index, _, part = (exc.field or "").removeprefix("band-").partition("-")
             target = whole_number(index)

@@ -78,7 +78,7 @@ def update_sequence(sequence_id: int):
     form = SequenceForm()
     if form.validate_on_submit():
         try:
-            saved = service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data)
+            saved = service.update_sequence(sequence_id, form.name.data, form.stop_on_other.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -93,7 +93,7 @@ def start_sequence(sequence_id: int):
     was = service.get_sequence(sequence_id).status
     if RowForm().validate_on_submit():
         try:
-            service.start(sequence_id)
+            service.start(sequence_id, actor_id=current_user.id)
         except ServiceError as exc:
             return _page(sequence_id, "settings/_sequence_status.html", 422, status_error=exc.message)
         flash("Resumed the sequence." if was == "paused" else "Started the sequence.", "success")
@@ -104,7 +104,7 @@ def start_sequence(sequence_id: int):
 def pause_sequence(sequence_id: int):
     if RowForm().validate_on_submit():
         try:
-            service.pause(sequence_id)
+            service.pause(sequence_id, actor_id=current_user.id)
         except ServiceError as exc:
             return _page(sequence_id, "settings/_sequence_status.html", exc.status, status_error=exc.message)
         flash("Paused the sequence: nothing is sent until you resume it.", "success")
@@ -116,7 +116,7 @@ def delete_sequence(sequence_id: int):
     sequence, form, status = service.get_sequence(sequence_id), RowForm(), 200
     if form.validate_on_submit():
         try:
-            service.delete_sequence(sequence.id)
+            service.delete_sequence(sequence.id, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
             status = exc.status
@@ -134,7 +134,7 @@ def add_sequence_step(sequence_id: int):
     form = _step_form(StepForm())
     if form.validate_on_submit():
         try:
-            step = service.add_step(sequence_id, form.settings())
+            step = service.add_step(sequence_id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -159,7 +159,7 @@ def update_sequence_step(step_id: int):
     step, form = service.get_step(step_id), _step_form(StepForm())
     if form.validate_on_submit():
         try:
-            service.update_step(step.id, form.settings())
+            service.update_step(step.id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -181,7 +181,7 @@ def move_sequence_step(step_id: int):
 def remove_sequence_step(step_id: int):
     step, form = service.get_step(step_id), RowForm()
     if form.validate_on_submit():
-        service.remove_step(step.id)
+        service.remove_step(step.id, actor_id=current_user.id)
         flash(f"Removed the step {service.describe_step(step)}.", "success")
         return go(url_for("settings.sequence", sequence_id=step.sequence_id), focus="sequence-steps-h")
     return render("settings/sequence_step_remove.html", None, step=step, form=form,
@@ -196,7 +196,7 @@ def add_sequence_rule(sequence_id: int):
     form = _rule_form(RuleForm())
     if form.validate_on_submit():
         try:
-            service.add_rule(sequence_id, form.when.data, form.chosen_value())
+            service.add_rule(sequence_id, form.when.data, form.chosen_value(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, form.refused(exc))
         else:
@@ -210,6 +210,6 @@ def remove_sequence_rule(sequence_id: int, sequence_rule_id: int):
     if sequence_rule_id not in {rule.id for rule in service.rules(service.get_sequence(sequence_id).id)}:
         abort(404)
     if RowForm().validate_on_submit():
-        service.remove_rule(sequence_rule_id)
+        service.remove_rule(sequence_rule_id, actor_id=current_user.id)
         flash("Removed the enrolment rule.", "success")
     return go(url_for("settings.sequence", sequence_id=sequence_id), focus="sequence-rules-h")

@@ -2,6 +2,7 @@
 target rules (by source, form or score band, then everything else) with what a breach does."""
 from __future__ import annotations
 
+from flask_login import current_user
 from flask import flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
@@ -77,7 +78,7 @@ def save_sla_hours():
     form = CalendarForm()
     if form.validate_on_submit():
         try:
-            sla.save_calendar(form.typed(), form.holidays.data)
+            sla.save_calendar(form.typed(), form.holidays.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -88,7 +89,7 @@ def save_sla_hours():
 
 def _rule_args(form: RuleForm) -> dict:
     return {"match": form.match.data, "value": form.value(), "amount": form.amount.data, "unit": form.unit.data,
-            "business_time": form.clock.data == "business", "on_breach": form.on_breach.data}
+            "business_time": form.clock.data == "business", "on_breach": form.on_breach.data, "actor_id": current_user.id}
 
 
 def _saved_rule(form: RuleForm, save, message: str):
@@ -148,6 +149,6 @@ def shift_sla_rule(rule_id: int):
 @bp.post("/sla/rules/<int:rule_id>/delete")
 def delete_sla_rule(rule_id: int):
     if RowForm().validate_on_submit():
-        sla.delete_rule(rule_id)
+        sla.delete_rule(rule_id, actor_id=current_user.id)
         flash("Deleted the target.", "success")
     return go(url_for("settings.sla_settings"), focus="sla-rules-h")

@@ -48,7 +48,7 @@ def add_stage():
     if form.validate_on_submit():
         try:
             stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data,
-                                            form.stale_days.data)
+                                            form.stale_days.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -64,7 +64,7 @@ def update_stage(stage_id: int):
     if form.validate_on_submit():
         try:
             stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data,
-                                       form.stale_days.data)
+                                       form.stale_days.data, actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

@@ -1,5 +1,6 @@
 """Team settings at /settings/team: the team's timezone, the stage a booked appointment moves a lead
 to, the pool claim cap, and the team's identity (name, logo, accent colour, currency, From address)."""
+from flask_login import current_user
 from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, ColorField, EmailField, SelectField, StringField
@@ -72,7 +73,8 @@ def team():
         stage = form.appointment_stage.data
         try:
             team_settings.save(form.timezone.data, int(stage) if stage else None, pool_claim_cap=form.cap(),
-                               ask_next_task=form.ask_next_task.data, identity=form.identity())
+                               ask_next_task=form.ask_next_task.data, identity=form.identity(),
+                               actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

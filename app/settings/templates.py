@@ -78,7 +78,7 @@ def update_email_template(template_id: int):
     form = TemplateForm()
     if form.validate_on_submit():
         try:
-            service.update_template(template.id, form.settings())
+            service.update_template(template.id, form.settings(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

@@ -76,7 +76,7 @@ def resend_invitation(invitation_id: int):
 
 @bp.post("/invitations/<int:invitation_id>/revoke")
 def revoke_invitation(invitation_id: int):
-    invitation = accounts.revoke_invitation(invitation_id)
+    invitation = accounts.revoke_invitation(invitation_id, actor_id=current_user.id)
     flash(f"Revoked the invitation to {invitation.email}: its link now says so.", "success")
     return go(url_for("settings.users"))
 
@@ -87,7 +87,7 @@ def change_role(user_id: int):
     if not form.validate_on_submit():
         raise ServiceError("Role must be admin or member.")
     try:
-        user = user_service.change_role(user_id, form.role.data)
+        user = user_service.change_role(user_id, form.role.data, actor_id=current_user.id)
     except user_service.LastAdmin as exc:
         # Beside the control, in the row (or the page, without JavaScript): 422, never an error page.
         user = db.session.get(User, user_id)
@@ -132,7 +132,7 @@ def deactivate(user_id: int):
 
 @bp.post("/users/<int:user_id>/reactivate")
 def reactivate(user_id: int):
-    user = user_service.set_active(user_id, True)
+    user = user_service.set_active(user_id, True, actor_id=current_user.id)
     flash(f"{user.name} can sign in again.", "success")
     return go(url_for("settings.users"), focus=f"user-{user.id}")
 
