@@ -245,6 +245,11 @@ def load(overrides: dict | None = None) -> dict:
         "CAPTURE_MIN_FILL_SECONDS": s.CAPTURE_MIN_FILL_SECONDS,
         # The country of phone numbers typed without a +code, for every way a lead comes in.
         "DEFAULT_PHONE_REGION": s.DEFAULT_PHONE_REGION,
+        # Outgoing webhooks: plain http:// endpoints only in development; one deadline per attempt
+        # (connect, send, answer); seconds before each retry of a failed attempt (8 attempts, ~21 hours).
+        "WEBHOOK_ALLOW_HTTP": env == "development",
+        "WEBHOOK_TIMEOUT": 5.0,
+        "WEBHOOK_RETRY_DELAYS": [30, 120, 600, 1800, 3600, 14400, 57600],
         "PAGE_SIZE": 50,
         # The bell in the layout asks for the unread count this often while its tab is visible.
         "BELL_POLL_SECONDS": 30,

@@ -15,6 +15,7 @@ from datetime import datetime
 from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
+from app.services import webhooks
 from app.services.assignment import Routed, route
 from app.services.bulk import insert_many
 from app.services.conditions import new_lead_facts, refresh_score
@@ -208,6 +209,7 @@ class NewLeads:
             for lead_id in ids])
         search.changed(ids)
         score_new(leads, self.now, self.actor_id)
+        webhooks.emit_many("lead.created", ids, self.now)  # set-based too: one insert for the batch
         return leads
 
 
