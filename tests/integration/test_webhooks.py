@@ -5,6 +5,7 @@ takes the deliveries (its endpoint allows private addresses, as an admin would h
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -435,3 +436,69 @@ def test_bad_endpoint_input_is_refused_with_a_message_for_the_field(app, admin):
             webhooks.create_endpoint(given, admin.id)
         assert (refused.value.field, words in refused.value.message) == (field, True), refused.value.message
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+# --- the settings pages ---------------------------------------------------------------------------
+
+
+def test_an_admin_adds_an_endpoint_sends_a_test_event_and_reads_the_log(as_admin, app, admin, receiver):
+    page = as_admin.get("/settings/webhooks").get_data(as_text=True)
+    assert "No endpoints yet" in page and 'href="/settings/webhooks"' in page  # in the settings menu
+    response = as_admin.post("/settings/webhooks", {"url": receiver.url, "description": "CRM sync",
+                                                    "events": ["lead.created", "task.completed"], "enabled": "y",
+                                                    "allow_private": "y"})
+    [endpoint] = db.session.scalars(select(WebhookEndpoint)).all()
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/settings/webhooks/{endpoint.id}")
+    assert (endpoint.url, endpoint.event_list, endpoint.enabled, endpoint.allow_private, endpoint.created_by_id) == (
+        receiver.url, ["lead.created", "task.completed"], True, True, admin.id)
+    page = as_admin.get(f"/settings/webhooks/{endpoint.id}")
+    text = page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store" and endpoint.secret in text and "Nothing sent yet" in text
+    as_admin.post(f"/settings/webhooks/{endpoint.id}/test")
+    [row] = deliveries()
+    assert row.event == webhooks.TEST_EVENT and row.lead_id is None
+    send_all()
+    assert receiver.bodies()[0]["type"] == "webhook.test"
+    assert webhooks.verify(endpoint.secret, receiver.received[0]["headers"]["Leadboard-Signature"],
+                           receiver.received[0]["body"])
+    text = as_admin.get(f"/settings/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert "Delivered" in text and "HTTP 200 in" in text
+    as_admin.post(f"/settings/webhooks/{endpoint.id}/deliveries/{row.id}/resend")
+    resent = deliveries()[-1]
+    assert (resent.resent_from_id, resent.state, resent.body) == (row.id, "queued", row.body)
+    old_secret = endpoint.secret
+    as_admin.post(f"/settings/webhooks/{endpoint.id}/secret")
+    assert db.session.get(WebhookEndpoint, endpoint.id, populate_existing=True).secret not in (old_secret, None)
+
+
+def test_a_bad_address_is_refused_beside_the_field_and_nothing_is_saved(as_admin, app):
+    for url, words in (("https://10.0.0.1/hooks", "10.0.0.1 is a private address"),
+                       ("https://localhost/hooks", "resolves to"),
+                       ("https://169.254.169.254/", "link-local")):
+        response = as_admin.post("/settings/webhooks", {"url": url, "events": ["lead.created"], "enabled": "y"})
+        text = response.get_data(as_text=True)
+        assert response.status_code == 422 and words in text and 'id="url-error"' in text, url
+    response = as_admin.post("/settings/webhooks", {"url": "https://93.184.215.14/x", "enabled": "y"})
+    assert response.status_code == 422 and "Pick at least one event" in response.get_data(as_text=True)
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_a_member_cannot_see_or_change_webhooks(as_member, app, admin):
+    ep = webhooks.create_endpoint(EndpointInput("https://93.184.215.14/hooks", ["lead.created"]), admin.id)
+    for method, url in (("get", "/settings/webhooks"), ("get", f"/settings/webhooks/{ep.id}"),
+                        ("post", f"/settings/webhooks/{ep.id}/delete")):
+        response = getattr(as_member, method)(url)
+        assert response.status_code == 403 and "Webhooks are for admins" in response.get_data(as_text=True)
+        assert ep.secret not in response.get_data(as_text=True)
+    assert db.session.get(WebhookEndpoint, ep.id) is not None
+
+
+def test_the_delivery_log_is_bounded_and_pages_back(as_admin, app, admin):
+    ep = webhooks.create_endpoint(EndpointInput("https://93.184.215.14/hooks", ["lead.created"]), admin.id)
+    for _ in range(webhooks.LOG_PAGE + 3):
+        webhooks.send_test(ep.id)
+    text = as_admin.get(f"/settings/webhooks/{ep.id}").get_data(as_text=True)
+    assert len(re.findall(r'id="delivery-\d+"', text)) == webhooks.LOG_PAGE and "Older deliveries" in text
+    ids = [row.id for row in deliveries()]
+    older = as_admin.get(f"/settings/webhooks/{ep.id}?before={ids[3]}").get_data(as_text=True)
+    assert len(re.findall(r'id="delivery-\d+"', older)) == 3 and "Older deliveries" not in older
