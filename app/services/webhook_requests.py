@@ -10,8 +10,10 @@ when it passes, so a receiver that trickles bytes cannot hold a worker. Only the
 EXCERPT_BYTES of the answer are read."""
 from __future__ import annotations
 
+import heapq
 import http.client
 import ipaddress
+import itertools
 import socket
 import ssl
 import threading
@@ -155,9 +157,7 @@ def _exchange(scheme, host, port, address, url, body, headers, deadline) -> tupl
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection = _Pinned(host, port, address, remaining, scheme == "https")
     # One deadline for everything: the socket's own timeout bounds each read, the watchdog the sum.
-    watchdog = threading.Timer(remaining, _cut, (connection,))
-    watchdog.daemon = True
-    watchdog.start()
+    ticket = _WATCHDOG.watch(deadline, connection)
     try:
         host_header = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         connection.request("POST", target, body=body,
@@ -172,14 +172,57 @@ def _exchange(scheme, host, port, address, url, body, headers, deadline) -> tupl
             raise Unreachable("The endpoint did not answer in time.") from None
         raise Unreachable(f"Could not reach the endpoint ({type(exc).__name__}: {exc}).") from None
     finally:
-        watchdog.cancel()
+        _WATCHDOG.forget(ticket)
         connection.close()
 
 
-def _cut(connection: http.client.HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+class _Watchdog:
+    """One thread for every exchange in the process: at an exchange's deadline it shuts its socket,
+    which ends any read in progress (a thread per request cost more than the request)."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.heap: list[tuple[float, int]] = []
+        self.watched: dict[int, http.client.HTTPConnection] = {}
+        self.counter = itertools.count()
+        self.thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, connection: http.client.HTTPConnection) -> int:
+        with self.lock:
+            ticket = next(self.counter)
+            self.watched[ticket] = connection
+            heapq.heappush(self.heap, (deadline, ticket))
+            if self.thread is None or not self.thread.is_alive():  # a fork (an RQ work horse) has none
+                self.thread = threading.Thread(target=self._run, name="webhook-watchdog", daemon=True)
+                self.thread.start()
+            self.lock.notify()
+            return ticket
+
+    def forget(self, ticket: int) -> None:
+        with self.lock:
+            self.watched.pop(ticket, None)
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while self.heap and self.heap[0][1] not in self.watched:
+                    heapq.heappop(self.heap)  # finished in time
+                if not self.heap:
+                    self.lock.wait()
+                    continue
+                deadline, ticket = self.heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self.lock.wait(wait)
+                    continue
+                heapq.heappop(self.heap)
+                connection = self.watched.pop(ticket, None)
+            sock = connection.sock if connection is not None else None
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+_WATCHDOG = _Watchdog()

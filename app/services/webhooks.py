@@ -321,35 +321,52 @@ class Outcome:
 
 def deliver(delivery_ids: list[int], now: datetime | None = None) -> dict[int, Outcome]:
     """Claim and send these rows in order (those another job has, that are not due, whose endpoint is
-    off, or whose lead has an earlier delivery pending are skipped); record each answer. The retries
-    are enqueued, and each lead's next delivery once one ends."""
+    off, or whose lead has an earlier delivery pending are skipped); record each answer. A row held
+    back behind one of this batch is claimed once that one ends; the retries are enqueued, and each
+    lead's next delivery outside the batch once one ends."""
     ids = sorted({int(i) for i in delivery_ids})
     clock = (lambda: now) if now is not None else utcnow
-    timeout = current_app.config["WEBHOOK_TIMEOUT"]
     results: dict[int, Outcome] = {i: Outcome("skipped") for i in ids}
-    with atomic():
-        start = clock()
-        claimed = dict(db.session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.state == DeliveryState.queued.value,
-                   WebhookDelivery.next_attempt_at <= start + CLOCK_SKEW, _endpoint_on(WebhookDelivery),
-                   ~_blocked(WebhookDelivery))
-            .values(state=DeliveryState.sending.value, attempts=WebhookDelivery.attempts + 1,
-                    lease_until=start + timedelta(seconds=len(ids) * (timeout + 1) + 60))
-            .returning(WebhookDelivery.id, WebhookDelivery.attempts)
-            .execution_options(synchronize_session=False)).all())
-    for delivery_id in sorted(claimed):
-        results[delivery_id] = _send_one(delivery_id, claimed[delivery_id], clock)
+    ended: set[tuple[int, int]] = set()  # (endpoint, lead) of the deliveries that ended
+    remaining = ids
+    while remaining:
+        claimed = _claim(remaining, clock(), len(ids))
+        for delivery_id in sorted(claimed):
+            results[delivery_id], lead = _send_one(delivery_id, claimed[delivery_id], clock)
+            if lead is not None:
+                ended.add(lead)
+        remaining = [i for i in remaining if i not in claimed]
+        if not any(results[i].outcome in ("delivered", "failed") for i in claimed):
+            break  # nothing ended, so nothing left in the batch can have been freed
     retries: dict[tuple, list[int]] = {}
     for delivery_id, result in results.items():
         if result.outcome == "retry":
             retries.setdefault((result.retry_at, result.attempts), []).append(delivery_id)
     for (at, attempts), chunk in retries.items():
         enqueue(chunk, at, attempts)
+    if ended:  # each lead's next delivery, now free to go, unless this batch sent it already
+        outside = sorted(set(next_of(ended)) - {i for i, result in results.items() if result.outcome != "skipped"})
+        if outside:
+            enqueue(outside)
     return results
 
 
-def _send_one(delivery_id: int, attempt: int, clock) -> Outcome:
+def _claim(ids: list[int], start: datetime, batch: int) -> dict[int, int]:
+    """Take these rows that are due, queued, not held back, with their endpoint on: {id: attempt}."""
+    timeout = current_app.config["WEBHOOK_TIMEOUT"]
+    with atomic():
+        return dict(db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.state == DeliveryState.queued.value,
+                   WebhookDelivery.next_attempt_at <= start + CLOCK_SKEW, _endpoint_on(WebhookDelivery),
+                   ~_blocked(WebhookDelivery))
+            .values(state=DeliveryState.sending.value, attempts=WebhookDelivery.attempts + 1,
+                    lease_until=start + timedelta(seconds=batch * (timeout + 1) + 60))
+            .returning(WebhookDelivery.id, WebhookDelivery.attempts)
+            .execution_options(synchronize_session=False)).all())
+
+
+def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int, int] | None]:
     with atomic():
         row = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
         endpoint = db.session.get(WebhookEndpoint, row.endpoint_id)
@@ -375,13 +392,14 @@ def _send_one(delivery_id: int, attempt: int, clock) -> Outcome:
     return _record(delivery_id, attempt, clock(), answer, error, refused)
 
 
-def _record(delivery_id: int, attempt: int, now: datetime, answer, error: str | None, refused: bool) -> Outcome:
+def _record(delivery_id: int, attempt: int, now: datetime, answer, error: str | None, refused: bool
+            ) -> tuple[Outcome, tuple[int, int] | None]:
+    """Write down how the attempt went; the outcome, and (endpoint, lead) if a delivery of a lead ended."""
     delays = current_app.config["WEBHOOK_RETRY_DELAYS"]
-    woken: list[int] = []
     with atomic():
         row = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
         if row is None or row.state != DeliveryState.sending.value or row.attempts != attempt:
-            return Outcome("skipped")  # the sweeper gave it to another worker meanwhile
+            return Outcome("skipped"), None  # the sweeper gave it to another worker meanwhile
         row.lease_until = None
         if answer is not None:
             row.response_status, row.response_ms = answer.status, answer.elapsed_ms
@@ -403,12 +421,9 @@ def _record(delivery_id: int, attempt: int, now: datetime, answer, error: str | 
             row.state = DeliveryState.queued.value
             row.next_attempt_at = now + timedelta(seconds=delays[attempt - 1])
             _failing(row.endpoint_id, now)
-            return Outcome("retry", row.next_attempt_at, attempt)
-        if row.lead_id is not None:
-            woken = heads_of(endpoint_id=row.endpoint_id, lead_id=row.lead_id)
-    if woken:
-        enqueue(woken)
-    return result
+            return Outcome("retry", row.next_attempt_at, attempt), None
+        lead = (row.endpoint_id, row.lead_id) if row.lead_id is not None else None
+    return result, lead
 
 
 def _healthy(endpoint_id: int, now: datetime) -> None:
@@ -436,6 +451,22 @@ def _failing(endpoint_id: int, now: datetime) -> None:
     notify(list(admins), "webhook_disabled",
            f"Webhook endpoint {endpoint.url} was turned off: every delivery failed for 24 hours.",
            url=app_path("settings.webhook", endpoint_id=endpoint.id), now=now)
+
+
+def next_of(leads: set[tuple[int, int]]) -> list[int]:
+    """The queued deliveries of these (endpoint, lead) pairs that nothing earlier holds back (one query
+    per endpoint)."""
+    found: list[int] = []
+    by_endpoint: dict[int, list[int]] = {}
+    for endpoint_id, lead_id in leads:
+        by_endpoint.setdefault(endpoint_id, []).append(lead_id)
+    for endpoint_id, lead_ids in by_endpoint.items():
+        found += db.session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.lead_id.in_(lead_ids),
+                   WebhookDelivery.state == DeliveryState.queued.value, ~_blocked(WebhookDelivery)))
+    db.session.rollback()
+    return found
 
 
 def heads_of(*, endpoint_id: int, lead_id: int | None = None, limit: int = 1000) -> list[int]:
