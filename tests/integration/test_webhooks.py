@@ -450,3 +450,21 @@ def test_the_delivery_log_is_bounded_and_pages_back(as_admin, app, admin):
     ids = [row.id for row in deliveries()]
     older = as_admin.get(f"/settings/webhooks/{ep.id}?before={ids[3]}").get_data(as_text=True)
     assert len(re.findall(r'id="delivery-\d+"', older)) == 3 and "Older deliveries" not in older
+
+
+def test_sending_keeps_every_processs_settings_cache_and_saving_an_endpoint_renews_it(app, endpoint, make_lead,
+                                                                                      receiver):
+    from app.models import SettingsVersion
+    def token():
+        db.session.rollback()
+        return db.session.get(SettingsVersion, 1, populate_existing=True).token
+    make_lead()
+    before = token()
+    receiver.statuses = [500]
+    send_all(utcnow())  # a failure notes the endpoint failing: health, not a setting
+    send_all(utcnow() + timedelta(seconds=11))  # and a success clears it
+    assert deliveries()[0].state == "delivered" and token() == before
+    webhooks.update_endpoint(endpoint.id, EndpointInput(receiver.url, ["task.completed"], allow_private=True))
+    assert token() != before
+    make_lead(first_name="Unwanted")  # the endpoint no longer wants lead.created: seen at once
+    assert len(deliveries()) == 1
