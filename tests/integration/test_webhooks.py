@@ -468,3 +468,34 @@ def test_sending_keeps_every_processs_settings_cache_and_saving_an_endpoint_rene
     assert token() != before
     make_lead(first_name="Unwanted")  # the endpoint no longer wants lead.created: seen at once
     assert len(deliveries()) == 1
+
+
+def test_appointment_answers_and_a_rule_assignment_are_delivered_with_what_they_are_about(
+        app, admin, member, endpoint, make_lead, receiver):
+    from datetime import datetime, timezone
+    from app.services import appointments, assignment, capture
+    from app.services.appointment_emails import link_token
+    lead = make_lead(email="lena@example.com")
+    booked = appointments.book_appointment(lead.id, member.id, duration_minutes=30,
+                                           starts_at=datetime.now(timezone.utc) + timedelta(days=2))
+    appointments.answer(link_token(booked, "confirm"), "confirm")
+    appointments.cancel_appointment(booked.id, member.id)
+    assignment.save_rule(None, name="All to Max", condition={}, target="person", user_id=member.id)
+    routed = capture.capture_lead({"first_name": "Rita", "email": "rita@example.com"}, via="api").lead
+    got = [(row.event, row.lead_id, row.subject_id, row.data) for row in deliveries()[1:]]
+    assert got[0][:2] == ("lead.stage_changed", lead.id)  # booking moved it to the booked stage
+    assert got[1:] == [("appointment.confirmed", lead.id, booked.id, {"by": "prospect"}),
+                   ("appointment.cancelled", lead.id, booked.id, {"by": "team"}),
+                   ("lead.created", routed.id, None, None),
+                   ("lead.assigned", routed.id, None, {"previous_owner_id": None, "owner_id": member.id})]
+    send_all()
+    confirmed = next(b for b in receiver.bodies() if b["type"] == "appointment.confirmed")
+    assert confirmed["data"]["appointment"]["id"] == booked.id and confirmed["data"]["lead"]["id"] == lead.id
+
+
+def test_removing_an_endpoint_removes_its_log(as_admin, app, endpoint, make_lead):
+    make_lead()
+    assert len(deliveries()) == 1
+    response = as_admin.post(f"/settings/webhooks/{endpoint.id}/delete")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/settings/webhooks")
+    assert db.session.scalars(select(WebhookEndpoint)).all() == [] and deliveries() == []
