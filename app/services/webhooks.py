@@ -216,13 +216,15 @@ def emit(event_name: str, *, lead_id: int | None, subject_id: int | None = None,
     return len(ids)
 
 
-def emit_many(event_name: str, lead_ids: list[int], now: datetime) -> int:
-    """emit() for many leads at once (an import's batch): one set-based insert for them all."""
+def emit_many(event_name: str, lead_ids: list[int], now: datetime, data: dict | None = None) -> int:
+    """emit() for many leads at once (an import's batch, a deleted stage's leads): one set-based
+    insert for them all, each lead its own event."""
     wanted = subscribed(event_name)
     if not wanted or not lead_ids:
         return 0
     rows = [{"endpoint_id": endpoint_id, "event": event_name, "event_id": event_id, "lead_id": lead_id,
-             "state": DeliveryState.queued.value, "attempts": 0, "next_attempt_at": now, "created_at": now}
+             "state": DeliveryState.queued.value, "attempts": 0, "next_attempt_at": now, "created_at": now,
+             **({"data": data} if data is not None else {})}
             for lead_id, event_id in ((lead_id, str(uuid.uuid4())) for lead_id in lead_ids)
             for endpoint_id in wanted]
     ids = insert_many(WebhookDelivery.__table__, rows, ids=True)

@@ -499,3 +499,13 @@ def test_removing_an_endpoint_removes_its_log(as_admin, app, endpoint, make_lead
     response = as_admin.post(f"/settings/webhooks/{endpoint.id}/delete")
     assert response.status_code == 302 and response.headers["Location"].endswith("/settings/webhooks")
     assert db.session.scalars(select(WebhookEndpoint)).all() == [] and deliveries() == []
+
+
+def test_deleting_a_stage_tells_of_each_lead_it_moves(app, admin, endpoint, stages, make_lead):
+    from app.services.stages import delete_stage
+    moved = [make_lead(stage="Qualified", first_name=f"Q{n}") for n in range(3)]
+    delete_stage(stages["Qualified"].id, stages["Contacted"].id, admin.id)
+    rows = deliveries(event="lead.stage_changed")
+    assert sorted(row.lead_id for row in rows) == sorted(lead.id for lead in moved)
+    assert rows[0].data == {"previous_stage_id": stages["Qualified"].id, "stage_id": stages["Contacted"].id,
+                            "reason": "stage deleted"}
