@@ -145,6 +145,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 "ignored": on_duplicate == OnDuplicate.skip, **({"custom": custom_changed} if custom_changed else {}),
                 **({"tags_refused": refused} if refused else {})},
                now)
+        if changed or custom_changed:  # a known lead's fields filled or overwritten by the new capture
+            webhooks.emit("lead.updated", lead_id=existing.id, now=now,
+                          data={"changed": sorted(changed), "custom_fields_changed": bool(custom_changed)})
         rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
                         custom_changed=custom_changed)

@@ -509,3 +509,12 @@ def test_deleting_a_stage_tells_of_each_lead_it_moves(app, admin, endpoint, stag
     assert sorted(row.lead_id for row in rows) == sorted(lead.id for lead in moved)
     assert rows[0].data == {"previous_stage_id": stages["Qualified"].id, "stage_id": stages["Contacted"].id,
                             "reason": "stage deleted"}
+
+
+def test_a_capture_that_fills_a_known_lead_is_an_update(app, endpoint, make_lead):
+    from app.services import capture
+    lead = make_lead(email="known@example.com")
+    capture.capture_lead({"email": "known@example.com", "company": "Acme"}, via="api")
+    capture.capture_lead({"email": "known@example.com", "company": "Acme"}, via="api")  # nothing new: no event
+    assert [(row.event, row.lead_id, row.data) for row in deliveries()[1:]] == [
+        ("lead.updated", lead.id, {"changed": ["company"], "custom_fields_changed": False})]
