@@ -31,6 +31,10 @@ class Refused(Exception):
     """The URL may not be called: the message says why, for the admin (never retried as it is)."""
 
 
+class HostNotFound(Refused):
+    """DNS has no address for the host: refused when saving, worth another attempt when sending."""
+
+
 class Unreachable(Exception):
     """The endpoint did not answer in time, or the connection failed: worth another attempt."""
 
@@ -87,10 +91,10 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Refused(f"We could not find the host {host} ({exc}).") from None
+        raise HostNotFound(f"We could not find the host {host} ({exc}).") from None
     addresses = list(dict.fromkeys(info[4][0] for info in found))
     if not addresses:
-        raise Refused(f"We could not find the host {host}.")
+        raise HostNotFound(f"We could not find the host {host}.")
     if not allow_private:
         for address in addresses:
             why = forbidden_address(address)

@@ -40,7 +40,7 @@ from app.queue import QUEUES, QueueUnavailable, connection, queue
 from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, settings_cache, utcnow
 from app.services.bulk import insert_many
 from app.services import webhook_requests
-from app.services.webhook_requests import Refused, Unreachable
+from app.services.webhook_requests import HostNotFound, Refused, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -369,21 +369,29 @@ def _claim(ids: list[int], start: datetime, batch: int) -> dict[int, int]:
 
 
 def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int, int] | None]:
-    with atomic():
-        row = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
-        endpoint = db.session.get(WebhookEndpoint, row.endpoint_id)
-        if row.body is None:
-            row.body = build_body(row)  # kept: every retry and a resend carry the same JSON
-        body, secret, url, allow_private = row.body.encode(), endpoint.secret, endpoint.url, endpoint.allow_private
-        headers = {"Content-Type": "application/json", "User-Agent": "Leadboard-Webhooks/1",
-                   "Leadboard-Event": row.event, "Leadboard-Event-Id": row.event_id,
-                   "Leadboard-Delivery": str(row.id)}
+    try:
+        with atomic():
+            row = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+            endpoint = db.session.get(WebhookEndpoint, row.endpoint_id) if row is not None else None
+            if endpoint is None:
+                return Outcome("skipped"), None  # removed with its endpoint meanwhile
+            if row.body is None:
+                row.body = build_body(row)  # kept: every retry and a resend carry the same JSON
+            body, secret, url, allow_private = row.body.encode(), endpoint.secret, endpoint.url, endpoint.allow_private
+            headers = {"Content-Type": "application/json", "User-Agent": "Leadboard-Webhooks/1",
+                       "Leadboard-Event": row.event, "Leadboard-Event-Id": row.event_id,
+                       "Leadboard-Delivery": str(row.id)}
+    except Exception as exc:  # a body that cannot be built fails now, rather than crash every attempt
+        log.exception("Webhook delivery %s could not be built", delivery_id)
+        return _record(delivery_id, attempt, clock(), None, f"{type(exc).__name__}: {exc}", True)
     headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
     answer = error = None
     refused = False
     try:
         answer = webhook_requests.post(url, body, headers, timeout=current_app.config["WEBHOOK_TIMEOUT"],
                                        allow_http=allow_http(), allow_private=allow_private)
+    except HostNotFound as exc:  # DNS may answer next time
+        error = str(exc)
     except Refused as exc:
         error, refused = str(exc), True
     except Unreachable as exc:

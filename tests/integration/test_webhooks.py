@@ -518,3 +518,16 @@ def test_a_capture_that_fills_a_known_lead_is_an_update(app, endpoint, make_lead
     capture.capture_lead({"email": "known@example.com", "company": "Acme"}, via="api")  # nothing new: no event
     assert [(row.event, row.lead_id, row.data) for row in deliveries()[1:]] == [
         ("lead.updated", lead.id, {"changed": ["company"], "custom_fields_changed": False})]
+
+
+def test_a_host_dns_cannot_find_at_send_time_is_tried_again_but_a_private_one_fails_at_once(app, endpoint, make_lead):
+    make_lead()
+    [row] = deliveries()
+    db.session.execute(WebhookEndpoint.__table__.update().values(url="https://no-such-host.invalid/hooks"))
+    db.session.commit()
+    [result] = send_all().values()
+    assert result.outcome == "retry" and "could not find the host" in deliveries()[0].last_error
+    db.session.execute(WebhookEndpoint.__table__.update().values(url="https://10.9.8.7/hooks", allow_private=False))
+    db.session.commit()
+    [result] = webhooks.deliver([row.id], now=utcnow() + timedelta(seconds=11)).values()
+    assert result.outcome == "failed" and "10.9.8.7 is a private address" in deliveries()[0].last_error
