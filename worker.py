@@ -40,6 +40,7 @@ from app.services.api_keys import purge_expired_idempotency
 from app.services.appointments import queue_due_reminders
 from app.services.totals import fold as fold_totals
 from app.services.outbox import sweep, tls_context
+from app.services.webhooks import sweep as webhook_sweep
 from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
@@ -50,7 +51,7 @@ from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
 
 SWEEP_LOCK = "leadboard:sweeper"
-IN_PROCESS = ("app.jobs.email.",)  # jobs the worker runs in its own process (see LeadboardWorker)
+IN_PROCESS = ("app.jobs.email.", "app.jobs.webhooks.")  # jobs the worker runs in its own process (see LeadboardWorker)
 # Waiting for Redis: the first retry after half a second, doubling to at most ten seconds.
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 log = logging.getLogger("worker")
@@ -190,6 +191,7 @@ def work(app, burst: bool, name: str | None) -> None:
 HOUSEKEEPING = (
     ("due appointment reminders", queue_due_reminders),
     ("outbox sweep", sweep),
+    ("webhook deliveries sweep", webhook_sweep),
     ("expired idempotency keys", purge_expired_idempotency),
     ("board totals fold", fold_totals),
     ("scores the clock changes", sweep_scores),

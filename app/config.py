@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     SMTP_TIMEOUT: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
     EMAIL_RETRY_DELAYS: Annotated[list[Annotated[int, Field(ge=0)]], NoDecode] = Field(
         [60, 300, 900, 2400], description="whole seconds separated by commas, such as 60,300,900,2400")
+    WEBHOOK_TIMEOUT: float = Field(5, gt=0, le=30, description="a number of seconds above 0, at most 30, such as 5")
+    WEBHOOK_RETRY_DELAYS: Annotated[list[Annotated[int, Field(ge=0)]], NoDecode] = Field(
+        [30, 120, 600, 1800, 3600, 14400, 57600],
+        description="whole seconds separated by commas, such as 30,120,600,1800,3600,14400,57600")
     EMAIL_LEASE_SECONDS: int = Field(120, gt=0, description="a whole number of seconds above 0, such as 120")
     EMAIL_BATCH_SIZE: int = Field(100, gt=0, le=1000, description="a whole number from 1 to 1000, such as 100")
     SWEEP_INTERVAL: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
             raise ValueError("no email address in it")
         return value
 
-    @field_validator("EMAIL_RETRY_DELAYS", mode="before")
+    @field_validator("EMAIL_RETRY_DELAYS", "WEBHOOK_RETRY_DELAYS", mode="before")
     @classmethod
     def _comma_separated(cls, value):
         if isinstance(value, str):
@@ -245,6 +249,11 @@ def load(overrides: dict | None = None) -> dict:
         "CAPTURE_MIN_FILL_SECONDS": s.CAPTURE_MIN_FILL_SECONDS,
         # The country of phone numbers typed without a +code, for every way a lead comes in.
         "DEFAULT_PHONE_REGION": s.DEFAULT_PHONE_REGION,
+        # Outgoing webhooks: plain http:// endpoints only in development; one deadline per attempt
+        # (connect, send, answer); seconds before each retry of a failed attempt (8 attempts, ~21 hours).
+        "WEBHOOK_ALLOW_HTTP": env == "development",
+        "WEBHOOK_TIMEOUT": s.WEBHOOK_TIMEOUT,
+        "WEBHOOK_RETRY_DELAYS": s.WEBHOOK_RETRY_DELAYS,
         "PAGE_SIZE": 50,
         # The bell in the layout asks for the unread count this often while its tab is visible.
         "BELL_POLL_SECONDS": 30,

@@ -13,9 +13,9 @@ IN_WORKER = "leadboard_in_worker"  # set on g by worker.py when it runs an email
 
 
 @contextmanager
-def _context():
-    """In the worker's own process (worker.py runs email jobs there), its app context and its warm
-    database pool as they are; anywhere else (a work horse, a test), a job's usual context."""
+def worker_context():
+    """In the worker's own process (worker.py runs email and webhook jobs there), its app context
+    and its warm database pool as they are; anywhere else (a work horse, a test), a job's usual context."""
     if has_app_context() and g.get(IN_WORKER):
         from app.extensions import db
         try:
@@ -33,7 +33,7 @@ def deliver(outbox_id: int) -> str:
     A job from the urgent queue takes along the rows of the delivery jobs waiting behind it there
     (appointment emails booked meanwhile), over its one connection: at 10 bookings a second one job
     serves every booking of the moment, and their own jobs find their rows claimed and do nothing."""
-    with _context():
+    with worker_context():
         from app.services import outbox
         results = outbox.deliver_batch([outbox_id, *_waiting_behind(outbox_id)])
         outbox.enqueue_retries(results)
@@ -56,7 +56,7 @@ def _waiting_behind(outbox_id: int) -> list[int]:
 
 def deliver_batch(outbox_ids: list[int]) -> str:
     """Send these outbox rows over one SMTP connection; rows another job has claimed are skipped."""
-    with _context():
+    with worker_context():
         from app.services import outbox
         results = outbox.deliver_batch([int(i) for i in outbox_ids])
         outbox.enqueue_retries(results)

@@ -184,6 +184,7 @@ LEAD_ROWS = frozenset({
     "import_rows", "lead_merges", "scoring_runs", "user_sessions", "login_throttles",
     "known_sign_in_addresses", "tasks", "activities", "lead_search_documents", "suppressed_addresses",
     "sequence_enrolments", "sequence_sends", "sequence_bulk_runs",
+    "webhook_deliveries",
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
     # (written at most once a minute), and the settings version itself.
     "api_keys", "settings_versions",

@@ -38,6 +38,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("mention", "when someone mentions me in a note", False),
     Kind("held_submission", "when a web-form submission is held for review", False, admins_only=True),
     Kind("rule_broken", "when an assignment rule stops working", False, admins_only=True),
+    Kind("webhook_disabled", "when a webhook endpoint is turned off after failing for a day", False, admins_only=True),
 )}
 # Not a notice but an email of its own (services/digest.py), chosen beside them: off unless ticked.
 DIGEST = "daily_digest"

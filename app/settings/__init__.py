@@ -13,7 +13,7 @@ SCREENS = {
     "capture_forms": "Capture forms are", "held_submissions": "Held form submissions are", "api_keys": "API keys are",
     "assignment": "Assignment rules are", "scoring": "Scoring rules are", "sla": "First-response targets are",
     "suppression": "The suppression list is", "tags": "Tag settings are", "templates": "Email templates are",
-    "sequences": "Sequences are", "audit": "The audit log is",
+    "sequences": "Sequences are", "audit": "The audit log is", "webhooks": "Webhooks are",
 }
 
 
@@ -31,4 +31,4 @@ def require_admin():
 
 
 from app.settings import refusals  # noqa: E402,F401
-from app.settings import api_keys, assignment, audit, capture_forms, closing, fields, held_submissions, scoring, sequences, sla, stages, suppression, tags, team, templates, users  # noqa: E402,F401
+from app.settings import api_keys, assignment, audit, capture_forms, closing, fields, held_submissions, scoring, sequences, sla, stages, suppression, tags, team, templates, users, webhooks  # noqa: E402,F401

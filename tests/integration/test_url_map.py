@@ -89,6 +89,10 @@ def build_world(admin, member, stages) -> dict:
     sequence_run = sequence_bulk.start_run(PoolFilters(), walked.id, admin.id)
     from app.services.accounts import invite
     invitation = invite("walker@example.com", "member", "", admin.id)
+    from app.services import webhooks
+    endpoint = webhooks.create_endpoint(webhooks.EndpointInput("https://93.184.215.14/hooks", ["lead.created"]),
+                                        admin.id)
+    delivery = webhooks.send_test(endpoint.id)
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {
@@ -100,7 +104,7 @@ def build_world(admin, member, stages) -> dict:
                 "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
                 "entry_id": suppressed.id, "sequence_id": sequence.id, "step_id": step.id,
                 "sequence_rule_id": sequence_rule.id, "enrolment_id": enrolment.id, "sequence_run_id": sequence_run.id,
-                "invitation_id": invitation.id},
+                "invitation_id": invitation.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id},
         "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up", "digest": "0123456789abcdef"},
         "api_key": secret,
     }
