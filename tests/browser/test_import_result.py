@@ -33,7 +33,7 @@ def test_the_result_page_lists_every_row_and_the_import_can_be_seen_and_undone(n
     expect(ledger.get_by_role("link", name="Created (2)")).to_be_visible()
     expect(ledger.get_by_role("link", name="Rejected (1)")).to_be_visible()
     expect(ledger.get_by_role("link", name="Ada Lovelace")).to_be_visible()
-    expect(ledger.locator("#ledger-row-4")).to_contain_text("not imported")
+    expect(ledger.locator("#ledger-row-4")).to_contain_text("no lead to import")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= viewport["width"] + 1, f"the result page is {width}px wide"
 
