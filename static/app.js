@@ -197,6 +197,8 @@
     var live = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea";
     // A row or form names no control itself: its first live control takes focus.
     var control = target.matches(live + ", [tabindex]") ? target : target.querySelector(live);
+    var closed = target.closest("details:not([open])");
+    if (closed) closed.open = true;  // what it names is inside a folded section (a new secret): unfold it
     if (!control && target.disabled) {
       var item = target.closest("li");
       control = item && item.querySelector("button:not([disabled])");

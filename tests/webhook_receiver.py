@@ -10,13 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     """An HTTP server in a thread on 127.0.0.1 that keeps what it is sent and answers as told:
     `statuses` (popped one per request; 200 once empty), `delay` seconds before answering,
-    `redirect_to` (a Location for every answer)."""
+    `redirect_to` (a Location for every answer), `payload` (the body of every answer)."""
 
     def __init__(self):
         self.received: list[dict] = []
         self.statuses: list[int] = []
         self.delay = 0.0
         self.redirect_to: str | None = None
+        self.payload: bytes | None = None  # the answer's body instead of the usual one
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,7 +33,7 @@ class Receiver:
                     self.send_response(status)
                     if receiver.redirect_to:
                         self.send_header("Location", receiver.redirect_to)
-                    payload = b'{"ok": true}' if status < 300 else b"nope"
+                    payload = receiver.payload or (b'{"ok": true}' if status < 300 else b"nope")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)

@@ -68,6 +68,10 @@ ACTIONS = {
     "user.deactivated": ("users", "Deactivated a teammate"),
     "user.reactivated": ("users", "Reactivated a teammate"),
     "leads.exported": ("exports", "Exported leads as CSV"),
+    "webhook.added": ("settings", "Added a webhook endpoint"),
+    "webhook.changed": ("settings", "Changed a webhook endpoint"),
+    "webhook.secret_rotated": ("settings", "Made a new webhook signing secret"),
+    "webhook.deleted": ("deletions", "Removed a webhook endpoint"),
 }
 COMMAND_LINE = "Command line"
 

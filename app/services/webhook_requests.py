@@ -47,11 +47,21 @@ class Answer:
     url: str  # the URL that answered (after redirects)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def forbidden_address(address: str) -> str | None:
     """Why this IP address is off limits by default ("a loopback address"), or None if it is public."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address carried inside an IPv6 one is that address
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip.teredo is not None:
+            ip = ip.teredo[1]
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -69,6 +79,8 @@ def forbidden_address(address: str) -> str | None:
 
 def check_url(url: str, *, allow_http: bool) -> tuple[str, str, int]:
     """The scheme, host and port of a URL we may post to; raises Refused (a message for the admin)."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise Refused("The address has a space, line break or control character in it; write spaces as %20.")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -90,8 +102,8 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
     """The address to connect to for `host`, every one it resolves to checked; raises Refused."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise HostNotFound(f"We could not find the host {host} ({exc}).") from None
+    except (socket.gaierror, UnicodeError):
+        raise HostNotFound(f"We could not find the host {host} in DNS; check its spelling.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in found))
     if not addresses:
         raise HostNotFound(f"We could not find the host {host}.")

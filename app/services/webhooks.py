@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -39,7 +40,7 @@ from app.models.webhook import PENDING_STATES
 from app.queue import QUEUES, QueueUnavailable, connection, queue
 from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, settings_cache, utcnow
 from app.services.bulk import insert_many
-from app.services import webhook_requests
+from app.services import audit, webhook_requests
 from app.services.webhook_requests import HostNotFound, Refused, Unreachable
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,15 @@ def clean(given: EndpointInput) -> EndpointInput:
     return EndpointInput(url, events, description, bool(given.enabled), bool(given.allow_private))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def readable(text: str) -> str:
+    """A receiver's answer or an error as it can be stored and shown: NULs and other control
+    characters (PostgreSQL refuses NUL in text) as U+FFFD, lines and tabs kept."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -131,10 +141,12 @@ def create_endpoint(given: EndpointInput, actor_id: int | None, now: datetime | 
                                    created_at=now, updated_at=now, created_by_id=actor_id)
         db.session.add(endpoint)
         db.session.flush()
+        audit.record(actor_id, "webhook.added", endpoint.url, {"events": cleaned.events})
     return endpoint
 
 
-def update_endpoint(endpoint_id: int, given: EndpointInput, now: datetime | None = None) -> WebhookEndpoint:
+def update_endpoint(endpoint_id: int, given: EndpointInput, now: datetime | None = None,
+                    actor_id: int | None = None) -> WebhookEndpoint:
     """Save an endpoint's URL, events and switches; turning it on again sends what waited meanwhile."""
     cleaned = clean(given)
     now = now or utcnow()
@@ -148,21 +160,26 @@ def update_endpoint(endpoint_id: int, given: EndpointInput, now: datetime | None
             _wake(heads_of(endpoint_id=endpoint.id))
         elif not cleaned.enabled and endpoint.disabled_at is None:
             endpoint.disabled_at, endpoint.disabled_reason = now, "Turned off by an admin."
+        audit.record(actor_id, "webhook.changed", endpoint.url,
+                     {"events": cleaned.events, "on": cleaned.enabled, "allow_private": cleaned.allow_private})
     return endpoint
 
 
-def rotate_secret(endpoint_id: int, now: datetime | None = None) -> WebhookEndpoint:
+def rotate_secret(endpoint_id: int, now: datetime | None = None, actor_id: int | None = None) -> WebhookEndpoint:
     """Give the endpoint a new secret; deliveries from now on are signed with it."""
     with atomic():
         endpoint = get_endpoint(endpoint_id)
         endpoint.secret, endpoint.updated_at = new_secret(), now or utcnow()
+        audit.record(actor_id, "webhook.secret_rotated", endpoint.url)
     return endpoint
 
 
-def delete_endpoint(endpoint_id: int) -> None:
+def delete_endpoint(endpoint_id: int, actor_id: int | None = None) -> None:
     """Remove an endpoint and its delivery log."""
     with atomic():
-        db.session.delete(get_endpoint(endpoint_id))
+        endpoint = get_endpoint(endpoint_id)
+        audit.record(actor_id, "webhook.deleted", endpoint.url)
+        db.session.delete(endpoint)
 
 
 def get_endpoint(endpoint_id: int) -> WebhookEndpoint:
@@ -413,12 +430,12 @@ def _record(delivery_id: int, attempt: int, now: datetime, answer, error: str | 
         row.lease_until = None
         if answer is not None:
             row.response_status, row.response_ms = answer.status, answer.elapsed_ms
-            row.response_excerpt = answer.excerpt[:500]
+            row.response_excerpt = readable(answer.excerpt)[:500]
             if not 200 <= answer.status < 300:
                 error = f"The endpoint answered {answer.status}."
         else:
             row.response_status = row.response_ms = row.response_excerpt = None
-        row.last_error = error[:500] if error else None
+        row.last_error = readable(error)[:500] if error else None
         if error is None:
             row.state, row.finished_at = DeliveryState.delivered.value, now
             _healthy(row.endpoint_id, now)

@@ -59,7 +59,8 @@ def create_webhook():
 @bp.get("/webhooks/<int:endpoint_id>")
 def webhook(endpoint_id: int):
     endpoint = webhooks.get_endpoint(endpoint_id)
-    form = EndpointForm(formdata=None, obj=endpoint, events=endpoint.event_list)
+    form = EndpointForm(formdata=None, obj=endpoint)
+    form.events.data = endpoint.event_list  # the column holds them as one string; obj would win over a keyword
     return _one(endpoint, form)
 
 
@@ -69,18 +70,18 @@ def update_webhook(endpoint_id: int):
     form = EndpointForm()
     if form.validate_on_submit():
         try:
-            webhooks.update_endpoint(endpoint.id, form.given())
+            webhooks.update_endpoint(endpoint.id, form.given(), actor_id=current_user.id)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
             flash("Saved the endpoint.", "success")
-            return go(url_for("settings.webhook", endpoint_id=endpoint.id))
+            return go(url_for("settings.webhook", endpoint_id=endpoint.id), focus="webhook-form")
     return _one(endpoint, form, 422)
 
 
 @bp.post("/webhooks/<int:endpoint_id>/secret")
 def rotate_webhook_secret(endpoint_id: int):
-    webhooks.rotate_secret(endpoint_id)
+    webhooks.rotate_secret(endpoint_id, actor_id=current_user.id)
     flash("Made a new signing secret; deliveries from now on are signed with it. Give it to the receiving side.",
           "success")
     return go(url_for("settings.webhook", endpoint_id=endpoint_id), focus="signing-secret")
@@ -105,6 +106,6 @@ def resend_webhook(endpoint_id: int, delivery_id: int):
 def delete_webhook(endpoint_id: int):
     endpoint = webhooks.get_endpoint(endpoint_id)
     url = endpoint.url
-    webhooks.delete_endpoint(endpoint.id)
+    webhooks.delete_endpoint(endpoint.id, actor_id=current_user.id)
     flash(f"Removed the endpoint {url} and its delivery log.", "success")
     return go(url_for("settings.webhook_endpoints"))

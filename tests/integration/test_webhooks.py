@@ -370,6 +370,12 @@ def test_forbidden_addresses_are_named(app):
     assert forbidden_address("224.0.0.1") == "a multicast address"
     assert forbidden_address("100.64.0.1") == "a reserved address"  # carrier-grade NAT
     assert forbidden_address("93.184.215.14") is None
+    # an IPv4 address carried inside an IPv6 one (6to4, NAT64, mapped) is judged as that address
+    assert forbidden_address("2002:7f00:1::1") == "a loopback address"
+    assert forbidden_address("2002:a9fe:a9fe::1") == "a link-local address"
+    assert forbidden_address("64:ff9b::a00:1") == "a private address"
+    assert forbidden_address("::ffff:10.0.0.1") == "a private address"
+    assert forbidden_address("2002:5db8:d70e::1") is None  # 93.184.215.14 inside 6to4
 
 
 def test_bad_endpoint_input_is_refused_with_a_message_for_the_field(app, admin):
@@ -378,7 +384,10 @@ def test_bad_endpoint_input_is_refused_with_a_message_for_the_field(app, admin):
              (EndpointInput("https://user:pw@example.com/x", ["lead.created"]), "url", "password"),
              (EndpointInput("https://93.184.215.14/x", []), "events", "at least one event"),
              (EndpointInput("https://93.184.215.14/x", ["lead.exploded"]), "events", "at least one event"),
-             (EndpointInput("https://no-such-host.invalid/x", ["lead.created"]), "url", "could not find the host")]
+             (EndpointInput("https://no-such-host.invalid/x", ["lead.created"]), "url", "could not find the host"),
+             (EndpointInput("https://93.184.215.14/a b", ["lead.created"]), "url", "space"),
+             (EndpointInput("https://93.184.215.14/a\r\nX-Evil: 1", ["lead.created"]), "url", "line break"),
+             (EndpointInput("https://93.184.215.14/a\x00", ["lead.created"]), "url", "control character")]
     for given, field, words in cases:
         with pytest.raises(ServiceError) as refused:
             webhooks.create_endpoint(given, admin.id)
@@ -531,3 +540,42 @@ def test_a_host_dns_cannot_find_at_send_time_is_tried_again_but_a_private_one_fa
     db.session.commit()
     [result] = webhooks.deliver([row.id], now=utcnow() + timedelta(seconds=11)).values()
     assert result.outcome == "failed" and "10.9.8.7 is a private address" in deliveries()[0].last_error
+
+
+def test_a_receiver_answering_with_nul_and_control_bytes_is_recorded_readably(app, endpoint, make_lead, receiver):
+    receiver.payload = b"ok\x00\x01 done\nnext line"
+    make_lead()
+    [result] = send_all().values()
+    [row] = deliveries()
+    assert result.outcome == "delivered" and row.state == "delivered"
+    assert row.response_excerpt == "ok\ufffd\ufffd done\nnext line"
+
+
+def test_the_edit_form_shows_the_saved_events_and_saving_it_unchanged_keeps_them(as_admin, app, admin):
+    ep = webhooks.create_endpoint(EndpointInput("https://93.184.215.14/hooks", ["lead.created", "task.completed"]),
+                                  admin.id)
+    text = as_admin.get(f"/settings/webhooks/{ep.id}").get_data(as_text=True)
+    ticked = set(re.findall(r'<input type="checkbox" name="events" id="[^"]+" value="([^"]+)" checked', text))
+    assert ticked == {"lead.created", "task.completed"}
+    response = as_admin.post(f"/settings/webhooks/{ep.id}", {"url": ep.url, "description": "",
+                                                            "events": sorted(ticked), "enabled": "y"})
+    assert response.status_code == 302
+    assert db.session.get(WebhookEndpoint, ep.id, populate_existing=True).event_list == ["lead.created",
+                                                                                          "task.completed"]
+
+
+def test_every_change_to_an_endpoint_is_in_the_audit_log(as_admin, app, admin):
+    from app.models import AuditEntry
+    as_admin.post("/settings/webhooks", {"url": "https://93.184.215.14/hooks", "events": ["lead.created"],
+                                         "enabled": "y"})
+    [ep] = db.session.scalars(select(WebhookEndpoint)).all()
+    ep_id, url, first_secret = ep.id, ep.url, ep.secret
+    as_admin.post(f"/settings/webhooks/{ep_id}", {"url": url, "events": ["task.completed"]})
+    as_admin.post(f"/settings/webhooks/{ep_id}/secret")
+    as_admin.post(f"/settings/webhooks/{ep_id}/delete")
+    entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor_id, e.target) for e in entries] == [
+        ("webhook.added", admin.id, url), ("webhook.changed", admin.id, url),
+        ("webhook.secret_rotated", admin.id, url), ("webhook.deleted", admin.id, url)]
+    assert entries[1].details == {"events": ["task.completed"], "on": False, "allow_private": False}
+    assert first_secret not in str([e.details for e in entries])
