@@ -65,15 +65,18 @@ def seed_workflow(team: list[User], stages: list[Stage], rng: random.Random | No
             ("Deal of 20,000 or more", {"field": "value", "op": "gte", "value": "20000"}, 25),
             ("Met at a trade show", {"field": "source", "op": "equals", "value": "Trade show"}, 10),
             ("No company given", {"field": "company", "op": "is_empty"}, -10)):
-        scoring.save_rule(None, label=label, condition=condition, points=points)
+        scoring.save_rule(None, label=label, condition=condition, points=points, actor_id=team[0].id)
     run = scoring.current_run()
     if run is not None:
         scoring.run_rescore(run.id)  # now, rather than waiting for a worker
     contacted = next((s for s in stages if s.name == "Contacted"), None)
     if contacted is not None:
-        stage_service.update_stage(contacted.id, contacted.name, contacted.colour, contacted.kind, stale_days=14)
-    sla.save_calendar({day: "09:00-17:00" for day in range(5)}, "")
-    sla.add_rule(match="any", value=None, amount="1", unit="hours", business_time=True, on_breach="nothing")
+        stage_service.update_stage(contacted.id, contacted.name, contacted.colour, contacted.kind, stale_days=14,
+                                   actor_id=team[0].id)
+    # the admin sets the team up: the audit log names them, not the command line
+    sla.save_calendar({day: "09:00-17:00" for day in range(5)}, "", actor_id=team[0].id)
+    sla.add_rule(match="any", value=None, amount="1", unit="hours", business_time=True, on_breach="nothing",
+                 actor_id=team[0].id)
     now = utcnow()
     for person in team:
         lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
@@ -101,11 +104,12 @@ def seed_nurture(admin_id: int, enrol: int = 20) -> None:
                   "whenever you are ready.</p><p>{{ owner.signature }}</p>"), admin_id)
     sequence = sequences.create_sequence("New lead nurture", actor_id=admin_id)
     window = {"window_days": "01234", "window_start": 9 * 60, "window_end": 17 * 60}
-    sequences.add_step(sequence.id, StepSettings(template_id=hello.id, **window))
-    sequences.add_step(sequence.id, StepSettings(kind="task", task_title="Call", delay_days=2, business_days=True))
-    sequences.add_step(sequence.id, StepSettings(template_id=later.id, delay_days=7, **window))
-    sequences.add_rule(sequence.id, "source", "Newsletter")
-    sequences.start(sequence.id)
+    sequences.add_step(sequence.id, StepSettings(template_id=hello.id, **window), actor_id=admin_id)
+    sequences.add_step(sequence.id, StepSettings(kind="task", task_title="Call", delay_days=2, business_days=True),
+                       actor_id=admin_id)
+    sequences.add_step(sequence.id, StepSettings(template_id=later.id, delay_days=7, **window), actor_id=admin_id)
+    sequences.add_rule(sequence.id, "source", "Newsletter", actor_id=admin_id)
+    sequences.start(sequence.id, actor_id=admin_id)
     lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
         Stage.kind == "open", Lead.email.is_not(None), Lead.owner_id.is_not(None)).order_by(Lead.id.desc()).limit(enrol)).all()
     sequences.enrol_many(list(lead_ids), sequence.id, admin_id)

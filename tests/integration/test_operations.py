@@ -74,6 +74,9 @@ def test_seed_demo_fills_a_realistic_team_and_prints_the_login(app):
     assert db.session.scalar(select(func.count()).select_from(Task)) >= 10
     assert db.session.scalar(select(func.count()).select_from(Task).where(Task.due_at < func.now())) >= 4
     assert db.session.scalar(select(func.count()).select_from(SlaRule)) == 1
+    # The admin set it up: the audit log names them on every entry, never "Command line".
+    from app.models import AuditEntry
+    assert set(db.session.scalars(select(AuditEntry.actor_name))) == {"Alex Admin"}
     # A second run with --if-empty leaves the data alone and prints the same login.
     again = app.test_cli_runner().invoke(args=["seed-demo", "--if-empty"])
     assert again.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Lead)) == 200
