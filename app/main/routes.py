@@ -109,12 +109,12 @@ def open_notification(notification_id: int):
 def mark_notifications_read():
     """Everything read: htmx redraws the list in place (focus on it, the bell's count along);
     without JavaScript, the notifications page again."""
-    count = notification_service.mark_read(current_user.id)
+    count = notification_service.mark_read(current_user.id, upto_id=whole_number(request.values.get("upto")))
     message = f"Marked {count} notification{'s' if count != 1 else ''} as read." if count else "Nothing was unread."
     if not wants_fragment():
         flash(message, "success")
         return redirect(url_for("main.notifications"))
-    before = whole_number(request.form.get("before"))  # the older page the button was on, if any
+    before = whole_number(request.values.get("before"))  # the older page the button was on, if any
     items, more = notification_service.recent(current_user.id, before_id=before)
     return with_notice(render_template("main/_notifications_read.html", items=items, more=more, before=before,
                                        older=before is not None, unread=notification_service.unread_count(current_user.id)),

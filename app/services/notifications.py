@@ -160,10 +160,12 @@ def mark_one_read(user_id: int, notification_id: int, now: datetime | None = Non
             .values(read_at=now or utcnow()).execution_options(synchronize_session=False)).rowcount == 1
 
 
-def mark_read(user_id: int, now: datetime | None = None) -> int:
-    """Mark every notification of this user read; returns how many were unread."""
+def mark_read(user_id: int, now: datetime | None = None, upto_id: int | None = None) -> int:
+    """Mark every notification of this user read (`upto_id`: only those up to the newest the page
+    showed, so one that arrived meanwhile stays unread); returns how many were unread."""
+    seen = Notification.id <= upto_id if upto_id is not None else true()
     with atomic():
-        return db.session.execute(update(Notification).where(Notification.user_id == user_id,
+        return db.session.execute(update(Notification).where(Notification.user_id == user_id, seen,
                                                              Notification.read_at.is_(None))
                                   .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
                                   ).rowcount

@@ -1,5 +1,6 @@
 """Notices for a lead assigned to me and a mention in a note, the bell's live count, and the
 per-kind email choices at /account (issue 12, section 4)."""
+import html
 import re
 
 from sqlalchemy import select
@@ -120,7 +121,7 @@ def test_mark_all_as_read_from_htmx_redraws_the_list_in_place_with_the_bell_and_
     for name in ("Nora", "Otto"):
         lead_service.assign_lead(make_lead(first_name=name).id, member.id, admin.id)
     page = as_member.get("/notifications").get_data(as_text=True)
-    assert 'hx-post="/notifications/read"' in page and 'hx-target="#notification-list"' in page
+    assert 'hx-post="/notifications/read?upto=' in page and 'hx-target="#notification-list"' in page
     reply = as_member.post("/notifications/read", htmx=True)
     body = reply.get_data(as_text=True)
     assert reply.status_code == 200 and "<html" not in body
@@ -212,3 +213,16 @@ def test_opening_an_unread_notice_marks_it_read_and_goes_to_its_lead(as_member, 
     assert db.session.get(Notification, theirs.id).read_at is None
     page = as_member.get("/notifications").get_data(as_text=True)
     assert f'action="/notifications/{mine.id}/open"' not in page and f'href="/leads/{lead.id}' in page
+
+
+def test_mark_all_as_read_leaves_a_notification_that_arrived_after_the_page_unread(as_member, member, admin,
+                                                                                   make_lead):
+    lead_service.assign_lead(make_lead(first_name="Nora").id, member.id, admin.id)
+    page = as_member.get("/notifications").get_data(as_text=True)
+    newest = db.session.scalar(select(Notification.id).where(Notification.user_id == member.id))
+    action = html.unescape(re.search(r'<form method="post" action="(/notifications/read[^"]*)"', page).group(1))
+    assert action == f"/notifications/read?upto={newest}" and f'hx-post="/notifications/read?upto={newest}"' in page
+    lead_service.assign_lead(make_lead(first_name="Otto").id, member.id, admin.id)  # arrives meanwhile
+    reply = as_member.post(action, htmx=True)
+    assert "Marked 1 notification as read." in reply.get_data(as_text=True)
+    assert unread_count(member.id) == 1
