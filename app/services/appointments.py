@@ -238,6 +238,9 @@ def timeline_times(appointment: Appointment, before: bool = False) -> dict:
 # --- members: book, reschedule, cancel ----------------------------------------------------------
 
 
+REPEAT_WINDOW = timedelta(minutes=10)  # the same booking again within this is the same booking
+
+
 def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime, duration_minutes: int,
                      location: str = "", note: str = "", prospect_timezone: str | None = None,
                      now: datetime | None = None) -> Appointment:
@@ -249,6 +252,15 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
     zone = check_timezone(prospect_timezone, "timezone") if prospect_timezone else team_timezone()
     with atomic():
         lead = get_lead(lead_id)
+        # One booking of a lead at a time (FOR NO KEY UPDATE: edits and notes are not held up): a
+        # second click waits here, then finds the first's booking.
+        db.session.execute(select(Lead.id).where(Lead.id == lead.id).with_for_update(key_share=True))
+        twin = db.session.scalar(select(Appointment).where(
+            Appointment.lead_id == lead.id, Appointment.starts_at == details.starts_at,
+            Appointment.duration_minutes == details.duration_minutes, Appointment.location == details.location,
+            Appointment.status != AppointmentStatus.cancelled.value, Appointment.created_at >= now - REPEAT_WINDOW))
+        if twin is not None:  # the same booking sent twice (a double click, a retried request): one invitation
+            return twin
         booked_by = db.session.get(User, actor_id) if actor_id is not None else None
         appointment = Appointment(lead_id=lead.id, booked_by_id=booked_by.id if booked_by else None,
                                   booked_by=booked_by, uid=f"{secrets.token_hex(12)}@leadboard", sequence=0,

@@ -546,3 +546,41 @@ def test_an_answer_on_a_pool_lead_booked_through_the_api_reaches_the_admins(admi
     service.answer(link_token(appointment, "confirm"), "confirm")
     assert sorted(e.to_address for e in emails("owner_notice")) == sorted([admin.email, other_admin.email])
     assert sorted(db.session.scalars(select(Notification.user_id))) == sorted([admin.id, other_admin.id])
+
+
+def test_the_same_booking_sent_twice_is_one_appointment_with_one_invitation(member, lena):
+    starts = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=48)
+
+    def booking(at):
+        return service.book_appointment(lena.id, member.id, starts_at=at, duration_minutes=30, location="Phone call")
+    first = booking(starts)
+    again = booking(starts)  # a double click, or a request the browser sent again
+    assert again.id == first.id
+    assert db.session.scalar(select(func.count(Appointment.id))) == 1
+    assert db.session.scalar(select(func.count(OutboxEmail.id))) == 1
+    other = booking(starts + timedelta(hours=24))  # another time is another appointment
+    assert other.id != first.id and db.session.scalar(select(func.count(Appointment.id))) == 2
+
+
+def test_two_identical_bookings_at_the_same_moment_make_one_appointment(app, member, lena):
+    import threading
+    starts = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=30)
+    made, errors = [], []
+    lead_id, member_id = lena.id, member.id  # read here: the threads have sessions of their own
+
+    def one():
+        with app.app_context():
+            try:
+                made.append(service.book_appointment(lead_id, member_id, starts_at=starts, duration_minutes=30,
+                                                     location="Phone call").id)
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+            finally:
+                db.session.remove()
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(made)) == 1
+    assert db.session.scalar(select(func.count(Appointment.id))) == 1
