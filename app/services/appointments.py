@@ -4,6 +4,7 @@ and the reminders before one; appointment_emails writes what each step sends.
 Every change writes the lead's timeline and its outbox emails in the same transaction."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -124,7 +125,10 @@ def clean_details(starts_at: datetime, duration_minutes, location: str | None, n
     if not isinstance(duration_minutes, int) or isinstance(duration_minutes, bool) \
             or not 5 <= duration_minutes <= MAX_DURATION:
         raise ServiceError(f"The duration must be between 5 and {MAX_DURATION} minutes.", field="duration_minutes")
-    location, note = (location or "").strip(), (note or "").strip()
+    # A location is one line (it goes in the invitation's subject line and calendar entry); a note
+    # keeps its lines. Other control characters (a pasted bell, a form feed) are dropped.
+    location = " ".join(_CONTROL.sub("", location or "").split())
+    note = _CONTROL.sub("", (note or "").replace("\r\n", "\n").replace("\r", "\n")).strip()
     if len(location) > LOCATION_LIMIT:
         raise ServiceError(f"Keep the location under {LOCATION_LIMIT} characters.", field="location")
     if len(note) > NOTE_LIMIT:
@@ -133,6 +137,9 @@ def clean_details(starts_at: datetime, duration_minutes, location: str | None, n
         if not _storable(text):
             raise ServiceError("The text contains a character that cannot be saved.", field=name)
     return Details(starts, duration_minutes, location, note)
+
+
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not NUL (refused below), tab or line breaks
 
 
 def _storable(text: str) -> bool:

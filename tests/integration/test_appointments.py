@@ -584,3 +584,11 @@ def test_two_identical_bookings_at_the_same_moment_make_one_appointment(app, mem
         thread.join()
     assert errors == [] and len(set(made)) == 1
     assert db.session.scalar(select(func.count(Appointment.id))) == 1
+
+
+def test_control_characters_in_a_booking_are_dropped_and_the_location_is_one_line(member, lena):
+    appointment = book(member, lena, location="Room\r\n4\x07B,\tfloor 5", note="Bring\x0c the\r\ncontract\x1b")
+    assert appointment.location == "Room 4B, floor 5"
+    assert appointment.note == "Bring the\ncontract"
+    [invite] = db.session.scalars(select(OutboxEmail)).all()
+    assert "\x07" not in invite.subject + invite.text_body and "Room 4B, floor 5" in invite.text_body
