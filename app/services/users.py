@@ -1,12 +1,12 @@
 """Team members: adding them, changing roles, deactivating."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Lead, Role, Stage, StageKind, User
+from app.models import Invitation, Lead, Role, Stage, StageKind, User
 from app.services import audit
-from app.services import Conflict, NotFound, ServiceError, atomic
+from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.auth import check_password_strength, end_all_sessions, hash_password
 
 
@@ -69,6 +69,8 @@ def change_role(user_id: int, role: str, actor_id: int | None = None) -> User:
                 raise LastAdmin()
         if user.role != role:
             audit.record(actor_id, "user.role_changed", f"{user.name}, now {role}", {"from": user.role, "to": role})
+            if role != Role.admin.value:
+                _withdraw_invitations_from(user.id)
         user.role = role
     return user
 
@@ -86,7 +88,16 @@ def set_active(user_id: int, active: bool, actor_id: int | None = None) -> User:
         user.active = active
         if not active:
             end_all_sessions(user.id)
+            _withdraw_invitations_from(user.id)
     return user
+
+
+def _withdraw_invitations_from(user_id: int) -> None:
+    """An admin who is one no longer (demoted or deactivated) leaves no invitation of theirs open:
+    the links say "withdrawn", and another admin may invite the people again."""
+    db.session.execute(update(Invitation).where(Invitation.invited_by_id == user_id, Invitation.accepted_at.is_(None),
+                                                Invitation.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
 
 
 def team(include_inactive: bool = False) -> list[User]:

@@ -278,3 +278,21 @@ def test_a_member_is_told_what_they_tried_to_open(as_member):
     assert outbox.status_code == 403 and "The outbox is for admins" in text(outbox)
     team = as_member.get("/settings/users")
     assert team.status_code == 403 and "Team accounts and invitations are for admins" in text(team)
+
+
+@pytest.mark.parametrize("ending", ["demoted", "deactivated"])
+def test_an_admin_who_is_one_no_longer_leaves_no_invitation_open(app, admin, ending):
+    from app.services import users
+    other = users.create_user("second.admin@example.com", NEW_PASSWORD, "admin", "Sam Second")
+    accounts.invite("kim@example.com", "admin", "Kim", other.id)
+    accounts.invite("lee@example.com", "member", "Lee", admin.id)  # someone else's stays open
+    kim, lee = (link_in(email, "invitations") for email in emails("account_invitation"))
+    if ending == "demoted":
+        users.change_role(other.id, "member", admin.id)
+    else:
+        users.set_active(other.id, False, admin.id)
+    guest = Web(app.test_client())
+    withdrawn = guest.post(kim, {"name": "Kim", "password": NEW_PASSWORD})
+    assert withdrawn.status_code == 410 and "withdrawn" in text(withdrawn)
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.email == "kim@example.com")) == 0
+    assert guest.get(lee).status_code == 200
