@@ -15,6 +15,7 @@ class SuppressionReason(str, enum.Enum):
     unsubscribed = "unsubscribed"  # the person pressed the link, or their mail client's one-click button
     bounced = "bounced"  # the relay refused the address for good (5xx)
     admin = "admin"  # an admin added it by hand
+    erased = "erased"  # the person's data was erased at their request; the row holds a digest, not the address
 
 
 # Compared byte by byte on PostgreSQL as on SQLite, so a prefix search is one index range on both.

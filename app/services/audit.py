@@ -68,6 +68,10 @@ ACTIONS = {
     "user.deactivated": ("users", "Deactivated a teammate"),
     "user.reactivated": ("users", "Reactivated a teammate"),
     "leads.exported": ("exports", "Exported leads as CSV"),
+    "lead.deleted": ("deletions", "Moved a lead to the trash"),
+    "lead.restored": ("settings", "Restored a lead from the trash"),
+    "lead.erased": ("deletions", "Erased a person's data on request"),
+    "lead.data_exported": ("exports", "Exported a person's data (access request)"),
 }
 COMMAND_LINE = "Command line"
 
