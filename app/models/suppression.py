@@ -52,5 +52,10 @@ class SuppressedAddress(db.Model):
     created_by = relationship("User", foreign_keys=[created_by_id])
     removed_by = relationship("User", foreign_keys=[removed_by_id])
 
+    @property
+    def shown(self) -> str:
+        """The address as the admin pages show it: an erased person's is only a digest."""
+        return "An erased person's address" if self.reason == SuppressionReason.erased.value else self.address
+
     def __repr__(self) -> str:
         return f"<SuppressedAddress {self.id} {self.address} {self.reason}>"

@@ -127,15 +127,15 @@ def suppressed_among(addresses) -> set[str]:
     wanted: dict[str, set[str]] = {}
     for address in addresses:
         if address:
-            for looked_up in _keys(address):
-                wanted.setdefault(looked_up, set()).add(address)
+            wanted.setdefault(key(address), set()).add(address)
     found: set[str] = set()
     keys = list(wanted)
     for start in range(0, len(keys), BATCH):
         chunk = keys[start:start + BATCH]
+        digests = {erased_key(k): k for k in chunk}  # an erased person's address is on the list as one
         for hit in db.session.scalars(select(SuppressedAddress.address).where(
-                SuppressedAddress.address.in_(chunk), _in_force())):
-            found |= wanted[hit]
+                SuppressedAddress.address.in_([*chunk, *digests]), _in_force())):
+            found |= wanted[digests.get(hit, hit)]
     return found
 
 
@@ -282,6 +282,10 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
     starting with what was typed in address order (one index range either way). A cursor (the last
     entry shown) naming nothing, or another order's entry, gives the first page."""
     prefix = key(typed)[:ADDRESS_LIMIT]
+    # A whole address typed also finds an erased person's entries (kept as a digest), on the first page.
+    erased = list(db.session.scalars(select(SuppressedAddress).where(
+        SuppressedAddress.address == erased_key(prefix)).order_by(SuppressedAddress.id))) \
+        if "@" in prefix and not after_id else []
     query = select(SuppressedAddress).options(selectinload(SuppressedAddress.lead), selectinload(SuppressedAddress.created_by),
                                               selectinload(SuppressedAddress.removed_by))
     if not prefix:
@@ -298,7 +302,7 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
                                 and_(SuppressedAddress.address == cursor.address, SuppressedAddress.id > cursor.id)))
     rows = list(db.session.scalars(query.order_by(SuppressedAddress.address, SuppressedAddress.id)
                                    .limit(per_page + 1)))
-    return SuppressionPage(rows[:per_page], len(rows) > per_page)
+    return SuppressionPage(erased + rows[:per_page], len(rows) > per_page)
 
 
 def _successor(prefix: str) -> str | None:
