@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.models import CaptureForm, Lead
-from app.services import ServiceError, utcnow
+from app.services import ServiceError, settings_cache, utcnow
 from app.services.timeline import record
 
 TEXT_MAX = 1000
@@ -26,9 +26,10 @@ def clean_text(raw: str | None) -> str | None:
 
 
 def required() -> bool:
-    """Whether sequences enrol only leads that consented (the team's choice)."""
+    """Whether sequences enrol only leads that consented (the team's choice; no query while the
+    settings are unchanged: services.settings_cache)."""
     from app.services.team_settings import current
-    return bool(current().sequences_need_consent)
+    return settings_cache("team_settings.sequences_need_consent", lambda: bool(current().sequences_need_consent))
 
 
 def enrol_refusal(lead: Lead) -> str | None:

@@ -90,9 +90,11 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
         address = key(lead.email) if lead.email else None
         needles = [n for n in (address, lead.phone) if n]
         removed: dict[str, int] = {}
+        # The same address is the same person (services/identity.py): a twin kept on purpose goes too.
+        ids = sorted({lead.id, *(db.session.scalars(select(Lead.id).where(Lead.email == address)) if address else ())})
 
         # Import reports and the stored files behind them.
-        row_about = or_(ImportRow.lead_id == lead.id,
+        row_about = or_(ImportRow.lead_id.in_(ids),
                         *([_mentions((ImportRow.values, ImportRow.changes), needles)] if needles else []))
         import_ids = set(db.session.scalars(select(ImportRow.import_id).where(row_about).distinct()))
         if address:  # a file uploaded and not yet run has no report rows: its bytes are looked in
@@ -133,7 +135,7 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
                 .execution_options(synchronize_session=False)).rowcount
 
         # The audit log keeps what was done, not to whom.
-        named = [AuditEntry.details["lead_id"].as_integer() == lead.id]
+        named = [AuditEntry.details["lead_id"].as_integer().in_(ids)]
         if address:
             named.append(_text(AuditEntry.target).contains(address, autoescape=True))
         db.session.execute(update(AuditEntry).where(or_(*named)).values(target=ERASED)
@@ -149,7 +151,7 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
                 db.session.add(SuppressedAddress(address=digest, reason=SuppressionReason.erased.value,
                                                  created_by_id=actor_id, created_at=now))
 
-        removed["leads"] = purge([lead.id])  # the row and all that hangs off it; its emails and deliveries
+        removed["leads"] = purge(ids)  # the row and all that hangs off it; its emails and deliveries
         name = db.session.scalar(select(User.name).where(User.id == actor_id)) if actor_id else None
         erasure = Erasure(lead_id=lead_id, erased_at=now, erased_by_id=actor_id,
                           erased_by_name=(name or audit.COMMAND_LINE)[:120],

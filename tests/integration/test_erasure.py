@@ -24,7 +24,7 @@ from app.services.imports import create_import, run_import
 from app.services.lead_emails import send_lead_email
 from app.services.merge import merge_leads
 from app.services.personal_data import export
-from app.services.suppression import add_by_hand, erased_key, is_suppressed
+from app.services.suppression import add_by_hand, erased_key, is_suppressed, suppressed_among
 from app.services.tags import add_tags
 from app.services.tasks import create_task
 from app.services.leads import add_note
@@ -121,6 +121,8 @@ def build_person(app, admin, member):
                      duration_minutes=30, location="Zoom", note=f"Demo for {NAME_FIRST}")
     send_lead_email(lead_id, admin.id, "Hello {{ lead.first_name }}", f"Dear {NAME_FIRST} {NAME_LAST}, ...")
     add_by_hand(EMAIL, admin.id)
+    # A twin with the same address, kept on purpose: the same person, erased with them.
+    capture_lead({"first_name": "Z.", "email": EMAIL.upper()}, via="api", on_duplicate="keep")
     trash.trash(lead_id, admin.id)
     trash.restore(lead_id, admin.id)
     export(lead_id, admin.id)
@@ -146,7 +148,7 @@ def test_erasing_a_person_leaves_no_trace_of_them_in_any_table(app, stages, admi
     assert db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
         WebhookDelivery.lead_id == lead_id)) == 0
     kept = db.session.get(Erasure, done.id)
-    assert kept.lead_id == lead_id and kept.erased_by_name == "Ada Admin" and kept.removed["leads"] == 1
+    assert kept.lead_id == lead_id and kept.erased_by_name == "Ada Admin" and kept.removed["leads"] == 2
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "lead.erased"))
     assert entry.target == f"A person (lead no. {lead_id})" and entry.actor_name == "Ada Admin"
     # The import's report keeps its row count and outcome, not the person.
@@ -155,6 +157,7 @@ def test_erasing_a_person_leaves_no_trace_of_them_in_any_table(app, stages, admi
                                                      ("created", None)]
     # The address is refused email, through its digest only.
     assert is_suppressed(EMAIL) and is_suppressed(EMAIL.upper())
+    assert suppressed_among([EMAIL.upper(), "other@example.com"]) == {EMAIL.upper()}
     assert db.session.scalar(select(SuppressedAddress.reason).where(
         SuppressedAddress.address == erased_key(EMAIL))) == "erased"
 
@@ -225,3 +228,16 @@ def test_an_access_request_exports_everything_about_the_person_as_one_json_file(
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "lead.data_exported")) == 2  # build_person's, and this one
     assert web.get("/leads/999999/personal-data.json").status_code == 404
+
+
+def test_an_admin_finds_the_erased_address_by_typing_it_and_lifting_it_lets_the_person_back(
+        app, stages, admin, make_lead, as_admin):
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    erasure.erase(lead.id, admin.id)
+    page = as_admin.get(f"/settings/suppression?q={EMAIL}").get_data(as_text=True)
+    listed = page.split('class="suppression-list"')[1]
+    assert "An erased person&#39;s address" in listed and EMAIL not in listed
+    entry = db.session.scalar(select(SuppressedAddress).where(SuppressedAddress.address == erased_key(EMAIL)))
+    reply = as_admin.post(f"/settings/suppression/{entry.id}/remove", {"reason": "They asked to hear from us again"})
+    assert reply.status_code == 302
+    assert capture_lead({"first_name": NAME_FIRST, "email": EMAIL}, via="api").created
