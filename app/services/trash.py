@@ -60,6 +60,12 @@ def trash(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Le
     return lead
 
 
+def trashed(lead_id: int) -> Lead | None:
+    """The lead with this id if it is in the trash, else None."""
+    lead = db.session.get(Lead, lead_id)
+    return lead if lead is not None and lead.deleted_at is not None else None
+
+
 def _trashed(lead_id: int) -> Lead:
     lead = db.session.get(Lead, lead_id, with_for_update={"of": Lead}, populate_existing=True)
     if lead is None or lead.deleted_at is None:

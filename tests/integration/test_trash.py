@@ -93,7 +93,8 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     reply = as_admin.post(f"/leads/{lead.id}/delete")
     assert reply.status_code == 302
     assert db.session.get(Lead, lead.id).deleted_at is not None
-    assert as_admin.get(f"/leads/{lead.id}").status_code == 404
+    gone_page = as_admin.get(f"/leads/{lead.id}")
+    assert gone_page.status_code == 404 and "Pia Page is in the trash" in gone_page.get_data(as_text=True)
     assert "Pia Page" not in as_admin.get("/leads").get_data(as_text=True)
     listed = as_admin.get("/settings/trash").get_data(as_text=True)
     assert "Pia Page" in listed and "Deleted by Ada Admin" in listed
