@@ -47,6 +47,7 @@ from app.services.sequences import sweep as sequence_sweep
 from app.services.sequence_bulk import sweep as requeue_sequence_runs
 from app.services.imports import requeue_lost as requeue_lost_imports
 from app.services.tasks import sweep as remind_tasks
+from app.services.trash import purge_due as purge_trash
 from app.services.digest import sweep as send_digests
 from app.queue import QUEUES, connection
 
@@ -202,6 +203,7 @@ HOUSEKEEPING = (
     ("lost bulk enrolment runs", requeue_sequence_runs),
     ("lost imports", requeue_lost_imports),
     ("daily digests", send_digests),
+    ("leads in the trash past their time", purge_trash),
 )
 
 

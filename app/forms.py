@@ -133,6 +133,8 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
         setattr(EntryForm, field_service.form_name(custom.key),
                 custom_input(custom, required=required, label_suffix="" if required else " (optional)"))
         asked.append(custom)
+    if capture_form.consent_text:  # services/consent.py: the admin's words, never ticked in advance
+        setattr(EntryForm, "marketing_consent", BooleanField(capture_form.consent_text))
     form = EntryForm(formdata)
     form.custom_defs = asked
     return form

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
 
-from app.leads import activities, appointments, duplicates, emails, imports, routes, sequences, tags, tasks  # noqa: E402,F401
+from app.leads import activities, appointments, duplicates, emails, imports, privacy, routes, sequences, tags, tasks  # noqa: E402,F401

@@ -48,7 +48,15 @@ def page_context(lead, **extra) -> dict:
             "can_claim": lead.owner_id is None, "custom_details": custom_details(lead.id),
             "assign_form": AssignForm(owner=str(lead.owner_id or "")), "owner_choices": owner_choices(),
             "stages": pipeline(), "activity_form": ActivityForm(formdata=None), **touch_context(lead),
-            **appointment_context(lead, **extra), **lead_tasks_context(lead), **sequences_context(lead)}
+            **appointment_context(lead, **extra), **lead_tasks_context(lead), **sequences_context(lead),
+            **privacy_context()}
+
+
+def privacy_context() -> dict:
+    """Who may delete the lead (services/trash.may_delete), export and erase the person's data (admins)."""
+    from app.services import trash
+    return {"can_delete": trash.may_delete(current_user), "can_erase": bool(current_user.is_admin),
+            "trash_days": trash.KEEP_DAYS}
 
 
 def sequences_context(lead, form: EnrolForm | None = None) -> dict:

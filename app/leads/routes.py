@@ -16,7 +16,7 @@ from app.services import import_ledger, lead_queries, merge as merge_service, se
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
-from app.services import sequences as sequence_service, tasks as task_service
+from app.services import sequences as sequence_service, tasks as task_service, trash as trash_service
 from app.services.team_settings import user_timezone
 from app.models.task import KIND_LABELS as TASK_KINDS
 from app.web import add_form_error, go, render, safe_next, wants_fragment, with_notice
@@ -127,6 +127,10 @@ def show(lead_id: int):
         # (Ids start at 1: /leads/0, the benchmarks' signed-in floor, asks nothing more.)
         found = merge_service.merged_into(lead_id) if lead_id > 0 else None
         if found is None:
+            trashed = trash_service.trashed(lead_id)
+            if trashed is not None:  # says where it went, and who can bring it back
+                abort(404, description=f"{trashed.full_name} is in the trash. An admin can restore it from "
+                                       f"Settings → Trash for {trash_service.KEEP_DAYS} days after it was deleted.")
             raise
         name, survivor = found
         flash(f"{name} was merged into {survivor.full_name}; this is that lead.", "success")

@@ -8,6 +8,7 @@ from app.models.capture import (
 )
 from app.models.appointment import Appointment, AppointmentStatus, Notification, NotificationPreference, TeamSettings
 from app.models.email import EmailState, OutboxEmail
+from app.models.erasure import Erasure
 from app.models.email_template import EmailTemplate
 from app.models.fields import CustomField, FieldKind, LeadFieldChoice, LeadFieldValue
 from app.models.held_submission import HeldSubmission
@@ -28,7 +29,7 @@ from app.models.webhook import DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.models.user import Invitation, KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
 
 __all__ = [
-    "AuditEntry",
+    "AuditEntry", "Erasure",
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRow", "LeadImport", "LeadMerge",

@@ -118,6 +118,8 @@ class TeamSettings(db.Model):
     board_closed_days: Mapped[int] = mapped_column(default=30, server_default="30")
     # Completing a task shows the new-task form for the same lead, prefilled, so leads don't go quiet.
     ask_next_task: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Sequences enrol only leads that gave marketing consent (services/consent.py).
+    sequences_need_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The team's identity in emails and on the pages prospects see (None: MAIL_FROM's name, our colour).
     team_name: Mapped[str | None] = mapped_column(String(100))
     accent_colour: Mapped[str | None] = mapped_column(String(7))  # "#1d4ed8"

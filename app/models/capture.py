@@ -27,6 +27,8 @@ class CaptureForm(db.Model):
     default_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     thank_you_message: Mapped[str] = mapped_column(Text, default="Thanks! We'll be in touch soon.")
     redirect_url: Mapped[str | None] = mapped_column(String(500))
+    # The marketing consent checkbox's words (None: the form does not ask); services/consent.py.
+    consent_text: Mapped[str | None] = mapped_column(String(1000))
     active: Mapped[bool] = mapped_column(default=True)
     submissions: Mapped[int] = mapped_column(default=0)
     spam_count: Mapped[int] = mapped_column(default=0)

@@ -45,6 +45,9 @@ class Lead(db.Model):
               sqlite_where=text("sla_due_at IS NOT NULL AND first_response_at IS NULL AND closed_on IS NULL")),
         Index("ix_leads_sla_next", "sla_next_at", postgresql_where=text("sla_next_at IS NOT NULL"),
               sqlite_where=text("sla_next_at IS NOT NULL")),
+        # The trash page and the purge (services/trash.py) read only the deleted leads.
+        Index("ix_leads_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL"),
+              sqlite_where=text("deleted_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,6 +122,16 @@ class Lead(db.Model):
     sla_next_at: Mapped[datetime | None]
     sla_warned_at: Mapped[datetime | None]
     sla_breached_at: Mapped[datetime | None]
+    # The trash (services/trash.py): set when someone deleted the lead, which every list, count, search
+    # and way in then leaves out; restored (cleared) or purged for good after trash.KEEP_DAYS.
+    # deleted_by_id has no foreign key, as first_response_by_id.
+    deleted_at: Mapped[datetime | None]
+    deleted_by_id: Mapped[int | None]
+    # Marketing consent (services/consent.py): when the person agreed, the words they agreed to, and the
+    # capture form they ticked it on (no foreign key: the record outlives the form). No IP address.
+    consent_at: Mapped[datetime | None]
+    consent_text: Mapped[str | None] = mapped_column(String(1000))
+    consent_form_id: Mapped[int | None]
 
     owner: Mapped[User | None] = relationship()
     stage: Mapped[Stage] = relationship()

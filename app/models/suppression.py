@@ -15,6 +15,7 @@ class SuppressionReason(str, enum.Enum):
     unsubscribed = "unsubscribed"  # the person pressed the link, or their mail client's one-click button
     bounced = "bounced"  # the relay refused the address for good (5xx)
     admin = "admin"  # an admin added it by hand
+    erased = "erased"  # the person's data was erased at their request; the row holds a digest, not the address
 
 
 # Compared byte by byte on PostgreSQL as on SQLite, so a prefix search is one index range on both.
@@ -50,6 +51,11 @@ class SuppressedAddress(db.Model):
     lead = relationship("Lead")
     created_by = relationship("User", foreign_keys=[created_by_id])
     removed_by = relationship("User", foreign_keys=[removed_by_id])
+
+    @property
+    def shown(self) -> str:
+        """The address as the admin pages show it: an erased person's is only a digest."""
+        return "An erased person's address" if self.reason == SuppressionReason.erased.value else self.address
 
     def __repr__(self) -> str:
         return f"<SuppressedAddress {self.id} {self.address} {self.reason}>"

@@ -72,6 +72,10 @@ ACTIONS = {
     "webhook.changed": ("settings", "Changed a webhook endpoint"),
     "webhook.secret_rotated": ("settings", "Made a new webhook signing secret"),
     "webhook.deleted": ("deletions", "Removed a webhook endpoint"),
+    "lead.deleted": ("deletions", "Moved a lead to the trash"),
+    "lead.restored": ("settings", "Restored a lead from the trash"),
+    "lead.erased": ("deletions", "Erased a person's data on request"),
+    "lead.data_exported": ("exports", "Exported a person's data (access request)"),
 }
 COMMAND_LINE = "Command line"
 

@@ -130,7 +130,7 @@ class Column:
 def _narrowed(query, stage_id: int, view: View, closed_since: date | None = None):
     """`query` over one stage's leads, narrowed to the view's owner and filters, and for a won or
     lost column to the leads closed since `closed_since`."""
-    query = query.where(Lead.stage_id == stage_id)
+    query = query.where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))  # the trash is on no board
     if closed_since is not None:
         query = _recently_closed(query, closed_since)
     if view.pool:

@@ -15,7 +15,7 @@ from datetime import datetime
 from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
-from app.services import webhooks
+from app.services import consent, webhooks
 from app.services.assignment import Routed, route
 from app.services.bulk import insert_many
 from app.services.conditions import new_lead_facts, refresh_score
@@ -81,6 +81,9 @@ def prepare(data: dict, *, source: str | None = None, origin: dict | None = None
     tags = clean_tags(data.get("tags"))
     cleaned = clean_fields({name: data.get(name) for name in EDITABLE_FIELDS if name in data}, region, known=known)
     custom = custom_fields.check_values(data["custom"], partial=True) if data.get("custom") else {}
+    from app.services.erasure import refusal
+    if (erased := refusal(cleaned.get("email"))) is not None:  # the person asked to be forgotten
+        raise erased
     if not cleaned.get("country") and cleaned.get("phone"):
         cleaned["country"] = country_from_phone(cleaned["phone"])  # a phone's country, when none was given
     if source and not cleaned.get("source"):
@@ -97,7 +100,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
                  region: str | None = None, now: datetime | None = None, apply_rules: bool = True,
-                 sla_clock: bool = True) -> Captured:
+                 sla_clock: bool = True, consent_form=None) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
     savepoint inside the caller's. A new lead without an owner goes where the assignment rules
     say (apply_rules=False: it stays in the pool), and its first-response clock starts (sla_clock=False:
@@ -107,7 +110,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     a known one has its empty ones filled, or all overwritten with on_duplicate=update).
 
     `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
-    on_duplicate is skip). Raises ServiceError naming the bad field; nothing is saved then."""
+    on_duplicate is skip). `consent_form`: the capture form whose marketing consent box the person
+    ticked (services/consent.py), recorded before any sequence looks at the lead.
+    Raises ServiceError naming the bad field; nothing is saved then."""
     ready = prepare(data, source=source, origin=origin, form_id=form_id, region=region)
     tags, cleaned, custom, extra = ready.tags, ready.cleaned, ready.custom, ready.extra
     now = now or utcnow()
@@ -118,6 +123,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
+            if consent_form is not None:
+                consent.given(lead, consent_form, now)
             values = custom_fields.write_new(lead.id, custom)
             lead_tags = tag_new_lead(lead.id, tags, actor_id, now) if tags else []
             # One set of facts for scoring and routing, from what was just written (a new lead has no events).
@@ -136,6 +143,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
             return Captured(lead=lead, created=True, same_phone=match.same_phone if match else (), routed=routed,
                             tags=lead_tags, custom=values)
         changed = _apply_duplicate(existing, cleaned, extra, on_duplicate)
+        if consent_form is not None:
+            consent.given(existing, consent_form, now)
         custom_changed = {} if on_duplicate == OnDuplicate.skip else custom_fields.set_values(
             existing, custom, actor_id, now, fill_only=on_duplicate != OnDuplicate.update, record_entry=False,
             touch_lead=not changed)

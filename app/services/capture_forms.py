@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import CaptureForm, Lead, Stage
-from app.services import audit
+from app.services import audit, consent
 from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, custom_fields, utcnow
 from app.services.capture import Captured, capture_lead
 from app.services.leads import FIELD_LABELS
@@ -57,6 +57,7 @@ class FormSettings:
     redirect_url: str = ""
     custom_fields: dict = field(default_factory=dict)  # custom field id -> "optional" or "required"
     tags: str | list = ""  # tags every submission receives, as tags.clean_tags takes them ("webinar, EU")
+    consent_text: str = ""  # the marketing consent checkbox's words; empty: the form does not ask
 
 
 # --- admin side -------------------------------------------------------------------------------
@@ -138,7 +139,8 @@ def _check(settings: FormSettings, form_id: int | None) -> dict:
     return {"name": name, "slug": slug, "fields": fields, "default_source": source or None,
             "default_stage_id": stage_id, "thank_you_message": message or DEFAULT_THANKS,
             "redirect_url": _check_redirect(settings.redirect_url), "custom_fields": custom,
-            "tags": clean_tags(settings.tags)}  # ServiceError(field="tags"): the same limits as any lead's tags
+            "tags": clean_tags(settings.tags),  # ServiceError(field="tags"): the same limits as any lead's tags
+            "consent_text": consent.clean_text(settings.consent_text)}  # ServiceError(field="tags"): the same limits as any lead's tags
 
 
 def _check_custom(asked: dict) -> list:
@@ -330,5 +332,7 @@ def submit(form: CaptureForm, values: dict, origin: dict | None = None) -> Captu
         # A count no setting is read from: it leaves the settings version alone (services.NOT_SETTINGS).
         db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
                            .values(submissions=CaptureForm.submissions + 1).execution_options(**NOT_SETTINGS))
+        agreed = form.consent_text and values.get(consent.CHECKBOX) in (True, "y", "on", "true", "1")
         return capture_lead(data, via=f"web form {form.name}", source=form.default_source,
-                            stage_id=stage_id, origin=origin, form_id=form.id)
+                            stage_id=stage_id, origin=origin, form_id=form.id,
+                            consent_form=form if agreed else None)

@@ -59,11 +59,11 @@ def _send_one(user_id: int, now: datetime) -> int:
         tasks = _overdue_tasks(user_id, now)
         appointments = list(db.session.execute(
             select(Appointment, Lead).join(Lead, Lead.id == Appointment.lead_id)
-            .where(Lead.owner_id == user_id, Appointment.starts_at >= start, Appointment.starts_at < end,
+            .where(Lead.owner_id == user_id, Lead.deleted_at.is_(None), Appointment.starts_at >= start, Appointment.starts_at < end,
                    Appointment.status != AppointmentStatus.cancelled.value)
             .order_by(Appointment.starts_at, Appointment.id).limit(SHOWN + 1)))
         overdue = list(db.session.scalars(
-            select(Lead).where(Lead.owner_id == user_id, *response_filter("overdue", now))
+            select(Lead).where(Lead.owner_id == user_id, Lead.deleted_at.is_(None), *response_filter("overdue", now))
             .order_by(Lead.sla_due_at, Lead.id).limit(SHOWN + 1)))
         if not tasks and not appointments and not overdue:
             return 0
@@ -72,9 +72,10 @@ def _send_one(user_id: int, now: datetime) -> int:
 
 
 def _overdue_tasks(user_id: int, now: datetime) -> list:
+    from app.services.tasks import in_trash
     return list(db.session.scalars(
         select(Task).options(joinedload(Task.lead))
-        .where(Task.owner_id == user_id, Task.done_at.is_(None), Task.due_at < now)
+        .where(Task.owner_id == user_id, Task.done_at.is_(None), Task.due_at < now, ~in_trash())
         .order_by(Task.due_at, Task.id).limit(SHOWN + 1)))
 
 

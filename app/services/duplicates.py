@@ -72,7 +72,7 @@ def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
     spellings: dict[str, list[str]] = {}  # company key -> the company names as typed
     key_of: dict[str, str] = {}
     totals: dict[str, int] = {}
-    counted = select(Lead.company, func.count()).where(Lead.company.is_not(None)).group_by(Lead.company)
+    counted = select(Lead.company, func.count()).where(Lead.company.is_not(None), Lead.deleted_at.is_(None)).group_by(Lead.company)
     for company, count in db.session.execute(counted, execution_options={"yield_per": STREAM_BATCH}):
         key = company_key(company)
         if key and (after is None or key > after):
@@ -86,7 +86,7 @@ def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
         people: dict[str, list[Person]] = {key: [] for key in batch}
         for chunk in range(0, len(names), 500):
             query = (select(Lead.id, Lead.first_name, Lead.last_name, Lead.company)
-                     .where(Lead.company.in_(names[chunk:chunk + 500])).order_by(Lead.id))
+                     .where(Lead.company.in_(names[chunk:chunk + 500]), Lead.deleted_at.is_(None)).order_by(Lead.id))
             for row in db.session.execute(query):
                 first, last = name_key(row.first_name), name_key(row.last_name)
                 if first or last:
@@ -119,14 +119,14 @@ SAME_PHONE_GROUP = 10  # leads per shared phone paired up; more is a switchboard
 def same_phone_pairs(limit: int = SAME_PHONE_PHONES) -> list[DuplicatePair]:
     """Pairs of leads sharing a phone number, newest shared number first: people the identity
     rule kept apart (different emails, or names too different), listed with the reason "same phone"."""
-    shared = (select(Lead.phone, func.max(Lead.id).label("newest")).where(Lead.phone.is_not(None))
+    shared = (select(Lead.phone, func.max(Lead.id).label("newest")).where(Lead.phone.is_not(None), Lead.deleted_at.is_(None))
               .group_by(Lead.phone).having(func.count() > 1).order_by(func.max(Lead.id).desc()).limit(limit))
     phones = [phone for phone, _ in db.session.execute(shared)]
     if not phones:
         return []
     by_phone: dict[str, list[Lead]] = {phone: [] for phone in phones}
     for lead in db.session.scalars(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
-                                   .where(Lead.phone.in_(phones)).order_by(Lead.created_at, Lead.id)):
+                                   .where(Lead.phone.in_(phones), Lead.deleted_at.is_(None)).order_by(Lead.created_at, Lead.id)):
         by_phone[lead.phone].append(lead)
     pairs = []
     for phone in phones:

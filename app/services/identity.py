@@ -106,7 +106,7 @@ def identify(cleaned: dict) -> Match:
         return Match(lead, "name and company") if lead else Match(None)
     # One query for both (an import row costs one lookup), oldest first.
     clauses = ([Lead.email == email] if email else []) + ([Lead.phone == phone] if phone else [])
-    return _by_email_or_phone(cleaned, db.session.scalars(select(Lead).where(or_(*clauses)).order_by(Lead.id)).all())
+    return _by_email_or_phone(cleaned, db.session.scalars(select(Lead).where(or_(*clauses), Lead.deleted_at.is_(None)).order_by(Lead.id)).all())
 
 
 def _by_email_or_phone(cleaned: dict, candidates) -> Match:
@@ -154,7 +154,8 @@ class Batch:
         columns = (Lead.id, Lead.email, Lead.phone, Lead.first_name, Lead.last_name)
         for column, values in ((Lead.email, emails), (Lead.phone, phones)):
             for start in range(0, len(values), self.IN_CHUNK):
-                for found in db.session.execute(select(*columns).where(column.in_(values[start:start + self.IN_CHUNK]))):
+                for found in db.session.execute(select(*columns).where(column.in_(values[start:start + self.IN_CHUNK]),
+                                                                             Lead.deleted_at.is_(None))):
                     self.know(Known(*found))
         return self
 
@@ -223,7 +224,8 @@ def _same_name_and_company(first: str | None, last: str | None, company: str | N
     # The names lower-cased by the database narrow it down (ix_leads_lower_last_name); the keys then
     # decide. Both sides go through the database's lower(), which on SQLite folds only ASCII.
     query = select(Lead).where(func.lower(Lead.last_name) == func.lower((last or "").strip()),
-                               func.lower(Lead.first_name) == func.lower((first or "").strip())).order_by(Lead.id)
+                               func.lower(Lead.first_name) == func.lower((first or "").strip()),
+                               Lead.deleted_at.is_(None)).order_by(Lead.id)
     wanted = company_key(company)
     for lead in db.session.scalars(query):
         if (name_key(lead.first_name), name_key(lead.last_name)) == keys and company_key(lead.company) == wanted:
@@ -246,7 +248,7 @@ def same_company(company: str | None) -> Lead | None:
     typed = (company or "").strip()
     query = (select(Lead).where(or_(func.lower(Lead.company) == func.lower(typed),
                                     func.lower(Lead.company) == typed.lower()),
-                                Lead.email.is_(None), Lead.phone.is_(None),
+                                Lead.email.is_(None), Lead.phone.is_(None), Lead.deleted_at.is_(None),
                                 func.coalesce(Lead.first_name, "") == "", func.coalesce(Lead.last_name, "") == "")
              .order_by(Lead.id))
     for lead in db.session.scalars(query):

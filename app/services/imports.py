@@ -443,9 +443,11 @@ class RowOutcome:
 
 
 class RowRejected(Exception):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, keep_values: bool = True):
         super().__init__(reason)
         self.reason = reason
+        # False: the report must not keep the row's cells (an erased person's, services/erasure.py).
+        self.keep_values = keep_values
 
 
 _SALUTATION = re.compile(r"^(mr|mrs|ms|miss|mx|dr|prof)\.?\s+", re.IGNORECASE)
@@ -643,7 +645,9 @@ def _refused(exc: ServiceError, plan: Plan) -> RowRejected:
     """A service's refusal of a row, naming the column as the file does."""
     header = plan.header_of.get(exc.field or "")
     named = header and exc.field != "first_name" and not exc.message.startswith(header)
-    return RowRejected(f"{header}: {exc.message}" if named else exc.message)
+    from app.services.erasure import AddressErased
+    return RowRejected(f"{header}: {exc.message}" if named else exc.message,
+                       keep_values=not isinstance(exc, AddressErased))
 
 
 def _import_record(record: Record, plan: Plan) -> RowOutcome:
@@ -917,7 +921,8 @@ class _BatchRun:
 
     @staticmethod
     def _rejected(record: Record, exc: RowRejected) -> RowOutcome:
-        return RowOutcome(record.number, "rejected", reason=exc.reason, values=[printable(c) for c in record.cells])
+        return RowOutcome(record.number, "rejected", reason=exc.reason,
+                          values=[printable(c) for c in record.cells] if exc.keep_values else None)
 
     def _write_new(self) -> None:
         """Write the new leads added so far; if the database refuses the lot (a value no check

@@ -144,7 +144,9 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
     score band, minimum score, custom field); no order. The board narrows its columns with it too, with
     `per_row`: a tag or custom-field filter is then asked of each lead the query walks (an EXISTS
     probing the primary key of lead_tags or of the values) instead of read as a list of every matching lead first, since a board
-    column walks one stage's index and stops after a page: that cost does not grow with the leads."""
+    column walks one stage's index and stops after a page: that cost does not grow with the leads.
+    A lead in the trash (services/trash.py) is never among them."""
+    query = query.where(Lead.deleted_at.is_(None))
     if f.q:  # the navigation's search, through its index (services/search): never a scan of every lead
         query = query.where(search.pool_clause(f.q))
     if f.stage_id is not None:

@@ -212,7 +212,7 @@ def get_lead(lead_id: int) -> Lead:
     writing = in_atomic()
     lead = db.session.get(Lead, lead_id, options=[joinedload(Lead.owner), joinedload(Lead.stage)],
                           with_for_update=KEEP_ROW if writing else None, populate_existing=writing)
-    if lead is None:
+    if lead is None or lead.deleted_at is not None:  # in the trash (services/trash.py): nothing changes it
         raise LeadNotFound()
     return lead
 

@@ -72,7 +72,9 @@ def document_select(dialect: str) -> str:
 
 
 def _upsert(dialect: str, where: str) -> str:
-    return (f"INSERT INTO lead_search_documents (lead_id, document) {document_select(dialect)} WHERE {where} "
+    # A lead in the trash has no document (trash.trash deletes it; restoring rebuilds it).
+    return (f"INSERT INTO lead_search_documents (lead_id, document) {document_select(dialect)} "
+            f"WHERE l.deleted_at IS NULL AND ({where}) "
             "ON CONFLICT (lead_id) DO UPDATE SET document = excluded.document")
 
 
@@ -266,6 +268,7 @@ def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> R
     ids = list(session.scalars(text(matching), {"match": match, "after": after or 2**63 - 1, "n": per_page + 1}))
     page = ids[:per_page]
     rows = {lead.id: lead for lead in session.scalars(
-        select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage)).where(Lead.id.in_(page)))} if page else {}
+        select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
+        .where(Lead.id.in_(page), Lead.deleted_at.is_(None)))} if page else {}
     return Results(leads=[rows[i] for i in page if i in rows], query=" ".join(g[0] for g in groups),
                    next_after=page[-1] if len(ids) > per_page else None)

@@ -63,6 +63,7 @@ STOP_REASONS = {
     "other_sequence": "enrolled in another sequence",
     "no_steps": "the sequence has no steps left",
     "merged": "the lead was merged into another",
+    "deleted": "the lead was deleted",
 }
 SKIP_REASONS = {
     "no_email": "the lead has no email address",
@@ -546,7 +547,8 @@ def _first_due(sequence_id: int, lead: Lead, now: datetime) -> tuple[SequenceSte
 def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "hand",
           now: datetime | None = None) -> SequenceEnrolment:
     """Enrol one lead (one transaction, or a savepoint inside the caller's). Raises ServiceError:
-    the sequence is not started, the lead is in it already, or its address refuses email."""
+    the sequence is not started, the lead is in it already, its address refuses email, or the team
+    requires marketing consent it has not given (services/consent.py)."""
     from app.services.leads import get_lead
     from app.services.suppression import is_suppressed
     now = now or utcnow()
@@ -561,6 +563,9 @@ def enrol(lead_id: int, sequence_id: int, actor_id: int | None, *, how: str = "h
         if lead.email and (is_suppressed(lead.email) or lead.email_undeliverable_at is not None):
             raise ServiceError("This lead's address does not take our emails (unsubscribed or bounced), "
                                "so a sequence cannot write to it.", field="sequence_id")
+        from app.services.consent import enrol_refusal
+        if (refusal := enrol_refusal(lead)) is not None:
+            raise ServiceError(refusal, field="sequence_id")
         if not lead.email and all(step.kind == StepKind.email.value for step in steps(sequence.id)):
             raise ServiceError(f"This lead has no email address, and every step of “{sequence.name}” is an email. "
                                "Add an address with Edit details first.", field="sequence_id")
@@ -628,9 +633,11 @@ def enrol_many(lead_ids: list[int], sequence_id: int, actor_id: int | None, *, h
             SequenceEnrolment.ended_at.is_(None)).exists())
         not_an_email = select(SequenceStep.id).where(SequenceStep.sequence_id == sequence.id,
                                                      SequenceStep.kind != StepKind.email.value).exists()
+        from app.services.consent import clause as consented
         rows = db.session.execute(select(Lead.id, Lead.email, Lead.country).where(
-            Lead.id.in_(wanted), Lead.email_undeliverable_at.is_(None), ~already, ~_replied_to(sequence.id),
-            or_(Lead.email.is_not(None), not_an_email)).order_by(Lead.id)).all()
+            Lead.id.in_(wanted), Lead.deleted_at.is_(None), Lead.email_undeliverable_at.is_(None), ~already, ~_replied_to(sequence.id),
+            or_(Lead.email.is_not(None), not_an_email), *[c for c in (consented(),) if c is not None])
+            .order_by(Lead.id)).all()
         refused = suppressed_among([row.email for row in rows if row.email])
         rows = [row for row in rows if not (row.email and row.email in refused)]
         if not rows:
@@ -675,6 +682,9 @@ def _enrol_by_rules(lead: Lead, keys: list[tuple[str, str]], now: datetime) -> N
     transaction); a lead already in one, or whose address refuses email, is passed over."""
     wanted = _rules_by_kind()
     if not wanted:
+        return
+    from app.services.consent import enrol_refusal
+    if enrol_refusal(lead) is not None:
         return
     sequence_ids = sorted({sid for key in keys for sid in wanted.get(key, ())})
     for sequence_id in sequence_ids:

@@ -416,6 +416,7 @@ def _admins() -> list[int]:
 def _claim(values: dict, *conditions, now: datetime, batch: int) -> list[int]:
     """Mark up to `batch` due leads matching `conditions` with `values`; returns the ids this
     transaction claimed (the WHERE is checked again on the row, so a lead is claimed once)."""
+    conditions = (*conditions, Lead.deleted_at.is_(None))  # the trash escalates nothing
     due = (select(Lead.id).where(Lead.sla_next_at <= now, *conditions)
            .order_by(Lead.sla_next_at).limit(batch).scalar_subquery())
     return list(db.session.scalars(

@@ -12,6 +12,7 @@ a year. `unsubscribe()` is what pressing it does (the one-click POST of RFC 8058
 place where more "stop" work belongs (sequences)."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -42,7 +43,9 @@ BATCH = 500  # addresses per IN (...) list
 PAGE = 50
 REASON_WORDS = {SuppressionReason.unsubscribed.value: "unsubscribed",
                 SuppressionReason.bounced.value: "bounced",
-                SuppressionReason.admin.value: "added by an admin"}
+                SuppressionReason.admin.value: "added by an admin",
+                SuppressionReason.erased.value: "erased on the person's request"}
+ERASED_PREFIX = "erased:sha256:"
 
 
 class AlreadySuppressed(Conflict):
@@ -86,6 +89,16 @@ def key(address: str | None) -> str:
     return (address or "").strip().lower()
 
 
+def erased_key(address: str | None) -> str:
+    """How an erased person's address is kept on the list (services/erasure.py): a digest of its
+    lookup form, so the list still refuses it while no table holds the address itself."""
+    return ERASED_PREFIX + hashlib.sha256(key(address).encode()).hexdigest()
+
+
+def _keys(address: str | None) -> tuple[str, str]:
+    return key(address), erased_key(address)
+
+
 def clean_address(raw: str | None) -> str:
     """An address a person typed, normalised as lead emails are; raises ServiceError("address")."""
     text = (raw or "").strip()
@@ -106,7 +119,7 @@ def _in_force():
 def is_suppressed(address: str) -> bool:
     """Whether this address is on the list now (one read of the partial unique index)."""
     return db.session.scalar(select(SuppressedAddress.id).where(
-        SuppressedAddress.address == key(address), _in_force()).limit(1)) is not None
+        SuppressedAddress.address.in_(_keys(address)), _in_force()).limit(1)) is not None
 
 
 def suppressed_among(addresses) -> set[str]:
@@ -119,9 +132,10 @@ def suppressed_among(addresses) -> set[str]:
     keys = list(wanted)
     for start in range(0, len(keys), BATCH):
         chunk = keys[start:start + BATCH]
+        digests = {erased_key(k): k for k in chunk}  # an erased person's address is on the list as one
         for hit in db.session.scalars(select(SuppressedAddress.address).where(
-                SuppressedAddress.address.in_(chunk), _in_force())):
-            found |= wanted[hit]
+                SuppressedAddress.address.in_([*chunk, *digests]), _in_force())):
+            found |= wanted[digests.get(hit, hit)]
     return found
 
 
@@ -134,7 +148,7 @@ def masked(address: str) -> str:
 
 def active_entry(address: str) -> SuppressedAddress | None:
     return db.session.scalars(select(SuppressedAddress).where(
-        SuppressedAddress.address == key(address), _in_force())).first()
+        SuppressedAddress.address.in_(_keys(address)), _in_force()).order_by(SuppressedAddress.id)).first()
 
 
 def listed_because(address: str | None) -> str | None:
@@ -268,6 +282,10 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
     starting with what was typed in address order (one index range either way). A cursor (the last
     entry shown) naming nothing, or another order's entry, gives the first page."""
     prefix = key(typed)[:ADDRESS_LIMIT]
+    # A whole address typed also finds an erased person's entries (kept as a digest), on the first page.
+    erased = list(db.session.scalars(select(SuppressedAddress).where(
+        SuppressedAddress.address == erased_key(prefix)).order_by(SuppressedAddress.id))) \
+        if "@" in prefix and not after_id else []
     query = select(SuppressedAddress).options(selectinload(SuppressedAddress.lead), selectinload(SuppressedAddress.created_by),
                                               selectinload(SuppressedAddress.removed_by))
     if not prefix:
@@ -284,7 +302,7 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
                                 and_(SuppressedAddress.address == cursor.address, SuppressedAddress.id > cursor.id)))
     rows = list(db.session.scalars(query.order_by(SuppressedAddress.address, SuppressedAddress.id)
                                    .limit(per_page + 1)))
-    return SuppressionPage(rows[:per_page], len(rows) > per_page)
+    return SuppressionPage(erased + rows[:per_page], len(rows) > per_page)
 
 
 def _successor(prefix: str) -> str | None:

@@ -348,6 +348,12 @@ def day_bounds(zone: str, now: datetime) -> tuple[datetime, datetime]:
     return now, end.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def in_trash():
+    """Whether the task's lead is in the trash (services/trash.py): its tasks wait, unseen, with it.
+    A probe of the lead's row by primary key."""
+    return select(Lead.id).where(Lead.id == Task.lead_id, Lead.deleted_at.is_not(None)).exists()
+
+
 def section(owner_id: int, name: str, zone: str, now: datetime, after: tuple[datetime, int] | None = None,
             limit: int = SECTION_PAGE) -> Section:
     """One section of a person's open tasks by due time, `limit` after the (due, id) `after`: a range
@@ -356,7 +362,7 @@ def section(owner_id: int, name: str, zone: str, now: datetime, after: tuple[dat
     low, high, heading = {"overdue": (None, start, "Overdue"), "today": (start, end, "Due today"),
                           "upcoming": (end, None, "Upcoming")}[name]
     query = (select(Task).options(joinedload(Task.lead), joinedload(Task.owner))
-             .where(Task.owner_id == owner_id, Task.done_at.is_(None)))
+             .where(Task.owner_id == owner_id, Task.done_at.is_(None), ~in_trash()))
     if low is not None:
         query = query.where(Task.due_at >= low)
     if high is not None:
@@ -393,7 +399,7 @@ def remind_due(now: datetime | None = None, batch: int = REMIND_BATCH) -> int:
     while True:
         with atomic():
             ids = list(db.session.scalars(select(Task.id).where(Task.done_at.is_(None), Task.reminded_at.is_(None),
-                                                                Task.due_at <= now)
+                                                                Task.due_at <= now, ~in_trash())
                                           .order_by(Task.due_at).limit(batch)))
             if not ids:
                 return claimed

@@ -152,7 +152,7 @@ def check_claim_cap(cap: int | None) -> int | None:
 
 def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED,
          ask_next_task=UNCHANGED, identity: "IdentityChange | None" = None,
-         actor_id: int | None = None) -> TeamSettings:
+         actor_id: int | None = None, sequences_need_consent=UNCHANGED) -> TeamSettings:
     """Save the team's settings (the claim cap, the next-task question and the identity only when
     given); raises ServiceError naming a bad field."""
     timezone = check_timezone(timezone)
@@ -169,6 +169,8 @@ def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANG
             row.pool_claim_cap = pool_claim_cap
         if ask_next_task is not UNCHANGED:
             row.ask_next_task = bool(ask_next_task)
+        if sequences_need_consent is not UNCHANGED:
+            row.sequences_need_consent = bool(sequences_need_consent)
         if identity is not None:
             identity.apply(row)
         db.session.add(row)

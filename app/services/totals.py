@@ -55,10 +55,12 @@ def lead_count(*, stage_id: int | None = None, owner_id: int | None = None, pool
 
 
 def _fresh():
-    """The totals as a GROUP BY over every lead computes them (cents rounded as the triggers do)."""
+    """The totals as a GROUP BY over every lead not in the trash computes them (cents rounded as the triggers do)."""
     cents = func.round(func.coalesce(Lead.value, 0) * 100)
     key = func.coalesce(Lead.owner_id, POOL)
-    return select(Lead.stage_id, key, func.count(), func.sum(cents)).group_by(Lead.stage_id, key)
+    return (select(Lead.stage_id, key, func.count(), func.sum(cents))
+            .where(Lead.deleted_at.is_(None))  # the trash counts nowhere (migration e3f4a5b6c7d8)
+            .group_by(Lead.stage_id, key))
 
 
 def recount() -> dict[tuple[int, int], tuple[int, int]]:

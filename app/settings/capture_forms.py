@@ -10,7 +10,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.forms import HONEYPOT, entry_form
-from app.services import ServiceError, stages as stage_service, whole_number
+from app.services import ServiceError, consent, stages as stage_service, whole_number
 from app.services import capture_forms as form_service, custom_fields as field_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS
 from app.settings import bp
@@ -37,6 +37,8 @@ class CaptureFormForm(FlaskForm):
                                       validators=[Length(max=form_service.MESSAGE_MAX)])
     redirect_url = StringField("Or send people to this page instead", validators=[Length(max=500)])
     tags = StringField("Tags for its leads", validators=[Length(max=4000)])
+    consent_text = TextAreaField("Marketing consent checkbox", validators=[
+        Length(max=consent.TEXT_MAX, message=f"Keep the consent text under {consent.TEXT_MAX:,} characters.")])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,6 +63,7 @@ class CaptureFormForm(FlaskForm):
         self.redirect_url.data = capture_form.redirect_url or ""
         self.default_source.data = capture_form.default_source or ""
         self.tags.data = ", ".join(capture_form.tags or [])
+        self.consent_text.data = capture_form.consent_text or ""
         asked_custom = form_service.asked_custom(capture_form)
         for field_id in self.custom_ids:
             getattr(self, f"ask_cf_{field_id}").data = asked_custom.get(field_id, "")
@@ -73,7 +76,7 @@ class CaptureFormForm(FlaskForm):
             default_source=self.default_source.data or "",
             default_stage_id=whole_number(self.default_stage_id.data),
             thank_you_message=self.thank_you_message.data or "", redirect_url=self.redirect_url.data or "",
-            tags=self.tags.data or "",
+            tags=self.tags.data or "", consent_text=self.consent_text.data or "",
             custom_fields={field_id: getattr(self, f"ask_cf_{field_id}").data for field_id in self.custom_ids
                            if getattr(self, f"ask_cf_{field_id}").data})
 

@@ -67,7 +67,7 @@ def lift_suppression(entry_id: int):
             except ServiceError as exc:
                 add_form_error(form, exc)
             else:
-                flash(f"Took {entry.address} off the suppression list; emails go to it again.", "success")
+                flash(f"Took {entry.shown} off the suppression list; emails go to it again.", "success")
                 return go(url_for("settings.suppression"))
         if entry.removed_at is None:
             status = 422

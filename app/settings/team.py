@@ -17,6 +17,7 @@ class TeamSettingsForm(FlaskForm):
     appointment_stage = SelectField("When an appointment is booked, move the lead to", choices=[])
     pool_claim_cap = StringField("Pool claim cap (open leads per member)", validators=[Length(max=12)])
     ask_next_task = BooleanField("Ask for the next task when completing one")
+    sequences_need_consent = BooleanField("Sequences enrol only leads that gave marketing consent")
     team_name = StringField("Team name", validators=[Length(max=team_settings.TEAM_NAME_MAX)])
     # wtforms' own field: Flask-WTF's drops a file part without a name, which must be refused, not lost.
     logo = PlainFileField("Logo (PNG, JPEG or WebP, up to 1 MB)")
@@ -63,6 +64,7 @@ def team():
     current = team_settings.current()
     form = TeamSettingsForm(timezone=current.timezone, appointment_stage=str(current.appointment_stage_id or ""),
                             pool_claim_cap=str(current.pool_claim_cap or ""), ask_next_task=current.ask_next_task,
+                            sequences_need_consent=bool(current.sequences_need_consent),
                             team_name=current.team_name or "", currency=current.currency or "USD",
                             accent_colour=current.accent_colour or team_settings.DEFAULT_ACCENT,
                             mail_from=current.mail_from or "")
@@ -74,7 +76,8 @@ def team():
         try:
             team_settings.save(form.timezone.data, int(stage) if stage else None, pool_claim_cap=form.cap(),
                                ask_next_task=form.ask_next_task.data, identity=form.identity(),
-                               actor_id=current_user.id)
+                               actor_id=current_user.id,
+                               sequences_need_consent=form.sequences_need_consent.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

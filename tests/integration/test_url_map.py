@@ -93,6 +93,10 @@ def build_world(admin, member, stages) -> dict:
     endpoint = webhooks.create_endpoint(webhooks.EndpointInput("https://93.184.215.14/hooks", ["lead.created"]),
                                         admin.id)
     delivery = webhooks.send_test(endpoint.id)
+    # The trash page (settings.trash) lists one; /leads/<lead_id>/delete, /erase and
+    # /personal-data.json and /settings/trash/<lead_id>/restore are walked with the lead above.
+    from app.services import trash
+    trash.trash(make_lead(first_name="Tom", last_name="Trashed", email="tom@example.com").id, admin.id)
     db.session.commit()
     notice = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(1)).first()
     return {

@@ -1,0 +1,243 @@
+"""Erasing a person on request removes everything about them from every table, leaves an anonymous
+record that it happened, keeps their address on the suppression list only as a digest, and a later
+import or capture of that address is refused; exporting their data first gives one JSON file
+(issue 16, section 4)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AuditEntry, Erasure, ImportRow, Lead, SuppressedAddress, WebhookDelivery
+from app.services import ServiceError, activities, atomic, custom_fields, erasure, trash, utcnow, webhooks
+from app.services.api_keys import create_key
+from app.services.appointments import book_appointment
+from app.services.capture import capture_lead
+from app.services.capture_forms import FormSettings, create_form
+from app.services.held_submissions import hold
+from app.services.imports import create_import, run_import
+from app.services.lead_emails import send_lead_email
+from app.services.merge import merge_leads
+from app.services.personal_data import export
+from app.services.suppression import add_by_hand, erased_key, is_suppressed, suppressed_among
+from app.services.tags import add_tags
+from app.services.tasks import create_task
+from app.services.leads import add_note
+from app.services.webhooks import EndpointInput
+from tests.conftest import Web
+from tests.integration.test_api import Api
+
+NAME_FIRST, NAME_LAST = "Zebulon", "Quagmire"
+EMAIL = "zebulon.quagmire@example.org"
+PHONE = "+14155550199"
+NEEDLES = (NAME_FIRST.lower(), NAME_LAST.lower(), EMAIL, PHONE, "4155550199", "555-0199", "5550199")
+
+
+def _plain(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def mentions_everywhere() -> dict[str, list[str]]:
+    """Every table, every row, every column: where the person's name, email or phone still is."""
+    found: dict[str, list[str]] = {}
+    for table in db.metadata.sorted_tables:
+        for row in db.session.execute(select(table)).mappings():
+            for column, value in row.items():
+                text = _plain(value).lower()
+                hits = [n for n in NEEDLES if n in text]
+                if hits:
+                    found.setdefault(table.name, []).append(f"{column}: {hits}")
+    return found
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode()
+
+
+def _import(rows: list[list[str]], actor_id: int):
+    imp = create_import(io.BytesIO(_csv(rows)), "contacts.csv", actor_id)
+    imp.mapping = {"0": "first_name", "1": "last_name", "2": "email", "3": "phone"}
+    imp.duplicates, imp.status = "update", "queued"
+    db.session.commit()
+    run_import(imp.id)
+    return imp.id
+
+
+@pytest.fixture
+def app(make_app):
+    """An app whose webhooks may go to a plain-http test address (nothing is sent in these tests)."""
+    app = make_app(WEBHOOK_ALLOW_HTTP=True)
+    with app.app_context():
+        yield app
+
+
+def build_person(app, admin, member):
+    """The person, reached every way Leadboard knows: an import, the API (with a stored reply), a
+    capture form and a held submission, notes, tags, a custom field, a task, an activity, an
+    appointment with its invitation, an email, a webhook delivery, a merged duplicate, the
+    suppression list, the trash and an export in the audit log."""
+    custom_fields.create_field(custom_fields.FieldSettings(label="Favourite colour"))
+    import_id = _import([["First", "Last", "Email", "Phone"], [NAME_FIRST, NAME_LAST, EMAIL, "(415) 555-0199"],
+                         ["Other", "Person", "other@example.com", ""]], admin.id)
+    lead_id = db.session.scalar(select(Lead.id).where(Lead.email == EMAIL))
+    # A second file: an update of the person (its report keeps the change) and a row of theirs refused.
+    _import([["First", "Last", "Email", "Phone"], [NAME_FIRST, f"{NAME_LAST}-Smith", EMAIL, ""],
+             [NAME_FIRST, NAME_LAST, EMAIL, "", "a value too many"]], admin.id)
+    # A third, uploaded and never started: only its stored file holds them.
+    create_import(io.BytesIO(_csv([["Email"], [EMAIL]])), "later.csv", admin.id)
+    db.session.commit()
+    twin = capture_lead({"first_name": NAME_FIRST, "last_name": NAME_LAST, "email": "zq@work.example.org",
+                         "company": "Quagmire Ltd"}, via="api", on_duplicate="keep")
+    merge_leads(lead_id, twin.lead.id, {}, admin.id)
+    webhooks.create_endpoint(EndpointInput("http://192.0.2.10/hook", list(webhooks.EVENTS), allow_private=True),
+                             admin.id)
+    secret = create_key("Website")[1]
+    reply = Api(app, secret).post("/leads", {"first_name": NAME_FIRST, "email": EMAIL, "phone": PHONE,
+                                             "custom_fields": {"favourite_colour": "teal"}},
+                                  headers={"Idempotency-Key": "signup-1"})
+    assert reply.status_code in (200, 201), reply.get_data(as_text=True)
+    form = create_form(FormSettings(name="Newsletter", fields={"email": "required", "first_name": "optional"}),
+                       admin.id)
+    hold(form.id, {"email": EMAIL, "first_name": NAME_FIRST})
+    add_note(lead_id, f"Spoke with {NAME_FIRST} at {PHONE}", admin.id)
+    add_tags(lead_id, ["vip"], admin.id)
+    create_task(lead_id, admin.id, title=f"Call {NAME_FIRST} back", due_at=utcnow() + timedelta(days=1),
+                owner_id=member.id)
+    activities.log_activity(lead_id, admin.id, "call", outcome="reached", note=f"{NAME_LAST} is keen")
+    book_appointment(lead_id, admin.id, starts_at=utcnow().replace(microsecond=0) + timedelta(days=3),
+                     duration_minutes=30, location="Zoom", note=f"Demo for {NAME_FIRST}")
+    send_lead_email(lead_id, admin.id, "Hello {{ lead.first_name }}", f"Dear {NAME_FIRST} {NAME_LAST}, ...")
+    add_by_hand(EMAIL, admin.id)
+    # A twin with the same address, kept on purpose: the same person, erased with them.
+    capture_lead({"first_name": "Z.", "email": EMAIL.upper()}, via="api", on_duplicate="keep")
+    trash.trash(lead_id, admin.id)
+    trash.restore(lead_id, admin.id)
+    export(lead_id, admin.id)
+    db.session.commit()
+    return lead_id, import_id
+
+
+def test_erasing_a_person_leaves_no_trace_of_them_in_any_table(app, stages, admin, member):
+    lead_id, import_id = build_person(app, admin, member)
+    before = mentions_everywhere()
+    assert {"leads", "timeline_entries", "outbox_emails", "import_rows", "import_chunks", "audit_entries",
+            "suppressed_addresses", "held_submissions", "idempotency_records", "lead_merges", "appointments", "tasks", "activities"} <= set(before)
+    other = db.session.scalar(select(Lead.id).where(Lead.email == "other@example.com"))
+    # A delivery's body is written when it is first sent; until then it names the lead by id.
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+        WebhookDelivery.lead_id == lead_id)) > 0
+
+    done = erasure.erase(lead_id, admin.id)
+
+    db.session.expire_all()
+    assert mentions_everywhere() == {}
+    assert db.session.get(Lead, other) is not None  # the other person of the file is untouched
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+        WebhookDelivery.lead_id == lead_id)) == 0
+    kept = db.session.get(Erasure, done.id)
+    assert kept.lead_id == lead_id and kept.erased_by_name == "Ada Admin" and kept.removed["leads"] == 2
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "lead.erased"))
+    assert entry.target == f"A person (lead no. {lead_id})" and entry.actor_name == "Ada Admin"
+    # The import's report keeps its row count and outcome, not the person.
+    rows = db.session.scalars(select(ImportRow).where(ImportRow.import_id == import_id).order_by(ImportRow.row_number)).all()
+    assert [(r.outcome, r.reason) for r in rows] == [("created", "Erased at the person's request."),
+                                                     ("created", None)]
+    # The address is refused email, through its digest only.
+    assert is_suppressed(EMAIL) and is_suppressed(EMAIL.upper())
+    assert suppressed_among([EMAIL.upper(), "other@example.com"]) == {EMAIL.upper()}
+    assert db.session.scalar(select(SuppressedAddress.reason).where(
+        SuppressedAddress.address == erased_key(EMAIL))) == "erased"
+
+
+def test_a_later_import_or_capture_of_an_erased_address_is_refused_and_says_why(app, stages, admin, make_lead):
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    erasure.erase(lead.id, admin.id)
+
+    import_id = _import([["First", "Last", "Email", "Phone"], [NAME_FIRST, NAME_LAST, EMAIL.upper(), ""],
+                         ["Ann", "Other", "ann@example.com", ""]], admin.id)
+    rows = db.session.scalars(select(ImportRow).where(ImportRow.import_id == import_id).order_by(ImportRow.row_number)).all()
+    assert [r.outcome for r in rows] == ["rejected", "created"]
+    assert "erased at their request" in rows[0].reason and rows[0].values is None
+    with pytest.raises(ServiceError) as refused:
+        capture_lead({"first_name": NAME_FIRST, "email": EMAIL}, via="api")
+    assert refused.value.status == 409 and refused.value.field == "email"
+    assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.email == EMAIL)) == 0
+    assert mentions_everywhere() == {}
+
+
+def test_erasing_twice_is_refused_with_when_and_by_whom_and_changes_nothing(app, stages, admin, member, make_lead):
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    lead_id = lead.id
+    web = Web(app.test_client())
+    web.login(admin)
+    assert web.get(f"/leads/{lead_id}/erase").status_code == 200
+    unticked = web.post(f"/leads/{lead_id}/erase", {})
+    assert unticked.status_code == 422 and "Tick the box" in unticked.get_data(as_text=True)
+    assert db.session.get(Lead, lead_id) is not None
+    assert web.post(f"/leads/{lead_id}/erase", {"understood": "y"}).status_code == 302
+    erasures = db.session.scalar(select(func.count()).select_from(Erasure))
+    audits = db.session.scalar(select(func.count()).select_from(AuditEntry))
+
+    again = web.post(f"/leads/{lead_id}/erase", {"understood": "y"})
+    assert again.status_code == 410
+    assert "already erased" in again.get_data(as_text=True) and "Ada Admin" in again.get_data(as_text=True)
+    assert web.get(f"/leads/{lead_id}/erase").status_code == 410
+    assert db.session.scalar(select(func.count()).select_from(Erasure)) == erasures
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audits
+    with pytest.raises(erasure.AlreadyErased):
+        erasure.erase(lead_id, admin.id)
+    assert web.post("/leads/999999/erase", {"understood": "y"}).status_code == 404
+
+    other = make_lead(first_name="Mo", email="mo@example.com")
+    member_web = Web(app.test_client())
+    member_web.login(member)
+    refused = member_web.post(f"/leads/{other.id}/erase", {"understood": "y"})
+    assert refused.status_code == 403 and db.session.get(Lead, other.id) is not None
+    assert member_web.get(f"/leads/{other.id}/personal-data.json").status_code == 403
+
+
+def test_an_access_request_exports_everything_about_the_person_as_one_json_file(app, stages, admin, member):
+    lead_id, _ = build_person(app, admin, member)
+    web = Web(app.test_client())
+    web.login(admin)
+    reply = web.get(f"/leads/{lead_id}/personal-data.json")
+    assert reply.status_code == 200 and reply.mimetype == "application/json"
+    assert f'filename="lead-{lead_id}-personal-data.json"' in reply.headers["Content-Disposition"]
+    data = json.loads(reply.get_data(as_text=True))
+    assert data["lead"]["email"] == EMAIL and data["lead"]["first_name"] == NAME_FIRST
+    assert data["custom_fields"] == {"favourite_colour": "teal"}
+    assert data["tags"] == ["vip"]
+    assert any(NAME_LAST in (a["note"] or "") for a in data["activities"])
+    assert [t["title"] for t in data["tasks"]] == [f"Call {NAME_FIRST} back"]
+    assert data["appointments"][0]["location"] == "Zoom"
+    assert any(m["subject"] == f"Hello {NAME_FIRST}" for m in data["emails"])
+    assert {"deleted", "restored", "note"} <= {e["kind"] for e in data["timeline"]}
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "lead.data_exported")) == 2  # build_person's, and this one
+    assert web.get("/leads/999999/personal-data.json").status_code == 404
+
+
+def test_an_admin_finds_the_erased_address_by_typing_it_and_lifting_it_lets_the_person_back(
+        app, stages, admin, make_lead, as_admin):
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    erasure.erase(lead.id, admin.id)
+    page = as_admin.get(f"/settings/suppression?q={EMAIL}").get_data(as_text=True)
+    listed = page.split('class="suppression-list"')[1]
+    assert "An erased person&#39;s address" in listed and EMAIL not in listed
+    entry = db.session.scalar(select(SuppressedAddress).where(SuppressedAddress.address == erased_key(EMAIL)))
+    reply = as_admin.post(f"/settings/suppression/{entry.id}/remove", {"reason": "They asked to hear from us again"})
+    assert reply.status_code == 302
+    assert capture_lead({"first_name": NAME_FIRST, "email": EMAIL}, via="api").created

@@ -1,0 +1,127 @@
+"""Deleting a lead moves it to the trash for 30 days: it leaves every list, count, search, export,
+API answer and duplicate match, an admin can restore it, and then the sweep purges it with its
+notes, timeline and emails (issue 16, section 4)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AuditEntry, Lead, Note, OutboxEmail, TimelineEntry
+from app.services import atomic, totals, trash, utcnow
+from app.services.capture import capture_lead
+from app.services.lead_queries import PoolFilters, pool_page, pool_total
+from app.services.leads import LeadNotFound, get_lead
+from app.services.outbox import queue_email
+from app.services.search import search
+from app.services.timeline import record
+from tests.conftest import Web
+
+
+def _note(lead_id: int, body: str, author_id: int) -> None:
+    db.session.add(Note(lead_id=lead_id, body=body, author_id=author_id))
+    record(lead_id, "note", author_id, {"body": body})
+    db.session.commit()
+
+
+def _pool_ids(user_id: int, **filters) -> list[int]:
+    return [lead.id for lead in pool_page(PoolFilters(**filters), user_id).items]
+
+
+def test_a_deleted_lead_leaves_every_list_count_search_and_match_until_it_is_restored(app, make_lead, admin):
+    kept = make_lead(first_name="Kim", last_name="Kept", email="kim@example.com", value="10")
+    gone = make_lead(first_name="Gail", last_name="Gone", email="gail@example.com", phone="+14155550123", value="250")
+    before = totals.lead_count()
+
+    trash.trash(gone.id, admin.id)
+
+    db.session.expire_all()
+    assert _pool_ids(admin.id) == [kept.id]
+    assert pool_total(PoolFilters(), admin.id).count == 1
+    assert pool_total(PoolFilters(q="Gail"), admin.id).count == 0
+    assert totals.lead_count() == before - 1 and totals.stored() == totals.recount()
+    assert [lead.id for lead in search("Gail").leads] == []
+    with pytest.raises(LeadNotFound):
+        get_lead(gone.id)
+    # A new capture of the same person is a new lead, not a match with one nobody can see.
+    again = capture_lead({"first_name": "Gail", "email": "gail@example.com"}, via="api")
+    assert again.created and again.lead.id != gone.id
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "lead.deleted"))
+    assert entry.target == "Gail Gone" and entry.details == {"lead_id": gone.id}
+
+    trash.restore(gone.id, admin.id)
+    db.session.expire_all()
+    assert set(_pool_ids(admin.id)) == {kept.id, gone.id, again.lead.id}
+    assert gone.id in [lead.id for lead in search("Gail").leads]
+    assert totals.lead_count() == before + 1 and totals.stored() == totals.recount()
+    kinds = list(db.session.scalars(select(TimelineEntry.kind).where(TimelineEntry.lead_id == gone.id)
+                                    .order_by(TimelineEntry.id)))
+    assert kinds[-2:] == ["deleted", "restored"]
+    assert get_lead(gone.id).deleted_at is None
+
+
+def test_the_sweep_purges_leads_trashed_more_than_thirty_days_ago_with_their_notes_timeline_and_emails(
+        app, make_lead, admin):
+    old_id = make_lead(first_name="Olga", email="olga@example.com").id
+    recent_id = make_lead(first_name="Rita", email="rita@example.com").id
+    _note(old_id, "Called Olga", admin.id)
+    with atomic():
+        queue_email(kind="lead_email", to_address="olga@example.com", subject="Hello Olga", text_body="Hi",
+                    html_body="<p>Hi</p>", lead_id=old_id)
+    now = utcnow()
+    trash.trash(old_id, admin.id, now=now - timedelta(days=31))
+    trash.trash(recent_id, admin.id, now=now - timedelta(days=29))
+
+    assert trash.purge_due(now) == 1
+
+    db.session.expire_all()
+    assert db.session.get(Lead, old_id) is None
+    assert db.session.get(Lead, recent_id).deleted_at is not None
+    for model in (Note, TimelineEntry, OutboxEmail):
+        assert db.session.scalar(select(func.count()).select_from(model).where(model.lead_id == old_id)) == 0
+    assert totals.stored() == totals.recount()
+    assert trash.purge_due(now) == 0
+
+
+def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, make_lead, admin, member, as_admin):
+    lead = make_lead(first_name="Pia", last_name="Page", email="pia@example.com")
+    page = as_admin.get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert "Delete" in page and "Erase person" in page
+
+    reply = as_admin.post(f"/leads/{lead.id}/delete")
+    assert reply.status_code == 302
+    assert db.session.get(Lead, lead.id).deleted_at is not None
+    gone_page = as_admin.get(f"/leads/{lead.id}")
+    assert gone_page.status_code == 404 and "Pia Page is in the trash" in gone_page.get_data(as_text=True)
+    assert "Pia Page" not in as_admin.get("/leads").get_data(as_text=True)
+    listed = as_admin.get("/settings/trash").get_data(as_text=True)
+    assert "Pia Page" in listed and "Deleted by Ada Admin" in listed
+    assert as_admin.post(f"/leads/{lead.id}/delete").status_code == 404  # already in the trash
+
+    other = Web(app.test_client())
+    other.login(member)
+    refused = other.post(f"/leads/{lead.id}/delete")
+    assert refused.status_code in (403, 404)
+    kept = make_lead(first_name="Mia", email="mia@example.com")
+    refused = other.post(f"/leads/{kept.id}/delete")
+    assert refused.status_code == 403 and "Only admins may delete leads" in refused.get_data(as_text=True)
+    assert db.session.get(Lead, kept.id).deleted_at is None
+    assert other.get("/settings/trash").status_code == 403
+    assert other.post(f"/settings/trash/{lead.id}/restore").status_code == 403
+
+    assert as_admin.post(f"/settings/trash/{lead.id}/restore").status_code == 302
+    assert db.session.get(Lead, lead.id).deleted_at is None
+    assert as_admin.post(f"/settings/trash/{lead.id}/restore").status_code == 404
+    assert "The trash is empty" in as_admin.get("/settings/trash").get_data(as_text=True)
+    assert as_admin.post(f"/leads/{lead.id}/delete", csrf=False).status_code == 400
+
+
+def test_the_api_and_the_csv_export_leave_out_the_trash(app, make_lead, admin, as_admin):
+    shown = make_lead(first_name="Shown", email="shown@example.com")
+    hidden = make_lead(first_name="Hidden", email="hidden@example.com")
+    trash.trash(hidden.id, admin.id)
+    exported = as_admin.get("/leads/export.csv").get_data(as_text=True)
+    assert "shown@example.com" in exported and "hidden@example.com" not in exported
+    assert shown.id in _pool_ids(admin.id) and hidden.id not in _pool_ids(admin.id, stage_id=hidden.stage_id)
