@@ -1,0 +1,45 @@
+"""add stage probability, lead expected close date and the indexes reports read
+
+Revision ID: c1d2e3f4a5b6
+Revises: f1e2b3a4c5d6
+Create Date: 2026-12-05 21:10:00.000000
+
+The forecast weights each open lead's value by its stage's probability (admins set it in the stage
+editor) and groups it by the lead's expected close month. The indexes serve the reports' ranges:
+leads stuck longest per stage, notes written, tasks done, appointments booked and enrolments made in a date range.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+# revision identifiers, used by Alembic.
+revision = 'c1d2e3f4a5b6'
+down_revision = 'f1e2b3a4c5d6'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # Nullable columns with no default: no rewrite of either table on PostgreSQL, no rebuild on SQLite.
+    with op.batch_alter_table('stages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('probability', sa.Integer(), nullable=True))
+    # Plain ADD COLUMN (no batch copy): a copy of leads would lose its SQLite triggers.
+    op.add_column('leads', sa.Column('expected_close_on', sa.Date(), nullable=True))
+    op.create_index('ix_leads_stage_entered', 'leads', ['stage_id', 'stage_entered_at'])
+    op.create_index('ix_leads_created_source', 'leads', ['created_at', 'source'])
+    op.create_index('ix_tasks_done_by_done', 'tasks', ['done_by_id', 'done_at'])
+    op.create_index('ix_notes_author_created', 'notes', ['author_id', 'created_at'])
+    op.create_index('ix_appointments_created', 'appointments', ['created_at'])
+    op.create_index('ix_sequence_enrolments_enrolled', 'sequence_enrolments', ['enrolled_at'])
+
+
+def downgrade():
+    op.drop_index('ix_sequence_enrolments_enrolled', table_name='sequence_enrolments')
+    op.drop_index('ix_appointments_created', table_name='appointments')
+    op.drop_index('ix_notes_author_created', table_name='notes')
+    op.drop_index('ix_tasks_done_by_done', table_name='tasks')
+    op.drop_index('ix_leads_created_source', table_name='leads')
+    op.drop_index('ix_leads_stage_entered', table_name='leads')
+    # Plain DROP COLUMN (SQLite 3.35+ runs it in place), so the leads table keeps its triggers.
+    op.drop_column('leads', 'expected_close_on')
+    with op.batch_alter_table('stages', schema=None) as batch_op:
+        batch_op.drop_column('probability')
