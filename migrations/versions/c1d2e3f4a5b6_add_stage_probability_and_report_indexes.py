@@ -19,10 +19,9 @@ depends_on = None
 
 
 def upgrade():
-    # Nullable columns with no default: no rewrite of either table on PostgreSQL, no rebuild on SQLite.
-    with op.batch_alter_table('stages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('probability', sa.Integer(), nullable=True))
-    # Plain ADD COLUMN (no batch copy): a copy of leads would lose its SQLite triggers.
+    # Nullable columns with no default: no rewrite on PostgreSQL. Plain ADD COLUMN, no batch copy: a
+    # copy of leads would lose its SQLite triggers, one of stages its lower(name) index.
+    op.add_column('stages', sa.Column('probability', sa.Integer(), nullable=True))
     op.add_column('leads', sa.Column('expected_close_on', sa.Date(), nullable=True))
     op.create_index('ix_leads_stage_entered', 'leads', ['stage_id', 'stage_entered_at'])
     op.create_index('ix_leads_created_source', 'leads', ['created_at', 'source'])
@@ -39,7 +38,6 @@ def downgrade():
     op.drop_index('ix_tasks_done_by_done', table_name='tasks')
     op.drop_index('ix_leads_created_source', table_name='leads')
     op.drop_index('ix_leads_stage_entered', table_name='leads')
-    # Plain DROP COLUMN (SQLite 3.35+ runs it in place), so the leads table keeps its triggers.
+    # Plain DROP COLUMN (SQLite 3.35+ runs it in place): leads keeps its triggers, stages its index.
     op.drop_column('leads', 'expected_close_on')
-    with op.batch_alter_table('stages', schema=None) as batch_op:
-        batch_op.drop_column('probability')
+    op.drop_column('stages', 'probability')
