@@ -29,9 +29,15 @@ class Lead(db.Model):
         # The board's "My leads" by score: one range of (stage_id, owner_id) in (score, id) order.
         Index("ix_leads_stage_owner_score_id", "stage_id", "owner_id", "score", "id"),
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
-        # Reports: the leads stuck longest in a stage; leads captured in a date range, by source.
+        # Reports (services/reports.py): the leads stuck longest in a stage; and the leads captured in
+        # a date range with every column a report groups or sums, so a report reads this index alone
+        # (SQLite otherwise looks each row up in the wide table: four times slower at 100,000 leads).
         Index("ix_leads_stage_entered", "stage_id", "stage_entered_at"),
-        Index("ix_leads_created_source", "created_at", "source"),
+        Index("ix_leads_reports", "created_at", "stage_id", "owner_id", "source", "value", "stage_entered_at",
+              "first_response_seconds", "first_response_by_id", "first_response_at", "sla_due_at", "closed_on",
+              "capture_form_id", "utm_campaign"),
+        # The forecast: open leads by expected close day (or none), with what it sums, read alone.
+        Index("ix_leads_forecast", "expected_close_on", "stage_id", "owner_id", "source", "value"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
         Index("ix_leads_country_created_id", "country", "created_at", "id"),
         # The pool's "no next step" and "overdue" filters and the board card's due time.

@@ -314,15 +314,18 @@ def stage_ageing(f: Filters, now: datetime | None = None) -> list[dict]:
 
 
 def stuck_leads(f: Filters, now: datetime | None = None, limit: int = STUCK) -> list[dict]:
-    """The open leads (captured in the range) that have been in their stage longest."""
+    """The open leads (captured in the range) that have been in their stage longest: the first few of
+    each open stage in (stage_id, stage_entered_at) index order, then the oldest of those."""
     now = now or utcnow()
-    query = (_scoped(select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.company, Lead.stage_entered_at,
-                            Stage.name.label("stage")), f)
-             .join(Stage, Stage.id == Lead.stage_id).where(Stage.kind == StageKind.open.value)
-             .order_by(Lead.stage_entered_at, Lead.id).limit(limit))
+    found = []
+    for stage_id, stage in db.session.execute(select(Stage.id, Stage.name).where(Stage.kind == StageKind.open.value)):
+        query = (_scoped(select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.company,
+                                Lead.stage_entered_at), f)
+                 .where(Lead.stage_id == stage_id).order_by(Lead.stage_entered_at, Lead.id).limit(limit))
+        found += [(r, stage) for r in db.session.execute(query)]
+    found.sort(key=lambda pair: (pair[0].stage_entered_at, pair[0].id))
     return [{"lead_id": r.id, "name": f"{r.first_name} {r.last_name}".strip() or r.email or r.company or "Unnamed lead",
-             "stage": r.stage, "days": _days((now - r.stage_entered_at).total_seconds())}
-            for r in db.session.execute(query)]
+             "stage": stage, "days": _days((now - r.stage_entered_at).total_seconds())} for r, stage in found[:limit]]
 
 
 def _days(seconds) -> float | None:

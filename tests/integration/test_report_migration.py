@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from app.extensions import db
 
 BEFORE, AFTER = "f1e2b3a4c5d6", "c1d2e3f4a5b6"
-INDEXES = {"leads": {"ix_leads_stage_entered", "ix_leads_created_source"}, "tasks": {"ix_tasks_done_by_done"},
+INDEXES = {"leads": {"ix_leads_stage_entered", "ix_leads_reports", "ix_leads_forecast"}, "tasks": {"ix_tasks_done_by_done"},
            "notes": {"ix_notes_author_created"}, "appointments": {"ix_appointments_created"},
            "sequence_enrolments": {"ix_sequence_enrolments_enrolled"}}
 
