@@ -195,6 +195,28 @@ def index():
                            can_see_everyone=current_user.is_admin)
 
 
+def _chart_and_table(spec: Report, rows: list[dict]):
+    kinds = {c.key: c.kind for c in spec.columns}
+    label_key, value_key = spec.chart
+    charted = spec.chart_rows(rows) if spec.chart_rows else rows
+    chart = bar_chart([(cell(r[label_key], kinds[label_key]), r[value_key], cell(r[value_key], kinds[value_key]))
+                       for r in charted])
+    return chart, [[cell(r[c.key], c.kind) for c in spec.columns] for r in rows]
+
+
+def _filter_form(f: service.Filters | None) -> dict:
+    """What the filter form shows: the filters in force, or what the URL said when it was refused."""
+    values = {k: request.args.get(k, "") for k in ("start", "end", "owner", "source")}
+    if f is not None:
+        values.update(start=f.start.isoformat(), end=f.end.isoformat(), owner=str(f.owner_id or ""),
+                      source=f.source or "")
+    sources = service.sources()
+    if values["source"] and values["source"] not in sources:
+        sources.append(values["source"])
+    return {"values": values, "sources": sources, "can_see_everyone": current_user.is_admin,
+            "people": team(include_inactive=True) if current_user.is_admin else []}
+
+
 @bp.get("/<report>")
 def show(report: str):
     spec = _report(report)
@@ -206,24 +228,10 @@ def show(report: str):
             extra["stuck"] = service.stuck_leads(f)
         if spec.slug.startswith("speed-"):
             extra["overall"] = service.speed_overall(f)
-    kinds = {c.key: c.kind for c in spec.columns}
-    label_key, value_key = spec.chart
-    charted = spec.chart_rows(rows) if spec.chart_rows else rows
-    chart = bar_chart([(cell(r[label_key], kinds[label_key]), r[value_key], cell(r[value_key], kinds[value_key]))
-                       for r in charted])
-    table = [[cell(r[c.key], c.kind) for c in spec.columns] for r in rows]
-    people = team(include_inactive=True) if current_user.is_admin else []
-    sources = service.sources()
-    picked_source = f.source if f else request.args.get("source", "")
-    if picked_source and picked_source not in sources:
-        sources.append(picked_source)
-    context = dict(report=spec, can_see_everyone=current_user.is_admin, reports=list(REPORTS.values()), filters=f, errors=errors, rows=rows, table=table,
-                   chart=chart, people=people, sources=sources, query=_query(f),
-                   values={k: request.args.get(k, "") for k in ("start", "end", "owner", "source")}, **extra)
-    if f is not None:
-        context["values"].update(start=f.start.isoformat(), end=f.end.isoformat(),
-                                 owner=str(f.owner_id or ""), source=f.source or "")
-    return render_template("reports/show.html", **context), 400 if errors else 200
+    chart, table = _chart_and_table(spec, rows)
+    return render_template("reports/show.html", report=spec, reports=list(REPORTS.values()), filters=f,
+                           errors=errors, rows=rows, table=table, chart=chart, query=_query(f),
+                           **_filter_form(f), **extra), 400 if errors else 200
 
 
 @bp.get("/<report>/csv")
