@@ -243,22 +243,35 @@ def conversion_by_campaign(f: Filters) -> list[dict]:
 
 
 def _speed(f: Filters, key, names) -> list[dict]:
-    """Median and 90th percentile (nearest rank, by window functions in the database) of the first
-    response, the share answered within five minutes and within the lead's SLA target."""
+    """Median and 90th percentile (nearest rank) of the first response, the share answered within
+    five minutes and within the lead's SLA target, per key, the 50 keys with most answers."""
     seconds = Lead.first_response_seconds
-    ranked = (_scoped(select(key.label("key"), seconds.label("s"),
-                             func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
-                             func.count().over(partition_by=key).label("n"),
-                             case((and_(Lead.sla_due_at.is_not(None), Lead.first_response_at <= Lead.sla_due_at), 1),
-                                  else_=0).label("in_sla"),
-                             case((Lead.sla_due_at.is_not(None), 1), else_=0).label("has_sla")), f)
-              .where(seconds.is_not(None)).subquery())
-    query = (select(ranked.c.key, func.max(ranked.c.n).label("answered"),
-                    func.min(case((ranked.c.rn >= ranked.c.n * 0.5, ranked.c.s))).label("median"),
-                    func.min(case((ranked.c.rn >= ranked.c.n * 0.9, ranked.c.s))).label("p90"),
-                    func.sum(case((ranked.c.s <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
-                    func.sum(ranked.c.in_sla).label("in_sla"), func.sum(ranked.c.has_sla).label("has_sla"))
-             .group_by(ranked.c.key).order_by(func.max(ranked.c.n).desc(), ranked.c.key).limit(TOP))
+    in_sla = case((and_(Lead.sla_due_at.is_not(None), Lead.first_response_at <= Lead.sla_due_at), 1), else_=0)
+    has_sla = case((Lead.sla_due_at.is_not(None), 1), else_=0)
+    everyone = key is None  # one row for the whole team
+    key = literal_column("'all'") if everyone else key
+    if _dialect() == "postgresql":
+        # percentile_disc is the nearest rank: the first value whose cumulative share reaches p.
+        query = _scoped(select(key.label("key"), func.count().label("answered"),
+                               func.percentile_disc(0.5).within_group(seconds).label("median"),
+                               func.percentile_disc(0.9).within_group(seconds).label("p90"),
+                               func.sum(case((seconds <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
+                               func.sum(in_sla).label("in_sla"), func.sum(has_sla).label("has_sla")), f)
+        query = query.where(seconds.is_not(None))
+        if not everyone:  # PostgreSQL refuses a constant in GROUP BY and ORDER BY
+            query = query.group_by(key).order_by(func.count().desc(), key).limit(TOP)
+    else:  # SQLite has no ordered-set aggregates: rank each answer in its group with window functions
+        ranked = (_scoped(select(key.label("key"), seconds.label("s"),
+                                 func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
+                                 func.count().over(partition_by=key).label("n"),
+                                 in_sla.label("in_sla"), has_sla.label("has_sla")), f)
+                  .where(seconds.is_not(None)).subquery())
+        query = (select(ranked.c.key, func.max(ranked.c.n).label("answered"),
+                        func.min(case((ranked.c.rn >= ranked.c.n * 0.5, ranked.c.s))).label("median"),
+                        func.min(case((ranked.c.rn >= ranked.c.n * 0.9, ranked.c.s))).label("p90"),
+                        func.sum(case((ranked.c.s <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
+                        func.sum(ranked.c.in_sla).label("in_sla"), func.sum(ranked.c.has_sla).label("has_sla"))
+                 .group_by(ranked.c.key).order_by(func.max(ranked.c.n).desc(), ranked.c.key).limit(TOP))
     rows = db.session.execute(query).all()
     name = names([r.key for r in rows])
     return [{"name": name(r.key), "answered": r.answered, "median_minutes": _minutes(r.median),
@@ -287,7 +300,7 @@ def speed_by_source(f: Filters) -> list[dict]:
 
 def speed_overall(f: Filters) -> dict:
     """The whole team's speed to lead and how many leads still wait for a first response."""
-    rows = _speed(f, literal_column("'all'"), _plain("Everyone"))
+    rows = [r for r in _speed(f, None, _plain("Everyone")) if r["answered"]]
     waiting = db.session.scalar(_scoped(select(func.count()).select_from(Lead), f)
                                 .where(Lead.first_response_at.is_(None), Lead.closed_on.is_(None)))
     return {**(rows[0] if rows else {"answered": 0}), "waiting": waiting}
