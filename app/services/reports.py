@@ -25,6 +25,7 @@ FORECAST_MONTHS = 6
 TOP = 50  # the most rows a by-source, by-form or by-campaign table shows (the largest first)
 STUCK = 10  # the leads stuck longest, listed under stage ageing
 FIVE_MINUTES = 300
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 
 
 class FilterError(ServiceError):
@@ -91,6 +92,8 @@ def _day(raw: str | None, field: str, default: date) -> date:
     day = iso_day(raw.strip())
     if day is None:
         raise FilterError("Give a date like 2026-01-31.", field=field)
+    if not EARLIEST <= day <= LATEST:  # and the day after the end must still be a date
+        raise FilterError(f"Pick a date from {EARLIEST.year} to {LATEST.year}.", field=field)
     return day
 
 

@@ -191,6 +191,7 @@ def test_an_empty_report_says_what_to_do(world, as_admin):
     ("start=2026-11-30&end=2026-11-01", "end", "The range ends before it starts."),
     ("start=2000-01-01&end=2026-11-01", "end", "Pick a range of five years or less."),
     ("start=someday", "start", "Give a date like 2026-01-31."),
+    ("start=9999-12-30&end=9999-12-31", "start", "Pick a date from 1970 to 2999."),
     ("owner=999999", "owner", "There is no such person on the team."),
     ("owner=abc", "owner", "There is no such person on the team."),
     ("source=nowhere", "source", "No lead has the source “nowhere”."),
