@@ -249,37 +249,41 @@ def _speed(f: Filters, key, names) -> list[dict]:
     """Median and 90th percentile (nearest rank) of the first response, the share answered within
     five minutes and within the lead's SLA target, per key, the 50 keys with most answers."""
     seconds = Lead.first_response_seconds
-    in_sla = case((and_(Lead.sla_due_at.is_not(None), Lead.first_response_at <= Lead.sla_due_at), 1), else_=0)
-    has_sla = case((Lead.sla_due_at.is_not(None), 1), else_=0)
     everyone = key is None  # one row for the whole team
     key = literal_column("'all'") if everyone else key
-    if _dialect() == "postgresql":
-        # percentile_disc is the nearest rank: the first value whose cumulative share reaches p.
-        query = _scoped(select(key.label("key"), func.count().label("answered"),
-                               func.percentile_disc(0.5).within_group(seconds).label("median"),
-                               func.percentile_disc(0.9).within_group(seconds).label("p90"),
-                               func.sum(case((seconds <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
-                               func.sum(in_sla).label("in_sla"), func.sum(has_sla).label("has_sla")), f)
-        query = query.where(seconds.is_not(None))
-        if not everyone:  # PostgreSQL refuses a constant in GROUP BY and ORDER BY
-            query = query.group_by(key).order_by(func.count().desc(), key).limit(TOP)
-    else:  # SQLite has no ordered-set aggregates: rank each answer in its group with window functions
-        ranked = (_scoped(select(key.label("key"), seconds.label("s"),
-                                 func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
-                                 func.count().over(partition_by=key).label("n"),
-                                 in_sla.label("in_sla"), has_sla.label("has_sla")), f)
-                  .where(seconds.is_not(None)).subquery())
-        query = (select(ranked.c.key, func.max(ranked.c.n).label("answered"),
-                        func.min(case((ranked.c.rn >= ranked.c.n * 0.5, ranked.c.s))).label("median"),
-                        func.min(case((ranked.c.rn >= ranked.c.n * 0.9, ranked.c.s))).label("p90"),
-                        func.sum(case((ranked.c.s <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
-                        func.sum(ranked.c.in_sla).label("in_sla"), func.sum(ranked.c.has_sla).label("has_sla"))
-                 .group_by(ranked.c.key).order_by(func.max(ranked.c.n).desc(), ranked.c.key).limit(TOP))
+    pg = _dialect() == "postgresql"
+    columns = [key.label("key"), func.count().label("answered"),
+               func.sum(case((seconds <= FIVE_MINUTES, 1), else_=0)).label("in_five"),
+               func.sum(case((and_(Lead.sla_due_at.is_not(None), Lead.first_response_at <= Lead.sla_due_at), 1),
+                             else_=0)).label("in_sla"),
+               func.sum(case((Lead.sla_due_at.is_not(None), 1), else_=0)).label("has_sla")]
+    if pg:  # percentile_disc is the nearest rank: the first value whose cumulative share reaches p
+        columns += [func.percentile_disc(0.5).within_group(seconds).label("median"),
+                    func.percentile_disc(0.9).within_group(seconds).label("p90")]
+    query = _scoped(select(*columns), f).where(seconds.is_not(None))
+    if not everyone:  # PostgreSQL refuses a constant in GROUP BY and ORDER BY
+        query = query.group_by(key).order_by(func.count().desc(), key).limit(TOP)
     rows = db.session.execute(query).all()
+    percentiles = {r.key: (r.median, r.p90) for r in rows} if pg else _ranked_percentiles(f, key, everyone)
     name = names([r.key for r in rows])
-    return [{"name": name(r.key), "answered": r.answered, "median_minutes": _minutes(r.median),
-             "p90_minutes": _minutes(r.p90), "within_5_minutes": _share(r.in_five, r.answered),
-             "within_sla": _share(r.in_sla, r.has_sla)} for r in rows]
+    return [{"name": name(r.key), "answered": r.answered, "median_minutes": _minutes(percentiles[r.key][0]),
+             "p90_minutes": _minutes(percentiles[r.key][1]), "within_5_minutes": _share(r.in_five, r.answered),
+             "within_sla": _share(r.in_sla, r.has_sla)} for r in rows if r.answered]
+
+
+def _ranked_percentiles(f: Filters, key, everyone: bool) -> dict:
+    """SQLite, which has no ordered-set aggregates: each answer ranked in its group by one window
+    (row number and the group's size share its sort), then the first rank reaching 50% and 90%."""
+    seconds = Lead.first_response_seconds
+    ranked = (_scoped(select(key.label("key"), seconds.label("s"),
+                             func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
+                             func.count().over(partition_by=key, order_by=seconds, rows=(None, None)).label("n")), f)
+              .where(seconds.is_not(None)).subquery())
+    query = select(ranked.c.key, func.min(case((ranked.c.rn >= ranked.c.n * 0.5, ranked.c.s))),
+                   func.min(case((ranked.c.rn >= ranked.c.n * 0.9, ranked.c.s))))
+    if not everyone:
+        query = query.group_by(ranked.c.key)
+    return {k: (median, p90) for k, median, p90 in db.session.execute(query)}
 
 
 def _minutes(seconds) -> float | None:
@@ -303,7 +307,7 @@ def speed_by_source(f: Filters) -> list[dict]:
 
 def speed_overall(f: Filters) -> dict:
     """The whole team's speed to lead and how many leads still wait for a first response."""
-    rows = [r for r in _speed(f, None, _plain("Everyone")) if r["answered"]]
+    rows = _speed(f, None, _plain("Everyone"))
     waiting = db.session.scalar(_scoped(select(func.count()).select_from(Lead), f)
                                 .where(Lead.first_response_at.is_(None), Lead.closed_on.is_(None)))
     return {**(rows[0] if rows else {"answered": 0}), "waiting": waiting}

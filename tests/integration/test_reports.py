@@ -185,6 +185,9 @@ def test_every_report_page_renders_with_a_chart_and_a_table(world, as_admin):
 def test_an_empty_report_says_what_to_do(world, as_admin):
     body = as_admin.get("/reports/lost-reasons?start=2020-01-01&end=2020-02-01").get_data(as_text=True)
     assert "Nothing in this range. Widen the dates or clear a filter." in body and 'class="bar-chart"' not in body
+    body = as_admin.get("/reports/speed-member?start=2020-01-01&end=2020-02-01").get_data(as_text=True)
+    assert "<dt>Answered</dt><dd>0</dd>" in body and "<dt>Median</dt>" not in body
+    assert reports.speed_overall(Filters(date(2020, 1, 1), date(2020, 2, 1))) == {"answered": 0, "waiting": 0}
 
 
 @pytest.mark.parametrize("query, field, message", [
