@@ -25,9 +25,9 @@ def test_a_report_shows_its_chart_and_table_and_fits_the_width(new_page, seeded,
     page_width = page.evaluate("document.documentElement.scrollWidth")
     assert page_width <= width, f"the page is {page_width}px wide at {width}px"
 
-    page.get_by_label("From").fill("2026-11-30")
-    page.get_by_label("To").fill("2026-11-01")
+    page.get_by_label("From", exact=True).fill("2026-11-30")
+    page.get_by_label("To", exact=True).fill("2026-11-01")
     page.get_by_role("button", name="Show").click()
-    expect(page.get_by_label("To")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("To", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("The range ends before it starts.")).to_be_visible()
     assert "start=2026-11-30" in page.url  # the filters stay in the URL
