@@ -26,7 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     compress.init_app(app)
 
-    from app import api, auth, board, leads, main, outbox, public, search, settings, tasks
+    from app import api, auth, board, leads, main, outbox, public, reports, search, settings, tasks
     from app.web import install
 
     install(app)
@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(outbox.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(search.bp)
+    app.register_blueprint(reports.bp)
 
     from app.cli import register
 

@@ -33,6 +33,7 @@ class Appointment(db.Model):
         Index("ix_appointments_status_starts", "status", "starts_at"),
         # A lead's appointments by start: the lead page's upcoming ones and its pages of past ones.
         Index("ix_appointments_lead_starts", "lead_id", "starts_at"),
+        Index("ix_appointments_created", "created_at"),  # reports: bookings made in a date range
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

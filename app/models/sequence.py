@@ -104,6 +104,7 @@ class SequenceEnrolment(db.Model):
               postgresql_where=text("status = 'active'")),
         Index("ix_sequence_enrolments_lead", "lead_id", "ended_at"),
         Index("ix_sequence_enrolments_figures", "sequence_id", "status", "stop_reason"),
+        Index("ix_sequence_enrolments_enrolled", "enrolled_at"),  # reports: enrolments in a date range
     )
 
     id: Mapped[int] = mapped_column(ENROLMENT_ID, primary_key=True)

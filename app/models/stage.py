@@ -24,6 +24,9 @@ class Stage(db.Model):
     kind: Mapped[str] = mapped_column(String(8), default=StageKind.open.value)
     # A lead in this stage with no touch for this many days is stale (None: never).
     stale_days: Mapped[int | None]
+    # How likely an open lead here is to be won, in percent (None: not set); the forecast weights
+    # open value by it (services/reports.forecast).
+    probability: Mapped[int | None]
 
     def __repr__(self) -> str:
         return f"<Stage {self.name}>"

@@ -33,6 +33,8 @@ class Task(db.Model):
         # The reminder sweep: open tasks due and not yet reminded; grows with due items, not all tasks.
         Index("ix_tasks_remind_due", "due_at", postgresql_where=text("done_at IS NULL AND reminded_at IS NULL"),
               sqlite_where=text("done_at IS NULL AND reminded_at IS NULL")),
+        # Reports: tasks each person finished in a date range.
+        Index("ix_tasks_done_by_done", "done_by_id", "done_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

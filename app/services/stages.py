@@ -104,6 +104,18 @@ def clean_stale_days(raw) -> int | None:
     return days
 
 
+def clean_probability(raw) -> int | None:
+    """A stage's win probability in percent: a whole number from 0 to 100, or empty for not set;
+    raises ServiceError naming probability."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    value = raw if isinstance(raw, int) and not isinstance(raw, bool) else whole_number(
+        raw.strip().removesuffix("%").strip() if isinstance(raw, str) else "")
+    if value is None or not 0 <= value <= 100:
+        raise ServiceError("Give a whole percentage from 0 to 100, or leave it empty.", field="probability")
+    return value
+
+
 class StageNameTaken(ServiceError):
     def __init__(self, name: str):
         super().__init__(f"There is already a stage called {name}. Pick another name.", field="name")
@@ -120,11 +132,12 @@ def _refuse_taken_name(name: str, stage_id: int | None = None) -> None:
 
 
 def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_days=None,
-              actor_id: int | None = None) -> Stage:
+              actor_id: int | None = None, probability=None) -> Stage:
     """Add a stage: an open one right after the last open stage (so before won and lost), a closed
     one at the end. Raises StageNameTaken, or ServiceError for a bad stale_days (clean_stale_days)."""
     name, colour, kind = _check(name, colour, kind)
     stale_days = clean_stale_days(stale_days)
+    probability = clean_probability(probability)
     with taken_as(lambda: StageNameTaken(name)), atomic():
         _refuse_taken_name(name)
         last = db.session.scalar(select(func.max(Stage.position))) or 0
@@ -135,7 +148,8 @@ def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_da
                 position = last_open + 1
                 db.session.execute(update(Stage).where(Stage.position >= position)
                                    .values(position=Stage.position + 1))
-        stage = Stage(name=name, colour=colour, kind=kind, position=position, stale_days=stale_days)
+        stage = Stage(name=name, colour=colour, kind=kind, position=position, stale_days=stale_days,
+                      probability=probability)
         db.session.add(stage)
         audit.record(actor_id, "stage.added", f"Stage {name}")
     return stage
@@ -147,11 +161,13 @@ def _open_stages_other_than(stage_id: int) -> int:
 
 
 def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=None,
-                 actor_id: int | None = None) -> Stage:
-    """Rename, recolour, change the kind or the stale setting (None: never) of a stage; raises
-    LastOpenStage, StageNameTaken, ServiceError naming a bad field."""
+                 actor_id: int | None = None, probability=...) -> Stage:
+    """Rename, recolour, change the kind, the stale setting (None: never) or the win probability
+    (omitted: kept) of a stage; raises LastOpenStage, StageNameTaken, ServiceError naming a bad field."""
     name, colour, kind = _check(name, colour, kind)
     stale_days = clean_stale_days(stale_days)
+    keep_probability = probability is ...
+    probability = None if keep_probability else clean_probability(probability)
     with taken_as(lambda: StageNameTaken(name)), atomic():
         stage = get_stage(stage_id)
         _refuse_taken_name(name, stage.id)
@@ -159,6 +175,8 @@ def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=No
             raise LastOpenStage()
         audit.record(actor_id, "stage.changed", f"Stage {stage.name}" + (f", now {name}" if name != stage.name else ""))
         stage.name, stage.colour, stage.kind, stage.stale_days = name, colour, kind, stale_days
+        if not keep_probability:
+            stage.probability = probability
     return stage
 
 

@@ -22,6 +22,8 @@ class StageForm(FlaskForm):
     kind = SelectField("Kind", choices=KINDS)
     # Checked by the service (stages.clean_stale_days), whose message lands beside the field.
     stale_days = StringField("Stale after (days without a touch)", validators=[Length(max=10)])
+    # Checked by the service (stages.clean_probability): the forecast weights open value by it.
+    probability = StringField("Win probability (%)", validators=[Length(max=10)])
 
 
 class DeleteStageForm(FlaskForm):
@@ -48,7 +50,8 @@ def add_stage():
     if form.validate_on_submit():
         try:
             stage = stage_service.add_stage(form.name.data, form.colour.data, form.kind.data,
-                                            form.stale_days.data, actor_id=current_user.id)
+                                            form.stale_days.data, actor_id=current_user.id,
+                                            probability=form.probability.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -64,7 +67,8 @@ def update_stage(stage_id: int):
     if form.validate_on_submit():
         try:
             stage_service.update_stage(stage.id, form.name.data, form.colour.data, form.kind.data,
-                                       form.stale_days.data, actor_id=current_user.id)
+                                       form.stale_days.data, actor_id=current_user.id,
+                                       probability=form.probability.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
@@ -78,6 +82,7 @@ def edit_stage(stage_id: int):
     stage = stage_service.get_stage(stage_id)
     form = StageForm(obj=stage)
     form.stale_days.data = str(stage.stale_days) if stage.stale_days else ""
+    form.probability.data = "" if stage.probability is None else str(stage.probability)
     return render("settings/edit_stage.html", "settings/_stage_form.html", form=form, stage=stage)
 
 

@@ -109,7 +109,7 @@ def build_world(admin, member, stages) -> dict:
                 "entry_id": suppressed.id, "sequence_id": sequence.id, "step_id": step.id,
                 "sequence_rule_id": sequence_rule.id, "enrolment_id": enrolment.id, "sequence_run_id": sequence_run.id,
                 "invitation_id": invitation.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id},
-        "strings": {"slug": form.slug, "token": "not-a-real-token", "action": "up", "digest": "0123456789abcdef"},
+        "strings": {"slug": form.slug, "report": "funnel", "token": "not-a-real-token", "action": "up", "digest": "0123456789abcdef"},
         "api_key": secret,
     }
 

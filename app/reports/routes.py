@@ -1,0 +1,248 @@
+"""The report pages: which reports exist, their columns and chart, and the CSV of each. A view parses
+the filters (services/reports.clean_filters), calls the report's one service function and renders."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+
+from flask import Response, abort, render_template, request
+from flask_login import current_user, login_required
+
+from app.filters import money
+from app.reports import bp
+from app.reports.charts import bar_chart
+from app.services import reports as service
+from app.services.csv_reading import BOM, CsvLines
+from app.services.users import team
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: str = "text"  # text, int, pct, money, minutes, days, week, month
+
+
+@dataclass(frozen=True)
+class Report:
+    slug: str
+    title: str
+    summary: str
+    run: Callable[[service.Filters], list[dict]]
+    columns: tuple[Column, ...]
+    chart: tuple[str, str]  # (label key, value key) of the rows drawn
+    chart_title: str
+    empty: str = "Nothing in this range. Widen the dates or clear a filter."
+    chart_rows: Callable[[list[dict]], list[dict]] | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _conversion_columns(name: str) -> tuple[Column, ...]:
+    return (Column("name", name), Column("leads", "Leads", "int"), Column("won", "Won", "int"),
+            Column("lost", "Lost", "int"), Column("conversion", "Conversion", "pct"),
+            Column("win_rate", "Win rate", "pct"), Column("won_value", "Won value", "money"))
+
+
+def _speed_columns(name: str) -> tuple[Column, ...]:
+    return (Column("name", name), Column("answered", "Answered", "int"),
+            Column("median_minutes", "Median", "minutes"), Column("p90_minutes", "90th percentile", "minutes"),
+            Column("within_5_minutes", "Within 5 minutes", "pct"), Column("within_sla", "Within target", "pct"))
+
+
+CAPTURED = "Leads captured in the range, as they stand now."
+REPORTS = {r.slug: r for r in (
+    Report("funnel", "Funnel", "How far the leads captured in the range got, stage by stage, and the win rate.",
+           service.funnel,
+           (Column("stage", "Stage"), Column("leads", "In this stage now", "int"), Column("reached", "Reached", "int"),
+            Column("conversion", "From the stage before", "pct"), Column("value", "Value here", "money"),
+            Column("win_rate", "Win rate", "pct")),
+           ("stage", "reached"), "Leads that reached each stage",
+           notes=(CAPTURED, "Reached: now in this stage, a later open stage or won. Win rate: won out of won and lost.")),
+    Report("conversion-source", "Conversion by source", "Which sources bring leads that are won.",
+           service.conversion_by_source, _conversion_columns("Source"), ("name", "conversion"),
+           "Conversion (won out of captured) by source", notes=(CAPTURED, "The 50 largest sources.")),
+    Report("conversion-form", "Conversion by form", "Which capture forms bring leads that are won.",
+           service.conversion_by_form, _conversion_columns("Form"), ("name", "conversion"),
+           "Conversion (won out of captured) by form", notes=(CAPTURED,)),
+    Report("conversion-campaign", "Conversion by campaign", "Which UTM campaigns bring leads that are won.",
+           service.conversion_by_campaign, _conversion_columns("Campaign"), ("name", "conversion"),
+           "Conversion (won out of captured) by UTM campaign", notes=(CAPTURED, "The 50 largest campaigns.")),
+    Report("speed-member", "Speed to lead by member", "How fast each member answered new leads the first time.",
+           service.speed_by_member, _speed_columns("Member"), ("name", "median_minutes"),
+           "Median first response, in minutes, by member",
+           notes=("Leads captured in the range that were answered, by who answered first.",
+                  "Within target: answered before the lead's first-response target, of leads that had one.")),
+    Report("speed-source", "Speed to lead by source", "How fast leads from each source were answered the first time.",
+           service.speed_by_source, _speed_columns("Source"), ("name", "median_minutes"),
+           "Median first response, in minutes, by source",
+           notes=("Leads captured in the range that were answered.",)),
+    Report("ageing", "Stage ageing", "How long open leads have sat in their stage, and which are stuck longest.",
+           service.stage_ageing,
+           (Column("stage", "Stage"), Column("leads", "Open leads", "int"),
+            Column("average_days", "Average time here", "days"), Column("longest_days", "Longest", "days")),
+           ("stage", "average_days"), "Average days in each open stage",
+           notes=("Open leads captured in the range, by the stage they are in now.",)),
+    Report("activity", "Team activity", "What each member did, week by week.",
+           service.team_activity,
+           (Column("week", "Week of", "week"), Column("member", "Member"), Column("touches", "Touches", "int"),
+            Column("tasks_done", "Tasks done", "int"), Column("booked", "Appointments booked", "int"),
+            Column("confirmed", "Of those, confirmed", "int")),
+           ("member", "touches"), "Touches in the range, by member", chart_rows=service.activity_totals,
+           notes=("Touches: calls, emails and meetings logged, and notes written. Weeks start on Monday (UTC).",)),
+    Report("lost-reasons", "Lost reasons", "Why leads were lost in the range.",
+           service.lost_reasons,
+           (Column("reason", "Reason"), Column("leads", "Leads lost", "int"), Column("share", "Share", "pct"),
+            Column("value", "Value lost", "money")),
+           ("reason", "leads"), "Leads lost, by reason", notes=("Leads closed as lost in the range.",)),
+    Report("sequences", "Sequence results", "What the sequences did for the leads enrolled in the range.",
+           service.sequence_results,
+           (Column("sequence", "Sequence"), Column("enrolled", "Enrolled", "int"), Column("running", "Running", "int"),
+            Column("finished", "Finished", "int"), Column("stopped", "Stopped early", "int"),
+            Column("sent", "Emails sent", "int"), Column("won", "Won", "int"), Column("won_share", "Won share", "pct")),
+           ("sequence", "enrolled"), "Leads enrolled, by sequence",
+           notes=("Stopped early: the lead replied, booked, closed or unsubscribed, or someone stopped it.",)),
+    Report("forecast", "Forecast", "Open value by expected close month, weighted by each stage's probability.",
+           service.forecast,
+           (Column("month", "Expected close", "month"), Column("leads", "Open leads", "int"),
+            Column("value", "Open value", "money"), Column("weighted", "Weighted value", "money")),
+           ("month", "weighted"), "Weighted open value by expected close month",
+           empty="No open lead is expected to close in this range. Set expected close dates on leads, "
+                 "or widen the range.",
+           notes=("Each stage's probability is set by admins in Settings › Stages; a stage without one counts as 0%.",)),
+)}
+
+
+def _month(value: str | None) -> str:
+    if not value:
+        return "No close date"
+    year, month = value.split("-")
+    return date(int(year), int(month), 1).strftime("%B %Y")
+
+
+def cell(value, kind: str) -> str:
+    """A value as a person reads it in the table and chart."""
+    if kind == "month":
+        return _month(value)
+    if value is None:
+        return "—"
+    if kind == "int":
+        return f"{value:,}"
+    if kind == "pct":
+        return f"{value:.1f}%"
+    if kind == "money":
+        return money(value)
+    if kind == "minutes":
+        return f"{value:,.1f} min"
+    if kind == "days":
+        return f"{value:,.1f} days"
+    if kind == "week":
+        return value.strftime("%-d %b %Y")
+    return str(value)
+
+
+def csv_cell(value, kind: str):
+    """A value as a spreadsheet reads it: plain numbers, ISO days."""
+    if kind == "month":
+        return value or "No close date"
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _report(slug: str) -> Report:
+    report = REPORTS.get(slug)
+    if report is None:
+        abort(404)
+    return report
+
+
+def _filters(report: Report) -> tuple[service.Filters | None, dict[str, str]]:
+    """The filters the URL asks for, or None and a message per field."""
+    try:
+        return service.clean_filters(request.args, report=report.slug, viewer_id=current_user.id,
+                                     see_everyone=current_user.is_admin), {}
+    except service.FilterError as exc:
+        return None, {exc.field or "start": exc.message}
+
+
+def _query(f: service.Filters | None) -> dict[str, str]:
+    """The filters as URL values (kept in links: the CSV, the other reports)."""
+    if f is None:
+        return {k: v for k, v in request.args.items() if k in ("start", "end", "owner", "source")}
+    query = {"start": f.start.isoformat(), "end": f.end.isoformat()}
+    if f.owner_id is not None and current_user.is_admin:
+        query["owner"] = str(f.owner_id)
+    if f.source:
+        query["source"] = f.source
+    return query
+
+
+@bp.get("")
+def index():
+    return render_template("reports/index.html", reports=list(REPORTS.values()), query=_query(None),
+                           can_see_everyone=current_user.is_admin)
+
+
+def _chart_and_table(spec: Report, rows: list[dict]):
+    kinds = {c.key: c.kind for c in spec.columns}
+    label_key, value_key = spec.chart
+    charted = spec.chart_rows(rows) if spec.chart_rows else rows
+    chart = bar_chart([(cell(r[label_key], kinds[label_key]), r[value_key], cell(r[value_key], kinds[value_key]))
+                       for r in charted])
+    return chart, [[cell(r[c.key], c.kind) for c in spec.columns] for r in rows]
+
+
+def _filter_form(f: service.Filters | None) -> dict:
+    """What the filter form shows: the filters in force, or what the URL said when it was refused."""
+    values = {k: request.args.get(k, "") for k in ("start", "end", "owner", "source")}
+    if f is not None:
+        values.update(start=f.start.isoformat(), end=f.end.isoformat(), owner=str(f.owner_id or ""),
+                      source=f.source or "")
+    sources = service.sources()
+    if values["source"] and values["source"] not in sources:
+        sources.append(values["source"])
+    return {"values": values, "sources": sources, "can_see_everyone": current_user.is_admin,
+            "people": team(include_inactive=True) if current_user.is_admin else []}
+
+
+@bp.get("/<report>")
+def show(report: str):
+    spec = _report(report)
+    f, errors = _filters(spec)
+    rows, extra = [], {}
+    if f is not None:
+        rows = spec.run(f)
+        if spec.slug == "ageing":
+            extra["stuck"] = service.stuck_leads(f)
+        if spec.slug.startswith("speed-"):
+            extra["overall"] = service.speed_overall(f)
+    chart, table = _chart_and_table(spec, rows)
+    return render_template("reports/show.html", report=spec, reports=list(REPORTS.values()), filters=f,
+                           errors=errors, rows=rows, table=table, chart=chart, query=_query(f),
+                           **_filter_form(f), **extra), 400 if errors else 200
+
+
+@bp.get("/<report>/csv")
+def download(report: str):
+    spec = _report(report)
+    f, errors = _filters(spec)
+    if f is None:
+        return show(report)
+    rows = spec.run(f)
+    line = CsvLines()
+    body = BOM + line([c.label for c in spec.columns]) + "".join(
+        line([csv_cell(r[c.key], c.kind) for c in spec.columns]) for r in rows)
+    filename = f"{spec.slug}-{f.start.isoformat()}-to-{f.end.isoformat()}.csv"
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

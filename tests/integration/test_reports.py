@@ -1,0 +1,223 @@
+"""Reports (/reports): each report's numbers from a known set of leads on both databases, a member
+seeing only their own, the CSV, and bad filters refused with a message beside them and a 400."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+
+from app.extensions import db
+from app.models import Activity, Appointment, Lead, Note, Sequence, SequenceEnrolment, Stage, Task
+from app.services import closing, reports
+from app.services.reports import Filters
+
+NOVEMBER = Filters(date(2026, 11, 1), date(2026, 11, 30))
+RANGE = "start=2026-11-01&end=2026-11-30"
+NOW = datetime(2026, 12, 5, 12, 0)
+
+
+@pytest.fixture
+def mia(make_user):
+    return make_user("member", name="Mia Member", email="mia@example.com")
+
+
+@pytest.fixture
+def world(app, stages, admin, member, mia, make_lead):
+    """Five leads captured in November 2026 (and one long before), answered, closed, aged and worked
+    on as the tests below expect."""
+    max_ = member
+    price = closing.add_reason("Budget cut")
+    form = None
+
+    def lead(name, *, source, owner, stage, created, value=None, answered=None, by=None, sla_minutes=None, **extra):
+        row = make_lead(owner=owner, first_name=name, source=source)
+        values = {"stage_id": stages[stage].id, "created_at": created, "stage_entered_at": created,
+                  "value": value, **extra}
+        if answered is not None:
+            values.update(first_response_seconds=answered, first_response_by_id=by.id,
+                          first_response_at=created + timedelta(seconds=answered))
+        if sla_minutes is not None:
+            values["sla_due_at"] = created + timedelta(minutes=sla_minutes)
+        db.session.execute(update(Lead).where(Lead.id == row.id).values(**values))
+        return row.id
+
+    ids = {
+        "l1": lead("One", source="web", owner=max_, stage="Won", created=datetime(2026, 11, 2, 10), value=Decimal(1000),
+                   answered=120, by=max_, sla_minutes=60, utm_campaign="fall", closed_on=date(2026, 11, 25)),
+        "l2": lead("Two", source="web", owner=max_, stage="Lost", created=datetime(2026, 11, 3, 10), value=Decimal(500),
+                   answered=600, by=max_, sla_minutes=5, closed_on=date(2026, 11, 20), lost_reason_id=price.id),
+        "l3": lead("Three", source="web", owner=mia, stage="Qualified", created=datetime(2026, 11, 4, 10),
+                   value=Decimal(300), answered=60, by=mia, expected_close_on=date(2026, 12, 15),
+                   stage_entered_at=NOW - timedelta(days=10)),
+        "l4": lead("Four", source="ads", owner=mia, stage="New", created=datetime(2026, 11, 5, 10),
+                   stage_entered_at=NOW - timedelta(days=5)),
+        "l5": lead("Five", source="ads", owner=max_, stage="Contacted", created=datetime(2026, 11, 6, 10),
+                   value=Decimal(200), answered=1800, by=max_, expected_close_on=date(2026, 12, 20),
+                   stage_entered_at=NOW - timedelta(days=2)),
+        "l6": lead("Six", source="web", owner=max_, stage="New", created=datetime(2025, 1, 1, 10)),
+    }
+    db.session.execute(update(Stage).where(Stage.id == stages["Qualified"].id).values(probability=50))
+    db.session.execute(update(Stage).where(Stage.id == stages["Contacted"].id).values(probability=20))
+    monday = datetime(2026, 11, 2, 9)
+    db.session.add_all([
+        Activity(lead_id=ids["l1"], user_id=max_.id, kind="call", note="", created_at=monday),
+        Activity(lead_id=ids["l2"], user_id=max_.id, kind="email", note="", created_at=monday + timedelta(days=6)),
+        Note(lead_id=ids["l1"], author_id=max_.id, body="hi", created_at=monday + timedelta(days=1)),
+        Activity(lead_id=ids["l1"], user_id=max_.id, kind="call", note="", created_at=datetime(2026, 10, 30)),  # before
+        Task(lead_id=ids["l3"], title="Call", due_at=monday, owner_id=mia.id, done_at=datetime(2026, 11, 10, 15),
+             done_by_id=mia.id, created_at=monday),
+        Appointment(lead_id=ids["l5"], booked_by_id=max_.id, uid="a1@test", starts_at=datetime(2026, 11, 20, 10),
+                    duration_minutes=30, timezone="UTC", status="confirmed", created_at=datetime(2026, 11, 11, 9),
+                    updated_at=datetime(2026, 11, 11, 9)),
+    ])
+    sequence = Sequence(name="Welcome", status="active", created_at=monday, updated_at=monday)
+    db.session.add(sequence)
+    db.session.flush()
+    for key, status, sent in (("l1", "finished", 2), ("l2", "stopped", 1), ("l3", "active", 0)):
+        db.session.add(SequenceEnrolment(sequence_id=sequence.id, lead_id=ids[key], status=status, sent=sent,
+                                         how="hand", enrolled_at=datetime(2026, 11, 10, 8)))
+    db.session.commit()
+    return {"ids": ids, "max": max_, "mia": mia, "stages": stages}
+
+
+def test_the_funnel_counts_leads_reaching_each_stage_and_the_win_rate(world):
+    rows = {r["stage"]: r for r in reports.funnel(NOVEMBER)}
+    assert [(s, rows[s]["leads"], rows[s]["reached"], rows[s]["conversion"]) for s in rows] == [
+        ("New", 1, 4, None), ("Contacted", 1, 3, 75.0), ("Qualified", 1, 2, 66.7), ("Appointment set", 0, 1, 50.0),
+        ("Won", 1, 1, 100.0), ("Lost", 1, 1, None)]
+    assert rows["Won"]["win_rate"] == 50.0 and rows["Won"]["value"] == Decimal("1000.00")
+
+
+def test_conversion_by_source_and_campaign_counts_won_lost_and_won_value(world):
+    assert reports.conversion_by_source(NOVEMBER) == [
+        {"name": "web", "leads": 3, "won": 1, "lost": 1, "conversion": 33.3, "win_rate": 50.0,
+         "won_value": Decimal("1000.00")},
+        {"name": "ads", "leads": 2, "won": 0, "lost": 0, "conversion": 0.0, "win_rate": None,
+         "won_value": Decimal("0.00")}]
+    campaigns = {r["name"]: r for r in reports.conversion_by_campaign(NOVEMBER)}
+    assert campaigns["fall"]["won"] == 1 and campaigns["No campaign"]["leads"] == 4
+    forms = reports.conversion_by_form(NOVEMBER)
+    assert [(r["name"], r["leads"]) for r in forms] == [("No form (typed, imported or API)", 5)]
+
+
+def test_speed_to_lead_has_median_90th_percentile_and_shares_within_five_minutes_and_the_target(world):
+    assert reports.speed_by_member(NOVEMBER) == [
+        {"name": "Max Member", "answered": 3, "median_minutes": 10.0, "p90_minutes": 30.0,
+         "within_5_minutes": 33.3, "within_sla": 50.0},
+        {"name": "Mia Member", "answered": 1, "median_minutes": 1.0, "p90_minutes": 1.0,
+         "within_5_minutes": 100.0, "within_sla": None}]
+    overall = reports.speed_overall(NOVEMBER)
+    assert (overall["answered"], overall["median_minutes"], overall["p90_minutes"], overall["waiting"]) == (4, 2.0, 30.0, 1)
+    assert {r["name"]: r["answered"] for r in reports.speed_by_source(NOVEMBER)} == {"web": 3, "ads": 1}
+
+
+def test_stage_ageing_averages_time_in_each_open_stage_and_lists_the_leads_stuck_longest(world):
+    rows = {r["stage"]: r for r in reports.stage_ageing(NOVEMBER, now=NOW)}
+    assert (rows["Qualified"]["leads"], rows["Qualified"]["average_days"], rows["Qualified"]["longest_days"]) == (1, 10.0, 10.0)
+    assert rows["New"]["average_days"] == 5.0 and rows["Appointment set"] == {
+        "stage": "Appointment set", "leads": 0, "average_days": None, "longest_days": None}
+    assert [(s["name"], s["days"]) for s in reports.stuck_leads(NOVEMBER, now=NOW)] == [
+        ("Three Lead", 10.0), ("Four Lead", 5.0), ("Five Lead", 2.0)]
+
+
+def test_team_activity_counts_each_members_touches_tasks_and_bookings_per_week(world):
+    assert reports.team_activity(NOVEMBER) == [
+        {"member": "Max Member", "week": date(2026, 11, 2), "touches": 3, "tasks_done": 0, "booked": 0, "confirmed": 0},
+        {"member": "Max Member", "week": date(2026, 11, 9), "touches": 0, "tasks_done": 0, "booked": 1, "confirmed": 1},
+        {"member": "Mia Member", "week": date(2026, 11, 9), "touches": 0, "tasks_done": 1, "booked": 0, "confirmed": 0}]
+    only_ads = reports.team_activity(Filters(NOVEMBER.start, NOVEMBER.end, source="ads"))
+    assert [(r["member"], r["booked"]) for r in only_ads] == [("Max Member", 1)]
+
+
+def test_lost_reasons_sequences_and_the_weighted_forecast(world):
+    assert reports.lost_reasons(NOVEMBER) == [{"reason": "Budget cut", "leads": 1, "share": 100.0, "value": Decimal("500.00")}]
+    assert reports.sequence_results(NOVEMBER) == [
+        {"sequence": "Welcome", "enrolled": 3, "running": 1, "finished": 1, "stopped": 1, "sent": 3, "won": 1,
+         "won_share": 33.3}]
+    assert reports.forecast(Filters(date(2026, 12, 1), date(2027, 5, 31))) == [
+        {"month": "2026-12", "leads": 2, "value": Decimal("500.00"), "weighted": Decimal("190.00")},
+        {"month": None, "leads": 2, "value": Decimal("0.00"), "weighted": Decimal("0.00")}]
+
+
+def test_an_admin_sees_everyone_and_can_filter_by_owner(world, as_admin):
+    page = as_admin.get(f"/reports/speed-member?{RANGE}").get_data(as_text=True)
+    assert "Max Member" in page and "Mia Member" in page and "<svg" in page and "<table" in page
+    page = as_admin.get(f"/reports/speed-member?{RANGE}&owner={world['mia'].id}").get_data(as_text=True)
+    assert "Mia Member" in page and "Max Member</th>" not in page
+
+
+def test_a_member_sees_only_their_own_numbers_whatever_the_url_says(world, as_member):
+    page = as_member.get(f"/reports/speed-member?{RANGE}&owner={world['mia'].id}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Max Member" in body and "Mia Member" not in body
+    assert 'name="owner"' not in body  # no owner picker for a member
+    csv = as_member.get(f"/reports/funnel/csv?{RANGE}").get_data(as_text=True)
+    lines = csv.lstrip("\ufeff").splitlines()
+    # Max's November leads: one contacted, one won, one lost.
+    assert lines[1:] == ["New,0,2,,0.00,", "Contacted,1,2,100.0,200.00,", "Qualified,0,1,50.0,0.00,",
+                         "Appointment set,0,1,100.0,0.00,", "Won,1,1,100.0,1000.00,50.0", "Lost,1,1,,500.00,50.0"]
+
+
+def test_the_csv_has_the_tables_columns_and_plain_numbers(world, as_admin):
+    response = as_admin.get(f"/reports/conversion-source/csv?{RANGE}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="conversion-source-2026-11-01-to-2026-11-30.csv"' in response.headers["Content-Disposition"]
+    assert response.get_data(as_text=True).lstrip("\ufeff").splitlines() == [
+        "Source,Leads,Won,Lost,Conversion,Win rate,Won value", "web,3,1,1,33.3,50.0,1000.00", "ads,2,0,0,0.0,,0.00"]
+    forecast = as_admin.get("/reports/forecast/csv?start=2026-12-01&end=2027-05-31").get_data(as_text=True)
+    assert forecast.lstrip("\ufeff").splitlines()[1:] == ["2026-12,2,500.00,190.00", "No close date,2,0.00,0.00"]
+
+
+def test_every_report_page_renders_with_a_chart_and_a_table(world, as_admin):
+    from app.reports.routes import REPORTS
+    for slug in REPORTS:
+        response = as_admin.get(f"/reports/{slug}?{RANGE}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, slug
+        assert 'role="img"' in body and "<caption" in body and f"/reports/{slug}/csv?" in body, slug
+        assert "style=" not in body, slug
+    index = as_admin.get("/reports").get_data(as_text=True)
+    assert all(r.title in index for r in REPORTS.values())
+
+
+def test_an_empty_report_says_what_to_do(world, as_admin):
+    body = as_admin.get("/reports/lost-reasons?start=2020-01-01&end=2020-02-01").get_data(as_text=True)
+    assert "Nothing in this range. Widen the dates or clear a filter." in body and 'class="bar-chart"' not in body
+    body = as_admin.get("/reports/speed-member?start=2020-01-01&end=2020-02-01").get_data(as_text=True)
+    assert "<dt>Answered</dt><dd>0</dd>" in body and "<dt>Median</dt>" not in body
+    assert reports.speed_overall(Filters(date(2020, 1, 1), date(2020, 2, 1))) == {"answered": 0, "waiting": 0}
+
+
+@pytest.mark.parametrize("query, field, message", [
+    ("start=2026-11-30&end=2026-11-01", "end", "The range ends before it starts."),
+    ("start=2000-01-01&end=2026-11-01", "end", "Pick a range of five years or less."),
+    ("start=someday", "start", "Give a date like 2026-01-31."),
+    ("start=9999-12-30&end=9999-12-31", "start", "Pick a date from 1970 to 2999."),
+    ("owner=999999", "owner", "There is no such person on the team."),
+    ("owner=abc", "owner", "There is no such person on the team."),
+    ("source=nowhere", "source", "No lead has the source “nowhere”."),
+])
+def test_bad_filters_are_a_400_with_the_message_beside_the_filter(world, as_admin, query, field, message):
+    for url in (f"/reports/funnel?{query}", f"/reports/funnel/csv?{query}"):
+        response = as_admin.get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, url
+        assert f'<p class="error" id="report-{field}-error">{message}' in body, url
+        assert f'id="report-{field}"' in body and 'aria-invalid="true"' in body
+
+
+def test_an_unknown_report_is_404(world, as_admin):
+    assert as_admin.get("/reports/nonsense").status_code == 404
+
+
+def test_an_admin_sets_a_stage_probability_in_the_stage_editor(world, as_admin):
+    stage = world["stages"]["Appointment set"]
+    data = {"name": stage.name, "colour": stage.colour, "kind": "open", "stale_days": "", "probability": "70"}
+    response = as_admin.post(f"/settings/stages/{stage.id}", data=data)
+    assert response.status_code in (302, 204)
+    assert db.session.get(Stage, stage.id).probability == 70
+    response = as_admin.post(f"/settings/stages/{stage.id}", data={**data, "probability": "170"})
+    assert response.status_code == 422 and "Give a whole percentage from 0 to 100" in response.get_data(as_text=True)
+    assert db.session.get(Stage, stage.id).probability == 70
