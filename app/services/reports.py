@@ -135,7 +135,9 @@ def _as_day(value) -> date:
 
 
 def _scoped(query, f: Filters, *, created: bool = True):
-    """Leads captured in the range (when `created`), owned by the filter's owner, from its source."""
+    """Leads captured in the range (when `created`), owned by the filter's owner, from its source;
+    never one in the trash."""
+    query = query.where(Lead.deleted_at.is_(None))
     if created:
         query = query.where(Lead.created_at >= f.since, Lead.created_at < f.until)
     if f.owner_id is not None:

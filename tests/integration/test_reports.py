@@ -221,3 +221,12 @@ def test_an_admin_sets_a_stage_probability_in_the_stage_editor(world, as_admin):
     response = as_admin.post(f"/settings/stages/{stage.id}", data={**data, "probability": "170"})
     assert response.status_code == 422 and "Give a whole percentage from 0 to 100" in response.get_data(as_text=True)
     assert db.session.get(Stage, stage.id).probability == 70
+
+
+def test_a_lead_in_the_trash_counts_in_no_report(world, admin):
+    from app.services import trash
+    before = {r["name"]: r["leads"] for r in reports.conversion_by_source(NOVEMBER)}
+    trash.trash(world["ids"]["l1"], admin.id)  # web's won lead
+    after = {r["name"]: r for r in reports.conversion_by_source(NOVEMBER)}
+    assert before["web"] == 3 and after["web"]["leads"] == 2 and after["web"]["won"] == 0
+    assert {r["stage"]: r["leads"] for r in reports.funnel(NOVEMBER)}["Won"] == 0
