@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Lead
-from app.services import Forbidden, whole_number
+from app.services import Forbidden, settings_cache, whole_number
 
 # action: (the team_settings column, the switch's label on Team settings, what a refusal says is not allowed)
 ACTIONS = {
@@ -52,10 +52,15 @@ class Actor:
 
 
 def member_settings() -> dict[str, bool]:
-    """{action: whether members may}, as the team settings say (the defaults while none are saved)."""
+    """{action: whether members may}, as the team settings say (the defaults while none are saved);
+    no query while the settings are unchanged (services.settings_cache)."""
+    return dict(settings_cache("permissions.members", _load_member_settings))
+
+
+def _load_member_settings() -> tuple[tuple[str, bool], ...]:
     from app.services import team_settings
     row = team_settings.current()
-    return {action: _on(getattr(row, column)) for action, (column, _, _) in ACTIONS.items()}
+    return tuple((action, _on(getattr(row, column))) for action, (column, _, _) in ACTIONS.items())
 
 
 def _on(value) -> bool:
