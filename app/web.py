@@ -22,7 +22,7 @@ from app import filters
 from app.extensions import db, limiter, login_manager
 from app.models import User
 from app.models.appointment import STATUS_LABELS
-from app.services import INT32_MAX, ServiceError, contention, foreign_key_violation, utcnow, whole_number
+from app.services import INT32_MAX, ServiceError, contention, foreign_key_violation, permissions, utcnow, whole_number
 from app.services.auth import load_session, load_session_with_unread
 from app.services.notifications import unread_count
 
@@ -130,6 +130,17 @@ def refuse_hostile_input():
         abort(404)
     if _has_nul([*request.args.listvalues(), *view_args]):
         abort(400, description=NUL_REFUSED)
+
+
+def refuse_hidden_leads():
+    """A page about one lead (any URL naming a lead_id, under /leads or /board) is refused with a 403
+    saying why when the person signed in may not see that lead (permissions: a member who sees only
+    their own leads and the pool). The API checks its callers itself."""
+    lead_id = (request.view_args or {}).get("lead_id")
+    if (request.blueprint in SELF_CHECKING_BLUEPRINTS or not isinstance(lead_id, int)
+            or not 0 < lead_id <= INT32_MAX or not current_user.is_authenticated):
+        return
+    permissions.require_visible_lead(current_user, lead_id)
 
 
 class LeadboardRequest(Request):
@@ -247,6 +258,7 @@ def version_static_files(app: Flask) -> None:
 def install(app: Flask) -> None:
     app.request_class = LeadboardRequest
     app.before_request(refuse_hostile_input)
+    app.before_request(refuse_hidden_leads)
     version_static_files(app)
 
     login_manager.login_view = "auth.login"
@@ -361,11 +373,17 @@ def install(app: Flask) -> None:
                 # Decisions for the layout and shared fragments; templates never check a role.
                 "can_see_outbox": current_user.is_authenticated and current_user.is_admin,
                 "can_change_settings": current_user.is_authenticated and current_user.is_admin,
+                # may("export"), may("reassign", lead): what the signed-in person may do (services/permissions).
+                "may": _may,
                 "nav_current": nav_current(),
                 # Called by the full-page layout only, so fragments don't pay for the count.
                 "unread_notifications": _unread_notifications, "focus_after_redirect": _focus_after_redirect}
 
     filters.register(app)
+
+
+def _may(action: str, lead=None) -> bool:
+    return current_user.is_authenticated and permissions.allows(current_user, action, lead)
 
 
 def nav_current() -> str:

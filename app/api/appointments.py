@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import jsonify, url_for
 
+from app.api.auth import current_caller
 from app.api.contract import MAX_ID, Appointment, AppointmentBook, AppointmentList, AppointmentReschedule, NoQuery
 from app.api.idempotency import once
 from app.api.openapi import Reply, operation
 from app.api.representation import appointment_json
-from app.services import appointments as service
+from app.services import appointments as service, permissions
 from app.services.leads import LeadNotFound, get_lead
 
 BOOKED_LINKS = {
@@ -99,4 +100,6 @@ def _lead(lead_id: int):
 def _appointment(appointment_id: int):
     if appointment_id > MAX_ID:
         raise service.AppointmentNotFound()
-    return service.get_appointment(appointment_id)
+    appointment = service.get_appointment(appointment_id)
+    permissions.require_visible_lead(current_caller().actor, appointment.lead_id)  # a member key, another's lead
+    return appointment

@@ -8,7 +8,8 @@ from flask_limiter.util import get_remote_address
 
 from app.api.problems import ApiProblem
 from app.extensions import limiter
-from app.services.api_keys import authenticate
+from app.services.api_keys import actor as api_actor, authenticate
+from app.services.permissions import Actor
 
 CHALLENGE = 'Bearer realm="Leadboard API"'
 
@@ -19,6 +20,7 @@ class Caller:
 
     key_id: int
     name: str
+    actor: Actor  # what the key may do (its role and scope: services/permissions.py)
 
 
 def _bearer() -> str | None:
@@ -32,7 +34,7 @@ def current_caller() -> Caller | None:
     """The key this request authenticates with, looked up once (the rate limiter asks first)."""
     if "api_caller" not in g:
         key = authenticate(_bearer())
-        g.api_caller = Caller(key.id, key.name) if key is not None else None
+        g.api_caller = Caller(key.id, key.name, api_actor(key)) if key is not None else None
     return g.api_caller
 
 

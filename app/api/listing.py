@@ -25,6 +25,7 @@ class LeadQuery:
     tag: str = ""
     email: str = ""
     updated_since: datetime | None = None
+    visible_to: int | None = None  # permissions.visible_to of the caller: None, every lead
 
 
 class BadCursor(ValueError):
@@ -54,7 +55,8 @@ def decode_cursor(cursor: str) -> int:
 def leads_after(query: LeadQuery, after_id: int, limit: int) -> tuple[list[Lead], int | None]:
     """Up to `limit` matching leads with id > after_id, oldest id first, and the id to continue after."""
     statement = filtered(select(Lead), PoolFilters(q=query.q, stage_id=query.stage_id, owner=query.owner,
-                                                    source=query.source, tag=query.tag), None)
+                                                    source=query.source, tag=query.tag,
+                                                    visible_to=query.visible_to), None)
     if query.email:
         statement = statement.where(Lead.email == query.email.strip().lower())
     if query.updated_since is not None:

@@ -27,6 +27,12 @@ Push leads into Leadboard and read them out again, and book appointments with th
 `Authorization: Bearer <key>`. Admins create and revoke keys at `/settings/api-keys`; operators can run
 `flask --app app create-api-key NAME`. A missing, mistyped or revoked key gets `401`.
 
+**Roles and scope.** A key has a role. An `admin` key may do everything (while the admin who made it
+still is one). A `member` key follows what the team lets members do: if members see only their own
+leads and the shared pool, the key sees only its creator's and the pool's; reassigning another
+person's lead needs the team's permission. A read-only key may read but answers `403` to any write.
+Each refusal is a `403` whose `detail` says what is not allowed and who can change it.
+
 **Rate limit.** Each key may make 600 requests a minute across all operations (the server's
 `API_RATE_LIMIT` setting). Over the limit the answer is `429` with `Retry-After` (seconds);
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` come with every limited answer.
@@ -161,6 +167,8 @@ PROBLEMS = {
     "Unauthorized": _problem("The API key is missing, mistyped or revoked.", {
         "WWW-Authenticate": {"required": True, "schema": {"type": "string"},
                              "description": "Bearer realm=\"Leadboard API\""}}),
+    "Forbidden": _problem("The key may not do this: it is read-only and this is a write, or it has the member "
+                          "role and members may not (`detail` says which, and who can allow it)."),
     "NotFound": _problem("No lead has this id."),
     "AppointmentNotFound": _problem("No appointment has this id."),
     "PayloadTooLarge": _problem(f"The body is larger than {MAX_BODY // 1024} KiB."),
@@ -245,7 +253,7 @@ def _operation(spec: Operation) -> dict:
     if spec.public:
         answer["security"] = []
     else:
-        responses.update({"401": _ref("Unauthorized"), "429": _ref("TooManyRequests")})
+        responses.update({"401": _ref("Unauthorized"), "403": _ref("Forbidden"), "429": _ref("TooManyRequests")})
     answer["responses"] = dict(sorted(responses.items()))
     return answer
 

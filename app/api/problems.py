@@ -59,7 +59,7 @@ def _from_problem(exc: ApiProblem):
 
 
 def _from_service_error(exc: ServiceError):
-    """A rule said no: a bad field is a 422 naming it; a missing thing 404; a clash 409."""
+    """A rule said no: a bad field is a 422 naming it; a refusal 403; a missing thing 404; a clash 409."""
     if exc.field:
         field = FIELD_NAMES.get(exc.field, exc.field)
         if field.startswith("custom_") and field != "custom_fields":  # custom_<key>, as the API names it
@@ -68,7 +68,7 @@ def _from_service_error(exc: ServiceError):
         return problem_response(status, exc.message, type=VALIDATION if status == 422 else "about:blank",
                                 title="Your request has invalid fields." if status == 422 else None,
                                 errors=[{"field": field, "message": exc.message}])
-    return problem_response(exc.status if exc.status in (404, 409) else 422, exc.message)
+    return problem_response(exc.status if exc.status in (403, 404, 409) else 422, exc.message)
 
 
 HTTP_DETAILS = {

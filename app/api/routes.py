@@ -19,7 +19,7 @@ from app.api.openapi import Reply, document, operation
 from app.api.problems import invalid
 from app.api.representation import custom_field_json, lead_json, stage_json
 from app.models.lead import EDITABLE_FIELDS
-from app.services import ServiceError, closing, custom_fields as field_service, leads as lead_service
+from app.services import ServiceError, closing, custom_fields as field_service, leads as lead_service, permissions
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
 from app.services.identity import NOTHING_IDENTIFIES, identifies
@@ -36,11 +36,19 @@ CREATED_LINKS = {  # from a 201 (new lead) or a 200 (the lead we already had)
 }
 
 
+READS = {"GET", "HEAD", "OPTIONS"}
+
+
 @bp.before_request
 def authenticate():
     request.max_content_length = MAX_BODY
     if request.endpoint != "api.openapi_document":
-        require_caller()
+        who = require_caller().actor
+        if request.method not in READS:
+            permissions.require_writes(who)  # a read-only key: 403 on any write
+        lead_id = (request.view_args or {}).get("lead_id")
+        if isinstance(lead_id, int) and 0 < lead_id <= MAX_ID:  # a member key, another person's lead: 403
+            permissions.require_visible_lead(who, lead_id)
 
 
 @operation("GET", "/openapi.json", "getOpenApiDocument", "This document",
@@ -78,8 +86,11 @@ def get_lead(lead_id: int):
 @operation("GET", "/leads", "listLeads", "List leads, oldest first, a page at a time",
            (Reply(200, LeadList, "A page of leads."),), query=LeadListQuery)
 def list_leads(query: LeadListQuery):
+    who = current_caller().actor
+    permissions.require_owner_filter(who, query.owner_id)
     filters = LeadQuery(q=query.q, stage_id=query.stage_id, owner=query.owner_id, source=query.source,
-                        tag=query.tag, email=query.email, updated_since=query.updated_since)
+                        tag=query.tag, email=query.email, updated_since=query.updated_since,
+                        visible_to=permissions.visible_to(who))
     try:
         after = decode_cursor(query.cursor) if query.cursor else 0
     except BadCursor:
@@ -99,6 +110,8 @@ def list_leads(query: LeadListQuery):
 def update_lead(lead_id: int, body: LeadUpdate):
     lead = _load(lead_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "owner_id" in changes:  # another person's lead needs "reassign" of a member key
+        permissions.require_reassign(current_caller().actor, [lead.id], changes["owner_id"])
     # Check every reference first, so a bad one is a 422 naming its field.
     _check_references(changes)
     _closing(lead, changes)

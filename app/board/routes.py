@@ -8,7 +8,7 @@ from app.board import bp
 from app.board.forms import BoardFilterForm, MoveForm, QuickAddForm
 from app.forms import refusal, task_form
 from app.services import ServiceError, board as board_service, closing, custom_fields as field_service, \
-    leads as lead_service, scoring, tags as tag_service, team_settings
+    leads as lead_service, permissions, scoring, tags as tag_service, team_settings
 from app.services.lead_queries import PoolFilters
 from app.services.stages import UnknownStage, get_stage, pipeline
 from app.services import INT32_MAX, whole_number
@@ -50,7 +50,9 @@ def _read_view(args: MultiDict) -> tuple[board_service.View, dict, dict[str, str
     narrow = PoolFilters(q=(form.q.data or "").strip(), source=form.source.data or "", **shared)
     owner, sort = form.owner.data or "", form.sort.data or "position"
     owner_id = current_user.id if owner == "me" else (None if owner in ("", "none") else whole_number(owner))
-    view = board_service.View(owner_id=owner_id, pool=owner == "none", sort=sort, narrow=narrow)
+    permissions.require_owner_filter(current_user, owner)  # another person's leads, to one who may not see them
+    view = board_service.View(owner_id=owner_id, pool=owner == "none", sort=sort, narrow=narrow,
+                              visible_to=permissions.visible_to(current_user))
     links = narrow.as_args(owner=owner, sort=None if sort == "position" else sort)
     return view, links, errors
 
@@ -218,6 +220,7 @@ def move():
     if not form.validate_on_submit():
         abort(400, description=next(iter(form.errors.values()))[0])
     view, view_args = _move_view(form)
+    permissions.require_visible(current_user, [form.lead_id.data])
     try:
         stage, details = get_stage(form.stage_id.data), None
         lead = lead_service.get_lead(form.lead_id.data)

@@ -8,7 +8,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from app.leads import bp
 from app.services import ServiceError, custom_fields, leads as lead_service, whole_number
 from app.services import merge as merge_service
-from app.services import duplicates as duplicate_service, lead_queries
+from app.services import duplicates as duplicate_service, lead_queries, permissions
 from app.services.lead_queries import PoolFilters
 from app.services.leads import StaleLead
 from app.web import go, render
@@ -68,8 +68,15 @@ def _query() -> DuplicatesQuery:
 
 @bp.get("/duplicates")
 def duplicates():
+    permissions.require(current_user, "merge")
     after = _query().after.data or None
     page = duplicate_service.likely_duplicates(PAGE_PAIRS, after)
+    scope = permissions.visible_to(current_user)
+    if scope is not None:  # only the pairs of leads this person may see (a page's pairs, already read)
+        def seen(pairs):
+            return [pair for pair in pairs if all(permissions.allows(current_user, "see_all_leads", lead)
+                                                  for lead in (pair.a, pair.b))]
+        page.pairs, page.same_phone = seen(page.pairs), seen(page.same_phone)
     return render("leads/duplicates.html", "leads/_dup_list.html", page=page, after=after)
 
 
@@ -83,23 +90,28 @@ def _merge_page(preview, status: int = 200, chosen: dict | None = None, errors: 
 
 @bp.get("/merge")
 def merge():
+    permissions.require(current_user, "merge")
     query = _query()
+    permissions.require_visible(current_user, [query.a.data, query.b.data])
     if query.a.data and query.b.data:
         return _merge_page(merge_service.merge_preview(query.a.data, query.b.data, query.survivor.data))
     if not query.a.data:
         abort(400, description="Choose the two leads to compare, e.g. from the likely duplicates list.")
     lead = lead_service.get_lead(query.a.data)
     q = (query.q.data or "").strip()
-    matches = [m for m in lead_queries.pool_page(PoolFilters(q=q, sort="name", direction="asc"), current_user.id,
+    matches = [m for m in lead_queries.pool_page(permissions.scoped(PoolFilters(q=q, sort="name", direction="asc"),
+                                                                    current_user), current_user.id,
                                                   per_page=20).items if m.id != lead.id] if q else []
     return render("leads/merge.html", "leads/_merge_matches.html", preview=None, lead=lead, q=q, matches=matches)
 
 
 @bp.post("/merge")
 def merge_post():
+    permissions.require(current_user, "merge")
     form = merge_form()
     if not form.validate_on_submit():
         abort(400, description="Choose one value per field, and which lead to keep.")
+    permissions.require_visible(current_user, [form.survivor.data, form.loser.data])
     try:
         merged = merge_service.merge_leads(form.survivor.data, form.loser.data, form.choices(), current_user.id,
                                            expected_versions=form.expected_versions())
@@ -118,6 +130,7 @@ def merge_post():
 
 @bp.post("/merges/<int:merge_id>/undo")
 def undo_merge(merge_id: int):
+    permissions.require(current_user, "merge")
     merge = merge_service.undo_merge(merge_id, current_user.id)
     flash(f"Merge undone: {merge_service.loser_name(merge)} is its own lead again, and everything that "
           "happened here since the merge is kept.", "success")

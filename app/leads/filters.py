@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import abort, request, url_for
+from flask_login import current_user
 
 from app.forms import refusal
 from app.leads.forms import PoolFilterForm
-from app.services import ServiceError, whole_number
+from app.services import ServiceError, permissions, whole_number
 from app.services.lead_queries import Page, PoolFilters, decode_cursor, encode_cursor
 from app.services.users import team
 
@@ -34,7 +35,8 @@ def read_pool_filters() -> tuple[PoolFilters, dict[str, str]]:
     if raw_import and (filters.import_id is None or filters.import_id > 2**31 - 1):
         filters.import_id = None
         errors["import"] = "That is not an import of this team, so every lead is shown."
-    return filters, errors
+    # Only the leads this person may see (Forbidden when the owner filter names someone else's).
+    return permissions.scoped(filters, current_user), errors
 
 
 def pool_filters() -> PoolFilters:

@@ -5,6 +5,7 @@ select per column of the upload."""
 from __future__ import annotations
 
 import itertools
+from functools import wraps
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
@@ -17,7 +18,7 @@ from wtforms.validators import Length, Optional
 from app.extensions import csrf
 from app.leads import bp
 from app.leads.filters import owner_choices, owner_id, pool_filters
-from app.services import ServiceError, export, import_ledger, imports, utcnow, whole_number
+from app.services import ServiceError, export, import_ledger, imports, permissions, utcnow, whole_number
 from app.services.csv_reading import CODECS
 from app.services.import_cells import DAY_FIRST, MONTH_FIRST, default_date_order
 from app.services.leads import default_phone_region
@@ -80,6 +81,17 @@ def _options_form(imp) -> ImportOptionsForm:
     return form
 
 
+def permitted(action: str):
+    """The view is refused (403, saying who can allow it) to a member the team does not let do `action`."""
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            permissions.require(current_user, action)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
 def _upload_page(form: UploadForm, status: int = 200):
     return render_template("leads/import.html", form=form, recent=imports.recent_imports(),
                            status_labels=STATUS_LABELS, max_mb=imports.MAX_FILE_BYTES // (1024 * 1024)), status
@@ -87,6 +99,7 @@ def _upload_page(form: UploadForm, status: int = 200):
 
 @csrf.exempt  # checked below, once the body may be larger than the app-wide limit
 @bp.route("/import", methods=["GET", "POST"])
+@permitted("import")
 def import_upload():
     request.max_content_length = UPLOAD_LIMIT
     if request.method == "POST":
@@ -110,6 +123,7 @@ def import_upload():
 
 
 @bp.route("/import/<int:import_id>", methods=["GET", "POST"])
+@permitted("import")
 def import_preview(import_id: int):
     imp = imports.get_import(import_id)
     if imp.status != "uploaded":
@@ -148,6 +162,7 @@ def _preview_page(imp, form, rows, ask_date_order: bool, status: int, header_for
 
 
 @bp.post("/import/<int:import_id>/header")
+@permitted("import")
 def import_header(import_id: int):
     """Another line of the file is the header: its cells become the columns, the mapping is guessed again."""
     imp = imports.get_import(import_id)
@@ -174,6 +189,7 @@ def import_header(import_id: int):
 
 
 @bp.get("/import/<int:import_id>/progress")
+@permitted("import")
 def import_progress(import_id: int):
     imp = imports.get_import(import_id)
     if imp.status == "uploaded" and not wants_fragment():
@@ -203,6 +219,7 @@ def _ledger(imp) -> dict:
 
 
 @bp.route("/import/<int:import_id>/undo", methods=["GET", "POST"])
+@permitted("import")
 def import_undo(import_id: int):
     """Undo a finished import: GET asks (or says why not), the button POSTs."""
     imp = imports.get_import(import_id)
@@ -223,6 +240,7 @@ def import_undo(import_id: int):
 
 
 @bp.route("/import/<int:import_id>/discard", methods=["GET", "POST"])
+@permitted("import")
 def import_discard(import_id: int):
     """Discard an upload never started: GET asks, the button POSTs."""
     imp = imports.get_import(import_id)
@@ -252,6 +270,7 @@ def _csv_download(lines, filename: str) -> Response:
 
 
 @bp.get("/import/<int:import_id>/rejected.csv")
+@permitted("import")
 def import_rejected(import_id: int):
     imp = imports.get_import(import_id)
     if not import_ledger.may_manage(imp, current_user):  # rows as they were in the file
@@ -260,6 +279,7 @@ def import_rejected(import_id: int):
 
 
 @bp.get("/import/<int:import_id>/rows.csv")
+@permitted("import")
 def import_report(import_id: int):
     imp = imports.get_import(import_id)
     if not import_ledger.may_manage(imp, current_user):
@@ -268,6 +288,7 @@ def import_report(import_id: int):
 
 
 @bp.get("/export.csv")
+@permitted("export")
 def export_csv():
     return _csv_download(export.export_leads(pool_filters(), current_user.id),
                          f"leads-{utcnow():%Y-%m-%d}.csv")

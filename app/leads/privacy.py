@@ -11,12 +11,11 @@ from wtforms.validators import DataRequired
 
 from app.leads import bp
 from app.models import Lead
-from app.services import erasure, personal_data, trash
+from app.services import erasure, permissions, personal_data, trash
 from app.services.leads import LeadNotFound
 from app.extensions import db
 from app.web import ADMIN_REFUSAL, go
 
-DELETE_REFUSAL = "Only admins may delete leads. Ask an admin if this one should go."
 ERASE_REFUSAL = "Erasing a person's data is for admins. Ask an admin to do it."
 
 
@@ -32,8 +31,7 @@ def _admin(refusal: str) -> None:
 
 @bp.post("/<int:lead_id>/delete")
 def delete_lead(lead_id: int):
-    if not trash.may_delete(current_user):
-        abort(403, description=DELETE_REFUSAL)
+    permissions.require(current_user, "delete")  # a 403 saying who may allow it (trash.may_delete's rule)
     lead = trash.trash(lead_id, current_user.id)
     flash(f"Moved {lead.full_name} to the trash. An admin can restore it from the trash for "
           f"{trash.KEEP_DAYS} days; then it is deleted for good.", "success")

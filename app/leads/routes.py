@@ -12,7 +12,7 @@ from app.leads.page import lead_page, notes_context, page_context, stage_version
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
 from app.services.countries import country_name
-from app.services import import_ledger, lead_queries, merge as merge_service, search as search_service
+from app.services import import_ledger, lead_queries, merge as merge_service, permissions, search as search_service
 from app.services.lead_queries import PoolFilters
 from app.services.stages import get_stage, pipeline
 from app.services.users import team
@@ -272,7 +272,9 @@ def assign(lead_id: int):
     form = AssignForm()
     if not form.validate_on_submit():
         abort(400)
-    lead = lead_service.assign_lead(lead_id, owner_id(form.owner.data), current_user.id)
+    new_owner = owner_id(form.owner.data)
+    permissions.require_reassign(current_user, [lead_id], new_owner)
+    lead = lead_service.assign_lead(lead_id, new_owner, current_user.id)
     who = lead.owner.name if lead.owner else "the shared pool"
     return _after_ownership_change(lead, f"{lead.full_name} now belongs to {who}.")
 
@@ -306,13 +308,16 @@ def bulk():
     filters = pool_filters()
     if not form.validate_on_submit():
         raise ServiceError(_bulk_refusal(form))
+    permissions.require_visible(current_user, form.lead_ids.data)
     if form.action.data == "task":
         changed = task_service.bulk_create(
             form.lead_ids.data, current_user.id, title=form.task_title.data, kind=form.task_kind.data,
             due_at=task_service.due_from_local(form.task_due.data, form.task_time.data, user_timezone(current_user)))
         message = f"Added the task to {changed} lead{'s' if changed != 1 else ''}."
     elif form.action.data == "assign":
-        changed = lead_service.bulk_assign(form.lead_ids.data, owner_id(form.owner.data), current_user.id)
+        new_owner = owner_id(form.owner.data)
+        permissions.require_reassign(current_user, form.lead_ids.data, new_owner)
+        changed = lead_service.bulk_assign(form.lead_ids.data, new_owner, current_user.id)
         message = f"Assigned {changed} lead{'s' if changed != 1 else ''}."
     elif form.action.data == "enrol":
         message = _enrol_selected(form)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.extensions import db
@@ -130,3 +130,11 @@ class TeamSettings(db.Model):
     logo: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     logo_type: Mapped[str | None] = mapped_column(String(20))  # image/png, image/jpeg, image/webp
     logo_version: Mapped[str | None] = mapped_column(String(16))  # a digest of the bytes: the URL's cache key
+    # What members may do (services/permissions.py reads them; admins may everything). Each defaults to
+    # what members could do before the switches existed.
+    member_see_all_leads: Mapped[bool] = mapped_column(default=True, server_default=true())
+    member_reassign: Mapped[bool] = mapped_column(default=True, server_default=true())
+    member_merge: Mapped[bool] = mapped_column(default=True, server_default=true())
+    member_import: Mapped[bool] = mapped_column(default=True, server_default=true())
+    member_export: Mapped[bool] = mapped_column(default=True, server_default=true())
+    member_delete: Mapped[bool] = mapped_column(default=False, server_default=false())  # deleting was admins' only

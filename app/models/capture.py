@@ -48,6 +48,10 @@ class ApiKey(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What the key may do: "member" follows the members' permissions (its own leads are its creator's),
+    # "admin" may everything; read_only refuses every write. Keys made before roles were admin keys.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class IdempotencyRecord(db.Model):

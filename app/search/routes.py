@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from app.search import bp
 from app.search.forms import DeleteViewForm, RenameViewForm, SaveViewForm, SearchForm
-from app.services import ServiceError, saved_views, whole_number
+from app.services import ServiceError, permissions, saved_views, whole_number
 from app.services import search as service
 from app.services.tags import tags_for
 from app.web import add_form_error, go, render, wants_fragment
@@ -33,7 +33,7 @@ def results():
     form = SearchForm(request.args)
     after = whole_number(request.args.get("after"))  # a garbage cursor just means the first page
     try:
-        found = service.search(form.q.data or "", after=after)
+        found = service.search(form.q.data or "", after=after, visible_to=permissions.visible_to(current_user))
     except ServiceError as exc:
         add_form_error(form, exc)
         return render("search/index.html", "search/_results.html", 422, form=form, found=None)

@@ -15,9 +15,10 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import ApiKey, IdempotencyRecord
+from app.models import ApiKey, IdempotencyRecord, User
 from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
+from app.services.permissions import Actor
 
 KEY_PREFIX = "lb_"
 NAME_LIMIT = 120
@@ -37,20 +38,39 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_key(name: str, created_by_id: int | None = None) -> tuple[ApiKey, str]:
-    """A new key and its secret (the only time the secret exists); raises ServiceError for a bad name."""
+ROLES = {"member": "Member: follows what members may do (its own leads are yours)",
+         "admin": "Admin: may do everything"}
+
+
+def create_key(name: str, created_by_id: int | None = None, role: str = "admin",
+               read_only: bool = False) -> tuple[ApiKey, str]:
+    """A new key and its secret (the only time the secret exists), with a role no higher than its
+    creator's and maybe read-only; raises ServiceError for a bad name or role."""
     name = (name or "").strip()
     if not name:
         raise ServiceError("Give the key a name, e.g. the tool or script that will use it.", field="name")
     if len(name) > NAME_LIMIT:
         raise ServiceError(f"Keep the name under {NAME_LIMIT} characters.", field="name")
+    if role not in ROLES:
+        raise ServiceError("Choose the key's role: member or admin.", field="role")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     with atomic():
+        creator = db.session.get(User, created_by_id) if created_by_id is not None else None
+        if role == "admin" and creator is not None and not creator.is_admin:
+            raise ServiceError("A key's role can be no higher than yours: choose member.", field="role")
         key = ApiKey(name=name, prefix=secret[:12], key_hash=_hash(secret), created_at=utcnow(),
-                     created_by_id=created_by_id)
+                     created_by_id=created_by_id, role=role, read_only=bool(read_only))
         db.session.add(key)
-        audit.record(created_by_id, "api_key.created", f"API key {name}")
+        audit.record(created_by_id, "api_key.created", f"API key {name}", {"role": role, "read_only": bool(read_only)})
     return key, secret
+
+
+def actor(key: ApiKey) -> Actor:
+    """The key as the permission rules see it: an admin key acts as an admin only while its creator
+    still is one (a key is never more than the person who made it); its own leads are its creator's."""
+    creator = db.session.get(User, key.created_by_id) if key.created_by_id is not None else None
+    admin = key.role == "admin" and (creator is None or creator.is_admin)
+    return Actor(id=key.created_by_id, is_admin=admin, read_only=bool(key.read_only))
 
 
 def revoke_key(key_id: int, now: datetime | None = None, actor_id: int | None = None) -> ApiKey:

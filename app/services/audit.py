@@ -14,6 +14,7 @@ KINDS = {"settings": "Settings", "users": "People", "rules": "Rules", "deletions
 # action -> (kind, what it reads as on the page)
 ACTIONS = {
     "team.saved": ("settings", "Changed the team settings"),
+    "team.permissions_changed": ("settings", "Changed what members may do"),
     "stage.added": ("settings", "Added a pipeline stage"),
     "stage.changed": ("settings", "Changed a pipeline stage"),
     "stage.deleted": ("deletions", "Deleted a pipeline stage"),

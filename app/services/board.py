@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead, Stage
-from app.services import ServiceError, closing, custom_fields, lead_queries, search, totals, utcnow
+from app.services import ServiceError, closing, custom_fields, lead_queries, permissions, search, totals, utcnow
 from app.services.capture import capture_lead
 from app.services.lead_queries import PoolFilters
 from app.services.touches import is_stale
@@ -53,12 +53,15 @@ class View:
     sort: str = "position"
     narrow: PoolFilters = field(default_factory=PoolFilters)
     pool: bool = False
+    # Whose leads the viewer may see (permissions.visible_to): None, everyone's; an id, that person's
+    # and the pool's (0: the pool's alone).
+    visible_to: int | None = None
     _searched: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def whose(self) -> View:
         """The same owner, no filters: the column as the kept totals count it."""
-        return View(owner_id=self.owner_id, pool=self.pool)
+        return View(owner_id=self.owner_id, pool=self.pool, visible_to=self.visible_to)
 
     @property
     def narrowed(self) -> bool:
@@ -137,6 +140,8 @@ def _narrowed(query, stage_id: int, view: View, closed_since: date | None = None
         query = query.where(Lead.owner_id.is_(None))
     elif view.owner_id is not None:
         query = query.where(Lead.owner_id == view.owner_id)
+    if view.visible_to is not None:
+        query = query.where(permissions.visible_clause(view.visible_to))
     if not view.narrowed:
         return query
     if view.narrow.q:
@@ -189,8 +194,13 @@ def _cards(stage_id: int, view: View, after: Cursor | None, limit: int, closed_s
 
 
 def _totals(view: View, stage_id: int | None = None) -> dict[int, tuple[int, Decimal]]:
+    owners = None
+    if view.visible_to is not None and not view.pool:
+        # Someone who sees only their own leads and the pool counts only those (another person's: none).
+        owners = (view.visible_to, totals.POOL) if view.owner_id is None else (
+            (view.owner_id,) if view.owner_id == view.visible_to else ())
     return {sid: (t.count, t.value)
-            for sid, t in totals.by_stage(view.owner_id, pool=view.pool, stage_id=stage_id).items()}
+            for sid, t in totals.by_stage(view.owner_id, pool=view.pool, stage_id=stage_id, owners=owners).items()}
 
 
 def bounded_count(stage_id: int, view: View, limit: int = COUNT_LIMIT, kept: int | None = None,

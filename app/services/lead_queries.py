@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import CustomField, FieldKind, ImportRow, Lead, LeadFieldChoice, LeadFieldValue, LeadTag, Tag
 from app.models.fields import VALUE_COLUMN
-from app.services import INT32_MAX, ServiceError, custom_fields, scoring, search, totals, utcnow, whole_number
+from app.services import INT32_MAX, ServiceError, custom_fields, permissions, scoring, search, totals, utcnow, whole_number
 from app.services.touches import stale_clause
 from app.services.tags import tag_key
 
@@ -68,6 +68,9 @@ class PoolFilters:
     field_value: object = None
     field_min: object = None
     field_max: object = None
+    # Whose leads the person asking may see (permissions.visible_to): None, everyone's; an id, that
+    # person's and the pool's (0: the pool's alone). Set by permissions.scoped, never from an address.
+    visible_to: int | None = None
 
     def as_args(self, **changes) -> dict:
         """Query-string arguments for this filter with some values changed (defaults left out). The
@@ -147,6 +150,8 @@ def filtered(query: Select, f: PoolFilters, acting_user_id: int | None, per_row:
     column walks one stage's index and stops after a page: that cost does not grow with the leads.
     A lead in the trash (services/trash.py) is never among them."""
     query = query.where(Lead.deleted_at.is_(None))
+    if f.visible_to is not None:  # a member who sees only their own leads and the pool
+        query = query.where(permissions.visible_clause(f.visible_to))
     if f.q:  # the navigation's search, through its index (services/search): never a scan of every lead
         query = query.where(search.pool_clause(f.q))
     if f.stage_id is not None:
@@ -347,6 +352,10 @@ def pool_total(f: PoolFilters, acting_user_id: int | None, limit: int = COUNT_LI
     # The kept totals count by stage and owner only: any other filter is counted, bounded.
     if not (f.q or f.source or f.country or f.next_step or f.stale or f.response or narrows(f)):
         owner = owner_scope(f, acting_user_id)
+        if owner is None and f.visible_to is not None:  # their own and the pool's, from the kept totals
+            return Total(count=totals.lead_count(stage_id=f.stage_id, owners=(f.visible_to, totals.POOL)), exact=True)
+        if f.visible_to is not None and owner not in (POOL, f.visible_to):
+            return Total(count=0, exact=True)  # another person's leads: none of them are visible
         return Total(count=totals.lead_count(stage_id=f.stage_id, owner_id=None if owner is POOL else owner,
                                              pool=owner is POOL), exact=True)
     first = filtered(select(Lead.id), f, acting_user_id).limit(limit + 1).subquery()

@@ -254,9 +254,10 @@ def row_clause(raw: str) -> tuple[object, bool]:
     return text(probe).bindparams(row_words=words), True
 
 
-def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> Results:
+def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE, visible_to: int | None = None) -> Results:
     """The leads whose document holds every word of `raw` (as the start of a word), newest first,
-    `per_page` after the lead `after`. Nothing searchable typed ("%", quotes) gives no leads.
+    `per_page` after the lead `after`; with `visible_to` (permissions.visible_to) only that person's
+    and the pool's. Nothing searchable typed ("%", quotes) gives no leads.
     Raises ServiceError(field="q") for a search longer than QUERY_LIMIT."""
     groups = _read(raw)
     if not groups:
@@ -264,8 +265,14 @@ def search(raw: str, *, after: int | None = None, per_page: int = PER_PAGE) -> R
     session = db.session()
     sql, match = _matching(groups)
     key = "lead_id" if sql.startswith("SELECT lead_id") else "rowid"
+    params = {"match": match, "after": after or 2**63 - 1, "n": per_page + 1}
+    if visible_to is not None:  # one primary-key probe per match walked, in the same query
+        table = "lead_search_documents" if key == "lead_id" else "lead_search_fts"  # named: leads has a rowid too
+        sql += (f" AND EXISTS (SELECT 1 FROM leads AS v WHERE v.id = {table}.{key}"
+                " AND (v.owner_id IS NULL OR v.owner_id = :visible_to))")
+        params["visible_to"] = visible_to
     matching = f"{sql} AND {key} < :after ORDER BY {key} DESC LIMIT :n"
-    ids = list(session.scalars(text(matching), {"match": match, "after": after or 2**63 - 1, "n": per_page + 1}))
+    ids = list(session.scalars(text(matching), params))
     page = ids[:per_page]
     rows = {lead.id: lead for lead in session.scalars(
         select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))

@@ -8,15 +8,16 @@ enrolling nobody twice. A batch commits only if the run is still where it read i
 two deliveries of one job never both count a batch."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import func, or_, select, update
 
 from app.extensions import db
-from app.models import Lead, SequenceBulkRun, SequenceStatus
+from app.models import Lead, SequenceBulkRun, SequenceStatus, User
 from app.services import NotFound, ServiceError, atomic, utcnow
-from app.services import sequences
+from app.services import permissions, sequences
 from app.services.lead_queries import PoolFilters, filtered
 
 BATCH = 500  # at most leads.MAX_BULK, the most enrol_many takes at once
@@ -80,8 +81,11 @@ def get_run(run_id: int) -> SequenceBulkRun:
 
 
 def filters_of(run: SequenceBulkRun) -> PoolFilters:
-    """The pool filters the run enrols from; raises ServiceError when a custom field it names is gone."""
-    return PoolFilters.from_args(dict(parse_qsl(run.query)))
+    """The pool filters the run enrols from, narrowed to the leads its starter may see (as they may
+    now: permissions.visible_to); raises ServiceError when a custom field it names is gone."""
+    filters = PoolFilters.from_args(dict(parse_qsl(run.query)))
+    actor = db.session.get(User, run.actor_id) if run.actor_id is not None else None
+    return replace(filters, visible_to=permissions.visible_to(actor)) if actor is not None else filters
 
 
 def percent_done(run: SequenceBulkRun) -> int:

@@ -152,9 +152,11 @@ def check_claim_cap(cap: int | None) -> int | None:
 
 def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANGED,
          ask_next_task=UNCHANGED, identity: "IdentityChange | None" = None,
-         actor_id: int | None = None, sequences_need_consent=UNCHANGED) -> TeamSettings:
-    """Save the team's settings (the claim cap, the next-task question and the identity only when
-    given); raises ServiceError naming a bad field."""
+         actor_id: int | None = None, sequences_need_consent=UNCHANGED,
+         member_permissions: dict[str, bool] | None = None) -> TeamSettings:
+    """Save the team's settings (the claim cap, the next-task question, the identity and what
+    members may do, {action: allowed} of permissions.ACTIONS, only when given); raises ServiceError
+    naming a bad field."""
     timezone = check_timezone(timezone)
     if pool_claim_cap is not UNCHANGED:
         pool_claim_cap = check_claim_cap(pool_claim_cap)
@@ -175,6 +177,13 @@ def save(timezone: str, appointment_stage_id: int | None, pool_claim_cap=UNCHANG
             identity.apply(row)
         db.session.add(row)
         audit.record(actor_id, "team.saved", "Team settings", {"timezone": timezone})
+        if member_permissions is not None:
+            from app.services import permissions
+            changed = permissions.apply(row, member_permissions)
+            if changed:
+                audit.record(actor_id, "team.permissions_changed", "What members may do: " + "; ".join(
+                    f"{'may' if change['to'] else 'may not'} {permissions.ACTIONS[action][2]}"
+                    for action, change in changed.items()), changed)
     g.pop("team_settings", None)
     return row
 

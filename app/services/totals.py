@@ -36,12 +36,16 @@ def _kept():
     return union_all(columns(StageTotal), columns(StageTotalDelta)).subquery()
 
 
-def by_stage(owner_id: int | None = None, *, pool: bool = False, stage_id: int | None = None) -> dict[int, Total]:
-    """Each stage's total: of every lead, of one owner's (`owner_id`), or of the pool's (`pool=True`).
-    Stages with no leads (and stages deleted since) are left out."""
+def by_stage(owner_id: int | None = None, *, pool: bool = False, stage_id: int | None = None,
+             owners: tuple[int, ...] | None = None) -> dict[int, Total]:
+    """Each stage's total: of every lead, of one owner's (`owner_id`), of the pool's (`pool=True`), or
+    of some owners' together (`owners`, owner keys: POOL for the pool). Stages with no leads (and
+    stages deleted since) are left out."""
     kept = _kept()
     query = select(kept.c.stage_id, func.sum(kept.c.lead_count), func.sum(kept.c.value_cents))
-    if pool or owner_id is not None:
+    if owners is not None:
+        query = query.where(kept.c.owner_key.in_(set(owners)))
+    elif pool or owner_id is not None:
         query = query.where(kept.c.owner_key == (POOL if pool else owner_id))
     if stage_id is not None:
         query = query.where(kept.c.stage_id == stage_id)
@@ -49,9 +53,10 @@ def by_stage(owner_id: int | None = None, *, pool: bool = False, stage_id: int |
     return {sid: Total(int(count), Decimal(int(cents)) / 100) for sid, count, cents in rows if count or cents}
 
 
-def lead_count(*, stage_id: int | None = None, owner_id: int | None = None, pool: bool = False) -> int:
-    """How many leads there are, optionally in one stage and of one owner (or of the pool)."""
-    return sum(total.count for total in by_stage(owner_id, pool=pool, stage_id=stage_id).values())
+def lead_count(*, stage_id: int | None = None, owner_id: int | None = None, pool: bool = False,
+               owners: tuple[int, ...] | None = None) -> int:
+    """How many leads there are, optionally in one stage and of one owner (or of the pool, or of `owners`)."""
+    return sum(total.count for total in by_stage(owner_id, pool=pool, stage_id=stage_id, owners=owners).values())
 
 
 def _fresh():

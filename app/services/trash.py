@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from app.extensions import db
 from app.models import EmailState, Lead, LeadSearchDocument, OutboxEmail, User
-from app.services import NotFound, atomic, audit, search, utcnow
+from app.services import NotFound, atomic, audit, permissions, search, utcnow
 from app.services.keyset import anchor, newest_first
 from app.services.timeline import record
 
@@ -29,8 +29,9 @@ class NotInTrash(NotFound):
 
 
 def may_delete(user) -> bool:
-    """Whether this person may delete leads: the one place the rule lives (admins, for now)."""
-    return bool(user is not None and user.is_admin)
+    """Whether this person may delete leads: admins, or members where the team allows it (the
+    rule's home is services/permissions.py)."""
+    return user is not None and permissions.allows(user, "delete")
 
 
 def purge_due_at(lead: Lead) -> datetime | None:

@@ -2,7 +2,7 @@
 from flask import flash, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.services import ServiceError, api_keys as key_service
@@ -14,6 +14,8 @@ class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Give the key a name, e.g. the tool that will use it."),
                                            Length(max=key_service.NAME_LIMIT,
                                                   message=f"Keep the name under {key_service.NAME_LIMIT} characters.")])
+    role = SelectField("Role", choices=list(key_service.ROLES.items()), default="member")
+    read_only = BooleanField("Read-only: it may read leads but not change anything")
 
 
 def _page(form: ApiKeyForm, status: int = 200, **extra):
@@ -35,7 +37,8 @@ def create_api_key():
     form = ApiKeyForm()
     if form.validate_on_submit():
         try:
-            key, secret = key_service.create_key(form.name.data, created_by_id=current_user.id)
+            key, secret = key_service.create_key(form.name.data, created_by_id=current_user.id,
+                                                 role=form.role.data, read_only=form.read_only.data)
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

@@ -1,13 +1,14 @@
 """Team settings at /settings/team: the team's timezone, the stage a booked appointment moves a lead
-to, the pool claim cap, and the team's identity (name, logo, accent colour, currency, From address)."""
+to, the pool claim cap, the team's identity (name, logo, accent colour, currency, From address) and
+what members may do."""
 from flask_login import current_user
 from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, ColorField, EmailField, SelectField, StringField
+from wtforms import BooleanField, ColorField, EmailField, HiddenField, SelectField, StringField
 from wtforms import FileField as PlainFileField
 from wtforms.validators import Length, ValidationError
 
-from app.services import ServiceError, stages as stage_service, team_settings, whole_number
+from app.services import ServiceError, permissions, stages as stage_service, team_settings, whole_number
 from app.settings import bp
 from app.web import add_form_error, go
 
@@ -25,6 +26,21 @@ class TeamSettingsForm(FlaskForm):
     accent_colour = ColorField("Accent colour")
     currency = SelectField("Currency", choices=[], validate_choice=False)  # the service names a bad one
     mail_from = EmailField("Emails come from", validators=[Length(max=254)])
+    # What members may do (services/permissions.py); the hidden field says the switches were on the
+    # form, so a post without them (a script setting the timezone) leaves them as they are.
+    permissions_shown = HiddenField(default="1")
+    allow_see_all_leads = BooleanField(permissions.ACTIONS["see_all_leads"][1])
+    allow_reassign = BooleanField(permissions.ACTIONS["reassign"][1])
+    allow_merge = BooleanField(permissions.ACTIONS["merge"][1])
+    allow_import = BooleanField(permissions.ACTIONS["import"][1])
+    allow_export = BooleanField(permissions.ACTIONS["export"][1])
+    allow_delete = BooleanField(permissions.ACTIONS["delete"][1])
+
+    def member_permissions(self) -> dict[str, bool] | None:
+        """{action: allowed} as ticked, or None when the post did not carry the switches."""
+        if "permissions_shown" not in request.form:
+            return None
+        return {action: bool(self[f"allow_{action}"].data) for action in permissions.ACTIONS}
 
     def validate_pool_claim_cap(self, field):
         text = (field.data or "").strip()
@@ -67,7 +83,8 @@ def team():
                             sequences_need_consent=bool(current.sequences_need_consent),
                             team_name=current.team_name or "", currency=current.currency or "USD",
                             accent_colour=current.accent_colour or team_settings.DEFAULT_ACCENT,
-                            mail_from=current.mail_from or "")
+                            mail_from=current.mail_from or "",
+                            **{f"allow_{action}": allowed for action, allowed in permissions.member_settings().items()})
     form.timezone.choices = team_settings.zone_choices(keep=current.timezone)
     form.currency.choices = team_settings.currencies()
     form.appointment_stage.choices = [("", "Don't move it")] + [(str(s.id), s.name) for s in stage_service.pipeline()]
@@ -77,7 +94,8 @@ def team():
             team_settings.save(form.timezone.data, int(stage) if stage else None, pool_claim_cap=form.cap(),
                                ask_next_task=form.ask_next_task.data, identity=form.identity(),
                                actor_id=current_user.id,
-                               sequences_need_consent=form.sequences_need_consent.data)
+                               sequences_need_consent=form.sequences_need_consent.data,
+                               member_permissions=form.member_permissions())
         except ServiceError as exc:
             add_form_error(form, exc)
         else:

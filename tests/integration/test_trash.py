@@ -106,8 +106,14 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     assert refused.status_code in (403, 404)
     kept = make_lead(first_name="Mia", email="mia@example.com")
     refused = other.post(f"/leads/{kept.id}/delete")
-    assert refused.status_code == 403 and "Only admins may delete leads" in refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "Members may not delete leads" in refused.get_data(as_text=True)
     assert db.session.get(Lead, kept.id).deleted_at is None
+    # The team may let members delete (Settings → Team): then they may.
+    from app.services import team_settings
+    team_settings.save("UTC", None, member_permissions={"delete": True})
+    db.session.commit()
+    assert other.post(f"/leads/{kept.id}/delete").status_code == 302
+    assert db.session.get(Lead, kept.id, populate_existing=True).deleted_at is not None
     assert other.get("/settings/trash").status_code == 403
     assert other.post(f"/settings/trash/{lead.id}/restore").status_code == 403
 

@@ -173,6 +173,68 @@ def test_every_admin_endpoint_refuses_a_member_and_changes_nothing(app, world, a
     assert snapshot() == before
 
 
+# --- what the team's switches refuse members (services/permissions.py) -------------------------------
+
+# Each endpoint a team switch governs, by the switch; a new import, export or merge route must be listed.
+SWITCHED_ENDPOINTS = {
+    "import": {"leads.import_upload", "leads.import_preview", "leads.import_header", "leads.import_progress",
+               "leads.import_undo", "leads.import_discard", "leads.import_rejected", "leads.import_report"},
+    "export": {"leads.export_csv"},
+    "merge": {"leads.duplicates", "leads.merge", "leads.merge_post", "leads.undo_merge"},
+}
+
+
+def test_every_import_export_and_merge_route_is_governed_by_its_switch(app):
+    for rule, _ in routes(app):
+        if rule.endpoint.startswith("leads.") and re.search(r"/(import|export|merge|duplicates)", rule.rule):
+            assert any(rule.endpoint in endpoints for endpoints in SWITCHED_ENDPOINTS.values()), rule.rule
+
+
+def test_with_every_switch_off_each_governed_route_refuses_a_member_and_changes_nothing(app, world, as_member):
+    from app.services import permissions, team_settings
+    team_settings.save("UTC", None, member_permissions={action: False for action in permissions.ACTIONS})
+    db.session.commit()
+    before = snapshot()
+    walked = set()
+    for rule, methods in routes(app):
+        action = next((a for a, endpoints in SWITCHED_ENDPOINTS.items() if rule.endpoint in endpoints), None)
+        if action is None:
+            continue
+        for method in methods:
+            url = build(app, rule, world)
+            response = send(as_member, method, url, data={"survivor": "1", "loser": "2"}, token=as_member.token())
+            body = response.get_data(as_text=True)
+            assert response.status_code == 403, (method, url, response.status_code)
+            assert f"Members may not {permissions.ACTIONS[action][2]} in this team." in body, url
+            assert "An admin can allow it on the Team settings page." in body
+            walked.add(rule.endpoint)
+    assert walked == set().union(*SWITCHED_ENDPOINTS.values())
+    assert snapshot() == before
+
+
+def test_every_route_naming_a_lead_refuses_a_member_who_may_not_see_it(app, world, admin, as_member, stages):
+    from app.services import permissions, team_settings
+    from app.services.leads import create_lead
+    hidden = create_lead({"first_name": "Hidden", "last_name": "Lead"}, None, stage_id=stages["New"].id,
+                         owner_id=admin.id)
+    team_settings.save("UTC", None, member_permissions={"see_all_leads": False})
+    db.session.commit()
+    before = snapshot()
+    walked = 0
+    for rule, methods in routes(app):
+        if "lead_id" not in rule.arguments or rule.endpoint.startswith("api."):
+            continue
+        for method in methods:
+            url = build(app, rule, world, lead_id=hidden.id)
+            response = send(as_member, method, url, data={"body": "x", "owner": "", "title": "x"},
+                            token=as_member.token())
+            assert response.status_code == 403, (method, url, response.status_code)
+            assert permissions.refusal("see_all_leads") in response.get_data(as_text=True), url
+            walked += 1
+    assert walked > 20
+    assert snapshot() == before
+
+
 # --- CSRF -----------------------------------------------------------------------------------------
 
 
