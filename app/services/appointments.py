@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -433,8 +433,9 @@ def queue_due_reminders(now: datetime | None = None) -> int:
     with atomic():
         due = db.session.scalars(
             select(Appointment).where(Appointment.status == AppointmentStatus.confirmed.value,
-                                      Appointment.starts_at > now, Appointment.starts_at <= now + REMINDER_BEFORE)
-            .with_for_update(skip_locked=True)).all()
+                                      Appointment.starts_at > now, Appointment.starts_at <= now + REMINDER_BEFORE,
+                                      ~exists().where(Lead.id == Appointment.lead_id, Lead.deleted_at.is_not(None)))
+            .with_for_update(skip_locked=True)).all()  # none for a lead in the trash
         for appointment in due:
             if appointment.reminded_sequence == appointment.sequence:
                 continue

@@ -131,3 +131,22 @@ def test_the_api_and_the_csv_export_leave_out_the_trash(app, make_lead, admin, a
     exported = as_admin.get("/leads/export.csv").get_data(as_text=True)
     assert "shown@example.com" in exported and "hidden@example.com" not in exported
     assert shown.id in _pool_ids(admin.id) and hidden.id not in _pool_ids(admin.id, stage_id=hidden.stage_id)
+
+
+def test_a_lead_in_the_trash_gets_no_appointment_reminder(app, make_lead, admin):
+    from datetime import timezone
+    from app.models import Appointment
+    from app.services import appointments
+    lead = make_lead(first_name="Remi", email="remi@example.com")
+    starts = (utcnow() + timedelta(hours=30)).replace(microsecond=0, tzinfo=timezone.utc)
+    appointment = appointments.book_appointment(lead.id, admin.id, starts_at=starts, duration_minutes=30)
+    db.session.execute(Appointment.__table__.update().where(Appointment.id == appointment.id)
+                       .values(status="confirmed"))
+    db.session.commit()
+    later = utcnow() + timedelta(hours=8)  # the appointment is within a day
+    trash.trash(lead.id, admin.id)
+    assert appointments.queue_due_reminders(later) == 0
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail)
+                             .where(OutboxEmail.kind == "appointment_reminder")) == 0
+    trash.restore(lead.id, admin.id)
+    assert appointments.queue_due_reminders(later) == 1  # back from the trash, it is reminded again
