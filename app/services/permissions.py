@@ -190,7 +190,7 @@ def apply(row, toggles: dict[str, bool]) -> dict[str, dict[str, bool]]:
     changed = {}
     for action, allowed in toggles.items():
         column = ACTIONS[action][0]
-        before = _on(getattr(row, column))
+        before = _on(getattr(row, column), action)
         if before != bool(allowed):
             changed[action] = {"from": before, "to": bool(allowed)}
         setattr(row, column, bool(allowed))

@@ -63,8 +63,8 @@ def names(page: str) -> set[str]:
 
 
 def test_by_default_members_may_do_everything_they_could_before(app, member, admin):
-    assert permissions.member_settings() == {action: True for action in permissions.ACTIONS}
-    assert all(permissions.allows(member, action) for action in permissions.ACTIONS)
+    assert permissions.member_settings() == {action: action != "delete" for action in permissions.ACTIONS}
+    assert [a for a in permissions.ACTIONS if not permissions.allows(member, a)] == ["delete"]  # admins' alone before
     assert permissions.visible_to(member) is None
 
 
@@ -151,6 +151,20 @@ def test_a_restricted_member_gets_a_403_page_for_another_person_s_lead(as_member
         assert "Members may not see leads that belong to someone else in this team. " + WHO_CAN in body
     assert as_member.get(f"/leads/{leads['mine'].id}").status_code == 200
     assert as_member.get(f"/leads/{leads['pool'].id}").status_code == 200
+
+
+def test_adding_a_lead_a_teammate_already_has_says_so_without_opening_it(as_member, member, other, stages):
+    from app.services.capture import capture_lead
+    theirs = capture_lead({"first_name": "Theo", "email": "theo@example.com"}, via="test", owner_id=other.id).lead
+    db.session.commit()
+    set_members(see_all_leads=False)
+    response = as_member.post("/leads/new", {"first_name": "Theodore", "email": "theo@example.com",
+                                             "owner": str(member.id)})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/leads")
+    page = as_member.get("/leads").get_data(as_text=True)
+    assert "already a lead a teammate owns (same email)" in page and "Theo" not in page
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 1  # no twin
+    assert db.session.get(Lead, theirs.id).owner_id == other.id
 
 
 def test_an_htmx_request_for_a_hidden_lead_gets_a_notice_not_a_page(as_member, leads):

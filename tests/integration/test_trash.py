@@ -108,12 +108,6 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     refused = other.post(f"/leads/{kept.id}/delete")
     assert refused.status_code == 403 and "Members may not delete leads" in refused.get_data(as_text=True)
     assert db.session.get(Lead, kept.id).deleted_at is None
-    # The team may let members delete (Settings → Team): then they may.
-    from app.services import team_settings
-    team_settings.save("UTC", None, member_permissions={"delete": True})
-    db.session.commit()
-    assert other.post(f"/leads/{kept.id}/delete").status_code == 302
-    assert db.session.get(Lead, kept.id, populate_existing=True).deleted_at is not None
     assert other.get("/settings/trash").status_code == 403
     assert other.post(f"/settings/trash/{lead.id}/restore").status_code == 403
 
@@ -122,6 +116,12 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     assert as_admin.post(f"/settings/trash/{lead.id}/restore").status_code == 404
     assert "The trash is empty" in as_admin.get("/settings/trash").get_data(as_text=True)
     assert as_admin.post(f"/leads/{lead.id}/delete", csrf=False).status_code == 400
+    # The team may let members delete (Settings → Team): then they may.
+    from app.services import team_settings
+    team_settings.save("UTC", None, member_permissions={"delete": True})
+    db.session.commit()
+    assert other.post(f"/leads/{kept.id}/delete").status_code == 302
+    assert db.session.get(Lead, kept.id, populate_existing=True).deleted_at is not None
 
 
 def test_the_api_and_the_csv_export_leave_out_the_trash(app, make_lead, admin, as_admin):
