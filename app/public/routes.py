@@ -15,6 +15,7 @@ from app.public import bp
 from app.services import ServiceError
 from app.services import capture_forms as form_service, held_submissions as held_service
 from app.services.capture import ORIGIN_LIMITS
+from app.services.erasure import AddressErased
 from app.web import add_form_error
 
 TOKEN = "rendered"
@@ -120,6 +121,11 @@ def submit_form(slug: str):
                 held_service.hold(capture_form.id, entry.data, origin)
             else:
                 form_service.submit(capture_form, entry.data, origin)
+        except AddressErased:
+            # A stranger must not learn that this address was a lead who asked to be erased: the
+            # usual thanks, and nothing kept (the suppression list said no).
+            current_app.logger.info("Capture form %s: did not capture an erased person's address", capture_form.id)
+            return _after_submit(capture_form)
         except ServiceError as exc:
             add_form_error(entry, exc)
         else:

@@ -178,6 +178,22 @@ def test_a_later_import_or_capture_of_an_erased_address_is_refused_and_says_why(
     assert mentions_everywhere() == {}
 
 
+def test_the_public_form_tells_a_stranger_nothing_about_an_erased_address(app, stages, admin, make_lead):
+    import time
+    from app.services import capture_forms as form_service
+    from tests.conftest import Web
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    erasure.erase(lead.id, admin.id)
+    form = create_form(FormSettings(name="Contact", slug="contact", fields={"email": "required", "first_name": "optional"}))
+    token = form_service.rendered_token(form.id, now=time.time() - 20)
+    response = Web(app.test_client()).post("/f/contact", {"rendered": token, "website": "", "first_name": NAME_FIRST,
+                                                          "email": EMAIL}, csrf=False)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/f/contact/thanks")
+    assert "erased" not in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.email == EMAIL)) == 0
+    assert mentions_everywhere() == {}
+
+
 def test_erasing_twice_is_refused_with_when_and_by_whom_and_changes_nothing(app, stages, admin, member, make_lead):
     lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
     lead_id = lead.id
