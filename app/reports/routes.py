@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Callable
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.filters import money
@@ -140,12 +140,28 @@ def cell(value, kind: str) -> str:
     if kind == "money":
         return money(value)
     if kind == "minutes":
-        return f"{value:,.1f} min"
+        return duration(value)
     if kind == "days":
         return f"{value:,.1f} days"
     if kind == "week":
         return value.strftime("%-d %b %Y")
     return str(value)
+
+
+def duration(minutes) -> str:
+    """A response time as a person reads it: "45 s", "12.5 min", "3 h 20 min", "11 d 7 h"."""
+    if minutes is None:
+        return "—"
+    minutes = float(minutes)
+    if minutes < 1:
+        return f"{round(minutes * 60)} s"
+    if minutes < 60:
+        return f"{minutes:.1f} min".replace(".0 min", " min")
+    hours, mins = divmod(round(minutes), 60)
+    if hours < 24:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days:,} d {hours} h" if hours else f"{days:,} d"
 
 
 def csv_cell(value, kind: str):
@@ -231,7 +247,21 @@ def show(report: str):
     chart, table = _chart_and_table(spec, rows)
     return render_template("reports/show.html", report=spec, reports=list(REPORTS.values()), filters=f,
                            errors=errors, rows=rows, table=table, chart=chart, query=_query(f),
+                           links=_links(spec, _query(f)), duration=duration,
                            **_filter_form(f), **extra), 400 if errors else 200
+
+
+def _links(current: Report, query: dict[str, str]) -> dict[str, str]:
+    """Each report's address from this one: owner and source carried over; the dates only when the
+    URL chose them and the two reports read dates the same way (the forecast looks ahead, the
+    others back), so each otherwise opens on its own default range."""
+    chosen = "start" in request.args or "end" in request.args
+    links = {}
+    for slug in REPORTS:
+        same_way = (slug == "forecast") == (current.slug == "forecast")
+        carried = {k: v for k, v in query.items() if k not in ("start", "end") or (chosen and same_way)}
+        links[slug] = url_for("reports.show", report=slug, **carried)
+    return links
 
 
 @bp.get("/<report>/csv")

@@ -2,6 +2,8 @@
 seeing only their own, the CSV, and bad filters refused with a message beside them and a 400."""
 from __future__ import annotations
 
+import html
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -230,3 +232,19 @@ def test_a_lead_in_the_trash_counts_in_no_report(world, admin):
     after = {r["name"]: r for r in reports.conversion_by_source(NOVEMBER)}
     assert before["web"] == 3 and after["web"]["leads"] == 2 and after["web"]["won"] == 0
     assert {r["stage"]: r["leads"] for r in reports.funnel(NOVEMBER)}["Won"] == 0
+
+
+def test_response_times_read_as_durations():
+    from app.reports.routes import duration
+    assert [duration(m) for m in (0.5, 2.0, 12.54, 200, 16256.0, None)] == [
+        "30 s", "2 min", "12.5 min", "3 h 20 min", "11 d 6 h", "—"]
+
+
+def test_the_other_reports_open_on_their_own_range_unless_the_url_chose_one(world, as_admin):
+    page = as_admin.get("/reports/forecast").get_data(as_text=True)
+    funnel_link = re.search(r'<a href="(/reports/funnel[^"]*)"', page).group(1)
+    assert "start=" not in funnel_link  # the forecast's months ahead are not the funnel's range
+    page = as_admin.get("/reports/funnel?start=2026-11-01&end=2026-11-30&source=web").get_data(as_text=True)
+    links = dict(re.findall(r'<a href="/reports/([a-z-]+)(\?[^"]*)?"', page))
+    assert "start=2026-11-01" in html.unescape(links["conversion-source"]) and "source=web" in links["conversion-source"]
+    assert "start=" not in links["forecast"] and "source=web" in links["forecast"]
