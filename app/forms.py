@@ -102,6 +102,17 @@ def custom_form_value(value):
     return field_service.json_value(value)
 
 
+class _NotConsent:
+    """BooleanField's false_values as a test: anything but the checkbox's own "y" is no consent
+    (BooleanField reads a repeated field's first value)."""
+
+    def __contains__(self, value) -> bool:
+        return value != "y"
+
+
+_NOT_CONSENT = _NotConsent()
+
+
 def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
     """A WTForms form with the fields this capture form asks for, in its order. A plain Form, no CSRF:
     prospects post it from other websites (see app/public/__init__.py)."""
@@ -134,7 +145,8 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
                 custom_input(custom, required=required, label_suffix="" if required else " (optional)"))
         asked.append(custom)
     if capture_form.consent_text:  # services/consent.py: the admin's words, never ticked in advance
-        setattr(EntryForm, "marketing_consent", BooleanField(capture_form.consent_text))
+        # Only the box's own value is a yes ("n", "off", "0" or a repeated field are not consent).
+        setattr(EntryForm, "marketing_consent", BooleanField(capture_form.consent_text, false_values=_NOT_CONSENT))
     form = EntryForm(formdata)
     form.custom_defs = asked
     return form

@@ -5,7 +5,9 @@ from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from app.extensions import db
 from app.leads import bp
+from app.models import LeadMerge
 from app.services import ServiceError, custom_fields, leads as lead_service, whole_number
 from app.services import merge as merge_service
 from app.services import duplicates as duplicate_service, lead_queries, permissions
@@ -131,6 +133,13 @@ def merge_post():
 @bp.post("/merges/<int:merge_id>/undo")
 def undo_merge(merge_id: int):
     permissions.require(current_user, "merge")
+    found = db.session.get(LeadMerge, merge_id) if 0 < merge_id < 2**31 else None
+    if found is not None:  # both leads must be ones this person may see (the loser as it was merged)
+        permissions.require_visible(current_user, [found.survivor_id])
+        loser_owner = (found.loser_snapshot or {}).get("owner_id")
+        if loser_owner is not None and loser_owner != current_user.id:
+            if permissions.visible_to(current_user) is not None:
+                permissions.require(current_user, "see_all_leads")
     merge = merge_service.undo_merge(merge_id, current_user.id)
     flash(f"Merge undone: {merge_service.loser_name(merge)} is its own lead again, and everything that "
           "happened here since the merge is kept.", "success")

@@ -313,6 +313,7 @@ def bulk():
     filters = pool_filters()
     if not form.validate_on_submit():
         raise ServiceError(_bulk_refusal(form))
+    form.lead_ids.data = trash_service.not_trashed(form.lead_ids.data)  # a lead in the trash is not acted on
     permissions.require_visible(current_user, form.lead_ids.data)
     if form.action.data == "task":
         changed = task_service.bulk_create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from wtforms import Form
 
 from app.extensions import limiter
@@ -156,8 +156,8 @@ def too_many(exc):
     request.max_content_length = MAX_BODY
     try:
         posted = request.form
-    except RequestEntityTooLarge:
+        entry = entry_form(capture_form, posted)
+    except HTTPException:  # too large, or not readable (a NUL byte): the plain page, still a 429
         return _message(429, "Too many requests", message, **headers)
-    entry = entry_form(capture_form, posted)
     entry.form_errors.append(message)
     return _form_page(capture_form, entry, _hidden(posted), posted.get(TOKEN), 429, **headers)

@@ -69,7 +69,7 @@ def actor(key: ApiKey) -> Actor:
     """The key as the permission rules see it: an admin key acts as an admin only while its creator
     still is one (a key is never more than the person who made it); its own leads are its creator's."""
     creator = db.session.get(User, key.created_by_id) if key.created_by_id is not None else None
-    admin = key.role == "admin" and (creator is None or creator.is_admin)
+    admin = key.role == "admin" and (creator is None or (creator.is_admin and creator.active))
     return Actor(id=key.created_by_id, is_admin=admin, read_only=bool(key.read_only))
 
 

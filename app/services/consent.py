@@ -14,7 +14,7 @@ from app.services.timeline import record
 TEXT_MAX = 1000
 CHECKBOX = "marketing_consent"  # the public form's input name
 REFUSAL = ("This lead has not agreed to marketing emails, and the team enrols only leads that did "
-           "(Settings → Team). Ask them to tick the consent box on a capture form first.")
+           "(Settings → Team settings). Ask them to tick the consent box on a capture form first.")
 
 
 def clean_text(raw: str | None) -> str | None:

@@ -232,7 +232,7 @@ def _load_pair(a_id: int, b_id: int, *, lock: bool = False) -> tuple[Lead, Lead]
         query = query.with_for_update(of=Lead).execution_options(populate_existing=True)
     found = {lead.id: lead for lead in db.session.scalars(query).unique()}
     for lead_id in (a_id, b_id):
-        if lead_id not in found:
+        if lead_id not in found or found[lead_id].deleted_at is not None:  # in the trash: not merged into or away
             raise _missing(lead_id)
     return found[a_id], found[b_id]
 

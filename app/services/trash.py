@@ -34,6 +34,15 @@ def may_delete(user) -> bool:
     return user is not None and permissions.allows(user, "delete")
 
 
+def not_trashed(lead_ids: list[int]) -> list[int]:
+    """These ids, in order, less those of leads in the trash (one query)."""
+    ids = [i for i in lead_ids if isinstance(i, int)]
+    if not ids:
+        return []
+    gone = set(db.session.scalars(select(Lead.id).where(Lead.id.in_(ids), Lead.deleted_at.is_not(None))))
+    return [i for i in ids if i not in gone]
+
+
 def purge_due_at(lead: Lead) -> datetime | None:
     """When the sweep purges this trashed lead."""
     return lead.deleted_at + timedelta(days=KEEP_DAYS) if lead.deleted_at else None
@@ -45,7 +54,10 @@ def trash(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Le
     from app.services.sequences import stop_lead
     now = now or utcnow()
     with atomic():
-        lead = get_lead(lead_id)  # locks the row, and refuses one already in the trash
+        # One delete at a time (FOR NO KEY UPDATE; get_lead's own lock is shared): a second one waits,
+        # then finds the lead in the trash.
+        db.session.execute(select(Lead.id).where(Lead.id == lead_id).with_for_update(key_share=True))
+        lead = get_lead(lead_id)  # refuses one already in the trash
         stop_lead([lead.id], "deleted", now, actor_id)
         # Emails no worker has taken yet go nowhere now (the row stays, saying why).
         db.session.execute(update(OutboxEmail).where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Invitation, Lead, Role, Stage, StageKind, User
+from app.models import ApiKey, Invitation, Lead, Role, Stage, StageKind, User
 from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.auth import check_password_strength, end_all_sessions, hash_password
@@ -89,6 +89,9 @@ def set_active(user_id: int, active: bool, actor_id: int | None = None) -> User:
         if not active:
             end_all_sessions(user.id)
             _withdraw_invitations_from(user.id)
+            # Their API keys stop too: a key is never more than the person who made it.
+            db.session.execute(update(ApiKey).where(ApiKey.created_by_id == user.id, ApiKey.revoked_at.is_(None))
+                               .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
     return user
 
 

@@ -149,12 +149,13 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
     started = time.monotonic()
     deadline = started + timeout
     current = url
-    own_host = check_url(url, allow_http=allow_http)[1]
+    own = check_url(url, allow_http=allow_http)
     for hop in range(MAX_REDIRECTS + 1):
         scheme, host, port = check_url(current, allow_http=allow_http)
-        # The admin allowed private addresses for the endpoint's own host: a redirect elsewhere is
-        # held to the usual rule, so an allowed internal receiver cannot lead us on to another.
-        address = resolve(host, port, allow_private=allow_private and host == own_host)
+        # The admin allowed private addresses for the endpoint's own host and port: a redirect
+        # elsewhere (another host, or another port of it) is held to the usual rule, so an allowed
+        # internal receiver cannot lead us on to another service.
+        address = resolve(host, port, allow_private=allow_private and (scheme, host, port) == own)
         status, location, excerpt = _exchange(scheme, host, port, address, current, body, headers, deadline)
         if status in REDIRECTS and location:
             if hop == MAX_REDIRECTS:

@@ -439,6 +439,8 @@ def test_posts_are_rate_limited_per_address_and_the_typing_is_kept(make_app, sta
         assert "Too many forms were sent from your network" in body and 'value="p5@example.com"' in body
         assert "frame-ancestors *" in answers[5].headers["Content-Security-Policy"]
         assert len(leads()) == 5
+        unreadable = client.post("/f/limited", human(form, email="nul\x00@example.com"))  # over the limit, a NUL
+        assert unreadable.status_code == 429 and "Too many" in unreadable.get_data(as_text=True)
 
         elsewhere = client.post("/f/limited", human(form, email="other@example.com"),
                                 environ_base={"REMOTE_ADDR": "203.0.113.9"})

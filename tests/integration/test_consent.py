@@ -61,6 +61,15 @@ def test_the_form_shows_the_admins_words_beside_an_unticked_box_and_keeps_what_w
     assert _lead("yes@example.com").consent_text == WORDS
 
 
+@pytest.mark.parametrize("value", ["n", "no", "0", "off", "false", "Y", "yes please"])
+def test_a_value_other_than_the_box_s_own_is_no_consent(prospect, newsletter, value):
+    reply = prospect.post(f"/f/{newsletter.slug}", human(newsletter, email="maybe@example.com",
+                                                          marketing_consent=value), csrf=False)
+    assert reply.status_code == 303
+    lead = _lead("maybe@example.com")
+    assert lead is not None and lead.consent_at is None and lead.consent_text is None
+
+
 def test_a_known_person_ticking_the_box_later_gives_consent_to_their_lead(prospect, newsletter, make_lead):
     lead = make_lead(first_name="Kit", email="kit@example.com")
     prospect.post(f"/f/{newsletter.slug}", human(newsletter, email="kit@example.com", marketing_consent="y"),

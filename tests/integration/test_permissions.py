@@ -282,6 +282,18 @@ def test_with_merge_on_a_member_may_open_duplicates_and_merge(as_member, make_le
     assert db.session.get(Lead, loser_id) is None
 
 
+def test_a_restricted_member_cannot_undo_a_merge_of_someone_else_s_leads(as_member, other, admin, make_lead):
+    from app.services import merge as merge_service
+    a = make_lead(first_name="Tess", last_name="Twin", email="tess@example.com", owner=other)
+    b = make_lead(first_name="Tess", last_name="Twin", email="tess.t@example.com", owner=other)
+    merged = merge_service.merge_leads(a.id, b.id, {}, admin.id)
+    db.session.commit()
+    set_members(see_all_leads=False)
+    response = as_member.post(f"/leads/merges/{merged.id}/undo")
+    assert response.status_code == 403 and "Tess" not in response.get_data(as_text=True)
+    assert db.session.get(Lead, b.id) is None  # still merged
+
+
 def test_with_merge_off_a_member_is_refused_duplicates_and_merging(as_member, make_lead):
     a = make_lead(first_name="Dora", last_name="Dup", email="dora@example.com")
     b = make_lead(first_name="Dora", last_name="Dup", email="dora.d@example.com")
@@ -333,6 +345,18 @@ def test_an_admin_key_acts_as_a_member_once_its_creator_is_no_longer_an_admin(ap
     change_role(admin.id, "member", actor_id=other_admin.id)
     db.session.commit()
     assert not api_keys.actor(key).is_admin
+
+
+def test_deactivating_someone_revokes_their_api_keys(app, admin, make_user):
+    from app.models import ApiKey
+    from app.services.users import set_active
+    leaving = make_user("admin")
+    key, _ = api_keys.create_key("Ops", created_by_id=leaving.id, role="admin")
+    mine, _ = api_keys.create_key("Mine", created_by_id=admin.id, role="admin")
+    set_active(leaving.id, False, admin.id)
+    db.session.commit()
+    assert db.session.get(ApiKey, key.id, populate_existing=True).revoked_at is not None
+    assert db.session.get(ApiKey, mine.id, populate_existing=True).revoked_at is None
 
 
 def test_an_admin_creates_a_read_only_member_key_on_the_settings_page(as_admin, admin):

@@ -150,3 +150,47 @@ def test_a_lead_in_the_trash_gets_no_appointment_reminder(app, make_lead, admin)
                              .where(OutboxEmail.kind == "appointment_reminder")) == 0
     trash.restore(lead.id, admin.id)
     assert appointments.queue_due_reminders(later) == 1  # back from the trash, it is reminded again
+
+
+def test_a_lead_in_the_trash_is_neither_merged_nor_changed_in_bulk(app, make_lead, admin, as_admin, stages):
+    from app.services import merge as merge_service
+    live = make_lead(first_name="Liv", email="liv@example.com")
+    gone = make_lead(first_name="Liv", email="liv.old@example.com")
+    gone_id, live_id = gone.id, live.id
+    trash.trash(gone_id, admin.id)
+    with pytest.raises(LeadNotFound):
+        merge_service.merge_leads(gone_id, live_id, {}, admin.id)
+    db.session.rollback()
+    assert db.session.get(Lead, live_id) is not None
+    before = db.session.get(Lead, gone_id, populate_existing=True)
+    stage_before, version_before = before.stage_id, before.version
+    response = as_admin.post("/leads/bulk", {"lead_ids": [str(gone_id)], "action": "move",
+                                             "stage": str(stages["Won"].id)})
+    assert response.status_code in (302, 400)
+    after = db.session.get(Lead, gone_id, populate_existing=True)
+    assert (after.stage_id, after.version, after.deleted_at is not None) == (stage_before, version_before, True)
+
+
+def test_two_deletes_at_the_same_moment_trash_the_lead_once(app, make_lead, admin, database_url):
+    import threading
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time")
+    lead_id, admin_id = make_lead(first_name="Dee", email="dee@example.com").id, admin.id
+    outcomes = []
+
+    def delete():
+        with app.app_context():
+            try:
+                trash.trash(lead_id, admin_id)
+                outcomes.append("trashed")
+            except LeadNotFound:
+                outcomes.append("gone")
+            finally:
+                db.session.remove()
+    threads = [threading.Thread(target=delete) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(outcomes) == ["gone"] * 3 + ["trashed"]
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "lead.deleted")) == 1

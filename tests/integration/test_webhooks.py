@@ -298,6 +298,10 @@ def test_the_address_is_checked_again_at_every_delivery_and_redirect(app, admin,
     receiver.redirect_to = "http://169.254.169.254/latest/meta-data"
     with pytest.raises(Refused, match="link-local"):
         post(receiver.url, b"{}", {}, timeout=1, allow_http=True, allow_private=True)
+    # Nor another port of the allowed host (the app itself, a database's HTTP port).
+    receiver.redirect_to = "http://127.0.0.1:1/admin"
+    with pytest.raises(Refused, match="loopback"):
+        post(receiver.url, b"{}", {}, timeout=1, allow_http=True, allow_private=True)
 
 
 def test_endless_redirects_are_refused_and_the_delivery_fails_with_the_reason(app, admin, receiver, make_lead):
