@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, delete, func, select, update
+from sqlalchemy import Numeric, delete, func, select, text, update
 
 from app.extensions import db
 from app.models import ImportRow, Lead, LeadImport, LeadMerge, TimelineEntry, User
@@ -217,6 +217,9 @@ def undo_import(import_id: int, actor_id: int, now: datetime | None = None) -> U
     return Undone(removed=len(removed), reverted=reverted, kept=sorted(kept))
 
 
+HOLD_ONE_BY_ONE_UP_TO = 2_000  # leads an undo locks person by person; more, and it locks the table
+
+
 def _hold(lead_ids: list[int]) -> None:
     """Wait for whatever is changing these leads to commit, and keep them still until the undo has:
     the identity locks a capture of the same person takes (identity.hold_many), then the rows
@@ -225,11 +228,16 @@ def _hold(lead_ids: list[int]) -> None:
     writes one transaction at a time: nothing to do there."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    people = []
-    for chunk in _chunks(lead_ids):
-        people += [r._asdict() for r in db.session.execute(
-            select(Lead.email, Lead.phone, Lead.first_name, Lead.last_name, Lead.company).where(Lead.id.in_(chunk)))]
-    hold_many(people)
+    if len(lead_ids) > HOLD_ONE_BY_ONE_UP_TO:
+        # One advisory lock per person would fill PostgreSQL's shared lock table ("out of shared
+        # memory" at ~20,000 leads, failing other sessions too): lead writes wait for the undo instead.
+        db.session.execute(text("LOCK TABLE leads IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        people = []
+        for chunk in _chunks(lead_ids):
+            people += [r._asdict() for r in db.session.execute(
+                select(Lead.email, Lead.phone, Lead.first_name, Lead.last_name, Lead.company).where(Lead.id.in_(chunk)))]
+        hold_many(people)
     for chunk in _chunks(lead_ids):
         db.session.execute(select(Lead.id).where(Lead.id.in_(chunk)).order_by(Lead.id).with_for_update())
 

@@ -396,3 +396,12 @@ def test_a_change_to_something_removed_meanwhile_is_a_409_not_a_500(app):
     unique = IntegrityError("INSERT INTO tags ...", {}, Exception("UNIQUE constraint failed: tags.name"))
     with app.test_request_context("/leads/1/notes", method="POST"):
         assert app._find_error_handler(unique, [])(unique)[1] == 500  # a bug stays a bug
+
+
+def test_a_large_undo_locks_the_table_instead_of_every_person(monkeypatch, member, stages):
+    """Person-by-person locks of a 20,000-lead undo filled PostgreSQL's shared lock table; past a
+    bound the undo locks the leads table instead (here the bound is lowered to reach that path)."""
+    monkeypatch.setattr(import_ledger, "HOLD_ONE_BY_ONE_UP_TO", 0)
+    imp = imported(member)
+    undone = import_ledger.undo_import(imp.id, member.id)
+    assert undone.removed == 3 and lead("ada@example.com") is None
