@@ -132,7 +132,7 @@ def show(lead_id: int):
         # (Ids start at 1: /leads/0, the benchmarks' signed-in floor, asks nothing more.)
         found = merge_service.merged_into(lead_id) if lead_id > 0 else None
         if found is None:
-            trashed = trash_service.trashed(lead_id)
+            trashed = trash_service.trashed(lead_id) if lead_id > 0 else None
             if trashed is not None:  # says where it went, and who can bring it back
                 abort(404, description=f"{trashed.full_name} is in the trash. An admin can restore it from "
                                        f"Settings → Trash for {trash_service.KEEP_DAYS} days after it was deleted.")
