@@ -137,7 +137,7 @@ def add_stage(name: str, colour: str, kind: str = StageKind.open.value, stale_da
     one at the end. Raises StageNameTaken, or ServiceError for a bad stale_days (clean_stale_days)."""
     name, colour, kind = _check(name, colour, kind)
     stale_days = clean_stale_days(stale_days)
-    probability = clean_probability(probability)
+    probability = clean_probability(probability) if kind == StageKind.open.value else None  # closed: decided
     with taken_as(lambda: StageNameTaken(name)), atomic():
         _refuse_taken_name(name)
         last = db.session.scalar(select(func.max(Stage.position))) or 0
@@ -175,7 +175,9 @@ def update_stage(stage_id: int, name: str, colour: str, kind: str, stale_days=No
             raise LastOpenStage()
         audit.record(actor_id, "stage.changed", f"Stage {stage.name}" + (f", now {name}" if name != stage.name else ""))
         stage.name, stage.colour, stage.kind, stage.stale_days = name, colour, kind, stale_days
-        if not keep_probability:
+        if kind != StageKind.open.value:  # a won or lost lead is decided: no probability to weigh
+            stage.probability = None
+        elif not keep_probability:
             stage.probability = probability
     return stage
 

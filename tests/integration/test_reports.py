@@ -223,6 +223,10 @@ def test_an_admin_sets_a_stage_probability_in_the_stage_editor(world, as_admin):
     response = as_admin.post(f"/settings/stages/{stage.id}", data={**data, "probability": "170"})
     assert response.status_code == 422 and "Give a whole percentage from 0 to 100" in response.get_data(as_text=True)
     assert db.session.get(Stage, stage.id).probability == 70
+    won = world["stages"]["Won"]  # a won or lost lead is decided: its stage keeps no probability
+    as_admin.post(f"/settings/stages/{won.id}", data={"name": won.name, "colour": won.colour, "kind": "won",
+                                                      "stale_days": "", "probability": "100"})
+    assert db.session.get(Stage, won.id, populate_existing=True).probability is None
 
 
 def test_a_lead_in_the_trash_counts_in_no_report(world, admin):
