@@ -26,8 +26,15 @@ class PersonNotFound(NotFound):
         super().__init__("That lead does not exist (it may have been merged, purged or erased).")
 
 
+def _form_name(form_id: int | None) -> str | None:
+    from app.models import CaptureForm  # noqa: PLC0415
+    return db.session.scalar(select(CaptureForm.name).where(CaptureForm.id == form_id)) if form_id else None
+
+
 def _plain(value):
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):  # stored in UTC without a zone: said so, as the API does ("Z")
+        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -68,7 +75,7 @@ def collect(lead_id: int) -> dict:
         "custom_fields": {k: custom_fields.json_value(v) for k, v in values.items()},
         "tags": tags_for([lead.id]).get(lead.id, []),
         "consent": {"given_at": _plain(lead.consent_at), "text": lead.consent_text,
-                    "form_id": lead.consent_form_id} if lead.consent_at else None,
+                    "form": _form_name(lead.consent_form_id)} if lead.consent_at else None,
         "timeline": [{"at": _plain(e.created_at), "kind": e.kind, "by": people.get(e.actor_id), "data": e.data}
                      for e in timeline],
         "notes": [{"at": _plain(n.created_at), "by": people.get(n.author_id), "text": n.body} for n in notes],

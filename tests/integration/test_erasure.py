@@ -241,6 +241,7 @@ def test_an_access_request_exports_everything_about_the_person_as_one_json_file(
     assert data["appointments"][0]["location"] == "Zoom"
     assert any(m["subject"] == f"Hello {NAME_FIRST}" for m in data["emails"])
     assert {"deleted", "restored", "note"} <= {e["kind"] for e in data["timeline"]}
+    assert all(e["at"].endswith("Z") for e in data["timeline"])  # UTC, said so, as the API does
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "lead.data_exported")) == 2  # build_person's, and this one
     assert web.get("/leads/999999/personal-data.json").status_code == 404
