@@ -103,10 +103,11 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise HostNotFound(f"We could not find the host {host} in DNS; check its spelling.") from None
+        raise HostNotFound(f"We could not look up the host {host}: DNS has no address for it, or cannot be reached "
+                           "from this server just now. Check the spelling; if it is right, try again later.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in found))
     if not addresses:
-        raise HostNotFound(f"We could not find the host {host}.")
+        raise HostNotFound(f"We could not look up the host {host}: DNS gave no address for it.")
     if not allow_private:
         for address in addresses:
             why = forbidden_address(address)
@@ -140,6 +141,21 @@ class _Pinned(http.client.HTTPConnection):
         if self.tls:
             sock = _tls().wrap_socket(sock, server_hostname=self.host)  # the certificate names the host
         self.sock = sock
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """A failed connection in words for the admin reading the delivery log."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "The endpoint refused the connection: nothing is listening at that address and port."
+    if isinstance(exc, ConnectionResetError):
+        return "The endpoint closed the connection before answering."
+    if isinstance(exc, ssl.SSLError):
+        return "The secure connection to the endpoint failed (TLS); check its certificate and HTTPS setup."
+    if isinstance(exc, http.client.HTTPException):
+        return "The endpoint's answer was not valid HTTP."
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"Could not reach the endpoint: {exc.strerror.lower()}."
+    return "Could not reach the endpoint."
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_http: bool,
@@ -187,7 +203,7 @@ def _exchange(scheme, host, port, address, url, body, headers, deadline) -> tupl
     except (OSError, http.client.HTTPException) as exc:
         if time.monotonic() >= deadline - 0.01 or isinstance(exc, (TimeoutError, socket.timeout)):
             raise Unreachable("The endpoint did not answer in time.") from None
-        raise Unreachable(f"Could not reach the endpoint ({type(exc).__name__}: {exc}).") from None
+        raise Unreachable(_why_unreachable(exc)) from None
     finally:
         _WATCHDOG.forget(ticket)
         connection.close()

@@ -388,7 +388,7 @@ def test_bad_endpoint_input_is_refused_with_a_message_for_the_field(app, admin):
              (EndpointInput("https://user:pw@example.com/x", ["lead.created"]), "url", "password"),
              (EndpointInput("https://93.184.215.14/x", []), "events", "at least one event"),
              (EndpointInput("https://93.184.215.14/x", ["lead.exploded"]), "events", "at least one event"),
-             (EndpointInput("https://no-such-host.invalid/x", ["lead.created"]), "url", "could not find the host"),
+             (EndpointInput("https://no-such-host.invalid/x", ["lead.created"]), "url", "could not look up the host"),
              (EndpointInput("https://93.184.215.14/a b", ["lead.created"]), "url", "space"),
              (EndpointInput("https://93.184.215.14/a\r\nX-Evil: 1", ["lead.created"]), "url", "line break"),
              (EndpointInput("https://93.184.215.14/a\x00", ["lead.created"]), "url", "control character")]
@@ -539,7 +539,7 @@ def test_a_host_dns_cannot_find_at_send_time_is_tried_again_but_a_private_one_fa
     db.session.execute(WebhookEndpoint.__table__.update().values(url="https://no-such-host.invalid/hooks"))
     db.session.commit()
     [result] = send_all().values()
-    assert result.outcome == "retry" and "could not find the host" in deliveries()[0].last_error
+    assert result.outcome == "retry" and "could not look up the host" in deliveries()[0].last_error
     db.session.execute(WebhookEndpoint.__table__.update().values(url="https://10.9.8.7/hooks", allow_private=False))
     db.session.commit()
     [result] = webhooks.deliver([row.id], now=utcnow() + timedelta(seconds=11)).values()
@@ -583,3 +583,12 @@ def test_every_change_to_an_endpoint_is_in_the_audit_log(as_admin, app, admin):
         ("webhook.secret_rotated", admin.id, url), ("webhook.deleted", admin.id, url)]
     assert entries[1].details == {"events": ["task.completed"], "on": False, "allow_private": False}
     assert first_secret not in str([e.details for e in entries])
+
+
+def test_a_refused_connection_is_explained_in_words(app):
+    with socket.socket() as probe:  # a free port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(Unreachable) as failed:
+        post(f"http://127.0.0.1:{port}/hooks", b"{}", {}, timeout=1, allow_http=True, allow_private=True)
+    assert str(failed.value) == "The endpoint refused the connection: nothing is listening at that address and port."
