@@ -18,7 +18,7 @@ from app.services import scoring, sla
 from app.services.activities import OUTCOMES
 from app.services.sequences import SKIP_REASONS, STOP_REASONS
 from app.services.custom_fields import active_fields, display
-from app.services.leads import default_phone_region
+from app.services.leads import FIELD_LABELS, default_phone_region
 
 from app.services.appointment_emails import describe_span, location_link
 from app.services.countries import country_choices, country_name
@@ -175,6 +175,15 @@ def timeline_value(value, name: str = "") -> str:
     return text
 
 
+# Field names an "updated" entry shows by the lead form's label, where the column's name reads oddly.
+CHANGE_LABELS = {"expected_close_on": FIELD_LABELS["expected_close_on"]}
+
+
+def change_label(name: str) -> str:
+    """A changed field as an "updated" entry names it: "Postal code", "Expected close date"."""
+    return CHANGE_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
 def timeline_custom(value, label: str) -> str:
     """A custom field's value as an "updated" entry stored it (keyed by the field's label then): a
     money field's as money in the team's currency, others as timeline_value reads them. A field
@@ -225,6 +234,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(country_name, "country")
     app.add_template_filter(short_day)
     app.add_template_filter(timeline_value)
+    app.add_template_filter(change_label)
     app.add_template_filter(timeline_custom)
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_filter(iso_due)

@@ -25,6 +25,7 @@ from app.models.lead import max_length
 from app.services.appointments import LOCATION_LIMIT, MAX_DURATION, NOTE_LIMIT
 from app.services import ServiceError, activities as activity_rules, custom_fields as field_rules, tags as tag_rules
 from app.services.leads import NOTE_LIMIT as NOTE_LIMIT_ACTIVITY
+from app.services.leads import normalize_close_date
 
 MAX_BODY = 64 * 1024  # a lead or an appointment is a few hundred bytes
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -170,6 +171,26 @@ COUNTRY_IN = ("An ISO 3166-1 country: a two- or three-letter code or an English 
               "\"Germany\"), stored as the two-letter code. On a new lead, if absent, the phone number's country.")
 
 
+CLOSE_DATE_IN = ("The day the lead is expected to be won or lost, YYYY-MM-DD, between 2000-01-01 and "
+                 "2100-12-31; null clears it. The forecast report counts the lead's value in that month.")
+
+
+def _close_date(value):
+    """The lead form's own rule (leads.normalize_close_date): text YYYY-MM-DD only, no timestamps."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():  # no "" for none: the document says null
+        raise PydanticCustomError("date_type", "must be a date as text, YYYY-MM-DD, or null to clear it.")
+    try:
+        return normalize_close_date(value)
+    except ServiceError as exc:
+        raise PydanticCustomError("date", "{message}", {"message": exc.message}) from None
+
+
+CloseDate = Annotated[Optional[date], PlainValidator(_close_date), WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}], "description": CLOSE_DATE_IN})]
+
+
 # Custom fields are defined by admins at run time, so the document describes their shape and the
 # service checks each value against its field's definition (a 422 naming custom_fields.<key>).
 CUSTOM_KEY = Annotated[str, Field(max_length=field_rules.KEY_MAX, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -203,6 +224,7 @@ class _LeadFields(BaseModel):
     postal_code: Optional[Text(max_length("postal_code"), "Postal or ZIP code, as written.")] = None
     website: Optional[Text(max_length("website"), WEBSITE_IN)] = None
     description: Optional[Text(max_length("description"), "Free text about the lead; line breaks are kept.")] = None
+    expected_close_on: CloseDate = None
     custom_fields: Optional[CustomValuesIn] = None
 
 
@@ -314,6 +336,8 @@ class Lead(BaseModel):
     postal_code: Optional[str] = Field(description="Postal or ZIP code, as written.")
     website: Optional[str] = Field(description="A web address with its scheme, e.g. https://acme.com.")
     description: Optional[str] = Field(description="Free text about the lead, line breaks kept.")
+    expected_close_on: Optional[date] = Field(description="The day the lead is expected to be won or lost "
+                                                          "(YYYY-MM-DD), for the forecast; null when not set.")
     stage_id: int
     owner_id: Optional[int] = Field(description="null: the lead is in the shared pool.")
     utm_source: Optional[str]

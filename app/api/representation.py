@@ -50,6 +50,7 @@ def lead_json(lead: Lead, tags: list[str] | None = None, *, custom: dict | None 
         "postal_code": lead.postal_code,
         "website": lead.website,
         "description": lead.description,
+        "expected_close_on": lead.expected_close_on.isoformat() if lead.expected_close_on else None,
         "stage_id": lead.stage_id,
         "owner_id": lead.owner_id,
         "utm_source": lead.utm_source,

@@ -17,7 +17,7 @@ from app.services.countries import normalize_country
 from app.services.lead_queries import RESPONSES, valid_sort
 from app.services.lead_emails import ATTACHMENT_LIMIT, Attachment
 from app.services.identity import IDENTIFYING_FIELDS, NOTHING_IDENTIFIES, identifies
-from app.services.leads import NOTE_LIMIT, normalize_email, normalize_phone, normalize_value, normalize_website
+from app.services.leads import NOTE_LIMIT, normalize_close_date, normalize_email, normalize_phone, normalize_value, normalize_website
 
 
 class LeadForm(FlaskForm):
@@ -37,6 +37,11 @@ class LeadForm(FlaskForm):
     website = StringField("Website", validators=[Length(max=max_length("website")), service_check(normalize_website)])
     description = TextAreaField("Description", validators=[Length(max=max_length("description"))],
                                 render_kw={"rows": 4})
+    # Text, not a DateField: the service's rule reads it (one message for form, API and import), and
+    # a stale edit lists what was typed as typed.
+    expected_close_on = StringField("Expected close date", validators=[
+        Length(max=20, message="Enter the expected close date as a day, YYYY-MM-DD, e.g. 2026-12-31."),
+        service_check(normalize_close_date)])
     version = HiddenField()
     custom_defs: list = []  # the custom fields lead_form() added, in order
 

@@ -12,7 +12,8 @@ from app.models.user import User
 
 # Fields a person edits on the lead form; the timeline records changes to these.
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                   "country", "region", "street", "city", "postal_code", "website", "description")
+                   "country", "region", "street", "city", "postal_code", "website", "description",
+                   "expected_close_on")
 
 
 class Lead(db.Model):

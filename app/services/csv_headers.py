@@ -26,6 +26,7 @@ FIELDS = {
     "postal_code": "Postal code",
     "website": "Website",
     "description": "Description",
+    "expected_close_on": "Expected close date",
     "utm_source": "UTM source",
     "utm_medium": "UTM medium",
     "utm_campaign": "UTM campaign",
@@ -132,6 +133,14 @@ _ALIASES = {
         "remarques", "remarque", "commentaire", "commentaires", "descripción", "notas",
         "comentarios", "observaciones",
     ],
+    "expected_close_on": [  # a deal's expected day (HubSpot, Salesforce: "Close Date"); never "Closed on"
+        "expected close date", "expected close", "expected close on", "expected closing date", "close date",
+        "closing date", "closedate", "estimated close date", "projected close date", "target close date",
+        "expected closedate", "deal close date", "opportunity close date",
+        "erwartetes abschlussdatum", "voraussichtliches abschlussdatum", "abschlussdatum",
+        "date de clôture prévue", "date de clôture", "date de cloture prevue",
+        "fecha de cierre", "fecha de cierre prevista", "fecha prevista de cierre", "fecha estimada de cierre",
+    ],
     "utm_source": ["utm source", "utmsource", "campaign source"],
     "utm_medium": ["utm medium", "utmmedium", "campaign medium"],
     "utm_campaign": ["utm campaign", "utmcampaign", "campaign name", "campaign"],
@@ -147,6 +156,7 @@ _RECORD_PREFIXES = {
 _PREFIXED = {
     "organization name": "company", "organization": "company", "deal value": "value", "deal amount": "value",
     "organization address": None, "deal title": None,
+    "deal expected close date": "expected_close_on",  # Pipedrive "Deal - Expected close date"
 }
 
 

@@ -22,7 +22,7 @@ EXPORT_COLUMNS = (
     ("Deal value", Lead.value), ("Stage", Stage.name), ("Owner", User.name), ("UTM source", Lead.utm_source),
     ("UTM medium", Lead.utm_medium), ("UTM campaign", Lead.utm_campaign), ("Country", Lead.country),
     ("Region", Lead.region), ("Street", Lead.street), ("City", Lead.city), ("Postal code", Lead.postal_code),
-    ("Website", Lead.website), ("Description", Lead.description),
+    ("Website", Lead.website), ("Description", Lead.description), ("Expected close date", Lead.expected_close_on),
     # Won and lost: the deal value above is the won value; the reason by its name, as people chose it.
     ("Closed on", Lead.closed_on), ("Lost reason", LostReason.name), ("Lost note", Lead.lost_note),
     ("Created (UTC)", Lead.created_at),  # last: lines() formats it

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, delete, func, select, text, update
+from sqlalchemy import Date, Numeric, delete, func, select, text, update
 
 from app.extensions import db
 from app.models import ImportRow, Lead, LeadImport, LeadMerge, TimelineEntry, User
@@ -269,7 +269,13 @@ def _revert(rows, created: set[int], actor_id: int, now: datetime, context: dict
                         break
                     value = before
                 if value != now_value and name not in left:
-                    setattr(lead, name, Decimal(value) if numeric and value is not None else value)
+                    if value is not None and numeric:
+                        value_as_stored = Decimal(value)
+                    elif value is not None and isinstance(columns[name].type, Date):  # kept as YYYY-MM-DD
+                        value_as_stored = date.fromisoformat(value)
+                    else:
+                        value_as_stored = value
+                    setattr(lead, name, value_as_stored)
                     reverted[name] = [now_value, value]
             if reverted:
                 touch(lead)

@@ -212,9 +212,9 @@ def choose_header_row(import_id: int, header_row: int) -> LeadImport:
 
 def date_orders(imp: LeadImport, mapping: dict[str, str], rows: list[list[str]] | None = None) -> dict[int, str]:
     """Column index -> how its dates order day and month ("dmy", "mdy", or "" when the rows do not
-    say), for the columns mapped to a date custom field; `rows` (default: the file's first
-    SAMPLE_ROWS) are read only when there is such a column."""
-    dates = {CUSTOM_TARGET + f.key for f in custom_fields.definitions() if f.kind == "date"}
+    say), for the columns mapped to a date (a date custom field, the expected close date); `rows`
+    (default: the file's first SAMPLE_ROWS) are read only when there is such a column."""
+    dates = {CUSTOM_TARGET + f.key for f in custom_fields.definitions() if f.kind == "date"} | {"expected_close_on"}
     columns = [int(key) for key, target in mapping.items() if target in dates]
     if columns and rows is None:
         rows = preview_rows(imp.id, SAMPLE_ROWS)
@@ -365,7 +365,7 @@ class Plan:
     apply_rules: bool = False  # new leads without an owner go where the assignment rules say
     header_of: dict[str, str] = field(default_factory=dict)
     strict: bool = False  # a value a field cannot take rejects the row (else: left out, kept on the timeline)
-    date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date custom field
+    date_order: str = import_cells.MONTH_FIRST  # how 03/04/2024 reads in a date column (custom or expected close)
     custom: dict[str, custom_fields.FieldDef] = field(default_factory=dict)  # definitions by the mapping's key
     filename: str = ""
     header_row: int | None = None  # the header's record number; None: the file's first non-blank record
@@ -482,7 +482,7 @@ def _unneutralise(value: str) -> str:
 MULTI_VALUED = ("email", "phone")  # a cell may hold several: the first that reads is the lead's
 # What a value that does not read was meant to be, for the note that keeps it.
 MEANT_AS = {"email": "an email address", "phone": "a phone number", "value": "a number", "country": "a country",
-            "website": "a web address"}
+            "website": "a web address", "expected_close_on": "a date between 2000 and 2100"}
 
 
 class _Cells:
@@ -594,6 +594,8 @@ def lead_fields(cells: list[str], plan: Plan) -> Row:
             continue
         if name == "value":
             value = money_text(value)
+        elif name == "expected_close_on":  # as a date custom field reads it: 03/04/2024 by the import's order
+            value = import_cells.date_text(value, plan.date_order)
         elif name.startswith(CUSTOM_TARGET):
             custom = plan.custom.get(name.removeprefix(CUSTOM_TARGET))
             if custom is None:  # deleted since the import started

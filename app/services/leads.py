@@ -1,7 +1,8 @@
 """Leads: creating, editing, claiming, assigning and moving them (timeline.record writes down each change)."""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 import phonenumbers
@@ -35,8 +36,11 @@ FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
     "company": "Company", "job_title": "Job title", "source": "Source", "value": "Deal value",
     "country": "Country", "region": "Region", "street": "Street", "city": "City", "postal_code": "Postal code",
-    "website": "Website", "description": "Description",
+    "website": "Website", "description": "Description", "expected_close_on": "Expected close date",
 }
+# The days an expected close date may fall on: a forecast month, not a typo's year 20265 or 1926.
+CLOSE_DATE_MIN, CLOSE_DATE_MAX = date(2000, 1, 1), date(2100, 12, 31)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class LeadNotFound(NotFound):
@@ -147,6 +151,29 @@ def normalize_website(raw: str | None) -> str | None:
     return address
 
 
+def normalize_close_date(raw) -> date | None:
+    """An expected close date: a date, or its text as YYYY-MM-DD (what a date input sends); None if
+    empty. Raises ServiceError naming expected_close_on if it is not one, or not in 2000-2100."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, datetime):
+        raw = raw.date()
+    if isinstance(raw, date):
+        day = raw
+    else:
+        text = str(raw).strip()
+        try:
+            day = date.fromisoformat(text) if _ISO_DAY.fullmatch(text) else None
+        except ValueError:  # 2026-02-30
+            day = None
+        if day is None:
+            raise ServiceError("Enter the expected close date as a day, YYYY-MM-DD, e.g. 2026-12-31.",
+                               field="expected_close_on")
+    if not CLOSE_DATE_MIN <= day <= CLOSE_DATE_MAX:
+        raise ServiceError("Pick an expected close date between 2000 and 2100.", field="expected_close_on")
+    return day
+
+
 def phone_region(country: str | None, region: str | None = None) -> str | None:
     """The country a phone number without +code is read in: the lead's, if it names one, else `region`."""
     try:
@@ -171,6 +198,8 @@ def clean_field(name: str, raw, region: str | None = None):
         return normalize_country(raw)
     if name == "website":
         return normalize_website(raw)
+    if name == "expected_close_on":
+        return normalize_close_date(raw)
     text = (raw or "").strip()  # line breaks inside are kept as given (a description, a street)
     limit = max_length(name)
     if len(text) > limit:
@@ -237,8 +266,11 @@ def top_position(stage_id: int) -> int:
 
 
 def json_value(value):
-    """A field's value as a timeline entry stores it (JSON): a Decimal as text, anything else as is."""
-    return str(value) if isinstance(value, Decimal) else value
+    """A field's value as a timeline entry stores it (JSON): a Decimal as text, a day as YYYY-MM-DD,
+    anything else as is."""
+    if isinstance(value, Decimal):
+        return str(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def first_stage(stage_id: int | None) -> Stage:

@@ -371,11 +371,12 @@ def test_each_key_has_its_own_rate_limit(make_app):
 
 
 def test_reading_one_lead_returns_every_documented_field(api, make_lead, stages):
-    lead = make_lead(first_name="Ada", email="ada@example.com", value="10.5")
+    lead = make_lead(first_name="Ada", email="ada@example.com", value="10.5", expected_close_on="2031-02-28")
     body = api.get(f"/leads/{lead.id}").get_json()
+    assert body["expected_close_on"] == "2031-02-28"
     assert set(body) == {"id", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value",
-                         "country", "region", "street", "city", "postal_code", "website", "description", "stage_id", "owner_id", "utm_source", "utm_medium", "utm_campaign",
-                         "tags", "created_at", "updated_at", "score", "score_band", "score_reasons", "custom_fields",
+                         "country", "region", "street", "city", "postal_code", "website", "description", "expected_close_on", "stage_id", "owner_id", "utm_source",
+                         "utm_medium", "utm_campaign", "tags", "created_at", "updated_at", "score", "score_band", "score_reasons", "custom_fields",
                          "closed_on", "lost_reason", "lost_note"}
     assert (body["id"], body["first_name"], body["value"], body["stage_id"]) == (lead.id, "Ada", 10.5, stages["New"].id)
     assert (body["score"], body["score_band"], body["score_reasons"]) == (0, "Cold", [])

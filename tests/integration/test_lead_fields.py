@@ -1,11 +1,13 @@
 """A lead's street, city, postal code, website and description, and a business with no person as a
 lead (issue 15 §1), through every way in and out: the lead form and page, the API and its document,
 CSV import (German headers, a multi-line cell, a bad website noted not fatal) and export, quick add,
-and the pool's search."""
+and the pool's search; and the expected close date the forecast reads, the same way."""
 from __future__ import annotations
 
 import html
+import json
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -255,3 +257,129 @@ def test_a_business_named_the_same_way_twice_is_one_lead_whatever_its_letters(st
     first = capture_lead({"company": company}, via="API")
     again = capture_lead({"company": company}, via="API")
     assert (first.created, again.created, again.lead.id) == (True, False, first.lead.id)
+
+
+# --- the expected close date (the forecast's month) -------------------------------------------------
+
+
+def closing_dates() -> list[tuple[str, date | None]]:
+    return [(lead.first_name or lead.company, lead.expected_close_on) for lead in leads_of()]
+
+
+def test_the_lead_form_sets_shows_and_clears_the_expected_close_date_with_its_timeline(as_member, make_lead):
+    lead = make_lead(first_name="Ada", email="ada@example.com")
+    edit = html.unescape(as_member.get(f"/leads/{lead.id}/edit").get_data(as_text=True))
+    assert re.search(r'<label for="expected_close_on">Expected close date</label>', edit)
+    assert re.search(r'<input[^>]*type="date"[^>]*name="expected_close_on"|<input[^>]*name="expected_close_on"[^>]*type="date"', edit)
+    assert 'id="expected_close_on-hint"' in edit and "forecast" in edit
+    form = {"first_name": "Ada", "last_name": "Lead", "email": "ada@example.com"}
+    response = as_member.post(f"/leads/{lead.id}/edit", {**form, "expected_close_on": "2031-03-15",
+                                                          "version": str(lead.version)})
+    assert response.status_code == 302
+    [saved] = leads_of(email="ada@example.com")
+    assert saved.expected_close_on == date(2031, 3, 15)
+    page = html.unescape(as_member.get(f"/leads/{lead.id}").get_data(as_text=True))
+    assert '<dt>Expected close date</dt><dd class="lead-expected-close">15 Mar 2031</dd>' in page
+    assert re.search(r"Expected close date: <del>empty</del> → <ins>15 Mar 2031</ins>", page)
+    edit = as_member.get(f"/leads/{lead.id}/edit").get_data(as_text=True)
+    assert re.search(r'name="expected_close_on"[^>]*value="2031-03-15"|value="2031-03-15"[^>]*name="expected_close_on"', edit)
+    response = as_member.post(f"/leads/{lead.id}/edit", {**form, "expected_close_on": "", "version": str(saved.version)})
+    assert response.status_code == 302
+    [cleared] = leads_of(email="ada@example.com")
+    assert cleared.expected_close_on is None
+    entries = db.session.scalars(select(TimelineEntry.data).where(TimelineEntry.lead_id == lead.id,
+                                                                  TimelineEntry.kind == "updated")
+                                 .order_by(TimelineEntry.id)).all()
+    assert [e["changes"] for e in entries] == [{"expected_close_on": [None, "2031-03-15"]},
+                                               {"expected_close_on": ["2031-03-15", None]}]
+    page = html.unescape(as_member.get(f"/leads/{lead.id}").get_data(as_text=True))
+    assert 'class="lead-expected-close"' not in page
+    assert re.search(r"Expected close date: <del>15 Mar 2031</del> → <ins>empty</ins>", page)
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("next spring", "Enter the expected close date as a day, YYYY-MM-DD"),
+    ("2026-02-30", "Enter the expected close date as a day, YYYY-MM-DD"),
+    ("15/03/2031", "Enter the expected close date as a day, YYYY-MM-DD"),
+    ("1999-12-31", "Pick an expected close date between 2000 and 2100."),
+    ("2101-01-01", "Pick an expected close date between 2000 and 2100."),
+    ("20261-01-01", "Enter the expected close date as a day, YYYY-MM-DD"),
+])
+def test_a_bad_expected_close_date_is_refused_beside_the_field_and_nothing_is_saved(as_member, make_lead,
+                                                                                     typed, message):
+    lead = make_lead(first_name="Ada", email="ada@example.com", expected_close_on="2030-01-31", city="Bonn")
+    response = as_member.post(f"/leads/{lead.id}/edit", {
+        "first_name": "Ada", "last_name": "Lead", "email": "ada@example.com", "city": "Köln",
+        "expected_close_on": typed, "version": str(lead.version)}, htmx=True)
+    body = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422 and "<html" not in body
+    assert re.search(r'id="expected_close_on-error">' + re.escape(message), body)
+    assert re.search(r'name="expected_close_on"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="expected_close_on"', body)
+    [kept] = leads_of(email="ada@example.com")
+    assert (kept.expected_close_on, kept.city, kept.version) == (date(2030, 1, 31), "Bonn", lead.version)
+
+
+def test_the_api_reads_and_writes_the_expected_close_date_and_refuses_a_bad_one_by_name(api):
+    created = api.post("/leads", {"company": "Acme", "expected_close_on": "2031-06-30"})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["expected_close_on"] == "2031-06-30"
+    assert leads_of()[0].expected_close_on == date(2031, 6, 30)
+    assert api.get(f"/leads/{body['id']}").get_json()["expected_close_on"] == "2031-06-30"
+    patched = api.patch(f"/leads/{body['id']}", {"expected_close_on": "2031-07-01"})
+    assert patched.status_code == 200 and patched.get_json()["expected_close_on"] == "2031-07-01"
+    [entry] = db.session.scalars(select(TimelineEntry.data).where(TimelineEntry.kind == "updated")).all()
+    assert entry["changes"] == {"expected_close_on": ["2031-06-30", "2031-07-01"]}
+    for bad in ("2031-13-01", "1999-12-31", "2031-07-01T00:00:00", "", 20310701, "1 July 2031"):
+        refused = api.patch(f"/leads/{body['id']}", {"expected_close_on": bad})
+        assert refused.status_code == 422, (bad, refused.get_json())
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        assert [e["field"] for e in refused.get_json()["errors"]] == ["expected_close_on"], bad
+    assert leads_of()[0].expected_close_on == date(2031, 7, 1)
+    cleared = api.patch(f"/leads/{body['id']}", {"expected_close_on": None})
+    assert cleared.status_code == 200 and cleared.get_json()["expected_close_on"] is None
+    assert leads_of()[0].expected_close_on is None
+    schemas = api.get("/openapi.json").get_json()["components"]["schemas"]
+    assert "expected_close_on" in schemas["Lead"]["required"]
+    for name in ("LeadCreate", "LeadUpdate"):
+        assert '"format": "date"' in json.dumps(schemas[name]["properties"]["expected_close_on"])
+
+
+def test_an_import_maps_close_date_headers_reads_dates_as_files_write_them_and_notes_a_bad_one(stages):
+    data = csv_bytes([["Company", "Close Date"], ["Acme", "15/03/2031"], ["Initech", "March 3, 2031"],
+                      ["Globex", "someday"], ["Umbrella", "1999-12-31"], ["Hooli", "2031-04-30"]])
+    imp = queued(data, date_order="dmy")
+    assert imp.mapping == {"0": "company", "1": "expected_close_on"}
+    imp = run_import(imp.id)
+    assert (imp.created_count, imp.rejected_count) == (5, 0)
+    assert closing_dates() == [("Acme", date(2031, 3, 15)), ("Initech", date(2031, 3, 3)), ("Globex", None),
+                               ("Umbrella", None), ("Hooli", date(2031, 4, 30))]
+    [globex] = leads_of(company="Globex")
+    assert notes_of(globex) == ["Close Date “someday” could not be read as a date between 2000 and 2100; "
+                                "kept on the lead's timeline"]
+
+
+def test_a_strict_import_refuses_a_bad_close_date_and_undo_puts_an_updated_date_back(stages, admin, make_lead):
+    from app.services import import_ledger
+    make_lead(first_name="Ada", email="ada@example.com", expected_close_on="2030-01-31")
+    data = csv_bytes([["Email", "Expected Close Date"], ["ada@example.com", "2031-05-31"],
+                      ["bob@example.com", "31.02.2031"]])
+    imp = run_import(queued(data, strict=True, duplicates="update").id)
+    assert (imp.updated_count, imp.rejected_count) == (1, 1)
+    reason = db.session.scalar(select(ImportRow.reason).where(ImportRow.outcome == "rejected"))
+    assert reason.startswith("Expected Close Date: Enter the expected close date as a day")
+    assert [lead.expected_close_on for lead in leads_of()] == [date(2031, 5, 31)]
+    import_ledger.undo_import(imp.id, admin.id)
+    assert [lead.expected_close_on for lead in leads_of()] == [date(2030, 1, 31)]
+
+
+def test_the_export_and_personal_data_carry_the_expected_close_date_and_it_reads_back_in(as_member, make_lead):
+    from app.services import personal_data
+    lead = make_lead(first_name="Ada", email="ada@example.com", expected_close_on="2031-09-01")
+    make_lead(first_name="Bob", email="bob@example.com")
+    rows = read_csv(as_member.get("/leads/export.csv"))
+    header = rows[0]
+    assert sorted(row[header.index("Expected close date")] for row in rows[1:]) == ["", "2031-09-01"]
+    assert personal_data.collect(lead.id)["lead"]["expected_close_on"] == "2031-09-01"
+    imp = queued(csv_bytes(rows).replace(b"ada@example.com", b"ada2@example.com"))
+    assert imp.mapping[str(header.index("Expected close date"))] == "expected_close_on"

@@ -435,3 +435,28 @@ def test_the_compare_page_names_countries_as_the_lead_page_does(as_member, make_
     b = make_lead(first_name="Kim", last_name="Berg", email="kim.berg@mail.example", country="DE")
     page = as_member.get(f"/leads/merge?a={a.id}&b={b.id}").get_data(as_text=True)
     assert "Germany <span class=\"sub\">(the same on both)</span>" in page
+
+
+def test_a_merge_offers_keeps_names_and_undoes_the_expected_close_date(as_member, make_lead, member):
+    from datetime import date
+    older = make_lead(first_name="Jon", last_name="Smith", company="Acme Inc")
+    newer = make_lead(first_name="John", last_name="Smith", company="ACME", expected_close_on="2031-06-30")
+    third = make_lead(first_name="Jo", last_name="Smith", company="Acme", expected_close_on="2031-01-15")
+    page = as_member.get(f"/leads/merge?a={older.id}&b={newer.id}").get_data(as_text=True)
+    checked = dict(re.findall(r'name="keep_(\w+)" value="(\w+)"[^>]*\s+checked', page))
+    assert checked["expected_close_on"] == "loser"  # the older lead has none: the other's fills it
+    assert "Expected close date" in page and "2031-06-30" in page
+    merge_service.merge_leads(older.id, newer.id, {"expected_close_on": "loser"}, member.id)
+    assert columns(Ref(older.id, 0))["expected_close_on"] == date(2031, 6, 30)
+    assert db.session.scalars(select(LeadMerge)).one().loser_snapshot["expected_close_on"] == "2031-06-30"
+    # Keeping its own date, the survivor names the other's on the "merged" entry, shown as a day.
+    second = merge_service.merge_leads(older.id, third.id, {}, member.id)
+    assert columns(Ref(older.id, 0))["expected_close_on"] == date(2031, 6, 30)
+    assert ["Expected close date", "2031-01-15"] in entries(older.id)[-1][1]["not_kept"]
+    lead_page = as_member.get(f"/leads/{older.id}").get_data(as_text=True)
+    assert "Expected close date <q>15 Jan 2031</q>" in lead_page
+    merge_service.undo_merge(second.id, member.id)
+    assert columns(Ref(third.id, 0))["expected_close_on"] == date(2031, 1, 15)
+    merge_service.undo_merge(db.session.scalars(select(LeadMerge).order_by(LeadMerge.id)).first().id, member.id)
+    assert columns(Ref(older.id, 0))["expected_close_on"] is None
+    assert columns(Ref(newer.id, 0))["expected_close_on"] == date(2031, 6, 30)

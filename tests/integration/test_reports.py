@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Activity, Appointment, Lead, Note, Sequence, SequenceEnrolment, Stage, Task
@@ -252,3 +252,29 @@ def test_the_other_reports_open_on_their_own_range_unless_the_url_chose_one(worl
     links = dict(re.findall(r'<a href="/reports/([a-z-]+)(\?[^"]*)?"', page))
     assert "start=2026-11-01" in html.unescape(links["conversion-source"]) and "source=web" in links["conversion-source"]
     assert "start=" not in links["forecast"] and "source=web" in links["forecast"]
+
+
+def test_expected_close_dates_set_on_the_lead_form_and_the_api_put_open_leads_in_the_forecast(
+        app, stages, member, as_member, make_lead):
+    """Nothing set the column before it was a lead field: the forecast had only its "No close date" row."""
+    from app.services import leads as lead_service
+    db.session.execute(update(Stage).where(Stage.id == stages["Qualified"].id).values(probability=50))
+    db.session.execute(update(Stage).where(Stage.id == stages["Contacted"].id).values(probability=20))
+    db.session.commit()
+    ada = make_lead(first_name="Ada", stage="Qualified", value="1000", owner=member)
+    bob = make_lead(first_name="Bob", stage="Contacted", value="400", owner=member)
+    make_lead(first_name="Cy", stage="New", value="50", owner=member)
+    span = Filters(date(2031, 1, 1), date(2031, 12, 31))
+    assert reports.forecast(span) == [{"month": None, "leads": 3, "value": Decimal("1450.00"),
+                                       "weighted": Decimal("580.00")}]
+    response = as_member.post(f"/leads/{ada.id}/edit", {"first_name": "Ada", "last_name": "Lead", "value": "1000",
+                                                        "expected_close_on": "2031-03-10", "version": str(ada.version)})
+    assert response.status_code == 302
+    lead_service.update_lead(bob.id, {"expected_close_on": "2031-05-31"}, member.id)
+    assert reports.forecast(span) == [
+        {"month": "2031-03", "leads": 1, "value": Decimal("1000.00"), "weighted": Decimal("500.00")},
+        {"month": "2031-05", "leads": 1, "value": Decimal("400.00"), "weighted": Decimal("80.00")},
+        {"month": None, "leads": 1, "value": Decimal("50.00"), "weighted": Decimal("0.00")}]
+    stored = dict(db.session.execute(select(Lead.id, Lead.expected_close_on)
+                                     .where(Lead.expected_close_on.is_not(None))).all())
+    assert stored == {ada.id: date(2031, 3, 10), bob.id: date(2031, 5, 31)}

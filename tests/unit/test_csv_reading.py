@@ -145,12 +145,18 @@ def test_binary_message_tells_what_to_do():
      ["first_name", "last_name", "email", "utm_source", "value", "job_title"]),
     ("Leadboard", ["ID", "First name", "Last name", "Email", "Phone", "Company", "Job title", "Source",
                    "Deal value", "Stage", "Owner", "UTM source", "UTM medium", "UTM campaign", "Country", "Region",
-                   "Street", "City", "Postal code", "Website", "Description",
+                   "Street", "City", "Postal code", "Website", "Description", "Expected close date",
                    "Closed on", "Lost reason", "Lost note", "Created (UTC)", "Tags"],
      ["ignore", "first_name", "last_name", "email", "phone", "company", "job_title", "source", "value", "ignore",
       "ignore", "utm_source", "utm_medium", "utm_campaign", "country", "region",
-      "street", "city", "postal_code", "website", "description", "ignore", "ignore", "ignore",
+      "street", "city", "postal_code", "website", "description", "expected_close_on", "ignore", "ignore", "ignore",
       "ignore", "tags"]),
+    ("HubSpot deals", ["Deal Name", "Amount", "Close Date", "Deal Stage"],
+     ["ignore", "value", "expected_close_on", "ignore"]),
+    ("Pipedrive deals", ["Person - Name", "Deal - Value", "Deal - Expected close date", "Deal - Won time"],
+     ["full_name", "value", "expected_close_on", "ignore"]),
+    ("close date spellings", ["Email", "Closing date", "Expected Close Date", "expected_close_on"],
+     ["email", "expected_close_on", "ignore", "ignore"]),
     ("Salesforce address", ["Company", "Billing Street", "Billing City", "Billing Zip/Postal Code", "Website",
                             "Description"],
      ["company", "street", "city", "postal_code", "website", "description"]),
@@ -179,6 +185,9 @@ def test_each_field_goes_to_its_first_column_only():
 def test_headers_are_compared_whatever_their_case_spacing_and_punctuation():
     assert guess_field("  EMAIL-ADDRESS ") == guess_field("\ufeffEmail Address") == "email"
     assert guess_field("Annual Revenue") == "ignore"  # a company's revenue is not a deal value
+    assert guess_field("Expected Close Date") == guess_field("expected_close_on") == "expected_close_on"
+    assert guess_field("Fecha de cierre") == guess_field("Abschlussdatum") == "expected_close_on"
+    assert guess_field("Closed on") == "ignore"  # the day it closed (our export) is not the day expected
 
 
 # --- rows to lead fields ---------------------------------------------------------------------------------

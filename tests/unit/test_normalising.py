@@ -1,3 +1,4 @@
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from app.filters import age, money
 from app.services import ServiceError
 from app.services.auth import WeakPassword, check_password_strength, hasher
-from app.services.leads import clean_fields, normalize_email, normalize_phone, normalize_value
+from app.services.leads import clean_fields, json_value, normalize_email, normalize_phone, normalize_value
 
 
 def test_emails_are_trimmed_and_lowercased():
@@ -65,6 +66,28 @@ def test_a_website_that_is_not_a_web_address_is_refused_naming_the_field(typed):
     with pytest.raises(ServiceError) as err:
         clean_fields({"website": typed})
     assert err.value.field == "website" and "web address" in err.value.message
+
+
+@pytest.mark.parametrize("typed, kept", [
+    (" 2031-03-15 ", date(2031, 3, 15)), (date(2031, 3, 15), date(2031, 3, 15)),
+    (datetime(2031, 3, 15, 9, 30), date(2031, 3, 15)), ("2000-01-01", date(2000, 1, 1)),
+    ("2100-12-31", date(2100, 12, 31)), ("", None), (None, None)])
+def test_an_expected_close_date_is_kept_as_a_day(typed, kept):
+    assert clean_fields({"expected_close_on": typed})["expected_close_on"] == kept
+
+
+@pytest.mark.parametrize("typed, words", [
+    ("2031-02-29", "YYYY-MM-DD"), ("15/03/2031", "YYYY-MM-DD"), ("20310315", "YYYY-MM-DD"), ("soon", "YYYY-MM-DD"),
+    ("2031-03-15T10:00", "YYYY-MM-DD"), ("1999-12-31", "between 2000 and 2100"),
+    ("2101-01-01", "between 2000 and 2100"), (date(1970, 1, 1), "between 2000 and 2100")])
+def test_a_bad_expected_close_date_is_refused_naming_the_field(typed, words):
+    with pytest.raises(ServiceError) as err:
+        clean_fields({"expected_close_on": typed})
+    assert err.value.field == "expected_close_on" and words in err.value.message
+
+
+def test_a_timeline_entry_keeps_a_day_as_iso_text():
+    assert json_value(date(2031, 3, 15)) == "2031-03-15" and json_value(Decimal("2.50")) == "2.50"
 
 
 def test_a_description_keeps_its_line_breaks_as_given():
