@@ -14,7 +14,7 @@ from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, EnrolForm
 from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
-from app.services import tasks as task_service, whole_number
+from app.services import tasks as task_service, trash, whole_number
 from app.services import sequences as sequence_service, sla, touches
 from app.services.stages import pipeline
 from app.services.sequences import country_zones
@@ -54,7 +54,6 @@ def page_context(lead, **extra) -> dict:
 
 def privacy_context() -> dict:
     """Who may delete the lead (services/trash.may_delete), export and erase the person's data (admins)."""
-    from app.services import trash
     return {"can_delete": trash.may_delete(current_user), "can_erase": bool(current_user.is_admin),
             "trash_days": trash.KEEP_DAYS}
 
