@@ -134,12 +134,8 @@ def merge_post():
 def undo_merge(merge_id: int):
     permissions.require(current_user, "merge")
     found = db.session.get(LeadMerge, merge_id) if 0 < merge_id < 2**31 else None
-    if found is not None:  # both leads must be ones this person may see (the loser as it was merged)
-        permissions.require_visible(current_user, [found.survivor_id])
-        loser_owner = (found.loser_snapshot or {}).get("owner_id")
-        if loser_owner is not None and loser_owner != current_user.id:
-            if permissions.visible_to(current_user) is not None:
-                permissions.require(current_user, "see_all_leads")
+    if found is not None:
+        permissions.require_merge_visible(current_user, found)
     merge = merge_service.undo_merge(merge_id, current_user.id)
     flash(f"Merge undone: {merge_service.loser_name(merge)} is its own lead again, and everything that "
           "happened here since the merge is kept.", "success")

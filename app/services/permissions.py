@@ -164,6 +164,15 @@ def require_visible_lead(who: Who | None, lead_id: int) -> None:
         require(who, "see_all_leads")
 
 
+def require_merge_visible(who: Who | None, merge) -> None:
+    """Undoing a merge changes both leads: the survivor, and the loser as it was when merged (its
+    owner in the snapshot) must both be ones `who` may see; Forbidden otherwise."""
+    require_visible(who, [merge.survivor_id])
+    loser_owner = (merge.loser_snapshot or {}).get("owner_id")
+    if visible_to(who) is not None and not _theirs_or_pool(who, loser_owner):
+        require(who, "see_all_leads")
+
+
 def require_reassign(who: Who | None, lead_ids: Iterable[int], new_owner_id: int | None) -> None:
     """Changing the owner of leads: each one someone else owns needs "reassign" (one query). Giving
     away one's own lead, or handing out one from the pool, is always allowed. Raises Forbidden."""
