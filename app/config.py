@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     WEBHOOK_RETRY_DELAYS: Annotated[list[Annotated[int, Field(ge=0)]], NoDecode] = Field(
         [30, 120, 600, 1800, 3600, 14400, 57600],
         description="whole seconds separated by commas, such as 30,120,600,1800,3600,14400,57600")
+    REPORT_CACHE_SECONDS: int = Field(120, ge=0, le=3600,
+                                      description="a whole number of seconds from 0 to 3600, such as 120 (0: never keep)")
     EMAIL_LEASE_SECONDS: int = Field(120, gt=0, description="a whole number of seconds above 0, such as 120")
     EMAIL_BATCH_SIZE: int = Field(100, gt=0, le=1000, description="a whole number from 1 to 1000, such as 100")
     SWEEP_INTERVAL: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
@@ -253,6 +255,7 @@ def load(overrides: dict | None = None) -> dict:
         # (connect, send, answer); seconds before each retry of a failed attempt (8 attempts, ~21 hours).
         "WEBHOOK_ALLOW_HTTP": env == "development",
         "WEBHOOK_TIMEOUT": s.WEBHOOK_TIMEOUT,
+        "REPORT_CACHE_SECONDS": s.REPORT_CACHE_SECONDS,
         "WEBHOOK_RETRY_DELAYS": s.WEBHOOK_RETRY_DELAYS,
         "PAGE_SIZE": 50,
         # The bell in the layout asks for the unread count this often while its tab is visible.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -30,15 +29,11 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.timing import sign_in, time_requests  # noqa: E402
+
 PASSWORD = "bench password that is long enough"
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 AIM = 10.0  # issue 16: a report's p95 within 10x the trivial endpoint's
 PROBABILITIES = {"New": 10, "Contacted": 20, "Qualified": 40, "Appointment set": 60}
-
-
-def _percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def build(url: str, leads: int, timeline: int) -> None:
@@ -122,50 +117,67 @@ def build(url: str, leads: int, timeline: int) -> None:
         db.engine.dispose()
 
 
-def run(url: str, repeat: int) -> list[tuple]:
+def run(url: str, repeat: int, redis_url: str) -> list[tuple]:
+    """Each report twice: computed on every request (REPORT_CACHE_SECONDS=0, a first look), and kept
+    (in Redis, as a second look within REPORT_CACHE_SECONDS reads it). Both columns' ratios are to
+    /healthz of the app without Redis (a SELECT 1 alone; with Redis it pings Redis too)."""
+    from redis import Redis, RedisError
+
     from app import create_app
     from app.extensions import db
     from app.reports.routes import REPORTS
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "LEADBOARD_ENV": "testing",
-                      "INSTANCE_PATH": tempfile.mkdtemp(), "RATELIMIT_ENABLED": False})
-    with app.app_context():
+    from app.services import report_cache
+    try:
+        Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+    except RedisError:
+        print(f"Redis does not answer at {redis_url}: timing computed figures only")
+        redis_url = ""
+    apps = {mode: create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "LEADBOARD_ENV": "testing",
+                              "INSTANCE_PATH": tempfile.mkdtemp(), "RATELIMIT_ENABLED": False,
+                              "REDIS_URL": redis_url if mode == "kept" else "",
+                              "REPORT_CACHE_SECONDS": 600 if mode == "kept" else 0})
+            for mode in (("computed", "kept") if redis_url else ("computed",))}
+    with apps["computed"].app_context():
         counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}"))
                   for t in ("leads", "timeline_entries", "activities", "tasks", "sequence_enrolments")}
         member = db.session.scalar(text("SELECT id FROM users WHERE role = 'member' ORDER BY id LIMIT 1"))
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        response = client.post("/login", data={"email": "bench@example.com", "password": PASSWORD,
-                                               "csrf_token": TOKEN.search(page).group(1)})
-        assert response.status_code == 302, response.status_code
-        timed = [("trivial", "reference: GET /healthz (SELECT 1)", "/healthz"),
-                 ("floor", "reference: signed-in floor, /leads/0 (404)", "/leads/0")]
-        timed += [(slug, f"report: {r.title}", f"/reports/{slug}") for slug, r in REPORTS.items()]
-        timed += [("f-owner", "report: Funnel, one owner", f"/reports/funnel?owner={member}"),
-                  ("f-source", "report: Speed to lead by member, one source", "/reports/speed-member?source=Referral"),
-                  ("a-owner", "report: Team activity, one member", f"/reports/activity?owner={member}"),
-                  ("csv", "CSV: Conversion by campaign", "/reports/conversion-campaign/csv")]
-        results = []
-        for key, label, path in timed:
-            expect = 404 if key == "floor" else 200
-            for _ in range(3):
-                client.get(path)
-            samples = []
-            for _ in range(repeat):
-                started = time.perf_counter()
-                response = client.get(path)
-                samples.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == expect, (path, response.status_code)
-            results.append((key, label, _percentile(samples, 50), _percentile(samples, 95)))
-        trivial = results[0][3]
-        print(f"\n{db.engine.dialect.name}: {counts['leads']:,} leads, {counts['timeline_entries']:,} timeline entries, "
-              f"{counts['activities']:,} activities, {counts['tasks']:,} tasks, {counts['sequence_enrolments']:,} "
-              f"enrolments; {repeat} requests each, in-process\n")
-        print(f"{'request':<52} {'p50 ms':>8} {'p95 ms':>8} {'x trivial':>10}")
-        for key, label, p50, p95 in results:
-            ratio = p95 / trivial
-            flag = "" if key in ("trivial", "floor") or ratio <= AIM else f"  over {AIM:.0f}x"
-            print(f"{label[:52]:<52} {p50:8.1f} {p95:8.1f} {ratio:10.1f}{flag}")
-        return results
+        dialect = db.engine.dialect.name
+    if redis_url:
+        connection = Redis.from_url(redis_url)
+        for key in connection.scan_iter(report_cache.PREFIX + "*"):
+            connection.delete(key)
+    timed = [("trivial", "reference: GET /healthz (SELECT 1)", "/healthz"),
+             ("floor", "reference: signed-in floor, /leads/0 (404)", "/leads/0")]
+    timed += [(slug, f"report: {r.title}", f"/reports/{slug}") for slug, r in REPORTS.items()]
+    timed += [("f-owner", "report: Funnel, one owner", f"/reports/funnel?owner={member}"),
+              ("f-source", "report: Speed to lead by member, one source", "/reports/speed-member?source=Referral"),
+              ("a-owner", "report: Team activity, one member", f"/reports/activity?owner={member}"),
+              ("csv", "CSV: Conversion by campaign", "/reports/conversion-campaign/csv")]
+    results: dict[str, dict] = {}
+    for mode, app in apps.items():
+        with app.app_context():
+            client = app.test_client()
+            sign_in(client, "bench@example.com", PASSWORD)
+            for key, label, path in timed:
+                p50, p95, _ = time_requests(client, path, repeat, 404 if key == "floor" else 200)
+                results.setdefault(key, {"label": label})[mode] = (p50, p95)
+            db.engine.dispose()
+    print(f"\n{dialect}: {counts['leads']:,} leads, {counts['timeline_entries']:,} timeline entries, "
+          f"{counts['activities']:,} activities, {counts['tasks']:,} tasks, {counts['sequence_enrolments']:,} "
+          f"enrolments; {repeat} requests each, in-process\n")
+    print(f"{'request':<48} {'computed p50/p95 ms':>20} {'x':>6}   {'kept p50/p95 ms':>16} {'x':>6}")
+    rows = []
+    for key, result in results.items():
+        line = f"{result['label'][:48]:<48}"
+        for mode in apps:
+            p50, p95 = result[mode]
+            ratio = p95 / results["trivial"]["computed"][1]  # /healthz without Redis: SELECT 1 alone
+            flag = "*" if key not in ("trivial", "floor") and ratio > AIM else " "
+            line += f" {p50:9.1f} /{p95:8.1f} {ratio:6.1f}{flag}  "
+        print(line)
+        rows.append((key, result))
+    print(f"\n* over the aim of {AIM:.0f}x the trivial endpoint's p95")
+    return rows
 
 
 def main() -> None:
@@ -177,6 +189,8 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get(
         "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_reports"))
     parser.add_argument("--sqlite-file", default="")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+                        help="where kept figures live for the second timing (its report keys are cleared)")
     parser.add_argument("--reuse", action="store_true", help="time the database an earlier run left")
     args = parser.parse_args()
     if args.db == "postgresql":
@@ -191,7 +205,7 @@ def main() -> None:
         url = f"sqlite:///{path}"
     if not args.reuse:
         build(url, args.leads, args.timeline)
-    run(url, args.repeat)
+    run(url, args.repeat, args.redis_url)
 
 
 if __name__ == "__main__":

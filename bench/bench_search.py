@@ -29,19 +29,15 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.timing import sign_in, time_requests  # noqa: E402
+
 PASSWORD = "bench password that is long enough"
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # 400 words: a note is six of them, so a word is in ~1.5% of notes and, at ten notes a lead, in
 # ~14% of leads; "rare" words are in one note of the whole run.
 VOCABULARY = [f"{a}{b}" for a in ("bal", "cor", "den", "fal", "gor", "hel", "jun", "kas", "lum", "mor",
                                    "nel", "pov", "ras", "sul", "tor", "vex", "wil", "yar", "zen", "qua")
               for b in ("ant", "bel", "cio", "dor", "eno", "fix", "gan", "hio", "ira", "jol",
                         "kin", "lor", "mar", "nix", "opa", "pet", "rus", "sim", "tal", "uno")]
-
-
-def _percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def build(url: str, leads: int, notes: int, reuse: bool) -> None:
@@ -133,10 +129,7 @@ def run(url: str, repeat: int, explain: bool) -> None:
             ("punctuation only", "%_'\""),
         ]
         client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        response = client.post("/login", data={"email": "bench@example.com", "password": PASSWORD,
-                                               "csrf_token": TOKEN.search(page).group(1)})
-        assert response.status_code == 302, response.status_code
+        sign_in(client, "bench@example.com", PASSWORD)
         # The next page of the common-word search: a keyset page deep in the results.
         first = client.get(f"/search?q={VOCABULARY[5]}").get_data(as_text=True)
         more = re.search(r'href="(/search\?q=[^"]+after=\d+)"', first)
@@ -153,17 +146,10 @@ def run(url: str, repeat: int, explain: bool) -> None:
                   ("p3", "pool: prefix, two letters", "/leads?q=ma", 200)]
         results = {}
         for key, label, url_, status in timed:
-            for _ in range(3):
-                client.get(url_)
-            samples = []
-            for _ in range(repeat):
-                started = time.perf_counter()
-                response = client.get(url_)
-                samples.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == status, (url_, response.status_code)
+            p50, p95, response = time_requests(client, url_, repeat, status)
             body = response.get_data(as_text=True)
             found = body.count('<li>\n      <a href="/leads/') or body.count('id="lead-row-')
-            results[key] = (label, _percentile(samples, 50), _percentile(samples, 95), found)
+            results[key] = (label, p50, p95, found)
         trivial, floor = results["trivial"][2], results["floor"][2]
         print(f"\n{db.engine.dialect.name}: {counts[0]:,} leads, {counts[1]:,} notes; {repeat} requests each, in-process\n")
         print(f"{'request':<62} {'p50 ms':>8} {'p95 ms':>8} {'/trivial':>9} {'/floor':>7} {'shown':>6}")
