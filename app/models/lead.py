@@ -36,9 +36,9 @@ class Lead(db.Model):
         Index("ix_leads_stage_entered", "stage_id", "stage_entered_at"),
         Index("ix_leads_reports", "created_at", "stage_id", "owner_id", "source", "value", "stage_entered_at",
               "first_response_seconds", "first_response_by_id", "first_response_at", "sla_due_at", "closed_on",
-              "capture_form_id", "utm_campaign"),
+              "capture_form_id", "utm_campaign", "deleted_at"),  # reports leave out the trash: covered too
         # The forecast: open leads by expected close day (or none), with what it sums, read alone.
-        Index("ix_leads_forecast", "expected_close_on", "stage_id", "owner_id", "source", "value"),
+        Index("ix_leads_forecast", "expected_close_on", "stage_id", "owner_id", "source", "value", "deleted_at"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
         Index("ix_leads_country_created_id", "country", "created_at", "id"),
         # The pool's "no next step" and "overdue" filters and the board card's due time.
