@@ -28,9 +28,7 @@ from app.models.task import KIND_LABELS
 from app.services import tasks as task_service
 from app.services.team_settings import user_timezone
 from app.services.users import team
-from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone
-
-HONEYPOT = "website"  # the capture form's hidden field: a name bots like to fill in
+from app.services.leads import FIELD_LABELS, normalize_email, normalize_phone, normalize_website
 
 # autocomplete token, input type, message when a required one is left empty
 PROMPTS = {
@@ -42,7 +40,12 @@ PROMPTS = {
     "job_title": ("organization-title", StringField, "Enter your job title."),
     "country": ("country-name", StringField, "Enter your country."),
     "region": ("address-level1", StringField, "Enter your state, province or region."),
+    "website": ("url", StringField, "Enter your website."),
+    "description": ("off", TextAreaField, "Tell us what you need."),
 }
+# What a prospect reads where the team's own word would be odd ("Description" of themselves).
+PUBLIC_LABELS = {"description": "Your message"}
+INPUT_KINDS = {"website": {"type": "url", "inputmode": "url"}}
 
 
 def service_check(normalizer):
@@ -128,7 +131,7 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
         if name not in PROMPTS:
             continue
         autocomplete, kind, missing = PROMPTS[name]
-        label = FIELD_LABELS[name] + ("" if spec.get("required") else " (optional)")
+        label = PUBLIC_LABELS.get(name, FIELD_LABELS[name]) + ("" if spec.get("required") else " (optional)")
         limit = max_length(name, typed=True)
         validators = [DataRequired(missing) if spec.get("required") else Optional(),
                       Length(max=limit, message=f"Keep this under {limit} characters.")]
@@ -138,7 +141,10 @@ def entry_form(capture_form: CaptureForm, formdata=None) -> Form:
             validators.append(service_check(normalize_phone))
         elif name == "country":
             validators.append(service_check(normalize_country))
-        setattr(EntryForm, name, kind(label, validators=validators, render_kw={"autocomplete": autocomplete}))
+        elif name == "website":
+            validators.append(service_check(normalize_website))
+        setattr(EntryForm, name, kind(label, validators=validators,
+                                      render_kw={"autocomplete": autocomplete, **INPUT_KINDS.get(name, {})}))
     asked = []
     for custom, required in field_service.form_custom_fields(capture_form):
         setattr(EntryForm, field_service.form_name(custom.key),

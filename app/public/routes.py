@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from wtforms import Form
 
 from app.extensions import limiter
-from app.forms import HONEYPOT, entry_form
+from app.forms import entry_form
 from app.models import CaptureForm
 from app.public import bp
 from app.services import ServiceError
@@ -66,7 +66,7 @@ def _hidden(source) -> dict:
 def _form_page(capture_form: CaptureForm, entry: Form, hidden: dict, token: str | None, status: int = 200,
                **headers):
     body = render_template("public/form.html", capture_form=capture_form, entry=entry, hidden=hidden,
-                           token=token, honeypot=HONEYPOT)
+                           token=token, honeypot=form_service.honeypot(capture_form))
     return _frameable(body, status, capture_form, **headers)
 
 
@@ -107,7 +107,7 @@ def submit_form(slug: str):
         return _message(413, "That was too much to send",
                         "The form could not be sent because it was far larger than any answer needs. "
                         "Go back, shorten what you typed, and send it again.")
-    spam = form_service.spam_reason(capture_form.id, posted.get(HONEYPOT), posted.get(TOKEN))
+    spam = form_service.spam_reason(capture_form.id, posted.get(form_service.honeypot(capture_form)), posted.get(TOKEN))
     if spam and spam != held_service.TOO_FAST:
         form_service.record_spam(capture_form.id)
         current_app.logger.info("Capture form %s: dropped a submission as spam (%s)", capture_form.id, spam)

@@ -27,7 +27,17 @@ from app.services.tags import clean_tags
 
 # The lead fields a prospect may be asked for, in display order. Source and deal value are the
 # team's business, not the prospect's: the form sets the source itself.
-ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "region")
+ASKABLE_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "region", "website",
+                  "description")
+# The hidden field that catches bots: "website", a name they fill in eagerly, unless the form asks
+# people for their website; then "homepage".
+HONEYPOTS = ("website", "homepage")
+
+
+def honeypot(capture_form: CaptureForm) -> str:
+    """The name of this form's hidden trap field (never one of the fields it asks)."""
+    asked = {spec["name"] for spec in capture_form.fields or []}
+    return next(name for name in HONEYPOTS if name not in asked)
 CONTACT_FIELDS = ("email", "phone")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 SLUG_MAX = 80

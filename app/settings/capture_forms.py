@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.forms import HONEYPOT, entry_form
+from app.forms import entry_form
 from app.services import ServiceError, consent, stages as stage_service, whole_number
 from app.services import capture_forms as form_service, custom_fields as field_service, held_submissions as held_service
 from app.services.leads import FIELD_LABELS
@@ -31,6 +31,8 @@ class CaptureFormForm(FlaskForm):
     ask_job_title = SelectField(FIELD_LABELS["job_title"], choices=ASK_CHOICES, default="")
     ask_country = SelectField(FIELD_LABELS["country"], choices=ASK_CHOICES, default="")
     ask_region = SelectField(FIELD_LABELS["region"], choices=ASK_CHOICES, default="")
+    ask_website = SelectField(FIELD_LABELS["website"], choices=ASK_CHOICES, default="")
+    ask_description = SelectField("Message (kept as the lead's description)", choices=ASK_CHOICES, default="")
     default_source = StringField("Source for its leads", default="Web form", validators=[Length(max=100)])
     default_stage_id = SelectField("Stage for new leads", choices=[], validate_choice=False)
     thank_you_message = TextAreaField("Thank-you message", default=form_service.DEFAULT_THANKS,
@@ -109,10 +111,11 @@ def _share(capture_form) -> dict:
     """The hosted address and the two snippets an admin pastes into a website."""
     hosted = _base_url() + url_for("public.form_page", slug=capture_form.slug)
     plain = render_template("settings/_form_snippet.html", capture_form=capture_form, entry=entry_form(capture_form),
-                            action=hosted, honeypot=HONEYPOT).strip()
+                            action=hosted, honeypot=form_service.honeypot(capture_form)).strip()
     iframe = render_template("settings/_form_iframe.html", capture_form=capture_form, src=hosted,
                              height=200 + 100 * len([*(capture_form.fields or []), *(capture_form.custom_fields or [])])).strip()
-    return {"hosted_url": hosted, "iframe_snippet": iframe, "html_snippet": plain}
+    return {"hosted_url": hosted, "iframe_snippet": iframe, "html_snippet": plain,
+            "honeypot": form_service.honeypot(capture_form)}
 
 
 def _editor(template: str, form: CaptureFormForm, capture_form=None, status: int = 200):

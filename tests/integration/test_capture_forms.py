@@ -1,4 +1,5 @@
 """Capture forms: admins define them at /settings/forms; prospects send them to /f/<slug>."""
+import html
 import re
 import threading
 import time
@@ -446,3 +447,49 @@ def test_posts_are_rate_limited_per_address_and_the_typing_is_kept(make_app, sta
                                 environ_base={"REMOTE_ADDR": "203.0.113.9"})
         assert elsewhere.status_code == 303 and len(leads()) == 6
         assert client.get("/f/limited").status_code == 200  # reading the page is not limited
+
+
+# --- a website and a message ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def website_form(app, stages):
+    return form_service.create_form(form_service.FormSettings(
+        name="Quote", slug="quote", fields={"email": "required", "website": "optional", "description": "required"},
+        default_source="Website"))
+
+
+def test_a_form_asks_for_a_website_and_a_message_and_the_lead_keeps_both(prospect, website_form):
+    page = prospect.get("/f/quote").get_data(as_text=True)
+    assert 'name="website" type="url"' in page or ('name="website"' in page and 'type="url"' in page)
+    assert "<textarea" in page and "Your message" in page
+    assert 'name="homepage"' in page  # the trap moved off the field people fill in
+    response = prospect.post("/f/quote", {"rendered": form_service.rendered_token(website_form.id, now=time.time() - 20),
+                                          "homepage": "", "email": "ada@example.com", "website": "example.org",
+                                          "description": "A quote for 40 seats, please.\nBy Friday."})
+    assert response.status_code == 303
+    [lead] = leads()
+    assert (lead.website, lead.description) == ("https://example.org", "A quote for 40 seats, please.\nBy Friday.")
+
+
+def test_a_bad_website_or_a_missing_message_is_refused_beside_the_field(prospect, website_form):
+    response = prospect.post("/f/quote", {"rendered": form_service.rendered_token(website_form.id, now=time.time() - 20),
+                                          "homepage": "", "email": "ada@example.com", "website": "not a site"})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Enter the website as a web address" in text and "Tell us what you need." in text
+    assert leads() == []
+
+
+def test_with_a_website_asked_the_homepage_field_catches_bots(prospect, website_form):
+    bot = prospect.post("/f/quote", {"rendered": form_service.rendered_token(website_form.id, now=time.time() - 20),
+                                     "homepage": "https://cheap-pills.example", "email": "bot@example.com",
+                                     "website": "cheap-pills.example", "description": "buy"})
+    assert bot.status_code == 303 and leads() == []
+    assert reloaded(website_form).spam_count == 1
+
+
+def test_the_editor_offers_website_and_message_and_the_snippet_names_the_trap(as_admin, website_form):
+    page = html.unescape(as_admin.get(f"/settings/forms/{website_form.id}").get_data(as_text=True))
+    assert 'name="ask_website"' in page and 'name="ask_description"' in page
+    assert 'name="homepage"' in page and 'leave the "homepage" field' in page and 'Keep the hidden "homepage"' in page
