@@ -245,7 +245,7 @@ def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> tuple[
         if spec.slug.startswith("speed-"):
             figures["overall"] = service.speed_overall(f)
         return figures
-    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source), compute, fresh=fresh)
+    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source, f.zone), compute, fresh=fresh)
 
 
 @bp.get("/<report>")

@@ -304,7 +304,7 @@ def test_a_lead_captured_at_half_past_eleven_at_night_counts_on_that_local_day(a
     set_team_zone(new_york)
     body = as_admin.get("/reports/conversion-source?start=2026-11-30&end=2026-11-30").get_data(as_text=True)
     assert '<th scope="row">night</th>' in body
-    assert '<p class="sub report-zone">Days are in America/New_York time.</p>' in body
+    assert '<p class="sub report-zone">Days are in Eastern Time (New York): each starts at local midnight.</p>' in body
     body = as_admin.get("/reports/conversion-source?start=2026-12-01&end=2026-12-01").get_data(as_text=True)
     assert '<th scope="row">night</th>' not in body and "Nothing in this range." in body
 
