@@ -97,7 +97,7 @@ REPORTS = {r.slug: r for r in (
             Column("tasks_done", "Tasks done", "int"), Column("booked", "Appointments booked", "int"),
             Column("confirmed", "Of those, confirmed", "int")),
            ("member", "touches"), "Touches in the range, by member", chart_rows=service.activity_totals,
-           notes=("Touches: calls, emails and meetings logged, and notes written. Weeks start on Monday (UTC).",)),
+           notes=("Touches: calls, emails and meetings logged, and notes written. Weeks start on Monday.",)),
     Report("lost-reasons", "Lost reasons", "Why leads were lost in the range.",
            service.lost_reasons,
            (Column("reason", "Reason"), Column("leads", "Leads lost", "int"), Column("share", "Share", "pct"),
@@ -245,7 +245,7 @@ def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> tuple[
         if spec.slug.startswith("speed-"):
             figures["overall"] = service.speed_overall(f)
         return figures
-    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source), compute, fresh=fresh)
+    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source, f.zone), compute, fresh=fresh)
 
 
 @bp.get("/<report>")

@@ -3,13 +3,17 @@ returning plain rows (dicts). Python only arranges what the database already gro
 stages, sources, members or weeks, never a row per lead, so a report costs the same at 100,000 leads.
 
 Filters are plain values (clean_filters turns what a URL says into them, or raises FilterError naming
-the field). Days are UTC days; a range is inclusive of both ends."""
+the field). Days are the team's local days (its time zone, daylight saving included): a range runs
+from local midnight of its first day to local midnight after its last, inclusive of both ends.
+Columns that are days already (expected_close_on, closed_on) are compared as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, and_, case, cast, func, literal, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,6 +22,8 @@ from app.extensions import db
 from app.models import (Activity, Appointment, AppointmentStatus, CaptureForm, Lead, LostReason, Note, Sequence,
                         SequenceEnrolment, Stage, StageKind, Task, User)
 from app.services import ServiceError, iso_day, lead_queries, utcnow, whole_number
+from app.services.business_time import wall_clock_instant
+from app.services.team_settings import team_timezone
 
 MAX_SPAN_DAYS = 5 * 366  # a range longer than five years is refused: nobody reads decades at once
 DEFAULT_DAYS = 90
@@ -38,14 +44,30 @@ class Filters:
     end: date  # inclusive
     owner_id: int | None = None
     source: str | None = None
+    zone: str = "UTC"  # the team's time zone: what a day means
 
     @property
     def since(self) -> datetime:
-        return datetime.combine(self.start, time.min)
+        """The naive UTC instant of local midnight starting the first day."""
+        return local_midnight(self.start, self.zone)
 
     @property
     def until(self) -> datetime:  # exclusive
-        return datetime.combine(self.end + timedelta(days=1), time.min)
+        """The naive UTC instant of local midnight after the last day."""
+        return local_midnight(self.end + timedelta(days=1), self.zone)
+
+
+def local_midnight(day: date, zone: str) -> datetime:
+    """The naive UTC instant at which `day` begins in `zone` (a midnight that daylight saving skips
+    begins at the change)."""
+    if zone == "UTC":
+        return datetime.combine(day, time.min)
+    return wall_clock_instant(day, 0, ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def local_today(zone: str, now: datetime | None = None) -> date:
+    """The date it is now in `zone` (`now`: naive UTC)."""
+    return (now or utcnow()).replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).date()
 
 
 def default_range(report: str, today: date) -> tuple[date, date]:
@@ -58,10 +80,12 @@ def default_range(report: str, today: date) -> tuple[date, date]:
 
 
 def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_everyone: bool,
-                  today: date | None = None) -> Filters:
-    """Filters from a URL's values (start, end: YYYY-MM-DD; owner: a user id; source). Someone who may
+                  today: date | None = None, zone: str | None = None) -> Filters:
+    """Filters from a URL's values (start, end: YYYY-MM-DD; owner: a user id; source), their days in
+    `zone` (default: the team's time zone), the default range ending on its today. Someone who may
     not see everyone sees only themselves, whatever the URL says. Raises FilterError naming the field."""
-    today = today or utcnow().date()
+    zone = zone or team_timezone()
+    today = today or local_today(zone)
     default_start, default_end = default_range(report, today)
     start = _day(raw.get("start"), "start", default_start)
     end = _day(raw.get("end"), "end", default_end)
@@ -83,7 +107,7 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
             select(Lead.id).where(Lead.source == source).limit(1)) is not None
         if not known:
             raise FilterError(f"No lead has the source “{source[:100]}”. Pick one from the list.", field="source")
-    return Filters(start, end, owner_id, source)
+    return Filters(start, end, owner_id, source, zone)
 
 
 def _day(raw: str | None, field: str, default: date) -> date:
@@ -116,12 +140,66 @@ def _seconds_since(column, now: datetime) -> ColumnElement:
     return (func.julianday(literal(now.isoformat(sep=" "))) - func.julianday(column)) * 86400.0
 
 
-def _week(column) -> ColumnElement:
-    """The Monday starting the column's week, as a date (PostgreSQL) or 'YYYY-MM-DD' (SQLite)."""
+ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
+
+
+def _sql_text(value: str) -> ColumnElement:
+    """A string as an SQL literal. Literal, not bound: a bound argument would differ between SELECT
+    and GROUP BY, and PostgreSQL would not see them as one expression."""
+    return literal_column("'" + value.replace("'", "''") + "'")
+
+
+def _week(column, f: Filters) -> ColumnElement:
+    """The local Monday (in the filters' zone) starting the week of the column's naive UTC instant,
+    as a date (PostgreSQL) or 'YYYY-MM-DD' (SQLite), for rows inside the filters' range.
+
+    PostgreSQL knows the zones: the instant is read as UTC and turned to the zone's wall clock with
+    AT TIME ZONE (timezone()), whose Monday date_trunc finds. SQLite knows no zones, so each instant
+    is shifted by the UTC offset in force at that instant, then its Monday is found: the offsets and
+    the instants where they change (daylight saving) inside the range are worked out here in Python
+    and written into the query as a CASE of a few branches (two a year), so the database still
+    groups. Shifting by the offset in force gives the true local wall clock of every instant, so a
+    DST week is exact at both ends (the alternative, a CASE of every week's boundaries, needs a
+    branch per week: 260 compares a row over five years)."""
+    if not ZONE_NAME.fullmatch(f.zone):
+        raise ValueError(f"not a time zone name: {f.zone!r}")
     if _dialect() == "postgresql":
-        # Literal format arguments: a bound one would differ between SELECT and GROUP BY.
-        return cast(func.date_trunc(literal_column("'week'"), column), Date)
-    return func.date(column, literal_column("'-6 days'"), literal_column("'weekday 1'"))
+        local = func.timezone(_sql_text(f.zone), func.timezone(literal_column("'UTC'"), column))
+        return cast(func.date_trunc(literal_column("'week'"), local), Date)
+    spans = _offsets(f.since, f.until, ZoneInfo(f.zone))
+    shift = _sql_text(_modifier(spans[-1][1]))
+    if len(spans) > 1:  # before each change, the offset before it
+        shift = case(*[(column < _sql_text(changed.isoformat(sep=" ")), _sql_text(_modifier(offset)))
+                       for (_, offset), (changed, _) in zip(spans, spans[1:])], else_=shift)
+    return func.date(column, shift, literal_column("'-6 days'"), literal_column("'weekday 1'"))
+
+
+def _modifier(offset: timedelta) -> str:
+    return f"{int(offset.total_seconds()):+d} seconds"
+
+
+def _offsets(since: datetime, until: datetime, zone: ZoneInfo) -> list[tuple[datetime, timedelta]]:
+    """[(from, UTC offset)] for naive UTC [since, until): the offset at `since`, then each change of
+    it, to the second. Looks a day at a time (zones change at most once a day), then bisects."""
+    def offset(at: datetime) -> timedelta:
+        return at.replace(tzinfo=timezone.utc).astimezone(zone).utcoffset()
+
+    spans = [(since, offset(since))]
+    at = since
+    while at < until:
+        step = min(at + timedelta(days=1), until)
+        if offset(step) != spans[-1][1]:
+            low, high = at, step  # offset(low) is the old one, offset(high) the new
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                middle = middle.replace(microsecond=0)
+                if offset(middle) == spans[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            spans.append((high, offset(high)))
+        at = step
+    return spans
 
 
 def _month(column) -> ColumnElement:
@@ -359,7 +437,7 @@ def _days(seconds) -> float | None:
 
 
 def team_activity(f: Filters) -> list[dict]:
-    """Per member per week (weeks start on Monday): touches (calls, emails and meetings logged, notes
+    """Per member per week (weeks start on the team's local Monday): touches (calls, emails and meetings logged, notes
     written), tasks done, appointments booked and, of those booked, confirmed by the prospect.
     The owner filter picks the member; the source filter, the leads' source."""
     measures = {
@@ -373,7 +451,7 @@ def team_activity(f: Filters) -> list[dict]:
     cells: dict[tuple[int, date], dict[str, int]] = {}
     for measure, parts in measures.items():
         for who, at, lead_id, extra in parts:
-            week = _week(at)
+            week = _week(at, f)
             query = (select(who, week, func.count()).where(at >= f.since, at < f.until, who.is_not(None))
                      .group_by(who, week))
             if extra is not None:

@@ -308,7 +308,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None) -> bool:
     """Whether a Leadboard-Signature header is ours for this body, signed within `tolerance` seconds
-    (what a receiver does; README has the same few lines for receivers to copy)."""
+    (what a receiver does; the Webhooks settings page and README show receivers the same few lines)."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])

@@ -9,7 +9,7 @@ from tests.browser.conftest import sign_in
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
 DAILY = ["Board", "Leads", "My day"]
-ADMIN = ["Team settings", "Stages", "Scoring", "Fields", "Tags", "Team", "Forms", "Assignment", "Email templates",
+ADMIN = ["Team settings", "Stages", "Scoring", "Fields", "Tags", "People", "Forms", "Assignment", "Email templates",
          "Sequences", "Response targets", "Suppression list", "API keys", "Outbox"]
 
 

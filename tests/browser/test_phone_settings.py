@@ -71,3 +71,18 @@ def test_at_desktop_width_settings_tables_stay_tables(admin_page, filled):
     expect(page.get_by_role("columnheader", name="Email").first).to_be_visible()
     assert page.evaluate("() => getComputedStyle(document.querySelector('table.stack-narrow tbody tr')).display") \
         == "table-row"
+
+
+def test_at_phone_width_the_webhook_signature_snippet_opens_and_scrolls_inside_its_box(new_page, seeded):
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    sign_in(page, seeded.admin)
+    page.goto("/settings/webhooks")
+    snippet = page.locator(".webhook-verify pre")
+    expect(snippet).to_be_hidden()
+    page.get_by_text("How the receiving side checks a delivery's signature").click()
+    expect(snippet).to_be_visible()
+    expect(snippet).to_contain_text("hmac.compare_digest(expected, fields.get(\"v1\", \"\"))")
+    widths = page.evaluate("""() => ({page: document.documentElement.scrollWidth,
+        box: document.querySelector('.webhook-verify pre').clientWidth,
+        inner: document.querySelector('.webhook-verify pre').scrollWidth})""")
+    assert widths["page"] <= PHONE["width"] and widths["inner"] > widths["box"]  # the long lines scroll in the box

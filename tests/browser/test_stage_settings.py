@@ -94,7 +94,8 @@ def test_a_member_is_refused_the_stage_editor_and_sees_no_admin_links(member_pag
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Board")).to_be_visible()
     expect(nav.get_by_role("link", name="Stages")).to_have_count(0)
-    expect(nav.get_by_role("link", name="Team")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Team settings")).to_have_count(0)
+    expect(nav.get_by_role("link", name="People")).to_have_count(0)
 
     response = page.goto("/settings/stages")
 
@@ -105,7 +106,8 @@ def test_a_member_is_refused_the_stage_editor_and_sees_no_admin_links(member_pag
     expect(page.get_by_role("link", name="Back to the board")).to_be_visible()
     expect(page.get_by_role("list", name="Stages in pipeline order")).to_have_count(0)
     expect(nav.get_by_role("link", name="Stages")).to_have_count(0)
-    expect(nav.get_by_role("link", name="Team")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Team settings")).to_have_count(0)
+    expect(nav.get_by_role("link", name="People")).to_have_count(0)
     assert stage_names_in_db(seeded.live) == DEFAULT_ORDER
 
 

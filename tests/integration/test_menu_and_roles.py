@@ -18,7 +18,7 @@ def current_entry(body: str) -> list[str]:
 
 @pytest.mark.parametrize("url, entry", [
     ("/board", "Board"), ("/leads", "Leads"), ("/notifications", "Notifications"), ("/outbox", "Outbox"),
-    ("/settings/team", "Team settings"), ("/settings/stages", "Stages"), ("/settings/users", "Team"),
+    ("/settings/team", "Team settings"), ("/settings/stages", "Stages"), ("/settings/users", "People"),
     ("/settings/forms", "Forms"), ("/settings/forms/new", "Forms"), ("/settings/api-keys", "API keys"),
     ("/settings/sla", "Response targets"), ("/settings/sequences", "Sequences"),
 ])
@@ -30,6 +30,20 @@ def test_a_stage_edit_page_belongs_to_stages_and_an_account_page_to_no_entry(as_
     assert current_entry(as_admin.get(f"/settings/stages/{stages['Won'].id}/edit").get_data(as_text=True)) \
         == ["Stages"]
     assert current_entry(as_admin.get("/account").get_data(as_text=True)) == []
+
+
+def test_each_settings_page_has_one_name_in_the_menu_and_on_the_page(as_admin, member):
+    """"Team" (the people) beside "Team settings" read as one page under two names: the people are People."""
+    body = as_admin.get("/settings/users").get_data(as_text=True)
+    menu = dict(re.findall(r'<li><a href="(/settings/[a-z-]+)"[^>]*>([^<]*)</a></li>',
+                           re.search(r'<header class="topbar">(.*?)</header>', body, re.S).group(1)))
+    assert (menu["/settings/users"], menu["/settings/team"]) == ("People", "Team settings")
+    assert "Team" not in menu.values() and len(set(menu.values())) == len(menu)
+    assert "<title>People" in body and "<h1>People</h1>" in body
+    assert "<h1>Team settings</h1>" in as_admin.get("/settings/team").get_data(as_text=True)
+    assert '/settings/users">People</a>' in as_admin.get(f"/settings/users/{member.id}/deactivate").get_data(as_text=True)
+    assert '/settings/users">Back to People</a>' in \
+        as_admin.get(f"/settings/users/{member.id}/availability").get_data(as_text=True)
 
 
 def test_the_team_page_shows_each_persons_role_selected(as_admin, admin, member):

@@ -278,3 +278,81 @@ def test_expected_close_dates_set_on_the_lead_form_and_the_api_put_open_leads_in
     stored = dict(db.session.execute(select(Lead.id, Lead.expected_close_on)
                                      .where(Lead.expected_close_on.is_not(None))).all())
     assert stored == {ada.id: date(2031, 3, 10), bob.id: date(2031, 5, 31)}
+
+
+# --- the team's days ------------------------------------------------------------------------------
+
+
+def set_team_zone(zone: str) -> None:
+    from app.services import team_settings
+    team_settings.save(zone, None)
+
+
+def test_a_lead_captured_at_half_past_eleven_at_night_counts_on_that_local_day(app, stages, make_lead, as_admin):
+    """23:30 on 30 November in New York is 04:30 on 1 December in UTC: the team's report puts it on the 30th."""
+    lead = make_lead(first_name="Late", source="night")
+    db.session.execute(update(Lead).where(Lead.id == lead.id).values(created_at=datetime(2026, 12, 1, 4, 30)))
+    db.session.commit()
+    new_york = "America/New_York"
+
+    def counted(start, end, zone):
+        return {r["name"]: r["leads"] for r in reports.conversion_by_source(Filters(start, end, zone=zone))}
+
+    assert counted(date(2026, 11, 30), date(2026, 11, 30), new_york) == {"night": 1}
+    assert counted(date(2026, 12, 1), date(2026, 12, 1), new_york) == {}
+    assert counted(date(2026, 12, 1), date(2026, 12, 1), "UTC") == {"night": 1}  # what UTC days said
+    set_team_zone(new_york)
+    body = as_admin.get("/reports/conversion-source?start=2026-11-30&end=2026-11-30").get_data(as_text=True)
+    assert '<th scope="row">night</th>' in body
+    assert '<p class="sub report-zone">Days are in Eastern Time (New York): each starts at local midnight.</p>' in body
+    body = as_admin.get("/reports/conversion-source?start=2026-12-01&end=2026-12-01").get_data(as_text=True)
+    assert '<th scope="row">night</th>' not in body and "Nothing in this range." in body
+
+
+def test_a_range_runs_from_local_midnight_to_local_midnight_across_a_daylight_saving_change():
+    """Berlin leaves summer time on Sunday 25 October 2026: that week began at 22:00 UTC and ends at 23:00."""
+    week = Filters(date(2026, 10, 19), date(2026, 10, 25), zone="Europe/Berlin")
+    assert (week.since, week.until) == (datetime(2026, 10, 18, 22), datetime(2026, 10, 25, 23))
+    spring = Filters(date(2026, 3, 29), date(2026, 3, 29), zone="Europe/Berlin")  # a 23-hour day
+    assert (spring.since, spring.until) == (datetime(2026, 3, 28, 23), datetime(2026, 3, 29, 22))
+    utc = Filters(date(2026, 10, 19), date(2026, 10, 25))
+    assert (utc.since, utc.until) == (datetime(2026, 10, 19), datetime(2026, 10, 26))
+
+
+def test_team_activity_weeks_start_on_the_teams_local_monday_through_a_daylight_saving_week(
+        app, stages, member, make_lead):
+    lead = make_lead(first_name="Busy", owner=member)
+    at = {"sun_late_summer": datetime(2026, 10, 18, 21, 30),  # Sun 18 Oct 23:30 CEST: the week of 12 Oct
+          "mon_early": datetime(2026, 10, 18, 22, 30),  # Mon 19 Oct 00:30 CEST
+          "sun_late_winter": datetime(2026, 10, 25, 22, 30),  # Sun 25 Oct 23:30 CET (after the change)
+          "next_mon_early": datetime(2026, 10, 25, 23, 30)}  # Mon 26 Oct 00:30 CET
+    db.session.add_all([Activity(lead_id=lead.id, user_id=member.id, kind="call", note=name, created_at=when)
+                        for name, when in at.items()])
+    db.session.commit()
+
+    def weeks(start, end, zone):
+        return [(r["week"], r["touches"]) for r in reports.team_activity(Filters(start, end, zone=zone))]
+
+    october = (date(2026, 10, 1), date(2026, 10, 31))
+    assert weeks(*october, "Europe/Berlin") == [(date(2026, 10, 12), 1), (date(2026, 10, 19), 2), (date(2026, 10, 26), 1)]
+    assert weeks(*october, "UTC") == [(date(2026, 10, 12), 2), (date(2026, 10, 19), 2)]
+    assert weeks(date(2026, 10, 19), date(2026, 10, 25), "Europe/Berlin") == [(date(2026, 10, 19), 2)]
+    # The spring change too, in a zone west of UTC: New York's summer time began on Sunday 8 March 2026.
+    db.session.add_all([Activity(lead_id=lead.id, user_id=member.id, kind="call", note="", created_at=when)
+                        for when in (datetime(2026, 3, 9, 3, 30),  # Sun 8 Mar 23:30 EDT
+                                     datetime(2026, 3, 9, 4, 30),  # Mon 9 Mar 00:30 EDT
+                                     datetime(2026, 3, 2, 4, 30))])  # Sun 1 Mar 23:30 EST
+    db.session.commit()
+    assert weeks(date(2026, 3, 1), date(2026, 3, 15), "America/New_York") == [
+        (date(2026, 2, 23), 1), (date(2026, 3, 2), 1), (date(2026, 3, 9), 1)]
+
+
+def test_default_ranges_end_on_the_teams_local_today(app, admin):
+    assert reports.local_today("Pacific/Auckland", datetime(2026, 12, 5, 12, 0)) == date(2026, 12, 6)
+    assert reports.local_today("America/Los_Angeles", datetime(2026, 12, 5, 3, 0)) == date(2026, 12, 4)
+    set_team_zone("Pacific/Kiritimati")  # UTC+14: its today is tomorrow in UTC for 14 hours a day
+    f = reports.clean_filters({}, report="funnel", viewer_id=admin.id, see_everyone=True)
+    assert f.zone == "Pacific/Kiritimati" and f.end == reports.local_today("Pacific/Kiritimati")
+    assert f.start == f.end - timedelta(days=reports.DEFAULT_DAYS - 1)
+    ahead = reports.clean_filters({}, report="forecast", viewer_id=admin.id, see_everyone=True)
+    assert ahead.start == f.end.replace(day=1)

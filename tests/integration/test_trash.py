@@ -116,7 +116,7 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     assert as_admin.post(f"/settings/trash/{lead.id}/restore").status_code == 404
     assert "The trash is empty" in as_admin.get("/settings/trash").get_data(as_text=True)
     assert as_admin.post(f"/leads/{lead.id}/delete", csrf=False).status_code == 400
-    # The team may let members delete (Settings → Team): then they may.
+    # The team may let members delete (Settings → Team settings): then they may.
     from app.services import team_settings
     team_settings.save("UTC", None, member_permissions={"delete": True})
     db.session.commit()

@@ -402,6 +402,34 @@ def test_bad_endpoint_input_is_refused_with_a_message_for_the_field(app, admin):
 # --- the settings pages ---------------------------------------------------------------------------
 
 
+def test_the_webhooks_pages_show_the_signature_scheme_and_a_snippet_that_accepts_our_deliveries(
+        as_admin, app, endpoint, make_lead, receiver):
+    """The page, not the README, tells an admin how to check a signature; the snippet it shows, run as
+    copied, accepts a real delivery and refuses a changed body, another secret and an old timestamp."""
+    import html
+    page = as_admin.get("/settings/webhooks").get_data(as_text=True)
+    details = re.search(r'<details class="webhook-verify" id="webhook-verify">(.*?)</details>', page, re.S).group(1)
+    assert "README" not in page
+    assert "<code>Leadboard-Signature</code>" in details and "<code>t=&lt;unix seconds&gt;,v1=&lt;hex&gt;</code>" in details
+    assert "HMAC-SHA256" in details and "raw request body" in details
+    code = re.compile(r'<pre class="code-snippet"><code>(.*?)</code></pre>', re.S)
+    snippet = html.unescape(code.search(details).group(1))
+    endpoint_page = as_admin.get(f"/settings/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert code.findall(endpoint_page) == code.findall(page)  # the endpoint's page, beside its secret, too
+    copied: dict = {}
+    exec(compile(snippet, "snippet", "exec"), copied)
+    verify = copied["verify"]
+    make_lead()
+    send_all()
+    got = receiver.received[0]
+    header = got["headers"]["Leadboard-Signature"]
+    assert verify(endpoint.secret, header, got["body"]) is True
+    assert verify(endpoint.secret, header, got["body"] + b" ") is False
+    assert verify("whsec_other", header, got["body"]) is False
+    assert verify(endpoint.secret, webhooks.sign(endpoint.secret, int(time.time()) - 600, got["body"]), got["body"]) is False
+    assert verify(endpoint.secret, "garbage", got["body"]) is False
+
+
 def test_an_admin_adds_an_endpoint_sends_a_test_event_and_reads_the_log(as_admin, app, admin, receiver):
     page = as_admin.get("/settings/webhooks").get_data(as_text=True)
     assert "No endpoints yet" in page and 'href="/settings/webhooks"' in page  # in the settings menu
