@@ -425,3 +425,58 @@ def test_the_openapi_document_lists_the_403(app, stages):
     doc = document()
     assert doc["paths"]["/leads"]["get"]["responses"]["403"] == {"$ref": "#/components/responses/Forbidden"}
     assert "read-only" in doc["info"]["description"]
+
+
+# --- a restricted member: imports, source names and the duplicates list ------------------------------
+
+
+@pytest.mark.parametrize("by_row", [False, True], ids=["batched", "row by row"])
+def test_a_restricted_member_s_import_leaves_a_teammate_s_lead_as_it_is_and_says_so(as_member, member, other,
+                                                                                      make_lead, stages, by_row):
+    from app.models import ImportRow
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    theirs = make_lead(first_name="Theo", last_name="Theirs", email="theo@example.com", company="Old Co", owner=other)
+    mine = make_lead(first_name="Mina", last_name="Mine", email="mina@example.com", company="Old Co", owner=member)
+    pool = make_lead(first_name="Polly", last_name="Pool", email="polly@example.com", company="Old Co")
+    db.session.commit()
+    set_members(see_all_leads=False)
+    imp = queued(csv_bytes([["Email", "First name", "Last name", "Company"],
+                            ["theo@example.com", "Theodore", "T", "New Co"],   # row 2: a teammate's
+                            ["mina@example.com", "Mina", "Mine", "New Co"],    # row 3: their own
+                            ["polly@example.com", "Polly", "Pool", "New Co"],  # row 4: the pool's
+                            ["theo@example.com", "Theodore", "T", "Newer Co"]]),  # row 5: the teammate's again
+                 duplicates="update", created_by_id=member.id)
+    imp = run_import(imp.id, by_row=by_row)
+
+    db.session.expire_all()
+    kept = db.session.get(Lead, theirs.id)
+    assert (kept.first_name, kept.last_name, kept.company, kept.owner_id) == ("Theo", "Theirs", "Old Co", other.id)
+    assert db.session.get(Lead, mine.id).company == "New Co" and db.session.get(Lead, pool.id).company == "New Co"
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 3  # no twin made either
+    assert (imp.created_count, imp.updated_count, imp.skipped_count) == (0, 2, 2)
+    reason = "A teammate already has this lead (same email); it was left as it is."
+    rows = {r.row_number: (r.outcome, r.lead_id, r.reason) for r in db.session.execute(
+        select(ImportRow.row_number, ImportRow.outcome, ImportRow.lead_id, ImportRow.reason)
+        .where(ImportRow.import_id == imp.id))}
+    assert rows[2] == rows[5] == ("skipped", None, reason)
+    assert rows[3][:2] == ("updated", mine.id) and rows[4][:2] == ("updated", pool.id)
+    # The row report says why, and names nothing of the teammate's lead.
+    page = as_member.get(f"/leads/import/{imp.id}/progress?outcome=skipped").get_data(as_text=True)
+    assert page.count(reason) == 2 and "Theirs" not in page and f"/leads/{theirs.id}\"" not in page
+    assert "(removed)" not in page
+    report = as_member.get(f"/leads/import/{imp.id}/rows.csv").get_data(as_text=True)
+    assert reason in report and "Theirs" not in report
+
+
+def test_an_admin_s_import_still_updates_anyone_s_lead(admin, other, make_lead, stages):
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    theirs = make_lead(first_name="Theo", last_name="Theirs", email="theo@example.com", company="Old Co", owner=other)
+    db.session.commit()
+    set_members(see_all_leads=False)
+    imp = queued(csv_bytes([["Email", "Company"], ["theo@example.com", "New Co"]]), duplicates="update",
+                 created_by_id=admin.id)
+    assert run_import(imp.id).updated_count == 1
+    db.session.expire_all()
+    assert db.session.get(Lead, theirs.id).company == "New Co"
