@@ -480,3 +480,49 @@ def test_an_admin_s_import_still_updates_anyone_s_lead(admin, other, make_lead, 
     assert run_import(imp.id).updated_count == 1
     db.session.expire_all()
     assert db.session.get(Lead, theirs.id).company == "New Co"
+
+
+@pytest.fixture
+def sourced(make_lead, member, other):
+    """A source only the member's leads have, one only a teammate's have, one the pool and the teammate share."""
+    make_lead(first_name="Mina", last_name="Mine", owner=member, source="Trade fair")
+    make_lead(first_name="Theo", last_name="Theirs", owner=other, source="Secret partner")
+    make_lead(first_name="Polly", last_name="Pool", source="Webinar")
+    make_lead(first_name="Tara", last_name="Theirs", owner=other, source="Webinar")
+    db.session.commit()
+
+
+def test_a_restricted_member_s_source_pickers_name_only_sources_of_leads_they_may_see(as_member, member, sourced):
+    from app.services import lead_queries, reports
+    assert lead_queries.sources() == ["Secret partner", "Trade fair", "Webinar"]
+    assert lead_queries.sources(member.id) == ["Trade fair", "Webinar"]
+    assert lead_queries.sources(0) == ["Webinar"]  # nobody's own: the pool's alone
+    set_members(see_all_leads=False)
+    assert reports.sources(permissions.visible_to(member)) == ["Trade fair", "Webinar"]
+    for url in ("/leads", "/board", "/reports/conversion-source"):
+        page = as_member.get(url).get_data(as_text=True)
+        assert ">Trade fair</option>" in page and ">Webinar</option>" in page, url
+        assert "Secret partner" not in page, url
+    set_members(see_all_leads=True)
+    assert ">Secret partner</option>" in as_member.get("/leads").get_data(as_text=True)
+
+
+def test_a_report_s_source_check_answers_the_same_for_a_hidden_source_as_for_none(as_member, member, sourced):
+    from app.services import reports
+    set_members(see_all_leads=False)
+    scope = permissions.visible_to(member)
+
+    def refusal(source: str) -> str:
+        with pytest.raises(reports.FilterError) as refused:
+            reports.clean_filters({"source": source}, report="conversion-source", viewer_id=member.id,
+                                  see_everyone=False, visible_to=scope)
+        return refused.value.message.replace(source, "…")
+
+    assert refusal("Secret partner") == refusal("Nowhere at all") == "No lead has the source “…”. Pick one from the list."
+    assert reports.clean_filters({"source": "Webinar"}, report="conversion-source", viewer_id=member.id,
+                                 see_everyone=False, visible_to=scope).source == "Webinar"
+    hidden = as_member.get("/reports/conversion-source?source=Secret+partner")
+    missing = as_member.get("/reports/conversion-source?source=Nowhere+at+all")
+    assert hidden.status_code == missing.status_code == 400
+    assert "No lead has the source “Secret partner”" in hidden.get_data(as_text=True)
+    assert "Theo" not in hidden.get_data(as_text=True)
