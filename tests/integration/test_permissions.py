@@ -526,3 +526,44 @@ def test_a_report_s_source_check_answers_the_same_for_a_hidden_source_as_for_non
     assert hidden.status_code == missing.status_code == 400
     assert "No lead has the source “Secret partner”" in hidden.get_data(as_text=True)
     assert "Theo" not in hidden.get_data(as_text=True)
+
+
+def test_a_restricted_member_s_duplicates_page_is_full_of_pairs_they_may_see(as_member, member, other,
+                                                                             make_lead, monkeypatch):
+    from app.leads import duplicates as duplicates_page
+    from app.services import duplicates as duplicate_service
+    # Acme's pair (a teammate's) comes first in company order; Zenith's (the member's and the pool's) after.
+    make_lead(first_name="Jon", last_name="Smith", company="Acme Inc", owner=other)
+    make_lead(first_name="John", last_name="Smith", company="ACME", owner=other)
+    make_lead(first_name="Peter", last_name="Gibbons", company="Zenith", owner=member)
+    make_lead(first_name="Petr", last_name="Gibbons", company="Zenith")
+    make_lead(first_name="Mixed", last_name="Pair", company="Midway", owner=member)
+    make_lead(first_name="Mixed", last_name="Pairs", company="Midway", owner=other)  # one hidden: no pair
+    db.session.commit()
+    set_members(see_all_leads=False)
+    page = duplicate_service.likely_duplicates(limit=1, visible_to=member.id)
+    assert [(p.a.full_name, p.b.full_name) for p in page.pairs] == [("Peter Gibbons", "Petr Gibbons")]
+    assert page.next_after is None
+    everyone = duplicate_service.likely_duplicates(limit=1)
+    assert [p.a.company for p in everyone.pairs] == ["Acme Inc"] and everyone.next_after is not None
+
+    monkeypatch.setattr(duplicates_page, "PAGE_PAIRS", 1)
+    listed = as_member.get("/leads/duplicates").get_data(as_text=True)
+    assert "Peter Gibbons" in listed and "Petr Gibbons" in listed
+    assert "Smith" not in listed and "Mixed" not in listed and 'rel="next"' not in listed
+
+
+def test_a_restricted_member_s_same_phone_pairs_leave_out_hidden_leads_before_the_limit(app, member, other,
+                                                                                        make_lead):
+    from app.services import duplicates as duplicate_service
+    make_lead(first_name="Ann", last_name="Home", phone="+14155550101", owner=member)
+    make_lead(first_name="Bob", last_name="Home", phone="+14155550101")
+    make_lead(first_name="Cy", last_name="Switch", phone="+14155550102", owner=other)  # newer shared phone:
+    make_lead(first_name="Di", last_name="Switch", phone="+14155550102", owner=other)  # a teammate's pair
+    make_lead(first_name="Ed", last_name="Half", phone="+14155550103", owner=member)   # newest: one hidden
+    make_lead(first_name="Flo", last_name="Half", phone="+14155550103", owner=other)
+    db.session.commit()
+    set_members(see_all_leads=False)
+    pairs = duplicate_service.same_phone_pairs(limit=1, visible_to=member.id)
+    assert [(p.a.first_name, p.b.first_name) for p in pairs] == [("Ann", "Bob")]
+    assert [p.a.first_name for p in duplicate_service.same_phone_pairs(limit=1)] == ["Ed"]
