@@ -115,7 +115,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     on_duplicate is skip). `consent_form`: the capture form whose marketing consent box the person
     ticked (services/consent.py), recorded before any sequence looks at the lead. `visible_to`: the
     capturer's scope (permissions.visible_to); a known lead outside it (a teammate's the capturer
-    may not see) is left as it is, as on_duplicate=skip leaves one, and the reply says so (hidden).
+    may not see) is left entirely as it is, no timeline entry either, and the reply says so (hidden).
     Raises ServiceError naming the bad field; nothing is saved then."""
     ready = prepare(data, source=source, origin=origin, form_id=form_id, region=region)
     tags, cleaned, custom, extra = ready.tags, ready.cleaned, ready.custom, ready.extra
@@ -125,9 +125,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
             hold(cleaned)  # a capture of the same person at this moment commits first, and is found
         match = identify(cleaned) if on_duplicate != OnDuplicate.keep else None
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
-        hidden = existing is not None and not permissions.sees(visible_to, existing.owner_id)
-        if hidden:
-            on_duplicate = OnDuplicate.skip
+        if existing is not None and not permissions.sees(visible_to, existing.owner_id):
+            # Not the capturer's to change, nor to leave a mark on: the caller says why (HIDDEN_LEAD).
+            return Captured(lead=existing, created=False, matched_on=matched_on, hidden=True)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
             if consent_form is not None:
@@ -166,7 +166,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                           data={"changed": sorted(changed), "custom_fields_changed": bool(custom_changed)})
         rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
-                        custom_changed=custom_changed, hidden=hidden)
+                        custom_changed=custom_changed)
 
 
 class NewLeads:

@@ -71,8 +71,6 @@ class _Overtaken(Exception):
 
 EMPTY_ROW = "Every cell of this row is empty."
 VIA = "CSV import"
-# A row matching a lead the importer may not see (a teammate's, with "see every lead" off).
-HIDDEN_LEAD = "A teammate already has this lead (same {matched_on}); it was left as it is."
 DUPLICATE_MODES = {"skip": OnDuplicate.skip, "update": OnDuplicate.update, "keep": OnDuplicate.keep}
 ORIGIN = ("utm_source", "utm_medium", "utm_campaign")
 
@@ -374,7 +372,7 @@ class Plan:
     custom_ids: dict[str, int] = field(default_factory=dict)  # the mapping's key -> the field's id
     owner_gone: str | None = None  # the default owner's name, once deactivated during the import
     # Whose leads the importer may see (permissions.visible_to; None: everyone's): a row matching a
-    # lead outside it leaves that lead as it is (HIDDEN_LEAD), whatever the duplicates choice.
+    # lead outside it leaves that lead as it is (permissions.hidden_lead), whatever the duplicates choice.
     visible_to: int | None = None
 
     def pool_note(self) -> str:
@@ -677,7 +675,7 @@ def _capture_row(number: int, row: Row, plan: Plan) -> RowOutcome:
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
     if captured.hidden:  # no link to it, nor its name: the importer may not see it
-        return RowOutcome(number, "skipped", None, HIDDEN_LEAD.format(matched_on=captured.matched_on),
+        return RowOutcome(number, "skipped", None, permissions.hidden_lead(captured.matched_on),
                           lead=captured.lead)
     lead_id = captured.lead.id
     if not (captured.created or captured.changed or captured.custom_changed):

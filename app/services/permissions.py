@@ -128,6 +128,12 @@ def sees(scope: int | None, owner_id: int | None) -> bool:
     return scope is None or owner_id is None or (scope != 0 and owner_id == scope)
 
 
+def hidden_lead(matched_on: str | None) -> str:
+    """What a capture (an import row, an API call) that matched a lead its maker may not see says:
+    that lead was left as it is, without naming it."""
+    return f"A teammate already has this lead (same {matched_on or 'details'}); it was left as it is."
+
+
 def require_owner_filter(who: Who | None, owner: str | int | None) -> None:
     """A list filtered by owner ("me", "none", or an id): someone who sees only their own leads and
     the pool may not ask for another person's. Raises Forbidden."""

@@ -11,7 +11,7 @@ from flask import has_app_context
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ApiKey, AuditEntry, Lead, Note, TeamSettings
+from app.models import ApiKey, AuditEntry, Lead, Note, TeamSettings, TimelineEntry
 from app.services import ServiceError, api_keys, board, permissions, team_settings
 from app.services.lead_queries import PoolFilters, pool_total
 from tests.conftest import Web
@@ -454,6 +454,8 @@ def test_a_restricted_member_s_import_leaves_a_teammate_s_lead_as_it_is_and_says
     assert (kept.first_name, kept.last_name, kept.company, kept.owner_id) == ("Theo", "Theirs", "Old Co", other.id)
     assert db.session.get(Lead, mine.id).company == "New Co" and db.session.get(Lead, pool.id).company == "New Co"
     assert db.session.scalar(select(func.count()).select_from(Lead)) == 3  # no twin made either
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry).where(
+        TimelineEntry.lead_id == theirs.id, TimelineEntry.kind == "resubmitted")) == 0  # no mark left on it
     assert (imp.created_count, imp.updated_count, imp.skipped_count) == (0, 2, 2)
     reason = "A teammate already has this lead (same email); it was left as it is."
     rows = {r.row_number: (r.outcome, r.lead_id, r.reason) for r in db.session.execute(
@@ -467,6 +469,31 @@ def test_a_restricted_member_s_import_leaves_a_teammate_s_lead_as_it_is_and_says
     assert "(removed)" not in page
     report = as_member.get(f"/leads/import/{imp.id}/rows.csv").get_data(as_text=True)
     assert reason in report and "Theirs" not in report
+
+
+def test_a_restricted_member_key_posting_a_teammate_s_lead_gets_a_403_that_shows_nothing_of_it(app, member, other,
+                                                                                                make_lead):
+    from app.services.capture import capture_lead
+    theirs = capture_lead({"first_name": "Theo", "last_name": "Theirs", "email": "theo@example.com"}, via="test",
+                          owner_id=other.id).lead
+    db.session.commit()
+    _, secret = api_keys.create_key("Mina's sync", created_by_id=member.id, role="member")
+    db.session.commit()
+    set_members(see_all_leads=False)
+    api = Api(app, secret)
+    response = api.send("POST", "/leads", {"email": "theo@example.com", "job_title": "CEO", "company": "Spy Co"})
+    assert response.status_code == 403 and response.mimetype == PROBLEM
+    detail = response.get_json()["detail"]
+    assert detail.startswith("A teammate already has this lead (same email); it was left as it is.")
+    assert "member role" in detail and WHO_CAN in detail
+    assert "Theo" not in response.get_data(as_text=True) and "id" not in response.get_json()
+    kept = db.session.get(Lead, theirs.id)
+    assert (kept.job_title or "", kept.company or "") == ("", "")
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+    # With "see every lead" on, the known lead answers 200 as before.
+    set_members(see_all_leads=True)
+    again = api.send("POST", "/leads", {"email": "theo@example.com"})
+    assert again.status_code == 200 and again.get_json()["id"] == theirs.id
 
 
 def test_an_admin_s_import_still_updates_anyone_s_lead(admin, other, make_lead, stages):
