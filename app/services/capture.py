@@ -126,7 +126,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
         match = identify(cleaned) if on_duplicate != OnDuplicate.keep else None
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
         if existing is not None and not permissions.sees(visible_to, existing.owner_id):
-            # Not the capturer's to change, nor to leave a mark on: the caller says why (HIDDEN_LEAD).
+            # Not the capturer's to change, nor to leave a mark on: the caller says why (permissions.hidden_lead).
             return Captured(lead=existing, created=False, matched_on=matched_on, hidden=True)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
