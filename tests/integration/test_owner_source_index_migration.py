@@ -8,7 +8,7 @@ from sqlalchemy.exc import SAWarning
 
 from app.extensions import db
 
-BEFORE, AFTER = "a7c3e9f1d2b4", "9a6362dec061"
+BEFORE, AFTER = "d6e7f8a9b0c1", "9a6362dec061"
 
 
 def lead_indexes() -> dict[str, list[str]]:
