@@ -42,7 +42,9 @@ Each refusal is a `403` whose `detail` says what is not allowed and who can chan
 names are alike; or, with neither email nor phone, the same name and company; or, for a business with
 no person (a company and no name, email or phone), the same company name in any case. It answers `200` with
 the existing lead, a `matched_on` field and a `Leadboard-Duplicate` header saying what matched, records
-"submitted again via the API" on the lead's timeline and fills in the lead's empty fields.
+"submitted again via the API" on the lead's timeline and fills in the lead's empty fields. A member-role
+key that may see only its creator's leads and the pool gets a `403` instead when the lead is a teammate's:
+that lead is left as it is, and the answer does not show it.
 A new lead answers `201` with a `Location` header.
 
 **Idempotency.** Send `Idempotency-Key: <unique string>` (a UUID is ideal) with `POST /leads` or

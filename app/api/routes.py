@@ -19,7 +19,7 @@ from app.api.openapi import Reply, document, operation
 from app.api.problems import invalid
 from app.api.representation import custom_field_json, lead_json, stage_json
 from app.models.lead import EDITABLE_FIELDS
-from app.services import ServiceError, closing, custom_fields as field_service, leads as lead_service, permissions
+from app.services import Forbidden, ServiceError, closing, custom_fields as field_service, leads as lead_service, permissions
 from app.services.capture import capture_lead
 from app.services.leads import LeadNotFound
 from app.services.identity import NOTHING_IDENTIFIES, identifies
@@ -177,7 +177,8 @@ def _check_references(values: dict) -> None:
 
 
 def _capture(body: LeadCreate) -> tuple[int, dict]:
-    """Capture the lead; (201, lead) when new, (200, lead with matched_on) when we already had them."""
+    """Capture the lead; (201, lead) when new, (200, lead with matched_on) when we already had them;
+    Forbidden when a member key matched a lead it may not see (left as it is)."""
     values = {name: getattr(body, name) for name in body.model_fields_set}
     if not identifies(values):
         raise invalid([{"field": "email", "message": NOTHING_IDENTIFIES}])
@@ -189,7 +190,11 @@ def _capture(body: LeadCreate) -> tuple[int, dict]:
     captured = capture_lead(data,
                             via=f"API key {caller.name}", stage_id=values.get("stage_id"),
                             owner_id=values.get("owner_id"), source=DEFAULT_SOURCE,
-                            origin={name: values.get(name) for name in ORIGIN_FIELDS}, region=_region())
+                            origin={name: values.get(name) for name in ORIGIN_FIELDS}, region=_region(),
+                            visible_to=permissions.visible_to(caller.actor))
+    if captured.hidden:  # a member key that may not see the teammate's lead: neither it nor its data
+        raise Forbidden(f"{permissions.hidden_lead(captured.matched_on)} "
+                        f"{permissions.refusal('see_all_leads', caller.actor)}")
     if captured.created:  # its tags and custom values as capture wrote them, not read again
         return 201, lead_json(captured.lead, captured.tags, custom=captured.custom)
     return 200, {**_lead_json(captured.lead), "matched_on": captured.matched_on}

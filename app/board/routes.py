@@ -136,7 +136,7 @@ def index():
                                    custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
                                    # The filter form's choices: the page's, not a swap of the board alone.
-                                   **({} if wants_fragment() else {"team": team(), "sources": sources()}),
+                                   **({} if wants_fragment() else {"team": team(), "sources": sources(permissions.visible_to(current_user))}),
                                    active_filters=_active_filters(view_args),
                                    # Folded while only the "My leads" switch is on: it shows itself above the board.
                                    open_filters=_active_filters(view_args) - (view_args.get("owner") == "me"))

@@ -41,7 +41,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),
         "team": team(), "task_kinds": list(TASK_KINDS.items()),
-        "sources": lead_queries.sources(),
+        "sources": lead_queries.sources(permissions.visible_to(current_user)),
         "countries": [(code, country_name(code)) for code in lead_queries.countries()],
         "score_bands": scoring.bands(),
         "response_choices": list(lead_queries.RESPONSES.items()),

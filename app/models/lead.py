@@ -30,6 +30,8 @@ class Lead(db.Model):
         # The board's "My leads" by score: one range of (stage_id, owner_id) in (score, id) order.
         Index("ix_leads_stage_owner_score_id", "stage_id", "owner_id", "score", "id"),
         Index("ix_leads_stage_id_closed_on", "stage_id", "closed_on"),
+        # The source pickers of a member who sees only their own leads and the pool (lead_queries.sources).
+        Index("ix_leads_owner_source", "owner_id", "source"),
         # Reports (services/reports.py): the leads stuck longest in a stage; and the leads captured in
         # a date range with every column a report groups or sums, so a report reads this index alone
         # (SQLite otherwise looks each row up in the wide table: four times slower at 100,000 leads).

@@ -14,7 +14,7 @@ from app.filters import money, reader_timezone
 from app.reports import bp
 from app.reports.charts import bar_chart
 from app.services import report_cache
-from app.services import reports as service
+from app.services import permissions, reports as service
 from app.services.csv_reading import BOM, CsvLines
 from app.services.users import team
 
@@ -189,7 +189,8 @@ def _filters(report: Report) -> tuple[service.Filters | None, dict[str, str]]:
     """The filters the URL asks for, or None and a message per field."""
     try:
         return service.clean_filters(request.args, report=report.slug, viewer_id=current_user.id,
-                                     see_everyone=current_user.is_admin), {}
+                                     see_everyone=current_user.is_admin,
+                                     visible_to=permissions.visible_to(current_user)), {}
     except service.FilterError as exc:
         return None, {exc.field or "start": exc.message}
 
@@ -227,7 +228,7 @@ def _filter_form(f: service.Filters | None) -> dict:
     if f is not None:
         values.update(start=f.start.isoformat(), end=f.end.isoformat(), owner=str(f.owner_id or ""),
                       source=f.source or "")
-    sources = service.sources()
+    sources = service.sources(permissions.visible_to(current_user))
     if values["source"] and values["source"] not in sources:
         sources.append(values["source"])
     return {"values": values, "sources": sources, "can_see_everyone": current_user.is_admin,

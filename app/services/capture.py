@@ -15,7 +15,7 @@ from datetime import datetime
 from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
-from app.services import consent, webhooks
+from app.services import consent, permissions, webhooks
 from app.services.assignment import Routed, route
 from app.services.bulk import insert_many
 from app.services.conditions import new_lead_facts, refresh_score
@@ -52,6 +52,8 @@ class Captured:
     # need not read them again. None on a known lead.
     tags: list[str] | None = None
     custom: dict | None = None
+    # A known lead outside the capturer's scope (capture_lead's visible_to): left as it is.
+    hidden: bool = False
 
 
 def clean_origin(origin: dict | None) -> dict:
@@ -100,7 +102,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
                  region: str | None = None, now: datetime | None = None, apply_rules: bool = True,
-                 sla_clock: bool = True, consent_form=None) -> Captured:
+                 sla_clock: bool = True, consent_form=None, visible_to: int | None = None) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
     savepoint inside the caller's. A new lead without an owner goes where the assignment rules
     say (apply_rules=False: it stays in the pool), and its first-response clock starts (sla_clock=False:
@@ -111,7 +113,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
 
     `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
     on_duplicate is skip). `consent_form`: the capture form whose marketing consent box the person
-    ticked (services/consent.py), recorded before any sequence looks at the lead.
+    ticked (services/consent.py), recorded before any sequence looks at the lead. `visible_to`: the
+    capturer's scope (permissions.visible_to); a known lead outside it (a teammate's the capturer
+    may not see) is left entirely as it is, no timeline entry either, and the reply says so (hidden).
     Raises ServiceError naming the bad field; nothing is saved then."""
     ready = prepare(data, source=source, origin=origin, form_id=form_id, region=region)
     tags, cleaned, custom, extra = ready.tags, ready.cleaned, ready.custom, ready.extra
@@ -121,6 +125,9 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
             hold(cleaned)  # a capture of the same person at this moment commits first, and is found
         match = identify(cleaned) if on_duplicate != OnDuplicate.keep else None
         existing, matched_on = (match.lead, match.matched_on) if match else (None, None)
+        if existing is not None and not permissions.sees(visible_to, existing.owner_id):
+            # Not the capturer's to change, nor to leave a mark on: the caller says why (permissions.hidden_lead).
+            return Captured(lead=existing, created=False, matched_on=matched_on, hidden=True)
         if existing is None:
             lead = insert_lead(cleaned, actor_id, stage_id=stage_id, owner_id=owner_id, via=via, extra=extra, now=now)
             if consent_form is not None:

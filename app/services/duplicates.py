@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Lead
+from app.services import permissions
 from app.services.identity import MATCH_THRESHOLD, company_key, name_key, name_score
 
 GROUP_CAP = 1000  # leads compared pairwise in one block; bigger companies are split further
@@ -63,8 +64,14 @@ def blocks(people: list[Person]) -> Iterator[list[Person]]:
             yield block[-GROUP_CAP:]
 
 
-def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
-    """(company key, people) for every company key shared by two or more leads, in key order.
+def _visible(query, visible_to: int | None):
+    """The query narrowed to the leads someone may see (permissions.visible_to; None: every lead)."""
+    return query if visible_to is None else query.where(permissions.visible_clause(visible_to))
+
+
+def _company_groups(after: str | None, visible_to: int | None = None) -> Iterator[tuple[str, list[Person]]]:
+    """(company key, people) for every company key shared by two or more leads, in key order;
+    with `visible_to`, only leads that person may see are counted and read.
 
     The database counts leads per company as typed (reading only the company index); those few
     rows are folded into keys here, and then only the people of the next few keys are read, so a
@@ -72,7 +79,8 @@ def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
     spellings: dict[str, list[str]] = {}  # company key -> the company names as typed
     key_of: dict[str, str] = {}
     totals: dict[str, int] = {}
-    counted = select(Lead.company, func.count()).where(Lead.company.is_not(None), Lead.deleted_at.is_(None)).group_by(Lead.company)
+    counted = _visible(select(Lead.company, func.count()).where(Lead.company.is_not(None), Lead.deleted_at.is_(None)),
+                       visible_to).group_by(Lead.company)
     for company, count in db.session.execute(counted, execution_options={"yield_per": STREAM_BATCH}):
         key = company_key(company)
         if key and (after is None or key > after):
@@ -85,8 +93,9 @@ def _company_groups(after: str | None) -> Iterator[tuple[str, list[Person]]]:
         names = [name for key in batch for name in spellings[key]]
         people: dict[str, list[Person]] = {key: [] for key in batch}
         for chunk in range(0, len(names), 500):
-            query = (select(Lead.id, Lead.first_name, Lead.last_name, Lead.company)
-                     .where(Lead.company.in_(names[chunk:chunk + 500]), Lead.deleted_at.is_(None)).order_by(Lead.id))
+            query = _visible(select(Lead.id, Lead.first_name, Lead.last_name, Lead.company)
+                             .where(Lead.company.in_(names[chunk:chunk + 500]), Lead.deleted_at.is_(None)),
+                             visible_to).order_by(Lead.id)
             for row in db.session.execute(query):
                 first, last = name_key(row.first_name), name_key(row.last_name)
                 if first or last:
@@ -116,17 +125,20 @@ SAME_PHONE_PHONES = 50  # shared phone numbers listed (their pairs all shown)
 SAME_PHONE_GROUP = 10  # leads per shared phone paired up; more is a switchboard, not a household
 
 
-def same_phone_pairs(limit: int = SAME_PHONE_PHONES) -> list[DuplicatePair]:
+def same_phone_pairs(limit: int = SAME_PHONE_PHONES, visible_to: int | None = None) -> list[DuplicatePair]:
     """Pairs of leads sharing a phone number, newest shared number first: people the identity
-    rule kept apart (different emails, or names too different), listed with the reason "same phone"."""
-    shared = (select(Lead.phone, func.max(Lead.id).label("newest")).where(Lead.phone.is_not(None), Lead.deleted_at.is_(None))
+    rule kept apart (different emails, or names too different), listed with the reason "same phone";
+    with `visible_to` (permissions.visible_to), only pairs of leads that person may see."""
+    shared = (_visible(select(Lead.phone, func.max(Lead.id).label("newest"))
+                       .where(Lead.phone.is_not(None), Lead.deleted_at.is_(None)), visible_to)
               .group_by(Lead.phone).having(func.count() > 1).order_by(func.max(Lead.id).desc()).limit(limit))
     phones = [phone for phone, _ in db.session.execute(shared)]
     if not phones:
         return []
     by_phone: dict[str, list[Lead]] = {phone: [] for phone in phones}
-    for lead in db.session.scalars(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
-                                   .where(Lead.phone.in_(phones), Lead.deleted_at.is_(None)).order_by(Lead.created_at, Lead.id)):
+    for lead in db.session.scalars(_visible(select(Lead).options(joinedload(Lead.owner), joinedload(Lead.stage))
+                                            .where(Lead.phone.in_(phones), Lead.deleted_at.is_(None)), visible_to)
+                                   .order_by(Lead.created_at, Lead.id)):
         by_phone[lead.phone].append(lead)
     pairs = []
     for phone in phones:
@@ -139,17 +151,19 @@ def same_phone_pairs(limit: int = SAME_PHONE_PHONES) -> list[DuplicatePair]:
     return pairs
 
 
-def likely_duplicates(limit: int = 25, after: str | None = None,
-                      threshold: float = MATCH_THRESHOLD) -> DuplicatePage:
+def likely_duplicates(limit: int = 25, after: str | None = None, threshold: float = MATCH_THRESHOLD,
+                      visible_to: int | None = None) -> DuplicatePage:
     """About `limit` pairs of leads at the same company with similar names, companies in key order;
     the first page also lists the leads that share a phone number (same_phone_pairs).
 
     A page holds whole companies (so may run a little over `limit`) and starts after the company
     key `after`. Leads without a company or without a name are not compared: a shared name alone
-    is too weak a sign (every "John Smith" would pair with every other), and it keeps pages cheap."""
+    is too weak a sign (every "John Smith" would pair with every other), and it keeps pages cheap.
+    With `visible_to` (permissions.visible_to), leads that person may not see are left out before
+    pairing, so a page is as full as the pairs they may see allow."""
     found: list[tuple[int, int, int]] = []
     last_key, next_after = None, None
-    for key, people in _company_groups(after):
+    for key, people in _company_groups(after, visible_to):
         pairs = [p for block in blocks(people) for p in similar_pairs(block, threshold)]
         if not pairs:
             continue
@@ -165,4 +179,4 @@ def likely_duplicates(limit: int = 25, after: str | None = None,
     for a, b, score in found:
         first, second = sorted((leads[a], leads[b]), key=lambda lead: (lead.created_at, lead.id))
         result.append(DuplicatePair(first, second, score))
-    return DuplicatePage(result, next_after, same_phone_pairs() if after is None else [])
+    return DuplicatePage(result, next_after, same_phone_pairs(visible_to=visible_to) if after is None else [])

@@ -29,7 +29,7 @@ from app.queue import QueueUnavailable, enqueue
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.capture import NewLeads, OnDuplicate, Prepared, capture_lead, prepare
 from app.services.assignment import holds_turn
-from app.services import custom_fields
+from app.services import custom_fields, permissions
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
 from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
                                       Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
@@ -371,6 +371,9 @@ class Plan:
     header_row: int | None = None  # the header's record number; None: the file's first non-blank record
     custom_ids: dict[str, int] = field(default_factory=dict)  # the mapping's key -> the field's id
     owner_gone: str | None = None  # the default owner's name, once deactivated during the import
+    # Whose leads the importer may see (permissions.visible_to; None: everyone's): a row matching a
+    # lead outside it leaves that lead as it is (permissions.hidden_lead), whatever the duplicates choice.
+    visible_to: int | None = None
 
     def pool_note(self) -> str:
         return f"In the pool: {self.owner_gone}, the import's owner, was deactivated during the import"
@@ -378,13 +381,16 @@ class Plan:
     def refresh(self) -> None:
         """At each batch, the settings as they are now: a custom field renamed during the import
         keeps its column (under its new key), one deleted is left out and noted on each row; new
-        leads go to the pool once the default owner has been deactivated."""
+        leads go to the pool once the default owner has been deactivated; what the importer may see
+        follows the team settings."""
         by_id = {f.id: f for f in custom_fields.definitions()}
         self.custom = {key: by_id[i] for key, i in self.custom_ids.items() if i in by_id}
         for key, custom in self.custom.items():
             header = self.header_of.get(custom_fields.form_name(key))
             if header is not None:
                 self.header_of[custom_fields.form_name(custom.key)] = header
+        importer = db.session.get(User, self.actor_id) if self.actor_id is not None else None
+        self.visible_to = permissions.visible_to(importer) if importer is not None else None
         if self.owner_id is not None:
             owner = db.session.get(User, self.owner_id)
             if owner is None or not owner.active:
@@ -662,11 +668,15 @@ def _capture_row(number: int, row: Row, plan: Plan) -> RowOutcome:
         captured = capture_lead(row.data, via=VIA, actor_id=plan.actor_id, stage_id=plan.stage_id,
                                 owner_id=plan.owner_id, source=plan.source, origin=row.origin,
                                 on_duplicate=plan.on_duplicate, region=plan.region, apply_rules=plan.apply_rules,
-                                sla_clock=False)  # rows from elsewhere: no first-response clock
+                                sla_clock=False,  # rows from elsewhere: no first-response clock
+                                visible_to=plan.visible_to)
     except ServiceError as exc:
         raise _refused(exc, plan) from None
     except (DataError, IntegrityError) as exc:  # the database refused the row; its savepoint is undone
         raise RowRejected(f"Could not be saved ({type(exc.orig).__name__}).")
+    if captured.hidden:  # no link to it, nor its name: the importer may not see it
+        return RowOutcome(number, "skipped", None, permissions.hidden_lead(captured.matched_on),
+                          lead=captured.lead)
     lead_id = captured.lead.id
     if not (captured.created or captured.changed or captured.custom_changed):
         # Left alone, notes included: a value it could not take is no news about this lead.

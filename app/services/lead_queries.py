@@ -564,10 +564,36 @@ def _page(positions: list[Position], at: str, has_prev: bool, has_next: bool) ->
                 start=positions[0] if positions else None, end=positions[-1] if positions else None)
 
 
-def sources() -> list[str]:
+def sources(visible_to: int | None = None) -> list[str]:
     """Every distinct source, found by hopping along the source index (a loose index scan):
-    one lookup per source instead of reading every lead."""
-    return _distinct("source")
+    one lookup per source instead of reading every lead. With `visible_to` (permissions.visible_to):
+    only the sources of that person's leads and the pool's, hopping along ix_leads_owner_source
+    for each, so a source only another person's leads have is not named."""
+    if visible_to is None:
+        return _distinct("source")
+    found: set[str] = set()
+    # Two plain conditions, not "IS NOT DISTINCT FROM", which PostgreSQL cannot answer from an index.
+    for whose in (("owner_id = :owner",) if visible_to else ()) + ("owner_id IS NULL",):
+        hop = text(f"""
+            WITH RECURSIVE s(v) AS (
+                SELECT min(source) FROM leads WHERE {whose}
+                UNION ALL
+                SELECT (SELECT min(source) FROM leads WHERE {whose} AND source > s.v) FROM s WHERE s.v IS NOT NULL
+            )
+            SELECT v FROM s WHERE v IS NOT NULL""")
+        found.update(db.session.scalars(hop, {"owner": visible_to}))
+    return sorted(found)
+
+
+def has_source(source: str, visible_to: int | None = None) -> bool:
+    """Whether a lead has this source (one that `visible_to` may see, permissions.visible_to): the
+    same answer for a source nobody has as for one only hidden leads have; one index probe."""
+    if len(source) > Lead.__table__.c.source.type.length:
+        return False
+    query = select(Lead.id).where(Lead.source == source)
+    if visible_to is not None:
+        query = query.where(permissions.visible_clause(visible_to))
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def countries() -> list[str]:

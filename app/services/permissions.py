@@ -123,6 +123,17 @@ def visible_clause(owner_id: int | None):
     return or_(Lead.owner_id == owner_id, Lead.owner_id.is_(None)) if owner_id else Lead.owner_id.is_(None)
 
 
+def sees(scope: int | None, owner_id: int | None) -> bool:
+    """Whether someone whose scope is `scope` (from visible_to) sees a lead owned by `owner_id`."""
+    return scope is None or owner_id is None or (scope != 0 and owner_id == scope)
+
+
+def hidden_lead(matched_on: str | None) -> str:
+    """What a capture (an import row, an API call) that matched a lead its maker may not see says:
+    that lead was left as it is, without naming it."""
+    return f"A teammate already has this lead (same {matched_on or 'details'}); it was left as it is."
+
+
 def require_owner_filter(who: Who | None, owner: str | int | None) -> None:
     """A list filtered by owner ("me", "none", or an id): someone who sees only their own leads and
     the pool may not ask for another person's. Raises Forbidden."""

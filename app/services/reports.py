@@ -80,7 +80,7 @@ def default_range(report: str, today: date) -> tuple[date, date]:
 
 
 def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_everyone: bool,
-                  today: date | None = None, zone: str | None = None) -> Filters:
+                  today: date | None = None, zone: str | None = None, visible_to: int | None = None) -> Filters:
     """Filters from a URL's values (start, end: YYYY-MM-DD; owner: a user id; source), their days in
     `zone` (default: the team's time zone), the default range ending on its today. Someone who may
     not see everyone sees only themselves, whatever the URL says. Raises FilterError naming the field."""
@@ -103,9 +103,7 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
             raise FilterError("There is no such person on the team. Pick one from the list.", field="owner")
     source = (raw.get("source") or "").strip() or None
     if source is not None:
-        known = len(source) <= Lead.__table__.c.source.type.length and db.session.scalar(
-            select(Lead.id).where(Lead.source == source).limit(1)) is not None
-        if not known:
+        if not lead_queries.has_source(source, visible_to):  # hidden leads' sources: as if none had it
             raise FilterError(f"No lead has the source “{source[:100]}”. Pick one from the list.", field="source")
     return Filters(start, end, owner_id, source, zone)
 
@@ -121,9 +119,10 @@ def _day(raw: str | None, field: str, default: date) -> date:
     return day
 
 
-def sources() -> list[str]:
-    """The sources leads have, for the source picker: the pool's own list (a loose index scan)."""
-    return lead_queries.sources()
+def sources(visible_to: int | None = None) -> list[str]:
+    """The sources leads have, for the source picker: the pool's own list (a loose index scan), only
+    of the leads `visible_to` may see (permissions.visible_to)."""
+    return lead_queries.sources(visible_to)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from flask import has_app_context
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ApiKey, AuditEntry, Lead, Note, TeamSettings
+from app.models import ApiKey, AuditEntry, Lead, Note, TeamSettings, TimelineEntry
 from app.services import ServiceError, api_keys, board, permissions, team_settings
 from app.services.lead_queries import PoolFilters, pool_total
 from tests.conftest import Web
@@ -425,3 +425,172 @@ def test_the_openapi_document_lists_the_403(app, stages):
     doc = document()
     assert doc["paths"]["/leads"]["get"]["responses"]["403"] == {"$ref": "#/components/responses/Forbidden"}
     assert "read-only" in doc["info"]["description"]
+
+
+# --- a restricted member: imports, source names and the duplicates list ------------------------------
+
+
+@pytest.mark.parametrize("by_row", [False, True], ids=["batched", "row by row"])
+def test_a_restricted_member_s_import_leaves_a_teammate_s_lead_as_it_is_and_says_so(as_member, member, other,
+                                                                                      make_lead, stages, by_row):
+    from app.models import ImportRow
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    theirs = make_lead(first_name="Theo", last_name="Theirs", email="theo@example.com", company="Old Co", owner=other)
+    mine = make_lead(first_name="Mina", last_name="Mine", email="mina@example.com", company="Old Co", owner=member)
+    pool = make_lead(first_name="Polly", last_name="Pool", email="polly@example.com", company="Old Co")
+    db.session.commit()
+    set_members(see_all_leads=False)
+    imp = queued(csv_bytes([["Email", "First name", "Last name", "Company"],
+                            ["theo@example.com", "Theodore", "T", "New Co"],   # row 2: a teammate's
+                            ["mina@example.com", "Mina", "Mine", "New Co"],    # row 3: their own
+                            ["polly@example.com", "Polly", "Pool", "New Co"],  # row 4: the pool's
+                            ["theo@example.com", "Theodore", "T", "Newer Co"]]),  # row 5: the teammate's again
+                 duplicates="update", created_by_id=member.id)
+    imp = run_import(imp.id, by_row=by_row)
+
+    db.session.expire_all()
+    kept = db.session.get(Lead, theirs.id)
+    assert (kept.first_name, kept.last_name, kept.company, kept.owner_id) == ("Theo", "Theirs", "Old Co", other.id)
+    assert db.session.get(Lead, mine.id).company == "New Co" and db.session.get(Lead, pool.id).company == "New Co"
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 3  # no twin made either
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry).where(
+        TimelineEntry.lead_id == theirs.id, TimelineEntry.kind == "resubmitted")) == 0  # no mark left on it
+    assert (imp.created_count, imp.updated_count, imp.skipped_count) == (0, 2, 2)
+    reason = "A teammate already has this lead (same email); it was left as it is."
+    rows = {r.row_number: (r.outcome, r.lead_id, r.reason) for r in db.session.execute(
+        select(ImportRow.row_number, ImportRow.outcome, ImportRow.lead_id, ImportRow.reason)
+        .where(ImportRow.import_id == imp.id))}
+    assert rows[2] == rows[5] == ("skipped", None, reason)
+    assert rows[3][:2] == ("updated", mine.id) and rows[4][:2] == ("updated", pool.id)
+    # The row report says why, and names nothing of the teammate's lead.
+    page = as_member.get(f"/leads/import/{imp.id}/progress?outcome=skipped").get_data(as_text=True)
+    assert page.count(reason) == 2 and "Theirs" not in page and f"/leads/{theirs.id}\"" not in page
+    assert "(removed)" not in page
+    report = as_member.get(f"/leads/import/{imp.id}/rows.csv").get_data(as_text=True)
+    assert reason in report and "Theirs" not in report
+
+
+def test_a_restricted_member_key_posting_a_teammate_s_lead_gets_a_403_that_shows_nothing_of_it(app, member, other,
+                                                                                                make_lead):
+    from app.services.capture import capture_lead
+    theirs = capture_lead({"first_name": "Theo", "last_name": "Theirs", "email": "theo@example.com"}, via="test",
+                          owner_id=other.id).lead
+    db.session.commit()
+    _, secret = api_keys.create_key("Mina's sync", created_by_id=member.id, role="member")
+    db.session.commit()
+    set_members(see_all_leads=False)
+    api = Api(app, secret)
+    response = api.send("POST", "/leads", {"email": "theo@example.com", "job_title": "CEO", "company": "Spy Co"})
+    assert response.status_code == 403 and response.mimetype == PROBLEM
+    detail = response.get_json()["detail"]
+    assert detail.startswith("A teammate already has this lead (same email); it was left as it is.")
+    assert "member role" in detail and WHO_CAN in detail
+    assert "Theo" not in response.get_data(as_text=True) and "id" not in response.get_json()
+    kept = db.session.get(Lead, theirs.id)
+    assert (kept.job_title or "", kept.company or "") == ("", "")
+    assert db.session.scalar(select(func.count()).select_from(Lead)) == 1
+    # With "see every lead" on, the known lead answers 200 as before.
+    set_members(see_all_leads=True)
+    again = api.send("POST", "/leads", {"email": "theo@example.com"})
+    assert again.status_code == 200 and again.get_json()["id"] == theirs.id
+
+
+def test_an_admin_s_import_still_updates_anyone_s_lead(admin, other, make_lead, stages):
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    theirs = make_lead(first_name="Theo", last_name="Theirs", email="theo@example.com", company="Old Co", owner=other)
+    db.session.commit()
+    set_members(see_all_leads=False)
+    imp = queued(csv_bytes([["Email", "Company"], ["theo@example.com", "New Co"]]), duplicates="update",
+                 created_by_id=admin.id)
+    assert run_import(imp.id).updated_count == 1
+    db.session.expire_all()
+    assert db.session.get(Lead, theirs.id).company == "New Co"
+
+
+@pytest.fixture
+def sourced(make_lead, member, other):
+    """A source only the member's leads have, one only a teammate's have, one the pool and the teammate share."""
+    make_lead(first_name="Mina", last_name="Mine", owner=member, source="Trade fair")
+    make_lead(first_name="Theo", last_name="Theirs", owner=other, source="Secret partner")
+    make_lead(first_name="Polly", last_name="Pool", source="Webinar")
+    make_lead(first_name="Tara", last_name="Theirs", owner=other, source="Webinar")
+    db.session.commit()
+
+
+def test_a_restricted_member_s_source_pickers_name_only_sources_of_leads_they_may_see(as_member, member, sourced):
+    from app.services import lead_queries, reports
+    assert lead_queries.sources() == ["Secret partner", "Trade fair", "Webinar"]
+    assert lead_queries.sources(member.id) == ["Trade fair", "Webinar"]
+    assert lead_queries.sources(0) == ["Webinar"]  # nobody's own: the pool's alone
+    set_members(see_all_leads=False)
+    assert reports.sources(permissions.visible_to(member)) == ["Trade fair", "Webinar"]
+    for url in ("/leads", "/board", "/reports/conversion-source"):
+        page = as_member.get(url).get_data(as_text=True)
+        assert ">Trade fair</option>" in page and ">Webinar</option>" in page, url
+        assert "Secret partner" not in page, url
+    set_members(see_all_leads=True)
+    assert ">Secret partner</option>" in as_member.get("/leads").get_data(as_text=True)
+
+
+def test_a_report_s_source_check_answers_the_same_for_a_hidden_source_as_for_none(as_member, member, sourced):
+    from app.services import reports
+    set_members(see_all_leads=False)
+    scope = permissions.visible_to(member)
+
+    def refusal(source: str) -> str:
+        with pytest.raises(reports.FilterError) as refused:
+            reports.clean_filters({"source": source}, report="conversion-source", viewer_id=member.id,
+                                  see_everyone=False, visible_to=scope)
+        return refused.value.message.replace(source, "…")
+
+    assert refusal("Secret partner") == refusal("Nowhere at all") == "No lead has the source “…”. Pick one from the list."
+    assert reports.clean_filters({"source": "Webinar"}, report="conversion-source", viewer_id=member.id,
+                                 see_everyone=False, visible_to=scope).source == "Webinar"
+    hidden = as_member.get("/reports/conversion-source?source=Secret+partner")
+    missing = as_member.get("/reports/conversion-source?source=Nowhere+at+all")
+    assert hidden.status_code == missing.status_code == 400
+    assert "No lead has the source “Secret partner”" in hidden.get_data(as_text=True)
+    assert "Theo" not in hidden.get_data(as_text=True)
+
+
+def test_a_restricted_member_s_duplicates_page_is_full_of_pairs_they_may_see(as_member, member, other,
+                                                                             make_lead, monkeypatch):
+    from app.leads import duplicates as duplicates_page
+    from app.services import duplicates as duplicate_service
+    # Acme's pair (a teammate's) comes first in company order; Zenith's (the member's and the pool's) after.
+    make_lead(first_name="Jon", last_name="Smith", company="Acme Inc", owner=other)
+    make_lead(first_name="John", last_name="Smith", company="ACME", owner=other)
+    make_lead(first_name="Peter", last_name="Gibbons", company="Zenith", owner=member)
+    make_lead(first_name="Petr", last_name="Gibbons", company="Zenith")
+    make_lead(first_name="Mixed", last_name="Pair", company="Midway", owner=member)
+    make_lead(first_name="Mixed", last_name="Pairs", company="Midway", owner=other)  # one hidden: no pair
+    db.session.commit()
+    set_members(see_all_leads=False)
+    page = duplicate_service.likely_duplicates(limit=1, visible_to=member.id)
+    assert [(p.a.full_name, p.b.full_name) for p in page.pairs] == [("Peter Gibbons", "Petr Gibbons")]
+    assert page.next_after is None
+    everyone = duplicate_service.likely_duplicates(limit=1)
+    assert [p.a.company for p in everyone.pairs] == ["Acme Inc"] and everyone.next_after is not None
+
+    monkeypatch.setattr(duplicates_page, "PAGE_PAIRS", 1)
+    listed = as_member.get("/leads/duplicates").get_data(as_text=True)
+    assert "Peter Gibbons" in listed and "Petr Gibbons" in listed
+    assert "Smith" not in listed and "Mixed" not in listed and 'rel="next"' not in listed
+
+
+def test_a_restricted_member_s_same_phone_pairs_leave_out_hidden_leads_before_the_limit(app, member, other,
+                                                                                        make_lead):
+    from app.services import duplicates as duplicate_service
+    make_lead(first_name="Ann", last_name="Home", phone="+14155550101", owner=member)
+    make_lead(first_name="Bob", last_name="Home", phone="+14155550101")
+    make_lead(first_name="Cy", last_name="Switch", phone="+14155550102", owner=other)  # newer shared phone:
+    make_lead(first_name="Di", last_name="Switch", phone="+14155550102", owner=other)  # a teammate's pair
+    make_lead(first_name="Ed", last_name="Half", phone="+14155550103", owner=member)   # newest: one hidden
+    make_lead(first_name="Flo", last_name="Half", phone="+14155550103", owner=other)
+    db.session.commit()
+    set_members(see_all_leads=False)
+    pairs = duplicate_service.same_phone_pairs(limit=1, visible_to=member.id)
+    assert [(p.a.first_name, p.b.first_name) for p in pairs] == [("Ann", "Bob")]
+    assert [p.a.first_name for p in duplicate_service.same_phone_pairs(limit=1)] == ["Ed"]
