@@ -92,8 +92,15 @@ def permitted(action: str):
     return decorate
 
 
+def _visible_import(import_id: int):
+    """The import, if the signed-in person may open it (permissions.require_import_visible)."""
+    imp = imports.get_import(import_id)
+    permissions.require_import_visible(current_user, imp)
+    return imp
+
+
 def _upload_page(form: UploadForm, status: int = 200):
-    return render_template("leads/import.html", form=form, recent=imports.recent_imports(),
+    return render_template("leads/import.html", form=form, recent=imports.recent_imports(created_by=permissions.imports_visible_to(current_user)),
                            status_labels=STATUS_LABELS, max_mb=imports.MAX_FILE_BYTES // (1024 * 1024)), status
 
 
@@ -125,7 +132,7 @@ def import_upload():
 @bp.route("/import/<int:import_id>", methods=["GET", "POST"])
 @permitted("import")
 def import_preview(import_id: int):
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if imp.status != "uploaded":
         return redirect(url_for("leads.import_progress", import_id=imp.id))
     if not import_ledger.may_manage(imp, current_user):  # a file not imported yet is its uploader's
@@ -165,7 +172,7 @@ def _preview_page(imp, form, rows, ask_date_order: bool, status: int, header_for
 @permitted("import")
 def import_header(import_id: int):
     """Another line of the file is the header: its cells become the columns, the mapping is guessed again."""
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if imp.status != "uploaded":
         return redirect(url_for("leads.import_progress", import_id=imp.id))
     if not import_ledger.may_manage(imp, current_user):
@@ -191,7 +198,7 @@ def import_header(import_id: int):
 @bp.get("/import/<int:import_id>/progress")
 @permitted("import")
 def import_progress(import_id: int):
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if imp.status == "uploaded" and not wants_fragment():
         return redirect(url_for("leads.import_preview", import_id=imp.id))
     finished = imp.status in ("done", "failed")
@@ -222,7 +229,7 @@ def _ledger(imp) -> dict:
 @permitted("import")
 def import_undo(import_id: int):
     """Undo a finished import: GET asks (or says why not), the button POSTs."""
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     refusal = import_ledger.undo_refusal(imp, current_user)
     if refusal is not None:
         raise refusal
@@ -243,7 +250,7 @@ def import_undo(import_id: int):
 @permitted("import")
 def import_discard(import_id: int):
     """Discard an upload never started: GET asks, the button POSTs."""
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if imp.status != "uploaded":
         flash("This import has already started, so there is no upload to discard; once it finishes it can "
               "be undone within a day.", "error")
@@ -272,7 +279,7 @@ def _csv_download(lines, filename: str) -> Response:
 @bp.get("/import/<int:import_id>/rejected.csv")
 @permitted("import")
 def import_rejected(import_id: int):
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if not import_ledger.may_manage(imp, current_user):  # rows as they were in the file
         raise import_ledger.NotYours("download the rows of")
     return _csv_download(imports.rejected_rows_csv(imp.id), f"import-{imp.id}-rejected-rows.csv")
@@ -281,7 +288,7 @@ def import_rejected(import_id: int):
 @bp.get("/import/<int:import_id>/rows.csv")
 @permitted("import")
 def import_report(import_id: int):
-    imp = imports.get_import(import_id)
+    imp = _visible_import(import_id)
     if not import_ledger.may_manage(imp, current_user):
         raise import_ledger.NotYours("download the rows of")
     return _csv_download(import_ledger.row_report_csv(imp.id), f"import-{imp.id}-row-report.csv")

@@ -162,8 +162,13 @@ def get_import(import_id: int, *, lock: bool = False) -> LeadImport:
     return imp
 
 
-def recent_imports(limit: int = 10) -> list[LeadImport]:
-    return list(db.session.scalars(select(LeadImport).order_by(LeadImport.id.desc()).limit(limit)))
+def recent_imports(limit: int = 10, created_by: int | None = None) -> list[LeadImport]:
+    """The latest imports, newest first; only those `created_by` started, when given
+    (permissions.imports_visible_to)."""
+    query = select(LeadImport).order_by(LeadImport.id.desc()).limit(limit)
+    if created_by is not None:
+        query = query.where(LeadImport.created_by_id == created_by)
+    return list(db.session.scalars(query))
 
 
 def _chunks(import_id: int) -> Iterator[bytes]:

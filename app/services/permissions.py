@@ -175,6 +175,20 @@ def require_visible_lead(who: Who | None, lead_id: int) -> None:
         require(who, "see_all_leads")
 
 
+def imports_visible_to(who: Who | None) -> int | None:
+    """None: `who` sees every import. Otherwise the id of the only person whose imports `who` sees:
+    their own (an import's ledger names the leads it made or updated, teammates' leads among them)."""
+    return None if visible_to(who) is None else getattr(who, "id", 0) or 0
+
+
+def require_import_visible(who: Who | None, imp) -> None:
+    """An import `who` may open (its progress, ledger, row report, undo): Forbidden otherwise."""
+    scope = imports_visible_to(who)
+    if scope is not None and imp.created_by_id != scope:
+        raise Forbidden(f"You may open only the imports you started: this one names leads you may not see. "
+                        f"{WHO_CHANGES}")
+
+
 def require_merge_visible(who: Who | None, merge) -> None:
     """Undoing a merge changes both leads: the survivor, and the loser as it was when merged (its
     owner in the snapshot) must both be ones `who` may see; Forbidden otherwise."""

@@ -594,3 +594,23 @@ def test_a_restricted_member_s_same_phone_pairs_leave_out_hidden_leads_before_th
     pairs = duplicate_service.same_phone_pairs(limit=1, visible_to=member.id)
     assert [(p.a.first_name, p.b.first_name) for p in pairs] == [("Ann", "Bob")]
     assert [p.a.first_name for p in duplicate_service.same_phone_pairs(limit=1)] == ["Ed"]
+
+
+def test_a_restricted_member_opens_only_the_imports_they_started(as_member, member, other, admin, make_lead, stages):
+    from app.services.imports import run_import
+    from tests.integration.test_import import csv_bytes, queued
+    theirs = run_import(queued(csv_bytes([["Email", "First name", "Last name"], ["theo@example.com", "Theo", "Secret"]]),
+                               created_by_id=other.id).id)
+    mine = run_import(queued(csv_bytes([["Email", "First name", "Last name"], ["mina@example.com", "Mina", "Mine"]]),
+                             created_by_id=member.id).id)
+    db.session.commit()
+    assert as_member.get(f"/leads/import/{theirs.id}/progress").status_code == 200  # seeing all: every import
+    set_members(see_all_leads=False)
+    for path in (f"/leads/import/{theirs.id}", f"/leads/import/{theirs.id}/progress",
+                 f"/leads/import/{theirs.id}/rows.csv", f"/leads/import/{theirs.id}/undo"):
+        response = as_member.get(path)
+        assert response.status_code == 403, path
+        assert "Secret" not in response.get_data(as_text=True)
+    assert as_member.get(f"/leads/import/{mine.id}/progress").status_code == 200
+    listing = as_member.get("/leads/import").get_data(as_text=True)
+    assert f"/leads/import/{mine.id}" in listing and f"/leads/import/{theirs.id}" not in listing
