@@ -362,8 +362,8 @@ def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
     many were cancelled."""
     coming = [a for a in db.session.scalars(select(Appointment).where(
         Appointment.lead_id == lead.id, Appointment.status != AppointmentStatus.cancelled.value,
-        Appointment.starts_at > now - timedelta(minutes=MAX_DURATION)).order_by(Appointment.starts_at, Appointment.id).with_for_update())
-        if a.ends_at > now]
+        Appointment.starts_at > now - timedelta(minutes=MAX_DURATION))
+        .order_by(Appointment.starts_at, Appointment.id).with_for_update()) if a.ends_at > now]
     for appointment in coming:
         appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
         appointment.updated_at = now

@@ -50,8 +50,7 @@ REASON_WORDS = {SuppressionReason.unsubscribed.value: "unsubscribed",
 ERASED_PREFIX = "erased:sha256:"  # the unkeyed digests erasures wrote before KEYED_PREFIX (still checked)
 KEYED_PREFIX = "erased:hmac-sha256:"
 SECRET_NAME = "erasure_digest"  # its InstallationSecret
-SECRET_CACHE = "leadboard_erasure_secret"  # "" in session.info: this transaction found no key
-_SECRETS: dict = {}  # engine -> the key's hex, once read
+SECRET_CACHE = "leadboard_erasure_secret"  # the key's hex in session.info for this transaction ("": none)
 
 
 class AlreadySuppressed(Conflict):
@@ -97,26 +96,19 @@ def key(address: str | None) -> str:
 
 def erasure_secret(create: bool = False) -> bytes | None:
     """The installation's own key for erased addresses' digests (made by the migration; `create`:
-    made now if missing, and read afresh). Kept in this process once read (a key never changes),
-    so checking an address costs no query; None when there is none and `create` is false."""
+    made now if missing, and read afresh), read once per transaction (one small read whatever the
+    batch); None when there is none and `create` is false."""
     session = db.session()
-    bind = session.get_bind()
-    if not create:
-        if (kept := _SECRETS.get(bind)) is not None:
-            return bytes.fromhex(kept)
-        if session.info.get(SECRET_CACHE) == "":  # looked in this transaction: none yet
-            return None
-    value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
-    if value is None and create:
-        insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        db.session.execute(insert(InstallationSecret).values(
-            name=SECRET_NAME, value=secrets.token_hex(32), created_at=utcnow()).on_conflict_do_nothing())
-        value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
+    value = None if create else session.info.get(SECRET_CACHE)  # "": this transaction found none
     if value is None:
-        session.info[SECRET_CACHE] = ""
-        return None
-    _SECRETS[bind] = value
-    return bytes.fromhex(value)
+        value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
+        if value is None and create:
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            db.session.execute(insert(InstallationSecret).values(
+                name=SECRET_NAME, value=secrets.token_hex(32), created_at=utcnow()).on_conflict_do_nothing())
+            value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
+        session.info[SECRET_CACHE] = value = value or ""
+    return bytes.fromhex(value) if value else None
 
 
 def erased_key(address: str | None) -> str | None:
@@ -419,5 +411,5 @@ def unsubscribe(payload: LinkPayload, now: datetime | None = None) -> bool:
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
-def _forget_no_secret(session) -> None:
+def _forget_secret(session) -> None:
     session.info.pop(SECRET_CACHE, None)

@@ -193,7 +193,7 @@ def test_a_rescore_carrying_many_leads_into_a_band_enrols_them_in_a_few_statemen
 
 
 def test_bad_settings_are_refused_naming_the_field(app, make_sequence, template, make_lead):
-    draft = sequences.createmake_sequence("Empty")
+    draft = sequences.create_sequence("Empty")
     with pytest.raises(ServiceError) as refused:
         sequences.start(draft.id)
     assert refused.value.field == "steps"
@@ -213,7 +213,7 @@ def test_bad_settings_are_refused_naming_the_field(app, make_sequence, template,
             sequences.add_step(draft.id, settings)
         assert refused.value.field == field, settings
     with pytest.raises(ServiceError) as refused:
-        sequences.createmake_sequence("empty")
+        sequences.create_sequence("empty")
     assert refused.value.field == "name"
 
 
@@ -338,7 +338,7 @@ def test_two_enrolments_of_one_lead_at_once_are_one_enrolment_and_the_rest_refus
 def test_a_rule_naming_an_odd_number_is_refused_and_a_renamed_field_key_follows_into_templates(app, make_sequence, make_lead):
     from app.services import custom_fields
     from app.services.custom_fields import FieldSettings
-    sequence = sequences.createmake_sequence("Rules")
+    sequence = sequences.create_sequence("Rules")
     for kind in ("form", "lost_reason"):
         with pytest.raises(ServiceError) as refused:
             sequences.add_rule(sequence.id, kind, "²")
