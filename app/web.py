@@ -193,11 +193,12 @@ def _focus_after_redirect() -> str | None:
     return session.pop(FOCUS_AFTER, None)
 
 
-def error_reply(status: int, message: str):
-    """The generic refusal: a notice for htmx (nothing else swapped), the error page otherwise."""
+def error_reply(status: int, message: str, link: tuple[str, str] | None = None):
+    """The generic refusal: a notice for htmx (nothing else swapped), the error page otherwise;
+    `link` ((address, words)) is a way on that the page offers."""
     if wants_fragment():
         return notice(message, status, category="error")
-    return render_template("errors/error.html", status=status, message=message), status
+    return render_template("errors/error.html", status=status, message=message, link=link), status
 
 
 MESSAGES = {

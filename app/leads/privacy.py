@@ -14,7 +14,7 @@ from app.models import Lead
 from app.services import erasure, permissions, personal_data, trash
 from app.services.leads import LeadNotFound
 from app.extensions import db
-from app.web import ADMIN_REFUSAL, go
+from app.web import ADMIN_REFUSAL, error_reply, go
 
 ERASE_REFUSAL = "Erasing a person's data is for admins. Ask an admin to do it."
 
@@ -32,9 +32,15 @@ def _admin(refusal: str) -> None:
 @bp.post("/<int:lead_id>/delete")
 def delete_lead(lead_id: int):
     permissions.require(current_user, "delete")  # a 403 saying who may allow it (trash.may_delete's rule)
-    lead = trash.trash(lead_id, current_user.id)
-    flash(f"Moved {lead.full_name} to the trash. An admin can restore it from the trash for "
-          f"{trash.KEEP_DAYS} days; then it is deleted for good.", "success")
+    try:
+        lead = trash.trash(lead_id, current_user.id)
+    except trash.AlreadyInTrash as exc:  # deleted twice: say where it is, and show admins the way there
+        link = (url_for("settings.trash"), "Open the trash") if current_user.is_admin else None
+        return error_reply(exc.status, exc.message, link)
+    flash(f"Moved {lead.full_name} to the trash. Its appointments still to come were cancelled without "
+          f"emailing the prospect, and its sequences stopped. An admin can restore it from the trash for "
+          f"{trash.KEEP_DAYS} days (its sequences then carry on; the appointments stay cancelled); then it is "
+          "deleted for good.", "success")
     return go(url_for("leads.index"))
 
 

@@ -22,7 +22,7 @@ from app.models.sequence import (
 from app.models.settings_version import SettingsVersion
 from app.models.sla import BusinessHours, Holiday, SlaRule
 from app.models.stage import LostReason, Stage, StageKind
-from app.models.suppression import SuppressedAddress, SuppressionReason
+from app.models.suppression import InstallationSecret, SuppressedAddress, SuppressionReason
 from app.models.tags import LeadTag, Tag
 from app.models.task import Task, TaskKind
 from app.models.webhook import DeliveryState, WebhookDelivery, WebhookEndpoint
@@ -36,5 +36,5 @@ __all__ = [
     "EnrolmentStatus", "Sequence", "SequenceBulkRun", "SequenceEnrolment", "SequenceRule", "SequenceSend",
     "SequenceStatus", "SequenceStep", "StepKind",
     "CustomField", "FieldKind", "LeadFieldChoice", "LeadFieldValue",
-    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "Invitation", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "SuppressedAddress", "SuppressionReason", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "DeliveryState", "WebhookDelivery", "WebhookEndpoint", "UserSession", "WorkingHours",
+    "Activity", "BusinessHours", "Holiday", "SlaRule", "HeldSubmission", "Invitation", "LeadSearchDocument", "SavedView", "KnownSignInAddress", "Lead", "LeadTag", "LoginThrottle", "LostReason", "Note", "Role", "ScoreBand", "ScoringRule", "ScoringRun", "SettingsVersion", "Stage", "StageKind", "StageTotal", "StageTotalDelta", "InstallationSecret", "SuppressedAddress", "SuppressionReason", "Tag", "Task", "TaskKind", "TimelineEntry", "User", "DeliveryState", "WebhookDelivery", "WebhookEndpoint", "UserSession", "WorkingHours",
 ]

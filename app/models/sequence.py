@@ -111,7 +111,7 @@ class SequenceEnrolment(db.Model):
     sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"))
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(10))
-    step_id: Mapped[int | None]  # the next step to run; None when ended
+    step_id: Mapped[int | None]  # the next step to run; None when ended (kept when stopped by a delete: a restore resumes there)
     next_at: Mapped[datetime | None]  # when it is due (None: ended)
     enrolled_at: Mapped[datetime]
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -59,3 +59,15 @@ class SuppressedAddress(db.Model):
 
     def __repr__(self) -> str:
         return f"<SuppressedAddress {self.id} {self.address} {self.reason}>"
+
+
+class InstallationSecret(db.Model):
+    """A random key this installation made for itself, by name (not SECRET_KEY, which an operator
+    may rotate: what a secret here keys must stay readable). "erasure_digest" keys the digests an
+    erased person's address is kept as on the suppression list (services/suppression.py)."""
+
+    __tablename__ = "installation_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))  # hex
+    created_at: Mapped[datetime]

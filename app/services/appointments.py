@@ -353,6 +353,28 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
     return appointment
 
 
+def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
+    """The lead goes to the trash: cancel its appointments still to come, inside the caller's
+    transaction, each on its timeline, without writing to the prospect (a record deleted on our side
+    is no news to them, and a restore would leave them told of a cancellation that was a tidy-up):
+    the invitation and reminders not yet sent are withdrawn. A restore leaves them cancelled.
+    No webhook goes out either: a lead in the trash is in no answer to integrations. Returns how
+    many were cancelled."""
+    coming = [a for a in db.session.scalars(select(Appointment).where(
+        Appointment.lead_id == lead.id, Appointment.status != AppointmentStatus.cancelled.value,
+        Appointment.starts_at > now - timedelta(minutes=MAX_DURATION))
+        .order_by(Appointment.starts_at, Appointment.id).with_for_update()) if a.ends_at > now]
+    for appointment in coming:
+        appointment.status, appointment.sequence = AppointmentStatus.cancelled.value, appointment.sequence + 1
+        appointment.updated_at = now
+        withdraw(appointment.id, SUPERSEDED, now)
+        _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="deleted", invited=False)
+    if coming:
+        lead.appointment_status = AppointmentStatus.cancelled.value
+        lead.appointment_starts_at = coming[-1].starts_at
+    return len(coming)
+
+
 # --- prospects: confirm, cancel, ask for another time -----------------------------------------------
 
 

@@ -7,16 +7,19 @@ tags, field values, sequence enrolments and sends, notifications, merges into it
 document; its emails in the outbox (by lead, or sent to its address) with their attachments;
 webhook deliveries about it; stored API replies (idempotency records) and held form submissions
 naming its address; the rows of import reports that were about it (their values and changes are
-blanked), the stored files of those imports and uploads never started that hold its address; its
-address's suppression history. Audit entries
+blanked) and the stored files of those imports; its rows in uploads never started (the rest of such a
+file stays, so the others in it can still be imported); its address's suppression history. Audit entries
 that named it are reworded.
 
-What stays: the address, as a SHA-256 digest, on the suppression list (reason "erased"), so no
+What stays: the address, as a digest keyed with the installation's own secret (HMAC-SHA256,
+suppression.erased_key; entries written before as a plain SHA-256 are still checked), on the
+suppression list (reason "erased"), so no
 email goes to it and a later capture or import of it is refused with a message that says why
 (capture.prepare asks `refusal`); an admin who lifts that entry lets the person back in.
 
 Refused, with nothing done: a lead already erased (410, saying when), a lead with an import that
-mentions it still running (409: erase once it has finished)."""
+mentions it still running (409: erase once it has finished), an upload not started that holds its
+address where no row of theirs can be taken out alone (409: discard it first)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -29,7 +32,7 @@ from app.models import (AuditEntry, Erasure, HeldSubmission, IdempotencyRecord, 
                         LeadImport, LeadMerge, OutboxEmail, SuppressedAddress, SuppressionReason, User,
                         WebhookDelivery)
 from app.services import Conflict, NotFound, ServiceError, atomic, audit, utcnow
-from app.services.suppression import erased_key, key
+from app.services.suppression import erased_key, erased_keys_of, erasure_secret, key
 
 ERASED = "an erased person"
 FINISHED_IMPORTS = ("done", "failed")
@@ -40,9 +43,16 @@ CACHE = "leadboard_erased_keys"
 class AlreadyErased(ServiceError):
     status = 410
 
-    def __init__(self, erasure: Erasure):
-        super().__init__(f"This person's data was already erased, on {erasure.erased_at:%-d %B %Y at %H:%M} UTC "
-                         f"by {erasure.erased_by_name}. There is nothing left to erase.")
+    def __init__(self, erasure: Erasure, what: str = "erase"):
+        super().__init__(f"This person's data was already erased at their request, on "
+                         f"{erasure.erased_at:%-d %B %Y at %H:%M} UTC by {erasure.erased_by_name}. "
+                         f"There is nothing left to {what}.")
+
+
+def erased(lead_id: int) -> Erasure | None:
+    """The (latest) record that this lead's person was erased, or None."""
+    return db.session.scalars(select(Erasure).where(Erasure.lead_id == lead_id)
+                              .order_by(Erasure.id.desc()).limit(1)).first()
 
 
 class ErasureNotFound(NotFound):
@@ -54,6 +64,14 @@ class ImportStillRunning(Conflict):
     def __init__(self, filename: str):
         super().__init__(f"The import “{filename}” holds this person and has not finished. Erase them once it "
                          "has finished (or been discarded), so that it does not bring them back.")
+
+
+class UploadNotSeparable(Conflict):
+    def __init__(self, filename: str):
+        super().__init__(f"The upload “{filename}”, not imported yet, holds this person where their row cannot be "
+                         "taken out on its own (in its header, a line above it, or a line that cannot be read as "
+                         "CSV). Discard that upload on the Import page (upload it again without them if it is "
+                         "still wanted), then erase them.")
 
 
 class AddressErased(ServiceError):
@@ -79,13 +97,13 @@ def _mentions(columns, needles: list[str]):
 def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Erasure:
     """Erase the person this lead is, now (one transaction). Raises AlreadyErased (410),
     ErasureNotFound (404) or ImportStillRunning (409); in each case nothing is changed."""
+    from app.services.imports import strip_records
     from app.services.trash import purge
     now = now or utcnow()
     with atomic():
         lead = db.session.get(Lead, lead_id, with_for_update={"of": Lead}, populate_existing=True)
         if lead is None:
-            done = db.session.scalars(select(Erasure).where(Erasure.lead_id == lead_id)
-                                      .order_by(Erasure.id.desc()).limit(1)).first()
+            done = erased(lead_id)
             raise AlreadyErased(done) if done else ErasureNotFound()
         address = key(lead.email) if lead.email else None
         needles = [n for n in (address, lead.phone) if n]
@@ -100,22 +118,32 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
         if address:  # a file uploaded and not yet run has no report rows: its bytes are looked in
             import_ids |= set(db.session.scalars(select(ImportChunk.import_id).where(
                 _chunk_holds(address)).distinct()))
+            # Uploads not started are read whole below (an address in another case, or split across
+            # two stored chunks, escapes the byte search), so every one of them is looked at.
+            import_ids |= set(db.session.scalars(select(LeadImport.id).where(LeadImport.status == UNSTARTED)))
         running = db.session.scalars(select(LeadImport).where(
             LeadImport.id.in_(import_ids), LeadImport.status.not_in((*FINISHED_IMPORTS, UNSTARTED)))).first() \
             if import_ids else None
         if running is not None:
             raise ImportStillRunning(running.filename)
-        # An upload never started is only the file: it goes whole (as discarding it would).
-        removed["unstarted imports"] = db.session.execute(
-            delete(LeadImport).where(LeadImport.id.in_(import_ids), LeadImport.status == UNSTARTED)
-            .execution_options(synchronize_session=False)).rowcount if import_ids else 0
+        # An upload never started is only the file: the person's rows go from it, everybody else's stay.
+        unstarted = list(db.session.scalars(select(LeadImport).where(
+            LeadImport.id.in_(import_ids), LeadImport.status == UNSTARTED).order_by(LeadImport.id))) \
+            if import_ids else []
+        removed["rows of uploads not started"] = 0
+        for upload in unstarted:
+            stripped = strip_records(upload.id, address)
+            if stripped.still_there:
+                raise UploadNotSeparable(upload.filename)
+            removed["rows of uploads not started"] += stripped.records
         removed["import report rows"] = db.session.execute(
             update(ImportRow).where(row_about).values(values=None, changes=None, lead_id=None,
                                                        reason="Erased at the person's request.")
             .execution_options(synchronize_session=False)).rowcount
+        ran = import_ids - {upload.id for upload in unstarted}
         removed["import files"] = db.session.execute(
-            delete(ImportChunk).where(ImportChunk.import_id.in_(import_ids))
-            .execution_options(synchronize_session=False)).rowcount if import_ids else 0
+            delete(ImportChunk).where(ImportChunk.import_id.in_(ran))
+            .execution_options(synchronize_session=False)).rowcount if ran else 0
 
         # Emails, webhook deliveries, stored API replies, held submissions, merges it lost.
         if needles:
@@ -145,10 +173,10 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
         if address:
             db.session.execute(delete(SuppressedAddress).where(SuppressedAddress.address == address)
                                .execution_options(synchronize_session=False))
-            digest = erased_key(address)
+            erasure_secret(create=True)
             if db.session.scalar(select(SuppressedAddress.id).where(
-                    SuppressedAddress.address == digest, SuppressedAddress.removed_at.is_(None))) is None:
-                db.session.add(SuppressedAddress(address=digest, reason=SuppressionReason.erased.value,
+                    SuppressedAddress.address.in_(erased_keys_of(address)), SuppressedAddress.removed_at.is_(None))) is None:
+                db.session.add(SuppressedAddress(address=erased_key(address), reason=SuppressionReason.erased.value,
                                                  created_by_id=actor_id, created_at=now))
 
         removed["leads"] = purge(ids)  # the row and all that hangs off it; its emails and deliveries
@@ -189,7 +217,8 @@ def erased_keys() -> set[str]:
 
 def refusal(email: str | None) -> AddressErased | None:
     """The error a capture of this (cleaned) address gets when its person was erased, else None."""
-    if email and erased_key(email) in erased_keys():
+    kept = erased_keys() if email else None
+    if kept and not kept.isdisjoint(erased_keys_of(email)):  # no digest to work out while nobody was erased
         return AddressErased()
     return None
 

@@ -182,6 +182,51 @@ def _chunks(import_id: int) -> Iterator[bytes]:
         yield bytes(data)
 
 
+@dataclass
+class Stripped:
+    records: int  # data records taken out of the file
+    still_there: bool  # the text is in the file yet (its header, a line above it, an unreadable line)
+
+
+def strip_records(import_id: int, needle: str, chunk_bytes: int = CHUNK_BYTES) -> Stripped:
+    """Take out of an upload never started every data record holding `needle` in a cell (in any
+    case), inside the caller's transaction: every other byte stays as uploaded (the other rows, the
+    header, the lines above it), so the upload still starts as it would have. Holds the new file in
+    memory (an upload is at most MAX_FILE_BYTES). Raises ImportStarted."""
+    imp = get_import(import_id, lock=True)
+    if imp.status != "uploaded":
+        raise ImportStarted()
+    wanted = needle.lower()
+    drop: list[tuple[int, int]] = []  # byte ranges [start, end) of the records that go
+    start = 0
+    for record in read_records(_chunks(imp.id), imp.encoding, imp.delimiter):
+        if record.number > imp.header_row and any(wanted in cell.lower() for cell in record.cells):
+            drop.append((start, record.end))
+        start = record.end
+    kept, offset, cut = bytearray(), 0, 0
+    for chunk in _chunks(imp.id):
+        end = offset + len(chunk)
+        position = offset
+        while position < end:
+            while cut < len(drop) and drop[cut][1] <= position:
+                cut += 1
+            if cut < len(drop) and drop[cut][0] <= position:
+                position = min(drop[cut][1], end)
+                continue
+            upto = min(drop[cut][0], end) if cut < len(drop) else end
+            kept += chunk[position - offset:upto - offset]
+            position = upto
+        offset = end
+    if drop:
+        db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == imp.id))
+        for seq, at in enumerate(range(0, max(len(kept), 1), chunk_bytes)):
+            db.session.execute(insert(ImportChunk).values(import_id=imp.id, seq=seq, data=bytes(kept[at:at + chunk_bytes])))
+        imp.size_bytes = len(kept)
+        if imp.row_count is not None:
+            imp.row_count = max(imp.row_count - len(drop), 0)
+    return Stripped(len(drop), wanted.encode() in bytes(kept).lower())
+
+
 def opening_records(imp: LeadImport) -> list[Record]:
     """The file's first non-blank records: the lines the header may be chosen from."""
     records = read_records(_chunks(imp.id), imp.encoding, imp.delimiter)

@@ -14,6 +14,7 @@ from app.models import (Activity, Appointment, Lead, Note, OutboxEmail, Sequence
                         TimelineEntry, User)
 from app.models.lead import EDITABLE_FIELDS
 from app.services import NotFound, atomic, audit, custom_fields, utcnow
+from app.services.erasure import AlreadyErased, erased
 from app.services.suppression import key
 from app.services.tags import tags_for
 
@@ -47,10 +48,12 @@ def _names(ids) -> dict[int, str]:
 
 
 def collect(lead_id: int) -> dict:
-    """The document for one lead (in the trash too). Raises PersonNotFound."""
+    """The document for one lead (in the trash too). Raises AlreadyErased (410: the person was
+    erased, there is nothing to export) or PersonNotFound."""
     lead = db.session.get(Lead, lead_id)
     if lead is None:
-        raise PersonNotFound()
+        done = erased(lead_id)
+        raise AlreadyErased(done, "export") if done else PersonNotFound()
     by_lead = lambda model, order: list(db.session.scalars(  # noqa: E731
         select(model).where(model.lead_id == lead.id).order_by(order, model.id)))
     timeline = by_lead(TimelineEntry, TimelineEntry.created_at)
@@ -94,7 +97,7 @@ def collect(lead_id: int) -> dict:
 
 def export(lead_id: int, actor_id: int | None) -> tuple[str, str]:
     """(file name, JSON text) of one person's data, recorded in the audit log (one transaction).
-    Raises PersonNotFound."""
+    Raises AlreadyErased or PersonNotFound."""
     with atomic():
         document = collect(lead_id)
         lead = db.session.get(Lead, lead_id)

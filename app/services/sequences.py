@@ -763,6 +763,68 @@ def stop_lead(lead_ids: list[int], reason: str, now: datetime | None = None, act
     return _stop(ids, reason, actor_id, now or utcnow()) if ids else 0
 
 
+def set_aside_for_trash(lead_id: int, now: datetime, actor_id: int | None = None) -> int:
+    """Stop the lead's current enrolments as it goes to the trash (reason "deleted"), inside the
+    caller's transaction, keeping each one's place (its next step and when it was due) so that
+    `resume_after_restore` can carry on from there. Returns how many stopped."""
+    ids = list(db.session.scalars(select(SequenceEnrolment.id).where(
+        SequenceEnrolment.lead_id == lead_id, SequenceEnrolment.ended_at.is_(None))))
+    if not ids:
+        return 0
+    places = dict((row[0], row[1:]) for row in db.session.execute(
+        select(SequenceEnrolment.id, SequenceEnrolment.step_id, SequenceEnrolment.next_at)
+        .where(SequenceEnrolment.id.in_(ids))))
+    stopped = _stop(ids, "deleted", actor_id, now)
+    for enrolment_id, (step_id, next_at) in places.items():  # only the ones _stop ended at `now`
+        db.session.execute(update(SequenceEnrolment).where(
+            SequenceEnrolment.id == enrolment_id, SequenceEnrolment.ended_at == now,
+            SequenceEnrolment.stop_reason == "deleted").values(step_id=step_id, next_at=next_at)
+            .execution_options(synchronize_session=False))
+    return stopped
+
+
+def resume_after_restore(lead: Lead, trashed_at: datetime, now: datetime, actor_id: int | None = None) -> int:
+    """The lead came back from the trash: the enrolments its deletion stopped (reason "deleted",
+    ended at the moment it was trashed, with their place kept) carry on from their next step, inside
+    the caller's transaction; ones stopped for any other reason stay stopped. An enrolment stays
+    stopped too if its sequence has a current enrolment of the lead, or the lead may no longer be
+    written to (its address refuses email, or consent the team now requires is missing). A step due
+    while the lead was in the trash goes out at the next tick, in its window. Returns how many resumed."""
+    from app.services.consent import enrol_refusal
+    from app.services.suppression import is_suppressed
+    kept = list(db.session.scalars(select(SequenceEnrolment).where(
+        SequenceEnrolment.lead_id == lead.id, SequenceEnrolment.stop_reason == "deleted",
+        SequenceEnrolment.ended_at == trashed_at, SequenceEnrolment.step_id.is_not(None))
+        .order_by(SequenceEnrolment.id)))
+    if not kept:
+        return 0
+    if (lead.email_undeliverable_at is not None or (lead.email and is_suppressed(lead.email))
+            or enrol_refusal(lead) is not None):
+        return 0
+    resumed, entries = 0, []
+    for enrolment in kept:
+        sequence = db.session.get(Sequence, enrolment.sequence_id)
+        _lock(sequence.id)
+        if _current(lead.id, sequence.id) is not None:
+            continue
+        step = db.session.get(SequenceStep, enrolment.step_id)
+        if step is not None and step.removed_at is not None:  # taken out meanwhile: the step after it
+            step = _step_after(sequence.id, step.position)
+        if step is None:
+            continue
+        status = (EnrolmentStatus.paused.value if sequence.status == SequenceStatus.paused.value
+                  else EnrolmentStatus.active.value)
+        enrolment.status, enrolment.stop_reason, enrolment.ended_at = status, None, None
+        enrolment.step_id, enrolment.next_at = step.id, enrolment.next_at or now
+        entries.append({"lead_id": lead.id, "kind": "sequence_resumed", "actor_id": actor_id, "created_at": now,
+                        "data": {"sequence": sequence.name, "reason": "restored"}})
+        resumed += 1
+        db.session.flush()
+    if entries:
+        db.session.execute(insert(TimelineEntry), entries)
+    return resumed
+
+
 def stop_in_stage(stage_id: int, reason: str, now: datetime) -> int:
     """Stop the enrolments of every lead in this stage (a deleted stage's leads moved to won or lost)."""
     ids = list(db.session.scalars(select(SequenceEnrolment.id).join(Lead, Lead.id == SequenceEnrolment.lead_id)

@@ -13,18 +13,20 @@ place where more "stop" work belongs (sequences)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from app.extensions import db
-from app.models import EmailState, Lead, OutboxEmail, SuppressedAddress, SuppressionReason
+from app.models import EmailState, InstallationSecret, Lead, OutboxEmail, SuppressedAddress, SuppressionReason
 from app.services import audit
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
 from app.services.keyset import anchor, newest_first
@@ -45,7 +47,10 @@ REASON_WORDS = {SuppressionReason.unsubscribed.value: "unsubscribed",
                 SuppressionReason.bounced.value: "bounced",
                 SuppressionReason.admin.value: "added by an admin",
                 SuppressionReason.erased.value: "erased on the person's request"}
-ERASED_PREFIX = "erased:sha256:"
+ERASED_PREFIX = "erased:sha256:"  # the unkeyed digests erasures wrote before KEYED_PREFIX (still checked)
+KEYED_PREFIX = "erased:hmac-sha256:"
+SECRET_NAME = "erasure_digest"  # its InstallationSecret
+SECRET_CACHE = "leadboard_erasure_secret"  # the key's hex in session.info for this transaction ("": none)
 
 
 class AlreadySuppressed(Conflict):
@@ -89,14 +94,45 @@ def key(address: str | None) -> str:
     return (address or "").strip().lower()
 
 
-def erased_key(address: str | None) -> str:
-    """How an erased person's address is kept on the list (services/erasure.py): a digest of its
-    lookup form, so the list still refuses it while no table holds the address itself."""
+def erasure_secret(create: bool = False) -> bytes | None:
+    """The installation's own key for erased addresses' digests (made by the migration; `create`:
+    made now if missing, and read afresh), read once per transaction (one small read whatever the
+    batch); None when there is none and `create` is false."""
+    session = db.session()
+    value = None if create else session.info.get(SECRET_CACHE)  # "": this transaction found none
+    if value is None:
+        value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
+        if value is None and create:
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            db.session.execute(insert(InstallationSecret).values(
+                name=SECRET_NAME, value=secrets.token_hex(32), created_at=utcnow()).on_conflict_do_nothing())
+            value = db.session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == SECRET_NAME))
+        session.info[SECRET_CACHE] = value = value or ""
+    return bytes.fromhex(value) if value else None
+
+
+def erased_key(address: str | None) -> str | None:
+    """How an erased person's address is kept on the list (services/erasure.py): an HMAC-SHA256 of
+    its lookup form under the installation's key, so the list still refuses it while no table holds
+    the address, and nobody can test guessed addresses against it without the key. None while the
+    installation has no key (then no address was kept this way)."""
+    secret = erasure_secret()
+    return KEYED_PREFIX + hmac.new(secret, key(address).encode(), hashlib.sha256).hexdigest() if secret else None
+
+
+def legacy_erased_key(address: str | None) -> str:
+    """The plain SHA-256 digest erasures wrote before the key existed: such entries stay on the list
+    (re-keying one needs the address it hides) and are still checked."""
     return ERASED_PREFIX + hashlib.sha256(key(address).encode()).hexdigest()
 
 
-def _keys(address: str | None) -> tuple[str, str]:
-    return key(address), erased_key(address)
+def erased_keys_of(address: str | None) -> list[str]:
+    """Every form an erased address may be kept in on the list: keyed, and the older plain digest."""
+    return [d for d in (erased_key(address), legacy_erased_key(address)) if d]
+
+
+def _keys(address: str | None) -> list[str]:
+    return [key(address), *erased_keys_of(address)]
 
 
 def clean_address(raw: str | None) -> str:
@@ -132,7 +168,7 @@ def suppressed_among(addresses) -> set[str]:
     keys = list(wanted)
     for start in range(0, len(keys), BATCH):
         chunk = keys[start:start + BATCH]
-        digests = {erased_key(k): k for k in chunk}  # an erased person's address is on the list as one
+        digests = {d: k for k in chunk for d in erased_keys_of(k)}  # an erased person's is on it as a digest
         for hit in db.session.scalars(select(SuppressedAddress.address).where(
                 SuppressedAddress.address.in_([*chunk, *digests]), _in_force())):
             found |= wanted[digests.get(hit, hit)]
@@ -284,7 +320,7 @@ def listing(typed: str = "", after_id: int | None = None, per_page: int = PAGE) 
     prefix = key(typed)[:ADDRESS_LIMIT]
     # A whole address typed also finds an erased person's entries (kept as a digest), on the first page.
     erased = list(db.session.scalars(select(SuppressedAddress).where(
-        SuppressedAddress.address == erased_key(prefix)).order_by(SuppressedAddress.id))) \
+        SuppressedAddress.address.in_(erased_keys_of(prefix))).order_by(SuppressedAddress.id))) \
         if "@" in prefix and not after_id else []
     query = select(SuppressedAddress).options(selectinload(SuppressedAddress.lead), selectinload(SuppressedAddress.created_by),
                                               selectinload(SuppressedAddress.removed_by))
@@ -371,3 +407,9 @@ def unsubscribe(payload: LinkPayload, now: datetime | None = None) -> bool:
             record(entry.lead_id, "unsubscribed", None, {"to": entry.address}, now)
         on_address_refused(payload.address, payload.lead_id, "unsubscribed", now)
     return added
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_secret(session) -> None:
+    session.info.pop(SECRET_CACHE, None)

@@ -4,7 +4,9 @@ meanwhile; then the worker's sweep purges it with everything hanging off it.
 While in the trash a lead is in no list, board column, count, search, export or API answer, and no
 new capture is matched with it (lead_queries.filtered, board, search documents, identity, the totals
 triggers all leave it out; leads.get_lead does not find it, so nothing can change it). Deleting it
-stops its sequences and takes back its emails still waiting in the outbox."""
+stops its sequences (a restore resumes them where they were), cancels its appointments still to come
+without emailing the prospect (a restore leaves them cancelled) and takes back its emails still
+waiting in the outbox."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,13 +16,22 @@ from sqlalchemy import delete, select, update
 
 from app.extensions import db
 from app.models import EmailState, Lead, LeadSearchDocument, OutboxEmail, User
-from app.services import NotFound, atomic, audit, permissions, search, utcnow
+from app.services import Conflict, NotFound, atomic, audit, permissions, search, utcnow
 from app.services.keyset import anchor, newest_first
 from app.services.timeline import record
 
 KEEP_DAYS = 30
 PAGE = 50
 PURGE_BATCH = 200
+
+
+class AlreadyInTrash(Conflict):
+    """A delete of a lead someone has already moved to the trash."""
+
+    def __init__(self, lead: Lead):
+        self.lead_id = lead.id
+        super().__init__(f"{lead.full_name} is already in the trash. An admin can restore it from Settings → "
+                         f"Trash for {KEEP_DAYS} days after it was deleted.")
 
 
 class NotInTrash(NotFound):
@@ -49,16 +60,26 @@ def purge_due_at(lead: Lead) -> datetime | None:
 
 
 def trash(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Lead:
-    """Move a lead to the trash (one transaction). Raises LeadNotFound for a missing or trashed lead."""
-    from app.services.leads import get_lead
-    from app.services.sequences import stop_lead
+    """Move a lead to the trash (one transaction): its sequences stop (keeping their place for a
+    restore), its appointments still to come are cancelled without a word to the prospect, and its
+    emails still waiting are withdrawn. Raises AlreadyInTrash, or LeadNotFound for a missing lead."""
+    from app.services.appointments import cancel_for_trash
+    from app.services.leads import LeadNotFound, get_lead
+    from app.services.sequences import set_aside_for_trash
     now = now or utcnow()
     with atomic():
         # One delete at a time (FOR NO KEY UPDATE; get_lead's own lock is shared): a second one waits,
         # then finds the lead in the trash.
         db.session.execute(select(Lead.id).where(Lead.id == lead_id).with_for_update(key_share=True))
-        lead = get_lead(lead_id)  # refuses one already in the trash
-        stop_lead([lead.id], "deleted", now, actor_id)
+        try:
+            lead = get_lead(lead_id)  # refuses one already in the trash
+        except LeadNotFound:
+            gone = trashed(lead_id) if isinstance(lead_id, int) else None
+            if gone is not None:
+                raise AlreadyInTrash(gone) from None
+            raise
+        set_aside_for_trash(lead.id, now, actor_id)
+        cancel_for_trash(lead, actor_id, now)
         # Emails no worker has taken yet go nowhere now (the row stays, saying why).
         db.session.execute(update(OutboxEmail).where(
             OutboxEmail.lead_id == lead.id, OutboxEmail.state == EmailState.queued.value)
@@ -87,16 +108,20 @@ def _trashed(lead_id: int) -> Lead:
 
 
 def restore(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Lead:
-    """Take a lead out of the trash, back where it was (one transaction); its sequences stay
-    stopped. Raises NotInTrash."""
+    """Take a lead out of the trash, back where it was (one transaction): the sequences its deletion
+    stopped carry on where they were (sequences.resume_after_restore); appointments stay cancelled.
+    Raises NotInTrash."""
+    from app.services.sequences import resume_after_restore
     now = now or utcnow()
     with atomic():
         lead = _trashed(lead_id)
+        trashed_at = lead.deleted_at
         lead.deleted_at, lead.deleted_by_id = None, None
         lead.version += 1
         db.session.flush()
         search.refresh([lead.id])
         record(lead.id, "restored", actor_id, {}, now)
+        resume_after_restore(lead, trashed_at, now, actor_id)
         audit.record(actor_id, "lead.restored", lead.full_name, {"lead_id": lead.id})
     return lead
 

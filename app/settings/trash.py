@@ -18,6 +18,7 @@ def trash():
 @bp.post("/trash/<int:lead_id>/restore")
 def restore_lead(lead_id: int):
     lead = service.restore(lead_id, current_user.id)
-    flash(f"Restored {lead.full_name}: it is back in its stage, with its notes and history. "
-          "Sequences it was in stay stopped.", "success")
+    flash(f"Restored {lead.full_name}: it is back in its stage, with its notes and history, and the sequences "
+          "it was in carry on where they stopped (unless its address no longer takes email). Appointments "
+          "cancelled when it was deleted stay cancelled: book again if the meeting is still on.", "success")
     return go(url_for("leads.show", lead_id=lead.id))

@@ -14,7 +14,6 @@ from app.services.sequences import StepSettings
 from app.services.team_settings import save as save_team
 from tests.conftest import Web
 from tests.integration.test_capture_forms import editor_data, human
-from tests.integration.test_sequences import _sequence, template  # noqa: F401 (a fixture)
 
 WORDS = "Send me news and offers by email. I can unsubscribe at any time."
 
@@ -99,8 +98,8 @@ def test_admins_set_the_words_on_the_form_editor_and_too_many_are_refused_beside
 
 
 def test_when_the_team_requires_consent_sequences_enrol_only_leads_that_agreed(
-        app, template, make_lead, member, prospect, newsletter):  # noqa: F811
-    sequence = _sequence(template)
+        app, template, make_sequence, make_lead, member, prospect, newsletter):
+    sequence = make_sequence(template)
     prospect.post(f"/f/{newsletter.slug}", human(newsletter, email="ok@example.com", marketing_consent="y"),
                   csrf=False)
     agreed = _lead("ok@example.com")
@@ -111,7 +110,7 @@ def test_when_the_team_requires_consent_sequences_enrol_only_leads_that_agreed(
         sequences.enrol(silent.id, sequence.id, member.id)
     assert refused.value.message == consent.REFUSAL and refused.value.field == "sequence_id"
     assert sequences.enrol(agreed.id, sequence.id, member.id).lead_id == agreed.id
-    other = _sequence(template, name="Second", stop_on_other=False)
+    other = make_sequence(template, name="Second", stop_on_other=False)
     assert sequences.enrol_many([silent.id, agreed.id], other.id, member.id) == 1
     enrolled = set(db.session.scalars(select(SequenceEnrolment.lead_id)))
     assert enrolled == {agreed.id}
@@ -120,8 +119,9 @@ def test_when_the_team_requires_consent_sequences_enrol_only_leads_that_agreed(
     assert sequences.enrol(silent.id, sequence.id, member.id).lead_id == silent.id
 
 
-def test_a_form_rule_enrols_a_consenting_newcomer_when_consent_is_required(app, template, prospect, newsletter):  # noqa: F811
-    sequence = _sequence(template)
+def test_a_form_rule_enrols_a_consenting_newcomer_when_consent_is_required(app, template, make_sequence, prospect,
+                                                                           newsletter):
+    sequence = make_sequence(template)
     sequences.add_rule(sequence.id, "form", str(newsletter.id))
     require_consent()
     prospect.post(f"/f/{newsletter.slug}", human(newsletter, email="in@example.com", marketing_consent="y"),

@@ -10,7 +10,7 @@ import json
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Erasure, ImportRow, Lead, SuppressedAddress, WebhookDelivery
@@ -258,3 +258,141 @@ def test_an_admin_finds_the_erased_address_by_typing_it_and_lifting_it_lets_the_
     reply = as_admin.post(f"/settings/suppression/{entry.id}/remove", {"reason": "They asked to hear from us again"})
     assert reply.status_code == 302
     assert capture_lead({"first_name": NAME_FIRST, "email": EMAIL}, via="api").created
+
+
+def test_an_erased_address_is_kept_under_the_installations_own_key_not_as_a_plain_hash(app, stages, admin, make_lead):
+    import hashlib
+    import hmac
+    from app.models import InstallationSecret
+    from app.services.suppression import KEYED_PREFIX, legacy_erased_key
+    # The migration made it; a database that lost it gets a new one on the first erasure.
+    db.session.execute(delete(InstallationSecret))
+    db.session.commit()
+    assert db.session.get(InstallationSecret, "erasure_digest") is None
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    erasure.erase(lead.id, admin.id)
+
+    secret = db.session.get(InstallationSecret, "erasure_digest")
+    assert secret is not None and len(bytes.fromhex(secret.value)) == 32
+    kept = db.session.scalars(select(SuppressedAddress.address)).all()
+    expected = KEYED_PREFIX + hmac.new(bytes.fromhex(secret.value), EMAIL.encode(), hashlib.sha256).hexdigest()
+    # Hashing a guessed address finds nothing: only the key's holder can test one.
+    assert kept == [expected] and hashlib.sha256(EMAIL.encode()).hexdigest() not in kept[0]
+    assert legacy_erased_key(EMAIL) not in kept
+    # And the address is still refused at every door.
+    import_id = _import([["First", "Last", "Email", "Phone"], [NAME_FIRST, NAME_LAST, EMAIL, ""]], admin.id)
+    assert db.session.scalar(select(ImportRow.outcome).where(ImportRow.import_id == import_id)) == "rejected"
+    with pytest.raises(erasure.AddressErased):
+        capture_lead({"first_name": NAME_FIRST, "email": EMAIL.upper()}, via="api")
+    assert is_suppressed(EMAIL)
+
+
+def test_an_address_erased_before_digests_were_keyed_is_still_refused_and_found(app, stages, admin, as_admin):
+    from app.models import SuppressionReason
+    from app.services.suppression import legacy_erased_key
+    db.session.add(SuppressedAddress(address=legacy_erased_key(EMAIL), reason=SuppressionReason.erased.value,
+                                     created_at=utcnow()))
+    db.session.commit()
+
+    import_id = _import([["First", "Last", "Email", "Phone"], [NAME_FIRST, NAME_LAST, EMAIL.upper(), ""],
+                         ["Ann", "Other", "ann@example.com", ""]], admin.id)
+    rows = db.session.scalars(select(ImportRow).where(ImportRow.import_id == import_id).order_by(ImportRow.row_number)).all()
+    assert [r.outcome for r in rows] == ["rejected", "created"] and "erased at their request" in rows[0].reason
+    with pytest.raises(erasure.AddressErased):
+        capture_lead({"first_name": NAME_FIRST, "email": EMAIL}, via="api")
+    assert is_suppressed(EMAIL) and suppressed_among([EMAIL, "ann@example.com"]) == {EMAIL}
+    listed = as_admin.get(f"/settings/suppression?q={EMAIL}").get_data(as_text=True).split('class="suppression-list"')[1]
+    assert "An erased person&#39;s address" in listed
+    assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.email == EMAIL)) == 0
+
+
+def _upload(rows: list[list[str]], admin_id: int, name: str = "later.csv", chunk_bytes: int = 1024) -> int:
+    imp = create_import(io.BytesIO(_csv(rows)), name, admin_id, chunk_bytes=chunk_bytes)
+    db.session.commit()
+    return imp.id
+
+
+def test_erasing_takes_only_the_persons_rows_out_of_an_upload_not_started(app, stages, admin, make_lead):
+    from app.models import ImportChunk, LeadImport
+    from app.services.imports import preview_rows
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    upload_id = _upload([["First", "Last", "Email", "Notes"],
+                         ["Ann", "Other", "ann@example.com", "first"],
+                         [NAME_FIRST, NAME_LAST, EMAIL.upper(), "once"],
+                         ["Bob", "Else", "bob@example.com", "a note\non two lines"],
+                         [NAME_FIRST, "", EMAIL, "twice"],
+                         ["Cy", "Last", "cy@example.com", ""]], admin.id, chunk_bytes=64)  # rows across chunk ends
+
+    done = erasure.erase(lead.id, admin.id)
+
+    db.session.expire_all()
+    upload = db.session.get(LeadImport, upload_id)
+    assert upload is not None and upload.status == "uploaded" and upload.row_count == 3
+    assert preview_rows(upload_id) == [["Ann", "Other", "ann@example.com", "first"],
+                                       ["Bob", "Else", "bob@example.com", "a note\non two lines"],
+                                       ["Cy", "Last", "cy@example.com", ""]]
+    stored = b"".join(bytes(c) for c in db.session.scalars(
+        select(ImportChunk.data).where(ImportChunk.import_id == upload_id).order_by(ImportChunk.seq)))
+    assert upload.size_bytes == len(stored) and stored.startswith(b"First,Last,Email,Notes")
+    assert done.removed["rows of uploads not started"] == 2 and "unstarted imports" not in done.removed
+    assert mentions_everywhere() == {}
+    # The others in the file can still be imported, as they were uploaded.
+    upload.mapping = {"0": "first_name", "1": "last_name", "2": "email"}
+    upload.duplicates, upload.status = "skip", "queued"
+    db.session.commit()
+    from app.services.imports import run_import
+    run_import(upload_id)
+    assert sorted(db.session.scalars(select(Lead.email))) == ["ann@example.com", "bob@example.com", "cy@example.com"]
+
+
+def test_an_upload_holding_the_person_where_no_row_can_go_alone_is_refused_and_nothing_changes(
+        app, stages, admin, make_lead, as_admin):
+    from app.models import LeadImport
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    upload_id = _upload([["First", "Last", EMAIL], ["Ann", "Other", "ann@example.com"]], admin.id, "odd.csv")
+
+    with pytest.raises(erasure.UploadNotSeparable):
+        erasure.erase(lead.id, admin.id)
+    reply = as_admin.post(f"/leads/{lead.id}/erase", {"understood": "y"})
+    assert reply.status_code == 409 and "odd.csv" in reply.get_data(as_text=True)
+    assert "Discard that upload" in reply.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id) is not None and db.session.get(LeadImport, upload_id).row_count == 1
+    assert db.session.scalar(select(func.count()).select_from(Erasure)) == 0
+
+
+def test_the_personal_data_export_of_an_erased_person_says_they_were_erased(app, stages, admin, make_lead, as_admin):
+    from app.services.personal_data import export as export_data
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    lead_id = lead.id
+    erasure.erase(lead_id, admin.id)
+    reply = as_admin.get(f"/leads/{lead_id}/personal-data.json")
+    text = reply.get_data(as_text=True)
+    assert reply.status_code == 410 and "already erased at their request" in text
+    assert "Ada Admin" in text and "nothing left to export" in text
+    with pytest.raises(erasure.AlreadyErased):
+        export_data(lead_id, admin.id)
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "lead.data_exported")) == 0
+    assert as_admin.get("/leads/999999/personal-data.json").status_code == 404
+
+
+def test_the_migration_makes_the_installations_digest_key_and_leaves_older_digests_alone(migration_app):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text as sql
+    from app.services.suppression import legacy_erased_key
+    with migration_app.app_context():
+        upgrade(revision="a7c3e9f1d2b4")
+        db.session.execute(sql("INSERT INTO suppressed_addresses (address, reason, created_at) "
+                               "VALUES (:a, 'erased', CURRENT_TIMESTAMP)"), {"a": legacy_erased_key(EMAIL)})
+        db.session.commit()
+        upgrade(revision="c9e5a1b3d7f2")
+        (name, value), = db.session.execute(sql("SELECT name, value FROM installation_secrets")).all()
+        assert name == "erasure_digest" and len(bytes.fromhex(value)) == 32
+        assert db.session.execute(sql("SELECT address FROM suppressed_addresses")).scalars().all() == \
+            [legacy_erased_key(EMAIL)]
+        db.session.commit()
+        downgrade(revision="a7c3e9f1d2b4")
+        assert "installation_secrets" not in db.inspect(db.engine).get_table_names()
+        db.session.commit()
+        db.engine.dispose()

@@ -21,22 +21,6 @@ from app.services.suppression import LinkPayload, unsubscribe
 MONDAY = datetime(2026, 12, 7, 8, 0)  # 08:00 UTC = 09:00 in Paris
 
 
-@pytest.fixture
-def template(app):
-    made = email_templates.create_template(email_templates.TemplateSettings(
-        name="Check in", subject="Still thinking, {{ lead.first_name }}?", body_html="<p>Hi {{ lead.first_name }}</p>"))
-    db.session.commit()
-    return made
-
-
-def _sequence(template, *step_settings, name="Warm up", stop_on_other=True):
-    sequence = sequences.create_sequence(name, stop_on_other)
-    for settings in step_settings or (StepSettings(template_id=template.id),):
-        sequences.add_step(sequence.id, settings)
-    sequences.start(sequence.id)
-    return sequence
-
-
 def _entries(lead, kind):
     return [e.data for e in db.session.scalars(select(TimelineEntry).where(
         TimelineEntry.lead_id == lead.id, TimelineEntry.kind == kind).order_by(TimelineEntry.id))]
@@ -47,8 +31,8 @@ def _enrolment(lead):
                               .order_by(SequenceEnrolment.id.desc())).first()
 
 
-def test_a_whole_sequence_runs_once_per_step_in_its_windows(app, template, make_lead, member):
-    sequence = _sequence(template,
+def test_a_whole_sequence_runs_once_per_step_in_its_windows(app, make_sequence, template, make_lead, member):
+    sequence = make_sequence(template,
                          StepSettings(template_id=template.id),
                          StepSettings(kind="task", task_title="Call them", delay_days=2, business_days=True),
                          StepSettings(template_id=template.id, delay_days=3, window_days="01234",
@@ -86,8 +70,8 @@ def test_a_whole_sequence_runs_once_per_step_in_its_windows(app, template, make_
     assert (figures.enrolled, figures.finished, [sent for _, sent, _ in figures.per_step]) == (1, 1, [1, 1, 1])
 
 
-def test_a_step_due_while_the_worker_was_down_waits_for_the_next_window(app, template, make_lead):
-    sequence = _sequence(template, StepSettings(template_id=template.id, window_days="01234",
+def test_a_step_due_while_the_worker_was_down_waits_for_the_next_window(app, make_sequence, template, make_lead):
+    sequence = make_sequence(template, StepSettings(template_id=template.id, window_days="01234",
                                                 window_start=9 * 60, window_end=11 * 60))
     lead = make_lead(email="ana@example.de", country="DE")
     sequences.enrol(lead.id, sequence.id, None, now=MONDAY)
@@ -100,9 +84,9 @@ def test_a_step_due_while_the_worker_was_down_waits_for_the_next_window(app, tem
     assert sequences.run_due(inside).sent == 1
 
 
-def test_send_windows_follow_the_lead_across_a_daylight_saving_change(app, template, make_lead):
+def test_send_windows_follow_the_lead_across_a_daylight_saving_change(app, make_sequence, template, make_lead):
     step = StepSettings(template_id=template.id, delay_days=1, window_start=9 * 60, window_end=10 * 60)
-    sequence = _sequence(template, StepSettings(template_id=template.id), step)
+    sequence = make_sequence(template, StepSettings(template_id=template.id), step)
     lead = make_lead(email="kim@example.de", country="DE")
     saturday = datetime(2027, 3, 27, 8, 30)  # 09:30 CET; Berlin moves to CEST that night
     sequences.enrol(lead.id, sequence.id, None, now=saturday)
@@ -111,8 +95,8 @@ def test_send_windows_follow_the_lead_across_a_daylight_saving_change(app, templ
     assert _enrolment(lead).next_at == datetime(2027, 3, 28, 7, 30)
 
 
-def test_two_ticks_at_once_send_each_step_once(app, template, make_lead):
-    sequence = _sequence(template)
+def test_two_ticks_at_once_send_each_step_once(app, make_sequence, template, make_lead):
+    sequence = make_sequence(template)
     leads = [make_lead(email=f"p{i}@example.com") for i in range(5)]
     assert sequences.enrol_many([lead.id for lead in leads], sequence.id, None, now=MONDAY) == 5
     first = sequences.run_batch(MONDAY, batch=3)
@@ -124,9 +108,9 @@ def test_two_ticks_at_once_send_each_step_once(app, template, make_lead):
 
 @pytest.mark.parametrize("event", ["booked", "won", "lost", "unsubscribed", "bounced", "replied", "manual",
                                    "other_sequence"])
-def test_every_stop_condition_ends_the_enrolment_with_its_reason(app, template, make_lead, stages, member, event):
-    sequence = _sequence(template, StepSettings(template_id=template.id, delay_days=2))
-    other = _sequence(template, name="Other")
+def test_every_stop_condition_ends_the_enrolment_with_its_reason(app, make_sequence, template, make_lead, stages, member, event):
+    sequence = make_sequence(template, StepSettings(template_id=template.id, delay_days=2))
+    other = make_sequence(template, name="Other")
     lead = make_lead(email="stop@example.com", owner=member)
     sequences.enrol(lead.id, sequence.id, member.id, now=MONDAY)
     now = MONDAY + timedelta(hours=1)
@@ -154,15 +138,15 @@ def test_every_stop_condition_ends_the_enrolment_with_its_reason(app, template, 
     assert sequences.run_due(MONDAY + timedelta(days=3)).sent == (1 if event == "other_sequence" else 0)
 
 
-def test_rules_enrol_on_capture_lost_reason_and_band(app, template, make_lead, stages, member):
+def test_rules_enrol_on_capture_lost_reason_and_band(app, make_sequence, template, make_lead, stages, member):
     from app.services.capture import capture_lead
     from app.services.scoring import save_bands, save_rule
-    webinar = _sequence(template, name="Webinar follow-up")
+    webinar = make_sequence(template, name="Webinar follow-up")
     sequences.add_rule(webinar.id, "source", "Webinar")
-    later = _sequence(template, name="Not now", stop_on_other=False)
+    later = make_sequence(template, name="Not now", stop_on_other=False)
     not_now = closing.add_reason("Not now")
     sequences.add_rule(later.id, "lost_reason", not_now.id)
-    hot = _sequence(template, name="Hot")
+    hot = make_sequence(template, name="Hot")
     save_bands([("Cold", None, "#0000ff"), ("Hot", "50", "#ff0000")])
     save_rule(None, label="Has a phone", condition={"field": "phone", "op": "is_not_empty"}, points=60)
     sequences.add_rule(hot.id, "band", "Hot")
@@ -179,10 +163,10 @@ def test_rules_enrol_on_capture_lost_reason_and_band(app, template, make_lead, s
     assert [e["sequence"] for e in _entries(phoned.lead, "sequence_enrolled")] == ["Hot"]
 
 
-def test_a_rescore_carrying_many_leads_into_a_band_enrols_them_in_a_few_statements(app, template, make_lead,
+def test_a_rescore_carrying_many_leads_into_a_band_enrols_them_in_a_few_statements(app, make_sequence, template, make_lead,
                                                                                      count_queries):
     from app.services.scoring import _transaction_ruleset, rescore, save_bands, save_rule
-    hot = _sequence(template, name="Hot")
+    hot = make_sequence(template, name="Hot")
     save_bands([("Cold", None, "#0000ff"), ("Hot", "50", "#ff0000")])
     sequences.add_rule(hot.id, "band", "Hot")
     db.session.commit()
@@ -208,7 +192,7 @@ def test_a_rescore_carrying_many_leads_into_a_band_enrols_them_in_a_few_statemen
     assert many_statements == few_statements, "enrolling on a band crossing costs statements per lead"
 
 
-def test_bad_settings_are_refused_naming_the_field(app, template, make_lead):
+def test_bad_settings_are_refused_naming_the_field(app, make_sequence, template, make_lead):
     draft = sequences.create_sequence("Empty")
     with pytest.raises(ServiceError) as refused:
         sequences.start(draft.id)
@@ -233,10 +217,10 @@ def test_bad_settings_are_refused_naming_the_field(app, template, make_lead):
     assert refused.value.field == "name"
 
 
-def test_editing_a_step_changes_only_later_sends_and_removing_one_moves_leads_on(app, template, make_lead):
+def test_editing_a_step_changes_only_later_sends_and_removing_one_moves_leads_on(app, make_sequence, template, make_lead):
     other = email_templates.create_template(email_templates.TemplateSettings(
         name="Second", subject="Second note", body_html="<p>Two</p>"))
-    sequence = _sequence(template, StepSettings(template_id=template.id),
+    sequence = make_sequence(template, StepSettings(template_id=template.id),
                          StepSettings(template_id=template.id, delay_days=1),
                          StepSettings(template_id=other.id, delay_days=1))
     lead = make_lead(first_name="Eve", email="eve@example.com")
@@ -251,8 +235,8 @@ def test_editing_a_step_changes_only_later_sends_and_removing_one_moves_leads_on
     assert subjects == ["Still thinking, Eve?", "Second note"]
 
 
-def test_pausing_holds_sends_and_resuming_sends_in_the_next_window(app, template, make_lead):
-    sequence = _sequence(template)
+def test_pausing_holds_sends_and_resuming_sends_in_the_next_window(app, make_sequence, template, make_lead):
+    sequence = make_sequence(template)
     lead = make_lead(email="p@example.com")
     sequences.enrol(lead.id, sequence.id, None, now=MONDAY)
     sequences.pause(sequence.id)
@@ -261,15 +245,15 @@ def test_pausing_holds_sends_and_resuming_sends_in_the_next_window(app, template
     assert sequences.run_due(MONDAY + timedelta(hours=2)).sent == 1
 
 
-def test_a_suppressed_or_addressless_lead(app, template, make_lead, member):
-    sequence = _sequence(template, StepSettings(template_id=template.id),
+def test_a_suppressed_or_addressless_lead(app, make_sequence, template, make_lead, member):
+    sequence = make_sequence(template, StepSettings(template_id=template.id),
                          StepSettings(kind="task", task_title="Call"))
     unsubscribe(LinkPayload("gone@example.com", None), MONDAY)
     gone = make_lead(email="gone@example.com")
     with pytest.raises(ServiceError, match="does not take our emails"):
         sequences.enrol(gone.id, sequence.id, member.id)
     nobody = make_lead(email=None, phone="+44 20 7946 0000", owner=member)
-    emails_only = _sequence(template, name="Emails only")
+    emails_only = make_sequence(template, name="Emails only")
     with pytest.raises(ServiceError, match="no email address"):
         sequences.enrol(nobody.id, emails_only.id, member.id)
     sequences.enrol(nobody.id, sequence.id, member.id, now=MONDAY)
@@ -279,9 +263,9 @@ def test_a_suppressed_or_addressless_lead(app, template, make_lead, member):
     assert _enrolment(nobody).status == "finished"
 
 
-def test_bulk_enrolment_passes_over_a_lead_who_replied_and_one_an_all_email_sequence_cannot_reach(
+def test_bulk_enrolment_passes_over_a_lead_who_replied_and_one_an_all_email_sequence_cannot_reach(make_sequence, 
         app, template, make_lead, member):
-    sequence = _sequence(template)
+    sequence = make_sequence(template)
     replied = make_lead(email="replied@example.com", owner=member)
     addressless = make_lead(email=None, phone="+44 20 7946 0001", owner=member)
     fresh = make_lead(email="fresh@example.com", owner=member)
@@ -299,9 +283,9 @@ def test_bulk_enrolment_passes_over_a_lead_who_replied_and_one_an_all_email_sequ
     assert _enrolment(replied).ended_at is None
 
 
-def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(app, template, make_lead, member):
+def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(app, make_sequence, template, make_lead, member):
     from app.services.merge import merge_leads, undo_merge
-    sequence = _sequence(template, StepSettings(template_id=template.id, delay_days=3))
+    sequence = make_sequence(template, StepSettings(template_id=template.id, delay_days=3))
     survivor = make_lead(first_name="Sam", email="sam@example.com")
     loser = make_lead(first_name="Sam", last_name="Dup", email="sam@example.com")
     sequences.enrol(loser.id, sequence.id, member.id, now=MONDAY)
@@ -315,10 +299,10 @@ def test_merging_stops_the_losers_sequences_and_undo_brings_their_history_back(a
     assert _enrolment(loser).stop_reason == "merged"
 
 
-def test_moving_a_step_above_one_already_sent_never_sends_it_again(app, template, make_lead):
+def test_moving_a_step_above_one_already_sent_never_sends_it_again(app, make_sequence, template, make_lead):
     second = email_templates.create_template(email_templates.TemplateSettings(
         name="Second", subject="Second note", body_html="<p>Two</p>"))
-    sequence = _sequence(template, StepSettings(template_id=template.id),
+    sequence = make_sequence(template, StepSettings(template_id=template.id),
                          StepSettings(template_id=second.id, delay_days=1),
                          StepSettings(template_id=template.id, delay_days=1))
     lead, other = make_lead(email="a@example.com"), make_lead(email="b@example.com")
@@ -336,12 +320,12 @@ def test_moving_a_step_above_one_already_sent_never_sends_it_again(app, template
     assert len(sends) == len(set(sends)) == 6
 
 
-def test_two_enrolments_of_one_lead_at_once_are_one_enrolment_and_the_rest_refused(app, template, make_lead,
+def test_two_enrolments_of_one_lead_at_once_are_one_enrolment_and_the_rest_refused(app, make_sequence, template, make_lead,
                                                                                    database_url):
     from tests.integration.test_races import together
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite writes one transaction at a time")
-    sequence = _sequence(template)
+    sequence = make_sequence(template)
     lead = make_lead(email="twice@example.com")
     db.session.commit()
     lead_id, sequence_id = lead.id, sequence.id
@@ -351,7 +335,7 @@ def test_two_enrolments_of_one_lead_at_once_are_one_enrolment_and_the_rest_refus
     assert db.session.scalar(select(func.count()).select_from(SequenceEnrolment)) == 1
 
 
-def test_a_rule_naming_an_odd_number_is_refused_and_a_renamed_field_key_follows_into_templates(app, make_lead):
+def test_a_rule_naming_an_odd_number_is_refused_and_a_renamed_field_key_follows_into_templates(app, make_sequence, make_lead):
     from app.services import custom_fields
     from app.services.custom_fields import FieldSettings
     sequence = sequences.create_sequence("Rules")
@@ -368,10 +352,10 @@ def test_a_rule_naming_an_odd_number_is_refused_and_a_renamed_field_key_follows_
                                               "<p>{{ lead.custom['tier'] }} plans</p>")
 
 
-def test_deleting_a_stage_into_won_stops_its_leads_sequences_and_emails_carry_an_unsubscribe_link(
+def test_deleting_a_stage_into_won_stops_its_leads_sequences_and_emails_carry_an_unsubscribe_link(make_sequence, 
         app, template, make_lead, stages, member):
     from app.services.stages import add_stage, delete_stage
-    sequence = _sequence(template, StepSettings(template_id=template.id), StepSettings(template_id=template.id, delay_days=1))
+    sequence = make_sequence(template, StepSettings(template_id=template.id), StepSettings(template_id=template.id, delay_days=1))
     doomed = add_stage("Doomed", "#123456")
     lead = make_lead(email="w@example.com")
     bulk_move([lead.id], doomed.id, member.id)

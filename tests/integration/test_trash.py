@@ -3,7 +3,7 @@ API answer and duplicate match, an admin can restore it, and then the sweep purg
 notes, timeline and emails (issue 16, section 4)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -98,7 +98,10 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     assert "Pia Page" not in as_admin.get("/leads").get_data(as_text=True)
     listed = as_admin.get("/settings/trash").get_data(as_text=True)
     assert "Pia Page" in listed and "Deleted by Ada Admin" in listed
-    assert as_admin.post(f"/leads/{lead.id}/delete").status_code == 404  # already in the trash
+    again = as_admin.post(f"/leads/{lead.id}/delete")  # already in the trash: it says so, and where
+    text = again.get_data(as_text=True)
+    assert again.status_code == 409 and "Pia Page is already in the trash" in text
+    assert 'href="/settings/trash"' in text and "does not exist" not in text
 
     other = Web(app.test_client())
     other.login(member)
@@ -122,6 +125,9 @@ def test_admins_delete_and_restore_from_the_pages_and_members_are_refused(app, m
     db.session.commit()
     assert other.post(f"/leads/{kept.id}/delete").status_code == 302
     assert db.session.get(Lead, kept.id, populate_existing=True).deleted_at is not None
+    twice = other.post(f"/leads/{kept.id}/delete")  # a member is told too, without the admins' way in
+    assert twice.status_code == 409 and "is already in the trash" in twice.get_data(as_text=True)
+    assert 'href="/settings/trash"' not in twice.get_data(as_text=True)
 
 
 def test_the_api_and_the_csv_export_leave_out_the_trash(app, make_lead, admin, as_admin):
@@ -133,7 +139,7 @@ def test_the_api_and_the_csv_export_leave_out_the_trash(app, make_lead, admin, a
     assert shown.id in _pool_ids(admin.id) and hidden.id not in _pool_ids(admin.id, stage_id=hidden.stage_id)
 
 
-def test_a_lead_in_the_trash_gets_no_appointment_reminder(app, make_lead, admin):
+def test_a_lead_in_the_trash_gets_no_appointment_reminder_nor_after_a_restore(app, make_lead, admin):
     from datetime import timezone
     from app.models import Appointment
     from app.services import appointments
@@ -149,7 +155,9 @@ def test_a_lead_in_the_trash_gets_no_appointment_reminder(app, make_lead, admin)
     assert db.session.scalar(select(func.count()).select_from(OutboxEmail)
                              .where(OutboxEmail.kind == "appointment_reminder")) == 0
     trash.restore(lead.id, admin.id)
-    assert appointments.queue_due_reminders(later) == 1  # back from the trash, it is reminded again
+    # Deleting cancelled it, and a restore does not book it again: no reminder of a cancelled meeting.
+    assert appointments.queue_due_reminders(later) == 0
+    assert db.session.get(Appointment, appointment.id, populate_existing=True).status == "cancelled"
 
 
 def test_a_lead_in_the_trash_is_neither_merged_nor_changed_in_bulk(app, make_lead, admin, as_admin, stages):
@@ -183,7 +191,7 @@ def test_two_deletes_at_the_same_moment_trash_the_lead_once(app, make_lead, admi
             try:
                 trash.trash(lead_id, admin_id)
                 outcomes.append("trashed")
-            except LeadNotFound:
+            except trash.AlreadyInTrash:
                 outcomes.append("gone")
             finally:
                 db.session.remove()
@@ -194,3 +202,107 @@ def test_two_deletes_at_the_same_moment_trash_the_lead_once(app, make_lead, admi
         thread.join(20)
     assert sorted(outcomes) == ["gone"] * 3 + ["trashed"]
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "lead.deleted")) == 1
+
+
+def _appointment(lead_id: int, admin_id: int, hours: int):
+    from datetime import timezone
+    from app.services import appointments
+    starts = (utcnow() + timedelta(hours=hours)).replace(microsecond=0, tzinfo=timezone.utc)
+    return appointments.book_appointment(lead_id, admin_id, starts_at=starts, duration_minutes=30).id
+
+
+def test_deleting_a_lead_cancels_its_appointments_to_come_without_emailing_and_restoring_keeps_them_cancelled(
+        app, make_lead, admin, as_admin):
+    from app.models import Appointment
+    lead = make_lead(first_name="Ann", last_name="Apt", email="ann@example.com")
+    soon, later = _appointment(lead.id, admin.id, 30), _appointment(lead.id, admin.id, 80)
+    invitations = db.session.scalar(select(func.count()).select_from(OutboxEmail).where(
+        OutboxEmail.kind == "appointment_invite"))
+    assert invitations == 2
+
+    reply = as_admin.post(f"/leads/{lead.id}/delete")
+    assert reply.status_code == 302
+    notice = as_admin.get("/leads").get_data(as_text=True)
+    assert "cancelled without emailing the prospect" in notice
+
+    db.session.expire_all()
+    assert {a.status for a in db.session.scalars(select(Appointment).where(Appointment.lead_id == lead.id))} \
+        == {"cancelled"}
+    # Nobody writes to the prospect: no cancellation, and the invitations not yet sent are withdrawn.
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail).where(
+        OutboxEmail.kind == "appointment_cancel")) == 0
+    assert set(db.session.scalars(select(OutboxEmail.state).where(OutboxEmail.kind == "appointment_invite"))) \
+        == {"cancelled"}
+    entries = db.session.scalars(select(TimelineEntry).where(
+        TimelineEntry.lead_id == lead.id, TimelineEntry.kind == "appointment_cancelled").order_by(TimelineEntry.id)).all()
+    assert [(e.data["appointment_id"], e.data["by"], e.data["invited"]) for e in entries] == \
+        [(soon, "deleted", False), (later, "deleted", False)]
+    assert db.session.get(Lead, lead.id).appointment_status == "cancelled"
+
+    restored = as_admin.post(f"/settings/trash/{lead.id}/restore")
+    assert restored.status_code == 302
+    page = as_admin.get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert "stay cancelled" in page and "as the lead was deleted (the prospect was not emailed)" in page
+    db.session.expire_all()
+    assert {a.status for a in db.session.scalars(select(Appointment).where(Appointment.lead_id == lead.id))} \
+        == {"cancelled"}
+
+
+def test_a_restored_lead_carries_on_in_the_sequences_its_deletion_stopped_and_not_in_others(
+        app, make_lead, admin, template, make_sequence):
+    from app.models import SequenceEnrolment, SequenceSend
+    from app.services import sequences
+    from app.services.sequences import StepSettings
+    monday = datetime(2026, 12, 7, 8, 0)
+    steps = (StepSettings(template_id=template.id), StepSettings(template_id=template.id, delay_days=2))
+    warm = make_sequence(template, *steps, name="Warm up", stop_on_other=False)
+    news = make_sequence(template, *steps, name="News", stop_on_other=False)
+    paused = make_sequence(template, *steps, name="Paused", stop_on_other=False)
+    lead = make_lead(first_name="Seq", email="seq@example.com")
+    for sequence in (warm, news, paused):
+        sequences.enrol(lead.id, sequence.id, admin.id, now=monday)
+    assert sequences.run_due(monday).sent == 3  # each sent its first step
+    enrolment = lambda sequence: db.session.scalar(select(SequenceEnrolment).where(  # noqa: E731
+        SequenceEnrolment.lead_id == lead.id, SequenceEnrolment.sequence_id == sequence.id)
+        .execution_options(populate_existing=True))
+    news_id = enrolment(news).id
+    sequences.stop_enrolment(news_id, admin.id, now=monday + timedelta(hours=1))  # stopped before, by hand
+    sequences.pause(paused.id)
+    second_step, due = enrolment(warm).step_id, enrolment(warm).next_at
+
+    trashed_at = monday + timedelta(hours=2)
+    trash.trash(lead.id, admin.id, now=trashed_at)
+    stopped = enrolment(warm)
+    assert (stopped.status, stopped.stop_reason, stopped.ended_at) == ("stopped", "deleted", trashed_at)
+    assert sequences.run_due(monday + timedelta(days=3)).sent == 0  # nothing goes to a lead in the trash
+
+    trash.restore(lead.id, admin.id, now=monday + timedelta(days=3))
+    resumed, kept_paused, still = enrolment(warm), enrolment(paused), enrolment(news)
+    assert (resumed.status, resumed.stop_reason, resumed.ended_at) == ("active", None, None)
+    assert (resumed.step_id, resumed.next_at) == (second_step, due)  # where it was
+    assert (kept_paused.status, kept_paused.ended_at) == ("paused", None)  # its sequence is paused
+    assert (still.status, still.stop_reason) == ("stopped", "manual")  # not stopped by the delete
+    kinds = [e.data["sequence"] for e in db.session.scalars(select(TimelineEntry).where(
+        TimelineEntry.lead_id == lead.id, TimelineEntry.kind == "sequence_resumed").order_by(TimelineEntry.id))]
+    assert kinds == ["Warm up", "Paused"]
+    # The step due while it was in the trash goes out now, once; the paused sequence waits.
+    assert sequences.run_due(monday + timedelta(days=3, hours=1)).sent == 1
+    assert db.session.scalar(select(func.count()).select_from(SequenceSend).where(
+        SequenceSend.enrolment_id == resumed.id)) == 2
+
+
+def test_a_restored_lead_whose_address_was_suppressed_meanwhile_stays_out_of_its_sequences(
+        app, make_lead, admin, template, make_sequence):
+    from app.models import SequenceEnrolment
+    from app.services import sequences
+    from app.services.suppression import add_by_hand
+    sequence = make_sequence(template)
+    lead = make_lead(first_name="Una", email="una@example.com")
+    sequences.enrol(lead.id, sequence.id, admin.id)
+    trash.trash(lead.id, admin.id)
+    add_by_hand("una@example.com", admin.id)
+    db.session.commit()
+    trash.restore(lead.id, admin.id)
+    enrolment = db.session.scalar(select(SequenceEnrolment).where(SequenceEnrolment.lead_id == lead.id)
+                                  .execution_options(populate_existing=True))
+    assert (enrolment.status, enrolment.stop_reason) == ("stopped", "deleted")
