@@ -7,7 +7,7 @@ database whose row went missing). Digests written before this (plain SHA-256, "e
 cannot be re-keyed without the address they hide, so they stay and are still checked.
 
 Revision ID: c9e5a1b3d7f2
-Revises: a7c3e9f1d2b4
+Revises: 9a6362dec061
 Create Date: 2026-12-06 00:30:00.000000
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c9e5a1b3d7f2'
-down_revision = 'a7c3e9f1d2b4'
+down_revision = '9a6362dec061'
 branch_labels = None
 depends_on = None
 

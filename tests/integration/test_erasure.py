@@ -382,7 +382,7 @@ def test_the_migration_makes_the_installations_digest_key_and_leaves_older_diges
     from sqlalchemy import text as sql
     from app.services.suppression import legacy_erased_key
     with migration_app.app_context():
-        upgrade(revision="a7c3e9f1d2b4")
+        upgrade(revision="9a6362dec061")
         db.session.execute(sql("INSERT INTO suppressed_addresses (address, reason, created_at) "
                                "VALUES (:a, 'erased', CURRENT_TIMESTAMP)"), {"a": legacy_erased_key(EMAIL)})
         db.session.commit()
@@ -392,7 +392,7 @@ def test_the_migration_makes_the_installations_digest_key_and_leaves_older_diges
         assert db.session.execute(sql("SELECT address FROM suppressed_addresses")).scalars().all() == \
             [legacy_erased_key(EMAIL)]
         db.session.commit()
-        downgrade(revision="a7c3e9f1d2b4")
+        downgrade(revision="9a6362dec061")
         assert "installation_secrets" not in db.inspect(db.engine).get_table_names()
         db.session.commit()
         db.engine.dispose()
