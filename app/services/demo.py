@@ -164,6 +164,10 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
             created = now - timedelta(minutes=rng.randint(30, 90 * 24 * 60))
             entered = created + (now - created) * rng.random() if stage is not first_stage else created
             domain = "".join(ch for ch in company.lower() if ch.isalnum())[:20] or "example"
+            # A lead someone worked was answered first by its owner: in minutes, hours or a day or two.
+            answered = owner_id is not None and stage is not first_stage
+            wait = rng.choice((rng.randint(30, 300), rng.randint(300, 3600), rng.randint(3600, 2 * 86400)))
+            wait = min(wait, max(int((now - created).total_seconds()), 1))
             leads.append({
                 "id": lead_id, "first_name": first, "last_name": last,
                 "email": f"{first.lower()}.{last.lower()}{lead_id}@{domain}.example",
@@ -171,7 +175,10 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
                 "job_title": rng.choice(titles), "source": rng.choice(SOURCES),
                 "value": Decimal(rng.randrange(500, 50000, 250)), "owner_id": owner_id, "stage_id": stage.id,
                 "position": -lead_id * 1024, "version": 1, "created_at": created, "updated_at": entered,
-                "stage_entered_at": entered, "first_response_at": entered if stage is not first_stage else None,
+                "stage_entered_at": entered,
+                "first_response_at": created + timedelta(seconds=wait) if answered else None,
+                "first_response_seconds": wait if answered else None,
+                "first_response_by_id": owner_id if answered else None,
                 "closed_on": entered.date() if stage.kind in CLOSED_KINDS else None,
             })
             entries.append({"lead_id": lead_id, "actor_id": None, "kind": "created", "created_at": created,

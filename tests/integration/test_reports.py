@@ -356,3 +356,20 @@ def test_default_ranges_end_on_the_teams_local_today(app, admin):
     assert f.start == f.end - timedelta(days=reports.DEFAULT_DAYS - 1)
     ahead = reports.clean_filters({}, report="forecast", viewer_id=admin.id, see_everyone=True)
     assert ahead.start == f.end.replace(day=1)
+
+
+def test_demo_leads_that_were_worked_have_a_whole_first_response_for_speed_to_lead(app, stages, admin, member):
+    """The demo's worked leads were answered by their owner, with the seconds and who: speed to lead
+    counts them (it had read only the time, so it showed a handful answered of hundreds)."""
+    from app.services.demo import bulk_leads
+    bulk_leads(200, [admin.id, member.id], list(stages.values()), notes=False)
+    db.session.commit()
+    answered = list(db.session.execute(select(Lead.first_response_at, Lead.first_response_seconds,
+                                              Lead.first_response_by_id, Lead.created_at, Lead.owner_id)
+                                       .where(Lead.first_response_at.is_not(None))))
+    assert len(answered) > 50
+    for at, seconds, by, created, owner in answered:
+        assert seconds > 0 and by == owner and abs((at - created).total_seconds() - seconds) < 1
+    today = datetime.utcnow().date()
+    overall = reports.speed_overall(reports.Filters(today - timedelta(days=100), today))
+    assert overall["answered"] == len(answered)
