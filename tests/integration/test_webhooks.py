@@ -412,7 +412,7 @@ def test_the_webhooks_pages_show_the_signature_scheme_and_a_snippet_that_accepts
     assert "README" not in page
     assert "<code>Leadboard-Signature</code>" in details and "<code>t=&lt;unix seconds&gt;,v1=&lt;hex&gt;</code>" in details
     assert "HMAC-SHA256" in details and "raw request body" in details
-    code = re.compile(r'<pre class="code-snippet"><code>(.*?)</code></pre>', re.S)
+    code = re.compile(r'<pre class="code-snippet"[^>]*><code>(.*?)</code></pre>', re.S)
     snippet = html.unescape(code.search(details).group(1))
     endpoint_page = as_admin.get(f"/settings/webhooks/{endpoint.id}").get_data(as_text=True)
     assert code.findall(endpoint_page) == code.findall(page)  # the endpoint's page, beside its secret, too
