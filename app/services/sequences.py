@@ -60,6 +60,7 @@ STOP_REASONS = {
     "bounced": "the address bounced",
     "replied": "the prospect replied",
     "manual": "by hand",
+    "automation": "by an automation",
     "other_sequence": "enrolled in another sequence",
     "no_steps": "the sequence has no steps left",
     "merged": "the lead was merged into another",
@@ -761,6 +762,13 @@ def stop_lead(lead_ids: list[int], reason: str, now: datetime | None = None, act
     ids = list(db.session.scalars(select(SequenceEnrolment.id).where(
         SequenceEnrolment.lead_id.in_(lead_ids), SequenceEnrolment.ended_at.is_(None))))
     return _stop(ids, reason, actor_id, now or utcnow()) if ids else 0
+
+
+def stop_enrolments(enrolment_ids: list[int], reason: str, now: datetime | None = None,
+                    actor_id: int | None = None) -> int:
+    """Stop these current enrolments with `reason` (a key of STOP_REASONS), inside the caller's
+    transaction (an automation stopping one sequence of a lead)."""
+    return _stop(list(enrolment_ids), reason, actor_id, now or utcnow()) if enrolment_ids else 0
 
 
 def stop_in_stage(stage_id: int, reason: str, now: datetime) -> int:
