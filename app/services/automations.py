@@ -135,7 +135,7 @@ def noticed(event_name: str, lead_ids: list[int], *, data: dict | None = None, s
     if not lead_ids or not wanted(event_name):
         return
     session = db.session()
-    depth, seen = session.info.get(CAUSE, (0, None))
+    depth, seen = session.info.get(CAUSE) or (0, None)
     chain, now = _chain(session), now or utcnow()
     queue = session.info.setdefault(PENDING, [])
     for lead_id in lead_ids:
