@@ -150,14 +150,25 @@ def _forget_rolled_back(session, previous_transaction) -> None:
         session.info[PENDING] = [e for e in queue if previous_transaction not in e.chain]
 
 
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session, transaction) -> None:
+    """A transaction that ended without atomic()'s commit (a rollback, a test's plain commit) takes
+    its events with it: they never run in a later one."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+        session.info.pop(CAUSE, None)
+
+
 def run_pending() -> None:
     """Run the queued events' automations (atomic() calls this before the outermost commit); what
-    their actions cause is queued behind and run too, down to MAX_DEPTH."""
+    their actions cause is queued behind and run too, down to MAX_DEPTH. Each event's runs are a
+    savepoint: whatever goes wrong there is undone alone, and the event still commits."""
     session = db.session()
     while session.info.get(PENDING):
         queued = session.info[PENDING].pop(0)
         try:
-            _dispatch(queued)
+            with atomic():
+                _dispatch(queued)
         except Exception:  # never the event's fault: it still commits
             log.exception("Automations for %s on lead %s failed", queued.name, queued.lead_id)
 
