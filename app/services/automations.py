@@ -1131,12 +1131,20 @@ def examples() -> dict[str, dict]:
     """Automations to start from, filled into the editor (nothing is saved until the admin saves)."""
     stages = list(db.session.execute(select(Stage.id, Stage.name, Stage.kind).order_by(Stage.position)))
     won = next((s for s in stages if s.kind == "won"), None)
+    lost = next((s for s in stages if s.kind == "lost"), None)
     return {
         "hot": {"name": "Hot lead follow-up", "trigger": "lead_captured", "trigger_options": {},
                 "conditions": [{"field": "score_band", "op": "equals", "value": "Hot"}],
                 "actions": [{"kind": "create_task", "title": "Call", "task_kind": "call", "owner": "",
                              "amount": "5", "unit": "minutes"}],
                 "label": "Hot lead → call task due in 5 minutes"},
+        "not_now": {"name": "Not now: try again in 90 days", "trigger": "stage_entered",
+                    "trigger_options": {"stage_id": lost.id if lost else None},
+                    "conditions": [{"field": "lost_reason", "op": "equals", "value": "Not now"}],
+                    "actions": [{"kind": "wait", "amount": "90", "unit": "days"},
+                                {"kind": "create_task", "title": "Re-open: ask again", "task_kind": "call",
+                                 "owner": "", "amount": "0", "unit": "minutes"}],
+                    "label": "Lost with reason “Not now” → a task to re-open it in 90 days"},
         "won": {"name": "Won: thank and tag", "trigger": "stage_entered",
                 "trigger_options": {"stage_id": won.id if won else None}, "conditions": [],
                 "actions": [{"kind": "notify", "people": "owner", "message": "Won! Send a thank-you note."},

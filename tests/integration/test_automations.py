@@ -338,3 +338,26 @@ def test_the_team_has_at_most_so_many_automations(app, admin, monkeypatch):
     make(admin, "lead_captured", [task("b")])
     with pytest.raises(ServiceError, match="at most 2 automations"):
         make(admin, "lead_captured", [task("c")])
+
+
+def test_the_not_now_example_reopens_a_lost_lead_90_days_later(app, admin, member, make_lead, stages):
+    from app.services import closing
+    from app.services.closing import Closing
+    existing = {reason.name.casefold(): reason for reason in closing.reasons()}
+    not_now = existing.get("not now") or closing.add_reason("Not now")
+    price = next(reason for key, reason in existing.items() if key != "not now") if len(existing) > 1 \
+        else closing.add_reason("Too expensive")
+    example = automations.examples()["not_now"]
+    rule = automations.save(None, AutomationInput(name=example["name"], trigger=example["trigger"],
+                                                  trigger_options=example["trigger_options"],
+                                                  conditions=example["conditions"], actions=example["actions"]),
+                            admin.id)
+    assert rule.conditions == [{"field": "lost_reason", "op": "equals", "value": not_now.id}]
+    later = make_lead(owner=member, email="later@example.com")
+    never = make_lead(owner=member, email="never@example.com")
+    leads.move_lead(later.id, stages["Lost"].id, None, None, member.id, Closing(lost_reason_id=not_now.id))
+    leads.move_lead(never.id, stages["Lost"].id, None, None, member.id, Closing(lost_reason_id=price.id))
+    assert db.session.scalars(select(AutomationWait.lead_id)).all() == [later.id]
+    assert automations.run_due_waits(now=utcnow() + timedelta(days=89)) == 0
+    assert automations.run_due_waits(now=utcnow() + timedelta(days=90, minutes=1)) == 1
+    assert task_titles(later.id) == ["Re-open: ask again"] and task_titles(never.id) == []
