@@ -185,9 +185,21 @@ def _dispatch(ev: Event) -> None:
     lead = _live_lead(ev.lead_id)
     if lead is None:
         return
+    known = conditions.fields(with_score=True)
+    needs = {c["field"] for rule in rules for c in rule.conditions}
+    facts = None  # read once for every rule of the event, again only after a run changed the lead
     for rule in rules:
         if not TRIGGERS[rule.trigger].fires(rule.opts, ev, lead):
             continue
+        problem = _broken(rule, known)
+        if problem:
+            _record_run(rule.id, lead.id, ev.name, "skipped", f"A condition cannot be checked: {problem}", ev.now)
+            continue
+        if rule.conditions:
+            if facts is None:
+                facts = _facts(lead, ev.now, needs)
+            if not _answer(rule, facts):
+                continue
         key = (rule.id, lead.id)
         if key in ev.seen:
             _record_run(rule.id, lead.id, ev.name, "loop", "Stopped: it had already run for this lead on the event "
@@ -198,7 +210,10 @@ def _dispatch(ev: Event) -> None:
                                                            "each other.", ev.now)
             continue
         ev.seen.add(key)
-        run_rule(rule, lead.id, ev.name, ev.now, depth=ev.depth, seen=ev.seen)
+        run_rule(rule, lead.id, ev.name, ev.now, depth=ev.depth, seen=ev.seen, checked=True)
+        lead, facts = _live_lead(ev.lead_id), None
+        if lead is None:
+            return
 
 
 def _record_run(automation_id: int, lead_id: int | None, event_name: str, status: str, detail: str,
@@ -208,20 +223,32 @@ def _record_run(automation_id: int, lead_id: int | None, event_name: str, status
     db.session.flush()
 
 
+def _broken(rule: Rule, known: dict) -> str | None:
+    for cond in rule.conditions:
+        problem = conditions.broken(dict(cond), known)
+        if problem:
+            return problem
+    return None
+
+
+def _facts(lead: Lead, now: datetime, needs: set) -> dict:
+    facts = conditions.facts_for([lead], now, needs)[lead.id]
+    return conditions.refresh_score(facts, lead)
+
+
+def _answer(rule: Rule, facts: dict) -> bool:
+    answers = (conditions.matches(dict(c), facts) for c in rule.conditions)
+    return any(answers) if rule.match == "any" else all(answers)
+
+
 def holds(rule: Rule, lead: Lead, now: datetime) -> tuple[bool, str | None]:
     """(whether the rule's conditions hold for the lead, why it cannot be checked or None)."""
     if not rule.conditions:
         return True, None
-    known = conditions.fields(with_score=True)
-    for cond in rule.conditions:
-        problem = conditions.broken(dict(cond), known)
-        if problem:
-            return False, problem
-    needs = {c["field"] for c in rule.conditions}
-    facts = conditions.facts_for([lead], now, needs)[lead.id]
-    conditions.refresh_score(facts, lead)
-    answers = (conditions.matches(dict(c), facts) for c in rule.conditions)
-    return (any(answers) if rule.match == "any" else all(answers)), None
+    problem = _broken(rule, conditions.fields(with_score=True))
+    if problem:
+        return False, problem
+    return _answer(rule, _facts(lead, now, {c["field"] for c in rule.conditions})), None
 
 
 @dataclass
@@ -232,9 +259,10 @@ class Context:
 
 
 def run_rule(rule: Rule, lead_id: int, event_name: str, now: datetime, *, depth: int = 0, seen: set | None = None,
-             start: int = 0) -> str | None:
+             start: int = 0, checked: bool = False) -> str | None:
     """Run one automation for one lead in a savepoint (from action `start` on; 0 checks its
-    conditions first). Returns the run's status, or None when its conditions did not hold."""
+    conditions first unless the caller has: `checked`). Returns the run's status, or None when its
+    conditions did not hold."""
     session = db.session()
     seen = seen if seen is not None else {(rule.id, lead_id)}
     try:
@@ -242,7 +270,7 @@ def run_rule(rule: Rule, lead_id: int, event_name: str, now: datetime, *, depth:
             lead = _live_lead(lead_id)
             if lead is None:
                 return None
-            if start == 0:
+            if start == 0 and not checked:
                 ok, problem = holds(rule, lead, now)
                 if problem:
                     _record_run(rule.id, lead_id, event_name, "skipped", f"A condition cannot be checked: {problem}",
