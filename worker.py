@@ -44,6 +44,7 @@ from app.services.webhooks import sweep as webhook_sweep
 from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
+from app.services.automations import sweep as automation_sweep
 from app.services.sequence_bulk import sweep as requeue_sequence_runs
 from app.services.imports import requeue_lost as requeue_lost_imports
 from app.services.tasks import sweep as remind_tasks
@@ -200,6 +201,7 @@ HOUSEKEEPING = (
     # Before the digests: a digest lists the late first responses the escalation left with the person.
     ("first-response SLA escalations", sla_sweep),
     ("due sequence steps", sequence_sweep),
+    ("automation waits that are over", automation_sweep),
     ("lost bulk enrolment runs", requeue_sequence_runs),
     ("lost imports", requeue_lost_imports),
     ("daily digests", send_digests),

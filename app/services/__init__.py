@@ -90,6 +90,8 @@ def utcnow() -> datetime:
 
 
 DEPTH = "leadboard_atomic_depth"
+# Lead events queued for automations in this transaction (services/automations.py), run just before it commits.
+PENDING_EVENTS = "leadboard_automation_events"
 
 
 @contextmanager
@@ -124,6 +126,9 @@ def atomic():
     try:
         _begin_writing(session)
         yield session
+        if session.info.get(PENDING_EVENTS):
+            from app.services.automations import run_pending  # noqa: PLC0415 (automations build on this module)
+            run_pending()
         session.commit()
     except BaseException:
         session.rollback()
@@ -185,6 +190,8 @@ LEAD_ROWS = frozenset({
     "known_sign_in_addresses", "tasks", "activities", "lead_search_documents", "suppressed_addresses",
     "sequence_enrolments", "sequence_sends", "sequence_bulk_runs",
     "webhook_deliveries",
+    # What automations write as they run on a lead's event (the automations themselves are settings).
+    "automation_runs", "automation_waits",
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
     # (written at most once a minute), and the settings version itself.
     "api_keys", "settings_versions",

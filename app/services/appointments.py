@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Appointment, AppointmentStatus, Lead, Stage, StageKind, User
 from app.services import Conflict, NotFound, ServiceError, atomic, utcnow
-from app.services import webhooks
+from app.services import events
 from app.services.appointment_emails import describe_time, email_prospect, in_zone, link_serializer, tell_owner
 from app.services.keyset import anchor, newest_first
 from app.services.leads import change_stage, get_lead, top_position, touch
@@ -348,7 +348,7 @@ def cancel_appointment(appointment_id: int, actor_id: int | None, now: datetime 
         withdraw(appointment.id, SUPERSEDED, now)
         told = email_prospect(appointment, lead, "appointment_cancel", now, message=message)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="team", invited=told)
-        webhooks.emit("appointment.cancelled", lead_id=lead.id, subject_id=appointment.id, data={"by": "team"}, now=now)
+        events.emit("appointment.cancelled", lead_id=lead.id, subject_id=appointment.id, data={"by": "team"}, now=now)
         _mirror(lead, appointment)
     return appointment
 
@@ -436,8 +436,8 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
             email_prospect(appointment, lead, "appointment_cancel", now)
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         if action in ("confirm", "cancel"):
-            webhooks.emit(f"appointment.{status.value}", lead_id=lead.id, subject_id=appointment.id,
-                          data={"by": "prospect"}, now=now)
+            events.emit(f"appointment.{status.value}", lead_id=lead.id, subject_id=appointment.id,
+                        data={"by": "prospect"}, now=now)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))
         tell_owner(appointment, lead, text + (f' They wrote: "{message[:200]}"' if message else ""), now)

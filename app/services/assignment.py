@@ -31,7 +31,7 @@ from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, availability, clean_name, conditions, settings_cache, transaction_memo, utcnow,
 )
-from app.services import webhooks
+from app.services import events
 from app.services.countries import normalize_country
 from app.services.leads import normalize_email
 from app.services.notifications import app_path, notify
@@ -297,8 +297,8 @@ def _pick(rule: AssignmentRule, now: datetime, *, lock: bool,
 
 
 def _give(lead: Lead, rule: AssignmentRule, owner: User, now: datetime, actor_id: int | None) -> Routed:
-    webhooks.emit("lead.assigned", lead_id=lead.id, data={"previous_owner_id": lead.owner_id, "owner_id": owner.id},
-                  now=now)
+    events.emit("lead.assigned", lead_id=lead.id, data={"previous_owner_id": lead.owner_id, "owner_id": owner.id},
+                now=now)
     lead.owner_id = owner.id
     record(lead.id, "assigned", actor_id, {"to": owner.name, "rule": rule.name, "rule_id": rule.id}, now)
     if owner.id != actor_id:

@@ -15,7 +15,7 @@ from datetime import datetime
 from app.models import Lead, TimelineEntry
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
-from app.services import consent, permissions, webhooks
+from app.services import consent, events, permissions
 from app.services.assignment import Routed, route
 from app.services.bulk import insert_many
 from app.services.conditions import new_lead_facts, refresh_score
@@ -162,8 +162,8 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                 **({"tags_refused": refused} if refused else {})},
                now)
         if changed or custom_changed:  # a known lead's fields filled or overwritten by the new capture
-            webhooks.emit("lead.updated", lead_id=existing.id, now=now,
-                          data={"changed": sorted(changed), "custom_fields_changed": bool(custom_changed)})
+            events.emit("lead.updated", lead_id=existing.id, now=now,
+                        data={"changed": sorted(changed), "custom_fields_changed": bool(custom_changed)})
         rescore(existing, now, actor_id=actor_id)
         return Captured(lead=existing, created=False, matched_on=matched_on, changed=changed,
                         custom_changed=custom_changed)
@@ -228,7 +228,7 @@ class NewLeads:
             for lead_id in ids])
         search.changed(ids)
         score_new(leads, self.now, self.actor_id)
-        webhooks.emit_many("lead.created", ids, self.now)  # set-based too: one insert for the batch
+        events.emit_many("lead.created", ids, self.now)  # set-based too: one insert for the batch
         return leads
 
 

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Appointment, AppointmentStatus, CaptureForm, Lead, Stage, TimelineEntry, User
+from app.models import Appointment, AppointmentStatus, CaptureForm, Lead, LostReason, Stage, TimelineEntry, User
 from app.services import ServiceError, settings_cache
 from app.services.countries import country_choices
 
@@ -119,6 +119,7 @@ BUILTIN: tuple[FieldSpec, ...] = (
     FieldSpec("owner", "Owner", "choice"),
     FieldSpec("form", "Capture form", "choice"),
     FieldSpec("stage", "Stage", "choice"),
+    FieldSpec("lost_reason", "Lost reason", "choice"),
     FieldSpec("tags", "Tags", "tags"),
 )
 EVENTS: tuple[FieldSpec, ...] = (
@@ -206,6 +207,8 @@ def _read_fields() -> dict[str, FieldSpec]:
     forms = tuple(tuple(row) for row in db.session.execute(
         select(CaptureForm.id, CaptureForm.name).order_by(CaptureForm.name).limit(500)))
     owners = tuple(tuple(row) for row in db.session.execute(select(User.id, User.name).order_by(User.name).limit(500)))
+    reasons = tuple(tuple(row) for row in db.session.execute(
+        select(LostReason.id, LostReason.name).order_by(LostReason.position, LostReason.id).limit(500)))
     by_key: dict[str, FieldSpec] = {}
     for spec in (*BUILTIN, *EVENTS, *custom_field_specs()):
         if spec.key in ("stage", "event.stage_reached"):
@@ -214,6 +217,8 @@ def _read_fields() -> dict[str, FieldSpec]:
             spec = FieldSpec(spec.key, spec.label, spec.kind, forms)
         elif spec.key == "owner":
             spec = FieldSpec(spec.key, spec.label, spec.kind, owners)
+        elif spec.key == "lost_reason":  # archived reasons too: leads lost for them still carry them
+            spec = FieldSpec(spec.key, spec.label, spec.kind, reasons)
         elif spec.key == "country":  # typed as a name or a code, stored as the code leads hold ("DE")
             spec = FieldSpec(spec.key, spec.label, spec.kind, tuple(country_choices()))
         by_key[spec.key] = spec
@@ -446,7 +451,7 @@ def _base_facts(lead: Lead) -> dict:
         "company": lead.company, "job_title": lead.job_title, "source": lead.source, "value": lead.value,
         "utm_source": lead.utm_source, "utm_medium": lead.utm_medium, "utm_campaign": lead.utm_campaign,
         "referrer": lead.referrer, "created_at": lead.created_at, "owner": lead.owner_id,
-        "form": lead.capture_form_id, "stage": lead.stage_id,
+        "form": lead.capture_form_id, "stage": lead.stage_id, "lost_reason": lead.lost_reason_id,
         "country": lead.country, "region": lead.region,
     }
 

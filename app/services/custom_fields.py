@@ -22,7 +22,7 @@ from app.models import CustomField, FieldKind, Lead, LeadFieldChoice, LeadFieldV
 from app.models.fields import KIND_LABELS, VALUE_COLUMN
 from app.services import audit
 from app.services import NotFound, ServiceError, atomic, search, settings_cache, transaction_memo, utcnow
-from app.services import webhooks
+from app.services import events
 from app.services.timeline import record
 
 MAX_FIELDS = 100
@@ -428,8 +428,8 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
                 touch(lead)
             if record_entry:
                 record(lead.id, "updated", actor_id, {"custom": changes}, now or utcnow())
-                webhooks.emit("lead.updated", lead_id=lead.id, data={"changed": [], "custom_fields_changed": True},
-                              now=now)
+                events.emit("lead.updated", lead_id=lead.id, data={"changed": [], "custom_fields_changed": True},
+                            now=now)
     return changes
 
 

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import Lead, Note, Stage, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
-from app.services import webhooks
+from app.services import events
 from app.services import closing, custom_fields
 from app.services import tags as tag_service
 from app.services.scoring import rescore
@@ -295,7 +295,7 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
-    webhooks.emit("lead.created", lead_id=lead.id, now=now)
+    events.emit("lead.created", lead_id=lead.id, now=now)
     return lead
 
 
@@ -338,8 +338,8 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
             if "email" in changes:  # a new address has not bounced (services/bounces.py)
                 lead.email_undeliverable_at = lead.email_undeliverable_reason = None
             record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
-            webhooks.emit("lead.updated", lead_id=lead.id,
-                          data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes)})
+            events.emit("lead.updated", lead_id=lead.id,
+                        data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes)})
             rescore(lead, actor_id=actor_id)
     return lead
 
@@ -433,7 +433,7 @@ def claim_lead(lead_id: int, actor_id: int) -> Lead:
             raise LeadAlreadyClaimed(lead.owner.name if lead.owner else "Someone")
         enforce_claim_cap(actor_id, 1)
         record(lead_id, "claimed", actor_id)
-        webhooks.emit("lead.assigned", lead_id=lead_id, data={"previous_owner_id": None, "owner_id": actor_id})
+        events.emit("lead.assigned", lead_id=lead_id, data={"previous_owner_id": None, "owner_id": actor_id})
         rescore(lead_id, actor_id=actor_id)
         sla.owner_changed(db.session.get(Lead, lead_id, populate_existing=True), utcnow())
     lead = get_lead(lead_id)
@@ -445,8 +445,8 @@ def _assign(lead: Lead, owner: User | None, actor_id: int) -> bool:
     if lead.owner_id == (owner.id if owner else None):
         return False
     before = lead.owner.name if lead.owner else None
-    webhooks.emit("lead.assigned", lead_id=lead.id,
-                  data={"previous_owner_id": lead.owner_id, "owner_id": owner.id if owner else None})
+    events.emit("lead.assigned", lead_id=lead.id,
+                data={"previous_owner_id": lead.owner_id, "owner_id": owner.id if owner else None})
     lead.owner_id = owner.id if owner else None
     lead.owner = owner
     touch(lead)
@@ -530,8 +530,8 @@ def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, 
     if lead.stage_id != stage.id:
         closed = closing.apply(lead, stage, closing_details, now)
         record(lead.id, "stage_changed", actor_id, {"from": lead.stage.name, "to": stage.name, **closed}, now)
-        webhooks.emit("lead.stage_changed", lead_id=lead.id,
-                      data={"previous_stage_id": lead.stage_id, "stage_id": stage.id}, now=now)
+        events.emit("lead.stage_changed", lead_id=lead.id,
+                    data={"previous_stage_id": lead.stage_id, "stage_id": stage.id}, now=now)
         lead.stage_entered_at = now
         touches.touch(lead, actor_id, "closing" if closing.is_closed(stage) else "stage_move", now)
         sequences.on_stage_change(lead, stage, now)  # won or lost stops its sequences; a lost reason may enrol it

@@ -36,6 +36,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("task_due", "when a task of mine is due", False),
     Kind("appointment", "when a prospect answers an appointment", True),
     Kind("mention", "when someone mentions me in a note", False),
+    Kind("automation", "when an automation tells me about a lead", False),
     Kind("held_submission", "when a web-form submission is held for review", False, admins_only=True),
     Kind("rule_broken", "when an assignment rule stops working", False, admins_only=True),
     Kind("webhook_disabled", "when a webhook endpoint is turned off after failing for a day", False, admins_only=True),

@@ -60,6 +60,7 @@ STOP_REASONS = {
     "bounced": "the address bounced",
     "replied": "the prospect replied",
     "manual": "by hand",
+    "automation": "by an automation",
     "other_sequence": "enrolled in another sequence",
     "no_steps": "the sequence has no steps left",
     "merged": "the lead was merged into another",
@@ -823,6 +824,13 @@ def resume_after_restore(lead: Lead, trashed_at: datetime, now: datetime, actor_
     if entries:
         db.session.execute(insert(TimelineEntry), entries)
     return resumed
+
+
+def stop_enrolments(enrolment_ids: list[int], reason: str, now: datetime | None = None,
+                    actor_id: int | None = None) -> int:
+    """Stop these current enrolments with `reason` (a key of STOP_REASONS), inside the caller's
+    transaction (an automation stopping one sequence of a lead)."""
+    return _stop(list(enrolment_ids), reason, actor_id, now or utcnow()) if enrolment_ids else 0
 
 
 def stop_in_stage(stage_id: int, reason: str, now: datetime) -> int:

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.models import BusinessHours, CaptureForm, Holiday, Lead, Role, SlaRule, User
 from app.services import audit
 from app.services import NotFound, ServiceError, atomic, iso_day, settings_cache, team_settings, transaction_memo, utcnow
-from app.services import webhooks
+from app.services import events
 from app.services.notifications import notify
 from app.services.business_time import DAY_MINUTES, Calendar, elapsed, reach
 from app.services.scoring import band_of, band_named, bands
@@ -472,8 +472,8 @@ def breach_due(now: datetime, batch: int = BATCH) -> int:
             routed = route(lead, now, exclude=frozenset({owner.id})) if action == "next" else None
             if routed is None:
                 record(lead.id, "assigned", None, {"from": owner.name, "to": None, "why": "first-response target missed"}, now)
-                webhooks.emit("lead.assigned", lead_id=lead.id, data={"previous_owner_id": owner.id, "owner_id": None},
-                              now=now)
+                events.emit("lead.assigned", lead_id=lead.id, data={"previous_owner_id": owner.id, "owner_id": None},
+                            now=now)
             else:
                 db.session.expire(lead, ["owner"])
                 start_clock(lead, now)  # the next person gets the full target

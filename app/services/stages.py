@@ -11,7 +11,7 @@ from app.services import audit
 from app.services import (
     Conflict, NotFound, ServiceError, atomic, saved_views, taken_as, totals, utcnow, whole_number,
 )
-from app.services import webhooks
+from app.services import events
 
 DEFAULT_PIPELINE = (
     ("New", "#3b82f6", StageKind.open),
@@ -239,9 +239,9 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
                                TimelineEntry.data.type), literal(now))
                 .where(Lead.stage_id == stage.id)))
             moved = list(db.session.scalars(select(Lead.id).where(Lead.stage_id == stage.id).order_by(Lead.id))) \
-                if webhooks.subscribed("lead.stage_changed") else []
-            webhooks.emit_many("lead.stage_changed", moved, now,
-                               {"previous_stage_id": stage.id, "stage_id": target.id, "reason": "stage deleted"})
+                if events.listened("lead.stage_changed") else []
+            events.emit_many("lead.stage_changed", moved, now,
+                             {"previous_stage_id": stage.id, "stage_id": target.id, "reason": "stage deleted"})
             if target.kind != StageKind.open.value:  # moved into won or lost: their sequences stop, as a move's do
                 from app.services.sequences import stop_in_stage  # noqa: PLC0415 (sequences -> ... -> stages)
                 stop_in_stage(stage.id, target.kind, now)

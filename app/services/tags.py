@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Lead, LeadTag, Tag, TimelineEntry
-from app.services import audit
+from app.services import audit, events
 from app.services import Conflict, NotFound, ServiceError, atomic, search, utcnow
 from app.services.scoring import rescore, rescore_everyone
 from app.services.timeline import record
@@ -243,7 +243,17 @@ def _attach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None
     _count(changed, +1)
     if score:
         rescore(sorted({lead_id for lead_id, _ in changed}), now, actor_id=actor_id)  # tags are scoring conditions
+    _tell_tagged(changed, tag_names)
     return _record_each(changed, tag_names, "tagged", actor_id, now)
+
+
+def _tell_tagged(changed: list[tuple[int, int]], names: dict[int, str]) -> None:
+    """A "lead.tagged" event per lead that gained tags, naming them (services/events.py)."""
+    per_lead: dict[int, list[str]] = defaultdict(list)
+    for lead_id, tag_id in changed:
+        per_lead[lead_id].append(names[tag_id])
+    for lead_id, tags in sorted(per_lead.items()):
+        events.emit("lead.tagged", lead_id=lead_id, data={"tags": sorted(tags, key=tag_key)})
 
 
 def _detach(lead_ids: list[int], tag_names: dict[int, str], actor_id: int | None, now: datetime) -> int:
@@ -286,6 +296,7 @@ def tag_new_lead(lead_id: int, names: list[str], actor_id: int | None, now: date
     db.session.execute(LeadTag.__table__.insert(), [{"lead_id": lead_id, "tag_id": tag_id} for _, tag_id in pairs])
     _count(pairs, +1)
     names_now = sorted(found.values(), key=tag_key)
+    events.emit("lead.tagged", lead_id=lead_id, data={"tags": names_now}, now=now)
     db.session.execute(TimelineEntry.__table__.insert(), [
         {"lead_id": lead_id, "actor_id": actor_id, "kind": "tagged", "data": {"tags": names_now}, "created_at": now}])
     return names_now

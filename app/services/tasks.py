@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models import Lead, Task, TaskKind, TimelineEntry, User
 from app.models.task import KIND_LABELS
 from app.services import Forbidden, NotFound, ServiceError, atomic, utcnow
-from app.services import webhooks
+from app.services import events
 from app.services.leads import get_lead
 from app.services.team_settings import current as team_settings, user_timezone
 from app.services.timeline import record
@@ -251,7 +251,7 @@ def complete_task(task_id: int, actor_id: int | None, now: datetime | None = Non
         if task.done_at is None:
             task.done_at, task.done_by_id = now, actor_id
             record(lead.id, "task_done", actor_id, _entry(task), now)
-            webhooks.emit("task.completed", lead_id=lead.id, subject_id=task.id, now=now)
+            events.emit("task.completed", lead_id=lead.id, subject_id=task.id, now=now)
             refresh_next([lead.id])
     return task
 

@@ -150,7 +150,8 @@ def test_account_lists_a_checkbox_per_kind_and_saves_the_choices(as_member, memb
     page = as_member.get("/account").get_data(as_text=True)
     boxes = re.findall(r'<input type="checkbox" name="email_kinds" id="email-kind-(\w+)" value="\w+"( checked)?>', page)
     assert boxes == [("assigned", ""), ("sla_warning", ""), ("sla_breach", " checked"), ("task_due", ""),
-                     ("appointment", " checked"), ("mention", ""), ("daily_digest", "")]  # no admin-only kinds
+                     ("appointment", " checked"), ("mention", ""), ("automation", ""),
+                     ("daily_digest", "")]  # no admin-only kinds
     assert '<label for="email-kind-mention">When someone mentions me in a note</label>' in page
     reply = as_member.post("/account", data={"timezone": "", "email_kinds": ["mention", "task_due"]})
     assert reply.status_code == 302

@@ -93,6 +93,10 @@ def build_world(admin, member, stages) -> dict:
     endpoint = webhooks.create_endpoint(webhooks.EndpointInput("https://93.184.215.14/hooks", ["lead.created"]),
                                         admin.id)
     delivery = webhooks.send_test(endpoint.id)
+    from app.services import automations
+    automation = automations.save(None, automations.AutomationInput(
+        name="Walk automation", trigger="stage_entered", trigger_options={"stage_id": stages["Won"].id},
+        actions=[{"kind": "notify", "people": "owner", "message": "Won"}]), admin.id)
     # The trash page (settings.trash) lists one; /leads/<lead_id>/delete, /erase and
     # /personal-data.json and /settings/trash/<lead_id>/restore are walked with the lead above.
     from app.services import trash
@@ -108,7 +112,8 @@ def build_world(admin, member, stages) -> dict:
                 "view_id": view.id, "notification_id": notice.id, "template_id": template.id,
                 "entry_id": suppressed.id, "sequence_id": sequence.id, "step_id": step.id,
                 "sequence_rule_id": sequence_rule.id, "enrolment_id": enrolment.id, "sequence_run_id": sequence_run.id,
-                "invitation_id": invitation.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id},
+                "invitation_id": invitation.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+                "automation_id": automation.id},
         "strings": {"slug": form.slug, "report": "funnel", "token": "not-a-real-token", "action": "up", "digest": "0123456789abcdef"},
         "api_key": secret,
     }
