@@ -45,6 +45,7 @@ from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
 from app.services.automations import sweep as automation_sweep
+from app.services.report_figures import warm_watched as warm_reports
 from app.services.sequence_bulk import sweep as requeue_sequence_runs
 from app.services.imports import requeue_lost as requeue_lost_imports
 from app.services.tasks import sweep as remind_tasks
@@ -206,6 +207,7 @@ HOUSEKEEPING = (
     ("lost imports", requeue_lost_imports),
     ("daily digests", send_digests),
     ("leads in the trash past their time", purge_trash),
+    ("reports someone watches, kept warm", warm_reports),
 )
 
 

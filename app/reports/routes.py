@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 from app.filters import money, reader_timezone
 from app.reports import bp
 from app.reports.charts import bar_chart
-from app.services import report_cache
+from app.services import report_cache, report_figures
 from app.services import permissions, reports as service
 from app.services.csv_reading import BOM, CsvLines
 from app.services.users import team
@@ -235,18 +235,11 @@ def _filter_form(f: service.Filters | None) -> dict:
             "people": team(include_inactive=True) if current_user.is_admin else []}
 
 
-def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> tuple[dict, object]:
-    """The report's rows and its extras (the stuck list, the team's speed), with when they were
-    computed: kept for a short while (services.report_cache), so the page, a second look and the CSV
-    agree and the database aggregates once."""
-    def compute() -> dict:
-        figures = {"rows": spec.run(f)}
-        if spec.slug == "ageing":
-            figures["stuck"] = service.stuck_leads(f)
-        if spec.slug.startswith("speed-"):
-            figures["overall"] = service.speed_overall(f)
-        return figures
-    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source, f.zone), compute, fresh=fresh)
+def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> report_cache.Kept:
+    """The report's figures as services.report_figures keeps them, so the page, a second look and
+    the CSV agree and the database aggregates once."""
+    default_range = not (request.args.get("start") or request.args.get("end"))
+    return report_figures.look(spec.slug, f, default_range=default_range, fresh=fresh)
 
 
 @bp.get("/<report>")
@@ -256,15 +249,16 @@ def show(report: str):
     if f is not None and request.args.get("fresh") and report_cache.enabled():  # "Refresh": compute now, then the plain address
         _figures(spec, f, fresh=True)
         return redirect(url_for("reports.show", report=spec.slug, **_query(f)))
-    rows, extra, computed_at = [], {}, None
+    rows, extra, computed_at, stale = [], {}, None, False
     if f is not None:
-        figures, computed_at = _figures(spec, f)
+        kept = _figures(spec, f)
+        figures, computed_at, stale = dict(kept.figures), kept.at, kept.stale
         rows = figures.pop("rows")
         extra = figures
     chart, table = _chart_and_table(spec, rows)
     return render_template("reports/show.html", report=spec, reports=list(REPORTS.values()), filters=f,
                            errors=errors, rows=rows, table=table, chart=chart, query=_query(f),
-                           links=_links(spec, _query(f)), duration=duration, computed_at=computed_at,
+                           links=_links(spec, _query(f)), duration=duration, computed_at=computed_at, stale=stale,
                            kept=report_cache.enabled(), zone=reader_timezone(),
                            **_filter_form(f), **extra), 400 if errors else 200
 
@@ -288,7 +282,7 @@ def download(report: str):
     f, errors = _filters(spec)
     if f is None:
         return show(report)
-    rows = _figures(spec, f)[0]["rows"]
+    rows = _figures(spec, f).figures["rows"]
     line = CsvLines()
     body = BOM + line([c.label for c in spec.columns]) + "".join(
         line([csv_cell(r[c.key], c.kind) for c in spec.columns]) for r in rows)
