@@ -38,7 +38,7 @@ from app.extensions import db
 from app.models import DeliveryState, Role, User, WebhookDelivery, WebhookEndpoint
 from app.models.webhook import PENDING_STATES
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, settings_cache, utcnow
+from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, outer_commit, settings_cache, utcnow
 from app.services.bulk import insert_many
 from app.services import audit, webhook_requests
 from app.services.webhook_requests import HostNotFound, Refused, Unreachable
@@ -257,6 +257,8 @@ def _wake(ids: list[int]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    if not outer_commit(session):
+        return  # a savepoint: the rows wait for the transaction around it
     ids = session.info.pop(PENDING, None)
     if ids:
         enqueue(sorted(ids))
