@@ -35,7 +35,12 @@ EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 
 
 class FilterError(ServiceError):
-    """A filter in the URL that cannot be used; `field` names it (start, end, owner, source)."""
+    """Filters in the URL that cannot be used: `errors` holds every one found, field (start, end, owner,
+    source) to message, so a form can show them all at once; `field` and `message` are the first."""
+
+    def __init__(self, message: str, *, field: str | None = None, errors: dict[str, str] | None = None):
+        super().__init__(message, field=field)
+        self.errors = errors if errors is not None else {field or "start": message}
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,19 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
                   today: date | None = None, zone: str | None = None, visible_to: int | None = None) -> Filters:
     """Filters from a URL's values (start, end: YYYY-MM-DD; owner: a user id; source), their days in
     `zone` (default: the team's time zone), the default range ending on its today. Someone who may
-    not see everyone sees only themselves, whatever the URL says. Raises FilterError naming the field."""
+    not see everyone sees only themselves, whatever the URL says. Raises FilterError with every
+    field that is wrong, not just the first."""
     zone = zone or team_timezone()
     today = today or local_today(zone)
     default_start, default_end = default_range(report, today)
-    start = _day(raw.get("start"), "start", default_start)
-    end = _day(raw.get("end"), "end", default_end)
-    if end < start:
-        raise FilterError("The range ends before it starts. Pick an end on or after the start.", field="end")
-    if (end - start).days > MAX_SPAN_DAYS:
-        raise FilterError("Pick a range of five years or less.", field="end")
+    errors: dict[str, str] = {}
+    start = _day(raw.get("start"), "start", default_start, errors)
+    end = _day(raw.get("end"), "end", default_end, errors)
+    if start is not None and end is not None:
+        if end < start:
+            errors["end"] = "The range ends before it starts. Pick an end on or after the start."
+        elif (end - start).days > MAX_SPAN_DAYS:
+            errors["end"] = "Pick a range of five years or less."
     owner_id = None
     owner_raw = (raw.get("owner") or "").strip()
     if not see_everyone:
@@ -100,23 +108,29 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
     elif owner_raw:
         owner_id = whole_number(owner_raw)
         if owner_id is None or db.session.get(User, owner_id) is None:
-            raise FilterError("There is no such person on the team. Pick one from the list.", field="owner")
+            errors["owner"] = "There is no such person on the team. Pick one from the list."
     source = (raw.get("source") or "").strip() or None
     if source is not None:
         if not lead_queries.has_source(source, visible_to):  # hidden leads' sources: as if none had it
-            raise FilterError(f"No lead has the source “{source[:100]}”. Pick one from the list.", field="source")
+            errors["source"] = f"No lead has the source “{source[:100]}”. Pick one from the list."
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise FilterError(message, field=field, errors=errors)
     return Filters(start, end, owner_id, source, zone)
 
 
-def _day(raw: str | None, field: str, default: date) -> date:
+def _day(raw: str | None, field: str, default: date, errors: dict[str, str]) -> date | None:
+    """The day `raw` names (the default when blank), or None with a message under `field`."""
     if raw is None or not raw.strip():
         return default
     day = iso_day(raw.strip())
     if day is None:
-        raise FilterError("Give a date like 2026-01-31.", field=field)
-    if not EARLIEST <= day <= LATEST:  # and the day after the end must still be a date
-        raise FilterError(f"Pick a date from {EARLIEST.year} to {LATEST.year}.", field=field)
-    return day
+        errors[field] = "Give a date like 2026-01-31."
+    elif not EARLIEST <= day <= LATEST:  # and the day after the end must still be a date
+        errors[field] = f"Pick a date from {EARLIEST.year} to {LATEST.year}."
+    else:
+        return day
+    return None
 
 
 def sources(visible_to: int | None = None) -> list[str]:

@@ -64,6 +64,9 @@ LOG_PAGE = 50
 DISABLE_AFTER = timedelta(hours=24)
 CLOCK_SKEW = timedelta(seconds=2)
 SIGNATURE_HEADER = "Leadboard-Signature"
+EVENT_HEADER = "Leadboard-Event"
+EVENT_ID_HEADER = "Leadboard-Event-Id"  # the same for every endpoint and a resend: receivers dedupe on it
+DELIVERY_HEADER = "Leadboard-Delivery"
 
 
 class EndpointNotFound(NotFound):
@@ -398,8 +401,7 @@ def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int
                 row.body = build_body(row)  # kept: every retry and a resend carry the same JSON
             body, secret, url, allow_private = row.body.encode(), endpoint.secret, endpoint.url, endpoint.allow_private
             headers = {"Content-Type": "application/json", "User-Agent": "Leadboard-Webhooks/1",
-                       "Leadboard-Event": row.event, "Leadboard-Event-Id": row.event_id,
-                       "Leadboard-Delivery": str(row.id)}
+                       EVENT_HEADER: row.event, EVENT_ID_HEADER: row.event_id, DELIVERY_HEADER: str(row.id)}
     except Exception as exc:  # a body that cannot be built fails now, rather than crash every attempt
         log.exception("Webhook delivery %s could not be built", delivery_id)
         return _record(delivery_id, attempt, clock(), None, f"{type(exc).__name__}: {exc}", True)
@@ -526,8 +528,42 @@ def build_body(row: WebhookDelivery) -> str:
             task = db.session.get(Task, row.subject_id) if row.subject_id else None
             data["task"] = task_json(task) if task else None
         data.update(row.data or {})
-    return json.dumps({"id": row.event_id, "type": row.event, "created_at": timestamp(row.created_at), "data": data},
+    return json.dumps(envelope(row.event_id, row.event, timestamp(row.created_at), data),
                       separators=(",", ":"), ensure_ascii=False)
+
+
+def envelope(event_id: str, event: str, created_at: str, data: dict) -> dict:
+    """A delivery's JSON body: the event's id, its type, when it happened and what it is about."""
+    return {"id": event_id, "type": event, "created_at": created_at, "data": data}
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """How deliveries are made, for the admins' page: read from what the worker itself uses."""
+    retry_delays: list[int]  # seconds to wait after each failed attempt
+    attempts: int
+    timeout_seconds: float
+    disable_after: timedelta
+    signature_header: str
+    event_header: str
+    event_id_header: str
+    delivery_header: str
+    example_body: str
+
+
+def delivery_rules() -> DeliveryRules:
+    """The retry schedule (WEBHOOK_RETRY_DELAYS), the deadline (WEBHOOK_TIMEOUT), when a failing
+    endpoint is turned off, the headers and the body's shape, as _send_one and _record apply them."""
+    delays = list(current_app.config["WEBHOOK_RETRY_DELAYS"])
+    example = envelope("<event id>", "lead.stage_changed",
+                       "2026-12-05T16:00:00.000000Z",
+                       {"lead": {"...": "the lead as GET /api/v1/leads/<id> shows it"},
+                        "previous_stage_id": 1, "stage_id": 2})
+    return DeliveryRules(retry_delays=delays, attempts=len(delays) + 1,  # _record fails it after the last delay
+                         timeout_seconds=float(current_app.config["WEBHOOK_TIMEOUT"]), disable_after=DISABLE_AFTER,
+                         signature_header=SIGNATURE_HEADER, event_header=EVENT_HEADER,
+                         event_id_header=EVENT_ID_HEADER, delivery_header=DELIVERY_HEADER,
+                         example_body=json.dumps(example, indent=2, ensure_ascii=False))
 
 
 # --- admins -------------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ def test_a_second_look_reads_the_kept_figures_and_says_how_old_they_are(kept_web
     first = kept_web.get("/reports/conversion-source" + QUERY)
     assert source_row(first.text) == "2"
     assert "Figures as of" in first.text and "Refresh now" in first.text
+    # The line says plainly that later changes may be missing, and in one zone without nested brackets.
+    age = first.text.split('<p class="sub report-age">', 1)[1].split("</p>", 1)[0]
+    assert "Changes made since then may not be counted yet." in age
+    assert " UTC. Changes" in age and "((" not in age and "))" not in age and "Refresh now" in age
     add_lead(make_lead, admin)
     again = kept_web.get("/reports/conversion-source" + QUERY)
     assert source_row(again.text) == "2"  # kept: the third lead is not counted yet

@@ -4,6 +4,7 @@ address the endpoint may not reach (server-side request forgery). A real HTTP re
 takes the deliveries (its endpoint allows private addresses, as an admin would have to)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -620,3 +621,27 @@ def test_a_refused_connection_is_explained_in_words(app):
     with pytest.raises(Unreachable) as failed:
         post(f"http://127.0.0.1:{port}/hooks", b"{}", {}, timeout=1, allow_http=True, allow_private=True)
     assert str(failed.value) == "The endpoint refused the connection: nothing is listening at that address and port."
+
+
+def test_the_webhooks_page_explains_deliveries_from_the_workers_own_settings(app, as_admin):
+    """The retry schedule, the deadline, the dedupe advice and the body's shape (issue 16), read from
+    what the worker uses: this app retries after 10 s, 1 min and 5 min and waits 1 s for an answer."""
+    body = as_admin.get("/settings/webhooks").get_data(as_text=True)
+    section = re.search(r'<section[^>]*id="webhook-deliveries".*?</section>', body, re.S).group(0)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", section))
+    assert "How deliveries work" in text
+    assert "Answer with a 2xx status within 1 second." in text
+    assert "tried again after 10 seconds, 1 minute and 5 minutes: 4 attempts over about 6 minutes." in text
+    assert "Deduplicate on the event id." in text and "Leadboard-Event-Id header and the body's id" in text
+    assert "failed for 24 hours, it is turned off" in text
+    example = json.loads(html.unescape(re.search(r'aria-label="An example delivery body"><code>(.*?)</code>',
+                                                 section, re.S).group(1)))
+    assert list(example) == ["id", "type", "created_at", "data"] and example["type"] == "lead.stage_changed"
+    rules = webhooks.delivery_rules()
+    assert (rules.retry_delays, rules.attempts, rules.timeout_seconds) == ([10, 60, 300], 4, 1.0)
+
+
+def test_a_retry_schedule_reads_in_words():
+    from app.settings.webhooks import span
+    assert [span(s) for s in (1, 30, 60, 120, 3600, 57600, 78150, 90)] == [
+        "1 second", "30 seconds", "1 minute", "2 minutes", "1 hour", "16 hours", "about 22 hours", "about 2 minutes"]
