@@ -95,10 +95,11 @@ def new():
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            if not permissions.allows(current_user, "see_all_leads", captured.lead):
-                # Already a lead a teammate owns, which this member may not see: said without its page.
+            if captured.hidden:
+                # Already a lead a teammate owns, which this member may not see: left as it was, and
+                # said without its page or name.
                 flash(f"This person is already a lead a teammate owns (same {captured.matched_on}), so no twin "
-                      "was made: this entry is on its timeline. Ask an admin if it should be yours.", "info")
+                      "was made and that lead was left as it is. Ask an admin if it should be yours.", "info")
                 return go(url_for("leads.index"))
             flash(_added_message(captured), "success" if captured.created else "info")
             return go(url_for("leads.show", lead_id=captured.lead.id))
