@@ -508,3 +508,17 @@ def test_erasure_reads_a_large_upload_a_chunk_at_a_time(app, stages, admin, make
     stored = _stored(upload_id)
     assert len(stored) == len(data) - len(f"{NAME_FIRST},{NAME_LAST},{EMAIL.upper()},x\n")
     assert db.session.get(LeadImport, upload_id).size_bytes == len(stored) and b"quagmire" not in stored.lower()
+
+
+def test_the_erasure_pages_and_the_backup_command_say_backups_still_hold_the_person(
+        app, stages, admin, make_lead, as_admin):
+    lead_id = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL).id
+    sentence = "Backups written before the erasure still contain the person until they are rotated."
+    page = as_admin.get(f"/leads/{lead_id}/erase").get_data(as_text=True)
+    assert sentence in page
+    done = as_admin.post(f"/leads/{lead_id}/erase", {"understood": "y"})
+    assert done.status_code == 302 and db.session.get(Lead, lead_id) is None
+    assert sentence in as_admin.get("/leads").get_data(as_text=True)
+    help_text = " ".join(app.test_cli_runner().invoke(args=["backup", "--help"]).output.split())
+    assert "Erasure cannot reach a backup file already written" in help_text
+    assert "still contain them until they are rotated" in help_text
