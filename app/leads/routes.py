@@ -11,6 +11,7 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteFor
 from app.leads.page import lead_page, notes_context, page_context, stage_version_kept, timeline_context, touch_context
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
+from app.services import countries as country_service
 from app.services.countries import country_name
 from app.services import import_ledger, lead_queries, merge as merge_service, permissions, search as search_service
 from app.services.lead_queries import PoolFilters
@@ -42,7 +43,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "stages": pipeline(),
         "team": team(), "task_kinds": list(TASK_KINDS.items()),
         "sources": lead_queries.sources(permissions.visible_to(current_user)),
-        "countries": [(code, country_name(code)) for code in lead_queries.countries()],
+        "countries": [(c.code, c.name) for c in country_service.on_leads()],  # the team's first
         "score_bands": scoring.bands(),
         "response_choices": list(lead_queries.RESPONSES.items()),
         "searchable": search_service.searchable(filters.q) if filters.q else True,
