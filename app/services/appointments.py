@@ -358,8 +358,9 @@ def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
     transaction, each on its timeline, without writing to the prospect (a record deleted on our side
     is no news to them, and a restore would leave them told of a cancellation that was a tidy-up):
     the invitation and reminders not yet sent are withdrawn. A restore leaves them cancelled.
-    No webhook goes out either: a lead in the trash is in no answer to integrations. Returns how
-    many were cancelled."""
+    Integrations do hear of each one (the `appointment.cancelled` event, data {"by": "team",
+    "reason": "lead_deleted"}): a calendar synced from our webhooks must drop it. Returns how many
+    were cancelled."""
     coming = [a for a in db.session.scalars(select(Appointment).where(
         Appointment.lead_id == lead.id, Appointment.status != AppointmentStatus.cancelled.value,
         Appointment.starts_at > now - timedelta(minutes=MAX_DURATION))
@@ -369,6 +370,8 @@ def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
         appointment.updated_at = now
         withdraw(appointment.id, SUPERSEDED, now)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="deleted", invited=False)
+        events.emit("appointment.cancelled", lead_id=lead.id, subject_id=appointment.id,
+                    data={"by": "team", "reason": "lead_deleted"}, now=now)
     if coming:
         lead.appointment_status = AppointmentStatus.cancelled.value
         lead.appointment_starts_at = coming[-1].starts_at
