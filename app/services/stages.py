@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
@@ -214,6 +214,12 @@ def lead_count(stage_id: int) -> int:
     return totals.lead_count(stage_id=stage_id)
 
 
+def _before(stage: Stage):
+    """The ids of the stages before `stage` in the pipeline's order (position, then id)."""
+    return select(Stage.id).where(or_(Stage.position < stage.position,
+                                      and_(Stage.position == stage.position, Stage.id < stage.id)))
+
+
 def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> None:
     """Delete a stage, first moving its leads (with a timeline entry each) to another stage."""
     with atomic():
@@ -245,10 +251,19 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
             if target.kind != StageKind.open.value:  # moved into won or lost: their sequences stop, as a move's do
                 from app.services.sequences import stop_in_stage  # noqa: PLC0415 (sequences -> ... -> stages)
                 stop_in_stage(stage.id, target.kind, now)
+            if target.kind == StageKind.open.value:  # the moved leads have now been in the target too
+                db.session.execute(update(Lead).where(
+                    Lead.stage_id == stage.id,
+                    or_(Lead.reached_stage_id.is_(None), Lead.reached_stage_id.in_(_before(target)))).values(
+                    reached_stage_id=target.id))
             top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == target.id)) or 0
             db.session.execute(update(Lead).where(Lead.stage_id == stage.id).values(
                 stage_id=target.id, position=(top - 1024) - Lead.id,
                 stage_entered_at=now, updated_at=now, version=Lead.version + 1))
+        # Leads that reached this stage keep having reached the open stage before it (or none).
+        db.session.execute(update(Lead).where(Lead.reached_stage_id == stage.id).values(
+            reached_stage_id=_before(stage).where(Stage.kind == StageKind.open.value)
+            .order_by(Stage.position.desc(), Stage.id.desc()).limit(1).scalar_subquery()))
         saved_views.forget_stage(stage.id)
         audit.record(actor_id, "stage.deleted", f"Stage {stage.name}" + (f" ({count:,} leads moved to {target.name})" if count else ""))
         db.session.delete(stage)
