@@ -88,8 +88,9 @@ class Lead(db.Model):
     # The furthest open stage (by the pipeline's current order) the lead has ever been in, so a lead
     # lost or moved back still counts as having reached it in the funnel (services/reports.funnel).
     # Kept by services/leads.note_reached in the same transaction as every stage move; never lowered
-    # by a move back. None: no open stage known (added straight into a closed stage). A stage being
-    # deleted hands its place to the open stage before it (services/stages.delete_stage).
+    # by a move back. None: no further than the stage it is in now (no open stage at all, for a lead
+    # added straight into a closed one); leads from before the column that never went further keep
+    # None. A stage being deleted hands its place to the open stage before it (stages.delete_stage).
     reached_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"), index=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     # Raised on every change; a move or edit based on an older version is refused as stale.

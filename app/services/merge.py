@@ -288,7 +288,7 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         touched = [t for t in (survivor.last_touch_at, loser.last_touch_at) if t is not None]
         survivor.last_touch_at = max(touched) if touched else None
         # The one person got as far along the pipeline as either lead did (the funnel's "Reached").
-        for stage_id in (loser.reached_stage_id, survivor.stage_id):
+        for stage_id in (before["stage_id"], loser.stage_id, loser.reached_stage_id):  # empty: where it is
             if stage_id is not None:
                 note_reached(survivor, db.session.get(Stage, stage_id))
 

@@ -251,16 +251,16 @@ WON_VALUE = case((Stage.kind == StageKind.won.value, func.coalesce(Lead.value, 0
 
 def funnel(f: Filters) -> list[dict]:
     """Leads captured in the range, stage by stage. `leads`: in this stage now. `reached`, for an open
-    stage: leads that have been this far along the pipeline, that is in this stage or a later open one
-    at some time (Lead.reached_stage_id, kept on every move; or in it now, should a reorder have put
-    the stage they are in further along), or won; every lead counts as reaching the first open stage.
-    So a lead lost from the third stage counts as reaching the first three, and one moved back still
-    counts where it got to. For a won or lost stage, `reached` is the leads in it. `conversion`:
-    reached here out of reached the stage before (lost stages are left out of that chain); won and
-    lost rows carry the win rate (won out of won and lost).
+    stage: leads that got this far along the pipeline at some time, in this stage or a later open one
+    (the further of Lead.reached_stage_id and the open stage they are in now, as the pipeline is
+    ordered today), or won; every lead counts as reaching the first open stage. So a lead lost from
+    the third stage counts as reaching the first three, and one moved back still counts where it got
+    to. For a won or lost stage, `reached` is the leads in it. `conversion`: reached here out of
+    reached the stage before (lost stages are left out of that chain), so won out of reached the last
+    open stage on the won row; won and lost rows carry the win rate (won out of won and lost).
 
-    One GROUP BY (current stage, furthest stage) over the covering ix_leads_reports: at most a
-    stage count squared of groups, which Python spreads over the stages."""
+    One GROUP BY (stage now, furthest stage) read from the covering ix_leads_reports: at most the
+    number of stages squared of groups, which Python spreads over the stages."""
     groups = db.session.execute(
         _scoped(select(Lead.stage_id, Lead.reached_stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)), f)
         .group_by(Lead.stage_id, Lead.reached_stage_id)).all()

@@ -6,11 +6,13 @@ the way, and every conversion between stages inflated. leads.reached_stage_id ke
 open stage (in the pipeline's order: position, then id) the lead has been in; services/leads
 keeps it on every move. A stage being deleted hands its place to the open stage before it.
 
-Backfill, set-based (a few statements, whatever the number of leads): the lead's current stage if it
-is open, then the furthest open stage its timeline names ("created" in a stage, a "stage_changed"
-from or to one), matching the stage names they recorded to today's stages where they still match
-(in any case); a renamed or deleted stage's entries match nothing, and the current stage stands. A
-lead in a won or lost stage with no matching entry keeps none (the funnel counts it at the top).
+Backfill, set-based (one statement, whatever the number of leads): the furthest open stage a lead's
+timeline names ("created" in a stage, a "stage_changed" from or to one), matching the stage names
+the entries recorded to today's stages where they still match (in any case), when it is further
+along than the stage the lead is in now. Otherwise the column stays empty: the lead got no further
+than its current stage (a renamed or deleted stage's entries match nothing, so the current stage
+stands), and the funnel reads an empty one so; a won or lost lead with no matching entry counts only
+at the top of the funnel.
 
 ix_leads_reports is made again with reached_stage_id as its last column, so the funnel still reads
 the index alone; ix_leads_reached_stage_id serves deleting a stage (its foreign key and hand-down).
@@ -47,11 +49,13 @@ def upgrade():
     else:
         op.execute("ALTER TABLE leads ADD COLUMN reached_stage_id INTEGER REFERENCES stages (id)")
 
-    # The open stages in the pipeline's order, numbered: "furthest" is the highest number.
+    # The open stages in the pipeline's order, numbered: "furthest" is the highest number. Only the
+    # leads whose timeline names an open stage further along than the one they are in (lost, won or
+    # moved back) are written: the rest keep None, which means no further than their stage, as the
+    # funnel reads it. On PostgreSQL every row written is a new version in each of the table's ~30
+    # indexes, so writing all of them would cost minutes at a million leads.
     ranked = ("SELECT id, lower(name) AS name, row_number() OVER (ORDER BY position, id) AS rank "
               "FROM stages WHERE kind = 'open'")
-    op.execute("UPDATE leads SET reached_stage_id = stage_id "
-               "WHERE stage_id IN (SELECT id FROM stages WHERE kind = 'open')")
     named = " UNION ALL ".join(
         f"SELECT t.lead_id, {_named(key, pg)} AS name FROM timeline_entries t WHERE t.kind = '{kind}'"
         for kind, key in (('created', 'stage'), ('stage_changed', 'from'), ('stage_changed', 'to')))
@@ -59,11 +63,10 @@ def upgrade():
         WITH ranked AS ({ranked}),
              seen AS (SELECT h.lead_id, max(r.rank) AS rank FROM ({named}) h JOIN ranked r ON r.name = h.name
                       GROUP BY h.lead_id)
-        UPDATE leads SET reached_stage_id = (SELECT r.id FROM ranked r WHERE r.rank = seen.rank)
-        FROM seen
+        UPDATE leads SET reached_stage_id = furthest.id
+        FROM seen JOIN ranked furthest ON furthest.rank = seen.rank
         WHERE seen.lead_id = leads.id
-          AND (leads.reached_stage_id IS NULL
-               OR seen.rank > (SELECT r.rank FROM ranked r WHERE r.id = leads.reached_stage_id))""")
+          AND NOT EXISTS (SELECT 1 FROM ranked now WHERE now.id = leads.stage_id AND now.rank >= seen.rank)""")
 
     op.create_index('ix_leads_reached_stage_id', 'leads', ['reached_stage_id'])
     op.drop_index('ix_leads_reports', table_name='leads')

@@ -1,7 +1,7 @@
-"""The reached-stage migration adds leads.reached_stage_id and fills it, set-based, from each lead's
-current stage and the stage names its timeline recorded (names still matching today's stages, in any
-case); the funnel's covering index carries the column; the leads' triggers are kept on SQLite; it
-downgrades."""
+"""The reached-stage migration adds leads.reached_stage_id and fills it, set-based, for the leads
+whose timeline names (still matching today's stages, in any case) an open stage further along than
+the one they are in; the funnel's covering index carries the column and the funnel reads it alone;
+the leads' triggers are kept on SQLite; it downgrades."""
 from __future__ import annotations
 
 import json
@@ -78,8 +78,9 @@ def test_the_migration_fills_reached_stage_from_the_timeline_and_downgrades(migr
         stage, lead = seeded["stage"], seeded["lead"]
         reached = dict(db.session.execute(text("SELECT id, reached_stage_id FROM leads")).all())
         assert {key: reached[lead_id] for key, lead_id in lead.items()} == {
-            "lost_from_3": stage["Qualified"], "moved_back": stage["Appointment set"], "renamed": stage["Qualified"],
-            "lost_unknown": None, "won": stage["New"], "bare": stage["New"]}
+            "lost_from_3": stage["Qualified"], "moved_back": stage["Appointment set"], "won": stage["New"],
+            # Nothing further than the stage it is in (or no open stage known): left empty, read as such.
+            "renamed": None, "lost_unknown": None, "bare": None}
         assert _columns_of("ix_leads_reports")[-2:] == ["deleted_at", "reached_stage_id"]
         assert _columns_of("ix_leads_reached_stage_id") == ["reached_stage_id"]
         assert _triggers() == triggers
