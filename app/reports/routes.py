@@ -81,7 +81,8 @@ REPORTS = {r.slug: r for r in (
             Column("conversion", "From the stage before", "pct"), Column("value", "Value here", "money"),
             Column("win_rate", "Win rate", "pct")),
            ("stage", "reached"), "Leads that reached each stage",
-           notes=(CAPTURED, "Reached: now in this stage, a later open stage or won. Win rate: won out of won and lost.")),
+           notes=(CAPTURED, "Reached: got this far at some time (this stage or a later open one, or won), "
+                            "even if lost or moved back since. Win rate: won out of won and lost.")),
     Report("conversion-source", "Conversion by source", "Which sources bring leads that are won.",
            service.conversion_by_source, _conversion_columns("Source"), ("name", "conversion"),
            "Conversion (won out of captured) by source", notes=(CAPTURED, "The 50 largest sources.")),

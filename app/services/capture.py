@@ -24,7 +24,7 @@ from app.services.countries import country_from_phone
 from app.services.identity import hold, identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import (FIELD_LABELS, POSITION_GAP, active_user, clean_fields, first_stage, insert_lead,
-                                json_value, tell_new_owner, top_position, touch)
+                                json_value, note_reached, tell_new_owner, top_position, touch)
 from app.services.scoring import rescore, rules_read, score_new
 from app.services.timeline import record
 
@@ -217,6 +217,7 @@ class NewLeads:
                                owner_id=self.owner.id if self.owner else None, position=self._top, version=1,
                                created_at=now, updated_at=now, stage_entered_at=now, score=0, score_reasons=[])
         closing.apply(lead, self.stage, None, now, require_reason=False)
+        note_reached(lead, self.stage)
         self.pending.append(lead)
         return lead
 

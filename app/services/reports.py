@@ -264,33 +264,56 @@ WON_VALUE = case((Stage.kind == StageKind.won.value, func.coalesce(Lead.value, 0
 
 
 def funnel(f: Filters) -> list[dict]:
-    """Leads captured in the range by the stage they are in now. `reached`: leads now in this open
-    stage, a later open stage or a won one (a lost lead counts only towards its lost stage: where it
-    was before is not kept on the lead); `conversion`: reached here out of reached the stage before;
-    won and lost rows carry the win rate (won out of closed)."""
-    counts = {stage_id: (n, value) for stage_id, n, value in db.session.execute(
-        _scoped(select(Lead.stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)), f)
-        .group_by(Lead.stage_id))}
-    stages = list(db.session.scalars(select(Stage).order_by(Stage.position)))
+    """Leads captured in the range, stage by stage. `leads`: in this stage now. `reached`, for an open
+    stage: leads that got this far along the pipeline at some time, in this stage or a later open one
+    (the further of Lead.reached_stage_id and the open stage they are in now, as the pipeline is
+    ordered today), or won; every lead counts as reaching the first open stage. So a lead lost from
+    the third stage counts as reaching the first three, and one moved back still counts where it got
+    to. For a won or lost stage, `reached` is the leads in it. `conversion`: reached here out of
+    reached the stage before (lost stages are left out of that chain), so won out of reached the last
+    open stage on the won row; won and lost rows carry the win rate (won out of won and lost).
+
+    One GROUP BY (stage now, furthest stage) read from the covering ix_leads_reports: at most the
+    number of stages squared of groups, which Python spreads over the stages."""
+    groups = db.session.execute(
+        _scoped(select(Lead.stage_id, Lead.reached_stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)), f)
+        .group_by(Lead.stage_id, Lead.reached_stage_id)).all()
+    stages = list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+    place = {s.id: (s.position, s.id) for s in stages}  # how far along the pipeline, as pipeline() orders it
+    kind = {s.id: s.kind for s in stages}
+    open_stages = [s for s in stages if s.kind == StageKind.open.value]
+    counts: dict[int, list] = {}
+    reached = dict.fromkeys(place, 0)
+    for stage_id, reached_id, n, value in groups:
+        here = counts.setdefault(stage_id, [0, 0])
+        here[0] += n
+        here[1] += Decimal(str(value or 0))
+        if kind.get(stage_id) == StageKind.won.value:
+            furthest = max(place.values())  # won: past every open stage
+        else:
+            marks = [place[reached_id]] if reached_id in place else []
+            if kind.get(stage_id) == StageKind.open.value:
+                marks.append(place[stage_id])
+            if open_stages:
+                marks.append(place[open_stages[0].id])
+            furthest = max(marks, default=(-1, -1))
+        for s in open_stages:
+            if place[s.id] <= furthest:
+                reached[s.id] += n
     won = sum(counts.get(s.id, (0, 0))[0] for s in stages if s.kind == StageKind.won.value)
     lost = sum(counts.get(s.id, (0, 0))[0] for s in stages if s.kind == StageKind.lost.value)
-    open_stages = [s for s in stages if s.kind == StageKind.open.value]
     rows, previous = [], None
-    for i, stage in enumerate(stages):
+    for stage in stages:
         n, value = counts.get(stage.id, (0, 0))
-        if stage.kind == StageKind.open.value:
-            later = open_stages[open_stages.index(stage):]
-            reached = sum(counts.get(s.id, (0, 0))[0] for s in later) + won
-        else:
-            reached = n
+        here = reached[stage.id] if stage.kind == StageKind.open.value else n
         conversion = None
         if stage.kind != StageKind.lost.value and previous is not None:
-            conversion = _share(reached, previous)
-        rows.append({"stage": stage.name, "kind": stage.kind, "leads": n, "reached": reached,
+            conversion = _share(here, previous)
+        rows.append({"stage": stage.name, "kind": stage.kind, "leads": n, "reached": here,
                      "conversion": conversion, "value": _money(value),
                      "win_rate": _share(won, won + lost) if stage.kind != StageKind.open.value else None})
         if stage.kind != StageKind.lost.value:
-            previous = reached
+            previous = here
     return rows
 
 

@@ -49,7 +49,8 @@ def world(app, stages, admin, member, mia, make_lead):
         "l1": lead("One", source="web", owner=max_, stage="Won", created=datetime(2026, 11, 2, 10), value=Decimal(1000),
                    answered=120, by=max_, sla_minutes=60, utm_campaign="fall", closed_on=date(2026, 11, 25)),
         "l2": lead("Two", source="web", owner=max_, stage="Lost", created=datetime(2026, 11, 3, 10), value=Decimal(500),
-                   answered=600, by=max_, sla_minutes=5, closed_on=date(2026, 11, 20), lost_reason_id=price.id),
+                   answered=600, by=max_, sla_minutes=5, closed_on=date(2026, 11, 20), lost_reason_id=price.id,
+                   reached_stage_id=stages["Qualified"].id),  # lost from Qualified
         "l3": lead("Three", source="web", owner=mia, stage="Qualified", created=datetime(2026, 11, 4, 10),
                    value=Decimal(300), answered=60, by=mia, expected_close_on=date(2026, 12, 15),
                    stage_entered_at=NOW - timedelta(days=10)),
@@ -87,9 +88,19 @@ def world(app, stages, admin, member, mia, make_lead):
 def test_the_funnel_counts_leads_reaching_each_stage_and_the_win_rate(world):
     rows = {r["stage"]: r for r in reports.funnel(NOVEMBER)}
     assert [(s, rows[s]["leads"], rows[s]["reached"], rows[s]["conversion"]) for s in rows] == [
-        ("New", 1, 4, None), ("Contacted", 1, 3, 75.0), ("Qualified", 1, 2, 66.7), ("Appointment set", 0, 1, 50.0),
-        ("Won", 1, 1, 100.0), ("Lost", 1, 1, None)]
+        ("New", 1, 5, None), ("Contacted", 1, 4, 80.0), ("Qualified", 1, 3, 75.0), ("Appointment set", 0, 1, 33.3),
+        ("Won", 1, 1, 100.0), ("Lost", 1, 1, None)]  # Two, lost from Qualified, counts up to there
     assert rows["Won"]["win_rate"] == 50.0 and rows["Won"]["value"] == Decimal("1000.00")
+
+
+def test_the_funnel_page_counts_a_lost_lead_where_it_got_to_and_says_what_reached_means(world, as_admin):
+    body = as_admin.get(f"/reports/funnel?{RANGE}").get_data(as_text=True)
+    cells = {m.group(1): re.findall(r'<td class="num">([^<]*)</td>', m.group(2))
+             for m in re.finditer(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', body)}
+    assert [cells[s][:3] for s in ("New", "Contacted", "Qualified", "Appointment set")] == [
+        ["1", "5", "—"], ["1", "4", "80.0%"], ["1", "3", "75.0%"], ["0", "1", "33.3%"]]
+    assert "Reached: got this far at some time (this stage or a later open one, or won), even if lost or moved " \
+           "back since." in html.unescape(body)
 
 
 def test_conversion_by_source_and_campaign_counts_won_lost_and_won_value(world):
@@ -157,9 +168,9 @@ def test_a_member_sees_only_their_own_numbers_whatever_the_url_says(world, as_me
     assert 'name="owner"' not in body  # no owner picker for a member
     csv = as_member.get(f"/reports/funnel/csv?{RANGE}").get_data(as_text=True)
     lines = csv.lstrip("\ufeff").splitlines()
-    # Max's November leads: one contacted, one won, one lost.
-    assert lines[1:] == ["New,0,2,,0.00,", "Contacted,1,2,100.0,200.00,", "Qualified,0,1,50.0,0.00,",
-                         "Appointment set,0,1,100.0,0.00,", "Won,1,1,100.0,1000.00,50.0", "Lost,1,1,,500.00,50.0"]
+    # Max's November leads: one contacted, one won, one lost from Qualified.
+    assert lines[1:] == ["New,0,3,,0.00,", "Contacted,1,3,100.0,200.00,", "Qualified,0,2,66.7,0.00,",
+                         "Appointment set,0,1,50.0,0.00,", "Won,1,1,100.0,1000.00,50.0", "Lost,1,1,,500.00,50.0"]
 
 
 def test_the_csv_has_the_tables_columns_and_plain_numbers(world, as_admin):
