@@ -17,7 +17,8 @@ from wtforms.validators import Length, Optional
 from app.forms import ConditionFields
 from app.models.task import KIND_LABELS
 from app.services import (
-    ServiceError, automations, capture_forms, conditions, scoring, sequences, stages, users, whole_number,
+    ServiceError, automations, capture_forms, conditions, email_templates, scoring, sequences, stages, users, webhooks,
+    whole_number,
 )
 from app.services.automations import ACTIONS, TRIGGERS, UNITS
 from app.services.leads import FIELD_LABELS
@@ -44,6 +45,8 @@ class ActionRow(PlainForm):
     sequence = SelectField("Sequence", choices=[], validate_choice=False)
     people = SelectField("Tell", choices=[], validate_choice=False)
     message = StringField("Notice", validators=[Optional(), Length(max=1000)])
+    template = SelectField("Email template", choices=[], validate_choice=False)
+    endpoint = SelectField("Webhook endpoint", choices=[], validate_choice=False)
 
 
 class AutomationForm(FlaskForm):
@@ -72,12 +75,14 @@ class AutomationForm(FlaskForm):
         self.trigger_to.choices = list(automations.OwnerChanged.TO.items())
         field_choices = conditions.field_choices(with_score=True)
         sequence_choices = [(str(s.id), s.name) for s in sequences.sequences()]
+        template_choices = [(str(t.id), t.name) for t in email_templates.templates()]
+        endpoint_choices = [(str(e.id), e.url + ("" if e.enabled else " (turned off)")) for e in webhooks.endpoints()]
         for row in self.conditions:
             row.form.fill_condition_choices(field_choices)
         for row in self.actions:
             f = row.form
             f.kind.choices = [("", "Choose an action…")] + [(a.key, a.label) for a in ACTIONS.values()]
-            f.user.choices = [("", "Choose…"), ("pool", "The shared pool")] + people
+            f.user.choices = [("", "Choose…"), ("rules", "By the assignment rules"), ("pool", "The shared pool")] + people
             f.stage.choices = [("", "Choose a stage…")] + stage_choices
             f.field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items())
             f.task_kind.choices = list(KIND_LABELS.items())
@@ -85,6 +90,11 @@ class AutomationForm(FlaskForm):
             f.sequence.choices = [("", "Every sequence" if f.kind.data == "stop_sequence" else "Choose…")] + \
                 sequence_choices
             f.people.choices = list(automations.Notify.GROUPS.items()) + people
+            f.template.choices = [("", "Choose a template…" if template_choices else
+                                   "No templates yet: add one in Settings → Email templates")] + template_choices
+            f.endpoint.choices = [("", "Choose an endpoint…" if endpoint_choices else
+                                   "No endpoints yet: add one in Settings → Webhooks")] + endpoint_choices
+            f.unit.choices = [(u, u) for u in UNITS if u != automations.BUSINESS or f.kind.data == "create_task"]
 
     def given(self) -> automations.AutomationInput:
         return automations.AutomationInput(
