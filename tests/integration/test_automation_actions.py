@@ -197,3 +197,14 @@ def test_the_builder_saves_a_template_email_and_refuses_a_missing_one_beside_it(
     assert saved.status_code == 204
     from app.models import Automation
     assert db.session.scalars(select(Automation)).one().actions == [{"kind": "send_email", "template_id": template.id}]
+
+
+def test_a_dry_run_says_it_would_email_and_call_but_writes_neither(app, admin, member, make_lead, template, receiver):
+    endpoint = webhooks.create_endpoint(EndpointInput(receiver.url, ["task.completed"], allow_private=True), admin.id)
+    lead = make_lead(owner=member, first_name="Ida", email="ida@example.com")
+    rule = make(admin, [{"kind": "send_email", "template": str(template.id)},
+                        {"kind": "call_webhook", "endpoint": str(endpoint.id)}])
+    dry = automations.try_on_lead(rule.id, lead.id)
+    assert dry.outcomes == ["sent the email “Welcome, Ida”", f"called the webhook “{receiver.url}”"]
+    assert emails(lead.id) == [] and db.session.scalars(select(WebhookDelivery)).all() == []
+    assert db.session.info.get(webhooks.PENDING, []) == []
