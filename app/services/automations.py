@@ -242,6 +242,16 @@ def _answer(rule: Rule, facts: dict) -> bool:
     return any(answers) if rule.match == "any" else all(answers)
 
 
+def broken(rule: Rule) -> str | None:
+    """Why the rule's conditions cannot be checked (a field they name was deleted), or None."""
+    return _broken(rule, conditions.fields(with_score=True))
+
+
+def answer(rule: Rule, facts: dict) -> bool:
+    """Whether the rule's conditions (all or any) hold for a lead's facts (conditions.facts_for)."""
+    return _answer(rule, facts)
+
+
 def holds(rule: Rule, lead: Lead, now: datetime) -> tuple[bool, str | None]:
     """(whether the rule's conditions hold for the lead, why it cannot be checked or None)."""
     if not rule.conditions:

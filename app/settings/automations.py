@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 from app.forms import ConditionFields
 from app.models.task import KIND_LABELS
 from app.services import (
-    ServiceError, automations, capture_forms, conditions, email_templates, scoring, sequences, stages, users, webhooks,
+    ServiceError, automation_backfill, automations, capture_forms, conditions, email_templates, scoring, sequences, stages, users, webhooks,
     whole_number,
 )
 from app.services.automations import ACTIONS, TRIGGERS, UNITS
@@ -186,8 +186,10 @@ def _editor(form: AutomationForm, automation=None, status: int = 200, **extra):
                "uses": {key: action.uses for key, action in ACTIONS.items()},
                "trigger_uses": {key: trigger.options for key, trigger in TRIGGERS.items()}}
     if automation is not None:
+        backfill = automation_backfill.current(automation.id)
         context.update(days=automations.history(automation.id), failures=automations.recent_failures(automation.id),
-                       statuses=automations.STATUSES)
+                       statuses=automations.STATUSES, backfill=backfill, problem=None,
+                       percent=automation_backfill.percent_done(backfill) if backfill else 0)
     return render("settings/automation_edit.html", "settings/_automation_form.html", status, **context, **extra)
 
 
