@@ -40,6 +40,7 @@ from app.models.task import KIND_LABELS
 from app.services import (
     PENDING_EVENTS, NotFound, ServiceError, atomic, audit, clean_name, conditions, settings_cache, utcnow,
 )
+from app.services.leads import WAYS_IN
 from app.services.timeline import record
 
 log = logging.getLogger(__name__)
@@ -396,24 +397,34 @@ class LeadCaptured(Trigger):
     options = ("form", "source")
 
     def check(self, raw):
-        form_id = _id(raw.get("form_id"))
-        if str(raw.get("form_id") or "").strip() and (form_id is None or db.session.get(CaptureForm, form_id) is None):
+        form_raw = str(raw.get("form_id") or "").strip()
+        way = raw.get("way") or None
+        if form_raw.startswith("way:"):  # the editor's one list: a way in, or one form
+            way, form_raw = form_raw[4:], ""
+        if way is not None and way not in WAYS_IN:
+            raise ServiceError("Choose one of the listed ways in.", field="trigger_form")
+        form_id = _id(form_raw)
+        if form_raw and (form_id is None or db.session.get(CaptureForm, form_id) is None):
             raise ServiceError("That capture form was deleted; choose another, or any way in.", field="trigger_form")
         source = " ".join(str(raw.get("source") or "").split())
         if len(source) > 100:
             raise ServiceError("Keep the source under 100 characters.", field="trigger_source")
-        return {"form_id": form_id, "source": source or None}
+        return {"form_id": form_id, "way": None if form_id else way, "source": source or None}
 
     def describe(self, options):
         parts = []
         if options.get("form_id"):
             parts.append(f"through the form {_quoted(_name_of(CaptureForm, options['form_id']) or 'deleted form')}")
+        elif options.get("way"):
+            parts.append(WAYS_IN.get(options["way"], "some way"))
         if options.get("source"):
             parts.append(f"with source {_quoted(options['source'])}")
         return self.label + (" " + " and ".join(parts) if parts else " (any way in)")
 
     def fires(self, options, ev, lead):
         if options.get("form_id") and lead.capture_form_id != options["form_id"]:
+            return False
+        if options.get("way") and ev is not None and (ev.data or {}).get("way") != options["way"]:
             return False
         if options.get("source") and (lead.source or "").strip().casefold() != options["source"].casefold():
             return False
@@ -487,20 +498,38 @@ class TagAdded(Trigger):
 class FieldChanged(Trigger):
     key, label, event = "field_changed", "A lead's field changes", "lead.updated"
     options = ("field",)
+    CUSTOM = "custom:"  # + a custom field's key (it keeps its key when renamed)
 
     def check(self, raw):
         from app.services.leads import FIELD_LABELS
         name = str(raw.get("field") or "")
+        if name.startswith(self.CUSTOM):
+            if self._custom(name) is None:
+                raise ServiceError("That custom field was removed; choose another.", field="trigger_field")
+            return {"field": name}
         if name not in FIELD_LABELS:
             raise ServiceError("Choose which field.", field="trigger_field")
         return {"field": name}
 
+    def _custom(self, name: str):
+        from app.services.custom_fields import active_fields
+        key = name[len(self.CUSTOM):]
+        return next((f for f in active_fields() if f.key == key), None)
+
     def describe(self, options):
         from app.services.leads import FIELD_LABELS
-        return f"A lead's {FIELD_LABELS.get(options.get('field'), 'field').lower()} changes"
+        name = options.get("field") or ""
+        if name.startswith(self.CUSTOM):
+            custom = self._custom(name)
+            return f"A lead's {_quoted(custom.label) if custom else 'removed custom field'} changes"
+        return f"A lead's {FIELD_LABELS.get(name, 'field').lower()} changes"
 
     def fires(self, options, ev, lead):
-        return options.get("field") in (ev.data.get("changed") or ())
+        name = options.get("field") or ""
+        if name.startswith(self.CUSTOM):  # events name custom fields by their label at the time
+            custom = self._custom(name)
+            return custom is not None and custom.label in (ev.data.get("custom_changed") or ())
+        return name in (ev.data.get("changed") or ())
 
 
 class TaskCompleted(Trigger):
@@ -515,9 +544,18 @@ class AppointmentCancelled(Trigger):
     key, label, event = "appointment_cancelled", "An appointment is cancelled", "appointment.cancelled"
 
 
+class AppointmentBooked(Trigger):
+    key, label, event = "appointment_booked", "An appointment is booked", "appointment.booked"
+
+
+class NewTimeAsked(Trigger):
+    key, label, event = "new_time_asked", "A prospect asks for another appointment time", \
+        "appointment.new_time_requested"
+
+
 TRIGGERS: dict[str, Trigger] = {t.key: t for t in (
     LeadCaptured(), StageEntered(), StageLeft(), OwnerChanged(), TagAdded(), FieldChanged(), TaskCompleted(),
-    AppointmentConfirmed(), AppointmentCancelled())}
+    AppointmentConfirmed(), AppointmentCancelled(), AppointmentBooked(), NewTimeAsked())}
 
 
 # --- actions ------------------------------------------------------------------------------------

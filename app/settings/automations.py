@@ -17,11 +17,11 @@ from wtforms.validators import Length, Optional
 from app.forms import ConditionFields
 from app.models.task import KIND_LABELS
 from app.services import (
-    ServiceError, automation_backfill, automations, capture_forms, conditions, email_templates, scoring, sequences, stages, users, webhooks,
+    ServiceError, automation_backfill, automations, capture_forms, conditions, custom_fields, email_templates, scoring, sequences, stages, users, webhooks,
     whole_number,
 )
 from app.services.automations import ACTIONS, TRIGGERS, UNITS
-from app.services.leads import FIELD_LABELS
+from app.services.leads import FIELD_LABELS, WAYS_IN
 from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
 
@@ -53,7 +53,7 @@ class AutomationForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=500)])
     trigger = SelectField("When", choices=[], validate_choice=False)
     trigger_stage = SelectField("Stage", choices=[], validate_choice=False)
-    trigger_form = SelectField("Form", choices=[], validate_choice=False)
+    trigger_form = SelectField("Way in", choices=[], validate_choice=False)
     trigger_source = StringField("Source (optional)", validators=[Optional(), Length(max=500)])
     trigger_tag = StringField("Tag (optional)", validators=[Optional(), Length(max=500)])
     trigger_field = SelectField("Field", choices=[], validate_choice=False)
@@ -70,8 +70,11 @@ class AutomationForm(FlaskForm):
         people = [(str(u.id), u.name) for u in users.team()]
         self.trigger.choices = [("", "Choose what starts it…")] + [(t.key, t.label) for t in TRIGGERS.values()]
         self.trigger_stage.choices = [("", "Any stage")] + stage_choices
-        self.trigger_form.choices = [("", "Any way in")] + [(str(f.id), f.name) for f in capture_forms.list_forms()]
-        self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items())
+        self.trigger_form.choices = [("", "Any way in")] + [(f"way:{way}", label.capitalize())
+                                                            for way, label in WAYS_IN.items()] + \
+            [(str(f.id), f"The form “{f.name}”") for f in capture_forms.list_forms()]
+        self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items()) + \
+            [(automations.FieldChanged.CUSTOM + f.key, f"{f.label} (custom field)") for f in custom_fields.active_fields()]
         self.trigger_to.choices = list(automations.OwnerChanged.TO.items())
         field_choices = conditions.field_choices(with_score=True)
         sequence_choices = [(str(s.id), s.name) for s in sequences.sequences()]
@@ -118,7 +121,8 @@ def _data_of(row) -> dict:
     known = conditions.fields(with_score=True)
     options = row.trigger_options or {}
     return {"name": row.name, "trigger": row.trigger, "match": row.match, "active": row.active,
-            "trigger_stage": str(options.get("stage_id") or ""), "trigger_form": str(options.get("form_id") or ""),
+            "trigger_stage": str(options.get("stage_id") or ""),
+            "trigger_form": str(options.get("form_id") or "") or (f"way:{options['way']}" if options.get("way") else ""),
             "trigger_source": options.get("source") or "", "trigger_tag": options.get("tag") or "",
             "trigger_field": options.get("field") or "", "trigger_to": options.get("to") or "",
             "conditions": [{"condition_field": c.get("field"), "condition_op": c.get("op"),
