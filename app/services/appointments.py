@@ -283,6 +283,7 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
         _mirror(lead, appointment)
         touches.touch(lead, actor_id, "appointment", now)
         sequences.on_booked(lead, now)  # the prospect engaged: nurturing stops
+        events.emit("appointment.booked", lead_id=lead.id, subject_id=appointment.id, now=now)  # automations only
     return appointment
 
 
@@ -440,6 +441,9 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         if action in ("confirm", "cancel"):
             events.emit(f"appointment.{status.value}", lead_id=lead.id, subject_id=appointment.id,
+                        data={"by": "prospect"}, now=now)
+        else:  # automations only: no webhook event publishes it yet
+            events.emit("appointment.new_time_requested", lead_id=lead.id, subject_id=appointment.id,
                         data={"by": "prospect"}, now=now)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))

@@ -24,7 +24,7 @@ from app.services.countries import country_from_phone
 from app.services.identity import hold, identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import (FIELD_LABELS, POSITION_GAP, active_user, clean_fields, first_stage, insert_lead,
-                                json_value, note_reached, tell_new_owner, top_position, touch)
+                                json_value, note_reached, tell_new_owner, top_position, touch, way_in)
 from app.services.scoring import rescore, rules_read, score_new
 from app.services.timeline import record
 
@@ -238,7 +238,7 @@ class NewLeads:
             for lead_id in ids])
         search.changed(ids)
         score_new(leads, self.now, self.actor_id)
-        events.emit_many("lead.created", ids, self.now)  # set-based too: one insert for the batch
+        events.emit_many("lead.created", ids, self.now, {"way": way_in(self.via)})  # set-based: one insert
         return leads
 
 

@@ -3,8 +3,10 @@ lead. Each event goes to everything that listens: outgoing webhooks (services/we
 events they publish) and automations (services/automations.py, which run just before the
 transaction commits, so their effect is part of it).
 
-Event names: the webhook events (webhooks.EVENTS), and "lead.tagged" (data {"tags": [...]}), which
-no endpoint is offered yet."""
+Event names: the webhook events (webhooks.EVENTS), and for automations only (no endpoint is offered
+them yet): "lead.tagged" (data {"tags": [...]}), "appointment.booked" and
+"appointment.new_time_requested". lead.created carries {"way": form, api, import or hand} and
+lead.updated {"changed": [built-in fields], "custom_changed": [custom fields' labels]}."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -282,6 +282,21 @@ def first_stage(stage_id: int | None) -> Stage:
     return stage
 
 
+WAYS_IN = {"form": "through a capture form", "api": "through the API", "import": "by an import",
+           "hand": "by hand"}
+
+
+def way_in(via: str) -> str:
+    """Which way in a capture's `via` names (a key of WAYS_IN): what lead.created events carry."""
+    if via == "CSV import":  # imports.VIA (imports imports this module)
+        return "import"
+    if via.startswith("API key"):
+        return "api"
+    if via.startswith("web form"):
+        return "form"
+    return "hand"
+
+
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
     """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
@@ -296,7 +311,7 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
-    events.emit("lead.created", lead_id=lead.id, now=now)
+    events.emit("lead.created", lead_id=lead.id, data={"way": way_in(via)}, now=now)
     return lead
 
 
@@ -340,7 +355,8 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
                 lead.email_undeliverable_at = lead.email_undeliverable_reason = None
             record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
             events.emit("lead.updated", lead_id=lead.id,
-                        data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes)})
+                        data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes),
+                              "custom_changed": sorted(custom_changes)})
             rescore(lead, actor_id=actor_id)
     return lead
 

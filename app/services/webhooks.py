@@ -55,6 +55,7 @@ EVENTS = {
     "task.completed": "A task is marked done",
 }
 TEST_EVENT = "webhook.test"  # "send a test event": to one endpoint, about nothing
+AUTOMATION_EVENT = "automation.called"  # an automation's "call a webhook": to the one endpoint it names
 PENDING = "leadboard_webhooks_pending"
 JOB = "app.jobs.webhooks.deliver"
 QUEUE = "default"
@@ -234,6 +235,24 @@ def emit(event_name: str, *, lead_id: int | None, subject_id: int | None = None,
          "created_at"], rows).returning(WebhookDelivery.id)).all()
     db.session.info.setdefault(PENDING, []).extend(ids)
     return len(ids)
+
+
+def send_to(endpoint_id: int, event_name: str, *, lead_id: int | None, data: dict | None = None,
+            now: datetime | None = None) -> int | None:
+    """One delivery of this event to one endpoint, whatever it subscribes to (an automation calling
+    it), inside the current transaction and enqueued after commit, like emit(): the id, or None when
+    the endpoint is gone or disabled. Its address was checked when it was saved, and is checked again
+    after DNS resolution and on every redirect when it is sent."""
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        return None
+    now = now or utcnow()
+    row = WebhookDelivery(endpoint_id=endpoint.id, event=event_name, event_id=str(uuid.uuid4()), lead_id=lead_id,
+                          data=data, state=DeliveryState.queued.value, attempts=0, next_attempt_at=now, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    db.session.info.setdefault(PENDING, []).append(row.id)
+    return row.id
 
 
 def emit_many(event_name: str, lead_ids: list[int], now: datetime, data: dict | None = None) -> int:

@@ -528,7 +528,7 @@ def test_appointment_answers_and_a_rule_assignment_are_delivered_with_what_they_
     assert got[0][:2] == ("lead.stage_changed", lead.id)  # booking moved it to the booked stage
     assert got[1:] == [("appointment.confirmed", lead.id, booked.id, {"by": "prospect"}),
                    ("appointment.cancelled", lead.id, booked.id, {"by": "team"}),
-                   ("lead.created", routed.id, None, None),
+                   ("lead.created", routed.id, None, {"way": "hand"}),
                    ("lead.assigned", routed.id, None, {"previous_owner_id": None, "owner_id": member.id})]
     send_all()
     confirmed = next(b for b in receiver.bodies() if b["type"] == "appointment.confirmed")
