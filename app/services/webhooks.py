@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from redis import RedisError
 from rq.job import Job, JobStatus
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import JSON, DateTime, Integer, String, and_, event, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -436,6 +437,8 @@ def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int
         error, refused = str(exc), True
     except Unreachable as exc:
         error = str(exc)
+    except JobTimeoutException:
+        raise  # the job's own time is up: it ends, and the sweep sends what it had not
     except Exception as exc:  # any error is this attempt failing, never a row stuck sending
         log.exception("Webhook delivery %s failed unexpectedly", delivery_id)
         error = f"{type(exc).__name__}: {exc}"

@@ -645,3 +645,42 @@ def test_a_retry_schedule_reads_in_words():
     from app.settings.webhooks import span
     assert [span(s) for s in (1, 30, 60, 120, 3600, 57600, 78150, 90)] == [
         "1 second", "30 seconds", "1 minute", "2 minutes", "1 hour", "16 hours", "about 22 hours", "about 2 minutes"]
+
+
+def test_a_redirect_past_the_allowance_says_the_allowance_covers_the_endpoint_only(app, admin, receiver):
+    receiver.redirect_to = "http://169.254.169.254/latest/meta-data"
+    with pytest.raises(Refused) as refused:
+        post(receiver.url, b"{}", {}, timeout=1, allow_http=True, allow_private=True)
+    assert "covers its own host and port only" in str(refused.value)
+    assert "unless an admin allows" not in str(refused.value)
+
+
+def test_a_receiver_trickling_a_closing_answer_is_cut_off_at_the_deadline(app):
+    """HTTP/1.0 (the connection closes after the answer): http.client hands the socket to the
+    response and forgets it, so the watchdog keeps its own hold on it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    started = time.monotonic()
+    try:  # its status came in time; the body, read for the log, is cut off where the deadline fell
+        answer = post(f"http://127.0.0.1:{listener.getsockname()[1]}/trickle", b"{}", {}, timeout=1,
+                      allow_http=True, allow_private=True)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3
+    assert answer.status == 200 and 0 < len(answer.excerpt) < 100
