@@ -10,6 +10,7 @@ from typing import Callable
 from flask import Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.extensions import limiter
 from app.filters import money, reader_timezone, team_currency
 from app.reports import bp
 from app.reports.charts import bar_chart
@@ -265,7 +266,13 @@ def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> report
     return report_figures.look(spec.slug, f, default_range=default_range, fresh=fresh)
 
 
+def _refresh_key() -> str:
+    return f"report-refresh:{current_user.get_id()}"
+
+
+# "Refresh now" computes while you wait: a person may ask so often, not a script flooding it.
 @bp.get("/<report>")
+@limiter.limit("20/minute", key_func=_refresh_key, exempt_when=lambda: not request.args.get("fresh"))
 def show(report: str):
     spec = _report(report)
     f, errors = _filters(spec)

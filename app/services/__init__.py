@@ -239,10 +239,11 @@ def _settings_written(session) -> None:
     session.info[SETTINGS_WRITTEN] = True
 
 
-def outer_commit(session: Session) -> bool:
-    """In an after_commit hook: whether the outermost transaction committed. SQLAlchemy calls
-    after_commit when a savepoint (a nested atomic()) is released too, while what it wrote is not
-    yet visible to any other connection: a job enqueued then finds nothing to do."""
+def outermost(session: Session) -> bool:
+    """In an after_commit or after_rollback hook: whether it is the outermost transaction's.
+    SQLAlchemy calls both for a savepoint (a nested atomic()) too: released, what it wrote is not yet
+    visible to any other connection (a job enqueued then finds nothing to do); rolled back, the
+    transaction around it goes on. (session.in_transaction() is still true in either hook.)"""
     return not session.in_nested_transaction()
 
 

@@ -79,6 +79,15 @@ def look(slug: str, f: Filters, *, default_range: bool, fresh: bool = False) -> 
 
 
 def _ask(given: dict) -> None:
+    """Enqueue the refresh for a person looking; raises when no worker is there to run it (the
+    figures are then computed while they wait, rather than promised by a job nobody takes)."""
+    from rq import Worker
+    if not Worker.count(connection=queue.connection()):
+        raise queue.QueueUnavailable("No worker is running.")
+    _enqueue(given)
+
+
+def _enqueue(given: dict) -> None:
     queue.enqueue("app.jobs.reports.refresh", given)
 
 
@@ -107,6 +116,6 @@ def warm_watched() -> int:
         age = report_cache.age_of(_parts(slug, f))
         if age is not None and age < due_after:
             continue
-        if report_cache.ask_refresh(_parts(slug, f), lambda: _ask(given)):
+        if report_cache.ask_refresh(_parts(slug, f), lambda: _enqueue(given)):  # the sweep runs in a worker
             asked += 1
     return asked

@@ -39,7 +39,7 @@ from app.extensions import db
 from app.models import DeliveryState, Role, User, WebhookDelivery, WebhookEndpoint
 from app.models.webhook import PENDING_STATES
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, outer_commit, settings_cache, utcnow
+from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, outermost, settings_cache, utcnow
 from app.services.bulk import insert_many
 from app.services import audit, webhook_requests
 from app.services.webhook_requests import HostNotFound, Refused, Unreachable
@@ -280,7 +280,7 @@ def _wake(ids: list[int]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
-    if not outer_commit(session):
+    if not outermost(session):
         return  # a savepoint: the rows wait for the transaction around it
     ids = session.info.pop(PENDING, None)
     if ids:
@@ -289,7 +289,7 @@ def _enqueue_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
-    if not session.in_transaction():
+    if outermost(session):
         session.info.pop(PENDING, None)
 
 

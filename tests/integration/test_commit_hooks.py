@@ -48,3 +48,19 @@ def test_webhook_deliveries_written_in_savepoints_wait_for_the_outer_commit(queu
     from app.models import WebhookDelivery
     assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 2
     assert queued() == 1
+
+
+def test_a_rolled_back_transaction_leaves_nothing_to_enqueue_at_the_next_commit(queued):
+    class Undo(Exception):
+        pass
+    with pytest.raises(Undo):
+        with atomic():
+            with atomic():
+                outbox.queue_email(kind="lead_email", to_address="gone@example.com", subject="Hi", text_body="Hi",
+                                   html_body="<p>Hi</p>")
+            raise Undo()
+    from app.extensions import db
+    assert db.session.info.get(outbox.PENDING) is None
+    with atomic():
+        pass
+    assert queued() == 0  # no job for a row that was never written

@@ -121,13 +121,18 @@ def test_kept_values_come_back_as_they_went_in(app, redis_db):
 
 @pytest.fixture
 def stale_web(app, make_app, redis_db, admin, stages, make_lead):
-    from rq import Queue
+    from rq import Queue, Worker
     web = Web(make_app(REDIS_URL=REDIS_URL, REPORT_CACHE_SECONDS=60, REPORT_STALE_SECONDS=900).test_client())
     web.login(admin)
     add_lead(make_lead, admin, "Ann")
     add_lead(make_lead, admin, "Bob")
     Queue("default", connection=redis_db).empty()
+    worker = Worker(["default"], connection=redis_db)  # a worker is there to take the refresh (registered only)
+    worker.register_birth()
+    web.worker = worker
     yield web
+    if worker.birth_date is not None:
+        worker.register_death()
     Queue("default", connection=redis_db).empty()
 
 
@@ -162,6 +167,25 @@ def test_older_figures_are_shown_at_once_while_the_worker_computes_newer(stale_w
         report_figures.refresh(jobs[0].args[0])  # what the worker's job does
     page = stale_web.get("/reports/conversion-source" + QUERY).text
     assert source_row(page) == "3" and "Newer figures are being worked out" not in page
+
+
+def test_with_no_worker_running_older_figures_are_computed_while_you_wait(stale_web, redis_db, make_lead, admin,
+                                                                          monkeypatch):
+    stale_web.get("/reports/conversion-source" + QUERY)
+    stale_web.worker.register_death()
+    stale_web.worker.birth_date = None
+    add_lead(make_lead, admin, "Cy")
+    later(monkeypatch, 120)
+    page = stale_web.get("/reports/conversion-source" + QUERY).text
+    assert source_row(page) == "3" and "Newer figures" not in page and refresh_jobs(redis_db) == []
+
+
+def test_refresh_now_is_limited_per_person(app, make_app, redis_db, admin, stages):
+    web = Web(make_app(REDIS_URL=REDIS_URL, REPORT_CACHE_SECONDS=60, RATELIMIT_ENABLED=True).test_client())
+    web.login(admin)
+    answers = [web.get("/reports/funnel" + QUERY + "&fresh=1").status_code for _ in range(21)]
+    assert answers[:20] == [302] * 20 and answers[20] == 429
+    assert web.get("/reports/funnel" + QUERY).status_code == 200  # looking is not limited
 
 
 def test_figures_older_than_the_stale_limit_are_computed_while_you_wait(stale_web, redis_db, make_lead, admin,
