@@ -133,7 +133,8 @@ def index():
     # of the board alone, whose filter form stays as it is).
     body, status, headers = render("board/index.html", "board/_board.html", 422 if filter_errors else 200,
                                    columns=columns, **_view_context(view, view_args), score_bands=scoring.bands(),
-                                   custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(),
+                                   custom_fields=field_service.active_fields(), tag_options=tag_service.suggestions(
+                                       visible_to=permissions.visible_to(current_user)),
                                    rescoring=scoring.current_run() is not None, filter_errors=filter_errors,
                                    # The filter form's choices: the page's, not a swap of the board alone.
                                    **({} if wants_fragment() else {"team": team(), "sources": sources(permissions.visible_to(current_user))}),

@@ -14,7 +14,7 @@ from app.leads.forms import ActivityForm, AppointmentForm, AssignForm, EnrolForm
 from app.services import custom_fields as field_service
 from app.services import tags as tag_service
 from app.services import appointment_emails, appointments as appointment_service, merge as merge_service, timeline as timeline_service, utcnow
-from app.services import tasks as task_service, trash, whole_number
+from app.services import permissions, tasks as task_service, trash, whole_number
 from app.services import sequences as sequence_service, sla, touches
 from app.services.stages import pipeline
 from app.services.sequences import country_zones
@@ -102,7 +102,7 @@ def timeline_context(lead_id: int, before_id: int | None = None) -> dict:
 def tags_context(lead_id: int, form: TagForm | None = None, typed: str = "") -> dict:
     """The tags panel: the lead's tags, the add form, and the first suggestions for its box."""
     return {"tags": tag_service.tags_for([lead_id])[lead_id], "tag_form": form or TagForm(formdata=None),
-            "tag_options": tag_service.suggestions(typed)}
+            "tag_options": tag_service.suggestions(typed, visible_to=permissions.visible_to(current_user))}
 
 
 def notes_context(lead_id: int, before_id: int | None = None) -> dict:

@@ -37,7 +37,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "filters": filters,
         "page": page,
         "lead_tags": tag_service.tags_for([lead.id for lead in page.items]),
-        "tag_options": tag_service.suggestions(),
+        "tag_options": tag_service.suggestions(visible_to=permissions.visible_to(current_user)),
         "pager": pager(filters, page),
         "total": lead_queries.pool_total(filters, current_user.id, current_app.config["POOL_COUNT_LIMIT"]),
         "stages": pipeline(),

@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.leads import bp
 from app.leads.forms import NoteForm, RemoveTagForm, TagForm
 from app.leads.page import page_context, stage_version_kept, tags_context, timeline_context
-from app.services import ServiceError, leads as lead_service, tags as tag_service
+from app.services import ServiceError, leads as lead_service, permissions, tags as tag_service
 from app.web import add_form_error, wants_fragment, with_notice
 
 
@@ -57,4 +57,5 @@ def remove_tag(lead_id: int):
 def tag_suggestions():
     """Options for the tag box's datalist: tags matching the last one being typed, most used first."""
     typed = tag_service.SEPARATORS.split(request.args.get("tags", ""))[-1]
-    return render_template("leads/_tag_options.html", tag_options=tag_service.suggestions(typed))
+    return render_template("leads/_tag_options.html", tag_options=tag_service.suggestions(
+        typed, visible_to=permissions.visible_to(current_user)))

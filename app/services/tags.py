@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, delete, func, literal, select, update
+from sqlalchemy import JSON, DateTime, Integer, String, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -123,10 +123,17 @@ def _containing(query, typed: str):
     return query.where(Tag.name_key.like(f"%{pattern}%", escape="\\"))
 
 
-def suggestions(typed: str = "", limit: int = SUGGESTIONS) -> list[str]:
-    """Up to `limit` tag names containing what was typed, the most used first (reads tags only)."""
+def suggestions(typed: str = "", limit: int = SUGGESTIONS, visible_to: int | None = None) -> list[str]:
+    """Up to `limit` tag names containing what was typed, the most used first. For someone who sees
+    only some leads (permissions.visible_to), only tags on a lead they see, or on none yet: a tag's
+    name can say something about the lead it is on."""
     query = select(Tag.name).order_by(Tag.lead_count.desc(), Tag.name_key).limit(limit)
     query = _containing(query, typed)
+    if visible_to is not None:
+        from app.services.permissions import visible_clause  # permissions reads settings built on this module
+        on_theirs = select(LeadTag.lead_id).join(Lead, Lead.id == LeadTag.lead_id).where(
+            LeadTag.tag_id == Tag.id, Lead.deleted_at.is_(None), visible_clause(visible_to)).exists()
+        query = query.where(or_(Tag.lead_count == 0, on_theirs))
     return list(db.session.scalars(query))
 
 

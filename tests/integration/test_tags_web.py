@@ -195,3 +195,21 @@ def test_deleting_a_tag_asks_first_then_takes_it_off_every_lead_with_a_timeline_
     page = as_admin.get(f"/leads/{a.id}").get_data(as_text=True)
     assert "The tag vip was deleted by an admin." in page
     assert "No tags yet." in as_admin.get("/settings/tags").get_data(as_text=True)
+
+
+def test_a_member_who_sees_only_their_leads_is_not_suggested_a_teammates_tags(as_member, admin, member, make_lead):
+    from app.services import atomic, team_settings
+    from app.services import tags as tag_service
+    team_settings.save("UTC", None, member_permissions={"see_all_leads": False})
+    secret = make_lead(owner=admin, first_name="Hidden")
+    mine = make_lead(owner=member, first_name="Mine")
+    pool = make_lead(owner=None, first_name="Pooled")
+    tag_service.add_tags(secret.id, ["secretdeal acme"], admin.id)
+    tag_service.add_tags(mine.id, ["secret plan"], member.id)
+    tag_service.add_tags(pool.id, ["secret pool"], admin.id)
+    with atomic():
+        tag_service.ensure_tags(["secret unused"])
+    options = as_member.get("/leads/tags/suggestions?tags=secr").get_data(as_text=True)
+    assert "secret plan" in options and "secret pool" in options and "secret unused" in options
+    assert "secretdeal" not in options
+    assert "secretdeal acme" in tag_service.suggestions("secr")  # an admin's view: every tag
