@@ -39,7 +39,7 @@ from app.extensions import db
 from app.models import DeliveryState, Role, User, WebhookDelivery, WebhookEndpoint
 from app.models.webhook import PENDING_STATES
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, outermost, settings_cache, utcnow
+from app.services import NOT_SETTINGS, Conflict, NotFound, ServiceError, atomic, outermost, settings_cache, utcnow
 from app.services.bulk import insert_many
 from app.services import audit, webhook_requests
 from app.services.webhook_requests import HostNotFound, Refused, Unreachable
@@ -602,15 +602,22 @@ def delivery_log(endpoint_id: int, *, before_id: int | None = None, limit: int =
 
 
 def resend(endpoint_id: int, delivery_id: int, now: datetime | None = None) -> WebhookDelivery:
-    """Send a delivery again as a new one (same event and body, after the lead's pending ones)."""
+    """Send a delivery again as a new one (same event and body, after the lead's pending ones); one
+    resend of an event at a time (Conflict while one is on its way: a double click, two admins)."""
     now = now or utcnow()
     with atomic():
         endpoint = get_endpoint(endpoint_id)
-        original = db.session.get(WebhookDelivery, delivery_id)
+        # The original locked (PostgreSQL; SQLite writes one at a time): two resends at once queue one.
+        original = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                     .with_for_update(key_share=True)) if isinstance(delivery_id, int) else None
         if original is None or original.endpoint_id != endpoint.id:
             raise DeliveryNotFound()
         if original.state in PENDING_STATES:
             raise ServiceError("That delivery is still on its way; resend it once it has been delivered or failed.")
+        if db.session.scalar(select(WebhookDelivery.id).where(
+                WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == original.event_id,
+                WebhookDelivery.state.in_(PENDING_STATES)).limit(1)) is not None:
+            raise Conflict("This event is being resent already; see the newest entry in the log.")
         if not endpoint.enabled:
             raise ServiceError("Turn the endpoint on before resending to it.")
         copy = WebhookDelivery(endpoint_id=endpoint.id, event=original.event, event_id=original.event_id,

@@ -204,6 +204,9 @@ def test_a_delivery_out_of_attempts_fails_and_can_be_resent(app, endpoint, make_
     assert (row.state, row.attempts) == ("failed", 4)
     copy = webhooks.resend(endpoint.id, row.id)
     assert (copy.resent_from_id, copy.event_id, copy.body) == (row.id, row.event_id, row.body)
+    with pytest.raises(ServiceError) as twice:  # a double click, or two admins: one resend on its way
+        webhooks.resend(endpoint.id, row.id)
+    assert twice.value.status == 409 and len(deliveries()) == 2
     send_all()
     assert deliveries()[-1].state == "delivered" and receiver.received[-1]["body"] == row.body.encode()
 
