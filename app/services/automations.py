@@ -587,15 +587,15 @@ class Due:
     key: str
 
 
-def _whole(raw, field: str, *, low: int, high: int, what: str) -> int:
+def _whole_days(raw, field: str, *, low: int, high: int = 365) -> int:
     text = str(raw if raw is not None else "").strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 6:
-        raise ServiceError(f"Enter {what} as a whole number.", field=field)
+        raise ServiceError("Enter a whole number of days.", field=field)
     value = int(text)
     if value < low:
-        raise ServiceError(f"Enter {what} of at least {low}.", field=field)
+        raise ServiceError(f"Enter at least {_days_text(low)}.", field=field)
     if value > high:
-        raise ServiceError(f"Enter {what} of at most {high}.", field=field)
+        raise ServiceError(f"Enter at most {_days_text(high)} (a year).", field=field)
     return value
 
 
@@ -620,7 +620,7 @@ class TimeTrigger(Trigger):
         """How many occurrences are already past at `now` (counted up to BACKLOG_CAP + 1)."""
         raise NotImplementedError
 
-    backlog_words = "leads are already past this point"
+    backlog_words = ("lead is already past this point", "leads are already past this point")  # one, more
 
 
 def idle_since():
@@ -631,10 +631,11 @@ def idle_since():
 class NoActivity(TimeTrigger):
     key, label, run_event = "no_activity", "A lead has had no activity for a number of days", "time.no_activity"
     options = ("days",)
-    backlog_words = "open leads have had no activity for that long already"
+    backlog_words = ("open lead has had no activity for that long already",
+                     "open leads have had no activity for that long already")
 
     def check(self, raw):
-        return {"days": _whole(raw.get("days"), "trigger_days", low=1, high=365, what="the number of days")}
+        return {"days": _whole_days(raw.get("days"), "trigger_days", low=1)}
 
     def describe(self, options):
         return f"An open lead has had no activity for {_days_text(options.get('days') or 0)}"
@@ -659,7 +660,7 @@ class NoActivity(TimeTrigger):
 class TaskOverdue(TimeTrigger):
     key, label, run_event = "task_overdue", "A task on a lead is overdue", "time.task_overdue"
     options = ("amount", "unit")
-    backlog_words = "open tasks are overdue by that much already"
+    backlog_words = ("open task is overdue by that much already", "open tasks are overdue by that much already")
 
     def check(self, raw):
         if "amount" not in raw and isinstance(raw.get("minutes"), int):  # as stored
@@ -704,7 +705,7 @@ def date_fields() -> list[tuple[str, str]]:
 class DateReached(TimeTrigger):
     key, label, run_event = "date_reached", "A date on a lead is reached", "time.date_reached"
     options = ("date_field", "days", "when")
-    backlog_words = "leads have that date behind them already"
+    backlog_words = ("lead has that date behind it already", "leads have that date behind them already")
 
     def check(self, raw):
         name = str(raw.get("date_field") or "")
@@ -713,8 +714,7 @@ class DateReached(TimeTrigger):
         if name not in dict(date_fields()):
             raise ServiceError("That date field was deleted or is not a date; choose another.",
                                field="trigger_date_field")
-        days = _whole(raw.get("days") if str(raw.get("days") or "").strip() else "0", "trigger_days", low=0,
-                      high=365, what="the number of days")
+        days = _whole_days(raw.get("days") if str(raw.get("days") or "").strip() else "0", "trigger_days", low=0)
         when = str(raw.get("when") or "after")
         if when not in WHEN:
             raise ServiceError("Choose before or after.", field="trigger_when")
@@ -1288,7 +1288,8 @@ def backlog(trigger_key: str, raw_options: dict, now: datetime | None = None) ->
         return None
     try:
         options = trigger.check(raw_options or {})
-        return trigger.already(options, now or utcnow()), trigger.backlog_words
+        count = trigger.already(options, now or utcnow())
+        return count, trigger.backlog_words[count != 1]
     except ServiceError:
         return None
 

@@ -25,7 +25,7 @@ from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
 
 
-WHEN_CHOICES = (("before", "before the date"), ("after", "after the date"))
+WHEN_CHOICES = (("before", "before it"), ("after", "after it"))
 TRIGGER_CONTROLS = ("stage", "form", "source", "tag", "field", "to", "band", "date_field", "days", "when", "amount",
                     "unit")
 
