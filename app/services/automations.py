@@ -1215,10 +1215,11 @@ def start_cursor(automation_id: int, at: datetime) -> None:
     db.session.flush()
 
 
-def _cursor(rule: Rule, now: datetime) -> AutomationCursor | None:
-    """The automation's cursor, locked for this transaction (PostgreSQL: a second worker waits, then
-    reads where the first left it); made from when it was last saved if it has none."""
-    row = db.session.get(AutomationCursor, rule.id, with_for_update=True, populate_existing=True)
+def _cursor(rule: Rule, now: datetime, *, lock: bool) -> AutomationCursor | None:
+    """The automation's cursor (locked for this transaction with `lock`: on PostgreSQL a second
+    worker waits, then reads where the first left it); made from when it was last saved if it has
+    none, and None if it was paused or deleted meanwhile."""
+    row = db.session.get(AutomationCursor, rule.id, with_for_update=lock or None, populate_existing=True)
     if row is not None:
         return row
     start = db.session.scalar(select(Automation.updated_at).where(Automation.id == rule.id,
@@ -1252,10 +1253,20 @@ def run_time_triggers(now: datetime | None = None, *, batch: int = TIME_BATCH, b
         try:
             for _ in range(batches):
                 with atomic():
-                    cursor = _cursor(rule, now)
+                    # Nothing due (most sweeps): read only, no lock, no write; the cursor stays,
+                    # and the next sweep's range, still empty of what fired, is as cheap.
+                    cursor = _cursor(rule, now, lock=False)
                     if cursor is None:
                         break
-                    items = trigger.due(rule.opts, (cursor.after_at, cursor.after_id), now, batch)
+                    after = (cursor.after_at, cursor.after_id)
+                    items = trigger.due(rule.opts, after, now, batch)
+                    if not items:
+                        break
+                    cursor = _cursor(rule, now, lock=True)
+                    if cursor is None:
+                        break
+                    if (cursor.after_at, cursor.after_id) != after:  # another worker moved it meanwhile
+                        items = trigger.due(rule.opts, (cursor.after_at, cursor.after_id), now, batch)
                     new = set()
                     if items:
                         new = set(_insert_ignoring_duplicates(
