@@ -1248,25 +1248,15 @@ def run_time_triggers(now: datetime | None = None, *, batch: int = TIME_BATCH, b
     cursor moves on. Returns how many occurrences were new."""
     now = now or utcnow()
     fired = 0
-    for rule in timed_rules():
+    for rule in _with_something_due(timed_rules(), now):
         trigger = TRIGGERS[rule.trigger]
         try:
             for _ in range(batches):
                 with atomic():
-                    # Nothing due (most sweeps): read only, no lock, no write; the cursor stays,
-                    # and the next sweep's range, still empty of what fired, is as cheap.
-                    cursor = _cursor(rule, now, lock=False)
-                    if cursor is None:
-                        break
-                    after = (cursor.after_at, cursor.after_id)
-                    items = trigger.due(rule.opts, after, now, batch)
-                    if not items:
-                        break
                     cursor = _cursor(rule, now, lock=True)
                     if cursor is None:
                         break
-                    if (cursor.after_at, cursor.after_id) != after:  # another worker moved it meanwhile
-                        items = trigger.due(rule.opts, (cursor.after_at, cursor.after_id), now, batch)
+                    items = trigger.due(rule.opts, (cursor.after_at, cursor.after_id), now, batch)
                     new = set()
                     if items:
                         new = set(_insert_ignoring_duplicates(
@@ -1288,6 +1278,28 @@ def run_time_triggers(now: datetime | None = None, *, batch: int = TIME_BATCH, b
         except Exception:  # one automation's trouble (a deleted date field) does not stop the others
             log.exception("Automation %s: the time-trigger sweep failed", rule.id)
     return fired
+
+
+def _with_something_due(rules: list[Rule], now: datetime) -> list[Rule]:
+    """The automations with an occurrence past their cursor, read in one read-only transaction.
+    Most sweeps find nothing for most automations: their cursor then stays where it is (no lock, no
+    write, no commit of their own), and the range it leaves, empty of what fired, is as cheap to
+    read next time. An automation without a cursor yet is due for making one."""
+    if not rules:
+        return []
+    found = []
+    with atomic():
+        cursors = {row.automation_id: (row.after_at, row.after_id) for row in db.session.execute(
+            select(AutomationCursor.automation_id, AutomationCursor.after_at, AutomationCursor.after_id)
+            .where(AutomationCursor.automation_id.in_([rule.id for rule in rules])))}
+        for rule in rules:
+            after = cursors.get(rule.id)
+            try:
+                if after is None or TRIGGERS[rule.trigger].due(rule.opts, after, now, 1):
+                    found.append(rule)
+            except ServiceError:  # a deleted date field: the automation's problem, shown in the list
+                log.warning("Automation %s: its time trigger names something deleted", rule.id)
+    return found
 
 
 def backlog(trigger_key: str, raw_options: dict, now: datetime | None = None) -> tuple[int, str] | None:
