@@ -252,7 +252,9 @@ def _save(automation_id: int | None):
         except ServiceError as exc:
             _mark(form, exc)
         else:
-            flash(f"Saved the automation “{saved.name}”. It runs on events from now on.", "success")
+            flash(f"Saved the automation “{saved.name}”. " + (
+                "It fires for what falls due from now on; the worker checks every few minutes."
+                if automations.is_timed(saved.trigger) else "It runs on events from now on."), "success")
             return go(url_for("settings.automations_page"), focus=f"automation-{saved.id}")
     return _editor(form, automation, 422)
 
