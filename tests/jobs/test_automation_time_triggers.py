@@ -2,7 +2,7 @@
 leads that have gone quiet since the automation was saved and runs it for each once, on the lead's
 timeline and in the run history; two workers sweeping at the same moment still fire each occurrence
 once (the unique occurrence row is the claim). The sweep runs on the worker's real clock here; the
-injected-clock cases are in tests/integration/test_automation_triggers.py."""
+injected-clock cases are in tests/integration/test_automation_time_triggers.py."""
 from datetime import timedelta
 
 import pytest
