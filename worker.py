@@ -45,6 +45,8 @@ from app.services.scoring import sweep as sweep_scores
 from app.services.sla import sweep as sla_sweep
 from app.services.sequences import sweep as sequence_sweep
 from app.services.automations import sweep as automation_sweep
+from app.services.automation_backfill import sweep as requeue_automation_backfills
+from app.services.report_figures import warm_watched as warm_reports
 from app.services.sequence_bulk import sweep as requeue_sequence_runs
 from app.services.imports import requeue_lost as requeue_lost_imports
 from app.services.tasks import sweep as remind_tasks
@@ -203,9 +205,11 @@ HOUSEKEEPING = (
     ("due sequence steps", sequence_sweep),
     ("automation waits that are over", automation_sweep),
     ("lost bulk enrolment runs", requeue_sequence_runs),
+    ("lost automation applications", requeue_automation_backfills),
     ("lost imports", requeue_lost_imports),
     ("daily digests", send_digests),
     ("leads in the trash past their time", purge_trash),
+    ("reports someone watches, kept warm", warm_reports),
 )
 
 

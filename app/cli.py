@@ -78,7 +78,11 @@ def register(app: Flask) -> None:
     @app.cli.command("backup")
     @click.argument("path", type=click.Path(dir_okay=False))
     def backup_command(path: str):
-        """Write a consistent copy of the whole database to PATH (safe while the app runs)."""
+        """Write a consistent copy of the whole database to PATH (safe while the app runs).
+
+        Erasure cannot reach a backup file already written: backups written before a person was
+        erased still contain them until they are rotated (delete them on your usual schedule), and
+        restoring one brings the person back, so erase them again after a restore."""
         try:
             manifest = backup.create_backup(path)
         except ServiceError as exc:

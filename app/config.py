@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         description="whole seconds separated by commas, such as 30,120,600,1800,3600,14400,57600")
     REPORT_CACHE_SECONDS: int = Field(120, ge=0, le=3600,
                                       description="a whole number of seconds from 0 to 3600, such as 120 (0: never keep)")
+    REPORT_STALE_SECONDS: int = Field(900, ge=0, le=86400,
+                                      description="a whole number of seconds from 0 to 86400, such as 900")
     EMAIL_LEASE_SECONDS: int = Field(120, gt=0, description="a whole number of seconds above 0, such as 120")
     EMAIL_BATCH_SIZE: int = Field(100, gt=0, le=1000, description="a whole number from 1 to 1000, such as 100")
     SWEEP_INTERVAL: float = Field(30, gt=0, description="a number of seconds above 0, such as 30")
@@ -256,6 +258,7 @@ def load(overrides: dict | None = None) -> dict:
         "WEBHOOK_ALLOW_HTTP": env == "development",
         "WEBHOOK_TIMEOUT": s.WEBHOOK_TIMEOUT,
         "REPORT_CACHE_SECONDS": s.REPORT_CACHE_SECONDS,
+        "REPORT_STALE_SECONDS": s.REPORT_STALE_SECONDS,
         "WEBHOOK_RETRY_DELAYS": s.WEBHOOK_RETRY_DELAYS,
         "PAGE_SIZE": 50,
         # The bell in the layout asks for the unread count this often while its tab is visible.

@@ -21,7 +21,7 @@ from app.services.custom_fields import active_fields, display
 from app.services.leads import FIELD_LABELS, default_phone_region
 
 from app.services.appointment_emails import describe_span, location_link
-from app.services.countries import country_choices, country_name
+from app.services.countries import country_name, picker as country_picker
 from app.services.tasks import local_time
 from app.services.team_settings import identity, user_timezone, zone_name
 
@@ -239,6 +239,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda outcome: OUTCOMES.get(outcome, outcome or ""), "call_outcome")
     app.add_template_filter(iso_due)
     app.add_template_filter(lambda reason: sequence_reasons.get(reason, reason or "no reason given"), "sequence_reason")
-    app.add_template_global(country_choices)
+    app.add_template_global(country_picker, "country_picker")
     app.add_template_global(sla.badge, "sla_state")
     app.add_template_filter(lambda n: f"{n:,}", "thousands")

@@ -45,7 +45,8 @@ PROMPTS = {
 }
 # What a prospect reads where the team's own word would be odd ("Description" of themselves).
 PUBLIC_LABELS = {"description": "Your message"}
-INPUT_KINDS = {"website": {"type": "url", "inputmode": "url"}}
+INPUT_KINDS = {"website": {"type": "url", "inputmode": "url"},
+               "country": {"list": "country-names"}}  # the form's template adds the suggestions
 
 
 def service_check(normalizer):

@@ -265,6 +265,13 @@ def _quick_add_result(captured, stage, view: board_service.View, view_args: dict
     """The column the lead went to (and, for a lead already known, the one it is in), refreshed out
     of band; the new card takes focus."""
     lead = captured.lead
+    if captured.hidden:  # a teammate's lead this member may not see: left as it was, not named, not shown
+        message = permissions.hidden_lead(captured.matched_on)
+        if not wants_fragment():
+            flash(message, "info")
+            return redirect(url_for("board.index", **view_args))
+        body = render_template("board/_move_result.html", columns=[], **_view_context(view, view_args))
+        return with_notice((body, 200, {"HX-Reswap": "none"}), message, "info")
     if captured.created:
         message = f"Added {lead.full_name} to {stage.name}."
     else:

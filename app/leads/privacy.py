@@ -65,7 +65,8 @@ def erase(lead_id: int):
         if form.validate_on_submit():
             erasure.erase(lead_id, current_user.id)
             flash("Erased everything about that person. Their address stays on the suppression list only as a "
-                  "digest, so no email goes to it and a later import or capture of it is refused.", "success")
+                  "digest, so no email goes to it and a later import or capture of it is refused. Backups "
+                  "written before the erasure still contain the person until they are rotated.", "success")
             return go(url_for("leads.index"))
         status = 422
     return render_template("leads/erase.html", lead=lead, form=form), status

@@ -11,6 +11,7 @@ from app.leads.forms import AssignForm, BulkForm, LeadForm, NewLeadForm, NoteFor
 from app.leads.page import lead_page, notes_context, page_context, stage_version_kept, timeline_context, touch_context
 from app.services import ServiceError, assignment, closing, team_settings, custom_fields as field_service, leads as lead_service, scoring, sla, tags as tag_service, utcnow, whole_number
 from app.services.capture import capture_lead
+from app.services import countries as country_service
 from app.services.countries import country_name
 from app.services import import_ledger, lead_queries, merge as merge_service, permissions, search as search_service
 from app.services.lead_queries import PoolFilters
@@ -42,7 +43,7 @@ def _pool_context(filters: PoolFilters) -> dict:
         "stages": pipeline(),
         "team": team(), "task_kinds": list(TASK_KINDS.items()),
         "sources": lead_queries.sources(permissions.visible_to(current_user)),
-        "countries": [(code, country_name(code)) for code in lead_queries.countries()],
+        "countries": [(c.code, c.name) for c in country_service.on_leads()],  # the team's first
         "score_bands": scoring.bands(),
         "response_choices": list(lead_queries.RESPONSES.items()),
         "searchable": search_service.searchable(filters.q) if filters.q else True,
@@ -95,10 +96,11 @@ def new():
         except ServiceError as exc:
             add_form_error(form, exc)
         else:
-            if not permissions.allows(current_user, "see_all_leads", captured.lead):
-                # Already a lead a teammate owns, which this member may not see: said without its page.
+            if captured.hidden:
+                # Already a lead a teammate owns, which this member may not see: left as it was, and
+                # said without its page or name.
                 flash(f"This person is already a lead a teammate owns (same {captured.matched_on}), so no twin "
-                      "was made: this entry is on its timeline. Ask an admin if it should be yours.", "info")
+                      "was made and that lead was left as it is. Ask an admin if it should be yours.", "info")
                 return go(url_for("leads.index"))
             flash(_added_message(captured), "success" if captured.created else "info")
             return go(url_for("leads.show", lead_id=captured.lead.id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -96,3 +96,24 @@ class AutomationCursor(db.Model):
     after_at: Mapped[datetime]
     after_id: Mapped[int] = mapped_column(default=0)
     swept_at: Mapped[datetime]
+
+
+class AutomationBackfill(db.Model):
+    """Applying an automation to the leads that already exist (as a job with progress): the worker
+    walks every live lead by id (keyset, after_id), and runs the automation's steps on those its
+    trigger options and conditions fit, a batch per transaction with the progress."""
+
+    __tablename__ = "automation_backfills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    total: Mapped[int] = mapped_column(default=0)  # leads to look at (counted by the worker's first claim)
+    done: Mapped[int] = mapped_column(default=0)  # leads looked at
+    acted: Mapped[int] = mapped_column(default=0)  # leads the steps ran on
+    after_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # queued, running, done, failed
+    detail: Mapped[str] = mapped_column(Text, default="")  # why it failed
+    created_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

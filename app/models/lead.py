@@ -38,7 +38,8 @@ class Lead(db.Model):
         Index("ix_leads_stage_entered", "stage_id", "stage_entered_at"),
         Index("ix_leads_reports", "created_at", "stage_id", "owner_id", "source", "value", "stage_entered_at",
               "first_response_seconds", "first_response_by_id", "first_response_at", "sla_due_at", "closed_on",
-              "capture_form_id", "utm_campaign", "deleted_at"),  # reports leave out the trash: covered too
+              "capture_form_id", "utm_campaign", "deleted_at",  # reports leave out the trash: covered too
+              "reached_stage_id"),  # the funnel's "Reached" (migration e1f2a3b4c5d6)
         # The forecast: open leads by expected close day (or none), with what it sums, read alone.
         Index("ix_leads_forecast", "expected_close_on", "stage_id", "owner_id", "source", "value", "deleted_at"),
         # The pool filtered by country, newest first, keyset by id; its prefix serves territory rules.
@@ -84,6 +85,13 @@ class Lead(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    # The furthest open stage (by the pipeline's current order) the lead has ever been in, so a lead
+    # lost or moved back still counts as having reached it in the funnel (services/reports.funnel).
+    # Kept by services/leads.note_reached in the same transaction as every stage move; never lowered
+    # by a move back. None: no further than the stage it is in now (no open stage at all, for a lead
+    # added straight into a closed one); leads from before the column that never went further keep
+    # None. A stage being deleted hands its place to the open stage before it (stages.delete_stage).
+    reached_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"), index=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     # Raised on every change; a move or edit based on an older version is refused as stale.
     version: Mapped[int] = mapped_column(default=1)
@@ -148,7 +156,7 @@ class Lead(db.Model):
     consent_form_id: Mapped[int | None]
 
     owner: Mapped[User | None] = relationship()
-    stage: Mapped[Stage] = relationship()
+    stage: Mapped[Stage] = relationship(foreign_keys=[stage_id])
 
     @property
     def full_name(self) -> str:

@@ -10,11 +10,11 @@ from typing import Callable
 from flask import Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.filters import money, reader_timezone
+from app.filters import money, reader_timezone, team_currency
 from app.reports import bp
 from app.reports.charts import bar_chart
-from app.services import report_cache
-from app.services import permissions, reports as service
+from app.services import report_cache, report_figures
+from app.services import iso_day, permissions, reports as service, stages as stage_service
 from app.services.csv_reading import BOM, CsvLines
 from app.services.users import team
 
@@ -31,6 +31,11 @@ class Column:
     label: str
     kind: str = "text"  # text, int, pct, money, minutes, days, week, month
 
+    def csv_header(self, currency: str) -> str:
+        """The column's name in the CSV, with the unit its plain numbers are in: "Median (minutes)"."""
+        unit = {"pct": "%", "minutes": "minutes", "days": "days", "money": currency}.get(self.kind)
+        return f"{self.label} ({unit})" if unit else self.label
+
 
 @dataclass(frozen=True)
 class Report:
@@ -44,6 +49,16 @@ class Report:
     empty: str = "Nothing in this range. Widen the dates or clear a filter."
     chart_rows: Callable[[list[dict]], list[dict]] | None = None
     notes: tuple[str, ...] = field(default=())
+    # Whether the rows hold anything worth drawing; when not, the page shows `empty_template` (or
+    # `empty`) in place of the chart, and the table only if there are rows.
+    worth_charting: Callable[[list[dict]], bool] = bool
+    empty_template: str | None = None
+
+
+def _forecastable(rows: list[dict]) -> bool:
+    """Some open value is weighted by a probability and expected to close in the range: one $0 bar
+    ("No close date") is nothing to forecast."""
+    return any(r["month"] is not None and r["weighted"] > 0 for r in rows)
 
 
 def _conversion_columns(name: str) -> tuple[Column, ...]:
@@ -66,7 +81,8 @@ REPORTS = {r.slug: r for r in (
             Column("conversion", "From the stage before", "pct"), Column("value", "Value here", "money"),
             Column("win_rate", "Win rate", "pct")),
            ("stage", "reached"), "Leads that reached each stage",
-           notes=(CAPTURED, "Reached: now in this stage, a later open stage or won. Win rate: won out of won and lost.")),
+           notes=(CAPTURED, "Reached: got this far at some time (this stage or a later open one, or won), "
+                            "even if lost or moved back since. Win rate: won out of won and lost.")),
     Report("conversion-source", "Conversion by source", "Which sources bring leads that are won.",
            service.conversion_by_source, _conversion_columns("Source"), ("name", "conversion"),
            "Conversion (won out of captured) by source", notes=(CAPTURED, "The 50 largest sources.")),
@@ -78,12 +94,12 @@ REPORTS = {r.slug: r for r in (
            "Conversion (won out of captured) by UTM campaign", notes=(CAPTURED, "The 50 largest campaigns.")),
     Report("speed-member", "Speed to lead by member", "How fast each member answered new leads the first time.",
            service.speed_by_member, _speed_columns("Member"), ("name", "median_minutes"),
-           "Median first response, in minutes, by member",
+           "Median time to first response, by member",
            notes=("Leads captured in the range that were answered, by who answered first.",
                   "Within target: answered before the lead's first-response target, of leads that had one.")),
     Report("speed-source", "Speed to lead by source", "How fast leads from each source were answered the first time.",
            service.speed_by_source, _speed_columns("Source"), ("name", "median_minutes"),
-           "Median first response, in minutes, by source",
+           "Median time to first response, by source",
            notes=("Leads captured in the range that were answered.",)),
     Report("ageing", "Stage ageing", "How long open leads have sat in their stage, and which are stuck longest.",
            service.stage_ageing,
@@ -115,8 +131,7 @@ REPORTS = {r.slug: r for r in (
            (Column("month", "Expected close", "month"), Column("leads", "Open leads", "int"),
             Column("value", "Open value", "money"), Column("weighted", "Weighted value", "money")),
            ("month", "weighted"), "Weighted open value by expected close month",
-           empty="No open lead is expected to close in this range. Set expected close dates on leads, "
-                 "or widen the range.",
+           worth_charting=_forecastable, empty_template="reports/_forecast_empty.html",
            notes=("Each stage's probability is set by admins in Settings › Stages; a stage without one counts as 0%.",)),
 )}
 
@@ -192,7 +207,7 @@ def _filters(report: Report) -> tuple[service.Filters | None, dict[str, str]]:
                                      see_everyone=current_user.is_admin,
                                      visible_to=permissions.visible_to(current_user)), {}
     except service.FilterError as exc:
-        return None, {exc.field or "start": exc.message}
+        return None, exc.errors
 
 
 def _query(f: service.Filters | None) -> dict[str, str]:
@@ -231,22 +246,23 @@ def _filter_form(f: service.Filters | None) -> dict:
     sources = service.sources(permissions.visible_to(current_user))
     if values["source"] and values["source"] not in sources:
         sources.append(values["source"])
+    # A date input blanks a value that is not a date, so a mistyped one comes back as text, as typed.
+    date_types = {k: "date" if not values[k].strip() or iso_day(values[k]) else "text" for k in ("start", "end")}
     return {"values": values, "sources": sources, "can_see_everyone": current_user.is_admin,
-            "people": team(include_inactive=True) if current_user.is_admin else []}
+            "people": team(include_inactive=True) if current_user.is_admin else [], "date_types": date_types}
 
 
-def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> tuple[dict, object]:
-    """The report's rows and its extras (the stuck list, the team's speed), with when they were
-    computed: kept for a short while (services.report_cache), so the page, a second look and the CSV
-    agree and the database aggregates once."""
-    def compute() -> dict:
-        figures = {"rows": spec.run(f)}
-        if spec.slug == "ageing":
-            figures["stuck"] = service.stuck_leads(f)
-        if spec.slug.startswith("speed-"):
-            figures["overall"] = service.speed_overall(f)
-        return figures
-    return report_cache.figures((spec.slug, f.start, f.end, f.owner_id, f.source, f.zone), compute, fresh=fresh)
+def _owner_refused() -> bool:
+    """A member's URL named someone else's figures: they see their own (clean_filters), and are told so."""
+    asked = request.args.get("owner", "").strip()
+    return not current_user.is_admin and bool(asked) and asked != str(current_user.id)
+
+
+def _figures(spec: Report, f: service.Filters, *, fresh: bool = False) -> report_cache.Kept:
+    """The report's figures as services.report_figures keeps them, so the page, a second look and
+    the CSV agree and the database aggregates once."""
+    default_range = not (request.args.get("start") or request.args.get("end"))
+    return report_figures.look(spec.slug, f, default_range=default_range, fresh=fresh)
 
 
 @bp.get("/<report>")
@@ -256,16 +272,22 @@ def show(report: str):
     if f is not None and request.args.get("fresh") and report_cache.enabled():  # "Refresh": compute now, then the plain address
         _figures(spec, f, fresh=True)
         return redirect(url_for("reports.show", report=spec.slug, **_query(f)))
-    rows, extra, computed_at = [], {}, None
+    rows, extra, computed_at, stale = [], {}, None, False
     if f is not None:
-        figures, computed_at = _figures(spec, f)
+        kept = _figures(spec, f)
+        figures, computed_at, stale = dict(kept.figures), kept.at, kept.stale
         rows = figures.pop("rows")
         extra = figures
     chart, table = _chart_and_table(spec, rows)
+    empty_state = None
+    if f is not None and spec.empty_template and not spec.worth_charting(rows):
+        empty_state = {"template": spec.empty_template, "can_change_settings": current_user.is_admin,
+                       "probabilities_set": any(s.probability for s in stage_service.pipeline() if s.kind == "open")}
     return render_template("reports/show.html", report=spec, reports=list(REPORTS.values()), filters=f,
                            errors=errors, rows=rows, table=table, chart=chart, query=_query(f),
-                           links=_links(spec, _query(f)), duration=duration, computed_at=computed_at,
+                           links=_links(spec, _query(f)), duration=duration, computed_at=computed_at, stale=stale,
                            kept=report_cache.enabled(), zone=reader_timezone(),
+                           empty_state=empty_state, owner_refused=_owner_refused(),
                            **_filter_form(f), **extra), 400 if errors else 200
 
 
@@ -288,9 +310,10 @@ def download(report: str):
     f, errors = _filters(spec)
     if f is None:
         return show(report)
-    rows = _figures(spec, f)[0]["rows"]
+    rows = _figures(spec, f).figures["rows"]
     line = CsvLines()
-    body = BOM + line([c.label for c in spec.columns]) + "".join(
+    currency = team_currency()
+    body = BOM + line([c.csv_header(currency) for c in spec.columns]) + "".join(
         line([csv_cell(r[c.key], c.kind) for c in spec.columns]) for r in rows)
     filename = f"{spec.slug}-{f.start.isoformat()}-to-{f.end.isoformat()}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -239,6 +239,13 @@ def _settings_written(session) -> None:
     session.info[SETTINGS_WRITTEN] = True
 
 
+def outer_commit(session: Session) -> bool:
+    """In an after_commit hook: whether the outermost transaction committed. SQLAlchemy calls
+    after_commit when a savepoint (a nested atomic()) is released too, while what it wrote is not
+    yet visible to any other connection: a job enqueued then finds nothing to do."""
+    return not session.in_nested_transaction()
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_on_rollback(session, previous_transaction) -> None:
     forget_memo(session)

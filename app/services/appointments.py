@@ -283,6 +283,7 @@ def book_appointment(lead_id: int, actor_id: int | None, *, starts_at: datetime,
         _mirror(lead, appointment)
         touches.touch(lead, actor_id, "appointment", now)
         sequences.on_booked(lead, now)  # the prospect engaged: nurturing stops
+        events.emit("appointment.booked", lead_id=lead.id, subject_id=appointment.id, now=now)  # automations only
     return appointment
 
 
@@ -358,8 +359,9 @@ def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
     transaction, each on its timeline, without writing to the prospect (a record deleted on our side
     is no news to them, and a restore would leave them told of a cancellation that was a tidy-up):
     the invitation and reminders not yet sent are withdrawn. A restore leaves them cancelled.
-    No webhook goes out either: a lead in the trash is in no answer to integrations. Returns how
-    many were cancelled."""
+    Integrations do hear of each one (the `appointment.cancelled` event, data {"by": "team",
+    "reason": "lead_deleted"}): a calendar synced from our webhooks must drop it. Returns how many
+    were cancelled."""
     coming = [a for a in db.session.scalars(select(Appointment).where(
         Appointment.lead_id == lead.id, Appointment.status != AppointmentStatus.cancelled.value,
         Appointment.starts_at > now - timedelta(minutes=MAX_DURATION))
@@ -369,6 +371,8 @@ def cancel_for_trash(lead: Lead, actor_id: int | None, now: datetime) -> int:
         appointment.updated_at = now
         withdraw(appointment.id, SUPERSEDED, now)
         _timeline(lead, "appointment_cancelled", actor_id, appointment, now, by="deleted", invited=False)
+        events.emit("appointment.cancelled", lead_id=lead.id, subject_id=appointment.id,
+                    data={"by": "team", "reason": "lead_deleted"}, now=now)
     if coming:
         lead.appointment_status = AppointmentStatus.cancelled.value
         lead.appointment_starts_at = coming[-1].starts_at
@@ -437,6 +441,9 @@ def answer(token: str, action: str, message: str | None = None, now: datetime | 
         _timeline(lead, kind, None, appointment, now, by="prospect", message=message or None)
         if action in ("confirm", "cancel"):
             events.emit(f"appointment.{status.value}", lead_id=lead.id, subject_id=appointment.id,
+                        data={"by": "prospect"}, now=now)
+        else:  # automations only: no webhook event publishes it yet
+            events.emit("appointment.new_time_requested", lead_id=lead.id, subject_id=appointment.id,
                         data={"by": "prospect"}, now=now)
         _mirror(lead, appointment)
         text = notice.format(name=lead.full_name, when=describe_time(appointment, team_timezone()))

@@ -57,6 +57,7 @@ ACTIONS = {
     "automation.paused": ("rules", "Paused an automation"),
     "automation.resumed": ("rules", "Resumed an automation"),
     "automation.deleted": ("deletions", "Deleted an automation"),
+    "automation.applied": ("rules", "Applied an automation to existing leads"),
     "business_hours.saved": ("settings", "Changed business hours and holidays"),
     "score_bands.saved": ("rules", "Changed the score bands"),
     "assignment_group.saved": ("rules", "Saved an assignment group"),

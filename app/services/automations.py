@@ -38,13 +38,14 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import (
-    Automation, AutomationCursor, AutomationOccurrence, AutomationRun, AutomationWait, CaptureForm, Lead, Sequence,
-    SequenceEnrolment, Stage, User,
+    Automation, AutomationCursor, AutomationOccurrence, AutomationRun, AutomationWait, CaptureForm, EmailTemplate, Lead,
+    Sequence, SequenceEnrolment, Stage, User, WebhookEndpoint,
 )
 from app.models.task import KIND_LABELS
 from app.services import (
     PENDING_EVENTS, NotFound, ServiceError, atomic, audit, clean_name, conditions, settings_cache, utcnow,
 )
+from app.services.leads import WAYS_IN
 from app.services.timeline import record
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,16 @@ def _answer(rule: Rule, facts: dict) -> bool:
     return any(answers) if rule.match == "any" else all(answers)
 
 
+def broken(rule: Rule) -> str | None:
+    """Why the rule's conditions cannot be checked (a field they name was deleted), or None."""
+    return _broken(rule, conditions.fields(with_score=True))
+
+
+def answer(rule: Rule, facts: dict) -> bool:
+    """Whether the rule's conditions (all or any) hold for a lead's facts (conditions.facts_for)."""
+    return _answer(rule, facts)
+
+
 def holds(rule: Rule, lead: Lead, now: datetime) -> tuple[bool, str | None]:
     """(whether the rule's conditions hold for the lead, why it cannot be checked or None)."""
     if not rule.conditions:
@@ -399,24 +410,34 @@ class LeadCaptured(Trigger):
     options = ("form", "source")
 
     def check(self, raw):
-        form_id = _id(raw.get("form_id"))
-        if str(raw.get("form_id") or "").strip() and (form_id is None or db.session.get(CaptureForm, form_id) is None):
+        form_raw = str(raw.get("form_id") or "").strip()
+        way = raw.get("way") or None
+        if form_raw.startswith("way:"):  # the editor's one list: a way in, or one form
+            way, form_raw = form_raw[4:], ""
+        if way is not None and way not in WAYS_IN:
+            raise ServiceError("Choose one of the listed ways in.", field="trigger_form")
+        form_id = _id(form_raw)
+        if form_raw and (form_id is None or db.session.get(CaptureForm, form_id) is None):
             raise ServiceError("That capture form was deleted; choose another, or any way in.", field="trigger_form")
         source = " ".join(str(raw.get("source") or "").split())
         if len(source) > 100:
             raise ServiceError("Keep the source under 100 characters.", field="trigger_source")
-        return {"form_id": form_id, "source": source or None}
+        return {"form_id": form_id, "way": None if form_id else way, "source": source or None}
 
     def describe(self, options):
         parts = []
         if options.get("form_id"):
             parts.append(f"through the form {_quoted(_name_of(CaptureForm, options['form_id']) or 'deleted form')}")
+        elif options.get("way"):
+            parts.append(WAYS_IN.get(options["way"], "some way"))
         if options.get("source"):
             parts.append(f"with source {_quoted(options['source'])}")
         return self.label + (" " + " and ".join(parts) if parts else " (any way in)")
 
     def fires(self, options, ev, lead):
         if options.get("form_id") and lead.capture_form_id != options["form_id"]:
+            return False
+        if options.get("way") and ev is not None and (ev.data or {}).get("way") != options["way"]:
             return False
         if options.get("source") and (lead.source or "").strip().casefold() != options["source"].casefold():
             return False
@@ -490,20 +511,38 @@ class TagAdded(Trigger):
 class FieldChanged(Trigger):
     key, label, event = "field_changed", "A lead's field changes", "lead.updated"
     options = ("field",)
+    CUSTOM = "custom:"  # + a custom field's key (it keeps its key when renamed)
 
     def check(self, raw):
         from app.services.leads import FIELD_LABELS
         name = str(raw.get("field") or "")
+        if name.startswith(self.CUSTOM):
+            if self._custom(name) is None:
+                raise ServiceError("That custom field was removed; choose another.", field="trigger_field")
+            return {"field": name}
         if name not in FIELD_LABELS:
             raise ServiceError("Choose which field.", field="trigger_field")
         return {"field": name}
 
+    def _custom(self, name: str):
+        from app.services.custom_fields import active_fields
+        key = name[len(self.CUSTOM):]
+        return next((f for f in active_fields() if f.key == key), None)
+
     def describe(self, options):
         from app.services.leads import FIELD_LABELS
-        return f"A lead's {FIELD_LABELS.get(options.get('field'), 'field').lower()} changes"
+        name = options.get("field") or ""
+        if name.startswith(self.CUSTOM):
+            custom = self._custom(name)
+            return f"A lead's {_quoted(custom.label) if custom else 'removed custom field'} changes"
+        return f"A lead's {FIELD_LABELS.get(name, 'field').lower()} changes"
 
     def fires(self, options, ev, lead):
-        return options.get("field") in (ev.data.get("changed") or ())
+        name = options.get("field") or ""
+        if name.startswith(self.CUSTOM):  # events name custom fields by their label at the time
+            custom = self._custom(name)
+            return custom is not None and custom.label in (ev.data.get("custom_changed") or ())
+        return name in (ev.data.get("changed") or ())
 
 
 class TaskCompleted(Trigger):
@@ -516,6 +555,15 @@ class AppointmentConfirmed(Trigger):
 
 class AppointmentCancelled(Trigger):
     key, label, event = "appointment_cancelled", "An appointment is cancelled", "appointment.cancelled"
+
+
+class AppointmentBooked(Trigger):
+    key, label, event = "appointment_booked", "An appointment is booked", "appointment.booked"
+
+
+class NewTimeAsked(Trigger):
+    key, label, event = "new_time_asked", "A prospect asks for another appointment time", \
+        "appointment.new_time_requested"
 
 
 class ScoreBand(Trigger):
@@ -775,8 +823,8 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
 
 TRIGGERS: dict[str, Trigger] = {t.key: t for t in (
     LeadCaptured(), StageEntered(), StageLeft(), OwnerChanged(), TagAdded(), FieldChanged(), TaskCompleted(),
-    AppointmentConfirmed(), AppointmentCancelled(), ScoreBand(), EmailBounced(), Unsubscribed(), SlaWarning(),
-    SlaBreached(), NoActivity(), TaskOverdue(), DateReached())}
+    AppointmentConfirmed(), AppointmentCancelled(), AppointmentBooked(), NewTimeAsked(), ScoreBand(), EmailBounced(),
+    Unsubscribed(), SlaWarning(), SlaBreached(), NoActivity(), TaskOverdue(), DateReached())}
 
 
 def is_timed(trigger_key: str | None) -> bool:
@@ -814,10 +862,17 @@ def _as_row(params: dict) -> dict:
     """A stored action as the controls of its row hold it (for problem() and the editor)."""
     row = {k: ("" if v is None else str(v)) for k, v in params.items()}
     if params.get("kind") == "assign":
-        row["user"] = "pool" if params.get("user_id") is None else str(params["user_id"])
+        row["user"] = "rules" if params.get("by_rules") else "pool" if params.get("user_id") is None \
+            else str(params["user_id"])
+        row.pop("by_rules", None)
+    if params.get("kind") == "send_email":
+        row["template"] = str(params.get("template_id") or "")
+    if params.get("kind") == "call_webhook":
+        row["endpoint"] = str(params.get("endpoint_id") or "")
     if params.get("kind") == "create_task":
         row["owner"] = "" if params.get("owner_id") is None else str(params["owner_id"])
-        row["amount"], row["unit"] = _split_minutes(params.get("due_minutes") or 0)
+        row["amount"], row["unit"] = _split_minutes(params.get("due_minutes") or 0, bool(params.get("business")))
+        row.pop("business", None)
     if params.get("kind") == "wait":
         row["amount"], row["unit"] = _split_minutes(params.get("minutes") or 0)
     if params.get("kind") in ("move_stage",):
@@ -829,20 +884,24 @@ def _as_row(params: dict) -> dict:
     return row
 
 
-UNITS = {"minutes": 1, "hours": 60, "days": 1440}
+UNITS = {"minutes": 1, "hours": 60, "days": 1440, "business hours": 60}
+BUSINESS = "business hours"  # a task's due time counted in the team's opening hours (Settings → SLA)
 
 
-def _split_minutes(minutes: int) -> tuple[str, str]:
+def _split_minutes(minutes: int, business: bool = False) -> tuple[str, str]:
+    if business:
+        return str(minutes // UNITS[BUSINESS]), BUSINESS
     for unit in ("days", "hours"):
         if minutes and minutes % UNITS[unit] == 0:
             return str(minutes // UNITS[unit]), unit
     return str(minutes), "minutes"
 
 
-def _minutes(row: dict, field: str, *, allow_zero: bool, limit: int, what: str) -> int:
+def _minutes(row: dict, field: str, *, allow_zero: bool, limit: int, what: str, business: bool = False) -> int:
     amount, unit = str(row.get("amount") or "").strip(), str(row.get("unit") or "minutes")
-    if unit not in UNITS:
-        raise ServiceError("Choose minutes, hours or days.", field=field)
+    if unit not in UNITS or (unit == BUSINESS and not business):
+        raise ServiceError("Choose minutes, hours or days." + (" (Business hours are for a task's due time.)"
+                                                               if unit == BUSINESS else ""), field=field)
     if not (amount.isascii() and amount.isdigit()) or len(amount) > 7:
         raise ServiceError(f"Enter {what} as a whole number.", field=field)
     minutes = int(amount) * UNITS[unit]
@@ -853,8 +912,8 @@ def _minutes(row: dict, field: str, *, allow_zero: bool, limit: int, what: str) 
     return minutes
 
 
-def _span(minutes: int) -> str:
-    amount, unit = _split_minutes(minutes)
+def _span(minutes: int, business: bool = False) -> str:
+    amount, unit = _split_minutes(minutes, business)
     unit = unit if amount != "1" else unit[:-1]
     return f"{amount} {unit}"
 
@@ -892,26 +951,45 @@ def _sequence_id(raw, field: str, required: bool) -> int | None:
 
 
 class Assign(Action):
-    key, label, uses = "assign", "Assign to a person or the pool", ("user",)
+    key, label, uses = "assign", "Assign to a person, by the rules, or the pool", ("user",)
 
     def check(self, row, prefix):
         raw = str(row.get("user") or "")
         if raw == "pool":
             return {"kind": self.key, "user_id": None}
+        if raw == "rules":
+            return {"kind": self.key, "user_id": None, "by_rules": True}
         return {"kind": self.key, "user_id": _active_user_id(raw, prefix + "user")}
 
     def describe(self, params):
+        if params.get("by_rules"):
+            return "Assign by the assignment rules (a lead in the pool)"
         if params.get("user_id") is None:
             return "Put back in the shared pool"
         return f"Assign to {_name_of(User, params['user_id']) or 'a removed person'}"
 
     def run(self, ctx, params):
         from app.services import leads
+        if params.get("by_rules"):
+            return self._route(ctx)
         if params.get("user_id") is not None and _user(params["user_id"]) is None:
             raise ServiceError("that person was deactivated or removed")
         leads.assign_lead(ctx.lead_id, params.get("user_id"), None)
         return "put the lead in the pool" if params.get("user_id") is None else \
             f"assigned the lead to {_name_of(User, params['user_id'])}"
+
+    def _route(self, ctx) -> str:
+        """The assignment rules give a lead in the pool to their next available person (groups take
+        turns, away and capped people are skipped); an owned lead keeps its owner: to hand one on,
+        put it back in the pool first (the action before this one)."""
+        from app.services import assignment
+        lead = db.session.get(Lead, ctx.lead_id)
+        if lead.owner_id is not None:
+            return f"left the lead with {_name_of(User, lead.owner_id)} (the rules assign leads in the pool)"
+        routed = assignment.route(lead, ctx.now)
+        if routed is None:
+            return "left the lead in the pool (no assignment rule matched, or nobody was available)"
+        return f"assigned the lead to {_name_of(User, lead.owner_id)} by the assignment rules"
 
 
 class MoveStage(Action):
@@ -1012,14 +1090,31 @@ class CreateTask(Action):
             raise ServiceError(exc.message, field=prefix + "task_kind") from None
         owner = str(row.get("owner") or "")
         owner_id = _active_user_id(owner, prefix + "owner") if owner else None
-        minutes = _minutes(row, prefix + "amount", allow_zero=True, limit=MAX_DUE_MINUTES, what="when it is due")
-        return {"kind": self.key, "title": title, "task_kind": kind, "owner_id": owner_id, "due_minutes": minutes}
+        minutes = _minutes(row, prefix + "amount", allow_zero=True, limit=MAX_DUE_MINUTES, what="when it is due",
+                           business=True)
+        cleaned = {"kind": self.key, "title": title, "task_kind": kind, "owner_id": owner_id, "due_minutes": minutes}
+        if str(row.get("unit") or "") == BUSINESS:
+            cleaned["business"] = True
+        return cleaned
+
+    def due(self, params: dict, now: datetime) -> datetime:
+        """When the task is due: so many minutes later, or so many hours of the team's opening hours
+        (a task made on Friday evening "due in 2 business hours" is due on Monday morning)."""
+        from app.services import business_time, sla
+        minutes = params.get("due_minutes") or 0
+        if params.get("business"):
+            reached = business_time.reach(sla.calendar(), now, minutes * 60)
+            if reached is None:
+                raise ServiceError("the team's opening hours have no open time in the next two years")
+            return reached
+        return now + timedelta(minutes=minutes)
 
     def _who(self, params) -> str:
         return _name_of(User, params.get("owner_id")) or "a removed person" if params.get("owner_id") else "the lead's owner"
 
     def describe(self, params):
-        due = "due at once" if not params.get("due_minutes") else f"due {_span(params['due_minutes'])} later"
+        due = "due at once" if not params.get("due_minutes") else \
+            f"due {_span(params['due_minutes'], bool(params.get('business')))} later"
         return (f"Create the {KIND_LABELS.get(params.get('task_kind'), 'task').lower()} task "
                 f"{_quoted(params.get('title'))} for {self._who(params)}, {due}")
 
@@ -1030,7 +1125,7 @@ class CreateTask(Action):
         if owner_id is None:
             raise ServiceError("the lead is in the pool, so nobody could own the task")
         tasks.create_task(ctx.lead_id, None, title=params["title"], kind=params.get("task_kind") or "todo",
-                          owner_id=owner_id, due_at=ctx.now + timedelta(minutes=params.get("due_minutes") or 0),
+                          owner_id=owner_id, due_at=self.due(params, ctx.now),
                           now=ctx.now)
         return f"created the task {_quoted(params['title'])} for {_name_of(User, owner_id)}"
 
@@ -1116,6 +1211,71 @@ class Notify(Action):
         return f"notified {self._who(to)}" if told else "told nobody (nobody active)"
 
 
+EMAIL_KIND = "automation_email"
+EMAIL_REFUSALS = {"no_email": "the lead has no email address", "template": "the template does not render for this lead",
+                  "suppressed": "the lead's address is on the suppression list (unsubscribed or bounced)"}
+
+
+class SendEmail(Action):
+    key, label, uses = "send_email", "Send a template email", ("template",)
+
+    def check(self, row, prefix):
+        template_id = _id(row.get("template"))
+        if template_id is None:
+            raise ServiceError("Choose an email template.", field=prefix + "template")
+        if db.session.get(EmailTemplate, template_id) is None:
+            raise ServiceError("That email template was deleted; choose another.", field=prefix + "template")
+        return {"kind": self.key, "template_id": template_id}
+
+    def describe(self, params):
+        return f"Send the email {_quoted(_name_of(EmailTemplate, params.get('template_id')) or 'a deleted template')}"
+
+    def run(self, ctx, params):
+        """As a sequence step sends: from the owner, with the unsubscribe link; never to an address
+        that refuses our emails, nor without consent where the team requires it."""
+        from app.services.consent import enrol_refusal
+        from app.services.lead_emails import queue_template_email
+        template = db.session.get(EmailTemplate, params["template_id"])
+        if template is None:
+            raise ServiceError("that email template was deleted")
+        lead = db.session.get(Lead, ctx.lead_id)
+        if lead.email_undeliverable_at is not None:
+            raise ServiceError("the lead's address bounced, so no email was sent")
+        refusal = enrol_refusal(lead)
+        if refusal is not None:
+            raise ServiceError("the lead has not agreed to emails, which the team requires")
+        row, reason = queue_template_email(template, lead, ctx.now, kind=EMAIL_KIND)
+        if reason is not None:
+            raise ServiceError(EMAIL_REFUSALS[reason])
+        return f"sent the email {_quoted(row.subject)}"
+
+
+class CallWebhook(Action):
+    key, label, uses = "call_webhook", "Call a webhook", ("endpoint",)
+
+    def check(self, row, prefix):
+        endpoint_id = _id(row.get("endpoint"))
+        if endpoint_id is None:
+            raise ServiceError("Choose a webhook endpoint (add one in Settings → Webhooks).", field=prefix + "endpoint")
+        if db.session.get(WebhookEndpoint, endpoint_id) is None:
+            raise ServiceError("That webhook endpoint was deleted; choose another.", field=prefix + "endpoint")
+        return {"kind": self.key, "endpoint_id": endpoint_id}
+
+    def describe(self, params):
+        name = _name_of(WebhookEndpoint, params.get("endpoint_id"), "url")
+        return f"Call the webhook {_quoted(name or 'a deleted endpoint')}"
+
+    def run(self, ctx, params):
+        """One signed delivery of `automation.called` (the lead, and which automation) to the endpoint,
+        sent by the worker with the webhooks' retries, order per lead and address checks."""
+        from app.services import webhooks
+        sent = webhooks.send_to(params["endpoint_id"], webhooks.AUTOMATION_EVENT, lead_id=ctx.lead_id,
+                                data={"automation": {"id": ctx.rule.id, "name": ctx.rule.name}}, now=ctx.now)
+        if sent is None:
+            raise ServiceError("the webhook endpoint was deleted or is turned off")
+        return f"called the webhook {_quoted(_name_of(WebhookEndpoint, params['endpoint_id'], 'url'))}"
+
+
 class Wait(Action):
     key, label, uses = "wait", "Wait", ("amount", "unit")
 
@@ -1136,7 +1296,7 @@ class Wait(Action):
 
 ACTIONS: dict[str, Action] = {a.key: a for a in (
     Assign(), MoveStage(), AddTag(), RemoveTag(), SetField(), CreateTask(), Enrol(), StopSequence(), Notify(),
-    Wait())}
+    SendEmail(), CallWebhook(), Wait())}
 
 
 # --- waits (the worker's sweep) -----------------------------------------------------------------

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.models import Lead, TimelineEntry
+from app.extensions import db
+from app.models import Lead, TimelineEntry, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import ServiceError, atomic, closing, custom_fields, search, sequences, sla, utcnow
 from app.services import consent, events, permissions
@@ -23,13 +24,18 @@ from app.services.countries import country_from_phone
 from app.services.identity import hold, identify
 from app.services.tags import add_tags, clean_tags, tag_new_lead
 from app.services.leads import (FIELD_LABELS, POSITION_GAP, active_user, clean_fields, first_stage, insert_lead,
-                                json_value, tell_new_owner, top_position, touch)
+                                json_value, note_reached, tell_new_owner, top_position, touch, way_in)
 from app.services.scoring import rescore, rules_read, score_new
 from app.services.timeline import record
 
 # Where a lead came from, kept beside the lead fields (and never compared for duplicates).
 ORIGIN_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "referrer")
 ORIGIN_LIMITS = {name: max_length(name) for name in ORIGIN_FIELDS}
+
+
+# capture_lead's default scope: the actor's own (permissions.visible_to), so that a lead added by
+# hand by a member who may not see a teammate's lead leaves that lead alone, whichever screen it came from.
+ACTOR_SCOPE = object()
 
 
 class OnDuplicate(str, enum.Enum):
@@ -102,7 +108,7 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
                  owner_id: int | None = None, source: str | None = None, origin: dict | None = None,
                  form_id: int | None = None, on_duplicate: OnDuplicate = OnDuplicate.fill,
                  region: str | None = None, now: datetime | None = None, apply_rules: bool = True,
-                 sla_clock: bool = True, consent_form=None, visible_to: int | None = None) -> Captured:
+                 sla_clock: bool = True, consent_form=None, visible_to: int | None | object = ACTOR_SCOPE) -> Captured:
     """Capture one lead, or recognise it as one we have (identity.identify); one transaction, or a
     savepoint inside the caller's. A new lead without an owner goes where the assignment rules
     say (apply_rules=False: it stays in the pool), and its first-response clock starts (sla_clock=False:
@@ -114,12 +120,15 @@ def capture_lead(data: dict, *, via: str, actor_id: int | None = None, stage_id:
     `data["tags"]` (as tags.clean_tags takes them) are put on the lead, new or recognised (unless
     on_duplicate is skip). `consent_form`: the capture form whose marketing consent box the person
     ticked (services/consent.py), recorded before any sequence looks at the lead. `visible_to`: the
-    capturer's scope (permissions.visible_to); a known lead outside it (a teammate's the capturer
-    may not see) is left entirely as it is, no timeline entry either, and the reply says so (hidden).
+    capturer's scope (permissions.visible_to; by default the actor's, and everything without an
+    actor); a known lead outside it (a teammate's the capturer may not see) is left entirely as it
+    is, no field filled and no timeline entry either, and the reply says so (hidden).
     Raises ServiceError naming the bad field; nothing is saved then."""
     ready = prepare(data, source=source, origin=origin, form_id=form_id, region=region)
     tags, cleaned, custom, extra = ready.tags, ready.cleaned, ready.custom, ready.extra
     now = now or utcnow()
+    if visible_to is ACTOR_SCOPE:
+        visible_to = permissions.visible_to(db.session.get(User, actor_id)) if actor_id is not None else None
     with atomic():
         if on_duplicate != OnDuplicate.keep:
             hold(cleaned)  # a capture of the same person at this moment commits first, and is found
@@ -208,6 +217,7 @@ class NewLeads:
                                owner_id=self.owner.id if self.owner else None, position=self._top, version=1,
                                created_at=now, updated_at=now, stage_entered_at=now, score=0, score_reasons=[])
         closing.apply(lead, self.stage, None, now, require_reason=False)
+        note_reached(lead, self.stage)
         self.pending.append(lead)
         return lead
 
@@ -228,7 +238,7 @@ class NewLeads:
             for lead_id in ids])
         search.changed(ids)
         score_new(leads, self.now, self.actor_id)
-        events.emit_many("lead.created", ids, self.now)  # set-based too: one insert for the batch
+        events.emit_many("lead.created", ids, self.now, {"way": way_in(self.via)})  # set-based: one insert
         return leads
 
 

@@ -5,6 +5,8 @@ a phone number belongs to (phonenumbers' region data)."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -95,3 +97,42 @@ def country_choices() -> list[tuple[str, str]]:
     """(code, name) for every country, by name: the suggestions beside the country field."""
     return sorted(((c.alpha_2, getattr(c, "common_name", None) or c.name) for c in pycountry.countries),
                   key=lambda pair: _fold(pair[1]))
+
+
+@dataclass
+class Suggestion:
+    code: str
+    name: str
+    why: str  # "your team's country", "on your leads", or "" for the rest
+
+
+def ordered(first: Iterable[str | None], in_use: Iterable[str | None] = ()) -> list[Suggestion]:
+    """Every country once: `first` (the team's), then those `in_use` (on leads) by name, then the
+    rest by name; unknown codes are left out. The order of every country picker."""
+    names = dict(country_choices())
+    picked: list[Suggestion] = []
+    seen: set[str] = set()
+    for codes, why in ((first, "your team's country"),
+                       (sorted((c for c in in_use if c in names), key=lambda c: _fold(names[c])), "on your leads")):
+        for code in codes:
+            if code in names and code not in seen:
+                seen.add(code)
+                picked.append(Suggestion(code, names[code], why))
+    return picked + [Suggestion(code, name, "") for code, name in country_choices() if code not in seen]
+
+
+def picker(with_leads: bool = True) -> list[Suggestion]:
+    """The countries to offer where a person picks one: the team's (DEFAULT_PHONE_REGION) first,
+    then (with_leads) those its leads are in, then the rest alphabetically. A page a stranger sees
+    (a capture form) passes with_leads=False: where the leads are is the team's business."""
+    from app.services.lead_queries import countries as in_use
+    from app.services.leads import default_phone_region
+    return ordered([default_phone_region()], in_use() if with_leads else ())
+
+
+def on_leads() -> list[Suggestion]:
+    """The countries leads are in, the team's first, then by name: a filter's choices."""
+    from app.services.lead_queries import countries as in_use
+    from app.services.leads import default_phone_region
+    used = set(in_use())
+    return [s for s in ordered([default_phone_region()], used) if s.code in used]

@@ -428,8 +428,8 @@ def set_values(lead: Lead, cleaned: dict, actor_id: int | None, now: datetime | 
                 touch(lead)
             if record_entry:
                 record(lead.id, "updated", actor_id, {"custom": changes}, now or utcnow())
-                events.emit("lead.updated", lead_id=lead.id, data={"changed": [], "custom_fields_changed": True},
-                            now=now)
+                events.emit("lead.updated", lead_id=lead.id, data={"changed": [], "custom_fields_changed": True,
+                                                                   "custom_changed": sorted(changes)}, now=now)
     return changes
 
 

@@ -79,7 +79,7 @@ def seed_workflow(team: list[User], stages: list[Stage], rng: random.Random | No
                  actor_id=team[0].id)
     now = utcnow()
     for person in team:
-        lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
+        lead_ids = db.session.scalars(select(Lead.id).join(Lead.stage).where(
             Lead.owner_id == person.id, Stage.kind == "open").order_by(Lead.id).limit(3)).all()
         plans = (("call", "Call back about the quote", -timedelta(hours=2)),
                  ("email", "Send the case study", timedelta(hours=rng.randint(1, 6))),
@@ -110,7 +110,7 @@ def seed_nurture(admin_id: int, enrol: int = 20) -> None:
     sequences.add_step(sequence.id, StepSettings(template_id=later.id, delay_days=7, **window), actor_id=admin_id)
     sequences.add_rule(sequence.id, "source", "Newsletter", actor_id=admin_id)
     sequences.start(sequence.id, actor_id=admin_id)
-    lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(
+    lead_ids = db.session.scalars(select(Lead.id).join(Lead.stage).where(
         Stage.kind == "open", Lead.email.is_not(None), Lead.owner_id.is_not(None)).order_by(Lead.id.desc()).limit(enrol)).all()
     sequences.enrol_many(list(lead_ids), sequence.id, admin_id)
 
@@ -120,7 +120,7 @@ def seed_appointments(admin_id: int, count: int = 6, rng: random.Random | None =
     their prospects would, so the board's badges, the notifications and the outbox have something
     to show. Their emails wait in the outbox until the worker delivers them."""
     rng = rng or random.Random(7)
-    lead_ids = db.session.scalars(select(Lead.id).join(Stage).where(Stage.kind == "open", Lead.email.is_not(None))
+    lead_ids = db.session.scalars(select(Lead.id).join(Lead.stage).where(Stage.kind == "open", Lead.email.is_not(None))
                                   .order_by(Lead.id).limit(count)).all()
     answers = ["confirm", "confirm", "reschedule", "cancel", None, None]
     for n, lead_id in enumerate(lead_ids):
@@ -180,6 +180,8 @@ def bulk_leads(count: int, owner_ids: list[int], stages: list[Stage], *, fake: F
                 "first_response_seconds": wait if answered else None,
                 "first_response_by_id": owner_id if answered else None,
                 "closed_on": entered.date() if stage.kind in CLOSED_KINDS else None,
+                # As its timeline says: captured into the first stage, moved straight to this one.
+                "reached_stage_id": first_stage.id if stage.kind in CLOSED_KINDS else stage.id,
             })
             entries.append({"lead_id": lead_id, "actor_id": None, "kind": "created", "created_at": created,
                             "data": {"via": rng.choice(("web form", "CSV import", "manual entry")), "stage": first_stage.name}})

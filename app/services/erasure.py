@@ -8,7 +8,9 @@ document; its emails in the outbox (by lead, or sent to its address) with their 
 webhook deliveries about it; stored API replies (idempotency records) and held form submissions
 naming its address; the rows of import reports that were about it (their values and changes are
 blanked) and the stored files of those imports; its rows in uploads never started (the rest of such a
-file stays, so the others in it can still be imported); its address's suppression history. Audit entries
+file stays, so the others in it can still be imported); its address's suppression history. Stored
+files are searched a chunk at a time, case-folded, each chunk with the end of the one before (a value
+split across two chunks is found), never read whole (imports.file_holds). Audit entries
 that named it are reworded.
 
 What stays: the address, as a digest keyed with the installation's own secret (HMAC-SHA256,
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, cast, delete, event, func, or_, select, text, update
+from sqlalchemy import String, cast, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -115,12 +117,9 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
         row_about = or_(ImportRow.lead_id.in_(ids),
                         *([_mentions((ImportRow.values, ImportRow.changes), needles)] if needles else []))
         import_ids = set(db.session.scalars(select(ImportRow.import_id).where(row_about).distinct()))
-        if address:  # a file uploaded and not yet run has no report rows: its bytes are looked in
-            import_ids |= set(db.session.scalars(select(ImportChunk.import_id).where(
-                _chunk_holds(address)).distinct()))
-            # Uploads not started are read whole below (an address in another case, or split across
-            # two stored chunks, escapes the byte search), so every one of them is looked at.
-            import_ids |= set(db.session.scalars(select(LeadImport.id).where(LeadImport.status == UNSTARTED)))
+        # Every stored file is read too (an upload not yet run has no report rows; a failed or
+        # running one may hold them in rows not reached): streamed, case-folded, across chunk ends.
+        import_ids |= _files_holding(address, needles, import_ids)
         running = db.session.scalars(select(LeadImport).where(
             LeadImport.id.in_(import_ids), LeadImport.status.not_in((*FINISHED_IMPORTS, UNSTARTED)))).first() \
             if import_ids else None
@@ -192,12 +191,19 @@ def erase(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Er
     return erasure
 
 
-def _chunk_holds(address: str):
-    """A stored import file chunk containing these bytes (as the person typed it, lower-case)."""
-    needle = address.encode()
-    if db.session.get_bind().dialect.name == "postgresql":
-        return text("position(:needle IN import_chunks.data) > 0").bindparams(needle=needle)
-    return func.instr(ImportChunk.data, needle) > 0
+def _files_holding(address: str | None, needles: list[str], known: set[int]) -> set[int]:
+    """The imports (besides `known`) whose stored file holds the person: an upload not started by
+    their address (its rows of theirs are taken out by address), any other by address or phone.
+    Each file is read a chunk at a time (imports.file_holds), whatever its size or how many there are."""
+    from app.services.imports import file_holds
+    stored = db.session.execute(select(LeadImport.id, LeadImport.status).where(
+        LeadImport.id.in_(select(ImportChunk.import_id).distinct())).order_by(LeadImport.id)).all()
+    found = set()
+    for import_id, status in stored:
+        wanted = ([address] if address else []) if status == UNSTARTED else needles
+        if import_id not in known and wanted and file_holds(import_id, wanted):
+            found.add(import_id)
+    return found
 
 
 # --- refusing them at the door --------------------------------------------------------------------

@@ -10,6 +10,7 @@ Rows that are surely new leads are written set-based per batch (capture.NewLeads
 through capture_lead (the one way in) one at a time: the outcome is the same either way."""
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 import time
@@ -31,9 +32,9 @@ from app.services.capture import NewLeads, OnDuplicate, Prepared, capture_lead, 
 from app.services.assignment import holds_turn
 from app.services import custom_fields, permissions
 from app.services.csv_headers import FIELDS, guess_mapping, normal_form
-from app.services.csv_reading import (BOM, BROKEN, HEADER_SCAN, IDENTIFYING, CsvLines, Record, RecordCounter,
-                                      Utf8Evidence, data_records, detect_encoding, header_cells, inspect_sample,
-                                      printable, read_records)
+from app.services.csv_reading import (BOM, BROKEN, CODECS, HEADER_SCAN, IDENTIFYING, CsvLines, Record,
+                                      RecordCounter, Utf8Evidence, data_records, detect_encoding, header_cells,
+                                      inspect_sample, printable, read_records)
 from app.services.bulk import insert_many
 from app.services.export import EXPORT_BATCH, streamed
 from app.services import import_cells
@@ -188,23 +189,74 @@ class Stripped:
     still_there: bool  # the text is in the file yet (its header, a line above it, an unreadable line)
 
 
-def strip_records(import_id: int, needle: str, chunk_bytes: int = CHUNK_BYTES) -> Stripped:
+def _stored_chunks(import_id: int) -> Iterator[bytes]:
+    """The stored file's chunks in order, one read each, whatever is missing (a search's reading:
+    _chunks refuses a damaged file, which an import must)."""
+    seqs = list(db.session.scalars(select(ImportChunk.seq).where(ImportChunk.import_id == import_id)
+                                   .order_by(ImportChunk.seq)))
+    for seq in seqs:
+        data = db.session.scalar(select(ImportChunk.data).where(ImportChunk.import_id == import_id,
+                                                                ImportChunk.seq == seq))
+        if data is not None:
+            yield data if isinstance(data, bytes) else bytes(data)
+
+
+def file_holds(import_id: int, needles: list[str]) -> bool:
+    """Whether an import's stored file holds any of these strings anywhere, in any case: read a
+    chunk at a time in the file's encoding and compared case-folded (so "Ann@X.org" is found for
+    "ann@x.org", in UTF-16 too), each chunk's text searched together with the end of the one before,
+    as long as the longest needle, so that a value split across two stored chunks is found as well.
+    Never holds more than about two chunks."""
+    wanted = [needle.casefold() for needle in needles if needle]
+    imp = db.session.get(LeadImport, import_id)
+    if not wanted or imp is None:
+        return False
+    spec = CODECS.get(imp.encoding or "utf-8", CODECS["utf-8"])
+    decoder = codecs.getincrementaldecoder(spec.codec)(errors="replace")
+    overlap = max(len(needle) for needle in wanted) - 1
+    tail = ""
+    for chunk in itertools.chain(_stored_chunks(import_id), [None]):
+        text = (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True)).casefold()
+        del chunk
+        seam = tail + text[:overlap]  # a needle across the chunk end (text itself is not copied)
+        if any(needle in seam or needle in text for needle in wanted):
+            return True
+        if overlap:
+            tail = seam[-overlap:] if len(text) < overlap else text[-overlap:]
+    return False
+
+
+def strip_records(import_id: int, needle: str, chunk_bytes: int | None = None) -> Stripped:
     """Take out of an upload never started every data record holding `needle` in a cell (in any
     case), inside the caller's transaction: every other byte stays as uploaded (the other rows, the
-    header, the lines above it), so the upload still starts as it would have. Holds the new file in
-    memory (an upload is at most MAX_FILE_BYTES). Raises ImportStarted."""
+    header, the lines above it), so the upload still starts as it would have. Streams: the file is
+    read a chunk at a time and the new one written as it goes (beside the old, which then goes), in
+    chunks as large as the upload's (`chunk_bytes` to choose), so a large upload is never held whole.
+    Raises ImportStarted."""
     imp = get_import(import_id, lock=True)
     if imp.status != "uploaded":
         raise ImportStarted()
-    wanted = needle.lower()
+    wanted = needle.casefold()
     drop: list[tuple[int, int]] = []  # byte ranges [start, end) of the records that go
     start = 0
     for record in read_records(_chunks(imp.id), imp.encoding, imp.delimiter):
-        if record.number > imp.header_row and any(wanted in cell.lower() for cell in record.cells):
+        if record.number > imp.header_row and any(wanted in cell.casefold() for cell in record.cells):
             drop.append((start, record.end))
         start = record.end
-    kept, offset, cut = bytearray(), 0, 0
+    if not drop:
+        return Stripped(0, file_holds(imp.id, [needle]))
+    # The new file goes in after the old one's numbers (seq >= old), then takes their place.
+    old = db.session.scalar(select(func.count()).select_from(ImportChunk).where(ImportChunk.import_id == imp.id))
+    pending, written, size = bytearray(), 0, 0
+
+    def put(data: bytes) -> None:
+        nonlocal written, size
+        db.session.execute(insert(ImportChunk).values(import_id=imp.id, seq=old + written, data=data))
+        written, size = written + 1, size + len(data)
+
+    offset, cut = 0, 0
     for chunk in _chunks(imp.id):
+        chunk_bytes = chunk_bytes or len(chunk) or CHUNK_BYTES
         end = offset + len(chunk)
         position = offset
         while position < end:
@@ -214,17 +266,22 @@ def strip_records(import_id: int, needle: str, chunk_bytes: int = CHUNK_BYTES) -
                 position = min(drop[cut][1], end)
                 continue
             upto = min(drop[cut][0], end) if cut < len(drop) else end
-            kept += chunk[position - offset:upto - offset]
+            pending += chunk[position - offset:upto - offset]
             position = upto
         offset = end
-    if drop:
-        db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == imp.id))
-        for seq, at in enumerate(range(0, max(len(kept), 1), chunk_bytes)):
-            db.session.execute(insert(ImportChunk).values(import_id=imp.id, seq=seq, data=bytes(kept[at:at + chunk_bytes])))
-        imp.size_bytes = len(kept)
-        if imp.row_count is not None:
-            imp.row_count = max(imp.row_count - len(drop), 0)
-    return Stripped(len(drop), wanted.encode() in bytes(kept).lower())
+        while len(pending) >= chunk_bytes:
+            put(bytes(pending[:chunk_bytes]))
+            del pending[:chunk_bytes]
+    if pending or not written:
+        put(bytes(pending))
+    db.session.execute(delete(ImportChunk).where(ImportChunk.import_id == imp.id, ImportChunk.seq < old)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(update(ImportChunk).where(ImportChunk.import_id == imp.id)
+                       .values(seq=ImportChunk.seq - old).execution_options(synchronize_session=False))
+    imp.size_bytes = size
+    if imp.row_count is not None:
+        imp.row_count = max(imp.row_count - len(drop), 0)
+    return Stripped(len(drop), file_holds(imp.id, [needle]))
 
 
 def opening_records(imp: LeadImport) -> list[Record]:

@@ -1,13 +1,18 @@
 """An email a member writes to a lead from its page: rendered in the templates' sandbox (so it may
 use the same variables), sent as the member ("Ana at Acme", Reply-To Ana) through the outbox, on
-the lead's timeline and a touch (perhaps its first response), in one transaction."""
+the lead's timeline and a touch (perhaps its first response), in one transaction.
+
+And the team's process writing to a lead from a template (a sequence step, an automation's "send a
+template email"): `queue_template_email`, signed by the lead's owner, with the one-click unsubscribe
+headers and link."""
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 
-from app.models import OutboxEmail, User
+from app.models import EmailState, EmailTemplate, Lead, OutboxEmail, User
 from app.services import ServiceError, atomic, utcnow
 from app.services import email_templates as templates
 from app.services.leads import active_user, get_lead, touch as bump_lead
@@ -106,3 +111,31 @@ def send_lead_email(lead_id: int, user_id: int, subject: str, body: str, attachm
                                                    "attachment": stored["filename"] if stored else None}, now)
         rescore(lead, now, actor_id=user.id)
     return row
+
+
+def queue_template_email(template: EmailTemplate, lead: Lead, now: datetime, *, kind: str
+                         ) -> tuple[OutboxEmail | None, str | None]:
+    """Queue `template` rendered for the lead, from the team's process rather than a person, inside
+    the caller's transaction: signed by the lead's owner when active (Reply-To them), with the
+    one-click unsubscribe headers (RFC 8058) and a link in the email. Returns the outbox row and
+    None, or why it was not sent: "no_email", "template" (it does not render for this lead), or
+    "suppressed" (the row is kept, never sent: the address went on the suppression list)."""
+    from app.services.suppression import ONE_CLICK, unsubscribe_url
+    if not lead.email:
+        return None, "no_email"
+    owner = lead.owner if lead.owner is not None and lead.owner.active else None
+    try:
+        subject, html, text = templates.render(template, lead, owner)
+    except templates.TemplateRefused:
+        return None, "template"
+    link = unsubscribe_url(lead.email, lead.id, now)
+    html += (f'\n<p style="font-size:12px;color:#666">Don’t want these emails? '
+             f'<a href="{escape(link)}">Unsubscribe</a>.</p>')
+    text = text.rstrip("\n") + f"\n\n--\nDon’t want these emails? Unsubscribe: {link}\n"
+    row = queue_email(kind=kind, to_address=lead.email, to_name=lead.full_name, subject=subject or template.name,
+                      text_body=text, html_body=html, lead_id=lead.id, now=now,
+                      reply_to=owner.email if owner else None, sender_name=sender_name(owner) if owner else None,
+                      headers={"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": ONE_CLICK})
+    if row.state == EmailState.suppressed.value:
+        return row, "suppressed"
+    return row, None

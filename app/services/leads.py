@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.extensions import db
-from app.models import Lead, Note, Stage, User
+from app.models import Lead, Note, Stage, StageKind, User
 from app.models.lead import EDITABLE_FIELDS, max_length
 from app.services import Conflict, NotFound, ServiceError, atomic, in_atomic, team_settings, utcnow
 from app.services import events
@@ -282,6 +282,21 @@ def first_stage(stage_id: int | None) -> Stage:
     return stage
 
 
+WAYS_IN = {"form": "through a capture form", "api": "through the API", "import": "by an import",
+           "hand": "by hand"}
+
+
+def way_in(via: str) -> str:
+    """Which way in a capture's `via` names (a key of WAYS_IN): what lead.created events carry."""
+    if via == "CSV import":  # imports.VIA (imports imports this module)
+        return "import"
+    if via.startswith("API key"):
+        return "api"
+    if via.startswith("web form"):
+        return "form"
+    return "hand"
+
+
 def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = None, owner_id: int | None = None,
                 via: str = "manual entry", extra: dict | None = None, now: datetime | None = None) -> Lead:
     """Add a lead with its 'created' entry to the current transaction (call inside atomic()); the
@@ -292,10 +307,11 @@ def insert_lead(cleaned: dict, actor_id: int | None, *, stage_id: int | None = N
     lead = Lead(**cleaned, **(extra or {}), stage_id=stage.id, owner_id=owner.id if owner else None,
                 position=top_position(stage.id), version=1, created_at=now, updated_at=now, stage_entered_at=now)
     closing.apply(lead, stage, None, now, require_reason=False)  # a lead added straight into a won or lost stage closes today
+    note_reached(lead, stage)
     db.session.add(lead)
     db.session.flush()
     record(lead.id, "created", actor_id, {"via": via, "stage": stage.name, "owner": owner.name if owner else None}, now)
-    events.emit("lead.created", lead_id=lead.id, now=now)
+    events.emit("lead.created", lead_id=lead.id, data={"way": way_in(via)}, now=now)
     return lead
 
 
@@ -339,7 +355,8 @@ def update_lead(lead_id: int, data: dict, actor_id: int | None, *, expected_vers
                 lead.email_undeliverable_at = lead.email_undeliverable_reason = None
             record(lead.id, "updated", actor_id, {"changes": changes, **({"custom": custom_changes} if custom_changes else {})})
             events.emit("lead.updated", lead_id=lead.id,
-                        data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes)})
+                        data={"changed": sorted(changes), "custom_fields_changed": bool(custom_changes),
+                              "custom_changed": sorted(custom_changes)})
             rescore(lead, actor_id=actor_id)
     return lead
 
@@ -522,6 +539,18 @@ def bulk_assign(lead_ids: list[int], owner_id: int | None, actor_id: int) -> int
         return len(given)
 
 
+def note_reached(lead, stage: Stage) -> None:
+    """Keep on the lead the furthest open stage it has been in (Lead.reached_stage_id, what the
+    funnel counts as reached): `stage`, if it is open and further along the pipeline (position, then
+    id: pipeline()'s order) than the one kept. A move back or into won or lost never lowers it.
+    `lead` may be a Lead or an import's plain row (capture.NewLeads)."""
+    if stage.kind != StageKind.open.value:
+        return
+    kept = db.session.get(Stage, lead.reached_stage_id) if lead.reached_stage_id is not None else None
+    if kept is None or (stage.position, stage.id) > (kept.position, kept.id):
+        lead.reached_stage_id = stage.id
+
+
 def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, now: datetime,
                  closing_details: closing.Closing | None = None) -> None:
     """Put the lead at `position` in `stage`, recording the stage change (a person's move is a touch,
@@ -533,6 +562,8 @@ def change_stage(lead: Lead, stage: Stage, actor_id: int | None, position: int, 
         events.emit("lead.stage_changed", lead_id=lead.id,
                     data={"previous_stage_id": lead.stage_id, "stage_id": stage.id}, now=now)
         lead.stage_entered_at = now
+        note_reached(lead, lead.stage)  # where it was counts too, should a reorder have put it further along
+        note_reached(lead, stage)
         touches.touch(lead, actor_id, "closing" if closing.is_closed(stage) else "stage_move", now)
         sequences.on_stage_change(lead, stage, now)  # won or lost stops its sequences; a lost reason may enrol it
     lead.stage_id, lead.stage, lead.position = stage.id, stage, position

@@ -21,7 +21,7 @@ from app.models import (Activity, Appointment, CaptureForm, ImportRow, Lead, Lea
 from app.models.lead import EDITABLE_FIELDS
 from app.services import Conflict, NotFound, ServiceError, atomic, custom_fields, search, sequences, utcnow
 from app.services.capture import ORIGIN_FIELDS
-from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value
+from app.services.leads import FIELD_LABELS, LeadNotFound, StaleLead, json_value, note_reached
 from app.services.scoring import rescore
 from app.services.tags import fold_tags, tag_ids_of, unfold_tags
 from app.services.tasks import refresh_next
@@ -36,7 +36,7 @@ MERGE_LABELS = {**FIELD_LABELS, "stage_id": "Stage", "owner_id": "Owner", "utm_s
                 "utm_medium": "UTM medium", "utm_campaign": "UTM campaign", "referrer": "Referring page"}
 # The survivor's columns a merge may change, recorded before and after so undo can put them back.
 TRACKED_FIELDS = ("id",) + MERGE_FIELDS + ("position", "stage_entered_at", "first_response_at", "first_response_by_id",
-                                           "first_response_seconds", "last_touch_at")
+                                           "first_response_seconds", "last_touch_at", "reached_stage_id")
 
 
 class SelfMerge(ServiceError):
@@ -287,6 +287,10 @@ def merge_leads(survivor_id: int, loser_id: int, choices: dict[str, str], actor_
         survivor.first_response_seconds = first.first_response_seconds if first else None
         touched = [t for t in (survivor.last_touch_at, loser.last_touch_at) if t is not None]
         survivor.last_touch_at = max(touched) if touched else None
+        # The one person got as far along the pipeline as either lead did (the funnel's "Reached").
+        for stage_id in (before["stage_id"], loser.stage_id, loser.reached_stage_id):  # empty: where it is
+            if stage_id is not None:
+                note_reached(survivor, db.session.get(Stage, stage_id))
 
         # The loser's sequences stop (the survivor is the one lead now; its own go on); their
         # history follows it to the survivor, and back on undo.
@@ -506,6 +510,8 @@ def _restore_loser(snapshot: dict) -> Lead:
     # What the snapshot points at may be gone by now: a deleted stage, form or user.
     if db.session.get(Stage, values["stage_id"]) is None:
         values["stage_id"] = db.session.scalar(select(Stage.id).order_by(Stage.position, Stage.id).limit(1))
+    if values.get("reached_stage_id") is not None and db.session.get(Stage, values["reached_stage_id"]) is None:
+        values["reached_stage_id"] = None  # the funnel then counts it from the stage it is in
     if values.get("owner_id") is not None and db.session.get(User, values["owner_id"]) is None:
         values["owner_id"] = None
     if values.get("capture_form_id") is not None and db.session.get(CaptureForm, values["capture_form_id"]) is None:
@@ -534,6 +540,8 @@ def _restore_survivor(survivor: Lead, before: dict, after: dict) -> None:
     if "stage_id" in restore and db.session.get(Stage, restore["stage_id"]) is None:
         for name in ("stage_id", "position", "stage_entered_at"):  # that stage was deleted since
             del restore[name]
+    if restore.get("reached_stage_id") is not None and db.session.get(Stage, restore["reached_stage_id"]) is None:
+        del restore["reached_stage_id"]  # deleted since: what it handed on stays
     for name, value in restore.items():
         setattr(survivor, name, _from_json(name, value))
     survivor.stage = db.session.get(Stage, survivor.stage_id)

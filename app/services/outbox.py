@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import EmailState, OutboxEmail, TimelineEntry
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NotFound, ServiceError, atomic, bounces, team_settings, utcnow
+from app.services import NotFound, ServiceError, atomic, bounces, outer_commit, team_settings, utcnow
 from app.services.timeline import record
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,8 @@ def _enqueue_committed(session: Session) -> None:
     """Enqueue the rows this transaction wrote, now that they exist for any worker to read: a row on
     its own is one job, many rows are batch jobs of EMAIL_BATCH_SIZE, and appointment emails go on
     the urgent queue, which workers take before the default one."""
+    if not outer_commit(session):
+        return  # a savepoint: the rows wait for the transaction around it
     ids = session.info.pop(PENDING, None) or []
     first = session.info.pop(FIRST, None) or set()
     if not ids:

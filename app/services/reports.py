@@ -35,7 +35,12 @@ EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 
 
 class FilterError(ServiceError):
-    """A filter in the URL that cannot be used; `field` names it (start, end, owner, source)."""
+    """Filters in the URL that cannot be used: `errors` holds every one found, field (start, end, owner,
+    source) to message, so a form can show them all at once; `field` and `message` are the first."""
+
+    def __init__(self, message: str, *, field: str | None = None, errors: dict[str, str] | None = None):
+        super().__init__(message, field=field)
+        self.errors = errors if errors is not None else {field or "start": message}
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,19 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
                   today: date | None = None, zone: str | None = None, visible_to: int | None = None) -> Filters:
     """Filters from a URL's values (start, end: YYYY-MM-DD; owner: a user id; source), their days in
     `zone` (default: the team's time zone), the default range ending on its today. Someone who may
-    not see everyone sees only themselves, whatever the URL says. Raises FilterError naming the field."""
+    not see everyone sees only themselves, whatever the URL says. Raises FilterError with every
+    field that is wrong, not just the first."""
     zone = zone or team_timezone()
     today = today or local_today(zone)
     default_start, default_end = default_range(report, today)
-    start = _day(raw.get("start"), "start", default_start)
-    end = _day(raw.get("end"), "end", default_end)
-    if end < start:
-        raise FilterError("The range ends before it starts. Pick an end on or after the start.", field="end")
-    if (end - start).days > MAX_SPAN_DAYS:
-        raise FilterError("Pick a range of five years or less.", field="end")
+    errors: dict[str, str] = {}
+    start = _day(raw.get("start"), "start", default_start, errors)
+    end = _day(raw.get("end"), "end", default_end, errors)
+    if start is not None and end is not None:
+        if end < start:
+            errors["end"] = "The range ends before it starts. Pick an end on or after the start."
+        elif (end - start).days > MAX_SPAN_DAYS:
+            errors["end"] = "Pick a range of five years or less."
     owner_id = None
     owner_raw = (raw.get("owner") or "").strip()
     if not see_everyone:
@@ -100,23 +108,29 @@ def clean_filters(raw: Mapping[str, str], *, report: str, viewer_id: int, see_ev
     elif owner_raw:
         owner_id = whole_number(owner_raw)
         if owner_id is None or db.session.get(User, owner_id) is None:
-            raise FilterError("There is no such person on the team. Pick one from the list.", field="owner")
+            errors["owner"] = "There is no such person on the team. Pick one from the list."
     source = (raw.get("source") or "").strip() or None
     if source is not None:
         if not lead_queries.has_source(source, visible_to):  # hidden leads' sources: as if none had it
-            raise FilterError(f"No lead has the source “{source[:100]}”. Pick one from the list.", field="source")
+            errors["source"] = f"No lead has the source “{source[:100]}”. Pick one from the list."
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise FilterError(message, field=field, errors=errors)
     return Filters(start, end, owner_id, source, zone)
 
 
-def _day(raw: str | None, field: str, default: date) -> date:
+def _day(raw: str | None, field: str, default: date, errors: dict[str, str]) -> date | None:
+    """The day `raw` names (the default when blank), or None with a message under `field`."""
     if raw is None or not raw.strip():
         return default
     day = iso_day(raw.strip())
     if day is None:
-        raise FilterError("Give a date like 2026-01-31.", field=field)
-    if not EARLIEST <= day <= LATEST:  # and the day after the end must still be a date
-        raise FilterError(f"Pick a date from {EARLIEST.year} to {LATEST.year}.", field=field)
-    return day
+        errors[field] = "Give a date like 2026-01-31."
+    elif not EARLIEST <= day <= LATEST:  # and the day after the end must still be a date
+        errors[field] = f"Pick a date from {EARLIEST.year} to {LATEST.year}."
+    else:
+        return day
+    return None
 
 
 def sources(visible_to: int | None = None) -> list[str]:
@@ -250,33 +264,56 @@ WON_VALUE = case((Stage.kind == StageKind.won.value, func.coalesce(Lead.value, 0
 
 
 def funnel(f: Filters) -> list[dict]:
-    """Leads captured in the range by the stage they are in now. `reached`: leads now in this open
-    stage, a later open stage or a won one (a lost lead counts only towards its lost stage: where it
-    was before is not kept on the lead); `conversion`: reached here out of reached the stage before;
-    won and lost rows carry the win rate (won out of closed)."""
-    counts = {stage_id: (n, value) for stage_id, n, value in db.session.execute(
-        _scoped(select(Lead.stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)), f)
-        .group_by(Lead.stage_id))}
-    stages = list(db.session.scalars(select(Stage).order_by(Stage.position)))
+    """Leads captured in the range, stage by stage. `leads`: in this stage now. `reached`, for an open
+    stage: leads that got this far along the pipeline at some time, in this stage or a later open one
+    (the further of Lead.reached_stage_id and the open stage they are in now, as the pipeline is
+    ordered today), or won; every lead counts as reaching the first open stage. So a lead lost from
+    the third stage counts as reaching the first three, and one moved back still counts where it got
+    to. For a won or lost stage, `reached` is the leads in it. `conversion`: reached here out of
+    reached the stage before (lost stages are left out of that chain), so won out of reached the last
+    open stage on the won row; won and lost rows carry the win rate (won out of won and lost).
+
+    One GROUP BY (stage now, furthest stage) read from the covering ix_leads_reports: at most the
+    number of stages squared of groups, which Python spreads over the stages."""
+    groups = db.session.execute(
+        _scoped(select(Lead.stage_id, Lead.reached_stage_id, func.count(), func.coalesce(func.sum(Lead.value), 0)), f)
+        .group_by(Lead.stage_id, Lead.reached_stage_id)).all()
+    stages = list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+    place = {s.id: (s.position, s.id) for s in stages}  # how far along the pipeline, as pipeline() orders it
+    kind = {s.id: s.kind for s in stages}
+    open_stages = [s for s in stages if s.kind == StageKind.open.value]
+    counts: dict[int, list] = {}
+    reached = dict.fromkeys(place, 0)
+    for stage_id, reached_id, n, value in groups:
+        here = counts.setdefault(stage_id, [0, 0])
+        here[0] += n
+        here[1] += Decimal(str(value or 0))
+        if kind.get(stage_id) == StageKind.won.value:
+            furthest = max(place.values())  # won: past every open stage
+        else:
+            marks = [place[reached_id]] if reached_id in place else []
+            if kind.get(stage_id) == StageKind.open.value:
+                marks.append(place[stage_id])
+            if open_stages:
+                marks.append(place[open_stages[0].id])
+            furthest = max(marks, default=(-1, -1))
+        for s in open_stages:
+            if place[s.id] <= furthest:
+                reached[s.id] += n
     won = sum(counts.get(s.id, (0, 0))[0] for s in stages if s.kind == StageKind.won.value)
     lost = sum(counts.get(s.id, (0, 0))[0] for s in stages if s.kind == StageKind.lost.value)
-    open_stages = [s for s in stages if s.kind == StageKind.open.value]
     rows, previous = [], None
-    for i, stage in enumerate(stages):
+    for stage in stages:
         n, value = counts.get(stage.id, (0, 0))
-        if stage.kind == StageKind.open.value:
-            later = open_stages[open_stages.index(stage):]
-            reached = sum(counts.get(s.id, (0, 0))[0] for s in later) + won
-        else:
-            reached = n
+        here = reached[stage.id] if stage.kind == StageKind.open.value else n
         conversion = None
         if stage.kind != StageKind.lost.value and previous is not None:
-            conversion = _share(reached, previous)
-        rows.append({"stage": stage.name, "kind": stage.kind, "leads": n, "reached": reached,
+            conversion = _share(here, previous)
+        rows.append({"stage": stage.name, "kind": stage.kind, "leads": n, "reached": here,
                      "conversion": conversion, "value": _money(value),
                      "win_rate": _share(won, won + lost) if stage.kind != StageKind.open.value else None})
         if stage.kind != StageKind.lost.value:
-            previous = reached
+            previous = here
     return rows
 
 

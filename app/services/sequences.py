@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from html import escape
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -31,7 +30,6 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import (
-    EmailState,
     EmailTemplate, EnrolmentStatus, Lead, Sequence, SequenceEnrolment, SequenceRule, SequenceSend, SequenceStatus,
     SequenceStep, StepKind, TimelineEntry,
 )
@@ -1054,31 +1052,12 @@ def _run_step(enrolment: SequenceEnrolment, step: SequenceStep, lead: Lead, name
 
 
 def _send_email(step: SequenceStep, lead: Lead, now: datetime, send: dict) -> str:
-    from app.services.email_templates import TemplateRefused, render
-    from app.services.lead_emails import sender_name
-    from app.services.outbox import queue_email
-    from app.services.suppression import ONE_CLICK, unsubscribe_url
-    if not lead.email:
-        send["reason"] = "no_email"
-        return "skipped"
-    owner = lead.owner if lead.owner is not None and lead.owner.active else None
-    try:
-        subject, html, text = render(step.template, lead, owner)
-    except TemplateRefused:
-        send["reason"] = "template"
-        return "skipped"
-    # Unsubscribing is one click in the mail client (RFC 8058 headers) and a link in the email itself.
-    link = unsubscribe_url(lead.email, lead.id, now)
-    html += (f'\n<p style="font-size:12px;color:#666">Don’t want these emails? '
-             f'<a href="{escape(link)}">Unsubscribe</a>.</p>')
-    text = text.rstrip("\n") + f"\n\n--\nDon’t want these emails? Unsubscribe: {link}\n"
-    row = queue_email(kind=EMAIL_KIND, to_address=lead.email, to_name=lead.full_name, subject=subject or step.template.name,
-                      text_body=text, html_body=html, lead_id=lead.id, now=now,
-                      reply_to=owner.email if owner else None, sender_name=sender_name(owner) if owner else None,
-                      headers={"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": ONE_CLICK})
-    send["outbox_id"], send["subject"] = row.id, row.subject
-    if row.state == EmailState.suppressed.value:  # the address went on the list meanwhile: kept, never sent
-        send["reason"] = "suppressed"
+    from app.services.lead_emails import queue_template_email
+    row, reason = queue_template_email(step.template, lead, now, kind=EMAIL_KIND)
+    if row is not None:
+        send["outbox_id"], send["subject"] = row.id, row.subject
+    if reason is not None:
+        send["reason"] = reason
         return "skipped"
     return "sent"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import Integer, and_, case, func, insert, literal, null, or_, select, update
 
 from app.extensions import db
 from app.models import Lead, Stage, StageKind, TimelineEntry
@@ -214,6 +214,31 @@ def lead_count(stage_id: int) -> int:
     return totals.lead_count(stage_id=stage_id)
 
 
+def _before(stage: Stage):
+    """The ids of the stages before `stage` in the pipeline's order (position, then id)."""
+    return select(Stage.id).where(or_(Stage.position < stage.position,
+                                      and_(Stage.position == stage.position, Stage.id < stage.id)))
+
+
+def _open_stage_before(stage: Stage) -> int | None:
+    return db.session.scalar(_before(stage).where(Stage.kind == StageKind.open.value)
+                             .order_by(Stage.position.desc(), Stage.id.desc()).limit(1))
+
+
+def _reached_after_deletion(stage: Stage, target: Stage):
+    """How far the leads moved out of a deleted stage into `target` got (Lead.reached_stage_id, an SQL
+    expression): the deleted stage's place goes to the open stage before it, and the target counts
+    if it is open and further along."""
+    here = Lead.reached_stage_id == stage.id
+    if stage.kind == StageKind.open.value:  # an empty one meant the stage the lead is in: this one
+        here = or_(here, Lead.reached_stage_id.is_(None))
+    before = _open_stage_before(stage)
+    handed = case((here, literal(before, Integer) if before is not None else null()), else_=Lead.reached_stage_id)
+    if target.kind != StageKind.open.value:
+        return handed
+    return case((or_(handed.is_(None), handed.in_(_before(target))), target.id), else_=handed)
+
+
 def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> None:
     """Delete a stage, first moving its leads (with a timeline entry each) to another stage."""
     with atomic():
@@ -247,8 +272,11 @@ def delete_stage(stage_id: int, move_to: int | None, actor_id: int | None) -> No
                 stop_in_stage(stage.id, target.kind, now)
             top = db.session.scalar(select(func.min(Lead.position)).where(Lead.stage_id == target.id)) or 0
             db.session.execute(update(Lead).where(Lead.stage_id == stage.id).values(
-                stage_id=target.id, position=(top - 1024) - Lead.id,
+                stage_id=target.id, position=(top - 1024) - Lead.id, reached_stage_id=_reached_after_deletion(stage, target),
                 stage_entered_at=now, updated_at=now, version=Lead.version + 1))
+        # Leads that got as far as this stage keep having reached the open stage before it (or none).
+        db.session.execute(update(Lead).where(Lead.reached_stage_id == stage.id).values(
+            reached_stage_id=_open_stage_before(stage)))
         saved_views.forget_stage(stage.id)
         audit.record(actor_id, "stage.deleted", f"Stage {stage.name}" + (f" ({count:,} leads moved to {target.name})" if count else ""))
         db.session.delete(stage)

@@ -5,7 +5,8 @@ While in the trash a lead is in no list, board column, count, search, export or 
 new capture is matched with it (lead_queries.filtered, board, search documents, identity, the totals
 triggers all leave it out; leads.get_lead does not find it, so nothing can change it). Deleting it
 stops its sequences (a restore resumes them where they were), cancels its appointments still to come
-without emailing the prospect (a restore leaves them cancelled) and takes back its emails still
+without emailing the prospect but with an `appointment.cancelled` webhook event for each, so that
+integrations drop them too (a restore leaves them cancelled), and takes back its emails still
 waiting in the outbox."""
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ def purge_due_at(lead: Lead) -> datetime | None:
 
 def trash(lead_id: int, actor_id: int | None, now: datetime | None = None) -> Lead:
     """Move a lead to the trash (one transaction): its sequences stop (keeping their place for a
-    restore), its appointments still to come are cancelled without a word to the prospect, and its
-    emails still waiting are withdrawn. Raises AlreadyInTrash, or LeadNotFound for a missing lead."""
+    restore), its appointments still to come are cancelled without a word to the prospect (each
+    with its `appointment.cancelled` event for webhooks), and its emails still waiting are withdrawn. Raises AlreadyInTrash, or LeadNotFound for a missing lead."""
     from app.services.appointments import cancel_for_trash
     from app.services.leads import LeadNotFound, get_lead
     from app.services.sequences import set_aside_for_trash

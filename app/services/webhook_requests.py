@@ -98,8 +98,14 @@ def check_url(url: str, *, allow_http: bool) -> tuple[str, str, int]:
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
 
 
-def resolve(host: str, port: int, *, allow_private: bool) -> str:
-    """The address to connect to for `host`, every one it resolves to checked; raises Refused."""
+PRIVATE_ADVICE = "Webhooks go to public addresses only, unless an admin allows private addresses for this endpoint."
+REDIRECT_ADVICE = ("The endpoint redirected there, and its allowance of private addresses covers its own host and "
+                   "port only: give the final address as the endpoint's address instead.")
+
+
+def resolve(host: str, port: int, *, allow_private: bool, advice: str = PRIVATE_ADVICE) -> str:
+    """The address to connect to for `host`, every one it resolves to checked; raises Refused
+    (saying why, then `advice`)."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -113,8 +119,7 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
             why = forbidden_address(address)
             if why:
                 what = host if host.strip("[]") == address else f"{host} resolves to {address}, which"
-                raise Refused(f"{what} is {why}. Webhooks go to public addresses only, unless an admin "
-                              "allows private addresses for this endpoint.")
+                raise Refused(f"{what} is {why}. {advice}")
     return addresses[0]
 
 
@@ -135,12 +140,15 @@ class _Pinned(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, address: str, timeout: float, tls: bool):
         super().__init__(host, port, timeout=timeout)
         self.address, self.tls = address, tls
+        # The socket the watchdog shuts: http.client drops `sock` once it has handed a response that
+        # closes the connection (HTTP/1.0, "Connection: close") its own file, while reading goes on.
+        self.watched_sock: socket.socket | None = None
 
     def connect(self):
         sock = socket.create_connection((self.address, self.port), self.timeout)
         if self.tls:
             sock = _tls().wrap_socket(sock, server_hostname=self.host)  # the certificate names the host
-        self.sock = sock
+        self.sock = self.watched_sock = sock
 
 
 def _why_unreachable(exc: BaseException) -> str:
@@ -171,7 +179,9 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
         # The admin allowed private addresses for the endpoint's own host and port: a redirect
         # elsewhere (another host, or another port of it) is held to the usual rule, so an allowed
         # internal receiver cannot lead us on to another service.
-        address = resolve(host, port, allow_private=allow_private and (scheme, host, port) == own)
+        own_address = (scheme, host, port) == own
+        address = resolve(host, port, allow_private=allow_private and own_address,
+                          advice=REDIRECT_ADVICE if allow_private and not own_address else PRIVATE_ADVICE)
         status, location, excerpt = _exchange(scheme, host, port, address, current, body, headers, deadline)
         if status in REDIRECTS and location:
             if hop == MAX_REDIRECTS:
@@ -250,7 +260,7 @@ class _Watchdog:
                     continue
                 heapq.heappop(self.heap)
                 connection = self.watched.pop(ticket, None)
-            sock = connection.sock if connection is not None else None
+            sock = getattr(connection, "watched_sock", None) or getattr(connection, "sock", None)
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)

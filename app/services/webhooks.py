@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from redis import RedisError
 from rq.job import Job, JobStatus
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import JSON, DateTime, Integer, String, and_, event, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -38,7 +39,7 @@ from app.extensions import db
 from app.models import DeliveryState, Role, User, WebhookDelivery, WebhookEndpoint
 from app.models.webhook import PENDING_STATES
 from app.queue import QUEUES, QueueUnavailable, connection, queue
-from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, settings_cache, utcnow
+from app.services import NOT_SETTINGS, NotFound, ServiceError, atomic, outer_commit, settings_cache, utcnow
 from app.services.bulk import insert_many
 from app.services import audit, webhook_requests
 from app.services.webhook_requests import HostNotFound, Refused, Unreachable
@@ -55,6 +56,7 @@ EVENTS = {
     "task.completed": "A task is marked done",
 }
 TEST_EVENT = "webhook.test"  # "send a test event": to one endpoint, about nothing
+AUTOMATION_EVENT = "automation.called"  # an automation's "call a webhook": to the one endpoint it names
 PENDING = "leadboard_webhooks_pending"
 JOB = "app.jobs.webhooks.deliver"
 QUEUE = "default"
@@ -64,6 +66,9 @@ LOG_PAGE = 50
 DISABLE_AFTER = timedelta(hours=24)
 CLOCK_SKEW = timedelta(seconds=2)
 SIGNATURE_HEADER = "Leadboard-Signature"
+EVENT_HEADER = "Leadboard-Event"
+EVENT_ID_HEADER = "Leadboard-Event-Id"  # the same for every endpoint and a resend: receivers dedupe on it
+DELIVERY_HEADER = "Leadboard-Delivery"
 
 
 class EndpointNotFound(NotFound):
@@ -233,6 +238,24 @@ def emit(event_name: str, *, lead_id: int | None, subject_id: int | None = None,
     return len(ids)
 
 
+def send_to(endpoint_id: int, event_name: str, *, lead_id: int | None, data: dict | None = None,
+            now: datetime | None = None) -> int | None:
+    """One delivery of this event to one endpoint, whatever it subscribes to (an automation calling
+    it), inside the current transaction and enqueued after commit, like emit(): the id, or None when
+    the endpoint is gone or disabled. Its address was checked when it was saved, and is checked again
+    after DNS resolution and on every redirect when it is sent."""
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        return None
+    now = now or utcnow()
+    row = WebhookDelivery(endpoint_id=endpoint.id, event=event_name, event_id=str(uuid.uuid4()), lead_id=lead_id,
+                          data=data, state=DeliveryState.queued.value, attempts=0, next_attempt_at=now, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    db.session.info.setdefault(PENDING, []).append(row.id)
+    return row.id
+
+
 def emit_many(event_name: str, lead_ids: list[int], now: datetime, data: dict | None = None) -> int:
     """emit() for many leads at once (an import's batch, a deleted stage's leads): one set-based
     insert for them all, each lead its own event."""
@@ -257,6 +280,8 @@ def _wake(ids: list[int]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    if not outer_commit(session):
+        return  # a savepoint: the rows wait for the transaction around it
     ids = session.info.pop(PENDING, None)
     if ids:
         enqueue(sorted(ids))
@@ -396,8 +421,7 @@ def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int
                 row.body = build_body(row)  # kept: every retry and a resend carry the same JSON
             body, secret, url, allow_private = row.body.encode(), endpoint.secret, endpoint.url, endpoint.allow_private
             headers = {"Content-Type": "application/json", "User-Agent": "Leadboard-Webhooks/1",
-                       "Leadboard-Event": row.event, "Leadboard-Event-Id": row.event_id,
-                       "Leadboard-Delivery": str(row.id)}
+                       EVENT_HEADER: row.event, EVENT_ID_HEADER: row.event_id, DELIVERY_HEADER: str(row.id)}
     except Exception as exc:  # a body that cannot be built fails now, rather than crash every attempt
         log.exception("Webhook delivery %s could not be built", delivery_id)
         return _record(delivery_id, attempt, clock(), None, f"{type(exc).__name__}: {exc}", True)
@@ -413,6 +437,8 @@ def _send_one(delivery_id: int, attempt: int, clock) -> tuple[Outcome, tuple[int
         error, refused = str(exc), True
     except Unreachable as exc:
         error = str(exc)
+    except JobTimeoutException:
+        raise  # the job's own time is up: it ends, and the sweep sends what it had not
     except Exception as exc:  # any error is this attempt failing, never a row stuck sending
         log.exception("Webhook delivery %s failed unexpectedly", delivery_id)
         error = f"{type(exc).__name__}: {exc}"
@@ -524,8 +550,42 @@ def build_body(row: WebhookDelivery) -> str:
             task = db.session.get(Task, row.subject_id) if row.subject_id else None
             data["task"] = task_json(task) if task else None
         data.update(row.data or {})
-    return json.dumps({"id": row.event_id, "type": row.event, "created_at": timestamp(row.created_at), "data": data},
+    return json.dumps(envelope(row.event_id, row.event, timestamp(row.created_at), data),
                       separators=(",", ":"), ensure_ascii=False)
+
+
+def envelope(event_id: str, event: str, created_at: str, data: dict) -> dict:
+    """A delivery's JSON body: the event's id, its type, when it happened and what it is about."""
+    return {"id": event_id, "type": event, "created_at": created_at, "data": data}
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """How deliveries are made, for the admins' page: read from what the worker itself uses."""
+    retry_delays: list[int]  # seconds to wait after each failed attempt
+    attempts: int
+    timeout_seconds: float
+    disable_after: timedelta
+    signature_header: str
+    event_header: str
+    event_id_header: str
+    delivery_header: str
+    example_body: str
+
+
+def delivery_rules() -> DeliveryRules:
+    """The retry schedule (WEBHOOK_RETRY_DELAYS), the deadline (WEBHOOK_TIMEOUT), when a failing
+    endpoint is turned off, the headers and the body's shape, as _send_one and _record apply them."""
+    delays = list(current_app.config["WEBHOOK_RETRY_DELAYS"])
+    example = envelope("<event id>", "lead.stage_changed",
+                       "2026-12-05T16:00:00.000000Z",
+                       {"lead": {"...": "the lead as GET /api/v1/leads/<id> shows it"},
+                        "previous_stage_id": 1, "stage_id": 2})
+    return DeliveryRules(retry_delays=delays, attempts=len(delays) + 1,  # _record fails it after the last delay
+                         timeout_seconds=float(current_app.config["WEBHOOK_TIMEOUT"]), disable_after=DISABLE_AFTER,
+                         signature_header=SIGNATURE_HEADER, event_header=EVENT_HEADER,
+                         event_id_header=EVENT_ID_HEADER, delivery_header=DELIVERY_HEADER,
+                         example_body=json.dumps(example, indent=2, ensure_ascii=False))
 
 
 # --- admins -------------------------------------------------------------------------------------

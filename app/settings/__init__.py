@@ -14,7 +14,7 @@ SCREENS = {
     "assignment": "Assignment rules are", "scoring": "Scoring rules are", "sla": "First-response targets are",
     "suppression": "The suppression list is", "tags": "Tag settings are", "templates": "Email templates are",
     "sequences": "Sequences are", "audit": "The audit log is", "webhooks": "Webhooks are",
-    "trash": "The trash is", "automations": "Automations are",
+    "trash": "The trash is", "automations": "Automations are", "automation_backfill": "Automations are",
 }
 
 
@@ -32,4 +32,4 @@ def require_admin():
 
 
 from app.settings import refusals  # noqa: E402,F401
-from app.settings import api_keys, assignment, audit, automations, capture_forms, closing, fields, held_submissions, scoring, sequences, sla, stages, suppression, tags, team, templates, trash, users, webhooks  # noqa: E402,F401
+from app.settings import api_keys, assignment, audit, automation_backfill, automations, capture_forms, closing, fields, held_submissions, scoring, sequences, sla, stages, suppression, tags, team, templates, trash, users, webhooks  # noqa: E402,F401

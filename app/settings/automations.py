@@ -17,10 +17,11 @@ from wtforms.validators import Length, Optional
 from app.forms import ConditionFields
 from app.models.task import KIND_LABELS
 from app.services import (
-    ServiceError, automations, capture_forms, conditions, scoring, sequences, stages, users, whole_number,
+    ServiceError, automation_backfill, automations, capture_forms, conditions, custom_fields, email_templates, scoring, sequences, stages, users, webhooks,
+    whole_number,
 )
 from app.services.automations import ACTIONS, TRIGGERS, UNITS
-from app.services.leads import FIELD_LABELS
+from app.services.leads import FIELD_LABELS, WAYS_IN
 from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
 
@@ -49,13 +50,15 @@ class ActionRow(PlainForm):
     sequence = SelectField("Sequence", choices=[], validate_choice=False)
     people = SelectField("Tell", choices=[], validate_choice=False)
     message = StringField("Notice", validators=[Optional(), Length(max=1000)])
+    template = SelectField("Email template", choices=[], validate_choice=False)
+    endpoint = SelectField("Webhook endpoint", choices=[], validate_choice=False)
 
 
 class AutomationForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=500)])
     trigger = SelectField("When", choices=[], validate_choice=False)
     trigger_stage = SelectField("Stage", choices=[], validate_choice=False)
-    trigger_form = SelectField("Form", choices=[], validate_choice=False)
+    trigger_form = SelectField("Way in", choices=[], validate_choice=False)
     trigger_source = StringField("Source (optional)", validators=[Optional(), Length(max=500)])
     trigger_tag = StringField("Tag (optional)", validators=[Optional(), Length(max=500)])
     trigger_field = SelectField("Field", choices=[], validate_choice=False)
@@ -78,19 +81,24 @@ class AutomationForm(FlaskForm):
         people = [(str(u.id), u.name) for u in users.team()]
         self.trigger.choices = [("", "Choose what starts it…")] + [(t.key, t.label) for t in TRIGGERS.values()]
         self.trigger_stage.choices = [("", "Any stage")] + stage_choices
-        self.trigger_form.choices = [("", "Any way in")] + [(str(f.id), f.name) for f in capture_forms.list_forms()]
-        self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items())
+        self.trigger_form.choices = [("", "Any way in")] + [(f"way:{way}", label.capitalize())
+                                                            for way, label in WAYS_IN.items()] + \
+            [(str(f.id), f"The form “{f.name}”") for f in capture_forms.list_forms()]
+        self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items()) + \
+            [(automations.FieldChanged.CUSTOM + f.key, f"{f.label} (custom field)") for f in custom_fields.active_fields()]
         self.trigger_to.choices = list(automations.OwnerChanged.TO.items())
         self.trigger_band.choices = [("", "Any band")] + [(b.name, b.name) for b in scoring.bands()]
         self.trigger_date_field.choices = [("", "Choose a date…")] + automations.date_fields()
         field_choices = conditions.field_choices(with_score=True)
         sequence_choices = [(str(s.id), s.name) for s in sequences.sequences()]
+        template_choices = [(str(t.id), t.name) for t in email_templates.templates()]
+        endpoint_choices = [(str(e.id), e.url + ("" if e.enabled else " (turned off)")) for e in webhooks.endpoints()]
         for row in self.conditions:
             row.form.fill_condition_choices(field_choices)
         for row in self.actions:
             f = row.form
             f.kind.choices = [("", "Choose an action…")] + [(a.key, a.label) for a in ACTIONS.values()]
-            f.user.choices = [("", "Choose…"), ("pool", "The shared pool")] + people
+            f.user.choices = [("", "Choose…"), ("rules", "By the assignment rules"), ("pool", "The shared pool")] + people
             f.stage.choices = [("", "Choose a stage…")] + stage_choices
             f.field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items())
             f.task_kind.choices = list(KIND_LABELS.items())
@@ -98,6 +106,11 @@ class AutomationForm(FlaskForm):
             f.sequence.choices = [("", "Every sequence" if f.kind.data == "stop_sequence" else "Choose…")] + \
                 sequence_choices
             f.people.choices = list(automations.Notify.GROUPS.items()) + people
+            f.template.choices = [("", "Choose a template…" if template_choices else
+                                   "No templates yet: add one in Settings → Email templates")] + template_choices
+            f.endpoint.choices = [("", "Choose an endpoint…" if endpoint_choices else
+                                   "No endpoints yet: add one in Settings → Webhooks")] + endpoint_choices
+            f.unit.choices = [(u, u) for u in UNITS if u != automations.BUSINESS or f.kind.data == "create_task"]
 
     def trigger_options(self) -> dict:
         return {"stage_id": self.trigger_stage.data, "form_id": self.trigger_form.data,
@@ -126,7 +139,8 @@ def _data_of(row) -> dict:
     known = conditions.fields(with_score=True)
     options = row.trigger_options or {}
     return {"name": row.name, "trigger": row.trigger, "match": row.match, "active": row.active,
-            "trigger_stage": str(options.get("stage_id") or ""), "trigger_form": str(options.get("form_id") or ""),
+            "trigger_stage": str(options.get("stage_id") or ""),
+            "trigger_form": str(options.get("form_id") or "") or (f"way:{options['way']}" if options.get("way") else ""),
             "trigger_source": options.get("source") or "", "trigger_tag": options.get("tag") or "",
             "trigger_field": options.get("field") or "", "trigger_to": options.get("to") or "",
             **{f"trigger_{k}": v for k, v in automations.trigger_controls(options).items()},
@@ -198,8 +212,10 @@ def _editor(form: AutomationForm, automation=None, status: int = 200, **extra):
                "uses": {key: action.uses for key, action in ACTIONS.items()},
                "trigger_uses": {key: trigger.options for key, trigger in TRIGGERS.items()}}
     if automation is not None:
+        backfill = automation_backfill.current(automation.id)
         context.update(days=automations.history(automation.id), failures=automations.recent_failures(automation.id),
-                       statuses=automations.STATUSES)
+                       statuses=automations.STATUSES, backfill=backfill, problem=None,
+                       percent=automation_backfill.percent_done(backfill) if backfill else 0)
     return render("settings/automation_edit.html", "settings/_automation_form.html", status, **context, **extra)
 
 

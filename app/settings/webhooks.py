@@ -25,14 +25,25 @@ class EndpointForm(FlaskForm):
 
 def _list(form: EndpointForm, status: int = 200):
     return render("settings/webhooks.html", None, status, form=form, endpoints=webhooks.endpoints(),
-                  event_names=webhooks.EVENTS)
+                  event_names=webhooks.EVENTS, rules=webhooks.delivery_rules(), span=span)
+
+
+def span(seconds: float) -> str:
+    """A wait as a person reads it: "30 seconds", "2 minutes", "1 hour", "about 22 hours"."""
+    seconds = round(seconds)
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"{'about ' if seconds % size else ''}{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _one(endpoint, form: EndpointForm, status: int = 200):
     before = whole_number(request.args.get("before"))
     log, older = webhooks.delivery_log(endpoint.id, before_id=before)
     body, status, headers = render("settings/webhook.html", None, status, endpoint=endpoint, form=form, log=log,
-                                   older=older, paged=before is not None, event_names=webhooks.EVENTS)
+                                   older=older, paged=before is not None, event_names=webhooks.EVENTS,
+                                   rules=webhooks.delivery_rules(), span=span)
     return body, status, {**headers, "Cache-Control": "no-store"}  # the page can reveal the signing secret
 
 

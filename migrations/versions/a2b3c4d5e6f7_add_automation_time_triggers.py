@@ -8,7 +8,7 @@ instead of carrying on at a wrong step. Two indexes for the sweep's keyset range
 their last activity (ix_leads_idle_open) and open tasks by due time (ix_tasks_due_open).
 
 Revision ID: a2b3c4d5e6f7
-Revises: b8d4f0a2c6e1
+Revises: 7f3e2d1c0b9a
 Create Date: 2026-12-06 03:40:00.000000
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a2b3c4d5e6f7'
-down_revision = 'b8d4f0a2c6e1'
+down_revision = '7f3e2d1c0b9a'
 branch_labels = None
 depends_on = None
 

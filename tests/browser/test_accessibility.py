@@ -229,6 +229,14 @@ def test_revealed_ui_has_no_serious_or_critical_axe_violation(live_server, world
         expect(visitor.get_by_role("alert").or_(visitor.locator("[aria-invalid=true]")).first).to_be_visible()
         walk.check(visitor, "signed out", width, "/login with errors")
 
+        # A report's filters with every error at once (the typed text kept), and the forecast's next steps.
+        admin.goto("/reports/funnel?start=nope&end=2026-02-31&source=nowhere")
+        expect(admin.locator("[aria-invalid=true]").first).to_be_visible()
+        walk.check(admin, "admin", width, "/reports/funnel with errors")
+        admin.goto("/reports/forecast?start=2040-01-01&end=2040-06-30")
+        expect(admin.locator("#forecast-empty")).to_be_visible()
+        walk.check(admin, "admin", width, "/reports/forecast with nothing to forecast")
+
         slug = world["strings"]["slug"]
         visitor.goto(f"/f/{slug}")
         visitor.locator("form button[type=submit], form input[type=submit]").first.click()

@@ -112,3 +112,25 @@ def test_at_desktop_width_the_bar_shows_every_entry_inline_on_one_row_for_an_adm
     page.keyboard.press("Escape")
     expect(nav.get_by_role("link", name="Outbox")).to_be_hidden()
     assert width(page) <= DESKTOP["width"]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 800, "height": 800}, DESKTOP])
+def test_the_settings_menu_shows_its_groups_and_fits_the_window(new_page, seeded, viewport):
+    page = new_page(viewport=viewport)
+    sign_in(page, seeded.admin)
+    if viewport is PHONE:
+        page.locator(".nav-menu > summary").click()
+    settings = page.locator(".nav-settings summary")
+    settings.focus()
+    page.keyboard.press("Enter")
+    nav = page.get_by_role("navigation", name="Main")
+    for title in ("Team & people", "Pipeline", "Capture", "Follow-up", "Integrations", "Data"):
+        group = nav.get_by_role("list", name=title, exact=True)
+        group.scroll_into_view_if_needed()
+        expect(group).to_be_visible()
+    expect(nav.get_by_role("list", name="Integrations").get_by_role("link", name="Webhooks")).to_be_visible()
+    box = page.locator(".nav-groups").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+    assert width(page) <= viewport["width"]
+    page.keyboard.press("Tab")  # the first link of the first group takes focus
+    expect(nav.get_by_role("link", name="Team settings", exact=True)).to_be_focused()

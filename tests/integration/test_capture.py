@@ -68,3 +68,66 @@ def test_manual_entry_of_a_known_email_leads_to_the_existing_lead(as_member, mak
     assert response.headers["Location"] == f"/leads/{existing.id}" and count_leads() == 1
     page = as_member.get(response.headers["Location"]).get_data(as_text=True)
     assert "already a lead (same email)" in page and "Submitted again via manual entry" in page
+
+
+# --- a lead added by hand that matches a teammate's lead its adder may not see -----------------------
+
+
+def _hidden_setup(make_lead, make_user, member):
+    from app.services import team_settings
+    other = make_user("member", name="Olga Other", email="olga@example.com")
+    theirs = make_lead(first_name="Theo", last_name="", email="theo@example.com", company=None, owner=other)
+    team_settings.save("UTC", None, member_permissions={"see_all_leads": False})
+    db.session.commit()
+    db.session.refresh(theirs)
+    return theirs, _state(theirs)
+
+
+def _state(lead) -> tuple:
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    kinds = sorted(db.session.scalars(select(TimelineEntry.kind).where(TimelineEntry.lead_id == lead.id)))
+    return (lead.first_name, lead.last_name, lead.company, lead.job_title, lead.phone, lead.version,
+            lead.updated_at, lead.owner_id, kinds)
+
+
+def test_a_restricted_member_s_capture_leaves_a_teammate_s_lead_it_matches_untouched(
+        stages, make_lead, make_user, member):
+    theirs, before = _hidden_setup(make_lead, make_user, member)
+    captured = capture_lead({"first_name": "Theodore", "last_name": "Hidden", "email": "THEO@example.com",
+                             "company": "Secret Co", "job_title": "Buyer"}, via="manual entry", actor_id=member.id)
+    db.session.commit()
+    assert captured.hidden and not captured.created and captured.matched_on == "email" and not captured.changed
+    assert _state(theirs) == before and count_leads() == 1
+    # Someone who sees every lead still fills the empty fields, as before.
+    captured = capture_lead({"first_name": "Theo", "email": "theo@example.com", "company": "Known Co"},
+                            via="manual entry", actor_id=None)
+    db.session.commit()
+    assert not captured.hidden and db.session.get(Lead, theirs.id).company == "Known Co"
+
+
+def test_adding_by_hand_a_lead_a_teammate_owns_changes_nothing_of_theirs(
+        stages, make_lead, make_user, member, as_member):
+    theirs, before = _hidden_setup(make_lead, make_user, member)
+    reply = as_member.post("/leads/new", {"first_name": "Theodore", "last_name": "Hidden", "email": "theo@example.com",
+                                          "company": "Secret Co", "job_title": "Buyer", "owner": str(member.id)})
+    assert reply.status_code == 302 and reply.headers["Location"].endswith("/leads")
+    page = as_member.get("/leads").get_data(as_text=True)
+    assert "already a lead a teammate owns (same email)" in page and "left as it is" in page
+    assert "on its timeline" not in page and "Theo" not in page
+    assert _state(theirs) == before and count_leads() == 1
+
+
+def test_a_board_quick_add_matching_a_teammate_s_lead_changes_nothing_and_names_nothing(
+        stages, make_lead, make_user, member, as_member):
+    theirs, before = _hidden_setup(make_lead, make_user, member)
+    url = f"/board/columns/{stages['New'].id}/new"
+    reply = as_member.post(url, {"name": "Theodore Hidden", "company": "Secret Co", "email": "theo@example.com",
+                                 "owner": "me"}, htmx=True)
+    body = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "A teammate already has this lead (same email)" in body
+    assert "Theo" not in body and "Secret Co" not in body and "<html" not in body
+    plain = as_member.post(url, {"name": "Theodore Hidden", "company": "Secret Co", "email": "theo@example.com",
+                                 "owner": "me"})
+    assert plain.status_code == 302
+    assert _state(theirs) == before and count_leads() == 1

@@ -396,3 +396,129 @@ def test_the_migration_makes_the_installations_digest_key_and_leaves_older_diges
         assert "installation_secrets" not in db.inspect(db.engine).get_table_names()
         db.session.commit()
         db.engine.dispose()
+
+
+# --- stored import files: any case, across chunk ends, a chunk at a time ---------------------------
+
+
+def _stored(import_id: int) -> bytes:
+    from app.models import ImportChunk
+    return b"".join(bytes(c) for c in db.session.scalars(
+        select(ImportChunk.data).where(ImportChunk.import_id == import_id).order_by(ImportChunk.seq)))
+
+
+def _ran(data: bytes, admin_id: int, name: str, chunk_bytes: int, status: str = "failed") -> int:
+    """An import that ran (or runs) and still keeps its file, as a failed one does."""
+    from app.models import LeadImport
+    imp = create_import(io.BytesIO(data), name, admin_id, chunk_bytes=chunk_bytes)
+    db.session.commit()
+    db.session.get(LeadImport, imp.id).status = status
+    db.session.commit()
+    return imp.id
+
+
+def _split_at(prefix: bytes, value: bytes, chunk_bytes: int, cut: int) -> bytes:
+    """`prefix` padded so that `value` starts `cut` bytes before a chunk ends."""
+    pad = (chunk_bytes - cut - len(prefix) - 1) % chunk_bytes
+    return prefix + b"x" * pad + b"\n" + value
+
+
+def test_erasure_finds_the_person_in_a_kept_import_file_in_another_case_or_split_across_chunks(
+        app, stages, admin, make_lead):
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    header = b"Email,Phone\nann@example.com,\n"
+    shouting = _ran(header + EMAIL.upper().encode() + b",\n", admin.id, "shouting.csv", 1024)
+    split = _split_at(header, b"Zebulon.Quagmire@Example.org,\n", 64, cut=9)
+    assert EMAIL.encode() not in split.lower()[:64] and EMAIL.encode() in split.lower()
+    across = _ran(split, admin.id, "across.csv", 64)
+    wide = _ran(("Email\nann@example.com\n" + "x" * 7 + "\n" + EMAIL.title() + "\n").encode("utf-16"), admin.id,
+                "wide.csv", 64)  # the address starts 2 characters before the first chunk ends
+    by_phone = _ran(_split_at(header, b"," + PHONE.encode() + b"\n", 64, cut=5), admin.id, "phone.csv", 64)
+    lead.phone = PHONE
+    db.session.commit()
+    others = _ran(header + b"bob@example.com,\n", admin.id, "others.csv", 64)
+
+    done = erasure.erase(lead.id, admin.id)
+
+    db.session.expire_all()
+    for import_id in (shouting, across, wide, by_phone):
+        assert _stored(import_id) == b"", import_id
+    assert _stored(others).endswith(b"bob@example.com,\n")
+    assert done.removed["import files"] > 0
+    assert mentions_everywhere() == {}
+
+
+def test_an_import_still_running_whose_file_holds_the_person_in_another_case_makes_erasure_wait(
+        app, stages, admin, make_lead):
+    from app.models import LeadImport
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    running = _ran(_split_at(b"Email\n", EMAIL.upper().encode() + b"\n", 64, cut=3), admin.id, "busy.csv", 64,
+                   status="running")
+    with pytest.raises(erasure.ImportStillRunning) as refused:
+        erasure.erase(lead.id, admin.id)
+    assert "busy.csv" in refused.value.message
+    db.session.rollback()
+    assert db.session.get(Lead, lead.id) is not None and db.session.get(LeadImport, running).status == "running"
+    assert EMAIL.upper().encode() in _stored(running)
+
+
+def test_erasure_takes_the_person_out_of_an_upload_not_started_where_their_address_crosses_a_chunk_end(
+        app, stages, admin, make_lead):
+    from app.models import LeadImport
+    from app.services.imports import preview_rows
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    data = _split_at(b"Name,Email\nAnn,ann@example.com\n", b"Zeb,Zebulon.QUAGMIRE@example.org\nCy,cy@example.com\n",
+                     64, cut=12)
+    upload_id = create_import(io.BytesIO(data), "later.csv", admin.id, chunk_bytes=64).id
+    db.session.commit()
+
+    done = erasure.erase(lead.id, admin.id)
+
+    db.session.expire_all()
+    assert done.removed["rows of uploads not started"] == 1
+    assert db.session.get(LeadImport, upload_id).row_count == 3  # Ann, the padding line, Cy
+    rows = preview_rows(upload_id)
+    assert rows[0] == ["Ann", "ann@example.com"] and rows[-1] == ["Cy", "cy@example.com"]
+    assert b"quagmire" not in _stored(upload_id).lower() and _stored(upload_id).endswith(b"Cy,cy@example.com\n")
+
+
+def test_erasure_reads_a_large_upload_a_chunk_at_a_time(app, stages, admin, make_lead):
+    """An upload of several megabytes with the person in it: erasing them never holds the file whole
+    (before, the upload was read into memory, twice over)."""
+    import tracemalloc
+    from app.models import LeadImport
+    lead = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL)
+    row = b"Somebody,Else,somebody.else@example.com,a note to make the row longer than most\n"
+    filler = row * (3 * 1024 * 1024 // len(row))
+    data = b"First,Last,Email,Notes\n" + filler + f"{NAME_FIRST},{NAME_LAST},{EMAIL.upper()},x\n".encode() + filler
+    upload_id = create_import(io.BytesIO(data), "big.csv", admin.id, chunk_bytes=256 * 1024).id
+    db.session.commit()
+    db.session.expire_all()
+
+    tracemalloc.start()
+    try:
+        done = erasure.erase(lead.id, admin.id)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert done.removed["rows of uploads not started"] == 1
+    assert peak < len(data) / 2, f"peak {peak:,} bytes for a {len(data):,}-byte upload"
+    db.session.expire_all()
+    stored = _stored(upload_id)
+    assert len(stored) == len(data) - len(f"{NAME_FIRST},{NAME_LAST},{EMAIL.upper()},x\n")
+    assert db.session.get(LeadImport, upload_id).size_bytes == len(stored) and b"quagmire" not in stored.lower()
+
+
+def test_the_erasure_pages_and_the_backup_command_say_backups_still_hold_the_person(
+        app, stages, admin, make_lead, as_admin):
+    lead_id = make_lead(first_name=NAME_FIRST, last_name=NAME_LAST, email=EMAIL).id
+    sentence = "Backups written before the erasure still contain the person until they are rotated."
+    page = as_admin.get(f"/leads/{lead_id}/erase").get_data(as_text=True)
+    assert sentence in page
+    done = as_admin.post(f"/leads/{lead_id}/erase", {"understood": "y"})
+    assert done.status_code == 302 and db.session.get(Lead, lead_id) is None
+    assert sentence in as_admin.get("/leads").get_data(as_text=True)
+    help_text = " ".join(app.test_cli_runner().invoke(args=["backup", "--help"]).output.split())
+    assert "Erasure cannot reach a backup file already written" in help_text
+    assert "still contain them until they are rotated" in help_text

@@ -54,3 +54,22 @@ def test_the_team_page_shows_each_persons_role_selected(as_admin, admin, member)
         assert [re.search(r'value="(\w+)"', o).group(1) for o in options if " selected" in o] == [role]
     assert as_admin.post(f"/settings/users/{member.id}/role", {"role": "admin"}).status_code == 302
     assert db.session.get(User, member.id).role == "admin"
+
+
+def test_the_settings_menu_groups_every_admin_page_under_a_titled_list(as_admin):
+    """Sixteen settings links in one flat list were hard to scan (issue 16): each group has a title
+    that labels its list, and every page keeps its link and its name."""
+    body = as_admin.get("/board").get_data(as_text=True)
+    menu = re.search(r'<ul class="nav-groups">(.*?)</details>', body, re.S).group(1)
+    groups = re.findall(r'<span class="nav-group-title" id="(nav-group-[a-z-]+)">([^<]*)</span>\s*'
+                        r'<ul aria-labelledby="([a-z-]+)">(.*?)</ul>', menu, re.S)
+    found = {title: re.findall(r'<a href="[^"]*"[^>]*>([^<]*)</a>', links) for _, title, _, links in groups}
+    assert all(gid == labelled for gid, _, labelled, _ in groups)
+    assert found == {
+        "Team &amp; people": ["Team settings", "People"],
+        "Pipeline": ["Stages", "Fields", "Tags", "Scoring", "Automations"],
+        "Capture": ["Forms", "Assignment"],
+        "Follow-up": ["Response targets", "Email templates", "Sequences", "Suppression list"],
+        "Integrations": ["API keys", "Webhooks"],
+        "Data": ["Audit log", "Trash", "Outbox"],
+    }

@@ -49,7 +49,8 @@ def world(app, stages, admin, member, mia, make_lead):
         "l1": lead("One", source="web", owner=max_, stage="Won", created=datetime(2026, 11, 2, 10), value=Decimal(1000),
                    answered=120, by=max_, sla_minutes=60, utm_campaign="fall", closed_on=date(2026, 11, 25)),
         "l2": lead("Two", source="web", owner=max_, stage="Lost", created=datetime(2026, 11, 3, 10), value=Decimal(500),
-                   answered=600, by=max_, sla_minutes=5, closed_on=date(2026, 11, 20), lost_reason_id=price.id),
+                   answered=600, by=max_, sla_minutes=5, closed_on=date(2026, 11, 20), lost_reason_id=price.id,
+                   reached_stage_id=stages["Qualified"].id),  # lost from Qualified
         "l3": lead("Three", source="web", owner=mia, stage="Qualified", created=datetime(2026, 11, 4, 10),
                    value=Decimal(300), answered=60, by=mia, expected_close_on=date(2026, 12, 15),
                    stage_entered_at=NOW - timedelta(days=10)),
@@ -87,9 +88,19 @@ def world(app, stages, admin, member, mia, make_lead):
 def test_the_funnel_counts_leads_reaching_each_stage_and_the_win_rate(world):
     rows = {r["stage"]: r for r in reports.funnel(NOVEMBER)}
     assert [(s, rows[s]["leads"], rows[s]["reached"], rows[s]["conversion"]) for s in rows] == [
-        ("New", 1, 4, None), ("Contacted", 1, 3, 75.0), ("Qualified", 1, 2, 66.7), ("Appointment set", 0, 1, 50.0),
-        ("Won", 1, 1, 100.0), ("Lost", 1, 1, None)]
+        ("New", 1, 5, None), ("Contacted", 1, 4, 80.0), ("Qualified", 1, 3, 75.0), ("Appointment set", 0, 1, 33.3),
+        ("Won", 1, 1, 100.0), ("Lost", 1, 1, None)]  # Two, lost from Qualified, counts up to there
     assert rows["Won"]["win_rate"] == 50.0 and rows["Won"]["value"] == Decimal("1000.00")
+
+
+def test_the_funnel_page_counts_a_lost_lead_where_it_got_to_and_says_what_reached_means(world, as_admin):
+    body = as_admin.get(f"/reports/funnel?{RANGE}").get_data(as_text=True)
+    cells = {m.group(1): re.findall(r'<td class="num">([^<]*)</td>', m.group(2))
+             for m in re.finditer(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', body)}
+    assert [cells[s][:3] for s in ("New", "Contacted", "Qualified", "Appointment set")] == [
+        ["1", "5", "—"], ["1", "4", "80.0%"], ["1", "3", "75.0%"], ["0", "1", "33.3%"]]
+    assert "Reached: got this far at some time (this stage or a later open one, or won), even if lost or moved " \
+           "back since." in html.unescape(body)
 
 
 def test_conversion_by_source_and_campaign_counts_won_lost_and_won_value(world):
@@ -157,9 +168,9 @@ def test_a_member_sees_only_their_own_numbers_whatever_the_url_says(world, as_me
     assert 'name="owner"' not in body  # no owner picker for a member
     csv = as_member.get(f"/reports/funnel/csv?{RANGE}").get_data(as_text=True)
     lines = csv.lstrip("\ufeff").splitlines()
-    # Max's November leads: one contacted, one won, one lost.
-    assert lines[1:] == ["New,0,2,,0.00,", "Contacted,1,2,100.0,200.00,", "Qualified,0,1,50.0,0.00,",
-                         "Appointment set,0,1,100.0,0.00,", "Won,1,1,100.0,1000.00,50.0", "Lost,1,1,,500.00,50.0"]
+    # Max's November leads: one contacted, one won, one lost from Qualified.
+    assert lines[1:] == ["New,0,3,,0.00,", "Contacted,1,3,100.0,200.00,", "Qualified,0,2,66.7,0.00,",
+                         "Appointment set,0,1,50.0,0.00,", "Won,1,1,100.0,1000.00,50.0", "Lost,1,1,,500.00,50.0"]
 
 
 def test_the_csv_has_the_tables_columns_and_plain_numbers(world, as_admin):
@@ -167,7 +178,8 @@ def test_the_csv_has_the_tables_columns_and_plain_numbers(world, as_admin):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="conversion-source-2026-11-01-to-2026-11-30.csv"' in response.headers["Content-Disposition"]
     assert response.get_data(as_text=True).lstrip("\ufeff").splitlines() == [
-        "Source,Leads,Won,Lost,Conversion,Win rate,Won value", "web,3,1,1,33.3,50.0,1000.00", "ads,2,0,0,0.0,,0.00"]
+        "Source,Leads,Won,Lost,Conversion (%),Win rate (%),Won value (USD)", "web,3,1,1,33.3,50.0,1000.00",
+        "ads,2,0,0,0.0,,0.00"]
     forecast = as_admin.get("/reports/forecast/csv?start=2026-12-01&end=2027-05-31").get_data(as_text=True)
     assert forecast.lstrip("\ufeff").splitlines()[1:] == ["2026-12,2,500.00,190.00", "No close date,2,0.00,0.00"]
 
@@ -175,7 +187,8 @@ def test_the_csv_has_the_tables_columns_and_plain_numbers(world, as_admin):
 def test_every_report_page_renders_with_a_chart_and_a_table(world, as_admin):
     from app.reports.routes import REPORTS
     for slug in REPORTS:
-        response = as_admin.get(f"/reports/{slug}?{RANGE}")
+        dates = "start=2026-12-01&end=2027-05-31" if slug == "forecast" else RANGE  # it looks ahead
+        response = as_admin.get(f"/reports/{slug}?{dates}")
         body = response.get_data(as_text=True)
         assert response.status_code == 200, slug
         assert 'role="img"' in body and "<caption" in body and f"/reports/{slug}/csv?" in body, slug
@@ -304,7 +317,8 @@ def test_a_lead_captured_at_half_past_eleven_at_night_counts_on_that_local_day(a
     set_team_zone(new_york)
     body = as_admin.get("/reports/conversion-source?start=2026-11-30&end=2026-11-30").get_data(as_text=True)
     assert '<th scope="row">night</th>' in body
-    assert '<p class="sub report-zone">Days are in Eastern Time (New York): each starts at local midnight.</p>' in body
+    assert ('<p class="sub report-zone">Days run from midnight to midnight in the team\'s time zone, '
+            'Eastern Time (New York).</p>') in body
     body = as_admin.get("/reports/conversion-source?start=2026-12-01&end=2026-12-01").get_data(as_text=True)
     assert '<th scope="row">night</th>' not in body and "Nothing in this range." in body
 
@@ -373,3 +387,92 @@ def test_demo_leads_that_were_worked_have_a_whole_first_response_for_speed_to_le
     today = datetime.utcnow().date()
     overall = reports.speed_overall(reports.Filters(today - timedelta(days=100), today))
     assert overall["answered"] == len(answered)
+
+
+# --- what a new user read (issue 16) --------------------------------------------------------------
+
+
+def test_every_bad_filter_is_reported_at_once_and_what_was_typed_stays_in_the_form(world, as_admin):
+    query = "start=someday&end=2026-13-45&source=nowhere"
+    for url in (f"/reports/funnel?{query}", f"/reports/funnel/csv?{query}"):
+        response = as_admin.get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, url
+        assert '<p class="error" id="report-start-error">Give a date like 2026-01-31.' in body
+        assert '<p class="error" id="report-end-error">Give a date like 2026-01-31.' in body
+        assert '<p class="error" id="report-source-error">No lead has the source “nowhere”.' in body
+        # A date input would blank what is not a date: the typed text comes back as text.
+        start = re.search(r'<input id="report-start"[^>]*>', body).group(0)
+        end = re.search(r'<input id="report-end"[^>]*>', body).group(0)
+        assert 'type="text"' in start and 'value="someday"' in start and 'aria-invalid="true"' in start
+        assert 'type="text"' in end and 'value="2026-13-45"' in end and 'aria-describedby="report-end-error"' in end
+        assert "Fix the 3 filters marked above to see this report." in body
+    body = as_admin.get("/reports/funnel?start=2026-11-30&end=2026-11-01").get_data(as_text=True)
+    end = re.search(r'<input id="report-end"[^>]*>', body).group(0)
+    assert 'type="date"' in end and 'value="2026-11-01"' in end  # a real date keeps its date picker
+    assert "Fix the filter marked above to see this report." in body
+
+
+def test_clean_filters_names_every_wrong_field(world, admin):
+    with pytest.raises(reports.FilterError) as refused:
+        reports.clean_filters({"start": "x", "end": "2026-02-30", "owner": "abc"}, report="funnel",
+                              viewer_id=admin.id, see_everyone=True)
+    assert refused.value.errors == {"start": "Give a date like 2026-01-31.", "end": "Give a date like 2026-01-31.",
+                                    "owner": "There is no such person on the team. Pick one from the list."}
+    assert (refused.value.field, refused.value.message) == ("start", "Give a date like 2026-01-31.")
+
+
+def test_csv_headers_carry_their_units(world, as_admin):
+    def header(slug, query=RANGE):
+        return as_admin.get(f"/reports/{slug}/csv?{query}").get_data(as_text=True).lstrip("\ufeff").splitlines()[0]
+
+    assert header("speed-member") == ("Member,Answered,Median (minutes),90th percentile (minutes),"
+                                      "Within 5 minutes (%),Within target (%)")
+    assert header("ageing") == "Stage,Open leads,Average time here (days),Longest (days)"
+    assert header("forecast", "start=2026-12-01&end=2027-05-31") == (
+        "Expected close,Open leads,Open value (USD),Weighted value (USD)")
+
+
+def test_the_speed_chart_title_and_its_bars_read_as_durations(world, as_admin):
+    body = as_admin.get(f"/reports/speed-member?{RANGE}").get_data(as_text=True)
+    title = re.search(r'<figcaption id="chart-title">([^<]*)', body).group(1)
+    assert title == "Median time to first response, by member" and "minutes" not in title
+    values = re.findall(r'<span class="bar-value">([^<]*)</span>', body)
+    assert values and all(re.fullmatch(r"[0-9.,]+ (s|min|h( [0-9]+ min)?|d( [0-9]+ h)?)", v) for v in values), values
+
+
+def test_a_forecast_with_nothing_to_weigh_says_what_to_do_next(world, as_admin, as_member):
+    # Only open leads without a close date (and so one $0 bar before): no chart, the steps instead.
+    body = as_admin.get("/reports/forecast?start=2030-01-01&end=2030-06-30").get_data(as_text=True)
+    assert 'class="bar-chart"' not in body and 'id="forecast-empty"' in body
+    assert "Nothing to forecast yet." in body and '<a href="/settings/stages">' in body
+    assert "No open stage has a probability yet." not in body  # Qualified and Contacted have one
+    assert '<th scope="row">No close date</th>' in body  # the table still says how many are undated
+    db.session.execute(update(Stage).values(probability=None))
+    db.session.commit()
+    body = as_admin.get("/reports/forecast?start=2026-12-01&end=2027-05-31").get_data(as_text=True)
+    assert "No open stage has a probability yet." in body and 'class="bar-chart"' not in body
+    db.session.execute(update(Stage).where(Stage.id == world["stages"]["Qualified"].id).values(probability=50))
+    db.session.commit()
+    body = as_admin.get("/reports/forecast?start=2026-12-01&end=2027-05-31").get_data(as_text=True)
+    assert 'class="bar-chart"' in body and 'id="forecast-empty"' not in body  # December: $300 at 50%
+
+
+def test_a_members_empty_forecast_asks_them_to_ask_an_admin(world, as_member):
+    body = as_member.get("/reports/forecast?start=2030-01-01&end=2030-06-30").get_data(as_text=True)
+    assert "Nothing to forecast yet." in body and "Ask an admin to set each open stage" in body
+    assert 'href="/settings/stages"' not in body and '<a href="/leads">Leads</a>' in body
+
+
+def test_a_member_who_asks_for_someone_elses_figures_is_told_they_see_their_own(world, as_member, member):
+    body = as_member.get(f"/reports/funnel?{RANGE}&owner={world['mia'].id}").get_data(as_text=True)
+    assert "You see your own figures: reports show each member their own leads and work only" in body
+    for query in (RANGE, f"{RANGE}&owner={member.id}"):
+        body = as_member.get(f"/reports/funnel?{query}").get_data(as_text=True)
+        assert "You see your own figures" not in body and "Your own leads and work only." in body
+
+
+def test_the_zone_line_reads_cleanly_in_utc(world, as_admin):
+    body = as_admin.get(f"/reports/funnel?{RANGE}").get_data(as_text=True)
+    assert '<p class="sub report-zone">Days run from midnight to midnight UTC.</p>' in body
+    assert "local midnight" not in body

@@ -4,6 +4,7 @@ typed as a name or a code and stored as two letters; a lead captured with only a
 phone's country."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -64,7 +65,7 @@ def test_the_lead_form_takes_a_country_name_and_a_region_and_the_page_shows_them
     assert "<dt>Country</dt><dd>Germany, Bavaria</dd>" in page
     edit = as_member.get(f"/leads/{lead.id}/edit").get_data(as_text=True)
     assert re.search(r'name="country"[^>]*value="Germany"', edit)
-    assert 'list="country-names"' in edit and '<option value="Germany">DE</option>' in edit
+    assert 'list="country-names"' in edit and '<option value="Germany">DE · on your leads</option>' in edit
 
 
 def test_a_bad_country_is_refused_beside_the_field_and_nothing_is_saved(as_member, stages):
@@ -208,3 +209,53 @@ def test_admins_can_ask_country_and_region_on_a_capture_form(as_admin, stages):
     form = form_service.list_forms()[0]
     assert {"name": "country", "required": True} in form.fields
     assert {"name": "region", "required": False} in form.fields
+
+
+# --- the country picker: the team's country first, then those on its leads, then the rest by name ----
+
+
+def test_the_picker_puts_the_team_s_country_then_those_in_use_before_the_rest_by_name():
+    from app.services.countries import country_choices, ordered
+    picked = ordered(["GB"], ["FR", "DE", "XX", None, "GB"])
+    assert [(s.code, s.why) for s in picked[:3]] == [
+        ("GB", "your team's country"), ("FR", "on your leads"), ("DE", "on your leads")]
+    rest = picked[3:]
+    assert all(s.why == "" for s in rest) and [s.code for s in rest[:2]] == ["AF", "AX"]  # Afghanistan, Åland
+    assert [s.code for s in rest] == [code for code, _ in country_choices() if code not in {"GB", "FR", "DE"}]
+    assert sorted(s.code for s in picked) == sorted(code for code, _ in country_choices())  # each once
+
+
+def _options(page: str, list_id: str = "country-names") -> list[tuple[str, str]]:
+    datalist = re.search(rf'<datalist id="{list_id}">(.*?)</datalist>', page, re.S).group(1)
+    return [(html.unescape(value), html.unescape(label))
+            for value, label in re.findall(r'<option value="([^"]*)">([^<]*)</option>', datalist)]
+
+
+def test_every_country_box_suggests_the_team_s_country_first_then_those_of_its_leads(
+        as_admin, admin, make_lead, stages):
+    make_lead(first_name="Gerd", country="Germany")
+    make_lead(first_name="Fran", country="FR")
+    new = _options(as_admin.get("/leads/new").get_data(as_text=True))
+    assert new[:4] == [("United States", "US · your team's country"), ("France", "FR · on your leads"),
+                       ("Germany", "DE · on your leads"), ("Afghanistan", "AF")]
+    assert len(new) == len({value for value, _ in new}) > 240  # every country, once
+    tried = _options(as_admin.get("/settings/assignment/try").get_data(as_text=True), "try-country-names")
+    assert tried[:3] == new[:3]
+    assert re.search(r'name="country"[^>]*list="try-country-names"|list="try-country-names"[^>]*name="country"',
+                     as_admin.get("/settings/assignment/try").get_data(as_text=True))
+
+    # A stranger's form offers the team's country first, and says nothing of where the leads are.
+    form = form_service.create_form(form_service.FormSettings(name="Contact", fields={"email": "required",
+                                                                                      "country": "optional"}))
+    db.session.commit()
+    public = as_admin.get(f"/f/{form.slug}").get_data(as_text=True)
+    assert re.search(r'<input[^>]*list="country-names"', public)
+    offered = _options(public)
+    assert offered[0] == ("United States", "US · your team's country") and offered[1] == ("Afghanistan", "AF")
+    assert "on your leads" not in public
+
+    # The pool's country filter: the countries leads are in, the team's first.
+    make_lead(first_name="Uma", country="US")
+    pool = as_admin.get("/leads").get_data(as_text=True)
+    select = re.search(r'<select id="f-country".*?</select>', pool, re.S).group(0)
+    assert re.findall(r'<option value="(\w+)"', select) == ["US", "FR", "DE"]

@@ -306,3 +306,59 @@ def test_a_restored_lead_whose_address_was_suppressed_meanwhile_stays_out_of_its
     enrolment = db.session.scalar(select(SequenceEnrolment).where(SequenceEnrolment.lead_id == lead.id)
                                   .execution_options(populate_existing=True))
     assert (enrolment.status, enrolment.stop_reason) == ("stopped", "deleted")
+
+
+def test_deleting_a_lead_tells_webhooks_of_each_appointment_it_cancels_in_the_same_transaction(
+        app, make_lead, admin):
+    import json
+
+    from app.models import Appointment, WebhookDelivery
+    from app.services import webhooks
+    from app.services.webhooks import EndpointInput
+    lead = make_lead(first_name="Wes", last_name="Hook", email="wes@example.com")
+    soon, later = _appointment(lead.id, admin.id, 30), _appointment(lead.id, admin.id, 80)
+    endpoint = webhooks.create_endpoint(EndpointInput("https://93.184.215.14/hooks", ["appointment.cancelled"]),
+                                        admin.id)
+    db.session.commit()
+
+    class Undone(Exception):
+        pass
+
+    # A delete that fails after the cancellations leaves no delivery behind, and nothing cancelled.
+    with pytest.raises(Undone):
+        with atomic():
+            trash.trash(lead.id, admin.id)
+            assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 2
+            raise Undone()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+    assert {a.status for a in db.session.scalars(select(Appointment).where(Appointment.lead_id == lead.id))} \
+        == {"awaiting"}
+
+    trash.trash(lead.id, admin.id)
+    db.session.expire_all()
+    rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.subject_id)).all()
+    assert [(r.endpoint_id, r.event, r.lead_id, r.subject_id, r.data, r.state) for r in rows] == [
+        (endpoint.id, "appointment.cancelled", lead.id, soon, {"by": "team", "reason": "lead_deleted"}, "queued"),
+        (endpoint.id, "appointment.cancelled", lead.id, later, {"by": "team", "reason": "lead_deleted"}, "queued")]
+    body = json.loads(webhooks.build_body(rows[0]))
+    assert body["type"] == "appointment.cancelled" and body["data"]["appointment"]["id"] == soon
+    assert body["data"]["appointment"]["status"] == "cancelled" and body["data"]["reason"] == "lead_deleted"
+    # Still not a word to the prospect.
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail).where(
+        OutboxEmail.kind == "appointment_cancel")) == 0
+
+    # A restore un-cancels nothing, so it tells integrations nothing either.
+    trash.restore(lead.id, admin.id)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 2
+    assert {a.status for a in db.session.scalars(select(Appointment).where(Appointment.lead_id == lead.id))} \
+        == {"cancelled"}
+
+
+def test_the_trash_page_says_a_restore_leaves_appointments_cancelled(app, make_lead, admin, as_admin):
+    lead = make_lead(first_name="Ann", last_name="Apt")
+    trash.trash(lead.id, admin.id)
+    db.session.commit()
+    page = as_admin.get("/settings/trash").get_data(as_text=True)
+    assert "restoring it does not bring them back" in page and "Ann Apt" in page

@@ -4,6 +4,7 @@ address the endpoint may not reach (server-side request forgery). A real HTTP re
 takes the deliveries (its endpoint allows private addresses, as an admin would have to)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -527,7 +528,7 @@ def test_appointment_answers_and_a_rule_assignment_are_delivered_with_what_they_
     assert got[0][:2] == ("lead.stage_changed", lead.id)  # booking moved it to the booked stage
     assert got[1:] == [("appointment.confirmed", lead.id, booked.id, {"by": "prospect"}),
                    ("appointment.cancelled", lead.id, booked.id, {"by": "team"}),
-                   ("lead.created", routed.id, None, None),
+                   ("lead.created", routed.id, None, {"way": "hand"}),
                    ("lead.assigned", routed.id, None, {"previous_owner_id": None, "owner_id": member.id})]
     send_all()
     confirmed = next(b for b in receiver.bodies() if b["type"] == "appointment.confirmed")
@@ -620,3 +621,66 @@ def test_a_refused_connection_is_explained_in_words(app):
     with pytest.raises(Unreachable) as failed:
         post(f"http://127.0.0.1:{port}/hooks", b"{}", {}, timeout=1, allow_http=True, allow_private=True)
     assert str(failed.value) == "The endpoint refused the connection: nothing is listening at that address and port."
+
+
+def test_the_webhooks_page_explains_deliveries_from_the_workers_own_settings(app, as_admin):
+    """The retry schedule, the deadline, the dedupe advice and the body's shape (issue 16), read from
+    what the worker uses: this app retries after 10 s, 1 min and 5 min and waits 1 s for an answer."""
+    body = as_admin.get("/settings/webhooks").get_data(as_text=True)
+    section = re.search(r'<section[^>]*id="webhook-deliveries".*?</section>', body, re.S).group(0)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", section))
+    assert "How deliveries work" in text
+    assert "Answer with a 2xx status within 1 second." in text
+    assert "tried again after 10 seconds, 1 minute and 5 minutes: 4 attempts over about 6 minutes." in text
+    assert "Deduplicate on the event id." in text and "Leadboard-Event-Id header and the body's id" in text
+    assert "failed for 24 hours, it is turned off" in text
+    example = json.loads(html.unescape(re.search(r'aria-label="An example delivery body"><code>(.*?)</code>',
+                                                 section, re.S).group(1)))
+    assert list(example) == ["id", "type", "created_at", "data"] and example["type"] == "lead.stage_changed"
+    rules = webhooks.delivery_rules()
+    assert (rules.retry_delays, rules.attempts, rules.timeout_seconds) == ([10, 60, 300], 4, 1.0)
+
+
+def test_a_retry_schedule_reads_in_words():
+    from app.settings.webhooks import span
+    assert [span(s) for s in (1, 30, 60, 120, 3600, 57600, 78150, 90)] == [
+        "1 second", "30 seconds", "1 minute", "2 minutes", "1 hour", "16 hours", "about 22 hours", "about 2 minutes"]
+
+
+def test_a_redirect_past_the_allowance_says_the_allowance_covers_the_endpoint_only(app, admin, receiver):
+    receiver.redirect_to = "http://169.254.169.254/latest/meta-data"
+    with pytest.raises(Refused) as refused:
+        post(receiver.url, b"{}", {}, timeout=1, allow_http=True, allow_private=True)
+    assert "covers its own host and port only" in str(refused.value)
+    assert "unless an admin allows" not in str(refused.value)
+
+
+def test_a_receiver_trickling_a_closing_answer_is_cut_off_at_the_deadline(app):
+    """HTTP/1.0 (the connection closes after the answer): http.client hands the socket to the
+    response and forgets it, so the watchdog keeps its own hold on it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    started = time.monotonic()
+    try:  # its status came in time; the body, read for the log, is cut off where the deadline fell
+        answer = post(f"http://127.0.0.1:{listener.getsockname()[1]}/trickle", b"{}", {}, timeout=1,
+                      allow_http=True, allow_private=True)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3
+    assert answer.status == 200 and 0 < len(answer.excerpt) < 100
