@@ -1,6 +1,8 @@
 """SQLAlchemy models, one module per aggregate."""
 from app.models.audit import AuditEntry
-from app.models.automation import Automation, AutomationBackfill, AutomationRun, AutomationWait
+from app.models.automation import (
+    Automation, AutomationBackfill, AutomationCursor, AutomationOccurrence, AutomationRun, AutomationWait,
+)
 from app.models.assignment import (
     AssignmentGroup, AssignmentGroupMember, AssignmentRule, AssignmentTally, AssignmentTurn, Target,
 )
@@ -30,7 +32,8 @@ from app.models.webhook import DeliveryState, WebhookDelivery, WebhookEndpoint
 from app.models.user import Invitation, KnownSignInAddress, LoginThrottle, Role, User, UserSession, WorkingHours
 
 __all__ = [
-    "AuditEntry", "Automation", "AutomationBackfill", "AutomationRun", "AutomationWait", "Erasure",
+    "AuditEntry", "Automation", "AutomationBackfill", "AutomationCursor", "AutomationOccurrence", "AutomationRun",
+    "AutomationWait", "Erasure",
     "AssignmentGroup", "AssignmentGroupMember", "AssignmentRule", "AssignmentTally", "AssignmentTurn", "Target",
     "Appointment", "AppointmentStatus", "EmailState", "EmailTemplate", "Notification", "NotificationPreference", "OutboxEmail", "TeamSettings",
     "ApiKey", "CaptureForm", "IdempotencyRecord", "ImportChunk", "ImportRow", "LeadImport", "LeadMerge",

@@ -1,10 +1,11 @@
 """Automations: when/if/then rules admins build (services/automations.py runs them), the history of
-their runs, and the waits ("wait 3 days, then ...") the worker picks up when they fall due."""
+their runs, the waits ("wait 3 days, then ...") the worker picks up when they fall due, and what
+time-based triggers (no activity for N days, a task overdue, a date reached) have fired."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -57,10 +58,44 @@ class AutomationWait(db.Model):
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(40))
     next_action: Mapped[int]
+    # A digest of the automation's steps when the wait was left: if an edit changed them meanwhile,
+    # `next_action` may point at another step, so the run stops (recorded) instead. None: a wait
+    # left before digests were kept, carried on as before.
+    actions_digest: Mapped[str | None] = mapped_column(String(16))
     due_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class AutomationOccurrence(db.Model):
+    """A time-based trigger that fired for a lead: one row per (automation, lead, occurrence key), the
+    key naming the occurrence ("idle:<last activity>", "task:<id>:<due>", "date:<field>:<day>"). The
+    unique constraint is the claim: of two workers sweeping the same window, one inserts the row
+    and runs the automation, the other's insert does nothing."""
+
+    __tablename__ = "automation_occurrences"
+    __table_args__ = (UniqueConstraint("automation_id", "lead_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+
+
+class AutomationCursor(db.Model):
+    """How far the sweep has looked for a time-based automation's occurrences: everything due at or
+    before (after_at, after_id) was seen. Started at the moment the automation was saved with this
+    trigger (or resumed), so the backlog of leads already past the point never fires at once."""
+
+    __tablename__ = "automation_cursors"
+
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"), primary_key=True,
+                                               autoincrement=False)
+    after_at: Mapped[datetime]
+    after_id: Mapped[int] = mapped_column(default=0)
+    swept_at: Mapped[datetime]
 
 
 class AutomationBackfill(db.Model):

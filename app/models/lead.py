@@ -218,6 +218,12 @@ class StageTotalDelta(db.Model):
 Index("ix_leads_lower_last_name", func.lower(Lead.last_name))
 # ...and a business with no person by its company name, in any case (identity.same_company).
 Index("ix_leads_lower_company", func.lower(Lead.company))
+# Automations' "no activity for N days" sweep (services/automations.py): open leads by the time of
+# their last activity (the last touch, or the capture when nobody touched them yet), a keyset
+# range per sweep, so the sweep reads the leads falling idle in its window, not every idle lead.
+Index("ix_leads_idle_open", func.coalesce(Lead.last_touch_at, Lead.created_at), Lead.id,
+      postgresql_where=text("closed_on IS NULL AND deleted_at IS NULL"),
+      sqlite_where=text("closed_on IS NULL AND deleted_at IS NULL"))
 
 
 class Note(db.Model):

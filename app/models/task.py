@@ -33,6 +33,8 @@ class Task(db.Model):
         # The reminder sweep: open tasks due and not yet reminded; grows with due items, not all tasks.
         Index("ix_tasks_remind_due", "due_at", postgresql_where=text("done_at IS NULL AND reminded_at IS NULL"),
               sqlite_where=text("done_at IS NULL AND reminded_at IS NULL")),
+        # Automations' "a task is overdue" sweep: open tasks by due time, a keyset range per sweep.
+        Index("ix_tasks_due_open", "due_at", "id", postgresql_where=OPEN, sqlite_where=OPEN),
         # Reports: tasks each person finished in a date range.
         Index("ix_tasks_done_by_done", "done_by_id", "done_at"),
     )

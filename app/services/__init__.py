@@ -191,7 +191,7 @@ LEAD_ROWS = frozenset({
     "sequence_enrolments", "sequence_sends", "sequence_bulk_runs",
     "webhook_deliveries",
     # What automations write as they run on a lead's event (the automations themselves are settings).
-    "automation_runs", "automation_waits",
+    "automation_runs", "automation_waits", "automation_occurrences", "automation_cursors",
     # Not lead rows, but nothing the memo or settings_cache reads either: an API key's last use
     # (written at most once a minute), and the settings version itself.
     "api_keys", "settings_versions",

@@ -24,17 +24,22 @@ How they run:
   "skipped" means the automation could not run (a condition names something deleted)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import event as sa_event, func, select
+from sqlalchemy import event as sa_event, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import (
-    Automation, AutomationRun, AutomationWait, CaptureForm, EmailTemplate, Lead, Sequence, SequenceEnrolment, Stage,
-    User, WebhookEndpoint,
+    Automation, AutomationCursor, AutomationOccurrence, AutomationRun, AutomationWait, CaptureForm, EmailTemplate, Lead,
+    Sequence, SequenceEnrolment, Stage, User, WebhookEndpoint,
 )
 from app.models.task import KIND_LABELS
 from app.services import (
@@ -77,6 +82,7 @@ class Rule:
     match: str
     conditions: tuple
     actions: tuple
+    digest: str = ""  # of the actions: a wait left under other steps does not carry on (actions_digest)
 
     @property
     def opts(self) -> dict:
@@ -91,9 +97,15 @@ def _freeze(value):
     return value
 
 
+def actions_digest(actions) -> str:
+    """A short digest of an automation's steps, kept with each wait (see run_due_waits)."""
+    text = json.dumps(list(actions or ()), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _rule(row: Automation) -> Rule:
     return Rule(row.id, row.name, row.trigger, _freeze(row.trigger_options or {}), row.match or "all",
-                tuple(row.conditions or ()), tuple(row.actions or ()))
+                tuple(row.conditions or ()), tuple(row.actions or ()), actions_digest(row.actions))
 
 
 def active_rules() -> tuple[Rule, ...]:
@@ -359,7 +371,8 @@ def _quoted(text) -> str:
 class Trigger:
     key = ""
     label = ""
-    event = ""
+    event = ""  # the event it listens for ("" for the time-based ones, which the sweep finds)
+    timed = False
     options: tuple[str, ...] = ()  # which trigger_* controls it uses
 
     def check(self, raw: dict) -> dict:
@@ -553,9 +566,270 @@ class NewTimeAsked(Trigger):
         "appointment.new_time_requested"
 
 
+class ScoreBand(Trigger):
+    key, label, event = "score_band", "A lead's score crosses into a band", "lead.score_band_changed"
+    options = ("band",)
+
+    def check(self, raw):
+        from app.services.scoring import band_named
+        name = " ".join(str(raw.get("band") or "").split())
+        if not name:
+            return {"band": None}
+        band = band_named(name)
+        if band is None:
+            raise ServiceError(f"There is no score band {_quoted(name)} any more; choose one of the bands "
+                               "(Settings → Scoring), or any band.", field="trigger_band")
+        return {"band": band.name}
+
+    def describe(self, options):
+        if options.get("band"):
+            return f"A lead's score crosses into the band {_quoted(options['band'])}"
+        return "A lead's score crosses into another band"
+
+    def fires(self, options, ev, lead):
+        wanted_band = options.get("band")
+        return not wanted_band or str(ev.data.get("to") or "").casefold() == wanted_band.casefold()
+
+
+class EmailBounced(Trigger):
+    key, event = "email_bounced", "lead.email_bounced"
+    label = "A lead's email bounces (the address is refused for good)"
+
+
+class Unsubscribed(Trigger):
+    key, label, event = "unsubscribed", "A lead unsubscribes", "lead.unsubscribed"
+
+
+class SlaWarning(Trigger):
+    key, event = "sla_warning", "lead.sla_warning"
+    label = "A first response is about to be late (the SLA warning)"
+
+
+class SlaBreached(Trigger):
+    key, event = "sla_breached", "lead.sla_breached"
+    label = "A first response is late (the SLA target is missed)"
+
+
+# --- time-based triggers --------------------------------------------------------------------------
+#
+# Found by the worker's sweep (run_time_triggers), not by an event. Each occurrence has an instant
+# (when the lead had been idle N days, when a task became overdue, the day a date was reached) and
+# a key; the sweep reads, per automation, the occurrences whose instant lies between its cursor
+# (AutomationCursor: how far it looked) and now, a keyset batch at a time over an index, so a sweep
+# costs what falls due, not what the table holds. The cursor starts when the automation is saved
+# with its trigger or resumed: what was already past then never fires (the builder says how many
+# leads that is). A fired occurrence is a row (AutomationOccurrence), unique, inserted in the
+# transaction that runs the automation: two workers never run it twice, and a crash runs it again.
+
+SETTLE = timedelta(minutes=2)  # each sweep looks again this far back, for rows committed late
+TIME_BATCH = 100  # occurrences per transaction
+TIME_BATCHES = 10  # transactions per automation per sweep; the rest waits for the next sweep
+BACKLOG_CAP = 10_000  # the builder counts the leads already past the point up to this many
+
+
+@dataclass(frozen=True)
+class Due:
+    at: datetime  # the occurrence's instant, its place in the sweep's order
+    key_id: int  # the tie-break among equal instants (the lead's or the task's id)
+    lead_id: int
+    key: str
+
+
+def _whole_days(raw, field: str, *, low: int, high: int = 365) -> int:
+    text = str(raw if raw is not None else "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        raise ServiceError("Enter a whole number of days.", field=field)
+    value = int(text)
+    if value < low:
+        raise ServiceError(f"Enter at least {_days_text(low)}.", field=field)
+    if value > high:
+        raise ServiceError(f"Enter at most {_days_text(high)} (a year).", field=field)
+    return value
+
+
+def _days_text(days: int) -> str:
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _bounded_count(query) -> int:
+    """How many rows the query gives, counting at most BACKLOG_CAP + 1 (the builder's figure)."""
+    return db.session.scalar(select(func.count()).select_from(query.limit(BACKLOG_CAP + 1).subquery()))
+
+
+class TimeTrigger(Trigger):
+    timed = True
+    run_event = ""  # what the run history and a wait call the occurrence
+
+    def due(self, options: dict, after: tuple[datetime, int], upto: datetime, limit: int) -> list[Due]:
+        """The occurrences after `after` (instant, key id) and at or before `upto`, in that order."""
+        raise NotImplementedError
+
+    def already(self, options: dict, now: datetime) -> int:
+        """How many occurrences are already past at `now` (counted up to BACKLOG_CAP + 1)."""
+        raise NotImplementedError
+
+    backlog_words = ("lead is already past this point", "leads are already past this point")  # one, more
+
+
+def idle_since():
+    """A lead's last activity: its last touch, or its capture when nobody touched it yet."""
+    return func.coalesce(Lead.last_touch_at, Lead.created_at)
+
+
+class NoActivity(TimeTrigger):
+    key, label, run_event = "no_activity", "A lead has had no activity for a number of days", "time.no_activity"
+    options = ("days",)
+    backlog_words = ("open lead has had no activity for that long already",
+                     "open leads have had no activity for that long already")
+
+    def check(self, raw):
+        return {"days": _whole_days(raw.get("days"), "trigger_days", low=1)}
+
+    def describe(self, options):
+        return f"An open lead has had no activity for {_days_text(options.get('days') or 0)}"
+
+    def _open(self):
+        return (Lead.closed_on.is_(None), Lead.deleted_at.is_(None))  # ix_leads_idle_open's own WHERE
+
+    def due(self, options, after, upto, limit):
+        shift = timedelta(days=options["days"])
+        basis, low = idle_since(), after[0] - shift
+        rows = db.session.execute(
+            select(basis, Lead.id).where(*self._open(), basis >= low, tuple_(basis, Lead.id) > tuple_(low, after[1]),
+                                         basis <= upto - shift)
+            .order_by(basis, Lead.id).limit(limit)).all()
+        return [Due(at + shift, lead_id, lead_id, f"idle:{at.isoformat()}") for at, lead_id in rows]
+
+    def already(self, options, now):
+        return _bounded_count(select(Lead.id).where(*self._open(),
+                                                    idle_since() <= now - timedelta(days=options["days"])))
+
+
+class TaskOverdue(TimeTrigger):
+    key, label, run_event = "task_overdue", "A task on a lead is overdue", "time.task_overdue"
+    options = ("amount", "unit")
+    backlog_words = ("open task is overdue by that much already", "open tasks are overdue by that much already")
+
+    def check(self, raw):
+        if "amount" not in raw and isinstance(raw.get("minutes"), int):  # as stored
+            raw = {"amount": str(raw["minutes"]), "unit": "minutes"}
+        return {"minutes": _minutes(raw, "trigger_amount", allow_zero=True, limit=MAX_WAIT_MINUTES,
+                                    what="how long overdue")}
+
+    def describe(self, options):
+        minutes = options.get("minutes") or 0
+        return "A task on a lead is overdue" + (f" by {_span(minutes)}" if minutes else " (as soon as it is due)")
+
+    def due(self, options, after, upto, limit):
+        from app.models import Task
+        shift = timedelta(minutes=options["minutes"])
+        low = after[0] - shift
+        rows = db.session.execute(
+            select(Task.due_at, Task.id, Task.lead_id)
+            .where(Task.done_at.is_(None), Task.due_at >= low, tuple_(Task.due_at, Task.id) > tuple_(low, after[1]),
+                   Task.due_at <= upto - shift)
+            .order_by(Task.due_at, Task.id).limit(limit)).all()
+        return [Due(at + shift, task_id, lead_id, f"task:{task_id}:{at.isoformat()}") for at, task_id, lead_id in rows]
+
+    def already(self, options, now):
+        from app.models import Task
+        return _bounded_count(select(Task.id).where(Task.done_at.is_(None),
+                                                    Task.due_at <= now - timedelta(minutes=options["minutes"])))
+
+
+EXPECTED_CLOSE = "expected_close_on"
+WHEN = {"before": "before", "after": "after"}
+
+
+def date_fields() -> list[tuple[str, str]]:
+    """The dates a "date is reached" trigger can watch: the expected close date and every custom
+    date field, as (option value, label)."""
+    from app.models.fields import FieldKind
+    from app.services import custom_fields
+    return [(EXPECTED_CLOSE, "Expected close date")] + [
+        (f"custom.{f.key}", f.label) for f in custom_fields.active_fields() if f.kind == FieldKind.date.value]
+
+
+class DateReached(TimeTrigger):
+    key, label, run_event = "date_reached", "A date on a lead is reached", "time.date_reached"
+    options = ("date_field", "days", "when")
+    backlog_words = ("lead has that date behind it already", "leads have that date behind them already")
+
+    def check(self, raw):
+        name = str(raw.get("date_field") or "")
+        if not name:
+            raise ServiceError("Choose which date.", field="trigger_date_field")
+        if name not in dict(date_fields()):
+            raise ServiceError("That date field was deleted or is not a date; choose another.",
+                               field="trigger_date_field")
+        days = _whole_days(raw.get("days") if str(raw.get("days") or "").strip() else "0", "trigger_days", low=0)
+        when = str(raw.get("when") or "after")
+        if when not in WHEN:
+            raise ServiceError("Choose before or after.", field="trigger_when")
+        return {"date_field": name, "days": days, "when": when if days else "after"}
+
+    def describe(self, options):
+        label = dict(date_fields()).get(options.get("date_field"))
+        if options.get("date_field") == EXPECTED_CLOSE:
+            what = "a lead's expected close date"
+        else:
+            what = f"a lead's date {_quoted(label)}" if label else "a deleted date field"
+        days = options.get("days") or 0
+        if not days:
+            return f"The day of {what} comes"
+        return f"{_days_text(days)} {options.get('when')} {what}"
+
+    def _shift(self, options) -> int:
+        days = options.get("days") or 0
+        return days if options.get("when") == "after" else -days
+
+    def _source(self, options):
+        """(the date column, the lead id column, what else the rows must meet)."""
+        name = options["date_field"]
+        if name == EXPECTED_CLOSE:
+            return Lead.expected_close_on, Lead.id, (Lead.deleted_at.is_(None),)
+        from app.models import CustomField, LeadFieldValue
+        field_id = db.session.scalar(select(CustomField.id).where(CustomField.key == name.removeprefix("custom.")))
+        if field_id is None:
+            raise ServiceError("That date field was deleted.")
+        return LeadFieldValue.value_date, LeadFieldValue.lead_id, (LeadFieldValue.field_id == field_id,)
+
+    def due(self, options, after, upto, limit):
+        from app.services.team_settings import team_timezone
+        zone = ZoneInfo(team_timezone())
+        shift = timedelta(days=self._shift(options))
+        column, lead_column, extra = self._source(options)
+        since = after[0].replace(tzinfo=timezone.utc).astimezone(zone)
+        floor = since.date() - shift
+        # The cursor is a day's start when a batch stopped there: the rest of that day comes after it.
+        beyond = tuple_(column, lead_column) > tuple_(floor, after[1]) if since.time() == time(0) else column > floor
+        top = upto.replace(tzinfo=timezone.utc).astimezone(zone).date() - shift
+        rows = db.session.execute(select(column, lead_column).where(*extra, column >= floor, beyond, column <= top)
+                                  .order_by(column, lead_column).limit(limit)).all()
+        return [Due(_day_start(day + shift, zone), lead_id, lead_id, f"date:{options['date_field']}:{day.isoformat()}")
+                for day, lead_id in rows]
+
+    def already(self, options, now):
+        from app.services.team_settings import team_timezone
+        column, lead_column, extra = self._source(options)
+        today = now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(team_timezone())).date()
+        return _bounded_count(select(lead_column).where(*extra, column <= today - timedelta(days=self._shift(options))))
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of `day` in the team's zone, as naive UTC."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
+
+
 TRIGGERS: dict[str, Trigger] = {t.key: t for t in (
     LeadCaptured(), StageEntered(), StageLeft(), OwnerChanged(), TagAdded(), FieldChanged(), TaskCompleted(),
-    AppointmentConfirmed(), AppointmentCancelled(), AppointmentBooked(), NewTimeAsked())}
+    AppointmentConfirmed(), AppointmentCancelled(), AppointmentBooked(), NewTimeAsked(), ScoreBand(), EmailBounced(),
+    Unsubscribed(), SlaWarning(), SlaBreached(), NoActivity(), TaskOverdue(), DateReached())}
+
+
+def is_timed(trigger_key: str | None) -> bool:
+    """Whether the trigger is found by the worker's sweep rather than by an event."""
+    return getattr(TRIGGERS.get(trigger_key or ""), "timed", False)
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -1015,7 +1289,7 @@ class Wait(Action):
     def schedule(self, ctx: Context, params: dict, index: int, event_name: str) -> str:
         db.session.add(AutomationWait(automation_id=ctx.rule.id, lead_id=ctx.lead_id, event=event_name,
                                       next_action=index + 1, due_at=ctx.now + timedelta(minutes=params["minutes"]),
-                                      created_at=ctx.now))
+                                      actions_digest=ctx.rule.digest or None, created_at=ctx.now))
         db.session.flush()
         return f"waiting {_span(params['minutes'])} before the next step"
 
@@ -1046,13 +1320,166 @@ def run_due_waits(now: datetime | None = None, batch: int = WAIT_BATCH) -> int:
             wait.claimed_at = wait.done_at = now
             rule = next((r for r in active_rules() if r.id == wait.automation_id), None)
             if rule is not None:
-                run_rule(rule, wait.lead_id, wait.event, now, start=wait.next_action)
+                _carry_on(rule, wait, now)
             ran += 1
     return ran
 
 
+def _carry_on(rule: Rule, wait: AutomationWait, now: datetime) -> None:
+    """The rest of a run after its wait, if it still applies: the steps are the ones the wait was
+    left under, and the lead still meets the automation's conditions (as they are now). Otherwise
+    the run history says why it stopped."""
+    if wait.actions_digest and wait.actions_digest != rule.digest:
+        _record_run(rule.id, wait.lead_id, wait.event, "skipped",
+                    "Stopped after the wait: the automation's steps were changed while this lead waited, so the "
+                    "step it was waiting for may not be the next one any more.", now)
+        return
+    lead = _live_lead(wait.lead_id)
+    if lead is None:
+        return
+    ok, problem = holds(rule, lead, now)
+    if problem:
+        _record_run(rule.id, lead.id, wait.event, "skipped", f"A condition cannot be checked: {problem}", now)
+        return
+    if not ok:
+        _record_run(rule.id, lead.id, wait.event, "skipped",
+                    f"Stopped after the wait: the lead no longer meets the conditions ({_unmet(rule, lead, now)}).", now)
+        return
+    run_rule(rule, wait.lead_id, wait.event, now, start=wait.next_action, checked=True)
+
+
+def _unmet(rule: Rule, lead: Lead, now: datetime) -> str:
+    """The conditions the lead does not meet, each with what the lead has instead."""
+    known = conditions.fields(with_score=True)
+    facts = _facts(lead, now, {c["field"] for c in rule.conditions})
+    unmet = []
+    for cond in rule.conditions:
+        if not conditions.matches(dict(cond), facts):
+            seen = conditions.explain(dict(cond), facts, known).removeprefix("Does not fire: ").rstrip(".")
+            unmet.append(f"wanted: {conditions.describe(dict(cond), known)}; found: {seen}")
+    return "; ".join(unmet) or "none of them holds"
+
+
+# --- time-based triggers (the worker's sweep) ------------------------------------------------------
+
+
+def timed_rules() -> list[Rule]:
+    return [rule for rule in active_rules() if is_timed(rule.trigger)]
+
+
+def start_cursor(automation_id: int, at: datetime) -> None:
+    """From `at` on: the time-based automation fires for occurrences after this instant only
+    (called when it is saved with a new trigger or options, and when it is resumed)."""
+    db.session.execute(AutomationCursor.__table__.delete().where(AutomationCursor.automation_id == automation_id))
+    db.session.add(AutomationCursor(automation_id=automation_id, after_at=at, after_id=0, swept_at=at))
+    db.session.flush()
+
+
+def _cursor(rule: Rule, now: datetime, *, lock: bool) -> AutomationCursor | None:
+    """The automation's cursor (locked for this transaction with `lock`: on PostgreSQL a second
+    worker waits, then reads where the first left it); made from when it was last saved if it has
+    none, and None if it was paused or deleted meanwhile."""
+    row = db.session.get(AutomationCursor, rule.id, with_for_update=lock or None, populate_existing=True)
+    if row is not None:
+        return row
+    start = db.session.scalar(select(Automation.updated_at).where(Automation.id == rule.id,
+                                                                  Automation.active.is_(True)))
+    if start is None:
+        return None
+    _insert_ignoring_duplicates(AutomationCursor, [{"automation_id": rule.id, "after_at": start, "after_id": 0,
+                                                    "swept_at": now}], ["automation_id"])
+    return db.session.get(AutomationCursor, rule.id, with_for_update=True, populate_existing=True)
+
+
+def _insert_ignoring_duplicates(model, rows: list[dict], keys: list[str], returning=()):
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(rows).on_conflict_do_nothing(index_elements=keys)
+    if returning:
+        return db.session.execute(statement.returning(*returning)).all()
+    db.session.execute(statement)
+    return []
+
+
+def run_time_triggers(now: datetime | None = None, *, batch: int = TIME_BATCH, batches: int = TIME_BATCHES) -> int:
+    """Fire the time-based automations for what fell due since their cursor, at most `batches` x
+    `batch` occurrences each per sweep (the rest next sweep). Each batch is one transaction: the
+    occurrence rows are inserted (a duplicate is skipped: it fired already, or another worker has
+    it), the automation runs for the new ones (conditions checked, each run a savepoint), and the
+    cursor moves on. Returns how many occurrences were new."""
+    now = now or utcnow()
+    fired = 0
+    for rule in _with_something_due(timed_rules(), now):
+        trigger = TRIGGERS[rule.trigger]
+        try:
+            for _ in range(batches):
+                with atomic():
+                    cursor = _cursor(rule, now, lock=True)
+                    if cursor is None:
+                        break
+                    items = trigger.due(rule.opts, (cursor.after_at, cursor.after_id), now, batch)
+                    new = set()
+                    if items:
+                        new = set(_insert_ignoring_duplicates(
+                            AutomationOccurrence, [{"automation_id": rule.id, "lead_id": item.lead_id,
+                                                    "key": item.key, "at": now} for item in items],
+                            ["automation_id", "lead_id", "key"],
+                            (AutomationOccurrence.lead_id, AutomationOccurrence.key)))
+                    for item in items:
+                        if (item.lead_id, item.key) in new:
+                            run_rule(rule, item.lead_id, trigger.run_event, now)
+                            fired += 1
+                    if len(items) == batch:
+                        cursor.after_at, cursor.after_id = items[-1].at, items[-1].key_id
+                    elif now - SETTLE > cursor.after_at:
+                        cursor.after_at, cursor.after_id = now - SETTLE, 0
+                    cursor.swept_at = now
+                if len(items) < batch:
+                    break
+        except Exception:  # one automation's trouble (a deleted date field) does not stop the others
+            log.exception("Automation %s: the time-trigger sweep failed", rule.id)
+    return fired
+
+
+def _with_something_due(rules: list[Rule], now: datetime) -> list[Rule]:
+    """The automations with an occurrence past their cursor, read in one read-only transaction.
+    Most sweeps find nothing for most automations: their cursor then stays where it is (no lock, no
+    write, no commit of their own), and the range it leaves, empty of what fired, is as cheap to
+    read next time. An automation without a cursor yet is due for making one."""
+    if not rules:
+        return []
+    found = []
+    with atomic():
+        cursors = {row.automation_id: (row.after_at, row.after_id) for row in db.session.execute(
+            select(AutomationCursor.automation_id, AutomationCursor.after_at, AutomationCursor.after_id)
+            .where(AutomationCursor.automation_id.in_([rule.id for rule in rules])))}
+        for rule in rules:
+            after = cursors.get(rule.id)
+            try:
+                if after is None or TRIGGERS[rule.trigger].due(rule.opts, after, now, 1):
+                    found.append(rule)
+            except ServiceError:  # a deleted date field: the automation's problem, shown in the list
+                log.warning("Automation %s: its time trigger names something deleted", rule.id)
+    return found
+
+
+def backlog(trigger_key: str, raw_options: dict, now: datetime | None = None) -> tuple[int, str] | None:
+    """For the builder: how many are already past a time-based trigger's point now (which it will
+    not fire for), counted up to BACKLOG_CAP + 1, and what they are in words; None when the trigger
+    is not time-based or its options are not complete."""
+    trigger = TRIGGERS.get(trigger_key or "")
+    if not getattr(trigger, "timed", False):
+        return None
+    try:
+        options = trigger.check(raw_options or {})
+        count = trigger.already(options, now or utcnow())
+        return count, trigger.backlog_words[count != 1]
+    except ServiceError:
+        return None
+
+
 def sweep() -> None:
     run_due_waits()
+    run_time_triggers()
 
 
 # --- editing ------------------------------------------------------------------------------------
@@ -1125,12 +1552,16 @@ def save(automation_id: int | None, given: AutomationInput, actor_id: int | None
                                    "use, or combine two that share a trigger.")
             row = Automation(created_at=now, created_by_id=actor_id, **cleaned, updated_at=now)
             db.session.add(row)
+            retimed = True
         else:
             row = get(automation_id)
+            retimed = (row.trigger, row.trigger_options) != (cleaned["trigger"], cleaned["trigger_options"])
             for key, value in cleaned.items():
                 setattr(row, key, value)
             row.updated_at = now
         db.session.flush()
+        if retimed and is_timed(row.trigger):
+            start_cursor(row.id, now)  # what is already past now never fires
         audit.record(actor_id, "automation.saved", row.name, {"trigger": row.trigger, "actions": len(row.actions),
                                                               "active": row.active})
     return row
@@ -1142,6 +1573,8 @@ def set_active(automation_id: int, active: bool, actor_id: int | None, now: date
         row = get(automation_id)
         if row.active != active:
             row.active, row.updated_at = active, now or utcnow()
+            if active and is_timed(row.trigger):
+                start_cursor(row.id, row.updated_at)  # what fell due while it was paused does not fire
             audit.record(actor_id, "automation.resumed" if active else "automation.paused", row.name)
     return row
 
@@ -1153,6 +1586,8 @@ def delete(automation_id: int, actor_id: int | None) -> str:
         name = row.name
         audit.record(actor_id, "automation.deleted", name)
         db.session.execute(AutomationWait.__table__.delete().where(AutomationWait.automation_id == row.id))
+        db.session.execute(AutomationOccurrence.__table__.delete().where(AutomationOccurrence.automation_id == row.id))
+        db.session.execute(AutomationCursor.__table__.delete().where(AutomationCursor.automation_id == row.id))
         db.session.execute(AutomationRun.__table__.delete().where(AutomationRun.automation_id == row.id))
         db.session.delete(row)
     return name
@@ -1205,6 +1640,18 @@ def problems(row) -> list[str]:
         if action is not None and (problem := action.problem(params)):
             found.append(f"{action.label}: {problem}")
     return found
+
+
+def trigger_controls(options: dict | None) -> dict:
+    """A stored trigger's options as the builder's trigger_* controls hold them (the time-based
+    and band ones; the older triggers' options are their controls already)."""
+    options = dict(options or {})
+    out = {"band": options.get("band") or "", "date_field": options.get("date_field") or "",
+           "when": options.get("when") or "after", "days": "" if options.get("days") is None else str(options["days"]),
+           "amount": "", "unit": "minutes"}
+    if options.get("minutes") is not None:
+        out["amount"], out["unit"] = _split_minutes(options["minutes"])
+    return out
 
 
 def as_rows(row) -> list[dict]:
@@ -1339,6 +1786,11 @@ def examples() -> dict[str, dict]:
                 "actions": [{"kind": "notify", "people": "owner", "message": "Won! Send a thank-you note."},
                             {"kind": "stop_sequence", "sequence": ""}],
                 "label": "Lead won → tell the owner and stop its sequences"},
+        "idle": {"name": "Gone quiet: call again", "trigger": "no_activity", "trigger_options": {"days": 3},
+                 "conditions": [],
+                 "actions": [{"kind": "create_task", "title": "No answer for 3 days: call again", "task_kind": "call",
+                              "owner": "", "amount": "0", "unit": "minutes"}],
+                 "label": "No activity for 3 days → a call task for the owner"},
         "cancelled": {"name": "Cancelled appointment: call back", "trigger": "appointment_cancelled",
                       "trigger_options": {}, "conditions": [],
                       "actions": [{"kind": "wait", "amount": "1", "unit": "days"},

@@ -27,6 +27,8 @@ def record_hard_bounce(lead_id: int, address: str, reason: str, now: datetime) -
         return False
     record(lead_id, "email_undeliverable", None, {"to": address, "reason": reason}, now)
     on_hard_bounce(lead_id, address, reason)
+    from app.services import events  # noqa: PLC0415 (events -> automations -> ... -> outbox -> bounces)
+    events.emit("lead.email_bounced", lead_id=lead_id, data={"reason": reason}, now=now)
     return True
 
 

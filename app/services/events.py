@@ -5,8 +5,13 @@ transaction commits, so their effect is part of it).
 
 Event names: the webhook events (webhooks.EVENTS), and for automations only (no endpoint is offered
 them yet): "lead.tagged" (data {"tags": [...]}), "appointment.booked" and
-"appointment.new_time_requested". lead.created carries {"way": form, api, import or hand} and
-lead.updated {"changed": [built-in fields], "custom_changed": [custom fields' labels]}."""
+"appointment.new_time_requested"; "lead.score_band_changed" ({"from", "to"}: band names,
+services/scoring.py), "lead.email_bounced" ({"reason"}, services/bounces.py), "lead.unsubscribed"
+(services/suppression.py), "lead.sla_warning" and "lead.sla_breached" ({"due_at"}, services/sla.py's
+sweep). lead.created carries {"way": form, api, import or hand} and lead.updated {"changed":
+[built-in fields], "custom_changed": [custom fields' labels]}. Time-based automation triggers (no
+activity, a task overdue, a date reached) are no events: the worker's sweep finds them
+(automations.run_time_triggers)."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -276,6 +276,10 @@ def _apply(leads: list[Lead], ruleset: Ruleset, now: datetime, actor_id: int | N
         db.session.execute(insert(TimelineEntry), crossings)
         from app.services.sequences import on_band_reached  # noqa: PLC0415 (sequences -> sla -> scoring)
         on_band_reached([(c["lead_id"], c["data"]["to"]) for c in crossings if c["data"]["to"]], now)
+        from app.services import events  # noqa: PLC0415 (events -> automations -> conditions -> scoring)
+        for crossing in crossings:
+            events.emit("lead.score_band_changed", lead_id=crossing["lead_id"], now=now,
+                        data={"from": crossing["data"]["from"], "to": crossing["data"]["to"]})
     return changed
 
 

@@ -440,6 +440,7 @@ def warn_due(now: datetime, batch: int = BATCH) -> int:
             record(lead.id, "sla_warning", None, {"due_at": lead.sla_due_at.isoformat(), "minutes_left": left}, now)
             notify([lead.owner_id], "sla_warning",
                     f"{lead.full_name} is waiting for a first response: {max(left, 1)} min left.", lead_id=lead.id, now=now)
+            events.emit("lead.sla_warning", lead_id=lead.id, data={"due_at": lead.sla_due_at.isoformat()}, now=now)
         return len(ids)
 
 
@@ -464,6 +465,8 @@ def breach_due(now: datetime, batch: int = BATCH) -> int:
             notify([lead.owner_id, *admins], "sla_breach",
                     f"{lead.full_name} had no first response in time{f' from {owner.name}' if owner else ''}.",
                     lead_id=lead.id, now=now)
+            events.emit("lead.sla_breached", lead_id=lead.id,
+                        data={"due_at": lead.sla_due_at.isoformat(), "owner_id": owner.id if owner else None}, now=now)
             if owner is None or action == "nothing":
                 continue
             lead.owner_id, lead.owner = None, None

@@ -405,6 +405,8 @@ def unsubscribe(payload: LinkPayload, now: datetime | None = None) -> bool:
         entry, added = suppress(payload.address, SuppressionReason.unsubscribed.value, payload.lead_id, now)
         if added and entry.lead_id is not None:
             record(entry.lead_id, "unsubscribed", None, {"to": entry.address}, now)
+            from app.services import events  # noqa: PLC0415 (events -> automations -> ... -> suppression)
+            events.emit("lead.unsubscribed", lead_id=entry.lead_id, now=now)
         on_address_refused(payload.address, payload.lead_id, "unsubscribed", now)
     return added
 

@@ -26,6 +26,11 @@ from app.settings import bp
 from app.web import add_form_error, go, render, wants_fragment, with_notice
 
 
+WHEN_CHOICES = (("before", "before it"), ("after", "after it"))
+TRIGGER_CONTROLS = ("stage", "form", "source", "tag", "field", "to", "band", "date_field", "days", "when", "amount",
+                    "unit")
+
+
 class ConditionRow(PlainForm, ConditionFields):
     pass
 
@@ -58,6 +63,12 @@ class AutomationForm(FlaskForm):
     trigger_tag = StringField("Tag (optional)", validators=[Optional(), Length(max=500)])
     trigger_field = SelectField("Field", choices=[], validate_choice=False)
     trigger_to = SelectField("Owner", choices=[], validate_choice=False)
+    trigger_band = SelectField("Band", choices=[], validate_choice=False)
+    trigger_date_field = SelectField("Which date", choices=[], validate_choice=False)
+    trigger_days = StringField("Days", validators=[Optional(), Length(max=10)])
+    trigger_when = SelectField("Before or after", choices=list(WHEN_CHOICES), validate_choice=False)
+    trigger_amount = StringField("Overdue by", validators=[Optional(), Length(max=10)])
+    trigger_unit = SelectField("Unit", choices=[(u, u) for u in UNITS], validate_choice=False)
     match = SelectField("Run when", choices=[("all", "all conditions hold"), ("any", "any condition holds")],
                         validate_choice=False)
     conditions = FieldList(FormField(ConditionRow), min_entries=0, max_entries=automations.MAX_CONDITIONS + 1)
@@ -76,6 +87,8 @@ class AutomationForm(FlaskForm):
         self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items()) + \
             [(automations.FieldChanged.CUSTOM + f.key, f"{f.label} (custom field)") for f in custom_fields.active_fields()]
         self.trigger_to.choices = list(automations.OwnerChanged.TO.items())
+        self.trigger_band.choices = [("", "Any band")] + [(b.name, b.name) for b in scoring.bands()]
+        self.trigger_date_field.choices = [("", "Choose a date…")] + automations.date_fields()
         field_choices = conditions.field_choices(with_score=True)
         sequence_choices = [(str(s.id), s.name) for s in sequences.sequences()]
         template_choices = [(str(t.id), t.name) for t in email_templates.templates()]
@@ -99,12 +112,17 @@ class AutomationForm(FlaskForm):
                                    "No endpoints yet: add one in Settings → Webhooks")] + endpoint_choices
             f.unit.choices = [(u, u) for u in UNITS if u != automations.BUSINESS or f.kind.data == "create_task"]
 
+    def trigger_options(self) -> dict:
+        return {"stage_id": self.trigger_stage.data, "form_id": self.trigger_form.data,
+                "source": self.trigger_source.data, "tag": self.trigger_tag.data, "field": self.trigger_field.data,
+                "to": self.trigger_to.data, "band": self.trigger_band.data, "date_field": self.trigger_date_field.data,
+                "days": self.trigger_days.data, "when": self.trigger_when.data, "amount": self.trigger_amount.data,
+                "unit": self.trigger_unit.data}
+
     def given(self) -> automations.AutomationInput:
         return automations.AutomationInput(
             name=self.name.data or "", trigger=self.trigger.data or "",
-            trigger_options={"stage_id": self.trigger_stage.data, "form_id": self.trigger_form.data,
-                             "source": self.trigger_source.data, "tag": self.trigger_tag.data,
-                             "field": self.trigger_field.data, "to": self.trigger_to.data},
+            trigger_options=self.trigger_options(),
             match=self.match.data or "all", conditions=[row.form.condition() for row in self.conditions],
             actions=[dict(row.data) for row in self.actions], active=self.active.data)
 
@@ -125,6 +143,7 @@ def _data_of(row) -> dict:
             "trigger_form": str(options.get("form_id") or "") or (f"way:{options['way']}" if options.get("way") else ""),
             "trigger_source": options.get("source") or "", "trigger_tag": options.get("tag") or "",
             "trigger_field": options.get("field") or "", "trigger_to": options.get("to") or "",
+            **{f"trigger_{k}": v for k, v in automations.trigger_controls(options).items()},
             "conditions": [{"condition_field": c.get("field"), "condition_op": c.get("op"),
                             "condition_value": conditions.value_text(c, known)} for c in row.conditions or []],
             "actions": automations.as_rows(row)}
@@ -137,6 +156,7 @@ def _example_data(key: str) -> dict | None:
     options = example["trigger_options"]
     return {"name": example["name"], "trigger": example["trigger"], "match": "all", "active": True,
             "trigger_stage": str(options.get("stage_id") or ""),
+            **{f"trigger_{k}": v for k, v in automations.trigger_controls(options).items()},
             "conditions": [{"condition_field": c["field"], "condition_op": c["op"], "condition_value": c["value"]}
                            for c in example["conditions"]],
             "actions": example["actions"]}
@@ -145,8 +165,8 @@ def _example_data(key: str) -> dict | None:
 def _rearranged(form: AutomationForm, op: str) -> AutomationForm | None:
     """The form after an editing step (add, remove, move a row; a changed kind), not saved; None
     when `op` is not one."""
-    data = {name: form[name].data for name in ("name", "trigger", "trigger_stage", "trigger_form", "trigger_source",
-                                               "trigger_tag", "trigger_field", "trigger_to", "match", "active")}
+    data = {name: form[name].data for name in ("name", "trigger", "match", "active",
+                                               *(f"trigger_{c}" for c in TRIGGER_CONTROLS))}
     conds = [dict(row.data) for row in form.conditions]
     acts = [dict(row.data) for row in form.actions]
     verb, _, index_text = op.partition("-")
@@ -187,6 +207,8 @@ def _mark(form: AutomationForm, exc: ServiceError) -> None:
 
 def _editor(form: AutomationForm, automation=None, status: int = 200, **extra):
     context = {"form": form, "automation": automation, "value_options": _value_options(),
+               "backlog": automations.backlog(form.trigger.data, form.trigger_options()),
+               "backlog_cap": automations.BACKLOG_CAP,
                "uses": {key: action.uses for key, action in ACTIONS.items()},
                "trigger_uses": {key: trigger.options for key, trigger in TRIGGERS.items()}}
     if automation is not None:
@@ -246,7 +268,9 @@ def _save(automation_id: int | None):
         except ServiceError as exc:
             _mark(form, exc)
         else:
-            flash(f"Saved the automation “{saved.name}”. It runs on events from now on.", "success")
+            flash(f"Saved the automation “{saved.name}”. " + (
+                "It fires for what falls due from now on; the worker checks every few minutes."
+                if automations.is_timed(saved.trigger) else "It runs on events from now on."), "success")
             return go(url_for("settings.automations_page"), focus=f"automation-{saved.id}")
     return _editor(form, automation, 422)
 
@@ -281,7 +305,9 @@ def switch_automation(automation_id: int, action: str):
         message = f"Deleted the automation “{name}” and its history."
     else:
         automations.set_active(automation.id, action == "resume", current_user.id)
-        message = f"Resumed “{name}”." if action == "resume" else \
+        message = (f"Resumed “{name}”." + (" It counts from now: what fell due while it was paused does not fire."
+                                            if automations.is_timed(automation.trigger) else "")) \
+            if action == "resume" else \
             f"Paused “{name}”: it does not run, and its waiting steps wait until it is resumed."
     if not wants_fragment():
         flash(message, "success")

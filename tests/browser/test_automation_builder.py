@@ -83,3 +83,34 @@ def test_an_admin_builds_an_automation_that_then_runs(new_page, seeded, size):
     page.goto(f"/leads/{lead_id}")
     expect(page.get_by_text(re.compile("Automation “Qualified: call them”: added the tag “qualified”; "
                                        "created the task “Call to book a demo” for Max Member"))).to_be_visible()
+
+
+@pytest.mark.parametrize("size", WIDTHS)
+def test_an_admin_builds_a_time_trigger_and_is_told_it_counts_from_the_save(new_page, seeded, size):
+    phone = size == "phone"
+    page = new_page(viewport=WIDTHS[size], is_mobile=phone, has_touch=phone)
+    sign_in(page, seeded.admin)
+    page.goto("/settings/automations/new")
+    page.get_by_label("Name").fill("Gone quiet")
+    with page.expect_response(re.compile(r"/settings/automations$")):
+        page.get_by_label("When", exact=True).select_option(label="A lead has had no activity for a number of days")
+    days = page.get_by_label("Days without activity")
+    days.focus()
+    page.keyboard.type("3")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Show the options for this trigger")).to_be_focused()
+    with page.expect_response(re.compile(r"/settings/automations$")):
+        page.keyboard.press("Enter")
+    expect(page.locator("#automation-backlog")).to_contain_text("it counts from when you save")
+    expect(page.locator("#automation-backlog")).to_contain_text("Right now")
+    with page.expect_response(re.compile(r"/settings/automations$")):
+        step(page, 1).get_by_label("Action").select_option(label="Create a task")
+    step(page, 1).get_by_label("Task").fill("Call again")
+    step(page, 1).get_by_label("How long").fill("0")
+    if phone:
+        assert document_width(page) <= 375
+    page.get_by_role("button", name="Save automation").click()
+    expect(page).to_have_url(re.compile(r"/settings/automations$"))
+    expect(page.locator("#automation-list")).to_contain_text(
+        "An open lead has had no activity for 3 days: Create the call task “Call again” for the lead's owner, "
+        "due at once.")

@@ -165,3 +165,66 @@ def test_the_edit_page_shows_history_and_failures_and_the_dry_run_changes_nothin
     tried = as_admin.get(f"/settings/automations/{rule.id}/try?q=Ida&lead={owned.id}", htmx=True).get_data(as_text=True)
     assert "It would:" in tried and "created the task “Call” for Max Member" in tried
     assert db.session.scalar(select(func.count()).select_from(Task)) == tasks_before
+
+
+# --- the second slice's triggers in the builder -----------------------------------------------------------
+
+
+def test_choosing_a_time_trigger_shows_its_options_and_what_is_already_past(as_admin, admin, member, make_lead):
+    from datetime import timedelta
+    from sqlalchemy import update
+    from app.models import Lead
+    from app.services import utcnow
+    quiet = make_lead(owner=member, email="quiet@example.com")
+    with atomic():
+        db.session.execute(update(Lead).where(Lead.id == quiet.id).values(last_touch_at=utcnow() - timedelta(days=9)))
+    html = as_admin.post("/settings/automations", form(op="refresh", trigger="no_activity", trigger_days="7"),
+                         htmx=True).get_data(as_text=True)
+    assert '<label for="trigger_days">Days without activity</label>' in html and 'id="trigger_days-hint"' in html
+    assert "Won and lost leads are left out" in html
+    note = re.search(r'id="automation-backlog" role="status">(.*?)</p>', html, re.S).group(1)
+    assert "Right now 1 open lead has had no activity for that long already: they are not included" in " ".join(
+        note.split())
+    assert count() == 0
+
+
+def test_saving_time_triggers_stores_their_options_and_lists_them_in_words(as_admin):
+    response = as_admin.post("/settings/automations", form(trigger="task_overdue", trigger_amount="2",
+                                                           trigger_unit="hours"), htmx=True)
+    assert response.status_code == 204
+    saved = db.session.scalars(select(Automation)).one()
+    assert (saved.trigger, saved.trigger_options) == ("task_overdue", {"minutes": 120})
+    page = as_admin.get("/settings/automations").get_data(as_text=True)
+    assert "A task on a lead is overdue by 2 hours" in page
+    edit = as_admin.get(f"/settings/automations/{saved.id}").get_data(as_text=True)
+    assert 'id="trigger_amount"' in edit and 'value="2"' in edit and selected(edit, "trigger_unit") == "hours"
+
+    as_admin.post("/settings/automations", form(name="Close soon", trigger="date_reached",
+                                                trigger_date_field="expected_close_on", trigger_days="3",
+                                                trigger_when="before"), htmx=True)
+    dated = db.session.scalars(select(Automation).where(Automation.name == "Close soon")).one()
+    assert dated.trigger_options == {"date_field": "expected_close_on", "days": 3, "when": "before"}
+    edit = as_admin.get(f"/settings/automations/{dated.id}").get_data(as_text=True)
+    assert selected(edit, "trigger_date_field") == "expected_close_on" and selected(edit, "trigger_when") == "before"
+
+
+@pytest.mark.parametrize("fields, control, message", [
+    ({"trigger": "no_activity", "trigger_days": "0"}, "trigger_days", "Enter at least 1 day."),
+    ({"trigger": "no_activity", "trigger_days": "soon"}, "trigger_days", "Enter a whole number of days."),
+    ({"trigger": "task_overdue", "trigger_amount": "-1", "trigger_unit": "hours"}, "trigger_amount",
+     "Enter how long overdue as a whole number."),
+    ({"trigger": "date_reached", "trigger_date_field": ""}, "trigger_date_field", "Choose which date."),
+])
+def test_the_builder_refuses_bad_time_options_beside_the_control(as_admin, fields, control, message):
+    response = as_admin.post("/settings/automations", form(**fields), htmx=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and message in error_beside(html, control) and count() == 0
+
+
+def test_the_band_trigger_offers_the_teams_bands_and_the_idle_example_fills_the_builder(as_admin):
+    html = as_admin.post("/settings/automations", form(op="refresh", trigger="score_band"),
+                         htmx=True).get_data(as_text=True)
+    band_select = re.search(r'<select[^>]*id="trigger_band"[^>]*>(.*?)</select>', html, re.S).group(1)
+    assert re.findall(r'>([^<]+)</option>', band_select) == ["Any band", "Cold", "Warm", "Hot"]
+    page = as_admin.get("/settings/automations/new?example=idle").get_data(as_text=True)
+    assert selected(page, "trigger") == "no_activity" and 'id="trigger_days"' in page and 'value="3"' in page
