@@ -4,7 +4,8 @@ and the worker walks every live lead by id (keyset), BATCH at a time. For each b
 leads' facts once, keeps those the trigger's options fit (a capture trigger's form or source; the
 other triggers describe a moment, not a lead, so they match every lead) and whose conditions hold,
 and runs the automation's steps on them (automations.run_rule: each run its own savepoint, on the
-timeline and in the run history as "applied to existing leads"). The runs and the progress commit
+timeline and in the run history as "applied to existing leads"; a lead it already ran on, on an
+event or an earlier application, is passed over, so applying again reaches only the others). The runs and the progress commit
 together, and a batch commits only if the row is still where it was read (after_id), so a worker
 killed mid-run leaves it where its last batch ended, the sweep queues it again, and no lead is
 acted on twice."""
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from app.extensions import db
-from app.models import AutomationBackfill, Lead
+from app.models import Automation, AutomationBackfill, AutomationRun, Lead
 from app.services import Conflict, NotFound, ServiceError, atomic, audit, automations, conditions, utcnow
 
 BATCH = 200
@@ -52,6 +53,9 @@ def start(automation_id: int, actor_id: int | None, now: datetime | None = None)
     now = now or utcnow()
     with atomic():
         row = automations.get(automation_id)
+        # The automation's row held (PostgreSQL; SQLite writes one at a time): of two applies at once,
+        # the second finds the first queued.
+        db.session.execute(select(Automation.id).where(Automation.id == row.id).with_for_update())
         if not row.active:
             raise ServiceError("This automation is paused: resume it before applying it to existing leads.",
                                field="apply")
@@ -114,8 +118,9 @@ def _rule(automation_id: int) -> automations.Rule | None:
 def _fitting(rule: automations.Rule, leads: list[Lead], now: datetime) -> list[int]:
     """The ids of the leads the rule's trigger options and conditions fit, their facts read once."""
     trigger = automations.TRIGGERS[rule.trigger]
-    if rule.trigger == "lead_captured":  # its options (form, source) are about the lead itself
-        leads = [lead for lead in leads if trigger.fires(rule.opts, None, lead)]
+    if rule.trigger == "lead_captured":  # its options (way in, form, source) are about the lead itself
+        captured = automations.as_captured([lead.id for lead in leads], now)
+        leads = [lead for lead in leads if trigger.fires(rule.opts, captured[lead.id], lead)]
     if not rule.conditions or not leads:
         return [lead.id for lead in leads]
     facts = conditions.facts_for(leads, now, {c["field"] for c in rule.conditions})
@@ -142,7 +147,13 @@ def run_batch(backfill_id: int, batch: int = BATCH, now: datetime | None = None)
             leads = list(db.session.scalars(select(Lead).where(Lead.id > after, Lead.deleted_at.is_(None))
                                             .order_by(Lead.id).limit(batch)))
             acted = 0
-            for lead_id in _fitting(rule, leads, now):
+            fitting = _fitting(rule, leads, now)
+            done_before = set(db.session.scalars(select(AutomationRun.lead_id).where(
+                AutomationRun.automation_id == rule.id, AutomationRun.status.in_(("ok", "failed")),
+                AutomationRun.lead_id.in_(fitting)))) if fitting else set()
+            for lead_id in fitting:
+                if lead_id in done_before:  # it ran on this lead already (an event, an earlier application)
+                    continue
                 if automations.run_rule(rule, lead_id, EVENT, now, checked=True) is not None:
                     acted += 1
             values = {"done": AutomationBackfill.done + len(leads), "acted": AutomationBackfill.acted + acted,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event as sa_event, func, select, tuple_
+from sqlalchemy import event as sa_event, func, select, text as sql_text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ from app.models import (
 )
 from app.models.task import KIND_LABELS
 from app.services import (
-    PENDING_EVENTS, NotFound, ServiceError, atomic, audit, clean_name, conditions, settings_cache, utcnow,
+    PENDING_EVENTS, Conflict, NotFound, ServiceError, atomic, audit, clean_name, conditions, settings_cache, utcnow,
 )
 from app.services.leads import WAYS_IN
 from app.services.timeline import record
@@ -215,13 +215,15 @@ def _dispatch(ev: Event) -> None:
             if not _answer(rule, facts):
                 continue
         key = (rule.id, lead.id)
-        if key in ev.seen:
-            _record_run(rule.id, lead.id, ev.name, "loop", "Stopped: it had already run for this lead on the event "
-                                                           "that started this chain.", ev.now)
-            continue
-        if ev.depth >= MAX_DEPTH:
-            _record_run(rule.id, lead.id, ev.name, "loop", f"Stopped: {MAX_DEPTH} automations in a row had triggered "
-                                                           "each other.", ev.now)
+        if key in ev.seen or ev.depth >= MAX_DEPTH:
+            # One "stopped" row per automation and lead in a chain: automations that set fields
+            # triggering each other would otherwise write one per step per listener.
+            if (*key, "loop") not in ev.seen:
+                ev.seen.add((*key, "loop"))
+                _record_run(rule.id, lead.id, ev.name, "loop",
+                            "Stopped: it had already run for this lead on the event that started this chain."
+                            if key in ev.seen else
+                            f"Stopped: {MAX_DEPTH} automations in a row had triggered each other.", ev.now)
             continue
         ev.seen.add(key)
         run_rule(rule, lead.id, ev.name, ev.now, depth=ev.depth, seen=ev.seen, checked=True)
@@ -405,6 +407,26 @@ def _stage_option(raw: dict, required: bool = False) -> dict:
     return {"stage_id": stage_id}
 
 
+def ways_in(lead_ids: list[int]) -> dict[int, str]:
+    """How each lead came in (a key of leads.WAYS_IN), from its "created" timeline entry: what a
+    capture trigger's way in is checked against when there is no event (a dry run, applying an
+    automation to existing leads). A lead with no such entry counts as added by hand."""
+    from app.models import TimelineEntry
+    from app.services.leads import way_in
+    found = {lead_id: "hand" for lead_id in lead_ids}
+    for lead_id, data in db.session.execute(select(TimelineEntry.lead_id, TimelineEntry.data).where(
+            TimelineEntry.lead_id.in_(lead_ids), TimelineEntry.kind == "created")):
+        found[lead_id] = way_in(str((data or {}).get("via") or ""))
+    return found
+
+
+def as_captured(lead_ids: list[int], now: datetime) -> dict[int, "Event"]:
+    """A lead.created event for each existing lead, as it was captured (its way in)."""
+    ways = ways_in(lead_ids)
+    return {lead_id: Event("lead.created", lead_id, {"way": ways[lead_id]}, None, now, 0, set())
+            for lead_id in lead_ids}
+
+
 class LeadCaptured(Trigger):
     key, label, event = "lead_captured", "A lead is captured", "lead.created"
     options = ("form", "source")
@@ -437,7 +459,7 @@ class LeadCaptured(Trigger):
     def fires(self, options, ev, lead):
         if options.get("form_id") and lead.capture_form_id != options["form_id"]:
             return False
-        if options.get("way") and ev is not None and (ev.data or {}).get("way") != options["way"]:
+        if options.get("way") and (ev is None or (ev.data or {}).get("way") != options["way"]):
             return False
         if options.get("source") and (lead.source or "").strip().casefold() != options["source"].casefold():
             return False
@@ -1546,6 +1568,12 @@ def save(automation_id: int | None, given: AutomationInput, actor_id: int | None
     now = now or utcnow()
     with atomic():
         cleaned = clean(given)
+        _lock_saves()
+        twin = db.session.scalar(select(Automation.id).where(func.lower(Automation.name) == cleaned["name"].lower(),
+                                                             Automation.id != (automation_id or 0)).limit(1))
+        if twin is not None:  # a double click, or two admins: one automation, not two that both act
+            raise Conflict(f"There is already an automation called {_quoted(cleaned['name'])}. Open it to change it, "
+                           "or give this one another name.", field="name")
         if automation_id is None:
             if db.session.scalar(select(func.count(Automation.id))) >= MAX_AUTOMATIONS:
                 raise ServiceError(f"A team can have at most {MAX_AUTOMATIONS} automations. Delete one you no longer "
@@ -1565,6 +1593,13 @@ def save(automation_id: int | None, given: AutomationInput, actor_id: int | None
         audit.record(actor_id, "automation.saved", row.name, {"trigger": row.trigger, "actions": len(row.actions),
                                                               "active": row.active})
     return row
+
+
+def _lock_saves() -> None:
+    """One save of an automation at a time (PostgreSQL; SQLite writes one at a time anyway), so the
+    name check and the cap hold for two admins, or one double click, at once."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(hashtext('leadboard.automations.save'))"))
 
 
 def set_active(automation_id: int, active: bool, actor_id: int | None, now: datetime | None = None) -> Automation:
@@ -1737,8 +1772,7 @@ def try_on_lead(automation_id: int, lead_id: int, now: datetime | None = None) -
     ok, problem = holds(rule, lead, now)
     fires = True
     if rule.trigger == "lead_captured":
-        fires = TRIGGERS[rule.trigger].fires(rule.opts, Event(TRIGGERS[rule.trigger].event, lead.id, {}, None, now, 0,
-                                                               set()), lead)
+        fires = TRIGGERS[rule.trigger].fires(rule.opts, as_captured([lead.id], now)[lead.id], lead)
     if problem:
         return DryRun(lead.full_name, fires, explanations, False, [f"Skipped: {problem}"], "skipped")
     if not ok:
@@ -1763,11 +1797,23 @@ def try_on_lead(automation_id: int, lead_id: int, now: datetime | None = None) -
 # --- ready-made examples ------------------------------------------------------------------------------
 
 
+def _not_now_reason() -> str:
+    """The team's lost reason closest to "not now" (the example's condition must name one of theirs)."""
+    from app.models import LostReason
+    names = list(db.session.scalars(select(LostReason.name).order_by(LostReason.position)))
+    for wanted in ("not now", "timing", "later", "not ready"):
+        found = next((n for n in names if wanted in n.casefold()), None)
+        if found:
+            return found
+    return names[0] if names else "Not now"
+
+
 def examples() -> dict[str, dict]:
     """Automations to start from, filled into the editor (nothing is saved until the admin saves)."""
     stages = list(db.session.execute(select(Stage.id, Stage.name, Stage.kind).order_by(Stage.position)))
     won = next((s for s in stages if s.kind == "won"), None)
     lost = next((s for s in stages if s.kind == "lost"), None)
+    not_now = _not_now_reason()
     return {
         "hot": {"name": "Hot lead follow-up", "trigger": "lead_captured", "trigger_options": {},
                 "conditions": [{"field": "score_band", "op": "equals", "value": "Hot"}],
@@ -1776,12 +1822,12 @@ def examples() -> dict[str, dict]:
                 "label": "Hot lead → call task due in 5 minutes"},
         "not_now": {"name": "Not now: try again in 90 days", "trigger": "stage_entered",
                     "trigger_options": {"stage_id": lost.id if lost else None},
-                    "conditions": [{"field": "lost_reason", "op": "equals", "value": "Not now"}],
+                    "conditions": [{"field": "lost_reason", "op": "equals", "value": not_now}],
                     "actions": [{"kind": "wait", "amount": "90", "unit": "days"},
                                 {"kind": "create_task", "title": "Re-open: ask again", "task_kind": "call",
                                  "owner": "", "amount": "0", "unit": "minutes"}],
-                    "label": "Lost with reason “Not now” → a task to re-open it in 90 days"},
-        "won": {"name": "Won: thank and tag", "trigger": "stage_entered",
+                    "label": f"Lost with reason “{not_now}” → a task to re-open it in 90 days"},
+        "won": {"name": "Won: thank them", "trigger": "stage_entered",
                 "trigger_options": {"stage_id": won.id if won else None}, "conditions": [],
                 "actions": [{"kind": "notify", "people": "owner", "message": "Won! Send a thank-you note."},
                             {"kind": "stop_sequence", "sequence": ""}],

@@ -10,11 +10,17 @@ from app.settings import bp
 from app.web import go, render, wants_fragment
 
 
-def _progress(automation, status: int = 200, problem: str | None = None):
+def apply_context(automation, problem: str | None = None) -> dict:
+    """What the "Apply to existing leads" section shows (the automation's page includes it too)."""
     backfill = automation_backfill.current(automation.id)
+    return {"backfill": backfill, "problem": problem,
+            "percent": automation_backfill.percent_done(backfill) if backfill else 0,
+            "steps": "; ".join(automations.describe_action(a) for a in automation.actions or [])}
+
+
+def _progress(automation, status: int = 200, problem: str | None = None):
     return render("settings/automation_apply.html", "settings/_automation_apply.html", status,
-                  automation=automation, backfill=backfill, problem=problem,
-                  percent=automation_backfill.percent_done(backfill) if backfill else 0)
+                  automation=automation, **apply_context(automation, problem))
 
 
 @bp.post("/automations/<int:automation_id>/apply")

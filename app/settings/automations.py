@@ -17,12 +17,13 @@ from wtforms.validators import Length, Optional
 from app.forms import ConditionFields
 from app.models.task import KIND_LABELS
 from app.services import (
-    ServiceError, automation_backfill, automations, capture_forms, conditions, custom_fields, email_templates, scoring, sequences, stages, users, webhooks,
+    ServiceError, automations, capture_forms, conditions, custom_fields, email_templates, scoring, sequences, stages, users, webhooks,
     whole_number,
 )
 from app.services.automations import ACTIONS, TRIGGERS, UNITS
 from app.services.leads import FIELD_LABELS, WAYS_IN
 from app.settings import bp
+from app.settings.automation_backfill import apply_context
 from app.web import add_form_error, go, render, wants_fragment, with_notice
 
 
@@ -81,7 +82,7 @@ class AutomationForm(FlaskForm):
         people = [(str(u.id), u.name) for u in users.team()]
         self.trigger.choices = [("", "Choose what starts it…")] + [(t.key, t.label) for t in TRIGGERS.values()]
         self.trigger_stage.choices = [("", "Any stage")] + stage_choices
-        self.trigger_form.choices = [("", "Any way in")] + [(f"way:{way}", label.capitalize())
+        self.trigger_form.choices = [("", "Any way in")] + [(f"way:{way}", label[0].upper() + label[1:])
                                                             for way, label in WAYS_IN.items()] + \
             [(str(f.id), f"The form “{f.name}”") for f in capture_forms.list_forms()]
         self.trigger_field.choices = [("", "Choose a field…")] + list(FIELD_LABELS.items()) + \
@@ -171,10 +172,17 @@ def _rearranged(form: AutomationForm, op: str) -> AutomationForm | None:
     acts = [dict(row.data) for row in form.actions]
     verb, _, index_text = op.partition("-")
     index = whole_number(index_text)
-    if verb == "add_condition" and len(conds) < automations.MAX_CONDITIONS:
-        conds.append({})
-    elif verb == "add_action" and len(acts) < automations.MAX_ACTIONS:
-        acts.append({})
+    full = None
+    if verb == "add_condition":
+        if len(conds) < automations.MAX_CONDITIONS:
+            conds.append({})
+        else:
+            full = ("conditions", f"Use at most {automations.MAX_CONDITIONS} conditions.")
+    elif verb == "add_action":
+        if len(acts) < automations.MAX_ACTIONS:
+            acts.append({})
+        else:
+            full = ("actions", f"Use at most {automations.MAX_ACTIONS} actions.")
     elif verb == "remove_condition" and index is not None and index < len(conds):
         conds.pop(index)
     elif verb == "remove_action" and index is not None and index < len(acts):
@@ -185,7 +193,10 @@ def _rearranged(form: AutomationForm, op: str) -> AutomationForm | None:
             acts[index], acts[other] = acts[other], acts[index]
     elif verb != "refresh":
         return None
-    return _form({**data, "conditions": conds, "actions": acts})
+    rearranged = _form({**data, "conditions": conds, "actions": acts})
+    if full:
+        rearranged.section_errors = dict([full])
+    return rearranged
 
 
 def _mark(form: AutomationForm, exc: ServiceError) -> None:
@@ -212,10 +223,8 @@ def _editor(form: AutomationForm, automation=None, status: int = 200, **extra):
                "uses": {key: action.uses for key, action in ACTIONS.items()},
                "trigger_uses": {key: trigger.options for key, trigger in TRIGGERS.items()}}
     if automation is not None:
-        backfill = automation_backfill.current(automation.id)
         context.update(days=automations.history(automation.id), failures=automations.recent_failures(automation.id),
-                       statuses=automations.STATUSES, backfill=backfill, problem=None,
-                       percent=automation_backfill.percent_done(backfill) if backfill else 0)
+                       statuses=automations.STATUSES, **apply_context(automation))
     return render("settings/automation_edit.html", "settings/_automation_form.html", status, **context, **extra)
 
 

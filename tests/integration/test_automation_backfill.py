@@ -123,3 +123,27 @@ def test_the_page_starts_it_and_shows_its_progress(as_admin, admin, crowd):
     automation_backfill.run(backfill.id)
     progress = as_admin.get(f"/settings/automations/{rule.id}/apply", htmx=True).text
     assert "hx-trigger" not in progress and "6 leads looked at, its steps ran on 6" in progress
+
+
+def test_a_capture_trigger_way_in_holds_for_existing_leads_and_the_dry_run(app, admin, member, stages):
+    from app.services.capture import capture_lead
+    from app.services.imports import VIA
+    imported = capture_lead({"first_name": "Imp", "email": "imp@example.com"}, via=VIA, owner_id=member.id).lead
+    by_hand = capture_lead({"first_name": "Hand", "email": "hand@example.com"}, via="manual entry",
+                           actor_id=member.id, owner_id=member.id).lead
+    rule = make(admin, options={"form_id": "way:import"})
+    assert automations.try_on_lead(rule.id, imported.id).fires is True
+    assert automations.try_on_lead(rule.id, by_hand.id).fires is False
+    automation_backfill.run(automation_backfill.start(rule.id, admin.id).id)
+    assert tasks_on([imported.id, by_hand.id]) == {imported.id: 1}
+
+
+def test_the_not_now_example_names_one_of_the_teams_lost_reasons(app, stages):
+    from app.services import closing
+    from app.models import LostReason
+    names = list(db.session.scalars(select(LostReason.name)))
+    example = automations.examples()["not_now"]
+    assert example["conditions"][0]["value"] in names or not names
+    closing.add_reason("Bad timing")
+    db.session.commit()
+    assert automations.examples()["not_now"]["conditions"][0]["value"] in {"Bad timing", *names}
