@@ -2,6 +2,7 @@
 due in business hours, a template email (from the owner, with the unsubscribe link; never to an
 address that refuses our email, nor without consent where the team requires it) and a call to a
 registered webhook endpoint (one signed delivery row in the event's transaction)."""
+import itertools
 from datetime import datetime
 
 import pytest
@@ -15,8 +16,12 @@ from app.services.webhooks import EndpointInput
 from tests.webhook_receiver import Receiver
 
 
-def make(admin, actions: list[dict], *, trigger: str = "lead_captured", name: str = "Rule"):
-    return automations.save(None, AutomationInput(name=name, trigger=trigger, trigger_options={}, actions=actions),
+NAMES = itertools.count(1)  # automations need names of their own
+
+
+def make(admin, actions: list[dict], *, trigger: str = "lead_captured", name: str | None = None):
+    return automations.save(None, AutomationInput(name=name or f"Rule {next(NAMES)}", trigger=trigger,
+                                                  trigger_options={}, actions=actions),
                             admin.id)
 
 

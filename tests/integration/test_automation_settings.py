@@ -163,7 +163,7 @@ def test_the_edit_page_shows_history_and_failures_and_the_dry_run_changes_nothin
     assert re.search(r"<td>1</td>\s*<td>1</td>", page)  # one ran, one failed today
     tasks_before = db.session.scalar(select(func.count()).select_from(Task))
     tried = as_admin.get(f"/settings/automations/{rule.id}/try?q=Ida&lead={owned.id}", htmx=True).get_data(as_text=True)
-    assert "It would:" in tried and "created the task “Call” for Max Member" in tried
+    assert "A rehearsal, undone at once, did this:" in tried and "created the task “Call” for Max Member" in tried
     assert db.session.scalar(select(func.count()).select_from(Task)) == tasks_before
 
 

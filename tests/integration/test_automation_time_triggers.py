@@ -4,6 +4,7 @@ lead per occurrence and never for the backlog that was already past when the aut
 the band, bounce, unsubscribe and SLA triggers through the services that cause them; and a wait that
 re-checks the conditions and the steps before carrying on. (tests/jobs/test_automation_time_triggers.py
 runs the sweep in real workers.)"""
+import itertools
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -17,9 +18,12 @@ from app.services.automations import AutomationInput
 T0 = datetime(2026, 6, 1, 12, 0)  # a Monday, noon UTC
 
 
+NAMES = itertools.count(1)  # automations need names of their own
+
+
 def make(admin, trigger: str, actions: list[dict], *, options: dict | None = None, conditions: list | None = None,
-         name: str = "Rule", now: datetime | None = None):
-    return automations.save(None, AutomationInput(name=name, trigger=trigger, trigger_options=options or {},
+         name: str | None = None, now: datetime | None = None):
+    return automations.save(None, AutomationInput(name=name or f"Rule {next(NAMES)}", trigger=trigger, trigger_options=options or {},
                                                   conditions=conditions or [], actions=actions), admin.id, now=now)
 
 
@@ -293,7 +297,7 @@ def test_a_wait_under_steps_that_were_edited_since_stops_instead_of_taking_a_wro
                                                                                         make_lead):
     rule = make(admin, "lead_captured", [{"kind": "wait", "amount": "1", "unit": "days"}, task("Follow up")])
     lead = make_lead(owner=member)
-    automations.save(rule.id, AutomationInput(name="Rule", trigger="lead_captured", trigger_options={},
+    automations.save(rule.id, AutomationInput(name=rule.name, trigger="lead_captured", trigger_options={},
                                               actions=[task("Call first"), {"kind": "wait", "amount": "1",
                                                                             "unit": "days"}, task("Follow up")]),
                      admin.id)

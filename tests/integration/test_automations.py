@@ -2,6 +2,7 @@
 services people use (capture, moves, tags, tasks, appointments), their timeline entries and run
 history, failure isolation, the loop guard, waits carried on by the sweep with an injected clock,
 and the dry run that changes nothing."""
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -16,9 +17,12 @@ from app.services.automations import AutomationInput
 from app.services.sequences import StepSettings
 
 
+NAMES = itertools.count(1)  # automations need names of their own
+
+
 def make(admin, trigger: str, actions: list[dict], *, options: dict | None = None, conditions: list | None = None,
-         match: str = "all", name: str = "Rule") -> Automation:
-    return automations.save(None, AutomationInput(name=name, trigger=trigger, trigger_options=options or {},
+         match: str = "all", name: str | None = None) -> Automation:
+    return automations.save(None, AutomationInput(name=name or f"Rule {next(NAMES)}", trigger=trigger, trigger_options=options or {},
                                                   match=match, conditions=conditions or [], actions=actions),
                             admin.id)
 
