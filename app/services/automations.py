@@ -940,6 +940,16 @@ def _span(minutes: int, business: bool = False) -> str:
     return f"{amount} {unit}"
 
 
+def _existing(model, raw, field: str, missing: str, deleted: str) -> int:
+    """The id a control chose of a row that still exists; ServiceError naming the control otherwise."""
+    object_id = _id(raw)
+    if object_id is None:
+        raise ServiceError(missing, field=field)
+    if db.session.get(model, object_id) is None:
+        raise ServiceError(deleted, field=field)
+    return object_id
+
+
 def _active_user_id(raw, field: str) -> int:
     user_id = _id(raw)
     if user_id is None:
@@ -1018,11 +1028,8 @@ class MoveStage(Action):
     key, label, uses = "move_stage", "Move to a stage", ("stage",)
 
     def check(self, row, prefix):
-        stage_id = _id(row.get("stage"))
-        if stage_id is None:
-            raise ServiceError("Choose a stage.", field=prefix + "stage")
-        if db.session.get(Stage, stage_id) is None:
-            raise ServiceError("That stage was deleted; choose another.", field=prefix + "stage")
+        stage_id = _existing(Stage, row.get("stage"), prefix + "stage", "Choose a stage.",
+                             "That stage was deleted; choose another.")
         return {"kind": self.key, "stage_id": stage_id}
 
     def describe(self, params):
@@ -1242,11 +1249,8 @@ class SendEmail(Action):
     key, label, uses = "send_email", "Send a template email", ("template",)
 
     def check(self, row, prefix):
-        template_id = _id(row.get("template"))
-        if template_id is None:
-            raise ServiceError("Choose an email template.", field=prefix + "template")
-        if db.session.get(EmailTemplate, template_id) is None:
-            raise ServiceError("That email template was deleted; choose another.", field=prefix + "template")
+        template_id = _existing(EmailTemplate, row.get("template"), prefix + "template", "Choose an email template.",
+                                "That email template was deleted; choose another.")
         return {"kind": self.key, "template_id": template_id}
 
     def describe(self, params):
@@ -1276,11 +1280,9 @@ class CallWebhook(Action):
     key, label, uses = "call_webhook", "Call a webhook", ("endpoint",)
 
     def check(self, row, prefix):
-        endpoint_id = _id(row.get("endpoint"))
-        if endpoint_id is None:
-            raise ServiceError("Choose a webhook endpoint (add one in Settings → Webhooks).", field=prefix + "endpoint")
-        if db.session.get(WebhookEndpoint, endpoint_id) is None:
-            raise ServiceError("That webhook endpoint was deleted; choose another.", field=prefix + "endpoint")
+        endpoint_id = _existing(WebhookEndpoint, row.get("endpoint"), prefix + "endpoint",
+                                "Choose a webhook endpoint (add one in Settings → Webhooks).",
+                                "That webhook endpoint was deleted; choose another.")
         return {"kind": self.key, "endpoint_id": endpoint_id}
 
     def describe(self, params):
